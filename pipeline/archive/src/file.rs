@@ -1,0 +1,82 @@
+//! One Parquet file, written under a temporary name and renamed when closed.
+
+use crate::ArchiveError;
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use std::fs::{self, File};
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+/// Row groups big enough for good dictionary pages and statistics, small enough that
+/// the writer's buffer stays a few MiB.
+const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+pub struct ParquetFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    writer: ArrowWriter<BufWriter<File>>,
+    rows: usize,
+}
+
+impl std::fmt::Debug for ParquetFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParquetFile").field("path", &self.path).field("rows", &self.rows).finish()
+    }
+}
+
+fn props() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .build()
+}
+
+impl ParquetFile {
+    pub fn create(path: PathBuf, schema: SchemaRef) -> Result<Self, ArchiveError> {
+        let create = |source| ArchiveError::Create { path: path.clone(), source };
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(create)?;
+        }
+        let tmp = path.with_extension("parquet.tmp");
+        let file = File::create(&tmp).map_err(create)?;
+        let writer = ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), schema, Some(props()))
+            .map_err(|source| ArchiveError::Parquet { path: path.clone(), source })?;
+        Ok(ParquetFile { path, tmp, writer, rows: 0 })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ArchiveError> {
+        self.rows += batch.num_rows();
+        self.writer.write(batch).map_err(|source| ArchiveError::Parquet { path: self.path.clone(), source })
+    }
+
+    /// Writes the footer, syncs and renames into place; returns the final path.
+    pub fn close(self) -> Result<PathBuf, ArchiveError> {
+        let ParquetFile { path, tmp, writer, .. } = self;
+        let parquet = |source| ArchiveError::Parquet { path: path.clone(), source };
+        let buf = writer.into_inner().map_err(parquet)?;
+        let file = buf.into_inner().map_err(|e| ArchiveError::Rename { path: path.clone(), source: e.into_error() })?;
+        file.sync_all().map_err(|source| ArchiveError::Rename { path: path.clone(), source })?;
+        fs::rename(&tmp, &path).map_err(|source| ArchiveError::Rename { path: path.clone(), source })?;
+        Ok(path)
+    }
+}
+
+/// Writes `batches` to one file at `path` (even when empty, so readers see the schema).
+pub fn write_parquet(path: PathBuf, schema: SchemaRef, batches: &[RecordBatch]) -> Result<PathBuf, ArchiveError> {
+    let mut f = ParquetFile::create(path, schema)?;
+    for b in batches {
+        f.write(b)?;
+    }
+    f.close()
+}

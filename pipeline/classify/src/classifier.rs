@@ -1,0 +1,161 @@
+//! The classifier: an ordered rule list, first match wins, with the text patterns of
+//! all rules compiled into one `RegexSet` so a reply is scanned once however many
+//! rules there are.
+
+use crate::normalize::normalize;
+use crate::rules::{self, DEFAULT_RULE, Rule};
+use crate::{RulesError, split_reply};
+use deferlog_event::Class;
+use regex::{RegexBuilder, RegexSet, RegexSetBuilder};
+use std::collections::HashSet;
+
+const BUILTIN: &str = include_str!("../../../schemas/classify.toml");
+const BUILTIN_ORIGIN: &str = "builtin";
+
+/// Room for a few hundred rules; the regex defaults (10 MiB compiled, 2 MiB lazy DFA
+/// cache) are sized for one pattern, and a set that outgrows its DFA cache falls back
+/// to a much slower engine.
+const SIZE_LIMIT: usize = 64 << 20;
+const DFA_SIZE_LIMIT: usize = 32 << 20;
+
+/// Result of classifying one reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict<'a> {
+    pub class: Class,
+    /// The name of the rule that fired; `default` when none did (class `other`).
+    pub rule: &'a str,
+}
+
+/// How a reply was classified, for `deferlog classify`.
+#[derive(Debug, Clone)]
+pub struct Explanation {
+    /// The text the rules' patterns were matched against.
+    pub normalized: String,
+    /// Every rule in order up to and including the one that fired, with whether it
+    /// matched; all of them when none did.
+    pub tried: Vec<(String, bool)>,
+    pub class: Class,
+    pub rule: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    rules: Vec<Rule>,
+    /// For each rule with a `text`, the index of its pattern in `set`.
+    slots: Vec<Option<usize>>,
+    set: RegexSet,
+}
+
+impl Classifier {
+    /// The rules of `schemas/classify.toml`, compiled in.
+    pub fn builtin() -> Classifier {
+        Classifier::from_toml(BUILTIN, BUILTIN_ORIGIN).expect("the builtin rules load (tested)")
+    }
+
+    /// Rules from a file's text; `origin` (a path) is what errors name.
+    pub fn from_toml(src: &str, origin: &str) -> Result<Classifier, RulesError> {
+        let rules = rules::parse_file(src, origin)?;
+        let new = rules.len();
+        Classifier::build(rules, origin, new)
+    }
+
+    /// These rules plus user rules, which are tried first so they can override. A
+    /// user rule with the name of an existing one replaces it, so names stay unique
+    /// and a verdict's rule name says which file it came from.
+    pub fn with_user_rules(self, src: &str, origin: &str) -> Result<Classifier, RulesError> {
+        let mut rules = rules::parse_file(src, origin)?;
+        let new = rules.len();
+        let names: HashSet<String> = rules.iter().map(|r| r.name.clone()).collect();
+        rules.extend(self.rules.into_iter().filter(|r| !names.contains(&r.name)));
+        Classifier::build(rules, origin, new)
+    }
+
+    /// Compiles the patterns; the first `new` rules come from `origin` in file order
+    /// (the rest were compiled before, so only these can hold a bad regex).
+    fn build(rules: Vec<Rule>, origin: &str, new: usize) -> Result<Classifier, RulesError> {
+        let mut patterns = Vec::new();
+        let slots = rules
+            .iter()
+            .map(|r| {
+                r.text.as_deref().map(|t| {
+                    patterns.push(t);
+                    patterns.len() - 1
+                })
+            })
+            .collect();
+        let set = RegexSetBuilder::new(&patterns)
+            .case_insensitive(true)
+            .size_limit(SIZE_LIMIT)
+            .dfa_size_limit(DFA_SIZE_LIMIT)
+            .build()
+            .map_err(|source| blame(&rules[..new], origin, source))?;
+        Ok(Classifier { rules, slots, set })
+    }
+
+    pub fn classify(&self, code: Option<u16>, enhanced: Option<&str>, text: &str) -> Verdict<'_> {
+        let (code, enhanced) = envelope(code, enhanced, text);
+        let normalized = normalize(text);
+        let hits = self.set.matches(&normalized);
+        self.rules
+            .iter()
+            .zip(&self.slots)
+            .find(|(rule, slot)| slot.is_none_or(|s| hits.matched(s)) && rule.envelope_matches(code, enhanced))
+            .map_or(Verdict { class: Class::Other, rule: DEFAULT_RULE }, |(rule, _)| Verdict {
+                class: rule.class,
+                rule: &rule.name,
+            })
+    }
+
+    pub fn explain(&self, code: Option<u16>, enhanced: Option<&str>, text: &str) -> Explanation {
+        let (code, enhanced) = envelope(code, enhanced, text);
+        let normalized = normalize(text);
+        let hits = self.set.matches(&normalized);
+        let mut tried = Vec::new();
+        for (rule, slot) in self.rules.iter().zip(&self.slots) {
+            let matched = slot.is_none_or(|s| hits.matched(s)) && rule.envelope_matches(code, enhanced);
+            tried.push((rule.name.clone(), matched));
+            if matched {
+                return Explanation { normalized, tried, class: rule.class, rule: rule.name.clone() };
+            }
+        }
+        Explanation { normalized, tried, class: Class::Other, rule: DEFAULT_RULE.to_owned() }
+    }
+
+    /// How many rules there are.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+}
+
+/// The code and enhanced status the conditions test: the caller's, else the ones at
+/// the front of the reply. An empty status counts as none.
+fn envelope<'a>(code: Option<u16>, enhanced: Option<&'a str>, text: &'a str) -> (Option<u16>, Option<&'a str>) {
+    let enhanced = enhanced.map(str::trim).filter(|s| !s.is_empty());
+    if code.is_some() && enhanced.is_some() {
+        return (code, enhanced);
+    }
+    let (c, e) = split_reply(text);
+    (code.or(c), enhanced.or(e))
+}
+
+/// The set failed to build: name the first of the new rules whose pattern fails on
+/// its own, or, if each compiles alone, say the set as a whole is too large.
+fn blame(new: &[Rule], origin: &str, set_error: regex::Error) -> RulesError {
+    for (position, rule) in new.iter().enumerate() {
+        let Some(text) = &rule.text else { continue };
+        let compiled = RegexBuilder::new(text).case_insensitive(true).size_limit(SIZE_LIMIT).build();
+        if let Err(source) = compiled {
+            return RulesError::BadRegex {
+                origin: origin.to_owned(),
+                index: position + 1,
+                name: rule.name.clone(),
+                source,
+            };
+        }
+    }
+    RulesError::TooLarge { origin: origin.to_owned(), source: set_error }
+}

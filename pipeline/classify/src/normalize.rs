@@ -1,0 +1,265 @@
+//! Reply normalization: the text rule patterns are matched against.
+//!
+//! In one pass over the reply, producing one String:
+//! - a leading DSN type `smtp;`, the leading reply code and enhanced status are dropped
+//!   (rules test those with `code`/`enhanced`, not with `text`);
+//! - multi-line continuation markers (`421-4.7.0 `, `554-`) are dropped anywhere, and
+//!   so is a code followed by an enhanced status (`421 4.7.28 `) and a bare repeat of
+//!   the leading code, as receivers print them again before the last line;
+//! - IPv4 and IPv6 literals, also bracketed (`[1.2.3.4]`, `[IPv6:2001:db8::1]`) and
+//!   with a port (`1.2.3.4:25`, `[2001:db8::1]:25`), become `<ip>`;
+//! - per-message ids (a run of 12 or more ASCII letters and digits with at least three
+//!   digits, such as `bv15si15610322wjb` or `08DEADB0994CCD76`) become `<id>`;
+//! - everything is lower-cased and runs of whitespace become one space, trimmed.
+//!
+//! `schemas/classify.toml` repeats this at its top for rule authors.
+
+use crate::reply::{code_at, enhanced_at, skip_diagnostic_type, skip_spaces};
+use std::net::{IpAddr, Ipv4Addr};
+
+/// Shortest alphanumeric run taken for an id: shorter ones are words or codes rules
+/// may name (`rl000001`, `s77719`, `mxgmx104`).
+const ID_MIN_LEN: usize = 12;
+const ID_MIN_DIGITS: usize = 3;
+
+pub(crate) fn normalize(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = Out { s: String::with_capacity(text.len()), space: false };
+    let (lead, mut i) = leading_reply(b);
+
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_whitespace() {
+            out.space = true;
+            i += 1;
+            continue;
+        }
+        let prev = i.checked_sub(1).map(|p| b[p]);
+        if prev.is_none_or(|p| p.is_ascii_whitespace()) {
+            if let Some(end) = reply_marker(b, i, lead) {
+                out.space = true;
+                i = end;
+                continue;
+            }
+        }
+        if prev.is_none_or(|p| !p.is_ascii_alphanumeric()) {
+            if let Some(end) = ip_literal(text, i) {
+                out.push_str("<ip>");
+                i = end;
+                continue;
+            }
+            // Whole, so no address is found inside a longer dotted number (`1.2.3.4.5`).
+            if let Some(end) = dotted_run(b, i) {
+                out.push_lower(&text[i..end]);
+                i = end;
+                continue;
+            }
+            if c.is_ascii_alphanumeric() {
+                let end = i + b[i..].iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+                let word = &text[i..end];
+                if is_id(word) {
+                    out.push_str("<id>");
+                } else {
+                    out.push_lower(word);
+                }
+                i = end;
+                continue;
+            }
+        }
+        // One character; `i` is always on a char boundary because every branch above
+        // advances over ASCII bytes only.
+        let Some(ch) = text[i..].chars().next() else { break };
+        if ch.is_whitespace() {
+            out.space = true;
+        } else if ch.is_ascii() {
+            out.push_char(ch.to_ascii_lowercase());
+        } else {
+            for l in ch.to_lowercase() {
+                out.push_char(l);
+            }
+        }
+        i += ch.len_utf8();
+    }
+    out.s
+}
+
+/// The output with a pending separator, so whitespace collapses and never leads or
+/// trails.
+struct Out {
+    s: String,
+    space: bool,
+}
+
+impl Out {
+    fn sep(&mut self) {
+        if self.space && !self.s.is_empty() {
+            self.s.push(' ');
+        }
+        self.space = false;
+    }
+
+    fn push_char(&mut self, c: char) {
+        self.sep();
+        self.s.push(c);
+    }
+
+    fn push_str(&mut self, t: &str) {
+        self.sep();
+        self.s.push_str(t);
+    }
+
+    fn push_lower(&mut self, ascii: &str) {
+        self.sep();
+        self.s.extend(ascii.bytes().map(|c| char::from(c.to_ascii_lowercase())));
+    }
+}
+
+/// The leading `smtp;`, code and enhanced status (or an enhanced status alone, as in
+/// `4.7.0 [TS02] ...`): the code's three bytes, to recognise repeats, and where the
+/// text proper begins.
+fn leading_reply(b: &[u8]) -> (Option<&[u8]>, usize) {
+    let i = skip_diagnostic_type(b, 0);
+    let (lead, i) = match code_at(b, i) {
+        Some((_, after)) => (Some(&b[i..i + 3]), skip_spaces(b, after)),
+        None => (None, i),
+    };
+    match enhanced_at(b, i) {
+        Some(end) if b.get(end).is_none_or(u8::is_ascii_whitespace) => (lead, end),
+        _ => (lead, i),
+    }
+}
+
+/// A reply marker at `i` (which follows whitespace): `ddd-` with an optional enhanced
+/// status, `ddd d.d.d`, or a bare repeat of the leading code. Returns where it ends.
+fn reply_marker(b: &[u8], i: usize, lead: Option<&[u8]>) -> Option<usize> {
+    let (_, after) = code_at(b, i)?;
+    let status_end = enhanced_at(b, after).filter(|&e| b.get(e).is_none_or(u8::is_ascii_whitespace));
+    match status_end {
+        Some(end) => Some(end),
+        // Without a status a number could be anything (`300-400 messages`), so only a
+        // repeat of the reply's own code counts.
+        None => (lead == Some(&b[i..i + 3])).then_some(after),
+    }
+}
+
+/// An IP literal starting at `i`, bracketed or not, with an optional port.
+fn ip_literal(text: &str, i: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    if b[i] == b'[' {
+        let close = i + 1 + b[i + 1..].iter().take(64).position(|&c| c == b']')?;
+        let inner = &text[i + 1..close];
+        let inner = match inner.get(..5) {
+            Some(p) if p.eq_ignore_ascii_case("ipv6:") => &inner[5..],
+            _ => inner,
+        };
+        inner.parse::<IpAddr>().ok()?;
+        return Some(port_end(b, close + 1));
+    }
+    let is_ip_byte = |c: &u8| c.is_ascii_hexdigit() || *c == b'.' || *c == b':';
+    let run_end = i + b[i..].iter().take_while(|c| is_ip_byte(c)).count();
+    if b.get(run_end).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_') {
+        return None;
+    }
+    // A sentence may end right after an address: `from 1.2.3.4.`
+    let mut end = run_end;
+    while end > i && matches!(b[end - 1], b'.' | b':') {
+        end -= 1;
+    }
+    let cand = &text[i..end];
+    if !cand.bytes().any(|c| c.is_ascii_digit()) || !cand.contains(['.', ':']) {
+        return None;
+    }
+    if cand.parse::<IpAddr>().is_ok() {
+        return Some(end);
+    }
+    let (host, port) = cand.rsplit_once(':')?;
+    let port_ok = (1..=5).contains(&port.len()) && port.bytes().all(|c| c.is_ascii_digit());
+    (port_ok && host.parse::<Ipv4Addr>().is_ok()).then_some(end)
+}
+
+/// The end of a run of hex digits, dots and colons holding a digit and a dot or colon.
+fn dotted_run(b: &[u8], i: usize) -> Option<usize> {
+    let run = b[i..].iter().take_while(|c| c.is_ascii_hexdigit() || **c == b'.' || **c == b':').count();
+    let run = &b[i..i + run];
+    (run.iter().any(u8::is_ascii_digit) && run.iter().any(|c| *c == b'.' || *c == b':')).then_some(i + run.len())
+}
+
+/// After a bracketed address, the end of a `:port` if one follows.
+fn port_end(b: &[u8], i: usize) -> usize {
+    if b.get(i) != Some(&b':') {
+        return i;
+    }
+    let n = b[i + 1..].iter().take(5).take_while(|c| c.is_ascii_digit()).count();
+    if n == 0 { i } else { i + 1 + n }
+}
+
+fn is_id(word: &str) -> bool {
+    word.len() >= ID_MIN_LEN
+        && word.bytes().filter(u8::is_ascii_digit).count() >= ID_MIN_DIGITS
+        && word.bytes().any(|c| c.is_ascii_alphabetic())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+
+    #[test]
+    fn continuation_markers_and_the_leading_code_go() {
+        let gmail = "421-4.7.28 [203.0.113.42] Our system has detected an unusual rate of 421-4.7.28 \
+                     unsolicited mail originating from your IP address. To protect our \
+                     421-4.7.28 users from spam, mail sent from your IP address has been \
+                     temporarily 421 4.7.28 rate limited. Please visit 421 4.7.28 \
+                     https://support.google.com/mail/?p=UnsolicitedRateLimitError to - gsmtp";
+        assert_eq!(
+            normalize(gmail),
+            "<ip> our system has detected an unusual rate of unsolicited mail originating from \
+             your ip address. to protect our users from spam, mail sent from your ip address has \
+             been temporarily rate limited. please visit \
+             https://support.google.com/mail/?p=unsolicitedratelimiterror to - gsmtp"
+        );
+        assert_eq!(
+            normalize("554-gmx.net (mxgmx104) Nemesis ESMTP Service not available 554-No SMTP service"),
+            "gmx.net (mxgmx104) nemesis esmtp service not available no smtp service"
+        );
+        assert_eq!(
+            normalize("554-smtp2.example.net 554 Your access to this mail system"),
+            "smtp2.example.net your access to this mail system"
+        );
+        assert_eq!(normalize("smtp;421 4.7.0 [TSS04] Messages"), "[tss04] messages");
+        assert_eq!(normalize("4.7.0 [TS02] Temporarily deferred"), "[ts02] temporarily deferred");
+    }
+
+    #[test]
+    fn other_numbers_stay() {
+        assert_eq!(normalize("451 please wait 300 seconds"), "please wait 300 seconds");
+        assert_eq!(normalize("qq write error (#4.3.0)"), "qq write error (#4.3.0)");
+        assert_eq!(normalize("Server Busy (S77719) AS(201806281)"), "server busy (s77719) as(201806281)");
+        assert_eq!(normalize("1999-03-02 09:44:33 x"), "1999-03-02 09:44:33 x");
+    }
+
+    #[test]
+    fn ip_literals_become_placeholders() {
+        assert_eq!(normalize("client [1.2.3.4] blocked"), "client <ip> blocked");
+        assert_eq!(normalize("connect to mx.example[192.0.2.1]:25: refused"), "connect to mx.example<ip>: refused");
+        assert_eq!(normalize("from 198.51.100.7."), "from <ip>.");
+        assert_eq!(normalize("host 198.51.100.7:2525 x"), "host <ip> x");
+        assert_eq!(normalize("via 2607:f8b0:400e:c04::1b now"), "via <ip> now");
+        assert_eq!(normalize("via [IPv6:2001:db8::1]:25 now"), "via <ip> now");
+        assert_eq!(normalize("(2001:558:fe21:2a::6)"), "(<ip>)");
+        assert_eq!(normalize("[1.2.3.4      15] our"), "[<ip> 15] our");
+        assert_eq!(normalize("x.x.x.x105 and 1.2.3.4.5 and 1.2.3"), "x.x.x.x105 and 1.2.3.4.5 and 1.2.3");
+        assert_eq!(normalize("at 10:30:15 t15:49:33.598z"), "at 10:30:15 t15:49:33.598z");
+    }
+
+    #[test]
+    fn ids_become_placeholders_and_case_and_space_fold() {
+        assert_eq!(
+            normalize("Guidelines. bv15si15610322wjb.142 - gsmtp"),
+            "guidelines. <id>.142 - gsmtp"
+        );
+        assert_eq!(normalize("[MxId=11BD5B61254CB1FC]"), "[mxid=<id>]");
+        assert_eq!(normalize("  Über\t\n GROSS \u{a0} Mail  "), "über gross mail");
+        assert_eq!(normalize(""), "");
+        assert_eq!(normalize("421"), "");
+    }
+}

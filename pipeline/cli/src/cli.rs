@@ -1,0 +1,131 @@
+//! Command-line surface.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "deferlog", version, about = "Per sending IP x MX host deferral evidence from MTA logs")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Normalize log files (plain or .gz, `-` for stdin) into the Parquet archive.
+    Replay(ReplayArgs),
+    /// Reports over the archive.
+    #[command(subcommand)]
+    Report(ReportCommand),
+    /// Classify an SMTP reply (or one reply per stdin line).
+    Classify(ClassifyArgs),
+    /// Write a realistic seeded MTA log (and optionally the exact expected hourly rows).
+    Gen(GenArgs),
+    /// Generated traffic through the whole pipeline; no external service needed.
+    Demo(DemoArgs),
+    /// Validate a configuration without running anything.
+    Check(ConfigArg),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// TOML configuration; DEFERLOG_* environment variables override it.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Archive root.
+    #[arg(long, default_value = "archive")]
+    pub out: PathBuf,
+    /// Year context for stamps without a year (date or RFC 3339); default: now.
+    #[arg(long)]
+    pub reference_time: Option<String>,
+    /// No progress bar even on a terminal.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Log files, plain or gzip; `-` reads stdin.
+    #[arg(required = true)]
+    pub inputs: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// One row per (hour, source_ip, mx_host): attempts, delivered, deferred, bounced, expired.
+    Hourly(HourlyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HourlyArgs {
+    /// Archive root (as given to `replay --out`).
+    #[arg(long, default_value = "archive")]
+    pub data: PathBuf,
+    /// table, csv or json (JSON lines).
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    /// From this date or RFC 3339 time (inclusive).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Up to this date or RFC 3339 time (exclusive).
+    #[arg(long)]
+    pub to: Option<String>,
+    #[arg(long)]
+    pub source_ip: Option<String>,
+    #[arg(long)]
+    pub mx_group: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Show the normalized text and every rule tried.
+    #[arg(long)]
+    pub explain: bool,
+    /// The reply, e.g. "421 4.7.0 Try again later"; none: read stdin.
+    pub reply: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Log format to write.
+    #[arg(long, default_value = "postfix")]
+    pub format: String,
+    /// About this many lines (messages in flight are finished).
+    #[arg(long, default_value_t = 100_000)]
+    pub lines: u64,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// First message time (date or RFC 3339); default: yesterday 00:00 UTC.
+    #[arg(long)]
+    pub start: Option<String>,
+    #[arg(long, default_value_t = 6000)]
+    pub messages_per_hour: u32,
+    /// Also write the exact expected `report hourly` rows (CSV) here.
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
+    /// Print the egress configuration of the generated fleet instead of a log.
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Archive root the demo fills.
+    #[arg(long, default_value = "deferlog-demo")]
+    pub out: PathBuf,
+    /// Lines of generated traffic.
+    #[arg(long, default_value_t = 300_000)]
+    pub lines: u64,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Simulated seconds per real second (0: as fast as possible).
+    #[arg(long, default_value_t = 1800.0)]
+    pub speed: f64,
+    /// Rows shown per closed hour (busiest first).
+    #[arg(long, default_value_t = 12)]
+    pub rows_per_hour: usize,
+}

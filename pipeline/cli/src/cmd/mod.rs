@@ -1,0 +1,26 @@
+//! One module per subcommand.
+
+mod check;
+mod classify;
+mod demo;
+mod gen_log;
+mod replay;
+mod report;
+
+use crate::cli::Command;
+use anyhow::Result;
+
+pub fn run(cmd: Command) -> Result<()> {
+    match cmd {
+        Command::Replay(a) => replay::run(a),
+        Command::Report(r) => report::run(r),
+        Command::Classify(a) => classify::run(a),
+        Command::Gen(a) => gen_log::run(a),
+        Command::Demo(a) => demo::run(a),
+        Command::Check(a) => check::run(a),
+    }
+}
+
+pub fn now_us() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}

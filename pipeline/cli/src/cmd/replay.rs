@@ -1,0 +1,87 @@
+use crate::cli::ReplayArgs;
+use crate::config::Config;
+use crate::engine::{self, EngineOptions, LineSource, Summary};
+use crate::input::{self, ByteCounter};
+use anyhow::Result;
+use deferlog_archive::run_id;
+use deferlog_parse::{RejectReason, SkipKind};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+
+pub fn run(a: ReplayArgs) -> Result<()> {
+    let mut cfg = Config::load(a.config.config.as_deref())?;
+    if a.reference_time.is_some() {
+        cfg.reference_time = a.reference_time.clone();
+    }
+    let origin = a.config.config.as_ref().map_or("(defaults)".to_owned(), |p| p.display().to_string());
+    let now = super::now_us();
+    let norm = cfg.resolve(&origin, now)?;
+
+    let counter = ByteCounter::default();
+    let sources = a
+        .inputs
+        .iter()
+        .map(|p| input::open(p, &counter).map(|i| Box::new(i) as Box<dyn LineSource>))
+        .collect::<Result<Vec<_>>>()?;
+    let bar = (!a.quiet && std::io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::new(input::total_bytes(&a.inputs));
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let tick_bar = bar.clone();
+    let tick_counter = counter.clone();
+    let summary = engine::run(
+        norm,
+        sources,
+        EngineOptions {
+            out: a.out.clone(),
+            run_id: run_id(now),
+            batch_rows: cfg.limits.batch_rows,
+            lateness_us: i64::try_from(cfg.limits.allowed_lateness_secs).unwrap_or(i64::MAX / 2) * 1_000_000,
+            on_tick: Some(Box::new(move |_| {
+                if let Some(b) = &tick_bar {
+                    b.set_position(tick_counter.get());
+                }
+            })),
+            on_hour_closed: None,
+        },
+    )?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    print_summary(&summary, &a.out.display().to_string());
+    Ok(())
+}
+
+pub fn print_summary(s: &Summary, out: &str) {
+    let st = &s.stats;
+    let secs = s.elapsed.as_secs_f64().max(1e-9);
+    eprintln!("lines read     {:>12}", st.lines);
+    eprintln!("events         {:>12}  ({} expiries)", st.events, st.expiries);
+    eprintln!("skipped        {:>12}", st.total_skipped());
+    for k in SkipKind::ALL {
+        let n = st.skipped(*k);
+        if n > 0 {
+            eprintln!("  {:<24}{n:>10}", k.as_str());
+        }
+    }
+    eprintln!("rejects        {:>12}", st.total_rejected());
+    for r in RejectReason::ALL {
+        let n = st.rejected(*r);
+        if n > 0 {
+            eprintln!("  {:<24}{n:>10}", r.as_str());
+        }
+    }
+    if st.evictions > 0 {
+        eprintln!("state evictions {:>11}", st.evictions);
+    }
+    eprintln!("elapsed        {:>11.3}s", secs);
+    eprintln!("lines/s        {:>12.0}", st.lines as f64 / secs);
+    eprintln!("archive        {out} ({} event files, {} rows)", s.event_files.len(), s.events_written);
+    if let Some(r) = &s.rejects_file {
+        eprintln!("rejects file   {}", r.display());
+    }
+}

@@ -1,0 +1,306 @@
+//! The configuration tree: one TOML file plus `DEFERLOG_`-prefixed environment
+//! overrides, validated once at start-up into the settings the pipeline runs with.
+//!
+//! An override names a key path with `__` between levels: `DEFERLOG_TIMEZONE`,
+//! `DEFERLOG_LIMITS__MAX_QUEUE_IDS=50000`. Values are read as TOML when they parse
+//! (numbers, booleans, arrays) and as strings otherwise.
+
+use anyhow::{Context, Result, bail};
+use deferlog_classify::{Classifier, MxGroups};
+use deferlog_parse::{Egress, NormalizerConfig, Zone};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+const ENV_PREFIX: &str = "DEFERLOG_";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Zone of syslog stamps that carry none.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    #[serde(default = "default_tenant")]
+    pub tenant: String,
+    /// Year context for BSD stamps (RFC 3339); default: now.
+    pub reference_time: Option<String>,
+    #[serde(default)]
+    pub egress: Vec<EgressEntry>,
+    #[serde(default)]
+    pub classify: ClassifyConfig,
+    #[serde(default)]
+    pub privacy: PrivacyConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+fn default_timezone() -> String {
+    "UTC".into()
+}
+
+fn default_tenant() -> String {
+    "default".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressEntry {
+    pub host: Option<String>,
+    pub instance: Option<String>,
+    pub ip: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyConfig {
+    /// Extra rule files, tried before the built-in rules.
+    #[serde(default)]
+    pub rules: Vec<PathBuf>,
+    /// Extra MX group files, winning over the built-in groups.
+    #[serde(default)]
+    pub mx_groups: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// 32 hex digits keying recipient hashes. Unset: a random key per run, so hashes
+    /// are comparable within one run only.
+    pub hash_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    #[serde(default = "default_max_queue_ids")]
+    pub max_queue_ids: usize,
+    #[serde(default = "default_response_max_bytes")]
+    pub response_max_bytes: usize,
+    #[serde(default = "default_batch_rows")]
+    pub batch_rows: usize,
+    /// How long after an hour ends its archive files stay open for stragglers, seconds.
+    #[serde(default = "default_lateness")]
+    pub allowed_lateness_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_queue_ids: default_max_queue_ids(),
+            response_max_bytes: default_response_max_bytes(),
+            batch_rows: default_batch_rows(),
+            allowed_lateness_secs: default_lateness(),
+        }
+    }
+}
+
+fn default_max_queue_ids() -> usize {
+    200_000
+}
+fn default_response_max_bytes() -> usize {
+    512
+}
+fn default_batch_rows() -> usize {
+    65_536
+}
+fn default_lateness() -> u64 {
+    600
+}
+
+impl Config {
+    /// Reads `path` (if any) and applies the environment's overrides.
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let env: Vec<(String, String)> =
+            std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.len() > ENV_PREFIX.len()).collect();
+        Self::load_with_env(path, &env)
+    }
+
+    pub fn load_with_env(path: Option<&Path>, env: &[(String, String)]) -> Result<Config> {
+        let (text, origin) = match path {
+            Some(p) => (
+                std::fs::read_to_string(p).with_context(|| format!("reading config file {}", p.display()))?,
+                p.display().to_string(),
+            ),
+            None => (String::new(), "(no config file)".to_owned()),
+        };
+        // Parse the file alone first, so its errors point at its own lines and keys.
+        let file_cfg: Config = toml::from_str(&text).with_context(|| format!("config file {origin}"))?;
+        if env.is_empty() {
+            return Ok(file_cfg);
+        }
+        let mut table: toml::Table = toml::from_str(&text).with_context(|| format!("config file {origin}"))?;
+        let mut names = Vec::new();
+        for (name, value) in env {
+            let path: Vec<String> =
+                name[ENV_PREFIX.len()..].split("__").map(|p| p.to_ascii_lowercase()).collect();
+            set_path(&mut table, &path, parse_env_value(value)).with_context(|| format!("environment variable {name}"))?;
+            names.push(name.as_str());
+        }
+        toml::Table::try_into(table).with_context(|| {
+            format!("config file {origin} with overrides from {}", names.join(", "))
+        })
+    }
+
+    /// Checks every value and resolves it into what the normalizer runs with.
+    pub fn resolve(&self, origin: &str, now_us: i64) -> Result<NormalizerConfig> {
+        let zone: Zone = self.timezone.parse().with_context(|| format!("{origin}: key `timezone`"))?;
+        let reference_time_us = match &self.reference_time {
+            Some(s) => parse_time(s).with_context(|| format!("{origin}: key `reference_time`"))?,
+            None => now_us,
+        };
+        let mut egress = Vec::with_capacity(self.egress.len());
+        for (i, e) in self.egress.iter().enumerate() {
+            if e.ip.parse::<std::net::IpAddr>().is_err() {
+                bail!("{origin}: key `egress[{i}].ip`: {:?} is not an IP address", e.ip);
+            }
+            if e.host.is_none() && e.instance.is_none() {
+                bail!("{origin}: key `egress[{i}]`: give a `host`, an `instance`, or both");
+            }
+            egress.push(Egress { host: e.host.clone(), instance: e.instance.clone(), ip: e.ip.clone() });
+        }
+        let hash_key = match &self.privacy.hash_key {
+            Some(hex) => parse_key(hex).with_context(|| format!("{origin}: key `privacy.hash_key`"))?,
+            None => random_key(),
+        };
+        let mut classifier = Classifier::builtin();
+        for p in &self.classify.rules {
+            let src = std::fs::read_to_string(p)
+                .with_context(|| format!("{origin}: key `classify.rules`: reading {}", p.display()))?;
+            classifier = classifier.with_user_rules(&src, &p.display().to_string())?;
+        }
+        let mut mx_groups = MxGroups::builtin();
+        for p in &self.classify.mx_groups {
+            let src = std::fs::read_to_string(p)
+                .with_context(|| format!("{origin}: key `classify.mx_groups`: reading {}", p.display()))?;
+            mx_groups = mx_groups.with_user_groups(&src, &p.display().to_string())?;
+        }
+        if self.limits.max_queue_ids < 2 {
+            bail!("{origin}: key `limits.max_queue_ids` must be at least 2");
+        }
+        if self.limits.batch_rows == 0 {
+            bail!("{origin}: key `limits.batch_rows` must be at least 1");
+        }
+        if self.tenant.is_empty() {
+            bail!("{origin}: key `tenant` must not be empty");
+        }
+        Ok(NormalizerConfig {
+            tenant: self.tenant.clone(),
+            zone,
+            reference_time_us,
+            egress,
+            hash_key,
+            max_queue_ids: self.limits.max_queue_ids,
+            response_max_bytes: self.limits.response_max_bytes,
+            classifier,
+            mx_groups,
+        })
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<()> {
+    match path {
+        [] => bail!("empty key"),
+        [last] => {
+            table.insert(last.clone(), value);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let entry = table.entry(first.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(t) => set_path(t, rest, value),
+                _ => bail!("key `{first}` is not a table"),
+            }
+        }
+    }
+}
+
+fn parse_env_value(v: &str) -> toml::Value {
+    // `x = <value>` parses numbers, booleans and arrays; anything else is a string.
+    toml::from_str::<toml::Table>(&format!("x = {v}"))
+        .ok()
+        .and_then(|mut t| t.remove("x"))
+        .unwrap_or_else(|| toml::Value::String(v.to_owned()))
+}
+
+/// A date (`2026-11-01`, midnight UTC) or an RFC 3339 time, as µs since the epoch.
+pub fn parse_time(s: &str) -> Result<i64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp_micros());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp_micros());
+    }
+    bail!("{s:?} is neither a date (2026-11-01) nor an RFC 3339 time (2026-11-01T08:00:00Z)")
+}
+
+fn parse_key(hex: &str) -> Result<[u8; 16]> {
+    let hex = hex.trim();
+    if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("must be 32 hex digits");
+    }
+    let mut key = [0u8; 16];
+    for (i, k) in key.iter_mut().enumerate() {
+        *k = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)?;
+    }
+    Ok(key)
+}
+
+fn random_key() -> [u8; 16] {
+    use std::hash::{BuildHasher, Hasher};
+    let mut key = [0u8; 16];
+    for chunk in key.chunks_mut(8) {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(std::process::id().into());
+        chunk.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().expect("tmp");
+        std::fs::write(f.path(), text).expect("write");
+        f
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_the_file() {
+        let f = write("timezone = \"UTC\"\n[limits]\nmax_queue_idz = 5\n");
+        let err = format!("{:#}", Config::load_with_env(Some(f.path()), &[]).unwrap_err());
+        assert!(err.contains("max_queue_idz"), "{err}");
+        assert!(err.contains(&f.path().display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_reach_nested_keys_and_are_named_when_wrong() {
+        let f = write("timezone = \"UTC\"\n");
+        let env = [("DEFERLOG_LIMITS__MAX_QUEUE_IDS".to_owned(), "1234".to_owned())];
+        let cfg = Config::load_with_env(Some(f.path()), &env).expect("loads");
+        assert_eq!(cfg.limits.max_queue_ids, 1234);
+        let env = [("DEFERLOG_LIMITS__NOPE".to_owned(), "1".to_owned())];
+        let err = format!("{:#}", Config::load_with_env(Some(f.path()), &env).unwrap_err());
+        assert!(err.contains("DEFERLOG_LIMITS__NOPE") && err.contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cfg: Config = toml::from_str("timezone = \"Mars/Base\"").expect("parses");
+        let err = format!("{:#}", cfg.resolve("x.toml", 0).unwrap_err());
+        assert!(err.contains("x.toml") && err.contains("timezone"), "{err}");
+        let cfg: Config = toml::from_str("[[egress]]\nhost = \"a\"\nip = \"nope\"").expect("parses");
+        let err = format!("{:#}", cfg.resolve("x.toml", 0).unwrap_err());
+        assert!(err.contains("egress[0].ip"), "{err}");
+        let cfg: Config = toml::from_str("[privacy]\nhash_key = \"abc\"").expect("parses");
+        let err = format!("{:#}", cfg.resolve("x.toml", 0).unwrap_err());
+        assert!(err.contains("privacy.hash_key"), "{err}");
+    }
+
+    #[test]
+    fn times_are_dates_or_rfc3339() {
+        assert_eq!(parse_time("1970-01-02").expect("date"), 86_400_000_000);
+        assert_eq!(parse_time("1970-01-01T01:00:00+01:00").expect("rfc3339"), 0);
+        assert!(parse_time("yesterday").is_err());
+    }
+}

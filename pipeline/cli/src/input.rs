@@ -1,0 +1,92 @@
+//! Opening replay inputs: files (plain or gzip, detected by magic bytes) or `-` for
+//! stdin, each read through a counter of raw bytes for the progress bar.
+
+use anyhow::{Context, Result};
+use flate2::read::MultiGzDecoder;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Bytes read from the underlying files (compressed bytes for `.gz`).
+#[derive(Debug, Clone, Default)]
+pub struct ByteCounter(Arc<AtomicU64>);
+
+impl ByteCounter {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+struct Counting<R> {
+    inner: R,
+    counter: ByteCounter,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.counter.0.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// One input, ready to read line by line.
+pub struct Input {
+    /// Name used in `origin` (`NAME:LINE`).
+    pub name: String,
+    pub reader: Box<dyn BufRead + Send>,
+}
+
+const BUF: usize = 1 << 20;
+
+/// Opens `path` (or stdin for `-`), transparently decompressing gzip.
+pub fn open(path: &str, counter: &ByteCounter) -> Result<Input> {
+    let raw: Box<dyn Read + Send> = if path == "-" {
+        Box::new(io::stdin())
+    } else {
+        Box::new(File::open(path).with_context(|| format!("opening input {path}"))?)
+    };
+    let mut buffered = BufReader::with_capacity(BUF, Counting { inner: raw, counter: counter.clone() });
+    let gz = buffered.fill_buf().with_context(|| format!("reading input {path}"))?.starts_with(&[0x1f, 0x8b]);
+    let reader: Box<dyn BufRead + Send> =
+        if gz { Box::new(BufReader::with_capacity(BUF, MultiGzDecoder::new(buffered))) } else { Box::new(buffered) };
+    let name = if path == "-" { "stdin".to_owned() } else { path.to_owned() };
+    Ok(Input { name, reader })
+}
+
+/// Total size on disk of the inputs that are files (stdin counts as 0).
+pub fn total_bytes(paths: &[String]) -> u64 {
+    paths.iter().filter(|p| *p != "-").filter_map(|p| Path::new(p).metadata().ok()).map(|m| m.len()).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn gzip_is_detected_by_content_not_name() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let plain = dir.path().join("a.log");
+        std::fs::write(&plain, b"one\ntwo\n").expect("write");
+        let gz = dir.path().join("b.log.1");
+        let mut enc = flate2::write::GzEncoder::new(File::create(&gz).expect("create"), flate2::Compression::fast());
+        enc.write_all(b"three\nfour\n").expect("gz");
+        enc.finish().expect("finish");
+        let counter = ByteCounter::default();
+        for (p, want) in [(&plain, "one\ntwo\n"), (&gz, "three\nfour\n")] {
+            let mut s = String::new();
+            open(&p.display().to_string(), &counter).expect("open").reader.read_to_string(&mut s).expect("read");
+            assert_eq!(s, want);
+        }
+        assert_eq!(counter.get(), total_bytes(&[plain.display().to_string(), gz.display().to_string()]));
+    }
+
+    #[test]
+    fn a_missing_file_names_itself() {
+        let err = format!("{:#}", open("/nonexistent/mail.log", &ByteCounter::default()).err().expect("fails"));
+        assert!(err.contains("/nonexistent/mail.log"));
+    }
+}

@@ -1,0 +1,178 @@
+//! Writing query results for people (aligned table) and tools (CSV, JSON lines).
+//!
+//! Timestamps print as `YYYY-MM-DDTHH:MM:SSZ`; a null prints as an empty field (CSV,
+//! table) or `null` (JSON).
+
+use anyhow::{Result, bail};
+use arrow::array::{Array, RecordBatch};
+use arrow::datatypes::DataType;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use std::io::Write;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Table,
+    Csv,
+    Json,
+}
+
+impl FromStr for Format {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "table" => Format::Table,
+            "csv" => Format::Csv,
+            "json" => Format::Json,
+            _ => bail!("unknown format {s:?}: use table, csv or json"),
+        })
+    }
+}
+
+const OPTIONS: FormatOptions<'static> = FormatOptions::new()
+    .with_null("")
+    .with_timestamp_tz_format(Some("%Y-%m-%dT%H:%M:%SZ"))
+    .with_timestamp_format(Some("%Y-%m-%dT%H:%M:%SZ"));
+
+/// Every cell as text (None for null), row by row, with the column names.
+fn cells(batches: &[RecordBatch]) -> Result<(Vec<String>, Vec<Vec<Option<String>>>, Vec<bool>)> {
+    let Some(first) = batches.first() else { return Ok((Vec::new(), Vec::new(), Vec::new())) };
+    let schema = first.schema();
+    let names = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let numeric = schema.fields().iter().map(|f| f.data_type().is_numeric()).collect();
+    let mut rows = Vec::new();
+    for b in batches {
+        let fmts =
+            b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &OPTIONS)).collect::<Result<Vec<_>, _>>()?;
+        for i in 0..b.num_rows() {
+            rows.push(
+                b.columns()
+                    .iter()
+                    .zip(&fmts)
+                    .map(|(c, f)| c.is_valid(i).then(|| f.value(i).to_string()))
+                    .collect(),
+            );
+        }
+    }
+    Ok((names, rows, numeric))
+}
+
+pub fn write(format: Format, batches: &[RecordBatch], w: &mut dyn Write) -> Result<()> {
+    let (names, rows, numeric) = cells(batches)?;
+    match format {
+        Format::Csv => {
+            writeln!(w, "{}", names.join(","))?;
+            for r in &rows {
+                let line: Vec<String> = r.iter().map(|c| csv_field(c.as_deref().unwrap_or(""))).collect();
+                writeln!(w, "{}", line.join(","))?;
+            }
+        }
+        Format::Json => {
+            for r in &rows {
+                let mut obj = serde_json::Map::new();
+                for ((name, cell), num) in names.iter().zip(r).zip(&numeric) {
+                    let v = match cell {
+                        None => serde_json::Value::Null,
+                        Some(s) if *num => serde_json::from_str(s).unwrap_or_else(|_| s.clone().into()),
+                        Some(s) => s.clone().into(),
+                    };
+                    obj.insert(name.clone(), v);
+                }
+                writeln!(w, "{}", serde_json::Value::Object(obj))?;
+            }
+        }
+        Format::Table => {
+            let mut width: Vec<usize> = names.iter().map(String::len).collect();
+            for r in &rows {
+                for (wd, c) in width.iter_mut().zip(r) {
+                    *wd = (*wd).max(c.as_deref().map_or(0, str::len));
+                }
+            }
+            let line = |cells: Vec<&str>| -> String {
+                cells
+                    .iter()
+                    .zip(&width)
+                    .zip(&numeric)
+                    .map(|((c, wd), num)| if *num { format!("{c:>wd$}") } else { format!("{c:<wd$}") })
+                    .collect::<Vec<_>>()
+                    .join("  ")
+                    .trim_end()
+                    .to_owned()
+            };
+            writeln!(w, "{}", line(names.iter().map(String::as_str).collect()))?;
+            for r in &rows {
+                writeln!(w, "{}", line(r.iter().map(|c| c.as_deref().unwrap_or("")).collect()))?;
+            }
+            if rows.is_empty() {
+                writeln!(w, "(no rows)")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray, TimestampMicrosecondArray};
+    use arrow::datatypes::{Field, Schema, TimeUnit};
+    use std::sync::Arc;
+
+    fn batch() -> RecordBatch {
+        let schema = Schema::new(vec![
+            Field::new("hour", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+            Field::new("source_ip", DataType::Utf8, true),
+            Field::new("attempts", DataType::Int64, false),
+        ]);
+        RecordBatch::try_new(
+            Arc::new(schema),
+            vec![
+                Arc::new(TimestampMicrosecondArray::from(vec![3_600_000_000, 7_200_000_000]).with_timezone("UTC")),
+                Arc::new(StringArray::from(vec![Some("198.51.100.11"), None])),
+                Arc::new(Int64Array::from(vec![5, 12])),
+            ],
+        )
+        .expect("batch")
+    }
+
+    fn render(f: Format) -> String {
+        let mut out = Vec::new();
+        write(f, &[batch()], &mut out).expect("write");
+        String::from_utf8(out).expect("utf8")
+    }
+
+    #[test]
+    fn csv_has_iso_hours_and_empty_nulls() {
+        assert_eq!(
+            render(Format::Csv),
+            "hour,source_ip,attempts\n1970-01-01T01:00:00Z,198.51.100.11,5\n1970-01-01T02:00:00Z,,12\n"
+        );
+    }
+
+    #[test]
+    fn json_lines_keep_numbers_and_nulls() {
+        let out = render(Format::Json);
+        let second: serde_json::Value = serde_json::from_str(out.lines().nth(1).expect("2 lines")).expect("json");
+        assert_eq!(second["attempts"], 12);
+        assert!(second["source_ip"].is_null());
+    }
+
+    #[test]
+    fn table_aligns_columns() {
+        let out = render(Format::Table);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[1].find("198.51"), lines[0].find("source_ip"));
+    }
+
+    #[test]
+    fn csv_quotes_when_needed() {
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+}

@@ -1,0 +1,39 @@
+//! The knobs of one generator run.
+
+/// What to generate. `lines` is a target, not an exact count: the generator
+/// stops *starting* messages once the lines already written plus the lines
+/// planned for messages in flight reach it, then lets every in-flight message
+/// finish (delivered, bounced or expired). The output therefore ends with
+/// complete message lives and is a few lines longer than `lines`, plus the
+/// junk lines, which come on top.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenConfig {
+    pub seed: u64,
+    pub lines: u64,
+    /// Time of the first message, unix seconds, UTC.
+    pub start_unix: i64,
+    /// Mean message arrival rate; the actual rate follows a mild daily curve
+    /// around it (quieter at night UTC) so hourly rows differ.
+    pub messages_per_hour: u32,
+    /// Junk lines (cut, invalid UTF-8, empty, garbage) per million lines.
+    pub junk_per_million: u32,
+    /// Postfix `maximal_queue_lifetime`: a message still deferred at its first
+    /// retry past this age is expired.
+    pub queue_lifetime_secs: i64,
+}
+
+/// 2026-11-01T00:00:00Z.
+pub const DEFAULT_START_UNIX: i64 = 1_793_491_200;
+
+impl Default for GenConfig {
+    fn default() -> GenConfig {
+        GenConfig {
+            seed: 7,
+            lines: 100_000,
+            start_unix: DEFAULT_START_UNIX,
+            messages_per_hour: 6000,
+            junk_per_million: 1000,
+            queue_lifetime_secs: 4 * 3600,
+        }
+    }
+}

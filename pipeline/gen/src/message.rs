@@ -1,0 +1,116 @@
+//! One message's planned life: who sent it, its recipients, and the
+//! time-ordered steps (one log line each) still to be written.
+
+use std::collections::VecDeque;
+
+use crate::providers::{ConnFail, Mx};
+use crate::qid::Qid;
+use crate::replies::Reply;
+
+#[derive(Debug)]
+pub(crate) struct Rcpt {
+    pub local: u32,
+    pub domain: usize,
+    /// The address before alias expansion (`orig_to=`), when there was one.
+    pub orig_to: Option<u32>,
+    /// Delivered or bounced by the end of the plan.
+    pub done: bool,
+    /// MX of the latest attempt: an expiry is attributed to it.
+    pub last_mx: Option<&'static Mx>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Msg {
+    pub instance: usize,
+    pub qid: Qid,
+    /// Arrival time, µs.
+    pub t0: i64,
+    pub sender: usize,
+    pub size: u64,
+    /// `<...@sender.domain>` with the brackets.
+    pub msgid: Vec<u8>,
+    pub rcpts: Vec<Rcpt>,
+    pub steps: VecDeque<Step>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Step {
+    pub t: i64,
+    pub pid: u32,
+    pub kind: StepKind,
+}
+
+#[derive(Debug)]
+pub(crate) enum StepKind {
+    Pickup,
+    SmtpdConnect,
+    SmtpdClient,
+    SmtpdDisconnect,
+    Cleanup,
+    QmgrActive {
+        nrcpt: usize,
+    },
+    /// `Verified TLS connection established to ...` (no queue id).
+    Tls {
+        mx: &'static Mx,
+        ip: &'static str,
+    },
+    /// `connect to H[IP]:25: Connection refused` for an MX tried before the
+    /// last one (no queue id).
+    ConnectInfo {
+        mx: &'static Mx,
+        ip: &'static str,
+        fail: ConnFail,
+    },
+    /// `QID: host H[IP] said: ...` / `refused to talk to me: ...` for an MX
+    /// given up on before the one named in the status line.
+    HostInfo {
+        mx: &'static Mx,
+        ip: &'static str,
+        reply: &'static Reply,
+    },
+    Attempt(Attempt),
+    Expired,
+    /// `sender non-delivery notification: QID2`
+    Ndr {
+        qid2: Qid,
+    },
+    Removed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Agent {
+    Smtp,
+    /// Postfix's `error` agent: holds for a destination marked dead.
+    Error,
+}
+
+#[derive(Debug)]
+pub(crate) struct Attempt {
+    pub rcpt: usize,
+    pub agent: Agent,
+    /// The MX the truth attributes the attempt to (relay host, or the host
+    /// named in the `connect to` text for `relay=none`).
+    pub mx: &'static Mx,
+    pub ip: &'static str,
+    pub result: AttemptResult,
+    /// `delays=a/b/c/d` parts b, c, d (µs); a is derived from the arrival.
+    pub b_us: u64,
+    pub c_us: u64,
+    pub d_us: u64,
+    /// `conn_use=N` for a cached connection.
+    pub conn_use: u8,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum AttemptResult {
+    Sent,
+    Deferred(&'static Reply),
+    Bounced(&'static Reply),
+    /// `relay=none ... (connect to H[IP]:25: ...)`
+    ConnFail(ConnFail),
+    /// `relay=none ... (delivery temporarily suspended: connect to ...)`
+    Suspended(ConnFail),
+    /// `(lost connection with H[IP] while ...)`
+    Lost,
+}

@@ -1,0 +1,162 @@
+//! Per-(host, queue id) state that lines of one message share: sender, size,
+//! Message-ID, and per recipient the attempt count and, while it is deferred, where
+//! its last attempt went (an expiry is attributed there).
+//!
+//! Bounded with two generations: new queue ids go into `young`; when `young` reaches
+//! half the limit, `old` is dropped (each entry in it counted as an eviction) and
+//! `young` becomes `old`. An id touched while in `old` moves back to `young`. So a
+//! message survives at least one full generation of new messages after its last line,
+//! and the state never holds more than the limit, whatever the input.
+
+use std::collections::HashMap;
+use std::mem;
+
+#[derive(Debug, Default)]
+pub struct QueueState {
+    pub sender_domain: Option<Box<str>>,
+    pub size: Option<u64>,
+    pub message_id: Option<Box<str>>,
+    pub rcpts: Vec<RcptState>,
+}
+
+#[derive(Debug)]
+pub struct RcptState {
+    pub hash: u64,
+    pub domain: Option<Box<str>>,
+    pub attempts: u32,
+    /// Where the last attempt went, while the recipient is deferred.
+    pub pending: Option<LastAttempt>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LastAttempt {
+    pub source_ip: Option<Box<str>>,
+    pub mx_host: Option<Box<str>>,
+    pub mx_ip: Option<Box<str>>,
+    pub mx_group: Box<str>,
+}
+
+impl QueueState {
+    pub fn rcpt_mut(&mut self, hash: u64, domain: Option<&str>) -> &mut RcptState {
+        let i = match self.rcpts.iter().position(|r| r.hash == hash) {
+            Some(i) => i,
+            None => {
+                self.rcpts.push(RcptState { hash, domain: domain.map(Into::into), attempts: 0, pending: None });
+                self.rcpts.len() - 1
+            }
+        };
+        &mut self.rcpts[i]
+    }
+}
+
+#[derive(Debug)]
+pub struct Correlator {
+    young: HashMap<Box<str>, QueueState>,
+    old: HashMap<Box<str>, QueueState>,
+    generation: usize,
+    evictions: u64,
+    key: String,
+}
+
+impl Correlator {
+    /// `limit` is the most queue ids held at once (at least 2).
+    pub fn new(limit: usize) -> Self {
+        Correlator {
+            young: HashMap::new(),
+            old: HashMap::new(),
+            generation: (limit / 2).max(1),
+            evictions: 0,
+            key: String::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.young.len() + self.old.len()
+    }
+
+    pub fn evictions(&self) -> u64 {
+        self.evictions
+    }
+
+    fn set_key(&mut self, host: &str, qid: &str) {
+        self.key.clear();
+        self.key.push_str(host);
+        self.key.push('\0');
+        self.key.push_str(qid);
+    }
+
+    /// The state of a queue id, promoted to the young generation if found in the old.
+    pub fn get(&mut self, host: &str, qid: &str) -> Option<&mut QueueState> {
+        self.set_key(host, qid);
+        if !self.young.contains_key(self.key.as_str()) {
+            let (k, v) = self.old.remove_entry(self.key.as_str())?;
+            self.make_room();
+            return Some(self.young.entry(k).or_insert(v));
+        }
+        self.young.get_mut(self.key.as_str())
+    }
+
+    pub fn get_or_insert(&mut self, host: &str, qid: &str) -> &mut QueueState {
+        self.set_key(host, qid);
+        if self.young.contains_key(self.key.as_str()) {
+            return self.young.get_mut(self.key.as_str()).expect("present: checked just above");
+        }
+        let (k, v) = self
+            .old
+            .remove_entry(self.key.as_str())
+            .unwrap_or_else(|| (self.key.as_str().into(), QueueState::default()));
+        self.make_room();
+        self.young.entry(k).or_insert(v)
+    }
+
+    pub fn remove(&mut self, host: &str, qid: &str) -> Option<QueueState> {
+        self.set_key(host, qid);
+        self.young.remove(self.key.as_str()).or_else(|| self.old.remove(self.key.as_str()))
+    }
+
+    fn make_room(&mut self) {
+        if self.young.len() >= self.generation {
+            self.evictions += self.old.len() as u64;
+            self.old = mem::take(&mut self.young);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_is_found_by_host_and_queue_id_and_dropped_on_remove() {
+        let mut c = Correlator::new(100);
+        c.get_or_insert("h1", "AB").size = Some(5);
+        assert!(c.get("h2", "AB").is_none());
+        assert_eq!(c.get("h1", "AB").and_then(|s| s.size), Some(5));
+        assert!(c.remove("h1", "AB").is_some());
+        assert_eq!(c.len(), 0);
+    }
+
+    #[test]
+    fn state_stays_bounded_and_evictions_are_counted() {
+        let mut c = Correlator::new(1000);
+        for i in 0..100_000 {
+            c.get_or_insert("h", &format!("Q{i}"));
+            assert!(c.len() <= 1000);
+        }
+        assert_eq!(c.evictions() + c.len() as u64, 100_000);
+    }
+
+    #[test]
+    fn recently_touched_ids_survive_a_generation_change() {
+        let mut c = Correlator::new(4);
+        c.get_or_insert("h", "keep").size = Some(1);
+        c.get_or_insert("h", "a");
+        // "keep" and "a" fill young; the next insert moves them to old.
+        c.get_or_insert("h", "b");
+        assert_eq!(c.get("h", "keep").and_then(|s| s.size), Some(1));
+        c.get_or_insert("h", "c");
+        c.get_or_insert("h", "d");
+        assert!(c.get("h", "keep").is_some());
+        assert!(c.get("h", "a").is_none());
+    }
+}

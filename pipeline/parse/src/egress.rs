@@ -1,0 +1,64 @@
+//! The egress map: which sending IP an MTA instance on a host uses, for MTAs (Postfix)
+//! whose lines do not name it.
+
+use std::collections::HashMap;
+
+/// One `[[egress]]` entry of the configuration. A missing host or instance matches any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Egress {
+    pub host: Option<String>,
+    pub instance: Option<String>,
+    pub ip: String,
+}
+
+/// Lookups by (host, instance) without allocating: exact match first, then an entry
+/// for the host with any instance, then one for the instance on any host.
+#[derive(Debug, Clone, Default)]
+pub struct EgressMap {
+    // host ("" = any) -> instance ("" = any) -> ip
+    by_host: HashMap<Box<str>, HashMap<Box<str>, Box<str>>>,
+}
+
+impl EgressMap {
+    pub fn new(entries: &[Egress]) -> Self {
+        let mut by_host: HashMap<Box<str>, HashMap<Box<str>, Box<str>>> = HashMap::new();
+        for e in entries {
+            by_host
+                .entry(e.host.as_deref().unwrap_or("").into())
+                .or_default()
+                .insert(e.instance.as_deref().unwrap_or("").into(), e.ip.as_str().into());
+        }
+        EgressMap { by_host }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_host.is_empty()
+    }
+
+    pub fn lookup(&self, host: &str, instance: &str) -> Option<&str> {
+        let in_host = |h: &str, i: &str| self.by_host.get(h).and_then(|m| m.get(i)).map(|ip| &**ip);
+        in_host(host, instance).or_else(|| in_host(host, "")).or_else(|| in_host("", instance))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(host: Option<&str>, instance: Option<&str>, ip: &str) -> Egress {
+        Egress { host: host.map(Into::into), instance: instance.map(Into::into), ip: ip.into() }
+    }
+
+    #[test]
+    fn exact_then_host_then_instance() {
+        let m = EgressMap::new(&[
+            e(Some("mta1"), Some("postfix-ip1"), "192.0.2.1"),
+            e(Some("mta1"), None, "192.0.2.9"),
+            e(None, Some("postfix-shared"), "192.0.2.7"),
+        ]);
+        assert_eq!(m.lookup("mta1", "postfix-ip1"), Some("192.0.2.1"));
+        assert_eq!(m.lookup("mta1", "postfix"), Some("192.0.2.9"));
+        assert_eq!(m.lookup("mta2", "postfix-shared"), Some("192.0.2.7"));
+        assert_eq!(m.lookup("mta2", "postfix"), None);
+    }
+}

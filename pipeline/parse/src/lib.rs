@@ -1,0 +1,19 @@
+//! Turns raw MTA log records into [`deferlog_event::EventRow`]s.
+//!
+//! This crate owns log formats, timestamps, the egress map (which instance sends from
+//! which IP), per-queue-id correlation and the reject/skip accounting. It must not know
+//! about Kafka, DataFusion, Parquet or HTTP: it reads bytes and pushes rows into sinks.
+
+mod correlate;
+mod egress;
+mod normalizer;
+mod postfix;
+mod recipient;
+mod stamp;
+mod stats;
+mod syslog;
+
+pub use egress::{Egress, EgressMap};
+pub use normalizer::{Normalizer, NormalizerConfig, SyslogFields};
+pub use stamp::{Zone, ZoneError};
+pub use stats::{RejectReason, SkipKind, Stats};

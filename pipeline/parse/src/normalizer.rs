@@ -1,0 +1,252 @@
+//! The normalizer: one per input stream (file, partition). Frames each line, hands it to
+//! the parser of its MTA, and accounts for every line: an event, a skip, or a reject.
+
+use crate::correlate::Correlator;
+use crate::egress::{Egress, EgressMap};
+use crate::stamp::{StampParser, Zone};
+use crate::stats::{RejectReason, SkipKind, Stats};
+use crate::syslog::{self, FrameError, SyslogLine};
+use deferlog_classify::{Classifier, MxGroups};
+use deferlog_event::{Class, EventSink, Mta, Origin, RejectRow, RejectSink};
+use siphasher::sip::SipHasher13;
+use std::collections::HashMap;
+use std::fmt;
+use std::rc::Rc;
+
+/// Everything a normalizer needs, resolved from configuration.
+#[derive(Debug, Clone)]
+pub struct NormalizerConfig {
+    pub tenant: String,
+    /// Zone of stamps that carry none (BSD syslog).
+    pub zone: Zone,
+    /// Stamps without a year take it from here (UTC microseconds): the ingest time.
+    pub reference_time_us: i64,
+    pub egress: Vec<Egress>,
+    /// Key of the recipient hash; the same key gives the same hashes across runs.
+    pub hash_key: [u8; 16],
+    /// Most queue ids held in correlation state at once.
+    pub max_queue_ids: usize,
+    /// Longest reply text kept in the `response` column, in bytes.
+    pub response_max_bytes: usize,
+    pub classifier: Classifier,
+    pub mx_groups: MxGroups,
+}
+
+impl NormalizerConfig {
+    pub fn new(reference_time_us: i64) -> Self {
+        NormalizerConfig {
+            tenant: "default".into(),
+            zone: Zone::default(),
+            reference_time_us,
+            egress: Vec::new(),
+            hash_key: [0; 16],
+            max_queue_ids: 200_000,
+            response_max_bytes: 512,
+            classifier: Classifier::builtin(),
+            mx_groups: MxGroups::builtin(),
+        }
+    }
+}
+
+/// Caches bounded by clearing: replies and MX hosts repeat heavily, but an adversary
+/// must not be able to grow them without limit.
+const CACHE_LIMIT: usize = 65_536;
+
+pub struct Normalizer {
+    pub(crate) tenant: String,
+    pub(crate) stamps: StampParser,
+    pub(crate) egress: EgressMap,
+    pub(crate) hasher: SipHasher13,
+    pub(crate) state: Correlator,
+    pub(crate) stats: Stats,
+    pub(crate) response_max_bytes: usize,
+    classifier: Classifier,
+    mx_groups: MxGroups,
+    class_cache: HashMap<Box<str>, Class>,
+    group_cache: HashMap<Box<str>, Option<Rc<str>>>,
+    pub(crate) scratch: Scratch,
+}
+
+/// Reusable buffers, so the hot path does not allocate per line.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    pub domain: String,
+    pub mx_host: String,
+    pub class_key: String,
+}
+
+impl fmt::Debug for Normalizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Normalizer").field("stats", &self.stats).finish_non_exhaustive()
+    }
+}
+
+impl Normalizer {
+    pub fn new(cfg: NormalizerConfig) -> Self {
+        Normalizer {
+            tenant: cfg.tenant,
+            stamps: StampParser::new(cfg.zone, cfg.reference_time_us),
+            egress: EgressMap::new(&cfg.egress),
+            hasher: SipHasher13::new_with_key(&cfg.hash_key),
+            state: Correlator::new(cfg.max_queue_ids.max(2)),
+            stats: Stats::default(),
+            response_max_bytes: cfg.response_max_bytes,
+            classifier: cfg.classifier,
+            mx_groups: cfg.mx_groups,
+            class_cache: HashMap::new(),
+            group_cache: HashMap::new(),
+            scratch: Scratch::default(),
+        }
+    }
+
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats.clone();
+        s.evictions = self.state.evictions();
+        s.state_size = self.state.len() as u64;
+        s
+    }
+
+    /// Normalizes one raw line (a trailing `\n` or `\r\n` is ignored).
+    pub fn process_line(
+        &mut self,
+        raw: &[u8],
+        origin: Origin<'_>,
+        events: &mut dyn EventSink,
+        rejects: &mut dyn RejectSink,
+    ) {
+        self.stats.lines += 1;
+        self.stats.bytes += raw.len() as u64;
+        let trimmed = raw.strip_suffix(b"\n").unwrap_or(raw);
+        let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
+        if trimmed.iter().all(u8::is_ascii_whitespace) {
+            self.stats.skip(SkipKind::Empty);
+            return;
+        }
+        // Invalid UTF-8 only ever sits in free text (replies, subjects); read it lossily
+        // so the line still counts, and the original bytes are kept if it is rejected.
+        let line = String::from_utf8_lossy(trimmed);
+        match syslog::split(&mut self.stamps, &line) {
+            Ok(frame) => self.dispatch(&frame, raw, origin, events, rejects),
+            Err(e) => {
+                if looks_like_delivery(&line) {
+                    let reason = match e {
+                        FrameError::Stamp => RejectReason::BadTimestamp,
+                        FrameError::Shape => RejectReason::Truncated,
+                    };
+                    self.reject(Mta::Postfix, reason, raw, origin, rejects);
+                } else {
+                    self.stats.skip(SkipKind::Unrecognized);
+                }
+            }
+        }
+    }
+
+    /// Normalizes a record whose frame is already known (shippers that send the
+    /// message apart from stamp, host and program; the message-only corpora).
+    pub fn process_message(
+        &mut self,
+        frame: &SyslogFields<'_>,
+        raw: &[u8],
+        origin: Origin<'_>,
+        events: &mut dyn EventSink,
+        rejects: &mut dyn RejectSink,
+    ) {
+        self.stats.lines += 1;
+        self.stats.bytes += raw.len() as u64;
+        let frame = SyslogLine {
+            time_us: frame.time_us,
+            host: frame.host,
+            program: frame.program,
+            message: frame.message,
+        };
+        self.dispatch(&frame, raw, origin, events, rejects);
+    }
+
+    fn dispatch(
+        &mut self,
+        frame: &SyslogLine<'_>,
+        raw: &[u8],
+        origin: Origin<'_>,
+        events: &mut dyn EventSink,
+        rejects: &mut dyn RejectSink,
+    ) {
+        match frame.program.rsplit_once('/') {
+            Some((instance, service)) => self.postfix(frame, instance, service, raw, origin, events, rejects),
+            None => self.stats.skip(SkipKind::NotPostfix),
+        }
+    }
+
+    pub(crate) fn reject(
+        &mut self,
+        mta: Mta,
+        reason: RejectReason,
+        raw: &[u8],
+        origin: Origin<'_>,
+        rejects: &mut dyn RejectSink,
+    ) {
+        self.stats.reject(reason);
+        rejects.reject(&RejectRow { mta, reason: reason.as_str(), raw, origin });
+    }
+
+    /// The class of a reply, remembered per distinct (enhanced status, reply).
+    pub(crate) fn classify(&mut self, code: Option<u16>, enhanced: Option<&str>, reply: &str) -> Class {
+        let key = &mut self.scratch.class_key;
+        key.clear();
+        key.push_str(enhanced.unwrap_or(""));
+        key.push('\u{1f}');
+        key.push_str(reply);
+        if let Some(c) = self.class_cache.get(key.as_str()) {
+            return *c;
+        }
+        let class = self.classifier.classify(code, enhanced, reply).class;
+        if self.class_cache.len() >= CACHE_LIMIT {
+            self.class_cache.clear();
+        }
+        self.class_cache.insert(key.as_str().into(), class);
+        class
+    }
+
+    /// The provider group or registrable domain of an MX host; `None` when the host
+    /// says nothing (an IP literal), so the caller falls back to the recipient domain.
+    pub(crate) fn group_of_host(&mut self, mx_host: &str) -> Option<Rc<str>> {
+        if let Some(g) = self.group_cache.get(mx_host) {
+            return g.clone();
+        }
+        let g = match self.mx_groups.mx_group(Some(mx_host), None) {
+            "unknown" => None,
+            g => Some(Rc::from(g)),
+        };
+        if self.group_cache.len() >= CACHE_LIMIT {
+            self.group_cache.clear();
+        }
+        self.group_cache.insert(mx_host.into(), g.clone());
+        g
+    }
+}
+
+/// A record's frame given apart from its message.
+#[derive(Debug, Clone, Copy)]
+pub struct SyslogFields<'a> {
+    pub time_us: i64,
+    pub host: &'a str,
+    pub program: &'a str,
+    pub message: &'a str,
+}
+
+/// A line we could not frame still counts as a reject if it carries delivery fields.
+fn looks_like_delivery(line: &str) -> bool {
+    line.contains(" to=") && (line.contains("status=") || line.contains("relay="))
+}
+
+/// Lower-cases `s` (into `buf` only when it is not already lower-case) and strips a
+/// trailing root dot.
+pub(crate) fn lower<'a>(s: &'a str, buf: &'a mut String) -> &'a str {
+    let s = s.strip_suffix('.').unwrap_or(s);
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        buf.clear();
+        buf.extend(s.chars().map(|c| c.to_ascii_lowercase()));
+        buf.as_str()
+    } else {
+        s
+    }
+}

@@ -1,0 +1,258 @@
+//! Postfix: which service logged a line, and what it means for the counts.
+//!
+//! Attempts come from the delivery agents `smtp`, `lmtp` and `error` (`retry` is the
+//! same program under another name); expiries from `qmgr`; `cleanup` and `qmgr`
+//! lines feed correlation state; `removed` drops it. Local delivery agents (`local`,
+//! `virtual`, `pipe`) are not outbound attempts and are skipped.
+
+mod delivery;
+mod reply;
+
+use crate::correlate::LastAttempt;
+use crate::normalizer::{Normalizer, lower};
+use crate::recipient::split_recipient;
+use crate::stats::{RejectReason, SkipKind};
+use crate::syslog::SyslogLine;
+use deferlog_classify::split_reply;
+use deferlog_event::{Class, EventRow, EventSink, Mta, Origin, Outcome, RejectSink};
+use std::mem;
+
+/// Longest Message-ID kept; longer ones are cut, not rejected.
+const MESSAGE_ID_MAX: usize = 256;
+
+/// `QUEUEID: rest` with a plausible Postfix queue id (short hex or long form).
+fn split_queue_id(msg: &str) -> Option<(&str, &str)> {
+    let (qid, rest) = msg.split_once(": ")?;
+    let ok = (5..=20).contains(&qid.len()) && qid.bytes().all(|b| b.is_ascii_alphanumeric());
+    ok.then_some((qid, rest))
+}
+
+fn is_diagnostic(msg: &str) -> bool {
+    ["warning: ", "error: ", "fatal: ", "panic: ", "statistics: "].iter().any(|p| msg.starts_with(p))
+}
+
+impl Normalizer {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn postfix(
+        &mut self,
+        f: &SyslogLine<'_>,
+        instance: &str,
+        service: &str,
+        raw: &[u8],
+        origin: Origin<'_>,
+        events: &mut dyn EventSink,
+        rejects: &mut dyn RejectSink,
+    ) {
+        if is_diagnostic(f.message) {
+            return self.stats.skip(SkipKind::Warning);
+        }
+        match service {
+            "smtp" | "lmtp" | "error" | "retry" => self.delivery(f, instance, raw, origin, events, rejects),
+            "qmgr" => self.qmgr(f, instance, origin, events),
+            "cleanup" => {
+                if let Some((qid, rest)) = split_queue_id(f.message)
+                    && let Some(id) = rest.strip_prefix("message-id=")
+                {
+                    let id = id.trim_start_matches('<').trim_end_matches('>');
+                    self.state.get_or_insert(f.host, qid).message_id = Some(reply::bounded(id, MESSAGE_ID_MAX).into());
+                }
+                self.stats.skip(SkipKind::Submission)
+            }
+            "postsuper" => {
+                if let Some((qid, "removed")) = split_queue_id(f.message) {
+                    self.state.remove(f.host, qid);
+                }
+                self.stats.skip(SkipKind::OtherService)
+            }
+            "pickup" | "smtpd" | "postscreen" | "dnsblog" | "tlsproxy" => self.stats.skip(SkipKind::Submission),
+            "local" | "virtual" | "pipe" => self.stats.skip(SkipKind::LocalDelivery),
+            "bounce" | "defer" | "trace" => self.stats.skip(SkipKind::Notification),
+            _ => self.stats.skip(SkipKind::OtherService),
+        }
+    }
+
+    fn delivery(
+        &mut self,
+        f: &SyslogLine<'_>,
+        instance: &str,
+        raw: &[u8],
+        origin: Origin<'_>,
+        events: &mut dyn EventSink,
+        rejects: &mut dyn RejectSink,
+    ) {
+        let Some((qid, rest)) = split_queue_id(f.message) else {
+            if f.message.contains(": to=") {
+                self.reject(Mta::Postfix, RejectReason::BadQueueId, raw, origin, rejects);
+            } else {
+                self.stats.skip(SkipKind::SmtpInfo);
+            }
+            return;
+        };
+        if !rest.starts_with("to=") {
+            return self.stats.skip(SkipKind::SmtpInfo);
+        }
+        let d = match delivery::parse(rest) {
+            Ok(d) => d,
+            Err(reason) => return self.reject(Mta::Postfix, reason, raw, origin, rejects),
+        };
+        let outcome = match d.status {
+            "sent" => Outcome::Delivered,
+            "deferred" => Outcome::Deferred,
+            "bounced" => Outcome::Bounced,
+            "deliverable" | "undeliverable" | "undeliverable-but-not-cached" => {
+                return self.stats.skip(SkipKind::AddressVerification);
+            }
+            _ => return self.reject(Mta::Postfix, RejectReason::BadStatus, raw, origin, rejects),
+        };
+        let text = d.text.unwrap_or("");
+        let hop = match d.relay {
+            Some("none") => reply::host_in_text(text),
+            Some(relay) => match reply::split_relay(relay) {
+                Some(hop) => Some(hop),
+                None => return self.reject(Mta::Postfix, RejectReason::BadRelay, raw, origin, rejects),
+            },
+            None => return self.reject(Mta::Postfix, RejectReason::BadRelay, raw, origin, rejects),
+        };
+        let response = reply::reply_of(text);
+        let (code, enhanced) = split_reply(response);
+        let enhanced = enhanced.or(d.dsn);
+        let class = match outcome {
+            Outcome::Delivered => Class::None,
+            _ => self.classify(code, enhanced, response),
+        };
+
+        let mut mx_buf = mem::take(&mut self.scratch.mx_host);
+        let mut domain_buf = mem::take(&mut self.scratch.domain);
+        let mx_host = hop.map(|(h, _)| lower(h, &mut mx_buf));
+        let mx_ip = hop.and_then(|(_, ip)| ip);
+        let group = mx_host.and_then(|h| self.group_of_host(h));
+        let (rcpt_hash, rcpt_domain) = split_recipient(&self.hasher, d.to, &mut domain_buf);
+        let mx_group = group.as_deref().or(rcpt_domain).unwrap_or("unknown");
+        let source_ip = self.egress.lookup(f.host, instance);
+
+        let st = self.state.get_or_insert(f.host, qid);
+        let r = st.rcpt_mut(rcpt_hash.unwrap_or(0), rcpt_domain);
+        r.attempts += 1;
+        let attempt = r.attempts;
+        r.pending = (outcome == Outcome::Deferred).then(|| LastAttempt {
+            source_ip: source_ip.map(Into::into),
+            mx_host: mx_host.map(Into::into),
+            mx_ip: mx_ip.map(Into::into),
+            mx_group: mx_group.into(),
+        });
+        events.push(&EventRow {
+            event_time_us: f.time_us,
+            tenant: &self.tenant,
+            mta: Mta::Postfix,
+            mta_host: f.host,
+            mta_instance: Some(instance),
+            source_ip,
+            queue_id: qid,
+            message_id: st.message_id.as_deref(),
+            sender_domain: st.sender_domain.as_deref(),
+            recipient_domain: rcpt_domain,
+            recipient_hash: rcpt_hash,
+            mx_host,
+            mx_ip,
+            mx_group,
+            outcome,
+            class,
+            smtp_code: code,
+            enhanced_status: enhanced,
+            response: (!response.is_empty()).then(|| reply::bounded(response, self.response_max_bytes)),
+            attempt: Some(attempt),
+            delay_seconds: d.delay,
+            size_bytes: st.size,
+            origin,
+        });
+        self.stats.events += 1;
+        self.scratch.mx_host = mx_buf;
+        self.scratch.domain = domain_buf;
+    }
+
+    fn qmgr(&mut self, f: &SyslogLine<'_>, instance: &str, origin: Origin<'_>, events: &mut dyn EventSink) {
+        let Some((qid, rest)) = split_queue_id(f.message) else {
+            return self.stats.skip(SkipKind::QueueManager);
+        };
+        if rest == "removed" {
+            self.state.remove(f.host, qid);
+            return self.stats.skip(SkipKind::QueueManager);
+        }
+        let Some(from) = rest.strip_prefix("from=") else {
+            return self.stats.skip(SkipKind::QueueManager);
+        };
+        if rest.contains(", status=expired, ") || rest.contains(", status=force-expired, ") {
+            return self.expire(f, instance, qid, origin, events);
+        }
+        if let Some(size_at) = rest.find(", size=") {
+            let mut buf = mem::take(&mut self.scratch.domain);
+            let sender = from.split(", ").next().unwrap_or("");
+            let sender = sender.trim_start_matches('<').trim_end_matches('>');
+            let domain = sender.rsplit_once('@').map(|(_, d)| lower(d, &mut buf));
+            let size = rest[size_at + 7..].split(',').next().and_then(|s| s.parse().ok());
+            let st = self.state.get_or_insert(f.host, qid);
+            st.sender_domain = domain.filter(|d| !d.is_empty()).map(Into::into);
+            st.size = size;
+            self.scratch.domain = buf;
+        }
+        self.stats.skip(SkipKind::QueueManager)
+    }
+
+    /// One expiry per recipient still deferred, attributed to its last attempt; one with
+    /// no MX when correlation state knows of no such recipient.
+    fn expire(&mut self, f: &SyslogLine<'_>, instance: &str, qid: &str, origin: Origin<'_>, events: &mut dyn EventSink) {
+        let no_recipient = EventRow {
+            event_time_us: f.time_us,
+            tenant: &self.tenant,
+            mta: Mta::Postfix,
+            mta_host: f.host,
+            mta_instance: Some(instance),
+            source_ip: self.egress.lookup(f.host, instance),
+            queue_id: qid,
+            message_id: None,
+            sender_domain: None,
+            recipient_domain: None,
+            recipient_hash: None,
+            mx_host: None,
+            mx_ip: None,
+            mx_group: "unknown",
+            outcome: Outcome::Expired,
+            class: Class::Expired,
+            smtp_code: None,
+            enhanced_status: None,
+            response: None,
+            attempt: None,
+            delay_seconds: None,
+            size_bytes: None,
+            origin,
+        };
+        let mut emitted = 0u64;
+        if let Some(st) = self.state.get(f.host, qid) {
+            for r in &st.rcpts {
+                let Some(last) = &r.pending else { continue };
+                events.push(&EventRow {
+                    source_ip: last.source_ip.as_deref(),
+                    message_id: st.message_id.as_deref(),
+                    sender_domain: st.sender_domain.as_deref(),
+                    recipient_domain: r.domain.as_deref(),
+                    recipient_hash: Some(r.hash),
+                    mx_host: last.mx_host.as_deref(),
+                    mx_ip: last.mx_ip.as_deref(),
+                    mx_group: &last.mx_group,
+                    size_bytes: st.size,
+                    ..no_recipient
+                });
+                emitted += 1;
+            }
+            for r in &mut st.rcpts {
+                r.pending = None;
+            }
+        }
+        if emitted == 0 {
+            events.push(&no_recipient);
+            emitted = 1;
+        }
+        self.stats.events += emitted;
+        self.stats.expiries += emitted;
+    }
+}

@@ -1,0 +1,314 @@
+//! Syslog timestamps: BSD (`Nov  8 08:14:01`, no year, no zone) and RFC 3339.
+//!
+//! A BSD stamp gets its zone from configuration and its year from a reference time
+//! (the ingest time, or one given by the user): the year of the reference, unless that
+//! puts the line more than [`FUTURE_TOLERANCE_DAYS`] after the reference, in which case
+//! the line is from the year before (December lines read in January).
+
+use chrono::{Datelike, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
+use chrono_tz::Tz;
+use std::str::FromStr;
+
+/// How far past the reference a BSD stamp may lie and still be this year.
+pub const FUTURE_TOLERANCE_DAYS: i64 = 31;
+
+const US: i64 = 1_000_000;
+
+/// The zone BSD stamps are written in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Zone {
+    Fixed(FixedOffset),
+    Named(Tz),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown time zone {0:?}: use an IANA name such as \"Europe/Berlin\", \"UTC\", or an offset such as \"+02:00\"")]
+pub struct ZoneError(String);
+
+impl FromStr for Zone {
+    type Err = ZoneError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("utc") || s == "Z" {
+            return Ok(Zone::Fixed(Utc.fix()));
+        }
+        if let Ok(off) = FixedOffset::from_str(s) {
+            return Ok(Zone::Fixed(off));
+        }
+        Tz::from_str(s).map(Zone::Named).map_err(|_| ZoneError(s.to_owned()))
+    }
+}
+
+impl Default for Zone {
+    fn default() -> Self {
+        Zone::Fixed(Utc.fix())
+    }
+}
+
+impl Zone {
+    /// UTC microseconds of a local wall-clock time. In a DST gap the time is read with
+    /// the offset in force just before the gap; in a DST overlap the earlier instant wins.
+    fn to_utc_us(self, local: NaiveDateTime) -> Option<i64> {
+        let resolve = |r: LocalResult<i64>| match r {
+            LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t),
+            LocalResult::None => None,
+        };
+        let at = |l: NaiveDateTime| match self {
+            Zone::Fixed(z) => resolve(z.from_local_datetime(&l).map(|t| t.timestamp_micros())),
+            Zone::Named(z) => resolve(z.from_local_datetime(&l).map(|t| t.timestamp_micros())),
+        };
+        at(local).or_else(|| {
+            let hour = chrono::Duration::hours(1);
+            at(local - hour).map(|t| t + hour.num_microseconds().unwrap_or(0))
+        })
+    }
+}
+
+/// Parses stamps at the start of a line, caching the per-hour arithmetic since
+/// consecutive lines almost always share their hour.
+#[derive(Debug, Clone)]
+pub struct StampParser {
+    zone: Zone,
+    reference: NaiveDate,
+    bsd_cache: Option<(u32, i64)>,
+    date_cache: Option<([u8; 10], i64)>,
+}
+
+impl StampParser {
+    pub fn new(zone: Zone, reference_us: i64) -> Self {
+        let reference = chrono::DateTime::from_timestamp_micros(reference_us)
+            .map(|t| t.naive_utc().date())
+            .unwrap_or_default();
+        StampParser { zone, reference, bsd_cache: None, date_cache: None }
+    }
+
+    /// Parses either stamp form; returns UTC microseconds and the bytes consumed.
+    pub fn parse(&mut self, b: &[u8]) -> Option<(i64, usize)> {
+        if b.first().is_some_and(u8::is_ascii_digit) {
+            self.parse_rfc3339(b)
+        } else {
+            self.parse_bsd(b)
+        }
+    }
+
+    fn parse_bsd(&mut self, b: &[u8]) -> Option<(i64, usize)> {
+        let month = month_of(b.get(..3)?)?;
+        if b.get(3) != Some(&b' ') {
+            return None;
+        }
+        let mut i = 4;
+        if b.get(i) == Some(&b' ') {
+            i += 1;
+        }
+        let (day, n) = digits(&b[i..], 2)?;
+        i += n;
+        if b.get(i) != Some(&b' ') {
+            return None;
+        }
+        i += 1;
+        let (h, m, s) = hms(b.get(i..i + 8)?)?;
+        i += 8;
+        let key = month * 10_000 + day * 100 + h;
+        let base = match self.bsd_cache {
+            Some((k, base)) if k == key => base,
+            _ => {
+                let base = self.bsd_hour_base(month, day, h)?;
+                self.bsd_cache = Some((key, base));
+                base
+            }
+        };
+        Some((base + i64::from(m * 60 + s) * US, i))
+    }
+
+    fn bsd_hour_base(&self, month: u32, day: u32, hour: u32) -> Option<i64> {
+        let year = self.reference.year();
+        let date = match NaiveDate::from_ymd_opt(year, month, day) {
+            Some(d) if (d - self.reference).num_days() <= FUTURE_TOLERANCE_DAYS => d,
+            // Either the line is from last year, or (Feb 29) only last year... or no year has it.
+            _ => NaiveDate::from_ymd_opt(year - 1, month, day)?,
+        };
+        self.zone.to_utc_us(date.and_hms_opt(hour, 0, 0)?)
+    }
+
+    fn parse_rfc3339(&mut self, b: &[u8]) -> Option<(i64, usize)> {
+        let date: [u8; 10] = b.get(..10)?.try_into().ok()?;
+        let days_us = match self.date_cache {
+            Some((d, us)) if d == date => us,
+            _ => {
+                let (y, _) = digits(&date[..4], 4)?;
+                let (mo, _) = digits(&date[5..7], 2)?;
+                let (d, _) = digits(&date[8..10], 2)?;
+                if date[4] != b'-' || date[7] != b'-' {
+                    return None;
+                }
+                let day = NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, mo, d)?;
+                let us = day.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros();
+                self.date_cache = Some((date, us));
+                us
+            }
+        };
+        if !matches!(b.get(10), Some(b'T' | b't' | b' ')) {
+            return None;
+        }
+        let (h, m, s) = hms(b.get(11..19)?)?;
+        let mut i = 19;
+        let mut frac_us = 0i64;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let start = i;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                if i - start < 6 {
+                    frac_us = frac_us * 10 + i64::from(b[i] - b'0');
+                }
+                i += 1;
+            }
+            let kept = (i - start).min(6);
+            if kept == 0 {
+                return None;
+            }
+            frac_us *= 10i64.pow(6 - kept as u32);
+        }
+        let offset_s: i64 = match b.get(i)? {
+            b'Z' | b'z' => {
+                i += 1;
+                0
+            }
+            sign @ (b'+' | b'-') => {
+                let oh = digits(b.get(i + 1..i + 3)?, 2)?.0;
+                if b.get(i + 3) != Some(&b':') {
+                    return None;
+                }
+                let om = digits(b.get(i + 4..i + 6)?, 2)?.0;
+                i += 6;
+                let off = i64::from(oh * 3600 + om * 60);
+                if *sign == b'-' { -off } else { off }
+            }
+            _ => return None,
+        };
+        let secs = i64::from(h * 3600 + m * 60 + s) - offset_s;
+        Some((days_us + secs * US + frac_us, i))
+    }
+}
+
+fn month_of(b: &[u8]) -> Option<u32> {
+    Some(match b {
+        b"Jan" => 1,
+        b"Feb" => 2,
+        b"Mar" => 3,
+        b"Apr" => 4,
+        b"May" => 5,
+        b"Jun" => 6,
+        b"Jul" => 7,
+        b"Aug" => 8,
+        b"Sep" => 9,
+        b"Oct" => 10,
+        b"Nov" => 11,
+        b"Dec" => 12,
+        _ => return None,
+    })
+}
+
+/// Up to `max` leading ASCII digits (at least one) and how many were read.
+fn digits(b: &[u8], max: usize) -> Option<(u32, usize)> {
+    let mut v = 0u32;
+    let mut n = 0;
+    while n < max && n < b.len() && b[n].is_ascii_digit() {
+        v = v * 10 + u32::from(b[n] - b'0');
+        n += 1;
+    }
+    (n > 0).then_some((v, n))
+}
+
+fn hms(b: &[u8]) -> Option<(u32, u32, u32)> {
+    if b.len() != 8 || b[2] != b':' || b[5] != b':' {
+        return None;
+    }
+    let two = |x: &[u8]| digits(x, 2).filter(|(_, n)| *n == 2).map(|(v, _)| v);
+    let (h, m, s) = (two(&b[0..2])?, two(&b[3..5])?, two(&b[6..8])?);
+    // 60 is a leap second; it folds into the next minute's first second.
+    (h < 24 && m < 60 && s <= 60).then_some((h, m, s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn us(s: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(s).expect("valid").timestamp_micros()
+    }
+
+    fn parser(zone: &str, reference: &str) -> StampParser {
+        StampParser::new(zone.parse().expect("zone"), us(reference))
+    }
+
+    #[test]
+    fn bsd_stamps_take_the_reference_year_and_configured_zone() {
+        let mut p = parser("UTC", "2026-11-28T10:00:00Z");
+        assert_eq!(p.parse(b"Nov  8 08:14:01 host"), Some((us("2026-11-08T08:14:01Z"), 15)));
+        let mut p = parser("Europe/Berlin", "2026-11-28T10:00:00Z");
+        assert_eq!(p.parse(b"Nov  8 08:14:01 host").map(|x| x.0), Some(us("2026-11-08T07:14:01Z")));
+        let mut p = parser("+05:30", "2026-11-28T10:00:00Z");
+        assert_eq!(p.parse(b"Nov  8 08:14:01").map(|x| x.0), Some(us("2026-11-08T02:44:01Z")));
+    }
+
+    #[test]
+    fn unpadded_single_digit_days_parse() {
+        let mut p = parser("UTC", "2026-01-20T00:00:00Z");
+        assert_eq!(p.parse(b"Jan 6 08:39:06 mail"), Some((us("2026-01-06T08:39:06Z"), 14)));
+    }
+
+    #[test]
+    fn december_lines_read_in_january_belong_to_last_year() {
+        let mut p = parser("UTC", "2027-01-02T00:00:00Z");
+        assert_eq!(p.parse(b"Dec 31 23:59:59 h").map(|x| x.0), Some(us("2026-12-31T23:59:59Z")));
+        assert_eq!(p.parse(b"Jan  1 00:00:01 h").map(|x| x.0), Some(us("2027-01-01T00:00:01Z")));
+    }
+
+    #[test]
+    fn the_cache_does_not_leak_across_hours() {
+        let mut p = parser("UTC", "2026-11-28T10:00:00Z");
+        let a = p.parse(b"Nov  8 08:59:59").map(|x| x.0);
+        let b = p.parse(b"Nov  8 09:00:00").map(|x| x.0);
+        assert_eq!(b.zip(a).map(|(b, a)| b - a), Some(US));
+    }
+
+    #[test]
+    fn rfc3339_stamps_with_fraction_and_offsets() {
+        let mut p = parser("UTC", "2026-11-28T10:00:00Z");
+        let s = b"2026-03-03T10:45:29.294394+00:00 mail";
+        assert_eq!(p.parse(s), Some((us("2026-03-03T10:45:29.294394Z"), 32)));
+        let s = b"2026-03-03T10:45:29+02:00 x";
+        assert_eq!(p.parse(s).map(|x| x.0), Some(us("2026-03-03T08:45:29Z")));
+        let s = b"2026-03-03T10:45:29.5Z x";
+        assert_eq!(p.parse(s).map(|x| x.0), Some(us("2026-03-03T10:45:29.5Z")));
+    }
+
+    #[test]
+    fn garbage_is_none_never_a_panic() {
+        let mut p = parser("UTC", "2026-11-28T10:00:00Z");
+        for s in [
+            &b""[..],
+            b"Nov",
+            b"Nov  8",
+            b"Nov 32 08:14:01",
+            b"Feb 30 08:14:01",
+            b"Nov  8 25:14:01",
+            b"Foo  8 08:14:01",
+            b"2026-13-03T10:45:29Z",
+            b"2026-03-03T10:45:29",
+            b"2026-03-03T10:45:29.Z",
+            b"2026-03-03T10:45:29+0",
+            b"\xff\xfe\xfd",
+        ] {
+            assert_eq!(p.parse(s), None, "{:?}", String::from_utf8_lossy(s));
+        }
+    }
+
+    #[test]
+    fn zones_parse_by_name_offset_or_utc() {
+        assert!("UTC".parse::<Zone>().is_ok());
+        assert!("America/New_York".parse::<Zone>().is_ok());
+        assert!("-03:00".parse::<Zone>().is_ok());
+        let err = "Mars/Olympus".parse::<Zone>().unwrap_err().to_string();
+        assert!(err.contains("Mars/Olympus"));
+    }
+}

@@ -1,0 +1,104 @@
+//! What the normalizer did with each line: events, skips by kind, rejects by reason.
+
+macro_rules! kinds {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $s),+ }
+            }
+        }
+    };
+}
+
+kinds!(
+    /// A line that is not a delivery event, and so is counted and dropped.
+    SkipKind {
+        Empty => "empty",
+        Unrecognized => "unrecognized",
+        NotPostfix => "not_postfix",
+        Submission => "submission",
+        QueueManager => "queue_manager",
+        SmtpInfo => "smtp_info",
+        LocalDelivery => "local_delivery",
+        AddressVerification => "address_verification",
+        Notification => "notification",
+        Warning => "warning",
+        OtherService => "other_service",
+    }
+);
+
+kinds!(
+    /// Why a line that looked like a delivery event could not be turned into one.
+    RejectReason {
+        Truncated => "truncated",
+        BadTimestamp => "bad_timestamp",
+        BadQueueId => "bad_queue_id",
+        BadRecipient => "bad_recipient",
+        BadRelay => "bad_relay",
+        BadStatus => "bad_status",
+    }
+);
+
+/// Running counts; cheap to copy out for a summary or a metrics scrape.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub lines: u64,
+    pub bytes: u64,
+    pub events: u64,
+    pub expiries: u64,
+    pub skipped: [u64; SkipKind::ALL.len()],
+    pub rejected: [u64; RejectReason::ALL.len()],
+    /// Queue ids dropped from correlation state because it was full.
+    pub evictions: u64,
+    /// Queue ids currently held in correlation state.
+    pub state_size: u64,
+}
+
+impl Stats {
+    pub fn skip(&mut self, kind: SkipKind) {
+        self.skipped[kind as usize] += 1;
+    }
+
+    pub fn reject(&mut self, reason: RejectReason) {
+        self.rejected[reason as usize] += 1;
+    }
+
+    pub fn skipped(&self, kind: SkipKind) -> u64 {
+        self.skipped[kind as usize]
+    }
+
+    pub fn rejected(&self, reason: RejectReason) -> u64 {
+        self.rejected[reason as usize]
+    }
+
+    pub fn total_skipped(&self) -> u64 {
+        self.skipped.iter().sum()
+    }
+
+    pub fn total_rejected(&self) -> u64 {
+        self.rejected.iter().sum()
+    }
+
+    /// Adds another normalizer's counts (state size is a level, not a count: summed too,
+    /// since separate normalizers hold separate state).
+    pub fn merge(&mut self, other: &Stats) {
+        self.lines += other.lines;
+        self.bytes += other.bytes;
+        self.events += other.events;
+        self.expiries += other.expiries;
+        for (a, b) in self.skipped.iter_mut().zip(other.skipped) {
+            *a += b;
+        }
+        for (a, b) in self.rejected.iter_mut().zip(other.rejected) {
+            *a += b;
+        }
+        self.evictions += other.evictions;
+        self.state_size += other.state_size;
+    }
+}

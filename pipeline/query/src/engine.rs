@@ -1,0 +1,121 @@
+//! A DataFusion session with the `events` table registered from a source.
+
+use crate::error::QueryError;
+use crate::filter::EventFilter;
+use crate::queries::Query;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use deferlog_event::event_schema;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where the `events` table comes from.
+#[derive(Debug, Clone)]
+pub enum EventSource {
+    /// Every `*.parquet` under a directory (the archive's `events/`), recursively.
+    Dir(PathBuf),
+    /// These files only.
+    Files(Vec<PathBuf>),
+    /// Batches in memory (tests, and windows in the stream).
+    Batches(Vec<RecordBatch>),
+}
+
+pub struct Engine {
+    ctx: SessionContext,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("session", &self.ctx.session_id()).finish()
+    }
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn df_err(query: &'static str) -> impl Fn(datafusion::error::DataFusionError) -> QueryError {
+    move |source| QueryError::DataFusion { query, source }
+}
+
+impl Engine {
+    pub fn new() -> Self {
+        // Two cores here: more partitions than that only adds repartition overhead.
+        let config = SessionConfig::new().with_target_partitions(2).with_information_schema(false);
+        Engine { ctx: SessionContext::new_with_config(config) }
+    }
+
+    /// Registers `events` from `source`, narrowed by `filter`.
+    pub async fn register_events(&self, source: EventSource, filter: &EventFilter) -> Result<(), QueryError> {
+        let _ = self.ctx.deregister_table("events");
+        let _ = self.ctx.deregister_table("events_source");
+        let table: Arc<dyn datafusion::catalog::TableProvider> = match source {
+            EventSource::Batches(batches) => Arc::new(
+                MemTable::try_new(event_schema(), vec![batches]).map_err(df_err("register events"))?,
+            ),
+            EventSource::Dir(dir) => {
+                if !dir.exists() {
+                    return Err(QueryError::EmptyArchive(dir.display().to_string()));
+                }
+                Arc::new(listing(vec![url_of_dir(&dir)?])?)
+            }
+            EventSource::Files(files) => {
+                let urls = files.iter().map(|f| url_of_file(f)).collect::<Result<Vec<_>, _>>()?;
+                Arc::new(listing(urls)?)
+            }
+        };
+        self.ctx.register_table("events_source", table).map_err(df_err("register events"))?;
+        let mut df = self.ctx.table("events_source").await.map_err(df_err("register events"))?;
+        for e in filter.exprs() {
+            df = df.filter(e).map_err(df_err("register events"))?;
+        }
+        self.ctx.register_table("events", df.into_view()).map_err(df_err("register events"))?;
+        Ok(())
+    }
+
+    /// Runs a query file over the registered tables and collects the result; an empty
+    /// result is one empty batch, so callers always have the schema.
+    pub async fn run(&self, q: Query) -> Result<Vec<RecordBatch>, QueryError> {
+        let df = self.ctx.sql(q.sql).await.map_err(df_err(q.name))?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let batches: Vec<RecordBatch> =
+            df.collect().await.map_err(df_err(q.name))?.into_iter().filter(|b| b.num_rows() > 0).collect();
+        Ok(if batches.is_empty() { vec![RecordBatch::new_empty(schema)] } else { batches })
+    }
+
+    /// Plans a query file without running it (tests plan every file).
+    pub async fn plan(&self, q: Query) -> Result<String, QueryError> {
+        let df = self.ctx.sql(q.sql).await.map_err(df_err(q.name))?;
+        let plan = df.into_optimized_plan().map_err(df_err(q.name))?;
+        Ok(plan.display_indent().to_string())
+    }
+}
+
+fn listing(urls: Vec<ListingTableUrl>) -> Result<ListingTable, QueryError> {
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(options)
+        .with_schema(event_schema());
+    ListingTable::try_new(config).map_err(df_err("register events"))
+}
+
+fn url_of_dir(dir: &Path) -> Result<ListingTableUrl, QueryError> {
+    let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut s = abs.to_string_lossy().into_owned();
+    if !s.ends_with('/') {
+        s.push('/');
+    }
+    ListingTableUrl::parse(&s).map_err(|source| QueryError::Path { path: s, source })
+}
+
+fn url_of_file(file: &Path) -> Result<ListingTableUrl, QueryError> {
+    let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    let s = abs.to_string_lossy().into_owned();
+    ListingTableUrl::parse(&s).map_err(|source| QueryError::Path { path: s, source })
+}

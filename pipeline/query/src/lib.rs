@@ -1,0 +1,19 @@
+//! Runs the SQL of `queries/` on DataFusion, over the Parquet archive or over batches
+//! in memory. The only crate that builds a DataFusion session.
+//!
+//! SQL text lives only in `queries/*.sql`, embedded at build time; Rust never assembles
+//! SQL. Filters are DataFrame expressions applied to the `events` input before the
+//! query runs, so every query file stays one fixed, testable statement.
+
+mod engine;
+mod error;
+mod filter;
+mod queries;
+
+pub use engine::{Engine, EventSource};
+pub use error::QueryError;
+pub use filter::EventFilter;
+pub use queries::{Query, ALL_QUERIES};
+
+/// Re-exported so callers format and inspect results with the arrow DataFusion uses.
+pub use datafusion::arrow;
