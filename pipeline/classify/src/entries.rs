@@ -52,10 +52,6 @@ impl<'a> Entry<'a> {
         self.index
     }
 
-    pub(crate) fn name(&self) -> &str {
-        &self.name
-    }
-
     pub(crate) fn bad(&self, key: &'static str, message: impl Into<String>) -> RulesError {
         RulesError::BadValue {
             origin: self.origin.to_owned(),

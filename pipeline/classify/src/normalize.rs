@@ -42,12 +42,15 @@ pub(crate) fn normalize(text: &str) -> String {
                 continue;
             }
         }
-        if prev.is_none_or(|p| !p.is_ascii_alphanumeric()) {
+        // Brackets count wherever they are: Postfix writes `host[1.2.3.4]:25`.
+        if c == b'[' || prev.is_none_or(|p| !p.is_ascii_alphanumeric()) {
             if let Some(end) = ip_literal(text, i) {
                 out.push_str("<ip>");
                 i = end;
                 continue;
             }
+        }
+        if prev.is_none_or(|p| !p.is_ascii_alphanumeric()) {
             // Whole, so no address is found inside a longer dotted number (`1.2.3.4.5`).
             if let Some(end) = dotted_run(b, i) {
                 out.push_lower(&text[i..end]);

@@ -3,10 +3,8 @@
 
 mod cli;
 mod cmd;
-mod config;
-mod engine;
-mod input;
-mod output;
+
+use deferlog_app::{config, engine, input, output};
 
 use clap::Parser;
 use std::process::ExitCode;

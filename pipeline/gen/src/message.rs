@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use crate::providers::{ConnFail, Mx};
+use crate::providers::{ConnFail, Kind, Mx};
 use crate::qid::Qid;
 use crate::replies::Reply;
 
@@ -54,6 +54,7 @@ pub(crate) enum StepKind {
     Tls {
         mx: &'static Mx,
         ip: &'static str,
+        kind: Kind,
     },
     /// `connect to H[IP]:25: Connection refused` for an MX tried before the
     /// last one (no queue id).
@@ -65,6 +66,8 @@ pub(crate) enum StepKind {
     /// `QID: host H[IP] said: ...` / `refused to talk to me: ...` for an MX
     /// given up on before the one named in the status line.
     HostInfo {
+        /// The recipient the reply quotes, if it quotes one.
+        rcpt: usize,
         mx: &'static Mx,
         ip: &'static str,
         reply: &'static Reply,

@@ -45,7 +45,6 @@ pub(crate) struct Planner {
 /// The state of one message while its plan is built.
 struct Draft {
     instance: usize,
-    host: usize,
     steps: Vec<Step>,
     rcpts: Vec<Rcpt>,
     traits: Vec<Trait>,
@@ -92,7 +91,6 @@ impl Planner {
         };
         let mut d = Draft {
             instance,
-            host,
             steps: Vec::with_capacity(8 + 3 * nrcpt),
             rcpts: Vec::with_capacity(nrcpt),
             traits: Vec::with_capacity(nrcpt),
@@ -189,10 +187,7 @@ impl Planner {
             round_t = next;
             d.push(round_t, qmgr, StepKind::QmgrActive { nrcpt: left });
         }
-        let bounced = d.traits.iter().zip(&d.rcpts).any(|(&tr, r)| {
-            r.done && matches!(tr, Trait::NoUser | Trait::Full)
-        });
-        if expired || bounced || d.steps.iter().any(is_bounce) {
+        if expired || d.steps.iter().any(is_bounce) {
             end += self.us(2 * MS, 60 * MS);
             let pid = self.pids.take(instance, Service::Bounce, &mut self.rng);
             let qid2 = self.qids[host].next(end);
@@ -231,9 +226,9 @@ impl Planner {
 
     fn ip(&mut self, instance: usize, mx: &'static Mx) -> &'static str {
         if !mx.v6.is_empty() && (is_v6(instance) || self.rng.chance(0.25)) {
-            self.rng.pick(mx.v6)
+            *self.rng.pick(mx.v6)
         } else {
-            self.rng.pick(mx.v4)
+            *self.rng.pick(mx.v4)
         }
     }
 
@@ -267,15 +262,14 @@ impl Planner {
                     let pid = self.pids.take(inst, Service::Smtp, &mut self.rng);
                     let (lo, hi) = fail.cost_us();
                     let mut c = 0;
-                    let mut last = (&dom.mxs[0], dom.mxs[0].v4[0]);
-                    for (k, mx) in dom.mxs.iter().enumerate() {
+                    let last_k = dom.mxs.len() - 1;
+                    for mx in &dom.mxs[..last_k] {
                         let ip = self.ip(inst, mx);
                         c += self.us(lo, hi);
-                        if k + 1 < dom.mxs.len() {
-                            d.push(start + c, pid, StepKind::ConnectInfo { mx, ip, fail });
-                        }
-                        last = (mx, ip);
+                        d.push(start + c, pid, StepKind::ConnectInfo { mx, ip, fail });
                     }
+                    c += self.us(lo, hi);
+                    let last = (&dom.mxs[last_k], self.ip(inst, &dom.mxs[last_k]));
                     for &r in group {
                         results.push((r, AttemptResult::ConnFail(fail)));
                     }
@@ -299,7 +293,7 @@ impl Planner {
                 if dom.mxs.len() > 1 && self.rng.chance(0.4) {
                     let mx = &dom.mxs[k];
                     let ip = self.ip(inst, mx);
-                    d.push(start + c, pid, StepKind::HostInfo { mx, ip, reply });
+                    d.push(start + c, pid, StepKind::HostInfo { rcpt: group[0], mx, ip, reply });
                     k = (k + 1) % dom.mxs.len();
                     c += self.us(20 * MS, 400 * MS);
                 }
@@ -331,7 +325,11 @@ impl Planner {
                     if dom.mxs.len() > 1 && self.rng.chance(0.3) {
                         let mx = &dom.mxs[k];
                         let ip = self.ip(inst, mx);
-                        d.push(start + c + xfer, pid, StepKind::HostInfo { mx, ip, reply });
+                        d.push(
+                            start + c + xfer,
+                            pid,
+                            StepKind::HostInfo { rcpt: group[0], mx, ip, reply },
+                        );
                         k = (k + 1) % dom.mxs.len();
                         c += xfer + self.us(30 * MS, 900 * MS);
                         xfer = self.us(40 * MS, 1500 * MS);
@@ -367,8 +365,7 @@ impl Planner {
             && self.rng.chance(0.25);
         let conn_use = if cached { self.rng.range(2, 12) as u8 } else { 0 };
         if connected && !cached && self.rng.chance(0.8) {
-            let tls_t = start + c.min(c / 2 + 1);
-            d.push(tls_t, pid, StepKind::Tls { mx, ip });
+            d.push(start + c, pid, StepKind::Tls { mx, ip, kind: dom.kind });
         }
 
         let mut t = start + c + xfer;

@@ -6,7 +6,7 @@
 //! classifier's data file, and the tail's registrable domains are written down
 //! by whoever invents the host, so the truth does not depend on a suffix list.
 
-use crate::replies::{self, Reply, sent};
+use crate::replies::{self, Reply};
 
 #[derive(Debug)]
 pub(crate) struct Mx {

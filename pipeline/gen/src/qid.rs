@@ -26,7 +26,7 @@ impl Qid {
 
 /// Postfix's long-id alphabet: digits and consonants; `z` is kept out because
 /// it separates the time part from the inode part.
-const LONG_ALPHABET: &[u8; 51] = b"0123456789BCDFGHJKLMNPQRSTVWXYbcdfghjklmnpqrstvwxy";
+const LONG_ALPHABET: &[u8; 51] = b"0123456789BCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxy";
 
 /// A bijection on the low `bits` bits (odd multiplies and xor-shifts both
 /// invert modulo 2^bits).

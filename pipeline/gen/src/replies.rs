@@ -61,7 +61,6 @@ reply!(MS_IP_REPUTATION, "4.7.650", MailFrom, "451 4.7.650 The mail server [{src
 reply!(MS_CONCURRENT, "4.3.2", Data, "432 4.3.2 Concurrent connections limit exceeded. Visit https://aka.ms/concurrent_sending for more information. [Hostname=AM9PR04MB{n}.eurprd04.prod.outlook.com]");
 reply!(MS_BUSY, "4.7.500", RcptTo, "451 4.7.500 Server busy. Please try again later from [{src}]. (S77719) [DB5PEPF00014B8E.eurprd02.prod.outlook.com]");
 reply!(MS_NO_USER, "5.5.0", RcptTo, "550 5.5.0 Requested action not taken: mailbox unavailable (S2017062302). [AM4PEPF00027A6C.eurprd04.prod.outlook.com]");
-reply!(MS_TENANT_NO_USER, "5.4.1", RcptTo, "550 5.4.1 Recipient address rejected: Access denied. For more information see https://aka.ms/EXOSmtpErrors [AM4PEPF00027A6C.eurprd04.prod.outlook.com]");
 reply!(MS_FULL, "5.2.2", Data, "554 5.2.2 mailbox full; STOREDRV.Deliver.Exception:QuotaExceededException.MapiExceptionShutoffQuotaExceeded; Failed to process message due to a permanent exception with message [BeginDiagnosticData]Cannot open mailbox.[EndDiagnosticData]");
 reply!(MS_QUOTA, "4.2.2", RcptTo, "452 4.2.2 The recipient's mailbox is full and can't accept messages now. Please try resending this message later, or contact the recipient directly. [AM4PEPF00027A6C.eurprd04.prod.outlook.com]");
 

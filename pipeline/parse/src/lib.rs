@@ -9,11 +9,13 @@ mod egress;
 mod normalizer;
 mod postfix;
 mod recipient;
+mod redact;
 mod stamp;
 mod stats;
 mod syslog;
 
 pub use egress::{Egress, EgressMap};
+pub use redact::redact_recipients;
 pub use normalizer::{Normalizer, NormalizerConfig, SyslogFields};
 pub use stamp::{Zone, ZoneError};
 pub use stats::{RejectReason, SkipKind, Stats};

@@ -185,7 +185,8 @@ impl Normalizer {
         rejects: &mut dyn RejectSink,
     ) {
         self.stats.reject(reason);
-        rejects.reject(&RejectRow { mta, reason: reason.as_str(), raw, origin });
+        let raw = crate::redact::redact_recipients(raw);
+        rejects.reject(&RejectRow { mta, reason: reason.as_str(), raw: &raw, origin });
     }
 
     /// The class of a reply, remembered per distinct (enhanced status, reply).

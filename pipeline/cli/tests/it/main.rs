@@ -1,1 +1,7 @@
+//! End-to-end tests of the `deferlog` binary, one test binary for the crate.
 
+mod cli;
+mod exact;
+mod external_reader;
+mod privacy;
+mod support;

@@ -1,0 +1,7 @@
+//! The library half of the `deferlog` binary: configuration, inputs, the batch
+//! engine and result formatting, so benches and tests drive the same code as the CLI.
+
+pub mod config;
+pub mod engine;
+pub mod input;
+pub mod output;

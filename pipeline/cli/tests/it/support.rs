@@ -1,0 +1,87 @@
+//! Running the binary and making generated inputs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub fn deferlog() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_deferlog"));
+    // Tests must not pick up a developer's overrides.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("DEFERLOG_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+#[track_caller]
+pub fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+pub fn run(args: &[&str]) -> String {
+    ok(deferlog().args(args).stderr(Stdio::piped()).output().expect("spawn deferlog"))
+}
+
+pub fn corpus(name: &str) -> PathBuf {
+    let dir = std::env::var("DEFERLOG_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"));
+    dir.join(name)
+}
+
+/// A generated log, its truth and the fleet config, in `dir`.
+pub struct Generated {
+    pub log: PathBuf,
+    pub truth: PathBuf,
+    pub config: PathBuf,
+}
+
+/// Several hosts and instances over about three days, with expiries (the generator's
+/// queue lifetime is a few hours), at a rate low enough to cover many hours.
+pub fn generate(dir: &Path, lines: u64, seed: u64) -> Generated {
+    let log = dir.join("sample.log");
+    let truth = dir.join("truth.csv");
+    let config = dir.join("fleet.toml");
+    let out = deferlog()
+        .args(["gen", "--format", "postfix", "--start", "2026-11-01"])
+        .args(["--lines", &lines.to_string(), "--seed", &seed.to_string(), "--messages-per-hour", "300"])
+        .arg("--truth")
+        .arg(&truth)
+        .stdout(Stdio::from(std::fs::File::create(&log).expect("create log")))
+        .output()
+        .expect("gen");
+    ok(out);
+    std::fs::write(&config, run(&["gen", "--print-config"])).expect("write config");
+    Generated { log, truth, config }
+}
+
+/// Replays `inputs` into `out` with the generated fleet's config; returns stderr (the summary).
+pub fn replay(config: &Path, out: &Path, inputs: &[&Path]) -> String {
+    let o = deferlog()
+        .arg("replay")
+        .arg("--config")
+        .arg(config)
+        .arg("--out")
+        .arg(out)
+        .args(["--reference-time", "2026-11-10T00:00:00Z", "--quiet"])
+        .args(inputs)
+        .output()
+        .expect("replay");
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    ok(o);
+    stderr
+}
+
+pub fn report_csv(data: &Path, extra: &[&str]) -> String {
+    let mut c = deferlog();
+    c.args(["report", "hourly", "--format", "csv", "--data"]).arg(data).args(extra);
+    ok(c.output().expect("report"))
+}

@@ -1,0 +1,229 @@
+//! Every delivery line of the real Postfix corpora, parsed, with its fields asserted.
+//! Expected values are read off the lines by hand (see shared/corpus/SOURCES.md).
+
+use deferlog_event::{Class, EventSink, OwnedSummary, RejectRow, RejectSink, Outcome, Origin};
+use deferlog_parse::{Normalizer, NormalizerConfig, RejectReason, SkipKind, SyslogFields};
+use std::path::PathBuf;
+
+fn corpus(name: &str) -> Vec<u8> {
+    let dir = std::env::var("DEFERLOG_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus")));
+    std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("corpus {name}: {e}"))
+}
+
+#[derive(Default)]
+struct Rejects(Vec<(String, Vec<u8>, String)>);
+
+impl RejectSink for Rejects {
+    fn reject(&mut self, r: &RejectRow<'_>) {
+        let mut origin = String::new();
+        r.origin.write_origin(&mut origin).expect("origin");
+        self.0.push((r.reason.to_owned(), r.raw.to_vec(), origin));
+    }
+}
+
+struct Sink(Vec<OwnedSummary>);
+
+impl EventSink for Sink {
+    fn push(&mut self, row: &deferlog_event::EventRow<'_>) {
+        self.0.push(OwnedSummary::from(row));
+    }
+}
+
+fn us(s: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(s).expect("time").timestamp_micros()
+}
+
+fn normalizer() -> Normalizer {
+    Normalizer::new(NormalizerConfig::new(us("2026-12-31T12:00:00Z")))
+}
+
+/// (origin, outcome, class, mx_host, mx_ip, mx_group, recipient_domain, code, enhanced, attempt)
+type Want<'a> = (&'a str, Outcome, Class, Option<&'a str>, Option<&'a str>, &'a str, Option<&'a str>, Option<u16>, Option<&'a str>, Option<u32>);
+
+fn check(got: &[OwnedSummary], want: &[Want<'_>]) {
+    assert_eq!(got.len(), want.len(), "events: {:#?}", got.iter().map(|e| &e.origin).collect::<Vec<_>>());
+    for (g, w) in got.iter().zip(want) {
+        let actual = (
+            g.origin.as_str(),
+            g.outcome,
+            g.class,
+            g.mx_host.as_deref(),
+            g.mx_ip.as_deref(),
+            g.mx_group.as_str(),
+            g.recipient_domain.as_deref(),
+            g.smtp_code,
+            g.enhanced_status.as_deref(),
+            g.attempt,
+        );
+        assert_eq!(actual, *w, "line {}", g.origin);
+    }
+}
+
+#[test]
+fn every_delivery_line_of_postfix_log() {
+    let raw = corpus("postfix.log");
+    let mut n = normalizer();
+    let mut sink = Sink(Vec::new());
+    let mut rejects = Rejects::default();
+    for (i, line) in raw.split_inclusive(|b| *b == b'\n').enumerate() {
+        let origin = Origin::Line { file: "postfix.log", line: i as u64 + 1 };
+        n.process_line(line, origin, &mut sink, &mut rejects);
+    }
+    use Class as C;
+    use Outcome::*;
+    check(
+        &sink.0,
+        &[
+            ("postfix.log:7", Expired, C::Expired, None, None, "unknown", None, None, None, None),
+            ("postfix.log:8", Expired, C::Expired, None, None, "unknown", None, None, None, None),
+            ("postfix.log:10", Delivered, C::None, Some("mail.telia.com"), Some("81.236.60.210"), "telia.com", Some("telia.com"), Some(250), Some("2.0.0"), Some(1)),
+            ("postfix.log:12", Deferred, C::Content, Some("mail.domain.com"), Some("1.1.1.1"), "domain.com", Some("domain.com"), Some(451), Some("4.0.0"), Some(1)),
+            ("postfix.log:13", Bounced, C::Content, Some("mail.domain.com"), Some("1.1.1.1"), "domain.com", Some("domain.com"), Some(554), Some("5.0.0"), Some(2)),
+            ("postfix.log:18", Delivered, C::None, Some("example.com"), Some("127.0.0.1"), "example.com", Some("example.net"), Some(250), Some("2.0.0"), Some(1)),
+            ("postfix.log:22", Delivered, C::None, Some("10.2.2.85"), Some("10.2.2.85"), "continuity.delivery", Some("continuity.delivery"), Some(250), Some("2.0.0"), Some(1)),
+            ("postfix.log:23", Delivered, C::None, Some("10.2.2.85"), Some("10.2.2.85"), "continuity.delivery", Some("continuity.delivery"), Some(250), Some("2.0.0"), Some(2)),
+            ("postfix.log:32", Delivered, C::None, Some("127.0.0.2"), Some("127.0.0.2"), "unknown", None, Some(250), Some("2.0.0"), Some(1)),
+        ],
+    );
+    // Fields beyond the tuple, for a few lines.
+    let telia = &sink.0[2];
+    assert_eq!((telia.mta_host.as_str(), telia.mta_instance.as_deref(), telia.queue_id.as_str()), ("letterman", Some("postfix"), "5270320179"));
+    assert_eq!(telia.delay_seconds, Some(2017.0));
+    assert_eq!(telia.event_time_us, us("2026-02-24T16:18:40Z"));
+    assert_eq!(telia.response.as_deref(), Some("250 2.0.0 6FVIjIMwUJwU66FVIjAEB0 mail accepted for delivery"));
+    assert_eq!(sink.0[5].mta_instance.as_deref(), Some("postfix/relay"));
+    assert_eq!(sink.0[3].response.as_deref().map(|r| r.starts_with("451 DT:SPM 163")), Some(true));
+    assert!(sink.0[3].event_time_us == us("2026-12-29T02:54:12Z"), "December lines read on Dec 31 are this year");
+    // The same mailbox hashes alike with and without angle brackets; the local part is nowhere.
+    assert_eq!(sink.0[6].recipient_hash, sink.0[7].recipient_hash);
+    let qmgr_state = sink.0.iter().find(|e| e.queue_id == "3mfHGL1r9gzyQP").expect("line 32");
+    assert_eq!((qmgr_state.size_bytes, qmgr_state.message_id.as_deref()), (Some(813), Some("3mfHGL1r9gzyQP@mx15.example.net")));
+
+    // Line 24 is cut inside the recipient: one reject, kept with its (masked) bytes.
+    assert_eq!(rejects.0.len(), 1);
+    let (reason, bytes, origin) = &rejects.0[0];
+    assert_eq!((reason.as_str(), origin.as_str()), ("truncated", "postfix.log:24"));
+    assert!(bytes.ends_with(b"to=<*@con\n"), "{}", String::from_utf8_lossy(bytes));
+
+    let st = n.stats();
+    assert_eq!(st.lines, 33);
+    assert_eq!((st.events, st.expiries), (9, 2));
+    assert_eq!(st.rejected(RejectReason::Truncated), 1);
+    assert_eq!(st.skipped(SkipKind::LocalDelivery), 1);
+    // Every line is one attempt, one expiry line (two here), one skip or one reject.
+    assert_eq!(st.lines, (st.events - st.expiries) + 2 + st.total_skipped() + st.total_rejected());
+}
+
+#[test]
+fn every_delivery_line_of_the_message_only_corpus() {
+    let raw = corpus("postfix_msgonly.log");
+    let text = String::from_utf8(raw).expect("utf-8");
+    let mut n = normalizer();
+    let mut sink = Sink(Vec::new());
+    let mut rejects = Rejects::default();
+    let time = us("2026-11-08T08:00:00Z");
+    for (i, msg) in text.lines().enumerate() {
+        // The sources dropped the syslog frame; delivery lines come from smtp, status
+        // lines about the queue from qmgr.
+        let program = if msg.contains(" to=") || msg.contains(": to=") { "postfix/smtp" } else { "postfix/qmgr" };
+        let frame = SyslogFields { time_us: time, host: "mx", program, message: msg };
+        let name = format!("msgonly:{}", i + 1);
+        n.process_message(&frame, msg.as_bytes(), Origin::Text(&name), &mut sink, &mut rejects);
+    }
+    use Class as C;
+    use Outcome::*;
+    check(
+        &sink.0,
+        &[
+            ("msgonly:17", Deferred, C::Local, Some("mta7.am0.yahoodns.net"), Some("98.136.216.22"), "yahoo", Some("yahoo.com"), None, Some("4.4.2"), Some(1)),
+            ("msgonly:22", Expired, C::Expired, None, None, "unknown", None, None, None, None),
+            ("msgonly:23", Expired, C::Expired, None, None, "unknown", None, None, None, None),
+            ("msgonly:25", Delivered, C::None, Some("127.0.0.1"), Some("127.0.0.1"), "example.com", Some("example.com"), Some(250), Some("2.0.0"), Some(1)),
+            ("msgonly:26", Delivered, C::None, Some("mail1.example.net"), Some("10.74.103.11"), "example.net", Some("example.com"), Some(250), Some("2.0.0"), Some(1)),
+            ("msgonly:34", Delivered, C::None, Some("sub1.example.com"), None, "example.com", Some("example.com"), Some(250), Some("2.0.0"), Some(1)),
+            ("msgonly:35", Bounced, C::Content, Some("gmail-smtp-in.l.google.com"), Some("2607:f8b0:400e:c04::1b"), "google", Some("gmail.com"), Some(550), Some("5.7.1"), Some(1)),
+            ("msgonly:43", Deferred, C::Greylist, Some("open.example.nl"), Some("10.49.140.10"), "example.nl", Some("lists.example.org"), Some(450), Some("4.2.0"), Some(1)),
+            ("msgonly:54", Delivered, C::None, Some("mpafm.example.org"), Some("24.100.200.21"), "example.org", Some("example.org"), Some(250), Some("2.0.0"), Some(1)),
+            ("msgonly:55", Bounced, C::Policy, Some("mail2.sender.com"), Some("66.100.32.07"), "sender.com", Some("recipient.com"), Some(550), Some("5.7.1"), Some(1)),
+            ("msgonly:56", Deferred, C::Network, Some("dc-452452f6.bar.com"), Some("63.200.300.49"), "bar.com", Some("bar.com"), None, Some("4.4.1"), Some(1)),
+            ("msgonly:68", Deferred, C::Local, Some("24.200.177.247"), Some("24.200.177.247"), "example.tv", Some("example.tv"), None, Some("4.4.1"), Some(1)),
+            ("msgonly:70", Expired, C::Expired, None, None, "unknown", None, None, None, None),
+            ("msgonly:73", Delivered, C::None, Some("localhost"), Some("127.0.0.1"), "example.com", Some("example.com"), Some(250), Some("2.0.0"), Some(1)),
+        ],
+    );
+    // Line 18 is an address verification probe, not an attempt.
+    assert_eq!(n.stats().skipped(SkipKind::AddressVerification), 1);
+    assert!(rejects.0.is_empty(), "{:?}", rejects.0.iter().map(|r| &r.2).collect::<Vec<_>>());
+}
+
+#[test]
+fn an_expiry_goes_to_the_mx_and_ip_of_each_pending_recipients_last_attempt() {
+    let log = "\
+Nov  8 08:00:00 mta-out1 postfix-ip1/qmgr[1]: ABCDE12345: from=<b@news.example.com>, size=900, nrcpt=3 (queue active)
+Nov  8 08:00:01 mta-out1 postfix-ip1/smtp[2]: ABCDE12345: to=<a@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.1.27]:25, delay=1, delays=0/0/0/1, dsn=4.7.28, status=deferred (host gmail-smtp-in.l.google.com[142.250.1.27] said: 421-4.7.28 rate limited (in reply to end of DATA command))
+Nov  8 08:00:02 mta-out1 postfix-ip1/smtp[2]: ABCDE12345: to=<b@yahoo.com>, relay=mta5.am0.yahoodns.net[67.195.204.72]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)
+Nov  8 08:00:03 mta-out1 postfix-ip1/smtp[2]: ABCDE12345: to=<c@outlook.com>, relay=none, delay=1, delays=0/0/0/1, dsn=4.4.1, status=deferred (connect to outlook-com.olc.protection.outlook.com[52.101.8.1]:25: Connection timed out)
+Nov  8 09:10:00 mta-out1 postfix-ip2/smtp[3]: ABCDE12345: to=<a@gmail.com>, relay=alt1.gmail-smtp-in.l.google.com[142.250.2.27]:25, delay=1, delays=0/0/0/1, dsn=4.7.28, status=deferred (host alt1.gmail-smtp-in.l.google.com[142.250.2.27] said: 421-4.7.28 rate limited (in reply to end of DATA command))
+Nov  8 12:00:00 mta-out1 postfix-ip1/qmgr[1]: ABCDE12345: from=<b@news.example.com>, status=expired, returned to sender
+Nov  8 12:00:00 mta-out1 postfix-ip1/qmgr[1]: ABCDE12345: removed
+";
+    let mut cfg = NormalizerConfig::new(us("2026-11-28T00:00:00Z"));
+    cfg.egress = vec![
+        deferlog_parse::Egress { host: Some("mta-out1".into()), instance: Some("postfix-ip1".into()), ip: "198.51.100.11".into() },
+        deferlog_parse::Egress { host: Some("mta-out1".into()), instance: Some("postfix-ip2".into()), ip: "198.51.100.12".into() },
+    ];
+    let mut n = Normalizer::new(cfg);
+    let mut sink = Sink(Vec::new());
+    let mut rejects = Rejects::default();
+    for line in log.lines() {
+        n.process_line(line.as_bytes(), Origin::Text("t"), &mut sink, &mut rejects);
+    }
+    let expired: Vec<_> = sink.0.iter().filter(|e| e.outcome == Outcome::Expired).collect();
+    let got: Vec<_> = expired
+        .iter()
+        .map(|e| (e.source_ip.as_deref(), e.mx_host.as_deref(), e.mx_group.as_str(), e.recipient_domain.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some("198.51.100.12"), Some("alt1.gmail-smtp-in.l.google.com"), "google", Some("gmail.com")),
+            (Some("198.51.100.11"), Some("outlook-com.olc.protection.outlook.com"), "microsoft", Some("outlook.com")),
+        ]
+    );
+    assert!(expired.iter().all(|e| e.event_time_us == us("2026-11-08T12:00:00Z") && e.size_bytes == Some(900)));
+    assert_eq!(sink.0.iter().filter(|e| e.outcome != Outcome::Expired).count(), 4);
+    assert_eq!(n.stats().state_size, 0, "`removed` drops the queue id");
+}
+
+#[test]
+fn hostile_input_never_panics_and_every_line_is_accounted_for() {
+    let mut n = normalizer();
+    let mut sink = Sink(Vec::new());
+    let mut rejects = Rejects::default();
+    let lines: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"\xff\xfe\xfd\n".to_vec(),
+        b"Nov  8 08:14:01".to_vec(),
+        b"Nov  8 08:14:01 h postfix/smtp[1]: ".to_vec(),
+        b"Nov  8 08:14:01 h postfix/smtp[1]: ABCDE: to=".to_vec(),
+        b"Nov  8 08:14:01 h postfix/smtp[1]: ABCDE: to=<".to_vec(),
+        b"Nov  8 08:14:01 h postfix/smtp[1]: ABCDE: to=<a@b>, relay=x[, status=sent (ok)".to_vec(),
+        b"Nov  8 08:14:01 h postfix/smtp[1]: ABCDE: to=<a@b>, relay=, status=sent (ok)".to_vec(),
+        b"Nov  8 08:14:01 h postfix/smtp[1]: ABCDE: to=<a@b>, relay=none, status= (ok)".to_vec(),
+        b"Nov  8 08:14:01 h postfix/smtp[1]: ABCDE: to=<a@\xffb>, relay=x[1.2.3.4]:25, delay=x, dsn=9, status=deferred (\xff\xfe)".to_vec(),
+        b"Nov  8 08:14:01 h postfix/qmgr[1]: ABCDE: from=<, status=expired, returned to sender".to_vec(),
+        b"Nov 99 08:14:01 h postfix/smtp[1]: ABCDE: to=<a@b>, relay=none, status=sent (ok)".to_vec(),
+        "Nov  8 08:14:01 h postfix/smtp[1]: ÄÖÜ: to=<é@ü>, relay=ü[::1]:25, status=sent (ü)".as_bytes().to_vec(),
+    ];
+    for l in &lines {
+        n.process_line(l, Origin::Text("fuzz"), &mut sink, &mut rejects);
+    }
+    let st = n.stats();
+    let expiries = st.expiries;
+    assert_eq!(st.lines, lines.len() as u64);
+    assert_eq!(st.lines, (st.events - expiries) + 1 + st.total_skipped() + st.total_rejected());
+    assert!(st.rejected(RejectReason::BadTimestamp) >= 1);
+    assert!(st.rejected(RejectReason::Truncated) >= 2);
+}
