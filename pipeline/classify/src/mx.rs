@@ -51,7 +51,10 @@ impl MxGroups {
 
     /// Groups from a file's text; `origin` (a path) is what errors name.
     pub fn from_toml(src: &str, origin: &str) -> Result<MxGroups, RulesError> {
-        let empty = MxGroups { names: Vec::new(), by_suffix: HashMap::new() };
+        let empty = MxGroups {
+            names: Vec::new(),
+            by_suffix: HashMap::new(),
+        };
         empty.with_user_groups(src, origin)
     }
 
@@ -103,31 +106,44 @@ impl MxGroups {
     /// registrable domain (public suffix list), else the recipient domain, else
     /// `unknown`. An MX given as an IP literal, or without a registrable domain
     /// (`localhost`), falls through to the recipient domain.
-    pub fn mx_group<'a>(&'a self, mx_host: Option<&'a str>, recipient_domain: Option<&'a str>) -> &'a str {
-        let host = mx_host.map(|h| h.strip_suffix('.').unwrap_or(h)).filter(|h| !h.is_empty());
+    pub fn mx_group<'a>(
+        &'a self,
+        mx_host: Option<&'a str>,
+        recipient_domain: Option<&'a str>,
+    ) -> &'a str {
+        let host = mx_host
+            .map(|h| h.strip_suffix('.').unwrap_or(h))
+            .filter(|h| !h.is_empty());
         if let Some(host) = host {
             if let Some(provider) = self.provider(host) {
                 return provider;
             }
-            if !is_ip_literal(host) {
-                if let Some(domain) = psl::domain_str(host) {
-                    return domain;
-                }
+            if !is_ip_literal(host)
+                && let Some(domain) = psl::domain_str(host)
+            {
+                return domain;
             }
         }
-        recipient_domain.filter(|d| !d.is_empty()).unwrap_or("unknown")
+        recipient_domain
+            .filter(|d| !d.is_empty())
+            .unwrap_or("unknown")
     }
 }
 
 fn is_ip_literal(host: &str) -> bool {
-    let inner = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let inner = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
     let inner = inner.strip_prefix("ipv6:").unwrap_or(inner);
     inner.parse::<IpAddr>().is_ok()
 }
 
 fn parse_file(src: &str, origin: &str) -> Result<Vec<Group>, RulesError> {
-    let file: GroupsFile =
-        toml::from_str(src).map_err(|source| RulesError::Toml { origin: origin.to_owned(), source })?;
+    let file: GroupsFile = toml::from_str(src).map_err(|source| RulesError::Toml {
+        origin: origin.to_owned(),
+        source,
+    })?;
     let mut first_of: HashMap<String, usize> = HashMap::new();
     let mut owner: HashMap<String, String> = HashMap::new();
     let mut groups = Vec::with_capacity(file.group.len());
@@ -135,7 +151,13 @@ fn parse_file(src: &str, origin: &str) -> Result<Vec<Group>, RulesError> {
         let mut e = Entry::new(origin, "group", position, table, KEYS)?;
         let name = e.kebab_name()?;
         if let Some(&first) = first_of.get(&name) {
-            return Err(RulesError::DuplicateName { origin: origin.to_owned(), kind: "group", index: e.index(), name, first });
+            return Err(RulesError::DuplicateName {
+                origin: origin.to_owned(),
+                kind: "group",
+                index: e.index(),
+                name,
+                first,
+            });
         }
         first_of.insert(name.clone(), e.index());
         let raw = e.str_list("suffixes", false)?;
@@ -149,7 +171,13 @@ fn parse_file(src: &str, origin: &str) -> Result<Vec<Group>, RulesError> {
                 return Err(e.bad("suffixes", format!("{s:?} is not a domain name")));
             }
             if let Some(other) = owner.insert(suffix.clone(), name.clone()) {
-                return Err(RulesError::DuplicateSuffix { origin: origin.to_owned(), index: e.index(), name, suffix, other });
+                return Err(RulesError::DuplicateSuffix {
+                    origin: origin.to_owned(),
+                    index: e.index(),
+                    name,
+                    suffix,
+                    other,
+                });
             }
             suffixes.push(suffix);
         }
@@ -163,7 +191,10 @@ fn valid_suffix(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_HOST
         && s.split('.').all(|label| {
-            !label.is_empty() && label.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
         })
 }
 
@@ -204,8 +235,14 @@ mod tests {
     #[test]
     fn the_longest_suffix_wins() {
         let g = groups();
-        assert_eq!(g.provider("example-com.mail.protection.outlook.com"), Some("m365"));
-        assert_eq!(g.provider("hotmail-com.olc.protection.outlook.com"), Some("microsoft"));
+        assert_eq!(
+            g.provider("example-com.mail.protection.outlook.com"),
+            Some("m365")
+        );
+        assert_eq!(
+            g.provider("hotmail-com.olc.protection.outlook.com"),
+            Some("microsoft")
+        );
         assert_eq!(g.provider("x.protection.outlook.com"), Some("microsoft"));
     }
 
@@ -225,22 +262,48 @@ mod tests {
             name = "microsoft"
             suffixes = ["mail.protection.outlook.com"]
         "#;
-        let g = groups().with_user_groups(user, "user.toml").expect("user groups load");
+        let g = groups()
+            .with_user_groups(user, "user.toml")
+            .expect("user groups load");
         assert_eq!(g.provider("aspmx.l.google.com"), Some("gmail"));
         assert_eq!(g.provider("x.googlemail.com"), Some("google"));
-        assert_eq!(g.provider("example-com.mail.protection.outlook.com"), Some("microsoft"));
+        assert_eq!(
+            g.provider("example-com.mail.protection.outlook.com"),
+            Some("microsoft")
+        );
     }
 
     #[test]
     fn mx_group_falls_back_from_provider_to_domain_to_recipient() {
         let g = groups();
-        assert_eq!(g.mx_group(Some("aspmx.l.google.com"), Some("example.org")), "google");
-        assert_eq!(g.mx_group(Some("mx1.example.co.uk"), Some("example.org")), "example.co.uk");
-        assert_eq!(g.mx_group(Some("mx1.example.co.uk."), None), "example.co.uk");
-        assert_eq!(g.mx_group(Some("10.2.2.85"), Some("continuity.delivery")), "continuity.delivery");
-        assert_eq!(g.mx_group(Some("2001:db8::1"), Some("example.org")), "example.org");
-        assert_eq!(g.mx_group(Some("[10.2.2.85]"), Some("example.org")), "example.org");
-        assert_eq!(g.mx_group(Some("localhost"), Some("example.org")), "example.org");
+        assert_eq!(
+            g.mx_group(Some("aspmx.l.google.com"), Some("example.org")),
+            "google"
+        );
+        assert_eq!(
+            g.mx_group(Some("mx1.example.co.uk"), Some("example.org")),
+            "example.co.uk"
+        );
+        assert_eq!(
+            g.mx_group(Some("mx1.example.co.uk."), None),
+            "example.co.uk"
+        );
+        assert_eq!(
+            g.mx_group(Some("10.2.2.85"), Some("continuity.delivery")),
+            "continuity.delivery"
+        );
+        assert_eq!(
+            g.mx_group(Some("2001:db8::1"), Some("example.org")),
+            "example.org"
+        );
+        assert_eq!(
+            g.mx_group(Some("[10.2.2.85]"), Some("example.org")),
+            "example.org"
+        );
+        assert_eq!(
+            g.mx_group(Some("localhost"), Some("example.org")),
+            "example.org"
+        );
         assert_eq!(g.mx_group(None, Some("example.org")), "example.org");
         assert_eq!(g.mx_group(Some(""), None), "unknown");
         assert_eq!(g.mx_group(None, None), "unknown");
@@ -250,10 +313,22 @@ mod tests {
     #[test]
     fn bad_group_files_name_the_group_and_key() {
         let cases = [
-            ("[[group]]\nname = \"a\"\nsuffix = [\"a.com\"]\n", "group #1 (a): unknown key `suffix`"),
-            ("[[group]]\nname = \"a\"\n", "group #1 (a): key `suffixes`: no suffixes"),
-            ("[[group]]\nname = \"a\"\nsuffixes = [\"a..com\"]\n", "group #1 (a): key `suffixes`: \"a..com\""),
-            ("[[group]]\nname = \"A\"\nsuffixes = [\"a.com\"]\n", "group #1 (A): key `name`"),
+            (
+                "[[group]]\nname = \"a\"\nsuffix = [\"a.com\"]\n",
+                "group #1 (a): unknown key `suffix`",
+            ),
+            (
+                "[[group]]\nname = \"a\"\n",
+                "group #1 (a): key `suffixes`: no suffixes",
+            ),
+            (
+                "[[group]]\nname = \"a\"\nsuffixes = [\"a..com\"]\n",
+                "group #1 (a): key `suffixes`: \"a..com\"",
+            ),
+            (
+                "[[group]]\nname = \"A\"\nsuffixes = [\"a.com\"]\n",
+                "group #1 (A): key `name`",
+            ),
             (
                 "[[group]]\nname = \"a\"\nsuffixes = [\"a.com\"]\n[[group]]\nname = \"b\"\nsuffixes = [\"A.com\"]\n",
                 "group #2 (b): key `suffixes`: \"a.com\" is already in group \"a\"",
@@ -265,7 +340,9 @@ mod tests {
             ("[[groups]]\nname = \"a\"\n", "unknown field `groups`"),
         ];
         for (src, want) in cases {
-            let err = MxGroups::from_toml(src, "my/groups.toml").expect_err(src).to_string();
+            let err = MxGroups::from_toml(src, "my/groups.toml")
+                .expect_err(src)
+                .to_string();
             assert!(err.starts_with("my/groups.toml: "), "{err}");
             assert!(err.contains(want), "{err:?} lacks {want:?}");
         }

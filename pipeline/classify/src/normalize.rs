@@ -24,7 +24,10 @@ const ID_MIN_DIGITS: usize = 3;
 
 pub(crate) fn normalize(text: &str) -> String {
     let b = text.as_bytes();
-    let mut out = Out { s: String::with_capacity(text.len()), space: false };
+    let mut out = Out {
+        s: String::with_capacity(text.len()),
+        space: false,
+    };
     let (lead, mut i) = leading_reply(b);
 
     while i < b.len() {
@@ -35,22 +38,22 @@ pub(crate) fn normalize(text: &str) -> String {
             continue;
         }
         let prev = i.checked_sub(1).map(|p| b[p]);
-        if prev.is_none_or(|p| p.is_ascii_whitespace()) {
-            if let Some(end) = reply_marker(b, i, lead) {
-                out.space = true;
-                i = end;
-                continue;
-            }
+        let after_space = prev.is_none_or(|p| p.is_ascii_whitespace());
+        let word_start = prev.is_none_or(|p| !p.is_ascii_alphanumeric());
+        if after_space && let Some(end) = reply_marker(b, i, lead) {
+            out.space = true;
+            i = end;
+            continue;
         }
         // Brackets count wherever they are: Postfix writes `host[1.2.3.4]:25`.
-        if c == b'[' || prev.is_none_or(|p| !p.is_ascii_alphanumeric()) {
-            if let Some(end) = ip_literal(text, i) {
-                out.push_str("<ip>");
-                i = end;
-                continue;
-            }
+        if (c == b'[' || word_start)
+            && let Some(end) = ip_literal(text, i)
+        {
+            out.push_str("<ip>");
+            i = end;
+            continue;
         }
-        if prev.is_none_or(|p| !p.is_ascii_alphanumeric()) {
+        if word_start {
             // Whole, so no address is found inside a longer dotted number (`1.2.3.4.5`).
             if let Some(end) = dotted_run(b, i) {
                 out.push_lower(&text[i..end]);
@@ -58,7 +61,10 @@ pub(crate) fn normalize(text: &str) -> String {
                 continue;
             }
             if c.is_ascii_alphanumeric() {
-                let end = i + b[i..].iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+                let end = i + b[i..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric())
+                    .count();
                 let word = &text[i..end];
                 if is_id(word) {
                     out.push_str("<id>");
@@ -71,7 +77,9 @@ pub(crate) fn normalize(text: &str) -> String {
         }
         // One character; `i` is always on a char boundary because every branch above
         // advances over ASCII bytes only.
-        let Some(ch) = text[i..].chars().next() else { break };
+        let Some(ch) = text[i..].chars().next() else {
+            break;
+        };
         if ch.is_whitespace() {
             out.space = true;
         } else if ch.is_ascii() {
@@ -113,7 +121,8 @@ impl Out {
 
     fn push_lower(&mut self, ascii: &str) {
         self.sep();
-        self.s.extend(ascii.bytes().map(|c| char::from(c.to_ascii_lowercase())));
+        self.s
+            .extend(ascii.bytes().map(|c| char::from(c.to_ascii_lowercase())));
     }
 }
 
@@ -136,7 +145,8 @@ fn leading_reply(b: &[u8]) -> (Option<&[u8]>, usize) {
 /// status, `ddd d.d.d`, or a bare repeat of the leading code. Returns where it ends.
 fn reply_marker(b: &[u8], i: usize, lead: Option<&[u8]>) -> Option<usize> {
     let (_, after) = code_at(b, i)?;
-    let status_end = enhanced_at(b, after).filter(|&e| b.get(e).is_none_or(u8::is_ascii_whitespace));
+    let status_end =
+        enhanced_at(b, after).filter(|&e| b.get(e).is_none_or(u8::is_ascii_whitespace));
     match status_end {
         Some(end) => Some(end),
         // Without a status a number could be anything (`300-400 messages`), so only a
@@ -160,7 +170,9 @@ fn ip_literal(text: &str, i: usize) -> Option<usize> {
     }
     let is_ip_byte = |c: &u8| c.is_ascii_hexdigit() || *c == b'.' || *c == b':';
     let run_end = i + b[i..].iter().take_while(|c| is_ip_byte(c)).count();
-    if b.get(run_end).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_') {
+    if b.get(run_end)
+        .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+    {
         return None;
     }
     // A sentence may end right after an address: `from 1.2.3.4.`
@@ -182,9 +194,13 @@ fn ip_literal(text: &str, i: usize) -> Option<usize> {
 
 /// The end of a run of hex digits, dots and colons holding a digit and a dot or colon.
 fn dotted_run(b: &[u8], i: usize) -> Option<usize> {
-    let run = b[i..].iter().take_while(|c| c.is_ascii_hexdigit() || **c == b'.' || **c == b':').count();
+    let run = b[i..]
+        .iter()
+        .take_while(|c| c.is_ascii_hexdigit() || **c == b'.' || **c == b':')
+        .count();
     let run = &b[i..i + run];
-    (run.iter().any(u8::is_ascii_digit) && run.iter().any(|c| *c == b'.' || *c == b':')).then_some(i + run.len())
+    (run.iter().any(u8::is_ascii_digit) && run.iter().any(|c| *c == b'.' || *c == b':'))
+        .then_some(i + run.len())
 }
 
 /// After a bracketed address, the end of a `:port` if one follows.
@@ -192,7 +208,11 @@ fn port_end(b: &[u8], i: usize) -> usize {
     if b.get(i) != Some(&b':') {
         return i;
     }
-    let n = b[i + 1..].iter().take(5).take_while(|c| c.is_ascii_digit()).count();
+    let n = b[i + 1..]
+        .iter()
+        .take(5)
+        .take_while(|c| c.is_ascii_digit())
+        .count();
     if n == 0 { i } else { i + 1 + n }
 }
 
@@ -221,37 +241,105 @@ mod tests {
              https://support.google.com/mail/?p=unsolicitedratelimiterror to - gsmtp"
         );
         assert_eq!(
-            normalize("554-gmx.net (mxgmx104) Nemesis ESMTP Service not available 554-No SMTP service"),
+            normalize(
+                "554-gmx.net (mxgmx104) Nemesis ESMTP Service not available 554-No SMTP service"
+            ),
             "gmx.net (mxgmx104) nemesis esmtp service not available no smtp service"
         );
         assert_eq!(
             normalize("554-smtp2.example.net 554 Your access to this mail system"),
             "smtp2.example.net your access to this mail system"
         );
-        assert_eq!(normalize("smtp;421 4.7.0 [TSS04] Messages"), "[tss04] messages");
-        assert_eq!(normalize("4.7.0 [TS02] Temporarily deferred"), "[ts02] temporarily deferred");
+        assert_eq!(
+            normalize("smtp;421 4.7.0 [TSS04] Messages"),
+            "[tss04] messages"
+        );
+        assert_eq!(
+            normalize("4.7.0 [TS02] Temporarily deferred"),
+            "[ts02] temporarily deferred"
+        );
     }
 
     #[test]
     fn other_numbers_stay() {
-        assert_eq!(normalize("451 please wait 300 seconds"), "please wait 300 seconds");
-        assert_eq!(normalize("qq write error (#4.3.0)"), "qq write error (#4.3.0)");
-        assert_eq!(normalize("Server Busy (S77719) AS(201806281)"), "server busy (s77719) as(201806281)");
+        assert_eq!(
+            normalize("451 please wait 300 seconds"),
+            "please wait 300 seconds"
+        );
+        assert_eq!(
+            normalize("qq write error (#4.3.0)"),
+            "qq write error (#4.3.0)"
+        );
+        assert_eq!(
+            normalize("Server Busy (S77719) AS(201806281)"),
+            "server busy (s77719) as(201806281)"
+        );
         assert_eq!(normalize("1999-03-02 09:44:33 x"), "1999-03-02 09:44:33 x");
     }
 
     #[test]
     fn ip_literals_become_placeholders() {
         assert_eq!(normalize("client [1.2.3.4] blocked"), "client <ip> blocked");
-        assert_eq!(normalize("connect to mx.example[192.0.2.1]:25: refused"), "connect to mx.example<ip>: refused");
+        assert_eq!(
+            normalize("connect to mx.example[192.0.2.1]:25: refused"),
+            "connect to mx.example<ip>: refused"
+        );
         assert_eq!(normalize("from 198.51.100.7."), "from <ip>.");
         assert_eq!(normalize("host 198.51.100.7:2525 x"), "host <ip> x");
         assert_eq!(normalize("via 2607:f8b0:400e:c04::1b now"), "via <ip> now");
         assert_eq!(normalize("via [IPv6:2001:db8::1]:25 now"), "via <ip> now");
         assert_eq!(normalize("(2001:558:fe21:2a::6)"), "(<ip>)");
         assert_eq!(normalize("[1.2.3.4      15] our"), "[<ip> 15] our");
-        assert_eq!(normalize("x.x.x.x105 and 1.2.3.4.5 and 1.2.3"), "x.x.x.x105 and 1.2.3.4.5 and 1.2.3");
-        assert_eq!(normalize("at 10:30:15 t15:49:33.598z"), "at 10:30:15 t15:49:33.598z");
+        assert_eq!(
+            normalize("x.x.x.x105 and 1.2.3.4.5 and 1.2.3"),
+            "x.x.x.x105 and 1.2.3.4.5 and 1.2.3"
+        );
+        assert_eq!(
+            normalize("at 10:30:15 t15:49:33.598z"),
+            "at 10:30:15 t15:49:33.598z"
+        );
+    }
+
+    #[test]
+    fn odd_input_never_panics_and_stays_trimmed() {
+        const PIECES: &[&str] = &[
+            "421",
+            "-",
+            " ",
+            "4.7.0",
+            "[",
+            "]",
+            ":",
+            ".",
+            "25",
+            "é",
+            "Ü",
+            "smtp;",
+            "IPv6:",
+            "::",
+            "1.2.3.4",
+            "2001:db8::1",
+            "\u{a0}",
+            "\t",
+            "x",
+            "abc123def456",
+            "\u{1F600}",
+        ];
+        // A fixed LCG, so a failure reproduces.
+        let mut seed: u64 = 0x5eed;
+        for _ in 0..5_000 {
+            let mut text = String::new();
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            for k in 0..(seed >> 60) + 1 {
+                let pick = (seed >> (k * 4 % 56)) as usize % PIECES.len();
+                text.push_str(PIECES[pick]);
+            }
+            let n = normalize(&text);
+            assert_eq!(n.trim(), n, "{text:?}");
+            assert!(!n.contains("  "), "{text:?} -> {n:?}");
+        }
     }
 
     #[test]
@@ -261,7 +349,10 @@ mod tests {
             "guidelines. <id>.142 - gsmtp"
         );
         assert_eq!(normalize("[MxId=11BD5B61254CB1FC]"), "[mxid=<id>]");
-        assert_eq!(normalize("  Über\t\n GROSS \u{a0} Mail  "), "über gross mail");
+        assert_eq!(
+            normalize("  Über\t\n GROSS \u{a0} Mail  "),
+            "über gross mail"
+        );
         assert_eq!(normalize(""), "");
         assert_eq!(normalize("421"), "");
     }

@@ -74,7 +74,11 @@ pub(crate) fn enhanced_at(b: &[u8], i: usize) -> Option<usize> {
 
 /// End of a run of 1..=max digits starting at `i`.
 fn digits(b: &[u8], i: usize, max: usize) -> Option<usize> {
-    let n = b[i.min(b.len())..].iter().take(max).take_while(|c| c.is_ascii_digit()).count();
+    let n = b[i.min(b.len())..]
+        .iter()
+        .take(max)
+        .take_while(|c| c.is_ascii_digit())
+        .count();
     (n > 0).then_some(i + n)
 }
 
@@ -84,23 +88,44 @@ mod tests {
 
     #[test]
     fn code_and_enhanced_status_come_off_the_front() {
-        assert_eq!(split_reply("421-4.7.0 [1.2.3.4] Our system ..."), (Some(421), Some("4.7.0")));
-        assert_eq!(split_reply("550 5.1.1 <x>: user unknown"), (Some(550), Some("5.1.1")));
+        assert_eq!(
+            split_reply("421-4.7.0 [1.2.3.4] Our system ..."),
+            (Some(421), Some("4.7.0"))
+        );
+        assert_eq!(
+            split_reply("550 5.1.1 <x>: user unknown"),
+            (Some(550), Some("5.1.1"))
+        );
         assert_eq!(split_reply("451 DT:SPM 163 mx13"), (Some(451), None));
-        assert_eq!(split_reply("451 4.7.650 The mail server"), (Some(451), Some("4.7.650")));
-        assert_eq!(split_reply("421-failure in DNS look-up."), (Some(421), None));
+        assert_eq!(
+            split_reply("451 4.7.650 The mail server"),
+            (Some(451), Some("4.7.650"))
+        );
+        assert_eq!(
+            split_reply("421-failure in DNS look-up."),
+            (Some(421), None)
+        );
         assert_eq!(split_reply("450"), (Some(450), None));
     }
 
     #[test]
     fn a_diagnostic_type_and_leading_space_are_skipped() {
-        assert_eq!(split_reply("smtp;421 4.7.0 [TSS04] Messages"), (Some(421), Some("4.7.0")));
-        assert_eq!(split_reply("  SMTP; 550 5.7.1 x"), (Some(550), Some("5.7.1")));
+        assert_eq!(
+            split_reply("smtp;421 4.7.0 [TSS04] Messages"),
+            (Some(421), Some("4.7.0"))
+        );
+        assert_eq!(
+            split_reply("  SMTP; 550 5.7.1 x"),
+            (Some(550), Some("5.7.1"))
+        );
     }
 
     #[test]
     fn text_without_a_leading_code_has_neither() {
-        assert_eq!(split_reply("Server is not currently available"), (None, None));
+        assert_eq!(
+            split_reply("Server is not currently available"),
+            (None, None)
+        );
         assert_eq!(split_reply("4.7.0 [TS02] Messages from"), (None, None));
         assert_eq!(split_reply("1514512449 x"), (None, None));
         assert_eq!(split_reply("4510 x"), (None, None));

@@ -41,8 +41,10 @@ struct RulesFile {
 /// Every rule of a file, in file order, each validated except for its regex (which
 /// the classifier compiles, with the others, and reports per rule).
 pub(crate) fn parse_file(src: &str, origin: &str) -> Result<Vec<Rule>, RulesError> {
-    let file: RulesFile =
-        toml::from_str(src).map_err(|source| RulesError::Toml { origin: origin.to_owned(), source })?;
+    let file: RulesFile = toml::from_str(src).map_err(|source| RulesError::Toml {
+        origin: origin.to_owned(),
+        source,
+    })?;
     let mut first_of: HashMap<String, usize> = HashMap::new();
     let mut rules = Vec::with_capacity(file.rule.len());
     for (position, table) in file.rule.into_iter().enumerate() {
@@ -67,7 +69,10 @@ impl Rule {
     fn from_entry(e: &mut Entry<'_>) -> Result<Rule, RulesError> {
         let name = e.kebab_name()?;
         if name == DEFAULT_RULE {
-            return Err(e.bad("name", "\"default\" is reserved for replies no rule matches"));
+            return Err(e.bad(
+                "name",
+                "\"default\" is reserved for replies no rule matches",
+            ));
         }
         let class_name = e.required_str("class")?;
         let class = match class_name.parse::<Class>() {
@@ -83,7 +88,10 @@ impl Rule {
         };
         let codes = e.str_list("code", true)?;
         if let Some(bad) = codes.iter().find(|c| !valid_code_prefix(c)) {
-            return Err(e.bad("code", format!("{bad:?} is not 1-3 digits of a 2xx-5xx code")));
+            return Err(e.bad(
+                "code",
+                format!("{bad:?} is not 1-3 digits of a 2xx-5xx code"),
+            ));
         }
         let enhanced = e.str_list("enhanced", false)?;
         if let Some(bad) = enhanced.iter().find(|s| !valid_status_prefix(s)) {
@@ -94,15 +102,27 @@ impl Rule {
             return Err(e.bad("text", "empty pattern; leave the key out instead"));
         }
         if codes.is_empty() && enhanced.is_empty() && text.is_none() {
-            return Err(RulesError::NoCondition { origin: e.origin().to_owned(), index: e.index(), name });
+            return Err(RulesError::NoCondition {
+                origin: e.origin().to_owned(),
+                index: e.index(),
+                name,
+            });
         }
-        Ok(Rule { name, class, codes, enhanced, text })
+        Ok(Rule {
+            name,
+            class,
+            codes,
+            enhanced,
+            text,
+        })
     }
 
     /// Whether the code and enhanced status conditions hold (absent ones hold).
     pub(crate) fn envelope_matches(&self, code: Option<u16>, enhanced: Option<&str>) -> bool {
         let code_ok = self.codes.is_empty()
-            || code.and_then(code_digits).is_some_and(|d| self.codes.iter().any(|p| d.starts_with(p.as_bytes())));
+            || code
+                .and_then(code_digits)
+                .is_some_and(|d| self.codes.iter().any(|p| d.starts_with(p.as_bytes())));
         let status_ok = self.enhanced.is_empty()
             || enhanced.is_some_and(|s| self.enhanced.iter().any(|p| status_matches(p, s)));
         code_ok && status_ok
@@ -112,7 +132,9 @@ impl Rule {
 fn code_digits(code: u16) -> Option<[u8; 3]> {
     const D: &[u8; 10] = b"0123456789";
     let c = usize::from(code);
-    (100..1000).contains(&c).then(|| [D[c / 100], D[c / 10 % 10], D[c % 10]])
+    (100..1000)
+        .contains(&c)
+        .then(|| [D[c / 100], D[c / 10 % 10], D[c % 10]])
 }
 
 fn valid_code_prefix(p: &str) -> bool {
@@ -129,7 +151,9 @@ fn valid_status_prefix(p: &str) -> bool {
         && parts.len() <= 3
         && !(parts.len() == 3 && p.ends_with('.'))
         && matches!(parts[0], "2" | "4" | "5")
-        && parts.iter().all(|c| (1..=3).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit()))
+        && parts
+            .iter()
+            .all(|c| (1..=3).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Prefix by whole components: `5.1.` and `5.1` match `5.1.1`, `4.7.1` matches only
@@ -162,7 +186,9 @@ mod tests {
         for ok in ["5", "5.", "5.1", "5.1.", "4.7.650", "2.0.0"] {
             assert!(valid_status_prefix(ok), "{ok}");
         }
-        for bad in ["", ".", "6.1.1", "5..1", "5.1.1.", "5.1.1.1", "5.1234.1", "x"] {
+        for bad in [
+            "", ".", "6.1.1", "5..1", "5.1.1.", "5.1.1.1", "5.1234.1", "x",
+        ] {
             assert!(!valid_status_prefix(bad), "{bad}");
         }
         for ok in ["4", "42", "421", "5"] {

@@ -15,7 +15,9 @@ fn corpus_file(name: &str) -> Option<PathBuf> {
     match std::env::var_os("DEFERLOG_CORPUS") {
         Some(dir) => Some(PathBuf::from(dir).join(name)),
         None => {
-            let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus").join(name);
+            let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/corpus")
+                .join(name);
             path.exists().then_some(path)
         }
     }
@@ -33,7 +35,10 @@ struct Row {
 fn rows(src: &str) -> Vec<Row> {
     let mut lines = src.lines().enumerate();
     let (_, header) = lines.next().expect("a header line");
-    assert!(header.starts_with("code\tenhanced_status\ttext\tprovider\tclass"), "header: {header}");
+    assert!(
+        header.starts_with("code\tenhanced_status\ttext\tprovider\tclass"),
+        "header: {header}"
+    );
     lines
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
@@ -41,11 +46,26 @@ fn rows(src: &str) -> Vec<Row> {
             assert!(cols.len() >= 5, "line {}: {} columns", i + 1, cols.len());
             let code = match cols[0].trim() {
                 "" => None,
-                c => Some(c.parse().unwrap_or_else(|e| panic!("line {}: code {c:?}: {e}", i + 1))),
+                c => Some(
+                    c.parse()
+                        .unwrap_or_else(|e| panic!("line {}: code {c:?}: {e}", i + 1)),
+                ),
             };
-            let enhanced = Some(cols[1].trim()).filter(|e| !e.is_empty()).map(str::to_owned);
-            let class = cols[4].trim().parse().unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
-            Row { line: i + 1, code, enhanced, text: cols[2].to_owned(), provider: cols[3].to_owned(), class }
+            let enhanced = Some(cols[1].trim())
+                .filter(|e| !e.is_empty())
+                .map(str::to_owned);
+            let class = cols[4]
+                .trim()
+                .parse()
+                .unwrap_or_else(|e| panic!("line {}: {e}", i + 1));
+            Row {
+                line: i + 1,
+                code,
+                enhanced,
+                text: cols[2].to_owned(),
+                provider: cols[3].to_owned(),
+                class,
+            }
         })
         .collect()
 }
@@ -73,8 +93,10 @@ fn labelled_replies_are_classified_as_labelled() {
             );
         }
     }
-    #[allow(clippy::cast_precision_loss)] // a few hundred rows
     let accuracy = hits as f64 / rows.len() as f64;
     eprintln!("accuracy {hits}/{} = {:.1} %", rows.len(), accuracy * 100.0);
-    assert!(accuracy >= MIN_ACCURACY, "accuracy {accuracy:.3} below {MIN_ACCURACY}");
+    assert!(
+        accuracy >= MIN_ACCURACY,
+        "accuracy {accuracy:.3} below {MIN_ACCURACY}"
+    );
 }

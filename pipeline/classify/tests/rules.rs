@@ -23,7 +23,11 @@ fn builtin_rules_load_with_unique_names_and_rule_classes() {
     let rules = doc["rule"].as_array().expect("[[rule]] entries");
     assert_eq!(rules.len(), c.len());
     for r in rules {
-        let class: Class = r["class"].as_str().expect("class").parse().expect("a class");
+        let class: Class = r["class"]
+            .as_str()
+            .expect("class")
+            .parse()
+            .expect("a class");
         assert!(!matches!(class, Class::None | Class::Expired), "{r:?}");
     }
 }
@@ -61,8 +65,14 @@ fn builtin_mx_groups_load_with_the_fixed_names() {
     }
     assert_eq!(g.provider("notgoogle.com"), None);
     assert_eq!(g.provider("gmail.com.example"), None);
-    assert_eq!(g.mx_group(Some("mx1.example.co.uk"), Some("example.org")), "example.co.uk");
-    assert_eq!(g.mx_group(Some("10.2.2.85"), Some("continuity.delivery")), "continuity.delivery");
+    assert_eq!(
+        g.mx_group(Some("mx1.example.co.uk"), Some("example.org")),
+        "example.co.uk"
+    );
+    assert_eq!(
+        g.mx_group(Some("10.2.2.85"), Some("continuity.delivery")),
+        "continuity.delivery"
+    );
     assert_eq!(g.mx_group(None, Some("example.org")), "example.org");
     assert_eq!(g.mx_group(None, None), "unknown");
 }
@@ -71,21 +81,54 @@ fn builtin_mx_groups_load_with_the_fixed_names() {
 fn mta_own_messages_classify_without_a_code() {
     let c = Classifier::builtin();
     let cases = [
-        ("delivery temporarily suspended: lost connection with mta7.am0.yahoodns.net[98.136.216.22] while sending RCPT TO", Class::Local),
-        ("delivery temporarily suspended: connect to 24.200.177.247[24.200.177.247]:25: Connection timed out", Class::Local),
+        (
+            "delivery temporarily suspended: lost connection with mta7.am0.yahoodns.net[98.136.216.22] while sending RCPT TO",
+            Class::Local,
+        ),
+        (
+            "delivery temporarily suspended: connect to 24.200.177.247[24.200.177.247]:25: Connection timed out",
+            Class::Local,
+        ),
         ("retry time not reached", Class::Local),
         ("Retry time not yet reached", Class::Local),
-        ("connect to intern.nl[194.109.6.98]:25: Connection timed out", Class::Network),
-        ("connect to mail2.crabruzzo.it[2.115.207.21]:25: No route to host", Class::Network),
-        ("connect to aspmx.l.google.com[2a00:1450:400b:c02::1a]:25: Network is unreachable", Class::Network),
-        ("conversation with mx00.gmx.com[74.208.5.4] timed out while receiving the initial server greeting", Class::Network),
-        ("lost connection with hotmail-com.olc.protection.outlook.com[104.47.55.161] while sending RCPT TO", Class::Network),
-        ("Host or domain name not found. Name service error for name=example.invalid type=MX: Host not found, try again", Class::Network),
+        (
+            "connect to intern.nl[194.109.6.98]:25: Connection timed out",
+            Class::Network,
+        ),
+        (
+            "connect to mail2.crabruzzo.it[2.115.207.21]:25: No route to host",
+            Class::Network,
+        ),
+        (
+            "connect to aspmx.l.google.com[2a00:1450:400b:c02::1a]:25: Network is unreachable",
+            Class::Network,
+        ),
+        (
+            "conversation with mx00.gmx.com[74.208.5.4] timed out while receiving the initial server greeting",
+            Class::Network,
+        ),
+        (
+            "lost connection with hotmail-com.olc.protection.outlook.com[104.47.55.161] while sending RCPT TO",
+            Class::Network,
+        ),
+        (
+            "Host or domain name not found. Name service error for name=example.invalid type=MX: Host not found, try again",
+            Class::Network,
+        ),
         ("Network Error", Class::Network),
         ("Cannot start TLS: handshake failure", Class::Tls),
-        ("SSL_connect error to mail.example.org[112.63.65.2]:25: lost connection", Class::Tls),
-        ("TLS is required, but was not offered by host mx.example.com[192.0.2.1]", Class::Tls),
-        ("mailbox is full (MTA-imposed quota exceeded while writing to /var/mail/c)", Class::Recipient),
+        (
+            "SSL_connect error to mail.example.org[112.63.65.2]:25: lost connection",
+            Class::Tls,
+        ),
+        (
+            "TLS is required, but was not offered by host mx.example.com[192.0.2.1]",
+            Class::Tls,
+        ),
+        (
+            "mailbox is full (MTA-imposed quota exceeded while writing to /var/mail/c)",
+            Class::Recipient,
+        ),
         ("User unknown in virtual alias table", Class::Recipient),
         ("Unrouteable address", Class::Recipient),
     ];
@@ -99,18 +142,117 @@ fn mta_own_messages_classify_without_a_code() {
 fn replies_classify_by_their_own_code_and_status() {
     let c = Classifier::builtin();
     let cases = [
-        ("421-4.7.28 [203.0.113.42] Our system has detected an unusual rate of 421-4.7.28 unsolicited mail", Class::RateLimit),
-        ("550-5.7.26 This mail has been blocked because the sender is unauthenticated. - gsmtp", Class::Auth),
-        ("550-5.7.25 [192.0.2.1] The IP address sending this message does not have a PTR record setup - gsmtp", Class::Auth),
-        ("421-4.7.29 Your email has been rate limited because this message wasn't sent over a TLS connection. - gsmtp", Class::Tls),
-        ("550 5.7.708 Service unavailable. Access denied, traffic not accepted from this IP.", Class::Reputation),
-        ("452 4.2.2 The email account that you tried to reach is over quota. - gsmtp", Class::Recipient),
-        ("554 5.7.1 <x@example.com>: Relay access denied", Class::Policy),
+        (
+            "421-4.7.28 [203.0.113.42] Our system has detected an unusual rate of 421-4.7.28 unsolicited mail",
+            Class::RateLimit,
+        ),
+        (
+            "550-5.7.26 This mail has been blocked because the sender is unauthenticated. - gsmtp",
+            Class::Auth,
+        ),
+        (
+            "550-5.7.25 [192.0.2.1] The IP address sending this message does not have a PTR record setup - gsmtp",
+            Class::Auth,
+        ),
+        (
+            "421-4.7.29 Your email has been rate limited because this message wasn't sent over a TLS connection. - gsmtp",
+            Class::Tls,
+        ),
+        (
+            "550 5.7.708 Service unavailable. Access denied, traffic not accepted from this IP.",
+            Class::Reputation,
+        ),
+        (
+            "452 4.2.2 The email account that you tried to reach is over quota. - gsmtp",
+            Class::Recipient,
+        ),
+        (
+            "554 5.7.1 <x@example.com>: Relay access denied",
+            Class::Policy,
+        ),
         ("552 5.3.4 Message size exceeds fixed limit", Class::Policy),
-        ("421 Too many concurrent SMTP connections from this IP address; please try again later.", Class::ConnectionLimit),
-        ("550 5.7.1 Service unavailable, Client host [192.0.2.1] blocked using Customer Block list (AS16012607)", Class::Policy),
-        ("550 5.4.1 Recipient address rejected: Access denied. AS(201806281)", Class::Recipient),
-        ("554 5.7.1 Message rejected under suspicion of SPAM; https://ya.cc/1IrBc", Class::Content),
+        (
+            "421 Too many concurrent SMTP connections from this IP address; please try again later.",
+            Class::ConnectionLimit,
+        ),
+        (
+            "550 5.7.1 Service unavailable, Client host [192.0.2.1] blocked using Customer Block list (AS16012607)",
+            Class::Policy,
+        ),
+        (
+            "550 5.4.1 Recipient address rejected: Access denied. AS(201806281)",
+            Class::Recipient,
+        ),
+        (
+            "554 5.7.1 Message rejected under suspicion of SPAM; https://ya.cc/1IrBc",
+            Class::Content,
+        ),
+        (
+            "421 4.7.0 [GL01] Message from (192.0.2.1) temporarily deferred - 4.16.50",
+            Class::Reputation,
+        ),
+        (
+            "553 5.7.2 [TSS09] All messages from 192.0.2.1 will be permanently deferred; Retrying will NOT succeed.",
+            Class::Reputation,
+        ),
+        (
+            "550 5.7.9 This mail has been blocked because the sender is unauthenticated. Yahoo requires all senders to authenticate with either SPF or DKIM.",
+            Class::Auth,
+        ),
+        (
+            "451 4.7.500 Server busy. Please try again later from [192.0.2.1]. (S77714)",
+            Class::ConnectionLimit,
+        ),
+        (
+            "550 5.7.1 Unfortunately, messages from [192.0.2.1] weren't sent. Please contact your Internet service provider since part of their network is on our block list (S3150).",
+            Class::Blocklist,
+        ),
+        (
+            "550 5.7.606 Access denied, banned sending IP [192.0.2.1].",
+            Class::Blocklist,
+        ),
+        (
+            "550-5.7.1 [192.0.2.1] The IP you're using to send mail is not authorized to send email directly to our servers.",
+            Class::Policy,
+        ),
+        (
+            "451 4.7.1 Greylisting in action, please come back later",
+            Class::Greylist,
+        ),
+        (
+            "421 mwinf5c03 ME Trop de connexions, veuillez verifier votre configuration. Too many connections, slow down. OFR005_104 [104]",
+            Class::ConnectionLimit,
+        ),
+        (
+            "421 4.3.2 The maximum number of concurrent server connections has exceeded a limit, closing transmission channel",
+            Class::ConnectionLimit,
+        ),
+        (
+            "550-Requested action not taken: mailbox unavailable 550 invalid DNS PTR resource record",
+            Class::Auth,
+        ),
+        (
+            "554 5.7.1 <unknown[192.0.2.1]>: Client host rejected: Access denied",
+            Class::Policy,
+        ),
+        (
+            "452-4.2.2 The recipient's inbox is out of storage space. - gsmtp",
+            Class::Recipient,
+        ),
+        (
+            "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup",
+            Class::Recipient,
+        ),
+        ("530 5.7.0 Must issue a STARTTLS command first", Class::Tls),
+        (
+            "550 5.7.23 The message was rejected because of Sender Policy Framework violation",
+            Class::Auth,
+        ),
+        (
+            "421 4.7.0 Try again later, closing connection. (EHLO) - gsmtp",
+            Class::Other,
+        ),
+        ("452 4.3.1 Insufficient system storage", Class::Other),
     ];
     for (text, class) in cases {
         let v = c.classify(None, None, text);
@@ -121,13 +263,24 @@ fn replies_classify_by_their_own_code_and_status() {
 #[test]
 fn explain_shows_the_normalized_text_and_the_rules_tried() {
     let c = Classifier::builtin();
-    let e = c.explain(Some(450), Some("4.7.1"), "450 4.7.1 <sam@example.com>: Recipient address rejected: Greylisted for 20 minutes");
+    let e = c.explain(
+        Some(450),
+        Some("4.7.1"),
+        "450 4.7.1 <sam@example.com>: Recipient address rejected: Greylisted for 20 minutes",
+    );
     assert_eq!(e.class, Class::Greylist);
-    assert_eq!(e.normalized, "<sam@example.com>: recipient address rejected: greylisted for 20 minutes");
+    assert_eq!(
+        e.normalized,
+        "<sam@example.com>: recipient address rejected: greylisted for 20 minutes"
+    );
     let (last, matched) = e.tried.last().expect("a rule fired");
     assert_eq!((last.as_str(), *matched), (e.rule.as_str(), true));
     assert!(e.tried[..e.tried.len() - 1].iter().all(|(_, m)| !m));
-    let v = c.classify(Some(450), Some("4.7.1"), "450 4.7.1 <sam@example.com>: Recipient address rejected: Greylisted");
+    let v = c.classify(
+        Some(450),
+        Some("4.7.1"),
+        "450 4.7.1 <sam@example.com>: Recipient address rejected: Greylisted",
+    );
     assert_eq!(v.rule, e.rule);
 }
 
@@ -140,10 +293,19 @@ fn enhanced_status_comes_from_the_text_when_not_given() {
         enhanced = ["4.7.28"]
     "#;
     let c = Classifier::from_toml(rules, "t").expect("loads");
-    assert_eq!(c.classify(None, None, "421 4.7.28 x").class, Class::RateLimit);
-    assert_eq!(c.classify(Some(421), Some(""), "421-4.7.28 x").class, Class::RateLimit);
+    assert_eq!(
+        c.classify(None, None, "421 4.7.28 x").class,
+        Class::RateLimit
+    );
+    assert_eq!(
+        c.classify(Some(421), Some(""), "421-4.7.28 x").class,
+        Class::RateLimit
+    );
     // The caller's status wins over the text's.
-    assert_eq!(c.classify(Some(421), Some("4.7.0"), "421 4.7.28 x").class, Class::Other);
+    assert_eq!(
+        c.classify(Some(421), Some("4.7.0"), "421 4.7.28 x").class,
+        Class::Other
+    );
 }
 
 #[test]
@@ -166,14 +328,27 @@ fn user_rules_are_tried_first_and_replace_namesakes() {
         code = ["421"]
         text = 'too many connections'
     "#;
-    let c = builtin.with_user_rules(user, "/etc/deferlog/classify.toml").expect("user rules load");
+    let c = builtin
+        .with_user_rules(user, "/etc/deferlog/classify.toml")
+        .expect("user rules load");
     assert_eq!(c.len(), builtin_len + 1);
     let v = c.classify(None, None, text);
     assert_eq!((v.class, v.rule), (Class::Policy, "our-greylist-is-policy"));
-    let v = c.classify(None, None, "421 4.7.0 Error: too many connections from 192.0.2.1");
-    assert_eq!((v.class, v.rule), (Class::RateLimit, "too-many-connections"));
+    let v = c.classify(
+        None,
+        None,
+        "421 4.7.0 Error: too many connections from 192.0.2.1",
+    );
+    assert_eq!(
+        (v.class, v.rule),
+        (Class::RateLimit, "too-many-connections")
+    );
     // Replies the user did not mention still reach the builtin rules.
-    assert_eq!(c.classify(None, None, "550 5.1.1 <a@b>: user unknown").class, Class::Recipient);
+    assert_eq!(
+        c.classify(None, None, "550 5.1.1 <a@b>: user unknown")
+            .class,
+        Class::Recipient
+    );
 }
 
 fn load_err(src: &str) -> RulesError {
@@ -184,18 +359,54 @@ fn load_err(src: &str) -> RulesError {
 fn bad_rule_files_name_origin_rule_and_key() {
     let ok = "[[rule]]\nname = \"fine\"\nclass = \"other\"\ntext = 'x'\n";
     let cases = [
-        (format!("{ok}[[rule]]\nname = \"broken\"\nclass = \"other\"\ntext = '(unclosed'\n"), "rule #2 (broken): key `text`: bad regex"),
-        ("[[rule]]\nname = \"weird\"\nclass = \"throttled\"\ntext = 'x'\n".to_owned(), "rule #1 (weird): key `class`: unknown class \"throttled\""),
-        ("[[rule]]\nname = \"dead\"\nclass = \"expired\"\ntext = 'x'\n".to_owned(), "rule #1 (dead): key `class`: unknown class \"expired\""),
-        ("[[rule]]\nname = \"typo\"\nclass = \"other\"\ntexts = 'x'\n".to_owned(), "rule #1 (typo): unknown key `texts`"),
-        ("[[rule]]\nname = \"empty\"\nclass = \"other\"\n".to_owned(), "rule #1 (empty): no condition"),
-        ("[[rule]]\nname = \"c\"\nclass = \"other\"\ncode = [\"4x\"]\n".to_owned(), "rule #1 (c): key `code`: \"4x\""),
-        ("[[rule]]\nname = \"e\"\nclass = \"other\"\nenhanced = [\"4.7.1.\"]\n".to_owned(), "rule #1 (e): key `enhanced`: \"4.7.1.\""),
-        ("[[rule]]\nname = \"t\"\nclass = 4\ntext = 'x'\n".to_owned(), "rule #1 (t): key `class`: expected a string, found integer"),
-        ("[[rule]]\nclass = \"other\"\ntext = 'x'\n".to_owned(), "rule #1 (unnamed): missing key `name`"),
-        ("[[rule]]\nname = \"Not_Kebab\"\nclass = \"other\"\ntext = 'x'\n".to_owned(), "rule #1 (Not_Kebab): key `name`"),
-        (format!("{ok}{ok}"), "rule #2 (fine): key `name`: already used by rule #1"),
-        ("[[rules]]\nname = \"a\"\n".to_owned(), "unknown field `rules`"),
+        (
+            format!("{ok}[[rule]]\nname = \"broken\"\nclass = \"other\"\ntext = '(unclosed'\n"),
+            "rule #2 (broken): key `text`: bad regex",
+        ),
+        (
+            "[[rule]]\nname = \"weird\"\nclass = \"throttled\"\ntext = 'x'\n".to_owned(),
+            "rule #1 (weird): key `class`: unknown class \"throttled\"",
+        ),
+        (
+            "[[rule]]\nname = \"dead\"\nclass = \"expired\"\ntext = 'x'\n".to_owned(),
+            "rule #1 (dead): key `class`: unknown class \"expired\"",
+        ),
+        (
+            "[[rule]]\nname = \"typo\"\nclass = \"other\"\ntexts = 'x'\n".to_owned(),
+            "rule #1 (typo): unknown key `texts`",
+        ),
+        (
+            "[[rule]]\nname = \"empty\"\nclass = \"other\"\n".to_owned(),
+            "rule #1 (empty): no condition",
+        ),
+        (
+            "[[rule]]\nname = \"c\"\nclass = \"other\"\ncode = [\"4x\"]\n".to_owned(),
+            "rule #1 (c): key `code`: \"4x\"",
+        ),
+        (
+            "[[rule]]\nname = \"e\"\nclass = \"other\"\nenhanced = [\"4.7.1.\"]\n".to_owned(),
+            "rule #1 (e): key `enhanced`: \"4.7.1.\"",
+        ),
+        (
+            "[[rule]]\nname = \"t\"\nclass = 4\ntext = 'x'\n".to_owned(),
+            "rule #1 (t): key `class`: expected a string, found integer",
+        ),
+        (
+            "[[rule]]\nclass = \"other\"\ntext = 'x'\n".to_owned(),
+            "rule #1 (unnamed): missing key `name`",
+        ),
+        (
+            "[[rule]]\nname = \"Not_Kebab\"\nclass = \"other\"\ntext = 'x'\n".to_owned(),
+            "rule #1 (Not_Kebab): key `name`",
+        ),
+        (
+            format!("{ok}{ok}"),
+            "rule #2 (fine): key `name`: already used by rule #1",
+        ),
+        (
+            "[[rules]]\nname = \"a\"\n".to_owned(),
+            "unknown field `rules`",
+        ),
         ("[[rule]\n".to_owned(), "rules/bad.toml: "),
     ];
     for (src, want) in cases {
@@ -203,22 +414,62 @@ fn bad_rule_files_name_origin_rule_and_key() {
         assert!(err.starts_with("rules/bad.toml: "), "{err}");
         assert!(err.contains(want), "{err:?} lacks {want:?}");
     }
-    assert!(matches!(load_err("[[rule]]\nname = \"x\"\nclass = \"other\"\ntext = '('\n"), RulesError::BadRegex { index: 1, .. }));
+    assert!(matches!(
+        load_err("[[rule]]\nname = \"x\"\nclass = \"other\"\ntext = '('\n"),
+        RulesError::BadRegex { index: 1, .. }
+    ));
 }
 
 #[test]
 fn user_rule_errors_name_the_user_file() {
     let err = Classifier::builtin()
-        .with_user_rules("[[rule]]\nname = \"mine\"\nclass = \"other\"\ntext = '['\n", "/etc/deferlog/classify.toml")
+        .with_user_rules(
+            "[[rule]]\nname = \"mine\"\nclass = \"other\"\ntext = '['\n",
+            "/etc/deferlog/classify.toml",
+        )
         .expect_err("bad regex");
     let msg = err.to_string();
-    assert!(msg.starts_with("/etc/deferlog/classify.toml: rule #1 (mine): key `text`: bad regex"), "{msg}");
+    assert!(
+        msg.starts_with("/etc/deferlog/classify.toml: rule #1 (mine): key `text`: bad regex"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn integer_codes_and_single_strings_are_accepted() {
-    let rules = "[[rule]]\nname = \"a\"\nclass = \"policy\"\ncode = [550, \"4\"]\nenhanced = \"5.7.\"\n";
+    let rules =
+        "[[rule]]\nname = \"a\"\nclass = \"policy\"\ncode = [550, \"4\"]\nenhanced = \"5.7.\"\n";
     let c = Classifier::from_toml(rules, "t").expect("loads");
-    assert_eq!(c.classify(Some(550), Some("5.7.1"), "x").class, Class::Policy);
-    assert_eq!(c.classify(Some(554), Some("5.7.1"), "x").class, Class::Other);
+    assert_eq!(
+        c.classify(Some(550), Some("5.7.1"), "x").class,
+        Class::Policy
+    );
+    assert_eq!(
+        c.classify(Some(554), Some("5.7.1"), "x").class,
+        Class::Other
+    );
+}
+
+#[test]
+fn non_ascii_letters_match_literally_and_fold_through_normalization() {
+    let rules = "[[rule]]\nname = \"de-quota\"\nclass = \"recipient\"\ntext = 'speicherplatz .*überschritten'\n";
+    let c = Classifier::from_toml(rules, "t").expect("loads");
+    assert_eq!(
+        c.classify(
+            Some(422),
+            None,
+            "422 Speicherplatz des Kontos ÜBERSCHRITTEN"
+        )
+        .class,
+        Class::Recipient
+    );
+    assert_eq!(
+        c.classify(
+            Some(422),
+            None,
+            "422 Speicherplatz des Kontos ueberschritten"
+        )
+        .class,
+        Class::Other
+    );
 }

@@ -35,6 +35,12 @@ impl LineSource for Input {
     }
 }
 
+impl std::fmt::Debug for EngineOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineOptions").field("out", &self.out).field("run_id", &self.run_id).finish_non_exhaustive()
+    }
+}
+
 pub struct EngineOptions {
     pub out: PathBuf,
     pub run_id: String,

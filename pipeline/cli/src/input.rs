@@ -32,6 +32,12 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Input").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
 /// One input, ready to read line by line.
 pub struct Input {
     /// Name used in `origin` (`NAME:LINE`).

@@ -5,7 +5,6 @@
 
 use anyhow::{Result, bail};
 use arrow::array::{Array, RecordBatch};
-use arrow::datatypes::DataType;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use std::io::Write;
 use std::str::FromStr;
@@ -120,7 +119,7 @@ fn csv_field(s: &str) -> String {
 mod tests {
     use super::*;
     use arrow::array::{Int64Array, StringArray, TimestampMicrosecondArray};
-    use arrow::datatypes::{Field, Schema, TimeUnit};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
     use std::sync::Arc;
 
     fn batch() -> RecordBatch {

@@ -47,7 +47,8 @@ impl Behaviour {
         (0..max_hours as i64).any(|back| {
             let start = hour - back;
             let w = [self.seed, key, start as u64];
-            hash_unit(&w) < p_start && hash(&[self.seed, key, start as u64, 1]) % max_hours >= back as u64
+            hash_unit(&w) < p_start
+                && hash(&[self.seed, key, start as u64, 1]) % max_hours >= back as u64
         })
     }
 
@@ -68,7 +69,7 @@ impl Behaviour {
         match domain.kind {
             Kind::Google => {
                 if instance == GMAIL_LIMITED_INSTANCE
-                    && self.episode(GMAIL_KEY, t_us, 0.25, 3)
+                    && self.episode(GMAIL_KEY, t_us, 0.15, 3)
                     && roll < 0.45
                 {
                     return Connected(Some(&GMAIL_RATE_4728));
@@ -78,7 +79,7 @@ impl Behaviour {
                 }
             }
             Kind::Microsoft => {
-                if self.episode(MS_KEY ^ instance as u64, t_us, 0.08, 4) {
+                if self.episode(MS_KEY ^ instance as u64, t_us, 0.06, 4) {
                     if roll < 0.40 {
                         return Connected(Some(&MS_IP_REPUTATION));
                     }
@@ -91,7 +92,7 @@ impl Behaviour {
                 }
             }
             Kind::Yahoo => {
-                if self.episode(YAHOO_KEY ^ instance as u64, t_us, 0.10, 4) && roll < 0.5 {
+                if self.episode(YAHOO_KEY ^ instance as u64, t_us, 0.08, 4) && roll < 0.5 {
                     return Refused(&YAHOO_TSS04);
                 }
                 if roll > 0.99 {

@@ -18,9 +18,14 @@ pub struct GenConfig {
     /// Junk lines (cut, invalid UTF-8, empty, garbage) per million lines.
     pub junk_per_million: u32,
     /// Postfix `maximal_queue_lifetime`: a message still deferred at its first
-    /// retry past this age is expired.
+    /// retry past this age is expired. Capped at [`MAX_QUEUE_LIFETIME_SECS`],
+    /// since a message's whole life is planned when it arrives.
     pub queue_lifetime_secs: i64,
 }
+
+/// Upper bound on `queue_lifetime_secs` (30 days): some recipients never
+/// succeed, and their retries must end somewhere.
+pub const MAX_QUEUE_LIFETIME_SECS: i64 = 30 * 86_400;
 
 /// 2026-11-01T00:00:00Z.
 pub const DEFAULT_START_UNIX: i64 = 1_793_491_200;

@@ -40,6 +40,9 @@ pub struct Generator {
     /// Lines still owed by messages in flight.
     planned: u64,
     emitted: u64,
+    /// Junk lines among `emitted`; they come on top of the budget, so the
+    /// junk rate never changes the traffic underneath.
+    junk_emitted: u64,
     last_t: i64,
     curve_mean: f64,
 }
@@ -59,6 +62,7 @@ impl Generator {
             open: cfg.lines > 0 && cfg.messages_per_hour > 0,
             planned: 0,
             emitted: 0,
+            junk_emitted: 0,
             last_t: start,
             curve_mean: DAILY_CURVE.iter().sum::<f64>() / 24.0,
             cfg,
@@ -73,7 +77,8 @@ impl Generator {
 
     fn arrival_gap(&mut self, t: i64) -> i64 {
         let hour_of_day = t.div_euclid(US_PER_HOUR).rem_euclid(24) as usize;
-        let rate = f64::from(self.cfg.messages_per_hour) * DAILY_CURVE[hour_of_day] / self.curve_mean;
+        let rate =
+            f64::from(self.cfg.messages_per_hour) * DAILY_CURVE[hour_of_day] / self.curve_mean;
         // At least 1 µs, so arrivals always move forward.
         (self.arrival_rng.exp(US_PER_HOUR as f64 / rate) as i64).max(1)
     }
@@ -96,7 +101,7 @@ impl Generator {
                     if !self.open {
                         continue;
                     }
-                    if self.emitted + self.planned >= self.cfg.lines {
+                    if self.emitted - self.junk_emitted + self.planned >= self.cfg.lines {
                         self.open = false;
                         continue;
                     }
@@ -148,6 +153,7 @@ impl Generator {
         self.junk.write(out, entry.0, &mut self.writer);
         self.schedule.push_back(entry);
         self.emitted += 1;
+        self.junk_emitted += 1;
         self.last_t = entry.0;
         true
     }

@@ -7,8 +7,9 @@
 //!
 //! Layout: [`Generator`] (generator.rs) drives a time-ordered queue
 //! (schedule.rs) of messages whose whole life is planned on arrival
-//! (plan.rs, against receivers' behaviour in behaviour.rs and the catalog in
-//! providers.rs / replies.rs), rendered by postfix.rs, with background lines
+//! (plan.rs for its rounds, session.rs for each delivery session, against
+//! receivers' behaviour in behaviour.rs and the catalog in providers.rs /
+//! replies.rs), rendered by postfix.rs, with background lines
 //! (noise.rs) and junk (junk.rs) mixed in; truth.rs keeps the expected rows.
 
 mod behaviour;
@@ -27,13 +28,14 @@ mod qid;
 mod replies;
 mod rng;
 mod schedule;
+mod session;
 mod stamp;
 mod truth;
 
 #[cfg(test)]
 mod tests;
 
-pub use config::{DEFAULT_START_UNIX, GenConfig};
+pub use config::{DEFAULT_START_UNIX, GenConfig, MAX_QUEUE_LIFETIME_SECS};
 pub use fleet::fleet_config_toml;
 pub use generator::{Generator, write_log};
 pub use truth::{CSV_HEADER, Counts, Truth, TruthRow};

@@ -48,7 +48,7 @@ pub(crate) fn push_delay(out: &mut Vec<u8>, us: i64) {
         } else {
             out.extend_from_slice(b"0.");
             out.push(b'0' + (centis / 10) as u8);
-            if centis % 10 != 0 {
+            if !centis.is_multiple_of(10) {
                 out.push(b'0' + (centis % 10) as u8);
             }
         }

@@ -34,7 +34,10 @@ fn permute(x: u64, bits: u32, key: u64) -> u64 {
     let mask = (1u64 << bits) - 1;
     let mut x = (x ^ key) & mask;
     for round in 0..3u64 {
-        x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15 | 1).wrapping_add(mix64(key ^ round)) & mask;
+        x = x
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15 | 1)
+            .wrapping_add(mix64(key ^ round))
+            & mask;
         x ^= x >> (bits / 2);
     }
     x & mask
@@ -137,7 +140,10 @@ mod tests {
                 match style {
                     QidStyle::Short => {
                         assert!(s.len() == 10 || s.len() == 11, "{s}");
-                        assert!(s.bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)));
+                        assert!(
+                            s.bytes()
+                                .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+                        );
                     }
                     QidStyle::Long => {
                         assert_eq!(s.len(), 15, "{s}");

@@ -69,7 +69,8 @@ pub struct Truth {
 }
 
 /// The CSV header, column for column.
-pub const CSV_HEADER: &str = "hour,source_ip,mx_host,mx_group,attempts,delivered,deferred,bounced,expired";
+pub const CSV_HEADER: &str =
+    "hour,source_ip,mx_host,mx_group,attempts,delivered,deferred,bounced,expired";
 
 impl Truth {
     pub(crate) fn record(
@@ -116,7 +117,13 @@ impl Truth {
     }
 
     /// The row for one key, if any line contributed to it.
-    pub fn get(&self, hour_unix: i64, source_ip: &str, mx_host: &str, mx_group: &str) -> Option<Counts> {
+    pub fn get(
+        &self,
+        hour_unix: i64,
+        source_ip: &str,
+        mx_host: &str,
+        mx_group: &str,
+    ) -> Option<Counts> {
         self.rows()
             .find(|r| {
                 r.hour_unix == hour_unix
@@ -189,6 +196,10 @@ mod tests {
         );
         let tot = t.totals();
         assert_eq!((tot.attempts, tot.expired), (4, 1));
-        assert_eq!(t.get(7200, "198.51.100.11", "mx.b", "b").map(|c| c.deferred), Some(1));
+        assert_eq!(
+            t.get(7200, "198.51.100.11", "mx.b", "b")
+                .map(|c| c.deferred),
+            Some(1)
+        );
     }
 }
