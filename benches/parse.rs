@@ -10,7 +10,10 @@ use std::hint::black_box;
 const LINES: u64 = 200_000;
 
 fn generated() -> Vec<Vec<u8>> {
-    let mut g = Generator::new(GenConfig { lines: LINES, ..GenConfig::default() });
+    let mut g = Generator::new(GenConfig {
+        lines: LINES,
+        ..GenConfig::default()
+    });
     let mut out = Vec::new();
     let mut buf = Vec::new();
     while g.next_line(&mut buf) {
@@ -36,7 +39,15 @@ fn bench(c: &mut Criterion) {
             let mut batcher = HourBatcher::new(65_536);
             let mut rejects = RejectBuilder::default();
             for (i, l) in lines.iter().enumerate() {
-                n.process_line(l, Origin::Line { file: "bench", line: i as u64 }, &mut batcher, &mut rejects);
+                n.process_line(
+                    l,
+                    Origin::Line {
+                        file: "bench",
+                        line: i as u64,
+                    },
+                    &mut batcher,
+                    &mut rejects,
+                );
             }
             batcher.flush_all();
             black_box(batcher.take_ready().count())

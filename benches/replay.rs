@@ -13,8 +13,19 @@ fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tmp");
     let log = dir.path().join("sample.log");
     let file = std::fs::File::create(&log).expect("create");
-    write_log(GenConfig { lines: LINES, ..GenConfig::default() }, std::io::BufWriter::new(file)).expect("gen");
-    let lines = std::fs::read(&log).expect("read").iter().filter(|b| **b == b'\n').count() as u64;
+    write_log(
+        GenConfig {
+            lines: LINES,
+            ..GenConfig::default()
+        },
+        std::io::BufWriter::new(file),
+    )
+    .expect("gen");
+    let lines = std::fs::read(&log)
+        .expect("read")
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count() as u64;
     let cfg: Config = toml::from_str(&fleet_config_toml()).expect("fleet config");
     let reference = GenConfig::default().start_unix * 1_000_000;
 

@@ -7,5 +7,8 @@ pub enum ArchiveError {
     #[error("cannot finish {path}: {source}")]
     Rename { path: PathBuf, source: std::io::Error },
     #[error("writing {path}: {source}")]
-    Parquet { path: PathBuf, source: parquet::errors::ParquetError },
+    Parquet {
+        path: PathBuf,
+        source: parquet::errors::ParquetError,
+    },
 }

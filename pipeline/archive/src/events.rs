@@ -1,8 +1,8 @@
 //! The event archive: one open file per hour partition, closed when the hour is done.
 
+use crate::ArchiveError;
 use crate::file::ParquetFile;
 use crate::paths::{EVENTS_DIR, hour_partition};
-use crate::ArchiveError;
 use deferlog_event::{HourBatch, event_schema};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,7 +19,14 @@ pub struct EventArchive {
 
 impl EventArchive {
     pub fn new(root: &Path, run: &str) -> Self {
-        EventArchive { root: root.join(EVENTS_DIR), run: run.to_owned(), seq: 0, open: BTreeMap::new(), closed: Vec::new(), rows: 0 }
+        EventArchive {
+            root: root.join(EVENTS_DIR),
+            run: run.to_owned(),
+            seq: 0,
+            open: BTreeMap::new(),
+            closed: Vec::new(),
+            rows: 0,
+        }
     }
 
     pub fn rows(&self) -> u64 {
@@ -102,7 +109,10 @@ mod tests {
                 origin: "o".into(),
             });
         }
-        HourBatch { hour_us: deferlog_event::hour_of(t), batch: b.finish().expect("batch") }
+        HourBatch {
+            hour_us: deferlog_event::hour_of(t),
+            batch: b.finish().expect("batch"),
+        }
     }
 
     #[test]
@@ -132,7 +142,10 @@ mod tests {
             }
         }
         assert_eq!(rows_in_first_hour, 8);
-        let leftovers = walk(dir.path()).into_iter().filter(|p| p.to_string_lossy().ends_with(".tmp")).count();
+        let leftovers = walk(dir.path())
+            .into_iter()
+            .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+            .count();
         assert_eq!(leftovers, 0);
     }
 

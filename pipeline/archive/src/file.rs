@@ -23,7 +23,10 @@ pub struct ParquetFile {
 
 impl std::fmt::Debug for ParquetFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ParquetFile").field("path", &self.path).field("rows", &self.rows).finish()
+        f.debug_struct("ParquetFile")
+            .field("path", &self.path)
+            .field("rows", &self.rows)
+            .finish()
     }
 }
 
@@ -36,15 +39,28 @@ fn props() -> WriterProperties {
 
 impl ParquetFile {
     pub fn create(path: PathBuf, schema: SchemaRef) -> Result<Self, ArchiveError> {
-        let create = |source| ArchiveError::Create { path: path.clone(), source };
+        let create = |source| ArchiveError::Create {
+            path: path.clone(),
+            source,
+        };
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(create)?;
         }
         let tmp = path.with_extension("parquet.tmp");
         let file = File::create(&tmp).map_err(create)?;
-        let writer = ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), schema, Some(props()))
-            .map_err(|source| ArchiveError::Parquet { path: path.clone(), source })?;
-        Ok(ParquetFile { path, tmp, writer, rows: 0 })
+        let writer =
+            ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), schema, Some(props())).map_err(|source| {
+                ArchiveError::Parquet {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+        Ok(ParquetFile {
+            path,
+            tmp,
+            writer,
+            rows: 0,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -57,17 +73,32 @@ impl ParquetFile {
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ArchiveError> {
         self.rows += batch.num_rows();
-        self.writer.write(batch).map_err(|source| ArchiveError::Parquet { path: self.path.clone(), source })
+        self.writer.write(batch).map_err(|source| ArchiveError::Parquet {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     /// Writes the footer, syncs and renames into place; returns the final path.
     pub fn close(self) -> Result<PathBuf, ArchiveError> {
         let ParquetFile { path, tmp, writer, .. } = self;
-        let parquet = |source| ArchiveError::Parquet { path: path.clone(), source };
+        let parquet = |source| ArchiveError::Parquet {
+            path: path.clone(),
+            source,
+        };
         let buf = writer.into_inner().map_err(parquet)?;
-        let file = buf.into_inner().map_err(|e| ArchiveError::Rename { path: path.clone(), source: e.into_error() })?;
-        file.sync_all().map_err(|source| ArchiveError::Rename { path: path.clone(), source })?;
-        fs::rename(&tmp, &path).map_err(|source| ArchiveError::Rename { path: path.clone(), source })?;
+        let file = buf.into_inner().map_err(|e| ArchiveError::Rename {
+            path: path.clone(),
+            source: e.into_error(),
+        })?;
+        file.sync_all().map_err(|source| ArchiveError::Rename {
+            path: path.clone(),
+            source,
+        })?;
+        fs::rename(&tmp, &path).map_err(|source| ArchiveError::Rename {
+            path: path.clone(),
+            source,
+        })?;
         Ok(path)
     }
 }

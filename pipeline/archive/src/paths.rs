@@ -25,7 +25,9 @@ mod tests {
 
     #[test]
     fn partitions_are_hive_style_utc() {
-        let us = DateTime::parse_from_rfc3339("2026-11-08T07:00:00Z").expect("t").timestamp_micros();
+        let us = DateTime::parse_from_rfc3339("2026-11-08T07:00:00Z")
+            .expect("t")
+            .timestamp_micros();
         assert_eq!(hour_partition(us), PathBuf::from("date=2026-11-08/hour=07"));
     }
 }

@@ -103,9 +103,11 @@ impl Classifier {
         let (code, enhanced) = envelope(code, enhanced, text);
         let normalized = normalize(text);
         let hits = self.set.matches(normalized.as_bytes());
-        let fired = self.rules.iter().zip(&self.slots).find(|(rule, slot)| {
-            slot.is_none_or(|s| hits.matched(s)) && rule.envelope_matches(code, enhanced)
-        });
+        let fired = self
+            .rules
+            .iter()
+            .zip(&self.slots)
+            .find(|(rule, slot)| slot.is_none_or(|s| hits.matched(s)) && rule.envelope_matches(code, enhanced));
         match fired {
             Some((rule, _)) => Verdict {
                 class: rule.class,
@@ -125,16 +127,14 @@ impl Classifier {
         let mut tried = Vec::new();
         let mut fired = None;
         for (rule, slot) in self.rules.iter().zip(&self.slots) {
-            let matched =
-                slot.is_none_or(|s| hits.matched(s)) && rule.envelope_matches(code, enhanced);
+            let matched = slot.is_none_or(|s| hits.matched(s)) && rule.envelope_matches(code, enhanced);
             tried.push((rule.name.clone(), matched));
             if matched {
                 fired = Some(rule);
                 break;
             }
         }
-        let (class, rule) =
-            fired.map_or((Class::Other, DEFAULT_RULE), |r| (r.class, r.name.as_str()));
+        let (class, rule) = fired.map_or((Class::Other, DEFAULT_RULE), |r| (r.class, r.name.as_str()));
         Explanation {
             normalized,
             tried,
@@ -155,11 +155,7 @@ impl Classifier {
 
 /// The code and enhanced status the conditions test: the caller's, else the ones at
 /// the front of the reply. An empty status counts as none.
-fn envelope<'a>(
-    code: Option<u16>,
-    enhanced: Option<&'a str>,
-    text: &'a str,
-) -> (Option<u16>, Option<&'a str>) {
+fn envelope<'a>(code: Option<u16>, enhanced: Option<&'a str>, text: &'a str) -> (Option<u16>, Option<&'a str>) {
     let enhanced = enhanced.map(str::trim).filter(|s| !s.is_empty());
     if code.is_some() && enhanced.is_some() {
         return (code, enhanced);

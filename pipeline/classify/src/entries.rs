@@ -72,15 +72,13 @@ impl<'a> Entry<'a> {
     /// The entry's `name`: present, kebab-case (lower-case ASCII letters, digits and
     /// inner dashes), because names end up in explain output, metrics and configs.
     pub(crate) fn kebab_name(&mut self) -> Result<String, RulesError> {
-        let name = self
-            .optional_str("name")?
-            .ok_or_else(|| RulesError::MissingKey {
-                origin: self.origin.to_owned(),
-                kind: self.kind,
-                index: self.index,
-                name: self.name.clone(),
-                key: "name",
-            })?;
+        let name = self.optional_str("name")?.ok_or_else(|| RulesError::MissingKey {
+            origin: self.origin.to_owned(),
+            kind: self.kind,
+            index: self.index,
+            name: self.name.clone(),
+            key: "name",
+        })?;
         let kebab = !name.is_empty()
             && !name.starts_with('-')
             && !name.ends_with('-')
@@ -88,23 +86,19 @@ impl<'a> Entry<'a> {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !kebab {
-            return Err(self.bad(
-                "name",
-                format!("{name:?} is not kebab-case (a-z, 0-9, inner dashes)"),
-            ));
+            return Err(self.bad("name", format!("{name:?} is not kebab-case (a-z, 0-9, inner dashes)")));
         }
         Ok(name)
     }
 
     pub(crate) fn required_str(&mut self, key: &'static str) -> Result<String, RulesError> {
-        self.optional_str(key)?
-            .ok_or_else(|| RulesError::MissingKey {
-                origin: self.origin.to_owned(),
-                kind: self.kind,
-                index: self.index,
-                name: self.name.clone(),
-                key,
-            })
+        self.optional_str(key)?.ok_or_else(|| RulesError::MissingKey {
+            origin: self.origin.to_owned(),
+            kind: self.kind,
+            index: self.index,
+            name: self.name.clone(),
+            key,
+        })
     }
 
     pub(crate) fn optional_str(&mut self, key: &'static str) -> Result<Option<String>, RulesError> {
@@ -118,11 +112,7 @@ impl<'a> Entry<'a> {
     /// A list of strings; absent is empty. A lone string is taken as a list of one,
     /// and with `integers` so is a non-negative integer (`code = [421]` is the natural
     /// way to write a reply code).
-    pub(crate) fn str_list(
-        &mut self,
-        key: &'static str,
-        integers: bool,
-    ) -> Result<Vec<String>, RulesError> {
+    pub(crate) fn str_list(&mut self, key: &'static str, integers: bool) -> Result<Vec<String>, RulesError> {
         let items = match self.table.remove(key) {
             None => return Ok(Vec::new()),
             Some(Value::Array(items)) => items,

@@ -67,14 +67,8 @@ pub enum RulesError {
         source: regex::Error,
     },
 
-    #[error(
-        "{origin}: rule #{index} ({name}): no condition; give at least one of `code`, `enhanced`, `text`"
-    )]
-    NoCondition {
-        origin: String,
-        index: usize,
-        name: String,
-    },
+    #[error("{origin}: rule #{index} ({name}): no condition; give at least one of `code`, `enhanced`, `text`")]
+    NoCondition { origin: String, index: usize, name: String },
 
     #[error("{origin}: {kind} #{index} ({name}): key `name`: already used by {kind} #{first}")]
     DuplicateName {
@@ -85,9 +79,7 @@ pub enum RulesError {
         first: usize,
     },
 
-    #[error(
-        "{origin}: group #{index} ({name}): key `suffixes`: {suffix:?} is already in group {other:?}"
-    )]
+    #[error("{origin}: group #{index} ({name}): key `suffixes`: {suffix:?} is already in group {other:?}")]
     DuplicateSuffix {
         origin: String,
         index: usize,

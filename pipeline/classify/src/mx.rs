@@ -106,11 +106,7 @@ impl MxGroups {
     /// registrable domain (public suffix list), else the recipient domain, else
     /// `unknown`. An MX given as an IP literal, or without a registrable domain
     /// (`localhost`), falls through to the recipient domain.
-    pub fn mx_group<'a>(
-        &'a self,
-        mx_host: Option<&'a str>,
-        recipient_domain: Option<&'a str>,
-    ) -> &'a str {
+    pub fn mx_group<'a>(&'a self, mx_host: Option<&'a str>, recipient_domain: Option<&'a str>) -> &'a str {
         let host = mx_host
             .map(|h| h.strip_suffix('.').unwrap_or(h))
             .filter(|h| !h.is_empty());
@@ -124,17 +120,12 @@ impl MxGroups {
                 return domain;
             }
         }
-        recipient_domain
-            .filter(|d| !d.is_empty())
-            .unwrap_or("unknown")
+        recipient_domain.filter(|d| !d.is_empty()).unwrap_or("unknown")
     }
 }
 
 fn is_ip_literal(host: &str) -> bool {
-    let inner = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
+    let inner = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
     let inner = inner.strip_prefix("ipv6:").unwrap_or(inner);
     inner.parse::<IpAddr>().is_ok()
 }
@@ -235,14 +226,8 @@ mod tests {
     #[test]
     fn the_longest_suffix_wins() {
         let g = groups();
-        assert_eq!(
-            g.provider("example-com.mail.protection.outlook.com"),
-            Some("m365")
-        );
-        assert_eq!(
-            g.provider("hotmail-com.olc.protection.outlook.com"),
-            Some("microsoft")
-        );
+        assert_eq!(g.provider("example-com.mail.protection.outlook.com"), Some("m365"));
+        assert_eq!(g.provider("hotmail-com.olc.protection.outlook.com"), Some("microsoft"));
         assert_eq!(g.provider("x.protection.outlook.com"), Some("microsoft"));
     }
 
@@ -262,48 +247,28 @@ mod tests {
             name = "microsoft"
             suffixes = ["mail.protection.outlook.com"]
         "#;
-        let g = groups()
-            .with_user_groups(user, "user.toml")
-            .expect("user groups load");
+        let g = groups().with_user_groups(user, "user.toml").expect("user groups load");
         assert_eq!(g.provider("aspmx.l.google.com"), Some("gmail"));
         assert_eq!(g.provider("x.googlemail.com"), Some("google"));
-        assert_eq!(
-            g.provider("example-com.mail.protection.outlook.com"),
-            Some("microsoft")
-        );
+        assert_eq!(g.provider("example-com.mail.protection.outlook.com"), Some("microsoft"));
     }
 
     #[test]
     fn mx_group_falls_back_from_provider_to_domain_to_recipient() {
         let g = groups();
-        assert_eq!(
-            g.mx_group(Some("aspmx.l.google.com"), Some("example.org")),
-            "google"
-        );
+        assert_eq!(g.mx_group(Some("aspmx.l.google.com"), Some("example.org")), "google");
         assert_eq!(
             g.mx_group(Some("mx1.example.co.uk"), Some("example.org")),
             "example.co.uk"
         );
-        assert_eq!(
-            g.mx_group(Some("mx1.example.co.uk."), None),
-            "example.co.uk"
-        );
+        assert_eq!(g.mx_group(Some("mx1.example.co.uk."), None), "example.co.uk");
         assert_eq!(
             g.mx_group(Some("10.2.2.85"), Some("continuity.delivery")),
             "continuity.delivery"
         );
-        assert_eq!(
-            g.mx_group(Some("2001:db8::1"), Some("example.org")),
-            "example.org"
-        );
-        assert_eq!(
-            g.mx_group(Some("[10.2.2.85]"), Some("example.org")),
-            "example.org"
-        );
-        assert_eq!(
-            g.mx_group(Some("localhost"), Some("example.org")),
-            "example.org"
-        );
+        assert_eq!(g.mx_group(Some("2001:db8::1"), Some("example.org")), "example.org");
+        assert_eq!(g.mx_group(Some("[10.2.2.85]"), Some("example.org")), "example.org");
+        assert_eq!(g.mx_group(Some("localhost"), Some("example.org")), "example.org");
         assert_eq!(g.mx_group(None, Some("example.org")), "example.org");
         assert_eq!(g.mx_group(Some(""), None), "unknown");
         assert_eq!(g.mx_group(None, None), "unknown");
@@ -317,10 +282,7 @@ mod tests {
                 "[[group]]\nname = \"a\"\nsuffix = [\"a.com\"]\n",
                 "group #1 (a): unknown key `suffix`",
             ),
-            (
-                "[[group]]\nname = \"a\"\n",
-                "group #1 (a): key `suffixes`: no suffixes",
-            ),
+            ("[[group]]\nname = \"a\"\n", "group #1 (a): key `suffixes`: no suffixes"),
             (
                 "[[group]]\nname = \"a\"\nsuffixes = [\"a..com\"]\n",
                 "group #1 (a): key `suffixes`: \"a..com\"",
@@ -340,9 +302,7 @@ mod tests {
             ("[[groups]]\nname = \"a\"\n", "unknown field `groups`"),
         ];
         for (src, want) in cases {
-            let err = MxGroups::from_toml(src, "my/groups.toml")
-                .expect_err(src)
-                .to_string();
+            let err = MxGroups::from_toml(src, "my/groups.toml").expect_err(src).to_string();
             assert!(err.starts_with("my/groups.toml: "), "{err}");
             assert!(err.contains(want), "{err:?} lacks {want:?}");
         }

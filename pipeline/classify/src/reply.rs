@@ -92,19 +92,10 @@ mod tests {
             split_reply("421-4.7.0 [1.2.3.4] Our system ..."),
             (Some(421), Some("4.7.0"))
         );
-        assert_eq!(
-            split_reply("550 5.1.1 <x>: user unknown"),
-            (Some(550), Some("5.1.1"))
-        );
+        assert_eq!(split_reply("550 5.1.1 <x>: user unknown"), (Some(550), Some("5.1.1")));
         assert_eq!(split_reply("451 DT:SPM 163 mx13"), (Some(451), None));
-        assert_eq!(
-            split_reply("451 4.7.650 The mail server"),
-            (Some(451), Some("4.7.650"))
-        );
-        assert_eq!(
-            split_reply("421-failure in DNS look-up."),
-            (Some(421), None)
-        );
+        assert_eq!(split_reply("451 4.7.650 The mail server"), (Some(451), Some("4.7.650")));
+        assert_eq!(split_reply("421-failure in DNS look-up."), (Some(421), None));
         assert_eq!(split_reply("450"), (Some(450), None));
     }
 
@@ -114,18 +105,12 @@ mod tests {
             split_reply("smtp;421 4.7.0 [TSS04] Messages"),
             (Some(421), Some("4.7.0"))
         );
-        assert_eq!(
-            split_reply("  SMTP; 550 5.7.1 x"),
-            (Some(550), Some("5.7.1"))
-        );
+        assert_eq!(split_reply("  SMTP; 550 5.7.1 x"), (Some(550), Some("5.7.1")));
     }
 
     #[test]
     fn text_without_a_leading_code_has_neither() {
-        assert_eq!(
-            split_reply("Server is not currently available"),
-            (None, None)
-        );
+        assert_eq!(split_reply("Server is not currently available"), (None, None));
         assert_eq!(split_reply("4.7.0 [TS02] Messages from"), (None, None));
         assert_eq!(split_reply("1514512449 x"), (None, None));
         assert_eq!(split_reply("4510 x"), (None, None));

@@ -69,10 +69,7 @@ impl Rule {
     fn from_entry(e: &mut Entry<'_>) -> Result<Rule, RulesError> {
         let name = e.kebab_name()?;
         if name == DEFAULT_RULE {
-            return Err(e.bad(
-                "name",
-                "\"default\" is reserved for replies no rule matches",
-            ));
+            return Err(e.bad("name", "\"default\" is reserved for replies no rule matches"));
         }
         let class_name = e.required_str("class")?;
         let class = match class_name.parse::<Class>() {
@@ -88,14 +85,14 @@ impl Rule {
         };
         let codes = e.str_list("code", true)?;
         if let Some(bad) = codes.iter().find(|c| !valid_code_prefix(c)) {
-            return Err(e.bad(
-                "code",
-                format!("{bad:?} is not 1-3 digits of a 2xx-5xx code"),
-            ));
+            return Err(e.bad("code", format!("{bad:?} is not 1-3 digits of a 2xx-5xx code")));
         }
         let enhanced = e.str_list("enhanced", false)?;
         if let Some(bad) = enhanced.iter().find(|s| !valid_status_prefix(s)) {
-            return Err(e.bad("enhanced", format!("{bad:?} is not an enhanced status or a prefix of one (\"5\", \"5.1.\", \"4.7.650\")")));
+            return Err(e.bad(
+                "enhanced",
+                format!("{bad:?} is not an enhanced status or a prefix of one (\"5\", \"5.1.\", \"4.7.650\")"),
+            ));
         }
         let text = e.optional_str("text")?;
         if text.as_deref().is_some_and(str::is_empty) {
@@ -123,8 +120,8 @@ impl Rule {
             || code
                 .and_then(code_digits)
                 .is_some_and(|d| self.codes.iter().any(|p| d.starts_with(p.as_bytes())));
-        let status_ok = self.enhanced.is_empty()
-            || enhanced.is_some_and(|s| self.enhanced.iter().any(|p| status_matches(p, s)));
+        let status_ok =
+            self.enhanced.is_empty() || enhanced.is_some_and(|s| self.enhanced.iter().any(|p| status_matches(p, s)));
         code_ok && status_ok
     }
 }
@@ -138,9 +135,7 @@ fn code_digits(code: u16) -> Option<[u8; 3]> {
 }
 
 fn valid_code_prefix(p: &str) -> bool {
-    (1..=3).contains(&p.len())
-        && p.bytes().all(|c| c.is_ascii_digit())
-        && matches!(p.as_bytes()[0], b'2'..=b'5')
+    (1..=3).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit()) && matches!(p.as_bytes()[0], b'2'..=b'5')
 }
 
 /// `5`, `5.`, `5.1`, `5.1.`, `5.1.1`: class, subject and detail of 1-3 digits each.
@@ -186,9 +181,7 @@ mod tests {
         for ok in ["5", "5.", "5.1", "5.1.", "4.7.650", "2.0.0"] {
             assert!(valid_status_prefix(ok), "{ok}");
         }
-        for bad in [
-            "", ".", "6.1.1", "5..1", "5.1.1.", "5.1.1.1", "5.1234.1", "x",
-        ] {
+        for bad in ["", ".", "6.1.1", "5..1", "5.1.1.", "5.1.1.1", "5.1234.1", "x"] {
             assert!(!valid_status_prefix(bad), "{bad}");
         }
         for ok in ["4", "42", "421", "5"] {

@@ -23,11 +23,7 @@ fn builtin_rules_load_with_unique_names_and_rule_classes() {
     let rules = doc["rule"].as_array().expect("[[rule]] entries");
     assert_eq!(rules.len(), c.len());
     for r in rules {
-        let class: Class = r["class"]
-            .as_str()
-            .expect("class")
-            .parse()
-            .expect("a class");
+        let class: Class = r["class"].as_str().expect("class").parse().expect("a class");
         assert!(!matches!(class, Class::None | Class::Expired), "{r:?}");
     }
 }
@@ -166,10 +162,7 @@ fn replies_classify_by_their_own_code_and_status() {
             "452 4.2.2 The email account that you tried to reach is over quota. - gsmtp",
             Class::Recipient,
         ),
-        (
-            "554 5.7.1 <x@example.com>: Relay access denied",
-            Class::Policy,
-        ),
+        ("554 5.7.1 <x@example.com>: Relay access denied", Class::Policy),
         ("552 5.3.4 Message size exceeds fixed limit", Class::Policy),
         (
             "421 Too many concurrent SMTP connections from this IP address; please try again later.",
@@ -293,19 +286,10 @@ fn enhanced_status_comes_from_the_text_when_not_given() {
         enhanced = ["4.7.28"]
     "#;
     let c = Classifier::from_toml(rules, "t").expect("loads");
-    assert_eq!(
-        c.classify(None, None, "421 4.7.28 x").class,
-        Class::RateLimit
-    );
-    assert_eq!(
-        c.classify(Some(421), Some(""), "421-4.7.28 x").class,
-        Class::RateLimit
-    );
+    assert_eq!(c.classify(None, None, "421 4.7.28 x").class, Class::RateLimit);
+    assert_eq!(c.classify(Some(421), Some(""), "421-4.7.28 x").class, Class::RateLimit);
     // The caller's status wins over the text's.
-    assert_eq!(
-        c.classify(Some(421), Some("4.7.0"), "421 4.7.28 x").class,
-        Class::Other
-    );
+    assert_eq!(c.classify(Some(421), Some("4.7.0"), "421 4.7.28 x").class, Class::Other);
 }
 
 #[test]
@@ -334,19 +318,11 @@ fn user_rules_are_tried_first_and_replace_namesakes() {
     assert_eq!(c.len(), builtin_len + 1);
     let v = c.classify(None, None, text);
     assert_eq!((v.class, v.rule), (Class::Policy, "our-greylist-is-policy"));
-    let v = c.classify(
-        None,
-        None,
-        "421 4.7.0 Error: too many connections from 192.0.2.1",
-    );
-    assert_eq!(
-        (v.class, v.rule),
-        (Class::RateLimit, "too-many-connections")
-    );
+    let v = c.classify(None, None, "421 4.7.0 Error: too many connections from 192.0.2.1");
+    assert_eq!((v.class, v.rule), (Class::RateLimit, "too-many-connections"));
     // Replies the user did not mention still reach the builtin rules.
     assert_eq!(
-        c.classify(None, None, "550 5.1.1 <a@b>: user unknown")
-            .class,
+        c.classify(None, None, "550 5.1.1 <a@b>: user unknown").class,
         Class::Recipient
     );
 }
@@ -403,10 +379,7 @@ fn bad_rule_files_name_origin_rule_and_key() {
             format!("{ok}{ok}"),
             "rule #2 (fine): key `name`: already used by rule #1",
         ),
-        (
-            "[[rules]]\nname = \"a\"\n".to_owned(),
-            "unknown field `rules`",
-        ),
+        ("[[rules]]\nname = \"a\"\n".to_owned(), "unknown field `rules`"),
         ("[[rule]\n".to_owned(), "rules/bad.toml: "),
     ];
     for (src, want) in cases {
@@ -437,17 +410,10 @@ fn user_rule_errors_name_the_user_file() {
 
 #[test]
 fn integer_codes_and_single_strings_are_accepted() {
-    let rules =
-        "[[rule]]\nname = \"a\"\nclass = \"policy\"\ncode = [550, \"4\"]\nenhanced = \"5.7.\"\n";
+    let rules = "[[rule]]\nname = \"a\"\nclass = \"policy\"\ncode = [550, \"4\"]\nenhanced = \"5.7.\"\n";
     let c = Classifier::from_toml(rules, "t").expect("loads");
-    assert_eq!(
-        c.classify(Some(550), Some("5.7.1"), "x").class,
-        Class::Policy
-    );
-    assert_eq!(
-        c.classify(Some(554), Some("5.7.1"), "x").class,
-        Class::Other
-    );
+    assert_eq!(c.classify(Some(550), Some("5.7.1"), "x").class, Class::Policy);
+    assert_eq!(c.classify(Some(554), Some("5.7.1"), "x").class, Class::Other);
 }
 
 #[test]
@@ -455,21 +421,13 @@ fn non_ascii_letters_match_literally_and_fold_through_normalization() {
     let rules = "[[rule]]\nname = \"de-quota\"\nclass = \"recipient\"\ntext = 'speicherplatz .*überschritten'\n";
     let c = Classifier::from_toml(rules, "t").expect("loads");
     assert_eq!(
-        c.classify(
-            Some(422),
-            None,
-            "422 Speicherplatz des Kontos ÜBERSCHRITTEN"
-        )
-        .class,
+        c.classify(Some(422), None, "422 Speicherplatz des Kontos ÜBERSCHRITTEN")
+            .class,
         Class::Recipient
     );
     assert_eq!(
-        c.classify(
-            Some(422),
-            None,
-            "422 Speicherplatz des Kontos ueberschritten"
-        )
-        .class,
+        c.classify(Some(422), None, "422 Speicherplatz des Kontos ueberschritten")
+            .class,
         Class::Other
     );
 }

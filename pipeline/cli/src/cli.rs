@@ -4,7 +4,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "deferlog", version, about = "Per sending IP x MX host deferral evidence from MTA logs")]
+#[command(
+    name = "deferlog",
+    version,
+    about = "Per sending IP x MX host deferral evidence from MTA logs"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -109,8 +109,9 @@ fn default_lateness() -> u64 {
 impl Config {
     /// Reads `path` (if any) and applies the environment's overrides.
     pub fn load(path: Option<&Path>) -> Result<Config> {
-        let env: Vec<(String, String)> =
-            std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.len() > ENV_PREFIX.len()).collect();
+        let env: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.len() > ENV_PREFIX.len())
+            .collect();
         Self::load_with_env(path, &env)
     }
 
@@ -130,19 +131,24 @@ impl Config {
         let mut table: toml::Table = toml::from_str(&text).with_context(|| format!("config file {origin}"))?;
         let mut names = Vec::new();
         for (name, value) in env {
-            let path: Vec<String> =
-                name[ENV_PREFIX.len()..].split("__").map(|p| p.to_ascii_lowercase()).collect();
-            set_path(&mut table, &path, parse_env_value(value)).with_context(|| format!("environment variable {name}"))?;
+            let path: Vec<String> = name[ENV_PREFIX.len()..]
+                .split("__")
+                .map(|p| p.to_ascii_lowercase())
+                .collect();
+            set_path(&mut table, &path, parse_env_value(value))
+                .with_context(|| format!("environment variable {name}"))?;
             names.push(name.as_str());
         }
-        toml::Table::try_into(table).with_context(|| {
-            format!("config file {origin} with overrides from {}", names.join(", "))
-        })
+        toml::Table::try_into(table)
+            .with_context(|| format!("config file {origin} with overrides from {}", names.join(", ")))
     }
 
     /// Checks every value and resolves it into what the normalizer runs with.
     pub fn resolve(&self, origin: &str, now_us: i64) -> Result<NormalizerConfig> {
-        let zone: Zone = self.timezone.parse().with_context(|| format!("{origin}: key `timezone`"))?;
+        let zone: Zone = self
+            .timezone
+            .parse()
+            .with_context(|| format!("{origin}: key `timezone`"))?;
         let reference_time_us = match &self.reference_time {
             Some(s) => parse_time(s).with_context(|| format!("{origin}: key `reference_time`"))?,
             None => now_us,
@@ -155,7 +161,11 @@ impl Config {
             if e.host.is_none() && e.instance.is_none() {
                 bail!("{origin}: key `egress[{i}]`: give a `host`, an `instance`, or both");
             }
-            egress.push(Egress { host: e.host.clone(), instance: e.instance.clone(), ip: e.ip.clone() });
+            egress.push(Egress {
+                host: e.host.clone(),
+                instance: e.instance.clone(),
+                ip: e.ip.clone(),
+            });
         }
         let hash_key = match &self.privacy.hash_key {
             Some(hex) => parse_key(hex).with_context(|| format!("{origin}: key `privacy.hash_key`"))?,
@@ -204,7 +214,9 @@ fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Res
             Ok(())
         }
         [first, rest @ ..] => {
-            let entry = table.entry(first.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
             match entry {
                 toml::Value::Table(t) => set_path(t, rest, value),
                 _ => bail!("key `{first}` is not a table"),

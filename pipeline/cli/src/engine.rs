@@ -9,8 +9,8 @@
 use crate::input::Input;
 use anyhow::{Context, Result, anyhow};
 use deferlog_archive::{EventArchive, HOURLY_DIR, REJECTS_DIR, write_parquet};
-use deferlog_event::{HOUR_US, HourBatch, HourBatcher, RejectBuilder, hour_of, reject_schema};
 use deferlog_event::Origin;
+use deferlog_event::{HOUR_US, HourBatch, HourBatcher, RejectBuilder, hour_of, reject_schema};
 use deferlog_parse::{Normalizer, NormalizerConfig, Stats};
 use deferlog_query::{Engine, EventFilter, EventSource, Query};
 use std::io::BufRead;
@@ -31,25 +31,35 @@ impl LineSource for Input {
     }
 
     fn next_line(&mut self, buf: &mut Vec<u8>) -> Result<bool> {
-        Ok(self.reader.read_until(b'\n', buf).with_context(|| format!("reading {}", self.name))? > 0)
+        Ok(self
+            .reader
+            .read_until(b'\n', buf)
+            .with_context(|| format!("reading {}", self.name))?
+            > 0)
     }
 }
 
 impl std::fmt::Debug for EngineOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EngineOptions").field("out", &self.out).field("run_id", &self.run_id).finish_non_exhaustive()
+        f.debug_struct("EngineOptions")
+            .field("out", &self.out)
+            .field("run_id", &self.run_id)
+            .finish_non_exhaustive()
     }
 }
+
+/// Called every few thousand lines with the counts so far (progress bars).
+pub type OnTick = Box<dyn FnMut(&Stats)>;
+/// Called on the writer thread with an hour whose files were just closed, and those files.
+pub type OnHourClosed = Box<dyn FnMut(i64, &[PathBuf]) + Send>;
 
 pub struct EngineOptions {
     pub out: PathBuf,
     pub run_id: String,
     pub batch_rows: usize,
     pub lateness_us: i64,
-    /// Called every so many lines (progress bars, pacing).
-    pub on_tick: Option<Box<dyn FnMut(&Stats)>>,
-    /// Called on the writer thread with each hour whose files were closed.
-    pub on_hour_closed: Option<Box<dyn FnMut(i64, &[PathBuf]) + Send>>,
+    pub on_tick: Option<OnTick>,
+    pub on_hour_closed: Option<OnHourClosed>,
 }
 
 #[derive(Debug)]
@@ -93,11 +103,24 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
         None
     } else {
         let batches = run_hourly(EventSource::Files(event_files.clone()), &EventFilter::default())?;
-        let path = opts.out.join(HOURLY_DIR).join(format!("hourly-{}.parquet", opts.run_id));
-        let schema = batches.first().map(|b| b.schema()).ok_or_else(|| anyhow!("hourly query returned no schema"))?;
+        let path = opts
+            .out
+            .join(HOURLY_DIR)
+            .join(format!("hourly-{}.parquet", opts.run_id));
+        let schema = batches
+            .first()
+            .map(|b| b.schema())
+            .ok_or_else(|| anyhow!("hourly query returned no schema"))?;
         Some(write_parquet(path, schema, &batches)?)
     };
-    Ok(Summary { stats, elapsed: started.elapsed(), event_files, hourly_file, rejects_file, events_written })
+    Ok(Summary {
+        stats,
+        elapsed: started.elapsed(),
+        event_files,
+        hourly_file,
+        rejects_file,
+        events_written,
+    })
 }
 
 fn parse_all(
@@ -106,7 +129,10 @@ fn parse_all(
     opts: &mut EngineOptions,
     tx: &SyncSender<ToWriter>,
 ) -> Result<Stats> {
-    let send = |m: ToWriter| tx.send(m).map_err(|_| anyhow!("the archive writer stopped (see its error)"));
+    let send = |m: ToWriter| {
+        tx.send(m)
+            .map_err(|_| anyhow!("the archive writer stopped (see its error)"))
+    };
     let mut norm = Normalizer::new(cfg);
     let mut batcher = HourBatcher::new(opts.batch_rows);
     let mut rejects = RejectBuilder::default();
@@ -125,7 +151,7 @@ fn parse_all(
             for hb in batcher.take_ready() {
                 send(ToWriter::Events(hb?))?;
             }
-            if line % TICK_LINES == 0 {
+            if line.is_multiple_of(TICK_LINES) {
                 if rejects.len() >= REJECT_BATCH {
                     send(ToWriter::Rejects(rejects.finish()?))?;
                 }
@@ -164,7 +190,7 @@ fn write_loop(
     out: &Path,
     run_id: &str,
     rx: std::sync::mpsc::Receiver<ToWriter>,
-    mut on_hour_closed: Option<Box<dyn FnMut(i64, &[PathBuf]) + Send>>,
+    mut on_hour_closed: Option<OnHourClosed>,
 ) -> Result<Written> {
     let mut archive = EventArchive::new(out, run_id);
     let mut rejects = Vec::new();
@@ -181,8 +207,11 @@ fn write_loop(
                     let mut hours: Vec<i64> = new.iter().map(|(h, _)| *h).collect();
                     hours.dedup();
                     for hour in hours {
-                        let of_hour: Vec<PathBuf> =
-                            files.iter().filter(|(fh, _)| *fh == hour).map(|(_, p)| p.clone()).collect();
+                        let of_hour: Vec<PathBuf> = files
+                            .iter()
+                            .filter(|(fh, _)| *fh == hour)
+                            .map(|(_, p)| p.clone())
+                            .collect();
                         cb(hour, &of_hour);
                     }
                 }
@@ -203,7 +232,10 @@ fn write_loop(
 
 /// Runs `hourly.sql` over `source` on a private single-threaded runtime.
 pub fn run_hourly(source: EventSource, filter: &EventFilter) -> Result<Vec<arrow::record_batch::RecordBatch>> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting tokio")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")?;
     rt.block_on(async {
         let engine = Engine::new();
         engine.register_events(source, filter).await?;
@@ -213,5 +245,9 @@ pub fn run_hourly(source: EventSource, filter: &EventFilter) -> Result<Vec<arrow
 
 /// The half-open hour `[hour, hour + 1h)` as a filter.
 pub fn hour_filter(hour_us: i64) -> EventFilter {
-    EventFilter { from_us: Some(hour_us), to_us: Some(hour_us + HOUR_US), ..EventFilter::default() }
+    EventFilter {
+        from_us: Some(hour_us),
+        to_us: Some(hour_us + HOUR_US),
+        ..EventFilter::default()
+    }
 }

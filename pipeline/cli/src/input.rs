@@ -34,7 +34,9 @@ impl<R: Read> Read for Counting<R> {
 
 impl std::fmt::Debug for Input {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Input").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Input")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -54,17 +56,38 @@ pub fn open(path: &str, counter: &ByteCounter) -> Result<Input> {
     } else {
         Box::new(File::open(path).with_context(|| format!("opening input {path}"))?)
     };
-    let mut buffered = BufReader::with_capacity(BUF, Counting { inner: raw, counter: counter.clone() });
-    let gz = buffered.fill_buf().with_context(|| format!("reading input {path}"))?.starts_with(&[0x1f, 0x8b]);
-    let reader: Box<dyn BufRead + Send> =
-        if gz { Box::new(BufReader::with_capacity(BUF, MultiGzDecoder::new(buffered))) } else { Box::new(buffered) };
-    let name = if path == "-" { "stdin".to_owned() } else { path.to_owned() };
+    let mut buffered = BufReader::with_capacity(
+        BUF,
+        Counting {
+            inner: raw,
+            counter: counter.clone(),
+        },
+    );
+    let gz = buffered
+        .fill_buf()
+        .with_context(|| format!("reading input {path}"))?
+        .starts_with(&[0x1f, 0x8b]);
+    let reader: Box<dyn BufRead + Send> = if gz {
+        Box::new(BufReader::with_capacity(BUF, MultiGzDecoder::new(buffered)))
+    } else {
+        Box::new(buffered)
+    };
+    let name = if path == "-" {
+        "stdin".to_owned()
+    } else {
+        path.to_owned()
+    };
     Ok(Input { name, reader })
 }
 
 /// Total size on disk of the inputs that are files (stdin counts as 0).
 pub fn total_bytes(paths: &[String]) -> u64 {
-    paths.iter().filter(|p| *p != "-").filter_map(|p| Path::new(p).metadata().ok()).map(|m| m.len()).sum()
+    paths
+        .iter()
+        .filter(|p| *p != "-")
+        .filter_map(|p| Path::new(p).metadata().ok())
+        .map(|m| m.len())
+        .sum()
 }
 
 #[cfg(test)]
@@ -84,15 +107,25 @@ mod tests {
         let counter = ByteCounter::default();
         for (p, want) in [(&plain, "one\ntwo\n"), (&gz, "three\nfour\n")] {
             let mut s = String::new();
-            open(&p.display().to_string(), &counter).expect("open").reader.read_to_string(&mut s).expect("read");
+            open(&p.display().to_string(), &counter)
+                .expect("open")
+                .reader
+                .read_to_string(&mut s)
+                .expect("read");
             assert_eq!(s, want);
         }
-        assert_eq!(counter.get(), total_bytes(&[plain.display().to_string(), gz.display().to_string()]));
+        assert_eq!(
+            counter.get(),
+            total_bytes(&[plain.display().to_string(), gz.display().to_string()])
+        );
     }
 
     #[test]
     fn a_missing_file_names_itself() {
-        let err = format!("{:#}", open("/nonexistent/mail.log", &ByteCounter::default()).err().expect("fails"));
+        let err = format!(
+            "{:#}",
+            open("/nonexistent/mail.log", &ByteCounter::default()).expect_err("fails")
+        );
         assert!(err.contains("/nonexistent/mail.log"));
     }
 }

@@ -34,16 +34,31 @@ const OPTIONS: FormatOptions<'static> = FormatOptions::new()
     .with_timestamp_tz_format(Some("%Y-%m-%dT%H:%M:%SZ"))
     .with_timestamp_format(Some("%Y-%m-%dT%H:%M:%SZ"));
 
-/// Every cell as text (None for null), row by row, with the column names.
-fn cells(batches: &[RecordBatch]) -> Result<(Vec<String>, Vec<Vec<Option<String>>>, Vec<bool>)> {
-    let Some(first) = batches.first() else { return Ok((Vec::new(), Vec::new(), Vec::new())) };
+/// Results as text: column names, which columns are numeric, and every cell (None for null).
+struct Cells {
+    names: Vec<String>,
+    numeric: Vec<bool>,
+    rows: Vec<Vec<Option<String>>>,
+}
+
+fn cells(batches: &[RecordBatch]) -> Result<Cells> {
+    let Some(first) = batches.first() else {
+        return Ok(Cells {
+            names: Vec::new(),
+            numeric: Vec::new(),
+            rows: Vec::new(),
+        });
+    };
     let schema = first.schema();
     let names = schema.fields().iter().map(|f| f.name().clone()).collect();
     let numeric = schema.fields().iter().map(|f| f.data_type().is_numeric()).collect();
     let mut rows = Vec::new();
     for b in batches {
-        let fmts =
-            b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &OPTIONS)).collect::<Result<Vec<_>, _>>()?;
+        let fmts = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &OPTIONS))
+            .collect::<Result<Vec<_>, _>>()?;
         for i in 0..b.num_rows() {
             rows.push(
                 b.columns()
@@ -54,11 +69,11 @@ fn cells(batches: &[RecordBatch]) -> Result<(Vec<String>, Vec<Vec<Option<String>
             );
         }
     }
-    Ok((names, rows, numeric))
+    Ok(Cells { names, numeric, rows })
 }
 
 pub fn write(format: Format, batches: &[RecordBatch], w: &mut dyn Write) -> Result<()> {
-    let (names, rows, numeric) = cells(batches)?;
+    let Cells { names, numeric, rows } = cells(batches)?;
     match format {
         Format::Csv => {
             writeln!(w, "{}", names.join(","))?;
@@ -93,7 +108,11 @@ pub fn write(format: Format, batches: &[RecordBatch], w: &mut dyn Write) -> Resu
                     .iter()
                     .zip(&width)
                     .zip(&numeric)
-                    .map(|((c, wd), num)| if *num { format!("{c:>wd$}") } else { format!("{c:<wd$}") })
+                    .map(
+                        |((c, wd), num)| {
+                            if *num { format!("{c:>wd$}") } else { format!("{c:<wd$}") }
+                        },
+                    )
                     .collect::<Vec<_>>()
                     .join("  ")
                     .trim_end()
@@ -112,7 +131,11 @@ pub fn write(format: Format, batches: &[RecordBatch], w: &mut dyn Write) -> Resu
 }
 
 fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
 }
 
 #[cfg(test)]
@@ -124,7 +147,11 @@ mod tests {
 
     fn batch() -> RecordBatch {
         let schema = Schema::new(vec![
-            Field::new("hour", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+            Field::new(
+                "hour",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
             Field::new("source_ip", DataType::Utf8, true),
             Field::new("attempts", DataType::Int64, false),
         ]);

@@ -2,8 +2,8 @@
 //! batch belongs to exactly one hour (one archive partition, one window).
 
 use crate::builder::EventBuilder;
-use crate::row::{EventRow, EventSink};
 use crate::hour_of;
+use crate::row::{EventRow, EventSink};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use std::collections::BTreeMap;
@@ -25,7 +25,12 @@ pub struct HourBatcher {
 
 impl HourBatcher {
     pub fn new(rows_per_batch: usize) -> Self {
-        HourBatcher { rows_per_batch: rows_per_batch.max(1), open: BTreeMap::new(), ready: Vec::new(), max_time_us: None }
+        HourBatcher {
+            rows_per_batch: rows_per_batch.max(1),
+            open: BTreeMap::new(),
+            ready: Vec::new(),
+            max_time_us: None,
+        }
     }
 
     /// Largest event time pushed so far: the input side of the watermark.
@@ -60,7 +65,10 @@ impl EventSink for HourBatcher {
         let hour_us = hour_of(row.event_time_us);
         self.max_time_us = Some(self.max_time_us.map_or(row.event_time_us, |m| m.max(row.event_time_us)));
         let rows = self.rows_per_batch;
-        let b = self.open.entry(hour_us).or_insert_with(|| EventBuilder::with_capacity(rows.min(8192)));
+        let b = self
+            .open
+            .entry(hour_us)
+            .or_insert_with(|| EventBuilder::with_capacity(rows.min(8192)));
         b.append(row);
         if b.len() >= rows {
             let batch = b.finish().map(|batch| HourBatch { hour_us, batch });

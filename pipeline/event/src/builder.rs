@@ -3,8 +3,8 @@
 use crate::row::EventRow;
 use crate::schema::event_schema;
 use arrow::array::{
-    ArrayRef, Float64Builder, StringBuilder, StringDictionaryBuilder, TimestampMicrosecondBuilder,
-    UInt16Builder, UInt32Builder, UInt64Builder,
+    ArrayRef, Float64Builder, StringBuilder, StringDictionaryBuilder, TimestampMicrosecondBuilder, UInt16Builder,
+    UInt32Builder, UInt64Builder,
 };
 use arrow::datatypes::Int32Type;
 use arrow::error::ArrowError;
@@ -47,7 +47,9 @@ pub struct EventBuilder {
 
 impl std::fmt::Debug for EventBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventBuilder").field("len", &self.len).finish_non_exhaustive()
+        f.debug_struct("EventBuilder")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
     }
 }
 

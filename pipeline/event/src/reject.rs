@@ -51,7 +51,9 @@ pub struct RejectBuilder {
 
 impl std::fmt::Debug for RejectBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RejectBuilder").field("len", &self.len).finish_non_exhaustive()
+        f.debug_struct("RejectBuilder")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
     }
 }
 
@@ -113,7 +115,12 @@ mod tests {
     fn raw_bytes_are_kept_exactly_even_when_not_utf8() {
         let mut b = RejectBuilder::default();
         let raw = b"Nov  1 00:00:00 h postfix/smtp[1]: AB12: to=<\xff\xfe";
-        b.append(&RejectRow { mta: Mta::Postfix, reason: "truncated", raw, origin: Origin::Line { file: "f", line: 3 } });
+        b.append(&RejectRow {
+            mta: Mta::Postfix,
+            reason: "truncated",
+            raw,
+            origin: Origin::Line { file: "f", line: 3 },
+        });
         let batch = b.finish().expect("batch");
         assert_eq!(batch.column(3).as_binary::<i32>().value(0), raw);
         assert_eq!(batch.column(2).as_string::<i32>().value(0), "f:3");

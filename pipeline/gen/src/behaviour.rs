@@ -47,8 +47,7 @@ impl Behaviour {
         (0..max_hours as i64).any(|back| {
             let start = hour - back;
             let w = [self.seed, key, start as u64];
-            hash_unit(&w) < p_start
-                && hash(&[self.seed, key, start as u64, 1]) % max_hours >= back as u64
+            hash_unit(&w) < p_start && hash(&[self.seed, key, start as u64, 1]) % max_hours >= back as u64
         })
     }
 
@@ -68,10 +67,7 @@ impl Behaviour {
         }
         match domain.kind {
             Kind::Google => {
-                if instance == GMAIL_LIMITED_INSTANCE
-                    && self.episode(GMAIL_KEY, t_us, 0.15, 3)
-                    && roll < 0.45
-                {
+                if instance == GMAIL_LIMITED_INSTANCE && self.episode(GMAIL_KEY, t_us, 0.15, 3) && roll < 0.45 {
                     return Connected(Some(&GMAIL_RATE_4728));
                 }
                 if roll > 0.992 {

@@ -19,8 +19,8 @@ use crate::truth::{Outcome, Truth};
 /// Relative arrival rate per UTC hour of day (normalised to mean 1 below):
 /// quiet nights, a late-morning peak.
 const DAILY_CURVE: [f64; 24] = [
-    0.6, 0.55, 0.5, 0.5, 0.55, 0.65, 0.8, 0.95, 1.1, 1.2, 1.3, 1.35, 1.35, 1.3, 1.3, 1.3, 1.25,
-    1.2, 1.15, 1.1, 1.0, 0.9, 0.8, 0.7,
+    0.6, 0.55, 0.5, 0.5, 0.55, 0.65, 0.8, 0.95, 1.1, 1.2, 1.3, 1.35, 1.35, 1.3, 1.3, 1.3, 1.25, 1.2, 1.15, 1.1, 1.0,
+    0.9, 0.8, 0.7,
 ];
 
 /// A seeded, streaming Postfix log generator; see [`GenConfig`] for what
@@ -77,8 +77,7 @@ impl Generator {
 
     fn arrival_gap(&mut self, t: i64) -> i64 {
         let hour_of_day = t.div_euclid(US_PER_HOUR).rem_euclid(24) as usize;
-        let rate =
-            f64::from(self.cfg.messages_per_hour) * DAILY_CURVE[hour_of_day] / self.curve_mean;
+        let rate = f64::from(self.cfg.messages_per_hour) * DAILY_CURVE[hour_of_day] / self.curve_mean;
         // At least 1 µs, so arrivals always move forward.
         (self.arrival_rng.exp(US_PER_HOUR as f64 / rate) as i64).max(1)
     }
@@ -118,13 +117,7 @@ impl Generator {
                     if self.junk_first(out, entry) {
                         return true;
                     }
-                    noise::write(
-                        out,
-                        t,
-                        &mut self.writer,
-                        &mut self.planner.pids,
-                        &mut self.noise_rng,
-                    );
+                    noise::write(out, t, &mut self.writer, &mut self.planner.pids, &mut self.noise_rng);
                     let next = t + self.noise_gap();
                     self.schedule.push(next, Event::Noise);
                     self.emitted += 1;
@@ -179,15 +172,13 @@ impl Generator {
                     | AttemptResult::Suspended(_)
                     | AttemptResult::Lost => Outcome::Deferred,
                 };
-                self.truth
-                    .record(hour, source, a.mx.host, a.mx.group, outcome);
+                self.truth.record(hour, source, a.mx.host, a.mx.group, outcome);
             }
             StepKind::Expired => {
                 // The plan ends at expiry, so `done` here means done before it.
                 for r in msg.rcpts.iter().filter(|r| !r.done) {
                     if let Some(mx) = r.last_mx {
-                        self.truth
-                            .record(hour, source, mx.host, mx.group, Outcome::Expired);
+                        self.truth.record(hour, source, mx.host, mx.group, Outcome::Expired);
                     }
                 }
             }

@@ -46,9 +46,7 @@ impl Junk {
                 w.prefix(out, t, inst, "smtpd", pid);
                 out.extend_from_slice(b"warning: hostname mail\xff\xfe");
                 push_u64(out, self.rng.range(1, 99));
-                out.extend_from_slice(
-                    b".example does not resolve to address 10.0.0.7: Name or service not known\n",
-                );
+                out.extend_from_slice(b".example does not resolve to address 10.0.0.7: Name or service not known\n");
             }
             2 => out.push(b'\n'),
             _ => {

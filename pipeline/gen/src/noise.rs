@@ -61,7 +61,9 @@ pub(crate) fn write(out: &mut Vec<u8>, t: i64, w: &mut Writer, pids: &mut Pids, 
         5 => {
             let pid = pids.take(inst, Service::Smtpd, rng);
             w.prefix(out, t, inst, "smtpd", pid);
-            out.extend_from_slice(b"warning: hostname app3.internal does not resolve to address 10.0.0.7: Name or service not known");
+            out.extend_from_slice(
+                b"warning: hostname app3.internal does not resolve to address 10.0.0.7: Name or service not known",
+            );
         }
         6 => {
             let pid = pids.take(inst, Service::Smtpd, rng);
@@ -71,57 +73,41 @@ pub(crate) fn write(out: &mut Vec<u8>, t: i64, w: &mut Writer, pids: &mut Pids, 
         7 => {
             let pid = pids.take(inst, Service::Smtpd, rng);
             w.prefix(out, t, inst, "smtpd", pid);
-            out.extend_from_slice(
-                b"disconnect from monitor.internal[10.0.0.2] ehlo=1 quit=1 commands=2",
-            );
+            out.extend_from_slice(b"disconnect from monitor.internal[10.0.0.2] ehlo=1 quit=1 commands=2");
         }
         8 => {
             let pid = pids.transient(host, rng);
             w.stamp_host(out, t, host);
             out.extend_from_slice(b"CRON[");
             push_u64(out, u64::from(pid));
-            out.extend_from_slice(
-                b"]: (root) CMD (command -v debian-sa1 > /dev/null && debian-sa1 1 1)",
-            );
+            out.extend_from_slice(b"]: (root) CMD (command -v debian-sa1 > /dev/null && debian-sa1 1 1)");
         }
         9 => {
             let pid = pids.transient(host, rng);
             w.stamp_host(out, t, host);
             out.extend_from_slice(b"CRON[");
             push_u64(out, u64::from(pid));
-            out.extend_from_slice(
-                b"]: pam_unix(cron:session): session opened for user root(uid=0) by root(uid=0)",
-            );
+            out.extend_from_slice(b"]: pam_unix(cron:session): session opened for user root(uid=0) by root(uid=0)");
         }
         10 => {
             w.stamp_host(out, t, host);
-            out.extend_from_slice(b"dovecot: imap-login: Login: user=<ops>, method=PLAIN, rip=10.0.0.9, lip=10.0.0.3, mpid=");
+            out.extend_from_slice(
+                b"dovecot: imap-login: Login: user=<ops>, method=PLAIN, rip=10.0.0.9, lip=10.0.0.3, mpid=",
+            );
             push_u64(out, rng.range(1000, 60_000));
             out.extend_from_slice(b", TLS, session=<");
             for _ in 0..16 {
-                out.push(
-                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-                        [rng.index(64)],
-                );
+                out.push(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[rng.index(64)]);
             }
             out.push(b'>');
         }
         11 => {
             w.stamp_host(out, t, host);
-            out.extend_from_slice(
-                b"kernel: [UFW BLOCK] IN=eth0 OUT= MAC=52:54:00:12:34:56 SRC=192.0.2.",
-            );
+            out.extend_from_slice(b"kernel: [UFW BLOCK] IN=eth0 OUT= MAC=52:54:00:12:34:56 SRC=192.0.2.");
             push_u64(out, rng.range(1, 254));
             out.extend_from_slice(b" DST=");
             let wire = INSTANCES[inst].wire_ip;
-            out.extend_from_slice(
-                if wire.contains(':') {
-                    "198.51.100.21"
-                } else {
-                    wire
-                }
-                .as_bytes(),
-            );
+            out.extend_from_slice(if wire.contains(':') { "198.51.100.21" } else { wire }.as_bytes());
             out.extend_from_slice(b" LEN=44 TOS=0x00 PREC=0x00 TTL=241 PROTO=TCP SPT=");
             push_u64(out, rng.range(1024, 65_535));
             out.extend_from_slice(b" DPT=25 WINDOW=1024 RES=0x00 SYN URGP=0");
@@ -133,9 +119,7 @@ pub(crate) fn write(out: &mut Vec<u8>, t: i64, w: &mut Writer, pids: &mut Pids, 
         _ => {
             let pid = pids.take(inst, Service::Smtp, rng);
             w.prefix(out, t, inst, "smtp", pid);
-            out.extend_from_slice(
-                b"warning: problem talking to service private/scache: Connection timed out",
-            );
+            out.extend_from_slice(b"warning: problem talking to service private/scache: Connection timed out");
         }
     }
     out.push(b'\n');

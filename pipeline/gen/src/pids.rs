@@ -43,10 +43,7 @@ const PID_MAX: u32 = 4_194_304;
 
 impl Pids {
     pub(crate) fn new(rng: &mut Rng) -> Pids {
-        let mut next: Vec<u32> = HOSTS
-            .iter()
-            .map(|_| rng.range(1500, 40_000) as u32)
-            .collect();
+        let mut next: Vec<u32> = HOSTS.iter().map(|_| rng.range(1500, 40_000) as u32).collect();
         let mut fresh = |host: usize, rng: &mut Rng| {
             let p = next[host];
             next[host] = advance(p, rng);

@@ -100,10 +100,7 @@ impl Planner {
         for _ in 0..nrcpt {
             let domain = self.rng.weighted(&self.domain_weights);
             let local = self.rng.range(1, 999_999) as u32;
-            let orig_to = self
-                .rng
-                .chance(0.03)
-                .then(|| self.rng.range(1, 99_999) as u32);
+            let orig_to = self.rng.chance(0.03).then(|| self.rng.range(1, 99_999) as u32);
             d.rcpts.push(Rcpt {
                 local,
                 domain,
@@ -160,11 +157,7 @@ impl Planner {
                 }
                 // One session per destination domain, as Postfix groups them.
                 let dom = d.rcpts[i].domain;
-                let group: Vec<usize> = pending
-                    .iter()
-                    .copied()
-                    .filter(|&j| d.rcpts[j].domain == dom)
-                    .collect();
+                let group: Vec<usize> = pending.iter().copied().filter(|&j| d.rcpts[j].domain == dom).collect();
                 for &j in &group {
                     handled[j] = true;
                 }

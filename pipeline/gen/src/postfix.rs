@@ -45,14 +45,7 @@ impl Writer {
     }
 
     /// `STAMP HOST INSTANCE/SERVICE[PID]: `
-    pub(crate) fn prefix(
-        &mut self,
-        out: &mut Vec<u8>,
-        t: i64,
-        instance: usize,
-        service: &str,
-        pid: u32,
-    ) {
+    pub(crate) fn prefix(&mut self, out: &mut Vec<u8>, t: i64, instance: usize, service: &str, pid: u32) {
         let inst = &INSTANCES[instance];
         self.stamp_host(out, t, inst.host);
         out.extend_from_slice(inst.name.as_bytes());
@@ -70,9 +63,7 @@ impl Writer {
             StepKind::SmtpdConnect | StepKind::SmtpdClient | StepKind::SmtpdDisconnect => "smtpd",
             StepKind::Cleanup => "cleanup",
             StepKind::QmgrActive { .. } | StepKind::Expired | StepKind::Removed => "qmgr",
-            StepKind::Tls { .. } | StepKind::ConnectInfo { .. } | StepKind::HostInfo { .. } => {
-                "smtp"
-            }
+            StepKind::Tls { .. } | StepKind::ConnectInfo { .. } | StepKind::HostInfo { .. } => "smtp",
             StepKind::Attempt(a) => match a.agent {
                 Agent::Smtp => "smtp",
                 Agent::Error => "error",
@@ -130,9 +121,7 @@ impl Writer {
                 let (trust, suite) = match kind {
                     Kind::Google | Kind::Microsoft => ("Verified", TLS13),
                     Kind::Company | Kind::Dead => ("Untrusted", TLS12),
-                    Kind::Yahoo | Kind::Apple | Kind::Proofpoint | Kind::Mimecast => {
-                        ("Trusted", TLS13)
-                    }
+                    Kind::Yahoo | Kind::Apple | Kind::Proofpoint | Kind::Mimecast => ("Trusted", TLS13),
                     _ => ("Trusted", TLS12),
                 };
                 out.extend_from_slice(trust.as_bytes());
@@ -147,25 +136,11 @@ impl Writer {
                 out.extend_from_slice(b":25: ");
                 out.extend_from_slice(fail.text().as_bytes());
             }
-            StepKind::HostInfo {
-                rcpt,
-                mx,
-                ip,
-                reply,
-            } => {
+            StepKind::HostInfo { rcpt, mx, ip, reply } => {
                 out.extend_from_slice(qid);
                 out.extend_from_slice(b": ");
                 let r = &msg.rcpts[*rcpt];
-                self.host_said(
-                    out,
-                    mx,
-                    ip,
-                    reply,
-                    msg,
-                    r.local,
-                    DOMAINS[r.domain].name,
-                    step.t,
-                );
+                self.host_said(out, mx, ip, reply, msg, r.local, DOMAINS[r.domain].name, step.t);
             }
             StepKind::Attempt(a) => {
                 let r = &msg.rcpts[a.rcpt];
@@ -180,10 +155,7 @@ impl Writer {
                     out.extend_from_slice(sender.domain.as_bytes());
                 }
                 out.extend_from_slice(b">, relay=");
-                let relay_none = matches!(
-                    a.result,
-                    AttemptResult::ConnFail(_) | AttemptResult::Suspended(_)
-                );
+                let relay_none = matches!(a.result, AttemptResult::ConnFail(_) | AttemptResult::Suspended(_));
                 if relay_none {
                     out.extend_from_slice(b"none");
                 } else {
@@ -224,12 +196,7 @@ impl Writer {
                     AttemptResult::Sent => {
                         out.extend_from_slice(b", status=sent (");
                         let vars = Self::vars(msg, r.local, domain, step.t);
-                        render(
-                            DOMAINS[r.domain].kind.texts().sent,
-                            &vars,
-                            &mut self.rng,
-                            out,
-                        );
+                        render(DOMAINS[r.domain].kind.texts().sent, &vars, &mut self.rng, out);
                     }
                     AttemptResult::Deferred(rep) => {
                         out.extend_from_slice(b", status=deferred (");
@@ -246,9 +213,7 @@ impl Writer {
                         out.extend_from_slice(f.text().as_bytes());
                     }
                     AttemptResult::Suspended(f) => {
-                        out.extend_from_slice(
-                            b", status=deferred (delivery temporarily suspended: connect to ",
-                        );
+                        out.extend_from_slice(b", status=deferred (delivery temporarily suspended: connect to ");
                         host_ip(out, a.mx.host, a.ip);
                         out.extend_from_slice(b":25: ");
                         out.extend_from_slice(f.text().as_bytes());
@@ -259,9 +224,7 @@ impl Writer {
                         out.extend_from_slice(match (a.d_us / 1000) % 3 {
                             0 => b" while receiving the initial server greeting".as_slice(),
                             1 => b" while sending RCPT TO",
-                            _ => {
-                                b" while sending end of data -- message may be sent more than once"
-                            }
+                            _ => b" while sending end of data -- message may be sent more than once",
                         });
                     }
                 }

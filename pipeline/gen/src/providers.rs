@@ -217,12 +217,7 @@ const GMAIL_MXS: &[Mx] = &[
     mx!(
         "gmail-smtp-in.l.google.com",
         "google",
-        [
-            "142.250.27.26",
-            "142.250.153.27",
-            "74.125.136.26",
-            "108.177.14.26"
-        ],
+        ["142.250.27.26", "142.250.153.27", "74.125.136.26", "108.177.14.26"],
         ["2a00:1450:4013:c01::1b", "2a00:1450:400c:c0b::1a"]
     ),
     mx!(
@@ -269,21 +264,9 @@ const CONTOSO_MXS: &[Mx] = &[mx!(
     ["2a01:111:f403:c90a::3"]
 )];
 const YAHOO_MXS: &[Mx] = &[
-    mx!(
-        "mta5.am0.yahoodns.net",
-        "yahoo",
-        ["67.195.204.72", "98.136.96.74"]
-    ),
-    mx!(
-        "mta6.am0.yahoodns.net",
-        "yahoo",
-        ["67.195.228.94", "98.136.96.91"]
-    ),
-    mx!(
-        "mta7.am0.yahoodns.net",
-        "yahoo",
-        ["98.136.216.22", "66.196.118.34"]
-    ),
+    mx!("mta5.am0.yahoodns.net", "yahoo", ["67.195.204.72", "98.136.96.74"]),
+    mx!("mta6.am0.yahoodns.net", "yahoo", ["67.195.228.94", "98.136.96.91"]),
+    mx!("mta7.am0.yahoodns.net", "yahoo", ["98.136.216.22", "66.196.118.34"]),
 ];
 const AOL_MXS: &[Mx] = &[mx!(
     "mx-aol.mail.gm0.yahoodns.net",
@@ -291,16 +274,8 @@ const AOL_MXS: &[Mx] = &[mx!(
     ["67.195.204.79", "98.136.96.77"]
 )];
 const ICLOUD_MXS: &[Mx] = &[
-    mx!(
-        "mx01.mail.icloud.com",
-        "apple",
-        ["17.57.155.32", "17.57.154.23"]
-    ),
-    mx!(
-        "mx02.mail.icloud.com",
-        "apple",
-        ["17.42.251.62", "17.56.9.31"]
-    ),
+    mx!("mx01.mail.icloud.com", "apple", ["17.57.155.32", "17.57.154.23"]),
+    mx!("mx02.mail.icloud.com", "apple", ["17.42.251.62", "17.56.9.31"]),
 ];
 const COMCAST_MXS: &[Mx] = &[
     mx!("mx1a1.comcast.net", "comcast", ["96.103.145.165"]),
@@ -314,31 +289,11 @@ const WEBDE_MXS: &[Mx] = &[
     mx!("mx-ha03.web.de", "gmx", ["212.227.17.8"]),
     mx!("mx-ha02.web.de", "gmx", ["212.227.15.41"]),
 ];
-const ORANGE_MXS: &[Mx] = &[mx!(
-    "smtp-in.orange.fr",
-    "orange",
-    ["80.12.242.82", "193.252.22.65"]
-)];
-const TONLINE_MXS: &[Mx] = &[mx!(
-    "mx00.t-online.de",
-    "telekom",
-    ["194.25.134.8", "194.25.134.72"]
-)];
-const MAILRU_MXS: &[Mx] = &[mx!(
-    "mxs.mail.ru",
-    "mailru",
-    ["217.69.139.150", "94.100.180.31"]
-)];
-const YANDEX_MXS: &[Mx] = &[mx!(
-    "mx.yandex.ru",
-    "yandex",
-    ["77.88.21.249", "213.180.204.89"]
-)];
-const QQ_MXS: &[Mx] = &[mx!(
-    "mx1.qq.com",
-    "tencent",
-    ["183.3.226.35", "157.148.54.34"]
-)];
+const ORANGE_MXS: &[Mx] = &[mx!("smtp-in.orange.fr", "orange", ["80.12.242.82", "193.252.22.65"])];
+const TONLINE_MXS: &[Mx] = &[mx!("mx00.t-online.de", "telekom", ["194.25.134.8", "194.25.134.72"])];
+const MAILRU_MXS: &[Mx] = &[mx!("mxs.mail.ru", "mailru", ["217.69.139.150", "94.100.180.31"])];
+const YANDEX_MXS: &[Mx] = &[mx!("mx.yandex.ru", "yandex", ["77.88.21.249", "213.180.204.89"])];
+const QQ_MXS: &[Mx] = &[mx!("mx1.qq.com", "tencent", ["183.3.226.35", "157.148.54.34"])];
 const NETEASE_MXS: &[Mx] = &[mx!(
     "163mx01.mxmail.netease.com",
     "netease",
@@ -349,16 +304,8 @@ const PPHOSTED_MXS: &[Mx] = &[
     mx!("mx0b-001.pphosted.com", "proofpoint", ["67.231.157.123"]),
 ];
 const MIMECAST_MXS: &[Mx] = &[
-    mx!(
-        "eu-smtp-inbound-1.mimecast.com",
-        "mimecast",
-        ["195.130.217.221"]
-    ),
-    mx!(
-        "eu-smtp-inbound-2.mimecast.com",
-        "mimecast",
-        ["91.220.42.221"]
-    ),
+    mx!("eu-smtp-inbound-1.mimecast.com", "mimecast", ["195.130.217.221"]),
+    mx!("eu-smtp-inbound-2.mimecast.com", "mimecast", ["91.220.42.221"]),
 ];
 const WORKSPACE_MXS: &[Mx] = &[
     mx!(
@@ -378,45 +325,21 @@ const ACME_MXS: &[Mx] = &[
     mx!("mx1.acme-widgets.com", "acme-widgets.com", ["192.0.2.25"]),
     mx!("mx2.acme-widgets.com", "acme-widgets.com", ["192.0.2.26"]),
 ];
-const SHOP_MXS: &[Mx] = &[mx!(
-    "mail.example-shop.co.uk",
-    "example-shop.co.uk",
-    ["192.0.2.41"]
-)];
-const FIRMA_MXS: &[Mx] = &[mx!(
-    "mx.firma-beispiel.de",
-    "firma-beispiel.de",
-    ["192.0.2.53"]
-)];
+const SHOP_MXS: &[Mx] = &[mx!("mail.example-shop.co.uk", "example-shop.co.uk", ["192.0.2.41"])];
+const FIRMA_MXS: &[Mx] = &[mx!("mx.firma-beispiel.de", "firma-beispiel.de", ["192.0.2.53"])];
 const UNI_MXS: &[Mx] = &[mx!(
     "mx01.university-example.ac.jp",
     "university-example.ac.jp",
     ["192.0.2.67"]
 )];
-const LOJA_MXS: &[Mx] = &[mx!(
-    "mx.loja-exemplo.com.br",
-    "loja-exemplo.com.br",
-    ["192.0.2.80"]
-)];
+const LOJA_MXS: &[Mx] = &[mx!("mx.loja-exemplo.com.br", "loja-exemplo.com.br", ["192.0.2.80"])];
 /// A shared hosting MX: its group is the host's registrable domain, not the
 /// recipient's.
 const HOSTING_MXS: &[Mx] = &[
-    mx!(
-        "mx.hosting-example.net",
-        "hosting-example.net",
-        ["192.0.2.94"]
-    ),
-    mx!(
-        "mx-backup.hosting-example.net",
-        "hosting-example.net",
-        ["192.0.2.95"]
-    ),
+    mx!("mx.hosting-example.net", "hosting-example.net", ["192.0.2.94"]),
+    mx!("mx-backup.hosting-example.net", "hosting-example.net", ["192.0.2.95"]),
 ];
-const DEFUNCT_MXS: &[Mx] = &[mx!(
-    "mail.defunct-example.org",
-    "defunct-example.org",
-    ["192.0.2.111"]
-)];
+const DEFUNCT_MXS: &[Mx] = &[mx!("mail.defunct-example.org", "defunct-example.org", ["192.0.2.111"])];
 
 macro_rules! domain {
     ($name:literal, $w:literal, $mxs:ident, $kind:ident) => {
@@ -459,23 +382,9 @@ pub(crate) const DOMAINS: &[Domain] = &[
     domain!("acme-widgets.com", 10, ACME_MXS, Company, false, Refused),
     domain!("example-shop.co.uk", 8, SHOP_MXS, Company, false, TimedOut),
     domain!("firma-beispiel.de", 8, FIRMA_MXS, Company, true, Refused),
-    domain!(
-        "university-example.ac.jp",
-        6,
-        UNI_MXS,
-        Company,
-        true,
-        NoRoute
-    ),
+    domain!("university-example.ac.jp", 6, UNI_MXS, Company, true, NoRoute),
     domain!("loja-exemplo.com.br", 5, LOJA_MXS, Company, false, TimedOut),
-    domain!(
-        "boulangerie-example.fr",
-        4,
-        HOSTING_MXS,
-        Company,
-        false,
-        Refused
-    ),
+    domain!("boulangerie-example.fr", 4, HOSTING_MXS, Company, false, Refused),
     domain!("verein-beispiel.de", 4, HOSTING_MXS, Company, true, Refused),
     domain!("defunct-example.org", 4, DEFUNCT_MXS, Dead, false, TimedOut),
 ];

@@ -75,10 +75,7 @@ impl QidGen {
 /// give distinct ids of 10 or 11 characters.
 fn short(v: u64) -> Qid {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut q = Qid {
-        buf: [0; 16],
-        len: 0,
-    };
+    let mut q = Qid { buf: [0; 16], len: 0 };
     let digits = if v >> 40 != 0 { 11 } else { 10 };
     for i in (0..digits).rev() {
         q.push(HEX[((v >> (4 * i)) & 0xF) as usize]);
@@ -101,10 +98,7 @@ fn push_base51(q: &mut Qid, mut v: u64, width: usize) {
 /// 4 chars for the first 2^22 ids of a host, 5 after (different lengths, so
 /// still distinct).
 fn long(t_us: i64, n: u64, key: u64) -> Qid {
-    let mut q = Qid {
-        buf: [0; 16],
-        len: 0,
-    };
+    let mut q = Qid { buf: [0; 16], len: 0 };
     let t = t_us.max(0) as u64;
     push_base51(&mut q, t / 1_000_000, 6);
     push_base51(&mut q, t % 1_000_000, 4);
@@ -140,10 +134,7 @@ mod tests {
                 match style {
                     QidStyle::Short => {
                         assert!(s.len() == 10 || s.len() == 11, "{s}");
-                        assert!(
-                            s.bytes()
-                                .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
-                        );
+                        assert!(s.bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)));
                     }
                     QidStyle::Long => {
                         assert_eq!(s.len(), 15, "{s}");

@@ -180,12 +180,7 @@ reply!(
     RcptTo,
     "550 5.1.1 <{rcpt}>: user does not exist"
 );
-reply!(
-    APPLE_FULL,
-    "5.2.2",
-    RcptTo,
-    "552 5.2.2 <{rcpt}>: user is over quota"
-);
+reply!(APPLE_FULL, "5.2.2", RcptTo, "552 5.2.2 <{rcpt}>: user is over quota");
 
 // Generic receivers.
 reply!(
@@ -212,12 +207,7 @@ reply!(
     RcptTo,
     "450 4.7.1 Client host rejected: cannot find your reverse hostname, [{src}]"
 );
-reply!(
-    QUEUE_WRITE,
-    "4.3.0",
-    Data,
-    "451 4.3.0 Error: queue file write error"
-);
+reply!(QUEUE_WRITE, "4.3.0", Data, "451 4.3.0 Error: queue file write error");
 reply!(
     POSTFIX_NO_USER,
     "5.1.1",
@@ -233,12 +223,7 @@ reply!(
 );
 
 // Comcast.
-reply!(
-    COMCAST_NO_USER,
-    "5.1.1",
-    RcptTo,
-    "550 5.1.1 <{rcpt}> Not our Customer"
-);
+reply!(COMCAST_NO_USER, "5.1.1", RcptTo, "550 5.1.1 <{rcpt}> Not our Customer");
 
 // GMX / WEB.DE.
 reply!(
@@ -313,12 +298,7 @@ reply!(
     Data,
     "451 Temporary failure, please try again later. [{tok}]"
 );
-reply!(
-    QQ_NO_USER,
-    "5.0.0",
-    RcptTo,
-    "550 Mailbox not found or access denied"
-);
+reply!(QQ_NO_USER, "5.0.0", RcptTo, "550 Mailbox not found or access denied");
 
 // NetEase 163.com.
 reply!(
@@ -333,12 +313,7 @@ reply!(
     Data,
     "554 DT:SPM 163 mx9,{tok}--.26016S3 {ts},please see http://mail.163.com/help/help_spam_16.htm?ip={src}"
 );
-reply!(
-    NETEASE_NO_USER,
-    "5.0.0",
-    RcptTo,
-    "550 User not found or user suspended"
-);
+reply!(NETEASE_NO_USER, "5.0.0", RcptTo, "550 User not found or user suspended");
 
 // Proofpoint.
 reply!(
@@ -347,12 +322,7 @@ reply!(
     Greeting,
     "421 4.3.2 All screening ports are busy"
 );
-reply!(
-    PROOFPOINT_NO_USER,
-    "5.1.1",
-    RcptTo,
-    "550 5.1.1 User Unknown"
-);
+reply!(PROOFPOINT_NO_USER, "5.1.1", RcptTo, "550 5.1.1 User Unknown");
 
 // Mimecast.
 reply!(
@@ -378,7 +348,8 @@ pub(crate) mod sent {
     pub(crate) const GMX: &str = "250 Requested mail action okay, completed: id={tok}";
     pub(crate) const TELEKOM: &str = "250 2.0.0 Message accepted.";
     pub(crate) const MAILRU: &str = "250 OK id={tok}";
-    pub(crate) const YANDEX: &str = "250 2.0.0 Ok: queued on mail-nwsmtp-mxfront-production-main-{n}.vla.yp-c.yandex.net {ts}-{tok}";
+    pub(crate) const YANDEX: &str =
+        "250 2.0.0 Ok: queued on mail-nwsmtp-mxfront-production-main-{n}.vla.yp-c.yandex.net {ts}-{tok}";
     pub(crate) const QQ: &str = "250 OK: queued as.";
     pub(crate) const NETEASE: &str = "250 Mail OK queued as mx20,{tok}--.{n}S2 {ts}";
     pub(crate) const PROOFPOINT: &str = "250 2.0.0 {tok}-1 Message accepted for delivery";

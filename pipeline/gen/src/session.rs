@@ -20,34 +20,27 @@ impl Planner {
         }
     }
 
+    /// Yahoo's MXes share one preference, so sessions spread evenly; elsewhere
+    /// the primary takes most of them.
     fn pick_mx(&mut self, dom: &'static Domain) -> usize {
-        if dom.kind == Kind::Yahoo || dom.mxs.len() == 1 || self.rng.chance(0.85) {
-            if dom.kind == Kind::Yahoo {
-                self.rng.index(dom.mxs.len())
-            } else {
-                0
-            }
+        let n = dom.mxs.len();
+        if dom.kind == Kind::Yahoo {
+            self.rng.index(n)
+        } else if n == 1 || self.rng.chance(0.85) {
+            0
         } else {
-            1 + self.rng.index(dom.mxs.len() - 1)
+            1 + self.rng.index(n - 1)
         }
     }
 
     /// Plans one delivery session for the recipients in `group` (all of one
     /// domain); returns the time of its last line.
-    pub(crate) fn session(
-        &mut self,
-        d: &mut Draft,
-        dom_idx: usize,
-        group: &[usize],
-        round_t: i64,
-    ) -> i64 {
+    pub(crate) fn session(&mut self, d: &mut Draft, dom_idx: usize, group: &[usize], round_t: i64) -> i64 {
         let dom = &DOMAINS[dom_idx];
         let inst = d.instance;
         let b = self.us(5 * MS, 400 * MS);
         let start = round_t + b;
-        let outcome = self
-            .behaviour
-            .session(dom, dom_idx, inst, start, &mut self.rng);
+        let outcome = self.behaviour.session(dom, dom_idx, inst, start, &mut self.rng);
         let mut results: Vec<(usize, AttemptResult)> = Vec::with_capacity(group.len());
         let (mx, ip, c, xfer, agent, pid) = match outcome {
             Session::Down(fail) => {
@@ -163,31 +156,15 @@ impl Planner {
         // TLS is negotiated on connections that got past the greeting; a
         // reused cached connection logs no handshake.
         let connected = agent == Agent::Smtp
-            && results
-                .iter()
-                .all(|(_, r)| !matches!(r, AttemptResult::ConnFail(_)))
+            && results.iter().all(|(_, r)| !matches!(r, AttemptResult::ConnFail(_)))
             && !matches!(outcome, Session::Refused(_));
         let cached = connected
             && matches!(dom.kind, Kind::Google | Kind::Microsoft | Kind::Yahoo)
-            && results
-                .iter()
-                .all(|(_, r)| matches!(r, AttemptResult::Sent))
+            && results.iter().all(|(_, r)| matches!(r, AttemptResult::Sent))
             && self.rng.chance(0.25);
-        let conn_use = if cached {
-            self.rng.range(2, 12) as u8
-        } else {
-            0
-        };
+        let conn_use = if cached { self.rng.range(2, 12) as u8 } else { 0 };
         if connected && !cached && self.rng.chance(0.8) {
-            d.push(
-                start + c,
-                pid,
-                StepKind::Tls {
-                    mx,
-                    ip,
-                    kind: dom.kind,
-                },
-            );
+            d.push(start + c, pid, StepKind::Tls { mx, ip, kind: dom.kind });
         }
 
         let mut t = start + c + xfer;

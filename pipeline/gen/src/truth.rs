@@ -69,8 +69,7 @@ pub struct Truth {
 }
 
 /// The CSV header, column for column.
-pub const CSV_HEADER: &str =
-    "hour,source_ip,mx_host,mx_group,attempts,delivered,deferred,bounced,expired";
+pub const CSV_HEADER: &str = "hour,source_ip,mx_host,mx_group,attempts,delivered,deferred,bounced,expired";
 
 impl Truth {
     pub(crate) fn record(
@@ -81,10 +80,7 @@ impl Truth {
         mx_group: &'static str,
         outcome: Outcome,
     ) {
-        let c = self
-            .rows
-            .entry((hour_unix, source_ip, mx_host, mx_group))
-            .or_default();
+        let c = self.rows.entry((hour_unix, source_ip, mx_host, mx_group)).or_default();
         match outcome {
             Outcome::Delivered => c.delivered += 1,
             Outcome::Deferred => c.deferred += 1,
@@ -116,20 +112,12 @@ impl Truth {
         self.rows.is_empty()
     }
 
-    /// The row for one key, if any line contributed to it.
-    pub fn get(
-        &self,
-        hour_unix: i64,
-        source_ip: &str,
-        mx_host: &str,
-        mx_group: &str,
-    ) -> Option<Counts> {
+    /// The row for one key, if any line contributed to it (a linear scan:
+    /// meant for tests and spot checks).
+    pub fn get(&self, hour_unix: i64, source_ip: &str, mx_host: &str, mx_group: &str) -> Option<Counts> {
         self.rows()
             .find(|r| {
-                r.hour_unix == hour_unix
-                    && r.source_ip == source_ip
-                    && r.mx_host == mx_host
-                    && r.mx_group == mx_group
+                r.hour_unix == hour_unix && r.source_ip == source_ip && r.mx_host == mx_host && r.mx_group == mx_group
             })
             .map(|r| r.counts)
     }
@@ -196,10 +184,6 @@ mod tests {
         );
         let tot = t.totals();
         assert_eq!((tot.attempts, tot.expired), (4, 1));
-        assert_eq!(
-            t.get(7200, "198.51.100.11", "mx.b", "b")
-                .map(|c| c.deferred),
-            Some(1)
-        );
+        assert_eq!(t.get(7200, "198.51.100.11", "mx.b", "b").map(|c| c.deferred), Some(1));
     }
 }

@@ -41,7 +41,12 @@ impl QueueState {
         let i = match self.rcpts.iter().position(|r| r.hash == hash) {
             Some(i) => i,
             None => {
-                self.rcpts.push(RcptState { hash, domain: domain.map(Into::into), attempts: 0, pending: None });
+                self.rcpts.push(RcptState {
+                    hash,
+                    domain: domain.map(Into::into),
+                    attempts: 0,
+                    pending: None,
+                });
                 self.rcpts.len() - 1
             }
         };
@@ -99,7 +104,10 @@ impl Correlator {
     pub fn get_or_insert(&mut self, host: &str, qid: &str) -> &mut QueueState {
         self.set_key(host, qid);
         if self.young.contains_key(self.key.as_str()) {
-            return self.young.get_mut(self.key.as_str()).expect("present: checked just above");
+            return self
+                .young
+                .get_mut(self.key.as_str())
+                .expect("present: checked just above");
         }
         let (k, v) = self
             .old
@@ -111,7 +119,9 @@ impl Correlator {
 
     pub fn remove(&mut self, host: &str, qid: &str) -> Option<QueueState> {
         self.set_key(host, qid);
-        self.young.remove(self.key.as_str()).or_else(|| self.old.remove(self.key.as_str()))
+        self.young
+            .remove(self.key.as_str())
+            .or_else(|| self.old.remove(self.key.as_str()))
     }
 
     fn make_room(&mut self) {

@@ -37,7 +37,9 @@ impl EgressMap {
 
     pub fn lookup(&self, host: &str, instance: &str) -> Option<&str> {
         let in_host = |h: &str, i: &str| self.by_host.get(h).and_then(|m| m.get(i)).map(|ip| &**ip);
-        in_host(host, instance).or_else(|| in_host(host, "")).or_else(|| in_host("", instance))
+        in_host(host, instance)
+            .or_else(|| in_host(host, ""))
+            .or_else(|| in_host("", instance))
     }
 }
 
@@ -46,7 +48,11 @@ mod tests {
     use super::*;
 
     fn e(host: Option<&str>, instance: Option<&str>, ip: &str) -> Egress {
-        Egress { host: host.map(Into::into), instance: instance.map(Into::into), ip: ip.into() }
+        Egress {
+            host: host.map(Into::into),
+            instance: instance.map(Into::into),
+            ip: ip.into(),
+        }
     }
 
     #[test]

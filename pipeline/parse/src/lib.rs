@@ -15,7 +15,7 @@ mod stats;
 mod syslog;
 
 pub use egress::{Egress, EgressMap};
-pub use redact::redact_recipients;
 pub use normalizer::{Normalizer, NormalizerConfig, SyslogFields};
+pub use redact::redact_recipients;
 pub use stamp::{Zone, ZoneError};
 pub use stats::{RejectReason, SkipKind, Stats};

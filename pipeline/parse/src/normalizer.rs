@@ -77,7 +77,9 @@ pub(crate) struct Scratch {
 
 impl fmt::Debug for Normalizer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Normalizer").field("stats", &self.stats).finish_non_exhaustive()
+        f.debug_struct("Normalizer")
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
     }
 }
 
@@ -186,7 +188,12 @@ impl Normalizer {
     ) {
         self.stats.reject(reason);
         let raw = crate::redact::redact_recipients(raw);
-        rejects.reject(&RejectRow { mta, reason: reason.as_str(), raw: &raw, origin });
+        rejects.reject(&RejectRow {
+            mta,
+            reason: reason.as_str(),
+            raw: &raw,
+            origin,
+        });
     }
 
     /// The class of a reply, remembered per distinct (enhanced status, reply).

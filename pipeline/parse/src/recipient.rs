@@ -16,7 +16,7 @@ pub fn split_recipient<'b>(
     if address.is_empty() {
         return (None, None);
     }
-    let mut h = key.clone();
+    let mut h = *key;
     match address.rfind('@') {
         Some(at) if at + 1 < address.len() => {
             let (local, domain) = (&address[..at], &address[at + 1..]);

@@ -1,34 +1,83 @@
-//! Masking recipient local parts in raw bytes kept for the dead-letter output: the
-//! local part is never written anywhere, not even inside a line we could not parse.
+//! Masking recipient local parts: in reply texts (receivers echo the address:
+//! `550 5.1.1 <jane@example.com>: User unknown`) and in raw bytes kept for the
+//! dead-letter output. A local part is never written anywhere.
 
 use std::borrow::Cow;
 
-/// Replaces the local part after every `to=` (also `orig_to=`), bracketed or bare,
-/// with `*`. A cut-off address (`to=<56597@con`, `to=<u83`) is masked up to the `@`
-/// or to the end of the token.
-pub fn redact_recipients(raw: &[u8]) -> Cow<'_, [u8]> {
-    let finder = memchr::memmem::Finder::new(b"to=");
-    if finder.find(raw).is_none() {
-        return Cow::Borrowed(raw);
+/// Bytes of a local part; non-ASCII ones too (RFC 6531 allows UTF-8 local parts).
+fn is_local_char(b: u8) -> bool {
+    b >= 0x80 || b.is_ascii_alphanumeric() || b"._%+-=!#$&'*/?^`{|}~".contains(&b)
+}
+
+/// Replaces the local part of every `local@domain` in `text` with `*`. A replaced span
+/// starts after an ASCII byte (or at the start) and ends at `@`, so valid UTF-8 stays valid.
+pub fn redact_addresses(text: &[u8]) -> Cow<'_, [u8]> {
+    if memchr::memchr(b'@', text).is_none() {
+        return Cow::Borrowed(text);
     }
-    let mut out = Vec::with_capacity(raw.len());
+    let mut out = Vec::with_capacity(text.len());
+    let mut copied = 0;
+    for at in memchr::memchr_iter(b'@', text) {
+        if at < copied {
+            continue;
+        }
+        let mut start = text[copied..at]
+            .iter()
+            .rposition(|b| !is_local_char(*b))
+            .map_or(copied, |p| copied + p + 1);
+        // `to=jane@x` in a log line: the key is not part of the address.
+        if let Some(p) = memchr::memmem::rfind(&text[start..at], b"to=") {
+            start += p + 3;
+        }
+        let domain_follows = text
+            .get(at + 1)
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'[');
+        if start < at && domain_follows {
+            out.extend_from_slice(&text[copied..start]);
+            out.push(b'*');
+            copied = at;
+        }
+    }
+    out.extend_from_slice(&text[copied..]);
+    Cow::Owned(out)
+}
+
+/// [`redact_addresses`] for text known to be UTF-8.
+pub fn redact_addresses_str(text: &str) -> Cow<'_, str> {
+    match redact_addresses(text.as_bytes()) {
+        Cow::Borrowed(_) => Cow::Borrowed(text),
+        // Whole characters were replaced by ASCII, so this cannot fail.
+        Cow::Owned(v) => Cow::Owned(String::from_utf8(v).unwrap_or_default()),
+    }
+}
+
+/// Masks every address (see [`redact_addresses`]) and also the local part after every
+/// `to=` (also `orig_to=`), bracketed or bare, when it is cut off before its `@`
+/// (`to=<u83`).
+pub fn redact_recipients(raw: &[u8]) -> Cow<'_, [u8]> {
+    let masked = redact_addresses(raw);
+    let finder = memchr::memmem::Finder::new(b"to=");
+    if finder.find(&masked).is_none() {
+        return masked;
+    }
+    let mut out = Vec::with_capacity(masked.len());
     let mut i = 0;
-    while let Some(at) = finder.find(&raw[i..]) {
+    while let Some(at) = finder.find(&masked[i..]) {
         let mut start = i + at + 3;
-        if raw.get(start) == Some(&b'<') {
+        if masked.get(start) == Some(&b'<') {
             start += 1;
         }
-        let end = raw[start..]
+        let end = masked[start..]
             .iter()
             .position(|b| matches!(b, b'@' | b'>' | b',' | b' ' | b'\n' | b'\r'))
-            .map_or(raw.len(), |p| start + p);
-        out.extend_from_slice(&raw[i..start]);
+            .map_or(masked.len(), |p| start + p);
+        out.extend_from_slice(&masked[i..start]);
         if end > start {
             out.push(b'*');
         }
         i = end;
     }
-    out.extend_from_slice(&raw[i..]);
+    out.extend_from_slice(&masked[i..]);
     Cow::Owned(out)
 }
 
@@ -46,7 +95,10 @@ mod tests {
             r(b"Q: to=<alice@gmail.com>, orig_to=<bob@x.org>, relay=none"),
             "Q: to=<*@gmail.com>, orig_to=<*@x.org>, relay=none"
         );
-        assert_eq!(r(b"Q: to=56597@continuity.delivery, relay"), "Q: to=*@continuity.delivery, relay");
+        assert_eq!(
+            r(b"Q: to=56597@continuity.delivery, relay"),
+            "Q: to=*@continuity.delivery, relay"
+        );
     }
 
     #[test]
@@ -54,6 +106,17 @@ mod tests {
         assert_eq!(r(b"Q: to=<56597@con"), "Q: to=<*@con");
         assert_eq!(r(b"Q: to=<u83"), "Q: to=<*");
         assert_eq!(r(b"\xff to=<x\xfe@y>"), "\u{fffd} to=<*@y>");
+    }
+
+    #[test]
+    fn addresses_echoed_in_replies_are_masked() {
+        let t = "452 4.2.2 <u634730@yandex.ru>: Recipient address rejected; also bob.x+tag@ex.com and @ alone";
+        assert_eq!(
+            redact_addresses_str(t),
+            "452 4.2.2 <*@yandex.ru>: Recipient address rejected; also *@ex.com and @ alone"
+        );
+        assert_eq!(redact_addresses_str("ÄÖ jöhn@x.de"), "ÄÖ *@x.de");
+        assert!(matches!(redact_addresses_str("250 2.0.0 OK"), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -22,7 +22,9 @@ pub enum Zone {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown time zone {0:?}: use an IANA name such as \"Europe/Berlin\", \"UTC\", or an offset such as \"+02:00\"")]
+#[error(
+    "unknown time zone {0:?}: use an IANA name such as \"Europe/Berlin\", \"UTC\", or an offset such as \"+02:00\""
+)]
 pub struct ZoneError(String);
 
 impl FromStr for Zone {
@@ -78,7 +80,12 @@ impl StampParser {
         let reference = chrono::DateTime::from_timestamp_micros(reference_us)
             .map(|t| t.naive_utc().date())
             .unwrap_or_default();
-        StampParser { zone, reference, bsd_cache: None, date_cache: None }
+        StampParser {
+            zone,
+            reference,
+            bsd_cache: None,
+            date_cache: None,
+        }
     }
 
     /// Parses either stamp form; returns UTC microseconds and the bytes consumed.
@@ -233,7 +240,9 @@ mod tests {
     use super::*;
 
     fn us(s: &str) -> i64 {
-        chrono::DateTime::parse_from_rfc3339(s).expect("valid").timestamp_micros()
+        chrono::DateTime::parse_from_rfc3339(s)
+            .expect("valid")
+            .timestamp_micros()
     }
 
     fn parser(zone: &str, reference: &str) -> StampParser {
@@ -245,9 +254,15 @@ mod tests {
         let mut p = parser("UTC", "2026-11-28T10:00:00Z");
         assert_eq!(p.parse(b"Nov  8 08:14:01 host"), Some((us("2026-11-08T08:14:01Z"), 15)));
         let mut p = parser("Europe/Berlin", "2026-11-28T10:00:00Z");
-        assert_eq!(p.parse(b"Nov  8 08:14:01 host").map(|x| x.0), Some(us("2026-11-08T07:14:01Z")));
+        assert_eq!(
+            p.parse(b"Nov  8 08:14:01 host").map(|x| x.0),
+            Some(us("2026-11-08T07:14:01Z"))
+        );
         let mut p = parser("+05:30", "2026-11-28T10:00:00Z");
-        assert_eq!(p.parse(b"Nov  8 08:14:01").map(|x| x.0), Some(us("2026-11-08T02:44:01Z")));
+        assert_eq!(
+            p.parse(b"Nov  8 08:14:01").map(|x| x.0),
+            Some(us("2026-11-08T02:44:01Z"))
+        );
     }
 
     #[test]
@@ -259,8 +274,14 @@ mod tests {
     #[test]
     fn december_lines_read_in_january_belong_to_last_year() {
         let mut p = parser("UTC", "2027-01-02T00:00:00Z");
-        assert_eq!(p.parse(b"Dec 31 23:59:59 h").map(|x| x.0), Some(us("2026-12-31T23:59:59Z")));
-        assert_eq!(p.parse(b"Jan  1 00:00:01 h").map(|x| x.0), Some(us("2027-01-01T00:00:01Z")));
+        assert_eq!(
+            p.parse(b"Dec 31 23:59:59 h").map(|x| x.0),
+            Some(us("2026-12-31T23:59:59Z"))
+        );
+        assert_eq!(
+            p.parse(b"Jan  1 00:00:01 h").map(|x| x.0),
+            Some(us("2027-01-01T00:00:01Z"))
+        );
     }
 
     #[test]

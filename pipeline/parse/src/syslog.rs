@@ -25,7 +25,10 @@ pub fn split<'a>(stamps: &mut StampParser, line: &'a str) -> Result<SyslogLine<'
     let rest = line[n..].strip_prefix(' ').ok_or(FrameError::Shape)?;
     let sp = rest.find(' ').ok_or(FrameError::Shape)?;
     let (host, rest) = (&rest[..sp], &rest[sp + 1..]);
-    let colon = rest.find(": ").or_else(|| rest.strip_suffix(':').map(str::len)).ok_or(FrameError::Shape)?;
+    let colon = rest
+        .find(": ")
+        .or_else(|| rest.strip_suffix(':').map(str::len))
+        .ok_or(FrameError::Shape)?;
     let tag = &rest[..colon];
     if host.is_empty() || tag.is_empty() || tag.contains(' ') {
         return Err(FrameError::Shape);
@@ -36,7 +39,12 @@ pub fn split<'a>(stamps: &mut StampParser, line: &'a str) -> Result<SyslogLine<'
         None => tag,
     };
     let message = rest.get(colon + 2..).unwrap_or("");
-    Ok(SyslogLine { time_us, host, program, message })
+    Ok(SyslogLine {
+        time_us,
+        host,
+        program,
+        message,
+    })
 }
 
 #[cfg(test)]
@@ -69,6 +77,9 @@ mod tests {
     fn bad_frames_say_what_is_missing() {
         assert_eq!(split(&mut stamps(), "hello world"), Err(FrameError::Stamp));
         assert_eq!(split(&mut stamps(), "Nov  8 08:14:01 hostonly"), Err(FrameError::Shape));
-        assert_eq!(split(&mut stamps(), "Nov  8 08:14:01 h postfix/smtp[12"), Err(FrameError::Shape));
+        assert_eq!(
+            split(&mut stamps(), "Nov  8 08:14:01 h postfix/smtp[12"),
+            Err(FrameError::Shape)
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Every delivery line of the real Postfix corpora, parsed, with its fields asserted.
 //! Expected values are read off the lines by hand (see shared/corpus/SOURCES.md).
 
-use deferlog_event::{Class, EventSink, OwnedSummary, RejectRow, RejectSink, Outcome, Origin};
+use deferlog_event::{Class, EventSink, Origin, Outcome, OwnedSummary, RejectRow, RejectSink};
 use deferlog_parse::{Normalizer, NormalizerConfig, RejectReason, SkipKind, SyslogFields};
 use std::path::PathBuf;
 
@@ -32,7 +32,9 @@ impl EventSink for Sink {
 }
 
 fn us(s: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(s).expect("time").timestamp_micros()
+    chrono::DateTime::parse_from_rfc3339(s)
+        .expect("time")
+        .timestamp_micros()
 }
 
 fn normalizer() -> Normalizer {
@@ -40,10 +42,26 @@ fn normalizer() -> Normalizer {
 }
 
 /// (origin, outcome, class, mx_host, mx_ip, mx_group, recipient_domain, code, enhanced, attempt)
-type Want<'a> = (&'a str, Outcome, Class, Option<&'a str>, Option<&'a str>, &'a str, Option<&'a str>, Option<u16>, Option<&'a str>, Option<u32>);
+type Want<'a> = (
+    &'a str,
+    Outcome,
+    Class,
+    Option<&'a str>,
+    Option<&'a str>,
+    &'a str,
+    Option<&'a str>,
+    Option<u16>,
+    Option<&'a str>,
+    Option<u32>,
+);
 
 fn check(got: &[OwnedSummary], want: &[Want<'_>]) {
-    assert_eq!(got.len(), want.len(), "events: {:#?}", got.iter().map(|e| &e.origin).collect::<Vec<_>>());
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "events: {:#?}",
+        got.iter().map(|e| &e.origin).collect::<Vec<_>>()
+    );
     for (g, w) in got.iter().zip(want) {
         let actual = (
             g.origin.as_str(),
@@ -68,7 +86,10 @@ fn every_delivery_line_of_postfix_log() {
     let mut sink = Sink(Vec::new());
     let mut rejects = Rejects::default();
     for (i, line) in raw.split_inclusive(|b| *b == b'\n').enumerate() {
-        let origin = Origin::Line { file: "postfix.log", line: i as u64 + 1 };
+        let origin = Origin::Line {
+            file: "postfix.log",
+            line: i as u64 + 1,
+        };
         n.process_line(line, origin, &mut sink, &mut rejects);
     }
     use Class as C;
@@ -76,30 +97,148 @@ fn every_delivery_line_of_postfix_log() {
     check(
         &sink.0,
         &[
-            ("postfix.log:7", Expired, C::Expired, None, None, "unknown", None, None, None, None),
-            ("postfix.log:8", Expired, C::Expired, None, None, "unknown", None, None, None, None),
-            ("postfix.log:10", Delivered, C::None, Some("mail.telia.com"), Some("81.236.60.210"), "telia.com", Some("telia.com"), Some(250), Some("2.0.0"), Some(1)),
-            ("postfix.log:12", Deferred, C::Content, Some("mail.domain.com"), Some("1.1.1.1"), "domain.com", Some("domain.com"), Some(451), Some("4.0.0"), Some(1)),
-            ("postfix.log:13", Bounced, C::Content, Some("mail.domain.com"), Some("1.1.1.1"), "domain.com", Some("domain.com"), Some(554), Some("5.0.0"), Some(2)),
-            ("postfix.log:18", Delivered, C::None, Some("example.com"), Some("127.0.0.1"), "example.com", Some("example.net"), Some(250), Some("2.0.0"), Some(1)),
-            ("postfix.log:22", Delivered, C::None, Some("10.2.2.85"), Some("10.2.2.85"), "continuity.delivery", Some("continuity.delivery"), Some(250), Some("2.0.0"), Some(1)),
-            ("postfix.log:23", Delivered, C::None, Some("10.2.2.85"), Some("10.2.2.85"), "continuity.delivery", Some("continuity.delivery"), Some(250), Some("2.0.0"), Some(2)),
-            ("postfix.log:32", Delivered, C::None, Some("127.0.0.2"), Some("127.0.0.2"), "unknown", None, Some(250), Some("2.0.0"), Some(1)),
+            (
+                "postfix.log:7",
+                Expired,
+                C::Expired,
+                None,
+                None,
+                "unknown",
+                None,
+                None,
+                None,
+                None,
+            ),
+            (
+                "postfix.log:8",
+                Expired,
+                C::Expired,
+                None,
+                None,
+                "unknown",
+                None,
+                None,
+                None,
+                None,
+            ),
+            (
+                "postfix.log:10",
+                Delivered,
+                C::None,
+                Some("mail.telia.com"),
+                Some("81.236.60.210"),
+                "telia.com",
+                Some("telia.com"),
+                Some(250),
+                Some("2.0.0"),
+                Some(1),
+            ),
+            (
+                "postfix.log:12",
+                Deferred,
+                C::Content,
+                Some("mail.domain.com"),
+                Some("1.1.1.1"),
+                "domain.com",
+                Some("domain.com"),
+                Some(451),
+                Some("4.0.0"),
+                Some(1),
+            ),
+            (
+                "postfix.log:13",
+                Bounced,
+                C::Content,
+                Some("mail.domain.com"),
+                Some("1.1.1.1"),
+                "domain.com",
+                Some("domain.com"),
+                Some(554),
+                Some("5.0.0"),
+                Some(2),
+            ),
+            (
+                "postfix.log:18",
+                Delivered,
+                C::None,
+                Some("example.com"),
+                Some("127.0.0.1"),
+                "example.com",
+                Some("example.net"),
+                Some(250),
+                Some("2.0.0"),
+                Some(1),
+            ),
+            (
+                "postfix.log:22",
+                Delivered,
+                C::None,
+                Some("10.2.2.85"),
+                Some("10.2.2.85"),
+                "continuity.delivery",
+                Some("continuity.delivery"),
+                Some(250),
+                Some("2.0.0"),
+                Some(1),
+            ),
+            (
+                "postfix.log:23",
+                Delivered,
+                C::None,
+                Some("10.2.2.85"),
+                Some("10.2.2.85"),
+                "continuity.delivery",
+                Some("continuity.delivery"),
+                Some(250),
+                Some("2.0.0"),
+                Some(2),
+            ),
+            (
+                "postfix.log:32",
+                Delivered,
+                C::None,
+                Some("127.0.0.2"),
+                Some("127.0.0.2"),
+                "unknown",
+                None,
+                Some(250),
+                Some("2.0.0"),
+                Some(1),
+            ),
         ],
     );
     // Fields beyond the tuple, for a few lines.
     let telia = &sink.0[2];
-    assert_eq!((telia.mta_host.as_str(), telia.mta_instance.as_deref(), telia.queue_id.as_str()), ("letterman", Some("postfix"), "5270320179"));
+    assert_eq!(
+        (
+            telia.mta_host.as_str(),
+            telia.mta_instance.as_deref(),
+            telia.queue_id.as_str()
+        ),
+        ("letterman", Some("postfix"), "5270320179")
+    );
     assert_eq!(telia.delay_seconds, Some(2017.0));
     assert_eq!(telia.event_time_us, us("2026-02-24T16:18:40Z"));
-    assert_eq!(telia.response.as_deref(), Some("250 2.0.0 6FVIjIMwUJwU66FVIjAEB0 mail accepted for delivery"));
+    assert_eq!(
+        telia.response.as_deref(),
+        Some("250 2.0.0 6FVIjIMwUJwU66FVIjAEB0 mail accepted for delivery")
+    );
     assert_eq!(sink.0[5].mta_instance.as_deref(), Some("postfix/relay"));
-    assert_eq!(sink.0[3].response.as_deref().map(|r| r.starts_with("451 DT:SPM 163")), Some(true));
-    assert!(sink.0[3].event_time_us == us("2026-12-29T02:54:12Z"), "December lines read on Dec 31 are this year");
+    assert_eq!(
+        sink.0[3].response.as_deref().map(|r| r.starts_with("451 DT:SPM 163")),
+        Some(true)
+    );
+    assert!(
+        sink.0[3].event_time_us == us("2026-12-29T02:54:12Z"),
+        "December lines read on Dec 31 are this year"
+    );
     // The same mailbox hashes alike with and without angle brackets; the local part is nowhere.
     assert_eq!(sink.0[6].recipient_hash, sink.0[7].recipient_hash);
     let qmgr_state = sink.0.iter().find(|e| e.queue_id == "3mfHGL1r9gzyQP").expect("line 32");
-    assert_eq!((qmgr_state.size_bytes, qmgr_state.message_id.as_deref()), (Some(813), Some("3mfHGL1r9gzyQP@mx15.example.net")));
+    assert_eq!(
+        (qmgr_state.size_bytes, qmgr_state.message_id.as_deref()),
+        (Some(813), Some("3mfHGL1r9gzyQP@mx15.example.net"))
+    );
 
     // Line 24 is cut inside the recipient: one reject, kept with its (masked) bytes.
     assert_eq!(rejects.0.len(), 1);
@@ -113,7 +252,10 @@ fn every_delivery_line_of_postfix_log() {
     assert_eq!(st.rejected(RejectReason::Truncated), 1);
     assert_eq!(st.skipped(SkipKind::LocalDelivery), 1);
     // Every line is one attempt, one expiry line (two here), one skip or one reject.
-    assert_eq!(st.lines, (st.events - st.expiries) + 2 + st.total_skipped() + st.total_rejected());
+    assert_eq!(
+        st.lines,
+        (st.events - st.expiries) + 2 + st.total_skipped() + st.total_rejected()
+    );
 }
 
 #[test]
@@ -127,8 +269,17 @@ fn every_delivery_line_of_the_message_only_corpus() {
     for (i, msg) in text.lines().enumerate() {
         // The sources dropped the syslog frame; delivery lines come from smtp, status
         // lines about the queue from qmgr.
-        let program = if msg.contains(" to=") || msg.contains(": to=") { "postfix/smtp" } else { "postfix/qmgr" };
-        let frame = SyslogFields { time_us: time, host: "mx", program, message: msg };
+        let program = if msg.contains(" to=") || msg.contains(": to=") {
+            "postfix/smtp"
+        } else {
+            "postfix/qmgr"
+        };
+        let frame = SyslogFields {
+            time_us: time,
+            host: "mx",
+            program,
+            message: msg,
+        };
         let name = format!("msgonly:{}", i + 1);
         n.process_message(&frame, msg.as_bytes(), Origin::Text(&name), &mut sink, &mut rejects);
     }
@@ -137,25 +288,183 @@ fn every_delivery_line_of_the_message_only_corpus() {
     check(
         &sink.0,
         &[
-            ("msgonly:17", Deferred, C::Local, Some("mta7.am0.yahoodns.net"), Some("98.136.216.22"), "yahoo", Some("yahoo.com"), None, Some("4.4.2"), Some(1)),
-            ("msgonly:22", Expired, C::Expired, None, None, "unknown", None, None, None, None),
-            ("msgonly:23", Expired, C::Expired, None, None, "unknown", None, None, None, None),
-            ("msgonly:25", Delivered, C::None, Some("127.0.0.1"), Some("127.0.0.1"), "example.com", Some("example.com"), Some(250), Some("2.0.0"), Some(1)),
-            ("msgonly:26", Delivered, C::None, Some("mail1.example.net"), Some("10.74.103.11"), "example.net", Some("example.com"), Some(250), Some("2.0.0"), Some(1)),
-            ("msgonly:34", Delivered, C::None, Some("sub1.example.com"), None, "example.com", Some("example.com"), Some(250), Some("2.0.0"), Some(1)),
-            ("msgonly:35", Bounced, C::Content, Some("gmail-smtp-in.l.google.com"), Some("2607:f8b0:400e:c04::1b"), "google", Some("gmail.com"), Some(550), Some("5.7.1"), Some(1)),
-            ("msgonly:43", Deferred, C::Greylist, Some("open.example.nl"), Some("10.49.140.10"), "example.nl", Some("lists.example.org"), Some(450), Some("4.2.0"), Some(1)),
-            ("msgonly:54", Delivered, C::None, Some("mpafm.example.org"), Some("24.100.200.21"), "example.org", Some("example.org"), Some(250), Some("2.0.0"), Some(1)),
-            ("msgonly:55", Bounced, C::Policy, Some("mail2.sender.com"), Some("66.100.32.07"), "sender.com", Some("recipient.com"), Some(550), Some("5.7.1"), Some(1)),
-            ("msgonly:56", Deferred, C::Network, Some("dc-452452f6.bar.com"), Some("63.200.300.49"), "bar.com", Some("bar.com"), None, Some("4.4.1"), Some(1)),
-            ("msgonly:68", Deferred, C::Local, Some("24.200.177.247"), Some("24.200.177.247"), "example.tv", Some("example.tv"), None, Some("4.4.1"), Some(1)),
-            ("msgonly:70", Expired, C::Expired, None, None, "unknown", None, None, None, None),
-            ("msgonly:73", Delivered, C::None, Some("localhost"), Some("127.0.0.1"), "example.com", Some("example.com"), Some(250), Some("2.0.0"), Some(1)),
+            (
+                "msgonly:17",
+                Deferred,
+                C::Local,
+                Some("mta7.am0.yahoodns.net"),
+                Some("98.136.216.22"),
+                "yahoo",
+                Some("yahoo.com"),
+                None,
+                Some("4.4.2"),
+                Some(1),
+            ),
+            (
+                "msgonly:22",
+                Expired,
+                C::Expired,
+                None,
+                None,
+                "unknown",
+                None,
+                None,
+                None,
+                None,
+            ),
+            (
+                "msgonly:23",
+                Expired,
+                C::Expired,
+                None,
+                None,
+                "unknown",
+                None,
+                None,
+                None,
+                None,
+            ),
+            (
+                "msgonly:25",
+                Delivered,
+                C::None,
+                Some("127.0.0.1"),
+                Some("127.0.0.1"),
+                "example.com",
+                Some("example.com"),
+                Some(250),
+                Some("2.0.0"),
+                Some(1),
+            ),
+            (
+                "msgonly:26",
+                Delivered,
+                C::None,
+                Some("mail1.example.net"),
+                Some("10.74.103.11"),
+                "example.net",
+                Some("example.com"),
+                Some(250),
+                Some("2.0.0"),
+                Some(1),
+            ),
+            (
+                "msgonly:34",
+                Delivered,
+                C::None,
+                Some("sub1.example.com"),
+                None,
+                "example.com",
+                Some("example.com"),
+                Some(250),
+                Some("2.0.0"),
+                Some(1),
+            ),
+            (
+                "msgonly:35",
+                Bounced,
+                C::Content,
+                Some("gmail-smtp-in.l.google.com"),
+                Some("2607:f8b0:400e:c04::1b"),
+                "google",
+                Some("gmail.com"),
+                Some(550),
+                Some("5.7.1"),
+                Some(1),
+            ),
+            (
+                "msgonly:43",
+                Deferred,
+                C::Greylist,
+                Some("open.example.nl"),
+                Some("10.49.140.10"),
+                "example.nl",
+                Some("lists.example.org"),
+                Some(450),
+                Some("4.2.0"),
+                Some(1),
+            ),
+            (
+                "msgonly:54",
+                Delivered,
+                C::None,
+                Some("mpafm.example.org"),
+                Some("24.100.200.21"),
+                "example.org",
+                Some("example.org"),
+                Some(250),
+                Some("2.0.0"),
+                Some(1),
+            ),
+            (
+                "msgonly:55",
+                Bounced,
+                C::Policy,
+                Some("mail2.sender.com"),
+                Some("66.100.32.07"),
+                "sender.com",
+                Some("recipient.com"),
+                Some(550),
+                Some("5.7.1"),
+                Some(1),
+            ),
+            (
+                "msgonly:56",
+                Deferred,
+                C::Network,
+                Some("dc-452452f6.bar.com"),
+                Some("63.200.300.49"),
+                "bar.com",
+                Some("bar.com"),
+                None,
+                Some("4.4.1"),
+                Some(1),
+            ),
+            (
+                "msgonly:68",
+                Deferred,
+                C::Local,
+                Some("24.200.177.247"),
+                Some("24.200.177.247"),
+                "example.tv",
+                Some("example.tv"),
+                None,
+                Some("4.4.1"),
+                Some(1),
+            ),
+            (
+                "msgonly:70",
+                Expired,
+                C::Expired,
+                None,
+                None,
+                "unknown",
+                None,
+                None,
+                None,
+                None,
+            ),
+            (
+                "msgonly:73",
+                Delivered,
+                C::None,
+                Some("localhost"),
+                Some("127.0.0.1"),
+                "example.com",
+                Some("example.com"),
+                Some(250),
+                Some("2.0.0"),
+                Some(1),
+            ),
         ],
     );
     // Line 18 is an address verification probe, not an attempt.
     assert_eq!(n.stats().skipped(SkipKind::AddressVerification), 1);
-    assert!(rejects.0.is_empty(), "{:?}", rejects.0.iter().map(|r| &r.2).collect::<Vec<_>>());
+    assert!(
+        rejects.0.is_empty(),
+        "{:?}",
+        rejects.0.iter().map(|r| &r.2).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -171,8 +480,16 @@ Nov  8 12:00:00 mta-out1 postfix-ip1/qmgr[1]: ABCDE12345: removed
 ";
     let mut cfg = NormalizerConfig::new(us("2026-11-28T00:00:00Z"));
     cfg.egress = vec![
-        deferlog_parse::Egress { host: Some("mta-out1".into()), instance: Some("postfix-ip1".into()), ip: "198.51.100.11".into() },
-        deferlog_parse::Egress { host: Some("mta-out1".into()), instance: Some("postfix-ip2".into()), ip: "198.51.100.12".into() },
+        deferlog_parse::Egress {
+            host: Some("mta-out1".into()),
+            instance: Some("postfix-ip1".into()),
+            ip: "198.51.100.11".into(),
+        },
+        deferlog_parse::Egress {
+            host: Some("mta-out1".into()),
+            instance: Some("postfix-ip2".into()),
+            ip: "198.51.100.12".into(),
+        },
     ];
     let mut n = Normalizer::new(cfg);
     let mut sink = Sink(Vec::new());
@@ -183,16 +500,37 @@ Nov  8 12:00:00 mta-out1 postfix-ip1/qmgr[1]: ABCDE12345: removed
     let expired: Vec<_> = sink.0.iter().filter(|e| e.outcome == Outcome::Expired).collect();
     let got: Vec<_> = expired
         .iter()
-        .map(|e| (e.source_ip.as_deref(), e.mx_host.as_deref(), e.mx_group.as_str(), e.recipient_domain.as_deref()))
+        .map(|e| {
+            (
+                e.source_ip.as_deref(),
+                e.mx_host.as_deref(),
+                e.mx_group.as_str(),
+                e.recipient_domain.as_deref(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
         [
-            (Some("198.51.100.12"), Some("alt1.gmail-smtp-in.l.google.com"), "google", Some("gmail.com")),
-            (Some("198.51.100.11"), Some("outlook-com.olc.protection.outlook.com"), "microsoft", Some("outlook.com")),
+            (
+                Some("198.51.100.12"),
+                Some("alt1.gmail-smtp-in.l.google.com"),
+                "google",
+                Some("gmail.com")
+            ),
+            (
+                Some("198.51.100.11"),
+                Some("outlook-com.olc.protection.outlook.com"),
+                "microsoft",
+                Some("outlook.com")
+            ),
         ]
     );
-    assert!(expired.iter().all(|e| e.event_time_us == us("2026-11-08T12:00:00Z") && e.size_bytes == Some(900)));
+    assert!(
+        expired
+            .iter()
+            .all(|e| e.event_time_us == us("2026-11-08T12:00:00Z") && e.size_bytes == Some(900))
+    );
     assert_eq!(sink.0.iter().filter(|e| e.outcome != Outcome::Expired).count(), 4);
     assert_eq!(n.stats().state_size, 0, "`removed` drops the queue id");
 }
@@ -223,7 +561,10 @@ fn hostile_input_never_panics_and_every_line_is_accounted_for() {
     let st = n.stats();
     let expiries = st.expiries;
     assert_eq!(st.lines, lines.len() as u64);
-    assert_eq!(st.lines, (st.events - expiries) + 1 + st.total_skipped() + st.total_rejected());
+    assert_eq!(
+        st.lines,
+        (st.events - expiries) + 1 + st.total_skipped() + st.total_rejected()
+    );
     assert!(st.rejected(RejectReason::BadTimestamp) >= 1);
     assert!(st.rejected(RejectReason::Truncated) >= 2);
 }

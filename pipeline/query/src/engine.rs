@@ -29,7 +29,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("session", &self.ctx.session_id()).finish()
+        f.debug_struct("Engine")
+            .field("session", &self.ctx.session_id())
+            .finish()
     }
 }
 
@@ -46,8 +48,12 @@ fn df_err(query: &'static str) -> impl Fn(datafusion::error::DataFusionError) ->
 impl Engine {
     pub fn new() -> Self {
         // Two cores here: more partitions than that only adds repartition overhead.
-        let config = SessionConfig::new().with_target_partitions(2).with_information_schema(false);
-        Engine { ctx: SessionContext::new_with_config(config) }
+        let config = SessionConfig::new()
+            .with_target_partitions(2)
+            .with_information_schema(false);
+        Engine {
+            ctx: SessionContext::new_with_config(config),
+        }
     }
 
     /// Registers `events` from `source`, narrowed by `filter`.
@@ -55,9 +61,9 @@ impl Engine {
         let _ = self.ctx.deregister_table("events");
         let _ = self.ctx.deregister_table("events_source");
         let table: Arc<dyn datafusion::catalog::TableProvider> = match source {
-            EventSource::Batches(batches) => Arc::new(
-                MemTable::try_new(event_schema(), vec![batches]).map_err(df_err("register events"))?,
-            ),
+            EventSource::Batches(batches) => {
+                Arc::new(MemTable::try_new(event_schema(), vec![batches]).map_err(df_err("register events"))?)
+            }
             EventSource::Dir(dir) => {
                 if !dir.exists() {
                     return Err(QueryError::EmptyArchive(dir.display().to_string()));
@@ -69,12 +75,20 @@ impl Engine {
                 Arc::new(listing(urls)?)
             }
         };
-        self.ctx.register_table("events_source", table).map_err(df_err("register events"))?;
-        let mut df = self.ctx.table("events_source").await.map_err(df_err("register events"))?;
+        self.ctx
+            .register_table("events_source", table)
+            .map_err(df_err("register events"))?;
+        let mut df = self
+            .ctx
+            .table("events_source")
+            .await
+            .map_err(df_err("register events"))?;
         for e in filter.exprs() {
             df = df.filter(e).map_err(df_err("register events"))?;
         }
-        self.ctx.register_table("events", df.into_view()).map_err(df_err("register events"))?;
+        self.ctx
+            .register_table("events", df.into_view())
+            .map_err(df_err("register events"))?;
         Ok(())
     }
 
@@ -83,9 +97,18 @@ impl Engine {
     pub async fn run(&self, q: Query) -> Result<Vec<RecordBatch>, QueryError> {
         let df = self.ctx.sql(q.sql).await.map_err(df_err(q.name))?;
         let schema = Arc::new(df.schema().as_arrow().clone());
-        let batches: Vec<RecordBatch> =
-            df.collect().await.map_err(df_err(q.name))?.into_iter().filter(|b| b.num_rows() > 0).collect();
-        Ok(if batches.is_empty() { vec![RecordBatch::new_empty(schema)] } else { batches })
+        let batches: Vec<RecordBatch> = df
+            .collect()
+            .await
+            .map_err(df_err(q.name))?
+            .into_iter()
+            .filter(|b| b.num_rows() > 0)
+            .collect();
+        Ok(if batches.is_empty() {
+            vec![RecordBatch::new_empty(schema)]
+        } else {
+            batches
+        })
     }
 
     /// Plans a query file without running it (tests plan every file).
@@ -97,8 +120,7 @@ impl Engine {
 }
 
 fn listing(urls: Vec<ListingTableUrl>) -> Result<ListingTable, QueryError> {
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-        .with_file_extension(".parquet");
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .with_schema(event_schema());

@@ -13,7 +13,7 @@ mod queries;
 pub use engine::{Engine, EventSource};
 pub use error::QueryError;
 pub use filter::EventFilter;
-pub use queries::{Query, ALL_QUERIES};
+pub use queries::{ALL_QUERIES, Query};
 
 /// Re-exported so callers format and inspect results with the arrow DataFusion uses.
 pub use datafusion::arrow;

@@ -8,7 +8,10 @@ pub struct Query {
 }
 
 impl Query {
-    pub const HOURLY: Query = Query { name: "hourly", sql: include_str!("../../../queries/hourly.sql") };
+    pub const HOURLY: Query = Query {
+        name: "hourly",
+        sql: include_str!("../../../queries/hourly.sql"),
+    };
 }
 
 /// Every file in `queries/`; a test checks this list against the directory.

@@ -70,22 +70,76 @@ fn sample() -> Vec<Ev> {
     let y = Some("mta5.am0.yahoodns.net");
     let ip1 = Some("198.51.100.11");
     vec![
-        Ev { t: "2026-11-08T07:15:00Z", ip: ip1, mx: g, group: "google", outcome: Delivered },
-        Ev { t: "2026-11-08T07:20:00Z", ip: ip1, mx: g, group: "google", outcome: Deferred },
-        Ev { t: "2026-11-08T07:59:59Z", ip: ip1, mx: g, group: "google", outcome: Deferred },
-        Ev { t: "2026-11-08T08:00:00Z", ip: ip1, mx: g, group: "google", outcome: Bounced },
-        Ev { t: "2026-11-08T08:30:00Z", ip: ip1, mx: g, group: "google", outcome: Expired },
-        Ev { t: "2026-11-08T07:30:00Z", ip: None, mx: y, group: "yahoo", outcome: Deferred },
-        Ev { t: "2026-11-08T07:31:00Z", ip: Some("198.51.100.12"), mx: y, group: "yahoo", outcome: Delivered },
-        Ev { t: "2026-11-08T07:40:00Z", ip: ip1, mx: None, group: "unknown", outcome: Expired },
+        Ev {
+            t: "2026-11-08T07:15:00Z",
+            ip: ip1,
+            mx: g,
+            group: "google",
+            outcome: Delivered,
+        },
+        Ev {
+            t: "2026-11-08T07:20:00Z",
+            ip: ip1,
+            mx: g,
+            group: "google",
+            outcome: Deferred,
+        },
+        Ev {
+            t: "2026-11-08T07:59:59Z",
+            ip: ip1,
+            mx: g,
+            group: "google",
+            outcome: Deferred,
+        },
+        Ev {
+            t: "2026-11-08T08:00:00Z",
+            ip: ip1,
+            mx: g,
+            group: "google",
+            outcome: Bounced,
+        },
+        Ev {
+            t: "2026-11-08T08:30:00Z",
+            ip: ip1,
+            mx: g,
+            group: "google",
+            outcome: Expired,
+        },
+        Ev {
+            t: "2026-11-08T07:30:00Z",
+            ip: None,
+            mx: y,
+            group: "yahoo",
+            outcome: Deferred,
+        },
+        Ev {
+            t: "2026-11-08T07:31:00Z",
+            ip: Some("198.51.100.12"),
+            mx: y,
+            group: "yahoo",
+            outcome: Delivered,
+        },
+        Ev {
+            t: "2026-11-08T07:40:00Z",
+            ip: ip1,
+            mx: None,
+            group: "unknown",
+            outcome: Expired,
+        },
     ]
 }
 
 fn csv(batches: &[RecordBatch]) -> String {
-    let opts = FormatOptions::new().with_null("").with_timestamp_tz_format(Some("%Y-%m-%dT%H:%M:%SZ"));
+    let opts = FormatOptions::new()
+        .with_null("")
+        .with_timestamp_tz_format(Some("%Y-%m-%dT%H:%M:%SZ"));
     let mut out = String::new();
     for b in batches {
-        let f: Vec<_> = b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).expect("fmt")).collect();
+        let f: Vec<_> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).expect("fmt"))
+            .collect();
         for i in 0..b.num_rows() {
             let row: Vec<String> = f.iter().map(|f| f.value(i).to_string()).collect();
             out.push_str(&row.join(","));
@@ -114,9 +168,14 @@ async fn every_query_file_is_listed_and_plans() {
     listed.sort();
     assert_eq!(on_disk, listed);
     let e = Engine::new();
-    e.register_events(EventSource::Batches(vec![batch(&sample())]), &EventFilter::default()).await.expect("register");
+    e.register_events(EventSource::Batches(vec![batch(&sample())]), &EventFilter::default())
+        .await
+        .expect("register");
     for q in ALL_QUERIES {
-        let plan = e.plan(*q).await.unwrap_or_else(|err| panic!("{} does not plan: {err}", q.name));
+        let plan = e
+            .plan(*q)
+            .await
+            .unwrap_or_else(|err| panic!("{} does not plan: {err}", q.name));
         assert!(plan.contains("Aggregate"), "{}: {plan}", q.name);
     }
 }
@@ -137,8 +196,14 @@ async fn hourly_counts_each_outcome_per_hour_ip_and_mx() {
 #[tokio::test]
 async fn hourly_filters_narrow_the_input() {
     let src = || EventSource::Batches(vec![batch(&sample())]);
-    let only_ip = EventFilter { source_ip: Some("198.51.100.12".into()), ..Default::default() };
-    assert_eq!(hourly(src(), &only_ip).await, "2026-11-08T07:00:00Z,198.51.100.12,mta5.am0.yahoodns.net,yahoo,1,1,0,0,0\n");
+    let only_ip = EventFilter {
+        source_ip: Some("198.51.100.12".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        hourly(src(), &only_ip).await,
+        "2026-11-08T07:00:00Z,198.51.100.12,mta5.am0.yahoodns.net,yahoo,1,1,0,0,0\n"
+    );
     let only_group_8h = EventFilter {
         from_us: Some(ts("2026-11-08T08:00:00Z")),
         to_us: Some(ts("2026-11-08T09:00:00Z")),
@@ -149,7 +214,10 @@ async fn hourly_filters_narrow_the_input() {
         hourly(src(), &only_group_8h).await,
         "2026-11-08T08:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,1,0,0,1,1\n"
     );
-    let nothing = EventFilter { mx_group: Some("nobody".into()), ..Default::default() };
+    let nothing = EventFilter {
+        mx_group: Some("nobody".into()),
+        ..Default::default()
+    };
     assert_eq!(hourly(src(), &nothing).await, "");
 }
 
@@ -160,7 +228,10 @@ async fn hourly_over_parquet_files_equals_hourly_over_batches() {
     for e in sample() {
         let b = batch(std::slice::from_ref(&e));
         archive
-            .write(&deferlog_event::HourBatch { hour_us: deferlog_event::hour_of(ts(e.t)), batch: b })
+            .write(&deferlog_event::HourBatch {
+                hour_us: deferlog_event::hour_of(ts(e.t)),
+                batch: b,
+            })
             .expect("write");
     }
     archive.finish().expect("finish");

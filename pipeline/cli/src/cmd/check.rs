@@ -5,7 +5,10 @@ use anyhow::Result;
 /// Loads and resolves the configuration exactly as `replay` would, and says so.
 pub fn run(a: ConfigArg) -> Result<()> {
     let cfg = Config::load(a.config.as_deref())?;
-    let origin = a.config.as_ref().map_or("(defaults)".to_owned(), |p| p.display().to_string());
+    let origin = a
+        .config
+        .as_ref()
+        .map_or("(defaults)".to_owned(), |p| p.display().to_string());
     let n = cfg.resolve(&origin, super::now_us())?;
     println!(
         "{origin}: ok (timezone {}, tenant {}, {} egress entries, {} classification rules)",

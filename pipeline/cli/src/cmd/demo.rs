@@ -36,7 +36,7 @@ impl LineSource for Paced {
         }
         let t = self.generator.last_time_us();
         let first = *self.first_us.get_or_insert(t);
-        if self.speed > 0.0 && self.generator.lines_emitted() % 512 == 0 {
+        if self.speed > 0.0 && self.generator.lines_emitted().is_multiple_of(512) {
             let due = Duration::from_secs_f64(((t - first) as f64 / 1e6 / self.speed).max(0.0));
             if let Some(wait) = due.checked_sub(self.started.elapsed()) {
                 std::thread::sleep(wait);
@@ -53,8 +53,12 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let per_hour = GenConfig::default().messages_per_hour.max(1);
     let span_hours = (a.lines / LINES_PER_MESSAGE / u64::from(per_hour)).max(1) as i64 + 1;
     let start_unix = (now / HOUR_US - span_hours) * 3600;
-    let generator =
-        Generator::new(GenConfig { seed: a.seed, lines: a.lines, start_unix, ..GenConfig::default() });
+    let generator = Generator::new(GenConfig {
+        seed: a.seed,
+        lines: a.lines,
+        start_unix,
+        ..GenConfig::default()
+    });
     eprintln!(
         "deferlog demo: {} lines of generated Postfix traffic from 3 hosts, {} simulated seconds per second",
         a.lines, a.speed
@@ -63,7 +67,12 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let rows = a.rows_per_hour;
     let summary = engine::run(
         norm,
-        vec![Box::new(Paced { generator, speed: a.speed, started: Instant::now(), first_us: None })],
+        vec![Box::new(Paced {
+            generator,
+            speed: a.speed,
+            started: Instant::now(),
+            first_us: None,
+        })],
         EngineOptions {
             out: a.out.clone(),
             run_id: run_id(now),
@@ -84,12 +93,18 @@ pub fn run(a: DemoArgs) -> Result<()> {
 
 fn print_hour(hour_us: i64, files: &[PathBuf], rows: usize) -> Result<()> {
     let batches = run_hourly(EventSource::Files(files.to_vec()), &hour_filter(hour_us))?;
-    let Some(first) = batches.first() else { return Ok(()) };
+    let Some(first) = batches.first() else {
+        return Ok(());
+    };
     let all = concat_batches(&first.schema(), &batches)?;
     let col = |name: &str| -> Result<i64> {
         let c = all.column_by_name(name).context("hourly column")?;
-        Ok(arrow::compute::sum(c.as_any().downcast_ref::<arrow::array::Int64Array>().context("BIGINT")?)
-            .unwrap_or(0))
+        Ok(arrow::compute::sum(
+            c.as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .context("BIGINT")?,
+        )
+        .unwrap_or(0))
     };
     let when = chrono::DateTime::from_timestamp_micros(hour_us).unwrap_or_default();
     println!(
@@ -111,6 +126,13 @@ fn print_hour(hour_us: i64, files: &[PathBuf], rows: usize) -> Result<()> {
 /// The `n` rows with the largest `column`.
 fn busiest(b: &RecordBatch, column: &str, n: usize) -> Result<RecordBatch> {
     let c = b.column_by_name(column).context("sort column")?;
-    let idx = sort_to_indices(c, Some(SortOptions { descending: true, nulls_first: false }), Some(n))?;
+    let idx = sort_to_indices(
+        c,
+        Some(SortOptions {
+            descending: true,
+            nulls_first: false,
+        }),
+        Some(n),
+    )?;
     Ok(take_record_batch(b, &idx)?)
 }

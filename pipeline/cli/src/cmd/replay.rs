@@ -13,7 +13,11 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     if a.reference_time.is_some() {
         cfg.reference_time = a.reference_time.clone();
     }
-    let origin = a.config.config.as_ref().map_or("(defaults)".to_owned(), |p| p.display().to_string());
+    let origin = a
+        .config
+        .config
+        .as_ref()
+        .map_or("(defaults)".to_owned(), |p| p.display().to_string());
     let now = super::now_us();
     let norm = cfg.resolve(&origin, now)?;
 
@@ -80,7 +84,11 @@ pub fn print_summary(s: &Summary, out: &str) {
     }
     eprintln!("elapsed        {:>11.3}s", secs);
     eprintln!("lines/s        {:>12.0}", st.lines as f64 / secs);
-    eprintln!("archive        {out} ({} event files, {} rows)", s.event_files.len(), s.events_written);
+    eprintln!(
+        "archive        {out} ({} event files, {} rows)",
+        s.event_files.len(),
+        s.events_written
+    );
     if let Some(r) = &s.rejects_file {
         eprintln!("rejects file   {}", r.display());
     }

@@ -6,7 +6,10 @@ use std::process::Stdio;
 
 #[test]
 fn classify_prints_class_and_rule() {
-    let out = run(&["classify", "421 4.7.0 Server is not currently available, possibly due to too many connections"]);
+    let out = run(&[
+        "classify",
+        "421 4.7.0 Server is not currently available, possibly due to too many connections",
+    ]);
     let (class, rule) = out.trim_end().split_once('\t').expect("class<TAB>rule");
     assert_eq!(class, "connection_limit");
     assert!(!rule.is_empty() && rule != "default", "{out}");
@@ -22,7 +25,12 @@ fn classify_reads_one_reply_per_stdin_line() {
         .expect("spawn");
     let replies = "550 5.1.1 <x@example.com>: Recipient address rejected: User unknown\n\
                    450 4.2.0 <x@example.com>: Recipient address rejected: Greylisted\n";
-    child.stdin.take().expect("stdin").write_all(replies.as_bytes()).expect("write");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(replies.as_bytes())
+        .expect("write");
     let out = ok(child.wait_with_output().expect("wait"));
     let classes: Vec<&str> = out.lines().map(|l| l.split('\t').next().unwrap_or("")).collect();
     assert_eq!(classes, ["recipient", "greylist"]);
@@ -30,28 +38,56 @@ fn classify_reads_one_reply_per_stdin_line() {
 
 #[test]
 fn classify_explain_shows_normalized_text_and_rules_tried() {
-    let out = run(&["classify", "--explain", "421-4.7.0 [192.0.2.1] Try again later, closing connection."]);
+    let out = run(&[
+        "classify",
+        "--explain",
+        "421-4.7.0 [192.0.2.1] Try again later, closing connection.",
+    ]);
     assert!(out.contains("normalized:"), "{out}");
     assert!(!out.contains("192.0.2.1 ") || out.contains("<ip>"), "{out}");
-    assert!(out.contains("MATCH") || out.lines().last().is_some_and(|l| l.ends_with("default")), "{out}");
+    assert!(
+        out.contains("MATCH") || out.lines().last().is_some_and(|l| l.ends_with("default")),
+        "{out}"
+    );
 }
 
 #[test]
 fn check_names_the_file_and_key_of_a_bad_config() {
     let dir = tempfile::tempdir().expect("tmp");
     let cfg = dir.path().join("bad.toml");
-    std::fs::write(&cfg, "timezone = \"UTC\"\n[[egress]]\nhost = \"mta-out1\"\nip = \"not-an-ip\"\n").expect("write");
-    let o = deferlog().arg("check").arg("--config").arg(&cfg).output().expect("check");
+    std::fs::write(
+        &cfg,
+        "timezone = \"UTC\"\n[[egress]]\nhost = \"mta-out1\"\nip = \"not-an-ip\"\n",
+    )
+    .expect("write");
+    let o = deferlog()
+        .arg("check")
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .expect("check");
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("bad.toml") && err.contains("egress[0].ip"), "{err}");
 
     std::fs::write(&cfg, "timezon = \"UTC\"\n").expect("write");
-    let o = deferlog().arg("check").arg("--config").arg(&cfg).output().expect("check");
+    let o = deferlog()
+        .arg("check")
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .expect("check");
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("bad.toml") && err.contains("timezon"), "{err}");
+    assert!(
+        !o.status.success() && err.contains("bad.toml") && err.contains("timezon"),
+        "{err}"
+    );
 
-    let o = deferlog().arg("check").env("DEFERLOG_TIMEZONE", "Nowhere/City").output().expect("check");
+    let o = deferlog()
+        .arg("check")
+        .env("DEFERLOG_TIMEZONE", "Nowhere/City")
+        .output()
+        .expect("check");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("timezone"), "{err}");
 }
@@ -63,23 +99,37 @@ fn the_shipped_config_validates_and_maps_the_generated_fleet() {
     assert!(out.contains("ok"), "{out}");
     let fleet = run(&["gen", "--print-config"]);
     let text = std::fs::read_to_string(shipped).expect("shipped config");
-    for line in fleet.lines().filter(|l| l.starts_with("ip =") || l.starts_with("instance =")) {
+    for line in fleet
+        .lines()
+        .filter(|l| l.starts_with("ip =") || l.starts_with("instance ="))
+    {
         assert!(text.contains(line), "deploy/config/deferlog.toml lacks `{line}`");
     }
 }
 
 #[test]
 fn report_on_a_missing_archive_says_what_to_do() {
-    let o = deferlog().args(["report", "hourly", "--data", "/nonexistent/archive"]).output().expect("report");
+    let o = deferlog()
+        .args(["report", "hourly", "--data", "/nonexistent/archive"])
+        .output()
+        .expect("report");
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("deferlog replay"));
 }
 
 #[test]
 fn gen_is_reproducible_from_its_seed() {
-    let a = run(&["gen", "--lines", "2000", "--seed", "4", "--start", "2026-11-01"]);
-    let b = run(&["gen", "--lines", "2000", "--seed", "4", "--start", "2026-11-01"]);
-    let c = run(&["gen", "--lines", "2000", "--seed", "5", "--start", "2026-11-01"]);
+    // Raw bytes: the generated junk includes invalid UTF-8 on purpose.
+    let gen_bytes = |seed: &str| {
+        let o = deferlog()
+            .args(["gen", "--lines", "2000", "--seed", seed, "--start", "2026-11-01"])
+            .output()
+            .expect("gen");
+        assert!(o.status.success());
+        o.stdout
+    };
+    let (a, b, c) = (gen_bytes("4"), gen_bytes("4"), gen_bytes("5"));
+    assert!(a.len() > 100_000);
     assert_eq!(a, b);
     assert_ne!(a, c);
 }

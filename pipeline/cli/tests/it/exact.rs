@@ -13,7 +13,10 @@ fn report_hourly_equals_the_truth_of_a_multi_host_multi_day_log() {
     let days: std::collections::BTreeSet<&str> = rows.iter().map(|r| &r[..10]).collect();
     assert!(days.len() >= 3, "{days:?}");
     assert!(rows.iter().any(|r| !r.ends_with(",0")), "no expiries in the truth");
-    assert!(rows.iter().any(|r| r.split(',').nth(1) == Some("")), "no unmapped instance in the truth");
+    assert!(
+        rows.iter().any(|r| r.split(',').nth(1) == Some("")),
+        "no unmapped instance in the truth"
+    );
 
     let out = dir.path().join("archive");
     let summary = replay(&g.config, &out, &[&g.log]);

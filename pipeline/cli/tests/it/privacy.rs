@@ -51,7 +51,9 @@ fn parquet_values(path: &Path) -> Vec<Vec<u8>> {
     out
 }
 
-fn parquet_reader(file: std::fs::File) -> impl Iterator<Item = Result<arrow::array::RecordBatch, arrow::error::ArrowError>> {
+fn parquet_reader(
+    file: std::fs::File,
+) -> impl Iterator<Item = Result<arrow::array::RecordBatch, arrow::error::ArrowError>> {
     parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
         .expect("parquet")
         .build()
@@ -69,14 +71,25 @@ fn no_recipient_local_part_appears_in_any_output_file() {
     replay(&g.config, &out, &[&g.log]);
 
     let all = files(&out);
-    assert!(all.iter().any(|p| p.to_string_lossy().contains("/rejects/")), "the log's junk should produce rejects");
+    assert!(
+        all.iter().any(|p| p.to_string_lossy().contains("/rejects/")),
+        "the log's junk should produce rejects"
+    );
     let mut checked = 0;
     for f in all {
-        assert!(f.extension().is_some_and(|e| e == "parquet"), "unexpected output file {}", f.display());
+        assert!(
+            f.extension().is_some_and(|e| e == "parquet"),
+            "unexpected output file {}",
+            f.display()
+        );
         for v in parquet_values(&f) {
             let text = String::from_utf8_lossy(&v);
             for p in &parts {
-                assert!(!text.contains(&format!("{p}@")), "{p}@ found in {}: {text}", f.display());
+                assert!(
+                    !text.contains(&format!("{p}@")),
+                    "{p}@ found in {}: {text}",
+                    f.display()
+                );
             }
             checked += 1;
         }

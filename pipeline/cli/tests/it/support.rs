@@ -27,7 +27,11 @@ pub fn ok(out: Output) -> String {
 }
 
 pub fn run(args: &[&str]) -> String {
-    ok(deferlog().args(args).stderr(Stdio::piped()).output().expect("spawn deferlog"))
+    ok(deferlog()
+        .args(args)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("spawn deferlog"))
 }
 
 pub fn corpus(name: &str) -> PathBuf {
@@ -52,7 +56,14 @@ pub fn generate(dir: &Path, lines: u64, seed: u64) -> Generated {
     let config = dir.join("fleet.toml");
     let out = deferlog()
         .args(["gen", "--format", "postfix", "--start", "2026-11-01"])
-        .args(["--lines", &lines.to_string(), "--seed", &seed.to_string(), "--messages-per-hour", "300"])
+        .args([
+            "--lines",
+            &lines.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--messages-per-hour",
+            "300",
+        ])
         .arg("--truth")
         .arg(&truth)
         .stdout(Stdio::from(std::fs::File::create(&log).expect("create log")))
@@ -82,6 +93,8 @@ pub fn replay(config: &Path, out: &Path, inputs: &[&Path]) -> String {
 
 pub fn report_csv(data: &Path, extra: &[&str]) -> String {
     let mut c = deferlog();
-    c.args(["report", "hourly", "--format", "csv", "--data"]).arg(data).args(extra);
+    c.args(["report", "hourly", "--format", "csv", "--data"])
+        .arg(data)
+        .args(extra);
     ok(c.output().expect("report"))
 }

@@ -47,7 +47,12 @@ pub fn parse(rest: &str) -> Result<Delivery<'_>, RejectReason> {
         };
         let value = &v[..value_end];
         match key {
-            "to" => d.to = value.strip_prefix('<').and_then(|x| x.strip_suffix('>')).unwrap_or(value),
+            "to" => {
+                d.to = value
+                    .strip_prefix('<')
+                    .and_then(|x| x.strip_suffix('>'))
+                    .unwrap_or(value)
+            }
             "relay" => d.relay = Some(value),
             "delay" => d.delay = value.parse().ok(),
             "dsn" => d.dsn = Some(value),
@@ -86,8 +91,10 @@ mod tests {
 
     #[test]
     fn quoted_local_parts_with_commas() {
-        let d = parse("to=<\"a, b\"@example.com>, relay=x[1.1.1.1]:25, delay=1, delays=0/0/0/0, dsn=2.0.0, status=sent (ok)")
-            .expect("parses");
+        let d = parse(
+            "to=<\"a, b\"@example.com>, relay=x[1.1.1.1]:25, delay=1, delays=0/0/0/0, dsn=2.0.0, status=sent (ok)",
+        )
+        .expect("parses");
         assert_eq!(d.to, "\"a, b\"@example.com");
     }
 
@@ -105,6 +112,9 @@ mod tests {
 
     #[test]
     fn a_status_that_is_not_a_word_is_rejected() {
-        assert_eq!(parse("to=<a@b>, relay=x, status=SENT! (x)"), Err(RejectReason::BadStatus));
+        assert_eq!(
+            parse("to=<a@b>, relay=x, status=SENT! (x)"),
+            Err(RejectReason::BadStatus)
+        );
     }
 }

@@ -11,6 +11,7 @@ mod reply;
 use crate::correlate::LastAttempt;
 use crate::normalizer::{Normalizer, lower};
 use crate::recipient::split_recipient;
+use crate::redact::redact_addresses_str;
 use crate::stats::{RejectReason, SkipKind};
 use crate::syslog::SyslogLine;
 use deferlog_classify::split_reply;
@@ -28,7 +29,9 @@ fn split_queue_id(msg: &str) -> Option<(&str, &str)> {
 }
 
 fn is_diagnostic(msg: &str) -> bool {
-    ["warning: ", "error: ", "fatal: ", "panic: ", "statistics: "].iter().any(|p| msg.starts_with(p))
+    ["warning: ", "error: ", "fatal: ", "panic: ", "statistics: "]
+        .iter()
+        .any(|p| msg.starts_with(p))
 }
 
 impl Normalizer {
@@ -109,7 +112,9 @@ impl Normalizer {
             Some("none") => reply::host_in_text(text),
             Some(relay) => match reply::split_relay(relay) {
                 Some(hop) => Some(hop),
-                None => return self.reject(Mta::Postfix, RejectReason::BadRelay, raw, origin, rejects),
+                None => {
+                    return self.reject(Mta::Postfix, RejectReason::BadRelay, raw, origin, rejects);
+                }
             },
             None => return self.reject(Mta::Postfix, RejectReason::BadRelay, raw, origin, rejects),
         };
@@ -129,6 +134,7 @@ impl Normalizer {
         let (rcpt_hash, rcpt_domain) = split_recipient(&self.hasher, d.to, &mut domain_buf);
         let mx_group = group.as_deref().or(rcpt_domain).unwrap_or("unknown");
         let source_ip = self.egress.lookup(f.host, instance);
+        let stored_response = redact_addresses_str(reply::bounded(response, self.response_max_bytes));
 
         let st = self.state.get_or_insert(f.host, qid);
         let r = st.rcpt_mut(rcpt_hash.unwrap_or(0), rcpt_domain);
@@ -159,7 +165,7 @@ impl Normalizer {
             class,
             smtp_code: code,
             enhanced_status: enhanced,
-            response: (!response.is_empty()).then(|| reply::bounded(response, self.response_max_bytes)),
+            response: (!response.is_empty()).then_some(&*stored_response),
             attempt: Some(attempt),
             delay_seconds: d.delay,
             size_bytes: st.size,
@@ -200,7 +206,14 @@ impl Normalizer {
 
     /// One expiry per recipient still deferred, attributed to its last attempt; one with
     /// no MX when correlation state knows of no such recipient.
-    fn expire(&mut self, f: &SyslogLine<'_>, instance: &str, qid: &str, origin: Origin<'_>, events: &mut dyn EventSink) {
+    fn expire(
+        &mut self,
+        f: &SyslogLine<'_>,
+        instance: &str,
+        qid: &str,
+        origin: Origin<'_>,
+        events: &mut dyn EventSink,
+    ) {
         let no_recipient = EventRow {
             event_time_us: f.time_us,
             tenant: &self.tenant,

@@ -73,12 +73,18 @@ mod tests {
 
     #[test]
     fn relays_with_ipv4_ipv6_sockets_and_words() {
-        assert_eq!(split_relay("mx.a.com[192.0.2.1]:25"), Some(("mx.a.com", Some("192.0.2.1"))));
+        assert_eq!(
+            split_relay("mx.a.com[192.0.2.1]:25"),
+            Some(("mx.a.com", Some("192.0.2.1")))
+        );
         assert_eq!(
             split_relay("gmail-smtp-in.l.google.com[2607:f8b0:400e:c04::1b]:25"),
             Some(("gmail-smtp-in.l.google.com", Some("2607:f8b0:400e:c04::1b")))
         );
-        assert_eq!(split_relay("sub1.example.com[private/dovecot-lmtp]"), Some(("sub1.example.com", None)));
+        assert_eq!(
+            split_relay("sub1.example.com[private/dovecot-lmtp]"),
+            Some(("sub1.example.com", None))
+        );
         assert_eq!(split_relay("none"), Some(("none", None)));
         assert_eq!(split_relay("x[1.2.3.4"), None);
     }
