@@ -50,9 +50,12 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let now = super::now_us();
     let cfg: Config = toml::from_str(&fleet_config_toml()).context("the generator's fleet config")?;
     let norm = cfg.resolve("(demo fleet)", now)?;
-    let per_hour = GenConfig::default().messages_per_hour.max(1);
-    let span_hours = (a.lines / LINES_PER_MESSAGE / u64::from(per_hour)).max(1) as i64 + 1;
-    let start_unix = (now / HOUR_US - span_hours) * 3600;
+    // Start far enough back that new traffic and its retries (up to the queue
+    // lifetime) end around now, so the hours shown are the last few real ones.
+    let defaults = GenConfig::default();
+    let traffic_hours = (a.lines / LINES_PER_MESSAGE / u64::from(defaults.messages_per_hour.max(1))).max(1) as i64;
+    let retry_hours = defaults.queue_lifetime_secs / 3600;
+    let start_unix = (now / HOUR_US - traffic_hours - retry_hours) * 3600;
     let generator = Generator::new(GenConfig {
         seed: a.seed,
         lines: a.lines,
