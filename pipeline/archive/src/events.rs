@@ -67,6 +67,17 @@ impl EventArchive {
         &self.closed
     }
 
+    /// Undoes the run: removes every file it closed and every one still open, so a
+    /// failed replay leaves nothing to count twice when it is run again.
+    pub fn abort(self) {
+        for (_, f) in self.open {
+            f.abort();
+        }
+        for (_, path) in self.closed {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
     /// Closes everything still open; returns every file written.
     pub fn finish(mut self) -> Result<Vec<(i64, PathBuf)>, ArchiveError> {
         self.close_before(i64::MAX)?;

@@ -103,6 +103,15 @@ impl ParquetFile {
     }
 }
 
+impl ParquetFile {
+    /// Drops the unfinished file.
+    pub fn abort(self) {
+        let ParquetFile { tmp, writer, .. } = self;
+        drop(writer);
+        let _ = fs::remove_file(tmp);
+    }
+}
+
 /// Writes `batches` to one file at `path` (even when empty, so readers see the schema).
 pub fn write_parquet(path: PathBuf, schema: SchemaRef, batches: &[RecordBatch]) -> Result<PathBuf, ArchiveError> {
     let mut f = ParquetFile::create(path, schema)?;

@@ -8,7 +8,7 @@
 
 use crate::input::Input;
 use anyhow::{Context, Result, anyhow};
-use deferlog_archive::{EventArchive, HOURLY_DIR, REJECTS_DIR, write_parquet};
+use deferlog_archive::{EventArchive, HOURLY_DIR, ParquetFile, REJECTS_DIR, write_parquet};
 use deferlog_event::Origin;
 use deferlog_event::{HOUR_US, HourBatch, HourBatcher, RejectBuilder, hour_of, reject_schema};
 use deferlog_parse::{Normalizer, NormalizerConfig, Stats};
@@ -76,7 +76,21 @@ enum ToWriter {
     Events(HourBatch),
     CloseBefore(i64),
     Rejects(arrow::record_batch::RecordBatch),
+    /// All input was read: keep the files. Without it the writer removes them.
+    Commit,
 }
+
+/// The writer hung up; its own error says why.
+#[derive(Debug)]
+struct WriterStopped;
+
+impl std::fmt::Display for WriterStopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the archive writer stopped")
+    }
+}
+
+impl std::error::Error for WriterStopped {}
 
 const TICK_LINES: u64 = 16_384;
 const REJECT_BATCH: usize = 4_096;
@@ -94,10 +108,16 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
 
     let parsed = parse_all(cfg, sources, &mut opts, &tx);
     drop(tx);
-    // The writer's error explains a parser that stopped because the channel closed.
-    let (event_files, rejects_file, events_written) =
-        writer.join().map_err(|_| anyhow!("the writer thread panicked"))??;
-    let stats = parsed?;
+    let written = writer.join().map_err(|_| anyhow!("the writer thread panicked"))?;
+    // Whichever side failed first is the cause: a parser that only saw the channel
+    // close defers to the writer's error; a writer that only saw no commit defers to
+    // the parser's.
+    let (stats, (event_files, rejects_file, events_written)) = match (parsed, written) {
+        (Ok(s), Ok(w)) => (s, w),
+        (Err(p), Err(w)) if p.is::<WriterStopped>() => return Err(w),
+        (Err(p), _) => return Err(p),
+        (Ok(_), Err(w)) => return Err(w),
+    };
 
     let hourly_file = if event_files.is_empty() {
         None
@@ -155,14 +175,18 @@ fn parse_all(
                 if rejects.len() >= REJECT_BATCH {
                     send(ToWriter::Rejects(rejects.finish()?))?;
                 }
-                // Watermark: hours ending before (latest event - lateness) are done.
+                // Watermark: hours ending before (latest event - lateness) are done. Late
+                // rows for hours already closed are flushed on every tick, so they never
+                // pile up until the end of input.
                 if let Some(max) = batcher.max_time_us() {
-                    let close = hour_of(max.saturating_sub(opts.lateness_us));
-                    if close > closed_before {
-                        batcher.flush_before(close);
-                        for hb in batcher.take_ready() {
-                            send(ToWriter::Events(hb?))?;
-                        }
+                    let close = closed_before.max(hour_of(max.saturating_sub(opts.lateness_us)));
+                    batcher.flush_before(close);
+                    let mut flushed = false;
+                    for hb in batcher.take_ready() {
+                        send(ToWriter::Events(hb?))?;
+                        flushed = true;
+                    }
+                    if flushed || close > closed_before {
                         send(ToWriter::CloseBefore(close))?;
                         closed_before = close;
                     }
@@ -181,6 +205,7 @@ fn parse_all(
         send(ToWriter::Rejects(rejects.finish()?))?;
     }
     send(ToWriter::CloseBefore(i64::MAX))?;
+    send(ToWriter::Commit)?;
     Ok(norm.stats())
 }
 
@@ -193,40 +218,56 @@ fn write_loop(
     mut on_hour_closed: Option<OnHourClosed>,
 ) -> Result<Written> {
     let mut archive = EventArchive::new(out, run_id);
-    let mut rejects = Vec::new();
+    let mut rejects: Option<ParquetFile> = None;
     let mut notified = 0;
-    for msg in rx {
-        match msg {
-            ToWriter::Events(hb) => archive.write(&hb)?,
-            ToWriter::Rejects(b) => rejects.push(b),
-            ToWriter::CloseBefore(h) => {
-                archive.close_before(h)?;
-                let files = archive.files();
-                if let Some(cb) = on_hour_closed.as_mut() {
-                    let new = &files[notified..];
-                    let mut hours: Vec<i64> = new.iter().map(|(h, _)| *h).collect();
-                    hours.dedup();
-                    for hour in hours {
-                        let of_hour: Vec<PathBuf> = files
-                            .iter()
-                            .filter(|(fh, _)| *fh == hour)
-                            .map(|(_, p)| p.clone())
-                            .collect();
-                        cb(hour, &of_hour);
+    let mut committed = false;
+    let result = (|| -> Result<()> {
+        for msg in rx {
+            match msg {
+                ToWriter::Events(hb) => archive.write(&hb)?,
+                ToWriter::Rejects(b) => {
+                    if rejects.is_none() {
+                        let path = out.join(REJECTS_DIR).join(format!("rejects-{run_id}.parquet"));
+                        rejects = Some(ParquetFile::create(path, reject_schema())?);
+                    }
+                    if let Some(f) = rejects.as_mut() {
+                        f.write(&b)?;
                     }
                 }
-                notified = files.len();
+                ToWriter::CloseBefore(h) => {
+                    archive.close_before(h)?;
+                    let files = archive.files();
+                    if let Some(cb) = on_hour_closed.as_mut() {
+                        let mut hours: Vec<i64> = files[notified..].iter().map(|(h, _)| *h).collect();
+                        hours.sort_unstable();
+                        hours.dedup();
+                        for hour in hours {
+                            let of_hour: Vec<PathBuf> = files
+                                .iter()
+                                .filter(|(fh, _)| *fh == hour)
+                                .map(|(_, p)| p.clone())
+                                .collect();
+                            cb(hour, &of_hour);
+                        }
+                    }
+                    notified = files.len();
+                }
+                ToWriter::Commit => committed = true,
             }
         }
+        Ok(())
+    })();
+    if result.is_err() || !committed {
+        archive.abort();
+        if let Some(f) = rejects {
+            f.abort();
+        }
+        result?;
+        anyhow::bail!("input ended with an error; this run's archive files were removed");
     }
     let rows = archive.rows();
     let files = archive.finish()?.into_iter().map(|(_, p)| p).collect();
-    let rejects_file = if rejects.is_empty() {
-        None
-    } else {
-        let path = out.join(REJECTS_DIR).join(format!("rejects-{run_id}.parquet"));
-        Some(write_parquet(path, reject_schema(), &rejects)?)
-    };
+    let rejects_file = rejects.map(ParquetFile::close).transpose()?;
     Ok((files, rejects_file, rows))
 }
 

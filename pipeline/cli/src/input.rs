@@ -80,6 +80,18 @@ pub fn open(path: &str, counter: &ByteCounter) -> Result<Input> {
     Ok(Input { name, reader })
 }
 
+/// The inputs in the order to read them: files by modification time, oldest first
+/// (rotated logs: `mail.log.2.gz`, `mail.log.1`, `mail.log`), then stdin. Retries and
+/// expiries correlate with earlier attempts only when those were read first.
+pub fn oldest_first(paths: &[String]) -> Vec<String> {
+    let mut keyed: Vec<(bool, Option<std::time::SystemTime>, &String)> = paths
+        .iter()
+        .map(|p| (p == "-", Path::new(p).metadata().and_then(|m| m.modified()).ok(), p))
+        .collect();
+    keyed.sort_by_key(|(stdin, mtime, _)| (*stdin, *mtime));
+    keyed.into_iter().map(|(_, _, p)| p.clone()).collect()
+}
+
 /// Total size on disk of the inputs that are files (stdin counts as 0).
 pub fn total_bytes(paths: &[String]) -> u64 {
     paths
@@ -118,6 +130,30 @@ mod tests {
             counter.get(),
             total_bytes(&[plain.display().to_string(), gz.display().to_string()])
         );
+    }
+
+    #[test]
+    fn rotated_files_are_read_oldest_first_and_stdin_last() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let t0 = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let mut paths = Vec::new();
+        for (name, age) in [("mail.log", 0), ("mail.log.1", 1), ("mail.log.2.gz", 2)] {
+            let p = dir.path().join(name);
+            let f = File::create(&p).expect("create");
+            f.set_modified(t0 - std::time::Duration::from_secs(86_400 * age))
+                .expect("mtime");
+            paths.push(p.display().to_string());
+        }
+        paths.insert(1, "-".to_owned());
+        let order: Vec<String> = oldest_first(&paths)
+            .iter()
+            .map(|p| {
+                Path::new(p)
+                    .file_name()
+                    .map_or(p.clone(), |n| n.to_string_lossy().into_owned())
+            })
+            .collect();
+        assert_eq!(order, ["mail.log.2.gz", "mail.log.1", "mail.log", "-"]);
     }
 
     #[test]

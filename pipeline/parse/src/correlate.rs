@@ -36,10 +36,16 @@ pub struct LastAttempt {
     pub mx_group: Box<str>,
 }
 
+/// Recipients tracked per queue id. A list message past this is still counted; its
+/// further recipients just get no attempt number and no expiry attribution.
+pub const MAX_RCPTS_PER_QUEUE_ID: usize = 1024;
+
 impl QueueState {
-    pub fn rcpt_mut(&mut self, hash: u64, domain: Option<&str>) -> &mut RcptState {
+    /// The state of one recipient; `None` once the queue id holds the maximum.
+    pub fn rcpt_mut(&mut self, hash: u64, domain: Option<&str>) -> Option<&mut RcptState> {
         let i = match self.rcpts.iter().position(|r| r.hash == hash) {
             Some(i) => i,
+            None if self.rcpts.len() >= MAX_RCPTS_PER_QUEUE_ID => return None,
             None => {
                 self.rcpts.push(RcptState {
                     hash,
@@ -50,7 +56,7 @@ impl QueueState {
                 self.rcpts.len() - 1
             }
         };
-        &mut self.rcpts[i]
+        Some(&mut self.rcpts[i])
     }
 }
 
@@ -154,6 +160,16 @@ mod tests {
             assert!(c.len() <= 1000);
         }
         assert_eq!(c.evictions() + c.len() as u64, 100_000);
+    }
+
+    #[test]
+    fn recipients_per_queue_id_are_bounded() {
+        let mut st = QueueState::default();
+        for h in 0..(MAX_RCPTS_PER_QUEUE_ID as u64 + 10) {
+            let tracked = st.rcpt_mut(h, None).is_some();
+            assert_eq!(tracked, h < MAX_RCPTS_PER_QUEUE_ID as u64);
+        }
+        assert!(st.rcpt_mut(3, None).is_some(), "known recipients stay reachable");
     }
 
     #[test]

@@ -26,7 +26,8 @@ pub fn split_recipient<'b>(
             h.write(local.as_bytes());
             h.write_u8(b'@');
             h.write(domain.as_bytes());
-            (Some(h.finish()), Some(domain))
+            // `a@.` has no domain worth a column (nor an mx_group fallback).
+            (Some(h.finish()), (!domain.is_empty()).then_some(domain))
         }
         _ => {
             h.write(address.as_bytes());

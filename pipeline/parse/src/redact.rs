@@ -6,11 +6,13 @@ use std::borrow::Cow;
 
 /// Bytes of a local part; non-ASCII ones too (RFC 6531 allows UTF-8 local parts).
 fn is_local_char(b: u8) -> bool {
-    b >= 0x80 || b.is_ascii_alphanumeric() || b"._%+-=!#$&'*/?^`{|}~".contains(&b)
+    b >= 0x80 || b.is_ascii_alphanumeric() || b"._%+-=!#$&'*/?^`{|}~\"".contains(&b)
 }
 
-/// Replaces the local part of every `local@domain` in `text` with `*`. A replaced span
-/// starts after an ASCII byte (or at the start) and ends at `@`, so valid UTF-8 stays valid.
+/// Replaces the local part of every `local@…` in `text` with `*`, whatever follows the
+/// `@`: masking too much is the safe side. A quoted local part (`"a, b"@x`) is masked
+/// back to its opening quote. A replaced span starts after an ASCII byte (or at the
+/// start) and ends at `@`, so valid UTF-8 stays valid.
 pub fn redact_addresses(text: &[u8]) -> Cow<'_, [u8]> {
     if memchr::memchr(b'@', text).is_none() {
         return Cow::Borrowed(text);
@@ -21,18 +23,19 @@ pub fn redact_addresses(text: &[u8]) -> Cow<'_, [u8]> {
         if at < copied {
             continue;
         }
-        let mut start = text[copied..at]
-            .iter()
-            .rposition(|b| !is_local_char(*b))
-            .map_or(copied, |p| copied + p + 1);
+        let before = &text[copied..at];
+        let mut start = match before.last() {
+            Some(b'"') => memchr::memrchr(b'"', &before[..before.len() - 1]).map_or(copied, |p| copied + p),
+            _ => before
+                .iter()
+                .rposition(|b| !is_local_char(*b))
+                .map_or(copied, |p| copied + p + 1),
+        };
         // `to=jane@x` in a log line: the key is not part of the address.
         if let Some(p) = memchr::memmem::rfind(&text[start..at], b"to=") {
             start += p + 3;
         }
-        let domain_follows = text
-            .get(at + 1)
-            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'[');
-        if start < at && domain_follows {
+        if start < at {
             out.extend_from_slice(&text[copied..start]);
             out.push(b'*');
             copied = at;
@@ -117,6 +120,15 @@ mod tests {
         );
         assert_eq!(redact_addresses_str("ÄÖ jöhn@x.de"), "ÄÖ *@x.de");
         assert!(matches!(redact_addresses_str("250 2.0.0 OK"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn unusual_addresses_are_masked_whatever_follows_the_at() {
+        assert_eq!(
+            redact_addresses_str("<jane@ñandu.es> <bob@-x> <\"a, b\"@x.com>"),
+            "<*@ñandu.es> <*@-x> <*@x.com>"
+        );
+        assert_eq!(r(b"Q: to=<\"a, b\"@x>, relay=none"), "Q: to=<*@x>, relay=none");
     }
 
     #[test]

@@ -52,12 +52,16 @@ pub struct Stats {
     pub bytes: u64,
     pub events: u64,
     pub expiries: u64,
+    /// Lines that expired a message (each yields one expiry per pending recipient).
+    pub expiry_lines: u64,
     pub skipped: [u64; SkipKind::ALL.len()],
     pub rejected: [u64; RejectReason::ALL.len()],
     /// Queue ids dropped from correlation state because it was full.
     pub evictions: u64,
     /// Queue ids currently held in correlation state.
     pub state_size: u64,
+    /// Attempts to recipients past the per-queue-id limit (no attempt number kept).
+    pub untracked_recipients: u64,
 }
 
 impl Stats {
@@ -85,6 +89,11 @@ impl Stats {
         self.rejected.iter().sum()
     }
 
+    /// Every line is exactly one of these; a test asserts it.
+    pub fn accounted_lines(&self) -> u64 {
+        (self.events - self.expiries) + self.expiry_lines + self.total_skipped() + self.total_rejected()
+    }
+
     /// Adds another normalizer's counts (state size is a level, not a count: summed too,
     /// since separate normalizers hold separate state).
     pub fn merge(&mut self, other: &Stats) {
@@ -92,6 +101,8 @@ impl Stats {
         self.bytes += other.bytes;
         self.events += other.events;
         self.expiries += other.expiries;
+        self.expiry_lines += other.expiry_lines;
+        self.untracked_recipients += other.untracked_recipients;
         for (a, b) in self.skipped.iter_mut().zip(other.skipped) {
             *a += b;
         }

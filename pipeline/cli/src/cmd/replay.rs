@@ -22,8 +22,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     let norm = cfg.resolve(&origin, now)?;
 
     let counter = ByteCounter::default();
-    let sources = a
-        .inputs
+    let sources = input::oldest_first(&a.inputs)
         .iter()
         .map(|p| input::open(p, &counter).map(|i| Box::new(i) as Box<dyn LineSource>))
         .collect::<Result<Vec<_>>>()?;
@@ -44,7 +43,9 @@ pub fn run(a: ReplayArgs) -> Result<()> {
             out: a.out.clone(),
             run_id: run_id(now),
             batch_rows: cfg.limits.batch_rows,
-            lateness_us: i64::try_from(cfg.limits.allowed_lateness_secs).unwrap_or(i64::MAX / 2) * 1_000_000,
+            lateness_us: i64::try_from(cfg.limits.allowed_lateness_secs)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(1_000_000),
             on_tick: Some(Box::new(move |_| {
                 if let Some(b) = &tick_bar {
                     b.set_position(tick_counter.get());

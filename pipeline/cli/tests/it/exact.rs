@@ -22,6 +22,36 @@ fn report_hourly_equals_the_truth_of_a_multi_host_multi_day_log() {
     let summary = replay(&g.config, &out, &[&g.log]);
     assert!(summary.contains("lines/s"), "{summary}");
     assert_eq!(report_csv(&out, &[]), truth);
+
+    // The run's hourly rows file holds the same rows.
+    let hourly: Vec<_> = std::fs::read_dir(out.join("hourly"))
+        .expect("hourly dir")
+        .flatten()
+        .collect();
+    assert_eq!(hourly.len(), 1);
+    let file = std::fs::File::open(hourly[0].path()).expect("open");
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("parquet")
+        .build()
+        .expect("reader");
+    let (mut n, mut attempts, mut expired) = (0, 0, 0);
+    for b in reader {
+        let b = b.expect("batch");
+        let sum = |c: &str| {
+            let col = b.column_by_name(c).expect("column");
+            let col = col.as_any().downcast_ref::<arrow::array::Int64Array>().expect("BIGINT");
+            col.iter().flatten().sum::<i64>()
+        };
+        n += b.num_rows();
+        attempts += sum("attempts");
+        expired += sum("expired");
+    }
+    let col_sum = |i: usize| {
+        rows.iter()
+            .map(|r| r.split(',').nth(i).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0))
+            .sum::<i64>()
+    };
+    assert_eq!((n, attempts, expired), (rows.len(), col_sum(4), col_sum(8)));
 }
 
 #[test]
@@ -39,8 +69,18 @@ fn gzip_split_files_and_stdin_give_the_same_rows() {
     let newer = dir.path().join("mail.log");
     std::fs::write(&newer, &log[mid..]).expect("write");
 
+    // Given newest first, as `replay /var/log/mail.log /var/log/mail.log.1.gz` would be:
+    // files are read oldest first (by mtime), so expiries find their earlier attempts.
+    let now = std::time::SystemTime::now();
+    let set_mtime = |p: &std::path::Path, ago: u64| {
+        let f = std::fs::File::options().write(true).open(p).expect("open");
+        f.set_modified(now - std::time::Duration::from_secs(ago))
+            .expect("mtime");
+    };
+    set_mtime(&older, 86_400);
+    set_mtime(&newer, 60);
     let out = dir.path().join("split");
-    replay(&g.config, &out, &[&older, &newer]);
+    replay(&g.config, &out, &[&newer, &older]);
     assert_eq!(report_csv(&out, &[]), truth);
 
     let out = dir.path().join("stdin");

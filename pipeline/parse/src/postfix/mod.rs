@@ -134,18 +134,27 @@ impl Normalizer {
         let (rcpt_hash, rcpt_domain) = split_recipient(&self.hasher, d.to, &mut domain_buf);
         let mx_group = group.as_deref().or(rcpt_domain).unwrap_or("unknown");
         let source_ip = self.egress.lookup(f.host, instance);
-        let stored_response = redact_addresses_str(reply::bounded(response, self.response_max_bytes));
+        // Mask before cutting: a cut inside an address would hide its `@` from the mask.
+        let masked = redact_addresses_str(response);
+        let stored_response = reply::bounded(&masked, self.response_max_bytes);
 
         let st = self.state.get_or_insert(f.host, qid);
-        let r = st.rcpt_mut(rcpt_hash.unwrap_or(0), rcpt_domain);
-        r.attempts += 1;
-        let attempt = r.attempts;
-        r.pending = (outcome == Outcome::Deferred).then(|| LastAttempt {
-            source_ip: source_ip.map(Into::into),
-            mx_host: mx_host.map(Into::into),
-            mx_ip: mx_ip.map(Into::into),
-            mx_group: mx_group.into(),
-        });
+        let attempt = match st.rcpt_mut(rcpt_hash.unwrap_or(0), rcpt_domain) {
+            Some(r) => {
+                r.attempts += 1;
+                r.pending = (outcome == Outcome::Deferred).then(|| LastAttempt {
+                    source_ip: source_ip.map(Into::into),
+                    mx_host: mx_host.map(Into::into),
+                    mx_ip: mx_ip.map(Into::into),
+                    mx_group: mx_group.into(),
+                });
+                Some(r.attempts)
+            }
+            None => {
+                self.stats.untracked_recipients += 1;
+                None
+            }
+        };
         events.push(&EventRow {
             event_time_us: f.time_us,
             tenant: &self.tenant,
@@ -165,8 +174,8 @@ impl Normalizer {
             class,
             smtp_code: code,
             enhanced_status: enhanced,
-            response: (!response.is_empty()).then_some(&*stored_response),
-            attempt: Some(attempt),
+            response: (!stored_response.is_empty()).then_some(stored_response),
+            attempt,
             delay_seconds: d.delay,
             size_bytes: st.size,
             origin,
@@ -240,7 +249,11 @@ impl Normalizer {
             origin,
         };
         let mut emitted = 0u64;
+        let mut no_recipient = no_recipient;
         if let Some(st) = self.state.get(f.host, qid) {
+            no_recipient.message_id = st.message_id.as_deref();
+            no_recipient.sender_domain = st.sender_domain.as_deref();
+            no_recipient.size_bytes = st.size;
             for r in &st.rcpts {
                 let Some(last) = &r.pending else { continue };
                 events.push(&EventRow {
@@ -267,5 +280,6 @@ impl Normalizer {
         }
         self.stats.events += emitted;
         self.stats.expiries += emitted;
+        self.stats.expiry_lines += 1;
     }
 }
