@@ -13,7 +13,6 @@ use deferlog_event::Origin;
 use deferlog_event::{HOUR_US, HourBatch, HourBatcher, RejectBuilder, hour_of, reject_schema};
 use deferlog_parse::{Normalizer, NormalizerConfig, Stats};
 use deferlog_query::{Engine, EventFilter, EventSource, Query};
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::time::{Duration, Instant};
@@ -21,8 +20,8 @@ use std::time::{Duration, Instant};
 /// A source of lines: a file, stdin, or the generator.
 pub trait LineSource {
     fn name(&self) -> &str;
-    /// Appends the next line to `buf` (cleared by the caller); false at the end.
-    fn next_line(&mut self, buf: &mut Vec<u8>) -> Result<bool>;
+    /// The next line (its `\n` may be included), or `None` at the end.
+    fn next_line(&mut self) -> Result<Option<&[u8]>>;
 }
 
 impl LineSource for Input {
@@ -30,12 +29,9 @@ impl LineSource for Input {
         &self.name
     }
 
-    fn next_line(&mut self, buf: &mut Vec<u8>) -> Result<bool> {
-        Ok(self
-            .reader
-            .read_until(b'\n', buf)
-            .with_context(|| format!("reading {}", self.name))?
-            > 0)
+    fn next_line(&mut self) -> Result<Option<&[u8]>> {
+        // The io::Error already names the input.
+        Ok(Input::next_line(self)?)
     }
 }
 
@@ -157,17 +153,12 @@ fn parse_all(
     let mut batcher = HourBatcher::new(opts.batch_rows);
     let mut rejects = RejectBuilder::default();
     let mut closed_before = i64::MIN;
-    let mut buf = Vec::with_capacity(4096);
     for mut src in sources {
         let name = src.name().to_owned();
         let mut line = 0u64;
-        loop {
-            buf.clear();
-            if !src.next_line(&mut buf)? {
-                break;
-            }
+        while let Some(raw) = src.next_line()? {
             line += 1;
-            norm.process_line(&buf, Origin::Line { file: &name, line }, &mut batcher, &mut rejects);
+            norm.process_line(raw, Origin::Line { file: &name, line }, &mut batcher, &mut rejects);
             for hb in batcher.take_ready() {
                 send(ToWriter::Events(hb?))?;
             }

@@ -8,7 +8,7 @@
 //! message survives at least one full generation of new messages after its last line,
 //! and the state never holds more than the limit, whatever the input.
 
-use std::collections::HashMap;
+use crate::HashMap;
 use std::mem;
 
 #[derive(Debug, Default)]
@@ -73,8 +73,8 @@ impl Correlator {
     /// `limit` is the most queue ids held at once (at least 2).
     pub fn new(limit: usize) -> Self {
         Correlator {
-            young: HashMap::new(),
-            old: HashMap::new(),
+            young: HashMap::default(),
+            old: HashMap::default(),
             generation: (limit / 2).max(1),
             evictions: 0,
             key: String::new(),

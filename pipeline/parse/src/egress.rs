@@ -1,7 +1,7 @@
 //! The egress map: which sending IP an MTA instance on a host uses, for MTAs (Postfix)
 //! whose lines do not name it.
 
-use std::collections::HashMap;
+use crate::HashMap;
 
 /// One `[[egress]]` entry of the configuration. A missing host or instance matches any.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub struct EgressMap {
 
 impl EgressMap {
     pub fn new(entries: &[Egress]) -> Self {
-        let mut by_host: HashMap<Box<str>, HashMap<Box<str>, Box<str>>> = HashMap::new();
+        let mut by_host: HashMap<Box<str>, HashMap<Box<str>, Box<str>>> = HashMap::default();
         for e in entries {
             by_host
                 .entry(e.host.as_deref().unwrap_or("").into())

@@ -13,6 +13,11 @@ mod redact;
 mod stamp;
 mod stats;
 mod syslog;
+mod text;
+
+/// Hash maps keyed by input (queue ids, replies, hosts): foldhash is several times
+/// faster than SipHash on short keys and still seeded per process.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 pub use egress::{Egress, EgressMap};
 pub use normalizer::{Normalizer, NormalizerConfig, SyslogFields};

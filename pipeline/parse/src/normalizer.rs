@@ -1,6 +1,7 @@
 //! The normalizer: one per input stream (file, partition). Frames each line, hands it to
 //! the parser of its MTA, and accounts for every line: an event, a skip, or a reject.
 
+use crate::HashMap;
 use crate::correlate::Correlator;
 use crate::egress::{Egress, EgressMap};
 use crate::stamp::{StampParser, Zone};
@@ -9,7 +10,6 @@ use crate::syslog::{self, FrameError, SyslogLine};
 use deferlog_classify::{Classifier, MxGroups};
 use deferlog_event::{Class, EventSink, Mta, Origin, RejectRow, RejectSink};
 use siphasher::sip::SipHasher13;
-use std::collections::HashMap;
 use std::fmt;
 use std::rc::Rc;
 
@@ -95,8 +95,8 @@ impl Normalizer {
             response_max_bytes: cfg.response_max_bytes,
             classifier: cfg.classifier,
             mx_groups: cfg.mx_groups,
-            class_cache: HashMap::new(),
-            group_cache: HashMap::new(),
+            class_cache: HashMap::default(),
+            group_cache: HashMap::default(),
             scratch: Scratch::default(),
         }
     }
@@ -126,7 +126,12 @@ impl Normalizer {
         }
         // Invalid UTF-8 only ever sits in free text (replies, subjects); read it lossily
         // so the line still counts, and the original bytes are kept if it is rejected.
-        let line = String::from_utf8_lossy(trimmed);
+        let line = match std::str::from_utf8(trimmed) {
+            Ok(s) => std::borrow::Cow::Borrowed(s),
+            // Checked first because the validating path is several times faster than
+            // the lossy one on the (all but universal) valid lines.
+            Err(_) => String::from_utf8_lossy(trimmed),
+        };
         match syslog::split(&mut self.stamps, &line) {
             Ok(frame) => self.dispatch(&frame, raw, origin, events, rejects),
             Err(e) => {

@@ -1,6 +1,7 @@
 //! The syslog frame around a record: `STAMP HOST PROGRAM[PID]: MESSAGE`.
 
 use crate::stamp::StampParser;
+use crate::text::find2;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SyslogLine<'a> {
@@ -25,8 +26,7 @@ pub fn split<'a>(stamps: &mut StampParser, line: &'a str) -> Result<SyslogLine<'
     let rest = line[n..].strip_prefix(' ').ok_or(FrameError::Shape)?;
     let sp = rest.find(' ').ok_or(FrameError::Shape)?;
     let (host, rest) = (&rest[..sp], &rest[sp + 1..]);
-    let colon = rest
-        .find(": ")
+    let colon = find2(rest, b':', b' ')
         .or_else(|| rest.strip_suffix(':').map(str::len))
         .ok_or(FrameError::Shape)?;
     let tag = &rest[..colon];

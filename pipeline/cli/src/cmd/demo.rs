@@ -20,6 +20,7 @@ const LINES_PER_MESSAGE: u64 = 7;
 
 struct Paced {
     generator: Generator,
+    buf: Vec<u8>,
     speed: f64,
     started: Instant,
     first_us: Option<i64>,
@@ -30,9 +31,10 @@ impl LineSource for Paced {
         "gen"
     }
 
-    fn next_line(&mut self, buf: &mut Vec<u8>) -> Result<bool> {
-        if !self.generator.next_line(buf) {
-            return Ok(false);
+    fn next_line(&mut self) -> Result<Option<&[u8]>> {
+        self.buf.clear();
+        if !self.generator.next_line(&mut self.buf) {
+            return Ok(None);
         }
         let t = self.generator.last_time_us();
         let first = *self.first_us.get_or_insert(t);
@@ -42,7 +44,7 @@ impl LineSource for Paced {
                 std::thread::sleep(wait);
             }
         }
-        Ok(true)
+        Ok(Some(&self.buf))
     }
 }
 
@@ -72,6 +74,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         norm,
         vec![Box::new(Paced {
             generator,
+            buf: Vec::new(),
             speed: a.speed,
             started: Instant::now(),
             first_us: None,

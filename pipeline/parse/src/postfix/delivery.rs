@@ -2,6 +2,7 @@
 //! `to=<rcpt>, [orig_to=<..>,] relay=R, [conn_use=N,] delay=D, delays=a/b/c/d, dsn=X.Y.Z, status=S (TEXT)`.
 
 use crate::stats::RejectReason;
+use crate::text::find2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Delivery<'a> {
@@ -43,7 +44,7 @@ pub fn parse(rest: &str) -> Result<Delivery<'_>, RejectReason> {
                 _ => RejectReason::BadRecipient,
             })?
         } else {
-            v.find(", ").ok_or(RejectReason::Truncated)?
+            find2(v, b',', b' ').ok_or(RejectReason::Truncated)?
         };
         let value = &v[..value_end];
         match key {

@@ -14,6 +14,7 @@ use crate::recipient::split_recipient;
 use crate::redact::redact_addresses_str;
 use crate::stats::{RejectReason, SkipKind};
 use crate::syslog::SyslogLine;
+use crate::text::{self, find2};
 use deferlog_classify::split_reply;
 use deferlog_event::{Class, EventRow, EventSink, Mta, Origin, Outcome, RejectSink};
 use std::mem;
@@ -23,7 +24,8 @@ const MESSAGE_ID_MAX: usize = 256;
 
 /// `QUEUEID: rest` with a plausible Postfix queue id (short hex or long form).
 fn split_queue_id(msg: &str) -> Option<(&str, &str)> {
-    let (qid, rest) = msg.split_once(": ")?;
+    let colon = find2(msg, b':', b' ')?;
+    let (qid, rest) = (&msg[..colon], &msg[colon + 2..]);
     let ok = (5..=20).contains(&qid.len()) && qid.bytes().all(|b| b.is_ascii_alphanumeric());
     ok.then_some((qid, rest))
 }
@@ -84,7 +86,7 @@ impl Normalizer {
         rejects: &mut dyn RejectSink,
     ) {
         let Some((qid, rest)) = split_queue_id(f.message) else {
-            if f.message.contains(": to=") {
+            if text::find(f.message, ": to=").is_some() {
                 self.reject(Mta::Postfix, RejectReason::BadQueueId, raw, origin, rejects);
             } else {
                 self.stats.skip(SkipKind::SmtpInfo);
@@ -196,15 +198,22 @@ impl Normalizer {
         let Some(from) = rest.strip_prefix("from=") else {
             return self.stats.skip(SkipKind::QueueManager);
         };
-        if rest.contains(", status=expired, ") || rest.contains(", status=force-expired, ") {
+        // `from=<sender>, status=expired, returned to sender` or
+        // `from=<sender>, size=N, nrcpt=M (queue active)`; a sender in angle brackets
+        // may itself hold ", ".
+        let value_end = match from.strip_prefix('<') {
+            Some(inner) => inner.find('>').map_or(from.len(), |i| i + 2),
+            None => find2(from, b',', b' ').unwrap_or(from.len()),
+        };
+        let sender = from[..value_end].trim_start_matches('<').trim_end_matches('>');
+        let after = from[value_end..].strip_prefix(", ").unwrap_or("");
+        if after.starts_with("status=expired,") || after.starts_with("status=force-expired,") {
             return self.expire(f, instance, qid, origin, events);
         }
-        if let Some(size_at) = rest.find(", size=") {
+        if let Some(size) = after.strip_prefix("size=") {
             let mut buf = mem::take(&mut self.scratch.domain);
-            let sender = from.split(", ").next().unwrap_or("");
-            let sender = sender.trim_start_matches('<').trim_end_matches('>');
             let domain = sender.rsplit_once('@').map(|(_, d)| lower(d, &mut buf));
-            let size = rest[size_at + 7..].split(',').next().and_then(|s| s.parse().ok());
+            let size = size.split(',').next().and_then(|s| s.parse().ok());
             let st = self.state.get_or_insert(f.host, qid);
             st.sender_domain = domain.filter(|d| !d.is_empty()).map(Into::into);
             st.size = size;

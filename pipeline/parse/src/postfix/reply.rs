@@ -1,5 +1,7 @@
 //! Where a delivery went and what the receiver said, from `relay=` and the status text.
 
+use crate::text;
+
 /// `host[ip]:port` → (host, ip). `none`, `local`, `virtual` → (that word, None).
 /// The ip is dropped when the brackets hold a socket path (`private/dovecot-lmtp`).
 pub fn split_relay(relay: &str) -> Option<(&str, Option<&str>)> {
@@ -27,7 +29,7 @@ const HOST_MARKERS: [&str; 4] = ["connect to ", "conversation with ", "connectio
 pub fn host_in_text(text: &str) -> Option<(&str, Option<&str>)> {
     HOST_MARKERS
         .iter()
-        .filter_map(|m| text.find(m).map(|at| at + m.len()))
+        .filter_map(|m| text::find(text, m).map(|at| at + m.len()))
         .filter_map(|start| {
             let rest = &text[start..];
             let b = rest.find('[')?;
@@ -47,9 +49,9 @@ pub fn host_in_text(text: &str) -> Option<(&str, Option<&str>)> {
 pub fn reply_of(text: &str) -> &str {
     let reply = ["said: ", "refused to talk to me: "]
         .iter()
-        .find_map(|m| text.find(m).map(|at| &text[at + m.len()..]))
+        .find_map(|m| text::find(text, m).map(|at| &text[at + m.len()..]))
         .unwrap_or(text);
-    match reply.rfind(" (in reply to ") {
+    match text::rfind(reply, " (in reply to ") {
         Some(at) if reply.ends_with("command)") => &reply[..at],
         _ => reply,
     }
