@@ -46,6 +46,7 @@ fn bench(c: &mut Criterion) {
                     run_id: format!("bench{run}"),
                     batch_rows: 65_536,
                     lateness_us: 600_000_000,
+                    workers: 2,
                     on_tick: None,
                     on_hour_closed: None,
                 },

@@ -80,6 +80,8 @@ pub struct LimitsConfig {
     /// How long after an hour ends its archive files stay open for stragglers, seconds.
     #[serde(default = "default_lateness")]
     pub allowed_lateness_secs: u64,
+    /// Parser threads (lines are split between them by MTA host); default: one per core.
+    pub parser_threads: Option<usize>,
 }
 
 impl Default for LimitsConfig {
@@ -89,7 +91,16 @@ impl Default for LimitsConfig {
             response_max_bytes: default_response_max_bytes(),
             batch_rows: default_batch_rows(),
             allowed_lateness_secs: default_lateness(),
+            parser_threads: None,
         }
+    }
+}
+
+impl LimitsConfig {
+    pub fn parser_threads(&self) -> usize {
+        self.parser_threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+            .max(1)
     }
 }
 
@@ -185,6 +196,9 @@ impl Config {
         }
         if self.limits.max_queue_ids < 2 {
             bail!("{origin}: key `limits.max_queue_ids` must be at least 2");
+        }
+        if self.limits.parser_threads == Some(0) {
+            bail!("{origin}: key `limits.parser_threads` must be at least 1");
         }
         if self.limits.batch_rows == 0 {
             bail!("{origin}: key `limits.batch_rows` must be at least 1");

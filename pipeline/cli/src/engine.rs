@@ -1,20 +1,30 @@
-//! The batch pipeline under `replay` and `demo`: lines → normalizer → hour batches →
-//! Parquet archive, on two threads joined by a bounded channel (the parser blocks
-//! when the writer falls behind), then the hourly query over what was written.
+//! The batch pipeline under `replay` and `demo`:
 //!
-//! Shutdown order: the parser finishes its input, flushes every open hour and its
-//! rejects, drops the sender; the writer drains the channel, closes every file
-//! (rename = commit), and returns the list; then `hourly.sql` runs over those files.
+//! ```text
+//! reader ──chunks of lines, split by MTA host──▶ parser threads ──hour batches──▶ writer
+//! ```
+//!
+//! then `hourly.sql` over what was written. Channels are bounded: the reader blocks
+//! when parsers fall behind, parsers block when the writer does. Splitting by host
+//! keeps each queue id's lines on one parser, in order.
+//!
+//! Shutdown order: the reader finishes its input and drops the chunk senders; each
+//! parser flushes every open hour and its rejects and reports "done with all hours";
+//! once all parsers joined without error the engine sends Commit; the writer drains
+//! the channel, closes (renames) every file and returns the list — or, with no Commit,
+//! removes them; then `hourly.sql` runs over exactly those files.
 
 use crate::input::Input;
 use anyhow::{Context, Result, anyhow};
+use arrow::record_batch::RecordBatch;
 use deferlog_archive::{EventArchive, HOURLY_DIR, ParquetFile, REJECTS_DIR, write_parquet};
 use deferlog_event::Origin;
 use deferlog_event::{HOUR_US, HourBatch, HourBatcher, RejectBuilder, hour_of, reject_schema};
 use deferlog_parse::{Normalizer, NormalizerConfig, Stats};
 use deferlog_query::{Engine, EventFilter, EventSource, Query};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::time::{Duration, Instant};
 
 /// A source of lines: a file, stdin, or the generator.
@@ -44,8 +54,8 @@ impl std::fmt::Debug for EngineOptions {
     }
 }
 
-/// Called every few thousand lines with the counts so far (progress bars).
-pub type OnTick = Box<dyn FnMut(&Stats)>;
+/// Called every few thousand lines (progress bars).
+pub type OnTick = Box<dyn FnMut()>;
 /// Called on the writer thread with an hour whose files were just closed, and those files.
 pub type OnHourClosed = Box<dyn FnMut(i64, &[PathBuf]) + Send>;
 
@@ -54,6 +64,8 @@ pub struct EngineOptions {
     pub run_id: String,
     pub batch_rows: usize,
     pub lateness_us: i64,
+    /// Parser threads; lines are split between them by MTA host.
+    pub workers: usize,
     pub on_tick: Option<OnTick>,
     pub on_hour_closed: Option<OnHourClosed>,
 }
@@ -69,50 +81,103 @@ pub struct Summary {
 }
 
 enum ToWriter {
-    Events(HourBatch),
-    CloseBefore(i64),
-    Rejects(arrow::record_batch::RecordBatch),
+    Events {
+        worker: usize,
+        batch: HourBatch,
+    },
+    /// The worker has nothing more for hours before `hour` (its watermark).
+    CloseBefore {
+        worker: usize,
+        hour: i64,
+    },
+    Rejects(RecordBatch),
     /// All input was read: keep the files. Without it the writer removes them.
     Commit,
 }
 
-/// The writer hung up; its own error says why.
-#[derive(Debug)]
-struct WriterStopped;
+/// Lines for one parser thread: their bytes, and per line its end in `data` and its
+/// number in `file`.
+struct Chunk {
+    file: Arc<str>,
+    data: Vec<u8>,
+    lines: Vec<(usize, u64)>,
+}
 
-impl std::fmt::Display for WriterStopped {
+/// A downstream thread hung up; its own error says why.
+#[derive(Debug)]
+struct Stopped(&'static str);
+
+impl std::fmt::Display for Stopped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the archive writer stopped")
+        write!(f, "the {} stopped", self.0)
     }
 }
 
-impl std::error::Error for WriterStopped {}
+impl std::error::Error for Stopped {}
 
 const TICK_LINES: u64 = 16_384;
 const REJECT_BATCH: usize = 4_096;
+/// Big enough that channel traffic is a few hundred messages per million lines.
+const CHUNK_BYTES: usize = 256 * 1024;
 
 pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: EngineOptions) -> Result<Summary> {
     let started = Instant::now();
-    let (tx, rx) = sync_channel::<ToWriter>(8);
-    let out = opts.out.clone();
-    let run_id = opts.run_id.clone();
-    let on_hour_closed = opts.on_hour_closed.take();
+    let workers = opts.workers.max(1);
+    let (tx, rx) = sync_channel::<ToWriter>(8 * workers);
+    let (out, run_id, on_hour_closed) = (opts.out.clone(), opts.run_id.clone(), opts.on_hour_closed.take());
     let writer = std::thread::Builder::new()
         .name("deferlog-writer".into())
-        .spawn(move || write_loop(&out, &run_id, rx, on_hour_closed))
+        .spawn(move || write_loop(&out, &run_id, workers, rx, on_hour_closed))
         .context("starting the writer thread")?;
 
-    let parsed = parse_all(cfg, sources, &mut opts, &tx);
+    let (recycle_tx, recycle_rx) = channel::<Chunk>();
+    let mut to_workers = Vec::with_capacity(workers);
+    let mut handles = Vec::with_capacity(workers);
+    for worker in 0..workers {
+        let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(4);
+        let (cfg, tx, recycle) = (cfg.clone(), tx.clone(), recycle_tx.clone());
+        let (batch_rows, lateness_us) = (opts.batch_rows, opts.lateness_us);
+        let handle = std::thread::Builder::new()
+            .name(format!("deferlog-parse-{worker}"))
+            .spawn(move || parse_chunks(cfg, worker, chunk_rx, recycle, &tx, batch_rows, lateness_us))
+            .context("starting a parser thread")?;
+        to_workers.push(chunk_tx);
+        handles.push(handle);
+    }
+    drop(recycle_tx);
+
+    let read = read_all(sources, &to_workers, &recycle_rx, opts.on_tick.as_mut());
+    drop(to_workers);
+    let mut stats = Stats::default();
+    let mut failures = Vec::new();
+    for h in handles {
+        match h
+            .join()
+            .map_err(|_| anyhow!("a parser thread panicked"))
+            .and_then(|r| r)
+        {
+            Ok(s) => stats.merge(&s),
+            Err(e) => failures.push(e),
+        }
+    }
+    if let Err(e) = read {
+        failures.push(e);
+    }
+    if failures.is_empty() {
+        tx.send(ToWriter::Commit)
+            .map_err(|_| anyhow::Error::new(Stopped("archive writer")))?;
+    }
     drop(tx);
     let written = writer.join().map_err(|_| anyhow!("the writer thread panicked"))?;
-    // Whichever side failed first is the cause: a parser that only saw the channel
-    // close defers to the writer's error; a writer that only saw no commit defers to
-    // the parser's.
-    let (stats, (event_files, rejects_file, events_written)) = match (parsed, written) {
-        (Ok(s), Ok(w)) => (s, w),
-        (Err(p), Err(w)) if p.is::<WriterStopped>() => return Err(w),
-        (Err(p), _) => return Err(p),
-        (Ok(_), Err(w)) => return Err(w),
+    // The first failure that is not just "the next thread hung up" is the cause; a
+    // writer that saw no commit only reports the files it removed.
+    let (event_files, rejects_file, events_written) = match (failures.is_empty(), written) {
+        (true, w) => w?,
+        (false, Err(w)) if failures.iter().all(|f| f.is::<Stopped>()) => return Err(w),
+        (false, _) => {
+            let first = failures.iter().position(|f| !f.is::<Stopped>()).unwrap_or(0);
+            return Err(failures.swap_remove(first));
+        }
     };
 
     let hourly_file = if event_files.is_empty() {
@@ -139,64 +204,140 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
     })
 }
 
-fn parse_all(
-    cfg: NormalizerConfig,
-    sources: Vec<Box<dyn LineSource>>,
-    opts: &mut EngineOptions,
-    tx: &SyncSender<ToWriter>,
-) -> Result<Stats> {
-    let send = |m: ToWriter| {
-        tx.send(m)
-            .map_err(|_| anyhow!("the archive writer stopped (see its error)"))
+/// The parser thread a line goes to: by its syslog host, so every line of one queue
+/// id meets the same correlation state, in order. The host is the token after the
+/// stamp, which is one token (RFC 3339) or three (BSD, `Nov  8 08:14:01`).
+fn worker_of(line: &[u8], workers: usize) -> usize {
+    if workers == 1 {
+        return 0;
+    }
+    let skip = if line.first().is_some_and(u8::is_ascii_digit) {
+        1
+    } else {
+        3
     };
-    let mut norm = Normalizer::new(cfg);
-    let mut batcher = HourBatcher::new(opts.batch_rows);
-    let mut rejects = RejectBuilder::default();
-    let mut closed_before = i64::MIN;
+    let host = line
+        .split(|b| *b == b' ')
+        .filter(|t| !t.is_empty())
+        .nth(skip)
+        .unwrap_or_default();
+    // FNV-1a: stable, and plenty for spreading a handful of host names.
+    let h = host.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (h % workers as u64) as usize
+}
+
+fn read_all(
+    sources: Vec<Box<dyn LineSource>>,
+    to_workers: &[SyncSender<Chunk>],
+    recycled: &Receiver<Chunk>,
+    mut on_tick: Option<&mut OnTick>,
+) -> Result<()> {
+    let fresh = |file: &Arc<str>| match recycled.try_recv() {
+        Ok(mut c) => {
+            c.data.clear();
+            c.lines.clear();
+            c.file = file.clone();
+            c
+        }
+        Err(_) => Chunk {
+            file: file.clone(),
+            data: Vec::with_capacity(CHUNK_BYTES + 4096),
+            lines: Vec::new(),
+        },
+    };
+    let send = |w: usize, c: Chunk| {
+        to_workers[w]
+            .send(c)
+            .map_err(|_| anyhow::Error::new(Stopped("parser thread")))
+    };
+    let mut total = 0u64;
     for mut src in sources {
-        let name = src.name().to_owned();
+        let file: Arc<str> = src.name().into();
+        let mut pending: Vec<Chunk> = to_workers.iter().map(|_| fresh(&file)).collect();
         let mut line = 0u64;
         while let Some(raw) = src.next_line()? {
             line += 1;
-            norm.process_line(raw, Origin::Line { file: &name, line }, &mut batcher, &mut rejects);
-            for hb in batcher.take_ready() {
-                send(ToWriter::Events(hb?))?;
+            let w = worker_of(raw, to_workers.len());
+            let c = &mut pending[w];
+            c.data.extend_from_slice(raw);
+            c.lines.push((c.data.len(), line));
+            if c.data.len() >= CHUNK_BYTES {
+                let full = std::mem::replace(c, fresh(&file));
+                send(w, full)?;
             }
-            if line.is_multiple_of(TICK_LINES) {
-                if rejects.len() >= REJECT_BATCH {
-                    send(ToWriter::Rejects(rejects.finish()?))?;
-                }
-                // Watermark: hours ending before (latest event - lateness) are done. Late
-                // rows for hours already closed are flushed on every tick, so they never
-                // pile up until the end of input.
-                if let Some(max) = batcher.max_time_us() {
-                    let close = closed_before.max(hour_of(max.saturating_sub(opts.lateness_us)));
-                    batcher.flush_before(close);
-                    let mut flushed = false;
-                    for hb in batcher.take_ready() {
-                        send(ToWriter::Events(hb?))?;
-                        flushed = true;
-                    }
-                    if flushed || close > closed_before {
-                        send(ToWriter::CloseBefore(close))?;
-                        closed_before = close;
-                    }
-                }
-                if let Some(tick) = opts.on_tick.as_mut() {
-                    tick(&norm.stats());
-                }
+            total += 1;
+            if total.is_multiple_of(TICK_LINES)
+                && let Some(tick) = on_tick.as_mut()
+            {
+                tick();
+            }
+        }
+        for (w, c) in pending.into_iter().enumerate() {
+            if !c.lines.is_empty() {
+                send(w, c)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_chunks(
+    cfg: NormalizerConfig,
+    worker: usize,
+    chunks: Receiver<Chunk>,
+    recycle: Sender<Chunk>,
+    tx: &SyncSender<ToWriter>,
+    batch_rows: usize,
+    lateness_us: i64,
+) -> Result<Stats> {
+    let send = |m: ToWriter| tx.send(m).map_err(|_| anyhow::Error::new(Stopped("archive writer")));
+    let mut norm = Normalizer::new(cfg);
+    let mut batcher = HourBatcher::new(batch_rows);
+    let mut rejects = RejectBuilder::default();
+    let mut closed_before = i64::MIN;
+    for chunk in chunks {
+        let mut start = 0;
+        for &(end, line) in &chunk.lines {
+            let origin = Origin::Line {
+                file: &chunk.file,
+                line,
+            };
+            norm.process_line(&chunk.data[start..end], origin, &mut batcher, &mut rejects);
+            start = end;
+            for batch in batcher.take_ready() {
+                send(ToWriter::Events { worker, batch: batch? })?;
+            }
+        }
+        let _ = recycle.send(chunk);
+        if rejects.len() >= REJECT_BATCH {
+            send(ToWriter::Rejects(rejects.finish()?))?;
+        }
+        // Watermark: hours ending before (latest event - lateness) are done. Late rows
+        // for hours already closed are flushed at every chunk, so they never pile up.
+        if let Some(max) = batcher.max_time_us() {
+            let close = closed_before.max(hour_of(max.saturating_sub(lateness_us)));
+            batcher.flush_before(close);
+            let mut flushed = false;
+            for batch in batcher.take_ready() {
+                send(ToWriter::Events { worker, batch: batch? })?;
+                flushed = true;
+            }
+            if flushed || close > closed_before {
+                send(ToWriter::CloseBefore { worker, hour: close })?;
+                closed_before = close;
             }
         }
     }
     batcher.flush_all();
-    for hb in batcher.take_ready() {
-        send(ToWriter::Events(hb?))?;
+    for batch in batcher.take_ready() {
+        send(ToWriter::Events { worker, batch: batch? })?;
     }
     if !rejects.is_empty() {
         send(ToWriter::Rejects(rejects.finish()?))?;
     }
-    send(ToWriter::CloseBefore(i64::MAX))?;
-    send(ToWriter::Commit)?;
+    send(ToWriter::CloseBefore { worker, hour: i64::MAX })?;
     Ok(norm.stats())
 }
 
@@ -205,17 +346,24 @@ type Written = (Vec<PathBuf>, Option<PathBuf>, u64);
 fn write_loop(
     out: &Path,
     run_id: &str,
-    rx: std::sync::mpsc::Receiver<ToWriter>,
+    workers: usize,
+    rx: Receiver<ToWriter>,
     mut on_hour_closed: Option<OnHourClosed>,
 ) -> Result<Written> {
     let mut archive = EventArchive::new(out, run_id);
     let mut rejects: Option<ParquetFile> = None;
+    // Per parser thread: None until it sends events (an idle thread holds nothing
+    // back), then the hour before which it is done.
+    let mut marks: Vec<Option<i64>> = vec![None; workers];
     let mut notified = 0;
     let mut committed = false;
     let result = (|| -> Result<()> {
         for msg in rx {
             match msg {
-                ToWriter::Events(hb) => archive.write(&hb)?,
+                ToWriter::Events { worker, batch } => {
+                    marks[worker].get_or_insert(i64::MIN);
+                    archive.write(&batch)?;
+                }
                 ToWriter::Rejects(b) => {
                     if rejects.is_none() {
                         let path = out.join(REJECTS_DIR).join(format!("rejects-{run_id}.parquet"));
@@ -225,8 +373,10 @@ fn write_loop(
                         f.write(&b)?;
                     }
                 }
-                ToWriter::CloseBefore(h) => {
-                    archive.close_before(h)?;
+                ToWriter::CloseBefore { worker, hour } => {
+                    marks[worker] = Some(hour);
+                    let close = marks.iter().flatten().copied().min().unwrap_or(hour);
+                    archive.close_before(close)?;
                     let files = archive.files();
                     if let Some(cb) = on_hour_closed.as_mut() {
                         let mut hours: Vec<i64> = files[notified..].iter().map(|(h, _)| *h).collect();
@@ -263,7 +413,7 @@ fn write_loop(
 }
 
 /// Runs `hourly.sql` over `source` on a private single-threaded runtime.
-pub fn run_hourly(source: EventSource, filter: &EventFilter) -> Result<Vec<arrow::record_batch::RecordBatch>> {
+pub fn run_hourly(source: EventSource, filter: &EventFilter) -> Result<Vec<RecordBatch>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -84,6 +84,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
             run_id: run_id(now),
             batch_rows: cfg.limits.batch_rows,
             lateness_us: 5 * 60 * 1_000_000,
+            workers: cfg.limits.parser_threads(),
             on_tick: None,
             on_hour_closed: Some(Box::new(move |hour, files| {
                 if let Err(e) = print_hour(hour, files, rows) {

@@ -46,7 +46,8 @@ pub fn run(a: ReplayArgs) -> Result<()> {
             lateness_us: i64::try_from(cfg.limits.allowed_lateness_secs)
                 .unwrap_or(i64::MAX)
                 .saturating_mul(1_000_000),
-            on_tick: Some(Box::new(move |_| {
+            workers: cfg.limits.parser_threads(),
+            on_tick: Some(Box::new(move || {
                 if let Some(b) = &tick_bar {
                     b.set_position(tick_counter.get());
                 }
