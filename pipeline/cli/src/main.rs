@@ -8,10 +8,6 @@ use deferlog_app::{config, engine, input, output};
 
 use clap::Parser;
 
-// Arrow builders and Parquet encoders allocate and free large buffers per batch;
-// mimalloc keeps them out of the page-fault path the system allocator takes.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

@@ -50,7 +50,7 @@ impl NormalizerConfig {
 
 /// Caches bounded by clearing: replies and MX hosts repeat heavily, but an adversary
 /// must not be able to grow them without limit.
-const CACHE_LIMIT: usize = 65_536;
+const CACHE_LIMIT: usize = 16_384;
 
 pub struct Normalizer {
     pub(crate) tenant: String,

@@ -126,3 +126,26 @@ fn filters_select_exactly_the_matching_truth_rows() {
         expect(&|r| r[0] >= "2026-11-02T00" && r[0] < "2026-11-02T06")
     );
 }
+
+#[test]
+fn the_count_does_not_depend_on_the_number_of_parser_threads() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let g = generate(dir.path(), 30_000, 8);
+    let truth = std::fs::read_to_string(&g.truth).expect("truth");
+    for threads in ["1", "3"] {
+        let out = dir.path().join(format!("archive-{threads}"));
+        let o = crate::support::deferlog()
+            .env("DEFERLOG_LIMITS__PARSER_THREADS", threads)
+            .arg("replay")
+            .arg("--config")
+            .arg(&g.config)
+            .arg("--out")
+            .arg(&out)
+            .args(["--reference-time", "2026-11-10", "--quiet"])
+            .arg(&g.log)
+            .output()
+            .expect("replay");
+        crate::support::ok(o);
+        assert_eq!(report_csv(&out, &[]), truth, "{threads} parser threads");
+    }
+}
