@@ -5,7 +5,8 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use std::fs::{self, File};
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -30,11 +31,22 @@ impl std::fmt::Debug for ParquetFile {
     }
 }
 
+/// Columns that are (nearly) unique per row: a dictionary page would only overflow
+/// and fall back after paying for the interning, and min/max statistics on them prune
+/// nothing.
+const UNIQUE_COLUMNS: [&str; 6] = ["queue_id", "message_id", "recipient_hash", "response", "origin", "raw"];
+
 fn props() -> WriterProperties {
-    WriterProperties::builder()
+    let mut b = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .build()
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+    for c in UNIQUE_COLUMNS {
+        let path = ColumnPath::from(c);
+        b = b
+            .set_column_dictionary_enabled(path.clone(), false)
+            .set_column_statistics_enabled(path, EnabledStatistics::None);
+    }
+    b.build()
 }
 
 impl ParquetFile {

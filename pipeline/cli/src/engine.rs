@@ -205,27 +205,48 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
 }
 
 /// The parser thread a line goes to: by its syslog host, so every line of one queue
-/// id meets the same correlation state, in order. The host is the token after the
-/// stamp, which is one token (RFC 3339) or three (BSD, `Nov  8 08:14:01`).
+/// id meets the same correlation state, in order. The host follows the stamp: after
+/// the first space of an RFC 3339 stamp, or after `HH:MM:SS ` of a BSD one.
 fn worker_of(line: &[u8], workers: usize) -> usize {
     if workers == 1 {
         return 0;
     }
-    let skip = if line.first().is_some_and(u8::is_ascii_digit) {
-        1
+    let start = if line.first().is_some_and(u8::is_ascii_digit) {
+        memchr::memchr(b' ', line).map(|i| i + 1)
     } else {
-        3
+        memchr::memchr(b':', line).map(|i| i + 7)
     };
-    let host = line
-        .split(|b| *b == b' ')
-        .filter(|t| !t.is_empty())
-        .nth(skip)
-        .unwrap_or_default();
+    let host = start.and_then(|s| line.get(s..)).unwrap_or_default();
+    let host = &host[..memchr::memchr(b' ', host).unwrap_or(host.len())];
     // FNV-1a: stable, and plenty for spreading a handful of host names.
     let h = host.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     });
     (h % workers as u64) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worker_of;
+
+    #[test]
+    fn lines_of_one_host_go_to_one_parser_whatever_the_stamp() {
+        let hosts = ["mta-out1", "mta-out2", "mta-out3", "mx", "relay-7.example"];
+        for h in hosts {
+            let bsd = format!("Nov  8 08:14:01 {h} postfix/smtp[1]: X: to=<a@b>");
+            let bsd_unpadded = format!("Jan 6 08:39:06 {h} postfix/qmgr[2]: X: removed");
+            let rfc = format!("2026-11-08T08:14:01.123456+00:00 {h} postfix/smtp[1]: X: to=<a@b>");
+            let w = worker_of(bsd.as_bytes(), 3);
+            assert_eq!(worker_of(bsd_unpadded.as_bytes(), 3), w, "{h}");
+            assert_eq!(worker_of(rfc.as_bytes(), 3), w, "{h}");
+        }
+        let spread: std::collections::BTreeSet<usize> = hosts
+            .iter()
+            .map(|h| worker_of(format!("Nov  8 08:14:01 {h} x").as_bytes(), 2))
+            .collect();
+        assert_eq!(spread.len(), 2, "five hosts should use both parsers");
+        assert_eq!(worker_of(b"", 2), worker_of(b"garbage", 2));
+    }
 }
 
 fn read_all(
