@@ -225,30 +225,6 @@ fn worker_of(line: &[u8], workers: usize) -> usize {
     (h % workers as u64) as usize
 }
 
-#[cfg(test)]
-mod tests {
-    use super::worker_of;
-
-    #[test]
-    fn lines_of_one_host_go_to_one_parser_whatever_the_stamp() {
-        let hosts = ["mta-out1", "mta-out2", "mta-out3", "mx", "relay-7.example"];
-        for h in hosts {
-            let bsd = format!("Nov  8 08:14:01 {h} postfix/smtp[1]: X: to=<a@b>");
-            let bsd_unpadded = format!("Jan 6 08:39:06 {h} postfix/qmgr[2]: X: removed");
-            let rfc = format!("2026-11-08T08:14:01.123456+00:00 {h} postfix/smtp[1]: X: to=<a@b>");
-            let w = worker_of(bsd.as_bytes(), 3);
-            assert_eq!(worker_of(bsd_unpadded.as_bytes(), 3), w, "{h}");
-            assert_eq!(worker_of(rfc.as_bytes(), 3), w, "{h}");
-        }
-        let spread: std::collections::BTreeSet<usize> = hosts
-            .iter()
-            .map(|h| worker_of(format!("Nov  8 08:14:01 {h} x").as_bytes(), 2))
-            .collect();
-        assert_eq!(spread.len(), 2, "five hosts should use both parsers");
-        assert_eq!(worker_of(b"", 2), worker_of(b"garbage", 2));
-    }
-}
-
 fn read_all(
     sources: Vec<Box<dyn LineSource>>,
     to_workers: &[SyncSender<Chunk>],
@@ -452,5 +428,29 @@ pub fn hour_filter(hour_us: i64) -> EventFilter {
         from_us: Some(hour_us),
         to_us: Some(hour_us + HOUR_US),
         ..EventFilter::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worker_of;
+
+    #[test]
+    fn lines_of_one_host_go_to_one_parser_whatever_the_stamp() {
+        let hosts = ["mta-out1", "mta-out2", "mta-out3", "mx", "relay-7.example"];
+        for h in hosts {
+            let bsd = format!("Nov  8 08:14:01 {h} postfix/smtp[1]: X: to=<a@b>");
+            let bsd_unpadded = format!("Jan 6 08:39:06 {h} postfix/qmgr[2]: X: removed");
+            let rfc = format!("2026-11-08T08:14:01.123456+00:00 {h} postfix/smtp[1]: X: to=<a@b>");
+            let w = worker_of(bsd.as_bytes(), 3);
+            assert_eq!(worker_of(bsd_unpadded.as_bytes(), 3), w, "{h}");
+            assert_eq!(worker_of(rfc.as_bytes(), 3), w, "{h}");
+        }
+        let spread: std::collections::BTreeSet<usize> = hosts
+            .iter()
+            .map(|h| worker_of(format!("Nov  8 08:14:01 {h} x").as_bytes(), 2))
+            .collect();
+        assert_eq!(spread.len(), 2, "five hosts should use both parsers");
+        assert_eq!(worker_of(b"", 2), worker_of(b"garbage", 2));
     }
 }
