@@ -182,7 +182,10 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
     // Every event the parsers produced must be in the archive; anything else is a bug
     // in this engine, and the run's output should not be trusted.
     if events_written != stats.events {
-        anyhow::bail!("internal error: {} events parsed but {events_written} written", stats.events);
+        anyhow::bail!(
+            "internal error: {} events parsed but {events_written} written",
+            stats.events
+        );
     }
 
     let hourly_file = if event_files.is_empty() {

@@ -1,7 +1,7 @@
 //! Every delivery line of the real Postfix corpora, parsed, with its fields asserted.
 //! Expected values are read off the lines by hand (see shared/corpus/SOURCES.md).
 
-use deferlog_event::{Class, EventSink, Origin, Outcome, OwnedSummary, RejectRow, RejectSink};
+use deferlog_event::{Class, Origin, Outcome, OwnedSummary, RejectRow, RejectSink};
 use deferlog_parse::{Normalizer, NormalizerConfig, RejectReason, SkipKind, SyslogFields};
 use std::path::PathBuf;
 
@@ -20,14 +20,6 @@ impl RejectSink for Rejects {
         let mut origin = String::new();
         r.origin.write_origin(&mut origin).expect("origin");
         self.0.push((r.reason.to_owned(), r.raw.to_vec(), origin));
-    }
-}
-
-struct Sink(Vec<OwnedSummary>);
-
-impl EventSink for Sink {
-    fn push(&mut self, row: &deferlog_event::EventRow<'_>) {
-        self.0.push(OwnedSummary::from(row));
     }
 }
 
@@ -83,7 +75,7 @@ fn check(got: &[OwnedSummary], want: &[Want<'_>]) {
 fn every_delivery_line_of_postfix_log() {
     let raw = corpus("postfix.log");
     let mut n = normalizer();
-    let mut sink = Sink(Vec::new());
+    let mut sink: Vec<OwnedSummary> = Vec::new();
     let mut rejects = Rejects::default();
     for (i, line) in raw.split_inclusive(|b| *b == b'\n').enumerate() {
         let origin = Origin::Line {
@@ -106,9 +98,9 @@ fn every_delivery_line_of_postfix_log() {
         ("postfix.log:23", Delivered, C::None, Some("10.2.2.85"), Some("10.2.2.85"), "continuity.delivery", Some("continuity.delivery"), Some(250), Some("2.0.0"), Some(2)),
         ("postfix.log:32", Delivered, C::None, Some("127.0.0.2"), Some("127.0.0.2"), "unknown", None, Some(250), Some("2.0.0"), Some(1)),
     ];
-    check(&sink.0, want);
+    check(&sink, want);
     // Fields beyond the tuple, for a few lines.
-    let telia = &sink.0[2];
+    let telia = &sink[2];
     assert_eq!(
         (
             telia.mta_host.as_str(),
@@ -123,18 +115,18 @@ fn every_delivery_line_of_postfix_log() {
         telia.response.as_deref(),
         Some("250 2.0.0 6FVIjIMwUJwU66FVIjAEB0 mail accepted for delivery")
     );
-    assert_eq!(sink.0[5].mta_instance.as_deref(), Some("postfix/relay"));
+    assert_eq!(sink[5].mta_instance.as_deref(), Some("postfix/relay"));
     assert_eq!(
-        sink.0[3].response.as_deref().map(|r| r.starts_with("451 DT:SPM 163")),
+        sink[3].response.as_deref().map(|r| r.starts_with("451 DT:SPM 163")),
         Some(true)
     );
     assert!(
-        sink.0[3].event_time_us == us("2026-12-29T02:54:12Z"),
+        sink[3].event_time_us == us("2026-12-29T02:54:12Z"),
         "December lines read on Dec 31 are this year"
     );
     // The same mailbox hashes alike with and without angle brackets.
-    assert_eq!(sink.0[6].recipient_hash, sink.0[7].recipient_hash);
-    let qmgr_state = sink.0.iter().find(|e| e.queue_id == "3mfHGL1r9gzyQP").expect("line 32");
+    assert_eq!(sink[6].recipient_hash, sink[7].recipient_hash);
+    let qmgr_state = sink.iter().find(|e| e.queue_id == "3mfHGL1r9gzyQP").expect("line 32");
     assert_eq!(
         (qmgr_state.size_bytes, qmgr_state.message_id.as_deref()),
         (Some(813), Some("3mfHGL1r9gzyQP@mx15.example.net"))
@@ -160,7 +152,7 @@ fn every_delivery_line_of_the_message_only_corpus() {
     let raw = corpus("postfix_msgonly.log");
     let text = String::from_utf8(raw).expect("utf-8");
     let mut n = normalizer();
-    let mut sink = Sink(Vec::new());
+    let mut sink: Vec<OwnedSummary> = Vec::new();
     let mut rejects = Rejects::default();
     let time = us("2026-11-08T08:00:00Z");
     for (i, msg) in text.lines().enumerate() {
@@ -199,7 +191,7 @@ fn every_delivery_line_of_the_message_only_corpus() {
         ("msgonly:70", Expired, C::Expired, None, None, "unknown", None, None, None, None),
         ("msgonly:73", Delivered, C::None, Some("localhost"), Some("127.0.0.1"), "example.com", Some("example.com"), Some(250), Some("2.0.0"), Some(1)),
     ];
-    check(&sink.0, want);
+    check(&sink, want);
     // Line 18 is an address verification probe, not an attempt.
     assert_eq!(n.stats().skipped(SkipKind::AddressVerification), 1);
     assert!(
@@ -234,12 +226,12 @@ Nov  8 12:00:00 mta-out1 postfix-ip1/qmgr[1]: ABCDE12345: removed
         },
     ];
     let mut n = Normalizer::new(cfg);
-    let mut sink = Sink(Vec::new());
+    let mut sink: Vec<OwnedSummary> = Vec::new();
     let mut rejects = Rejects::default();
     for line in log.lines() {
         n.process_line(line.as_bytes(), Origin::Text("t"), &mut sink, &mut rejects);
     }
-    let expired: Vec<_> = sink.0.iter().filter(|e| e.outcome == Outcome::Expired).collect();
+    let expired: Vec<_> = sink.iter().filter(|e| e.outcome == Outcome::Expired).collect();
     let got: Vec<_> = expired
         .iter()
         .map(|e| {
@@ -273,14 +265,14 @@ Nov  8 12:00:00 mta-out1 postfix-ip1/qmgr[1]: ABCDE12345: removed
             .iter()
             .all(|e| e.event_time_us == us("2026-11-08T12:00:00Z") && e.size_bytes == Some(900))
     );
-    assert_eq!(sink.0.iter().filter(|e| e.outcome != Outcome::Expired).count(), 4);
+    assert_eq!(sink.iter().filter(|e| e.outcome != Outcome::Expired).count(), 4);
     assert_eq!(n.stats().state_size, 0, "`removed` drops the queue id");
 }
 
 #[test]
 fn hostile_input_never_panics_and_every_line_is_accounted_for() {
     let mut n = normalizer();
-    let mut sink = Sink(Vec::new());
+    let mut sink: Vec<OwnedSummary> = Vec::new();
     let mut rejects = Rejects::default();
     let lines: Vec<Vec<u8>> = vec![
         b"".to_vec(),
