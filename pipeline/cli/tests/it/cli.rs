@@ -152,3 +152,36 @@ fn corpus_logs_replay_without_error_and_count_the_truncated_line_as_a_reject() {
     let report = crate::support::report_csv(dir.path(), &[]);
     assert!(report.lines().count() > 3, "{report}");
 }
+
+#[test]
+fn demo_prints_closed_hours_and_leaves_an_archive_report_can_read() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("demo");
+    let o = deferlog()
+        .args([
+            "demo",
+            "--lines",
+            "20000",
+            "--speed",
+            "0",
+            "--rows-per-hour",
+            "3",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .expect("demo");
+    let stdout = ok(o);
+    let hours = stdout.lines().filter(|l| l.starts_with("── ")).count();
+    assert!(hours >= 2, "the demo should print each hour as it closes:\n{stdout}");
+    assert!(stdout.contains("source_ip") && stdout.contains("deferred"), "{stdout}");
+    let report = crate::support::report_csv(&out, &[]);
+    let rows: Vec<&str> = report.lines().skip(1).collect();
+    assert!(rows.len() > 20, "{report}");
+    // Every source IP the demo reports comes from the generated fleet's egress map.
+    let fleet = run(&["gen", "--print-config"]);
+    for r in rows {
+        let ip = r.split(',').nth(1).expect("source_ip column");
+        assert!(ip.is_empty() || fleet.contains(&format!("ip = \"{ip}\"")), "{r}");
+    }
+}
