@@ -183,7 +183,10 @@ mod tests {
     #[test]
     fn json_lines_keep_numbers_nulls_and_column_order() {
         let out = render(Format::Json);
-        assert!(out.starts_with("{\"hour\":\"1970-01-01T01:00:00Z\",\"source_ip\""), "{out}");
+        assert!(
+            out.starts_with("{\"hour\":\"1970-01-01T01:00:00Z\",\"source_ip\""),
+            "{out}"
+        );
         let second: serde_json::Value = serde_json::from_str(out.lines().nth(1).expect("2 lines")).expect("json");
         assert_eq!(second["attempts"], 12);
         assert!(second["source_ip"].is_null());
