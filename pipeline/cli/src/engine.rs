@@ -360,7 +360,6 @@ fn write_loop(
     // Per parser thread: None until it sends events (an idle thread holds nothing
     // back), then the hour before which it is done.
     let mut marks: Vec<Option<i64>> = vec![None; workers];
-    let mut notified = 0;
     let mut committed = false;
     let result = (|| -> Result<()> {
         for msg in rx {
@@ -370,33 +369,29 @@ fn write_loop(
                     archive.write(&batch)?;
                 }
                 ToWriter::Rejects(b) => {
-                    if rejects.is_none() {
-                        let path = out.join(REJECTS_DIR).join(format!("rejects-{run_id}.parquet"));
-                        rejects = Some(ParquetFile::create(path, reject_schema())?);
-                    }
-                    if let Some(f) = rejects.as_mut() {
-                        f.write(&b)?;
-                    }
+                    let file = match rejects.as_mut() {
+                        Some(f) => f,
+                        None => {
+                            let path = out.join(REJECTS_DIR).join(format!("rejects-{run_id}.parquet"));
+                            rejects.insert(ParquetFile::create(path, reject_schema())?)
+                        }
+                    };
+                    file.write(&b)?;
                 }
                 ToWriter::CloseBefore { worker, hour } => {
                     marks[worker] = Some(hour);
                     let close = marks.iter().flatten().copied().min().unwrap_or(hour);
-                    archive.close_before(close)?;
-                    let files = archive.files();
-                    if let Some(cb) = on_hour_closed.as_mut() {
-                        let mut hours: Vec<i64> = files[notified..].iter().map(|(h, _)| *h).collect();
-                        hours.sort_unstable();
-                        hours.dedup();
-                        for hour in hours {
-                            let of_hour: Vec<PathBuf> = files
+                    for hour in archive.close_before(close)? {
+                        if let Some(cb) = on_hour_closed.as_mut() {
+                            let of_hour: Vec<PathBuf> = archive
+                                .files()
                                 .iter()
-                                .filter(|(fh, _)| *fh == hour)
+                                .filter(|(h, _)| *h == hour)
                                 .map(|(_, p)| p.clone())
                                 .collect();
                             cb(hour, &of_hour);
                         }
                     }
-                    notified = files.len();
                 }
                 ToWriter::Commit => committed = true,
             }

@@ -31,10 +31,6 @@ impl EgressMap {
         EgressMap { by_host }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.by_host.is_empty()
-    }
-
     pub fn lookup(&self, host: &str, instance: &str) -> Option<&str> {
         let in_host = |h: &str, i: &str| self.by_host.get(h).and_then(|m| m.get(i)).map(|ip| &**ip);
         in_host(host, instance)

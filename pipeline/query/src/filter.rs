@@ -35,10 +35,6 @@ impl CastUtf8 for Expr {
 }
 
 impl EventFilter {
-    pub fn is_empty(&self) -> bool {
-        self == &EventFilter::default()
-    }
-
     pub fn exprs(&self) -> Vec<Expr> {
         let mut out = Vec::new();
         if let Some(f) = self.from_us {

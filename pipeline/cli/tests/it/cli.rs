@@ -51,37 +51,31 @@ fn classify_explain_shows_normalized_text_and_rules_tried() {
     );
 }
 
+/// Runs `check` on `text` written to `bad.toml`; asserts it fails and returns stderr.
+fn check_fails(dir: &std::path::Path, text: &str) -> String {
+    let cfg = dir.join("bad.toml");
+    std::fs::write(&cfg, text).expect("write");
+    let o = deferlog()
+        .arg("check")
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .expect("check");
+    assert!(!o.status.success(), "check accepted {text:?}");
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 #[test]
 fn check_names_the_file_and_key_of_a_bad_config() {
     let dir = tempfile::tempdir().expect("tmp");
-    let cfg = dir.path().join("bad.toml");
-    std::fs::write(
-        &cfg,
+    let err = check_fails(
+        dir.path(),
         "timezone = \"UTC\"\n[[egress]]\nhost = \"mta-out1\"\nip = \"not-an-ip\"\n",
-    )
-    .expect("write");
-    let o = deferlog()
-        .arg("check")
-        .arg("--config")
-        .arg(&cfg)
-        .output()
-        .expect("check");
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
+    );
     assert!(err.contains("bad.toml") && err.contains("egress[0].ip"), "{err}");
 
-    std::fs::write(&cfg, "timezon = \"UTC\"\n").expect("write");
-    let o = deferlog()
-        .arg("check")
-        .arg("--config")
-        .arg(&cfg)
-        .output()
-        .expect("check");
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("bad.toml") && err.contains("timezon"),
-        "{err}"
-    );
+    let err = check_fails(dir.path(), "timezon = \"UTC\"\n");
+    assert!(err.contains("bad.toml") && err.contains("timezon"), "{err}");
 
     let o = deferlog()
         .arg("check")
