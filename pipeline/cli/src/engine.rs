@@ -21,6 +21,7 @@ use deferlog_archive::{EventArchive, HOURLY_DIR, ParquetFile, REJECTS_DIR, write
 use deferlog_event::Origin;
 use deferlog_event::{HOUR_US, HourBatch, HourBatcher, RejectBuilder, hour_of, reject_schema};
 use deferlog_parse::{Normalizer, NormalizerConfig, Stats};
+use deferlog_query::schema::{hourly_schema, to_hourly};
 use deferlog_query::{Engine, EventFilter, EventSource, Query};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -191,16 +192,21 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
     let hourly_file = if event_files.is_empty() {
         None
     } else {
-        let batches = run_hourly(EventSource::Files(event_files.clone()), &EventFilter::default())?;
+        let batches = run_query(
+            Query::HOURLY,
+            EventSource::Files(event_files.clone()),
+            &EventFilter::default(),
+        )?;
+        // A finished replay is its own scope, written once: revision 0, every hour final.
+        let rows = batches
+            .iter()
+            .map(|b| to_hourly(b, &opts.run_id, 0, true))
+            .collect::<Result<Vec<_>, _>>()?;
         let path = opts
             .out
             .join(HOURLY_DIR)
             .join(format!("hourly-{}.parquet", opts.run_id));
-        let schema = batches
-            .first()
-            .map(|b| b.schema())
-            .ok_or_else(|| anyhow!("hourly query returned no schema"))?;
-        Some(write_parquet(path, schema, &batches)?)
+        Some(write_parquet(path, hourly_schema(), &rows)?)
     };
     Ok(Summary {
         stats,
@@ -412,16 +418,17 @@ fn write_loop(
     Ok((files, rejects_file, rows))
 }
 
-/// Runs `hourly.sql` over `source` on a private single-threaded runtime.
-pub fn run_hourly(source: EventSource, filter: &EventFilter) -> Result<Vec<RecordBatch>> {
+/// Runs a query file over `source` (as the query's input table) on a private
+/// single-threaded runtime.
+pub fn run_query(query: Query, source: EventSource, filter: &EventFilter) -> Result<Vec<RecordBatch>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting tokio")?;
     rt.block_on(async {
         let engine = Engine::new();
-        engine.register_events(source, filter).await?;
-        Ok(engine.run(Query::HOURLY).await?)
+        engine.register(query.input, source, filter).await?;
+        Ok(engine.run(query).await?)
     })
 }
 

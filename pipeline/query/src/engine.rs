@@ -1,8 +1,10 @@
-//! A DataFusion session with the `events` table registered from a source.
+//! A DataFusion session with the input tables of the query files registered.
 
 use crate::error::QueryError;
 use crate::filter::EventFilter;
 use crate::queries::Query;
+use crate::schema::{hourly_schema, partial_schema};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -12,10 +14,39 @@ use deferlog_event::event_schema;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Where the `events` table comes from.
+/// The tables query files read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// DeliveryEvent rows.
+    Events,
+    /// Results of `hourly.sql`, not yet merged.
+    Partials,
+    /// Stored hourly rows with scope, revision and final.
+    Hourly,
+}
+
+impl Table {
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Events => "events",
+            Table::Partials => "partials",
+            Table::Hourly => "hourly",
+        }
+    }
+
+    pub fn schema(self) -> SchemaRef {
+        match self {
+            Table::Events => event_schema(),
+            Table::Partials => partial_schema(),
+            Table::Hourly => hourly_schema(),
+        }
+    }
+}
+
+/// Where a table's rows come from.
 #[derive(Debug, Clone)]
 pub enum EventSource {
-    /// Every `*.parquet` under a directory (the archive's `events/`), recursively.
+    /// Every `*.parquet` under a directory (e.g. the archive's `events/`), recursively.
     Dir(PathBuf),
     /// These files only.
     Files(Vec<PathBuf>),
@@ -62,37 +93,35 @@ impl Engine {
 
     /// Registers `events` from `source`, narrowed by `filter`.
     pub async fn register_events(&self, source: EventSource, filter: &EventFilter) -> Result<(), QueryError> {
-        let _ = self.ctx.deregister_table("events");
-        let _ = self.ctx.deregister_table("events_source");
-        let table: Arc<dyn datafusion::catalog::TableProvider> = match source {
-            EventSource::Batches(batches) => {
-                Arc::new(MemTable::try_new(event_schema(), vec![batches]).map_err(df_err("register events"))?)
-            }
+        self.register(Table::Events, source, filter).await
+    }
+
+    /// Registers `table` from `source`, narrowed by `filter`, replacing an earlier one.
+    pub async fn register(&self, table: Table, source: EventSource, filter: &EventFilter) -> Result<(), QueryError> {
+        let (name, schema) = (table.name(), table.schema());
+        let raw = format!("{name}_source");
+        let _ = self.ctx.deregister_table(name);
+        let _ = self.ctx.deregister_table(raw.as_str());
+        let err = df_err("register input");
+        let provider: Arc<dyn datafusion::catalog::TableProvider> = match source {
+            EventSource::Batches(batches) => Arc::new(MemTable::try_new(schema, vec![batches]).map_err(&err)?),
             EventSource::Dir(dir) => {
                 if !dir.exists() {
                     return Err(QueryError::EmptyArchive(dir.display().to_string()));
                 }
-                Arc::new(listing(vec![url_of_dir(&dir)?])?)
+                Arc::new(listing(vec![url_of_dir(&dir)?], schema)?)
             }
             EventSource::Files(files) => {
                 let urls = files.iter().map(|f| url_of_file(f)).collect::<Result<Vec<_>, _>>()?;
-                Arc::new(listing(urls)?)
+                Arc::new(listing(urls, schema)?)
             }
         };
-        self.ctx
-            .register_table("events_source", table)
-            .map_err(df_err("register events"))?;
-        let mut df = self
-            .ctx
-            .table("events_source")
-            .await
-            .map_err(df_err("register events"))?;
-        for e in filter.exprs() {
-            df = df.filter(e).map_err(df_err("register events"))?;
+        self.ctx.register_table(raw.as_str(), provider).map_err(&err)?;
+        let mut df = self.ctx.table(raw.as_str()).await.map_err(&err)?;
+        for e in filter.exprs_for(table) {
+            df = df.filter(e).map_err(&err)?;
         }
-        self.ctx
-            .register_table("events", df.into_view())
-            .map_err(df_err("register events"))?;
+        self.ctx.register_table(name, df.into_view()).map_err(&err)?;
         Ok(())
     }
 
@@ -123,11 +152,11 @@ impl Engine {
     }
 }
 
-fn listing(urls: Vec<ListingTableUrl>) -> Result<ListingTable, QueryError> {
+fn listing(urls: Vec<ListingTableUrl>, schema: SchemaRef) -> Result<ListingTable, QueryError> {
     let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
-        .with_schema(event_schema());
+        .with_schema(schema);
     ListingTable::try_new(config).map_err(df_err("register events"))
 }
 

@@ -1,9 +1,11 @@
-//! Narrowing the `events` input: time range, sending IP, MX group.
+//! Narrowing an input table: time range, sending IP, MX group.
 
+use crate::Table;
+use crate::schema::col as h;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::scalar::ScalarValue;
-use deferlog_event::col as c;
+use deferlog_event::{HOUR_US, col as c};
 
 /// Conditions on events, ANDed; all optional. Times are µs since the epoch, UTC;
 /// `from` is inclusive, `to` exclusive.
@@ -35,13 +37,24 @@ impl CastUtf8 for Expr {
 }
 
 impl EventFilter {
-    pub fn exprs(&self) -> Vec<Expr> {
+    /// The conditions on `table`. Events are cut at `from`/`to` exactly; tables of
+    /// hourly rows keep every hour that overlaps `[from, to)`.
+    pub fn exprs_for(&self, table: Table) -> Vec<Expr> {
         let mut out = Vec::new();
-        if let Some(f) = self.from_us {
-            out.push(col(c::EVENT_TIME).gt_eq(ts(f)));
+        let (time, from, to) = match table {
+            Table::Events => (c::EVENT_TIME, self.from_us, self.to_us),
+            Table::Partials | Table::Hourly => (
+                h::HOUR,
+                self.from_us.map(|f| f.div_euclid(HOUR_US) * HOUR_US),
+                self.to_us
+                    .map(|t| t.saturating_add(HOUR_US - 1).div_euclid(HOUR_US) * HOUR_US),
+            ),
+        };
+        if let Some(f) = from {
+            out.push(col(time).gt_eq(ts(f)));
         }
-        if let Some(t) = self.to_us {
-            out.push(col(c::EVENT_TIME).lt(ts(t)));
+        if let Some(t) = to {
+            out.push(col(time).lt(ts(t)));
         }
         if let Some(ip) = &self.source_ip {
             out.push(text(c::SOURCE_IP, ip));

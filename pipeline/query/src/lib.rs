@@ -2,15 +2,16 @@
 //! in memory. The only crate that builds a DataFusion session.
 //!
 //! SQL text lives only in `queries/*.sql`, embedded at build time; Rust never assembles
-//! SQL. Filters are DataFrame expressions applied to the `events` input before the
+//! SQL. Filters are DataFrame expressions applied to a query's input table before the
 //! query runs, so every query file stays one fixed, testable statement.
 
 mod engine;
 mod error;
 mod filter;
 mod queries;
+pub mod schema;
 
-pub use engine::{Engine, EventSource};
+pub use engine::{Engine, EventSource, Table};
 pub use error::QueryError;
 pub use filter::EventFilter;
 pub use queries::{ALL_QUERIES, Query};

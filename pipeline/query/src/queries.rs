@@ -1,18 +1,33 @@
 //! The query files, embedded.
 
-/// A named SQL file from `queries/`.
+/// A named SQL file from `queries/`, and the table it reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Query {
     pub name: &'static str,
     pub sql: &'static str,
+    pub input: crate::Table,
 }
 
 impl Query {
+    /// Events → one row per (hour, source_ip, mx_host, mx_group).
     pub const HOURLY: Query = Query {
         name: "hourly",
         sql: include_str!("../../../queries/hourly.sql"),
+        input: crate::Table::Events,
+    };
+    /// Per-batch results of [`Query::HOURLY`] → one row per key, summed.
+    pub const HOURLY_MERGE: Query = Query {
+        name: "hourly_merge",
+        sql: include_str!("../../../queries/hourly_merge.sql"),
+        input: crate::Table::Partials,
+    };
+    /// Stored hourly rows → the report: latest revision per scope, scopes summed.
+    pub const HOURLY_REPORT: Query = Query {
+        name: "hourly_report",
+        sql: include_str!("../../../queries/hourly_report.sql"),
+        input: crate::Table::Hourly,
     };
 }
 
 /// Every file in `queries/`; a test checks this list against the directory.
-pub const ALL_QUERIES: &[Query] = &[Query::HOURLY];
+pub const ALL_QUERIES: &[Query] = &[Query::HOURLY, Query::HOURLY_MERGE, Query::HOURLY_REPORT];

@@ -2,9 +2,12 @@
 //! expected rows are written out by hand below.
 
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{BooleanArray, Int64Array, StringArray, TimestampMicrosecondArray};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use deferlog_event::{Class, EventBuilder, EventRow, Mta, Outcome};
-use deferlog_query::{ALL_QUERIES, Engine, EventFilter, EventSource, Query};
+use deferlog_query::schema::{hourly_schema, partial_schema};
+use deferlog_query::{ALL_QUERIES, Engine, EventFilter, EventSource, Query, Table};
+use std::sync::Arc;
 
 /// `2026-11-08T07:15:00Z` → µs, without pulling chrono into this crate's tests.
 fn ts(s: &str) -> i64 {
@@ -171,6 +174,11 @@ async fn every_query_file_is_listed_and_plans() {
     e.register_events(EventSource::Batches(vec![batch(&sample())]), &EventFilter::default())
         .await
         .expect("register");
+    for t in [Table::Partials, Table::Hourly] {
+        e.register(t, EventSource::Batches(vec![]), &EventFilter::default())
+            .await
+            .expect("register");
+    }
     for q in ALL_QUERIES {
         let plan = e
             .plan(*q)
@@ -248,4 +256,198 @@ async fn a_missing_archive_says_what_to_do() {
         .await
         .expect_err("missing");
     assert!(err.to_string().contains("deferlog replay"), "{err}");
+}
+
+/// A stored hourly row, written out by hand: (hour, ip, mx, group, counts, scope, revision, final).
+type Row = (
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+    [i64; 5],
+    &'static str,
+    i64,
+    bool,
+);
+
+fn hourly_rows(rows: &[Row]) -> RecordBatch {
+    let counts = |i: usize| Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.4[i]))) as _;
+    let mut cols: Vec<datafusion::arrow::array::ArrayRef> = vec![
+        Arc::new(TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| ts(r.0))).with_timezone("UTC")),
+        Arc::new(StringArray::from_iter(rows.iter().map(|r| r.1))),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2))),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.3))),
+    ];
+    cols.extend((0..5).map(counts));
+    cols.push(Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.5))));
+    cols.push(Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.6))));
+    cols.push(Arc::new(BooleanArray::from_iter(rows.iter().map(|r| Some(r.7)))));
+    RecordBatch::try_new(hourly_schema(), cols).expect("hourly batch")
+}
+
+#[tokio::test]
+async fn hourly_and_merge_produce_the_declared_partial_schema() {
+    let e = Engine::new();
+    e.register_events(EventSource::Batches(vec![batch(&sample())]), &EventFilter::default())
+        .await
+        .expect("register");
+    let out = e.run(Query::HOURLY).await.expect("run");
+    let types = |s: &datafusion::arrow::datatypes::Schema| {
+        s.fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(types(&out[0].schema()), types(&partial_schema()));
+    e.register(Table::Partials, EventSource::Batches(out), &EventFilter::default())
+        .await
+        .expect("register");
+    let merged = e.run(Query::HOURLY_MERGE).await.expect("merge");
+    assert_eq!(types(&merged[0].schema()), types(&partial_schema()));
+}
+
+#[tokio::test]
+async fn merging_per_batch_partials_equals_hourly_over_all_events() {
+    let events = sample();
+    let e = Engine::new();
+    let mut partials = Vec::new();
+    // Each event its own batch: the most partials the merge can be given.
+    for ev in &events {
+        e.register_events(
+            EventSource::Batches(vec![batch(std::slice::from_ref(ev))]),
+            &EventFilter::default(),
+        )
+        .await
+        .expect("register");
+        partials.extend(e.run(Query::HOURLY).await.expect("run"));
+    }
+    e.register(Table::Partials, EventSource::Batches(partials), &EventFilter::default())
+        .await
+        .expect("register");
+    let merged = csv(&e.run(Query::HOURLY_MERGE).await.expect("merge"));
+    let want = "\
+2026-11-08T07:00:00Z,,mta5.am0.yahoodns.net,yahoo,1,0,1,0,0
+2026-11-08T07:00:00Z,198.51.100.11,,unknown,0,0,0,0,1
+2026-11-08T07:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,3,1,2,0,0
+2026-11-08T07:00:00Z,198.51.100.12,mta5.am0.yahoodns.net,yahoo,1,1,0,0,0
+2026-11-08T08:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,1,0,0,1,1
+";
+    assert_eq!(merged, want);
+}
+
+#[tokio::test]
+async fn report_keeps_the_latest_revision_per_scope_and_sums_scopes() {
+    let g = "gmail-smtp-in.l.google.com";
+    let ip = Some("198.51.100.11");
+    let rows: &[Row] = &[
+        // Partition 0 wrote 07:00 at shutdown (open), then again final with a late event.
+        (
+            "2026-11-08T07:00:00Z",
+            ip,
+            g,
+            "google",
+            [5, 4, 1, 0, 0],
+            "mail-0",
+            3,
+            false,
+        ),
+        (
+            "2026-11-08T07:00:00Z",
+            ip,
+            g,
+            "google",
+            [6, 4, 2, 0, 0],
+            "mail-0",
+            7,
+            true,
+        ),
+        (
+            "2026-11-08T07:00:00Z",
+            None,
+            g,
+            "google",
+            [1, 1, 0, 0, 0],
+            "mail-0",
+            3,
+            false,
+        ),
+        (
+            "2026-11-08T07:00:00Z",
+            None,
+            g,
+            "google",
+            [2, 2, 0, 0, 0],
+            "mail-0",
+            7,
+            true,
+        ),
+        // Partition 1 counted the same key in the same hour: the scopes add up.
+        (
+            "2026-11-08T07:00:00Z",
+            ip,
+            g,
+            "google",
+            [2, 1, 0, 1, 0],
+            "mail-1",
+            2,
+            true,
+        ),
+        // 08:00 is final in partition 1 but still open in partition 0.
+        (
+            "2026-11-08T08:00:00Z",
+            ip,
+            g,
+            "google",
+            [1, 1, 0, 0, 0],
+            "mail-0",
+            7,
+            false,
+        ),
+        (
+            "2026-11-08T08:00:00Z",
+            ip,
+            g,
+            "google",
+            [1, 0, 1, 0, 0],
+            "mail-1",
+            2,
+            true,
+        ),
+        (
+            "2026-11-08T09:00:00Z",
+            ip,
+            g,
+            "google",
+            [0, 0, 0, 0, 3],
+            "mail-1",
+            2,
+            true,
+        ),
+    ];
+    let e = Engine::new();
+    let report = async |filter: &EventFilter| {
+        e.register(Table::Hourly, EventSource::Batches(vec![hourly_rows(rows)]), filter)
+            .await
+            .expect("register");
+        csv(&e.run(Query::HOURLY_REPORT).await.expect("report"))
+    };
+    let want = "\
+2026-11-08T07:00:00Z,,gmail-smtp-in.l.google.com,google,2,2,0,0,0,true
+2026-11-08T07:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,8,5,2,1,0,true
+2026-11-08T08:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,2,1,1,0,0,false
+2026-11-08T09:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,0,0,0,0,3,true
+";
+    assert_eq!(report(&EventFilter::default()).await, want);
+    // Hours that overlap [from, to) are kept whole.
+    let mid_hours = EventFilter {
+        from_us: Some(ts("2026-11-08T07:30:00Z")),
+        to_us: Some(ts("2026-11-08T08:10:00Z")),
+        source_ip: Some("198.51.100.11".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        report(&mid_hours).await,
+        "2026-11-08T07:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,8,5,2,1,0,true\n\
+         2026-11-08T08:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,2,1,1,0,0,false\n"
+    );
 }

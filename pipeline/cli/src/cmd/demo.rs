@@ -3,7 +3,7 @@
 
 use crate::cli::DemoArgs;
 use crate::config::Config;
-use crate::engine::{self, EngineOptions, LineSource, hour_filter, run_hourly};
+use crate::engine::{self, EngineOptions, LineSource, hour_filter, run_query};
 use crate::output::{self, Format};
 use anyhow::{Context, Result};
 use arrow::array::RecordBatch;
@@ -11,7 +11,7 @@ use arrow::compute::{SortOptions, concat_batches, sort_to_indices, take_record_b
 use deferlog_archive::run_id;
 use deferlog_event::HOUR_US;
 use deferlog_gen::{GenConfig, Generator, fleet_config_toml};
-use deferlog_query::EventSource;
+use deferlog_query::{EventSource, Query};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -99,7 +99,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
 }
 
 fn print_hour(hour_us: i64, files: &[PathBuf], rows: usize) -> Result<()> {
-    let batches = run_hourly(EventSource::Files(files.to_vec()), &hour_filter(hour_us))?;
+    let batches = run_query(Query::HOURLY, EventSource::Files(files.to_vec()), &hour_filter(hour_us))?;
     let Some(first) = batches.first() else {
         return Ok(());
     };

@@ -1,10 +1,10 @@
 use crate::cli::{HourlyArgs, ReportCommand};
 use crate::config::parse_time;
-use crate::engine::run_hourly;
+use crate::engine::run_query;
 use crate::output::{self, Format};
 use anyhow::{Context, Result};
-use deferlog_archive::EVENTS_DIR;
-use deferlog_query::{EventFilter, EventSource};
+use deferlog_archive::HOURLY_DIR;
+use deferlog_query::{EventFilter, EventSource, Query};
 
 pub fn run(r: ReportCommand) -> Result<()> {
     match r {
@@ -20,7 +20,7 @@ fn hourly(a: HourlyArgs) -> Result<()> {
         source_ip: a.source_ip,
         mx_group: a.mx_group,
     };
-    let batches = run_hourly(EventSource::Dir(a.data.join(EVENTS_DIR)), &filter)
+    let batches = run_query(Query::HOURLY_REPORT, EventSource::Dir(a.data.join(HOURLY_DIR)), &filter)
         .with_context(|| format!("hourly report over {}", a.data.display()))?;
     output::write(format, &batches, &mut std::io::stdout().lock())
 }
