@@ -51,14 +51,20 @@ fn props() -> WriterProperties {
 
 impl ParquetFile {
     pub fn create(path: PathBuf, schema: SchemaRef) -> Result<Self, ArchiveError> {
+        let tmp = path.with_extension("parquet.tmp");
+        Self::create_staged(tmp, path, schema)
+    }
+
+    /// A file written at `tmp` (e.g. in a staging directory) that [`ParquetFile::seal`]
+    /// finishes there and [`Staged::publish`] later moves to `path`.
+    pub fn create_staged(tmp: PathBuf, path: PathBuf, schema: SchemaRef) -> Result<Self, ArchiveError> {
         let create = |source| ArchiveError::Create {
             path: path.clone(),
             source,
         };
-        if let Some(dir) = path.parent() {
+        if let Some(dir) = tmp.parent() {
             fs::create_dir_all(dir).map_err(create)?;
         }
-        let tmp = path.with_extension("parquet.tmp");
         let file = File::create(&tmp).map_err(create)?;
         let writer =
             ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), schema, Some(props())).map_err(|source| {
@@ -93,6 +99,14 @@ impl ParquetFile {
 
     /// Writes the footer, syncs and renames into place; returns the final path.
     pub fn close(self) -> Result<PathBuf, ArchiveError> {
+        let staged = self.seal()?;
+        staged.publish()?;
+        Ok(staged.path)
+    }
+
+    /// Writes the footer and syncs, leaving the file at its temporary name: durable,
+    /// but invisible to readers of the archive until published.
+    pub fn seal(self) -> Result<Staged, ArchiveError> {
         let ParquetFile { path, tmp, writer, .. } = self;
         let parquet = |source| ArchiveError::Parquet {
             path: path.clone(),
@@ -107,11 +121,32 @@ impl ParquetFile {
             path: path.clone(),
             source,
         })?;
-        fs::rename(&tmp, &path).map_err(|source| ArchiveError::Rename {
-            path: path.clone(),
+        Ok(Staged { tmp, path })
+    }
+}
+
+/// A sealed file waiting to be moved into the archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Staged {
+    pub tmp: PathBuf,
+    pub path: PathBuf,
+}
+
+impl Staged {
+    /// Moves the file into place. Idempotent, so recovery can repeat it: a file
+    /// already published (no `tmp`, `path` present) is fine.
+    pub fn publish(&self) -> Result<(), ArchiveError> {
+        let err = |source| ArchiveError::Rename {
+            path: self.path.clone(),
             source,
-        })?;
-        Ok(path)
+        };
+        if !self.tmp.exists() && self.path.exists() {
+            return Ok(());
+        }
+        if let Some(dir) = self.path.parent() {
+            fs::create_dir_all(dir).map_err(err)?;
+        }
+        fs::rename(&self.tmp, &self.path).map_err(err)
     }
 }
 

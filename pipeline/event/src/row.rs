@@ -41,6 +41,12 @@ pub enum Origin<'a> {
     Text(&'a str),
     /// `file:line`, 1-based.
     Line { file: &'a str, line: u64 },
+    /// `topic/partition/offset` of a Kafka record.
+    Record {
+        topic: &'a str,
+        partition: i32,
+        offset: i64,
+    },
 }
 
 impl Origin<'_> {
@@ -48,6 +54,11 @@ impl Origin<'_> {
         match self {
             Origin::Text(t) => out.write_str(t),
             Origin::Line { file, line } => write!(out, "{file}:{line}"),
+            Origin::Record {
+                topic,
+                partition,
+                offset,
+            } => write!(out, "{topic}/{partition}/{offset}"),
         }
     }
 }

@@ -113,16 +113,23 @@ pub(crate) fn is_v6(instance: usize) -> bool {
     INSTANCES[instance].wire_ip.contains(':')
 }
 
+/// The egress map of the generated fleet: (host, instance, source IP) of every
+/// mapped instance.
+pub fn fleet_egress() -> Vec<(&'static str, &'static str, &'static str)> {
+    INSTANCES
+        .iter()
+        .filter_map(|inst| Some((HOSTS[inst.host].name, inst.name, inst.egress_ip?)))
+        .collect()
+}
+
 /// The egress map of the generated fleet as deferlog config TOML, so a replay
 /// attributes source IPs exactly as the truth does.
 pub fn fleet_config_toml() -> String {
     let mut s = String::from("timezone = \"UTC\"\n");
-    for inst in &INSTANCES {
-        let Some(ip) = inst.egress_ip else { continue };
+    for (host, instance, ip) in fleet_egress() {
         let _ = write!(
             s,
-            "\n[[egress]]\nhost = \"{}\"\ninstance = \"{}\"\nip = \"{}\"\n",
-            HOSTS[inst.host].name, inst.name, ip
+            "\n[[egress]]\nhost = \"{host}\"\ninstance = \"{instance}\"\nip = \"{ip}\"\n"
         );
     }
     s

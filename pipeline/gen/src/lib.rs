@@ -36,6 +36,6 @@ mod truth;
 mod tests;
 
 pub use config::{DEFAULT_START_UNIX, GenConfig, MAX_QUEUE_LIFETIME_SECS};
-pub use fleet::fleet_config_toml;
+pub use fleet::{fleet_config_toml, fleet_egress};
 pub use generator::{Generator, write_log};
 pub use truth::{CSV_HEADER, Counts, Truth, TruthRow};

@@ -9,9 +9,10 @@
 //! and the state never holds more than the limit, whatever the input.
 
 use crate::HashMap;
+use serde::{Deserialize, Serialize};
 use std::mem;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct QueueState {
     pub sender_domain: Option<Box<str>>,
     pub size: Option<u64>,
@@ -19,7 +20,7 @@ pub struct QueueState {
     pub rcpts: Vec<RcptState>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RcptState {
     pub hash: u64,
     pub domain: Option<Box<str>>,
@@ -28,7 +29,7 @@ pub struct RcptState {
     pub pending: Option<LastAttempt>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LastAttempt {
     pub source_ip: Option<Box<str>>,
     pub mx_host: Option<Box<str>>,
@@ -130,12 +131,37 @@ impl Correlator {
             .or_else(|| self.old.remove(self.key.as_str()))
     }
 
+    /// Everything needed to continue exactly where this state is, generations included.
+    pub fn snapshot(&self) -> CorrelatorState {
+        let entries = |m: &HashMap<Box<str>, QueueState>| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        CorrelatorState {
+            young: entries(&self.young),
+            old: entries(&self.old),
+            evictions: self.evictions,
+        }
+    }
+
+    /// Replaces this state with a snapshot (the limit stays this correlator's own).
+    pub fn restore(&mut self, s: CorrelatorState) {
+        self.young = s.young.into_iter().collect();
+        self.old = s.old.into_iter().collect();
+        self.evictions = s.evictions;
+    }
+
     fn make_room(&mut self) {
         if self.young.len() >= self.generation {
             self.evictions += self.old.len() as u64;
             self.old = mem::take(&mut self.young);
         }
     }
+}
+
+/// A [`Correlator`] at rest, for checkpoints.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CorrelatorState {
+    young: Vec<(Box<str>, QueueState)>,
+    old: Vec<(Box<str>, QueueState)>,
+    evictions: u64,
 }
 
 #[cfg(test)]

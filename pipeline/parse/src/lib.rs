@@ -20,7 +20,7 @@ mod text;
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 pub use egress::{Egress, EgressMap};
-pub use normalizer::{Normalizer, NormalizerConfig, SyslogFields};
+pub use normalizer::{Normalizer, NormalizerConfig, NormalizerState, SyslogFields};
 pub use redact::redact_recipients;
 pub use stamp::{Zone, ZoneError};
 pub use stats::{RejectReason, SkipKind, Stats};

@@ -52,6 +52,13 @@ impl NormalizerConfig {
 /// must not be able to grow them without limit.
 const CACHE_LIMIT: usize = 16_384;
 
+/// A normalizer's state at rest (see [`Normalizer::snapshot`]).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct NormalizerState {
+    pub correlation: crate::correlate::CorrelatorState,
+    pub stats: Stats,
+}
+
 pub struct Normalizer {
     pub(crate) tenant: String,
     pub(crate) stamps: StampParser,
@@ -99,6 +106,38 @@ impl Normalizer {
             group_cache: HashMap::default(),
             scratch: Scratch::default(),
         }
+    }
+
+    /// What a checkpoint keeps so a restarted normalizer continues exactly: the
+    /// correlation state and the counts. Caches are rebuilt on use.
+    pub fn snapshot(&self) -> NormalizerState {
+        NormalizerState {
+            correlation: self.state.snapshot(),
+            stats: self.stats.clone(),
+        }
+    }
+
+    pub fn restore(&mut self, s: NormalizerState) {
+        self.state.restore(s.correlation);
+        self.stats = s.stats;
+    }
+
+    /// The tenant of the records that follow (the stream takes it per record).
+    pub fn set_tenant(&mut self, tenant: &str) {
+        if self.tenant != tenant {
+            tenant.clone_into(&mut self.tenant);
+        }
+    }
+
+    /// The ingest time BSD stamps take their year from, for the lines that follow.
+    pub fn set_reference_time(&mut self, reference_us: i64) {
+        self.stamps.set_reference(reference_us);
+    }
+
+    /// The running counts without the state gauges of [`Normalizer::stats`]; free,
+    /// for checks per record.
+    pub fn stats_ref(&self) -> &Stats {
+        &self.stats
     }
 
     pub fn stats(&self) -> Stats {

@@ -77,14 +77,24 @@ pub struct StampParser {
 
 impl StampParser {
     pub fn new(zone: Zone, reference_us: i64) -> Self {
+        let mut p = StampParser {
+            zone,
+            reference: NaiveDate::default(),
+            bsd_cache: None,
+            date_cache: None,
+        };
+        p.set_reference(reference_us);
+        p
+    }
+
+    pub fn set_reference(&mut self, reference_us: i64) {
         let reference = chrono::DateTime::from_timestamp_micros(reference_us)
             .map(|t| t.naive_utc().date())
             .unwrap_or_default();
-        StampParser {
-            zone,
-            reference,
-            bsd_cache: None,
-            date_cache: None,
+        if reference != self.reference {
+            self.reference = reference;
+            // The cached BSD stamp was resolved against the old reference year.
+            self.bsd_cache = None;
         }
     }
 

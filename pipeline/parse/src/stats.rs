@@ -46,7 +46,7 @@ kinds!(
 );
 
 /// Running counts; cheap to copy out for a summary or a metrics scrape.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Stats {
     pub lines: u64,
     pub bytes: u64,

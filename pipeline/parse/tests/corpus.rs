@@ -201,9 +201,7 @@ fn every_delivery_line_of_the_message_only_corpus() {
     );
 }
 
-#[test]
-fn an_expiry_goes_to_the_mx_and_ip_of_each_pending_recipients_last_attempt() {
-    let log = "\
+const EXPIRY_LOG: &str = "\
 Nov  8 08:00:00 mta-out1 postfix-ip1/qmgr[1]: ABCDE12345: from=<b@news.example.com>, size=900, nrcpt=3 (queue active)
 Nov  8 08:00:01 mta-out1 postfix-ip1/smtp[2]: ABCDE12345: to=<a@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.1.27]:25, delay=1, delays=0/0/0/1, dsn=4.7.28, status=deferred (host gmail-smtp-in.l.google.com[142.250.1.27] said: 421-4.7.28 rate limited (in reply to end of DATA command))
 Nov  8 08:00:02 mta-out1 postfix-ip1/smtp[2]: ABCDE12345: to=<b@yahoo.com>, relay=mta5.am0.yahoodns.net[67.195.204.72]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)
@@ -212,6 +210,8 @@ Nov  8 09:10:00 mta-out1 postfix-ip2/smtp[3]: ABCDE12345: to=<a@gmail.com>, rela
 Nov  8 12:00:00 mta-out1 postfix-ip1/qmgr[1]: ABCDE12345: from=<b@news.example.com>, status=expired, returned to sender
 Nov  8 12:00:00 mta-out1 postfix-ip1/qmgr[1]: ABCDE12345: removed
 ";
+
+fn two_ip_config() -> NormalizerConfig {
     let mut cfg = NormalizerConfig::new(us("2026-11-28T00:00:00Z"));
     cfg.egress = vec![
         deferlog_parse::Egress {
@@ -225,10 +225,15 @@ Nov  8 12:00:00 mta-out1 postfix-ip1/qmgr[1]: ABCDE12345: removed
             ip: "198.51.100.12".into(),
         },
     ];
-    let mut n = Normalizer::new(cfg);
+    cfg
+}
+
+#[test]
+fn an_expiry_goes_to_the_mx_and_ip_of_each_pending_recipients_last_attempt() {
+    let mut n = Normalizer::new(two_ip_config());
     let mut sink: Vec<OwnedSummary> = Vec::new();
     let mut rejects = Rejects::default();
-    for line in log.lines() {
+    for line in EXPIRY_LOG.lines() {
         n.process_line(line.as_bytes(), Origin::Text("t"), &mut sink, &mut rejects);
     }
     let expired: Vec<_> = sink.iter().filter(|e| e.outcome == Outcome::Expired).collect();
@@ -267,6 +272,33 @@ Nov  8 12:00:00 mta-out1 postfix-ip1/qmgr[1]: ABCDE12345: removed
     );
     assert_eq!(sink.iter().filter(|e| e.outcome != Outcome::Expired).count(), 4);
     assert_eq!(n.stats().state_size, 0, "`removed` drops the queue id");
+}
+
+#[test]
+fn a_restored_snapshot_continues_exactly_where_the_state_was() {
+    let lines: Vec<&str> = EXPIRY_LOG.lines().collect();
+    let run = |n: &mut Normalizer, lines: &[&str], sink: &mut Vec<OwnedSummary>| {
+        for line in lines {
+            n.process_line(line.as_bytes(), Origin::Text("t"), sink, &mut Rejects::default());
+        }
+    };
+    let mut whole = Normalizer::new(two_ip_config());
+    let mut want = Vec::new();
+    run(&mut whole, &lines, &mut want);
+
+    // Stop before the expiry: it must still find each recipient's last attempt.
+    let mut first = Normalizer::new(two_ip_config());
+    let mut got = Vec::new();
+    run(&mut first, &lines[..5], &mut got);
+    let at_rest = serde_json::to_string(&first.snapshot()).expect("serialize");
+    drop(first);
+    let mut second = Normalizer::new(two_ip_config());
+    second.restore(serde_json::from_str(&at_rest).expect("deserialize"));
+    run(&mut second, &lines[5..], &mut got);
+
+    assert_eq!(got.iter().filter(|e| e.outcome == Outcome::Expired).count(), 2);
+    assert_eq!(got, want);
+    assert_eq!(second.stats(), whole.stats());
 }
 
 #[test]

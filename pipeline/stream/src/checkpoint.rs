@@ -1,0 +1,153 @@
+//! One scope's checkpoint: everything needed to resume a Kafka partition exactly.
+//!
+//! ```text
+//! OUT/_state/checkpoints/<scope>.json     the checkpoint (replaced atomically)
+//! OUT/_state/staging/<scope>/*.tmp        sealed output files not yet published
+//! ```
+//!
+//! Commit protocol, per scope: output files of the epoch are written and synced in
+//! staging; then the checkpoint naming them as `pending` replaces the old one
+//! (write, sync, rename, sync the directory); then they are published (renamed into
+//! the archive); only then may the Kafka offset be committed. Recovery publishes the
+//! pending files of the checkpoint (publishing is idempotent) and deletes everything
+//! else in the scope's staging directory: output of an epoch whose checkpoint never
+//! landed, which the records after the checkpoint's offset will produce again.
+//! The leading underscore keeps `_state` out of Hive-style readers of the archive.
+
+use crate::StreamError;
+use crate::window::WindowsState;
+use deferlog_archive::Staged;
+use deferlog_parse::NormalizerState;
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub const STATE_DIR: &str = "_state";
+const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub version: u32,
+    pub scope: String,
+    /// The offset of the next record to read.
+    pub next_offset: i64,
+    /// Counts checkpoints of this scope; revisions of hourly rows are epochs.
+    pub epoch: i64,
+    /// Largest event time seen, µs.
+    pub max_event_us: Option<i64>,
+    pub normalizer: NormalizerState,
+    pub windows: WindowsState,
+    pub counters: crate::Counters,
+    /// Files of this epoch, relative to the archive root: (staged, final).
+    pub pending: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Checkpoint {
+    pub fn new(scope: &str) -> Self {
+        Checkpoint {
+            version: VERSION,
+            scope: scope.to_owned(),
+            next_offset: -1,
+            epoch: 0,
+            max_event_us: None,
+            normalizer: NormalizerState::default(),
+            windows: WindowsState {
+                closed_before: i64::MIN,
+                hours: Vec::new(),
+            },
+            counters: crate::Counters::default(),
+            pending: Vec::new(),
+        }
+    }
+}
+
+/// Where one scope's state lives under the archive root.
+#[derive(Debug, Clone)]
+pub struct ScopeDirs {
+    pub root: PathBuf,
+    pub checkpoint: PathBuf,
+    pub staging: PathBuf,
+}
+
+impl ScopeDirs {
+    pub fn new(root: &Path, scope: &str) -> Self {
+        let state = root.join(STATE_DIR);
+        ScopeDirs {
+            root: root.to_path_buf(),
+            checkpoint: state.join("checkpoints").join(format!("{scope}.json")),
+            staging: state.join("staging").join(scope),
+        }
+    }
+
+    pub fn load(&self) -> Result<Option<Checkpoint>, StreamError> {
+        let bytes = match fs::read(&self.checkpoint) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(&self.checkpoint, e)),
+        };
+        let c: Checkpoint = serde_json::from_slice(&bytes).map_err(|source| StreamError::Checkpoint {
+            path: self.checkpoint.clone(),
+            source,
+        })?;
+        if c.version != VERSION {
+            return Err(StreamError::CheckpointVersion {
+                path: self.checkpoint.clone(),
+                found: c.version,
+            });
+        }
+        Ok(Some(c))
+    }
+
+    /// Replaces the checkpoint atomically and durably.
+    pub fn store(&self, c: &Checkpoint) -> Result<(), StreamError> {
+        let dir = self.checkpoint.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        let tmp = self.checkpoint.with_extension("json.tmp");
+        let bytes = serde_json::to_vec(c).map_err(|source| StreamError::Checkpoint {
+            path: self.checkpoint.clone(),
+            source,
+        })?;
+        let mut f = File::create(&tmp).map_err(|e| io(&tmp, e))?;
+        f.write_all(&bytes).map_err(|e| io(&tmp, e))?;
+        f.sync_all().map_err(|e| io(&tmp, e))?;
+        fs::rename(&tmp, &self.checkpoint).map_err(|e| io(&self.checkpoint, e))?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(dir, e))
+    }
+
+    pub fn staged(&self, pending: &[(PathBuf, PathBuf)]) -> Vec<Staged> {
+        pending
+            .iter()
+            .map(|(tmp, path)| Staged {
+                tmp: self.root.join(tmp),
+                path: self.root.join(path),
+            })
+            .collect()
+    }
+
+    /// Publishes the checkpoint's pending files and removes every other staged file.
+    pub fn recover(&self, c: Option<&Checkpoint>) -> Result<(), StreamError> {
+        let pending = c.map(|c| self.staged(&c.pending)).unwrap_or_default();
+        for s in &pending {
+            s.publish()?;
+        }
+        match fs::read_dir(&self.staging) {
+            Ok(entries) => {
+                for e in entries.flatten() {
+                    let p = e.path();
+                    fs::remove_file(&p).map_err(|e| io(&p, e))?;
+                }
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(&self.staging, e)),
+        }
+    }
+}
+
+fn io(path: &Path, source: std::io::Error) -> StreamError {
+    StreamError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}

@@ -1,0 +1,21 @@
+use std::path::PathBuf;
+
+/// Failures of the stream's own machinery (disk, SQL, state). Bad input is never an
+/// error here: it is counted and dead-lettered.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("checkpoint {path}: {source}")]
+    Checkpoint { path: PathBuf, source: serde_json::Error },
+    #[error("checkpoint {path} has version {found}; this build reads version 1")]
+    CheckpointVersion { path: PathBuf, found: u32 },
+    #[error(transparent)]
+    Archive(#[from] deferlog_archive::ArchiveError),
+    #[error(transparent)]
+    Query(#[from] deferlog_query::QueryError),
+    #[error("building batches: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("starting the SQL runtime: {0}")]
+    Runtime(std::io::Error),
+}

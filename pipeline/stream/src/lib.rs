@@ -1,0 +1,52 @@
+//! The stream core: records in (from Kafka, but this crate does not know Kafka), and
+//! per record source partition ("scope"): normalize, batch, archive, window, checkpoint.
+//!
+//! Owns: event-time hourly windows (`window`), the checkpoint and staging protocol
+//! (`checkpoint`), per-partition state (`partition`) and the watermark over all
+//! partitions (`processor`). SQL runs through `deferlog-query` (`sql`); files go
+//! through `deferlog-archive`. Must not touch rdkafka, sockets or signals: the caller
+//! polls the broker, feeds [`Record`]s and commits the offsets this crate returns.
+
+mod checkpoint;
+mod error;
+mod partition;
+mod processor;
+mod sql;
+mod window;
+
+pub use checkpoint::{Checkpoint, STATE_DIR, ScopeDirs};
+pub use error::StreamError;
+pub use processor::{PartitionStatus, Processor, Record, StreamConfig, TenantFrom, TopicConfig};
+pub use window::{Emit, Merge, PartialRow, Windows, WindowsState};
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What the stream did with records beyond the normalizer's own counts; kept in the
+/// checkpoint so counts continue across restarts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub records: u64,
+    /// Records sent to the dead-letter output before or instead of parsing, by reason.
+    pub dead_letters: BTreeMap<String, u64>,
+    /// Events whose hour was already closed (its row is written again).
+    pub late_events: u64,
+    /// Late events whose hour was already forgotten (kept in the event archive, but
+    /// their hour row is not rewritten).
+    pub late_forgotten: u64,
+}
+
+impl Counters {
+    pub fn merge(&mut self, o: &Counters) {
+        self.records += o.records;
+        for (k, v) in &o.dead_letters {
+            *self.dead_letters.entry(k.clone()).or_default() += v;
+        }
+        self.late_events += o.late_events;
+        self.late_forgotten += o.late_forgotten;
+    }
+
+    pub fn total_dead_letters(&self) -> u64 {
+        self.dead_letters.values().sum()
+    }
+}

@@ -1,0 +1,306 @@
+//! One source partition ("scope"): its normalizer, open batch, this epoch's staged
+//! files, its windows and its offsets. Everything here moves together: a checkpoint
+//! stores it, a restart or a rebalance restores it.
+
+use crate::checkpoint::{Checkpoint, ScopeDirs};
+use crate::sql::Sql;
+use crate::window::Windows;
+use crate::{Counters, StreamError};
+use deferlog_archive::{EVENTS_DIR, HOURLY_DIR, ParquetFile, REJECTS_DIR, Staged, hour_partition};
+use deferlog_event::{
+    HOUR_US, HourBatch, HourBatcher, Mta, Origin, RejectBuilder, RejectRow, event_schema, reject_schema,
+};
+use deferlog_parse::{Normalizer, NormalizerConfig, SkipKind, redact_recipients};
+use deferlog_query::schema::{hourly_schema, to_hourly};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub(crate) struct Partition {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub scope: String,
+    dirs: ScopeDirs,
+    norm: Normalizer,
+    batcher: HourBatcher,
+    rejects: RejectBuilder,
+    pub windows: Windows,
+    /// The epoch being written: the last checkpoint's plus one.
+    epoch: i64,
+    pub next_offset: i64,
+    pub max_event_us: Option<i64>,
+    pub counters: Counters,
+    staged_events: BTreeMap<i64, ParquetFile>,
+    staged_seq: u32,
+    rows_in_batch: usize,
+    pub batch_started: Option<Instant>,
+    pub last_record: Option<Instant>,
+    /// Records since the last checkpoint.
+    dirty: bool,
+}
+
+impl std::fmt::Debug for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Partition")
+            .field("scope", &self.scope)
+            .field("next_offset", &self.next_offset)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A record's tenant, resolved by the caller from the topic's configuration.
+pub(crate) enum Tenant<'a> {
+    Given(&'a [u8]),
+    Default(&'a str),
+}
+
+/// The scope name of a partition: safe as a file name.
+pub(crate) fn scope_of(topic: &str, partition: i32) -> String {
+    let t: String = topic
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{t}-{partition}")
+}
+
+impl Partition {
+    /// Restores the partition from its checkpoint (recovering its staged files), or
+    /// starts it empty.
+    pub fn open(
+        root: &Path,
+        topic: &str,
+        partition: i32,
+        cfg: NormalizerConfig,
+        batch_rows: usize,
+    ) -> Result<Self, StreamError> {
+        let scope = scope_of(topic, partition);
+        let dirs = ScopeDirs::new(root, &scope);
+        let ckpt = dirs.load()?;
+        dirs.recover(ckpt.as_ref())?;
+        let ckpt = ckpt.unwrap_or_else(|| Checkpoint::new(&scope));
+        let mut norm = Normalizer::new(cfg);
+        norm.restore(ckpt.normalizer);
+        Ok(Partition {
+            topic: topic.into(),
+            partition,
+            scope,
+            dirs,
+            norm,
+            batcher: HourBatcher::new(batch_rows),
+            rejects: RejectBuilder::default(),
+            windows: Windows::restore(ckpt.windows)?,
+            epoch: ckpt.epoch + 1,
+            next_offset: ckpt.next_offset,
+            max_event_us: ckpt.max_event_us,
+            counters: ckpt.counters,
+            staged_events: BTreeMap::new(),
+            staged_seq: 0,
+            rows_in_batch: 0,
+            batch_started: None,
+            last_record: None,
+            dirty: false,
+        })
+    }
+
+    pub fn stats(&self) -> deferlog_parse::Stats {
+        self.norm.stats()
+    }
+
+    pub fn rows_in_batch(&self) -> usize {
+        self.rows_in_batch
+    }
+
+    fn dead_letter(&mut self, reason: &'static str, raw: &[u8], offset: i64) {
+        *self.counters.dead_letters.entry(reason.to_owned()).or_default() += 1;
+        let raw = redact_recipients(raw);
+        self.rejects.append(&RejectRow {
+            mta: Mta::Postfix,
+            reason,
+            raw: &raw,
+            origin: Origin::Record {
+                topic: &self.topic,
+                partition: self.partition,
+                offset,
+            },
+        });
+    }
+
+    /// Normalizes one record. Bad input is counted and dead-lettered, never an error.
+    pub fn process(
+        &mut self,
+        offset: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        tenant: Tenant<'_>,
+        reference_us: i64,
+        now: Instant,
+    ) {
+        self.next_offset = offset + 1;
+        self.counters.records += 1;
+        self.dirty = true;
+        self.last_record = Some(now);
+        let value = value.unwrap_or_default();
+        // Producers key records by MTA host (ARCHITECTURE.md): a key that is not text
+        // was not written by a producer that follows the convention.
+        if key.is_some_and(|k| std::str::from_utf8(k).is_err()) {
+            return self.dead_letter("bad_key", value, offset);
+        }
+        let tenant = match tenant {
+            Tenant::Default(t) => t,
+            Tenant::Given(t) => match std::str::from_utf8(t) {
+                Ok(t) if !t.is_empty() && t.len() <= 128 && !t.contains(char::is_control) => t,
+                _ => return self.dead_letter("bad_tenant", value, offset),
+            },
+        };
+        if value.iter().all(u8::is_ascii_whitespace) {
+            return self.dead_letter("empty_value", value, offset);
+        }
+        self.norm.set_tenant(tenant);
+        self.norm.set_reference_time(reference_us);
+        let unrecognized = self.norm.stats_ref().skipped(SkipKind::Unrecognized);
+        let events = self.norm.stats_ref().events;
+        let origin = Origin::Record {
+            topic: &self.topic,
+            partition: self.partition,
+            offset,
+        };
+        self.norm
+            .process_line(value, origin, &mut self.batcher, &mut self.rejects);
+        // A value that is not a log line at all is a malformed record, not a line of
+        // some other service: keep it.
+        if self.norm.stats_ref().skipped(SkipKind::Unrecognized) > unrecognized {
+            self.dead_letter("unrecognized_record", value, offset);
+        }
+        let added = (self.norm.stats_ref().events - events) as usize;
+        if added > 0 {
+            self.rows_in_batch += added;
+            self.batch_started.get_or_insert(now);
+        }
+    }
+
+    /// Closes the open batch: archives it (staged) and adds `hourly.sql` over it to
+    /// the windows.
+    pub fn close_batch(&mut self, sql: &mut Sql) -> Result<(), StreamError> {
+        self.batcher.flush_all();
+        let ready: Vec<_> = self.batcher.take_ready().collect();
+        for hb in ready {
+            self.add(hb?, sql)?;
+        }
+        self.rows_in_batch = 0;
+        self.batch_started = None;
+        if let Some(m) = self.batcher.max_time_us() {
+            self.max_event_us = Some(self.max_event_us.map_or(m, |x| x.max(m)));
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, hb: HourBatch, sql: &mut Sql) -> Result<(), StreamError> {
+        let n = hb.batch.num_rows() as u64;
+        let file = match self.staged_events.entry(hb.hour_us) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                self.staged_seq += 1;
+                let name = format!("{}-{:010}-{:03}.parquet", self.scope, self.epoch, self.staged_seq);
+                let path = self
+                    .dirs
+                    .root
+                    .join(EVENTS_DIR)
+                    .join(hour_partition(hb.hour_us))
+                    .join(&name);
+                let tmp = self.dirs.staging.join(format!("{name}.tmp"));
+                e.insert(ParquetFile::create_staged(tmp, path, event_schema())?)
+            }
+        };
+        file.write(&hb.batch)?;
+        if self.windows.is_forgotten(hb.hour_us) {
+            self.counters.late_events += n;
+            self.counters.late_forgotten += n;
+            return Ok(());
+        }
+        let partial = sql.hourly(hb.batch)?;
+        if self.windows.add(hb.hour_us, partial, sql)? {
+            self.counters.late_events += n;
+        }
+        Ok(())
+    }
+
+    /// Writes this epoch: closes windows before `close_before` (with `stopping`, writes
+    /// open hours too), stages hourly rows and dead letters, stores the checkpoint,
+    /// publishes. Returns the offset to commit, or `None` when nothing changed.
+    pub fn checkpoint(
+        &mut self,
+        close_before: i64,
+        stopping: bool,
+        keep_closed_hours: i64,
+        sql: &mut Sql,
+    ) -> Result<Option<i64>, StreamError> {
+        self.close_batch(sql)?;
+        let emits = self.windows.take_emits(close_before, stopping, sql)?;
+        if !self.dirty && emits.is_empty() {
+            return Ok(None);
+        }
+        let mut staged: Vec<Staged> = Vec::new();
+        for (_, f) in std::mem::take(&mut self.staged_events) {
+            staged.push(f.seal()?);
+        }
+        let name = format!("{}-{:010}.parquet", self.scope, self.epoch);
+        if !emits.is_empty() {
+            let mut f = ParquetFile::create_staged(
+                self.dirs.staging.join(format!("hourly-{name}.tmp")),
+                self.dirs.root.join(HOURLY_DIR).join(&name),
+                hourly_schema(),
+            )?;
+            for e in &emits {
+                f.write(&to_hourly(&e.rows, &self.scope, self.epoch, e.is_final)?)?;
+            }
+            staged.push(f.seal()?);
+        }
+        if !self.rejects.is_empty() {
+            let mut f = ParquetFile::create_staged(
+                self.dirs.staging.join(format!("rejects-{name}.tmp")),
+                self.dirs.root.join(REJECTS_DIR).join(&name),
+                reject_schema(),
+            )?;
+            f.write(&self.rejects.finish()?)?;
+            staged.push(f.seal()?);
+        }
+        if keep_closed_hours > 0 {
+            let horizon = self.windows.closed_before().saturating_sub(keep_closed_hours * HOUR_US);
+            self.windows.forget_before(horizon);
+        }
+        let rel = |p: &Path| -> PathBuf { p.strip_prefix(&self.dirs.root).unwrap_or(p).to_path_buf() };
+        let ckpt = Checkpoint {
+            version: 1,
+            scope: self.scope.clone(),
+            next_offset: self.next_offset,
+            epoch: self.epoch,
+            max_event_us: self.max_event_us,
+            normalizer: self.norm.snapshot(),
+            windows: self.windows.snapshot(sql)?,
+            counters: self.counters.clone(),
+            pending: staged.iter().map(|s| (rel(&s.tmp), rel(&s.path))).collect(),
+        };
+        self.dirs.store(&ckpt)?;
+        for s in &staged {
+            s.publish()?;
+        }
+        self.epoch += 1;
+        self.staged_seq = 0;
+        self.dirty = false;
+        Ok(Some(self.next_offset))
+    }
+
+    /// Drops this epoch's unfinished files (a revoked partition whose checkpoint failed).
+    pub fn abort(self) {
+        for (_, f) in self.staged_events {
+            f.abort();
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Every partition this instance holds, and the watermark over them.
+
+use crate::partition::{Partition, Tenant};
+use crate::sql::Sql;
+use crate::{Counters, StreamError};
+use deferlog_event::hour_of;
+use deferlog_parse::{NormalizerConfig, Stats};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Where a topic's records get their tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TenantFrom {
+    /// Every record of the topic: this tenant.
+    Fixed(String),
+    /// The record key.
+    Key,
+    /// A record header; records without it get the configured default tenant.
+    Header(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct TopicConfig {
+    pub name: String,
+    pub tenant: TenantFrom,
+}
+
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    /// The archive root (events, hourly, rejects, `_state`).
+    pub out: PathBuf,
+    pub normalizer: NormalizerConfig,
+    pub topics: Vec<TopicConfig>,
+    /// A batch closes at this many events, or at `batch_interval`, whichever first.
+    pub batch_rows: usize,
+    pub batch_interval: Duration,
+    pub lateness_us: i64,
+    /// A partition with no record for this long stops holding the watermark back.
+    pub idle_timeout: Duration,
+    /// Closed hours kept in state for late events, counted from the watermark.
+    pub keep_closed_hours: i64,
+}
+
+/// One record, as the broker delivered it.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    /// The header named by the topic's `tenant` setting, when that is a header.
+    pub tenant_header: Option<&'a [u8]>,
+    /// The broker's timestamp (ms), the ingest time BSD stamps take their year from.
+    pub timestamp_ms: Option<i64>,
+}
+
+/// One partition's position and state, for logs and metrics.
+#[derive(Debug, Clone)]
+pub struct PartitionStatus {
+    pub topic: String,
+    pub partition: i32,
+    pub next_offset: i64,
+    pub max_event_us: Option<i64>,
+    pub open_hours: usize,
+    pub closed_before: i64,
+    pub stats: Stats,
+    pub counters: Counters,
+}
+
+#[derive(Debug)]
+pub struct Processor {
+    cfg: StreamConfig,
+    sql: Sql,
+    parts: BTreeMap<(String, i32), Partition>,
+    watermark_us: i64,
+}
+
+impl Processor {
+    pub fn new(cfg: StreamConfig) -> Result<Self, StreamError> {
+        Ok(Processor {
+            cfg,
+            sql: Sql::new()?,
+            parts: BTreeMap::new(),
+            watermark_us: i64::MIN,
+        })
+    }
+
+    /// Takes a partition on: restores its checkpoint. Returns the offset to start
+    /// reading at, or `None` when there is no checkpoint (start at the group's
+    /// committed offset, else the earliest).
+    pub fn assign(&mut self, topic: &str, partition: i32) -> Result<Option<i64>, StreamError> {
+        let key = (topic.to_owned(), partition);
+        if let Some(p) = self.parts.get(&key) {
+            return Ok((p.next_offset >= 0).then_some(p.next_offset));
+        }
+        let p = Partition::open(
+            &self.cfg.out,
+            topic,
+            partition,
+            self.cfg.normalizer.clone(),
+            self.cfg.batch_rows,
+        )?;
+        let start = (p.next_offset >= 0).then_some(p.next_offset);
+        self.parts.insert(key, p);
+        Ok(start)
+    }
+
+    /// Lets a partition go: checkpoints it first, so its next owner resumes exactly
+    /// here. Returns the offset to commit.
+    pub fn revoke(&mut self, topic: &str, partition: i32) -> Result<Option<i64>, StreamError> {
+        let Some(mut p) = self.parts.remove(&(topic.to_owned(), partition)) else {
+            return Ok(None);
+        };
+        let close = hour_of(self.watermark_us.max(i64::MIN + 1));
+        let r = p.checkpoint(close, false, self.cfg.keep_closed_hours, &mut self.sql);
+        if r.is_err() {
+            p.abort();
+        }
+        r
+    }
+
+    pub fn assigned(&self) -> impl Iterator<Item = (&str, i32)> {
+        self.parts.keys().map(|(t, p)| (t.as_str(), *p))
+    }
+
+    /// Normalizes one record. `Err` only for failures of disk or state, never for input.
+    pub fn process(&mut self, r: &Record<'_>, now: Instant) -> Result<(), StreamError> {
+        if !self.parts.contains_key(&(r.topic.to_owned(), r.partition)) {
+            // Records of a partition we were not told about (assignment races): take it
+            // on now, from its checkpoint.
+            self.assign(r.topic, r.partition)?;
+        }
+        let tenant_from = self.cfg.topics.iter().find(|t| t.name == r.topic).map(|t| &t.tenant);
+        let default = self.cfg.normalizer.tenant.as_str();
+        let tenant = match tenant_from {
+            Some(TenantFrom::Fixed(t)) => Tenant::Default(t),
+            Some(TenantFrom::Key) => r.key.map_or(Tenant::Default(default), Tenant::Given),
+            Some(TenantFrom::Header(_)) => r.tenant_header.map_or(Tenant::Default(default), Tenant::Given),
+            None => Tenant::Default(default),
+        };
+        let reference_us = r.timestamp_ms.filter(|t| *t > 0).map_or_else(now_us, |ms| ms * 1000);
+        let batch_rows = self.cfg.batch_rows;
+        let Some(p) = self.parts.get_mut(&(r.topic.to_owned(), r.partition)) else {
+            return Ok(());
+        };
+        p.process(r.offset, r.key, r.value, tenant, reference_us, now);
+        if p.rows_in_batch() >= batch_rows {
+            p.close_batch(&mut self.sql)?;
+        }
+        Ok(())
+    }
+
+    /// Closes batches older than the batch interval.
+    pub fn tick(&mut self, now: Instant) -> Result<(), StreamError> {
+        for p in self.parts.values_mut() {
+            if p.batch_started
+                .is_some_and(|t| now.duration_since(t) >= self.cfg.batch_interval)
+            {
+                p.close_batch(&mut self.sql)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Min over active partitions of (max event time − allowed lateness). A partition
+    /// silent for the idle timeout does not hold it back; with every partition idle,
+    /// all of them count. Never goes back.
+    fn advance_watermark(&mut self, now: Instant) -> i64 {
+        let idle = self.cfg.idle_timeout;
+        let marks = |active_only: bool| {
+            self.parts
+                .values()
+                .filter(|p| !active_only || p.last_record.is_some_and(|t| now.duration_since(t) < idle))
+                .filter_map(|p| p.max_event_us)
+                .map(|m| m.saturating_sub(self.cfg.lateness_us))
+                .min()
+        };
+        if let Some(w) = marks(true).or_else(|| marks(false)) {
+            self.watermark_us = self.watermark_us.max(w);
+        }
+        self.watermark_us
+    }
+
+    pub fn watermark_us(&self) -> i64 {
+        self.watermark_us
+    }
+
+    /// Checkpoints every partition (see `checkpoint.rs` for the order of writes).
+    /// With `stopping`, open hours are written too, as not final. Returns the offsets
+    /// to commit: (topic, partition, next offset).
+    pub fn checkpoint(&mut self, stopping: bool, now: Instant) -> Result<Vec<(String, i32, i64)>, StreamError> {
+        for p in self.parts.values_mut() {
+            p.close_batch(&mut self.sql)?;
+        }
+        let wm = self.advance_watermark(now);
+        let close = if wm == i64::MIN { i64::MIN } else { hour_of(wm) };
+        let mut commits = Vec::new();
+        for p in self.parts.values_mut() {
+            if let Some(off) = p.checkpoint(close, stopping, self.cfg.keep_closed_hours, &mut self.sql)? {
+                commits.push((p.topic.to_string(), p.partition, off));
+            }
+        }
+        Ok(commits)
+    }
+
+    pub fn status(&self) -> Vec<PartitionStatus> {
+        self.parts
+            .values()
+            .map(|p| PartitionStatus {
+                topic: p.topic.to_string(),
+                partition: p.partition,
+                next_offset: p.next_offset,
+                max_event_us: p.max_event_us,
+                open_hours: p.windows.open_hours(),
+                closed_before: p.windows.closed_before(),
+                stats: p.stats(),
+                counters: p.counters.clone(),
+            })
+            .collect()
+    }
+}
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
