@@ -27,8 +27,30 @@ pub enum Command {
     Gen(GenArgs),
     /// Generated traffic through the whole pipeline; no external service needed.
     Demo(DemoArgs),
+    /// Consume MTA log records from Kafka into the archive, with hourly windows (see [kafka]).
+    Run(ConfigArg),
+    /// Send log lines to a Kafka topic, keyed by MTA host (feeds `run`).
+    Produce(ProduceArgs),
     /// Validate a configuration without running anything.
     Check(ConfigArg),
+}
+
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    /// Brokers, `host:port[,host:port]`.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    #[arg(long, default_value = "mail")]
+    pub topic: String,
+    /// Create the topic first with this many partitions (an existing topic is kept).
+    #[arg(long)]
+    pub create_partitions: Option<i32>,
+    /// Extra librdkafka properties, `key=value`.
+    #[arg(long = "property", short = 'X')]
+    pub properties: Vec<String>,
+    /// Log files, plain or gzip; `-` reads stdin.
+    #[arg(required = true)]
+    pub inputs: Vec<String>,
 }
 
 #[derive(Debug, Args)]

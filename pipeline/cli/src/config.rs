@@ -31,6 +31,113 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// The consumer group `run` joins; absent: `run` refuses to start.
+    pub kafka: Option<KafkaConfig>,
+    #[serde(default)]
+    pub stream: StreamSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port...]`
+    pub brokers: String,
+    #[serde(default = "default_group")]
+    pub group_id: String,
+    pub topics: Vec<TopicEntry>,
+    /// Any librdkafka property, passed through as given (`security.protocol`,
+    /// `sasl.mechanisms`, `ssl.ca.location`, `session.timeout.ms`, ...).
+    #[serde(default)]
+    pub properties: std::collections::BTreeMap<String, toml::Value>,
+}
+
+fn default_group() -> String {
+    "deferlog".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicEntry {
+    pub name: String,
+    /// The records' format: `postfix` (raw syslog lines).
+    #[serde(default = "default_format")]
+    pub format: String,
+    #[serde(default)]
+    pub tenant: TenantEntry,
+}
+
+fn default_format() -> String {
+    "postfix".into()
+}
+
+/// Where a topic's tenant comes from: `{ from = "fixed", value = "acme" }`,
+/// `{ from = "key" }` or `{ from = "header", name = "tenant" }`. Default: the
+/// top-level `tenant` for every record.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantEntry {
+    pub from: Option<String>,
+    pub name: Option<String>,
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSettings {
+    /// Archive root `run` writes (events, hourly, rejects, `_state` checkpoints).
+    #[serde(default = "default_out")]
+    pub out: PathBuf,
+    /// A batch closes at this many events...
+    #[serde(default = "default_batch_rows")]
+    pub batch_rows: usize,
+    /// ...or this long after its first event, whichever comes first.
+    #[serde(default = "default_batch_interval_ms")]
+    pub batch_interval_ms: u64,
+    /// How often state and outputs are made durable and offsets committed.
+    #[serde(default = "default_checkpoint_interval_ms")]
+    pub checkpoint_interval_ms: u64,
+    /// A partition silent this long stops holding the watermark back.
+    #[serde(default = "default_idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    /// Closed hours kept for late events (their rows are rewritten with a higher revision).
+    #[serde(default = "default_keep_closed_hours")]
+    pub keep_closed_hours: i64,
+    /// How often `run` logs its status line (records/s, lag, windows).
+    #[serde(default = "default_status_interval_secs")]
+    pub status_interval_secs: u64,
+}
+
+fn default_out() -> PathBuf {
+    "archive".into()
+}
+fn default_batch_interval_ms() -> u64 {
+    1000
+}
+fn default_checkpoint_interval_ms() -> u64 {
+    5000
+}
+fn default_idle_timeout_secs() -> u64 {
+    60
+}
+fn default_keep_closed_hours() -> i64 {
+    48
+}
+fn default_status_interval_secs() -> u64 {
+    10
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        StreamSettings {
+            out: default_out(),
+            batch_rows: default_batch_rows(),
+            batch_interval_ms: default_batch_interval_ms(),
+            checkpoint_interval_ms: default_checkpoint_interval_ms(),
+            idle_timeout_secs: default_idle_timeout_secs(),
+            keep_closed_hours: default_keep_closed_hours(),
+            status_interval_secs: default_status_interval_secs(),
+        }
+    }
 }
 
 fn default_timezone() -> String {
@@ -179,8 +286,8 @@ impl Config {
             });
         }
         let hash_key = match &self.privacy.hash_key {
-            Some(hex) => parse_key(hex).with_context(|| format!("{origin}: key `privacy.hash_key`"))?,
-            None => random_key(),
+            Some(hex) => parse_hash_key(hex).with_context(|| format!("{origin}: key `privacy.hash_key`"))?,
+            None => random_hash_key(),
         };
         let mut classifier = Classifier::builtin();
         for p in &self.classify.rules {
@@ -216,6 +323,113 @@ impl Config {
             response_max_bytes: self.limits.response_max_bytes,
             classifier,
             mx_groups,
+        })
+    }
+}
+
+/// What `run` runs with: the stream core's settings and the Kafka client's.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    pub stream: deferlog_stream::StreamConfig,
+    pub client: deferlog_kafka::ClientSettings,
+    pub group: String,
+    pub checkpoint_interval: std::time::Duration,
+    pub status_interval: std::time::Duration,
+    /// Whether `privacy.hash_key` was set; if not, `run` keeps one in the archive's
+    /// state so recipient hashes (and correlation) survive restarts.
+    pub hash_key_given: bool,
+}
+
+impl Config {
+    /// Checks the `[kafka]` and `[stream]` sections too, for `run`.
+    pub fn resolve_run(&self, origin: &str, now_us: i64) -> Result<RunSettings> {
+        use deferlog_stream::{StreamConfig, TenantFrom, TopicConfig};
+        use std::time::Duration;
+        let normalizer = self.resolve(origin, now_us)?;
+        let Some(k) = &self.kafka else {
+            bail!("{origin}: no [kafka] section: `run` needs `kafka.brokers` and `kafka.topics`");
+        };
+        if k.brokers.trim().is_empty() {
+            bail!("{origin}: key `kafka.brokers` must name at least one broker (host:port)");
+        }
+        if k.group_id.trim().is_empty() {
+            bail!("{origin}: key `kafka.group_id` must not be empty");
+        }
+        if k.topics.is_empty() {
+            bail!("{origin}: key `kafka.topics` must list at least one topic");
+        }
+        let mut topics = Vec::with_capacity(k.topics.len());
+        for (i, t) in k.topics.iter().enumerate() {
+            if t.name.trim().is_empty() {
+                bail!("{origin}: key `kafka.topics[{i}].name` must not be empty");
+            }
+            if t.format != "postfix" {
+                bail!(
+                    "{origin}: key `kafka.topics[{i}].format`: {:?} is not a known format (postfix)",
+                    t.format
+                );
+            }
+            let te = &t.tenant;
+            let tenant = match te.from.as_deref() {
+                None | Some("fixed") => TenantFrom::Fixed(te.value.clone().unwrap_or_else(|| self.tenant.clone())),
+                Some("key") => TenantFrom::Key,
+                Some("header") => match &te.name {
+                    Some(n) if !n.is_empty() => TenantFrom::Header(n.clone()),
+                    _ => bail!("{origin}: key `kafka.topics[{i}].tenant.name` is needed with from = \"header\""),
+                },
+                Some(other) => {
+                    bail!("{origin}: key `kafka.topics[{i}].tenant.from`: {other:?} is not fixed, key or header")
+                }
+            };
+            topics.push(TopicConfig {
+                name: t.name.clone(),
+                tenant,
+            });
+        }
+        let mut client = deferlog_kafka::ClientSettings::new(&k.brokers);
+        for (key, v) in &k.properties {
+            let v = match v {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                _ => bail!("{origin}: key `kafka.properties.{key}` must be a string, number or boolean"),
+            };
+            client = client.with(key, &v);
+        }
+        let st = &self.stream;
+        for (name, v) in [
+            ("stream.batch_rows", st.batch_rows as u64),
+            ("stream.batch_interval_ms", st.batch_interval_ms),
+            ("stream.checkpoint_interval_ms", st.checkpoint_interval_ms),
+            ("stream.idle_timeout_secs", st.idle_timeout_secs),
+            ("stream.status_interval_secs", st.status_interval_secs),
+        ] {
+            if v == 0 {
+                bail!("{origin}: key `{name}` must be at least 1");
+            }
+        }
+        if st.keep_closed_hours < 0 {
+            bail!("{origin}: key `stream.keep_closed_hours` must not be negative");
+        }
+        Ok(RunSettings {
+            stream: StreamConfig {
+                out: st.out.clone(),
+                normalizer,
+                topics,
+                batch_rows: st.batch_rows,
+                batch_interval: Duration::from_millis(st.batch_interval_ms),
+                lateness_us: i64::try_from(self.limits.allowed_lateness_secs)
+                    .unwrap_or(i64::MAX / 1_000_000)
+                    .saturating_mul(1_000_000),
+                idle_timeout: Duration::from_secs(st.idle_timeout_secs),
+                keep_closed_hours: st.keep_closed_hours,
+            },
+            client,
+            group: k.group_id.clone(),
+            checkpoint_interval: Duration::from_millis(st.checkpoint_interval_ms),
+            status_interval: Duration::from_secs(st.status_interval_secs),
+            hash_key_given: self.privacy.hash_key.is_some(),
         })
     }
 }
@@ -258,7 +472,7 @@ pub fn parse_time(s: &str) -> Result<i64> {
     bail!("{s:?} is neither a date (2026-11-01) nor an RFC 3339 time (2026-11-01T08:00:00Z)")
 }
 
-fn parse_key(hex: &str) -> Result<[u8; 16]> {
+pub fn parse_hash_key(hex: &str) -> Result<[u8; 16]> {
     let hex = hex.trim();
     if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         bail!("must be 32 hex digits");
@@ -270,7 +484,7 @@ fn parse_key(hex: &str) -> Result<[u8; 16]> {
     Ok(key)
 }
 
-fn random_key() -> [u8; 16] {
+pub fn random_hash_key() -> [u8; 16] {
     use std::hash::{BuildHasher, Hasher};
     let mut key = [0u8; 16];
     for chunk in key.chunks_mut(8) {
@@ -321,6 +535,44 @@ mod tests {
         let cfg: Config = toml::from_str("[privacy]\nhash_key = \"abc\"").expect("parses");
         let err = format!("{:#}", cfg.resolve("x.toml", 0).unwrap_err());
         assert!(err.contains("privacy.hash_key"), "{err}");
+    }
+
+    #[test]
+    fn run_settings_name_the_key_that_is_wrong() {
+        let err = |text: &str| {
+            let cfg: Config = toml::from_str(text).expect("parses");
+            format!("{:#}", cfg.resolve_run("d.toml", 0).unwrap_err())
+        };
+        assert!(err("tenant = \"a\"").contains("no [kafka] section"));
+        let base = "[kafka]\nbrokers = \"127.0.0.1:9092\"\n";
+        let e = err(&format!("{base}topics = []"));
+        assert!(e.contains("d.toml") && e.contains("kafka.topics"), "{e}");
+        let e = err(&format!(
+            "{base}[[kafka.topics]]\nname = \"mail\"\nformat = \"sendmail\""
+        ));
+        assert!(e.contains("kafka.topics[0].format"), "{e}");
+        let e = err(&format!(
+            "{base}[[kafka.topics]]\nname = \"mail\"\ntenant = {{ from = \"header\" }}"
+        ));
+        assert!(e.contains("kafka.topics[0].tenant.name"), "{e}");
+        let e = err(&format!(
+            "{base}[[kafka.topics]]\nname = \"m\"\n[stream]\nbatch_rows = 0"
+        ));
+        assert!(e.contains("stream.batch_rows"), "{e}");
+        let ok: Config = toml::from_str(&format!(
+            "{base}[[kafka.topics]]\nname = \"m\"\ntenant = {{ from = \"key\" }}\n\
+             [kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n\"session.timeout.ms\" = 6000\n"
+        ))
+        .expect("parses");
+        let r = ok.resolve_run("d.toml", 0).expect("valid");
+        assert_eq!(r.stream.topics[0].tenant, deferlog_stream::TenantFrom::Key);
+        assert_eq!(
+            r.client.properties,
+            [
+                ("security.protocol".to_owned(), "SASL_SSL".to_owned()),
+                ("session.timeout.ms".to_owned(), "6000".to_owned())
+            ]
+        );
     }
 
     #[test]

@@ -219,23 +219,17 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
 }
 
 /// The parser thread a line goes to: by its syslog host, so every line of one queue
-/// id meets the same correlation state, in order. The host follows the stamp: after
-/// the first space of an RFC 3339 stamp, or after `HH:MM:SS ` of a BSD one.
+/// id meets the same correlation state, in order.
 fn worker_of(line: &[u8], workers: usize) -> usize {
     if workers == 1 {
         return 0;
     }
-    let start = if line.first().is_some_and(u8::is_ascii_digit) {
-        memchr::memchr(b' ', line).map(|i| i + 1)
-    } else {
-        memchr::memchr(b':', line).map(|i| i + 7)
-    };
-    let host = start.and_then(|s| line.get(s..)).unwrap_or_default();
-    let host = &host[..memchr::memchr(b' ', host).unwrap_or(host.len())];
     // FNV-1a: stable, and plenty for spreading a handful of host names.
-    let h = host.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let h = deferlog_parse::syslog_host(line)
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        });
     (h % workers as u64) as usize
 }
 

@@ -5,3 +5,4 @@ pub mod config;
 pub mod engine;
 pub mod input;
 pub mod output;
+pub mod stream;

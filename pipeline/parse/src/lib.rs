@@ -24,3 +24,4 @@ pub use normalizer::{Normalizer, NormalizerConfig, NormalizerState, SyslogFields
 pub use redact::redact_recipients;
 pub use stamp::{Zone, ZoneError};
 pub use stats::{RejectReason, SkipKind, Stats};
+pub use syslog::syslog_host;

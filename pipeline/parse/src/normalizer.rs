@@ -11,7 +11,7 @@ use deferlog_classify::{Classifier, MxGroups};
 use deferlog_event::{Class, EventSink, Mta, Origin, RejectRow, RejectSink};
 use siphasher::sip::SipHasher13;
 use std::fmt;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// Everything a normalizer needs, resolved from configuration.
 #[derive(Debug, Clone)]
@@ -70,7 +70,7 @@ pub struct Normalizer {
     classifier: Classifier,
     mx_groups: MxGroups,
     class_cache: HashMap<Box<str>, Class>,
-    group_cache: HashMap<Box<str>, Option<Rc<str>>>,
+    group_cache: HashMap<Box<str>, Option<Arc<str>>>,
     pub(crate) scratch: Scratch,
 }
 
@@ -260,13 +260,13 @@ impl Normalizer {
 
     /// The provider group or registrable domain of an MX host; `None` when the host
     /// says nothing (an IP literal), so the caller falls back to the recipient domain.
-    pub(crate) fn group_of_host(&mut self, mx_host: &str) -> Option<Rc<str>> {
+    pub(crate) fn group_of_host(&mut self, mx_host: &str) -> Option<Arc<str>> {
         if let Some(g) = self.group_cache.get(mx_host) {
             return g.clone();
         }
         let g = match self.mx_groups.mx_group(Some(mx_host), None) {
             "unknown" => None,
-            g => Some(Rc::from(g)),
+            g => Some(Arc::from(g)),
         };
         if self.group_cache.len() >= CACHE_LIMIT {
             self.group_cache.clear();

@@ -47,6 +47,20 @@ pub fn split<'a>(stamps: &mut StampParser, line: &'a str) -> Result<SyslogLine<'
     })
 }
 
+/// The host field of a raw syslog line, found without parsing the stamp: after the
+/// first space of an RFC 3339 stamp, or after `HH:MM:SS ` of a BSD one. Empty when
+/// the line has neither shape. Cheap enough to route every line (parser threads,
+/// Kafka record keys).
+pub fn syslog_host(line: &[u8]) -> &[u8] {
+    let start = if line.first().is_some_and(u8::is_ascii_digit) {
+        memchr::memchr(b' ', line).map(|i| i + 1)
+    } else {
+        memchr::memchr(b':', line).map(|i| i + 7)
+    };
+    let host = start.and_then(|s| line.get(s..)).unwrap_or_default();
+    &host[..memchr::memchr(b' ', host).unwrap_or(host.len())]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +95,17 @@ mod tests {
             split(&mut stamps(), "Nov  8 08:14:01 h postfix/smtp[12"),
             Err(FrameError::Shape)
         );
+    }
+
+    #[test]
+    fn the_host_is_found_after_either_stamp() {
+        assert_eq!(syslog_host(b"Nov  8 08:14:01 mta-out1 postfix/smtp[1]: x"), b"mta-out1");
+        assert_eq!(syslog_host(b"Jan 6 08:39:06 mx postfix/qmgr[2]: x"), b"mx");
+        assert_eq!(
+            syslog_host(b"2026-11-08T08:14:01.1+00:00 relay-7 postfix/smtp[1]: x"),
+            b"relay-7"
+        );
+        assert_eq!(syslog_host(b"garbage"), b"");
+        assert_eq!(syslog_host(b""), b"");
     }
 }

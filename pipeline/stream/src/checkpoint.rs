@@ -54,6 +54,7 @@ impl Checkpoint {
             normalizer: NormalizerState::default(),
             windows: WindowsState {
                 closed_before: i64::MIN,
+                forgotten_before: i64::MIN,
                 hours: Vec::new(),
             },
             counters: crate::Counters::default(),

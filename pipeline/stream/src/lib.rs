@@ -16,7 +16,7 @@ mod window;
 
 pub use checkpoint::{Checkpoint, STATE_DIR, ScopeDirs};
 pub use error::StreamError;
-pub use processor::{PartitionStatus, Processor, Record, StreamConfig, TenantFrom, TopicConfig};
+pub use processor::{BatchLatency, PartitionStatus, Processor, Record, StreamConfig, TenantFrom, TopicConfig};
 pub use window::{Emit, Merge, PartialRow, Windows, WindowsState};
 
 use serde::{Deserialize, Serialize};

@@ -36,6 +36,7 @@ pub(crate) struct Partition {
     rows_in_batch: usize,
     pub batch_started: Option<Instant>,
     pub last_record: Option<Instant>,
+    pub assigned_at: Instant,
     /// Records since the last checkpoint.
     dirty: bool,
 }
@@ -105,6 +106,7 @@ impl Partition {
             rows_in_batch: 0,
             batch_started: None,
             last_record: None,
+            assigned_at: Instant::now(),
             dirty: false,
         })
     }
@@ -186,8 +188,9 @@ impl Partition {
     }
 
     /// Closes the open batch: archives it (staged) and adds `hourly.sql` over it to
-    /// the windows.
-    pub fn close_batch(&mut self, sql: &mut Sql) -> Result<(), StreamError> {
+    /// the windows. Returns the batch's latency (first event in to windowed), if any.
+    pub fn close_batch(&mut self, sql: &mut Sql) -> Result<Option<std::time::Duration>, StreamError> {
+        let started = self.batch_started;
         self.batcher.flush_all();
         let ready: Vec<_> = self.batcher.take_ready().collect();
         for hb in ready {
@@ -198,7 +201,7 @@ impl Partition {
         if let Some(m) = self.batcher.max_time_us() {
             self.max_event_us = Some(self.max_event_us.map_or(m, |x| x.max(m)));
         }
-        Ok(())
+        Ok(started.map(|t| t.elapsed()))
     }
 
     fn add(&mut self, hb: HourBatch, sql: &mut Sql) -> Result<(), StreamError> {

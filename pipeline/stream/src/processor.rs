@@ -69,12 +69,48 @@ pub struct PartitionStatus {
     pub counters: Counters,
 }
 
+/// Batch latencies (first event of a batch in, to its rows archived and windowed)
+/// since they were last taken.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct BatchLatency {
+    pub batches: u64,
+    pub total: Duration,
+    pub max: Duration,
+}
+
+impl BatchLatency {
+    fn add(&mut self, d: Option<Duration>) {
+        if let Some(d) = d {
+            self.batches += 1;
+            self.total += d;
+            self.max = self.max.max(d);
+        }
+    }
+}
+
+impl std::fmt::Display for BatchLatency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.batches == 0 {
+            return f.write_str("no batches");
+        }
+        let avg = self.total / u32::try_from(self.batches).unwrap_or(u32::MAX);
+        write!(
+            f,
+            "avg {:.0} ms, max {:.0} ms over {} batches",
+            avg.as_secs_f64() * 1e3,
+            self.max.as_secs_f64() * 1e3,
+            self.batches
+        )
+    }
+}
+
 #[derive(Debug)]
 pub struct Processor {
     cfg: StreamConfig,
     sql: Sql,
     parts: BTreeMap<(String, i32), Partition>,
     watermark_us: i64,
+    latency: BatchLatency,
 }
 
 impl Processor {
@@ -84,6 +120,7 @@ impl Processor {
             sql: Sql::new()?,
             parts: BTreeMap::new(),
             watermark_us: i64::MIN,
+            latency: BatchLatency::default(),
         })
     }
 
@@ -113,8 +150,7 @@ impl Processor {
         let Some(mut p) = self.parts.remove(&(topic.to_owned(), partition)) else {
             return Ok(None);
         };
-        let close = hour_of(self.watermark_us.max(i64::MIN + 1));
-        let r = p.checkpoint(close, false, self.cfg.keep_closed_hours, &mut self.sql);
+        let r = p.checkpoint(self.close_before(), false, self.cfg.keep_closed_hours, &mut self.sql);
         if r.is_err() {
             p.abort();
         }
@@ -147,7 +183,7 @@ impl Processor {
         };
         p.process(r.offset, r.key, r.value, tenant, reference_us, now);
         if p.rows_in_batch() >= batch_rows {
-            p.close_batch(&mut self.sql)?;
+            self.latency.add(p.close_batch(&mut self.sql)?);
         }
         Ok(())
     }
@@ -158,29 +194,56 @@ impl Processor {
             if p.batch_started
                 .is_some_and(|t| now.duration_since(t) >= self.cfg.batch_interval)
             {
-                p.close_batch(&mut self.sql)?;
+                self.latency.add(p.close_batch(&mut self.sql)?);
             }
         }
         Ok(())
     }
 
     /// Min over active partitions of (max event time − allowed lateness). A partition
-    /// silent for the idle timeout does not hold it back; with every partition idle,
-    /// all of them count. Never goes back.
+    /// is active from its assignment until it has been silent for the idle timeout;
+    /// an active partition that has not delivered an event yet holds the watermark
+    /// where it is (it may be about to deliver old hours). Never goes back.
     fn advance_watermark(&mut self, now: Instant) -> i64 {
         let idle = self.cfg.idle_timeout;
-        let marks = |active_only: bool| {
+        let mut mark: Option<i64> = None;
+        for p in self.parts.values() {
+            let last = p.last_record.unwrap_or(p.assigned_at);
+            if now.duration_since(last) >= idle {
+                continue;
+            }
+            let Some(m) = p.max_event_us else {
+                return self.watermark_us;
+            };
+            let m = m.saturating_sub(self.cfg.lateness_us);
+            mark = Some(mark.map_or(m, |x| x.min(m)));
+        }
+        // Every partition idle: the min over all of them.
+        let mark = mark.or_else(|| {
             self.parts
                 .values()
-                .filter(|p| !active_only || p.last_record.is_some_and(|t| now.duration_since(t) < idle))
                 .filter_map(|p| p.max_event_us)
                 .map(|m| m.saturating_sub(self.cfg.lateness_us))
                 .min()
-        };
-        if let Some(w) = marks(true).or_else(|| marks(false)) {
+        });
+        if let Some(w) = mark {
             self.watermark_us = self.watermark_us.max(w);
         }
         self.watermark_us
+    }
+
+    /// Batch latencies since the last call.
+    pub fn take_batch_latency(&mut self) -> BatchLatency {
+        std::mem::take(&mut self.latency)
+    }
+
+    /// Hours before this are closed: the hour the watermark is in.
+    fn close_before(&self) -> i64 {
+        if self.watermark_us == i64::MIN {
+            i64::MIN
+        } else {
+            hour_of(self.watermark_us)
+        }
     }
 
     pub fn watermark_us(&self) -> i64 {
@@ -192,10 +255,10 @@ impl Processor {
     /// to commit: (topic, partition, next offset).
     pub fn checkpoint(&mut self, stopping: bool, now: Instant) -> Result<Vec<(String, i32, i64)>, StreamError> {
         for p in self.parts.values_mut() {
-            p.close_batch(&mut self.sql)?;
+            self.latency.add(p.close_batch(&mut self.sql)?);
         }
-        let wm = self.advance_watermark(now);
-        let close = if wm == i64::MIN { i64::MIN } else { hour_of(wm) };
+        self.advance_watermark(now);
+        let close = self.close_before();
         let mut commits = Vec::new();
         for p in self.parts.values_mut() {
             if let Some(off) = p.checkpoint(close, stopping, self.cfg.keep_closed_hours, &mut self.sql)? {

@@ -38,6 +38,8 @@ pub struct Windows {
     hours: BTreeMap<i64, Window>,
     /// Hours before this are closed (the watermark has passed their end).
     closed_before: i64,
+    /// Closed hours before this may have been written and then dropped from state.
+    forgotten_before: i64,
 }
 
 /// Partials folded together before the window holds more than this many.
@@ -48,6 +50,7 @@ impl Windows {
         Windows {
             hours: BTreeMap::new(),
             closed_before: i64::MIN,
+            forgotten_before: i64::MIN,
         }
     }
 
@@ -116,6 +119,7 @@ impl Windows {
     /// Forgets closed hours before `hour_us`; returns how many. A late event for one of
     /// them still reaches the event archive, but its hour row is not rewritten.
     pub fn forget_before(&mut self, hour_us: i64) -> usize {
+        self.forgotten_before = self.forgotten_before.max(hour_us.min(self.closed_before));
         let keep = self.hours.split_off(&hour_us);
         let old = std::mem::replace(&mut self.hours, keep);
         let mut forgotten = 0;
@@ -129,9 +133,11 @@ impl Windows {
         forgotten
     }
 
-    /// Whether an event of `hour_us` would now be late and its hour forgotten.
+    /// Whether an event of `hour_us` belongs to an hour that may have been written
+    /// and forgotten: its row cannot be rewritten without the counts it had. (A closed
+    /// hour this scope never held is simply started, closed, and written.)
     pub fn is_forgotten(&self, hour_us: i64) -> bool {
-        hour_us < self.closed_before && !self.hours.contains_key(&hour_us)
+        hour_us < self.forgotten_before && !self.hours.contains_key(&hour_us)
     }
 
     pub fn snapshot(&mut self, merge: &mut dyn Merge) -> Result<WindowsState, crate::StreamError> {
@@ -151,6 +157,7 @@ impl Windows {
         }
         Ok(WindowsState {
             closed_before: self.closed_before,
+            forgotten_before: self.forgotten_before,
             hours,
         })
     }
@@ -175,6 +182,7 @@ impl Windows {
         Ok(Windows {
             hours,
             closed_before: s.closed_before,
+            forgotten_before: s.forgotten_before,
         })
     }
 }
@@ -183,6 +191,7 @@ impl Windows {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct WindowsState {
     pub closed_before: i64,
+    pub forgotten_before: i64,
     pub hours: Vec<HourState>,
 }
 

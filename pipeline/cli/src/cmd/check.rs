@@ -2,7 +2,8 @@ use crate::cli::ConfigArg;
 use crate::config::Config;
 use anyhow::Result;
 
-/// Loads and resolves the configuration exactly as `replay` would, and says so.
+/// Loads and resolves the configuration exactly as `replay` (and, with a `[kafka]`
+/// section, `run`) would, and says so. Never connects to anything.
 pub fn run(a: ConfigArg) -> Result<()> {
     let cfg = Config::load(a.config.as_deref())?;
     let origin = a
@@ -17,5 +18,16 @@ pub fn run(a: ConfigArg) -> Result<()> {
         n.egress.len(),
         n.classifier.len()
     );
+    if cfg.kafka.is_some() {
+        let r = cfg.resolve_run(&origin, super::now_us())?;
+        let topics: Vec<&str> = r.stream.topics.iter().map(|t| t.name.as_str()).collect();
+        println!(
+            "{origin}: kafka ok (brokers {}, group {}, topics {}, out {}; not contacted)",
+            r.client.brokers,
+            r.group,
+            topics.join(","),
+            r.stream.out.display()
+        );
+    }
     Ok(())
 }

@@ -4,8 +4,10 @@ mod check;
 mod classify;
 mod demo;
 mod gen_log;
+mod produce;
 mod replay;
 mod report;
+mod run;
 
 use crate::cli::Command;
 use anyhow::Result;
@@ -17,6 +19,8 @@ pub fn run(cmd: Command) -> Result<()> {
         Command::Classify(a) => classify::run(a),
         Command::Gen(a) => gen_log::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Run(a) => run::run(a),
+        Command::Produce(a) => produce::run(a),
         Command::Check(a) => check::run(a),
     }
 }

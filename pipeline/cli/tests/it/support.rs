@@ -113,3 +113,40 @@ pub fn report_csv(data: &Path, extra: &[&str]) -> String {
     }
     out
 }
+
+/// The `reason` of every dead letter in the Parquet files under `dir`.
+pub fn reject_reasons(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("rejects dir").flatten() {
+        let file = std::fs::File::open(e.path()).expect("open");
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        for b in reader {
+            let b = b.expect("batch");
+            let col = b.column_by_name("reason").expect("reason column");
+            let col = arrow::compute::cast(col, &arrow::datatypes::DataType::Utf8).expect("cast");
+            let col = col.as_any().downcast_ref::<arrow::array::StringArray>().expect("utf8");
+            out.extend(col.iter().flatten().map(str::to_owned));
+        }
+    }
+    out
+}
+
+/// Asserts two CSV texts are equal, showing only the rows that differ.
+#[track_caller]
+pub fn assert_same_rows(got: &str, want: &str, what: &str) {
+    if got == want {
+        return;
+    }
+    let g: std::collections::BTreeSet<&str> = got.lines().collect();
+    let w: std::collections::BTreeSet<&str> = want.lines().collect();
+    let extra: Vec<_> = g.difference(&w).take(8).collect();
+    let missing: Vec<_> = w.difference(&g).take(8).collect();
+    panic!(
+        "{what}: {} rows, expected {}\nunexpected (first 8): {extra:#?}\nmissing (first 8): {missing:#?}",
+        got.lines().count(),
+        want.lines().count()
+    );
+}

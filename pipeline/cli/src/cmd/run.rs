@@ -1,0 +1,79 @@
+//! `deferlog run`: the stream, until SIGTERM or Ctrl-C.
+
+use crate::cli::ConfigArg;
+use crate::config::Config;
+use anyhow::{Context, Result};
+use deferlog_app::stream;
+use deferlog_stream::STATE_DIR;
+use std::path::Path;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// After a stop is asked for, the stream has this long to write, commit and leave.
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(60);
+
+pub fn run(a: ConfigArg) -> Result<()> {
+    let cfg = Config::load(a.config.as_deref())?;
+    let origin = a
+        .config
+        .as_ref()
+        .map_or("(defaults)".to_owned(), |p| p.display().to_string());
+    let mut settings = cfg.resolve_run(&origin, super::now_us())?;
+    if !settings.hash_key_given {
+        settings.stream.normalizer.hash_key = stable_hash_key(&settings.stream.out)?;
+    }
+    let cancel = CancellationToken::new();
+    let worker_cancel = cancel.clone();
+    let worker = std::thread::Builder::new()
+        .name("deferlog-stream".into())
+        .spawn(move || stream::run(settings, worker_cancel, None))
+        .context("starting the stream thread")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")?;
+    let finished = rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        let mut done = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = tokio::signal::ctrl_c() => break,
+                _ = done.tick() => if worker.is_finished() { return Ok::<bool, anyhow::Error>(true) },
+            }
+        }
+        eprintln!("deferlog run: stopping (writing, committing, leaving the group)");
+        cancel.cancel();
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_LIMIT;
+        while !worker.is_finished() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(worker.is_finished())
+    })?;
+    if !finished {
+        // The checkpoint protocol makes this safe: a restart resumes from the last
+        // checkpoint and redoes what was not committed.
+        anyhow::bail!("the stream did not stop within {}s", SHUTDOWN_LIMIT.as_secs());
+    }
+    worker
+        .join()
+        .map_err(|_| anyhow::anyhow!("the stream thread panicked"))??;
+    Ok(())
+}
+
+/// A recipient-hash key kept in the archive's state, so hashes and the correlation
+/// state keyed by them stay the same across restarts of `run`.
+fn stable_hash_key(out: &Path) -> Result<[u8; 16]> {
+    let path = out.join(STATE_DIR).join("hash_key");
+    if let Ok(hex) = std::fs::read_to_string(&path) {
+        return crate::config::parse_hash_key(&hex).with_context(|| format!("{} is corrupt", path.display()));
+    }
+    let key = crate::config::random_hash_key();
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::create_dir_all(out.join(STATE_DIR)).with_context(|| format!("creating {}", out.display()))?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, hex).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(key)
+}

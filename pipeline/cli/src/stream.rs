@@ -1,0 +1,251 @@
+//! `run`: the consumer loop that feeds Kafka records to the stream core.
+//!
+//! ```text
+//! librdkafka fetch threads ─▶ poll (this thread) ─▶ Processor: normalize → batch →
+//!     archive (staged) + hourly.sql → windows ─▶ checkpoint ─▶ publish ─▶ commit
+//! ```
+//!
+//! One thread polls and processes; librdkafka fetches ahead on its own threads, and
+//! its bounded prefetch queue (`queued.max.messages.kbytes`) is the backpressure.
+//! Rebalances run inside `poll` on this thread, so a revoked partition is
+//! checkpointed before it is released, with no lock held across the poll.
+//!
+//! Shutdown order (on cancel: SIGTERM, SIGINT, or the caller): stop polling; close
+//! the open batches; checkpoint every partition with open hours written as not final;
+//! publish; commit offsets synchronously; leave the group (dropping the consumer runs
+//! the revoke callbacks, which find nothing left to write).
+
+use crate::config::RunSettings;
+use anyhow::{Context, Result, anyhow};
+use deferlog_kafka::{Partitions, Source, TopicPartition};
+use deferlog_stream::{PartitionStatus, Processor, Record, StreamError, TenantFrom};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Called after every checkpoint with the status of every partition held.
+pub type OnCheckpoint = Box<dyn FnMut(&[PartitionStatus]) + Send>;
+
+struct Handler {
+    proc: Mutex<Processor>,
+    /// The first failure inside a rebalance callback; the loop stops on it.
+    failed: Mutex<Option<StreamError>>,
+}
+
+impl Handler {
+    fn proc(&self) -> MutexGuard<'_, Processor> {
+        self.proc.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn fail(&self, e: StreamError) {
+        self.failed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(e);
+    }
+}
+
+impl Partitions for Handler {
+    fn assigned(&self, parts: &[TopicPartition]) -> Vec<Option<i64>> {
+        let mut p = self.proc();
+        let starts = parts
+            .iter()
+            .map(|(t, n)| {
+                p.assign(t, *n).unwrap_or_else(|e| {
+                    self.fail(e);
+                    None
+                })
+            })
+            .collect::<Vec<_>>();
+        let list: Vec<String> = parts.iter().map(|(t, n)| format!("{t}/{n}")).collect();
+        eprintln!("deferlog run: assigned {}", list.join(" "));
+        starts
+    }
+
+    fn revoked(&self, parts: &[TopicPartition]) -> Vec<(String, i32, i64)> {
+        let mut p = self.proc();
+        let mut commits = Vec::new();
+        for (t, n) in parts {
+            match p.revoke(t, *n) {
+                Ok(Some(o)) => commits.push((t.clone(), *n, o)),
+                Ok(None) => {}
+                Err(e) => self.fail(e),
+            }
+        }
+        if !parts.is_empty() {
+            let list: Vec<String> = parts.iter().map(|(t, n)| format!("{t}/{n}")).collect();
+            eprintln!("deferlog run: released {}", list.join(" "));
+        }
+        commits
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct RunSummary {
+    pub records: u64,
+    pub elapsed: Duration,
+}
+
+/// Consumes until `cancel` fires (or a failure), then shuts down in order.
+pub fn run(
+    settings: RunSettings,
+    cancel: CancellationToken,
+    mut on_checkpoint: Option<OnCheckpoint>,
+) -> Result<RunSummary> {
+    let started = Instant::now();
+    let header_of: Vec<(String, String)> = settings
+        .stream
+        .topics
+        .iter()
+        .filter_map(|t| match &t.tenant {
+            TenantFrom::Header(h) => Some((t.name.clone(), h.clone())),
+            _ => None,
+        })
+        .collect();
+    let topics: Vec<String> = settings.stream.topics.iter().map(|t| t.name.clone()).collect();
+    let handler = Arc::new(Handler {
+        proc: Mutex::new(Processor::new(settings.stream.clone()).context("starting the stream")?),
+        failed: Mutex::new(None),
+    });
+    let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let source = Source::new(&settings.client, &settings.group, &topic_refs, handler.clone())?;
+    eprintln!(
+        "deferlog run: group {} on {} reading {}; archive {}",
+        settings.group,
+        settings.client.brokers,
+        topics.join(","),
+        settings.stream.out.display()
+    );
+
+    let mut records = 0u64;
+    let mut last_checkpoint = Instant::now();
+    let mut status = Status::new(settings.status_interval);
+    let mut since_tick = 0u32;
+    let result = (|| -> Result<()> {
+        while !cancel.is_cancelled() {
+            let polled = source.poll(Duration::from_millis(100));
+            let now = Instant::now();
+            match polled {
+                Some(Ok(m)) => {
+                    let header = header_of
+                        .iter()
+                        .find(|(t, _)| t == m.topic())
+                        .and_then(|(_, h)| m.header(h));
+                    let r = Record {
+                        topic: m.topic(),
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        key: m.key(),
+                        value: m.value(),
+                        tenant_header: header,
+                        timestamp_ms: m.timestamp_ms(),
+                    };
+                    handler.proc().process(&r, now)?;
+                    records += 1;
+                    since_tick += 1;
+                }
+                Some(Err(e)) => status.warn(&e.to_string()),
+                None => since_tick = u32::MAX,
+            }
+            if let Some(e) = handler.failed.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                return Err(e.into());
+            }
+            // Clock checks every few thousand records, and whenever the topic is quiet.
+            if since_tick >= 4096 {
+                since_tick = 0;
+                handler.proc().tick(now)?;
+                if now.duration_since(last_checkpoint) >= settings.checkpoint_interval {
+                    let commits = handler.proc().checkpoint(false, now)?;
+                    // Asynchronous: a lost commit only means a restart re-reads from the
+                    // checkpoint's own offsets, which it does anyway.
+                    source.commit(&commits, false)?;
+                    last_checkpoint = now;
+                    if let Some(cb) = on_checkpoint.as_mut() {
+                        cb(&handler.proc().status());
+                    }
+                }
+                status.maybe_log(now, records, &mut handler.proc(), &source);
+            }
+        }
+        Ok(())
+    })();
+    // Stop: write everything, then commit, then leave the group.
+    let stop = (|| -> Result<()> {
+        result?;
+        let commits = handler.proc().checkpoint(true, Instant::now())?;
+        source.commit(&commits, true)?;
+        if let Some(cb) = on_checkpoint.as_mut() {
+            cb(&handler.proc().status());
+        }
+        Ok(())
+    })();
+    drop(source);
+    if let Some(e) = handler.failed.lock().unwrap_or_else(PoisonError::into_inner).take() {
+        return Err(anyhow!(e).context("while leaving the consumer group"));
+    }
+    stop?;
+    let elapsed = started.elapsed();
+    eprintln!(
+        "deferlog run: stopped after {records} records in {:.1}s; everything consumed is written and committed",
+        elapsed.as_secs_f64()
+    );
+    Ok(RunSummary { records, elapsed })
+}
+
+/// The periodic status line: records/s, lag per partition, windows.
+struct Status {
+    every: Duration,
+    last: Instant,
+    last_records: u64,
+    warnings: u64,
+}
+
+impl Status {
+    fn new(every: Duration) -> Self {
+        Status {
+            every,
+            last: Instant::now(),
+            last_records: 0,
+            warnings: 0,
+        }
+    }
+
+    fn warn(&mut self, msg: &str) {
+        // The broker being away repeats the same error many times a second.
+        self.warnings += 1;
+        if self.warnings.is_power_of_two() {
+            eprintln!("deferlog run: kafka: {msg} (seen {} times)", self.warnings);
+        }
+    }
+
+    fn maybe_log(&mut self, now: Instant, records: u64, proc: &mut Processor, source: &Source) {
+        let dt = now.duration_since(self.last);
+        if dt < self.every {
+            return;
+        }
+        let rate = (records - self.last_records) as f64 / dt.as_secs_f64();
+        let lag = source.lag();
+        let parts: Vec<String> = proc
+            .status()
+            .iter()
+            .map(|p| {
+                let l = lag
+                    .get(&(p.topic.clone(), p.partition))
+                    .map_or("?".to_owned(), i64::to_string);
+                format!(
+                    "{}/{} @{} lag {l} open {}h",
+                    p.topic, p.partition, p.next_offset, p.open_hours
+                )
+            })
+            .collect();
+        let wm = chrono::DateTime::from_timestamp_micros(proc.watermark_us())
+            .map_or("none".to_owned(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        eprintln!(
+            "deferlog run: {records} records ({rate:.0}/s), watermark {wm}, batch latency {}; {}",
+            proc.take_batch_latency(),
+            parts.join(", ")
+        );
+        self.last = now;
+        self.last_records = records;
+    }
+}

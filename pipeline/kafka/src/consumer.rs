@@ -1,0 +1,219 @@
+//! A consumer-group source. Rebalances are handed to [`Partitions`] inside `poll`, on
+//! the polling thread: a revoked partition is checkpointed before it is released, an
+//! assigned one starts at the offset its checkpoint names.
+
+use crate::{ClientSettings, KafkaError};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::message::{BorrowedMessage, Headers, Message as _};
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Timestamp};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+pub type TopicPartition = (String, i32);
+
+/// What the caller does when partitions move. Called on the polling thread.
+pub trait Partitions: Send + Sync {
+    /// The partitions are now ours: for each, the offset to start at (`None`: the
+    /// group's committed offset, else `auto.offset.reset`).
+    fn assigned(&self, parts: &[TopicPartition]) -> Vec<Option<i64>>;
+    /// The partitions are about to go: finish them; returns offsets to commit.
+    fn revoked(&self, parts: &[TopicPartition]) -> Vec<(String, i32, i64)>;
+}
+
+struct Ctx {
+    handler: Arc<dyn Partitions>,
+    /// Consumer lag per partition from librdkafka's statistics (approximate against
+    /// brokers whose high watermark is off).
+    lag: Mutex<BTreeMap<TopicPartition, i64>>,
+}
+
+impl ClientContext for Ctx {
+    fn stats(&self, s: Statistics) {
+        let mut lag = self.lag.lock().unwrap_or_else(PoisonError::into_inner);
+        lag.clear();
+        for (topic, t) in &s.topics {
+            for (p, st) in &t.partitions {
+                if *p >= 0 && st.consumer_lag >= 0 {
+                    lag.insert((topic.clone(), *p), st.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+fn list(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect()
+}
+
+fn commit_list(offsets: &[(String, i32, i64)]) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::new();
+    for (t, p, o) in offsets {
+        // Offsets and partitions come from this consumer's own assignment.
+        let _ = tpl.add_partition_offset(t, *p, Offset::Offset(*o));
+    }
+    tpl
+}
+
+impl ConsumerContext for Ctx {
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let parts = list(tpl);
+                let starts = self.handler.assigned(&parts);
+                for ((t, p), start) in parts.iter().zip(starts) {
+                    if let Some(o) = start {
+                        let _ = tpl.set_partition_offset(t, *p, Offset::Offset(o));
+                    }
+                }
+                let r = if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                };
+                if let Err(e) = r {
+                    eprintln!("deferlog: kafka: assigning partitions failed: {e}");
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                let offsets = self.handler.revoked(&list(tpl));
+                if !offsets.is_empty() {
+                    // Best effort: the checkpoint already holds these offsets.
+                    let _ = consumer.commit(&commit_list(&offsets), CommitMode::Sync);
+                }
+                let r = if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                };
+                if let Err(e) = r {
+                    eprintln!("deferlog: kafka: releasing partitions failed: {e}");
+                }
+            }
+            other => {
+                eprintln!("deferlog: kafka: rebalance error: {other:?}");
+                let _ = consumer.unassign();
+            }
+        }
+    }
+}
+
+/// One record, borrowed from the consumer until the next poll.
+pub struct Message<'a>(BorrowedMessage<'a>);
+
+impl Message<'_> {
+    pub fn topic(&self) -> &str {
+        self.0.topic()
+    }
+    pub fn partition(&self) -> i32 {
+        self.0.partition()
+    }
+    pub fn offset(&self) -> i64 {
+        self.0.offset()
+    }
+    pub fn key(&self) -> Option<&[u8]> {
+        self.0.key()
+    }
+    pub fn value(&self) -> Option<&[u8]> {
+        self.0.payload()
+    }
+    /// The broker's timestamp in ms (create or log-append time).
+    pub fn timestamp_ms(&self) -> Option<i64> {
+        match self.0.timestamp() {
+            Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => Some(t),
+            Timestamp::NotAvailable => None,
+        }
+    }
+    /// The value of the first header called `name`.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        let h = self.0.headers()?;
+        h.iter().find(|h| h.key == name).and_then(|h| h.value)
+    }
+}
+
+impl std::fmt::Debug for Message<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.topic(), self.partition(), self.offset())
+    }
+}
+
+pub struct Source {
+    consumer: BaseConsumer<Ctx>,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source").finish_non_exhaustive()
+    }
+}
+
+impl Source {
+    /// Joins `group` and subscribes to `topics`. Offsets are committed only by
+    /// [`Source::commit`] (the caller's checkpoint decides), never automatically.
+    pub fn new(
+        settings: &ClientSettings,
+        group: &str,
+        topics: &[&str],
+        handler: Arc<dyn Partitions>,
+    ) -> Result<Self, KafkaError> {
+        let ctx = Ctx {
+            handler,
+            lag: Mutex::new(BTreeMap::new()),
+        };
+        let consumer: BaseConsumer<Ctx> = settings
+            .client_config(&[
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+                ("auto.offset.reset", "earliest"),
+                ("statistics.interval.ms", "5000"),
+                ("enable.partition.eof", "false"),
+            ])
+            .set("group.id", group)
+            .create_with_context(ctx)
+            .map_err(|source| KafkaError::Create {
+                what: "consumer",
+                source,
+            })?;
+        consumer.subscribe(topics).map_err(|source| KafkaError::Subscribe {
+            topics: topics.join(","),
+            source,
+        })?;
+        Ok(Source { consumer })
+    }
+
+    /// The next record, or `None` after `timeout`. Rebalances run inside this call.
+    /// Transient broker errors are retried by librdkafka and returned as `Err` only
+    /// for the caller to log.
+    pub fn poll(&self, timeout: Duration) -> Option<Result<Message<'_>, KafkaError>> {
+        self.consumer
+            .poll(timeout)
+            .map(|r| r.map(Message).map_err(KafkaError::Consume))
+    }
+
+    pub fn commit(&self, offsets: &[(String, i32, i64)], sync: bool) -> Result<(), KafkaError> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let mode = if sync { CommitMode::Sync } else { CommitMode::Async };
+        self.consumer
+            .commit(&commit_list(offsets), mode)
+            .map_err(KafkaError::Commit)
+    }
+
+    /// Consumer lag per partition, from the last statistics report.
+    pub fn lag(&self) -> BTreeMap<TopicPartition, i64> {
+        self.consumer
+            .context()
+            .lag
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}

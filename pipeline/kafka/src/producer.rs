@@ -1,0 +1,93 @@
+use crate::{ClientSettings, KafkaError};
+use rdkafka::ClientContext;
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::DeliveryResult;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _, ProducerContext};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Counts records the broker did not take, so a feed never loses them silently.
+#[derive(Debug, Default)]
+struct Delivery {
+    failed: AtomicU64,
+}
+
+impl ClientContext for Delivery {}
+
+impl ProducerContext for Delivery {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if result.is_err() {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A producer for the project's own feeds (demo, `deferlog produce`, tests) and for
+/// outputs to topics.
+pub struct Producer {
+    inner: BaseProducer<Delivery>,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer").finish_non_exhaustive()
+    }
+}
+
+impl Producer {
+    pub fn new(settings: &ClientSettings) -> Result<Self, KafkaError> {
+        let inner = settings
+            .client_config(&[
+                ("linger.ms", "20"),
+                ("batch.num.messages", "10000"),
+                ("compression.type", "lz4"),
+            ])
+            .create_with_context(Delivery::default())
+            .map_err(|source| KafkaError::Create {
+                what: "producer",
+                source,
+            })?;
+        Ok(Producer { inner })
+    }
+
+    /// Queues one record; waits (serving delivery reports) while the local queue is full.
+    pub fn send(&self, topic: &str, key: Option<&[u8]>, value: &[u8]) -> Result<(), KafkaError> {
+        let mut record = BaseRecord::<[u8], [u8]>::to(topic).payload(value);
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        loop {
+            match self.inner.send(record) {
+                Ok(()) => return Ok(()),
+                Err((e, r)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
+                    self.inner.poll(Duration::from_millis(50));
+                    record = r;
+                }
+                Err((source, _)) => {
+                    return Err(KafkaError::Produce {
+                        topic: topic.to_owned(),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Serves delivery reports without blocking.
+    pub fn poll(&self) {
+        self.inner.poll(Duration::ZERO);
+    }
+
+    /// Waits until every queued record is acknowledged; fails if any was not.
+    pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
+        self.inner.flush(timeout).map_err(|source| KafkaError::Produce {
+            topic: "(flush)".into(),
+            source,
+        })?;
+        match self.inner.context().failed.load(Ordering::Relaxed) {
+            0 => Ok(()),
+            n => Err(KafkaError::Undelivered(n)),
+        }
+    }
+}
