@@ -31,8 +31,24 @@ pub enum Command {
     Run(ConfigArg),
     /// Send log lines to a Kafka topic, keyed by MTA host (feeds `run`).
     Produce(ProduceArgs),
+    /// Print the records of a topic as JSON lines (inspect `run`'s topic outputs).
+    Tail(TailArgs),
     /// Validate a configuration without running anything.
     Check(ConfigArg),
+}
+
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    #[arg(long)]
+    pub topic: String,
+    /// Stop after this long without a record.
+    #[arg(long, default_value_t = 3000)]
+    pub idle_ms: u64,
+    /// Extra librdkafka properties, `key=value`.
+    #[arg(long = "property", short = 'X')]
+    pub properties: Vec<String>,
 }
 
 #[derive(Debug, Args)]

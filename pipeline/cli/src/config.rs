@@ -49,6 +49,12 @@ pub struct KafkaConfig {
     /// `sasl.mechanisms`, `ssl.ca.location`, `session.timeout.ms`, ...).
     #[serde(default)]
     pub properties: std::collections::BTreeMap<String, toml::Value>,
+    /// Also write hourly rows to this topic, one JSON object per row (key: scope and
+    /// hour; readers keep the highest `revision` per scope and hour).
+    pub hourly_topic: Option<String>,
+    /// Also write dead letters to this topic: the raw bytes (recipient local parts
+    /// masked), key = origin, headers `reason` and `mta`.
+    pub dead_letter_topic: Option<String>,
 }
 
 fn default_group() -> String {
@@ -335,6 +341,8 @@ pub struct RunSettings {
     pub group: String,
     pub checkpoint_interval: std::time::Duration,
     pub status_interval: std::time::Duration,
+    pub hourly_topic: Option<String>,
+    pub dead_letter_topic: Option<String>,
     /// Whether `privacy.hash_key` was set; if not, `run` keeps one in the archive's
     /// state so recipient hashes (and correlation) survive restarts.
     pub hash_key_given: bool,
@@ -429,6 +437,8 @@ impl Config {
             group: k.group_id.clone(),
             checkpoint_interval: Duration::from_millis(st.checkpoint_interval_ms),
             status_interval: Duration::from_secs(st.status_interval_secs),
+            hourly_topic: k.hourly_topic.clone().filter(|t| !t.is_empty()),
+            dead_letter_topic: k.dead_letter_topic.clone().filter(|t| !t.is_empty()),
             hash_key_given: self.privacy.hash_key.is_some(),
         })
     }

@@ -51,7 +51,12 @@ fn cells(batches: &[RecordBatch]) -> Result<Cells> {
     };
     let schema = first.schema();
     let names = schema.fields().iter().map(|f| f.name().clone()).collect();
-    let numeric = schema.fields().iter().map(|f| f.data_type().is_numeric()).collect();
+    // Numbers and booleans are JSON literals; everything else a JSON string.
+    let numeric = schema
+        .fields()
+        .iter()
+        .map(|f| f.data_type().is_numeric() || *f.data_type() == arrow::datatypes::DataType::Boolean)
+        .collect();
     let mut rows = Vec::new();
     for b in batches {
         let fmts = b

@@ -16,15 +16,97 @@
 //! the revoke callbacks, which find nothing left to write).
 
 use crate::config::RunSettings;
+use crate::output::{self, Format};
 use anyhow::{Context, Result, anyhow};
-use deferlog_kafka::{Partitions, Source, TopicPartition};
-use deferlog_stream::{PartitionStatus, Processor, Record, StreamError, TenantFrom};
+use arrow::array::{Array, AsArray, RecordBatch};
+use deferlog_kafka::{Partitions, Producer, Source, TopicPartition};
+use deferlog_stream::{EpochSink, PartitionStatus, Processor, Record, StreamError, TenantFrom};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// Called after every checkpoint with the status of every partition held.
 pub type OnCheckpoint = Box<dyn FnMut(&[PartitionStatus]) + Send>;
+
+/// What a caller adds to a run: a look after each checkpoint, and another sink for
+/// each epoch's rows (the demo's screen).
+#[derive(Default)]
+pub struct Hooks {
+    pub on_checkpoint: Option<OnCheckpoint>,
+    pub sink: Option<Box<dyn EpochSink>>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks").finish_non_exhaustive()
+    }
+}
+
+/// Hourly rows and dead letters to Kafka topics. Flushed before the checkpoint that
+/// covers them is stored: at least once, keyed so readers can drop repeats.
+struct TopicSink {
+    producer: Producer,
+    hourly_topic: Option<String>,
+    dead_letter_topic: Option<String>,
+}
+
+fn output_err(e: impl std::error::Error + Send + Sync + 'static) -> StreamError {
+    StreamError::Output(Box::new(e))
+}
+
+impl EpochSink for TopicSink {
+    fn epoch(&mut self, scope: &str, hourly: &[RecordBatch], dead: Option<&RecordBatch>) -> Result<(), StreamError> {
+        if let Some(topic) = &self.hourly_topic
+            && !hourly.is_empty()
+        {
+            let mut json = Vec::new();
+            output::write(Format::Json, hourly, &mut json).map_err(|e| StreamError::Output(e.into()))?;
+            for line in json.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                // Scope and hour: the key readers keep the latest revision of.
+                let row: serde_json::Value = serde_json::from_slice(line).map_err(output_err)?;
+                let key = format!("{scope}/{}", row["hour"].as_str().unwrap_or_default());
+                let key = key.as_bytes();
+                self.producer.send(topic, Some(key), line).map_err(output_err)?;
+            }
+        }
+        if let (Some(topic), Some(b)) = (&self.dead_letter_topic, dead) {
+            let text = |name: &str| {
+                b.column_by_name(name)
+                    .and_then(|c| arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8).ok())
+            };
+            let (Some(mta), Some(reason), Some(origin)) = (text("mta"), text("reason"), text("origin")) else {
+                return Err(StreamError::Output("dead letters without mta, reason or origin".into()));
+            };
+            let (mta, reason, origin) = (
+                mta.as_string::<i32>(),
+                reason.as_string::<i32>(),
+                origin.as_string::<i32>(),
+            );
+            let raw = b
+                .column_by_name("raw")
+                .and_then(|c| c.as_binary_opt::<i32>())
+                .ok_or_else(|| StreamError::Output("dead letters without raw bytes".into()))?;
+            for i in 0..b.num_rows() {
+                let headers: [(&str, &[u8]); 2] =
+                    [("reason", reason.value(i).as_bytes()), ("mta", mta.value(i).as_bytes())];
+                let value = if raw.is_valid(i) { raw.value(i) } else { &[] };
+                self.producer
+                    .send_with_headers(topic, Some(origin.value(i).as_bytes()), value, &headers)
+                    .map_err(output_err)?;
+            }
+        }
+        self.producer.flush(Duration::from_secs(30)).map_err(output_err)
+    }
+}
+
+/// Hands each epoch to several sinks, in order.
+struct Tee(Vec<Box<dyn EpochSink>>);
+
+impl EpochSink for Tee {
+    fn epoch(&mut self, scope: &str, hourly: &[RecordBatch], dead: Option<&RecordBatch>) -> Result<(), StreamError> {
+        self.0.iter_mut().try_for_each(|s| s.epoch(scope, hourly, dead))
+    }
+}
 
 struct Handler {
     proc: Mutex<Processor>,
@@ -87,12 +169,25 @@ pub struct RunSummary {
 }
 
 /// Consumes until `cancel` fires (or a failure), then shuts down in order.
-pub fn run(
-    settings: RunSettings,
-    cancel: CancellationToken,
-    mut on_checkpoint: Option<OnCheckpoint>,
-) -> Result<RunSummary> {
+pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Result<RunSummary> {
     let started = Instant::now();
+    let Hooks {
+        mut on_checkpoint,
+        sink: extra_sink,
+    } = hooks;
+    let mut sinks: Vec<Box<dyn EpochSink>> = Vec::new();
+    if settings.hourly_topic.is_some() || settings.dead_letter_topic.is_some() {
+        sinks.push(Box::new(TopicSink {
+            producer: Producer::new(&settings.client)?,
+            hourly_topic: settings.hourly_topic.clone(),
+            dead_letter_topic: settings.dead_letter_topic.clone(),
+        }));
+    }
+    sinks.extend(extra_sink);
+    let mut processor = Processor::new(settings.stream.clone()).context("starting the stream")?;
+    if !sinks.is_empty() {
+        processor = processor.with_sink(Box::new(Tee(sinks)));
+    }
     let header_of: Vec<(String, String)> = settings
         .stream
         .topics
@@ -104,7 +199,7 @@ pub fn run(
         .collect();
     let topics: Vec<String> = settings.stream.topics.iter().map(|t| t.name.clone()).collect();
     let handler = Arc::new(Handler {
-        proc: Mutex::new(Processor::new(settings.stream.clone()).context("starting the stream")?),
+        proc: Mutex::new(processor),
         failed: Mutex::new(None),
     });
     let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();

@@ -131,6 +131,14 @@ impl Message<'_> {
             Timestamp::NotAvailable => None,
         }
     }
+    /// Every header, in order.
+    pub fn headers(&self) -> Vec<(&str, Option<&[u8]>)> {
+        self.0
+            .headers()
+            .map(|h| h.iter().map(|h| (h.key, h.value)).collect())
+            .unwrap_or_default()
+    }
+
     /// The value of the first header called `name`.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         let h = self.0.headers()?;

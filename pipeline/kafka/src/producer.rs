@@ -1,7 +1,7 @@
 use crate::{ClientSettings, KafkaError};
 use rdkafka::ClientContext;
 use rdkafka::error::RDKafkaErrorCode;
-use rdkafka::message::DeliveryResult;
+use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer as _, ProducerContext};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -53,9 +53,29 @@ impl Producer {
 
     /// Queues one record; waits (serving delivery reports) while the local queue is full.
     pub fn send(&self, topic: &str, key: Option<&[u8]>, value: &[u8]) -> Result<(), KafkaError> {
+        self.send_with_headers(topic, key, value, &[])
+    }
+
+    pub fn send_with_headers(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: &[u8],
+        headers: &[(&str, &[u8])],
+    ) -> Result<(), KafkaError> {
         let mut record = BaseRecord::<[u8], [u8]>::to(topic).payload(value);
         if let Some(k) = key {
             record = record.key(k);
+        }
+        if !headers.is_empty() {
+            let mut h = OwnedHeaders::new_with_capacity(headers.len());
+            for (key, value) in headers {
+                h = h.insert(Header {
+                    key,
+                    value: Some(*value),
+                });
+            }
+            record = record.headers(h);
         }
         loop {
             match self.inner.send(record) {

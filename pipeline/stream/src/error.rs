@@ -16,6 +16,8 @@ pub enum StreamError {
     Query(#[from] deferlog_query::QueryError),
     #[error("building batches: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
+    #[error("output: {0}")]
+    Output(Box<dyn std::error::Error + Send + Sync>),
     #[error("starting the SQL runtime: {0}")]
     Runtime(std::io::Error),
 }

@@ -19,8 +19,25 @@ pub use error::StreamError;
 pub use processor::{BatchLatency, PartitionStatus, Processor, Record, StreamConfig, TenantFrom, TopicConfig};
 pub use window::{Emit, Merge, PartialRow, Windows, WindowsState};
 
+use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// Outputs beyond the archive (Kafka topics, the demo's screen). Each partition's
+/// epoch is handed over after its files are sealed and before its checkpoint is
+/// stored: a crash in between redoes the epoch, so a sink sees every epoch at least
+/// once, with the same revision (the epoch number) each time, and keys its records
+/// so that readers can drop repeats.
+pub trait EpochSink: Send {
+    /// `hourly`: stored hourly rows (scope, revision, final included); `dead_letters`:
+    /// the epoch's dead letters (the `rejects/` schema).
+    fn epoch(
+        &mut self,
+        scope: &str,
+        hourly: &[RecordBatch],
+        dead_letters: Option<&RecordBatch>,
+    ) -> Result<(), StreamError>;
+}
 
 /// What the stream did with records beyond the normalizer's own counts; kept in the
 /// checkpoint so counts continue across restarts.

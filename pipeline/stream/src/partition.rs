@@ -236,13 +236,14 @@ impl Partition {
 
     /// Writes this epoch: closes windows before `close_before` (with `stopping`, writes
     /// open hours too), stages hourly rows and dead letters, stores the checkpoint,
-    /// publishes. Returns the offset to commit, or `None` when nothing changed.
+    /// publishes. The sink sees the epoch before its checkpoint is stored. Returns the offset to commit, or `None` when nothing changed.
     pub fn checkpoint(
         &mut self,
         close_before: i64,
         stopping: bool,
         keep_closed_hours: i64,
         sql: &mut Sql,
+        sink: Option<&mut (dyn crate::EpochSink + 'static)>,
     ) -> Result<Option<i64>, StreamError> {
         self.close_batch(sql)?;
         let emits = self.windows.take_emits(close_before, stopping, sql)?;
@@ -254,25 +255,36 @@ impl Partition {
             staged.push(f.seal()?);
         }
         let name = format!("{}-{:010}.parquet", self.scope, self.epoch);
-        if !emits.is_empty() {
+        let hourly = emits
+            .iter()
+            .map(|e| to_hourly(&e.rows, &self.scope, self.epoch, e.is_final))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !hourly.is_empty() {
             let mut f = ParquetFile::create_staged(
                 self.dirs.staging.join(format!("hourly-{name}.tmp")),
                 self.dirs.root.join(HOURLY_DIR).join(&name),
                 hourly_schema(),
             )?;
-            for e in &emits {
-                f.write(&to_hourly(&e.rows, &self.scope, self.epoch, e.is_final)?)?;
+            for b in &hourly {
+                f.write(b)?;
             }
             staged.push(f.seal()?);
         }
-        if !self.rejects.is_empty() {
+        let dead_letters = if self.rejects.is_empty() {
+            None
+        } else {
+            let batch = self.rejects.finish()?;
             let mut f = ParquetFile::create_staged(
                 self.dirs.staging.join(format!("rejects-{name}.tmp")),
                 self.dirs.root.join(REJECTS_DIR).join(&name),
                 reject_schema(),
             )?;
-            f.write(&self.rejects.finish()?)?;
+            f.write(&batch)?;
             staged.push(f.seal()?);
+            Some(batch)
+        };
+        if let Some(sink) = sink {
+            sink.epoch(&self.scope, &hourly, dead_letters.as_ref())?;
         }
         if keep_closed_hours > 0 {
             let horizon = self.windows.closed_before().saturating_sub(keep_closed_hours * HOUR_US);

@@ -104,13 +104,22 @@ impl std::fmt::Display for BatchLatency {
     }
 }
 
-#[derive(Debug)]
 pub struct Processor {
     cfg: StreamConfig,
     sql: Sql,
     parts: BTreeMap<(String, i32), Partition>,
     watermark_us: i64,
     latency: BatchLatency,
+    sink: Option<Box<dyn crate::EpochSink>>,
+}
+
+impl std::fmt::Debug for Processor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Processor")
+            .field("partitions", &self.parts.len())
+            .field("watermark_us", &self.watermark_us)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Processor {
@@ -121,7 +130,14 @@ impl Processor {
             parts: BTreeMap::new(),
             watermark_us: i64::MIN,
             latency: BatchLatency::default(),
+            sink: None,
         })
+    }
+
+    /// Hands every epoch to `sink` too (see [`crate::EpochSink`]).
+    pub fn with_sink(mut self, sink: Box<dyn crate::EpochSink>) -> Self {
+        self.sink = Some(sink);
+        self
     }
 
     /// Takes a partition on: restores its checkpoint. Returns the offset to start
@@ -150,7 +166,14 @@ impl Processor {
         let Some(mut p) = self.parts.remove(&(topic.to_owned(), partition)) else {
             return Ok(None);
         };
-        let r = p.checkpoint(self.close_before(), false, self.cfg.keep_closed_hours, &mut self.sql);
+        let close = self.close_before();
+        let r = p.checkpoint(
+            close,
+            false,
+            self.cfg.keep_closed_hours,
+            &mut self.sql,
+            self.sink.as_deref_mut(),
+        );
         if r.is_err() {
             p.abort();
         }
@@ -261,7 +284,8 @@ impl Processor {
         let close = self.close_before();
         let mut commits = Vec::new();
         for p in self.parts.values_mut() {
-            if let Some(off) = p.checkpoint(close, stopping, self.cfg.keep_closed_hours, &mut self.sql)? {
+            let sink = self.sink.as_deref_mut();
+            if let Some(off) = p.checkpoint(close, stopping, self.cfg.keep_closed_hours, &mut self.sql, sink)? {
                 commits.push((p.topic.to_string(), p.partition, off));
             }
         }

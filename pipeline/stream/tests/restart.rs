@@ -247,3 +247,87 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn a_late_record_rewrites_its_closed_hour_with_a_higher_revision() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut cfg = config(dir.path());
+    cfg.lateness_us = 0;
+    let mut proc = Processor::new(cfg).expect("processor");
+    proc.assign(TOPIC, 0).expect("assign");
+    let line = |t: &str, rcpt: &str| {
+        format!(
+            "{t} mta-out1 postfix-ip1/smtp[2]: ABCDE1234{rcpt}: to=<{rcpt}@gmail.com>, \
+             relay=gmail-smtp-in.l.google.com[142.250.1.27]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)"
+        )
+    };
+    let mut offset = 0;
+    let mut send = |proc: &mut Processor, text: String| {
+        let r = Record {
+            topic: TOPIC,
+            partition: 0,
+            offset,
+            key: Some(b"mta-out1"),
+            value: Some(text.as_bytes()),
+            tenant_header: None,
+            timestamp_ms: Some(INGEST_MS),
+        };
+        offset += 1;
+        proc.process(&r, Instant::now()).expect("process");
+    };
+    send(&mut proc, line("Nov  1 07:10:00", "a"));
+    send(&mut proc, line("Nov  1 07:20:00", "b"));
+    // 09:00 moves the watermark past 07:00 and 08:00: 07:00 is written, final.
+    send(&mut proc, line("Nov  1 09:00:00", "c"));
+    proc.checkpoint(false, Instant::now()).expect("checkpoint");
+    // Then a record for 07:00 arrives late.
+    send(&mut proc, line("Nov  1 07:30:00", "d"));
+    proc.checkpoint(false, Instant::now()).expect("checkpoint");
+    let status = &proc.status()[0];
+    assert_eq!(status.counters.late_events, 1);
+
+    let rows = query_rows(&dir.path().join("hourly"));
+    let at7: Vec<_> = rows.iter().filter(|r| r.starts_with("2026-11-01T07")).collect();
+    // Two revisions of 07:00 were written: 2 attempts, then 3; both final.
+    assert_eq!(at7.len(), 2, "{rows:#?}");
+    assert!(
+        at7.iter().any(|r| r.contains(",2,2,0,0,0,") && r.ends_with(",true")),
+        "{at7:?}"
+    );
+    assert!(
+        at7.iter().any(|r| r.contains(",3,3,0,0,0,") && r.ends_with(",true")),
+        "{at7:?}"
+    );
+    let revision = |r: &str| {
+        r.split(',')
+            .nth(10)
+            .and_then(|v| v.parse::<i64>().ok())
+            .expect("revision")
+    };
+    let (first, second) = if at7[0].contains(",2,2,") {
+        (at7[0], at7[1])
+    } else {
+        (at7[1], at7[0])
+    };
+    assert!(revision(second) > revision(first));
+    // The report keeps the latest.
+    let report = csv(&query(Query::HOURLY_REPORT, &dir.path().join("hourly")), false);
+    assert!(
+        report.contains("2026-11-01T07:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,3,3,0,0,0,true"),
+        "{report}"
+    );
+}
+
+/// Every stored hourly row under `dir`, as CSV lines.
+fn query_rows(dir: &Path) -> Vec<String> {
+    let mut batches = Vec::new();
+    for f in walk(dir) {
+        let file = std::fs::File::open(&f).expect("open");
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        batches.extend(reader.map(|b| b.expect("batch")));
+    }
+    csv(&batches, false).lines().skip(1).map(str::to_owned).collect()
+}

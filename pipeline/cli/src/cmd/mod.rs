@@ -8,6 +8,7 @@ mod produce;
 mod replay;
 mod report;
 mod run;
+mod tail;
 
 use crate::cli::Command;
 use anyhow::Result;
@@ -21,6 +22,7 @@ pub fn run(cmd: Command) -> Result<()> {
         Command::Demo(a) => demo::run(a),
         Command::Run(a) => run::run(a),
         Command::Produce(a) => produce::run(a),
+        Command::Tail(a) => tail::run(a),
         Command::Check(a) => check::run(a),
     }
 }

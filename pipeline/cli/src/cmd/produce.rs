@@ -7,14 +7,20 @@ use anyhow::{Context, Result, bail};
 use deferlog_kafka::{ClientSettings, Producer, create_topic};
 use std::time::{Duration, Instant};
 
-pub fn run(a: ProduceArgs) -> Result<()> {
-    let mut settings = ClientSettings::new(&a.brokers);
-    for p in &a.properties {
+/// Brokers plus `-X key=value` properties.
+pub fn client_settings(brokers: &str, properties: &[String]) -> Result<ClientSettings> {
+    let mut settings = ClientSettings::new(brokers);
+    for p in properties {
         let Some((k, v)) = p.split_once('=') else {
             bail!("--property {p:?}: expected key=value");
         };
         settings = settings.with(k, v);
     }
+    Ok(settings)
+}
+
+pub fn run(a: ProduceArgs) -> Result<()> {
+    let settings = client_settings(&a.brokers, &a.properties)?;
     if let Some(n) = a.create_partitions {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -26,7 +26,7 @@ pub fn run(a: ConfigArg) -> Result<()> {
     let worker_cancel = cancel.clone();
     let worker = std::thread::Builder::new()
         .name("deferlog-stream".into())
-        .spawn(move || stream::run(settings, worker_cancel, None))
+        .spawn(move || stream::run(settings, worker_cancel, stream::Hooks::default()))
         .context("starting the stream thread")?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

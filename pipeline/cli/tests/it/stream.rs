@@ -11,11 +11,17 @@ const TOPIC: &str = "mail";
 
 /// The generated fleet's config plus the stream's settings, for one test.
 fn stream_config(dir: &Path, fleet: &Path, broker: &Broker, group: &str) -> PathBuf {
+    stream_config_with(dir, fleet, broker, group, "")
+}
+
+/// The same, with extra keys for the `[kafka]` table.
+fn stream_config_with(dir: &Path, fleet: &Path, broker: &Broker, group: &str, kafka_extra: &str) -> PathBuf {
     // Top-level keys first: after the fleet's [[egress]] tables they would land in one.
     let mut text = String::from("reference_time = \"2026-11-10T00:00:00Z\"\n");
     text.push_str(&std::fs::read_to_string(fleet).expect("fleet config"));
     text.push_str(&format!(
         "\n[kafka]\nbrokers = \"{}\"\ngroup_id = \"{group}\"\n\
+         {kafka_extra}\n\
          [[kafka.topics]]\nname = \"{TOPIC}\"\n\
          [kafka.properties]\n\"session.timeout.ms\" = 6000\n\"heartbeat.interval.ms\" = 500\n\
          [stream]\nout = \"{}\"\ncheckpoint_interval_ms = 300\nbatch_rows = 4096\nstatus_interval_secs = 1\n\
