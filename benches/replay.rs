@@ -48,7 +48,6 @@ fn bench(c: &mut Criterion) {
                     lateness_us: 600_000_000,
                     workers: 2,
                     on_tick: None,
-                    on_hour_closed: None,
                 },
             )
             .expect("replay");

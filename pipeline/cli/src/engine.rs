@@ -1,4 +1,4 @@
-//! The batch pipeline under `replay` and `demo`:
+//! The batch pipeline under `replay`:
 //!
 //! ```text
 //! reader ──chunks of lines, split by MTA host──▶ parser threads ──hour batches──▶ writer
@@ -19,7 +19,7 @@ use anyhow::{Context, Result, anyhow};
 use arrow::record_batch::RecordBatch;
 use deferlog_archive::{EventArchive, HOURLY_DIR, ParquetFile, REJECTS_DIR, write_parquet};
 use deferlog_event::Origin;
-use deferlog_event::{HOUR_US, HourBatch, HourBatcher, RejectBuilder, hour_of, reject_schema};
+use deferlog_event::{HourBatch, HourBatcher, RejectBuilder, hour_of, reject_schema};
 use deferlog_parse::{Normalizer, NormalizerConfig, Stats};
 use deferlog_query::schema::{hourly_schema, to_hourly};
 use deferlog_query::{Engine, EventFilter, EventSource, Query};
@@ -57,8 +57,6 @@ impl std::fmt::Debug for EngineOptions {
 
 /// Called every few thousand lines (progress bars).
 pub type OnTick = Box<dyn FnMut()>;
-/// Called on the writer thread with an hour whose files were just closed, and those files.
-pub type OnHourClosed = Box<dyn FnMut(i64, &[PathBuf]) + Send>;
 
 pub struct EngineOptions {
     pub out: PathBuf,
@@ -68,7 +66,6 @@ pub struct EngineOptions {
     /// Parser threads; lines are split between them by MTA host.
     pub workers: usize,
     pub on_tick: Option<OnTick>,
-    pub on_hour_closed: Option<OnHourClosed>,
 }
 
 #[derive(Debug)]
@@ -125,10 +122,10 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
     let started = Instant::now();
     let workers = opts.workers.max(1);
     let (tx, rx) = sync_channel::<ToWriter>(8 * workers);
-    let (out, run_id, on_hour_closed) = (opts.out.clone(), opts.run_id.clone(), opts.on_hour_closed.take());
+    let (out, run_id) = (opts.out.clone(), opts.run_id.clone());
     let writer = std::thread::Builder::new()
         .name("deferlog-writer".into())
-        .spawn(move || write_loop(&out, &run_id, workers, rx, on_hour_closed))
+        .spawn(move || write_loop(&out, &run_id, workers, rx))
         .context("starting the writer thread")?;
 
     let (recycle_tx, recycle_rx) = channel::<Chunk>();
@@ -348,13 +345,7 @@ fn parse_chunks(
 
 type Written = (Vec<PathBuf>, Option<PathBuf>, u64);
 
-fn write_loop(
-    out: &Path,
-    run_id: &str,
-    workers: usize,
-    rx: Receiver<ToWriter>,
-    mut on_hour_closed: Option<OnHourClosed>,
-) -> Result<Written> {
+fn write_loop(out: &Path, run_id: &str, workers: usize, rx: Receiver<ToWriter>) -> Result<Written> {
     let mut archive = EventArchive::new(out, run_id);
     let mut rejects: Option<ParquetFile> = None;
     // Per parser thread: None until it sends events (an idle thread holds nothing
@@ -381,17 +372,7 @@ fn write_loop(
                 ToWriter::CloseBefore { worker, hour } => {
                     marks[worker] = Some(hour);
                     let close = marks.iter().flatten().copied().min().unwrap_or(hour);
-                    for hour in archive.close_before(close)? {
-                        if let Some(cb) = on_hour_closed.as_mut() {
-                            let of_hour: Vec<PathBuf> = archive
-                                .files()
-                                .iter()
-                                .filter(|(h, _)| *h == hour)
-                                .map(|(_, p)| p.clone())
-                                .collect();
-                            cb(hour, &of_hour);
-                        }
-                    }
+                    archive.close_before(close)?;
                 }
                 ToWriter::Commit => committed = true,
             }
@@ -424,15 +405,6 @@ pub fn run_query(query: Query, source: EventSource, filter: &EventFilter) -> Res
         engine.register(query.input, source, filter).await?;
         Ok(engine.run(query).await?)
     })
-}
-
-/// The half-open hour `[hour, hour + 1h)` as a filter.
-pub fn hour_filter(hour_us: i64) -> EventFilter {
-    EventFilter {
-        from_us: Some(hour_us),
-        to_us: Some(hour_us + HOUR_US),
-        ..EventFilter::default()
-    }
 }
 
 #[cfg(test)]

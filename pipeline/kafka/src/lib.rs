@@ -7,12 +7,14 @@
 
 mod admin;
 mod consumer;
+mod embedded;
 mod error;
 mod producer;
 mod settings;
 
 pub use admin::create_topic;
 pub use consumer::{Message, Partitions, Source, TopicPartition};
+pub use embedded::EmbeddedBroker;
 pub use error::KafkaError;
 pub use producer::Producer;
 pub use settings::ClientSettings;

@@ -1,131 +1,248 @@
-//! The embedded default: generated traffic from a fleet of Postfix hosts through the
-//! same engine as `replay`, the hourly table printed as each hour closes.
+//! The embedded default: a fleet of generated Postfix hosts producing to an in-process
+//! Kafka broker, `run`'s stream consuming it through a consumer group, the hourly
+//! table printed as each hour closes, the archive left for `report`.
 
 use crate::cli::DemoArgs;
-use crate::config::Config;
-use crate::engine::{self, EngineOptions, LineSource, hour_filter, run_query};
+use crate::config::{Config, KafkaConfig, StreamSettings, TenantEntry, TopicEntry};
 use crate::output::{self, Format};
-use anyhow::{Context, Result};
-use arrow::array::RecordBatch;
+use anyhow::{Context, Result, bail};
+use arrow::array::{AsArray, RecordBatch};
 use arrow::compute::{SortOptions, concat_batches, sort_to_indices, take_record_batch};
-use deferlog_archive::run_id;
+use deferlog_app::engine::run_query;
+use deferlog_app::stream::{self, Hooks};
 use deferlog_event::HOUR_US;
 use deferlog_gen::{GenConfig, Generator, fleet_config_toml};
-use deferlog_query::{EventSource, Query};
-use std::path::PathBuf;
+use deferlog_kafka::{ClientSettings, EmbeddedBroker, Producer};
+use deferlog_query::schema::col;
+use deferlog_query::{EventFilter, EventSource, Query};
+use deferlog_stream::{EpochSink, StreamError};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// About this many log lines per generated message, to size the simulated span.
 const LINES_PER_MESSAGE: u64 = 7;
-
-struct Paced {
-    generator: Generator,
-    buf: Vec<u8>,
-    speed: f64,
-    started: Instant,
-    first_us: Option<i64>,
-}
-
-impl LineSource for Paced {
-    fn name(&self) -> &str {
-        "gen"
-    }
-
-    fn next_line(&mut self) -> Result<Option<&[u8]>> {
-        self.buf.clear();
-        if !self.generator.next_line(&mut self.buf) {
-            return Ok(None);
-        }
-        let t = self.generator.last_time_us();
-        let first = *self.first_us.get_or_insert(t);
-        if self.speed > 0.0 && self.generator.lines_emitted().is_multiple_of(512) {
-            let due = Duration::from_secs_f64(((t - first) as f64 / 1e6 / self.speed).max(0.0));
-            if let Some(wait) = due.checked_sub(self.started.elapsed()) {
-                std::thread::sleep(wait);
-            }
-        }
-        Ok(Some(&self.buf))
-    }
-}
+const TOPIC: &str = "mail";
+const PARTITIONS: i32 = 6;
+/// Marks an archive as the demo's own, so a second demo may replace it.
+const MARKER: &str = ".deferlog-demo";
+/// Hosts are few and partitions many: empty partitions must not hold hours open long.
+const IDLE_SECS: u64 = 2;
 
 pub fn run(a: DemoArgs) -> Result<()> {
     let now = super::now_us();
-    let cfg: Config = toml::from_str(&fleet_config_toml()).context("the generator's fleet config")?;
-    let norm = cfg.resolve("(demo fleet)", now)?;
+    prepare_out(&a.out)?;
+    let broker = EmbeddedBroker::start(TOPIC, PARTITIONS)?;
+    let mut cfg: Config = toml::from_str(&fleet_config_toml()).context("the generator's fleet config")?;
+    cfg.limits.allowed_lateness_secs = 300;
+    cfg.kafka = Some(KafkaConfig {
+        brokers: broker.bootstrap(),
+        group_id: "deferlog-demo".into(),
+        topics: vec![TopicEntry {
+            name: TOPIC.into(),
+            format: "postfix".into(),
+            tenant: TenantEntry::default(),
+        }],
+        properties: BTreeMap::new(),
+        hourly_topic: None,
+        dead_letter_topic: None,
+    });
+    cfg.stream = StreamSettings {
+        out: a.out.clone(),
+        checkpoint_interval_ms: 500,
+        idle_timeout_secs: IDLE_SECS,
+        ..StreamSettings::default()
+    };
+    let settings = cfg.resolve_run("(demo)", now)?;
+
     // Start far enough back that new traffic and its retries (up to the queue
     // lifetime) end around now, so the hours shown are the last few real ones.
     let defaults = GenConfig::default();
     let traffic_hours = (a.lines / LINES_PER_MESSAGE / u64::from(defaults.messages_per_hour.max(1))).max(1) as i64;
     let retry_hours = defaults.queue_lifetime_secs / 3600;
-    let start_unix = (now / HOUR_US - traffic_hours - retry_hours) * 3600;
     let generator = Generator::new(GenConfig {
         seed: a.seed,
         lines: a.lines,
-        start_unix,
+        start_unix: (now / HOUR_US - traffic_hours - retry_hours) * 3600,
         ..GenConfig::default()
     });
     eprintln!(
-        "deferlog demo: {} lines of generated Postfix traffic from 3 hosts, {} simulated seconds per second",
-        a.lines, a.speed
+        "deferlog demo: {} lines of generated Postfix traffic from 3 hosts into an embedded Kafka broker \
+         ({} partitions, {}), {} simulated seconds per second",
+        a.lines,
+        PARTITIONS,
+        broker.bootstrap(),
+        a.speed
     );
     eprintln!("archive: {}\n", a.out.display());
+
+    let produced = Arc::new(AtomicU64::new(0));
+    let produced_all = Arc::new(AtomicBool::new(false));
+    let feeder = {
+        let (client, produced, done) = (settings.client.clone(), produced.clone(), produced_all.clone());
+        let speed = a.speed;
+        std::thread::Builder::new()
+            .name("deferlog-demo-feed".into())
+            .spawn(move || feed(generator, speed, &client, &produced, &done))
+            .context("starting the feed")?
+    };
+
+    let cancel = CancellationToken::new();
+    let screen = Arc::new(Mutex::new(BTreeMap::<i64, Vec<RecordBatch>>::new()));
     let rows = a.rows_per_hour;
-    let summary = engine::run(
-        norm,
-        vec![Box::new(Paced {
-            generator,
-            buf: Vec::new(),
-            speed: a.speed,
-            started: Instant::now(),
-            first_us: None,
-        })],
-        EngineOptions {
-            out: a.out.clone(),
-            run_id: run_id(now),
-            batch_rows: cfg.limits.batch_rows,
-            lateness_us: 5 * 60 * 1_000_000,
-            workers: cfg.limits.parser_threads(),
-            on_tick: None,
-            on_hour_closed: Some(Box::new(move |hour, files| {
-                if let Err(e) = print_hour(hour, files, rows) {
-                    eprintln!("hour {hour}: {e:#}");
+    let hooks = Hooks {
+        sink: Some(Box::new(Screen(screen.clone()))),
+        on_checkpoint: Some({
+            let (cancel, produced, done) = (cancel.clone(), produced.clone(), produced_all.clone());
+            let mut caught_up_since: Option<Instant> = None;
+            Box::new(move |status| {
+                let hours = std::mem::take(&mut *screen.lock().unwrap_or_else(PoisonError::into_inner));
+                for (hour, batches) in hours {
+                    if let Err(e) = print_hour(hour, batches, rows) {
+                        eprintln!("hour {hour}: {e:#}");
+                    }
                 }
-            })),
-        },
-    )?;
-    super::replay::print_summary(&summary, &a.out.display().to_string());
-    eprintln!("\nnext: deferlog report hourly --data {} --format csv", a.out.display());
+                // Once everything is consumed, wait out the idle timeout so the hours the
+                // watermark can close are closed (and printed) before stopping.
+                let consumed: u64 = status.iter().map(|p| p.counters.records).sum();
+                if done.load(Ordering::Acquire) && consumed >= produced.load(Ordering::Acquire) {
+                    let since = *caught_up_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > Duration::from_secs(IDLE_SECS + 1) {
+                        cancel.cancel();
+                    }
+                }
+            })
+        }),
+    };
+    let stop_on_ctrl_c = cancel.clone();
+    std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            let _ = rt.block_on(tokio::signal::ctrl_c());
+            stop_on_ctrl_c.cancel();
+        }
+    });
+    let summary = stream::run(settings, cancel, hooks)?;
+    feeder
+        .join()
+        .map_err(|_| anyhow::anyhow!("the feed thread panicked"))??;
+    eprintln!(
+        "\n{} records consumed in {:.1}s; the last hours are still open (a running stream \
+         would close them as traffic goes on); `report` shows them with final=false.",
+        summary.records,
+        summary.elapsed.as_secs_f64()
+    );
+    eprintln!("next: deferlog report hourly --data {}", a.out.display());
+    drop(broker);
     Ok(())
 }
 
-fn print_hour(hour_us: i64, files: &[PathBuf], rows: usize) -> Result<()> {
-    let batches = run_query(Query::HOURLY, EventSource::Files(files.to_vec()), &hour_filter(hour_us))?;
+/// An empty directory, or a previous demo's archive (replaced: its embedded broker
+/// and offsets are gone with it).
+fn prepare_out(out: &Path) -> Result<()> {
+    let used = std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some());
+    if used {
+        if !out.join(MARKER).exists() {
+            bail!(
+                "{} is not empty and not a previous demo's archive; give another --out",
+                out.display()
+            );
+        }
+        std::fs::remove_dir_all(out).with_context(|| format!("clearing {}", out.display()))?;
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::write(out.join(MARKER), "").with_context(|| format!("writing into {}", out.display()))
+}
+
+/// Produces the generator's lines keyed by host, paced to `speed` simulated seconds per second.
+fn feed(mut g: Generator, speed: f64, client: &ClientSettings, produced: &AtomicU64, done: &AtomicBool) -> Result<()> {
+    let producer = Producer::new(client)?;
+    let started = Instant::now();
+    let mut first_us = None;
+    let mut line = Vec::new();
+    while {
+        line.clear();
+        g.next_line(&mut line)
+    } {
+        let t = g.last_time_us();
+        let first = *first_us.get_or_insert(t);
+        if speed > 0.0 && g.lines_emitted().is_multiple_of(512) {
+            let due = Duration::from_secs_f64(((t - first) as f64 / 1e6 / speed).max(0.0));
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        let host = deferlog_parse::syslog_host(text);
+        producer.send(TOPIC, (!host.is_empty()).then_some(host), text)?;
+        produced.fetch_add(1, Ordering::Release);
+        producer.poll();
+    }
+    producer.flush(Duration::from_secs(60))?;
+    done.store(true, Ordering::Release);
+    Ok(())
+}
+
+/// Collects the final hourly rows of each checkpoint, by hour, for printing.
+struct Screen(Arc<Mutex<BTreeMap<i64, Vec<RecordBatch>>>>);
+
+impl EpochSink for Screen {
+    fn epoch(&mut self, _scope: &str, hourly: &[RecordBatch], _: Option<&RecordBatch>) -> Result<(), StreamError> {
+        let mut hours = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        for b in hourly {
+            let is_final = b
+                .column_by_name(col::FINAL)
+                .map(|c| c.as_boolean().true_count() == b.num_rows());
+            let hour = b
+                .column_by_name(col::HOUR)
+                .and_then(|c| c.as_primitive_opt::<arrow::datatypes::TimestampMicrosecondType>())
+                .filter(|h| !h.is_empty())
+                .map(|h| h.value(0));
+            if let (Some(true), Some(hour)) = (is_final, hour) {
+                // Keep the rows without scope, revision and final: `partials` for the merge.
+                hours
+                    .entry(hour)
+                    .or_default()
+                    .push(b.project(&(0..9).collect::<Vec<_>>())?);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Prints one final hour: totals over every partition, then the rows with most deferrals.
+fn print_hour(hour_us: i64, partials: Vec<RecordBatch>, rows: usize) -> Result<()> {
+    let batches = run_query(
+        Query::HOURLY_MERGE,
+        EventSource::Batches(partials),
+        &EventFilter::default(),
+    )?;
     let Some(first) = batches.first() else {
         return Ok(());
     };
     let all = concat_batches(&first.schema(), &batches)?;
-    let col = |name: &str| -> Result<i64> {
+    let total = |name: &str| -> Result<i64> {
         let c = all.column_by_name(name).context("hourly column")?;
-        Ok(arrow::compute::sum(
-            c.as_any()
-                .downcast_ref::<arrow::array::Int64Array>()
-                .context("BIGINT")?,
-        )
-        .unwrap_or(0))
+        Ok(arrow::compute::sum(c.as_primitive::<arrow::datatypes::Int64Type>()).unwrap_or(0))
     };
     let when = chrono::DateTime::from_timestamp_micros(hour_us).unwrap_or_default();
     println!(
         "── {} ── attempts {}  delivered {}  deferred {}  bounced {}  expired {}  ({} rows)",
         when.format("%Y-%m-%dT%H:00Z"),
-        col("attempts")?,
-        col("delivered")?,
-        col("deferred")?,
-        col("bounced")?,
-        col("expired")?,
+        total("attempts")?,
+        total("delivered")?,
+        total("deferred")?,
+        total("bounced")?,
+        total("expired")?,
         all.num_rows()
     );
-    let busiest = busiest(&all, "deferred", rows)?;
-    output::write(Format::Table, &[busiest], &mut std::io::stdout().lock())?;
+    output::write(
+        Format::Table,
+        &[busiest(&all, "deferred", rows)?],
+        &mut std::io::stdout().lock(),
+    )?;
     println!();
     Ok(())
 }

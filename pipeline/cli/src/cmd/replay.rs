@@ -52,7 +52,6 @@ pub fn run(a: ReplayArgs) -> Result<()> {
                     b.set_position(tick_counter.get());
                 }
             })),
-            on_hour_closed: None,
         },
     )?;
     if let Some(b) = bar {
