@@ -34,6 +34,8 @@ pub type OnCheckpoint = Box<dyn FnMut(&[PartitionStatus]) + Send>;
 pub struct Hooks {
     pub on_checkpoint: Option<OnCheckpoint>,
     pub sink: Option<Box<dyn EpochSink>>,
+    /// Stop (in order, as on SIGTERM) once this many records were consumed (benches).
+    pub stop_after: Option<u64>,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -166,6 +168,38 @@ impl Partitions for Handler {
 pub struct RunSummary {
     pub records: u64,
     pub elapsed: Duration,
+    /// Waiting in `poll` for records.
+    pub consume: Duration,
+    /// From the start to the first record (joining the group, fetching).
+    pub first_record: Option<Duration>,
+    /// SQL, writing and checkpoints; the rest of `elapsed` is parsing and batching.
+    pub timings: deferlog_stream::Timings,
+}
+
+impl std::fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = &self.timings;
+        let s = |d: Duration| d.as_secs_f64();
+        // Before the first record the consumer is joining the group: not throughput.
+        let startup = self.first_record.unwrap_or(self.elapsed);
+        let working = self.elapsed.saturating_sub(startup);
+        let consume = self.consume.saturating_sub(startup);
+        let rest = working.saturating_sub(consume + t.sql + t.write + t.checkpoint);
+        write!(
+            f,
+            "{} records in {:.2}s after {:.2}s joining ({:.0}/s): consume {:.2}s, parse+batch {:.2}s, \
+             SQL {:.2}s, write {:.2}s, checkpoint {:.2}s",
+            self.records,
+            s(working),
+            s(startup),
+            self.records as f64 / s(working).max(1e-9),
+            s(consume),
+            s(rest),
+            s(t.sql),
+            s(t.write),
+            s(t.checkpoint)
+        )
+    }
 }
 
 /// Consumes until `cancel` fires (or a failure), then shuts down in order.
@@ -174,6 +208,7 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
     let Hooks {
         mut on_checkpoint,
         sink: extra_sink,
+        stop_after,
     } = hooks;
     let mut sinks: Vec<Box<dyn EpochSink>> = Vec::new();
     if settings.hourly_topic.is_some() || settings.dead_letter_topic.is_some() {
@@ -213,13 +248,17 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
     );
 
     let mut records = 0u64;
+    let mut consume = Duration::ZERO;
+    let mut first_record = None;
     let mut last_checkpoint = Instant::now();
     let mut status = Status::new(settings.status_interval);
     let mut since_tick = 0u32;
     let result = (|| -> Result<()> {
         while !cancel.is_cancelled() {
+            let before = Instant::now();
             let polled = source.poll(Duration::from_millis(100));
             let now = Instant::now();
+            consume += now - before;
             match polled {
                 Some(Ok(m)) => {
                     let header = header_of
@@ -238,6 +277,10 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
                     handler.proc().process(&r, now)?;
                     records += 1;
                     since_tick += 1;
+                    first_record.get_or_insert_with(|| now - started);
+                    if stop_after.is_some_and(|n| records >= n) {
+                        cancel.cancel();
+                    }
                 }
                 Some(Err(e)) => status.warn(&e.to_string()),
                 None => since_tick = u32::MAX,
@@ -279,12 +322,15 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
         return Err(anyhow!(e).context("while leaving the consumer group"));
     }
     stop?;
-    let elapsed = started.elapsed();
-    eprintln!(
-        "deferlog run: stopped after {records} records in {:.1}s; everything consumed is written and committed",
-        elapsed.as_secs_f64()
-    );
-    Ok(RunSummary { records, elapsed })
+    let summary = RunSummary {
+        records,
+        elapsed: started.elapsed(),
+        consume,
+        first_record,
+        timings: handler.proc().timings(),
+    };
+    eprintln!("deferlog run: stopped; everything consumed is written and committed. {summary}");
+    Ok(summary)
 }
 
 /// The periodic status line: records/s, lag per partition, windows.

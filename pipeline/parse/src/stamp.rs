@@ -71,6 +71,7 @@ impl Zone {
 pub struct StampParser {
     zone: Zone,
     reference: NaiveDate,
+    reference_day: i64,
     bsd_cache: Option<(u32, i64)>,
     date_cache: Option<([u8; 10], i64)>,
 }
@@ -80,6 +81,7 @@ impl StampParser {
         let mut p = StampParser {
             zone,
             reference: NaiveDate::default(),
+            reference_day: i64::MIN,
             bsd_cache: None,
             date_cache: None,
         };
@@ -88,6 +90,12 @@ impl StampParser {
     }
 
     pub fn set_reference(&mut self, reference_us: i64) {
+        // Called per record by the stream: only a new day can change anything.
+        let day = reference_us.div_euclid(86_400_000_000);
+        if day == self.reference_day {
+            return;
+        }
+        self.reference_day = day;
         let reference = chrono::DateTime::from_timestamp_micros(reference_us)
             .map(|t| t.naive_utc().date())
             .unwrap_or_default();

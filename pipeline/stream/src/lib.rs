@@ -53,6 +53,25 @@ pub struct Counters {
     pub late_forgotten: u64,
 }
 
+/// Where the stream's own time went (the caller adds the time spent consuming).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timings {
+    /// `hourly.sql` over each batch and `hourly_merge.sql` into the windows.
+    pub sql: std::time::Duration,
+    /// Event batches into (staged) Parquet.
+    pub write: std::time::Duration,
+    /// Closing windows, sealing files, storing checkpoints, publishing.
+    pub checkpoint: std::time::Duration,
+}
+
+impl Timings {
+    pub fn add(&mut self, o: &Timings) {
+        self.sql += o.sql;
+        self.write += o.write;
+        self.checkpoint += o.checkpoint;
+    }
+}
+
 impl Counters {
     pub fn merge(&mut self, o: &Counters) {
         self.records += o.records;

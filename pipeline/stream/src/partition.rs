@@ -39,6 +39,7 @@ pub(crate) struct Partition {
     pub assigned_at: Instant,
     /// Records since the last checkpoint.
     dirty: bool,
+    pub timings: crate::Timings,
 }
 
 impl std::fmt::Debug for Partition {
@@ -108,6 +109,7 @@ impl Partition {
             last_record: None,
             assigned_at: Instant::now(),
             dirty: false,
+            timings: crate::Timings::default(),
         })
     }
 
@@ -221,14 +223,19 @@ impl Partition {
                 e.insert(ParquetFile::create_staged(tmp, path, event_schema())?)
             }
         };
+        let t = Instant::now();
         file.write(&hb.batch)?;
+        self.timings.write += t.elapsed();
         if self.windows.is_forgotten(hb.hour_us) {
             self.counters.late_events += n;
             self.counters.late_forgotten += n;
             return Ok(());
         }
+        let t = Instant::now();
         let partial = sql.hourly(hb.batch)?;
-        if self.windows.add(hb.hour_us, partial, sql)? {
+        let late = self.windows.add(hb.hour_us, partial, sql)?;
+        self.timings.sql += t.elapsed();
+        if late {
             self.counters.late_events += n;
         }
         Ok(())
@@ -246,6 +253,20 @@ impl Partition {
         sink: Option<&mut (dyn crate::EpochSink + 'static)>,
     ) -> Result<Option<i64>, StreamError> {
         self.close_batch(sql)?;
+        let started = Instant::now();
+        let r = self.write_epoch(close_before, stopping, keep_closed_hours, sql, sink);
+        self.timings.checkpoint += started.elapsed();
+        r
+    }
+
+    fn write_epoch(
+        &mut self,
+        close_before: i64,
+        stopping: bool,
+        keep_closed_hours: i64,
+        sql: &mut Sql,
+        sink: Option<&mut (dyn crate::EpochSink + 'static)>,
+    ) -> Result<Option<i64>, StreamError> {
         let emits = self.windows.take_emits(close_before, stopping, sql)?;
         if !self.dirty && emits.is_empty() {
             return Ok(None);

@@ -5,7 +5,6 @@ use crate::sql::Sql;
 use crate::{Counters, StreamError};
 use deferlog_event::hour_of;
 use deferlog_parse::{NormalizerConfig, Stats};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -107,10 +106,14 @@ impl std::fmt::Display for BatchLatency {
 pub struct Processor {
     cfg: StreamConfig,
     sql: Sql,
-    parts: BTreeMap<(String, i32), Partition>,
+    /// Sorted by (topic, partition); a handful per instance, so a scan beats hashing
+    /// (and needs no owned key per record).
+    parts: Vec<Partition>,
     watermark_us: i64,
     latency: BatchLatency,
     sink: Option<Box<dyn crate::EpochSink>>,
+    /// Timings of partitions already released.
+    released: crate::Timings,
 }
 
 impl std::fmt::Debug for Processor {
@@ -127,10 +130,11 @@ impl Processor {
         Ok(Processor {
             cfg,
             sql: Sql::new()?,
-            parts: BTreeMap::new(),
+            parts: Vec::new(),
             watermark_us: i64::MIN,
             latency: BatchLatency::default(),
             sink: None,
+            released: crate::Timings::default(),
         })
     }
 
@@ -144,8 +148,8 @@ impl Processor {
     /// reading at, or `None` when there is no checkpoint (start at the group's
     /// committed offset, else the earliest).
     pub fn assign(&mut self, topic: &str, partition: i32) -> Result<Option<i64>, StreamError> {
-        let key = (topic.to_owned(), partition);
-        if let Some(p) = self.parts.get(&key) {
+        if let Some(i) = self.find(topic, partition) {
+            let p = &self.parts[i];
             return Ok((p.next_offset >= 0).then_some(p.next_offset));
         }
         let p = Partition::open(
@@ -156,16 +160,26 @@ impl Processor {
             self.cfg.batch_rows,
         )?;
         let start = (p.next_offset >= 0).then_some(p.next_offset);
-        self.parts.insert(key, p);
+        let at = self
+            .parts
+            .partition_point(|q| (&*q.topic, q.partition) < (topic, partition));
+        self.parts.insert(at, p);
         Ok(start)
+    }
+
+    fn find(&self, topic: &str, partition: i32) -> Option<usize> {
+        self.parts
+            .iter()
+            .position(|p| p.partition == partition && &*p.topic == topic)
     }
 
     /// Lets a partition go: checkpoints it first, so its next owner resumes exactly
     /// here. Returns the offset to commit.
     pub fn revoke(&mut self, topic: &str, partition: i32) -> Result<Option<i64>, StreamError> {
-        let Some(mut p) = self.parts.remove(&(topic.to_owned(), partition)) else {
+        let Some(i) = self.find(topic, partition) else {
             return Ok(None);
         };
+        let mut p = self.parts.remove(i);
         let close = self.close_before();
         let r = p.checkpoint(
             close,
@@ -174,6 +188,7 @@ impl Processor {
             &mut self.sql,
             self.sink.as_deref_mut(),
         );
+        self.released.add(&p.timings);
         if r.is_err() {
             p.abort();
         }
@@ -181,16 +196,20 @@ impl Processor {
     }
 
     pub fn assigned(&self) -> impl Iterator<Item = (&str, i32)> {
-        self.parts.keys().map(|(t, p)| (t.as_str(), *p))
+        self.parts.iter().map(|p| (&*p.topic, p.partition))
     }
 
     /// Normalizes one record. `Err` only for failures of disk or state, never for input.
     pub fn process(&mut self, r: &Record<'_>, now: Instant) -> Result<(), StreamError> {
-        if !self.parts.contains_key(&(r.topic.to_owned(), r.partition)) {
-            // Records of a partition we were not told about (assignment races): take it
-            // on now, from its checkpoint.
-            self.assign(r.topic, r.partition)?;
-        }
+        let i = match self.find(r.topic, r.partition) {
+            Some(i) => i,
+            None => {
+                // Records of a partition we were not told about (assignment races): take
+                // it on now, from its checkpoint.
+                self.assign(r.topic, r.partition)?;
+                self.find(r.topic, r.partition).ok_or_else(|| StreamError::Output("partition vanished".into()))?
+            }
+        };
         let tenant_from = self.cfg.topics.iter().find(|t| t.name == r.topic).map(|t| &t.tenant);
         let default = self.cfg.normalizer.tenant.as_str();
         let tenant = match tenant_from {
@@ -201,9 +220,7 @@ impl Processor {
         };
         let reference_us = r.timestamp_ms.filter(|t| *t > 0).map_or_else(now_us, |ms| ms * 1000);
         let batch_rows = self.cfg.batch_rows;
-        let Some(p) = self.parts.get_mut(&(r.topic.to_owned(), r.partition)) else {
-            return Ok(());
-        };
+        let p = &mut self.parts[i];
         p.process(r.offset, r.key, r.value, tenant, reference_us, now);
         if p.rows_in_batch() >= batch_rows {
             self.latency.add(p.close_batch(&mut self.sql)?);
@@ -213,7 +230,7 @@ impl Processor {
 
     /// Closes batches older than the batch interval.
     pub fn tick(&mut self, now: Instant) -> Result<(), StreamError> {
-        for p in self.parts.values_mut() {
+        for p in self.parts.iter_mut() {
             if p.batch_started
                 .is_some_and(|t| now.duration_since(t) >= self.cfg.batch_interval)
             {
@@ -230,7 +247,7 @@ impl Processor {
     fn advance_watermark(&mut self, now: Instant) -> i64 {
         let idle = self.cfg.idle_timeout;
         let mut mark: Option<i64> = None;
-        for p in self.parts.values() {
+        for p in self.parts.iter() {
             let last = p.last_record.unwrap_or(p.assigned_at);
             if now.duration_since(last) >= idle {
                 continue;
@@ -244,7 +261,7 @@ impl Processor {
         // Every partition idle: the min over all of them.
         let mark = mark.or_else(|| {
             self.parts
-                .values()
+                .iter()
                 .filter_map(|p| p.max_event_us)
                 .map(|m| m.saturating_sub(self.cfg.lateness_us))
                 .min()
@@ -253,6 +270,15 @@ impl Processor {
             self.watermark_us = self.watermark_us.max(w);
         }
         self.watermark_us
+    }
+
+    /// Where the time went, over every partition held now.
+    pub fn timings(&self) -> crate::Timings {
+        let mut t = self.released;
+        for p in &self.parts {
+            t.add(&p.timings);
+        }
+        t
     }
 
     /// Batch latencies since the last call.
@@ -277,13 +303,13 @@ impl Processor {
     /// With `stopping`, open hours are written too, as not final. Returns the offsets
     /// to commit: (topic, partition, next offset).
     pub fn checkpoint(&mut self, stopping: bool, now: Instant) -> Result<Vec<(String, i32, i64)>, StreamError> {
-        for p in self.parts.values_mut() {
+        for p in self.parts.iter_mut() {
             self.latency.add(p.close_batch(&mut self.sql)?);
         }
         self.advance_watermark(now);
         let close = self.close_before();
         let mut commits = Vec::new();
-        for p in self.parts.values_mut() {
+        for p in self.parts.iter_mut() {
             let sink = self.sink.as_deref_mut();
             if let Some(off) = p.checkpoint(close, stopping, self.cfg.keep_closed_hours, &mut self.sql, sink)? {
                 commits.push((p.topic.to_string(), p.partition, off));
@@ -294,7 +320,7 @@ impl Processor {
 
     pub fn status(&self) -> Vec<PartitionStatus> {
         self.parts
-            .values()
+            .iter()
             .map(|p| PartitionStatus {
                 topic: p.topic.to_string(),
                 partition: p.partition,

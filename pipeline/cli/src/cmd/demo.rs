@@ -94,6 +94,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let screen = Arc::new(Mutex::new(BTreeMap::<i64, Vec<RecordBatch>>::new()));
     let rows = a.rows_per_hour;
     let hooks = Hooks {
+        stop_after: None,
         sink: Some(Box::new(Screen(screen.clone()))),
         on_checkpoint: Some({
             let (cancel, produced, done) = (cancel.clone(), produced.clone(), produced_all.clone());

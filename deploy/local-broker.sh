@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# A local Kafka-protocol broker to run `deferlog run` against by hand:
+# starts tansu on 127.0.0.1:9092 (in memory), creates the topic `mail` with 6
+# partitions, and feeds it generated Postfix traffic through deferlog's producer
+# (keyed by MTA host). Then, in another terminal:
+#
+#   deferlog run --config deploy/config/deferlog.toml
+#   deferlog report hourly --data archive
+#
+# Usage: deploy/local-broker.sh [LINES]     (default 200000; Ctrl-C stops the broker)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+lines=${1:-200000}
+port=${PORT:-9092}
+tansu=$(scripts/install-tansu)
+bin=${DEFERLOG:-target/release/deferlog}
+[ -x "$bin" ] || cargo build --release
+"$tansu" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
+    --storage-engine memory://tansu/ &
+broker=$!
+trap 'kill $broker 2>/dev/null' EXIT
+until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.2; done
+"$bin" gen --lines "$lines" --seed 7 | "$bin" produce --brokers "127.0.0.1:$port" --topic mail --create-partitions 6 -
+echo "broker on 127.0.0.1:$port with $lines lines in topic mail; Ctrl-C to stop it"
+wait $broker
