@@ -207,7 +207,8 @@ impl Processor {
                 // Records of a partition we were not told about (assignment races): take
                 // it on now, from its checkpoint.
                 self.assign(r.topic, r.partition)?;
-                self.find(r.topic, r.partition).ok_or_else(|| StreamError::Output("partition vanished".into()))?
+                self.find(r.topic, r.partition)
+                    .ok_or_else(|| StreamError::Output("partition vanished".into()))?
             }
         };
         let tenant_from = self.cfg.topics.iter().find(|t| t.name == r.topic).map(|t| &t.tenant);
