@@ -111,6 +111,8 @@ pub struct StreamSettings {
     /// How often `run` logs its status line (records/s, lag, windows).
     #[serde(default = "default_status_interval_secs")]
     pub status_interval_secs: u64,
+    /// Consumer threads in the group (each its own partitions); default: one per core.
+    pub consumers: Option<usize>,
 }
 
 fn default_out() -> PathBuf {
@@ -142,6 +144,7 @@ impl Default for StreamSettings {
             idle_timeout_secs: default_idle_timeout_secs(),
             keep_closed_hours: default_keep_closed_hours(),
             status_interval_secs: default_status_interval_secs(),
+            consumers: None,
         }
     }
 }
@@ -343,6 +346,7 @@ pub struct RunSettings {
     pub status_interval: std::time::Duration,
     pub hourly_topic: Option<String>,
     pub dead_letter_topic: Option<String>,
+    pub consumers: usize,
     /// Whether `privacy.hash_key` was set; if not, `run` keeps one in the archive's
     /// state so recipient hashes (and correlation) survive restarts.
     pub hash_key_given: bool,
@@ -412,6 +416,7 @@ impl Config {
             ("stream.checkpoint_interval_ms", st.checkpoint_interval_ms),
             ("stream.idle_timeout_secs", st.idle_timeout_secs),
             ("stream.status_interval_secs", st.status_interval_secs),
+            ("stream.consumers", st.consumers.map_or(1, |c| c as u64)),
         ] {
             if v == 0 {
                 bail!("{origin}: key `{name}` must be at least 1");
@@ -438,6 +443,9 @@ impl Config {
             checkpoint_interval: Duration::from_millis(st.checkpoint_interval_ms),
             status_interval: Duration::from_secs(st.status_interval_secs),
             hourly_topic: k.hourly_topic.clone().filter(|t| !t.is_empty()),
+            consumers: st
+                .consumers
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
             dead_letter_topic: k.dead_letter_topic.clone().filter(|t| !t.is_empty()),
             hash_key_given: self.privacy.hash_key.is_some(),
         })

@@ -114,6 +114,8 @@ struct Handler {
     proc: Mutex<Processor>,
     /// The first failure inside a rebalance callback; the loop stops on it.
     failed: Mutex<Option<StreamError>>,
+    /// Set with `failed`, so the loop checks a flag per record, not a lock.
+    has_failed: std::sync::atomic::AtomicBool,
 }
 
 impl Handler {
@@ -167,13 +169,30 @@ impl Partitions for Handler {
 #[derive(Debug, Default)]
 pub struct RunSummary {
     pub records: u64,
+    /// Wall clock of the whole run.
     pub elapsed: Duration,
-    /// Waiting in `poll` for records.
-    pub consume: Duration,
-    /// From the start to the first record (joining the group, fetching).
+    /// From the start to the first record (joining the group, fetching); the earliest
+    /// over consumer threads.
     pub first_record: Option<Duration>,
-    /// SQL, writing and checkpoints; the rest of `elapsed` is parsing and batching.
+    /// Thread time from the first record to the end, summed over consumer threads.
+    pub busy: Duration,
+    /// Of `busy`, waiting for records.
+    pub consume: Duration,
+    /// Of `busy`: SQL, writing and checkpoints; the rest is parsing and batching.
     pub timings: deferlog_stream::Timings,
+}
+
+impl RunSummary {
+    fn add(&mut self, o: &RunSummary) {
+        self.records += o.records;
+        self.first_record = match (self.first_record, o.first_record) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.busy += o.busy;
+        self.consume += o.consume;
+        self.timings.add(&o.timings);
+    }
 }
 
 impl std::fmt::Display for RunSummary {
@@ -183,17 +202,16 @@ impl std::fmt::Display for RunSummary {
         // Before the first record the consumer is joining the group: not throughput.
         let startup = self.first_record.unwrap_or(self.elapsed);
         let working = self.elapsed.saturating_sub(startup);
-        let consume = self.consume.saturating_sub(startup);
-        let rest = working.saturating_sub(consume + t.sql + t.write + t.checkpoint);
+        let rest = self.busy.saturating_sub(self.consume + t.sql + t.write + t.checkpoint);
         write!(
             f,
-            "{} records in {:.2}s after {:.2}s joining ({:.0}/s): consume {:.2}s, parse+batch {:.2}s, \
-             SQL {:.2}s, write {:.2}s, checkpoint {:.2}s",
+            "{} records in {:.2}s after {:.2}s joining ({:.0}/s); thread time: waiting for records {:.2}s, \
+             parse+batch {:.2}s, SQL {:.2}s, write {:.2}s, checkpoint {:.2}s",
             self.records,
             s(working),
             s(startup),
             self.records as f64 / s(working).max(1e-9),
-            s(consume),
+            s(self.consume),
             s(rest),
             s(t.sql),
             s(t.write),
@@ -202,14 +220,113 @@ impl std::fmt::Display for RunSummary {
     }
 }
 
-/// Consumes until `cancel` fires (or a failure), then shuts down in order.
+/// What the consumer threads of one run share.
+struct Shared {
+    on_checkpoint: Mutex<Option<OnCheckpoint>>,
+    /// The latest status of each consumer thread's partitions.
+    statuses: Mutex<Vec<Vec<PartitionStatus>>>,
+    sink: Option<Arc<Mutex<Box<dyn EpochSink>>>>,
+    records: std::sync::atomic::AtomicU64,
+    stop_after: Option<u64>,
+}
+
+impl Shared {
+    fn checkpointed(&self, consumer: usize, status: Vec<PartitionStatus>) {
+        let all: Vec<PartitionStatus> = {
+            let mut st = self.statuses.lock().unwrap_or_else(PoisonError::into_inner);
+            st[consumer] = status;
+            st.iter().flatten().cloned().collect()
+        };
+        if let Some(cb) = self
+            .on_checkpoint
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+        {
+            cb(&all);
+        }
+    }
+}
+
+/// One sink shared by every consumer thread.
+struct SharedSink(Arc<Mutex<Box<dyn EpochSink>>>);
+
+impl EpochSink for SharedSink {
+    fn epoch(&mut self, scope: &str, hourly: &[RecordBatch], dead: Option<&RecordBatch>) -> Result<(), StreamError> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .epoch(scope, hourly, dead)
+    }
+}
+
+/// Consumes until `cancel` fires (or a failure), then shuts down in order, with
+/// `stream.consumers` consumer threads in the group. Each thread is a consumer of its
+/// own with its own partitions, exactly like separate instances (partition state never
+/// crosses threads); the first failure stops them all.
 pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Result<RunSummary> {
     let started = Instant::now();
-    let Hooks {
-        mut on_checkpoint,
-        sink: extra_sink,
-        stop_after,
-    } = hooks;
+    let n = settings.consumers.max(1);
+    let shared = Arc::new(Shared {
+        on_checkpoint: Mutex::new(hooks.on_checkpoint),
+        statuses: Mutex::new(vec![Vec::new(); n]),
+        sink: hooks.sink.map(|s| Arc::new(Mutex::new(s))),
+        records: std::sync::atomic::AtomicU64::new(0),
+        stop_after: hooks.stop_after,
+    });
+    eprintln!(
+        "deferlog run: group {} on {} reading {} with {n} consumer thread(s); archive {}",
+        settings.group,
+        settings.client.brokers,
+        settings
+            .stream
+            .topics
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        settings.stream.out.display()
+    );
+    let threads = (0..n)
+        .map(|i| {
+            let (settings, cancel, shared) = (settings.clone(), cancel.clone(), shared.clone());
+            std::thread::Builder::new()
+                .name(format!("deferlog-consumer-{i}"))
+                .spawn(move || {
+                    let r = consume(i, &settings, &cancel, &shared);
+                    if r.is_err() {
+                        cancel.cancel();
+                    }
+                    r
+                })
+                .context("starting a consumer thread")
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut total = RunSummary::default();
+    let mut first_err = None;
+    for t in threads {
+        match t
+            .join()
+            .map_err(|_| anyhow!("a consumer thread panicked"))
+            .and_then(|r| r)
+        {
+            Ok(s) => total.add(&s),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = first_err {
+        return Err(e);
+    }
+    total.elapsed = started.elapsed();
+    eprintln!("deferlog run: stopped; everything consumed is written and committed. {total}");
+    Ok(total)
+}
+
+/// One consumer thread: its own consumer, processor and sinks.
+fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, shared: &Shared) -> Result<RunSummary> {
+    let started = Instant::now();
     let mut sinks: Vec<Box<dyn EpochSink>> = Vec::new();
     if settings.hourly_topic.is_some() || settings.dead_letter_topic.is_some() {
         sinks.push(Box::new(TopicSink {
@@ -218,7 +335,9 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
             dead_letter_topic: settings.dead_letter_topic.clone(),
         }));
     }
-    sinks.extend(extra_sink);
+    if let Some(s) = &shared.sink {
+        sinks.push(Box::new(SharedSink(s.clone())));
+    }
     let mut processor = Processor::new(settings.stream.clone()).context("starting the stream")?;
     if !sinks.is_empty() {
         processor = processor.with_sink(Box::new(Tee(sinks)));
@@ -232,20 +351,13 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
             _ => None,
         })
         .collect();
-    let topics: Vec<String> = settings.stream.topics.iter().map(|t| t.name.clone()).collect();
+    let topics: Vec<&str> = settings.stream.topics.iter().map(|t| t.name.as_str()).collect();
     let handler = Arc::new(Handler {
         proc: Mutex::new(processor),
         failed: Mutex::new(None),
+        has_failed: std::sync::atomic::AtomicBool::new(false),
     });
-    let topic_refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-    let source = Source::new(&settings.client, &settings.group, &topic_refs, handler.clone())?;
-    eprintln!(
-        "deferlog run: group {} on {} reading {}; archive {}",
-        settings.group,
-        settings.client.brokers,
-        topics.join(","),
-        settings.stream.out.display()
-    );
+    let source = Source::new(&settings.client, &settings.group, &topics, handler.clone())?;
 
     let mut records = 0u64;
     let mut consume = Duration::ZERO;
@@ -255,10 +367,17 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
     let mut since_tick = 0u32;
     let result = (|| -> Result<()> {
         while !cancel.is_cancelled() {
-            let before = Instant::now();
-            let polled = source.poll(Duration::from_millis(100));
+            // Records already fetched come back at once; only waiting is timed.
+            let mut polled = source.poll(Duration::ZERO);
+            if polled.is_none() {
+                let before = Instant::now();
+                polled = source.poll(Duration::from_millis(100));
+                // Waiting before the first record is joining the group, not consuming.
+                if first_record.is_some() {
+                    consume += before.elapsed();
+                }
+            }
             let now = Instant::now();
-            consume += now - before;
             match polled {
                 Some(Ok(m)) => {
                     let header = header_of
@@ -278,14 +397,18 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
                     records += 1;
                     since_tick += 1;
                     first_record.get_or_insert_with(|| now - started);
-                    if stop_after.is_some_and(|n| records >= n) {
+                    if let Some(limit) = shared.stop_after
+                        && shared.records.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1 >= limit
+                    {
                         cancel.cancel();
                     }
                 }
                 Some(Err(e)) => status.warn(&e.to_string()),
                 None => since_tick = u32::MAX,
             }
-            if let Some(e) = handler.failed.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            if handler.has_failed.load(std::sync::atomic::Ordering::Relaxed)
+                && let Some(e) = handler.failed.lock().unwrap_or_else(PoisonError::into_inner).take()
+            {
                 return Err(e.into());
             }
             // Clock checks every few thousand records, and whenever the topic is quiet.
@@ -298,9 +421,7 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
                     // checkpoint's own offsets, which it does anyway.
                     source.commit(&commits, false)?;
                     last_checkpoint = now;
-                    if let Some(cb) = on_checkpoint.as_mut() {
-                        cb(&handler.proc().status());
-                    }
+                    shared.checkpointed(index, handler.proc().status());
                 }
                 status.maybe_log(now, records, &mut handler.proc(), &source);
             }
@@ -312,9 +433,7 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
         result?;
         let commits = handler.proc().checkpoint(true, Instant::now())?;
         source.commit(&commits, true)?;
-        if let Some(cb) = on_checkpoint.as_mut() {
-            cb(&handler.proc().status());
-        }
+        shared.checkpointed(index, handler.proc().status());
         Ok(())
     })();
     drop(source);
@@ -322,15 +441,15 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
         return Err(anyhow!(e).context("while leaving the consumer group"));
     }
     stop?;
-    let summary = RunSummary {
+    let elapsed = started.elapsed();
+    Ok(RunSummary {
         records,
-        elapsed: started.elapsed(),
+        elapsed,
         consume,
         first_record,
+        busy: elapsed.saturating_sub(first_record.unwrap_or(elapsed)),
         timings: handler.proc().timings(),
-    };
-    eprintln!("deferlog run: stopped; everything consumed is written and committed. {summary}");
-    Ok(summary)
+    })
 }
 
 /// The periodic status line: records/s, lag per partition, windows.

@@ -182,6 +182,10 @@ impl Source {
                 ("auto.offset.reset", "earliest"),
                 ("statistics.interval.ms", "5000"),
                 ("enable.partition.eof", "false"),
+                // When the prefetch queue is full (processing slower than fetching),
+                // librdkafka waits this long before fetching again; its default of a
+                // second leaves the queue empty and the consumer idle in between.
+                ("fetch.queue.backoff.ms", "10"),
             ])
             .set("group.id", group)
             .create_with_context(ctx)

@@ -51,6 +51,9 @@ pub struct Counters {
     /// Late events whose hour was already forgotten (kept in the event archive, but
     /// their hour row is not rewritten).
     pub late_forgotten: u64,
+    /// Records delivered again below the partition's position, skipped.
+    #[serde(default)]
+    pub redelivered: u64,
 }
 
 /// Where the stream's own time went (the caller adds the time spent consuming).
@@ -80,6 +83,7 @@ impl Counters {
         }
         self.late_events += o.late_events;
         self.late_forgotten += o.late_forgotten;
+        self.redelivered += o.redelivered;
     }
 
     pub fn total_dead_letters(&self) -> u64 {

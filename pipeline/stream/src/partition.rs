@@ -146,6 +146,12 @@ impl Partition {
         reference_us: i64,
         now: Instant,
     ) {
+        // A record at or below what the checkpoint covers was counted already (a seek
+        // or redelivery after an error): counting it again would count it twice.
+        if self.next_offset >= 0 && offset < self.next_offset {
+            self.counters.redelivered += 1;
+            return;
+        }
         self.next_offset = offset + 1;
         self.counters.records += 1;
         self.dirty = true;
@@ -194,9 +200,28 @@ impl Partition {
     pub fn close_batch(&mut self, sql: &mut Sql) -> Result<Option<std::time::Duration>, StreamError> {
         let started = self.batch_started;
         self.batcher.flush_all();
-        let ready: Vec<_> = self.batcher.take_ready().collect();
+        let ready = self.batcher.take_ready().collect::<Result<Vec<_>, _>>()?;
+        let mut windowed = Vec::with_capacity(ready.len());
+        let mut rows_of_hour = BTreeMap::new();
         for hb in ready {
-            self.add(hb?, sql)?;
+            let n = hb.batch.num_rows() as u64;
+            self.archive(&hb)?;
+            if self.windows.is_forgotten(hb.hour_us) {
+                self.counters.late_events += n;
+                self.counters.late_forgotten += n;
+            } else {
+                *rows_of_hour.entry(hb.hour_us).or_insert(0) += n;
+                windowed.push(hb.batch);
+            }
+        }
+        if !windowed.is_empty() {
+            // One SQL run over every hour of the batch: it groups by hour itself.
+            let t = Instant::now();
+            let partial = sql.hourly(windowed)?;
+            for hour in self.windows.add(&partial, sql)? {
+                self.counters.late_events += rows_of_hour.get(&hour).copied().unwrap_or(0);
+            }
+            self.timings.sql += t.elapsed();
         }
         self.rows_in_batch = 0;
         self.batch_started = None;
@@ -206,8 +231,8 @@ impl Partition {
         Ok(started.map(|t| t.elapsed()))
     }
 
-    fn add(&mut self, hb: HourBatch, sql: &mut Sql) -> Result<(), StreamError> {
-        let n = hb.batch.num_rows() as u64;
+    /// Appends an hour's batch to this epoch's staged file of that hour.
+    fn archive(&mut self, hb: &HourBatch) -> Result<(), StreamError> {
         let file = match self.staged_events.entry(hb.hour_us) {
             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::btree_map::Entry::Vacant(e) => {
@@ -226,18 +251,6 @@ impl Partition {
         let t = Instant::now();
         file.write(&hb.batch)?;
         self.timings.write += t.elapsed();
-        if self.windows.is_forgotten(hb.hour_us) {
-            self.counters.late_events += n;
-            self.counters.late_forgotten += n;
-            return Ok(());
-        }
-        let t = Instant::now();
-        let partial = sql.hourly(hb.batch)?;
-        let late = self.windows.add(hb.hour_us, partial, sql)?;
-        self.timings.sql += t.elapsed();
-        if late {
-            self.counters.late_events += n;
-        }
         Ok(())
     }
 

@@ -43,9 +43,9 @@ impl Sql {
         Ok(concat_batches(&partial_schema(), &out)?)
     }
 
-    /// `hourly.sql` over one batch of events.
-    pub fn hourly(&mut self, events: RecordBatch) -> Result<RecordBatch, StreamError> {
-        self.run(Query::HOURLY, vec![events])
+    /// `hourly.sql` over batches of events.
+    pub fn hourly(&mut self, events: Vec<RecordBatch>) -> Result<RecordBatch, StreamError> {
+        self.run(Query::HOURLY, events)
     }
 }
 

@@ -62,32 +62,54 @@ impl Windows {
         self.hours.values().filter(|w| !w.closed).count()
     }
 
-    /// Adds one batch's `hourly.sql` result for `hour_us`; true if the hour was already
-    /// closed (its events are late: the hour will be written again).
-    pub fn add(
-        &mut self,
-        hour_us: i64,
-        partial: RecordBatch,
-        merge: &mut dyn Merge,
-    ) -> Result<bool, crate::StreamError> {
-        let late = hour_us < self.closed_before;
-        let w = self.hours.entry(hour_us).or_insert_with(|| Window {
-            closed: late,
-            ..Window::default()
-        });
-        w.partials.push(partial);
-        w.dirty = true;
-        if w.partials.len() > MAX_PARTIALS {
-            let all = std::mem::take(&mut w.partials);
-            w.partials.push(merge.merge(all)?);
+    /// Adds `hourly.sql` over one batch (rows of any number of hours). Returns the
+    /// hours that were already closed (their events are late: the hours will be
+    /// written again).
+    pub fn add(&mut self, partial: &RecordBatch, merge: &mut dyn Merge) -> Result<Vec<i64>, crate::StreamError> {
+        let mut late = Vec::new();
+        let mut crowded = Vec::new();
+        for (hour_us, rows) in split_by_hour(partial) {
+            let is_late = hour_us < self.closed_before;
+            let w = self.hours.entry(hour_us).or_insert_with(|| Window {
+                closed: is_late,
+                ..Window::default()
+            });
+            w.partials.push(rows);
+            w.dirty = true;
+            if is_late {
+                late.push(hour_us);
+            }
+            if w.partials.len() > MAX_PARTIALS {
+                crowded.push(hour_us);
+            }
         }
+        self.merge_hours(&crowded, merge)?;
         Ok(late)
     }
 
-    /// Closes every hour before `hour_us` (never reopens one) and returns what must be
-    /// written: hours that just closed or changed since written (final), and with
-    /// `open_too` the open hours that changed (not final: a stop writes them so the
-    /// archive covers everything consumed).
+    /// Folds the partials of each of `hours` into one batch, with one SQL run for all.
+    fn merge_hours(&mut self, hours: &[i64], merge: &mut dyn Merge) -> Result<(), crate::StreamError> {
+        let mut input = Vec::new();
+        for h in hours {
+            if let Some(w) = self.hours.get_mut(h) {
+                input.append(&mut w.partials);
+            }
+        }
+        if input.is_empty() {
+            return Ok(());
+        }
+        for (hour_us, rows) in split_by_hour(&merge.merge(input)?) {
+            if let Some(w) = self.hours.get_mut(&hour_us) {
+                w.partials.push(rows);
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes every hour before `close_before` (never reopens one) and returns what
+    /// must be written: hours that just closed or changed since written (final), and
+    /// with `open_too` the open hours that changed (not final: a stop writes them so
+    /// the archive covers everything consumed).
     pub fn take_emits(
         &mut self,
         close_before: i64,
@@ -95,23 +117,29 @@ impl Windows {
         merge: &mut dyn Merge,
     ) -> Result<Vec<Emit>, crate::StreamError> {
         self.closed_before = self.closed_before.max(close_before);
-        let mut out = Vec::new();
+        let mut due = Vec::new();
         for (&hour_us, w) in self.hours.iter_mut() {
             if hour_us < self.closed_before && !w.closed {
                 w.closed = true;
                 w.dirty = true;
             }
-            if !w.dirty || !(w.closed || open_too) || w.partials.is_empty() {
-                continue;
+            if w.dirty && (w.closed || open_too) && !w.partials.is_empty() {
+                due.push(hour_us);
             }
-            let rows = merge.merge(std::mem::take(&mut w.partials))?;
-            w.partials.push(rows.clone());
-            w.dirty = false;
-            out.push(Emit {
-                hour_us,
-                rows,
-                is_final: w.closed,
-            });
+        }
+        self.merge_hours(&due, merge)?;
+        let mut out = Vec::with_capacity(due.len());
+        for hour_us in due {
+            if let Some(w) = self.hours.get_mut(&hour_us)
+                && let Some(rows) = w.partials.first()
+            {
+                w.dirty = false;
+                out.push(Emit {
+                    hour_us,
+                    rows: rows.clone(),
+                    is_final: w.closed,
+                });
+            }
         }
         Ok(out)
     }
@@ -141,20 +169,23 @@ impl Windows {
     }
 
     pub fn snapshot(&mut self, merge: &mut dyn Merge) -> Result<WindowsState, crate::StreamError> {
-        let mut hours = Vec::with_capacity(self.hours.len());
-        for (&hour_us, w) in self.hours.iter_mut() {
-            if w.partials.len() > 1 {
-                let all = std::mem::take(&mut w.partials);
-                w.partials.push(merge.merge(all)?);
-            }
-            let rows = w.partials.first().map(rows_of).unwrap_or_default();
-            hours.push(HourState {
+        let crowded: Vec<i64> = self
+            .hours
+            .iter()
+            .filter(|(_, w)| w.partials.len() > 1)
+            .map(|(h, _)| *h)
+            .collect();
+        self.merge_hours(&crowded, merge)?;
+        let hours = self
+            .hours
+            .iter()
+            .map(|(&hour_us, w)| HourState {
                 hour_us,
                 closed: w.closed,
                 dirty: w.dirty,
-                rows,
-            });
-        }
+                rows: w.partials.first().map(rows_of).unwrap_or_default(),
+            })
+            .collect();
         Ok(WindowsState {
             closed_before: self.closed_before,
             forgotten_before: self.forgotten_before,
@@ -241,6 +272,21 @@ fn batch_of(rows: &[PartialRow]) -> Result<RecordBatch, crate::StreamError> {
         cols.push(Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.counts[i]))));
     }
     Ok(RecordBatch::try_new(partial_schema(), cols)?)
+}
+
+/// Runs of rows with the same `hour` (the query files sort by hour first), each with
+/// its hour.
+fn split_by_hour(b: &RecordBatch) -> Vec<(i64, RecordBatch)> {
+    let hours = b.column(0).as_primitive::<TimestampMicrosecondType>();
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..=b.num_rows() {
+        if i == b.num_rows() || hours.value(i) != hours.value(start) {
+            out.push((hours.value(start), b.slice(start, i - start)));
+            start = i;
+        }
+    }
+    out
 }
 
 /// `hourly.sql` results as the windows keep them (plain `Utf8`, the declared schema).

@@ -331,3 +331,37 @@ fn query_rows(dir: &Path) -> Vec<String> {
     }
     csv(&batches, false).lines().skip(1).map(str::to_owned).collect()
 }
+
+#[test]
+fn records_delivered_again_below_the_checkpoint_are_not_counted_twice() {
+    let (parts, truth) = partitioned(6_000, 9);
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut proc = Processor::new(config(dir.path())).expect("processor");
+    let feed = |proc: &mut Processor, p: usize, range: std::ops::Range<usize>| {
+        for offset in range {
+            let r = Record {
+                topic: TOPIC,
+                partition: p as i32,
+                offset: offset as i64,
+                key: Some(b"mta"),
+                value: Some(&parts[p][offset]),
+                tenant_header: None,
+                timestamp_ms: Some(INGEST_MS),
+            };
+            proc.process(&r, Instant::now()).expect("process");
+        }
+    };
+    for (p, lines) in parts.iter().enumerate() {
+        proc.assign(TOPIC, p as i32).expect("assign");
+        let half = lines.len() / 2;
+        feed(&mut proc, p, 0..half);
+        // The broker sends the first half again (a seek back), then the rest.
+        feed(&mut proc, p, 0..lines.len());
+    }
+    proc.checkpoint(true, Instant::now()).expect("stop");
+    let redelivered: u64 = proc.status().iter().map(|s| s.counters.redelivered).sum();
+    let halves: usize = parts.iter().map(|l| l.len() / 2).sum();
+    assert_eq!(redelivered, halves as u64);
+    let report = query(Query::HOURLY_REPORT, &dir.path().join("hourly"));
+    assert_eq!(csv(&report, true), truth);
+}

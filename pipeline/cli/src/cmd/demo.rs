@@ -54,6 +54,8 @@ pub fn run(a: DemoArgs) -> Result<()> {
         out: a.out.clone(),
         checkpoint_interval_ms: 500,
         idle_timeout_secs: IDLE_SECS,
+        // One consumer: every hour closes in one place, so it prints whole.
+        consumers: Some(1),
         ..StreamSettings::default()
     };
     let settings = cfg.resolve_run("(demo)", now)?;

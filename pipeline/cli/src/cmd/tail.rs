@@ -8,11 +8,14 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Reads from the earliest offset, commits nothing.
-struct FromStart;
+const JOIN_LIMIT: Duration = Duration::from_secs(120);
+
+/// Reads from the earliest offset, commits nothing; notes when partitions arrive.
+struct FromStart(std::sync::atomic::AtomicBool);
 
 impl Partitions for FromStart {
     fn assigned(&self, parts: &[TopicPartition]) -> Vec<Option<i64>> {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
         vec![Some(0); parts.len()]
     }
     fn revoked(&self, _: &[TopicPartition]) -> Vec<(String, i32, i64)> {
@@ -30,11 +33,20 @@ fn text(b: &[u8]) -> serde_json::Value {
 pub fn run(a: TailArgs) -> Result<()> {
     let settings = super::produce::client_settings(&a.brokers, &a.properties)?;
     let group = format!("deferlog-tail-{}", std::process::id());
-    let source = Source::new(&settings, &group, &[a.topic.as_str()], Arc::new(FromStart))?;
+    let handler = Arc::new(FromStart(std::sync::atomic::AtomicBool::new(false)));
+    let source = Source::new(&settings, &group, &[a.topic.as_str()], handler.clone())?;
     let idle = Duration::from_millis(a.idle_ms);
-    let mut last = Instant::now();
+    let started = Instant::now();
+    // Idle time counts once partitions are assigned: joining a group can take a while.
+    let mut last: Option<Instant> = None;
     let mut out = std::io::stdout().lock();
-    while last.elapsed() < idle {
+    while last.is_none_or(|l| l.elapsed() < idle) {
+        if last.is_none() && handler.0.load(std::sync::atomic::Ordering::Acquire) {
+            last = Some(Instant::now());
+        }
+        if last.is_none() && started.elapsed() > JOIN_LIMIT {
+            anyhow::bail!("no partition of {} assigned within {}s", a.topic, JOIN_LIMIT.as_secs());
+        }
         let Some(m) = source.poll(Duration::from_millis(100)) else {
             continue;
         };
@@ -52,7 +64,7 @@ pub fn run(a: TailArgs) -> Result<()> {
             "value": m.value().map(text),
         });
         writeln!(out, "{line}")?;
-        last = Instant::now();
+        last = Some(Instant::now());
     }
     Ok(())
 }
