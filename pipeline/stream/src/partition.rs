@@ -255,8 +255,9 @@ impl Partition {
     }
 
     /// Writes this epoch: closes windows before `close_before` (with `stopping`, writes
-    /// open hours too), stages hourly rows and dead letters, stores the checkpoint,
-    /// publishes. The sink sees the epoch before its checkpoint is stored. Returns the offset to commit, or `None` when nothing changed.
+    /// open hours too), stages hourly rows and dead letters, hands them to the sink,
+    /// stores the checkpoint, publishes. Returns the offset to commit, or `None` when
+    /// nothing changed.
     pub fn checkpoint(
         &mut self,
         close_before: i64,

@@ -6,10 +6,7 @@ use anyhow::Result;
 /// section, `run`) would, and says so. Never connects to anything.
 pub fn run(a: ConfigArg) -> Result<()> {
     let cfg = Config::load(a.config.as_deref())?;
-    let origin = a
-        .config
-        .as_ref()
-        .map_or("(defaults)".to_owned(), |p| p.display().to_string());
+    let origin = super::origin(a.config.as_deref());
     let n = cfg.resolve(&origin, super::now_us())?;
     println!(
         "{origin}: ok (timezone {}, tenant {}, {} egress entries, {} classification rules)",

@@ -27,6 +27,11 @@ pub fn run(cmd: Command) -> Result<()> {
     }
 }
 
+/// How a configuration's source is named in messages: its path, or `(defaults)`.
+pub fn origin(config: Option<&std::path::Path>) -> String {
+    config.map_or("(defaults)".to_owned(), |p| p.display().to_string())
+}
+
 pub fn now_us() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }

@@ -13,11 +13,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     if a.reference_time.is_some() {
         cfg.reference_time = a.reference_time.clone();
     }
-    let origin = a
-        .config
-        .config
-        .as_ref()
-        .map_or("(defaults)".to_owned(), |p| p.display().to_string());
+    let origin = super::origin(a.config.config.as_deref());
     let now = super::now_us();
     let norm = cfg.resolve(&origin, now)?;
 
