@@ -60,17 +60,50 @@ pub fn run(a: ConfigArg) -> Result<()> {
 }
 
 /// A recipient-hash key kept in the archive's state, so hashes and the correlation
-/// state keyed by them stay the same across restarts of `run`.
+/// state keyed by them stay the same across restarts of `run` and across the instances
+/// sharing the archive. Created once: the first instance to link its key in place wins,
+/// and every instance then reads the one key there.
 fn stable_hash_key(out: &Path) -> Result<[u8; 16]> {
-    let path = out.join(STATE_DIR).join("hash_key");
-    if let Ok(hex) = std::fs::read_to_string(&path) {
-        return crate::config::parse_hash_key(&hex).with_context(|| format!("{} is corrupt", path.display()));
+    let dir = out.join(STATE_DIR);
+    let path = dir.join("hash_key");
+    if !path.exists() {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let hex: String = crate::config::random_hash_key()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let tmp = dir.join(format!("hash_key.{hex}.tmp"));
+        std::fs::write(&tmp, hex).with_context(|| format!("writing {}", tmp.display()))?;
+        let linked = std::fs::hard_link(&tmp, &path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e).with_context(|| format!("writing {}", path.display())),
+        }
     }
-    let key = crate::config::random_hash_key();
-    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-    std::fs::create_dir_all(out.join(STATE_DIR)).with_context(|| format!("creating {}", out.display()))?;
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, hex).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(key)
+    let hex = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    crate::config::parse_hash_key(&hex).with_context(|| format!("{} is corrupt", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stable_hash_key;
+
+    #[test]
+    fn instances_starting_together_agree_on_one_hash_key() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let keys: Vec<[u8; 16]> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| stable_hash_key(dir.path()).expect("key")))
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("thread")).collect()
+        });
+        assert!(keys.windows(2).all(|w| w[0] == w[1]), "{keys:?}");
+        assert_eq!(
+            stable_hash_key(dir.path()).expect("again"),
+            keys[0],
+            "a restart reads it back"
+        );
+    }
 }
