@@ -9,12 +9,52 @@ use std::time::Duration;
 
 const TOPIC: &str = "mail";
 
-/// The generated fleet's config plus the stream's settings, for one test.
-fn stream_config(dir: &Path, fleet: &Path, broker: &Broker, group: &str, consumers: usize) -> PathBuf {
-    stream_config_with(dir, fleet, broker, group, consumers, "")
+/// A broker, a generated log with its truth, and where the archive goes.
+struct Case {
+    broker: Broker,
+    dir: tempfile::TempDir,
+    g: crate::support::Generated,
+    truth: String,
+    archive: PathBuf,
 }
 
-/// The same, with extra keys for the `[kafka]` table.
+impl Case {
+    fn new(lines: u64, seed: u64) -> Case {
+        let broker = Broker::start();
+        let dir = tempfile::tempdir().expect("tmp");
+        let g = generate(dir.path(), lines, seed);
+        let truth = std::fs::read_to_string(&g.truth).expect("truth");
+        let archive = dir.path().join("archive");
+        Case {
+            broker,
+            dir,
+            g,
+            truth,
+            archive,
+        }
+    }
+
+    fn config(&self, group: &str, consumers: usize, kafka_extra: &str) -> PathBuf {
+        stream_config_with(
+            self.dir.path(),
+            &self.g.config,
+            &self.broker,
+            group,
+            consumers,
+            kafka_extra,
+        )
+    }
+
+    /// Waits until `n` records are checkpointed, then stops `run` with SIGTERM.
+    fn finish(&self, run: &mut Child, n: u64) -> std::process::ExitStatus {
+        wait_for("every record checkpointed", Duration::from_secs(240), || {
+            checkpointed(&self.archive) == n
+        });
+        sigterm(run)
+    }
+}
+
+/// The generated fleet's config plus the stream's settings (and extra `[kafka]` keys).
 fn stream_config_with(
     dir: &Path,
     fleet: &Path,
@@ -114,20 +154,13 @@ fn sigterm(child: &mut Child) -> std::process::ExitStatus {
 
 #[test]
 fn run_counts_a_topic_exactly_stops_on_sigterm_and_agrees_with_replay() {
-    let broker = Broker::start();
-    let dir = tempfile::tempdir().expect("tmp");
-    let g = generate(dir.path(), 30_000, 17);
-    let truth = std::fs::read_to_string(&g.truth).expect("truth");
-    let n = produce(&broker, &g.log);
+    let c = Case::new(30_000, 17);
+    let n = produce(&c.broker, &c.g.log);
     // Two consumer threads in the group: each holds its own partitions.
-    let config = stream_config(dir.path(), &g.config, &broker, "exact", 2);
-    let archive = dir.path().join("archive");
-    let log = dir.path().join("run.log");
+    let config = c.config("exact", 2, "");
+    let log = c.dir.path().join("run.log");
     let mut run = start_run(&config, &log);
-    wait_for("every record checkpointed", Duration::from_secs(240), || {
-        checkpointed(&archive) == n
-    });
-    let status = sigterm(&mut run);
+    let status = c.finish(&mut run, n);
     let stderr = std::fs::read_to_string(&log).expect("log");
     assert!(status.success(), "{status:?}\n{stderr}");
     assert!(
@@ -137,30 +170,26 @@ fn run_counts_a_topic_exactly_stops_on_sigterm_and_agrees_with_replay() {
     assert!(stderr.contains("written and committed"), "{stderr}");
 
     // Everything consumed is in the report, the last hours not final yet.
-    let with_final = report_csv_with_final(&archive, &[]);
+    let with_final = report_csv_with_final(&c.archive, &[]);
     assert!(
         with_final.lines().last().is_some_and(|l| l.ends_with(",false")),
         "the last hour is open"
     );
-    let without = report_csv_without_final(&archive);
-    assert_same_rows(&without, &truth, "report after SIGTERM");
+    let without = report_csv_without_final(&c.archive);
+    assert_same_rows(&without, &c.truth, "report after SIGTERM");
 
     // Stream and batch agree: replay of the same log gives the same rows.
-    let batch = dir.path().join("batch");
-    replay(&g.config, &batch, &[&g.log]);
+    let batch = c.dir.path().join("batch");
+    replay(&c.g.config, &batch, &[&c.g.log]);
     assert_same_rows(&report_csv(&batch, &[]), &without, "replay of the same log");
 }
 
 #[test]
 fn kill_9_at_random_points_loses_nothing_and_counts_nothing_twice() {
-    let broker = Broker::start();
-    let dir = tempfile::tempdir().expect("tmp");
-    let g = generate(dir.path(), 150_000, 23);
-    let truth = std::fs::read_to_string(&g.truth).expect("truth");
-    let n = produce(&broker, &g.log);
-    let config = stream_config(dir.path(), &g.config, &broker, "crashy", 2);
-    let archive = dir.path().join("archive");
-    let log = dir.path().join("run.log");
+    let c = Case::new(150_000, 23);
+    let n = produce(&c.broker, &c.g.log);
+    let config = c.config("crashy", 2, "");
+    let log = c.dir.path().join("run.log");
     // Kill points spread over the run, chosen from the clock so each CI run differs.
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -169,50 +198,31 @@ fn kill_9_at_random_points_loses_nothing_and_counts_nothing_twice() {
     // (random) while after one of its checkpoints: mid-epoch, files staged.
     let mut mid_run_kills = 0;
     for i in 0..4u64 {
-        let before = checkpointed(&archive);
+        let before = checkpointed(&c.archive);
         let mut run = start_run(&config, &log);
         wait_for("progress before the kill", Duration::from_secs(240), || {
-            checkpointed(&archive) > before || run.try_wait().ok().flatten().is_some()
+            checkpointed(&c.archive) > before || run.try_wait().ok().flatten().is_some()
         });
         std::thread::sleep(Duration::from_millis(seed.wrapping_mul(i + 3) % 250));
         run.kill().expect("kill -9");
         run.wait().expect("reap");
-        if checkpointed(&archive) < n {
+        if checkpointed(&c.archive) < n {
             mid_run_kills += 1;
         }
     }
     assert!(mid_run_kills >= 2, "only {mid_run_kills} kills came before the end");
     let mut run = start_run(&config, &log);
-    wait_for("every record checkpointed", Duration::from_secs(240), || {
-        checkpointed(&archive) == n
-    });
-    assert!(sigterm(&mut run).success());
-    assert_same_rows(&report_csv_without_final(&archive), &truth, "report");
+    assert!(c.finish(&mut run, n).success());
+    assert_same_rows(&report_csv_without_final(&c.archive), &c.truth, "report");
 }
 
 #[test]
 fn two_instances_share_the_partitions_and_survive_one_being_killed() {
-    let broker = Broker::start();
-    let dir = tempfile::tempdir().expect("tmp");
-    let g = generate(dir.path(), 40_000, 29);
-    let truth = std::fs::read_to_string(&g.truth).expect("truth");
-    let config = stream_config(dir.path(), &g.config, &broker, "pair", 1);
-    let archive = dir.path().join("archive");
-    let (log_a, log_b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    let c = Case::new(40_000, 29);
+    let config = c.config("pair", 1, "");
+    let (log_a, log_b) = (c.dir.path().join("a.log"), c.dir.path().join("b.log"));
     // Both join before any record exists, so the partitions are split between them.
-    ok(deferlog()
-        .args([
-            "produce",
-            "--brokers",
-            &broker.addr,
-            "--topic",
-            TOPIC,
-            "--create-partitions",
-            "6",
-        ])
-        .arg("/dev/null")
-        .output()
-        .expect("create topic"));
+    assert_eq!(produce(&c.broker, Path::new("/dev/null")), 0, "the topic, empty");
     let mut a = start_run(&config, &log_a);
     let mut b = start_run(&config, &log_b);
     wait_for("both instances assigned", Duration::from_secs(60), || {
@@ -221,18 +231,20 @@ fn two_instances_share_the_partitions_and_survive_one_being_killed() {
     });
     // The log in two halves: the second arrives after one instance is gone, so its
     // partitions have records the survivor must take over from its checkpoints.
-    let log = std::fs::read(&g.log).expect("log");
+    let log = std::fs::read(&c.g.log).expect("log");
     let mid = log[log.len() / 2..].iter().position(|b| *b == b'\n').expect("newline") + log.len() / 2 + 1;
-    let (first, second) = (dir.path().join("first.log"), dir.path().join("second.log"));
+    let (first, second) = (c.dir.path().join("first.log"), c.dir.path().join("second.log"));
     std::fs::write(&first, &log[..mid]).expect("write");
     std::fs::write(&second, &log[mid..]).expect("write");
-    let half = produce(&broker, &first);
-    wait_for("some progress", Duration::from_secs(240), || checkpointed(&archive) > 0);
+    let half = produce(&c.broker, &first);
+    wait_for("some progress", Duration::from_secs(240), || {
+        checkpointed(&c.archive) > 0
+    });
     a.kill().expect("kill -9 one instance");
     a.wait().expect("reap");
-    let n = half + produce(&broker, &second);
+    let n = half + produce(&c.broker, &second);
     wait_for("the survivor finishing", Duration::from_secs(240), || {
-        checkpointed(&archive) == n
+        checkpointed(&c.archive) == n
     });
     assert!(sigterm(&mut b).success());
     let b_log = std::fs::read_to_string(&log_b).expect("log");
@@ -240,34 +252,27 @@ fn two_instances_share_the_partitions_and_survive_one_being_killed() {
         b_log.matches("assigned").count() >= 2,
         "the survivor took the killed instance's partitions over: {b_log}"
     );
-    assert_same_rows(&report_csv_without_final(&archive), &truth, "report");
+    assert_same_rows(&report_csv_without_final(&c.archive), &c.truth, "report");
 }
 
 #[test]
 fn bad_keys_and_values_go_to_the_dead_letter_output_and_the_stream_goes_on() {
-    let broker = Broker::start();
-    let dir = tempfile::tempdir().expect("tmp");
-    let g = generate(dir.path(), 10_000, 31);
-    let truth = std::fs::read_to_string(&g.truth).expect("truth");
+    let c = Case::new(10_000, 31);
     // A host field that is not UTF-8 becomes a key that is not either; a value that
     // is no log line at all.
-    let bad = dir.path().join("bad.log");
+    let bad = c.dir.path().join("bad.log");
     let mut bytes = b"Nov  1 08:00:00 \xff\xfehost postfix/smtp[1]: ABC: to=<x@y.example>, status=sent\n".to_vec();
     bytes.extend_from_slice(b"\x00\x01\x02 binary junk from a misrouted producer\n");
     std::fs::write(&bad, bytes).expect("write");
-    let n = produce(&broker, &bad) + produce(&broker, &g.log);
+    let n = produce(&c.broker, &bad) + produce(&c.broker, &c.g.log);
     let topics = "hourly_topic = \"deferlog-hourly\"\ndead_letter_topic = \"deferlog-dlq\"";
-    let config = stream_config_with(dir.path(), &g.config, &broker, "dlq", 1, topics);
-    let archive = dir.path().join("archive");
-    let mut run = start_run(&config, &dir.path().join("run.log"));
-    wait_for("every record checkpointed", Duration::from_secs(240), || {
-        checkpointed(&archive) == n
-    });
-    assert!(sigterm(&mut run).success());
-    assert_same_rows(&report_csv_without_final(&archive), &truth, "report");
+    let config = c.config("dlq", 1, topics);
+    let mut run = start_run(&config, &c.dir.path().join("run.log"));
+    assert!(c.finish(&mut run, n).success());
+    assert_same_rows(&report_csv_without_final(&c.archive), &c.truth, "report");
 
     // The dead-letter file output...
-    let reasons = crate::support::reject_reasons(&archive.join("rejects"));
+    let reasons = crate::support::reject_reasons(&c.archive.join("rejects"));
     assert_eq!(
         reasons.iter().filter(|r| r.as_str() == "bad_key").count(),
         1,
@@ -277,7 +282,15 @@ fn bad_keys_and_values_go_to_the_dead_letter_output_and_the_stream_goes_on() {
     // ...and the topic outputs, read back from the broker.
     let tail = |topic: &str| -> Vec<serde_json::Value> {
         ok(deferlog()
-            .args(["tail", "--brokers", &broker.addr, "--topic", topic, "--idle-ms", "3000"])
+            .args([
+                "tail",
+                "--brokers",
+                &c.broker.addr,
+                "--topic",
+                topic,
+                "--idle-ms",
+                "3000",
+            ])
             .args(["-X", "session.timeout.ms=6000"])
             .output()
             .expect("tail"))
@@ -302,8 +315,8 @@ fn bad_keys_and_values_go_to_the_dead_letter_output_and_the_stream_goes_on() {
         "{dlq:?}"
     );
     assert_same_rows(
-        &hourly_topic_report(&tail("deferlog-hourly"), &truth),
-        &truth,
+        &hourly_topic_report(&tail("deferlog-hourly"), &c.truth),
+        &c.truth,
         "hourly rows from the topic",
     );
 }
