@@ -132,6 +132,15 @@ fn sample() -> Vec<Ev> {
     ]
 }
 
+/// `hourly.sql` over [`sample`], worked out by hand from the events listed there.
+const SAMPLE_HOURLY: &str = "\
+2026-11-08T07:00:00Z,,mta5.am0.yahoodns.net,yahoo,1,0,1,0,0
+2026-11-08T07:00:00Z,198.51.100.11,,unknown,0,0,0,0,1
+2026-11-08T07:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,3,1,2,0,0
+2026-11-08T07:00:00Z,198.51.100.12,mta5.am0.yahoodns.net,yahoo,1,1,0,0,0
+2026-11-08T08:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,1,0,0,1,1
+";
+
 fn csv(batches: &[RecordBatch]) -> String {
     let opts = FormatOptions::new()
         .with_null("")
@@ -191,14 +200,7 @@ async fn every_query_file_is_listed_and_plans() {
 #[tokio::test]
 async fn hourly_counts_each_outcome_per_hour_ip_and_mx() {
     let got = hourly(EventSource::Batches(vec![batch(&sample())]), &EventFilter::default()).await;
-    let want = "\
-2026-11-08T07:00:00Z,,mta5.am0.yahoodns.net,yahoo,1,0,1,0,0
-2026-11-08T07:00:00Z,198.51.100.11,,unknown,0,0,0,0,1
-2026-11-08T07:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,3,1,2,0,0
-2026-11-08T07:00:00Z,198.51.100.12,mta5.am0.yahoodns.net,yahoo,1,1,0,0,0
-2026-11-08T08:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,1,0,0,1,1
-";
-    assert_eq!(got, want);
+    assert_eq!(got, SAMPLE_HOURLY);
 }
 
 #[tokio::test]
@@ -327,14 +329,7 @@ async fn merging_per_batch_partials_equals_hourly_over_all_events() {
         .await
         .expect("register");
     let merged = csv(&e.run(Query::HOURLY_MERGE).await.expect("merge"));
-    let want = "\
-2026-11-08T07:00:00Z,,mta5.am0.yahoodns.net,yahoo,1,0,1,0,0
-2026-11-08T07:00:00Z,198.51.100.11,,unknown,0,0,0,0,1
-2026-11-08T07:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,3,1,2,0,0
-2026-11-08T07:00:00Z,198.51.100.12,mta5.am0.yahoodns.net,yahoo,1,1,0,0,0
-2026-11-08T08:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,1,0,0,1,1
-";
-    assert_eq!(merged, want);
+    assert_eq!(merged, SAMPLE_HOURLY);
 }
 
 #[tokio::test]
