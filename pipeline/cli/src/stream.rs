@@ -1,13 +1,14 @@
 //! `run`: the consumer loop that feeds Kafka records to the stream core.
 //!
 //! ```text
-//! librdkafka fetch threads ─▶ poll (this thread) ─▶ Processor: normalize → batch →
+//! librdkafka fetch threads ─▶ poll (consumer thread) ─▶ Processor: normalize → batch →
 //!     archive (staged) + hourly.sql → windows ─▶ checkpoint ─▶ publish ─▶ commit
 //! ```
 //!
-//! One thread polls and processes; librdkafka fetches ahead on its own threads, and
-//! its bounded prefetch queue (`queued.max.messages.kbytes`) is the backpressure.
-//! Rebalances run inside `poll` on this thread, so a revoked partition is
+//! `stream.consumers` consumer threads, each a group member with its own partitions
+//! and Processor, polls and processes; librdkafka fetches ahead on its own threads,
+//! and its bounded prefetch queue (`queued.max.messages.kbytes`) is the backpressure.
+//! Rebalances run inside `poll` on the consumer's thread, so a revoked partition is
 //! checkpointed before it is released, with no lock held across the poll.
 //!
 //! Shutdown order (on cancel: SIGTERM, SIGINT, or the caller): stop polling; close
