@@ -5,7 +5,7 @@ pub enum QueryError {
         query: &'static str,
         source: datafusion::error::DataFusionError,
     },
-    #[error("no event files under {0}: run `deferlog replay` (or `demo`) to fill the archive first")]
+    #[error("nothing under {0}: fill the archive with `deferlog replay`, `run` or `demo` first")]
     EmptyArchive(String),
     #[error("archive path {path}: {source}")]
     Path {
