@@ -74,19 +74,3 @@ impl Timings {
         self.checkpoint += o.checkpoint;
     }
 }
-
-impl Counters {
-    pub fn merge(&mut self, o: &Counters) {
-        self.records += o.records;
-        for (k, v) in &o.dead_letters {
-            *self.dead_letters.entry(k.clone()).or_default() += v;
-        }
-        self.late_events += o.late_events;
-        self.late_forgotten += o.late_forgotten;
-        self.redelivered += o.redelivered;
-    }
-
-    pub fn total_dead_letters(&self) -> u64 {
-        self.dead_letters.values().sum()
-    }
-}

@@ -195,10 +195,6 @@ impl Processor {
         r
     }
 
-    pub fn assigned(&self) -> impl Iterator<Item = (&str, i32)> {
-        self.parts.iter().map(|p| (&*p.topic, p.partition))
-    }
-
     /// Normalizes one record. `Err` only for failures of disk or state, never for input.
     pub fn process(&mut self, r: &Record<'_>, now: Instant) -> Result<(), StreamError> {
         let i = match self.find(r.topic, r.partition) {
