@@ -17,7 +17,7 @@ mod window;
 pub use checkpoint::{Checkpoint, STATE_DIR, ScopeDirs};
 pub use error::StreamError;
 pub use processor::{BatchLatency, PartitionStatus, Processor, Record, StreamConfig, TenantFrom, TopicConfig};
-pub use window::{Emit, Merge, PartialRow, Windows, WindowsState};
+pub use window::{PartialRow, WindowsState};
 
 use arrow::record_batch::RecordBatch;
 use serde::{Deserialize, Serialize};

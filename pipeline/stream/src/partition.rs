@@ -40,6 +40,8 @@ pub(crate) struct Partition {
     /// Records since the last checkpoint.
     dirty: bool,
     pub timings: crate::Timings,
+    /// Closed hours kept for late events, counted from the watermark.
+    keep_closed_hours: i64,
 }
 
 impl std::fmt::Debug for Partition {
@@ -81,6 +83,7 @@ impl Partition {
         partition: i32,
         cfg: NormalizerConfig,
         batch_rows: usize,
+        keep_closed_hours: i64,
     ) -> Result<Self, StreamError> {
         let scope = scope_of(topic, partition);
         let dirs = ScopeDirs::new(root, &scope);
@@ -110,6 +113,7 @@ impl Partition {
             assigned_at: Instant::now(),
             dirty: false,
             timings: crate::Timings::default(),
+            keep_closed_hours,
         })
     }
 
@@ -262,13 +266,12 @@ impl Partition {
         &mut self,
         close_before: i64,
         stopping: bool,
-        keep_closed_hours: i64,
         sql: &mut Sql,
         sink: Option<&mut (dyn crate::EpochSink + 'static)>,
     ) -> Result<Option<i64>, StreamError> {
         self.close_batch(sql)?;
         let started = Instant::now();
-        let r = self.write_epoch(close_before, stopping, keep_closed_hours, sql, sink);
+        let r = self.write_epoch(close_before, stopping, sql, sink);
         self.timings.checkpoint += started.elapsed();
         r
     }
@@ -277,7 +280,6 @@ impl Partition {
         &mut self,
         close_before: i64,
         stopping: bool,
-        keep_closed_hours: i64,
         sql: &mut Sql,
         sink: Option<&mut (dyn crate::EpochSink + 'static)>,
     ) -> Result<Option<i64>, StreamError> {
@@ -321,8 +323,11 @@ impl Partition {
         if let Some(sink) = sink {
             sink.epoch(&self.scope, &hourly, dead_letters.as_ref())?;
         }
-        if keep_closed_hours > 0 {
-            let horizon = self.windows.closed_before().saturating_sub(keep_closed_hours * HOUR_US);
+        if self.keep_closed_hours > 0 {
+            let horizon = self
+                .windows
+                .closed_before()
+                .saturating_sub(self.keep_closed_hours * HOUR_US);
             self.windows.forget_before(horizon);
         }
         let rel = |p: &Path| -> PathBuf { p.strip_prefix(&self.dirs.root).unwrap_or(p).to_path_buf() };

@@ -148,9 +148,15 @@ impl Processor {
     /// reading at, or `None` when there is no checkpoint (start at the group's
     /// committed offset, else the earliest).
     pub fn assign(&mut self, topic: &str, partition: i32) -> Result<Option<i64>, StreamError> {
+        let i = self.held(topic, partition)?;
+        let next = self.parts[i].next_offset;
+        Ok((next >= 0).then_some(next))
+    }
+
+    /// The index of a partition, opened from its checkpoint if not held yet.
+    fn held(&mut self, topic: &str, partition: i32) -> Result<usize, StreamError> {
         if let Some(i) = self.find(topic, partition) {
-            let p = &self.parts[i];
-            return Ok((p.next_offset >= 0).then_some(p.next_offset));
+            return Ok(i);
         }
         let p = Partition::open(
             &self.cfg.out,
@@ -158,13 +164,13 @@ impl Processor {
             partition,
             self.cfg.normalizer.clone(),
             self.cfg.batch_rows,
+            self.cfg.keep_closed_hours,
         )?;
-        let start = (p.next_offset >= 0).then_some(p.next_offset);
         let at = self
             .parts
             .partition_point(|q| (&*q.topic, q.partition) < (topic, partition));
         self.parts.insert(at, p);
-        Ok(start)
+        Ok(at)
     }
 
     fn find(&self, topic: &str, partition: i32) -> Option<usize> {
@@ -181,13 +187,7 @@ impl Processor {
         };
         let mut p = self.parts.remove(i);
         let close = self.close_before();
-        let r = p.checkpoint(
-            close,
-            false,
-            self.cfg.keep_closed_hours,
-            &mut self.sql,
-            self.sink.as_deref_mut(),
-        );
+        let r = p.checkpoint(close, false, &mut self.sql, self.sink.as_deref_mut());
         self.released.add(&p.timings);
         if r.is_err() {
             p.abort();
@@ -197,16 +197,9 @@ impl Processor {
 
     /// Normalizes one record. `Err` only for failures of disk or state, never for input.
     pub fn process(&mut self, r: &Record<'_>, now: Instant) -> Result<(), StreamError> {
-        let i = match self.find(r.topic, r.partition) {
-            Some(i) => i,
-            None => {
-                // Records of a partition we were not told about (assignment races): take
-                // it on now, from its checkpoint.
-                self.assign(r.topic, r.partition)?;
-                self.find(r.topic, r.partition)
-                    .ok_or_else(|| StreamError::Output("partition vanished".into()))?
-            }
-        };
+        // A partition we were not told about (assignment races) is taken on now, from
+        // its checkpoint; records below it are skipped as redelivered.
+        let i = self.held(r.topic, r.partition)?;
         let tenant_from = self.cfg.topics.iter().find(|t| t.name == r.topic).map(|t| &t.tenant);
         let default = self.cfg.normalizer.tenant.as_str();
         let tenant = match tenant_from {
@@ -308,7 +301,7 @@ impl Processor {
         let mut commits = Vec::new();
         for p in self.parts.iter_mut() {
             let sink = self.sink.as_deref_mut();
-            if let Some(off) = p.checkpoint(close, stopping, self.cfg.keep_closed_hours, &mut self.sql, sink)? {
+            if let Some(off) = p.checkpoint(close, stopping, &mut self.sql, sink)? {
                 commits.push((p.topic.to_string(), p.partition, off));
             }
         }

@@ -28,12 +28,12 @@ struct Window {
 /// An hour to write now.
 #[derive(Debug)]
 pub struct Emit {
-    pub hour_us: i64,
+    /// Every row of one hour (the rows carry it).
     pub rows: RecordBatch,
     pub is_final: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Windows {
     hours: BTreeMap<i64, Window>,
     /// Hours before this are closed (the watermark has passed their end).
@@ -46,14 +46,6 @@ pub struct Windows {
 const MAX_PARTIALS: usize = 32;
 
 impl Windows {
-    pub fn new() -> Self {
-        Windows {
-            hours: BTreeMap::new(),
-            closed_before: i64::MIN,
-            forgotten_before: i64::MIN,
-        }
-    }
-
     pub fn closed_before(&self) -> i64 {
         self.closed_before
     }
@@ -135,7 +127,6 @@ impl Windows {
             {
                 w.dirty = false;
                 out.push(Emit {
-                    hour_us,
                     rows: rows.clone(),
                     is_final: w.closed,
                 });
@@ -144,21 +135,14 @@ impl Windows {
         Ok(out)
     }
 
-    /// Forgets closed hours before `hour_us`; returns how many. A late event for one of
-    /// them still reaches the event archive, but its hour row is not rewritten.
-    pub fn forget_before(&mut self, hour_us: i64) -> usize {
+    /// Forgets closed hours before `hour_us`. A late event for one of them still
+    /// reaches the event archive, but its hour row is not rewritten.
+    pub fn forget_before(&mut self, hour_us: i64) {
         self.forgotten_before = self.forgotten_before.max(hour_us.min(self.closed_before));
         let keep = self.hours.split_off(&hour_us);
         let old = std::mem::replace(&mut self.hours, keep);
-        let mut forgotten = 0;
-        for (h, w) in old {
-            if w.closed && !w.dirty {
-                forgotten += 1;
-            } else {
-                self.hours.insert(h, w);
-            }
-        }
-        forgotten
+        // A closed hour with unwritten changes stays until it is written.
+        self.hours.extend(old.into_iter().filter(|(_, w)| !w.closed || w.dirty));
     }
 
     /// Whether an event of `hour_us` belongs to an hour that may have been written
