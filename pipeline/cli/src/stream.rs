@@ -502,7 +502,9 @@ impl Status {
         let wm = chrono::DateTime::from_timestamp_micros(proc.watermark_us())
             .map_or("none".to_owned(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
         eprintln!(
-            "deferlog run: {records} records ({rate:.0}/s), watermark {wm}, batch latency {}; {}",
+            "deferlog run: {records} records ({rate:.0}/s, {} of partitions no longer held), watermark {wm}, \
+             batch latency {}; {}",
+            proc.stray_records(),
             proc.take_batch_latency(),
             parts.join(", ")
         );

@@ -114,6 +114,8 @@ pub struct Processor {
     sink: Option<Box<dyn crate::EpochSink>>,
     /// Timings of partitions already released.
     released: crate::Timings,
+    /// Records of partitions not held, skipped (see `process`).
+    stray_records: u64,
 }
 
 impl std::fmt::Debug for Processor {
@@ -135,6 +137,7 @@ impl Processor {
             latency: BatchLatency::default(),
             sink: None,
             released: crate::Timings::default(),
+            stray_records: 0,
         })
     }
 
@@ -197,9 +200,13 @@ impl Processor {
 
     /// Normalizes one record. `Err` only for failures of disk or state, never for input.
     pub fn process(&mut self, r: &Record<'_>, now: Instant) -> Result<(), StreamError> {
-        // A partition we were not told about (assignment races) is taken on now, from
-        // its checkpoint; records below it are skipped as redelivered.
-        let i = self.held(r.topic, r.partition)?;
+        // A record of a partition this processor does not hold (prefetched before a
+        // revoke) belongs to the partition's owner, which reads it again from its
+        // checkpoint. Taking the partition on here would give it two writers.
+        let Some(i) = self.find(r.topic, r.partition) else {
+            self.stray_records += 1;
+            return Ok(());
+        };
         let tenant_from = self.cfg.topics.iter().find(|t| t.name == r.topic).map(|t| &t.tenant);
         let default = self.cfg.normalizer.tenant.as_str();
         let tenant = match tenant_from {
@@ -274,6 +281,11 @@ impl Processor {
     /// Batch latencies since the last call.
     pub fn take_batch_latency(&mut self) -> BatchLatency {
         std::mem::take(&mut self.latency)
+    }
+
+    /// Records skipped because their partition is not held here.
+    pub fn stray_records(&self) -> u64 {
+        self.stray_records
     }
 
     /// Hours before this are closed: the hour the watermark is in.
