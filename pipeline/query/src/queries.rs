@@ -27,7 +27,25 @@ impl Query {
         sql: include_str!("../../../queries/hourly_report.sql"),
         input: crate::Table::Hourly,
     };
+    /// Events → counts per label set of the Prometheus delivery counters.
+    pub const COUNTERS: Query = Query {
+        name: "counters",
+        sql: include_str!("../../../queries/counters.sql"),
+        input: crate::Table::Events,
+    };
+    /// Stored hourly rows → the last final hour per source_ip × mx_group (gauges).
+    pub const HOURLY_GAUGES: Query = Query {
+        name: "hourly_gauges",
+        sql: include_str!("../../../queries/hourly_gauges.sql"),
+        input: crate::Table::Hourly,
+    };
 }
 
 /// Every file in `queries/`; a test checks this list against the directory.
-pub const ALL_QUERIES: &[Query] = &[Query::HOURLY, Query::HOURLY_MERGE, Query::HOURLY_REPORT];
+pub const ALL_QUERIES: &[Query] = &[
+    Query::HOURLY,
+    Query::HOURLY_MERGE,
+    Query::HOURLY_REPORT,
+    Query::COUNTERS,
+    Query::HOURLY_GAUGES,
+];

@@ -448,3 +448,121 @@ async fn report_keeps_the_latest_revision_per_scope_and_sums_scopes() {
          2026-11-08T08:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,2,1,1,0,0,false\n"
     );
 }
+
+#[tokio::test]
+async fn counters_count_events_per_label_set_of_the_metrics() {
+    let e = Engine::new();
+    e.register_events(EventSource::Batches(vec![batch(&sample())]), &EventFilter::default())
+        .await
+        .expect("register");
+    // [`sample`] by hand: deferrals and bounces there are rate_limit, deliveries none.
+    let want = "\
+default,postfix,,yahoo,mta5.am0.yahoodns.net,deferred,rate_limit,1
+default,postfix,198.51.100.11,google,gmail-smtp-in.l.google.com,bounced,rate_limit,1
+default,postfix,198.51.100.11,google,gmail-smtp-in.l.google.com,deferred,rate_limit,2
+default,postfix,198.51.100.11,google,gmail-smtp-in.l.google.com,delivered,none,1
+default,postfix,198.51.100.11,google,gmail-smtp-in.l.google.com,expired,expired,1
+default,postfix,198.51.100.11,unknown,,expired,expired,1
+default,postfix,198.51.100.12,yahoo,mta5.am0.yahoodns.net,delivered,none,1
+";
+    assert_eq!(csv(&e.run(Query::COUNTERS).await.expect("run")), want);
+}
+
+#[tokio::test]
+async fn hourly_gauges_show_the_latest_final_hour_per_ip_and_group() {
+    let (g, g2, y) = (
+        "gmail-smtp-in.l.google.com",
+        "alt1.gmail-smtp-in.l.google.com",
+        "mta5.am0.yahoodns.net",
+    );
+    let ip = Some("198.51.100.11");
+    let rows: &[Row] = &[
+        (
+            "2026-11-08T07:00:00Z",
+            ip,
+            g,
+            "google",
+            [9, 9, 0, 0, 0],
+            "mail-0",
+            1,
+            true,
+        ),
+        // Superseded by revision 2 of the same scope and hour.
+        (
+            "2026-11-08T08:00:00Z",
+            ip,
+            g,
+            "google",
+            [4, 2, 2, 0, 0],
+            "mail-0",
+            1,
+            false,
+        ),
+        (
+            "2026-11-08T08:00:00Z",
+            ip,
+            g,
+            "google",
+            [8, 4, 4, 0, 1],
+            "mail-0",
+            2,
+            true,
+        ),
+        (
+            "2026-11-08T08:00:00Z",
+            ip,
+            y,
+            "yahoo",
+            [2, 1, 1, 0, 0],
+            "mail-0",
+            2,
+            true,
+        ),
+        // Another scope has not closed 08:00 yet: its rows count all the same.
+        (
+            "2026-11-08T08:00:00Z",
+            ip,
+            g2,
+            "google",
+            [2, 0, 2, 0, 0],
+            "mail-1",
+            5,
+            false,
+        ),
+        (
+            "2026-11-08T08:00:00Z",
+            None,
+            y,
+            "yahoo",
+            [1, 0, 0, 1, 0],
+            "mail-1",
+            5,
+            false,
+        ),
+        // 09:00 is final nowhere.
+        (
+            "2026-11-08T09:00:00Z",
+            ip,
+            g,
+            "google",
+            [3, 3, 0, 0, 0],
+            "mail-1",
+            5,
+            false,
+        ),
+    ];
+    let e = Engine::new();
+    e.register(
+        Table::Hourly,
+        EventSource::Batches(vec![hourly_rows(rows)]),
+        &EventFilter::default(),
+    )
+    .await
+    .expect("register");
+    let want = "\
+2026-11-08T08:00:00Z,,yahoo,1,0,0,0.0
+2026-11-08T08:00:00Z,198.51.100.11,google,10,6,1,0.6
+2026-11-08T08:00:00Z,198.51.100.11,yahoo,2,1,0,0.5
+";
+    assert_eq!(csv(&e.run(Query::HOURLY_GAUGES).await.expect("run")), want);
+}

@@ -1,0 +1,469 @@
+//! The Prometheus registry of one deferlog process and the state behind it.
+//!
+//! Delivery and pipeline counters come only from committed counts (see `ledger`):
+//! they move when a checkpoint lands, so what Prometheus saw is never undone by a
+//! crash, and a restart continues from the stored ledger. Gauges (lag, state sizes,
+//! the last final hour) and the batch latency histogram are live.
+
+use crate::counts::{Counts, Family, split};
+use crate::error::MetricsError;
+use crate::fold::{Rendered, render};
+use crate::ledger::Ledger;
+use prometheus::{
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct ExporterConfig {
+    /// This process among the group's instances: names its ledger file and is written
+    /// as the owner into the checkpoints it stores.
+    pub instance: String,
+    /// `mx_host` series per MX group.
+    pub top_k: usize,
+    /// Delivery series per tenant.
+    pub tenant_series_budget: usize,
+    /// Where the ledger is stored; `None` keeps it in memory only (tests, replay).
+    pub state_dir: Option<PathBuf>,
+}
+
+/// One row of `queries/hourly_gauges.sql`: a source IP × MX group in the last final hour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HourRow {
+    pub source_ip: String,
+    pub mx_group: String,
+    pub attempts: i64,
+    pub deferred: i64,
+    pub expired: i64,
+    pub deferral_ratio: f64,
+}
+
+struct Gauges {
+    folded: IntGaugeVec,
+    lag: IntGaugeVec,
+    correlation_entries: IntGauge,
+    open_hours: IntGauge,
+    watermark: Gauge,
+    batch_latency: Histogram,
+    hour_start: Gauge,
+    hour_attempts: IntGaugeVec,
+    hour_deferrals: IntGaugeVec,
+    hour_expiries: IntGaugeVec,
+    hour_ratio: GaugeVec,
+}
+
+struct State {
+    ledger: Ledger,
+    /// Values already added to the Prometheus counters, by rendered key.
+    exported: HashMap<String, u64>,
+}
+
+pub struct Exporter {
+    cfg: ExporterConfig,
+    registry: Registry,
+    counters: HashMap<Family, IntCounterVec>,
+    gauges: Gauges,
+    state: Mutex<State>,
+    ready: AtomicBool,
+}
+
+impl std::fmt::Debug for Exporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exporter")
+            .field("instance", &self.cfg.instance)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A file name for an instance name.
+fn file_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+impl Exporter {
+    pub fn new(cfg: ExporterConfig) -> Result<Self, MetricsError> {
+        let registry = Registry::new();
+        let mut counters = HashMap::new();
+        for f in Family::ALL {
+            let c = IntCounterVec::new(Opts::new(f.name(), f.help()), f.labels())?;
+            registry.register(Box::new(c.clone()))?;
+            counters.insert(*f, c);
+        }
+        let gauges = Gauges::register(&registry)?;
+        let ledger = match cfg.state_dir.as_deref().map(|d| ledger_path(d, &cfg.instance)) {
+            Some(p) if p.exists() => load(&p)?,
+            _ => Ledger::new(),
+        };
+        let exporter = Exporter {
+            cfg,
+            registry,
+            counters,
+            gauges,
+            state: Mutex::new(State {
+                ledger,
+                exported: HashMap::new(),
+            }),
+            ready: AtomicBool::new(false),
+        };
+        exporter.refresh(&mut exporter.lock());
+        Ok(exporter)
+    }
+
+    pub fn instance(&self) -> &str {
+        &self.cfg.instance
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic elsewhere while holding the lock leaves consistent data: every
+        // update below is applied whole before anything can panic.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A scope is taken on with the counts of its checkpoint, stored by `owner`.
+    pub fn acquire(&self, scope: &str, cum: &Counts, owner: Option<&str>) {
+        let mut s = self.lock();
+        s.ledger.acquire(scope, cum, owner == Some(self.cfg.instance.as_str()));
+        self.refresh(&mut s);
+    }
+
+    /// Checkpoints of these scopes landed with these cumulative counts: export their
+    /// growth and store the ledger.
+    pub fn commit(&self, scopes: &[(&str, &Counts)]) -> Result<(), MetricsError> {
+        let mut s = self.lock();
+        for (scope, cum) in scopes {
+            s.ledger.commit(scope, cum);
+        }
+        self.refresh(&mut s);
+        match self.cfg.state_dir.as_deref() {
+            Some(dir) => store(&ledger_path(dir, &self.cfg.instance), &s.ledger),
+            None => Ok(()),
+        }
+    }
+
+    /// Adds what the rendering grew by to the Prometheus counters.
+    fn refresh(&self, s: &mut State) {
+        let Rendered {
+            series,
+            hosts_folded,
+            series_over_budget,
+        } = render(&mut s.ledger, self.cfg.top_k, self.cfg.tenant_series_budget);
+        for (k, v) in series {
+            let Some((family, labels)) = split(&k) else { continue };
+            let before = s.exported.get(&k).copied().unwrap_or(0);
+            if let Some(c) = self.counters.get(&family) {
+                // First sight creates the series even at 0, so dashboards see it.
+                c.with_label_values(&labels).inc_by(v.saturating_sub(before));
+            }
+            s.exported.insert(k, v.max(before));
+        }
+        let g = &self.gauges.folded;
+        g.with_label_values(&["mx_host_top_k"]).set(hosts_folded as i64);
+        g.with_label_values(&["tenant_budget"]).set(series_over_budget as i64);
+    }
+
+    /// The instance's committed totals, before folding.
+    pub fn totals(&self) -> Counts {
+        self.lock().ledger.totals.clone()
+    }
+
+    pub fn observe_batch_latency(&self, d: Duration) {
+        self.gauges.batch_latency.observe(d.as_secs_f64());
+    }
+
+    pub fn set_lag(&self, topic: &str, partition: i32, lag: Option<i64>) {
+        let p = partition.to_string();
+        match lag {
+            Some(l) => self.gauges.lag.with_label_values(&[topic, &p]).set(l.max(0)),
+            None => {
+                let _ = self.gauges.lag.remove_label_values(&[topic, &p]);
+            }
+        }
+    }
+
+    /// State sizes and the watermark (seconds since the epoch), summed over the
+    /// process's scopes by the caller.
+    pub fn set_state(&self, correlation_entries: u64, open_hours: u64, watermark_s: Option<f64>) {
+        self.gauges.correlation_entries.set(correlation_entries as i64);
+        self.gauges.open_hours.set(open_hours as i64);
+        if let Some(w) = watermark_s {
+            self.gauges.watermark.set(w);
+        }
+    }
+
+    /// The last final hour's rows replace the previous hour's.
+    pub fn set_last_hour(&self, hour_start_s: f64, rows: &[HourRow]) {
+        let g = &self.gauges;
+        g.hour_attempts.reset();
+        g.hour_deferrals.reset();
+        g.hour_expiries.reset();
+        g.hour_ratio.reset();
+        g.hour_start.set(hour_start_s);
+        for r in rows {
+            let l = [r.source_ip.as_str(), r.mx_group.as_str()];
+            g.hour_attempts.with_label_values(&l).set(r.attempts);
+            g.hour_deferrals.with_label_values(&l).set(r.deferred);
+            g.hour_expiries.with_label_values(&l).set(r.expired);
+            g.hour_ratio.with_label_values(&l).set(r.deferral_ratio);
+        }
+    }
+
+    /// `/readyz` answers 200 once this is set (partitions assigned, or input open).
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> Result<String, MetricsError> {
+        let mut buf = Vec::with_capacity(16 * 1024);
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
+        Ok(String::from_utf8_lossy(&buf).into_owned())
+    }
+}
+
+impl Gauges {
+    fn register(r: &Registry) -> Result<Self, MetricsError> {
+        fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> Result<T, MetricsError> {
+            r.register(Box::new(c.clone()))?;
+            Ok(c)
+        }
+        let sip_group = &["source_ip", "mx_group"];
+        let build = IntGaugeVec::new(
+            Opts::new(
+                "deferlog_build_info",
+                "Always 1; the version label says which deferlog.",
+            ),
+            &["version"],
+        )?;
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        reg(r, build)?;
+        Ok(Gauges {
+            folded: reg(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "deferlog_folded_series",
+                        "Label sets exported under an `other` series: MX hosts past the top K of their group, delivery series past their tenant's budget.",
+                    ),
+                    &["reason"],
+                )?,
+            )?,
+            lag: reg(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "deferlog_kafka_lag_records",
+                        "Records between the consumer's position and the partition's end.",
+                    ),
+                    &["topic", "partition"],
+                )?,
+            )?,
+            correlation_entries: reg(
+                r,
+                IntGauge::new("deferlog_correlation_entries", "Queue ids held in correlation state.")?,
+            )?,
+            open_hours: reg(
+                r,
+                IntGauge::new(
+                    "deferlog_open_hours",
+                    "Hourly windows held open or kept for late events.",
+                )?,
+            )?,
+            watermark: reg(
+                r,
+                Gauge::new(
+                    "deferlog_watermark_timestamp_seconds",
+                    "Event-time watermark: hours ending before it are final.",
+                )?,
+            )?,
+            batch_latency: reg(
+                r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "deferlog_batch_latency_seconds",
+                        "From a batch's first event in to its rows archived and windowed.",
+                    )
+                    .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+                )?,
+            )?,
+            hour_start: reg(
+                r,
+                Gauge::new(
+                    "deferlog_hour_start_timestamp_seconds",
+                    "Start of the last final hour the deferlog_hour_* gauges describe.",
+                )?,
+            )?,
+            hour_attempts: reg(
+                r,
+                IntGaugeVec::new(
+                    Opts::new("deferlog_hour_attempts", "Attempts in the last final hour."),
+                    sip_group,
+                )?,
+            )?,
+            hour_deferrals: reg(
+                r,
+                IntGaugeVec::new(
+                    Opts::new("deferlog_hour_deferrals", "Deferrals in the last final hour."),
+                    sip_group,
+                )?,
+            )?,
+            hour_expiries: reg(
+                r,
+                IntGaugeVec::new(
+                    Opts::new("deferlog_hour_expiries", "Expiries in the last final hour."),
+                    sip_group,
+                )?,
+            )?,
+            hour_ratio: reg(
+                r,
+                GaugeVec::new(
+                    Opts::new(
+                        "deferlog_hour_deferral_ratio",
+                        "Deferrals / attempts in the last final hour.",
+                    ),
+                    sip_group,
+                )?,
+            )?,
+        })
+    }
+}
+
+fn ledger_path(dir: &Path, instance: &str) -> PathBuf {
+    dir.join(format!("{}.json", file_safe(instance)))
+}
+
+fn load(path: &Path) -> Result<Ledger, MetricsError> {
+    let text = std::fs::read(path).map_err(|source| MetricsError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_slice(&text).map_err(|source| MetricsError::Ledger {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Write, sync, rename: a crash leaves the old ledger or the new one.
+fn store(path: &Path, ledger: &Ledger) -> Result<(), MetricsError> {
+    use std::io::Write;
+    let io = |source| MetricsError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    let json = serde_json::to_vec(ledger).map_err(|source| MetricsError::Ledger {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut f = std::fs::File::create(&tmp).map_err(io)?;
+    f.write_all(&json).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::counts::{DeliveryRow, key};
+
+    fn cfg(dir: &Path) -> ExporterConfig {
+        ExporterConfig {
+            instance: "host:9898".into(),
+            top_k: 10,
+            tenant_series_budget: 1000,
+            state_dir: Some(dir.to_path_buf()),
+        }
+    }
+
+    fn delivered(c: &mut Counts, n: u64) {
+        c.add_delivery(
+            &DeliveryRow {
+                tenant: "t",
+                mta: "postfix",
+                source_ip: "192.0.2.1",
+                mx_group: "google",
+                mx_host: "gmail-smtp-in.l.google.com",
+                outcome: "delivered",
+                class: "none",
+                events: n,
+            },
+            usize::MAX,
+        );
+    }
+
+    fn sample(text: &str, prefix: &str) -> Option<f64> {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    }
+
+    #[test]
+    fn counters_continue_from_the_stored_ledger_after_a_restart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let attempts = r#"deferlog_attempts_total{mx_group="google",mx_host="gmail-smtp-in.l.google.com",outcome="delivered",source_ip="192.0.2.1",tenant="t"}"#;
+        let mut c = Counts::default();
+        delivered(&mut c, 40);
+        let e = Exporter::new(cfg(dir.path())).expect("exporter");
+        e.acquire("p0", &Counts::default(), None);
+        e.commit(&[("p0", &c)]).expect("commit");
+        assert_eq!(sample(&e.render().expect("render"), attempts), Some(40.0));
+        drop(e);
+
+        let e = Exporter::new(cfg(dir.path())).expect("exporter");
+        assert_eq!(sample(&e.render().expect("render"), attempts), Some(40.0));
+        e.acquire("p0", &c, Some("host:9898"));
+        delivered(&mut c, 2);
+        e.commit(&[("p0", &c)]).expect("commit");
+        assert_eq!(sample(&e.render().expect("render"), attempts), Some(42.0));
+        assert_eq!(e.totals().get(&key(Family::Events, &["postfix"])), 42);
+    }
+
+    #[test]
+    fn last_hour_gauges_replace_the_previous_hour() {
+        let e = Exporter::new(ExporterConfig {
+            state_dir: None,
+            ..cfg(Path::new("/nonexistent"))
+        })
+        .expect("exporter");
+        let row = |ip: &str| HourRow {
+            source_ip: ip.into(),
+            mx_group: "google".into(),
+            attempts: 10,
+            deferred: 5,
+            expired: 1,
+            deferral_ratio: 0.5,
+        };
+        e.set_last_hour(3600.0, &[row("192.0.2.1")]);
+        e.set_last_hour(7200.0, &[row("192.0.2.2")]);
+        let text = e.render().expect("render");
+        assert!(!text.contains("192.0.2.1"), "{text}");
+        assert_eq!(
+            sample(
+                &text,
+                r#"deferlog_hour_deferral_ratio{mx_group="google",source_ip="192.0.2.2"}"#
+            ),
+            Some(0.5)
+        );
+        assert_eq!(sample(&text, "deferlog_hour_start_timestamp_seconds"), Some(7200.0));
+    }
+}
