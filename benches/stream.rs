@@ -128,7 +128,7 @@ fn deferlog_run(broker: &Broker, group: &str, out: &Path, n: u64) -> RunSummary 
     text.push_str(&format!(
         "\n[kafka]\nbrokers = \"{}\"\ngroup_id = \"{group}\"\n[[kafka.topics]]\nname = \"{TOPIC}\"\n\
          [kafka.properties]\n\"session.timeout.ms\" = 6000\n\"heartbeat.interval.ms\" = 500\n\
-         [stream]\nout = \"{}\"\nstatus_interval_secs = 3600\n",
+         [stream]\nout = \"{}\"\nstatus_interval_secs = 3600\n[metrics]\nlisten = \"\"\n",
         broker.1,
         out.display()
     ));

@@ -89,6 +89,10 @@ pub struct ReplayArgs {
     /// No progress bar even on a terminal.
     #[arg(long)]
     pub quiet: bool,
+    /// Serve Prometheus metrics of this replay on `metrics.listen` (default
+    /// 127.0.0.1:9898) while it runs and after, until SIGTERM or Ctrl-C.
+    #[arg(long)]
+    pub serve: bool,
     /// Log files, plain or gzip; `-` reads stdin.
     #[arg(required = true)]
     pub inputs: Vec<String>,

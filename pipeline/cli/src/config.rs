@@ -35,6 +35,116 @@ pub struct Config {
     pub kafka: Option<KafkaConfig>,
     #[serde(default)]
     pub stream: StreamSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+}
+
+/// The Prometheus endpoint of `run`, `demo` and `replay --serve`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Where `/metrics`, `/healthz` and `/readyz` are served; `""` turns the endpoint
+    /// off (counters are still kept in checkpoints).
+    #[serde(default = "default_metrics_listen")]
+    pub listen: String,
+    /// This instance among those sharing an archive: names its ledger of exported
+    /// counters, so it must be what Prometheus knows it by. Default:
+    /// `<hostname>:<listen port>`, stable across restarts; without a fixed port
+    /// (`:0` or no endpoint) there is no stable identity, and each process is its own
+    /// instance (`<hostname>:pid<pid>`).
+    pub instance: Option<String>,
+    /// `mx_host` series per MX group; other hosts are counted as `mx_host="other"`.
+    #[serde(default = "default_top_k")]
+    pub mx_host_top_k: usize,
+    /// Delivery series per tenant; past it, new series count in the tenant's
+    /// `other` series.
+    #[serde(default = "default_tenant_series_budget")]
+    pub tenant_series_budget: usize,
+    /// Delivery label sets one partition keeps in its checkpoint before folding new
+    /// MX hosts into `other` (bounds state under adversarial input).
+    #[serde(default = "default_scope_series_limit")]
+    pub scope_series_limit: usize,
+}
+
+fn default_metrics_listen() -> String {
+    "127.0.0.1:9898".into()
+}
+fn default_top_k() -> usize {
+    10
+}
+fn default_tenant_series_budget() -> usize {
+    5000
+}
+fn default_scope_series_limit() -> usize {
+    20_000
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            listen: default_metrics_listen(),
+            instance: None,
+            mx_host_top_k: default_top_k(),
+            tenant_series_budget: default_tenant_series_budget(),
+            scope_series_limit: default_scope_series_limit(),
+        }
+    }
+}
+
+/// The validated `[metrics]` section.
+#[derive(Debug, Clone)]
+pub struct MetricsRun {
+    /// `None`: no endpoint.
+    pub listen: Option<std::net::SocketAddr>,
+    pub exporter: deferlog_metrics::ExporterConfig,
+}
+
+impl Config {
+    /// Checks `[metrics]`; the ledger goes under `state_dir` when given.
+    pub fn resolve_metrics(&self, origin: &str, state_dir: Option<PathBuf>) -> Result<MetricsRun> {
+        let m = &self.metrics;
+        let listen = match m.listen.trim() {
+            "" => None,
+            l => Some(l.parse::<std::net::SocketAddr>().with_context(|| {
+                format!("{origin}: key `metrics.listen`: {l:?} is not an address like 127.0.0.1:9898")
+            })?),
+        };
+        for (name, v) in [
+            ("metrics.mx_host_top_k", m.mx_host_top_k),
+            ("metrics.tenant_series_budget", m.tenant_series_budget),
+            ("metrics.scope_series_limit", m.scope_series_limit),
+        ] {
+            if v == 0 {
+                bail!("{origin}: key `{name}` must be at least 1");
+            }
+        }
+        let instance = match &m.instance {
+            Some(i) if i.trim().is_empty() => bail!("{origin}: key `metrics.instance` must not be empty"),
+            Some(i) => i.clone(),
+            None => match listen.map_or(0, |a| a.port()) {
+                0 => format!("{}:pid{}", hostname(), std::process::id()),
+                port => format!("{}:{port}", hostname()),
+            },
+        };
+        Ok(MetricsRun {
+            listen,
+            exporter: deferlog_metrics::ExporterConfig {
+                instance,
+                top_k: m.mx_host_top_k,
+                tenant_series_budget: m.tenant_series_budget,
+                state_dir,
+            },
+        })
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -350,6 +460,7 @@ pub struct RunSettings {
     /// Whether `privacy.hash_key` was set; if not, `run` keeps one in the archive's
     /// state so recipient hashes (and correlation) survive restarts.
     pub hash_key_given: bool,
+    pub metrics: MetricsRun,
 }
 
 impl Config {
@@ -437,7 +548,9 @@ impl Config {
                     .saturating_mul(1_000_000),
                 idle_timeout: Duration::from_secs(st.idle_timeout_secs),
                 keep_closed_hours: st.keep_closed_hours,
+                series_limit: self.metrics.scope_series_limit,
             },
+            metrics: self.resolve_metrics(origin, Some(st.out.join(deferlog_stream::STATE_DIR).join("metrics")))?,
             client,
             group: k.group_id.clone(),
             checkpoint_interval: Duration::from_millis(st.checkpoint_interval_ms),

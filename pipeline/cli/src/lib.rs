@@ -4,5 +4,6 @@
 pub mod config;
 pub mod engine;
 pub mod input;
+pub mod metrics;
 pub mod output;
 pub mod stream;

@@ -4,7 +4,7 @@
 mod cli;
 mod cmd;
 
-use deferlog_app::{config, engine, input, output};
+use deferlog_app::{config, engine, input, metrics, output};
 
 use clap::Parser;
 

@@ -17,10 +17,12 @@
 //! the revoke callbacks, which find nothing left to write).
 
 use crate::config::RunSettings;
+use crate::metrics::{HourGauges, Served};
 use crate::output::{self, Format};
 use anyhow::{Context, Result, anyhow};
 use arrow::array::{Array, AsArray, RecordBatch};
 use deferlog_kafka::{Partitions, Producer, Source, TopicPartition};
+use deferlog_metrics::Exporter;
 use deferlog_stream::{EpochSink, PartitionStatus, Processor, Record, StreamError, TenantFrom};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -113,6 +115,7 @@ impl EpochSink for Tee {
 
 struct Handler {
     proc: Mutex<Processor>,
+    exporter: Arc<Exporter>,
     /// The first failure inside a rebalance callback; the loop stops on it.
     failed: Mutex<Option<StreamError>>,
     /// Set with `failed`, so the loop checks a flag per record, not a lock.
@@ -146,6 +149,7 @@ impl Partitions for Handler {
             .collect::<Vec<_>>();
         let list: Vec<String> = parts.iter().map(|(t, n)| format!("{t}/{n}")).collect();
         eprintln!("deferlog run: assigned {}", list.join(" "));
+        self.exporter.set_ready(true);
         starts
     }
 
@@ -229,15 +233,30 @@ struct Shared {
     sink: Option<Arc<Mutex<Box<dyn EpochSink>>>>,
     records: std::sync::atomic::AtomicU64,
     stop_after: Option<u64>,
+    exporter: Arc<Exporter>,
+    hour_gauges: Arc<Mutex<Box<dyn EpochSink>>>,
+    /// Each consumer thread's watermark (µs).
+    watermarks: Mutex<Vec<i64>>,
 }
 
 impl Shared {
-    fn checkpointed(&self, consumer: usize, status: Vec<PartitionStatus>) {
+    fn checkpointed(&self, consumer: usize, status: Vec<PartitionStatus>, watermark_us: i64) {
         let all: Vec<PartitionStatus> = {
             let mut st = self.statuses.lock().unwrap_or_else(PoisonError::into_inner);
             st[consumer] = status;
             st.iter().flatten().cloned().collect()
         };
+        let watermark = {
+            let mut w = self.watermarks.lock().unwrap_or_else(PoisonError::into_inner);
+            w[consumer] = watermark_us;
+            // Threads that hold nothing yet do not hold the process's watermark back.
+            w.iter().copied().filter(|w| *w != i64::MIN).min()
+        };
+        self.exporter.set_state(
+            all.iter().map(|p| p.stats.state_size).sum(),
+            all.iter().map(|p| p.open_hours as u64).sum(),
+            watermark.map(|w| w as f64 / 1e6),
+        );
         if let Some(cb) = self
             .on_checkpoint
             .lock()
@@ -268,7 +287,11 @@ impl EpochSink for SharedSink {
 pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Result<RunSummary> {
     let started = Instant::now();
     let n = settings.consumers.max(1);
+    let served = Served::start(&settings.metrics)?;
     let shared = Arc::new(Shared {
+        exporter: served.exporter.clone(),
+        hour_gauges: Arc::new(Mutex::new(Box::new(HourGauges::new(served.exporter.clone())))),
+        watermarks: Mutex::new(vec![i64::MIN; n]),
         on_checkpoint: Mutex::new(hooks.on_checkpoint),
         statuses: Mutex::new(vec![Vec::new(); n]),
         sink: hooks.sink.map(|s| Arc::new(Mutex::new(s))),
@@ -276,7 +299,7 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
         stop_after: hooks.stop_after,
     });
     eprintln!(
-        "deferlog run: group {} on {} reading {} with {n} consumer thread(s); archive {}",
+        "deferlog run: group {} on {} reading {} with {n} consumer thread(s); archive {}; {}",
         settings.group,
         settings.client.brokers,
         settings
@@ -286,7 +309,8 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
             .map(|t| t.name.as_str())
             .collect::<Vec<_>>()
             .join(","),
-        settings.stream.out.display()
+        settings.stream.out.display(),
+        served.describe()
     );
     let threads = (0..n)
         .map(|i| {
@@ -339,7 +363,10 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
     if let Some(s) = &shared.sink {
         sinks.push(Box::new(SharedSink(s.clone())));
     }
-    let mut processor = Processor::new(settings.stream.clone()).context("starting the stream")?;
+    sinks.push(Box::new(SharedSink(shared.hour_gauges.clone())));
+    let mut processor = Processor::new(settings.stream.clone())
+        .context("starting the stream")?
+        .with_metrics(shared.exporter.clone());
     if !sinks.is_empty() {
         processor = processor.with_sink(Box::new(Tee(sinks)));
     }
@@ -355,6 +382,7 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
     let topics: Vec<&str> = settings.stream.topics.iter().map(|t| t.name.as_str()).collect();
     let handler = Arc::new(Handler {
         proc: Mutex::new(processor),
+        exporter: shared.exporter.clone(),
         failed: Mutex::new(None),
         has_failed: std::sync::atomic::AtomicBool::new(false),
     });
@@ -364,7 +392,7 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
     let mut consume = Duration::ZERO;
     let mut first_record = None;
     let mut last_checkpoint = Instant::now();
-    let mut status = Status::new(settings.status_interval);
+    let mut status = Status::new(settings.status_interval, shared.exporter.clone());
     let mut since_tick = 0u32;
     let result = (|| -> Result<()> {
         while !cancel.is_cancelled() {
@@ -422,7 +450,8 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
                     // checkpoint's own offsets, which it does anyway.
                     source.commit(&commits, false)?;
                     last_checkpoint = now;
-                    shared.checkpointed(index, handler.proc().status());
+                    let p = handler.proc();
+                    shared.checkpointed(index, p.status(), p.watermark_us());
                 }
                 status.maybe_log(now, records, &mut handler.proc(), &source);
             }
@@ -434,7 +463,8 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
         result?;
         let commits = handler.proc().checkpoint(true, Instant::now())?;
         source.commit(&commits, true)?;
-        shared.checkpointed(index, handler.proc().status());
+        let p = handler.proc();
+        shared.checkpointed(index, p.status(), p.watermark_us());
         Ok(())
     })();
     drop(source);
@@ -459,16 +489,33 @@ struct Status {
     last: Instant,
     last_records: u64,
     warnings: u64,
+    exporter: Arc<Exporter>,
+    /// Partitions this thread has published a lag for.
+    lagged: Vec<(String, i32)>,
 }
 
 impl Status {
-    fn new(every: Duration) -> Self {
+    fn new(every: Duration, exporter: Arc<Exporter>) -> Self {
         Status {
             every,
             last: Instant::now(),
             last_records: 0,
             warnings: 0,
+            exporter,
+            lagged: Vec::new(),
         }
+    }
+
+    /// Lag gauges for the partitions held; a partition let go loses its gauge.
+    fn publish_lag(&mut self, lag: &std::collections::BTreeMap<TopicPartition, i64>, held: &[PartitionStatus]) {
+        let now: Vec<(String, i32)> = held.iter().map(|p| (p.topic.clone(), p.partition)).collect();
+        for (t, p) in self.lagged.iter().filter(|k| !now.contains(k)) {
+            self.exporter.set_lag(t, *p, None);
+        }
+        for k in &now {
+            self.exporter.set_lag(&k.0, k.1, lag.get(k).copied());
+        }
+        self.lagged = now;
     }
 
     fn warn(&mut self, msg: &str) {
@@ -486,8 +533,9 @@ impl Status {
         }
         let rate = (records - self.last_records) as f64 / dt.as_secs_f64();
         let lag = source.lag();
-        let parts: Vec<String> = proc
-            .status()
+        let held = proc.status();
+        self.publish_lag(&lag, &held);
+        let parts: Vec<String> = held
             .iter()
             .map(|p| {
                 let l = lag

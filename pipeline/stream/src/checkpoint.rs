@@ -17,6 +17,7 @@
 use crate::StreamError;
 use crate::window::WindowsState;
 use deferlog_archive::Staged;
+use deferlog_metrics::Counts;
 use deferlog_parse::NormalizerState;
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
@@ -39,6 +40,12 @@ pub struct Checkpoint {
     pub normalizer: NormalizerState,
     pub windows: WindowsState,
     pub counters: crate::Counters,
+    /// Cumulative metric counts of the scope (see `deferlog-metrics`).
+    #[serde(default)]
+    pub counts: Counts,
+    /// The exporter instance that stored this checkpoint.
+    #[serde(default)]
+    pub owner: Option<String>,
     /// Files of this epoch, relative to the archive root: (staged, final).
     pub pending: Vec<(PathBuf, PathBuf)>,
 }
@@ -58,6 +65,8 @@ impl Checkpoint {
                 hours: Vec::new(),
             },
             counters: crate::Counters::default(),
+            counts: Counts::default(),
+            owner: None,
             pending: Vec::new(),
         }
     }

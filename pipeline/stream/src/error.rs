@@ -14,6 +14,8 @@ pub enum StreamError {
     Archive(#[from] deferlog_archive::ArchiveError),
     #[error(transparent)]
     Query(#[from] deferlog_query::QueryError),
+    #[error(transparent)]
+    Metrics(#[from] deferlog_metrics::MetricsError),
     #[error("building batches: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
     #[error("output: {0}")]

@@ -8,6 +8,7 @@
 //! polls the broker, feeds [`Record`]s and commits the offsets this crate returns.
 
 mod checkpoint;
+mod counting;
 mod error;
 mod partition;
 mod processor;
@@ -15,6 +16,7 @@ mod sql;
 mod window;
 
 pub use checkpoint::{Checkpoint, STATE_DIR, ScopeDirs};
+pub use counting::{add_counter_rows, count_health};
 pub use error::StreamError;
 pub use processor::{BatchLatency, PartitionStatus, Processor, Record, StreamConfig, TenantFrom, TopicConfig};
 pub use window::{PartialRow, WindowsState};

@@ -10,7 +10,8 @@ use deferlog_archive::{EVENTS_DIR, HOURLY_DIR, ParquetFile, REJECTS_DIR, Staged,
 use deferlog_event::{
     HOUR_US, HourBatch, HourBatcher, Mta, Origin, RejectBuilder, RejectRow, event_schema, reject_schema,
 };
-use deferlog_parse::{Normalizer, NormalizerConfig, SkipKind, redact_recipients};
+use deferlog_metrics::Counts;
+use deferlog_parse::{Normalizer, SkipKind, redact_recipients};
 use deferlog_query::schema::{hourly_schema, to_hourly};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,15 @@ pub(crate) struct Partition {
     pub timings: crate::Timings,
     /// Closed hours kept for late events, counted from the watermark.
     keep_closed_hours: i64,
+    /// Cumulative metric counts (delivery series from `counters.sql`, health series
+    /// from the counters and the normalizer's statistics).
+    pub counts: Counts,
+    /// Who stored the checkpoint this partition was restored from.
+    pub prior_owner: Option<String>,
+    /// Who stores its checkpoints now (the exporter instance).
+    owner: Option<String>,
+    /// Delivery series a scope may hold (see `Counts::add_delivery`).
+    series_limit: usize,
 }
 
 impl std::fmt::Debug for Partition {
@@ -78,19 +88,18 @@ impl Partition {
     /// Restores the partition from its checkpoint (recovering its staged files), or
     /// starts it empty.
     pub fn open(
-        root: &Path,
+        cfg: &crate::StreamConfig,
         topic: &str,
         partition: i32,
-        cfg: NormalizerConfig,
-        batch_rows: usize,
-        keep_closed_hours: i64,
+        owner: Option<&str>,
     ) -> Result<Self, StreamError> {
+        let root = cfg.out.as_path();
         let scope = scope_of(topic, partition);
         let dirs = ScopeDirs::new(root, &scope);
         let ckpt = dirs.load()?;
         dirs.recover(ckpt.as_ref())?;
         let ckpt = ckpt.unwrap_or_else(|| Checkpoint::new(&scope));
-        let mut norm = Normalizer::new(cfg);
+        let mut norm = Normalizer::new(cfg.normalizer.clone());
         norm.restore(ckpt.normalizer);
         Ok(Partition {
             topic: topic.into(),
@@ -98,7 +107,7 @@ impl Partition {
             scope,
             dirs,
             norm,
-            batcher: HourBatcher::new(batch_rows),
+            batcher: HourBatcher::new(cfg.batch_rows),
             rejects: RejectBuilder::default(),
             windows: Windows::restore(ckpt.windows)?,
             epoch: ckpt.epoch + 1,
@@ -113,7 +122,11 @@ impl Partition {
             assigned_at: Instant::now(),
             dirty: false,
             timings: crate::Timings::default(),
-            keep_closed_hours,
+            keep_closed_hours: cfg.keep_closed_hours,
+            counts: ckpt.counts,
+            prior_owner: ckpt.owner,
+            owner: owner.map(str::to_owned),
+            series_limit: cfg.series_limit,
         })
     }
 
@@ -207,6 +220,12 @@ impl Partition {
         let ready = self.batcher.take_ready().collect::<Result<Vec<_>, _>>()?;
         let mut windowed = Vec::with_capacity(ready.len());
         let mut rows_of_hour = BTreeMap::new();
+        if !ready.is_empty() {
+            let t = Instant::now();
+            let all = ready.iter().map(|hb| hb.batch.clone()).collect();
+            sql.count(all, &mut self.counts, self.series_limit)?;
+            self.timings.sql += t.elapsed();
+        }
         for hb in ready {
             let n = hb.batch.num_rows() as u64;
             self.archive(&hb)?;
@@ -330,6 +349,7 @@ impl Partition {
                 .saturating_sub(self.keep_closed_hours * HOUR_US);
             self.windows.forget_before(horizon);
         }
+        crate::counting::count_health(&mut self.counts, &self.counters, self.norm.stats_ref());
         let rel = |p: &Path| -> PathBuf { p.strip_prefix(&self.dirs.root).unwrap_or(p).to_path_buf() };
         let ckpt = Checkpoint {
             version: 1,
@@ -340,6 +360,8 @@ impl Partition {
             normalizer: self.norm.snapshot(),
             windows: self.windows.snapshot(sql)?,
             counters: self.counters.clone(),
+            counts: self.counts.clone(),
+            owner: self.owner.clone(),
             pending: staged.iter().map(|s| (rel(&s.tmp), rel(&s.path))).collect(),
         };
         self.dirs.store(&ckpt)?;

@@ -4,8 +4,10 @@ use crate::partition::{Partition, Tenant};
 use crate::sql::Sql;
 use crate::{Counters, StreamError};
 use deferlog_event::hour_of;
+use deferlog_metrics::Exporter;
 use deferlog_parse::{NormalizerConfig, Stats};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Where a topic's records get their tenant.
@@ -39,6 +41,8 @@ pub struct StreamConfig {
     pub idle_timeout: Duration,
     /// Closed hours kept in state for late events, counted from the watermark.
     pub keep_closed_hours: i64,
+    /// Delivery label sets one scope counts before folding new MX hosts into `other`.
+    pub series_limit: usize,
 }
 
 /// One record, as the broker delivered it.
@@ -77,12 +81,23 @@ pub struct BatchLatency {
     pub max: Duration,
 }
 
-impl BatchLatency {
+/// Batch latencies: summed for the status line, observed into the exporter's histogram.
+#[derive(Debug, Default)]
+struct LatencyMeter {
+    since_taken: BatchLatency,
+    metrics: Option<Arc<Exporter>>,
+}
+
+impl LatencyMeter {
     fn add(&mut self, d: Option<Duration>) {
         if let Some(d) = d {
-            self.batches += 1;
-            self.total += d;
-            self.max = self.max.max(d);
+            let l = &mut self.since_taken;
+            l.batches += 1;
+            l.total += d;
+            l.max = l.max.max(d);
+            if let Some(m) = &self.metrics {
+                m.observe_batch_latency(d);
+            }
         }
     }
 }
@@ -110,7 +125,7 @@ pub struct Processor {
     /// (and needs no owned key per record).
     parts: Vec<Partition>,
     watermark_us: i64,
-    latency: BatchLatency,
+    latency: LatencyMeter,
     sink: Option<Box<dyn crate::EpochSink>>,
     /// Timings of partitions already released.
     released: crate::Timings,
@@ -134,11 +149,21 @@ impl Processor {
             sql: Sql::new()?,
             parts: Vec::new(),
             watermark_us: i64::MIN,
-            latency: BatchLatency::default(),
+            latency: LatencyMeter::default(),
             sink: None,
             released: crate::Timings::default(),
             stray_records: 0,
         })
+    }
+
+    /// Exports what each checkpoint commits (and batch latencies) through `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Exporter>) -> Self {
+        self.latency.metrics = Some(metrics);
+        self
+    }
+
+    fn metrics(&self) -> Option<&Exporter> {
+        self.latency.metrics.as_deref()
     }
 
     /// Hands every epoch to `sink` too (see [`crate::EpochSink`]).
@@ -161,14 +186,10 @@ impl Processor {
         if let Some(i) = self.find(topic, partition) {
             return Ok(i);
         }
-        let p = Partition::open(
-            &self.cfg.out,
-            topic,
-            partition,
-            self.cfg.normalizer.clone(),
-            self.cfg.batch_rows,
-            self.cfg.keep_closed_hours,
-        )?;
+        let p = Partition::open(&self.cfg, topic, partition, self.metrics().map(Exporter::instance))?;
+        if let Some(m) = self.metrics() {
+            m.acquire(&p.scope, &p.counts, p.prior_owner.as_deref());
+        }
         let at = self
             .parts
             .partition_point(|q| (&*q.topic, q.partition) < (topic, partition));
@@ -192,10 +213,19 @@ impl Processor {
         let close = self.close_before();
         let r = p.checkpoint(close, false, &mut self.sql, self.sink.as_deref_mut());
         self.released.add(&p.timings);
-        if r.is_err() {
-            p.abort();
+        match r {
+            Ok(Some(off)) => {
+                if let Some(m) = self.metrics() {
+                    m.commit(&[(&p.scope, &p.counts)])?;
+                }
+                Ok(Some(off))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => {
+                p.abort();
+                Err(e)
+            }
         }
-        r
     }
 
     /// Normalizes one record. `Err` only for failures of disk or state, never for input.
@@ -280,7 +310,7 @@ impl Processor {
 
     /// Batch latencies since the last call.
     pub fn take_batch_latency(&mut self) -> BatchLatency {
-        std::mem::take(&mut self.latency)
+        std::mem::take(&mut self.latency.since_taken)
     }
 
     /// Records skipped because their partition is not held here.
@@ -311,11 +341,24 @@ impl Processor {
         self.advance_watermark(now);
         let close = self.close_before();
         let mut commits = Vec::new();
-        for p in self.parts.iter_mut() {
+        let mut stored = Vec::new();
+        for (i, p) in self.parts.iter_mut().enumerate() {
             let sink = self.sink.as_deref_mut();
             if let Some(off) = p.checkpoint(close, stopping, &mut self.sql, sink)? {
                 commits.push((p.topic.to_string(), p.partition, off));
+                stored.push(i);
             }
+        }
+        // After the checkpoints: what Prometheus sees is never ahead of what a
+        // restart resumes from.
+        if let Some(m) = self.metrics()
+            && !stored.is_empty()
+        {
+            let scopes: Vec<_> = stored
+                .iter()
+                .map(|i| (self.parts[*i].scope.as_str(), &self.parts[*i].counts))
+                .collect();
+            m.commit(&scopes)?;
         }
         Ok(commits)
     }

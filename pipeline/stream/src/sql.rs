@@ -4,6 +4,7 @@ use crate::StreamError;
 use crate::window::{Merge, conform_partial};
 use arrow::compute::concat_batches;
 use arrow::record_batch::RecordBatch;
+use deferlog_metrics::Counts;
 use deferlog_query::schema::partial_schema;
 use deferlog_query::{Engine, EventFilter, EventSource, Query};
 
@@ -41,6 +42,24 @@ impl Sql {
         })?;
         let out = out.iter().map(conform_partial).collect::<Result<Vec<_>, _>>()?;
         Ok(concat_batches(&partial_schema(), &out)?)
+    }
+
+    /// `counters.sql` over batches of events, added to a scope's counts.
+    pub fn count(&mut self, events: Vec<RecordBatch>, counts: &mut Counts, limit: usize) -> Result<(), StreamError> {
+        let out = self.rt.block_on(async {
+            self.engine
+                .register(
+                    Query::COUNTERS.input,
+                    EventSource::Batches(events),
+                    &EventFilter::default(),
+                )
+                .await?;
+            self.engine.run(Query::COUNTERS).await
+        })?;
+        for b in &out {
+            crate::counting::add_counter_rows(b, counts, limit)?;
+        }
+        Ok(())
     }
 
     /// `hourly.sql` over batches of events.

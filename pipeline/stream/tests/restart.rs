@@ -41,6 +41,7 @@ fn config(out: &Path) -> StreamConfig {
         lateness_us: 600_000_000,
         idle_timeout: Duration::from_secs(3600),
         keep_closed_hours: 48,
+        series_limit: 20_000,
     }
 }
 

@@ -32,6 +32,24 @@ pub fn origin(config: Option<&std::path::Path>) -> String {
     config.map_or("(defaults)".to_owned(), |p| p.display().to_string())
 }
 
+/// Blocks until SIGTERM or Ctrl-C.
+pub fn wait_for_stop() -> Result<()> {
+    use anyhow::Context;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting tokio")?;
+    rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        Ok(())
+    })
+}
+
 pub fn now_us() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }

@@ -2,9 +2,13 @@ use crate::cli::ReplayArgs;
 use crate::config::Config;
 use crate::engine::{self, EngineOptions, LineSource, Summary};
 use crate::input::{self, ByteCounter};
+use crate::metrics::{Served, set_hour_gauges};
 use anyhow::Result;
 use deferlog_archive::run_id;
+use deferlog_metrics::{Counts, Exporter};
 use deferlog_parse::{RejectReason, SkipKind};
+use deferlog_query::{EventFilter, EventSource, Query};
+use deferlog_stream::{Counters, add_counter_rows, count_health};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 
@@ -16,6 +20,16 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     let origin = super::origin(a.config.config.as_deref());
     let now = super::now_us();
     let norm = cfg.resolve(&origin, now)?;
+    let served = if a.serve {
+        let m = cfg.resolve_metrics(&origin, None)?;
+        if m.listen.is_none() {
+            anyhow::bail!("{origin}: `replay --serve` needs key `metrics.listen` (an address, not \"\")");
+        }
+        Some(Served::start(&m)?)
+    } else {
+        None
+    };
+    let run_id = run_id(now);
 
     let counter = ByteCounter::default();
     let sources = input::oldest_first(&a.inputs)
@@ -37,7 +51,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         sources,
         EngineOptions {
             out: a.out.clone(),
-            run_id: run_id(now),
+            run_id: run_id.clone(),
             batch_rows: cfg.limits.batch_rows,
             lateness_us: i64::try_from(cfg.limits.allowed_lateness_secs)
                 .unwrap_or(i64::MAX)
@@ -54,6 +68,35 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         b.finish_and_clear();
     }
     print_summary(&summary, &a.out.display().to_string());
+    if let Some(served) = served {
+        publish(&served.exporter, &summary, &run_id, cfg.metrics.scope_series_limit)?;
+        served.exporter.set_ready(true);
+        eprintln!("deferlog replay: {}; SIGTERM or Ctrl-C stops", served.describe());
+        super::wait_for_stop()?;
+    }
+    Ok(())
+}
+
+/// A finished replay as one committed scope: `counters.sql` over its event files, its
+/// statistics, and the hour gauges over its hourly rows.
+fn publish(exporter: &Exporter, s: &Summary, run_id: &str, limit: usize) -> Result<()> {
+    let mut counts = Counts::default();
+    if !s.event_files.is_empty() {
+        let source = EventSource::Files(s.event_files.clone());
+        for b in engine::run_query(Query::COUNTERS, source, &EventFilter::default())? {
+            add_counter_rows(&b, &mut counts, limit)?;
+        }
+    }
+    let counters = Counters {
+        records: s.stats.lines,
+        ..Counters::default()
+    };
+    count_health(&mut counts, &counters, &s.stats);
+    exporter.commit(&[(run_id, &counts)])?;
+    if let Some(f) = &s.hourly_file {
+        set_hour_gauges(exporter, EventSource::Files(vec![f.clone()]))?;
+    }
+    exporter.set_state(s.stats.state_size, 0, None);
     Ok(())
 }
 

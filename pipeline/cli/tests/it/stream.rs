@@ -72,7 +72,8 @@ fn stream_config_with(
          [[kafka.topics]]\nname = \"{TOPIC}\"\n\
          [kafka.properties]\n\"session.timeout.ms\" = 6000\n\"heartbeat.interval.ms\" = 500\n\
          [stream]\nout = \"{}\"\ncheckpoint_interval_ms = 300\nbatch_rows = 4096\nstatus_interval_secs = 1\nconsumers = {consumers}\n\
-         [privacy]\nhash_key = \"000102030405060708090a0b0c0d0e0f\"\n",
+         [privacy]\nhash_key = \"000102030405060708090a0b0c0d0e0f\"\n\
+         [metrics]\nlisten = \"127.0.0.1:0\"\n",
         broker.addr,
         dir.join("archive").display()
     ));

@@ -1,0 +1,59 @@
+//! Turning what the stream counted into metric [`Counts`]: rows of `counters.sql`
+//! (delivery series) and the cumulative counters and parser statistics (health
+//! series). Shared with `replay`, so both export the same series.
+
+use crate::{Counters, StreamError};
+use arrow::record_batch::RecordBatch;
+use deferlog_event::Mta;
+use deferlog_metrics::{Counts, DeliveryRow, Family, key};
+use deferlog_parse::{RejectReason, SkipKind, Stats};
+
+/// Adds the rows of `counters.sql` to `counts`; a null label is exported empty.
+pub fn add_counter_rows(b: &RecordBatch, counts: &mut Counts, limit: usize) -> Result<(), StreamError> {
+    use arrow::array::{Array, AsArray};
+    use arrow::compute::cast;
+    use arrow::datatypes::{DataType, Int64Type};
+    let text = |i: usize| cast(b.column(i), &DataType::Utf8);
+    let cols = (0..7).map(text).collect::<Result<Vec<_>, _>>()?;
+    let s: Vec<_> = cols.iter().map(|c| c.as_string::<i32>()).collect();
+    let n = cast(b.column(7), &DataType::Int64)?;
+    let n = n.as_primitive::<Int64Type>();
+    let v = |c: usize, i: usize| if s[c].is_null(i) { "" } else { s[c].value(i) };
+    for i in 0..b.num_rows() {
+        counts.add_delivery(
+            &DeliveryRow {
+                tenant: v(0, i),
+                mta: v(1, i),
+                source_ip: v(2, i),
+                mx_group: v(3, i),
+                mx_host: v(4, i),
+                outcome: v(5, i),
+                class: v(6, i),
+                events: u64::try_from(n.value(i)).unwrap_or(0),
+            },
+            limit,
+        );
+    }
+    Ok(())
+}
+
+/// Sets the health series from counts kept cumulatively elsewhere.
+pub fn count_health(c: &mut Counts, counters: &Counters, stats: &Stats) {
+    c.set(key(Family::Records, &[]), counters.records);
+    c.set(key(Family::LateEvents, &[]), counters.late_events);
+    c.set(key(Family::CorrelationEvictions, &[]), stats.evictions);
+    let mta = Mta::Postfix.as_str();
+    for r in RejectReason::ALL {
+        if stats.rejected(*r) > 0 {
+            c.set(key(Family::Rejects, &[mta, r.as_str()]), stats.rejected(*r));
+        }
+    }
+    for (reason, n) in &counters.dead_letters {
+        c.set(key(Family::Rejects, &[mta, reason]), *n);
+    }
+    for k in SkipKind::ALL {
+        if stats.skipped(*k) > 0 {
+            c.set(key(Family::Skipped, &[k.as_str()]), stats.skipped(*k));
+        }
+    }
+}
