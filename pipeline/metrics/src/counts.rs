@@ -222,11 +222,10 @@ impl Counts {
         count(self, Family::Events, &[r.mta]);
     }
 
-    /// For each series, how much `self` is above `base` (0 where it is not).
+    /// For each series, how much `self` is above `base` (0 where it is not: series
+    /// at zero are still series, so dashboards see them before anything happens).
     pub fn above<'a>(&'a self, base: &'a Counts) -> impl Iterator<Item = (&'a str, u64)> + 'a {
-        self.iter()
-            .map(move |(k, v)| (k, v.saturating_sub(base.get(k))))
-            .filter(|(_, d)| *d > 0)
+        self.iter().map(move |(k, v)| (k, v.saturating_sub(base.get(k))))
     }
 
     /// Sum of a family's counts.
@@ -298,6 +297,6 @@ mod tests {
         b.add("x", 2);
         b.add("y", 3);
         let d: Vec<_> = a.above(&b).collect();
-        assert_eq!(d, vec![("x", 3)]);
+        assert_eq!(d, vec![("x", 3), ("y", 0)]);
     }
 }

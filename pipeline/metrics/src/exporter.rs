@@ -47,7 +47,7 @@ struct Gauges {
     folded: IntGaugeVec,
     lag: IntGaugeVec,
     correlation_entries: IntGauge,
-    open_hours: IntGauge,
+    windows_open: IntGauge,
     watermark: Gauge,
     batch_latency: Histogram,
     hour_start: Gauge,
@@ -197,7 +197,7 @@ impl Exporter {
     /// process's scopes by the caller.
     pub fn set_state(&self, correlation_entries: u64, open_hours: u64, watermark_s: Option<f64>) {
         self.gauges.correlation_entries.set(correlation_entries as i64);
-        self.gauges.open_hours.set(open_hours as i64);
+        self.gauges.windows_open.set(open_hours as i64);
         if let Some(w) = watermark_s {
             self.gauges.watermark.set(w);
         }
@@ -278,10 +278,10 @@ impl Gauges {
                 r,
                 IntGauge::new("deferlog_correlation_entries", "Queue ids held in correlation state.")?,
             )?,
-            open_hours: reg(
+            windows_open: reg(
                 r,
                 IntGauge::new(
-                    "deferlog_open_hours",
+                    "deferlog_windows_open",
                     "Hourly windows held open or kept for late events.",
                 )?,
             )?,

@@ -8,10 +8,12 @@
 use arrow::array::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use deferlog_gen::{GenConfig, Generator, fleet_egress};
+use deferlog_metrics::{Counts, Exporter, ExporterConfig, Family, split};
 use deferlog_parse::{Egress, NormalizerConfig};
 use deferlog_query::{Engine, EventFilter, EventSource, Query};
 use deferlog_stream::{Processor, Record, StreamConfig, TenantFrom, TopicConfig};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const TOPIC: &str = "mail";
@@ -122,12 +124,33 @@ impl Rng {
     }
 }
 
-fn run_with_crashes(parts: &[Vec<Vec<u8>>], out: &Path, crashes: usize, seed: u64) {
+/// An exporter as a restarted process gets it: the same instance, its stored ledger.
+fn exporter(out: &Path) -> Arc<Exporter> {
+    Arc::new(
+        Exporter::new(ExporterConfig {
+            instance: "test:9898".into(),
+            top_k: 10,
+            tenant_series_budget: 100_000,
+            state_dir: Some(out.join("_state/metrics")),
+        })
+        .expect("exporter"),
+    )
+}
+
+/// Consumes every partition, dropping the processor (a crash) `crashes` times.
+/// Returns the exported counters at the end.
+fn run_with_crashes(parts: &[Vec<Vec<u8>>], out: &Path, crashes: usize, seed: u64) -> Counts {
     let mut rng = Rng(seed | 1);
     let total: usize = parts.iter().map(Vec::len).sum();
     let mut crashes_left = crashes;
+    let mut exported_before = 0;
     loop {
-        let mut proc = Processor::new(config(out)).expect("processor");
+        let metrics = exporter(out);
+        let exported = metrics.totals().total(Family::Attempts);
+        assert!(exported >= exported_before, "counters went back after a restart");
+        let mut proc = Processor::new(config(out))
+            .expect("processor")
+            .with_metrics(metrics.clone());
         let mut next: Vec<usize> = (0..PARTITIONS)
             .map(|p| proc.assign(TOPIC, p).expect("assign").map_or(0, |o| o as usize))
             .collect();
@@ -173,11 +196,37 @@ fn run_with_crashes(parts: &[Vec<Vec<u8>>], out: &Path, crashes: usize, seed: u6
             // Dropped mid-epoch: whatever it staged since its last checkpoint is lost.
             crashes_left -= 1;
             drop(proc);
+            exported_before = metrics.totals().total(Family::Attempts);
             continue;
         }
         proc.checkpoint(true, Instant::now()).expect("final checkpoint");
-        return;
+        return metrics.totals();
     }
+}
+
+/// Sums of the truth's count columns: attempts, delivered, deferred, bounced, expired.
+fn truth_sums(truth: &str) -> [u64; 5] {
+    let mut s = [0; 5];
+    for line in truth.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        for (i, v) in f[4..9].iter().enumerate() {
+            s[i] += v.parse::<u64>().expect("count");
+        }
+    }
+    s
+}
+
+/// A family's counts summed by the label at `label`.
+fn sum_by(c: &Counts, family: Family, label: usize) -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    for (k, v) in c.iter() {
+        if let Some((f, l)) = split(k)
+            && f == family
+        {
+            *out.entry(l[label].to_owned()).or_default() += v;
+        }
+    }
+    out
 }
 
 #[test]
@@ -185,7 +234,25 @@ fn crashes_at_random_points_lose_nothing_and_count_nothing_twice() {
     let (parts, truth) = partitioned(40_000, 21);
     assert!(parts.iter().all(|p| !p.is_empty()), "every partition gets a host");
     let dir = tempfile::tempdir().expect("tmp");
-    run_with_crashes(&parts, dir.path(), 4, 77);
+    let exported = run_with_crashes(&parts, dir.path(), 4, 77);
+
+    // The exported counters too: what each incarnation committed, continued by the next.
+    let [attempts, delivered, deferred, bounced, expired] = truth_sums(&truth);
+    let by_outcome = sum_by(&exported, Family::Attempts, 4);
+    let want: std::collections::BTreeMap<String, u64> = [
+        ("bounced".to_owned(), bounced),
+        ("deferred".to_owned(), deferred),
+        ("delivered".to_owned(), delivered),
+    ]
+    .into();
+    assert_eq!(by_outcome, want, "exported attempts by outcome");
+    assert_eq!(exported.total(Family::Attempts), attempts);
+    assert_eq!(exported.total(Family::Deferrals), deferred);
+    assert_eq!(exported.total(Family::Expiries), expired);
+    assert_eq!(
+        exported.total(Family::Records),
+        parts.iter().map(Vec::len).sum::<usize>() as u64
+    );
 
     let report = query(Query::HOURLY_REPORT, &dir.path().join("hourly"));
     assert_eq!(csv(&report, true), truth, "hourly rows");

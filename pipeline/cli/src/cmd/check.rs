@@ -15,6 +15,14 @@ pub fn run(a: ConfigArg) -> Result<()> {
         n.egress.len(),
         n.classifier.len()
     );
+    let m = cfg.resolve_metrics(&origin, None)?;
+    println!(
+        "{origin}: metrics ok ({}, instance {}, top {} MX hosts per group, {} series per tenant)",
+        m.listen.map_or("endpoint off".to_owned(), |a| format!("on {a}")),
+        m.exporter.instance,
+        m.exporter.top_k,
+        m.exporter.tenant_series_budget
+    );
     if cfg.kafka.is_some() {
         let r = cfg.resolve_run(&origin, super::now_us())?;
         let topics: Vec<&str> = r.stream.topics.iter().map(|t| t.name.as_str()).collect();

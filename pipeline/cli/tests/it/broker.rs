@@ -24,7 +24,7 @@ fn tansu() -> PathBuf {
     PathBuf::from(String::from_utf8(out.stdout).expect("path").trim())
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

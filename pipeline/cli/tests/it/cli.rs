@@ -73,6 +73,13 @@ fn check_names_the_file_and_key_of_a_bad_config() {
         "timezone = \"UTC\"\n[[egress]]\nhost = \"mta-out1\"\nip = \"not-an-ip\"\n",
     );
     assert!(err.contains("bad.toml") && err.contains("egress[0].ip"), "{err}");
+    let err = check_fails(dir.path(), "[metrics]\nlisten = \"localhost\"\n");
+    assert!(err.contains("bad.toml") && err.contains("metrics.listen"), "{err}");
+    let err = check_fails(dir.path(), "[metrics]\nmx_host_top_k = 0\n");
+    assert!(
+        err.contains("bad.toml") && err.contains("metrics.mx_host_top_k"),
+        "{err}"
+    );
 
     let err = check_fails(dir.path(), "timezon = \"UTC\"\n");
     assert!(err.contains("bad.toml") && err.contains("timezon"), "{err}");

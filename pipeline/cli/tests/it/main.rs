@@ -5,5 +5,6 @@ mod cli;
 mod exact;
 mod external_reader;
 mod privacy;
+mod prometheus;
 mod stream;
 mod support;

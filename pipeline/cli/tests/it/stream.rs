@@ -10,16 +10,16 @@ use std::time::Duration;
 const TOPIC: &str = "mail";
 
 /// A broker, a generated log with its truth, and where the archive goes.
-struct Case {
-    broker: Broker,
-    dir: tempfile::TempDir,
-    g: crate::support::Generated,
-    truth: String,
-    archive: PathBuf,
+pub struct Case {
+    pub broker: Broker,
+    pub dir: tempfile::TempDir,
+    pub g: crate::support::Generated,
+    pub truth: String,
+    pub archive: PathBuf,
 }
 
 impl Case {
-    fn new(lines: u64, seed: u64) -> Case {
+    pub fn new(lines: u64, seed: u64) -> Case {
         let broker = Broker::start();
         let dir = tempfile::tempdir().expect("tmp");
         let g = generate(dir.path(), lines, seed);
@@ -34,7 +34,7 @@ impl Case {
         }
     }
 
-    fn config(&self, group: &str, consumers: usize, kafka_extra: &str) -> PathBuf {
+    pub fn config(&self, group: &str, consumers: usize, kafka_extra: &str) -> PathBuf {
         stream_config_with(
             self.dir.path(),
             &self.g.config,
@@ -82,7 +82,7 @@ fn stream_config_with(
     path
 }
 
-fn produce(broker: &Broker, log: &Path) -> u64 {
+pub fn produce(broker: &Broker, log: &Path) -> u64 {
     let o = deferlog()
         .args([
             "produce",
@@ -104,8 +104,14 @@ fn produce(broker: &Broker, log: &Path) -> u64 {
         .unwrap_or_else(|| panic!("no count in {err:?}"))
 }
 
-fn start_run(config: &Path, log: &Path) -> Child {
+pub fn start_run(config: &Path, log: &Path) -> Child {
+    start_run_with(config, log, &[])
+}
+
+/// `run` with extra environment (configuration overrides).
+pub fn start_run_with(config: &Path, log: &Path, env: &[(&str, &str)]) -> Child {
     deferlog()
+        .envs(env.iter().copied())
         .arg("run")
         .arg("--config")
         .arg(config)
@@ -133,7 +139,7 @@ fn checkpointed(archive: &Path) -> u64 {
         .sum()
 }
 
-fn sigterm(child: &mut Child) -> std::process::ExitStatus {
+pub fn sigterm(child: &mut Child) -> std::process::ExitStatus {
     let pid = child.id().to_string();
     let s = std::process::Command::new("kill")
         .args(["-TERM", &pid])

@@ -1,0 +1,269 @@
+//! The exporter, the dashboards and the alert rules against a real Prometheus server
+//! (Debian's `prometheus` package; `scripts/test` installs it): `run` consumes
+//! generated traffic from a real broker while Prometheus scrapes it every second.
+
+use crate::broker::{free_port, wait_for};
+use crate::stream::{Case, produce, sigterm, start_run_with};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn deploy(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy").join(rel)
+}
+
+fn tool(name: &str) -> PathBuf {
+    let env = format!("DEFERLOG_{}", name.to_uppercase());
+    if let Ok(p) = std::env::var(&env) {
+        return PathBuf::from(p);
+    }
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        let p = Path::new(dir).join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("`{name}` not found (set {env}); scripts/test installs Debian's prometheus package");
+}
+
+/// `GET path` over HTTP/1.0 (no chunking): (status code, body).
+fn get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("response");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, body.to_owned())
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A child killed if the test fails before stopping it.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(dir: &Path, target: &str) -> Server {
+        let port = free_port();
+        let config = dir.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+                 rule_files:\n  - {}\n\
+                 scrape_configs:\n  - job_name: deferlog\n    static_configs:\n      - targets: [\"{target}\"]\n",
+                deploy("prometheus/rules.yml").display()
+            ),
+        )
+        .expect("prometheus.yml");
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(tool("prometheus"))
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
+            .arg(format!("--web.listen-address={addr}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.join("prometheus.log")).expect("log"),
+            ))
+            .spawn()
+            .expect("start prometheus");
+        let s = Server { child, addr };
+        wait_for("prometheus ready", Duration::from_secs(60), || {
+            std::net::TcpStream::connect(&s.addr).is_ok() && get(&s.addr, "/-/ready").0 == 200
+        });
+        s
+    }
+
+    /// An instant query's result vector.
+    fn query(&self, q: &str) -> Vec<Value> {
+        let (code, body) = get(&self.addr, &format!("/api/v1/query?query={}", urlencode(q)));
+        assert_eq!(code, 200, "{q}: {body}");
+        let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{q}: {e}: {body}"));
+        assert_eq!(v["status"], "success", "{q}: {body}");
+        v["data"]["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// `sum by (label)` results as (label value, number).
+    fn by(&self, q: &str, label: &str) -> Vec<(String, f64)> {
+        let mut out: Vec<(String, f64)> = self
+            .query(q)
+            .iter()
+            .map(|r| {
+                let l = r["metric"][label].as_str().unwrap_or_default().to_owned();
+                let v = r["value"][1].as_str().and_then(|v| v.parse().ok()).unwrap_or(f64::NAN);
+                (l, v)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+/// Every PromQL expression of every panel of a dashboard, variables as `.*`.
+fn panel_queries(dashboard: &Path) -> Vec<(String, String)> {
+    let d: Value = serde_json::from_str(&std::fs::read_to_string(dashboard).expect("dashboard")).expect("json");
+    let mut out = Vec::new();
+    for p in d["panels"].as_array().expect("panels") {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            let expr = t["expr"].as_str().expect("expr");
+            let expr = ["$tenant", "$source_ip", "$mx_group"]
+                .iter()
+                .fold(expr.to_owned(), |e, v| e.replace(v, ".*"));
+            out.push((p["title"].as_str().unwrap_or_default().to_owned(), expr));
+        }
+    }
+    out
+}
+
+/// Sums of a truth CSV's count columns: attempts, delivered, deferred, bounced, expired.
+fn truth_sums(truth: &str) -> [f64; 5] {
+    let mut s = [0.0; 5];
+    for line in truth.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        for (i, v) in f[4..9].iter().enumerate() {
+            s[i] += v.parse::<f64>().expect("count");
+        }
+    }
+    s
+}
+
+#[test]
+fn prometheus_scrapes_the_exporter_and_every_dashboard_query_and_rule_works() {
+    let c = Case::new(30_000, 41);
+    let n = produce(&c.broker, &c.g.log);
+    let port = free_port();
+    let target = format!("127.0.0.1:{port}");
+    let prom = Server::start(c.dir.path(), &target);
+    let config = c.config("metrics", 2, "");
+    let log = c.dir.path().join("run.log");
+    let mut run = Killed(start_run_with(&config, &log, &[("DEFERLOG_METRICS__LISTEN", &target)]));
+
+    // Counters move at checkpoints; once Prometheus has scraped every record, the
+    // delivery counters summed over their labels are the generated traffic's truth.
+    let truth = truth_sums(&c.truth);
+    let scraped = |q: &str| {
+        prom.query(q)
+            .first()
+            .and_then(|r| r["value"][1].as_str()?.parse::<f64>().ok())
+    };
+    wait_for("every record scraped", Duration::from_secs(240), || {
+        scraped("sum(deferlog_records_total)") == Some(n as f64)
+    });
+    let attempts = prom.by("sum by (outcome) (deferlog_attempts_total)", "outcome");
+    let want = vec![
+        ("bounced".to_owned(), truth[3]),
+        ("deferred".to_owned(), truth[2]),
+        ("delivered".to_owned(), truth[1]),
+    ];
+    assert_eq!(attempts, want, "attempts by outcome vs gen --truth");
+    assert_eq!(scraped("sum(deferlog_attempts_total)"), Some(truth[0]));
+    assert_eq!(scraped("sum(deferlog_deferrals_total)"), Some(truth[2]));
+    assert_eq!(scraped("sum(deferlog_expiries_total)"), Some(truth[4]));
+
+    // The exposition passes Prometheus' own linter.
+    let (code, text) = get(&target, "/metrics");
+    assert_eq!(code, 200);
+    let mut lint = Command::new(tool("promtool"))
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    lint.stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let out = lint.wait_with_output().expect("promtool");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool check metrics: {said}"
+    );
+    assert_eq!(get(&target, "/healthz").0, 200);
+    assert_eq!(get(&target, "/readyz").0, 200);
+
+    // Every panel's query returns data once a few more scrapes give rates two samples
+    // and the watermark has closed an hour (the hour gauges).
+    let queries = panel_queries(&deploy("grafana/deferlog.json"));
+    assert!(queries.len() >= 15, "{} panel queries", queries.len());
+    let started = std::time::Instant::now();
+    loop {
+        let empty: Vec<_> = queries.iter().filter(|(_, q)| prom.query(q).is_empty()).collect();
+        if empty.is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "panel queries without data: {empty:#?}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+
+    // Prometheus loaded the alert rules; promtool checks them and runs their tests.
+    let (_, rules) = get(&prom.addr, "/api/v1/rules");
+    let rules: Value = serde_json::from_str(&rules).expect("rules json");
+    let loaded: usize = rules["data"]["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| g["rules"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(loaded, 6, "{rules}");
+    let dir = deploy("prometheus");
+    for args in [["check", "rules", "rules.yml"], ["test", "rules", "rules_test.yml"]] {
+        let out = Command::new(tool("promtool"))
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("promtool");
+        assert!(
+            out.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let status = sigterm(&mut run.0);
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}
