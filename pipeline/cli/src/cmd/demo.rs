@@ -58,7 +58,13 @@ pub fn run(a: DemoArgs) -> Result<()> {
         consumers: Some(1),
         ..StreamSettings::default()
     };
-    let settings = cfg.resolve_run("(demo)", now)?;
+    let mut settings = cfg.resolve_run("(demo)", now)?;
+    // The demo runs anywhere: with the metrics port taken, it serves on a free one.
+    if let Some(addr) = settings.metrics.listen
+        && std::net::TcpListener::bind(addr).is_err()
+    {
+        settings.metrics.listen = Some(std::net::SocketAddr::new(addr.ip(), 0));
+    }
 
     // Start far enough back that new traffic and its retries (up to the queue
     // lifetime) end around now, so the hours shown are the last few real ones.

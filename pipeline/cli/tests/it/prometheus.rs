@@ -190,6 +190,12 @@ fn prometheus_scrapes_the_exporter_and_every_dashboard_query_and_rule_works() {
     assert_eq!(scraped("sum(deferlog_deferrals_total)"), Some(truth[2]));
     assert_eq!(scraped("sum(deferlog_expiries_total)"), Some(truth[4]));
 
+    // No counter went down while Prometheus watched (checkpoints only add).
+    for family in ["attempts", "deferrals", "expiries", "records", "events"] {
+        let q = format!("sum(resets(deferlog_{family}_total[10m]))");
+        assert_eq!(scraped(&q), Some(0.0), "{q}");
+    }
+
     // The exposition passes Prometheus' own linter.
     let (code, text) = get(&target, "/metrics");
     assert_eq!(code, 200);
@@ -266,4 +272,70 @@ fn prometheus_scrapes_the_exporter_and_every_dashboard_query_and_rule_works() {
         "{}",
         std::fs::read_to_string(&log).unwrap_or_default()
     );
+}
+
+/// Sum of a family's samples in an exposition, by one label (`""` when unlabelled).
+fn exposition_sums(text: &str, family: &str, label: &str) -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    for line in text.lines().filter(|l| l.starts_with(family)) {
+        let (series, value) = line.rsplit_once(' ').expect("sample");
+        if series != family && !series.starts_with(&format!("{family}{{")) {
+            continue;
+        }
+        let key = series
+            .split_once(&format!("{label}=\""))
+            .and_then(|(_, rest)| rest.split_once('"'))
+            .map_or(String::new(), |(v, _)| v.to_owned());
+        *out.entry(key).or_default() += value.parse::<f64>().expect("value");
+    }
+    out
+}
+
+#[test]
+fn replay_serve_publishes_the_replayed_counts_until_sigterm() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let g = crate::support::generate(dir.path(), 8_000, 5);
+    let truth = truth_sums(&std::fs::read_to_string(&g.truth).expect("truth"));
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut replay = Killed(
+        crate::support::deferlog()
+            .env("DEFERLOG_METRICS__LISTEN", &addr)
+            .args([
+                "replay",
+                "--serve",
+                "--quiet",
+                "--reference-time",
+                "2026-11-10T00:00:00Z",
+                "--config",
+            ])
+            .arg(&g.config)
+            .arg("--out")
+            .arg(dir.path().join("archive"))
+            .arg(&g.log)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("replay --serve"),
+    );
+    wait_for("the replay done and served", Duration::from_secs(120), || {
+        std::net::TcpStream::connect(&addr).is_ok() && get(&addr, "/readyz").0 == 200
+    });
+    let (_, text) = get(&addr, "/metrics");
+    let attempts = exposition_sums(&text, "deferlog_attempts_total", "outcome");
+    let want: std::collections::BTreeMap<String, f64> = [
+        ("bounced".to_owned(), truth[3]),
+        ("deferred".to_owned(), truth[2]),
+        ("delivered".to_owned(), truth[1]),
+    ]
+    .into();
+    assert_eq!(attempts, want, "attempts by outcome vs gen --truth");
+    assert_eq!(
+        exposition_sums(&text, "deferlog_expiries_total", "")
+            .values()
+            .sum::<f64>(),
+        truth[4]
+    );
+    let hour = exposition_sums(&text, "deferlog_hour_start_timestamp_seconds", "");
+    assert!(hour.values().all(|h| *h > 0.0) && !hour.is_empty(), "{hour:?}");
+    let status = sigterm(&mut replay.0);
+    assert!(status.success(), "{status:?}");
 }
