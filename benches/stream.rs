@@ -84,7 +84,7 @@ fn produce(broker: &Broker) -> u64 {
         g.next_line(&mut line)
     } {
         let text = line.strip_suffix(b"\n").unwrap_or(&line);
-        let host = deferlog_parse::syslog_host(text);
+        let host = deferlog_parse::route_key(text);
         p.send(TOPIC, Some(host), text).expect("send");
         n += 1;
         if n.is_multiple_of(4096) {

@@ -114,8 +114,12 @@ impl MxGroups {
             if let Some(provider) = self.provider(host) {
                 return provider;
             }
+            // Only under a suffix the list knows: for `mx.bad-tld` the list's
+            // catch-all rule would make up a "registrable domain".
             if !is_ip_literal(host)
-                && let Some(domain) = psl::domain_str(host)
+                && let Some(d) = psl::domain(host.as_bytes())
+                && d.suffix().is_known()
+                && let Ok(domain) = std::str::from_utf8(d.as_bytes())
             {
                 return domain;
             }
@@ -269,6 +273,12 @@ mod tests {
         assert_eq!(g.mx_group(Some("2001:db8::1"), Some("example.org")), "example.org");
         assert_eq!(g.mx_group(Some("[10.2.2.85]"), Some("example.org")), "example.org");
         assert_eq!(g.mx_group(Some("localhost"), Some("example.org")), "example.org");
+        // A suffix the list does not know gives no registrable domain.
+        assert_eq!(g.mx_group(Some("v4net.0.0.1"), Some("example.org")), "example.org");
+        assert_eq!(
+            g.mx_group(Some("mx.example.notatld"), Some("example.org")),
+            "example.org"
+        );
         assert_eq!(g.mx_group(None, Some("example.org")), "example.org");
         assert_eq!(g.mx_group(Some(""), None), "unknown");
         assert_eq!(g.mx_group(None, None), "unknown");

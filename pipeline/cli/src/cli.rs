@@ -89,6 +89,9 @@ pub struct ReplayArgs {
     /// No progress bar even on a terminal.
     #[arg(long)]
     pub quiet: bool,
+    /// `auto` (default: each line's shape says which MTA wrote it), `postfix` or `exim`.
+    #[arg(long)]
+    pub format: Option<String>,
     /// Serve Prometheus metrics of this replay on `metrics.listen` (default
     /// 127.0.0.1:9898) while it runs and after, until SIGTERM or Ctrl-C.
     #[arg(long)]

@@ -21,6 +21,13 @@ pub struct Config {
     pub timezone: String,
     #[serde(default = "default_tenant")]
     pub tenant: String,
+    /// What `replay` reads: `auto` (each line's shape says: Postfix syslog, Exim),
+    /// `postfix` or `exim` only.
+    #[serde(default = "default_format")]
+    pub format: String,
+    /// The host of lines that name none (Exim's own main log, not via syslog).
+    #[serde(default = "default_host")]
+    pub default_host: String,
     /// Year context for BSD stamps (RFC 3339); default: now.
     pub reference_time: Option<String>,
     #[serde(default)]
@@ -183,7 +190,11 @@ pub struct TopicEntry {
 }
 
 fn default_format() -> String {
-    "postfix".into()
+    "auto".into()
+}
+
+fn default_host() -> String {
+    "unknown".into()
 }
 
 /// Where a topic's tenant comes from: `{ from = "fixed", value = "acme" }`,
@@ -432,8 +443,17 @@ impl Config {
         if self.tenant.is_empty() {
             bail!("{origin}: key `tenant` must not be empty");
         }
+        if self.default_host.trim().is_empty() {
+            bail!("{origin}: key `default_host` must not be empty");
+        }
+        let format = self
+            .format
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{origin}: key `format`: {e}"))?;
         Ok(NormalizerConfig {
             tenant: self.tenant.clone(),
+            format,
+            default_host: self.default_host.clone(),
             zone,
             reference_time_us,
             egress,
@@ -486,12 +506,10 @@ impl Config {
             if t.name.trim().is_empty() {
                 bail!("{origin}: key `kafka.topics[{i}].name` must not be empty");
             }
-            if t.format != "postfix" {
-                bail!(
-                    "{origin}: key `kafka.topics[{i}].format`: {:?} is not a known format (postfix)",
-                    t.format
-                );
-            }
+            let format = t
+                .format
+                .parse()
+                .map_err(|e| anyhow::anyhow!("{origin}: key `kafka.topics[{i}].format`: {e}"))?;
             let te = &t.tenant;
             let tenant = match te.from.as_deref() {
                 None | Some("fixed") => TenantFrom::Fixed(te.value.clone().unwrap_or_else(|| self.tenant.clone())),
@@ -507,6 +525,7 @@ impl Config {
             topics.push(TopicConfig {
                 name: t.name.clone(),
                 tenant,
+                format,
             });
         }
         let mut client = deferlog_kafka::ClientSettings::new(&k.brokers);

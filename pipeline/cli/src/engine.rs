@@ -215,14 +215,14 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
     })
 }
 
-/// The parser thread a line goes to: by its syslog host, so every line of one queue
-/// id meets the same correlation state, in order.
+/// The parser thread a line goes to: by its syslog host (Exim's own log: message id),
+/// so every line of one queue id meets the same correlation state, in order.
 fn worker_of(line: &[u8], workers: usize) -> usize {
     if workers == 1 {
         return 0;
     }
     // FNV-1a: stable, and plenty for spreading a handful of host names.
-    let h = deferlog_parse::syslog_host(line)
+    let h = deferlog_parse::route_key(line)
         .iter()
         .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
             (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)

@@ -18,6 +18,10 @@ pub struct QueueState {
     pub size: Option<u64>,
     pub message_id: Option<Box<str>>,
     pub rcpts: Vec<RcptState>,
+    /// Exim: the host (name, IP) of the message's last connection-level error line,
+    /// where a following `==` without `H=` went.
+    #[serde(default)]
+    pub last_hop: Option<(Option<Box<str>>, Option<Box<str>>)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

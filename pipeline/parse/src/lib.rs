@@ -6,6 +6,7 @@
 
 mod correlate;
 mod egress;
+mod exim;
 mod normalizer;
 mod postfix;
 mod recipient;
@@ -20,8 +21,8 @@ mod text;
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 pub use egress::{Egress, EgressMap};
-pub use normalizer::{Normalizer, NormalizerConfig, NormalizerState, SyslogFields};
+pub use normalizer::{Format, Normalizer, NormalizerConfig, NormalizerState, SyslogFields};
 pub use redact::redact_recipients;
 pub use stamp::{Zone, ZoneError};
 pub use stats::{RejectReason, SkipKind, Stats};
-pub use syslog::syslog_host;
+pub use syslog::route_key;

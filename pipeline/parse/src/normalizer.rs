@@ -11,12 +11,40 @@ use deferlog_classify::{Classifier, MxGroups};
 use deferlog_event::{Class, EventSink, Mta, Origin, RejectRow, RejectSink};
 use siphasher::sip::SipHasher13;
 use std::fmt;
+use std::mem;
 use std::sync::Arc;
+
+/// Which MTAs' lines a normalizer reads. Each line's shape says which MTA wrote it (a
+/// syslog program name, or Exim's own stamp), so `Auto` needs no hint; a named format
+/// only narrows what is accepted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Format {
+    #[default]
+    Auto,
+    Postfix,
+    Exim,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Format::Auto),
+            "postfix" => Ok(Format::Postfix),
+            "exim" => Ok(Format::Exim),
+            _ => Err(format!("{s:?} is not a known format (auto, postfix, exim)")),
+        }
+    }
+}
 
 /// Everything a normalizer needs, resolved from configuration.
 #[derive(Debug, Clone)]
 pub struct NormalizerConfig {
     pub tenant: String,
+    pub format: Format,
+    /// The host of lines that name none (Exim's own log file); the stream sets each
+    /// record's key (the MTA host) instead.
+    pub default_host: String,
     /// Zone of stamps that carry none (BSD syslog).
     pub zone: Zone,
     /// Stamps without a year take it from here (UTC microseconds): the ingest time.
@@ -36,6 +64,8 @@ impl NormalizerConfig {
     pub fn new(reference_time_us: i64) -> Self {
         NormalizerConfig {
             tenant: "default".into(),
+            format: Format::Auto,
+            default_host: "unknown".into(),
             zone: Zone::default(),
             reference_time_us,
             egress: Vec::new(),
@@ -61,6 +91,8 @@ pub struct NormalizerState {
 
 pub struct Normalizer {
     pub(crate) tenant: String,
+    format: Format,
+    host: String,
     pub(crate) stamps: StampParser,
     pub(crate) egress: EgressMap,
     pub(crate) hasher: SipHasher13,
@@ -94,6 +126,8 @@ impl Normalizer {
     pub fn new(cfg: NormalizerConfig) -> Self {
         Normalizer {
             tenant: cfg.tenant,
+            format: cfg.format,
+            host: cfg.default_host,
             stamps: StampParser::new(cfg.zone, cfg.reference_time_us),
             egress: EgressMap::new(&cfg.egress),
             hasher: SipHasher13::new_with_key(&cfg.hash_key),
@@ -126,6 +160,13 @@ impl Normalizer {
     pub fn set_tenant(&mut self, tenant: &str) {
         if self.tenant != tenant {
             tenant.clone_into(&mut self.tenant);
+        }
+    }
+
+    /// The host of the lines that follow when they name none (the record key).
+    pub fn set_host(&mut self, host: &str) {
+        if self.host != host {
+            host.clone_into(&mut self.host);
         }
     }
 
@@ -171,6 +212,22 @@ impl Normalizer {
             // the lossy one on the (all but universal) valid lines.
             Err(_) => String::from_utf8_lossy(trimmed),
         };
+        if self.format != Format::Postfix
+            && let Some((time_us, n)) = self.stamps.parse_local(line.as_bytes())
+        {
+            let host = mem::take(&mut self.host);
+            self.exim(
+                time_us,
+                &host,
+                line[n..].trim_start_matches(' '),
+                raw,
+                origin,
+                events,
+                rejects,
+            );
+            self.host = host;
+            return;
+        }
         match syslog::split(&mut self.stamps, &line) {
             Ok(frame) => self.dispatch(&frame, raw, origin, events, rejects),
             Err(e) => {
@@ -216,8 +273,20 @@ impl Normalizer {
         events: &mut dyn EventSink,
         rejects: &mut dyn RejectSink,
     ) {
+        if matches!(frame.program, "exim" | "exim4") && self.format != Format::Postfix {
+            // With `syslog_timestamp` (the default) Exim's own stamp, which has the
+            // year, starts the message.
+            let (time_us, msg) = match self.stamps.parse_local(frame.message.as_bytes()) {
+                Some((t, n)) => (t, frame.message[n..].trim_start_matches(' ')),
+                None => (frame.time_us, frame.message),
+            };
+            return self.exim(time_us, frame.host, msg, raw, origin, events, rejects);
+        }
         match frame.program.rsplit_once('/') {
-            Some((instance, service)) => self.postfix(frame, instance, service, raw, origin, events, rejects),
+            Some((instance, service)) if self.format != Format::Exim => {
+                self.postfix(frame, instance, service, raw, origin, events, rejects)
+            }
+            Some(_) => self.stats.skip(SkipKind::OtherService),
             None => self.stats.skip(SkipKind::NotPostfix),
         }
     }

@@ -74,6 +74,8 @@ pub struct StampParser {
     reference_day: i64,
     bsd_cache: Option<(u32, i64)>,
     date_cache: Option<([u8; 10], i64)>,
+    /// `YYYY-MM-DD HH` of a local stamp and the UTC µs of that local hour.
+    local_cache: Option<([u8; 13], i64)>,
 }
 
 impl StampParser {
@@ -84,6 +86,7 @@ impl StampParser {
             reference_day: i64::MIN,
             bsd_cache: None,
             date_cache: None,
+            local_cache: None,
         };
         p.set_reference(reference_us);
         p
@@ -176,22 +179,7 @@ impl StampParser {
         }
         let (h, m, s) = hms(b.get(11..19)?)?;
         let mut i = 19;
-        let mut frac_us = 0i64;
-        if b.get(i) == Some(&b'.') {
-            i += 1;
-            let start = i;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
-                if i - start < 6 {
-                    frac_us = frac_us * 10 + i64::from(b[i] - b'0');
-                }
-                i += 1;
-            }
-            let kept = (i - start).min(6);
-            if kept == 0 {
-                return None;
-            }
-            frac_us *= 10i64.pow(6 - kept as u32);
-        }
+        let frac_us = fraction(b, &mut i)?;
         let offset_s: i64 = match b.get(i)? {
             b'Z' | b'z' => {
                 i += 1;
@@ -212,6 +200,77 @@ impl StampParser {
         let secs = i64::from(h * 3600 + m * 60 + s) - offset_s;
         Some((days_us + secs * US + frac_us, i))
     }
+}
+
+impl StampParser {
+    /// Exim's `YYYY-MM-DD HH:MM:SS[.fff][ +HHMM]`: a wall-clock time in the configured
+    /// zone, unless `log_timezone` wrote the offset. Returns UTC µs and bytes consumed.
+    pub fn parse_local(&mut self, b: &[u8]) -> Option<(i64, usize)> {
+        if b.get(10) != Some(&b' ') || b.get(13) != Some(&b':') {
+            return None;
+        }
+        let key: [u8; 13] = b.get(..13)?.try_into().ok()?;
+        let (_, m, s) = hms(b.get(11..19)?)?;
+        let mut i = 19;
+        let frac_us = fraction(b, &mut i)?;
+        let offset_s = match (b.get(i), b.get(i + 1)) {
+            (Some(b' '), Some(sign @ (b'+' | b'-'))) if b.get(i + 6).is_none_or(|c| *c == b' ') => {
+                let (oh, _) = digits(b.get(i + 2..i + 4)?, 2)?;
+                let (om, _) = digits(b.get(i + 4..i + 6)?, 2)?;
+                i += 6;
+                let off = i64::from(oh * 3600 + om * 60);
+                Some(if *sign == b'-' { -off } else { off })
+            }
+            _ => None,
+        };
+        // `+00:00` or `Z` right after the seconds is RFC 3339 (a syslog stamp).
+        if !b.get(i).is_none_or(|c| *c == b' ') {
+            return None;
+        }
+        let date = || -> Option<NaiveDateTime> {
+            let (y, _) = digits(&key[..4], 4)?;
+            let (mo, _) = digits(&key[5..7], 2)?;
+            let (d, _) = digits(&key[8..10], 2)?;
+            let (h, _) = digits(&key[11..13], 2)?;
+            if key[4] != b'-' || key[7] != b'-' {
+                return None;
+            }
+            NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, mo, d)?.and_hms_opt(h, 0, 0)
+        };
+        let hour_us = match offset_s {
+            Some(off) => date()?.and_utc().timestamp_micros() - off * US,
+            None => match self.local_cache {
+                Some((k, us)) if k == key => us,
+                _ => {
+                    let us = self.zone.to_utc_us(date()?)?;
+                    self.local_cache = Some((key, us));
+                    us
+                }
+            },
+        };
+        Some((hour_us + i64::from(m * 60 + s) * US + frac_us, i))
+    }
+}
+
+/// An optional `.digits` at `*i`, as microseconds (digits past six are dropped).
+fn fraction(b: &[u8], i: &mut usize) -> Option<i64> {
+    if b.get(*i) != Some(&b'.') {
+        return Some(0);
+    }
+    *i += 1;
+    let start = *i;
+    let mut frac_us = 0i64;
+    while b.get(*i).is_some_and(u8::is_ascii_digit) {
+        if *i - start < 6 {
+            frac_us = frac_us * 10 + i64::from(b[*i] - b'0');
+        }
+        *i += 1;
+    }
+    let kept = (*i - start).min(6);
+    if kept == 0 {
+        return None;
+    }
+    Some(frac_us * 10i64.pow(6 - kept as u32))
 }
 
 fn month_of(b: &[u8]) -> Option<u32> {
@@ -319,6 +378,24 @@ mod tests {
         assert_eq!(p.parse(s).map(|x| x.0), Some(us("2026-03-03T08:45:29Z")));
         let s = b"2026-03-03T10:45:29.5Z x";
         assert_eq!(p.parse(s).map(|x| x.0), Some(us("2026-03-03T10:45:29.5Z")));
+    }
+
+    #[test]
+    fn exim_stamps_are_local_unless_they_carry_an_offset() {
+        let mut p = parser("Europe/Berlin", "2026-11-10T00:00:00Z");
+        let (t, n) = p
+            .parse_local(b"2026-11-08 07:15:00 1ajLoq-0001wC-Pk =>")
+            .expect("local");
+        assert_eq!((t, n), (us("2026-11-08T06:15:00Z"), 19));
+        let (t, n) = p.parse_local(b"2026-11-08 07:15:00.250 +0000 1ajLoq").expect("offset");
+        assert_eq!((t, n), (us("2026-11-08T07:15:00Z") + 250_000, 29));
+        // Summer time in the same zone, from the cache of another hour.
+        let (t, _) = p.parse_local(b"2026-07-01 12:00:00 x").expect("summer");
+        assert_eq!(t, us("2026-07-01T10:00:00Z"));
+        // RFC 3339 (a `T`, or an offset right after the seconds) is not this shape.
+        assert!(p.parse_local(b"2026-11-08T07:15:00Z host").is_none());
+        assert!(p.parse_local(b"2026-11-08 07:15").is_none());
+        assert!(p.parse_local(b"2026-11-08 07:15:00+00:00 host").is_none());
     }
 
     #[test]

@@ -47,11 +47,20 @@ pub fn split<'a>(stamps: &mut StampParser, line: &'a str) -> Result<SyslogLine<'
     })
 }
 
-/// The host field of a raw syslog line, found without parsing the stamp: after the
-/// first space of an RFC 3339 stamp, or after `HH:MM:SS ` of a BSD one. Empty when
-/// the line has neither shape. Cheap enough to route every line (parser threads,
-/// Kafka record keys).
-pub fn syslog_host(line: &[u8]) -> &[u8] {
+/// What keeps a message's lines together when lines are spread (parser threads,
+/// Kafka record keys), found without parsing the stamp: the host field of a syslog
+/// line (after the first space of an RFC 3339 stamp, or after `HH:MM:SS ` of a BSD
+/// one); for a line of Exim's own log, which names no host, its message id. Empty
+/// when the line has neither shape.
+pub fn route_key(line: &[u8]) -> &[u8] {
+    if line.get(10) == Some(&b' ') && line.get(13) == Some(&b':') {
+        // `YYYY-MM-DD HH:MM:SS[.fff] [+HHMM] [[pid]] ID ...`
+        return line
+            .split(|b| *b == b' ')
+            .skip(2)
+            .find(|t| !t.is_empty() && !t.starts_with(b"+") && !t.starts_with(b"-") && !t.starts_with(b"["))
+            .unwrap_or_default();
+    }
     let start = if line.first().is_some_and(u8::is_ascii_digit) {
         memchr::memchr(b' ', line).map(|i| i + 1)
     } else {
@@ -99,13 +108,25 @@ mod tests {
 
     #[test]
     fn the_host_is_found_after_either_stamp() {
-        assert_eq!(syslog_host(b"Nov  8 08:14:01 mta-out1 postfix/smtp[1]: x"), b"mta-out1");
-        assert_eq!(syslog_host(b"Jan 6 08:39:06 mx postfix/qmgr[2]: x"), b"mx");
+        assert_eq!(route_key(b"Nov  8 08:14:01 mta-out1 postfix/smtp[1]: x"), b"mta-out1");
+        assert_eq!(route_key(b"Jan 6 08:39:06 mx postfix/qmgr[2]: x"), b"mx");
         assert_eq!(
-            syslog_host(b"2026-11-08T08:14:01.1+00:00 relay-7 postfix/smtp[1]: x"),
+            route_key(b"2026-11-08T08:14:01.1+00:00 relay-7 postfix/smtp[1]: x"),
             b"relay-7"
         );
-        assert_eq!(syslog_host(b"garbage"), b"");
-        assert_eq!(syslog_host(b""), b"");
+        assert_eq!(route_key(b"garbage"), b"");
+        assert_eq!(route_key(b""), b"");
+    }
+
+    #[test]
+    fn exim_lines_are_routed_by_message_id() {
+        assert_eq!(
+            route_key(b"2016-03-25 15:06:10 1ajLoq-0001wC-Pk => a@b R=x"),
+            b"1ajLoq-0001wC-Pk"
+        );
+        assert_eq!(
+            route_key(b"2016-03-25 15:06:10.123 +0100 [4242] 1ajLoq-0001wC-Pk Completed"),
+            b"1ajLoq-0001wC-Pk"
+        );
     }
 }

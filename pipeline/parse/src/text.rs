@@ -17,9 +17,27 @@ pub fn rfind(hay: &str, needle: &str) -> Option<usize> {
     memchr::memmem::rfind(hay.as_bytes(), needle.as_bytes())
 }
 
+/// Cuts `s` to at most `max` bytes on a character boundary.
+pub fn bounded(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounding_respects_char_boundaries() {
+        assert_eq!(bounded("héllo", 2), "h");
+        assert_eq!(bounded("abc", 10), "abc");
+    }
 
     #[test]
     fn pairs_and_needles() {

@@ -330,3 +330,104 @@ fn hostile_input_never_panics_and_every_line_is_accounted_for() {
     assert!(st.rejected(RejectReason::BadTimestamp) >= 1);
     assert!(st.rejected(RejectReason::Truncated) >= 2);
 }
+
+#[test]
+fn every_delivery_line_of_the_exim_corpus() {
+    let raw = corpus("exim_mainlog.log");
+    let mut cfg = NormalizerConfig::new(us("2026-12-31T12:00:00Z"));
+    cfg.default_host = "exim-host".into();
+    let mut n = Normalizer::new(cfg);
+    let mut sink: Vec<OwnedSummary> = Vec::new();
+    let mut rejects = Rejects::default();
+    for (i, line) in raw.split_inclusive(|b| *b == b'\n').enumerate() {
+        let origin = Origin::Line {
+            file: "exim",
+            line: i as u64 + 1,
+        };
+        n.process_line(line, origin, &mut sink, &mut rejects);
+    }
+    use Class as C;
+    use Outcome::*;
+    let lo = Some("127.0.0.1");
+    // Test-suite lines are munged (SOURCES.md): hosts V4NET.0.0.x, ports PORT_S.
+    #[rustfmt::skip]
+    let want: &[Want<'_>] = &[
+        ("exim:4", Delivered, C::None, lo, lo, "domain.com", Some("domain.com"), Some(250), None, Some(1)),
+        ("exim:6", Delivered, C::None, lo, lo, "domain.com", Some("domain.com"), Some(250), None, Some(1)),
+        ("exim:12", Deferred, C::Other, lo, lo, "domain.com", Some("domain.com"), Some(450), None, Some(1)),
+        ("exim:15", Bounced, C::Other, lo, lo, "domain.com", Some("domain.com"), Some(550), None, Some(2)),
+        ("exim:21", Deferred, C::Other, lo, lo, "x.y", Some("x.y"), Some(450), None, Some(1)),
+        ("exim:24", Deferred, C::Network, lo, lo, "x.y", Some("x.y"), None, None, Some(2)),
+        ("exim:25", Expired, C::Expired, lo, lo, "x.y", Some("x.y"), None, None, None),
+        ("exim:33", Delivered, C::None, lo, lo, "remote", Some("remote"), Some(250), None, Some(1)),
+        ("exim:34", Delivered, C::None, lo, lo, "remote", Some("remote"), Some(250), None, Some(1)),
+        ("exim:39", Deferred, C::Recipient, None, None, "test.ex", Some("test.ex"), None, None, Some(1)),
+        ("exim:40", Deferred, C::Recipient, None, None, "test.ex", Some("test.ex"), None, None, Some(1)),
+        ("exim:42", Deferred, C::Network, Some("v4net.0.0.1"), Some("V4NET.0.0.1"), "unknown.ex", Some("unknown.ex"), None, None, Some(1)),
+        ("exim:44", Deferred, C::Network, Some("v4net.0.0.0"), Some("V4NET.0.0.0"), "known.ex", Some("known.ex"), None, None, Some(1)),
+        ("exim:45", Expired, C::Expired, Some("v4net.0.0.0"), Some("V4NET.0.0.0"), "known.ex", Some("known.ex"), None, None, None),
+        ("exim:46", Expired, C::Expired, None, None, "test.ex", Some("test.ex"), None, None, None),
+        ("exim:52", Delivered, C::None, Some("gmail-smtp-in.l.google.com"), Some("74.125.200.27"), "google", Some("gmail.com"), Some(250), Some("2.0.0"), Some(1)),
+        ("exim:54", Deferred, C::Local, None, None, "yahoo.com", Some("yahoo.com"), None, None, Some(1)),
+        ("exim:55", Deferred, C::Local, None, None, "108", Some("108"), None, None, Some(1)),
+        ("exim:56", Bounced, C::Recipient, None, None, "108", Some("108"), None, None, Some(1)),
+    ];
+    check(&sink, want);
+    // `I=[ip]:port` is the sending IP; the transport is the instance; the host of a
+    // file without syslog framing is the configured one.
+    let first = &sink[0];
+    assert_eq!(
+        (
+            first.source_ip.as_deref(),
+            first.mta_instance.as_deref(),
+            first.mta_host.as_str()
+        ),
+        (Some("127.0.0.1"), Some("smtp"), "exim-host")
+    );
+    assert_eq!(
+        (first.queue_id.as_str(), first.event_time_us),
+        ("10HmaX-000000005vi-0000", us("1999-03-02T09:44:33Z"))
+    );
+    let gmail = &sink[15];
+    assert_eq!(gmail.queue_id, "1ajLoq-0001wC-Pk");
+    assert_eq!(
+        gmail.response.as_deref(),
+        Some("250 2.0.0 OK 1458889573 vy4si17489309pab.124 - gsmtp")
+    );
+    assert_eq!(gmail.mta_instance.as_deref(), Some("dkim_remote_smtp"));
+    // The two `->`/`=>` recipients of one delivery are separate recipients.
+    assert_ne!(sink[7].recipient_hash, sink[8].recipient_hash);
+    assert!(rejects.0.is_empty(), "{:?}", rejects.0);
+    let st = n.stats();
+    assert_eq!(st.lines, 58);
+    assert_eq!((st.events, st.expiries), (19, 3));
+    assert_eq!(st.skipped(SkipKind::LocalDelivery), 2);
+    assert_eq!(st.lines, st.accounted_lines());
+}
+
+#[test]
+fn exim_via_syslog_takes_the_host_from_the_frame_and_the_time_from_exim() {
+    let mut n = normalizer();
+    let mut sink: Vec<OwnedSummary> = Vec::new();
+    let mut rejects = Rejects::default();
+    // A pastebin line (https://pastebin.com/xe52Ud13, via syslog without Exim's stamp)
+    // and the corpus' Gmail line as Exim sends it to syslog by default.
+    for line in [
+        "Feb 19 22:41:21 ns1 exim[47995]: 1PqsgA-000CU6-GO => snorov@gmail.com R=google_routers T=google_transport H=googlemail-smtp.l.google.com [74.125.39.16] X=TLSv1:RC4-SHA:128 C=\"250 2.0.0 OK 1298144479 e6sm1688320fav.8\"",
+        "Mar 25 15:06:10 host2 exim[1]: 2016-03-25 15:06:10 1ajLoq-0001wC-Pk => recipient@gmail.com R=dkim_lookuphost T=dkim_remote_smtp H=gmail-smtp-in.l.google.com [74.125.200.27] C=\"250 2.0.0 OK\"",
+    ] {
+        n.process_line(line.as_bytes(), Origin::Text("t"), &mut sink, &mut rejects);
+    }
+    assert_eq!(sink.len(), 2);
+    assert_eq!(
+        (sink[0].mta_host.as_str(), sink[0].mx_group.as_str()),
+        ("ns1", "google")
+    );
+    assert_eq!(sink[0].event_time_us, us("2026-02-19T22:41:21Z"));
+    assert_eq!(sink[1].mta_host, "host2");
+    assert_eq!(
+        sink[1].event_time_us,
+        us("2016-03-25T15:06:10Z"),
+        "Exim's stamp has the year"
+    );
+}

@@ -99,7 +99,11 @@ impl Partition {
         let ckpt = dirs.load()?;
         dirs.recover(ckpt.as_ref())?;
         let ckpt = ckpt.unwrap_or_else(|| Checkpoint::new(&scope));
-        let mut norm = Normalizer::new(cfg.normalizer.clone());
+        let mut ncfg = cfg.normalizer.clone();
+        if let Some(t) = cfg.topics.iter().find(|t| t.name == topic) {
+            ncfg.format = t.format;
+        }
+        let mut norm = Normalizer::new(ncfg);
         norm.restore(ckpt.normalizer);
         Ok(Partition {
             topic: topic.into(),

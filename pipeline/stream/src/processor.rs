@@ -25,6 +25,8 @@ pub enum TenantFrom {
 pub struct TopicConfig {
     pub name: String,
     pub tenant: TenantFrom,
+    /// Which MTAs' records the topic carries.
+    pub format: deferlog_parse::Format,
 }
 
 #[derive(Debug, Clone)]

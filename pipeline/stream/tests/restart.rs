@@ -37,6 +37,7 @@ fn config(out: &Path) -> StreamConfig {
         topics: vec![TopicConfig {
             name: TOPIC.into(),
             tenant: TenantFrom::Key,
+            format: deferlog_parse::Format::Auto,
         }],
         batch_rows: 2_000,
         batch_interval: Duration::from_secs(3600),
@@ -48,7 +49,7 @@ fn config(out: &Path) -> StreamConfig {
 }
 
 /// The partitions a producer keyed by host would fill, in order.
-fn partitioned(lines: u64, seed: u64) -> (Vec<Vec<Vec<u8>>>, String) {
+fn partitioned(lines: u64, seed: u64) -> (Vec<Vec<Vec<u8>>>, String, deferlog_gen::Counts) {
     let mut g = Generator::new(GenConfig {
         seed,
         lines,
@@ -74,7 +75,7 @@ fn partitioned(lines: u64, seed: u64) -> (Vec<Vec<Vec<u8>>>, String) {
     }
     let mut truth = Vec::new();
     g.truth().write_csv(&mut truth).expect("truth");
-    (parts, String::from_utf8(truth).expect("utf8"))
+    (parts, String::from_utf8(truth).expect("utf8"), g.truth().totals())
 }
 
 fn csv(batches: &[RecordBatch], drop_last: bool) -> String {
@@ -204,18 +205,6 @@ fn run_with_crashes(parts: &[Vec<Vec<u8>>], out: &Path, crashes: usize, seed: u6
     }
 }
 
-/// Sums of the truth's count columns: attempts, delivered, deferred, bounced, expired.
-fn truth_sums(truth: &str) -> [u64; 5] {
-    let mut s = [0; 5];
-    for line in truth.lines().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        for (i, v) in f[4..9].iter().enumerate() {
-            s[i] += v.parse::<u64>().expect("count");
-        }
-    }
-    s
-}
-
 /// A family's counts summed by the label at `label`.
 fn sum_by(c: &Counts, family: Family, label: usize) -> std::collections::BTreeMap<String, u64> {
     let mut out = std::collections::BTreeMap::new();
@@ -231,13 +220,19 @@ fn sum_by(c: &Counts, family: Family, label: usize) -> std::collections::BTreeMa
 
 #[test]
 fn crashes_at_random_points_lose_nothing_and_count_nothing_twice() {
-    let (parts, truth) = partitioned(40_000, 21);
+    let (parts, truth, totals) = partitioned(40_000, 21);
     assert!(parts.iter().all(|p| !p.is_empty()), "every partition gets a host");
     let dir = tempfile::tempdir().expect("tmp");
     let exported = run_with_crashes(&parts, dir.path(), 4, 77);
 
     // The exported counters too: what each incarnation committed, continued by the next.
-    let [attempts, delivered, deferred, bounced, expired] = truth_sums(&truth);
+    let deferlog_gen::Counts {
+        attempts,
+        delivered,
+        deferred,
+        bounced,
+        expired,
+    } = totals;
     let by_outcome = sum_by(&exported, Family::Attempts, 4);
     let want: std::collections::BTreeMap<String, u64> = [
         ("bounced".to_owned(), bounced),
@@ -266,7 +261,7 @@ fn crashes_at_random_points_lose_nothing_and_count_nothing_twice() {
 
 #[test]
 fn a_stop_writes_open_hours_as_not_final_and_a_restart_finishes_them() {
-    let (parts, truth) = partitioned(12_000, 4);
+    let (parts, truth, _) = partitioned(12_000, 4);
     let dir = tempfile::tempdir().expect("tmp");
     let mut proc = Processor::new(config(dir.path())).expect("processor");
     for (p, lines) in parts.iter().enumerate() {
@@ -402,7 +397,7 @@ fn query_rows(dir: &Path) -> Vec<String> {
 
 #[test]
 fn records_delivered_again_below_the_checkpoint_are_not_counted_twice() {
-    let (parts, truth) = partitioned(6_000, 9);
+    let (parts, truth, _) = partitioned(6_000, 9);
     let dir = tempfile::tempdir().expect("tmp");
     let mut proc = Processor::new(config(dir.path())).expect("processor");
     let feed = |proc: &mut Processor, p: usize, range: std::ops::Range<usize>| {

@@ -184,7 +184,7 @@ fn feed(mut g: Generator, speed: f64, client: &ClientSettings, produced: &Atomic
             }
         }
         let text = line.strip_suffix(b"\n").unwrap_or(&line);
-        let host = deferlog_parse::syslog_host(text);
+        let host = deferlog_parse::route_key(text);
         producer.send(TOPIC, (!host.is_empty()).then_some(host), text)?;
         produced.fetch_add(1, Ordering::Release);
         producer.poll();

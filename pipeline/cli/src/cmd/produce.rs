@@ -51,7 +51,7 @@ pub fn send_files(settings: &ClientSettings, topic: &str, inputs: &[String]) -> 
             if line.is_empty() {
                 continue;
             }
-            let host = deferlog_parse::syslog_host(line);
+            let host = deferlog_parse::route_key(line);
             producer.send(topic, (!host.is_empty()).then_some(host), line)?;
             sent += 1;
             if sent.is_multiple_of(1024) {

@@ -17,6 +17,9 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     if a.reference_time.is_some() {
         cfg.reference_time = a.reference_time.clone();
     }
+    if let Some(f) = &a.format {
+        cfg.format = f.clone();
+    }
     let origin = super::origin(a.config.config.as_deref());
     let now = super::now_us();
     let norm = cfg.resolve(&origin, now)?;

@@ -20,7 +20,7 @@ use deferlog_event::{Class, EventRow, EventSink, Mta, Origin, Outcome, RejectSin
 use std::mem;
 
 /// Longest Message-ID kept; longer ones are cut, not rejected.
-const MESSAGE_ID_MAX: usize = 256;
+pub(crate) const MESSAGE_ID_MAX: usize = 256;
 
 /// `QUEUEID: rest` with a plausible Postfix queue id (short hex or long form).
 fn split_queue_id(msg: &str) -> Option<(&str, &str)> {
@@ -59,7 +59,7 @@ impl Normalizer {
                     && let Some(id) = rest.strip_prefix("message-id=")
                 {
                     let id = id.trim_start_matches('<').trim_end_matches('>');
-                    self.state.get_or_insert(f.host, qid).message_id = Some(reply::bounded(id, MESSAGE_ID_MAX).into());
+                    self.state.get_or_insert(f.host, qid).message_id = Some(text::bounded(id, MESSAGE_ID_MAX).into());
                 }
                 self.stats.skip(SkipKind::Submission)
             }
@@ -138,7 +138,7 @@ impl Normalizer {
         let source_ip = self.egress.lookup(f.host, instance);
         // Mask before cutting: a cut inside an address would hide its `@` from the mask.
         let masked = redact_addresses_str(response);
-        let stored_response = reply::bounded(&masked, self.response_max_bytes);
+        let stored_response = text::bounded(&masked, self.response_max_bytes);
 
         let st = self.state.get_or_insert(f.host, qid);
         let attempt = match st.rcpt_mut(rcpt_hash.unwrap_or(0), rcpt_domain) {

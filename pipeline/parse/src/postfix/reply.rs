@@ -57,18 +57,6 @@ pub fn reply_of(text: &str) -> &str {
     }
 }
 
-/// Cuts `s` to at most `max` bytes on a character boundary.
-pub fn bounded(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,11 +97,5 @@ mod tests {
         let t = "host mg2.egov.bg[213.91.191.86] refused to talk to me: 450 4.3.2 try again later";
         assert_eq!(reply_of(t), "450 4.3.2 try again later");
         assert_eq!(reply_of("250 2.0.0 Ok: queued as X"), "250 2.0.0 Ok: queued as X");
-    }
-
-    #[test]
-    fn bounding_respects_char_boundaries() {
-        assert_eq!(bounded("héllo", 2), "h");
-        assert_eq!(bounded("abc", 10), "abc");
     }
 }

@@ -1,0 +1,296 @@
+//! The pieces of one Exim delivery line after its flag: the address, the `K=V`
+//! fields, the `defer (N)` code and the reason text, and the reply inside the reason.
+
+use crate::text;
+
+/// Where a delivery went and how, from one `=>` `->` `==` `**` line.
+#[derive(Debug, Default, PartialEq)]
+pub struct Delivery<'a> {
+    pub address: &'a str,
+    pub transport: Option<&'a str>,
+    /// `H=host [ip]`: the host name (absent with `H=[ip]`) and the IP.
+    pub host: Option<&'a str>,
+    pub host_ip: Option<&'a str>,
+    /// `I=[ip]:port`: the outgoing interface, the sending IP.
+    pub interface: Option<&'a str>,
+    /// `C="..."`: the receiver's confirmation of a delivery.
+    pub confirmation: Option<&'a str>,
+    /// `QT=`: time since the message arrived, seconds.
+    pub queue_time: Option<f64>,
+    pub size: Option<u64>,
+    /// `defer (-53)`: Exim's own error number.
+    pub defer_errno: Option<i32>,
+    /// What follows the fields after `: `, e.g. `SMTP error from remote mail server
+    /// after RCPT TO:<a@b>: 451 4.7.650 ...` or `retry timeout exceeded`.
+    pub reason: Option<&'a str>,
+}
+
+/// Splits `ADDR [<orig>] [(parent)] [fields] [: reason]`. `None` when there is no address.
+pub fn parse(body: &str) -> Option<Delivery<'_>> {
+    let end = body.find(' ').unwrap_or(body.len());
+    let mut address = &body[..end];
+    let mut rest = &body[end..];
+    // `** addr: retry timeout exceeded`: the reason follows the address at once.
+    if let Some(a) = address.strip_suffix(':') {
+        address = a;
+        rest = &body[end - 1..];
+    }
+    if address.is_empty() {
+        return None;
+    }
+    let mut d = Delivery {
+        address,
+        ..Delivery::default()
+    };
+    let (fields, reason) = split_reason(rest);
+    d.reason = reason;
+    let mut toks = Tokens { s: fields };
+    while let Some(t) = toks.next() {
+        if let Some(v) = t.strip_prefix("T=") {
+            d.transport = Some(v);
+        } else if let Some(v) = t.strip_prefix("H=") {
+            // `H=host [ip]:port*`, `H=[ip]:port`, or `H=host (helo) [ip]` on arrivals.
+            match bracketed(v) {
+                Some(ip) => d.host_ip = Some(ip),
+                None => {
+                    d.host = Some(v);
+                    while let Some(next) = toks.peek() {
+                        if next.starts_with('(') {
+                            toks.next();
+                            continue;
+                        }
+                        if let Some(ip) = bracketed(next) {
+                            d.host_ip = Some(ip);
+                            toks.next();
+                        }
+                        break;
+                    }
+                }
+            }
+        } else if let Some(v) = t.strip_prefix("I=") {
+            d.interface = bracketed(v);
+        } else if let Some(v) = t.strip_prefix("C=") {
+            d.confirmation = Some(v.trim_matches('"'));
+        } else if let Some(v) = t.strip_prefix("QT=") {
+            d.queue_time = duration(v);
+        } else if let Some(v) = t.strip_prefix("S=") {
+            d.size = v.parse().ok();
+        } else if t == "defer" {
+            if let Some(code) = toks
+                .peek()
+                .and_then(|n| n.strip_prefix('('))
+                .and_then(|n| n.strip_suffix(')'))
+            {
+                d.defer_errno = code.parse().ok();
+                toks.next();
+            }
+        }
+    }
+    // `defer (dd): Connection timed out H=host [ip]: SMTP timeout ...`: the host is
+    // named inside the reason.
+    if d.host.is_none()
+        && d.host_ip.is_none()
+        && let Some(r) = d.reason
+        && let Some(at) = text::find(r, " H=")
+    {
+        let mut toks = Tokens { s: &r[at + 3..] };
+        if let Some(h) = toks.next() {
+            match bracketed(h.trim_end_matches(':')) {
+                Some(ip) => d.host_ip = Some(ip),
+                None => {
+                    d.host = Some(h);
+                    d.host_ip = toks.next().and_then(|t| bracketed(t.trim_end_matches(':')));
+                }
+            }
+        }
+        d.reason = Some(&r[..at]);
+    }
+    Some(d)
+}
+
+/// Fields, then the reason after the first `: ` outside quotes.
+fn split_reason(s: &str) -> (&str, Option<&str>) {
+    let b = s.as_bytes();
+    let mut quoted = false;
+    for i in 0..b.len() {
+        match b[i] {
+            b'"' => quoted = !quoted,
+            b':' if !quoted && b.get(i + 1).is_none_or(|c| *c == b' ') => {
+                let reason = s[i + 1..].trim_start();
+                return (&s[..i], (!reason.is_empty()).then_some(reason));
+            }
+            _ => {}
+        }
+    }
+    (s, None)
+}
+
+/// Space-separated tokens, a quoted value (`C="250 OK id=1"`) being one token.
+struct Tokens<'a> {
+    s: &'a str,
+}
+
+impl<'a> Tokens<'a> {
+    fn peek(&self) -> Option<&'a str> {
+        let mut copy = Tokens { s: self.s };
+        copy.next()
+    }
+
+    fn next(&mut self) -> Option<&'a str> {
+        let s = self.s.trim_start_matches(' ');
+        if s.is_empty() {
+            self.s = s;
+            return None;
+        }
+        let b = s.as_bytes();
+        let mut i = 0;
+        let mut quoted = false;
+        while i < b.len() {
+            match b[i] {
+                b'"' => quoted = !quoted,
+                // A backslash escapes a quote inside a quoted value.
+                b'\\' if quoted => i += 1,
+                b' ' if !quoted => break,
+                _ => {}
+            }
+            i += 1;
+        }
+        let i = i.min(s.len());
+        self.s = &s[i..];
+        Some(&s[..i])
+    }
+}
+
+/// `[ip]`, `[ip]:port` or `[ip]:port*` → ip.
+fn bracketed(t: &str) -> Option<&str> {
+    let inner = t.strip_prefix('[')?;
+    let close = inner.find(']')?;
+    let ip = &inner[..close];
+    (!ip.is_empty()).then_some(ip)
+}
+
+/// Exim's `1d2h3m4s` (also `w`, fractional seconds) → seconds.
+fn duration(v: &str) -> Option<f64> {
+    let mut total = 0.0;
+    let mut num = String::new();
+    for c in v.chars() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let unit = match c {
+            'w' => 604_800.0,
+            'd' => 86_400.0,
+            'h' => 3_600.0,
+            'm' => 60.0,
+            's' => 1.0,
+            _ => return None,
+        };
+        total += num.parse::<f64>().ok()? * unit;
+        num.clear();
+    }
+    num.is_empty().then_some(total)
+}
+
+/// The receiver's reply in a reason: after `SMTP error from remote mail server after
+/// COMMAND: `; other reasons (`Connection timed out`, `retry time not reached`) are
+/// the text themselves.
+pub fn reply_of(reason: &str) -> &str {
+    const MARK: &str = "SMTP error from remote mail server after ";
+    match text::find(reason, MARK) {
+        Some(at) => {
+            let after = &reason[at + MARK.len()..];
+            match text::find(after, ": ") {
+                Some(c) => &after[c + 2..],
+                None => after,
+            }
+        }
+        None => reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delivery_names_host_interface_and_confirmation() {
+        let d = parse(
+            "recipient@gmail.com R=dkim_lookuphost T=dkim_remote_smtp H=gmail-smtp-in.l.google.com [74.125.200.27] \
+             X=TLSv1.2:ECDHE-RSA-AES128-GCM-SHA256:128 CV=yes C=\"250 2.0.0 OK 1458889573 vy4si17489309pab.124 - gsmtp\"",
+        )
+        .expect("delivery");
+        assert_eq!(d.address, "recipient@gmail.com");
+        assert_eq!(d.transport, Some("dkim_remote_smtp"));
+        assert_eq!(d.host, Some("gmail-smtp-in.l.google.com"));
+        assert_eq!(d.host_ip, Some("74.125.200.27"));
+        assert_eq!(
+            d.confirmation,
+            Some("250 2.0.0 OK 1458889573 vy4si17489309pab.124 - gsmtp")
+        );
+        assert_eq!(d.reason, None);
+    }
+
+    #[test]
+    fn a_deferral_keeps_its_code_interface_and_reply() {
+        let d = parse(
+            "userz@domain.com R=all T=smtp defer (-45) H=127.0.0.1 [127.0.0.1]:PORT_S I=[127.0.0.1]:10001: \
+             SMTP error from remote mail server after MAIL FROM:<>: 450 not right now, sorry",
+        )
+        .expect("deferral");
+        assert_eq!(d.defer_errno, Some(-45));
+        assert_eq!(
+            (d.host, d.host_ip, d.interface),
+            (Some("127.0.0.1"), Some("127.0.0.1"), Some("127.0.0.1"))
+        );
+        assert_eq!(reply_of(d.reason.expect("reason")), "450 not right now, sorry");
+    }
+
+    #[test]
+    fn a_host_named_inside_the_reason_is_found() {
+        let d = parse(
+            "userx@x.y R=r1 T=t1 defer (dd): Connection timed out H=127.0.0.1 [127.0.0.1]: SMTP timeout after end of data",
+        )
+        .expect("deferral");
+        assert_eq!((d.host, d.host_ip), (Some("127.0.0.1"), Some("127.0.0.1")));
+        assert_eq!(d.reason, Some("Connection timed out"));
+    }
+
+    #[test]
+    fn an_address_with_a_colon_is_followed_by_its_reason() {
+        let d = parse("userx@x.y: retry timeout exceeded").expect("expiry");
+        assert_eq!((d.address, d.reason), ("userx@x.y", Some("retry timeout exceeded")));
+        let d = parse("xxx@yahoo.com routing defer (-51): retry time not reached").expect("hold");
+        assert_eq!(d.defer_errno, Some(-51));
+        assert_eq!(d.reason, Some("retry time not reached"));
+    }
+
+    #[test]
+    fn queue_times_add_up_their_units() {
+        assert_eq!(duration("1d2h3m4s"), Some(93_784.0));
+        assert_eq!(duration("1.5s"), Some(1.5));
+        assert_eq!(duration("3x"), None);
+        assert_eq!(duration("12"), None);
+    }
+
+    #[test]
+    fn nothing_panics_on_fragments() {
+        for s in [
+            "",
+            " ",
+            ":",
+            "a",
+            "a:",
+            "a R=",
+            "a H=",
+            "a H=[",
+            "a defer (",
+            "a C=\"x",
+            "a: ",
+            "\"",
+            "a H=x [",
+        ] {
+            let _ = parse(s);
+        }
+    }
+}

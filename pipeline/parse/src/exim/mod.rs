@@ -1,0 +1,273 @@
+//! Exim main log: which lines are attempts, and what they mean for the counts.
+//!
+//! `=>` and `->` (further addresses of the same delivery) are deliveries, `==`
+//! deferrals, `**` bounces, and `**` with `retry timeout exceeded` the expiry of that
+//! recipient (not an attempt; attributed to its last attempt, as for Postfix). `<=`
+//! (arrival) feeds correlation state with the sender, size and Message-ID;
+//! `Completed` drops it; a message-level `H=host [ip]: ...` error line is remembered
+//! as the host a following `==` without `H=` went to. A delivery with no `H=` (to a
+//! mailbox, a pipe, a file, `:blackhole:`) is local and skipped.
+//!
+//! The sending IP is `I=[ip]:port` when `+outgoing_interface` is logged, else the
+//! `[[egress]]` map with the transport (`T=`) as the instance: multi-IP Exim setups
+//! bind each IP in a transport of its own.
+
+mod fields;
+
+use crate::correlate::LastAttempt;
+use crate::normalizer::{Normalizer, lower};
+use crate::recipient::split_recipient;
+use crate::redact::redact_addresses_str;
+use crate::stats::{RejectReason, SkipKind};
+use crate::text::bounded;
+use deferlog_classify::split_reply;
+use deferlog_event::{Class, EventRow, EventSink, Mta, Origin, Outcome, RejectSink};
+use std::mem;
+
+/// Message ids: `1ajLoq-0001wC-Pk` (before 4.97) and `10HmaX-000000005vi-0000`.
+pub fn is_message_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    let alnum = |r: &[u8]| r.iter().all(u8::is_ascii_alphanumeric);
+    match b.len() {
+        16 => b[6] == b'-' && b[13] == b'-' && alnum(&b[..6]) && alnum(&b[7..13]) && alnum(&b[14..]),
+        23 => b[6] == b'-' && b[18] == b'-' && alnum(&b[..6]) && alnum(&b[7..18]) && alnum(&b[19..]),
+        _ => false,
+    }
+}
+
+/// Skips `[pid] ` that `+pid` puts after the stamp.
+fn skip_pid(s: &str) -> &str {
+    match s.strip_prefix('[').and_then(|r| r.split_once("] ")) {
+        Some((pid, rest)) if pid.bytes().all(|b| b.is_ascii_digit()) => rest,
+        _ => s,
+    }
+}
+
+impl Normalizer {
+    /// One Exim line, its stamp (and `[pid]`) already taken off: `MSGID FLAG ...` or
+    /// a line about no message (queue runs, connections, daemon start).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn exim(
+        &mut self,
+        time_us: i64,
+        host: &str,
+        line: &str,
+        raw: &[u8],
+        origin: Origin<'_>,
+        events: &mut dyn EventSink,
+        rejects: &mut dyn RejectSink,
+    ) {
+        let line = skip_pid(line);
+        let (id, body) = line.split_once(' ').unwrap_or((line, ""));
+        if !is_message_id(id) {
+            return self.stats.skip(SkipKind::OtherService);
+        }
+        let (flag, rest) = body.split_at(body.find(' ').unwrap_or(body.len()));
+        let rest = rest.trim_start_matches(' ');
+        let outcome = match flag {
+            "=>" | "->" => Outcome::Delivered,
+            "==" => Outcome::Deferred,
+            "**" => Outcome::Bounced,
+            "<=" => return self.arrival(host, id, rest),
+            "Completed" => {
+                self.state.remove(host, id);
+                return self.stats.skip(SkipKind::QueueManager);
+            }
+            _ => {
+                if let Some(h) = flag.strip_prefix("H=") {
+                    self.remember_hop(host, id, h, rest);
+                }
+                return self.stats.skip(SkipKind::SmtpInfo);
+            }
+        };
+        let Some(d) = fields::parse(rest) else {
+            return self.reject(Mta::Exim, RejectReason::BadRecipient, raw, origin, rejects);
+        };
+        if d.address.starts_with([':', '|', '/'])
+            || (outcome == Outcome::Delivered && d.host.is_none() && d.host_ip.is_none())
+        {
+            return self.stats.skip(SkipKind::LocalDelivery);
+        }
+        let reason = d.reason.unwrap_or("");
+        if outcome == Outcome::Bounced && reason.starts_with("retry timeout exceeded") {
+            return self.exim_expiry(time_us, host, id, &d, origin, events);
+        }
+        self.exim_attempt(time_us, host, id, outcome, &d, origin, events);
+    }
+
+    /// `<= sender ... S=size id=message-id`: what later lines of the message need.
+    fn arrival(&mut self, host: &str, id: &str, rest: &str) {
+        let sender = rest.split(' ').next().unwrap_or("");
+        let mut size = None;
+        let mut message_id = None;
+        for t in rest.split(' ') {
+            if let Some(v) = t.strip_prefix("S=") {
+                size = v.parse().ok();
+            } else if let Some(v) = t.strip_prefix("id=") {
+                message_id = Some(v);
+            }
+        }
+        let mut buf = mem::take(&mut self.scratch.domain);
+        let domain = sender.rsplit_once('@').map(|(_, d)| lower(d, &mut buf));
+        let st = self.state.get_or_insert(host, id);
+        st.sender_domain = domain.filter(|d| !d.is_empty()).map(Into::into);
+        st.size = size;
+        st.message_id = message_id.map(|m| bounded(m, crate::postfix::MESSAGE_ID_MAX).into());
+        self.scratch.domain = buf;
+        self.stats.skip(SkipKind::Submission)
+    }
+
+    /// `H=host [ip]: SMTP error ...` before a `==`: the host that deferral went to.
+    fn remember_hop(&mut self, host: &str, id: &str, mx: &str, rest: &str) {
+        let mx = mx.trim_end_matches(':');
+        let ip = rest.strip_prefix('[').and_then(|r| r.split_once(']')).map(|(ip, _)| ip);
+        let mut buf = mem::take(&mut self.scratch.mx_host);
+        let (name, ip) = match mx.strip_prefix('[').and_then(|r| r.split_once(']')) {
+            Some((ip, _)) => (None, Some(ip)),
+            None => (Some(lower(mx, &mut buf)), ip),
+        };
+        let st = self.state.get_or_insert(host, id);
+        st.last_hop = Some((name.map(Into::into), ip.map(Into::into)));
+        self.scratch.mx_host = buf;
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn exim_attempt(
+        &mut self,
+        time_us: i64,
+        host: &str,
+        id: &str,
+        outcome: Outcome,
+        d: &fields::Delivery<'_>,
+        origin: Origin<'_>,
+        events: &mut dyn EventSink,
+    ) {
+        let reply = match (outcome, d.confirmation, d.reason) {
+            (Outcome::Delivered, Some(c), _) => c,
+            (_, _, Some(r)) => fields::reply_of(r),
+            _ => "",
+        };
+        let (code, enhanced) = split_reply(reply);
+        let class = match outcome {
+            Outcome::Delivered => Class::None,
+            _ => self.classify(code, enhanced, reply),
+        };
+        let mut mx_buf = mem::take(&mut self.scratch.mx_host);
+        let mut domain_buf = mem::take(&mut self.scratch.domain);
+        // Without `H=` on a deferral, the host of the message's last error line.
+        let remembered = match (d.host, d.host_ip) {
+            (None, None) => self.state.get(host, id).and_then(|st| st.last_hop.clone()),
+            _ => None,
+        };
+        let (mx_host, mx_ip) = match &remembered {
+            Some((h, ip)) => (h.as_deref(), ip.as_deref()),
+            None => (d.host.map(|h| lower(h, &mut mx_buf)), d.host_ip),
+        };
+        let group = mx_host.and_then(|h| self.group_of_host(h));
+        let (rcpt_hash, rcpt_domain) = split_recipient(&self.hasher, d.address, &mut domain_buf);
+        let mx_group = group.as_deref().or(rcpt_domain).unwrap_or("unknown");
+        let instance = d.transport;
+        let source_ip = d.interface.or_else(|| self.egress.lookup(host, instance.unwrap_or("")));
+        let masked = redact_addresses_str(reply);
+        let stored = bounded(&masked, self.response_max_bytes);
+
+        let st = self.state.get_or_insert(host, id);
+        let attempt = match st.rcpt_mut(rcpt_hash.unwrap_or(0), rcpt_domain) {
+            Some(r) => {
+                r.attempts += 1;
+                r.pending = (outcome == Outcome::Deferred).then(|| LastAttempt {
+                    source_ip: source_ip.map(Into::into),
+                    mx_host: mx_host.map(Into::into),
+                    mx_ip: mx_ip.map(Into::into),
+                    mx_group: mx_group.into(),
+                });
+                Some(r.attempts)
+            }
+            None => {
+                self.stats.untracked_recipients += 1;
+                None
+            }
+        };
+        events.push(&EventRow {
+            event_time_us: time_us,
+            tenant: &self.tenant,
+            mta: Mta::Exim,
+            mta_host: host,
+            mta_instance: instance,
+            source_ip,
+            queue_id: id,
+            message_id: st.message_id.as_deref(),
+            sender_domain: st.sender_domain.as_deref(),
+            recipient_domain: rcpt_domain,
+            recipient_hash: rcpt_hash,
+            mx_host,
+            mx_ip,
+            mx_group,
+            outcome,
+            class,
+            smtp_code: code,
+            enhanced_status: enhanced,
+            response: (!stored.is_empty()).then_some(stored),
+            attempt,
+            delay_seconds: d.queue_time,
+            size_bytes: d.size.or(st.size),
+            origin,
+        });
+        self.stats.events += 1;
+        self.scratch.mx_host = mx_buf;
+        self.scratch.domain = domain_buf;
+    }
+
+    /// `** addr: retry timeout exceeded`: that recipient given up, attributed to where
+    /// its last attempt went (with no MX when none was seen).
+    fn exim_expiry(
+        &mut self,
+        time_us: i64,
+        host: &str,
+        id: &str,
+        d: &fields::Delivery<'_>,
+        origin: Origin<'_>,
+        events: &mut dyn EventSink,
+    ) {
+        let mut domain_buf = mem::take(&mut self.scratch.domain);
+        let (rcpt_hash, rcpt_domain) = split_recipient(&self.hasher, d.address, &mut domain_buf);
+        let fallback_ip = d
+            .interface
+            .or_else(|| self.egress.lookup(host, d.transport.unwrap_or("")));
+        let st = self.state.get_or_insert(host, id);
+        let last = st
+            .rcpts
+            .iter_mut()
+            .find(|r| Some(r.hash) == rcpt_hash)
+            .and_then(|r| r.pending.take());
+        events.push(&EventRow {
+            event_time_us: time_us,
+            tenant: &self.tenant,
+            mta: Mta::Exim,
+            mta_host: host,
+            mta_instance: d.transport,
+            source_ip: last.as_ref().map_or(fallback_ip, |l| l.source_ip.as_deref()),
+            queue_id: id,
+            message_id: st.message_id.as_deref(),
+            sender_domain: st.sender_domain.as_deref(),
+            recipient_domain: rcpt_domain,
+            recipient_hash: rcpt_hash,
+            mx_host: last.as_ref().and_then(|l| l.mx_host.as_deref()),
+            mx_ip: last.as_ref().and_then(|l| l.mx_ip.as_deref()),
+            mx_group: last.as_ref().map_or(rcpt_domain.unwrap_or("unknown"), |l| &l.mx_group),
+            outcome: Outcome::Expired,
+            class: Class::Expired,
+            smtp_code: None,
+            enhanced_status: None,
+            response: None,
+            attempt: None,
+            delay_seconds: d.queue_time,
+            size_bytes: st.size,
+            origin,
+        });
+        self.stats.events += 1;
+        self.stats.expiries += 1;
+        self.stats.expiry_lines += 1;
+        self.scratch.domain = domain_buf;
+    }
+}
