@@ -21,7 +21,14 @@ pub struct QueueState {
     /// Exim: the host (name, IP) of the message's last connection-level error line,
     /// where a following `==` without `H=` went.
     #[serde(default)]
-    pub last_hop: Option<(Option<Box<str>>, Option<Box<str>>)>,
+    pub last_hop: Option<Hop>,
+}
+
+/// A receiving host: name and IP, either possibly unknown.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Hop {
+    pub host: Option<Box<str>>,
+    pub ip: Option<Box<str>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

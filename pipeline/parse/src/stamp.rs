@@ -224,7 +224,7 @@ impl StampParser {
             _ => None,
         };
         // `+00:00` or `Z` right after the seconds is RFC 3339 (a syslog stamp).
-        if !b.get(i).is_none_or(|c| *c == b' ') {
+        if b.get(i).is_some_and(|c| *c != b' ') {
             return None;
         }
         let date = || -> Option<NaiveDateTime> {

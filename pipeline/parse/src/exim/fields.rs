@@ -75,15 +75,14 @@ pub fn parse(body: &str) -> Option<Delivery<'_>> {
             d.queue_time = duration(v);
         } else if let Some(v) = t.strip_prefix("S=") {
             d.size = v.parse().ok();
-        } else if t == "defer" {
-            if let Some(code) = toks
+        } else if t == "defer"
+            && let Some(code) = toks
                 .peek()
                 .and_then(|n| n.strip_prefix('('))
                 .and_then(|n| n.strip_suffix(')'))
-            {
-                d.defer_errno = code.parse().ok();
-                toks.next();
-            }
+        {
+            d.defer_errno = code.parse().ok();
+            toks.next();
         }
     }
     // `defer (dd): Connection timed out H=host [ip]: SMTP timeout ...`: the host is

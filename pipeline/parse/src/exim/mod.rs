@@ -14,7 +14,7 @@
 
 mod fields;
 
-use crate::correlate::LastAttempt;
+use crate::correlate::{Hop, LastAttempt};
 use crate::normalizer::{Normalizer, lower};
 use crate::recipient::split_recipient;
 use crate::redact::redact_addresses_str;
@@ -127,7 +127,10 @@ impl Normalizer {
             None => (Some(lower(mx, &mut buf)), ip),
         };
         let st = self.state.get_or_insert(host, id);
-        st.last_hop = Some((name.map(Into::into), ip.map(Into::into)));
+        st.last_hop = Some(Hop {
+            host: name.map(Into::into),
+            ip: ip.map(Into::into),
+        });
         self.scratch.mx_host = buf;
     }
 
@@ -160,7 +163,7 @@ impl Normalizer {
             _ => None,
         };
         let (mx_host, mx_ip) = match &remembered {
-            Some((h, ip)) => (h.as_deref(), ip.as_deref()),
+            Some(hop) => (hop.host.as_deref(), hop.ip.as_deref()),
             None => (d.host.map(|h| lower(h, &mut mx_buf)), d.host_ip),
         };
         let group = mx_host.and_then(|h| self.group_of_host(h));
