@@ -21,6 +21,18 @@ pub struct GenConfig {
     /// retry past this age is expired. Capped at [`MAX_QUEUE_LIFETIME_SECS`],
     /// since a message's whole life is planned when it arrives.
     pub queue_lifetime_secs: i64,
+    /// Which MTA's log the plan is written as.
+    pub format: LogFormat,
+}
+
+/// The MTA whose log lines the generator writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Postfix via syslog.
+    #[default]
+    Postfix,
+    /// Exim's main log via syslog (with Exim's own stamp).
+    Exim,
 }
 
 /// Upper bound on `queue_lifetime_secs` (30 days): some recipients never
@@ -39,6 +51,7 @@ impl Default for GenConfig {
             messages_per_hour: 6000,
             junk_per_million: 1000,
             queue_lifetime_secs: 4 * 3600,
+            format: LogFormat::Postfix,
         }
     }
 }

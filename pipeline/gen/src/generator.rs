@@ -4,13 +4,14 @@
 
 use std::io::{self, Write};
 
-use crate::config::GenConfig;
+use crate::config::{GenConfig, LogFormat};
 use crate::fleet::INSTANCES;
 use crate::junk::Junk;
 use crate::message::{AttemptResult, StepKind};
 use crate::noise::{self, NOISE_PER_MESSAGE};
 use crate::plan::Planner;
 use crate::postfix::Writer;
+use crate::providers::DOMAINS;
 use crate::rng::Rng;
 use crate::schedule::{Event, Schedule};
 use crate::stamp::{US_PER_HOUR, US_PER_SEC, hour_of};
@@ -159,30 +160,37 @@ impl Generator {
             return;
         };
         self.planned = self.planned.saturating_sub(1);
-        self.writer.step(out, msg, &step);
         let source = INSTANCES[msg.instance].source_ip();
         let hour = hour_of(step.t);
-        match &step.kind {
-            StepKind::Attempt(a) => {
-                let outcome = match a.result {
-                    AttemptResult::Sent => Outcome::Delivered,
-                    AttemptResult::Bounced(_) => Outcome::Bounced,
-                    AttemptResult::Deferred(_)
-                    | AttemptResult::ConnFail(_)
-                    | AttemptResult::Suspended(_)
-                    | AttemptResult::Lost => Outcome::Deferred,
-                };
-                self.truth.record(hour, source, a.mx.host, a.mx.group, outcome);
-            }
-            StepKind::Expired => {
-                // The plan ends at expiry, so `done` here means done before it.
-                for r in msg.rcpts.iter().filter(|r| !r.done) {
-                    if let Some(mx) = r.last_mx {
-                        self.truth.record(hour, source, mx.host, mx.group, Outcome::Expired);
-                    }
+        if let StepKind::Attempt(a) = &step.kind {
+            let outcome = match a.result {
+                AttemptResult::Sent => Outcome::Delivered,
+                AttemptResult::Bounced(_) => Outcome::Bounced,
+                AttemptResult::Deferred(_)
+                | AttemptResult::ConnFail(_)
+                | AttemptResult::Suspended(_)
+                | AttemptResult::Lost => Outcome::Deferred,
+            };
+            // Exim's hold for a dead destination names no host: DESIGN's fallback,
+            // the recipient's domain, is its group.
+            let (host, group) = match (self.cfg.format, a.result) {
+                (LogFormat::Exim, AttemptResult::Suspended(_)) => ("", DOMAINS[msg.rcpts[a.rcpt].domain].name),
+                _ => (a.mx.host, a.mx.group),
+            };
+            self.truth.record(hour, source, host, group, outcome);
+            msg.rcpts[a.rcpt].last_written = Some((host, group));
+        }
+        match self.cfg.format {
+            LogFormat::Postfix => self.writer.step(out, msg, &step),
+            LogFormat::Exim => crate::exim::step(&mut self.writer, out, msg, &step),
+        }
+        if let StepKind::Expired = &step.kind {
+            // The plan ends at expiry, so `done` here means done before it.
+            for r in msg.rcpts.iter().filter(|r| !r.done) {
+                if let Some((host, group)) = r.last_written {
+                    self.truth.record(hour, source, host, group, Outcome::Expired);
                 }
             }
-            _ => {}
         }
         match msg.steps.front().map(|s| s.t) {
             Some(next) => self.schedule.push(next, Event::Msg(slot)),

@@ -9,11 +9,12 @@
 //! (schedule.rs) of messages whose whole life is planned on arrival
 //! (plan.rs for its rounds, session.rs for each delivery session, against
 //! receivers' behaviour in behaviour.rs and the catalog in providers.rs /
-//! replies.rs), rendered by postfix.rs, with background lines
+//! replies.rs), rendered by postfix.rs or exim.rs, with background lines
 //! (noise.rs) and junk (junk.rs) mixed in; truth.rs keeps the expected rows.
 
 mod behaviour;
 mod config;
+mod exim;
 mod fleet;
 mod generator;
 mod junk;
@@ -35,7 +36,7 @@ mod truth;
 #[cfg(test)]
 mod tests;
 
-pub use config::{DEFAULT_START_UNIX, GenConfig, MAX_QUEUE_LIFETIME_SECS};
+pub use config::{DEFAULT_START_UNIX, GenConfig, LogFormat, MAX_QUEUE_LIFETIME_SECS};
 pub use fleet::{fleet_config_toml, fleet_egress};
 pub use generator::{Generator, write_log};
 pub use truth::{CSV_HEADER, Counts, Truth, TruthRow};

@@ -15,8 +15,10 @@ pub(crate) struct Rcpt {
     pub orig_to: Option<u32>,
     /// Delivered or bounced by the end of the plan.
     pub done: bool,
-    /// MX of the latest attempt: an expiry is attributed to it.
-    pub last_mx: Option<&'static Mx>,
+    /// (MX host, MX group) of the latest attempt written, as the log names them: an
+    /// expiry is attributed there. Exim's holds name no host (empty; group = the
+    /// recipient's domain).
+    pub last_written: Option<(&'static str, &'static str)>,
 }
 
 #[derive(Debug)]

@@ -106,7 +106,7 @@ impl Planner {
                 domain,
                 orig_to,
                 done: false,
-                last_mx: None,
+                last_written: None,
             });
             let roll = self.rng.below(1000);
             d.traits.push(match roll {

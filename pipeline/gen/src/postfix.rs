@@ -27,6 +27,11 @@ impl Writer {
         }
     }
 
+    /// Receiver-side ids in reply texts (the Exim rendering shares them).
+    pub(crate) fn rng(&mut self) -> &mut Rng {
+        &mut self.rng
+    }
+
     /// `Nov  1 08:14:01`, for times quoted inside a text.
     pub(crate) fn bsd_time(&mut self, out: &mut Vec<u8>, t: i64) {
         self.stamper.bsd(out, t);

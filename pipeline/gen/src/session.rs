@@ -170,7 +170,6 @@ impl Planner {
         let mut t = start + c + xfer;
         for (r, result) in results {
             let rc = &mut d.rcpts[r];
-            rc.last_mx = Some(mx);
             if matches!(result, AttemptResult::Sent | AttemptResult::Bounced(_)) {
                 rc.done = true;
             }

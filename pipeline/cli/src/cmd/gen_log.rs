@@ -1,7 +1,7 @@
 use crate::cli::GenArgs;
 use crate::config::parse_time;
 use anyhow::{Context, Result, bail};
-use deferlog_gen::{GenConfig, fleet_config_toml, write_log};
+use deferlog_gen::{GenConfig, LogFormat, fleet_config_toml, write_log};
 use std::io::{BufWriter, Write};
 
 pub fn run(a: GenArgs) -> Result<()> {
@@ -9,9 +9,11 @@ pub fn run(a: GenArgs) -> Result<()> {
         print!("{}", fleet_config_toml());
         return Ok(());
     }
-    if a.format != "postfix" {
-        bail!("--format {}: only `postfix` is generated so far", a.format);
-    }
+    let format = match a.format.as_str() {
+        "postfix" => LogFormat::Postfix,
+        "exim" => LogFormat::Exim,
+        f => bail!("--format {f}: `postfix` or `exim`"),
+    };
     let start_unix = match &a.start {
         Some(s) => parse_time(s).context("--start")? / 1_000_000,
         None => (chrono::Utc::now().timestamp() / 86_400 - 1) * 86_400,
@@ -21,6 +23,7 @@ pub fn run(a: GenArgs) -> Result<()> {
         lines: a.lines,
         start_unix,
         messages_per_hour: a.messages_per_hour,
+        format,
         ..GenConfig::default()
     };
     let stdout = std::io::stdout();

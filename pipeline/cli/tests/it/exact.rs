@@ -1,6 +1,6 @@
 //! The hourly report equals the generator's truth, row for row.
 
-use crate::support::{generate, replay, report_csv};
+use crate::support::{generate, generate_as, replay, report_csv};
 use std::io::Write;
 
 #[test]
@@ -148,4 +148,54 @@ fn the_count_does_not_depend_on_the_number_of_parser_threads() {
         crate::support::ok(o);
         assert_eq!(report_csv(&out, &[]), truth, "{threads} parser threads");
     }
+}
+
+/// Sums truth CSVs row by row, in the report's order (an empty field sorts first).
+fn merged_truth(csvs: &[String]) -> String {
+    let mut rows: std::collections::BTreeMap<Vec<String>, [i64; 5]> = std::collections::BTreeMap::new();
+    for csv in csvs {
+        for line in csv.lines().skip(1) {
+            let f: Vec<&str> = line.split(',').collect();
+            let key = f[..4].iter().map(|s| (*s).to_owned()).collect();
+            let counts = rows.entry(key).or_default();
+            for (i, v) in f[4..9].iter().enumerate() {
+                counts[i] += v.parse::<i64>().expect("count");
+            }
+        }
+    }
+    let mut out = format!("{}\n", deferlog_gen::CSV_HEADER);
+    for (k, c) in rows {
+        let c: Vec<String> = c.iter().map(i64::to_string).collect();
+        out.push_str(&format!("{},{}\n", k.join(","), c.join(",")));
+    }
+    out
+}
+
+#[test]
+fn an_exim_log_and_a_fleet_of_both_mtas_give_their_truth() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let exim = generate_as(dir.path(), 60_000, 12, "exim");
+    let exim_truth = std::fs::read_to_string(&exim.truth).expect("truth");
+    // Junk lines hold invalid UTF-8 on purpose.
+    let head = String::from_utf8_lossy(&std::fs::read(&exim.log).expect("log")).into_owned();
+    assert!(head.contains(" exim[") && head.contains(" == ") && head.contains("retry timeout exceeded"));
+    assert!(
+        exim_truth.lines().skip(1).any(|r| !r.ends_with(",0")),
+        "no expiries in the truth"
+    );
+
+    let out = dir.path().join("exim-archive");
+    replay(&exim.config, &out, &[&exim.log]);
+    assert_eq!(report_csv(&out, &[]), exim_truth, "Exim alone");
+
+    // Both MTAs in one archive (format auto tells their lines apart).
+    let postfix = generate(dir.path(), 40_000, 13);
+    let postfix_truth = std::fs::read_to_string(&postfix.truth).expect("truth");
+    let both = dir.path().join("both");
+    replay(&exim.config, &both, &[&postfix.log, &exim.log]);
+    assert_eq!(
+        report_csv(&both, &[]),
+        merged_truth(&[exim_truth, postfix_truth]),
+        "Postfix and Exim"
+    );
 }

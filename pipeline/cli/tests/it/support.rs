@@ -51,11 +51,18 @@ pub struct Generated {
 /// Several hosts and instances over about three days, with expiries (the generator's
 /// queue lifetime is a few hours), at a rate low enough to cover many hours.
 pub fn generate(dir: &Path, lines: u64, seed: u64) -> Generated {
-    let log = dir.join("sample.log");
-    let truth = dir.join("truth.csv");
+    generate_as(dir, lines, seed, "postfix")
+}
+
+/// [`generate`] in another MTA's format, into files named after it.
+pub fn generate_as(dir: &Path, lines: u64, seed: u64, format: &str) -> Generated {
+    let (log, truth) = match format {
+        "postfix" => (dir.join("sample.log"), dir.join("truth.csv")),
+        f => (dir.join(format!("{f}.log")), dir.join(format!("{f}-truth.csv"))),
+    };
     let config = dir.join("fleet.toml");
     let out = deferlog()
-        .args(["gen", "--format", "postfix", "--start", "2026-11-01"])
+        .args(["gen", "--format", format, "--start", "2026-11-01"])
         .args([
             "--lines",
             &lines.to_string(),

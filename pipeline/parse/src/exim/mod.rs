@@ -157,9 +157,10 @@ impl Normalizer {
         };
         let mut mx_buf = mem::take(&mut self.scratch.mx_host);
         let mut domain_buf = mem::take(&mut self.scratch.domain);
-        // Without `H=` on a deferral, the host of the message's last error line.
+        // Without `H=`, the host of the message's error line just before (used once);
+        // not for Exim's own holds (`retry time not reached`), which tried no host.
         let remembered = match (d.host, d.host_ip) {
-            (None, None) => self.state.get(host, id).and_then(|st| st.last_hop.clone()),
+            (None, None) if class != Class::Local => self.state.get(host, id).and_then(|st| st.last_hop.take()),
             _ => None,
         };
         let (mx_host, mx_ip) = match &remembered {
@@ -175,6 +176,7 @@ impl Normalizer {
         let stored = bounded(&masked, self.response_max_bytes);
 
         let st = self.state.get_or_insert(host, id);
+        st.last_hop = None;
         let attempt = match st.rcpt_mut(rcpt_hash.unwrap_or(0), rcpt_domain) {
             Some(r) => {
                 r.attempts += 1;
