@@ -7,6 +7,7 @@
 mod correlate;
 mod egress;
 mod exim;
+mod kumo;
 mod normalizer;
 mod postfix;
 mod recipient;

@@ -23,6 +23,7 @@ pub enum Format {
     Auto,
     Postfix,
     Exim,
+    KumoMta,
 }
 
 impl std::str::FromStr for Format {
@@ -32,7 +33,8 @@ impl std::str::FromStr for Format {
             "auto" => Ok(Format::Auto),
             "postfix" => Ok(Format::Postfix),
             "exim" => Ok(Format::Exim),
-            _ => Err(format!("{s:?} is not a known format (auto, postfix, exim)")),
+            "kumomta" => Ok(Format::KumoMta),
+            _ => Err(format!("{s:?} is not a known format (auto, postfix, exim, kumomta)")),
         }
     }
 }
@@ -212,7 +214,13 @@ impl Normalizer {
             // the lossy one on the (all but universal) valid lines.
             Err(_) => String::from_utf8_lossy(trimmed),
         };
-        if self.format != Format::Postfix
+        if matches!(self.format, Format::Auto | Format::KumoMta) && line.starts_with('{') {
+            let host = mem::take(&mut self.host);
+            self.kumo(&line, &host, raw, origin, events, rejects);
+            self.host = host;
+            return;
+        }
+        if matches!(self.format, Format::Auto | Format::Exim)
             && let Some((time_us, n)) = self.stamps.parse_local(line.as_bytes())
         {
             let host = mem::take(&mut self.host);
@@ -273,7 +281,7 @@ impl Normalizer {
         events: &mut dyn EventSink,
         rejects: &mut dyn RejectSink,
     ) {
-        if matches!(frame.program, "exim" | "exim4") && self.format != Format::Postfix {
+        if matches!(frame.program, "exim" | "exim4") && matches!(self.format, Format::Auto | Format::Exim) {
             // With `syslog_timestamp` (the default) Exim's own stamp, which has the
             // year, starts the message.
             let (time_us, msg) = match self.stamps.parse_local(frame.message.as_bytes()) {
@@ -283,7 +291,7 @@ impl Normalizer {
             return self.exim(time_us, frame.host, msg, raw, origin, events, rejects);
         }
         match frame.program.rsplit_once('/') {
-            Some((instance, service)) if self.format != Format::Exim => {
+            Some((instance, service)) if matches!(self.format, Format::Auto | Format::Postfix) => {
                 self.postfix(frame, instance, service, raw, origin, events, rejects)
             }
             Some(_) => self.stats.skip(SkipKind::OtherService),

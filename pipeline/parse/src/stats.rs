@@ -30,6 +30,8 @@ kinds!(
         Notification => "notification",
         Warning => "warning",
         OtherService => "other_service",
+        // KumoMTA Reception, OOB, Feedback: about a message, but not attempts.
+        NotAttempt => "not_attempt",
     }
 );
 
@@ -42,6 +44,10 @@ kinds!(
         BadRecipient => "bad_recipient",
         BadRelay => "bad_relay",
         BadStatus => "bad_status",
+        // Starts like JSON, does not parse as JSON; or parses, but lacks what a
+        // delivery record needs (type, id, time, recipient).
+        BadJson => "bad_json",
+        BadRecord => "bad_record",
     }
 );
 
@@ -54,7 +60,11 @@ pub struct Stats {
     pub expiries: u64,
     /// Lines that expired a message (each yields one expiry per pending recipient).
     pub expiry_lines: u64,
+    // Kinds and reasons are only ever appended: counts stored by an older build
+    // (in checkpoints) read back padded.
+    #[serde(deserialize_with = "padded")]
     pub skipped: [u64; SkipKind::ALL.len()],
+    #[serde(deserialize_with = "padded")]
     pub rejected: [u64; RejectReason::ALL.len()],
     /// Queue ids dropped from correlation state because it was full.
     pub evictions: u64,
@@ -62,6 +72,19 @@ pub struct Stats {
     pub state_size: u64,
     /// Attempts to recipients past the per-queue-id limit (no attempt number kept).
     pub untracked_recipients: u64,
+}
+
+fn padded<'de, D: serde::Deserializer<'de>, const N: usize>(d: D) -> Result<[u64; N], D::Error> {
+    let v: Vec<u64> = serde::Deserialize::deserialize(d)?;
+    if v.len() > N {
+        return Err(serde::de::Error::invalid_length(
+            v.len(),
+            &"no more counts than this build knows",
+        ));
+    }
+    let mut a = [0; N];
+    a[..v.len()].copy_from_slice(&v);
+    Ok(a)
 }
 
 impl Stats {
@@ -111,5 +134,25 @@ impl Stats {
         }
         self.evictions += other.evictions;
         self.state_size += other.state_size;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_stored_by_a_build_with_fewer_kinds_read_back_padded() {
+        let mut s = Stats::default();
+        s.skip(SkipKind::Warning);
+        s.reject(RejectReason::Truncated);
+        let mut json: serde_json::Value = serde_json::to_value(&s).expect("json");
+        json["skipped"].as_array_mut().expect("array").pop();
+        json["rejected"].as_array_mut().expect("array").truncate(2);
+        let back: Stats = serde_json::from_value(json).expect("padded");
+        assert_eq!(back, s);
+        let mut too_long = serde_json::to_value(&s).expect("json");
+        too_long["rejected"].as_array_mut().expect("array").push(1.into());
+        assert!(serde_json::from_value::<Stats>(too_long).is_err());
     }
 }

@@ -431,3 +431,74 @@ fn exim_via_syslog_takes_the_host_from_the_frame_and_the_time_from_exim() {
         "Exim's stamp has the year"
     );
 }
+
+#[test]
+fn kumomta_records_reception_is_skipped_attempts_and_expiries_are_counted() {
+    let mut cfg = NormalizerConfig::new(us("2026-12-31T12:00:00Z"));
+    cfg.default_host = "kumo-1".into();
+    cfg.egress = vec![deferlog_parse::Egress {
+        host: Some("kumo-1".into()),
+        instance: Some("ip-2".into()),
+        ip: "192.0.2.2".into(),
+    }];
+    let mut n = Normalizer::new(cfg);
+    let mut sink: Vec<OwnedSummary> = Vec::new();
+    let mut rejects = Rejects::default();
+    // The corpus holds only Reception records (SOURCES.md).
+    for line in corpus("kumomta.jsonl").split_inclusive(|b| *b == b'\n') {
+        n.process_line(line, Origin::Text("corpus"), &mut sink, &mut rejects);
+    }
+    assert!(sink.is_empty());
+    assert_eq!(n.stats().skipped(SkipKind::NotAttempt), 2);
+    // Records in the shape docs/reference/log_record.md documents (KumoMTA's own
+    // docs); the values are ours.
+    let records = [
+        r#"{"type":"TransientFailure","id":"1d98076abbbc11ed940250ebf67f93bd","sender":"news@sender.example","recipient":"a@gmail.com","queue":"gmail.com","site":"ip-1->(alt1|alt2)?.gmail-smtp-in.l.google.com.","size":1047,"response":{"code":421,"enhanced_code":{"class":4,"subject":7,"detail":28},"content":"Our system has detected an unusual rate of unsolicited mail","command":"."},"peer_address":{"name":"gmail-smtp-in.l.google.com.","addr":"142.250.102.27"},"timestamp":1794268800,"created":1794268740,"num_attempts":1,"egress_pool":"pool-1","egress_source":"ip-1","source_address":{"address":"192.0.2.1:40000","protocol":"tcp"}}"#,
+        r#"{"type":"Expiration","id":"1d98076abbbc11ed940250ebf67f93bd","sender":"news@sender.example","recipient":"a@gmail.com","queue":"gmail.com","site":"","size":1047,"response":{"code":551,"enhanced_code":{"class":5,"subject":4,"detail":7},"content":"Next delivery time would be at ... which exceeds the expiry time","command":null},"peer_address":null,"timestamp":1794283200,"created":1794268740,"num_attempts":3,"egress_pool":"pool-1","egress_source":"ip-1"}"#,
+        r#"{"type":"Delivery","id":"2e98076abbbc11ed940250ebf67f93bd","sender":"news@sender.example","recipient":"b@outlook.com","queue":"outlook.com","site":"","size":900,"response":{"code":250,"enhanced_code":{"class":2,"subject":6,"detail":0},"content":"Queued mail for delivery","command":"."},"peer_address":{"name":"outlook-com.olc.protection.outlook.com.","addr":"52.101.0.1"},"timestamp":1794268805,"created":1794268800,"num_attempts":0,"egress_source":"ip-2"}"#,
+        r#"{"type":"Bounce","id":"3e98076abbbc11ed940250ebf67f93bd","sender":"news@sender.example","recipient":"c@yahoo.com","queue":"yahoo.com","site":"","size":900,"response":{"code":554,"enhanced_code":{"class":5,"subject":7,"detail":9},"content":"Message not accepted for policy reasons","command":"."},"peer_address":{"name":"mta5.am0.yahoodns.net.","addr":"67.195.204.72"},"timestamp":"2026-11-10T00:00:10Z","num_attempts":0}"#,
+        r#"{"type":"AdminBounce","id":"4e98076abbbc11ed940250ebf67f93bd","recipient":"d@example.org","timestamp":1794268811}"#,
+        r#"{"type":"Delivery","id":"5e9","timestamp":1794268812"#,
+        r#"{"type":"Delivery","id":"6e9","timestamp":1794268812}"#,
+    ];
+    for (i, r) in records.iter().enumerate() {
+        let origin = Origin::Line {
+            file: "kumo",
+            line: i as u64 + 1,
+        };
+        n.process_line(r.as_bytes(), origin, &mut sink, &mut rejects);
+    }
+    use Class as C;
+    use Outcome::*;
+    let g = Some("gmail-smtp-in.l.google.com");
+    #[rustfmt::skip]
+    let want: &[Want<'_>] = &[
+        ("kumo:1", Deferred, C::RateLimit, g, Some("142.250.102.27"), "google", Some("gmail.com"), Some(421), Some("4.7.28"), Some(1)),
+        ("kumo:2", Expired, C::Expired, g, Some("142.250.102.27"), "google", Some("gmail.com"), None, None, None),
+        ("kumo:3", Delivered, C::None, Some("outlook-com.olc.protection.outlook.com"), Some("52.101.0.1"), "microsoft", Some("outlook.com"), Some(250), Some("2.6.0"), Some(0)),
+        ("kumo:4", Bounced, C::Policy, Some("mta5.am0.yahoodns.net"), Some("67.195.204.72"), "yahoo", Some("yahoo.com"), Some(554), Some("5.7.9"), Some(0)),
+        ("kumo:5", Bounced, C::Local, None, None, "example.org", Some("example.org"), None, None, Some(1)),
+    ];
+    check(&sink, want);
+    // The sending IP: `source_address`, else the egress map with `egress_source`.
+    assert_eq!(sink[0].source_ip.as_deref(), Some("192.0.2.1"));
+    assert_eq!(
+        sink[1].source_ip.as_deref(),
+        Some("192.0.2.1"),
+        "the expiry goes where the last attempt went"
+    );
+    assert_eq!(
+        (sink[2].source_ip.as_deref(), sink[2].mta_instance.as_deref()),
+        (Some("192.0.2.2"), Some("ip-2"))
+    );
+    assert_eq!(
+        (sink[0].mta_host.as_str(), sink[0].delay_seconds),
+        ("kumo-1", Some(60.0))
+    );
+    assert_eq!(sink[3].event_time_us, us("2026-11-10T00:00:10Z"));
+    let reasons: Vec<&str> = rejects.0.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(reasons, ["bad_json", "bad_record"]);
+    let st = n.stats();
+    assert_eq!(st.lines, st.accounted_lines());
+    assert_eq!(st.state_size, 0, "finished recipients leave no state");
+}

@@ -1,0 +1,302 @@
+//! KumoMTA JSON log records (one JSON object per line).
+//!
+//! `Delivery`, `TransientFailure` and `Bounce` are attempts; `AdminBounce` (an
+//! operator bounced the message) is a bounce of class `local`, like a sender-side
+//! hold; `Expiration` is the recipient's expiry, attributed to its last attempt;
+//! `Reception`, `OOB` and `Feedback` are not attempts and are skipped (counted as
+//! `not_attempt`). Records carry no host: the line's host (envelope, record key, or
+//! `default_host`) is used. The sending IP is `source_address`, else the egress map
+//! with `egress_source` as the instance.
+
+use crate::correlate::LastAttempt;
+use crate::normalizer::{Normalizer, lower};
+use crate::recipient::split_recipient;
+use crate::redact::redact_addresses_str;
+use crate::stats::{RejectReason, SkipKind};
+use crate::text::bounded;
+use deferlog_event::{Class, EventRow, EventSink, Mta, Origin, Outcome, RejectSink};
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::fmt::Write;
+use std::mem;
+
+#[derive(Debug, Deserialize)]
+struct Record<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    sender: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    recipient: Option<Cow<'a, str>>,
+    #[serde(default)]
+    size: Option<u64>,
+    #[serde(borrow, default)]
+    response: Option<Response<'a>>,
+    #[serde(borrow, default)]
+    peer_address: Option<Peer<'a>>,
+    timestamp: Stamp,
+    #[serde(default)]
+    created: Option<Stamp>,
+    #[serde(default)]
+    num_attempts: Option<u32>,
+    #[serde(borrow, default)]
+    egress_source: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    source_address: Option<SourceAddress<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Response<'a> {
+    #[serde(default)]
+    code: Option<u16>,
+    #[serde(default)]
+    enhanced_code: Option<Enhanced>,
+    #[serde(borrow, default)]
+    content: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Enhanced {
+    class: u8,
+    subject: u16,
+    detail: u16,
+}
+
+#[derive(Debug, Deserialize)]
+struct Peer<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    addr: Option<Cow<'a, str>>,
+}
+
+/// `source_address`: `{"address": "ip:port", ...}` or a bare `"ip:port"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SourceAddress<'a> {
+    Object {
+        #[serde(borrow)]
+        address: Cow<'a, str>,
+    },
+    Text(#[serde(borrow)] Cow<'a, str>),
+}
+
+impl SourceAddress<'_> {
+    /// The IP without its port (`[v6]:port`, `v4:port`, or a bare address).
+    fn ip(&self) -> &str {
+        let a = match self {
+            SourceAddress::Object { address } | SourceAddress::Text(address) => address.as_ref(),
+        };
+        if let Some(v6) = a.strip_prefix('[') {
+            return v6.split(']').next().unwrap_or(v6);
+        }
+        match a.rsplit_once(':') {
+            Some((ip, port)) if !ip.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => ip,
+            _ => a,
+        }
+    }
+}
+
+/// Unix seconds (integer or fractional), or an RFC 3339 string.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Stamp {
+    Seconds(f64),
+    Text(String),
+}
+
+impl Stamp {
+    fn micros(&self) -> Option<i64> {
+        match self {
+            Stamp::Seconds(s) if s.is_finite() => Some((s * 1e6).round() as i64),
+            Stamp::Seconds(_) => None,
+            Stamp::Text(t) => chrono::DateTime::parse_from_rfc3339(t)
+                .ok()
+                .map(|d| d.timestamp_micros()),
+        }
+    }
+}
+
+impl Normalizer {
+    /// One KumoMTA record (a JSON object) from `host`.
+    pub(crate) fn kumo(
+        &mut self,
+        json: &str,
+        host: &str,
+        raw: &[u8],
+        origin: Origin<'_>,
+        events: &mut dyn EventSink,
+        rejects: &mut dyn RejectSink,
+    ) {
+        let rec: Record<'_> = match serde_json::from_str(json) {
+            Ok(r) => r,
+            Err(e) if e.is_syntax() || e.is_eof() => {
+                return self.reject(Mta::KumoMta, RejectReason::BadJson, raw, origin, rejects);
+            }
+            Err(_) => return self.reject(Mta::KumoMta, RejectReason::BadRecord, raw, origin, rejects),
+        };
+        let outcome = match rec.kind.as_ref() {
+            "Delivery" => Outcome::Delivered,
+            "TransientFailure" => Outcome::Deferred,
+            "Bounce" | "AdminBounce" => Outcome::Bounced,
+            "Expiration" => Outcome::Expired,
+            _ => return self.stats.skip(SkipKind::NotAttempt),
+        };
+        let (Some(time_us), Some(rcpt)) = (rec.timestamp.micros(), rec.recipient.as_deref()) else {
+            return self.reject(Mta::KumoMta, RejectReason::BadRecord, raw, origin, rejects);
+        };
+        let response = rec.response.as_ref();
+        let code = response.and_then(|r| r.code);
+        let mut enhanced_buf = String::new();
+        if let Some(e) = response.and_then(|r| r.enhanced_code.as_ref()) {
+            let _ = write!(enhanced_buf, "{}.{}.{}", e.class, e.subject, e.detail);
+        }
+        let enhanced = (!enhanced_buf.is_empty()).then_some(enhanced_buf.as_str());
+        let content = response.and_then(|r| r.content.as_deref()).unwrap_or("");
+        // The reply as the receiver sent it: `code enhanced content`.
+        let mut reply = String::with_capacity(content.len() + 12);
+        if let Some(c) = code {
+            let _ = write!(reply, "{c} ");
+        }
+        if let Some(e) = enhanced {
+            reply.push_str(e);
+            reply.push(' ');
+        }
+        reply.push_str(content);
+        let reply = reply.trim_end();
+        let class = match (rec.kind.as_ref(), outcome) {
+            (_, Outcome::Delivered) => Class::None,
+            (_, Outcome::Expired) => Class::Expired,
+            ("AdminBounce", _) => Class::Local,
+            _ => self.classify(code, enhanced, reply),
+        };
+
+        let mut mx_buf = mem::take(&mut self.scratch.mx_host);
+        let mut domain_buf = mem::take(&mut self.scratch.domain);
+        let peer = rec.peer_address.as_ref();
+        let mx_host = peer
+            .and_then(|p| p.name.as_deref())
+            .filter(|n| !n.is_empty())
+            .map(|n| lower(n, &mut mx_buf));
+        let mx_ip = peer.and_then(|p| p.addr.as_deref()).filter(|a| !a.is_empty());
+        let group = mx_host.and_then(|h| self.group_of_host(h));
+        let (rcpt_hash, rcpt_domain) = split_recipient(&self.hasher, rcpt, &mut domain_buf);
+        let mx_group = group.as_deref().or(rcpt_domain).unwrap_or("unknown");
+        let instance = rec.egress_source.as_deref();
+        let source_ip = rec
+            .source_address
+            .as_ref()
+            .map(SourceAddress::ip)
+            .filter(|ip| !ip.is_empty())
+            .or_else(|| self.egress.lookup(host, instance.unwrap_or("")));
+        let sender_domain = rec
+            .sender
+            .as_deref()
+            .and_then(|s| s.rsplit_once('@'))
+            .map(|(_, d)| d.to_ascii_lowercase());
+        let delay = rec
+            .created
+            .as_ref()
+            .and_then(Stamp::micros)
+            .map(|c| (time_us - c) as f64 / 1e6);
+        let masked = redact_addresses_str(reply);
+        let stored = bounded(&masked, self.response_max_bytes);
+
+        let last;
+        let st = self.state.get_or_insert(host, &rec.id);
+        let rcpt_state = st.rcpt_mut(rcpt_hash.unwrap_or(0), rcpt_domain);
+        let mut row = EventRow {
+            event_time_us: time_us,
+            tenant: &self.tenant,
+            mta: Mta::KumoMta,
+            mta_host: host,
+            mta_instance: instance,
+            source_ip,
+            queue_id: &rec.id,
+            message_id: None,
+            sender_domain: sender_domain.as_deref(),
+            recipient_domain: rcpt_domain,
+            recipient_hash: rcpt_hash,
+            mx_host,
+            mx_ip,
+            mx_group,
+            outcome,
+            class,
+            smtp_code: code,
+            enhanced_status: enhanced,
+            response: (!stored.is_empty()).then_some(stored),
+            attempt: rec.num_attempts,
+            delay_seconds: delay,
+            size_bytes: rec.size,
+            origin,
+        };
+        match rcpt_state {
+            Some(r) if outcome == Outcome::Expired => {
+                // Attributed to the last attempt, when one was seen.
+                last = r.pending.take();
+                if let Some(l) = &last {
+                    row.source_ip = l.source_ip.as_deref();
+                    row.mx_host = l.mx_host.as_deref();
+                    row.mx_ip = l.mx_ip.as_deref();
+                    row.mx_group = &l.mx_group;
+                }
+                row.attempt = None;
+                row.smtp_code = None;
+                row.enhanced_status = None;
+                row.response = None;
+            }
+            Some(r) => {
+                r.attempts += 1;
+                r.pending = (outcome == Outcome::Deferred).then(|| LastAttempt {
+                    source_ip: source_ip.map(Into::into),
+                    mx_host: mx_host.map(Into::into),
+                    mx_ip: mx_ip.map(Into::into),
+                    mx_group: mx_group.into(),
+                });
+                row.attempt = rec.num_attempts.or(Some(r.attempts));
+            }
+            None => self.stats.untracked_recipients += 1,
+        }
+        events.push(&row);
+        self.stats.events += 1;
+        if outcome == Outcome::Expired {
+            self.stats.expiries += 1;
+            self.stats.expiry_lines += 1;
+        }
+        // A finished recipient needs no state; a message with none left is dropped.
+        if matches!(outcome, Outcome::Delivered | Outcome::Bounced | Outcome::Expired)
+            && let Some(st) = self.state.get(host, &rec.id)
+        {
+            st.rcpts.retain(|r| Some(r.hash) != rcpt_hash);
+            if st.rcpts.is_empty() {
+                self.state.remove(host, &rec.id);
+            }
+        }
+        self.scratch.mx_host = mx_buf;
+        self.scratch.domain = domain_buf;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_addresses_lose_their_port() {
+        let ip = |s: &str| SourceAddress::Text(s.into()).ip().to_owned();
+        assert_eq!(ip("10.0.0.1:25"), "10.0.0.1");
+        assert_eq!(ip("[2001:db8::1]:25"), "2001:db8::1");
+        assert_eq!(ip("2001:db8::1"), "2001:db8::1");
+        assert_eq!(ip("10.0.0.1"), "10.0.0.1");
+    }
+
+    #[test]
+    fn stamps_are_seconds_or_rfc3339() {
+        assert_eq!(Stamp::Seconds(1.5).micros(), Some(1_500_000));
+        assert_eq!(Stamp::Text("1970-01-01T00:00:02Z".into()).micros(), Some(2_000_000));
+        assert_eq!(Stamp::Text("yesterday".into()).micros(), None);
+        assert_eq!(Stamp::Seconds(f64::NAN).micros(), None);
+    }
+}
