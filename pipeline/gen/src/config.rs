@@ -33,6 +33,8 @@ pub enum LogFormat {
     Postfix,
     /// Exim's main log via syslog (with Exim's own stamp).
     Exim,
+    /// KumoMTA JSON log records.
+    KumoMta,
 }
 
 /// Upper bound on `queue_lifetime_secs` (30 days): some recipients never

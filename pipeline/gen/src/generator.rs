@@ -171,18 +171,22 @@ impl Generator {
                 | AttemptResult::Suspended(_)
                 | AttemptResult::Lost => Outcome::Deferred,
             };
-            // Exim's hold for a dead destination names no host: DESIGN's fallback,
+            // Exim and KumoMTA holds for a dead destination name no host: DESIGN's fallback,
             // the recipient's domain, is its group.
             let (host, group) = match (self.cfg.format, a.result) {
-                (LogFormat::Exim, AttemptResult::Suspended(_)) => ("", DOMAINS[msg.rcpts[a.rcpt].domain].name),
+                (LogFormat::Exim | LogFormat::KumoMta, AttemptResult::Suspended(_)) => {
+                    ("", DOMAINS[msg.rcpts[a.rcpt].domain].name)
+                }
                 _ => (a.mx.host, a.mx.group),
             };
             self.truth.record(hour, source, host, group, outcome);
             msg.rcpts[a.rcpt].last_written = Some((host, group));
+            msg.rcpts[a.rcpt].written_attempts += 1;
         }
         match self.cfg.format {
             LogFormat::Postfix => self.writer.step(out, msg, &step),
             LogFormat::Exim => crate::exim::step(&mut self.writer, out, msg, &step),
+            LogFormat::KumoMta => crate::kumo::step(&mut self.writer, out, msg, &step),
         }
         if let StepKind::Expired = &step.kind {
             // The plan ends at expiry, so `done` here means done before it.

@@ -9,7 +9,7 @@
 //! (schedule.rs) of messages whose whole life is planned on arrival
 //! (plan.rs for its rounds, session.rs for each delivery session, against
 //! receivers' behaviour in behaviour.rs and the catalog in providers.rs /
-//! replies.rs), rendered by postfix.rs or exim.rs, with background lines
+//! replies.rs), rendered by postfix.rs, exim.rs or kumo.rs, with background lines
 //! (noise.rs) and junk (junk.rs) mixed in; truth.rs keeps the expected rows.
 
 mod behaviour;
@@ -18,6 +18,7 @@ mod exim;
 mod fleet;
 mod generator;
 mod junk;
+mod kumo;
 mod message;
 mod noise;
 mod out;

@@ -19,6 +19,8 @@ pub(crate) struct Rcpt {
     /// expiry is attributed there. Exim's holds name no host (empty; group = the
     /// recipient's domain).
     pub last_written: Option<(&'static str, &'static str)>,
+    /// Attempts written so far (KumoMTA logs the count).
+    pub written_attempts: u32,
 }
 
 #[derive(Debug)]

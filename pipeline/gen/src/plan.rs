@@ -107,6 +107,7 @@ impl Planner {
                 orig_to,
                 done: false,
                 last_written: None,
+                written_attempts: 0,
             });
             let roll = self.rng.below(1000);
             d.traits.push(match roll {

@@ -50,9 +50,16 @@ pub fn split<'a>(stamps: &mut StampParser, line: &'a str) -> Result<SyslogLine<'
 /// What keeps a message's lines together when lines are spread (parser threads,
 /// Kafka record keys), found without parsing the stamp: the host field of a syslog
 /// line (after the first space of an RFC 3339 stamp, or after `HH:MM:SS ` of a BSD
-/// one); for a line of Exim's own log, which names no host, its message id. Empty
-/// when the line has neither shape.
+/// one); for a line of Exim's own log, which names no host, its message id; for a
+/// JSON record (KumoMTA), its `"id"`. Empty when the line has none of these shapes.
 pub fn route_key(line: &[u8]) -> &[u8] {
+    if line.first() == Some(&b'{') {
+        const ID: &[u8] = b"\"id\":\"";
+        return memchr::memmem::find(line, ID)
+            .map(|at| &line[at + ID.len()..])
+            .map(|v| &v[..memchr::memchr(b'"', v).unwrap_or(v.len())])
+            .unwrap_or_default();
+    }
     if line.get(10) == Some(&b' ') && line.get(13) == Some(&b':') {
         // `YYYY-MM-DD HH:MM:SS[.fff] [+HHMM] [[pid]] ID ...`
         return line
@@ -116,6 +123,12 @@ mod tests {
         );
         assert_eq!(route_key(b"garbage"), b"");
         assert_eq!(route_key(b""), b"");
+    }
+
+    #[test]
+    fn json_records_are_routed_by_their_id() {
+        assert_eq!(route_key(br#"{"type":"Delivery","id":"1d98076a","x":1}"#), b"1d98076a");
+        assert_eq!(route_key(b"{\"type\":\"Delivery\""), b"");
     }
 
     #[test]

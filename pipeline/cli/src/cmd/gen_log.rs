@@ -12,7 +12,8 @@ pub fn run(a: GenArgs) -> Result<()> {
     let format = match a.format.as_str() {
         "postfix" => LogFormat::Postfix,
         "exim" => LogFormat::Exim,
-        f => bail!("--format {f}: `postfix` or `exim`"),
+        "kumomta" => LogFormat::KumoMta,
+        f => bail!("--format {f}: `postfix`, `exim` or `kumomta`"),
     };
     let start_unix = match &a.start {
         Some(s) => parse_time(s).context("--start")? / 1_000_000,

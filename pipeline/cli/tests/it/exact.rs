@@ -172,30 +172,42 @@ fn merged_truth(csvs: &[String]) -> String {
 }
 
 #[test]
-fn an_exim_log_and_a_fleet_of_both_mtas_give_their_truth() {
+fn exim_and_kumomta_logs_and_a_mixed_fleet_give_their_truth() {
     let dir = tempfile::tempdir().expect("tmp");
-    let exim = generate_as(dir.path(), 60_000, 12, "exim");
-    let exim_truth = std::fs::read_to_string(&exim.truth).expect("truth");
-    // Junk lines hold invalid UTF-8 on purpose.
-    let head = String::from_utf8_lossy(&std::fs::read(&exim.log).expect("log")).into_owned();
-    assert!(head.contains(" exim[") && head.contains(" == ") && head.contains("retry timeout exceeded"));
-    assert!(
-        exim_truth.lines().skip(1).any(|r| !r.ends_with(",0")),
-        "no expiries in the truth"
-    );
+    let mut truths = Vec::new();
+    let mut logs = Vec::new();
+    for (format, seed, marks) in [
+        ("exim", 12, [" exim[", " == ", "retry timeout exceeded"]),
+        (
+            "kumomta",
+            14,
+            ["\"type\":\"Delivery\"", "\"TransientFailure\"", "\"Expiration\""],
+        ),
+    ] {
+        let g = generate_as(dir.path(), 60_000, seed, format);
+        let truth = std::fs::read_to_string(&g.truth).expect("truth");
+        // Junk lines hold invalid UTF-8 on purpose.
+        let text = String::from_utf8_lossy(&std::fs::read(&g.log).expect("log")).into_owned();
+        assert!(marks.iter().all(|m| text.contains(m)), "{format}: {marks:?}");
+        assert!(
+            truth.lines().skip(1).any(|r| !r.ends_with(",0")),
+            "{format}: no expiries in the truth"
+        );
+        let out = dir.path().join(format!("{format}-archive"));
+        replay(&g.config, &out, &[&g.log]);
+        assert_eq!(report_csv(&out, &[]), truth, "{format} alone");
+        truths.push(truth);
+        logs.push(g.log);
+    }
 
-    let out = dir.path().join("exim-archive");
-    replay(&exim.config, &out, &[&exim.log]);
-    assert_eq!(report_csv(&out, &[]), exim_truth, "Exim alone");
-
-    // Both MTAs in one archive (format auto tells their lines apart).
+    // Every MTA in one archive: format auto tells their lines apart.
     let postfix = generate(dir.path(), 40_000, 13);
-    let postfix_truth = std::fs::read_to_string(&postfix.truth).expect("truth");
-    let both = dir.path().join("both");
-    replay(&exim.config, &both, &[&postfix.log, &exim.log]);
+    truths.push(std::fs::read_to_string(&postfix.truth).expect("truth"));
+    let all = dir.path().join("all");
+    replay(&postfix.config, &all, &[&postfix.log, &logs[0], &logs[1]]);
     assert_eq!(
-        report_csv(&both, &[]),
-        merged_truth(&[exim_truth, postfix_truth]),
-        "Postfix and Exim"
+        report_csv(&all, &[]),
+        merged_truth(&truths),
+        "Postfix, Exim and KumoMTA"
     );
 }
