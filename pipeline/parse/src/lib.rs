@@ -9,6 +9,7 @@ mod egress;
 mod exim;
 mod kumo;
 mod normalizer;
+mod pmta;
 mod postfix;
 mod recipient;
 mod redact;

@@ -24,6 +24,7 @@ pub enum Format {
     Postfix,
     Exim,
     KumoMta,
+    PowerMta,
 }
 
 impl std::str::FromStr for Format {
@@ -34,7 +35,10 @@ impl std::str::FromStr for Format {
             "postfix" => Ok(Format::Postfix),
             "exim" => Ok(Format::Exim),
             "kumomta" => Ok(Format::KumoMta),
-            _ => Err(format!("{s:?} is not a known format (auto, postfix, exim, kumomta)")),
+            "powermta" => Ok(Format::PowerMta),
+            _ => Err(format!(
+                "{s:?} is not a known format (auto, postfix, exim, kumomta, powermta)"
+            )),
         }
     }
 }
@@ -89,12 +93,17 @@ const CACHE_LIMIT: usize = 16_384;
 pub struct NormalizerState {
     pub correlation: crate::correlate::CorrelatorState,
     pub stats: Stats,
+    /// The last PowerMTA header line seen (its column names).
+    #[serde(default)]
+    pub pmta_header: Option<String>,
 }
 
 pub struct Normalizer {
     pub(crate) tenant: String,
     format: Format,
     host: String,
+    pub(crate) pmta_columns: crate::pmta::Columns,
+    pub(crate) pmta_header: Option<String>,
     pub(crate) stamps: StampParser,
     pub(crate) egress: EgressMap,
     pub(crate) hasher: SipHasher13,
@@ -130,6 +139,8 @@ impl Normalizer {
             tenant: cfg.tenant,
             format: cfg.format,
             host: cfg.default_host,
+            pmta_columns: crate::pmta::Columns::default(),
+            pmta_header: None,
             stamps: StampParser::new(cfg.zone, cfg.reference_time_us),
             egress: EgressMap::new(&cfg.egress),
             hasher: SipHasher13::new_with_key(&cfg.hash_key),
@@ -150,12 +161,17 @@ impl Normalizer {
         NormalizerState {
             correlation: self.state.snapshot(),
             stats: self.stats.clone(),
+            pmta_header: self.pmta_header.clone(),
         }
     }
 
     pub fn restore(&mut self, s: NormalizerState) {
         self.state.restore(s.correlation);
         self.stats = s.stats;
+        if let Some(h) = &s.pmta_header {
+            self.pmta_columns = crate::pmta::Columns::from_header(h);
+        }
+        self.pmta_header = s.pmta_header;
     }
 
     /// The tenant of the records that follow (the stream takes it per record).
@@ -214,6 +230,12 @@ impl Normalizer {
             // the lossy one on the (all but universal) valid lines.
             Err(_) => String::from_utf8_lossy(trimmed),
         };
+        if matches!(self.format, Format::Auto | Format::PowerMta) && crate::pmta::looks_like_pmta(&line) {
+            let host = mem::take(&mut self.host);
+            self.pmta(&line, &host, raw, origin, events, rejects);
+            self.host = host;
+            return;
+        }
         if matches!(self.format, Format::Auto | Format::KumoMta) && line.starts_with('{') {
             let host = mem::take(&mut self.host);
             self.kumo(&line, &host, raw, origin, events, rejects);

@@ -32,6 +32,8 @@ kinds!(
         OtherService => "other_service",
         // KumoMTA Reception, OOB, Feedback: about a message, but not attempts.
         NotAttempt => "not_attempt",
+        // A CSV header line (PowerMTA accounting): read for its column names.
+        Header => "header",
     }
 );
 

@@ -53,6 +53,10 @@ pub fn split<'a>(stamps: &mut StampParser, line: &'a str) -> Result<SyslogLine<'
 /// one); for a line of Exim's own log, which names no host, its message id; for a
 /// JSON record (KumoMTA), its `"id"`. Empty when the line has none of these shapes.
 pub fn route_key(line: &[u8]) -> &[u8] {
+    // PowerMTA CSV: a file's records need its header line, so they stay together.
+    if std::str::from_utf8(&line[..line.len().min(16)]).is_ok_and(crate::pmta::looks_like_pmta) {
+        return b"powermta";
+    }
     if line.first() == Some(&b'{') {
         const ID: &[u8] = b"\"id\":\"";
         return memchr::memmem::find(line, ID)

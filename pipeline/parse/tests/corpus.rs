@@ -502,3 +502,87 @@ fn kumomta_records_reception_is_skipped_attempts_and_expiries_are_counted() {
     assert_eq!(st.lines, st.accounted_lines());
     assert_eq!(st.state_size, 0, "finished recipients leave no state");
 }
+
+#[test]
+fn powermta_accounting_csv_is_read_by_its_header() {
+    let mut cfg = NormalizerConfig::new(us("2026-12-31T12:00:00Z"));
+    cfg.default_host = "pmta-1".into();
+    let mut n = Normalizer::new(cfg);
+    let mut sink: Vec<OwnedSummary> = Vec::new();
+    let mut rejects = Rejects::default();
+    let mut feed = |n: &mut Normalizer, file: &'static str, text: &str| {
+        for (i, line) in text.lines().enumerate() {
+            let origin = Origin::Line {
+                file,
+                line: i as u64 + 1,
+            };
+            n.process_line(line.as_bytes(), origin, &mut sink, &mut rejects);
+        }
+    };
+    // The example file of the PowerMTA User's Guide, 11.2.9 (SOURCES.md lists the guide).
+    feed(
+        &mut n,
+        "guide",
+        "type,timeLogged,orig,rcpt,dlvSourceIp,bounceCat\n\
+         d,1178807903,orig@port25.com,user1@domain.com,10.0.0.1,\n\
+         d,1178807905,orig@port25.com,user2@domain.com,10.0.0.1,\n\
+         b,1178807915,orig@port25.com,user3@domain.com,,policy-related\n\
+         b,1178807915,orig@port25.com,user4@domain.com,,policy-related\n",
+    );
+    // Another column order, quoted fields with commas and quotes, every record type;
+    // values are ours, field names those of the documented lists.
+    feed(
+        &mut n,
+        "acct",
+        "type,rcpt,timeLogged,timeQueued,orig,dsnStatus,dsnDiag,dsnMta,dlvSourceIp,dlvDestinationIp,vmta,jobId,dlvSize\n\
+         t,a@gmail.com,2026-11-10 08:00:00+0000,2026-11-10 07:59:00+0000,news@sender.example,4.7.28 (other),\"smtp;421-4.7.28 [192.0.2.1] Our system has detected an unusual rate, of \"\"unsolicited\"\" mail\",dns;gmail-smtp-in.l.google.com (142.250.102.27),192.0.2.1,142.250.102.27,vmta-1,job-9,5120\n\
+         d,b@yahoo.com,1794297660,1794297600,news@sender.example,2.0.0 (success),smtp;250 ok dirdel,dns;mta5.am0.yahoodns.net (67.195.204.72),192.0.2.1,67.195.204.72,vmta-1,job-9,5120\n\
+         b,c@outlook.com,2026-11-10 08:02:00+0000,2026-11-10 04:00:00+0000,news@sender.example,4.4.7 (delivery time expired),smtp;message expired,,192.0.2.2,,vmta-2,job-9,5120\n\
+         tq,,2026-11-10 08:03:00+0000,,news@sender.example,4.4.1 (no answer from host),\"smtp;connect to mx.example.org: Connection timed out\",dns;mx.example.org,192.0.2.2,,vmta-2,job-9,\n\
+         rb,d@example.org,2026-11-10 08:04:00+0000,,news@sender.example,5.1.1 (bad destination mailbox address),smtp;550 5.1.1 no such user,,,,vmta-2,job-9,\n\
+         d,e@example.org,2026-11-10 08:05:00+0000,,news@sender.example,2.0.0,\"smtp;250 cut\n\
+         d,f@example.org,not-a-time,,news@sender.example,2.0.0,smtp;250 ok,,,,vmta-2,job-9,\n",
+    );
+    use Class as C;
+    use Outcome::*;
+    let g = Some("gmail-smtp-in.l.google.com");
+    #[rustfmt::skip]
+    let want: &[Want<'_>] = &[
+        ("guide:2", Delivered, C::None, None, None, "domain.com", Some("domain.com"), None, None, None),
+        ("guide:3", Delivered, C::None, None, None, "domain.com", Some("domain.com"), None, None, None),
+        ("guide:4", Bounced, C::Other, None, None, "domain.com", Some("domain.com"), None, None, None),
+        ("guide:5", Bounced, C::Other, None, None, "domain.com", Some("domain.com"), None, None, None),
+        ("acct:2", Deferred, C::RateLimit, g, Some("142.250.102.27"), "google", Some("gmail.com"), Some(421), Some("4.7.28"), None),
+        ("acct:3", Delivered, C::None, Some("mta5.am0.yahoodns.net"), Some("67.195.204.72"), "yahoo", Some("yahoo.com"), Some(250), Some("2.0.0"), None),
+        ("acct:4", Expired, C::Expired, None, None, "outlook.com", Some("outlook.com"), None, Some("4.4.7"), None),
+        ("acct:5", Deferred, C::Network, Some("mx.example.org"), None, "example.org", None, None, Some("4.4.1"), None),
+    ];
+    check(&sink, want);
+    assert_eq!(sink[0].event_time_us, 1_178_807_903_000_000);
+    assert_eq!(
+        (sink[0].source_ip.as_deref(), sink[0].mta_host.as_str()),
+        (Some("10.0.0.1"), "pmta-1")
+    );
+    let t = &sink[4];
+    assert_eq!(t.event_time_us, us("2026-11-10T08:00:00Z"));
+    assert_eq!(
+        (t.mta_instance.as_deref(), t.source_ip.as_deref(), t.queue_id.as_str()),
+        (Some("vmta-1"), Some("192.0.2.1"), "job-9")
+    );
+    assert_eq!(t.delay_seconds, Some(60.0));
+    assert_eq!(t.size_bytes, Some(5120));
+    assert!(
+        t.response
+            .as_deref()
+            .is_some_and(|r| r.contains("unusual rate, of \"unsolicited\" mail")),
+        "{:?}",
+        t.response
+    );
+    assert_eq!(sink[6].source_ip.as_deref(), Some("192.0.2.2"));
+    let reasons: Vec<&str> = rejects.0.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(reasons, ["truncated", "bad_timestamp"]);
+    let st = n.stats();
+    assert_eq!(st.skipped(SkipKind::Header), 2);
+    assert_eq!(st.skipped(SkipKind::NotAttempt), 1);
+    assert_eq!(st.lines, st.accounted_lines());
+}

@@ -1,0 +1,324 @@
+//! PowerMTA accounting CSV (RFC 4180: quoted fields may hold commas, quotes, CRLF).
+//!
+//! Columns are whatever the file's header line (`type,timeLogged,...`) names; until
+//! one is seen, PowerMTA's documented default order is assumed. `d` is a delivery,
+//! `b` a bounce (an expiry when its status is `x.4.7` or its diagnostic says the
+//! message expired), `t`/`tq` a deferral; `r`, `f`, `rb`, `rs` (received, feedback,
+//! remote bounce or status reported later) are not attempts. Every record names its
+//! own sending IP (`dlvSourceIp`, else the egress map with `vmta` as the instance)
+//! and receiver (`dlvDestinationIp`, `dsnMta`), so no correlation state is needed.
+
+use crate::normalizer::{Normalizer, lower};
+use crate::recipient::split_recipient;
+use crate::redact::redact_addresses_str;
+use crate::stats::{RejectReason, SkipKind};
+use crate::text::bounded;
+use deferlog_classify::split_reply;
+use deferlog_event::{Class, EventRow, EventSink, Mta, Origin, Outcome, RejectSink};
+use std::borrow::Cow;
+use std::mem;
+
+/// The fields deferlog reads, and the header names that map to them.
+#[derive(Debug, Clone, Copy)]
+enum F {
+    Type,
+    TimeLogged,
+    TimeQueued,
+    Orig,
+    Rcpt,
+    DsnStatus,
+    DsnDiag,
+    DsnMta,
+    SourceIp,
+    DestinationIp,
+    Size,
+    Vmta,
+    JobId,
+    EnvId,
+    MessageId,
+}
+
+const FIELDS: usize = 15;
+
+fn field_of(name: &str) -> Option<F> {
+    Some(match name {
+        "type" => F::Type,
+        "timeLogged" => F::TimeLogged,
+        "timeQueued" => F::TimeQueued,
+        "orig" => F::Orig,
+        "rcpt" => F::Rcpt,
+        "dsnStatus" => F::DsnStatus,
+        "dsnDiag" => F::DsnDiag,
+        "dsnMta" => F::DsnMta,
+        "dlvSourceIp" => F::SourceIp,
+        // Spelled both ways in published field lists.
+        "dlvDestinationIp" | "dlvDesintationIp" => F::DestinationIp,
+        "dlvSize" => F::Size,
+        "vmta" => F::Vmta,
+        "jobId" => F::JobId,
+        "envId" => F::EnvId,
+        "header_Message-Id" | "header_Message-ID" => F::MessageId,
+        _ => return None,
+    })
+}
+
+/// PowerMTA's default `d`/`b` record fields, for files without a header line.
+const DEFAULT_HEADER: &str = "type,timeLogged,timeQueued,orig,rcpt,orcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,bounceCat,\
+srcType,srcMta,dlvType,dlvSourceIp,dlvDestinationIp,dlvEsmtpAvailable,dlvSize,vmta,jobId,envId,queue,vmtaPool";
+
+/// Column index of each field, from a header line.
+#[derive(Debug, Clone)]
+pub(crate) struct Columns([Option<usize>; FIELDS]);
+
+impl Default for Columns {
+    fn default() -> Self {
+        Columns::from_header(DEFAULT_HEADER)
+    }
+}
+
+impl Columns {
+    pub(crate) fn from_header(line: &str) -> Columns {
+        let mut idx = [None; FIELDS];
+        for (i, name) in line.split(',').enumerate() {
+            if let Some(f) = field_of(name.trim().trim_matches('"')) {
+                idx[f as usize].get_or_insert(i);
+            }
+        }
+        Columns(idx)
+    }
+}
+
+/// Splits one CSV record into `out`. `None` when a quote is never closed (a cut line).
+fn split_csv<'a>(line: &'a str, out: &mut Vec<Cow<'a, str>>) -> Option<()> {
+    out.clear();
+    let b = line.as_bytes();
+    let mut i = 0;
+    loop {
+        if b.get(i) == Some(&b'"') {
+            // Quoted: `""` is a quote; the field ends at a lone quote.
+            let mut s = String::new();
+            let mut start = i + 1;
+            let mut j = start;
+            loop {
+                match memchr::memchr(b'"', &b[j..]) {
+                    None => return None,
+                    Some(k) => {
+                        let q = j + k;
+                        if b.get(q + 1) == Some(&b'"') {
+                            s.push_str(&line[start..=q]);
+                            start = q + 2;
+                            j = q + 2;
+                        } else {
+                            s.push_str(&line[start..q]);
+                            i = q + 1;
+                            break;
+                        }
+                    }
+                }
+            }
+            out.push(Cow::Owned(s));
+            match b.get(i) {
+                Some(b',') => i += 1,
+                None => return Some(()),
+                // Text after a closing quote: keep it, as lenient readers do.
+                Some(_) => {
+                    let end = memchr::memchr(b',', &b[i..]).map_or(b.len(), |k| i + k);
+                    if let Some(Cow::Owned(s)) = out.last_mut() {
+                        s.push_str(&line[i..end]);
+                    }
+                    if end == b.len() {
+                        return Some(());
+                    }
+                    i = end + 1;
+                }
+            }
+        } else {
+            let end = memchr::memchr(b',', &b[i..]).map_or(b.len(), |k| i + k);
+            out.push(Cow::Borrowed(&line[i..end]));
+            if end == b.len() {
+                return Some(());
+            }
+            i = end + 1;
+        }
+    }
+}
+
+/// Whether a line is PowerMTA accounting CSV: its header, or a record of a known type.
+pub(crate) fn looks_like_pmta(line: &str) -> bool {
+    let first = line.split(',').next().unwrap_or("");
+    line.len() > first.len()
+        && matches!(
+            first,
+            "type" | "d" | "b" | "t" | "tq" | "r" | "f" | "rb" | "rs" | "delivery" | "bounce" | "transient"
+        )
+}
+
+impl Normalizer {
+    pub(crate) fn pmta(
+        &mut self,
+        line: &str,
+        host: &str,
+        raw: &[u8],
+        origin: Origin<'_>,
+        events: &mut dyn EventSink,
+        rejects: &mut dyn RejectSink,
+    ) {
+        if line.starts_with("type,") {
+            self.pmta_columns = Columns::from_header(line);
+            self.pmta_header = Some(line.to_owned());
+            return self.stats.skip(SkipKind::Header);
+        }
+        let mut fields = Vec::with_capacity(32);
+        if split_csv(line, &mut fields).is_none() {
+            return self.reject(Mta::PowerMta, RejectReason::Truncated, raw, origin, rejects);
+        }
+        let cols = self.pmta_columns.0;
+        let get = |f: F| -> &str {
+            cols[f as usize]
+                .and_then(|i| fields.get(i))
+                .map_or("", |v| v.as_ref())
+                .trim()
+        };
+        let kind = get(F::Type);
+        let deferred = matches!(kind, "t" | "tq" | "transient");
+        let outcome = match kind {
+            "d" | "delivery" => Outcome::Delivered,
+            "b" | "bounce" => Outcome::Bounced,
+            _ if deferred => Outcome::Deferred,
+            _ => return self.stats.skip(SkipKind::NotAttempt),
+        };
+        let Some(time_us) = self.pmta_time(get(F::TimeLogged)) else {
+            return self.reject(Mta::PowerMta, RejectReason::BadTimestamp, raw, origin, rejects);
+        };
+        let queued = self.pmta_time(get(F::TimeQueued));
+        let rcpt = get(F::Rcpt);
+        if rcpt.is_empty() && kind != "tq" {
+            return self.reject(Mta::PowerMta, RejectReason::BadRecipient, raw, origin, rejects);
+        }
+        let diag = get(F::DsnDiag);
+        let reply = diag.split_once(';').map_or(diag, |(_, r)| r).trim();
+        let status = get(F::DsnStatus).split(' ').next().unwrap_or("");
+        let (code, enhanced) = split_reply(reply);
+        let enhanced = enhanced.or((!status.is_empty()).then_some(status));
+        let expired = outcome == Outcome::Bounced
+            && (enhanced.is_some_and(|e| e.get(1..) == Some(".4.7")) || {
+                let d = diag.to_ascii_lowercase();
+                d.contains("expired") || d.contains("too long in queue") || d.contains("queue lifetime")
+            });
+        let outcome = if expired { Outcome::Expired } else { outcome };
+        let class = match outcome {
+            Outcome::Delivered => Class::None,
+            Outcome::Expired => Class::Expired,
+            _ => self.classify(code, enhanced, reply),
+        };
+        let mut mx_buf = mem::take(&mut self.scratch.mx_host);
+        let mut domain_buf = mem::take(&mut self.scratch.domain);
+        // `dns;mx.example.com (192.0.2.1)` or `mx.example.com`.
+        let mta = get(F::DsnMta);
+        let mta = mta.split_once(';').map_or(mta, |(_, m)| m);
+        let mx_name = mta.split([' ', '(']).next().unwrap_or("").trim();
+        let mx_host = (!mx_name.is_empty()).then(|| lower(mx_name, &mut mx_buf));
+        let mx_ip = Some(get(F::DestinationIp)).filter(|s| !s.is_empty());
+        let group = mx_host.and_then(|h| self.group_of_host(h));
+        let (rcpt_hash, rcpt_domain) = split_recipient(&self.hasher, rcpt, &mut domain_buf);
+        let mx_group = group.as_deref().or(rcpt_domain).unwrap_or("unknown");
+        let vmta = Some(get(F::Vmta)).filter(|s| !s.is_empty());
+        let source_ip = Some(get(F::SourceIp))
+            .filter(|s| !s.is_empty())
+            .or_else(|| self.egress.lookup(host, vmta.unwrap_or("")));
+        let sender_domain = get(F::Orig).rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase());
+        let queue_id = [get(F::EnvId), get(F::JobId), get(F::MessageId)]
+            .into_iter()
+            .find(|s| !s.is_empty())
+            .unwrap_or("-");
+        let masked = redact_addresses_str(reply);
+        let stored = bounded(&masked, self.response_max_bytes);
+        let message_id = Some(get(F::MessageId))
+            .filter(|s| !s.is_empty())
+            .map(|m| m.trim_start_matches('<').trim_end_matches('>'));
+        events.push(&EventRow {
+            event_time_us: time_us,
+            tenant: &self.tenant,
+            mta: Mta::PowerMta,
+            mta_host: host,
+            mta_instance: vmta,
+            source_ip,
+            queue_id,
+            message_id,
+            sender_domain: sender_domain.as_deref(),
+            recipient_domain: rcpt_domain,
+            recipient_hash: rcpt_hash,
+            mx_host,
+            mx_ip,
+            mx_group,
+            outcome,
+            class,
+            smtp_code: if expired { None } else { code },
+            enhanced_status: enhanced,
+            response: (!stored.is_empty() && !expired).then_some(stored),
+            attempt: None,
+            delay_seconds: queued.map(|q| (time_us - q) as f64 / 1e6),
+            size_bytes: get(F::Size).parse().ok(),
+            origin,
+        });
+        self.stats.events += 1;
+        if expired {
+            self.stats.expiries += 1;
+            self.stats.expiry_lines += 1;
+        }
+        self.scratch.mx_host = mx_buf;
+        self.scratch.domain = domain_buf;
+    }
+
+    /// `time_t` seconds, `YYYY-MM-DD HH:MM:SS±HHMM`, the same without an offset (the
+    /// configured zone), or RFC 3339.
+    fn pmta_time(&mut self, s: &str) -> Option<i64> {
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            return s.parse::<i64>().ok()?.checked_mul(1_000_000);
+        }
+        if let Ok(t) = chrono::DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%z") {
+            return Some(t.timestamp_micros());
+        }
+        if let Some((t, n)) = self.stamps.parse_local(s.as_bytes())
+            && n == s.len()
+        {
+            return Some(t);
+        }
+        chrono::DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.timestamp_micros())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn csv(line: &str) -> Option<Vec<String>> {
+        let mut v = Vec::new();
+        split_csv(line, &mut v)?;
+        Some(v.into_iter().map(Cow::into_owned).collect())
+    }
+
+    #[test]
+    fn quoted_fields_keep_commas_and_doubled_quotes() {
+        assert_eq!(
+            csv(r#"b,"smtp;550 5.7.1 ""spam"", sorry",x,"""""#).expect("csv"),
+            ["b", "smtp;550 5.7.1 \"spam\", sorry", "x", "\""]
+        );
+        assert_eq!(csv("a,,c,").expect("csv"), ["a", "", "c", ""]);
+        assert_eq!(csv(r#""cut here"#), None);
+        assert_eq!(csv(r#""a"b,c"#).expect("lenient"), ["ab", "c"]);
+    }
+
+    #[test]
+    fn headers_map_columns_by_name() {
+        let c = Columns::from_header("vmta,rcpt,type,dlvDesintationIp");
+        assert_eq!((c.0[F::Type as usize], c.0[F::Rcpt as usize]), (Some(2), Some(1)));
+        assert_eq!(c.0[F::DestinationIp as usize], Some(3));
+        assert_eq!(c.0[F::TimeLogged as usize], None);
+        assert!(looks_like_pmta("d,1178807903,a@b"));
+        assert!(!looks_like_pmta("d"));
+        assert!(!looks_like_pmta("Nov  8 08:14:01 host postfix/smtp[1]: x"));
+    }
+}
