@@ -89,7 +89,8 @@ pub struct ReplayArgs {
     /// No progress bar even on a terminal.
     #[arg(long)]
     pub quiet: bool,
-    /// `auto` (default: each line's shape says which MTA wrote it), `postfix` or `exim`.
+    /// `auto` (default: each record's shape says which MTA wrote it), `postfix`, `exim`,
+    /// `kumomta` or `powermta`.
     #[arg(long)]
     pub format: Option<String>,
     /// Serve Prometheus metrics of this replay on `metrics.listen` (default

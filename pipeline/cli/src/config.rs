@@ -21,8 +21,9 @@ pub struct Config {
     pub timezone: String,
     #[serde(default = "default_tenant")]
     pub tenant: String,
-    /// What `replay` reads: `auto` (each line's shape says: Postfix syslog, Exim),
-    /// `postfix` or `exim` only.
+    /// What `replay` reads: `auto` (each record's shape says: Postfix or Exim via
+    /// syslog, Exim's own log, KumoMTA JSON, PowerMTA CSV, a shipper's JSON envelope
+    /// around any of them), or only `postfix`, `exim`, `kumomta`, `powermta`.
     #[serde(default = "default_format")]
     pub format: String,
     /// The host of lines that name none (Exim's own main log, not via syslog).
@@ -44,6 +45,46 @@ pub struct Config {
     pub stream: StreamSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub envelope: EnvelopeSettings,
+}
+
+/// Field names of shippers' JSON envelopes (rsyslog, Vector, Fluent Bit).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvelopeSettings {
+    /// The field holding the log line.
+    #[serde(default = "default_message_field")]
+    pub message: String,
+    /// The host, for lines that name none (Exim's own log, KumoMTA, PowerMTA).
+    #[serde(default = "default_host_field")]
+    pub host: String,
+    /// The ingest time (RFC 3339 or unix seconds): the year of BSD stamps.
+    #[serde(default = "default_timestamp_field")]
+    pub timestamp: String,
+    /// The tenant, when envelopes carry it.
+    pub tenant: Option<String>,
+}
+
+fn default_message_field() -> String {
+    "message".into()
+}
+fn default_host_field() -> String {
+    "host".into()
+}
+fn default_timestamp_field() -> String {
+    "timestamp".into()
+}
+
+impl Default for EnvelopeSettings {
+    fn default() -> Self {
+        EnvelopeSettings {
+            message: default_message_field(),
+            host: default_host_field(),
+            timestamp: default_timestamp_field(),
+            tenant: None,
+        }
+    }
 }
 
 /// The Prometheus endpoint of `run`, `demo` and `replay --serve`.
@@ -450,10 +491,26 @@ impl Config {
             .format
             .parse()
             .map_err(|e| anyhow::anyhow!("{origin}: key `format`: {e}"))?;
+        let e = &self.envelope;
+        for (key, v) in [
+            ("envelope.message", &e.message),
+            ("envelope.host", &e.host),
+            ("envelope.timestamp", &e.timestamp),
+        ] {
+            if v.is_empty() {
+                bail!("{origin}: key `{key}` must name a field");
+            }
+        }
         Ok(NormalizerConfig {
             tenant: self.tenant.clone(),
             format,
             default_host: self.default_host.clone(),
+            envelope: deferlog_parse::EnvelopeFields {
+                message: e.message.clone(),
+                host: e.host.clone(),
+                timestamp: e.timestamp.clone(),
+                tenant: e.tenant.clone().filter(|t| !t.is_empty()),
+            },
             zone,
             reference_time_us,
             egress,

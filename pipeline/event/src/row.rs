@@ -84,6 +84,7 @@ impl EventSink for Vec<OwnedSummary> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OwnedSummary {
     pub event_time_us: i64,
+    pub tenant: String,
     pub mta_host: String,
     pub mta_instance: Option<String>,
     pub source_ip: Option<String>,
@@ -114,6 +115,7 @@ impl From<&EventRow<'_>> for OwnedSummary {
         let _ = r.origin.write_origin(&mut origin);
         OwnedSummary {
             event_time_us: r.event_time_us,
+            tenant: r.tenant.to_owned(),
             mta_host: r.mta_host.to_owned(),
             mta_instance: s(r.mta_instance),
             source_ip: s(r.source_ip),

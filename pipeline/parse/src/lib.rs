@@ -6,6 +6,7 @@
 
 mod correlate;
 mod egress;
+mod envelope;
 mod exim;
 mod kumo;
 mod normalizer;
@@ -23,6 +24,7 @@ mod text;
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 pub use egress::{Egress, EgressMap};
+pub use envelope::EnvelopeFields;
 pub use normalizer::{Format, Normalizer, NormalizerConfig, NormalizerState, SyslogFields};
 pub use redact::redact_recipients;
 pub use stamp::{Zone, ZoneError};

@@ -48,9 +48,11 @@ impl std::str::FromStr for Format {
 pub struct NormalizerConfig {
     pub tenant: String,
     pub format: Format,
-    /// The host of lines that name none (Exim's own log file); the stream sets each
-    /// record's key (the MTA host) instead.
+    /// The host of lines that name none (Exim's own log, KumoMTA, PowerMTA) when no
+    /// envelope says.
     pub default_host: String,
+    /// Field names of shippers' JSON envelopes.
+    pub envelope: crate::EnvelopeFields,
     /// Zone of stamps that carry none (BSD syslog).
     pub zone: Zone,
     /// Stamps without a year take it from here (UTC microseconds): the ingest time.
@@ -72,6 +74,7 @@ impl NormalizerConfig {
             tenant: "default".into(),
             format: Format::Auto,
             default_host: "unknown".into(),
+            envelope: crate::EnvelopeFields::default(),
             zone: Zone::default(),
             reference_time_us,
             egress: Vec::new(),
@@ -101,9 +104,10 @@ pub struct NormalizerState {
 pub struct Normalizer {
     pub(crate) tenant: String,
     format: Format,
-    host: String,
+    pub(crate) host: String,
     pub(crate) pmta_columns: crate::pmta::Columns,
     pub(crate) pmta_header: Option<String>,
+    pub(crate) envelope_fields: crate::EnvelopeFields,
     pub(crate) stamps: StampParser,
     pub(crate) egress: EgressMap,
     pub(crate) hasher: SipHasher13,
@@ -141,6 +145,7 @@ impl Normalizer {
             host: cfg.default_host,
             pmta_columns: crate::pmta::Columns::default(),
             pmta_header: None,
+            envelope_fields: cfg.envelope,
             stamps: StampParser::new(cfg.zone, cfg.reference_time_us),
             egress: EgressMap::new(&cfg.egress),
             hasher: SipHasher13::new_with_key(&cfg.hash_key),
@@ -230,16 +235,34 @@ impl Normalizer {
             // the lossy one on the (all but universal) valid lines.
             Err(_) => String::from_utf8_lossy(trimmed),
         };
-        if matches!(self.format, Format::Auto | Format::PowerMta) && crate::pmta::looks_like_pmta(&line) {
+        self.text(&line, raw, origin, events, rejects);
+    }
+
+    /// One record's text: its shape says which MTA (or shipper envelope) wrote it.
+    pub(crate) fn text(
+        &mut self,
+        line: &str,
+        raw: &[u8],
+        origin: Origin<'_>,
+        events: &mut dyn EventSink,
+        rejects: &mut dyn RejectSink,
+    ) {
+        if matches!(self.format, Format::Auto | Format::PowerMta) && crate::pmta::looks_like_pmta(line) {
             let host = mem::take(&mut self.host);
-            self.pmta(&line, &host, raw, origin, events, rejects);
+            self.pmta(line, &host, raw, origin, events, rejects);
             self.host = host;
             return;
         }
-        if matches!(self.format, Format::Auto | Format::KumoMta) && line.starts_with('{') {
-            let host = mem::take(&mut self.host);
-            self.kumo(&line, &host, raw, origin, events, rejects);
-            self.host = host;
+        if line.starts_with('{') {
+            // A KumoMTA record names its type first; anything else is a shipper's
+            // envelope around a line.
+            if matches!(self.format, Format::Auto | Format::KumoMta) && crate::envelope::is_kumo(line) {
+                let host = mem::take(&mut self.host);
+                self.kumo(line, &host, raw, origin, events, rejects);
+                self.host = host;
+            } else {
+                self.envelope(line, raw, origin, events, rejects);
+            }
             return;
         }
         if matches!(self.format, Format::Auto | Format::Exim)
@@ -258,10 +281,10 @@ impl Normalizer {
             self.host = host;
             return;
         }
-        match syslog::split(&mut self.stamps, &line) {
+        match syslog::split(&mut self.stamps, line) {
             Ok(frame) => self.dispatch(&frame, raw, origin, events, rejects),
             Err(e) => {
-                if looks_like_delivery(&line) {
+                if looks_like_delivery(line) {
                     let reason = match e {
                         FrameError::Stamp => RejectReason::BadTimestamp,
                         FrameError::Shape => RejectReason::Truncated,

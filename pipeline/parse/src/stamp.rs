@@ -72,6 +72,7 @@ pub struct StampParser {
     zone: Zone,
     reference: NaiveDate,
     reference_day: i64,
+    reference_us: i64,
     bsd_cache: Option<(u32, i64)>,
     date_cache: Option<([u8; 10], i64)>,
     /// `YYYY-MM-DD HH` of a local stamp and the UTC µs of that local hour.
@@ -84,6 +85,7 @@ impl StampParser {
             zone,
             reference: NaiveDate::default(),
             reference_day: i64::MIN,
+            reference_us,
             bsd_cache: None,
             date_cache: None,
             local_cache: None,
@@ -93,6 +95,7 @@ impl StampParser {
     }
 
     pub fn set_reference(&mut self, reference_us: i64) {
+        self.reference_us = reference_us;
         // Called per record by the stream: only a new day can change anything.
         let day = reference_us.div_euclid(86_400_000_000);
         if day == self.reference_day {
@@ -107,6 +110,11 @@ impl StampParser {
             // The cached BSD stamp was resolved against the old reference year.
             self.bsd_cache = None;
         }
+    }
+
+    /// The ingest time stamps without a year are read against, µs.
+    pub fn reference_us(&self) -> i64 {
+        self.reference_us
     }
 
     /// Parses either stamp form; returns UTC microseconds and the bytes consumed.

@@ -586,3 +586,51 @@ fn powermta_accounting_csv_is_read_by_its_header() {
     assert_eq!(st.skipped(SkipKind::NotAttempt), 1);
     assert_eq!(st.lines, st.accounted_lines());
 }
+
+#[test]
+fn shipper_envelopes_carry_lines_of_every_mta() {
+    let mut cfg = NormalizerConfig::new(us("2026-12-31T12:00:00Z"));
+    cfg.envelope.tenant = Some("customer".into());
+    let mut n = Normalizer::new(cfg);
+    let mut sink: Vec<OwnedSummary> = Vec::new();
+    let mut rejects = Rejects::default();
+    let exim = "2016-03-25 15:06:10 1ajLoq-0001wC-Pk => recipient@gmail.com R=dkim_lookuphost T=dkim_remote_smtp H=gmail-smtp-in.l.google.com [74.125.200.27] C=\\\"250 2.0.0 OK\\\"";
+    let postfix = "Jan  6 08:39:06 mx1 postfix/smtp[1]: 3mfHGL1r9gzyQP: to=<a@example.net>, relay=example.com[127.0.0.1]:25, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok)";
+    let records = [
+        // Vector's shape: the line in `message`, host and timestamp beside it.
+        format!(r#"{{"message":"{postfix}","host":"shipper-host","timestamp":"2025-01-10T00:00:00Z","source_type":"file","customer":"acme"}}"#),
+        // Exim's own log names no host: the envelope's.
+        format!(r#"{{"message":"{exim}\n","host":"exim-7"}}"#),
+        // A KumoMTA record as a string inside an envelope.
+        r#"{"message":"{\"type\":\"Bounce\",\"id\":\"ab12\",\"recipient\":\"c@yahoo.com\",\"timestamp\":1794268800,\"response\":{\"code\":554,\"enhanced_code\":null,\"content\":\"rejected\"}}","host":"kumo-2"}"#.to_owned(),
+        r#"{"message":"{\"no\":\"envelope here\"}"}"#.to_owned(),
+        r#"{"host":"x"}"#.to_owned(),
+        r#"{"message": "unterminated"#.to_owned(),
+    ];
+    for (i, r) in records.iter().enumerate() {
+        let origin = Origin::Line {
+            file: "env",
+            line: i as u64 + 1,
+        };
+        n.process_line(r.as_bytes(), origin, &mut sink, &mut rejects);
+    }
+    assert_eq!(sink.len(), 3, "{sink:#?}");
+    // The syslog frame names its own host; the envelope's timestamp gives BSD stamps
+    // their year, its `customer` field the tenant.
+    assert_eq!((sink[0].mta_host.as_str(), sink[0].tenant.as_str()), ("mx1", "acme"));
+    assert_eq!(sink[1].tenant, "default", "the tenant holds for its record only");
+    assert_eq!(sink[0].event_time_us, us("2025-01-06T08:39:06Z"));
+    assert_eq!(
+        (sink[1].mta_host.as_str(), sink[1].mx_group.as_str()),
+        ("exim-7", "google")
+    );
+    assert_eq!(
+        (sink[2].mta_host.as_str(), sink[2].outcome),
+        ("kumo-2", Outcome::Bounced)
+    );
+    let reasons: Vec<&str> = rejects.0.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(reasons, ["bad_record", "bad_record", "bad_json"]);
+    let st = n.stats();
+    assert_eq!(st.lines, 6);
+    assert_eq!(st.lines, st.accounted_lines());
+}

@@ -1,0 +1,103 @@
+//! Shippers' envelopes: a JSON object (rsyslog `mmjsonparse`/templates, Vector, Fluent
+//! Bit) whose log line sits in one field (default `message`), with optional host,
+//! timestamp and tenant fields. The line inside is read like any other line; the
+//! envelope's host stands in for lines that name none (Exim's own log, KumoMTA,
+//! PowerMTA), its tenant for the record's, and its timestamp is the ingest time BSD
+//! stamps take their year from.
+
+use crate::normalizer::Normalizer;
+use crate::stats::RejectReason;
+use deferlog_event::{EventSink, Mta, Origin, RejectSink};
+use serde_json::Value;
+use std::mem;
+
+/// Which envelope fields hold what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvelopeFields {
+    pub message: String,
+    pub host: String,
+    pub timestamp: String,
+    /// Absent: the tenant comes from elsewhere (record key, header, configuration).
+    pub tenant: Option<String>,
+}
+
+impl Default for EnvelopeFields {
+    fn default() -> Self {
+        EnvelopeFields {
+            message: "message".into(),
+            host: "host".into(),
+            timestamp: "timestamp".into(),
+            tenant: None,
+        }
+    }
+}
+
+/// KumoMTA writes `type` and `id` at the top level of every record; shippers'
+/// envelopes carry neither as plain keys (Vector's is `source_type`).
+pub(crate) fn is_kumo(line: &str) -> bool {
+    let b = line.as_bytes();
+    memchr::memmem::find(b, b"\"type\":\"").is_some() && memchr::memmem::find(b, b"\"id\":\"").is_some()
+}
+
+/// Unix seconds (or milliseconds, when that large) or RFC 3339, as µs.
+fn micros(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => {
+            let s = n.as_f64()?;
+            let s = if s > 1e11 { s / 1e3 } else { s };
+            Some((s * 1e6) as i64)
+        }
+        Value::String(t) => chrono::DateTime::parse_from_rfc3339(t)
+            .ok()
+            .map(|d| d.timestamp_micros()),
+        _ => None,
+    }
+}
+
+impl Normalizer {
+    pub(crate) fn envelope(
+        &mut self,
+        json: &str,
+        raw: &[u8],
+        origin: Origin<'_>,
+        events: &mut dyn EventSink,
+        rejects: &mut dyn RejectSink,
+    ) {
+        let obj = match serde_json::from_str::<Value>(json) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => return self.reject(Mta::Postfix, RejectReason::BadRecord, raw, origin, rejects),
+            Err(_) => return self.reject(Mta::Postfix, RejectReason::BadJson, raw, origin, rejects),
+        };
+        let fields = &self.envelope_fields;
+        let line = match obj.get(&fields.message) {
+            // One level only: an envelope in an envelope is not a shipper's record.
+            Some(Value::String(line)) if !line.starts_with('{') || is_kumo(line) => line.as_str(),
+            _ => return self.reject(Mta::Postfix, RejectReason::BadRecord, raw, origin, rejects),
+        };
+        let host = obj.get(&fields.host).and_then(Value::as_str).filter(|h| !h.is_empty());
+        let tenant = fields
+            .tenant
+            .as_deref()
+            .and_then(|t| obj.get(t))
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty());
+        let ingest = obj.get(&fields.timestamp).and_then(micros);
+
+        let saved_host = host.map(|h| mem::replace(&mut self.host, h.to_owned()));
+        let saved_tenant = tenant.map(|t| mem::replace(&mut self.tenant, t.to_owned()));
+        let saved_reference = self.stamps.reference_us();
+        if let Some(t) = ingest {
+            self.stamps.set_reference(t);
+        }
+        // A trailing newline inside the field is part of the shipping, not the line.
+        let line = line.trim_end_matches(['\n', '\r']);
+        self.text(line, raw, origin, events, rejects);
+        if let Some(h) = saved_host {
+            self.host = h;
+        }
+        if let Some(t) = saved_tenant {
+            self.tenant = t;
+        }
+        self.stamps.set_reference(saved_reference);
+    }
+}
