@@ -23,7 +23,11 @@ pub enum FrameError {
 
 pub fn split<'a>(stamps: &mut StampParser, line: &'a str) -> Result<SyslogLine<'a>, FrameError> {
     let (time_us, n) = stamps.parse(line.as_bytes()).ok_or(FrameError::Stamp)?;
-    let rest = line[n..].strip_prefix(' ').ok_or(FrameError::Shape)?;
+    // A stamp cut inside a multi-byte character ends off a char boundary.
+    let rest = line
+        .get(n..)
+        .and_then(|r| r.strip_prefix(' '))
+        .ok_or(FrameError::Shape)?;
     let sp = rest.find(' ').ok_or(FrameError::Shape)?;
     let (host, rest) = (&rest[..sp], &rest[sp + 1..]);
     let colon = find2(rest, b':', b' ')

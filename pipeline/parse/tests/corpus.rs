@@ -5,6 +5,9 @@ use deferlog_event::{Class, Origin, Outcome, OwnedSummary, RejectRow, RejectSink
 use deferlog_parse::{Normalizer, NormalizerConfig, RejectReason, SkipKind, SyslogFields};
 use std::path::PathBuf;
 
+#[path = "corpus/properties.rs"]
+mod properties;
+
 fn corpus(name: &str) -> Vec<u8> {
     let dir = std::env::var("DEFERLOG_CORPUS")
         .map(PathBuf::from)
