@@ -47,8 +47,16 @@ fn powermta() -> Vec<Vec<u8>> {
         let (domain, host, ip) = mx[(i % 3) as usize];
         let (kind, status, diag) = match i % 10 {
             0..=6 => ("d", "2.0.0 (success)", "smtp;250 2.0.0 OK"),
-            7 | 8 => ("t", "4.7.28 (other)", "\"smtp;421-4.7.28 [198.51.100.11] Our system has detected an unusual rate of unsolicited mail, \"\"try later\"\"\""),
-            _ => ("b", "5.1.1 (bad destination mailbox address)", "smtp;550 5.1.1 user unknown"),
+            7 | 8 => (
+                "t",
+                "4.7.28 (other)",
+                "\"smtp;421-4.7.28 [198.51.100.11] Our system has detected an unusual rate of unsolicited mail, \"\"try later\"\"\"",
+            ),
+            _ => (
+                "b",
+                "5.1.1 (bad destination mailbox address)",
+                "smtp;550 5.1.1 user unknown",
+            ),
         };
         let t = start + (i / 50) as i64;
         out.push(

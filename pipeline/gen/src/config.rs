@@ -35,6 +35,8 @@ pub enum LogFormat {
     Exim,
     /// KumoMTA JSON log records.
     KumoMta,
+    /// PowerMTA accounting CSV, with its header line.
+    PowerMta,
 }
 
 /// Upper bound on `queue_lifetime_secs` (30 days): some recipients never

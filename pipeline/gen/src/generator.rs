@@ -46,6 +46,7 @@ pub struct Generator {
     junk_emitted: u64,
     last_t: i64,
     curve_mean: f64,
+    header_written: bool,
 }
 
 impl Generator {
@@ -66,6 +67,7 @@ impl Generator {
             junk_emitted: 0,
             last_t: start,
             curve_mean: DAILY_CURVE.iter().sum::<f64>() / 24.0,
+            header_written: false,
             cfg,
         };
         if g.open {
@@ -91,6 +93,12 @@ impl Generator {
     /// Appends the next line (with its trailing `\n`) to `out`; returns false
     /// when the run is over. Lines come in non-decreasing timestamp order.
     pub fn next_line(&mut self, out: &mut Vec<u8>) -> bool {
+        // An accounting file starts with the line naming its columns.
+        if self.cfg.format == LogFormat::PowerMta && !self.header_written {
+            self.header_written = true;
+            out.extend_from_slice(crate::pmta::HEADER);
+            return true;
+        }
         loop {
             let Some(entry) = self.schedule.pop() else {
                 return false;
@@ -174,7 +182,7 @@ impl Generator {
             // Exim and KumoMTA holds for a dead destination name no host: DESIGN's fallback,
             // the recipient's domain, is its group.
             let (host, group) = match (self.cfg.format, a.result) {
-                (LogFormat::Exim | LogFormat::KumoMta, AttemptResult::Suspended(_)) => {
+                (LogFormat::Exim | LogFormat::KumoMta | LogFormat::PowerMta, AttemptResult::Suspended(_)) => {
                     ("", DOMAINS[msg.rcpts[a.rcpt].domain].name)
                 }
                 _ => (a.mx.host, a.mx.group),
@@ -182,11 +190,13 @@ impl Generator {
             self.truth.record(hour, source, host, group, outcome);
             msg.rcpts[a.rcpt].last_written = Some((host, group));
             msg.rcpts[a.rcpt].written_attempts += 1;
+            msg.rcpts[a.rcpt].last_ip = Some(a.ip);
         }
         match self.cfg.format {
             LogFormat::Postfix => self.writer.step(out, msg, &step),
             LogFormat::Exim => crate::exim::step(&mut self.writer, out, msg, &step),
             LogFormat::KumoMta => crate::kumo::step(&mut self.writer, out, msg, &step),
+            LogFormat::PowerMta => crate::pmta::step(&mut self.writer, out, msg, &step),
         }
         if let StepKind::Expired = &step.kind {
             // The plan ends at expiry, so `done` here means done before it.

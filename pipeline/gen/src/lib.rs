@@ -9,7 +9,7 @@
 //! (schedule.rs) of messages whose whole life is planned on arrival
 //! (plan.rs for its rounds, session.rs for each delivery session, against
 //! receivers' behaviour in behaviour.rs and the catalog in providers.rs /
-//! replies.rs), rendered by postfix.rs, exim.rs or kumo.rs, with background lines
+//! replies.rs), rendered by postfix.rs, exim.rs, kumo.rs or pmta.rs, with background lines
 //! (noise.rs) and junk (junk.rs) mixed in; truth.rs keeps the expected rows.
 
 mod behaviour;
@@ -24,6 +24,7 @@ mod noise;
 mod out;
 mod pids;
 mod plan;
+mod pmta;
 mod postfix;
 mod providers;
 mod qid;

@@ -21,6 +21,8 @@ pub(crate) struct Rcpt {
     pub last_written: Option<(&'static str, &'static str)>,
     /// Attempts written so far (KumoMTA logs the count).
     pub written_attempts: u32,
+    /// The MX IP of the latest attempt written (PowerMTA names it in the expiry).
+    pub last_ip: Option<&'static str>,
 }
 
 #[derive(Debug)]

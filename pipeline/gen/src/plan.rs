@@ -108,6 +108,7 @@ impl Planner {
                 done: false,
                 last_written: None,
                 written_attempts: 0,
+                last_ip: None,
             });
             let roll = self.rng.below(1000);
             d.traits.push(match roll {

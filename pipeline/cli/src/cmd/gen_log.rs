@@ -13,7 +13,8 @@ pub fn run(a: GenArgs) -> Result<()> {
         "postfix" => LogFormat::Postfix,
         "exim" => LogFormat::Exim,
         "kumomta" => LogFormat::KumoMta,
-        f => bail!("--format {f}: `postfix`, `exim` or `kumomta`"),
+        "powermta" => LogFormat::PowerMta,
+        f => bail!("--format {f}: `postfix`, `exim`, `kumomta` or `powermta`"),
     };
     let start_unix = match &a.start {
         Some(s) => parse_time(s).context("--start")? / 1_000_000,

@@ -172,7 +172,7 @@ fn merged_truth(csvs: &[String]) -> String {
 }
 
 #[test]
-fn exim_and_kumomta_logs_and_a_mixed_fleet_give_their_truth() {
+fn exim_kumomta_and_powermta_logs_and_a_mixed_fleet_give_their_truth() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut truths = Vec::new();
     let mut logs = Vec::new();
@@ -182,6 +182,11 @@ fn exim_and_kumomta_logs_and_a_mixed_fleet_give_their_truth() {
             "kumomta",
             14,
             ["\"type\":\"Delivery\"", "\"TransientFailure\"", "\"Expiration\""],
+        ),
+        (
+            "powermta",
+            15,
+            ["type,timeLogged,", "\nd,", "4.4.7 (delivery time expired)"],
         ),
     ] {
         let g = generate_as(dir.path(), 60_000, seed, format);
@@ -204,10 +209,6 @@ fn exim_and_kumomta_logs_and_a_mixed_fleet_give_their_truth() {
     let postfix = generate(dir.path(), 40_000, 13);
     truths.push(std::fs::read_to_string(&postfix.truth).expect("truth"));
     let all = dir.path().join("all");
-    replay(&postfix.config, &all, &[&postfix.log, &logs[0], &logs[1]]);
-    assert_eq!(
-        report_csv(&all, &[]),
-        merged_truth(&truths),
-        "Postfix, Exim and KumoMTA"
-    );
+    replay(&postfix.config, &all, &[&postfix.log, &logs[0], &logs[1], &logs[2]]);
+    assert_eq!(report_csv(&all, &[]), merged_truth(&truths), "every MTA in one archive");
 }

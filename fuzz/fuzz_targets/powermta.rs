@@ -1,0 +1,3 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| deferlog_fuzz::run(deferlog_parse::Format::PowerMta, data));
