@@ -12,12 +12,12 @@
 
 use crate::fleet::INSTANCES;
 use crate::message::{AttemptResult, Msg, Step, StepKind};
-use crate::out::{push_padded, push_u64};
+use crate::out::push_u64;
 use crate::postfix::Writer;
 use crate::providers::{DOMAINS, SENDERS};
 use crate::qid::Qid;
-use crate::replies::{Stage, Vars, push_rcpt, render};
-use crate::stamp::{US_PER_SEC, civil};
+use crate::replies::{Stage, push_rcpt, render};
+use crate::stamp::{US_PER_SEC, push_ymd_hms};
 
 /// An Exim message id (`XXXXXX-XXXXXX-XX`, base 62) standing for a Postfix queue id:
 /// the same message, named the way Exim names it.
@@ -40,31 +40,13 @@ pub(crate) fn exim_id(qid: &Qid) -> [u8; 16] {
     id
 }
 
-/// `YYYY-MM-DD HH:MM:SS` (UTC, the generated fleet's zone).
-fn exim_stamp(out: &mut Vec<u8>, t: i64) {
-    let secs = t.div_euclid(US_PER_SEC);
-    let (y, m, d) = civil(secs.div_euclid(86_400));
-    push_padded(out, y.max(0) as u64, 4);
-    out.push(b'-');
-    push_padded(out, u64::from(m), 2);
-    out.push(b'-');
-    push_padded(out, u64::from(d), 2);
-    out.push(b' ');
-    let s = secs.rem_euclid(86_400);
-    push_padded(out, (s / 3600) as u64, 2);
-    out.push(b':');
-    push_padded(out, (s / 60 % 60) as u64, 2);
-    out.push(b':');
-    push_padded(out, (s % 60) as u64, 2);
-}
-
 /// `STAMP HOST exim[PID]: YYYY-MM-DD HH:MM:SS `
 fn prefix(w: &mut Writer, out: &mut Vec<u8>, msg: &Msg, step: &Step) {
     w.stamp_host(out, step.t, INSTANCES[msg.instance].host);
     out.extend_from_slice(b"exim[");
     push_u64(out, u64::from(step.pid));
     out.extend_from_slice(b"]: ");
-    exim_stamp(out, step.t);
+    push_ymd_hms(out, step.t);
     out.push(b' ');
 }
 
@@ -189,7 +171,7 @@ pub(crate) fn step(w: &mut Writer, out: &mut Vec<u8>, msg: &Msg, step: &Step) {
                     host(out, a.mx.host, a.ip);
                     out.extend_from_slice(b" X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=yes C=\"");
                     let start = out.len();
-                    let vars = vars(msg, r.local, domain, step.t);
+                    let vars = msg.vars(r.local, domain, step.t);
                     render(DOMAINS[r.domain].kind.texts().sent, &vars, w.rng(), out);
                     // A quote inside would end the field early.
                     for b in &mut out[start..] {
@@ -261,16 +243,6 @@ pub(crate) fn step(w: &mut Writer, out: &mut Vec<u8>, msg: &Msg, step: &Step) {
     out.push(b'\n');
 }
 
-fn vars<'a>(msg: &'a Msg, local: u32, domain: &'a str, t: i64) -> Vars<'a> {
-    Vars {
-        src: INSTANCES[msg.instance].wire_ip,
-        rcpt_local: local,
-        domain,
-        msgid: &msg.msgid,
-        unix: t.div_euclid(US_PER_SEC),
-    }
-}
-
 /// ` H=host [ip]`
 fn host(out: &mut Vec<u8>, name: &str, ip: &str) {
     out.extend_from_slice(b" H=");
@@ -309,7 +281,7 @@ fn smtp_error(
         Stage::Data => out.extend_from_slice(b"end of data"),
     }
     out.extend_from_slice(b": ");
-    let v = vars(msg, local, domain, t);
+    let v = msg.vars(local, domain, t);
     render(text, &v, w.rng(), out);
 }
 
@@ -320,7 +292,7 @@ mod tests {
     #[test]
     fn stamps_and_ids_have_exim_shapes() {
         let mut out = Vec::new();
-        exim_stamp(
+        push_ymd_hms(
             &mut out,
             (crate::config::DEFAULT_START_UNIX + 8 * 3600 + 14 * 60 + 1) * US_PER_SEC,
         );

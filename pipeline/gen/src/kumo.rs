@@ -15,7 +15,7 @@ use crate::out::push_u64;
 use crate::postfix::Writer;
 use crate::providers::{DOMAINS, SENDERS};
 use crate::qid::Qid;
-use crate::replies::{Vars, push_rcpt, render};
+use crate::replies::{push_rcpt, render};
 use crate::stamp::US_PER_SEC;
 
 /// A 32-hex-digit spool id standing for a Postfix queue id.
@@ -88,16 +88,6 @@ fn response(out: &mut Vec<u8>, reply: &[u8]) {
     out.extend_from_slice(b",\"command\":\".\"}");
 }
 
-fn vars<'a>(msg: &'a Msg, local: u32, domain: &'a str, t: i64) -> Vars<'a> {
-    Vars {
-        src: INSTANCES[msg.instance].wire_ip,
-        rcpt_local: local,
-        domain,
-        msgid: &msg.msgid,
-        unix: t.div_euclid(US_PER_SEC),
-    }
-}
-
 /// The fields every record of `msg` shares, up to the response.
 fn head(out: &mut Vec<u8>, kind: &str, msg: &Msg, rcpt: usize, t: i64) {
     let r = &msg.rcpts[rcpt];
@@ -152,7 +142,7 @@ pub(crate) fn step(w: &mut Writer, out: &mut Vec<u8>, msg: &Msg, step: &Step) {
             let r = &msg.rcpts[a.rcpt];
             let domain = DOMAINS[r.domain].name;
             let mut reply = Vec::with_capacity(256);
-            let v = vars(msg, r.local, domain, step.t);
+            let v = msg.vars(r.local, domain, step.t);
             match a.result {
                 AttemptResult::Sent => render(DOMAINS[r.domain].kind.texts().sent, &v, w.rng(), &mut reply),
                 AttemptResult::Deferred(rep) | AttemptResult::Bounced(rep) => render(rep.text, &v, w.rng(), &mut reply),

@@ -39,6 +39,19 @@ pub(crate) struct Msg {
     pub steps: VecDeque<Step>,
 }
 
+impl Msg {
+    /// What reply templates may name, for one recipient at time `t`.
+    pub(crate) fn vars<'a>(&'a self, local: u32, domain: &'a str, t: i64) -> crate::replies::Vars<'a> {
+        crate::replies::Vars {
+            src: crate::fleet::INSTANCES[self.instance].wire_ip,
+            rcpt_local: local,
+            domain,
+            msgid: &self.msgid,
+            unix: t.div_euclid(crate::stamp::US_PER_SEC),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Step {
     pub t: i64,

@@ -8,33 +8,14 @@
 
 use crate::fleet::INSTANCES;
 use crate::message::{AttemptResult, Msg, Step, StepKind};
-use crate::out::{push_padded, push_u64};
+use crate::out::push_u64;
 use crate::postfix::Writer;
 use crate::providers::{DOMAINS, SENDERS};
-use crate::replies::{Vars, push_rcpt, render};
-use crate::stamp::{US_PER_SEC, civil};
+use crate::replies::{push_rcpt, render};
+use crate::stamp::{US_PER_SEC, push_ymd_hms};
 
 pub(crate) const HEADER: &[u8] =
     b"type,timeLogged,timeQueued,orig,rcpt,vmta,dlvSourceIp,dsnAction,dsnStatus,dsnDiag,dsnMta,dlvDestinationIp,dlvSize,jobId\n";
-
-/// `YYYY-MM-DD HH:MM:SS+0000`
-fn time_logged(out: &mut Vec<u8>, t: i64) {
-    let secs = t.div_euclid(US_PER_SEC);
-    let (y, m, d) = civil(secs.div_euclid(86_400));
-    push_padded(out, y.max(0) as u64, 4);
-    out.push(b'-');
-    push_padded(out, u64::from(m), 2);
-    out.push(b'-');
-    push_padded(out, u64::from(d), 2);
-    out.push(b' ');
-    let s = secs.rem_euclid(86_400);
-    push_padded(out, (s / 3600) as u64, 2);
-    out.push(b':');
-    push_padded(out, (s / 60 % 60) as u64, 2);
-    out.push(b':');
-    push_padded(out, (s % 60) as u64, 2);
-    out.extend_from_slice(b"+0000");
-}
 
 /// A CSV field, always quoted (replies hold commas and quotes).
 fn quoted(out: &mut Vec<u8>, s: &[u8]) {
@@ -53,7 +34,8 @@ fn record(out: &mut Vec<u8>, kind: &str, msg: &Msg, rcpt: usize, t: i64) {
     let r = &msg.rcpts[rcpt];
     out.extend_from_slice(kind.as_bytes());
     out.push(b',');
-    time_logged(out, t);
+    push_ymd_hms(out, t);
+    out.extend_from_slice(b"+0000");
     out.push(b',');
     push_u64(out, msg.t0.div_euclid(US_PER_SEC).max(0) as u64);
     out.push(b',');
@@ -115,13 +97,7 @@ pub(crate) fn step(w: &mut Writer, out: &mut Vec<u8>, msg: &Msg, step: &Step) {
             out.extend_from_slice(status.as_bytes());
             out.push(b',');
             let mut diag = b"smtp;".to_vec();
-            let v = Vars {
-                src: INSTANCES[msg.instance].wire_ip,
-                rcpt_local: r.local,
-                domain,
-                msgid: &msg.msgid,
-                unix: step.t.div_euclid(US_PER_SEC),
-            };
+            let v = msg.vars(r.local, domain, step.t);
             match a.result {
                 AttemptResult::Sent => render(DOMAINS[r.domain].kind.texts().sent, &v, w.rng(), &mut diag),
                 AttemptResult::Deferred(rep) | AttemptResult::Bounced(rep) => render(rep.text, &v, w.rng(), &mut diag),

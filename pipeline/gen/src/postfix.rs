@@ -7,9 +7,9 @@ use crate::fleet::{HOSTS, INSTANCES, StampStyle};
 use crate::message::{Agent, AttemptResult, Msg, Step, StepKind};
 use crate::out::{push_delay, push_u64};
 use crate::providers::{DOMAINS, Kind, Mx, SENDERS};
-use crate::replies::{Reply, Stage, Vars, push_rcpt, render};
+use crate::replies::{Reply, Stage, push_rcpt, render};
 use crate::rng::Rng;
-use crate::stamp::{Stamper, US_PER_SEC};
+use crate::stamp::Stamper;
 
 #[derive(Debug)]
 pub(crate) struct Writer {
@@ -200,7 +200,7 @@ impl Writer {
                 match a.result {
                     AttemptResult::Sent => {
                         out.extend_from_slice(b", status=sent (");
-                        let vars = Self::vars(msg, r.local, domain, step.t);
+                        let vars = msg.vars(r.local, domain, step.t);
                         render(DOMAINS[r.domain].kind.texts().sent, &vars, &mut self.rng, out);
                     }
                     AttemptResult::Deferred(rep) => {
@@ -254,16 +254,6 @@ impl Writer {
         out.push(b'\n');
     }
 
-    fn vars<'a>(msg: &'a Msg, local: u32, domain: &'a str, t: i64) -> Vars<'a> {
-        Vars {
-            src: INSTANCES[msg.instance].wire_ip,
-            rcpt_local: local,
-            domain,
-            msgid: &msg.msgid,
-            unix: t.div_euclid(US_PER_SEC),
-        }
-    }
-
     /// `host H[IP] said: REPLY (in reply to X command)` or
     /// `host H[IP] refused to talk to me: REPLY`.
     #[allow(clippy::too_many_arguments)]
@@ -285,7 +275,7 @@ impl Writer {
         } else {
             b" said: "
         });
-        let vars = Self::vars(msg, local, domain, t);
+        let vars = msg.vars(local, domain, t);
         render(reply.text, &vars, &mut self.rng, out);
         if let Some(suffix) = reply.stage.in_reply_to() {
             out.extend_from_slice(suffix.as_bytes());

@@ -38,6 +38,24 @@ pub(crate) fn hour_rfc3339(hour_unix: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{h:02}:00:00Z")
 }
 
+/// `YYYY-MM-DD HH:MM:SS` (UTC): Exim's stamp, PowerMTA's before its offset.
+pub(crate) fn push_ymd_hms(out: &mut Vec<u8>, t: i64) {
+    let secs = t.div_euclid(US_PER_SEC);
+    let (y, m, d) = civil(secs.div_euclid(86_400));
+    push_padded(out, y.max(0) as u64, 4);
+    out.push(b'-');
+    push_padded(out, u64::from(m), 2);
+    out.push(b'-');
+    push_padded(out, u64::from(d), 2);
+    out.push(b' ');
+    let s = secs.rem_euclid(86_400);
+    push_padded(out, (s / 3600) as u64, 2);
+    out.push(b':');
+    push_padded(out, (s / 60 % 60) as u64, 2);
+    out.push(b':');
+    push_padded(out, (s % 60) as u64, 2);
+}
+
 #[derive(Debug)]
 pub(crate) struct Stamper {
     day: i64,

@@ -48,11 +48,32 @@ pub struct LastAttempt {
     pub mx_group: Box<str>,
 }
 
+impl LastAttempt {
+    pub fn new(source_ip: Option<&str>, mx_host: Option<&str>, mx_ip: Option<&str>, mx_group: &str) -> Self {
+        LastAttempt {
+            source_ip: source_ip.map(Into::into),
+            mx_host: mx_host.map(Into::into),
+            mx_ip: mx_ip.map(Into::into),
+            mx_group: mx_group.into(),
+        }
+    }
+}
+
 /// Recipients tracked per queue id. A list message past this is still counted; its
 /// further recipients just get no attempt number and no expiry attribution.
 pub const MAX_RCPTS_PER_QUEUE_ID: usize = 1024;
 
 impl QueueState {
+    /// Counts an attempt for a recipient and, while it is deferred, where the attempt
+    /// went (`deferred_to`: an expiry is attributed there). Returns its attempt number;
+    /// `None` once the queue id holds the most recipients tracked.
+    pub fn attempt(&mut self, hash: u64, domain: Option<&str>, deferred_to: Option<LastAttempt>) -> Option<u32> {
+        let r = self.rcpt_mut(hash, domain)?;
+        r.attempts += 1;
+        r.pending = deferred_to;
+        Some(r.attempts)
+    }
+
     /// The state of one recipient; `None` once the queue id holds the maximum.
     pub fn rcpt_mut(&mut self, hash: u64, domain: Option<&str>) -> Option<&mut RcptState> {
         let i = match self.rcpts.iter().position(|r| r.hash == hash) {

@@ -249,12 +249,8 @@ impl Normalizer {
             }
             Some(r) => {
                 r.attempts += 1;
-                r.pending = (outcome == Outcome::Deferred).then(|| LastAttempt {
-                    source_ip: source_ip.map(Into::into),
-                    mx_host: mx_host.map(Into::into),
-                    mx_ip: mx_ip.map(Into::into),
-                    mx_group: mx_group.into(),
-                });
+                r.pending =
+                    (outcome == Outcome::Deferred).then(|| LastAttempt::new(source_ip, mx_host, mx_ip, mx_group));
                 row.attempt = rec.num_attempts.or(Some(r.attempts));
             }
             None => self.stats.untracked_recipients += 1,

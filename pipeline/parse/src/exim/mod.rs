@@ -177,22 +177,11 @@ impl Normalizer {
 
         let st = self.state.get_or_insert(host, id);
         st.last_hop = None;
-        let attempt = match st.rcpt_mut(rcpt_hash.unwrap_or(0), rcpt_domain) {
-            Some(r) => {
-                r.attempts += 1;
-                r.pending = (outcome == Outcome::Deferred).then(|| LastAttempt {
-                    source_ip: source_ip.map(Into::into),
-                    mx_host: mx_host.map(Into::into),
-                    mx_ip: mx_ip.map(Into::into),
-                    mx_group: mx_group.into(),
-                });
-                Some(r.attempts)
-            }
-            None => {
-                self.stats.untracked_recipients += 1;
-                None
-            }
-        };
+        let deferred_to = (outcome == Outcome::Deferred).then(|| LastAttempt::new(source_ip, mx_host, mx_ip, mx_group));
+        let attempt = st.attempt(rcpt_hash.unwrap_or(0), rcpt_domain, deferred_to);
+        if attempt.is_none() {
+            self.stats.untracked_recipients += 1;
+        }
         events.push(&EventRow {
             event_time_us: time_us,
             tenant: &self.tenant,
