@@ -72,23 +72,45 @@ struct Peer<'a> {
     addr: Option<Cow<'a, str>>,
 }
 
-/// `source_address`: `{"address": "ip:port", ...}` or a bare `"ip:port"`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum SourceAddress<'a> {
-    Object {
-        #[serde(borrow)]
-        address: Cow<'a, str>,
-    },
-    Text(#[serde(borrow)] Cow<'a, str>),
+/// `source_address`: `{"address": "ip:port", ...}` or a bare `"ip:port"`. Read by a
+/// visitor rather than `#[serde(untagged)]`, which buffers every value it tries.
+#[derive(Debug, Default)]
+struct SourceAddress<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for SourceAddress<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = SourceAddress<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an address string or an object with `address`")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(SourceAddress(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(SourceAddress(Cow::Owned(v.to_owned())))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                let mut address = SourceAddress::default();
+                while let Some(k) = m.next_key::<Cow<'_, str>>()? {
+                    if k == "address" {
+                        address = m.next_value()?;
+                    } else {
+                        m.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(address)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
 }
 
 impl SourceAddress<'_> {
     /// The IP without its port (`[v6]:port`, `v4:port`, or a bare address).
     fn ip(&self) -> &str {
-        let a = match self {
-            SourceAddress::Object { address } | SourceAddress::Text(address) => address.as_ref(),
-        };
+        let a = self.0.as_ref();
         if let Some(v6) = a.strip_prefix('[') {
             return v6.split(']').next().unwrap_or(v6);
         }
@@ -99,23 +121,45 @@ impl SourceAddress<'_> {
     }
 }
 
-/// Unix seconds (integer or fractional), or an RFC 3339 string.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Stamp {
-    Seconds(f64),
-    Text(String),
-}
+/// Unix seconds (integer or fractional), or an RFC 3339 string; `None` when it is
+/// neither.
+#[derive(Debug, Clone, Copy)]
+struct Stamp(Option<i64>);
 
 impl Stamp {
     fn micros(&self) -> Option<i64> {
-        match self {
-            Stamp::Seconds(s) if s.is_finite() => Some((s * 1e6).round() as i64),
-            Stamp::Seconds(_) => None,
-            Stamp::Text(t) => chrono::DateTime::parse_from_rfc3339(t)
-                .ok()
-                .map(|d| d.timestamp_micros()),
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Stamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Stamp;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("unix seconds or an RFC 3339 time")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Stamp, E> {
+                Ok(Stamp(i64::try_from(v).ok().and_then(|s| s.checked_mul(1_000_000))))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Stamp, E> {
+                Ok(Stamp(v.checked_mul(1_000_000)))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Stamp, E> {
+                Ok(Stamp(
+                    (v.is_finite() && v.abs() < 1e15).then(|| (v * 1e6).round() as i64),
+                ))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Stamp, E> {
+                Ok(Stamp(
+                    chrono::DateTime::parse_from_rfc3339(v)
+                        .ok()
+                        .map(|d| d.timestamp_micros()),
+                ))
+            }
         }
+        d.deserialize_any(V)
     }
 }
 
@@ -281,18 +325,23 @@ mod tests {
 
     #[test]
     fn source_addresses_lose_their_port() {
-        let ip = |s: &str| SourceAddress::Text(s.into()).ip().to_owned();
-        assert_eq!(ip("10.0.0.1:25"), "10.0.0.1");
-        assert_eq!(ip("[2001:db8::1]:25"), "2001:db8::1");
-        assert_eq!(ip("2001:db8::1"), "2001:db8::1");
-        assert_eq!(ip("10.0.0.1"), "10.0.0.1");
+        let ip = |json: &str| {
+            let a: SourceAddress<'_> = serde_json::from_str(json).expect("address");
+            a.ip().to_owned()
+        };
+        assert_eq!(ip(r#""10.0.0.1:25""#), "10.0.0.1");
+        assert_eq!(ip(r#""[2001:db8::1]:25""#), "2001:db8::1");
+        assert_eq!(ip(r#""2001:db8::1""#), "2001:db8::1");
+        assert_eq!(ip(r#"{"protocol":"tcp","address":"10.0.0.1"}"#), "10.0.0.1");
     }
 
     #[test]
     fn stamps_are_seconds_or_rfc3339() {
-        assert_eq!(Stamp::Seconds(1.5).micros(), Some(1_500_000));
-        assert_eq!(Stamp::Text("1970-01-01T00:00:02Z".into()).micros(), Some(2_000_000));
-        assert_eq!(Stamp::Text("yesterday".into()).micros(), None);
-        assert_eq!(Stamp::Seconds(f64::NAN).micros(), None);
+        let t = |json: &str| serde_json::from_str::<Stamp>(json).expect("stamp").micros();
+        assert_eq!(t("1.5"), Some(1_500_000));
+        assert_eq!(t("2"), Some(2_000_000));
+        assert_eq!(t(r#""1970-01-01T00:00:02Z""#), Some(2_000_000));
+        assert_eq!(t(r#""yesterday""#), None);
+        assert_eq!(t("1e300"), None);
     }
 }

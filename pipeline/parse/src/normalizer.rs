@@ -127,6 +127,8 @@ pub(crate) struct Scratch {
     pub domain: String,
     pub mx_host: String,
     pub class_key: String,
+    pub sender: String,
+    pub spans: Vec<crate::pmta::Span>,
 }
 
 impl fmt::Debug for Normalizer {

@@ -88,44 +88,68 @@ impl Columns {
     }
 }
 
-/// Splits one CSV record into `out`. `None` when a quote is never closed (a cut line).
-fn split_csv<'a>(line: &'a str, out: &mut Vec<Cow<'a, str>>) -> Option<()> {
+/// One field of a record: a byte range of the line, and whether it needs unquoting
+/// (`""` inside a quoted field, or text after its closing quote).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Span {
+    start: usize,
+    end: usize,
+    unquote: bool,
+}
+
+impl Span {
+    fn of(self, line: &str) -> Cow<'_, str> {
+        let s = &line[self.start..self.end];
+        if self.unquote {
+            Cow::Owned(s.replace("\"\"", "\u{1}").replace('"', "").replace('\u{1}', "\""))
+        } else {
+            Cow::Borrowed(s)
+        }
+    }
+}
+
+/// Splits one CSV record into field spans. `None` when a quote is never closed (a
+/// cut line).
+fn split_csv(line: &str, out: &mut Vec<Span>) -> Option<()> {
     out.clear();
     let b = line.as_bytes();
     let mut i = 0;
     loop {
         if b.get(i) == Some(&b'"') {
             // Quoted: `""` is a quote; the field ends at a lone quote.
-            let mut s = String::new();
-            let mut start = i + 1;
+            let start = i + 1;
             let mut j = start;
-            loop {
-                match memchr::memchr(b'"', &b[j..]) {
-                    None => return None,
-                    Some(k) => {
-                        let q = j + k;
-                        if b.get(q + 1) == Some(&b'"') {
-                            s.push_str(&line[start..=q]);
-                            start = q + 2;
-                            j = q + 2;
-                        } else {
-                            s.push_str(&line[start..q]);
-                            i = q + 1;
-                            break;
-                        }
-                    }
+            let mut unquote = false;
+            let close = loop {
+                let q = j + memchr::memchr(b'"', &b[j..])?;
+                if b.get(q + 1) == Some(&b'"') {
+                    unquote = true;
+                    j = q + 2;
+                } else {
+                    break q;
                 }
-            }
-            out.push(Cow::Owned(s));
-            match b.get(i) {
-                Some(b',') => i += 1,
-                None => return Some(()),
-                // Text after a closing quote: keep it, as lenient readers do.
-                Some(_) => {
-                    let end = memchr::memchr(b',', &b[i..]).map_or(b.len(), |k| i + k);
-                    if let Some(Cow::Owned(s)) = out.last_mut() {
-                        s.push_str(&line[i..end]);
+            };
+            let after = close + 1;
+            match b.get(after) {
+                Some(b',') | None => {
+                    out.push(Span {
+                        start,
+                        end: close,
+                        unquote,
+                    });
+                    if after >= b.len() {
+                        return Some(());
                     }
+                    i = after + 1;
+                }
+                // Text after a closing quote: kept, as lenient readers do.
+                Some(_) => {
+                    let end = memchr::memchr(b',', &b[after..]).map_or(b.len(), |k| after + k);
+                    out.push(Span {
+                        start,
+                        end,
+                        unquote: true,
+                    });
                     if end == b.len() {
                         return Some(());
                     }
@@ -134,7 +158,11 @@ fn split_csv<'a>(line: &'a str, out: &mut Vec<Cow<'a, str>>) -> Option<()> {
             }
         } else {
             let end = memchr::memchr(b',', &b[i..]).map_or(b.len(), |k| i + k);
-            out.push(Cow::Borrowed(&line[i..end]));
+            out.push(Span {
+                start: i,
+                end,
+                unquote: false,
+            });
             if end == b.len() {
                 return Some(());
             }
@@ -168,17 +196,19 @@ impl Normalizer {
             self.pmta_header = Some(line.to_owned());
             return self.stats.skip(SkipKind::Header);
         }
-        let mut fields = Vec::with_capacity(32);
-        if split_csv(line, &mut fields).is_none() {
+        let mut spans = mem::take(&mut self.scratch.spans);
+        let split = split_csv(line, &mut spans);
+        let cols = self.pmta_columns.0;
+        let fields: [Cow<'_, str>; FIELDS] = std::array::from_fn(|f| {
+            cols[f]
+                .and_then(|i| spans.get(i))
+                .map_or(Cow::Borrowed(""), |s| s.of(line))
+        });
+        self.scratch.spans = spans;
+        if split.is_none() {
             return self.reject(Mta::PowerMta, RejectReason::Truncated, raw, origin, rejects);
         }
-        let cols = self.pmta_columns.0;
-        let get = |f: F| -> &str {
-            cols[f as usize]
-                .and_then(|i| fields.get(i))
-                .map_or("", |v| v.as_ref())
-                .trim()
-        };
+        let get = |f: F| -> &str { fields[f as usize].trim() };
         let kind = get(F::Type);
         let deferred = matches!(kind, "t" | "tq" | "transient");
         let outcome = match kind {
@@ -226,7 +256,8 @@ impl Normalizer {
         let source_ip = Some(get(F::SourceIp))
             .filter(|s| !s.is_empty())
             .or_else(|| self.egress.lookup(host, vmta.unwrap_or("")));
-        let sender_domain = get(F::Orig).rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase());
+        let mut sender_buf = mem::take(&mut self.scratch.sender);
+        let sender_domain = get(F::Orig).rsplit_once('@').map(|(_, d)| lower(d, &mut sender_buf));
         let queue_id = [get(F::EnvId), get(F::JobId), get(F::MessageId)]
             .into_iter()
             .find(|s| !s.is_empty())
@@ -245,7 +276,7 @@ impl Normalizer {
             source_ip,
             queue_id,
             message_id,
-            sender_domain: sender_domain.as_deref(),
+            sender_domain,
             recipient_domain: rcpt_domain,
             recipient_hash: rcpt_hash,
             mx_host,
@@ -268,6 +299,7 @@ impl Normalizer {
         }
         self.scratch.mx_host = mx_buf;
         self.scratch.domain = domain_buf;
+        self.scratch.sender = sender_buf;
     }
 
     /// `time_t` seconds, `YYYY-MM-DD HH:MM:SS±HHMM`, the same without an offset (the
@@ -275,9 +307,6 @@ impl Normalizer {
     fn pmta_time(&mut self, s: &str) -> Option<i64> {
         if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
             return s.parse::<i64>().ok()?.checked_mul(1_000_000);
-        }
-        if let Ok(t) = chrono::DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%z") {
-            return Some(t.timestamp_micros());
         }
         if let Some((t, n)) = self.stamps.parse_local(s.as_bytes())
             && n == s.len()
@@ -297,7 +326,7 @@ mod tests {
     fn csv(line: &str) -> Option<Vec<String>> {
         let mut v = Vec::new();
         split_csv(line, &mut v)?;
-        Some(v.into_iter().map(Cow::into_owned).collect())
+        Some(v.into_iter().map(|s| s.of(line).into_owned()).collect())
     }
 
     #[test]

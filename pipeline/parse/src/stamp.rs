@@ -222,11 +222,23 @@ impl StampParser {
         let mut i = 19;
         let frac_us = fraction(b, &mut i)?;
         let offset_s = match (b.get(i), b.get(i + 1)) {
+            // Exim's `log_timezone`: ` +HHMM`.
             (Some(b' '), Some(sign @ (b'+' | b'-'))) if b.get(i + 6).is_none_or(|c| *c == b' ') => {
                 let (oh, _) = digits(b.get(i + 2..i + 4)?, 2)?;
                 let (om, _) = digits(b.get(i + 4..i + 6)?, 2)?;
                 i += 6;
                 let off = i64::from(oh * 3600 + om * 60);
+                Some(if *sign == b'-' { -off } else { off })
+            }
+            // PowerMTA's `+HHMM` right after the seconds (RFC 3339's `+HH:MM` is not this).
+            (Some(sign @ (b'+' | b'-')), _)
+                if b.get(i + 1..i + 5).is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+                    && b.get(i + 5).is_none_or(|c| *c == b' ') =>
+            {
+                let (oh, _) = digits(b.get(i + 1..i + 3)?, 2)?;
+                let (om, _) = digits(b.get(i + 3..i + 5)?, 2)?;
+                let off = i64::from(oh * 3600 + om * 60);
+                i += 5;
                 Some(if *sign == b'-' { -off } else { off })
             }
             _ => None,
@@ -404,6 +416,8 @@ mod tests {
         assert!(p.parse_local(b"2026-11-08T07:15:00Z host").is_none());
         assert!(p.parse_local(b"2026-11-08 07:15").is_none());
         assert!(p.parse_local(b"2026-11-08 07:15:00+00:00 host").is_none());
+        let (t, n) = p.parse_local(b"2026-11-08 07:15:00-0100").expect("attached offset");
+        assert_eq!((t, n), (us("2026-11-08T08:15:00Z"), 24));
     }
 
     #[test]
