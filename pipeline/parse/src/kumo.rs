@@ -193,23 +193,25 @@ impl Normalizer {
         };
         let response = rec.response.as_ref();
         let code = response.and_then(|r| r.code);
-        let mut enhanced_buf = String::new();
-        if let Some(e) = response.and_then(|r| r.enhanced_code.as_ref()) {
-            let _ = write!(enhanced_buf, "{}.{}.{}", e.class, e.subject, e.detail);
-        }
-        let enhanced = (!enhanced_buf.is_empty()).then_some(enhanced_buf.as_str());
         let content = response.and_then(|r| r.content.as_deref()).unwrap_or("");
-        // The reply as the receiver sent it: `code enhanced content`.
-        let mut reply = String::with_capacity(content.len() + 12);
+        // The reply as the receiver sent it, `code enhanced content`, in a reused buffer
+        // that the enhanced code is a slice of.
+        let mut reply_buf = mem::take(&mut self.scratch.reply);
+        reply_buf.clear();
         if let Some(c) = code {
-            let _ = write!(reply, "{c} ");
+            let _ = write!(reply_buf, "{c} ");
         }
-        if let Some(e) = enhanced {
-            reply.push_str(e);
-            reply.push(' ');
+        let enhanced_at = reply_buf.len();
+        if let Some(e) = response.and_then(|r| r.enhanced_code.as_ref()) {
+            let _ = write!(reply_buf, "{}.{}.{}", e.class, e.subject, e.detail);
         }
-        reply.push_str(content);
-        let reply = reply.trim_end();
+        let enhanced_end = reply_buf.len();
+        if enhanced_end > enhanced_at {
+            reply_buf.push(' ');
+        }
+        reply_buf.push_str(content);
+        let enhanced = (enhanced_end > enhanced_at).then(|| &reply_buf[enhanced_at..enhanced_end]);
+        let reply = reply_buf.trim_end();
         let class = match (rec.kind.as_ref(), outcome) {
             (_, Outcome::Delivered) => Class::None,
             (_, Outcome::Expired) => Class::Expired,
@@ -235,11 +237,12 @@ impl Normalizer {
             .map(SourceAddress::ip)
             .filter(|ip| !ip.is_empty())
             .or_else(|| self.egress.lookup(host, instance.unwrap_or("")));
+        let mut sender_buf = mem::take(&mut self.scratch.sender);
         let sender_domain = rec
             .sender
             .as_deref()
             .and_then(|s| s.rsplit_once('@'))
-            .map(|(_, d)| d.to_ascii_lowercase());
+            .map(|(_, d)| lower(d, &mut sender_buf));
         let delay = rec
             .created
             .as_ref()
@@ -260,7 +263,7 @@ impl Normalizer {
             source_ip,
             queue_id: &rec.id,
             message_id: None,
-            sender_domain: sender_domain.as_deref(),
+            sender_domain,
             recipient_domain: rcpt_domain,
             recipient_hash: rcpt_hash,
             mx_host,
@@ -316,6 +319,8 @@ impl Normalizer {
         }
         self.scratch.mx_host = mx_buf;
         self.scratch.domain = domain_buf;
+        self.scratch.sender = sender_buf;
+        self.scratch.reply = reply_buf;
     }
 }
 

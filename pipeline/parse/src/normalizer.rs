@@ -128,6 +128,7 @@ pub(crate) struct Scratch {
     pub mx_host: String,
     pub class_key: String,
     pub sender: String,
+    pub reply: String,
     pub spans: Vec<crate::pmta::Span>,
 }
 

@@ -100,11 +100,23 @@ pub(crate) struct Span {
 impl Span {
     fn of(self, line: &str) -> Cow<'_, str> {
         let s = &line[self.start..self.end];
-        if self.unquote {
-            Cow::Owned(s.replace("\"\"", "\u{1}").replace('"', "").replace('\u{1}', "\""))
-        } else {
-            Cow::Borrowed(s)
+        if !self.unquote {
+            return Cow::Borrowed(s);
         }
+        // `""` is a quote; a lone quote (after the closing one) is dropped.
+        let mut out = String::with_capacity(s.len());
+        let mut rest = s;
+        while let Some(q) = rest.find('"') {
+            out.push_str(&rest[..q]);
+            if rest[q + 1..].starts_with('"') {
+                out.push('"');
+                rest = &rest[q + 2..];
+            } else {
+                rest = &rest[q + 1..];
+            }
+        }
+        out.push_str(rest);
+        Cow::Owned(out)
     }
 }
 
