@@ -9,157 +9,168 @@
 //! with `egress_source` as the instance.
 
 use crate::correlate::LastAttempt;
+use crate::json::Reader;
 use crate::normalizer::{Normalizer, lower};
 use crate::recipient::split_recipient;
 use crate::redact::redact_addresses_str;
 use crate::stats::{RejectReason, SkipKind};
 use crate::text::bounded;
 use deferlog_event::{Class, EventRow, EventSink, Mta, Origin, Outcome, RejectSink};
-use serde::Deserialize;
 use std::borrow::Cow;
 use std::fmt::Write;
 use std::mem;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default)]
 struct Record<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
-    #[serde(borrow)]
-    id: Cow<'a, str>,
-    #[serde(borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    id: Option<Cow<'a, str>>,
     sender: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
     recipient: Option<Cow<'a, str>>,
-    #[serde(default)]
     size: Option<u64>,
-    #[serde(borrow, default)]
     response: Option<Response<'a>>,
-    #[serde(borrow, default)]
     peer_address: Option<Peer<'a>>,
-    timestamp: Stamp,
-    #[serde(default)]
-    created: Option<Stamp>,
-    #[serde(default)]
+    /// µs; `None` when absent or neither unix seconds nor RFC 3339.
+    timestamp: Option<i64>,
+    created: Option<i64>,
     num_attempts: Option<u32>,
-    #[serde(borrow, default)]
     egress_source: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    source_address: Option<SourceAddress<'a>>,
+    source_address: Option<Cow<'a, str>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default)]
 struct Response<'a> {
-    #[serde(default)]
     code: Option<u16>,
-    #[serde(default)]
-    enhanced_code: Option<Enhanced>,
-    #[serde(borrow, default)]
+    enhanced_code: Option<(u64, u64, u64)>,
     content: Option<Cow<'a, str>>,
 }
 
-#[derive(Debug, Deserialize)]
-struct Enhanced {
-    class: u8,
-    subject: u16,
-    detail: u16,
-}
-
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default)]
 struct Peer<'a> {
-    #[serde(borrow, default)]
     name: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
     addr: Option<Cow<'a, str>>,
 }
 
-/// `source_address`: `{"address": "ip:port", ...}` or a bare `"ip:port"`. Read by a
-/// visitor rather than `#[serde(untagged)]`, which buffers every value it tries.
-#[derive(Debug, Default)]
-struct SourceAddress<'a>(Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for SourceAddress<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
-            type Value = SourceAddress<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an address string or an object with `address`")
-            }
-            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(SourceAddress(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(SourceAddress(Cow::Owned(v.to_owned())))
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-                let mut address = SourceAddress::default();
-                while let Some(k) = m.next_key::<Cow<'_, str>>()? {
-                    if k == "address" {
-                        address = m.next_value()?;
-                    } else {
-                        m.next_value::<serde::de::IgnoredAny>()?;
-                    }
-                }
-                Ok(address)
-            }
-        }
-        d.deserialize_any(V(std::marker::PhantomData))
-    }
+/// Why a record could not be read.
+enum Bad {
+    /// Not JSON, or a field of the wrong type.
+    Json,
+    /// JSON, but without `type`, `id`, a time or a recipient.
+    Record,
 }
 
-impl SourceAddress<'_> {
-    /// The IP without its port (`[v6]:port`, `v4:port`, or a bare address).
-    fn ip(&self) -> &str {
-        let a = self.0.as_ref();
-        if let Some(v6) = a.strip_prefix('[') {
-            return v6.split(']').next().unwrap_or(v6);
-        }
-        match a.rsplit_once(':') {
-            Some((ip, port)) if !ip.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => ip,
-            _ => a,
-        }
-    }
+fn opt_string<'a>(r: &mut Reader<'a>) -> Option<Option<Cow<'a, str>>> {
+    if r.null() { Some(None) } else { r.string().map(Some) }
 }
 
-/// Unix seconds (integer or fractional), or an RFC 3339 string; `None` when it is
-/// neither.
-#[derive(Debug, Clone, Copy)]
-struct Stamp(Option<i64>);
-
-impl Stamp {
-    fn micros(&self) -> Option<i64> {
-        self.0
-    }
+fn opt_number(r: &mut Reader<'_>) -> Option<Option<f64>> {
+    if r.null() { Some(None) } else { r.number().map(Some) }
 }
 
-impl<'de> Deserialize<'de> for Stamp {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = Stamp;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("unix seconds or an RFC 3339 time")
+/// Unix seconds (integer or fractional) or an RFC 3339 string, as µs.
+fn stamp(r: &mut Reader<'_>) -> Option<Option<i64>> {
+    if r.null() {
+        return Some(None);
+    }
+    if let Some(text) = r.string_if_next() {
+        let text = text?;
+        return Some(
+            chrono::DateTime::parse_from_rfc3339(&text)
+                .ok()
+                .map(|d| d.timestamp_micros()),
+        );
+    }
+    let s = r.number()?;
+    Some((s.is_finite() && s.abs() < 1e15).then(|| (s * 1e6).round() as i64))
+}
+
+/// `source_address`: `{"address": "ip:port", ...}` or a bare `"ip:port"`.
+fn source_address<'a>(r: &mut Reader<'a>) -> Option<Option<Cow<'a, str>>> {
+    if let Some(text) = r.string_if_next() {
+        return text.map(Some);
+    }
+    if r.null() {
+        return Some(None);
+    }
+    let mut address = None;
+    r.object(|r, k| match k {
+        "address" => opt_string(r).map(|a| address = a),
+        _ => r.skip(),
+    })?;
+    Some(address)
+}
+
+fn response<'a>(r: &mut Reader<'a>) -> Option<Response<'a>> {
+    let mut resp = Response::default();
+    r.object(|r, k| match k {
+        "code" => opt_number(r).map(|n| resp.code = n.map(|n| n as u16)),
+        "content" => opt_string(r).map(|c| resp.content = c),
+        "enhanced_code" if r.null() => Some(()),
+        "enhanced_code" => {
+            let mut e = (None, None, None);
+            r.object(|r, k| match k {
+                "class" => r.number().map(|n| e.0 = Some(n as u64)),
+                "subject" => r.number().map(|n| e.1 = Some(n as u64)),
+                "detail" => r.number().map(|n| e.2 = Some(n as u64)),
+                _ => r.skip(),
+            })?;
+            if let (Some(c), Some(s), Some(d)) = e {
+                resp.enhanced_code = Some((c, s, d));
             }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Stamp, E> {
-                Ok(Stamp(i64::try_from(v).ok().and_then(|s| s.checked_mul(1_000_000))))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Stamp, E> {
-                Ok(Stamp(v.checked_mul(1_000_000)))
-            }
-            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Stamp, E> {
-                Ok(Stamp(
-                    (v.is_finite() && v.abs() < 1e15).then(|| (v * 1e6).round() as i64),
-                ))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Stamp, E> {
-                Ok(Stamp(
-                    chrono::DateTime::parse_from_rfc3339(v)
-                        .ok()
-                        .map(|d| d.timestamp_micros()),
-                ))
-            }
+            Some(())
         }
-        d.deserialize_any(V)
+        _ => r.skip(),
+    })?;
+    Some(resp)
+}
+
+fn peer<'a>(r: &mut Reader<'a>) -> Option<Peer<'a>> {
+    let mut p = Peer::default();
+    r.object(|r, k| match k {
+        "name" => opt_string(r).map(|v| p.name = v),
+        "addr" => opt_string(r).map(|v| p.addr = v),
+        _ => r.skip(),
+    })?;
+    Some(p)
+}
+
+fn read(json: &str) -> Result<Record<'_>, Bad> {
+    let mut r = Reader::new(json);
+    let mut rec = Record::default();
+    r.object(|r, k| match k {
+        "type" => r.string().map(|v| rec.kind = Some(v)),
+        "id" => r.string().map(|v| rec.id = Some(v)),
+        "sender" => opt_string(r).map(|v| rec.sender = v),
+        "recipient" => opt_string(r).map(|v| rec.recipient = v),
+        "size" => opt_number(r).map(|v| rec.size = v.map(|n| n as u64)),
+        "timestamp" => stamp(r).map(|v| rec.timestamp = v),
+        "created" => stamp(r).map(|v| rec.created = v),
+        "num_attempts" => opt_number(r).map(|v| rec.num_attempts = v.map(|n| n as u32)),
+        "egress_source" => opt_string(r).map(|v| rec.egress_source = v),
+        "source_address" => source_address(r).map(|v| rec.source_address = v),
+        "response" if r.null() => Some(()),
+        "response" => response(r).map(|v| rec.response = Some(v)),
+        "peer_address" if r.null() => Some(()),
+        "peer_address" => peer(r).map(|v| rec.peer_address = Some(v)),
+        _ => r.skip(),
+    })
+    .ok_or(Bad::Json)?;
+    if !r.at_end() {
+        return Err(Bad::Json);
+    }
+    if rec.kind.is_none() || rec.id.is_none() {
+        return Err(Bad::Record);
+    }
+    Ok(rec)
+}
+
+/// The IP of `ip:port`, `[v6]:port` or a bare address.
+fn ip_of(a: &str) -> &str {
+    if let Some(v6) = a.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or(v6);
+    }
+    match a.rsplit_once(':') {
+        Some((ip, port)) if !ip.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => ip,
+        _ => a,
     }
 }
 
@@ -174,21 +185,21 @@ impl Normalizer {
         events: &mut dyn EventSink,
         rejects: &mut dyn RejectSink,
     ) {
-        let rec: Record<'_> = match serde_json::from_str(json) {
+        let rec = match read(json) {
             Ok(r) => r,
-            Err(e) if e.is_syntax() || e.is_eof() => {
-                return self.reject(Mta::KumoMta, RejectReason::BadJson, raw, origin, rejects);
-            }
-            Err(_) => return self.reject(Mta::KumoMta, RejectReason::BadRecord, raw, origin, rejects),
+            Err(Bad::Json) => return self.reject(Mta::KumoMta, RejectReason::BadJson, raw, origin, rejects),
+            Err(Bad::Record) => return self.reject(Mta::KumoMta, RejectReason::BadRecord, raw, origin, rejects),
         };
-        let outcome = match rec.kind.as_ref() {
+        let kind = rec.kind.as_deref().unwrap_or("");
+        let id = rec.id.as_deref().unwrap_or("");
+        let outcome = match kind {
             "Delivery" => Outcome::Delivered,
             "TransientFailure" => Outcome::Deferred,
             "Bounce" | "AdminBounce" => Outcome::Bounced,
             "Expiration" => Outcome::Expired,
             _ => return self.stats.skip(SkipKind::NotAttempt),
         };
-        let (Some(time_us), Some(rcpt)) = (rec.timestamp.micros(), rec.recipient.as_deref()) else {
+        let (Some(time_us), Some(rcpt)) = (rec.timestamp, rec.recipient.as_deref()) else {
             return self.reject(Mta::KumoMta, RejectReason::BadRecord, raw, origin, rejects);
         };
         let response = rec.response.as_ref();
@@ -202,8 +213,8 @@ impl Normalizer {
             let _ = write!(reply_buf, "{c} ");
         }
         let enhanced_at = reply_buf.len();
-        if let Some(e) = response.and_then(|r| r.enhanced_code.as_ref()) {
-            let _ = write!(reply_buf, "{}.{}.{}", e.class, e.subject, e.detail);
+        if let Some((c, s, d)) = response.and_then(|r| r.enhanced_code) {
+            let _ = write!(reply_buf, "{c}.{s}.{d}");
         }
         let enhanced_end = reply_buf.len();
         if enhanced_end > enhanced_at {
@@ -212,7 +223,7 @@ impl Normalizer {
         reply_buf.push_str(content);
         let enhanced = (enhanced_end > enhanced_at).then(|| &reply_buf[enhanced_at..enhanced_end]);
         let reply = reply_buf.trim_end();
-        let class = match (rec.kind.as_ref(), outcome) {
+        let class = match (kind, outcome) {
             (_, Outcome::Delivered) => Class::None,
             (_, Outcome::Expired) => Class::Expired,
             ("AdminBounce", _) => Class::Local,
@@ -234,7 +245,7 @@ impl Normalizer {
         let source_ip = rec
             .source_address
             .as_ref()
-            .map(SourceAddress::ip)
+            .map(|a| ip_of(a))
             .filter(|ip| !ip.is_empty())
             .or_else(|| self.egress.lookup(host, instance.unwrap_or("")));
         let mut sender_buf = mem::take(&mut self.scratch.sender);
@@ -243,16 +254,12 @@ impl Normalizer {
             .as_deref()
             .and_then(|s| s.rsplit_once('@'))
             .map(|(_, d)| lower(d, &mut sender_buf));
-        let delay = rec
-            .created
-            .as_ref()
-            .and_then(Stamp::micros)
-            .map(|c| (time_us - c) as f64 / 1e6);
+        let delay = rec.created.map(|c| (time_us - c) as f64 / 1e6);
         let masked = redact_addresses_str(reply);
         let stored = bounded(&masked, self.response_max_bytes);
 
         let last;
-        let st = self.state.get_or_insert(host, &rec.id);
+        let st = self.state.get_or_insert(host, id);
         let rcpt_state = st.rcpt_mut(rcpt_hash.unwrap_or(0), rcpt_domain);
         let mut row = EventRow {
             event_time_us: time_us,
@@ -261,7 +268,7 @@ impl Normalizer {
             mta_host: host,
             mta_instance: instance,
             source_ip,
-            queue_id: &rec.id,
+            queue_id: id,
             message_id: None,
             sender_domain,
             recipient_domain: rcpt_domain,
@@ -310,11 +317,11 @@ impl Normalizer {
         }
         // A finished recipient needs no state; a message with none left is dropped.
         if matches!(outcome, Outcome::Delivered | Outcome::Bounced | Outcome::Expired)
-            && let Some(st) = self.state.get(host, &rec.id)
+            && let Some(st) = self.state.get(host, id)
         {
             st.rcpts.retain(|r| Some(r.hash) != rcpt_hash);
             if st.rcpts.is_empty() {
-                self.state.remove(host, &rec.id);
+                self.state.remove(host, id);
             }
         }
         self.scratch.mx_host = mx_buf;
@@ -330,23 +337,37 @@ mod tests {
 
     #[test]
     fn source_addresses_lose_their_port() {
-        let ip = |json: &str| {
-            let a: SourceAddress<'_> = serde_json::from_str(json).expect("address");
-            a.ip().to_owned()
-        };
-        assert_eq!(ip(r#""10.0.0.1:25""#), "10.0.0.1");
-        assert_eq!(ip(r#""[2001:db8::1]:25""#), "2001:db8::1");
-        assert_eq!(ip(r#""2001:db8::1""#), "2001:db8::1");
-        assert_eq!(ip(r#"{"protocol":"tcp","address":"10.0.0.1"}"#), "10.0.0.1");
+        assert_eq!(ip_of("10.0.0.1:25"), "10.0.0.1");
+        assert_eq!(ip_of("[2001:db8::1]:25"), "2001:db8::1");
+        assert_eq!(ip_of("2001:db8::1"), "2001:db8::1");
+        assert_eq!(ip_of("10.0.0.1"), "10.0.0.1");
     }
 
     #[test]
-    fn stamps_are_seconds_or_rfc3339() {
-        let t = |json: &str| serde_json::from_str::<Stamp>(json).expect("stamp").micros();
-        assert_eq!(t("1.5"), Some(1_500_000));
-        assert_eq!(t("2"), Some(2_000_000));
-        assert_eq!(t(r#""1970-01-01T00:00:02Z""#), Some(2_000_000));
-        assert_eq!(t(r#""yesterday""#), None);
-        assert_eq!(t("1e300"), None);
+    fn records_read_with_every_documented_shape() {
+        fn rec(json: &str) -> Record<'_> {
+            read(json).ok().expect("record")
+        }
+        let r = rec(
+            r#"{"type":"Delivery","id":"x","timestamp":1.5,"source_address":{"protocol":"tcp","address":"10.0.0.1:25"},"response":{"code":250,"enhanced_code":null,"content":"ok"},"peer_address":null,"headers":{"a":[1,{"b":"}"}]}}"#,
+        );
+        assert_eq!(
+            (r.timestamp, r.source_address.as_deref()),
+            (Some(1_500_000), Some("10.0.0.1:25"))
+        );
+        assert_eq!(r.response.as_ref().and_then(|p| p.code), Some(250));
+        let r = rec(
+            r#"{"type":"Bounce","id":"y","timestamp":"1970-01-01T00:00:02Z","source_address":"[::1]:25","created":"yesterday"}"#,
+        );
+        assert_eq!(
+            (r.timestamp, r.created, r.source_address.as_deref()),
+            (Some(2_000_000), None, Some("[::1]:25"))
+        );
+        assert!(matches!(read(r#"{"id":"z","timestamp":1}"#), Err(Bad::Record)));
+        assert!(matches!(read(r#"{"type":5,"id":"z"}"#), Err(Bad::Json)));
+        assert!(matches!(
+            read(r#"{"type":"Delivery","id":"z"} trailing"#),
+            Err(Bad::Json)
+        ));
     }
 }

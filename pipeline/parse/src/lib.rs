@@ -8,6 +8,7 @@ mod correlate;
 mod egress;
 mod envelope;
 mod exim;
+mod json;
 mod kumo;
 mod normalizer;
 mod pmta;

@@ -189,13 +189,6 @@ impl Normalizer {
         }
     }
 
-    /// The host of the lines that follow when they name none (the record key).
-    pub fn set_host(&mut self, host: &str) {
-        if self.host != host {
-            host.clone_into(&mut self.host);
-        }
-    }
-
     /// The ingest time BSD stamps take their year from, for the lines that follow.
     pub fn set_reference_time(&mut self, reference_us: i64) {
         self.stamps.set_reference(reference_us);

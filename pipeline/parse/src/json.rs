@@ -1,0 +1,231 @@
+//! A small JSON reader for hot records: walks one object, hands the caller each key,
+//! lets it read the values it wants (strings borrowed unless escaped) and skips the
+//! rest without building anything. Records are read once per line at a million lines
+//! a second; a general-purpose decoder spends most of its time on fields deferlog
+//! never reads (headers, meta). Syntax errors are `None`, never a panic; nesting is
+//! skipped iteratively, so depth cannot exhaust the stack.
+
+use std::borrow::Cow;
+
+pub(crate) struct Reader<'a> {
+    s: &'a str,
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(s: &'a str) -> Self {
+        Reader {
+            s,
+            b: s.as_bytes(),
+            i: 0,
+        }
+    }
+
+    fn ws(&mut self) {
+        while matches!(self.b.get(self.i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.i += 1;
+        }
+    }
+
+    fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.b.get(self.i).copied()
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    /// Whether only whitespace is left.
+    pub(crate) fn at_end(&mut self) -> bool {
+        self.peek().is_none()
+    }
+
+    /// `null`, consumed if next.
+    pub(crate) fn null(&mut self) -> bool {
+        if self.peek() == Some(b'n') && self.b[self.i..].starts_with(b"null") {
+            self.i += 4;
+            return true;
+        }
+        false
+    }
+
+    /// A string if one comes next (`None` otherwise; `Some(None)` if it is broken).
+    pub(crate) fn string_if_next(&mut self) -> Option<Option<Cow<'a, str>>> {
+        (self.peek() == Some(b'"')).then(|| self.string())
+    }
+
+    pub(crate) fn string(&mut self) -> Option<Cow<'a, str>> {
+        self.eat(b'"')?;
+        let start = self.i;
+        let j = self.i + memchr::memchr2(b'"', b'\\', &self.b[self.i..])?;
+        if self.b[j] == b'"' {
+            self.i = j + 1;
+            return Some(Cow::Borrowed(&self.s[start..j]));
+        }
+        // An escape: decode the rest into an owned string.
+        let mut out = String::with_capacity(j - start + 16);
+        out.push_str(&self.s[start..j]);
+        self.i = j;
+        self.escaped(out).map(Cow::Owned)
+    }
+
+    fn escaped(&mut self, mut out: String) -> Option<String> {
+        loop {
+            let j = self.i + memchr::memchr2(b'"', b'\\', &self.b[self.i..])?;
+            out.push_str(&self.s[self.i..j]);
+            if self.b[j] == b'"' {
+                self.i = j + 1;
+                return Some(out);
+            }
+            let e = *self.b.get(j + 1)?;
+            self.i = j + 2;
+            match e {
+                b'"' => out.push('"'),
+                b'\\' => out.push('\\'),
+                b'/' => out.push('/'),
+                b'b' => out.push('\u{8}'),
+                b'f' => out.push('\u{c}'),
+                b'n' => out.push('\n'),
+                b'r' => out.push('\r'),
+                b't' => out.push('\t'),
+                b'u' => {
+                    let hi = self.hex4()?;
+                    let c = if (0xD800..0xDC00).contains(&hi) && self.b[self.i..].starts_with(b"\\u") {
+                        self.i += 2;
+                        let lo = self.hex4()?;
+                        char::from_u32(0x10000 + ((hi - 0xD800) << 10) + lo.checked_sub(0xDC00)?)
+                    } else {
+                        char::from_u32(hi)
+                    };
+                    out.push(c.unwrap_or('\u{fffd}'));
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Option<u32> {
+        let h = self.s.get(self.i..self.i + 4)?;
+        self.i += 4;
+        u32::from_str_radix(h, 16).ok()
+    }
+
+    pub(crate) fn number(&mut self) -> Option<f64> {
+        self.ws();
+        let start = self.i;
+        while matches!(self.b.get(self.i), Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')) {
+            self.i += 1;
+        }
+        self.s[start..self.i].parse().ok()
+    }
+
+    /// Walks an object: `f` gets each key and must read or skip its value.
+    pub(crate) fn object(&mut self, mut f: impl FnMut(&mut Self, &str) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        if self.eat(b'}').is_some() {
+            return Some(());
+        }
+        loop {
+            let key = self.string()?;
+            self.eat(b':')?;
+            f(self, &key)?;
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Skips one value of any kind.
+    pub(crate) fn skip(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b'{' | b'[' => {
+                // Brackets counted, strings jumped over: no recursion.
+                let mut depth = 0usize;
+                loop {
+                    match self.peek()? {
+                        b'{' | b'[' => {
+                            depth += 1;
+                            self.i += 1;
+                        }
+                        b'}' | b']' => {
+                            depth -= 1;
+                            self.i += 1;
+                            if depth == 0 {
+                                return Some(());
+                            }
+                        }
+                        b'"' => drop(self.string()?),
+                        b',' | b':' => self.i += 1,
+                        _ => self.scalar()?,
+                    }
+                }
+            }
+            _ => self.scalar(),
+        }
+    }
+
+    fn scalar(&mut self) -> Option<()> {
+        for word in [&b"true"[..], b"false", b"null"] {
+            if self.b[self.i..].starts_with(word) {
+                self.i += word.len();
+                return Some(());
+            }
+        }
+        self.number().map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_what_it_is_asked_and_skips_the_rest() {
+        let text = r#" {"a": "x\"y\u00e9\ud83d\ude00", "skip": {"n": [1, {"deep": [true, null]}], "s": "}"}, "b": 12.5, "c": null} "#;
+        let mut r = Reader::new(text);
+        let (mut a, mut b, mut c_null) = (None, None, false);
+        r.object(|r, k| match k {
+            "a" => r.string().map(|s| a = Some(s.into_owned())),
+            "b" => r.number().map(|n| b = Some(n)),
+            "c" => {
+                c_null = r.null();
+                Some(())
+            }
+            _ => r.skip(),
+        })
+        .expect("object");
+        assert!(r.at_end());
+        assert_eq!(a.as_deref(), Some("x\"yé😀"));
+        assert_eq!((b, c_null), (Some(12.5), true));
+    }
+
+    #[test]
+    fn broken_json_is_none_never_a_panic() {
+        for t in [
+            "",
+            "{",
+            "{\"a\"",
+            "{\"a\":",
+            "{\"a\":1",
+            "{\"a\":\"\\u12",
+            "{\"a\":\"\\q\"}",
+            "{\"a\":[1,}",
+            "{1:2}",
+            "[[[[[[",
+        ] {
+            let mut r = Reader::new(t);
+            let _ = r.object(|r, _| r.skip());
+        }
+        let deep = "{\"a\":".to_owned() + &"[".repeat(100_000) + &"]".repeat(100_000) + "}";
+        let mut r = Reader::new(&deep);
+        assert!(r.object(|r, _| r.skip()).is_some());
+    }
+}
