@@ -6,8 +6,6 @@ pub enum MetricsError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("metrics ledger {}: {source}", path.display())]
     Ledger { path: PathBuf, source: serde_json::Error },
-    #[error("listening on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
     #[error(transparent)]
     Prometheus(#[from] prometheus::Error),
 }

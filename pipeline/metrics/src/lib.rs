@@ -16,5 +16,4 @@ mod server;
 pub use counts::{Counts, DeliveryRow, Family, key, split};
 pub use error::MetricsError;
 pub use exporter::{Exporter, ExporterConfig, HourRow};
-pub use fold::OTHER;
-pub use server::{bind, serve};
+pub use server::serve;

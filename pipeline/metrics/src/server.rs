@@ -4,7 +4,6 @@
 //! more build time than the three routes are worth. Each connection answers one
 //! request and closes; request heads are bounded in size and time.
 
-use crate::error::MetricsError;
 use crate::exporter::Exporter;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,13 +13,6 @@ use tokio_util::sync::CancellationToken;
 
 const MAX_HEAD: usize = 8 * 1024;
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
-
-pub async fn bind(addr: &str) -> Result<TcpListener, MetricsError> {
-    TcpListener::bind(addr).await.map_err(|source| MetricsError::Bind {
-        addr: addr.to_owned(),
-        source,
-    })
-}
 
 /// Serves until `cancel` fires.
 pub async fn serve(listener: TcpListener, exporter: Arc<Exporter>, cancel: CancellationToken) {
@@ -114,7 +106,7 @@ mod tests {
             })
             .expect("exporter"),
         );
-        let listener = bind("127.0.0.1:0").await.expect("bind");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let cancel = CancellationToken::new();
         let server = tokio::spawn(serve(listener, exporter.clone(), cancel.clone()));

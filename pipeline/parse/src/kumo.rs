@@ -258,60 +258,55 @@ impl Normalizer {
         let masked = redact_addresses_str(reply);
         let stored = bounded(&masked, self.response_max_bytes);
 
-        let last;
         let st = self.state.get_or_insert(host, id);
-        let rcpt_state = st.rcpt_mut(rcpt_hash.unwrap_or(0), rcpt_domain);
-        let mut row = EventRow {
+        let expired = outcome == Outcome::Expired;
+        let (attempt, last) = if expired {
+            // Attributed to the last attempt, when one was seen.
+            match st.rcpt_mut(rcpt_hash.unwrap_or(0), rcpt_domain) {
+                Some(r) => (None, r.pending.take()),
+                None => {
+                    self.stats.untracked_recipients += 1;
+                    (None, None)
+                }
+            }
+        } else {
+            let deferred_to =
+                (outcome == Outcome::Deferred).then(|| LastAttempt::new(source_ip, mx_host, mx_ip, mx_group));
+            let n = st.attempt(rcpt_hash.unwrap_or(0), rcpt_domain, deferred_to);
+            if n.is_none() {
+                self.stats.untracked_recipients += 1;
+            }
+            // KumoMTA's own count, else ours.
+            (rec.num_attempts.or(n), None)
+        };
+        let row = EventRow {
             event_time_us: time_us,
             tenant: &self.tenant,
             mta: Mta::KumoMta,
             mta_host: host,
             mta_instance: instance,
-            source_ip,
+            source_ip: last.as_ref().map_or(source_ip, |l| l.source_ip.as_deref()),
             queue_id: id,
             message_id: None,
             sender_domain,
             recipient_domain: rcpt_domain,
             recipient_hash: rcpt_hash,
-            mx_host,
-            mx_ip,
-            mx_group,
+            mx_host: last.as_ref().map_or(mx_host, |l| l.mx_host.as_deref()),
+            mx_ip: last.as_ref().map_or(mx_ip, |l| l.mx_ip.as_deref()),
+            mx_group: last.as_ref().map_or(mx_group, |l| &l.mx_group),
             outcome,
             class,
-            smtp_code: code,
-            enhanced_status: enhanced,
-            response: (!stored.is_empty()).then_some(stored),
-            attempt: rec.num_attempts,
+            smtp_code: code.filter(|_| !expired),
+            enhanced_status: enhanced.filter(|_| !expired),
+            response: (!stored.is_empty() && !expired).then_some(stored),
+            attempt,
             delay_seconds: delay,
             size_bytes: rec.size,
             origin,
         };
-        match rcpt_state {
-            Some(r) if outcome == Outcome::Expired => {
-                // Attributed to the last attempt, when one was seen.
-                last = r.pending.take();
-                if let Some(l) = &last {
-                    row.source_ip = l.source_ip.as_deref();
-                    row.mx_host = l.mx_host.as_deref();
-                    row.mx_ip = l.mx_ip.as_deref();
-                    row.mx_group = &l.mx_group;
-                }
-                row.attempt = None;
-                row.smtp_code = None;
-                row.enhanced_status = None;
-                row.response = None;
-            }
-            Some(r) => {
-                r.attempts += 1;
-                r.pending =
-                    (outcome == Outcome::Deferred).then(|| LastAttempt::new(source_ip, mx_host, mx_ip, mx_group));
-                row.attempt = rec.num_attempts.or(Some(r.attempts));
-            }
-            None => self.stats.untracked_recipients += 1,
-        }
         events.push(&row);
         self.stats.events += 1;
-        if outcome == Outcome::Expired {
+        if expired {
             self.stats.expiries += 1;
             self.stats.expiry_lines += 1;
         }
