@@ -101,7 +101,11 @@ impl Classifier {
 
     pub fn classify(&self, code: Option<u16>, enhanced: Option<&str>, text: &str) -> Verdict<'_> {
         let (code, enhanced) = envelope(code, enhanced, text);
-        let normalized = normalize(text);
+        self.verdict(code, enhanced, &normalize(text))
+    }
+
+    /// The verdict on a reply already reduced to its envelope and normalized text.
+    pub(crate) fn verdict(&self, code: Option<u16>, enhanced: Option<&str>, normalized: &str) -> Verdict<'_> {
         let hits = self.set.matches(normalized.as_bytes());
         let fired = self
             .rules
@@ -155,7 +159,11 @@ impl Classifier {
 
 /// The code and enhanced status the conditions test: the caller's, else the ones at
 /// the front of the reply. An empty status counts as none.
-fn envelope<'a>(code: Option<u16>, enhanced: Option<&'a str>, text: &'a str) -> (Option<u16>, Option<&'a str>) {
+pub(crate) fn envelope<'a>(
+    code: Option<u16>,
+    enhanced: Option<&'a str>,
+    text: &'a str,
+) -> (Option<u16>, Option<&'a str>) {
     let enhanced = enhanced.map(str::trim).filter(|s| !s.is_empty());
     if code.is_some() && enhanced.is_some() {
         return (code, enhanced);

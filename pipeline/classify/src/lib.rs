@@ -12,6 +12,7 @@
 mod classifier;
 mod entries;
 mod error;
+mod memo;
 mod mx;
 mod normalize;
 mod reply;
@@ -20,5 +21,6 @@ mod rules;
 pub use classifier::{Classifier, Explanation, Verdict};
 pub use deferlog_event::Class;
 pub use error::RulesError;
+pub use memo::Memo;
 pub use mx::MxGroups;
 pub use reply::split_reply;

@@ -8,8 +8,10 @@
 //!   the leading code, as receivers print them again before the last line;
 //! - IPv4 and IPv6 literals, also bracketed (`[1.2.3.4]`, `[IPv6:2001:db8::1]`) and
 //!   with a port (`1.2.3.4:25`, `[2001:db8::1]:25`), become `<ip>`;
-//! - per-message ids (a run of 12 or more ASCII letters and digits with at least three
-//!   digits, such as `bv15si15610322wjb` or `08DEADB0994CCD76`) become `<id>`;
+//! - per-message ids become `<id>`: a run of 12 or more ASCII letters and digits with
+//!   at least three digits (`bv15si15610322wjb`, `08DEADB0994CCD76`), or of 8 or more
+//!   mixing upper case, lower case and a digit (base62 ids such as `SbFXaNg2`); a
+//!   `.NNN` right after an id is part of it (Gmail's `bv15si15610322wjb.142`);
 //! - everything is lower-cased and runs of whitespace become one space, trimmed.
 //!
 //! `schemas/classify.toml` repeats this at its top for rule authors.
@@ -21,11 +23,24 @@ use std::net::{IpAddr, Ipv4Addr};
 /// may name (`rl000001`, `s77719`, `mxgmx104`).
 const ID_MIN_LEN: usize = 12;
 const ID_MIN_DIGITS: usize = 3;
+/// Mixed-case runs are ids from this length: words are lower-case or capitalized,
+/// codes upper-case (`S2017062302`).
+const MIXED_ID_MIN_LEN: usize = 8;
+/// Most digits of a `.NNN` sequence suffix after an id.
+const ID_SUFFIX_MAX_DIGITS: usize = 4;
 
 pub(crate) fn normalize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    normalize_into(text, &mut out);
+    out
+}
+
+/// [`normalize`], appended to `into`.
+pub(crate) fn normalize_into(text: &str, into: &mut String) {
     let b = text.as_bytes();
     let mut out = Out {
-        s: String::with_capacity(text.len()),
+        start: into.len(),
+        s: into,
         space: false,
     };
     let (lead, mut i) = leading_reply(b);
@@ -65,6 +80,8 @@ pub(crate) fn normalize(text: &str) -> String {
                 let word = &text[i..end];
                 if is_id(word) {
                     out.push_str("<id>");
+                    i = id_suffix_end(b, end);
+                    continue;
                 } else {
                     out.push_lower(word);
                 }
@@ -88,19 +105,20 @@ pub(crate) fn normalize(text: &str) -> String {
         }
         i += ch.len_utf8();
     }
-    out.s
 }
 
 /// The output with a pending separator, so whitespace collapses and never leads or
 /// trails.
-struct Out {
-    s: String,
+struct Out<'a> {
+    s: &'a mut String,
+    /// Where this text begins in `s`.
+    start: usize,
     space: bool,
 }
 
-impl Out {
+impl Out<'_> {
     fn sep(&mut self) {
-        if self.space && !self.s.is_empty() {
+        if self.space && self.s.len() > self.start {
             self.s.push(' ');
         }
         self.space = false;
@@ -205,9 +223,27 @@ fn port_end(b: &[u8], i: usize) -> usize {
 }
 
 fn is_id(word: &str) -> bool {
-    word.len() >= ID_MIN_LEN
-        && word.bytes().filter(u8::is_ascii_digit).count() >= ID_MIN_DIGITS
-        && word.bytes().any(|c| c.is_ascii_alphabetic())
+    let b = word.as_bytes();
+    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+    let letters = digits < b.len();
+    let mixed = b.iter().any(u8::is_ascii_uppercase) && b.iter().any(u8::is_ascii_lowercase);
+    (b.len() >= ID_MIN_LEN && digits >= ID_MIN_DIGITS && letters)
+        || (b.len() >= MIXED_ID_MIN_LEN && digits > 0 && mixed)
+}
+
+/// Past a `.NNN` that follows an id at `end`, or `end`.
+fn id_suffix_end(b: &[u8], end: usize) -> usize {
+    if b.get(end) != Some(&b'.') {
+        return end;
+    }
+    let digits = b[end + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+    let after = end + 1 + digits;
+    let whole = b.get(after).is_none_or(|c| !c.is_ascii_alphanumeric());
+    if (1..=ID_SUFFIX_MAX_DIGITS).contains(&digits) && whole {
+        after
+    } else {
+        end
+    }
 }
 
 #[cfg(test)]
@@ -318,8 +354,15 @@ mod tests {
     fn ids_become_placeholders_and_case_and_space_fold() {
         assert_eq!(
             normalize("Guidelines. bv15si15610322wjb.142 - gsmtp"),
-            "guidelines. <id>.142 - gsmtp"
+            "guidelines. <id> - gsmtp"
         );
+        assert_eq!(normalize("OK id=O3MA8dQ3bbsr and r=SbFXaNg2"), "ok id=<id> and r=<id>");
+        // Words, codes and versions are not ids.
+        assert_eq!(
+            normalize("UnsolicitedRateLimitError S2017062302 mxgmx104 <id>.1.2 IPv6"),
+            "unsolicitedratelimiterror s2017062302 mxgmx104 <id>.1.2 ipv6"
+        );
+        assert_eq!(normalize("bv15si15610322wjb.12345 x"), "<id>.12345 x");
         assert_eq!(normalize("[MxId=11BD5B61254CB1FC]"), "[mxid=<id>]");
         assert_eq!(normalize("  Über\t\n GROSS \u{a0} Mail  "), "über gross mail");
         assert_eq!(normalize(""), "");

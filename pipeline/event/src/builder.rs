@@ -1,18 +1,16 @@
 //! Column builders for event batches: one append per row, one `finish` per batch.
 
+use crate::dict::{Dict, Vocab};
 use crate::row::EventRow;
 use crate::schema::event_schema;
+use crate::{Class, Mta, Outcome};
 use arrow::array::{
-    ArrayRef, Float64Builder, StringBuilder, StringDictionaryBuilder, TimestampMicrosecondBuilder, UInt16Builder,
-    UInt32Builder, UInt64Builder,
+    ArrayRef, Float64Builder, StringBuilder, TimestampMicrosecondBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
 };
-use arrow::datatypes::Int32Type;
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use std::fmt::Write;
 use std::sync::Arc;
-
-type Dict = StringDictionaryBuilder<Int32Type>;
 
 /// Accumulates [`EventRow`]s into the columns of one RecordBatch.
 ///
@@ -21,7 +19,7 @@ type Dict = StringDictionaryBuilder<Int32Type>;
 pub struct EventBuilder {
     event_time: TimestampMicrosecondBuilder,
     tenant: Dict,
-    mta: Dict,
+    mta: Vocab,
     mta_host: Dict,
     mta_instance: Dict,
     source_ip: Dict,
@@ -33,8 +31,8 @@ pub struct EventBuilder {
     mx_host: Dict,
     mx_ip: Dict,
     mx_group: Dict,
-    outcome: Dict,
-    class: Dict,
+    outcome: Vocab,
+    class: Vocab,
     smtp_code: UInt16Builder,
     enhanced_status: Dict,
     response: StringBuilder,
@@ -59,23 +57,14 @@ impl Default for EventBuilder {
     }
 }
 
-fn append_opt(b: &mut Dict, v: Option<&str>) {
-    match v {
-        Some(v) => {
-            b.append_value(v);
-        }
-        None => b.append_null(),
-    }
-}
-
 impl EventBuilder {
     pub fn with_capacity(rows: usize) -> Self {
-        let dict = || Dict::with_capacity(rows, 64, 1024);
+        let dict = || Dict::with_capacity(rows);
         let strings = |avg: usize| StringBuilder::with_capacity(rows, rows * avg);
         EventBuilder {
             event_time: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
             tenant: dict(),
-            mta: dict(),
+            mta: Vocab::with_capacity(rows, Mta::NAMES),
             mta_host: dict(),
             mta_instance: dict(),
             source_ip: dict(),
@@ -87,8 +76,8 @@ impl EventBuilder {
             mx_host: dict(),
             mx_ip: dict(),
             mx_group: dict(),
-            outcome: dict(),
-            class: dict(),
+            outcome: Vocab::with_capacity(rows, Outcome::NAMES),
+            class: Vocab::with_capacity(rows, Class::NAMES),
             smtp_code: UInt16Builder::with_capacity(rows),
             enhanced_status: dict(),
             response: strings(64),
@@ -111,22 +100,22 @@ impl EventBuilder {
     pub fn append(&mut self, r: &EventRow<'_>) {
         self.event_time.append_value(r.event_time_us);
         self.tenant.append_value(r.tenant);
-        self.mta.append_value(r.mta.as_str());
+        self.mta.append(r.mta.index());
         self.mta_host.append_value(r.mta_host);
-        append_opt(&mut self.mta_instance, r.mta_instance);
-        append_opt(&mut self.source_ip, r.source_ip);
+        self.mta_instance.append_option(r.mta_instance);
+        self.source_ip.append_option(r.source_ip);
         self.queue_id.append_value(r.queue_id);
         self.message_id.append_option(r.message_id);
-        append_opt(&mut self.sender_domain, r.sender_domain);
-        append_opt(&mut self.recipient_domain, r.recipient_domain);
+        self.sender_domain.append_option(r.sender_domain);
+        self.recipient_domain.append_option(r.recipient_domain);
         self.recipient_hash.append_option(r.recipient_hash);
-        append_opt(&mut self.mx_host, r.mx_host);
-        append_opt(&mut self.mx_ip, r.mx_ip);
+        self.mx_host.append_option(r.mx_host);
+        self.mx_ip.append_option(r.mx_ip);
         self.mx_group.append_value(r.mx_group);
-        self.outcome.append_value(r.outcome.as_str());
-        self.class.append_value(r.class.as_str());
+        self.outcome.append(r.outcome.index());
+        self.class.append(r.class.index());
         self.smtp_code.append_option(r.smtp_code);
-        append_opt(&mut self.enhanced_status, r.enhanced_status);
+        self.enhanced_status.append_option(r.enhanced_status);
         self.response.append_option(r.response);
         self.attempt.append_option(r.attempt);
         self.delay_seconds.append_option(r.delay_seconds);

@@ -7,6 +7,7 @@
 
 mod batcher;
 mod builder;
+mod dict;
 mod reject;
 mod row;
 mod schema;

@@ -27,6 +27,14 @@ macro_rules! vocab {
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
+            /// The names of `ALL`, in its order.
+            pub const NAMES: &'static [&'static str] = &[$($s),+];
+
+            /// The position of this member in `ALL`.
+            pub fn index(self) -> usize {
+                self as usize
+            }
+
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $s),+ }
             }
@@ -112,6 +120,9 @@ mod tests {
         }
         for m in Mta::ALL {
             assert_eq!(m.as_str().parse::<Mta>(), Ok(*m));
+        }
+        for (i, c) in Class::ALL.iter().enumerate() {
+            assert_eq!((c.index(), Class::NAMES[i]), (i, c.as_str()));
         }
     }
 

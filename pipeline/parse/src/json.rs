@@ -115,6 +115,21 @@ impl<'a> Reader<'a> {
     pub(crate) fn number(&mut self) -> Option<f64> {
         self.ws();
         let start = self.i;
+        // Integers (stamps, codes, sizes) without the float parser; up to 15 digits
+        // an f64 holds them exactly.
+        let mut n = 0u64;
+        let mut j = start;
+        while let Some(d @ b'0'..=b'9') = self.b.get(j) {
+            n = n * 10 + u64::from(d - b'0');
+            j += 1;
+            if j - start > 15 {
+                break;
+            }
+        }
+        if j > start && !matches!(self.b.get(j), Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'-' | b'+')) {
+            self.i = j;
+            return Some(n as f64);
+        }
         while matches!(self.b.get(self.i), Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')) {
             self.i += 1;
         }
@@ -205,6 +220,25 @@ mod tests {
         assert!(r.at_end());
         assert_eq!(a.as_deref(), Some("x\"yé😀"));
         assert_eq!((b, c_null), (Some(12.5), true));
+    }
+
+    #[test]
+    fn numbers_integral_or_not() {
+        for (text, want) in [
+            ("0", Some(0.0)),
+            ("1795737600", Some(1_795_737_600.0)),
+            ("1795737600.25", Some(1_795_737_600.25)),
+            ("-3", Some(-3.0)),
+            ("2e3", Some(2000.0)),
+            ("123456789012345678", Some(123_456_789_012_345_678.0)),
+            ("-", None),
+        ] {
+            let mut r = Reader::new(text);
+            assert_eq!(r.number(), want, "{text}");
+            if want.is_some() {
+                assert!(r.at_end(), "{text}");
+            }
+        }
     }
 
     #[test]

@@ -133,11 +133,31 @@ fn peer<'a>(r: &mut Reader<'a>) -> Option<Peer<'a>> {
     Some(p)
 }
 
+/// What a record of this `type` is; `None` for records that are not attempts.
+fn outcome(kind: &str) -> Option<Outcome> {
+    match kind {
+        "Delivery" => Some(Outcome::Delivered),
+        "TransientFailure" => Some(Outcome::Deferred),
+        "Bounce" | "AdminBounce" => Some(Outcome::Bounced),
+        "Expiration" => Some(Outcome::Expired),
+        _ => None,
+    }
+}
+
+/// The record's fields; a record that is not an attempt is left on its `type` (KumoMTA
+/// writes it first), unread: a third of a log is `Reception`.
 fn read(json: &str) -> Result<Record<'_>, Bad> {
     let mut r = Reader::new(json);
     let mut rec = Record::default();
-    r.object(|r, k| match k {
-        "type" => r.string().map(|v| rec.kind = Some(v)),
+    let mut not_attempt = false;
+    let walked = r.object(|r, k| match k {
+        "type" => {
+            let kind = r.string()?;
+            not_attempt = outcome(&kind).is_none();
+            rec.kind = Some(kind);
+            // Stops the walk.
+            (!not_attempt).then_some(())
+        }
         "id" => r.string().map(|v| rec.id = Some(v)),
         "sender" => opt_string(r).map(|v| rec.sender = v),
         "recipient" => opt_string(r).map(|v| rec.recipient = v),
@@ -152,9 +172,11 @@ fn read(json: &str) -> Result<Record<'_>, Bad> {
         "peer_address" if r.null() => Some(()),
         "peer_address" => peer(r).map(|v| rec.peer_address = Some(v)),
         _ => r.skip(),
-    })
-    .ok_or(Bad::Json)?;
-    if !r.at_end() {
+    });
+    if not_attempt {
+        return Ok(rec);
+    }
+    if walked.is_none() || !r.at_end() {
         return Err(Bad::Json);
     }
     if rec.kind.is_none() || rec.id.is_none() {
@@ -191,14 +213,10 @@ impl Normalizer {
             Err(Bad::Record) => return self.reject(Mta::KumoMta, RejectReason::BadRecord, raw, origin, rejects),
         };
         let kind = rec.kind.as_deref().unwrap_or("");
-        let id = rec.id.as_deref().unwrap_or("");
-        let outcome = match kind {
-            "Delivery" => Outcome::Delivered,
-            "TransientFailure" => Outcome::Deferred,
-            "Bounce" | "AdminBounce" => Outcome::Bounced,
-            "Expiration" => Outcome::Expired,
-            _ => return self.stats.skip(SkipKind::NotAttempt),
+        let Some(outcome) = outcome(kind) else {
+            return self.stats.skip(SkipKind::NotAttempt);
         };
+        let id = rec.id.as_deref().unwrap_or("");
         let (Some(time_us), Some(rcpt)) = (rec.timestamp, rec.recipient.as_deref()) else {
             return self.reject(Mta::KumoMta, RejectReason::BadRecord, raw, origin, rejects);
         };

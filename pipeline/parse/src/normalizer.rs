@@ -7,7 +7,7 @@ use crate::egress::{Egress, EgressMap};
 use crate::stamp::{StampParser, Zone};
 use crate::stats::{RejectReason, SkipKind, Stats};
 use crate::syslog::{self, FrameError, SyslogLine};
-use deferlog_classify::{Classifier, MxGroups};
+use deferlog_classify::{Classifier, Memo, MxGroups};
 use deferlog_event::{Class, EventSink, Mta, Origin, RejectRow, RejectSink};
 use siphasher::sip::SipHasher13;
 use std::fmt;
@@ -114,9 +114,8 @@ pub struct Normalizer {
     pub(crate) state: Correlator,
     pub(crate) stats: Stats,
     pub(crate) response_max_bytes: usize,
-    classifier: Classifier,
+    classifier: Memo,
     mx_groups: MxGroups,
-    class_cache: HashMap<Box<str>, Class>,
     group_cache: HashMap<Box<str>, Option<Arc<str>>>,
     pub(crate) scratch: Scratch,
 }
@@ -126,7 +125,6 @@ pub struct Normalizer {
 pub(crate) struct Scratch {
     pub domain: String,
     pub mx_host: String,
-    pub class_key: String,
     pub sender: String,
     pub reply: String,
     pub spans: Vec<crate::pmta::Span>,
@@ -155,9 +153,8 @@ impl Normalizer {
             state: Correlator::new(cfg.max_queue_ids.max(2)),
             stats: Stats::default(),
             response_max_bytes: cfg.response_max_bytes,
-            classifier: cfg.classifier,
+            classifier: Memo::new(cfg.classifier),
             mx_groups: cfg.mx_groups,
-            class_cache: HashMap::default(),
             group_cache: HashMap::default(),
             scratch: Scratch::default(),
         }
@@ -358,22 +355,8 @@ impl Normalizer {
         });
     }
 
-    /// The class of a reply, remembered per distinct (enhanced status, reply).
     pub(crate) fn classify(&mut self, code: Option<u16>, enhanced: Option<&str>, reply: &str) -> Class {
-        let key = &mut self.scratch.class_key;
-        key.clear();
-        key.push_str(enhanced.unwrap_or(""));
-        key.push('\u{1f}');
-        key.push_str(reply);
-        if let Some(c) = self.class_cache.get(key.as_str()) {
-            return *c;
-        }
-        let class = self.classifier.classify(code, enhanced, reply).class;
-        if self.class_cache.len() >= CACHE_LIMIT {
-            self.class_cache.clear();
-        }
-        self.class_cache.insert(key.as_str().into(), class);
-        class
+        self.classifier.class(code, enhanced, reply)
     }
 
     /// The provider group or registrable domain of an MX host; `None` when the host
