@@ -12,6 +12,8 @@
 //!   at least three digits (`bv15si15610322wjb`, `08DEADB0994CCD76`), or of 8 or more
 //!   mixing upper case, lower case and a digit (base62 ids such as `SbFXaNg2`); a
 //!   `.NNN` right after an id is part of it (Gmail's `bv15si15610322wjb.142`);
+//! - the local part of a mail address becomes `<user>` (`<user>@mail.ru`): receivers
+//!   quote the recipient, and a verdict must not depend on who it was;
 //! - everything is lower-cased and runs of whitespace become one space, trimmed.
 //!
 //! `schemas/classify.toml` repeats this at its top for rule authors.
@@ -44,6 +46,7 @@ pub(crate) fn normalize_into(text: &str, into: &mut String) {
         space: false,
     };
     let (lead, mut i) = leading_reply(b);
+    let has_at = memchr::memchr(b'@', b).is_some();
 
     while i < b.len() {
         let c = b[i];
@@ -66,6 +69,15 @@ pub(crate) fn normalize_into(text: &str, into: &mut String) {
         {
             out.push_str("<ip>");
             i = end;
+            continue;
+        }
+        if has_at
+            && word_start
+            && c.is_ascii_alphanumeric()
+            && let Some(at) = local_part(b, i)
+        {
+            out.push_str("<user>");
+            i = at;
             continue;
         }
         if word_start {
@@ -231,6 +243,17 @@ fn is_id(word: &str) -> bool {
         || (b.len() >= MIXED_ID_MIN_LEN && digits > 0 && mixed)
 }
 
+/// The local part of a mail address at `i` (`u123@`, `first.last+tag@`): where its `@`
+/// is.
+fn local_part(b: &[u8], i: usize) -> Option<usize> {
+    let n = b[i..]
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-' | b'='))
+        .count();
+    let at = i + n;
+    (b.get(at) == Some(&b'@') && b.get(at + 1).is_some_and(u8::is_ascii_alphanumeric)).then_some(at)
+}
+
 /// Past a `.NNN` that follows an id at `end`, or `end`.
 fn id_suffix_end(b: &[u8], end: usize) -> usize {
     if b.get(end) != Some(&b'.') {
@@ -363,6 +386,10 @@ mod tests {
             "unsolicitedratelimiterror s2017062302 mxgmx104 <id>.1.2 ipv6"
         );
         assert_eq!(normalize("bv15si15610322wjb.12345 x"), "<id>.12345 x");
+        assert_eq!(
+            normalize("550 5.1.1 <First.Last+x@Example.org>: Recipient address rejected (u1@mail.ru) a@ @b"),
+            "<<user>@example.org>: recipient address rejected (<user>@mail.ru) a@ @b"
+        );
         assert_eq!(normalize("[MxId=11BD5B61254CB1FC]"), "[mxid=<id>]");
         assert_eq!(normalize("  Über\t\n GROSS \u{a0} Mail  "), "über gross mail");
         assert_eq!(normalize(""), "");

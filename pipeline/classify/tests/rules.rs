@@ -163,6 +163,10 @@ fn replies_classify_by_their_own_code_and_status() {
             Class::Recipient,
         ),
         ("554 5.7.1 <x@example.com>: Relay access denied", Class::Policy),
+        (
+            "554 IP=192.0.2.1 - A problem occurred. (Ask your postmaster for help or to contact tosa@rx.t-online.de to clarify.)",
+            Class::Reputation,
+        ),
         ("552 5.3.4 Message size exceeds fixed limit", Class::Policy),
         (
             "421 Too many concurrent SMTP connections from this IP address; please try again later.",
@@ -264,7 +268,7 @@ fn explain_shows_the_normalized_text_and_the_rules_tried() {
     assert_eq!(e.class, Class::Greylist);
     assert_eq!(
         e.normalized,
-        "<sam@example.com>: recipient address rejected: greylisted for 20 minutes"
+        "<<user>@example.com>: recipient address rejected: greylisted for 20 minutes"
     );
     let (last, matched) = e.tried.last().expect("a rule fired");
     assert_eq!((last.as_str(), *matched), (e.rule.as_str(), true));

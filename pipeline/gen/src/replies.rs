@@ -1,7 +1,7 @@
 //! Receivers' SMTP replies, modelled on real ones (shared/corpus/responses.tsv),
 //! and their rendering. Texts are templates: `{src}` the sending IP, `{rcpt}`
 //! and `{domain}` the recipient, `{msgid}` the Message-ID, `{ts}` the unix
-//! time, `{tok}`/`{hex}`/`{n}` receiver-side ids.
+//! time, `{tok}`/`{hex}`/`{n}` receiver-side ids, `{gid}` a Gmail one.
 
 use crate::out::push_u64;
 use crate::rng::Rng;
@@ -52,43 +52,43 @@ reply!(
     GMAIL_RATE_4728,
     "4.7.28",
     Data,
-    "421-4.7.28 [{src}] Our system has detected an unusual rate of 421-4.7.28 unsolicited mail originating from your IP address. To protect our 421-4.7.28 users from spam, mail sent from your IP address has been temporarily 421 4.7.28 rate limited. Please visit 421 4.7.28 https://support.google.com/mail/?p=UnsolicitedRateLimitError to 421 4.7.28 review our Bulk Email Senders Guidelines. {tok}.{n} - gsmtp"
+    "421-4.7.28 [{src}] Our system has detected an unusual rate of 421-4.7.28 unsolicited mail originating from your IP address. To protect our 421-4.7.28 users from spam, mail sent from your IP address has been temporarily 421 4.7.28 rate limited. Please visit 421 4.7.28 https://support.google.com/mail/?p=UnsolicitedRateLimitError to 421 4.7.28 review our Bulk Email Senders Guidelines. {gid}.{n} - gsmtp"
 );
 reply!(
     GMAIL_UNSOLICITED_470,
     "4.7.0",
     Data,
-    "421-4.7.0 [{src}      15] Our system has detected an unusual rate of 421-4.7.0 unsolicited mail originating from your IP address. To protect our 421-4.7.0 users from spam, mail sent from your IP address has been temporarily 421-4.7.0 rate limited. Please visit 421-4.7.0  https://support.google.com/mail/answer/81126 to review our Bulk Email 421 4.7.0 Senders Guidelines. {tok}.{n} - gsmtp"
+    "421-4.7.0 [{src}      15] Our system has detected an unusual rate of 421-4.7.0 unsolicited mail originating from your IP address. To protect our 421-4.7.0 users from spam, mail sent from your IP address has been temporarily 421-4.7.0 rate limited. Please visit 421-4.7.0  https://support.google.com/mail/answer/81126 to review our Bulk Email 421 4.7.0 Senders Guidelines. {gid}.{n} - gsmtp"
 );
 reply!(
     GMAIL_RCPT_RATE_421,
     "4.2.1",
     RcptTo,
-    "450-4.2.1 The user you are trying to contact is receiving mail at a rate that 450-4.2.1 prevents additional messages from being delivered. Please resend your 450-4.2.1 message at a later time. If the user is able to receive mail at that 450-4.2.1 time, your message will be delivered. For more information, please 450 4.2.1 visit https://support.google.com/mail/?p=ReceivingRate {tok}.{n} - gsmtp"
+    "450-4.2.1 The user you are trying to contact is receiving mail at a rate that 450-4.2.1 prevents additional messages from being delivered. Please resend your 450-4.2.1 message at a later time. If the user is able to receive mail at that 450-4.2.1 time, your message will be delivered. For more information, please 450 4.2.1 visit https://support.google.com/mail/?p=ReceivingRate {gid}.{n} - gsmtp"
 );
 reply!(
     GMAIL_NO_USER,
     "5.1.1",
     RcptTo,
-    "550-5.1.1 The email account that you tried to reach does not exist. Please try 550-5.1.1 double-checking the recipient's email address for typos or 550-5.1.1 unnecessary spaces. For more information, go to 550 5.1.1  https://support.google.com/mail/?p=NoSuchUser {tok}.{n} - gsmtp"
+    "550-5.1.1 The email account that you tried to reach does not exist. Please try 550-5.1.1 double-checking the recipient's email address for typos or 550-5.1.1 unnecessary spaces. For more information, go to 550 5.1.1  https://support.google.com/mail/?p=NoSuchUser {gid}.{n} - gsmtp"
 );
 reply!(
     GMAIL_FULL,
     "5.2.2",
     RcptTo,
-    "552-5.2.2 The recipient's inbox is out of storage space. Please direct the 552-5.2.2 recipient to 552 5.2.2  https://support.google.com/mail/?p=OverQuotaPerm {tok}.{n} - gsmtp"
+    "552-5.2.2 The recipient's inbox is out of storage space. Please direct the 552-5.2.2 recipient to 552 5.2.2  https://support.google.com/mail/?p=OverQuotaPerm {gid}.{n} - gsmtp"
 );
 reply!(
     GMAIL_QUOTA,
     "4.2.2",
     RcptTo,
-    "452-4.2.2 The recipient's inbox is out of storage space and inbound mail 452-4.2.2 cannot be delivered. Please try again later. For more information, 452 4.2.2 go to https://support.google.com/mail/?p=OverQuotaTemp {tok}.{n} - gsmtp"
+    "452-4.2.2 The recipient's inbox is out of storage space and inbound mail 452-4.2.2 cannot be delivered. Please try again later. For more information, 452 4.2.2 go to https://support.google.com/mail/?p=OverQuotaTemp {gid}.{n} - gsmtp"
 );
 reply!(
     GMAIL_SPAM,
     "5.7.1",
     Data,
-    "550-5.7.1 [{src}      12] Our system has detected that this 550-5.7.1 message is likely unsolicited mail. To reduce the amount of spam sent 550-5.7.1 to Gmail, this message has been blocked. Please visit 550-5.7.1 https://support.google.com/mail/?p=UnsolicitedMessageError for 550 5.7.1 more information. {tok}.{n} - gsmtp"
+    "550-5.7.1 [{src}      12] Our system has detected that this 550-5.7.1 message is likely unsolicited mail. To reduce the amount of spam sent 550-5.7.1 to Gmail, this message has been blocked. Please visit 550-5.7.1 https://support.google.com/mail/?p=UnsolicitedMessageError for 550 5.7.1 more information. {gid}.{n} - gsmtp"
 );
 
 // Microsoft (Outlook.com consumer and Exchange Online tenants).
@@ -340,7 +340,7 @@ reply!(
 
 /// What a receiver says on success, by provider family.
 pub(crate) mod sent {
-    pub(crate) const GMAIL: &str = "250 2.0.0 OK  {ts} {tok}.{n} - gsmtp";
+    pub(crate) const GMAIL: &str = "250 2.0.0 OK  {ts} {gid}.{n} - gsmtp";
     pub(crate) const MICROSOFT: &str = "250 2.6.0 {msgid} [InternalId={n}{n}, Hostname=AM9PR04MB{n}.eurprd04.prod.outlook.com] Queued mail for delivery";
     pub(crate) const YAHOO: &str = "250 ok dirdel";
     pub(crate) const APPLE: &str = "250 2.0.0 Ok: queued as {hex}";
@@ -396,6 +396,19 @@ pub(crate) fn render(template: &str, v: &Vars<'_>, rng: &mut Rng, out: &mut Vec<
                 for _ in 0..10 {
                     out.push(b"0123456789ABCDEF"[rng.index(16)]);
                 }
+            }
+            b"gid" => {
+                // As in real Gmail replies: `bv15si15610322wjb`.
+                let lower = |rng: &mut Rng, out: &mut Vec<u8>, k: usize| {
+                    for _ in 0..k {
+                        out.push(b'a' + rng.index(26) as u8);
+                    }
+                };
+                lower(rng, out, 2);
+                push_u64(out, rng.range(1, 99));
+                out.extend_from_slice(b"si");
+                push_u64(out, rng.range(1_000_000, 99_999_999));
+                lower(rng, out, 3);
             }
             b"tok" => {
                 let len = rng.range(8, 14);
