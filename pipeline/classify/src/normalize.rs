@@ -101,6 +101,11 @@ pub(crate) fn normalize_into(text: &str, into: &mut String) {
                 continue;
             }
         }
+        if c.is_ascii() {
+            out.push_char(char::from(c.to_ascii_lowercase()));
+            i += 1;
+            continue;
+        }
         // One character; `i` is always on a char boundary because every branch above
         // advances over ASCII bytes only.
         let Some(ch) = text[i..].chars().next() else {
@@ -108,8 +113,6 @@ pub(crate) fn normalize_into(text: &str, into: &mut String) {
         };
         if ch.is_whitespace() {
             out.space = true;
-        } else if ch.is_ascii() {
-            out.push_char(ch.to_ascii_lowercase());
         } else {
             for l in ch.to_lowercase() {
                 out.push_char(l);
@@ -148,7 +151,9 @@ impl Out<'_> {
 
     fn push_lower(&mut self, ascii: &str) {
         self.sep();
-        self.s.extend(ascii.bytes().map(|c| char::from(c.to_ascii_lowercase())));
+        let at = self.s.len();
+        self.s.push_str(ascii);
+        self.s[at..].make_ascii_lowercase();
     }
 }
 
@@ -236,11 +241,16 @@ fn port_end(b: &[u8], i: usize) -> usize {
 
 fn is_id(word: &str) -> bool {
     let b = word.as_bytes();
-    let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
-    let letters = digits < b.len();
-    let mixed = b.iter().any(u8::is_ascii_uppercase) && b.iter().any(u8::is_ascii_lowercase);
-    (b.len() >= ID_MIN_LEN && digits >= ID_MIN_DIGITS && letters)
-        || (b.len() >= MIXED_ID_MIN_LEN && digits > 0 && mixed)
+    if b.len() < MIXED_ID_MIN_LEN {
+        return false;
+    }
+    let (mut digits, mut upper, mut lower) = (0, false, false);
+    for c in b {
+        digits += usize::from(c.is_ascii_digit());
+        upper |= c.is_ascii_uppercase();
+        lower |= c.is_ascii_lowercase();
+    }
+    (b.len() >= ID_MIN_LEN && digits >= ID_MIN_DIGITS && (upper || lower)) || (digits > 0 && upper && lower)
 }
 
 /// The local part of a mail address at `i` (`u123@`, `first.last+tag@`): where its `@`

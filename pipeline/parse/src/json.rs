@@ -223,6 +223,23 @@ mod tests {
     }
 
     #[test]
+    fn strings_short_and_long_end_at_their_quote() {
+        for len in [0, 1, 23, 24, 25, 100] {
+            let body = "x".repeat(len);
+            for text in [format!("\"{body}\" "), format!("\"{body}\\n\"")] {
+                let mut r = Reader::new(&text);
+                let s = r.string().expect("string");
+                assert_eq!(s.trim_end_matches('\n'), body, "{text}");
+                assert!(r.at_end(), "{text}");
+            }
+            let mut r = Reader::new("\"");
+            assert!(r.string().is_none());
+            let open = format!("\"{body}");
+            assert!(Reader::new(&open).string().is_none(), "{open}");
+        }
+    }
+
+    #[test]
     fn numbers_integral_or_not() {
         for (text, want) in [
             ("0", Some(0.0)),
