@@ -53,14 +53,47 @@ impl Origin<'_> {
     pub fn write_origin(&self, out: &mut dyn fmt::Write) -> fmt::Result {
         match self {
             Origin::Text(t) => out.write_str(t),
-            Origin::Line { file, line } => write!(out, "{file}:{line}"),
+            // Once per event: plain writes, not the formatting machinery.
+            Origin::Line { file, line } => {
+                out.write_str(file)?;
+                out.write_char(':')?;
+                write_u64(out, *line)
+            }
             Origin::Record {
                 topic,
                 partition,
                 offset,
-            } => write!(out, "{topic}/{partition}/{offset}"),
+            } => {
+                out.write_str(topic)?;
+                out.write_char('/')?;
+                write_i64(out, i64::from(*partition))?;
+                out.write_char('/')?;
+                write_i64(out, *offset)
+            }
         }
     }
+}
+
+fn write_i64(out: &mut dyn fmt::Write, n: i64) -> fmt::Result {
+    if n < 0 {
+        out.write_char('-')?;
+    }
+    write_u64(out, n.unsigned_abs())
+}
+
+fn write_u64(out: &mut dyn fmt::Write, mut n: u64) -> fmt::Result {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // ASCII digits only.
+    out.write_str(std::str::from_utf8(&digits[at..]).map_err(|_| fmt::Error)?)
 }
 
 impl<'a> From<&'a str> for Origin<'a> {
@@ -137,5 +170,51 @@ impl From<&EventRow<'_>> for OwnedSummary {
             size_bytes: r.size_bytes,
             origin,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Origin;
+
+    fn written(o: Origin<'_>) -> String {
+        let mut s = String::new();
+        o.write_origin(&mut s).expect("a String takes any text");
+        s
+    }
+
+    #[test]
+    fn origins_read_as_file_line_and_topic_partition_offset() {
+        assert_eq!(written(Origin::Text("stdin")), "stdin");
+        assert_eq!(
+            written(Origin::Line {
+                file: "mail.log",
+                line: 0
+            }),
+            "mail.log:0"
+        );
+        assert_eq!(
+            written(Origin::Line {
+                file: "a.log",
+                line: u64::MAX
+            }),
+            format!("a.log:{}", u64::MAX)
+        );
+        assert_eq!(
+            written(Origin::Record {
+                topic: "mta-logs",
+                partition: 5,
+                offset: 1_234_567_890_123
+            }),
+            "mta-logs/5/1234567890123"
+        );
+        assert_eq!(
+            written(Origin::Record {
+                topic: "t",
+                partition: -1,
+                offset: i64::MIN
+            }),
+            format!("t/-1/{}", i64::MIN)
+        );
     }
 }
