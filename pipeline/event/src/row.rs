@@ -81,7 +81,8 @@ fn write_i64(out: &mut dyn fmt::Write, n: i64) -> fmt::Result {
     write_u64(out, n.unsigned_abs())
 }
 
-fn write_u64(out: &mut dyn fmt::Write, mut n: u64) -> fmt::Result {
+/// `n` in decimal, without the formatting machinery (hot paths write numbers per row).
+pub fn write_u64(out: &mut dyn fmt::Write, mut n: u64) -> fmt::Result {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     loop {

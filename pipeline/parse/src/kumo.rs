@@ -15,7 +15,7 @@ use crate::recipient::split_recipient;
 use crate::redact::redact_addresses_str;
 use crate::stats::{RejectReason, SkipKind};
 use crate::text::bounded;
-use deferlog_event::{Class, EventRow, EventSink, Mta, Origin, Outcome, RejectSink};
+use deferlog_event::{Class, EventRow, EventSink, Mta, Origin, Outcome, RejectSink, write_u64};
 use std::borrow::Cow;
 use std::mem;
 
@@ -184,23 +184,6 @@ fn read(json: &str) -> Result<Record<'_>, Bad> {
     Ok(rec)
 }
 
-/// Decimal digits, without the formatting machinery (twice per record).
-fn push_number(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[at..] {
-        out.push(char::from(d));
-    }
-}
-
 /// The IP of `ip:port`, `[v6]:port` or a bare address.
 fn ip_of(a: &str) -> &str {
     if let Some(v6) = a.strip_prefix('[') {
@@ -244,16 +227,16 @@ impl Normalizer {
         let mut reply_buf = mem::take(&mut self.scratch.reply);
         reply_buf.clear();
         if let Some(c) = code {
-            push_number(&mut reply_buf, u64::from(c));
+            let _ = write_u64(&mut reply_buf, u64::from(c));
             reply_buf.push(' ');
         }
         let enhanced_at = reply_buf.len();
         if let Some((c, s, d)) = response.and_then(|r| r.enhanced_code) {
-            push_number(&mut reply_buf, c);
+            let _ = write_u64(&mut reply_buf, c);
             reply_buf.push('.');
-            push_number(&mut reply_buf, s);
+            let _ = write_u64(&mut reply_buf, s);
             reply_buf.push('.');
-            push_number(&mut reply_buf, d);
+            let _ = write_u64(&mut reply_buf, d);
         }
         let enhanced_end = reply_buf.len();
         if enhanced_end > enhanced_at {
