@@ -76,8 +76,8 @@ fn powermta(first: u64) -> Vec<Vec<u8>> {
 }
 
 /// A normalizer that has seen `warm_up` traffic: a running pipeline's classifier has
-/// built its lazy DFA states (a cold one pays ~4 µs for each new reply in its first few
-/// thousand), and its maps hold what that traffic left.
+/// built its lazy DFA states (a cold one builds them on its first few thousand distinct
+/// replies), and its maps hold what that traffic left.
 fn warmed(warm_up: &[Vec<u8>]) -> Normalizer {
     let mut n = normalizer();
     run(&mut n, warm_up);

@@ -14,7 +14,7 @@ use std::sync::Arc;
 type Index = HashMap<Box<str>, i32, foldhash::fast::RandomState>;
 
 /// A nullable string column of any vocabulary.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Dict {
     keys: Int32Builder,
     values: StringBuilder,
