@@ -394,9 +394,11 @@ fn write_loop(out: &Path, run_id: &str, workers: usize, rx: Receiver<ToWriter>) 
 }
 
 /// Runs a query file over `source` (as the query's input table) on a private
-/// single-threaded runtime.
+/// runtime with a worker per partition of the session (`Engine::new`): after a
+/// replay this query is all that runs, and one thread would leave a core idle.
 pub fn run_query(query: Query, source: EventSource, filter: &EventFilter) -> Result<Vec<RecordBatch>> {
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(deferlog_query::TARGET_PARTITIONS)
         .enable_all()
         .build()
         .context("starting tokio")?;

@@ -110,8 +110,11 @@ pub fn open(path: &str, counter: &ByteCounter) -> Result<Input> {
     } else {
         Box::new(File::open(path).with_context(|| format!("opening input {path}"))?)
     };
+    // Small next to `BUF`: `Input`'s reads are larger than it, so they bypass it and
+    // land in `Input`'s buffer without a second copy; it only serves the gzip sniff
+    // and the decoder.
     let mut buffered = BufReader::with_capacity(
-        BUF,
+        64 * 1024,
         Counting {
             inner: raw,
             counter: counter.clone(),

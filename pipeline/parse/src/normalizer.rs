@@ -222,7 +222,7 @@ impl Normalizer {
         }
         // Invalid UTF-8 only ever sits in free text (replies, subjects); read it lossily
         // so the line still counts, and the original bytes are kept if it is rejected.
-        let line = match std::str::from_utf8(trimmed) {
+        let line = match simdutf8::basic::from_utf8(trimmed) {
             Ok(s) => std::borrow::Cow::Borrowed(s),
             // Checked first because the validating path is several times faster than
             // the lossy one on the (all but universal) valid lines.
@@ -240,7 +240,7 @@ impl Normalizer {
         events: &mut dyn EventSink,
         rejects: &mut dyn RejectSink,
     ) {
-        if matches!(self.format, Format::Auto | Format::PowerMta) && crate::pmta::looks_like_pmta(line) {
+        if matches!(self.format, Format::Auto | Format::PowerMta) && crate::pmta::looks_like_pmta(line.as_bytes()) {
             let host = mem::take(&mut self.host);
             self.pmta(line, &host, raw, origin, events, rejects);
             self.host = host;

@@ -184,13 +184,16 @@ fn split_csv(line: &str, out: &mut Vec<Span>) -> Option<()> {
 }
 
 /// Whether a line is PowerMTA accounting CSV: its header, or a record of a known type.
-pub(crate) fn looks_like_pmta(line: &str) -> bool {
-    let first = line.split(',').next().unwrap_or("");
-    line.len() > first.len()
-        && matches!(
-            first,
-            "type" | "d" | "b" | "t" | "tq" | "r" | "f" | "rb" | "rs" | "delivery" | "bounce" | "transient"
+/// Asked of every line in `auto` mode, so it looks at the first 10 bytes only: no
+/// known first field is longer than `transient`.
+pub(crate) fn looks_like_pmta(line: &[u8]) -> bool {
+    let head = &line[..line.len().min(10)];
+    memchr::memchr(b',', head).is_some_and(|comma| {
+        matches!(
+            &head[..comma],
+            b"type" | b"d" | b"b" | b"t" | b"tq" | b"r" | b"f" | b"rb" | b"rs" | b"delivery" | b"bounce" | b"transient"
         )
+    })
 }
 
 impl Normalizer {
@@ -358,8 +361,10 @@ mod tests {
         assert_eq!((c.0[F::Type as usize], c.0[F::Rcpt as usize]), (Some(2), Some(1)));
         assert_eq!(c.0[F::DestinationIp as usize], Some(3));
         assert_eq!(c.0[F::TimeLogged as usize], None);
-        assert!(looks_like_pmta("d,1178807903,a@b"));
-        assert!(!looks_like_pmta("d"));
-        assert!(!looks_like_pmta("Nov  8 08:14:01 host postfix/smtp[1]: x"));
+        assert!(looks_like_pmta(b"d,1178807903,a@b"));
+        assert!(looks_like_pmta(b"transient,1"));
+        assert!(!looks_like_pmta(b"transients,1"));
+        assert!(!looks_like_pmta(b"d"));
+        assert!(!looks_like_pmta(b"Nov  8 08:14:01 host postfix/smtp[1]: x"));
     }
 }

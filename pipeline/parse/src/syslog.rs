@@ -1,7 +1,7 @@
 //! The syslog frame around a record: `STAMP HOST PROGRAM[PID]: MESSAGE`.
 
 use crate::stamp::StampParser;
-use crate::text::find2;
+use crate::text::{byte, find2};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SyslogLine<'a> {
@@ -28,16 +28,16 @@ pub fn split<'a>(stamps: &mut StampParser, line: &'a str) -> Result<SyslogLine<'
         .get(n..)
         .and_then(|r| r.strip_prefix(' '))
         .ok_or(FrameError::Shape)?;
-    let sp = rest.find(' ').ok_or(FrameError::Shape)?;
+    let sp = byte(rest, b' ').ok_or(FrameError::Shape)?;
     let (host, rest) = (&rest[..sp], &rest[sp + 1..]);
     let colon = find2(rest, b':', b' ')
         .or_else(|| rest.strip_suffix(':').map(str::len))
         .ok_or(FrameError::Shape)?;
     let tag = &rest[..colon];
-    if host.is_empty() || tag.is_empty() || tag.contains(' ') {
+    if host.is_empty() || tag.is_empty() || byte(tag, b' ').is_some() {
         return Err(FrameError::Shape);
     }
-    let program = match tag.find('[') {
+    let program = match byte(tag, b'[') {
         Some(b) if tag.ends_with(']') => &tag[..b],
         Some(_) => return Err(FrameError::Shape),
         None => tag,
@@ -58,7 +58,7 @@ pub fn split<'a>(stamps: &mut StampParser, line: &'a str) -> Result<SyslogLine<'
 /// JSON record (KumoMTA), its `"id"`. Empty when the line has none of these shapes.
 pub fn route_key(line: &[u8]) -> &[u8] {
     // PowerMTA CSV: a file's records need its header line, so they stay together.
-    if std::str::from_utf8(&line[..line.len().min(16)]).is_ok_and(crate::pmta::looks_like_pmta) {
+    if crate::pmta::looks_like_pmta(line) {
         return b"powermta";
     }
     if line.first() == Some(&b'{') {

@@ -54,6 +54,10 @@ pub enum EventSource {
     Batches(Vec<RecordBatch>),
 }
 
+/// Partitions every plan is split into. Two cores here: more than that only adds
+/// repartition overhead.
+pub const TARGET_PARTITIONS: usize = 2;
+
 pub struct Engine {
     ctx: SessionContext,
 }
@@ -78,12 +82,11 @@ fn df_err(query: &'static str) -> impl Fn(datafusion::error::DataFusionError) ->
 
 impl Engine {
     pub fn new() -> Self {
-        // Two cores here: more partitions than that only adds repartition overhead.
         // Table-level statistics would make the planner read every file's footer before
         // the scan reads it again; row groups are still pruned by their own statistics
         // at scan time.
         let config = SessionConfig::new()
-            .with_target_partitions(2)
+            .with_target_partitions(TARGET_PARTITIONS)
             .with_information_schema(false)
             .with_collect_statistics(false);
         Engine {

@@ -11,7 +11,7 @@ mod filter;
 mod queries;
 pub mod schema;
 
-pub use engine::{Engine, EventSource, Table};
+pub use engine::{Engine, EventSource, TARGET_PARTITIONS, Table};
 pub use error::QueryError;
 pub use filter::EventFilter;
 pub use queries::{ALL_QUERIES, Query};

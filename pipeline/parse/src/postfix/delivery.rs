@@ -2,7 +2,7 @@
 //! `to=<rcpt>, [orig_to=<..>,] relay=R, [conn_use=N,] delay=D, delays=a/b/c/d, dsn=X.Y.Z, status=S (TEXT)`.
 
 use crate::stats::RejectReason;
-use crate::text::find2;
+use crate::text::{self, find2};
 
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Delivery<'a> {
@@ -21,11 +21,11 @@ pub fn parse(rest: &str) -> Result<Delivery<'_>, RejectReason> {
     let mut d = Delivery::default();
     let mut s = rest;
     loop {
-        let eq = s.find('=').ok_or(RejectReason::Truncated)?;
+        let eq = text::byte(s, b'=').ok_or(RejectReason::Truncated)?;
         let key = &s[..eq];
         let v = &s[eq + 1..];
         if key == "status" {
-            let end = v.find(' ').unwrap_or(v.len());
+            let end = text::byte(v, b' ').unwrap_or(v.len());
             d.status = &v[..end];
             if d.status.is_empty() || !d.status.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
                 return Err(RejectReason::BadStatus);
@@ -39,7 +39,7 @@ pub fn parse(rest: &str) -> Result<Delivery<'_>, RejectReason> {
         }
         // An address in angle brackets may itself hold ", " (quoted local parts).
         let value_end = if v.starts_with('<') {
-            v.find('>').map(|i| i + 1).ok_or(match key {
+            text::byte(v, b'>').map(|i| i + 1).ok_or(match key {
                 "to" | "orig_to" => RejectReason::Truncated,
                 _ => RejectReason::BadRecipient,
             })?

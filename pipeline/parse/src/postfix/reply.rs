@@ -5,10 +5,10 @@ use crate::text;
 /// `host[ip]:port` → (host, ip). `none`, `local`, `virtual` → (that word, None).
 /// The ip is dropped when the brackets hold a socket path (`private/dovecot-lmtp`).
 pub fn split_relay(relay: &str) -> Option<(&str, Option<&str>)> {
-    match relay.find('[') {
+    match text::byte(relay, b'[') {
         None => (!relay.is_empty()).then_some((relay, None)),
         Some(b) => {
-            let close = relay[b..].find(']')? + b;
+            let close = text::byte(&relay[b..], b']')? + b;
             let host = &relay[..b];
             let inside = &relay[b + 1..close];
             (!host.is_empty()).then_some((host, is_ip(inside).then_some(inside)))
