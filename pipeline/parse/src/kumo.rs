@@ -100,16 +100,16 @@ fn source_address<'a>(r: &mut Reader<'a>) -> Option<Option<Cow<'a, str>>> {
 
 fn response<'a>(r: &mut Reader<'a>) -> Option<Response<'a>> {
     let mut resp = Response::default();
-    r.object(|r, k| match k {
-        "code" => opt_number(r).map(|n| resp.code = n.map(|n| n as u16)),
-        "content" => opt_string(r).map(|c| resp.content = c),
-        "enhanced_code" if r.null() => Some(()),
-        "enhanced_code" => {
+    r.object(|r, k| match k.as_bytes() {
+        b"code" => opt_number(r).map(|n| resp.code = n.map(|n| n as u16)),
+        b"content" => opt_string(r).map(|c| resp.content = c),
+        b"enhanced_code" if r.null() => Some(()),
+        b"enhanced_code" => {
             let mut e = (None, None, None);
-            r.object(|r, k| match k {
-                "class" => r.number().map(|n| e.0 = Some(n as u64)),
-                "subject" => r.number().map(|n| e.1 = Some(n as u64)),
-                "detail" => r.number().map(|n| e.2 = Some(n as u64)),
+            r.object(|r, k| match k.as_bytes() {
+                b"class" => r.number().map(|n| e.0 = Some(n as u64)),
+                b"subject" => r.number().map(|n| e.1 = Some(n as u64)),
+                b"detail" => r.number().map(|n| e.2 = Some(n as u64)),
                 _ => r.skip(),
             })?;
             if let (Some(c), Some(s), Some(d)) = e {
@@ -124,9 +124,9 @@ fn response<'a>(r: &mut Reader<'a>) -> Option<Response<'a>> {
 
 fn peer<'a>(r: &mut Reader<'a>) -> Option<Peer<'a>> {
     let mut p = Peer::default();
-    r.object(|r, k| match k {
-        "name" => opt_string(r).map(|v| p.name = v),
-        "addr" => opt_string(r).map(|v| p.addr = v),
+    r.object(|r, k| match k.as_bytes() {
+        b"name" => opt_string(r).map(|v| p.name = v),
+        b"addr" => opt_string(r).map(|v| p.addr = v),
         _ => r.skip(),
     })?;
     Some(p)
@@ -149,27 +149,29 @@ fn read(json: &str) -> Result<Record<'_>, Bad> {
     let mut r = Reader::new(json);
     let mut rec = Record::default();
     let mut not_attempt = false;
-    let walked = r.object(|r, k| match k {
-        "type" => {
+    // On bytes: byte-string arms compile to a decision on length and bytes; `str` arms
+    // call `memcmp` once per arm of the same length.
+    let walked = r.object(|r, k| match k.as_bytes() {
+        b"type" => {
             let kind = r.string()?;
             not_attempt = outcome(&kind).is_none();
             rec.kind = Some(kind);
             // Stops the walk.
             (!not_attempt).then_some(())
         }
-        "id" => r.string().map(|v| rec.id = Some(v)),
-        "sender" => opt_string(r).map(|v| rec.sender = v),
-        "recipient" => opt_string(r).map(|v| rec.recipient = v),
-        "size" => opt_number(r).map(|v| rec.size = v.map(|n| n as u64)),
-        "timestamp" => stamp(r).map(|v| rec.timestamp = v),
-        "created" => stamp(r).map(|v| rec.created = v),
-        "num_attempts" => opt_number(r).map(|v| rec.num_attempts = v.map(|n| n as u32)),
-        "egress_source" => opt_string(r).map(|v| rec.egress_source = v),
-        "source_address" => source_address(r).map(|v| rec.source_address = v),
-        "response" if r.null() => Some(()),
-        "response" => response(r).map(|v| rec.response = Some(v)),
-        "peer_address" if r.null() => Some(()),
-        "peer_address" => peer(r).map(|v| rec.peer_address = Some(v)),
+        b"id" => r.string().map(|v| rec.id = Some(v)),
+        b"sender" => opt_string(r).map(|v| rec.sender = v),
+        b"recipient" => opt_string(r).map(|v| rec.recipient = v),
+        b"size" => opt_number(r).map(|v| rec.size = v.map(|n| n as u64)),
+        b"timestamp" => stamp(r).map(|v| rec.timestamp = v),
+        b"created" => stamp(r).map(|v| rec.created = v),
+        b"num_attempts" => opt_number(r).map(|v| rec.num_attempts = v.map(|n| n as u32)),
+        b"egress_source" => opt_string(r).map(|v| rec.egress_source = v),
+        b"source_address" => source_address(r).map(|v| rec.source_address = v),
+        b"response" if r.null() => Some(()),
+        b"response" => response(r).map(|v| rec.response = Some(v)),
+        b"peer_address" if r.null() => Some(()),
+        b"peer_address" => peer(r).map(|v| rec.peer_address = Some(v)),
         _ => r.skip(),
     });
     if not_attempt {
