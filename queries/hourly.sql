@@ -6,7 +6,8 @@
 --
 -- The hour is `date_bin`, not `date_trunc('hour', ...)`: the same UTC hour, but
 -- DataFusion 55's date_trunc on a zoned timestamp formats an error string per row
--- (`ok_or(exec_datafusion_err!(..))`), which made it most of this query's time.
+-- (`ok_or(exec_datafusion_err!(..))`): the largest single cost of this query in a
+-- profile of a replay's end.
 SELECT
     date_bin(INTERVAL '1 hour', event_time)               AS hour,
     CAST(source_ip AS VARCHAR)                            AS source_ip,

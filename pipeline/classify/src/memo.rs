@@ -11,7 +11,6 @@ use crate::classifier::{Classifier, envelope};
 use crate::normalize::normalize_into;
 use deferlog_event::Class;
 use std::collections::HashMap;
-use std::fmt::Write;
 
 type Map = HashMap<Box<str>, Class, foldhash::fast::RandomState>;
 
@@ -65,7 +64,7 @@ impl Memo {
 
 fn push_envelope(key: &mut String, code: Option<u16>, enhanced: Option<&str>) {
     if let Some(c) = code {
-        let _ = write!(key, "{c}");
+        let _ = deferlog_event::write_u64(key, u64::from(c));
     }
     key.push('\u{1f}');
     key.push_str(enhanced.unwrap_or(""));
