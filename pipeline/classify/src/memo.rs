@@ -6,6 +6,10 @@
 //! enhanced status and the normalized text — so a reply that differs only in its ids
 //! is matched by the rule set once, not once per message. Both maps are cleared when
 //! full, which bounds memory under adversarial input.
+//!
+//! Where replies carry ids (most deferrals do), the exact map almost never hits and
+//! costs a long hash and an allocation per reply; so it is probed over a window of
+//! replies, switched off when it hits too rarely, and probed again later.
 
 use crate::classifier::{Classifier, envelope};
 use crate::normalize::normalize_into;
@@ -16,6 +20,11 @@ type Map = HashMap<Box<str>, Class, foldhash::fast::RandomState>;
 
 /// Entries per map before it is cleared.
 const LIMIT: usize = 16_384;
+/// Replies per probe of the exact map; below one hit in `MIN_HIT_SHARE` it is switched
+/// off for `OFF_WINDOWS` windows.
+const WINDOW: u32 = 4096;
+const MIN_HIT_SHARE: u32 = 8;
+const OFF_WINDOWS: u32 = 16;
 
 #[derive(Debug, Clone)]
 pub struct Memo {
@@ -23,6 +32,34 @@ pub struct Memo {
     by_reply: Map,
     by_reduced: Map,
     key: String,
+    exact: Exact,
+}
+
+/// Whether the exact map is in use, and how it fared in the current window.
+#[derive(Debug, Clone, Default)]
+struct Exact {
+    off: bool,
+    calls: u32,
+    hits: u32,
+}
+
+impl Exact {
+    /// Counts one reply; returns whether the exact map is used for it.
+    fn count(&mut self, by_reply: &mut Map) -> bool {
+        self.calls += 1;
+        let span = if self.off { WINDOW * OFF_WINDOWS } else { WINDOW };
+        if self.calls >= span {
+            let useless = !self.off && self.hits * MIN_HIT_SHARE < self.calls;
+            if useless {
+                by_reply.clear();
+            }
+            *self = Exact {
+                off: useless,
+                ..Exact::default()
+            };
+        }
+        !self.off
+    }
 }
 
 impl Memo {
@@ -32,6 +69,7 @@ impl Memo {
             by_reply: Map::default(),
             by_reduced: Map::default(),
             key: String::new(),
+            exact: Exact::default(),
         }
     }
 
@@ -39,10 +77,14 @@ impl Memo {
     pub fn class(&mut self, code: Option<u16>, enhanced: Option<&str>, text: &str) -> Class {
         let key = &mut self.key;
         key.clear();
-        push_envelope(key, code, enhanced);
-        key.push_str(text);
-        if let Some(c) = self.by_reply.get(key.as_str()) {
-            return *c;
+        let exact = self.exact.count(&mut self.by_reply);
+        if exact {
+            push_envelope(key, code, enhanced);
+            key.push_str(text);
+            if let Some(c) = self.by_reply.get(key.as_str()) {
+                self.exact.hits += 1;
+                return *c;
+            }
         }
         let (code, enhanced) = envelope(code, enhanced, text);
         let reduced = key.len();
@@ -57,14 +99,16 @@ impl Memo {
                 class
             }
         };
-        insert(&mut self.by_reply, &key[..reduced], class);
+        if exact {
+            insert(&mut self.by_reply, &key[..reduced], class);
+        }
         class
     }
 }
 
 fn push_envelope(key: &mut String, code: Option<u16>, enhanced: Option<&str>) {
     if let Some(c) = code {
-        let _ = deferlog_event::write_u64(key, u64::from(c));
+        deferlog_event::push_u64(key, u64::from(c));
     }
     key.push('\u{1f}');
     key.push_str(enhanced.unwrap_or(""));
@@ -120,6 +164,25 @@ mod tests {
             memo.by_reduced.len() < memo.by_reply.len(),
             "ids did not share a reduced entry"
         );
+    }
+
+    #[test]
+    fn the_exact_map_is_left_while_it_misses_and_verdicts_stay_the_same() {
+        let c = Classifier::builtin();
+        let mut memo = Memo::new(c.clone());
+        let reply = |i: u32| format!("421 4.7.0 Try again later, closing connection. zz{i:08}qkb.12 - gsmtp");
+        let expected = c.classify(Some(421), Some("4.7.0"), &reply(0)).class;
+        for i in 0..WINDOW {
+            assert_eq!(memo.class(Some(421), Some("4.7.0"), &reply(i)), expected);
+        }
+        assert!(memo.exact.off && memo.by_reply.is_empty(), "every reply was new");
+        assert_eq!(memo.class(Some(421), Some("4.7.0"), &reply(WINDOW)), expected);
+        assert!(memo.by_reply.is_empty(), "off: nothing is remembered by the exact reply");
+        // One reply over and over: after the off windows the map is probed, and kept.
+        for _ in 0..WINDOW * (OFF_WINDOWS + 2) {
+            assert_eq!(memo.class(Some(421), Some("4.7.0"), &reply(1)), expected);
+        }
+        assert!(!memo.exact.off && memo.by_reply.len() == 1);
     }
 
     #[test]

@@ -16,7 +16,7 @@ mod vocab;
 pub use batcher::{HourBatch, HourBatcher};
 pub use builder::EventBuilder;
 pub use reject::{RejectBuilder, RejectRow, RejectSink, reject_schema};
-pub use row::{EventRow, EventSink, Origin, OwnedSummary, write_u64};
+pub use row::{EventRow, EventSink, Origin, OwnedSummary, push_u64, write_u64};
 pub use schema::{SCHEMA_VERSION, col, event_schema};
 pub use vocab::{Class, Mta, Outcome, ParseVocabError};
 

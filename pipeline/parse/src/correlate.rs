@@ -8,9 +8,15 @@
 //! message survives at least one full generation of new messages after its last line,
 //! and the state never holds more than the limit, whatever the input.
 
-use crate::HashMap;
+use foldhash::fast::RandomState;
+use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
+use std::hash::BuildHasher;
 use std::mem;
+
+/// One generation: queue states by `host\0queue id`. Both generations hash with one
+/// hasher, so a lookup hashes its key once whichever generation holds it.
+type Table = HashTable<(Box<str>, QueueState)>;
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct QueueState {
@@ -95,8 +101,9 @@ impl QueueState {
 
 #[derive(Debug)]
 pub struct Correlator {
-    young: HashMap<Box<str>, QueueState>,
-    old: HashMap<Box<str>, QueueState>,
+    young: Table,
+    old: Table,
+    hasher: RandomState,
     generation: usize,
     evictions: u64,
     key: String,
@@ -106,8 +113,9 @@ impl Correlator {
     /// `limit` is the most queue ids held at once (at least 2).
     pub fn new(limit: usize) -> Self {
         Correlator {
-            young: HashMap::default(),
-            old: HashMap::default(),
+            young: Table::default(),
+            old: Table::default(),
+            hasher: RandomState::default(),
             generation: (limit / 2).max(1),
             evictions: 0,
             key: String::new(),
@@ -122,50 +130,76 @@ impl Correlator {
         self.evictions
     }
 
-    fn set_key(&mut self, host: &str, qid: &str) {
+    /// Sets the key to look up and returns its hash.
+    fn set_key(&mut self, host: &str, qid: &str) -> u64 {
         self.key.clear();
         self.key.push_str(host);
         self.key.push('\0');
         self.key.push_str(qid);
+        self.hasher.hash_one(self.key.as_str())
     }
 
     /// The state of a queue id, promoted to the young generation if found in the old.
     pub fn get(&mut self, host: &str, qid: &str) -> Option<&mut QueueState> {
-        self.set_key(host, qid);
-        if !self.young.contains_key(self.key.as_str()) {
-            let (k, v) = self.old.remove_entry(self.key.as_str())?;
-            self.make_room();
-            return Some(self.young.entry(k).or_insert(v));
+        let h = self.set_key(host, qid);
+        if self.in_young(h) {
+            return self.young_mut(h);
         }
-        self.young.get_mut(self.key.as_str())
+        let entry = self.take_old(h)?;
+        Some(self.into_young(h, entry))
     }
 
     pub fn get_or_insert(&mut self, host: &str, qid: &str) -> &mut QueueState {
-        self.set_key(host, qid);
-        if self.young.contains_key(self.key.as_str()) {
-            return self
-                .young
-                .get_mut(self.key.as_str())
-                .expect("present: checked just above");
+        let h = self.set_key(host, qid);
+        if self.in_young(h) {
+            return self.young_mut(h).expect("present: checked just above");
         }
-        let (k, v) = self
-            .old
-            .remove_entry(self.key.as_str())
+        let entry = self
+            .take_old(h)
             .unwrap_or_else(|| (self.key.as_str().into(), QueueState::default()));
-        self.make_room();
-        self.young.entry(k).or_insert(v)
+        self.into_young(h, entry)
     }
 
     pub fn remove(&mut self, host: &str, qid: &str) -> Option<QueueState> {
-        self.set_key(host, qid);
-        self.young
-            .remove(self.key.as_str())
-            .or_else(|| self.old.remove(self.key.as_str()))
+        let h = self.set_key(host, qid);
+        let key = self.key.as_str();
+        [&mut self.young, &mut self.old].into_iter().find_map(|t| {
+            t.find_entry(h, |e| *e.0 == *key)
+                .ok()
+                .map(|found| found.remove().0.1)
+        })
+    }
+
+    fn in_young(&self, h: u64) -> bool {
+        let key = self.key.as_str();
+        self.young.find(h, |e| *e.0 == *key).is_some()
+    }
+
+    fn young_mut(&mut self, h: u64) -> Option<&mut QueueState> {
+        let key = self.key.as_str();
+        self.young.find_mut(h, |e| *e.0 == *key).map(|e| &mut e.1)
+    }
+
+    fn take_old(&mut self, h: u64) -> Option<(Box<str>, QueueState)> {
+        let key = self.key.as_str();
+        let found = self.old.find_entry(h, |e| *e.0 == *key).ok()?;
+        Some(found.remove().0)
+    }
+
+    /// Puts an entry (not in young) into young, making room first.
+    fn into_young(&mut self, h: u64, entry: (Box<str>, QueueState)) -> &mut QueueState {
+        self.make_room();
+        let hasher = &self.hasher;
+        &mut self
+            .young
+            .insert_unique(h, entry, |e| hasher.hash_one(&*e.0))
+            .into_mut()
+            .1
     }
 
     /// Everything needed to continue exactly where this state is, generations included.
     pub fn snapshot(&self) -> CorrelatorState {
-        let entries = |m: &HashMap<Box<str>, QueueState>| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let entries = |t: &Table| t.iter().cloned().collect();
         CorrelatorState {
             young: entries(&self.young),
             old: entries(&self.old),
@@ -175,9 +209,25 @@ impl Correlator {
 
     /// Replaces this state with a snapshot (the limit stays this correlator's own).
     pub fn restore(&mut self, s: CorrelatorState) {
-        self.young = s.young.into_iter().collect();
-        self.old = s.old.into_iter().collect();
+        self.young = self.table(s.young);
+        self.old = self.table(s.old);
         self.evictions = s.evictions;
+    }
+
+    /// A generation from stored entries; a key stored twice keeps its last state.
+    fn table(&self, entries: Vec<(Box<str>, QueueState)>) -> Table {
+        let mut t = Table::default();
+        let hash = |k: &str| self.hasher.hash_one(k);
+        for (k, v) in entries {
+            let h = hash(&k);
+            match t.find_mut(h, |e| e.0 == k) {
+                Some(e) => e.1 = v,
+                None => {
+                    t.insert_unique(h, (k, v), |e| hash(&e.0));
+                }
+            }
+        }
+        t
     }
 
     fn make_room(&mut self) {

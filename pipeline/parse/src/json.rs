@@ -224,8 +224,11 @@ mod tests {
 
     #[test]
     fn strings_short_and_long_end_at_their_quote() {
-        for len in [0, 1, 23, 24, 25, 100] {
-            let body = "x".repeat(len);
+        // Every length around the search's vector widths, with bytes next to the
+        // quote's and UTF-8.
+        let chars = ['x', '!', '#', '[', ']', 'é', '€', '\u{1}'];
+        for len in (0..=40).chain([100]) {
+            let body: String = (0..len).map(|i| chars[i % chars.len()]).collect();
             for text in [format!("\"{body}\" "), format!("\"{body}\\n\"")] {
                 let mut r = Reader::new(&text);
                 let s = r.string().expect("string");

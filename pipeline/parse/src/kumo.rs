@@ -15,7 +15,7 @@ use crate::recipient::split_recipient;
 use crate::redact::redact_addresses_str;
 use crate::stats::{RejectReason, SkipKind};
 use crate::text::bounded;
-use deferlog_event::{Class, EventRow, EventSink, Mta, Origin, Outcome, RejectSink, write_u64};
+use deferlog_event::{Class, EventRow, EventSink, Mta, Origin, Outcome, RejectSink, push_u64};
 use std::borrow::Cow;
 use std::mem;
 
@@ -229,16 +229,16 @@ impl Normalizer {
         let mut reply_buf = mem::take(&mut self.scratch.reply);
         reply_buf.clear();
         if let Some(c) = code {
-            let _ = write_u64(&mut reply_buf, u64::from(c));
+            push_u64(&mut reply_buf, u64::from(c));
             reply_buf.push(' ');
         }
         let enhanced_at = reply_buf.len();
         if let Some((c, s, d)) = response.and_then(|r| r.enhanced_code) {
-            let _ = write_u64(&mut reply_buf, c);
+            push_u64(&mut reply_buf, c);
             reply_buf.push('.');
-            let _ = write_u64(&mut reply_buf, s);
+            push_u64(&mut reply_buf, s);
             reply_buf.push('.');
-            let _ = write_u64(&mut reply_buf, d);
+            push_u64(&mut reply_buf, d);
         }
         let enhanced_end = reply_buf.len();
         if enhanced_end > enhanced_at {
@@ -303,6 +303,12 @@ impl Normalizer {
             // KumoMTA's own count, else ours.
             (rec.num_attempts.or(n), None)
         };
+        // A finished recipient needs no state; a message with none left is dropped.
+        let finished = matches!(outcome, Outcome::Delivered | Outcome::Bounced | Outcome::Expired);
+        if finished {
+            st.rcpts.retain(|r| Some(r.hash) != rcpt_hash);
+        }
+        let drop_message = finished && st.rcpts.is_empty();
         let row = EventRow {
             event_time_us: time_us,
             tenant: &self.tenant,
@@ -334,14 +340,8 @@ impl Normalizer {
             self.stats.expiries += 1;
             self.stats.expiry_lines += 1;
         }
-        // A finished recipient needs no state; a message with none left is dropped.
-        if matches!(outcome, Outcome::Delivered | Outcome::Bounced | Outcome::Expired)
-            && let Some(st) = self.state.get(host, id)
-        {
-            st.rcpts.retain(|r| Some(r.hash) != rcpt_hash);
-            if st.rcpts.is_empty() {
-                self.state.remove(host, id);
-            }
+        if drop_message {
+            self.state.remove(host, id);
         }
         self.scratch.mx_host = mx_buf;
         self.scratch.domain = domain_buf;
