@@ -177,7 +177,10 @@ mod tests {
         }
         assert!(memo.exact.off && memo.by_reply.is_empty(), "every reply was new");
         assert_eq!(memo.class(Some(421), Some("4.7.0"), &reply(WINDOW)), expected);
-        assert!(memo.by_reply.is_empty(), "off: nothing is remembered by the exact reply");
+        assert!(
+            memo.by_reply.is_empty(),
+            "off: nothing is remembered by the exact reply"
+        );
         // One reply over and over: after the off windows the map is probed, and kept.
         for _ in 0..WINDOW * (OFF_WINDOWS + 2) {
             assert_eq!(memo.class(Some(421), Some("4.7.0"), &reply(1)), expected);

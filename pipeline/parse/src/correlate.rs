@@ -163,11 +163,9 @@ impl Correlator {
     pub fn remove(&mut self, host: &str, qid: &str) -> Option<QueueState> {
         let h = self.set_key(host, qid);
         let key = self.key.as_str();
-        [&mut self.young, &mut self.old].into_iter().find_map(|t| {
-            t.find_entry(h, |e| *e.0 == *key)
-                .ok()
-                .map(|found| found.remove().0.1)
-        })
+        [&mut self.young, &mut self.old]
+            .into_iter()
+            .find_map(|t| t.find_entry(h, |e| *e.0 == *key).ok().map(|found| found.remove().0.1))
     }
 
     fn in_young(&self, h: u64) -> bool {
