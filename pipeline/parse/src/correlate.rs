@@ -146,7 +146,7 @@ impl Correlator {
             return self.young_mut(h);
         }
         let entry = self.take_old(h)?;
-        Some(self.into_young(h, entry))
+        Some(self.put_young(h, entry))
     }
 
     pub fn get_or_insert(&mut self, host: &str, qid: &str) -> &mut QueueState {
@@ -157,7 +157,7 @@ impl Correlator {
         let entry = self
             .take_old(h)
             .unwrap_or_else(|| (self.key.as_str().into(), QueueState::default()));
-        self.into_young(h, entry)
+        self.put_young(h, entry)
     }
 
     pub fn remove(&mut self, host: &str, qid: &str) -> Option<QueueState> {
@@ -185,7 +185,7 @@ impl Correlator {
     }
 
     /// Puts an entry (not in young) into young, making room first.
-    fn into_young(&mut self, h: u64, entry: (Box<str>, QueueState)) -> &mut QueueState {
+    fn put_young(&mut self, h: u64, entry: (Box<str>, QueueState)) -> &mut QueueState {
         self.make_room();
         let hasher = &self.hasher;
         &mut self
