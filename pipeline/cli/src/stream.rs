@@ -484,6 +484,11 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
     }
     stop?;
     let elapsed = started.elapsed();
+    // Per thread: how evenly the group's partitions spread the work.
+    eprintln!(
+        "deferlog run: consumer thread {index}: {records} records, {:.2}s waiting for records",
+        consume.as_secs_f64()
+    );
     Ok(RunSummary {
         records,
         elapsed,

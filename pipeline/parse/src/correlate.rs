@@ -168,6 +168,9 @@ impl Correlator {
             .find_map(|t| t.find_entry(h, |e| *e.0 == *key).ok().map(|found| found.remove().0.1))
     }
 
+    // `in_young` then `young_mut`, not one `find_mut`: returning the found entry from
+    // one branch and inserting in the other does not borrow-check. The hash is taken
+    // once (`set_key`); the second probe is a compare.
     fn in_young(&self, h: u64) -> bool {
         let key = self.key.as_str();
         self.young.find(h, |e| *e.0 == *key).is_some()
