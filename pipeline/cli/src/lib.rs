@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod engine;
+mod feed;
 pub mod input;
 pub mod metrics;
 pub mod output;

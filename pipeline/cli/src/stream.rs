@@ -1,22 +1,28 @@
 //! `run`: the consumer loop that feeds Kafka records to the stream core.
 //!
 //! ```text
-//! librdkafka fetch threads ─▶ poll (consumer thread) ─▶ Processor: normalize → batch →
-//!     archive (staged) + hourly.sql → windows ─▶ checkpoint ─▶ publish ─▶ commit
+//! librdkafka fetch threads ─▶ poll + copy (polling thread) ─▶ chunks ─▶ processing thread:
+//!     Processor: normalize → batch → archive (staged) + hourly.sql → windows
+//!     ─▶ checkpoint ─▶ publish ─▶ commit
 //! ```
 //!
-//! `stream.consumers` consumer threads, each a group member with its own partitions
-//! and Processor, polls and processes; librdkafka fetches ahead on its own threads,
-//! and its bounded prefetch queue (`queued.max.messages.kbytes`) is the backpressure.
-//! Rebalances run inside `poll` on the consumer's thread, so a revoked partition is
-//! checkpointed before it is released, with no lock held across the poll.
+//! `stream.consumers` group members, each with its own partitions and Processor, and
+//! two threads: one polls and copies records out of librdkafka's messages, the other
+//! processes them ([`crate::feed`]). librdkafka fetches ahead on its own threads; its
+//! bounded prefetch queue (`queued.max.messages.kbytes`) and the bounded chunk channel
+//! are the backpressure. Rebalances run inside `poll` on the polling thread: a revoke
+//! first waits until the processing thread has processed every record polled before
+//! it, so a revoked partition is checkpointed up to its last record before it is
+//! released, with no lock held across the poll.
 //!
-//! Shutdown order (on cancel: SIGTERM, SIGINT, or the caller): stop polling; close
-//! the open batches; checkpoint every partition with open hours written as not final;
-//! publish; commit offsets synchronously; leave the group (dropping the consumer runs
-//! the revoke callbacks, which find nothing left to write).
+//! Shutdown order (on cancel: SIGTERM, SIGINT, or the caller): stop polling; hand the
+//! last records over and let the processing thread finish them; close the open
+//! batches; checkpoint every partition with open hours written as not final; publish;
+//! commit offsets synchronously; leave the group (dropping the consumer runs the
+//! revoke callbacks, which find nothing left to write).
 
 use crate::config::RunSettings;
+use crate::feed::{Feed, Feeder};
 use crate::metrics::{HourGauges, Served};
 use crate::output::{self, Format};
 use anyhow::{Context, Result, anyhow};
@@ -24,6 +30,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use deferlog_kafka::{Partitions, Producer, Source, TopicPartition};
 use deferlog_metrics::Exporter;
 use deferlog_stream::{EpochSink, PartitionStatus, Processor, Record, StreamError, TenantFrom};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -120,6 +127,8 @@ struct Handler {
     failed: Mutex<Option<StreamError>>,
     /// Set with `failed`, so the loop checks a flag per record, not a lock.
     has_failed: std::sync::atomic::AtomicBool,
+    /// To the processing thread; a revoke waits for it to catch up.
+    feeder: Feeder,
 }
 
 impl Handler {
@@ -132,6 +141,7 @@ impl Handler {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get_or_insert(e);
+        self.has_failed.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -154,6 +164,8 @@ impl Partitions for Handler {
     }
 
     fn revoked(&self, parts: &[TopicPartition]) -> Vec<(String, i32, i64)> {
+        // Records polled before the revoke are the partition's, up to its checkpoint.
+        self.feeder.barrier();
         let mut p = self.proc();
         let mut commits = Vec::new();
         for (t, n) in parts {
@@ -349,7 +361,9 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
     Ok(total)
 }
 
-/// One consumer thread: its own consumer, processor and sinks.
+/// One group member: its own consumer, processor and sinks, on two threads. This one
+/// polls and copies records out (see [`crate::feed`]); a processing thread parses,
+/// batches, windows, writes, checkpoints and commits.
 fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, shared: &Shared) -> Result<RunSummary> {
     let started = Instant::now();
     let mut sinks: Vec<Box<dyn EpochSink>> = Vec::new();
@@ -370,108 +384,45 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
     if !sinks.is_empty() {
         processor = processor.with_sink(Box::new(Tee(sinks)));
     }
-    let header_of: Vec<(String, String)> = settings
-        .stream
-        .topics
-        .iter()
-        .filter_map(|t| match &t.tenant {
-            TenantFrom::Header(h) => Some((t.name.clone(), h.clone())),
-            _ => None,
-        })
-        .collect();
     let topics: Vec<&str> = settings.stream.topics.iter().map(|t| t.name.as_str()).collect();
+    let (feeder, feed) = Feeder::new();
     let handler = Arc::new(Handler {
         proc: Mutex::new(processor),
         exporter: shared.exporter.clone(),
         failed: Mutex::new(None),
         has_failed: std::sync::atomic::AtomicBool::new(false),
+        feeder,
     });
     let source = Source::new(&settings.client, &settings.group, &topics, handler.clone())?;
 
-    let mut records = 0u64;
-    let mut consume = Duration::ZERO;
-    let mut first_record = None;
-    let mut last_checkpoint = Instant::now();
-    let mut status = Status::new(settings.status_interval, shared.exporter.clone());
-    let mut since_tick = 0u32;
-    // Read after every wait and every `CLOCK_EVERY` records: records come out of the
-    // prefetch queue far faster than a clock read costs on some virtual machines, and
-    // `now` only dates batches and idleness.
-    const CLOCK_EVERY: u32 = 256;
-    let mut now = Instant::now();
-    let mut since_clock = 0u32;
-    let result = (|| -> Result<()> {
-        while !cancel.is_cancelled() {
-            // Records already fetched come back at once; only waiting is timed.
-            let mut polled = source.poll(Duration::ZERO);
-            since_clock += 1;
-            if polled.is_none() {
-                let before = Instant::now();
-                polled = source.poll(Duration::from_millis(100));
-                now = Instant::now();
-                since_clock = 0;
-                // Waiting before the first record is joining the group, not consuming.
-                if first_record.is_some() {
-                    consume += now - before;
+    let (polled, processed) = std::thread::scope(|s| {
+        let worker = std::thread::Builder::new()
+            .name(format!("deferlog-process-{index}"))
+            .spawn_scoped(s, || {
+                let r = process(index, feed, &handler, &source, settings, shared);
+                if r.is_err() {
+                    cancel.cancel();
                 }
-            } else if since_clock >= CLOCK_EVERY {
-                now = Instant::now();
-                since_clock = 0;
-            }
-            match polled {
-                Some(Ok(m)) => {
-                    let header = header_of
-                        .iter()
-                        .find(|(t, _)| t == m.topic())
-                        .and_then(|(_, h)| m.header(h));
-                    let r = Record {
-                        topic: m.topic(),
-                        partition: m.partition(),
-                        offset: m.offset(),
-                        key: m.key(),
-                        value: m.value(),
-                        tenant_header: header,
-                        timestamp_ms: m.timestamp_ms(),
-                    };
-                    handler.proc().process(&r, now)?;
-                    records += 1;
-                    since_tick += 1;
-                    first_record.get_or_insert_with(|| now - started);
-                    if let Some(limit) = shared.stop_after
-                        && shared.records.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1 >= limit
-                    {
-                        cancel.cancel();
-                    }
-                }
-                Some(Err(e)) => status.warn(&e.to_string()),
-                None => since_tick = u32::MAX,
-            }
-            if handler.has_failed.load(std::sync::atomic::Ordering::Relaxed)
-                && let Some(e) = handler.failed.lock().unwrap_or_else(PoisonError::into_inner).take()
-            {
-                return Err(e.into());
-            }
-            // Clock checks every few thousand records, and whenever the topic is quiet.
-            if since_tick >= 4096 {
-                since_tick = 0;
-                handler.proc().tick(now)?;
-                if now.duration_since(last_checkpoint) >= settings.checkpoint_interval {
-                    let commits = handler.proc().checkpoint(false, now)?;
-                    // Asynchronous: a lost commit only means a restart re-reads from the
-                    // checkpoint's own offsets, which it does anyway.
-                    source.commit(&commits, false)?;
-                    last_checkpoint = now;
-                    let p = handler.proc();
-                    shared.checkpointed(index, p.status(), p.watermark_us());
-                }
-                status.maybe_log(now, records, &mut handler.proc(), &source);
-            }
-        }
-        Ok(())
-    })();
-    // Stop: write everything, then commit, then leave the group.
+                r
+            });
+        let worker = match worker {
+            Ok(w) => w,
+            Err(e) => return (Err(anyhow!(e).context("starting a processing thread")), Ok(Processed::default())),
+        };
+        let polled = poll(&source, &handler, settings, cancel, shared, started);
+        handler.feeder.end();
+        let processed = worker
+            .join()
+            .map_err(|_| anyhow!("a processing thread panicked"))
+            .and_then(|r| r);
+        (polled, processed)
+    });
+    // Stop: write everything, then commit, then leave the group. After a failure only
+    // leave: a restart resumes from the last checkpoint.
     let stop = (|| -> Result<()> {
-        result?;
+        if polled.is_err() || processed.is_err() {
+            return Ok(());
+        }
         let commits = handler.proc().checkpoint(true, Instant::now())?;
         source.commit(&commits, true)?;
         let p = handler.proc();
@@ -482,21 +433,183 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
     if let Some(e) = handler.failed.lock().unwrap_or_else(PoisonError::into_inner).take() {
         return Err(anyhow!(e).context("while leaving the consumer group"));
     }
+    let (polled, processed) = (polled?, processed?);
     stop?;
     let elapsed = started.elapsed();
-    // Per thread: how evenly the group's partitions spread the work.
+    // Per member: how evenly the group's partitions spread the work.
     eprintln!(
-        "deferlog run: consumer thread {index}: {records} records, {:.2}s waiting for records",
-        consume.as_secs_f64()
+        "deferlog run: consumer {index}: {} records; polling waited {:.2}s for records, processing {:.2}s for the poller",
+        polled.records,
+        polled.waiting.as_secs_f64(),
+        processed.waiting.as_secs_f64()
     );
+    let first = processed.first.map_or(elapsed, |f| f.duration_since(started));
     Ok(RunSummary {
-        records,
+        records: polled.records,
         elapsed,
-        consume,
-        first_record,
-        busy: elapsed.saturating_sub(first_record.unwrap_or(elapsed)),
+        consume: processed.waiting,
+        first_record: polled.first_record,
+        busy: elapsed.saturating_sub(first),
         timings: handler.proc().timings(),
     })
+}
+
+/// What the polling thread did.
+#[derive(Debug, Default)]
+struct Polled {
+    records: u64,
+    /// Waiting for librdkafka after the first record.
+    waiting: Duration,
+    first_record: Option<Duration>,
+}
+
+/// Polls until cancelled, copying each record to the processing thread; stops early
+/// when that thread is gone or a rebalance callback failed.
+fn poll(
+    source: &Source,
+    handler: &Handler,
+    settings: &RunSettings,
+    cancel: &CancellationToken,
+    shared: &Shared,
+    started: Instant,
+) -> Result<Polled> {
+    let header_of: Vec<(&str, &str)> = settings
+        .stream
+        .topics
+        .iter()
+        .filter_map(|t| match &t.tenant {
+            TenantFrom::Header(h) => Some((t.name.as_str(), h.as_str())),
+            _ => None,
+        })
+        .collect();
+    let mut p = Polled::default();
+    let mut warnings = 0u64;
+    while !cancel.is_cancelled() {
+        // Records already fetched come back at once; only waiting is timed.
+        let mut polled = source.poll(Duration::ZERO);
+        if polled.is_none() {
+            // Nothing prefetched: what is copied so far goes now, not when a chunk fills.
+            if !handler.feeder.flush() {
+                break;
+            }
+            let before = Instant::now();
+            polled = source.poll(Duration::from_millis(100));
+            // Waiting before the first record is joining the group, not consuming.
+            if p.first_record.is_some() {
+                p.waiting += before.elapsed();
+            }
+        }
+        match polled {
+            Some(Ok(m)) => {
+                let header = header_of
+                    .iter()
+                    .find(|(t, _)| *t == m.topic())
+                    .and_then(|(_, h)| m.header(h));
+                let r = Record {
+                    topic: m.topic(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key(),
+                    value: m.value(),
+                    tenant_header: header,
+                    timestamp_ms: m.timestamp_ms(),
+                };
+                if !handler.feeder.push(&r) {
+                    break;
+                }
+                p.records += 1;
+                if p.first_record.is_none() {
+                    p.first_record = Some(started.elapsed());
+                }
+                if let Some(limit) = shared.stop_after
+                    && shared.records.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1 >= limit
+                {
+                    cancel.cancel();
+                }
+            }
+            Some(Err(e)) => {
+                // The broker being away repeats the same error many times a second.
+                warnings += 1;
+                if warnings.is_power_of_two() {
+                    eprintln!("deferlog run: kafka: {e} (seen {warnings} times)");
+                }
+            }
+            None => {}
+        }
+        if handler.has_failed.load(std::sync::atomic::Ordering::Relaxed)
+            && let Some(e) = handler.failed.lock().unwrap_or_else(PoisonError::into_inner).take()
+        {
+            return Err(e.into());
+        }
+    }
+    Ok(p)
+}
+
+/// What the processing thread did.
+#[derive(Debug, Default)]
+struct Processed {
+    /// When the first chunk came.
+    first: Option<Instant>,
+    /// Waiting for the polling thread after the first chunk.
+    waiting: Duration,
+}
+
+/// Processes the polling thread's chunks until it ends; closes batches on time,
+/// checkpoints and commits on the checkpoint interval, and logs the status line.
+fn process(
+    index: usize,
+    feed: Receiver<Feed>,
+    handler: &Handler,
+    source: &Source,
+    settings: &RunSettings,
+    shared: &Shared,
+) -> Result<Processed> {
+    let mut done = Processed::default();
+    let mut records = 0u64;
+    let mut last_checkpoint = Instant::now();
+    let mut status = Status::new(settings.status_interval, shared.exporter.clone());
+    let mut since_tick = 0usize;
+    loop {
+        let before = Instant::now();
+        let got = feed.recv_timeout(Duration::from_millis(100));
+        // `now` dates batches and idleness: once per chunk is often enough.
+        let now = Instant::now();
+        if done.first.is_some() {
+            done.waiting += now - before;
+        }
+        match got {
+            Ok(Feed::Records(chunk)) => {
+                done.first.get_or_insert(now);
+                let mut p = handler.proc();
+                for r in chunk.records() {
+                    p.process(&r, now)?;
+                }
+                records += chunk.len() as u64;
+                since_tick += chunk.len();
+            }
+            Ok(Feed::Barrier(ack)) => {
+                let _ = ack.send(());
+            }
+            Ok(Feed::End) | Err(RecvTimeoutError::Disconnected) => return Ok(done),
+            // Quiet: time to look at the clock.
+            Err(RecvTimeoutError::Timeout) => since_tick = usize::MAX,
+        }
+        // Clock checks every few thousand records, and whenever the topic is quiet.
+        if since_tick >= 4096 {
+            since_tick = 0;
+            handler.proc().tick(now)?;
+            if now.duration_since(last_checkpoint) >= settings.checkpoint_interval {
+                let commits = handler.proc().checkpoint(false, now)?;
+                // Asynchronous: a lost commit only means a restart re-reads from the
+                // checkpoint's own offsets, which it does anyway.
+                source.commit(&commits, false)?;
+                last_checkpoint = now;
+                let p = handler.proc();
+                shared.checkpointed(index, p.status(), p.watermark_us());
+            }
+            status.maybe_log(now, records, &mut handler.proc(), source);
+        }
+    }
 }
 
 /// The periodic status line: records/s, lag per partition, windows.
@@ -504,7 +617,6 @@ struct Status {
     every: Duration,
     last: Instant,
     last_records: u64,
-    warnings: u64,
     exporter: Arc<Exporter>,
     /// Partitions this thread has published a lag for.
     lagged: Vec<(String, i32)>,
@@ -516,7 +628,6 @@ impl Status {
             every,
             last: Instant::now(),
             last_records: 0,
-            warnings: 0,
             exporter,
             lagged: Vec::new(),
         }
@@ -532,14 +643,6 @@ impl Status {
             self.exporter.set_lag(&k.0, k.1, lag.get(k).copied());
         }
         self.lagged = now;
-    }
-
-    fn warn(&mut self, msg: &str) {
-        // The broker being away repeats the same error many times a second.
-        self.warnings += 1;
-        if self.warnings.is_power_of_two() {
-            eprintln!("deferlog run: kafka: {msg} (seen {} times)", self.warnings);
-        }
     }
 
     fn maybe_log(&mut self, now: Instant, records: u64, proc: &mut Processor, source: &Source) {

@@ -1,0 +1,256 @@
+//! Records handed from a consumer's polling thread to its processing thread.
+//!
+//! The polling thread copies each record out of librdkafka's message, which it then
+//! frees, into a chunk; the processing thread parses, batches, windows and writes.
+//! Polling and freeing messages cost about a quarter of a consumer thread, so one busy
+//! partition now keeps two cores busy instead of one. The channel is bounded: a slow
+//! processing thread stops the poller, and librdkafka's prefetch queue fills and
+//! stops fetching, as before.
+//!
+//! A revoke must find every record polled before it already processed. The rebalance
+//! callback runs on the polling thread (inside `poll`), so it hands over the chunk
+//! being filled and waits at a barrier until the processing thread has passed it.
+
+use deferlog_stream::Record;
+use std::ops::Range;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Mutex, PoisonError};
+
+/// Records per chunk: few enough that a chunk is a fraction of a millisecond of work,
+/// many enough that the channel costs nothing per record.
+const CHUNK_RECORDS: usize = 512;
+/// Chunks in flight between the threads.
+const CHANNEL_CHUNKS: usize = 8;
+
+#[derive(Debug)]
+struct Meta {
+    /// Index into the chunk's `topics`.
+    topic: usize,
+    partition: i32,
+    offset: i64,
+    key: Option<Range<usize>>,
+    value: Option<Range<usize>>,
+    tenant_header: Option<Range<usize>>,
+    timestamp_ms: Option<i64>,
+}
+
+/// Copied records, their bytes in one buffer: the message they came from is freed on
+/// the polling thread.
+#[derive(Debug, Default)]
+pub(crate) struct Chunk {
+    bytes: Vec<u8>,
+    topics: Vec<Box<str>>,
+    records: Vec<Meta>,
+}
+
+impl Chunk {
+    fn with_capacity() -> Chunk {
+        Chunk {
+            bytes: Vec::with_capacity(CHUNK_RECORDS * 256),
+            topics: Vec::new(),
+            records: Vec::with_capacity(CHUNK_RECORDS),
+        }
+    }
+
+    fn copy(&mut self, b: Option<&[u8]>) -> Option<Range<usize>> {
+        let b = b?;
+        let at = self.bytes.len();
+        self.bytes.extend_from_slice(b);
+        Some(at..self.bytes.len())
+    }
+
+    fn push(&mut self, r: &Record<'_>) {
+        // A consumer reads a handful of topics: a scan, and no allocation per record.
+        let topic = match self.topics.iter().position(|t| **t == *r.topic) {
+            Some(i) => i,
+            None => {
+                self.topics.push(r.topic.into());
+                self.topics.len() - 1
+            }
+        };
+        let meta = Meta {
+            topic,
+            partition: r.partition,
+            offset: r.offset,
+            key: self.copy(r.key),
+            value: self.copy(r.value),
+            tenant_header: self.copy(r.tenant_header),
+            timestamp_ms: r.timestamp_ms,
+        };
+        self.records.push(meta);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub(crate) fn records(&self) -> impl Iterator<Item = Record<'_>> {
+        let bytes = |r: &Option<Range<usize>>| r.clone().map(|r| &self.bytes[r]);
+        self.records.iter().map(move |m| Record {
+            topic: &self.topics[m.topic],
+            partition: m.partition,
+            offset: m.offset,
+            key: bytes(&m.key),
+            value: bytes(&m.value),
+            tenant_header: bytes(&m.tenant_header),
+            timestamp_ms: m.timestamp_ms,
+        })
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum Feed {
+    Records(Chunk),
+    /// Answered once every record sent before it is processed.
+    Barrier(SyncSender<()>),
+    /// The polling thread has stopped; nothing follows.
+    End,
+}
+
+/// The polling thread's end. Only the polling thread (its loop and the rebalance
+/// callbacks inside `poll`) calls it, so records reach the channel in poll order; the
+/// lock is there because the callbacks reach it through the consumer's shared context.
+#[derive(Debug)]
+pub(crate) struct Feeder {
+    pending: Mutex<Chunk>,
+    tx: SyncSender<Feed>,
+}
+
+impl Feeder {
+    pub(crate) fn new() -> (Feeder, Receiver<Feed>) {
+        let (tx, rx) = sync_channel(CHANNEL_CHUNKS);
+        let pending = Mutex::new(Chunk::with_capacity());
+        (Feeder { pending, tx }, rx)
+    }
+
+    fn take(&self) -> Chunk {
+        let mut p = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        std::mem::replace(&mut *p, Chunk::with_capacity())
+    }
+
+    /// Copies one record, and hands the chunk over once it is full. `false`: the
+    /// processing thread is gone (it failed).
+    pub(crate) fn push(&self, r: &Record<'_>) -> bool {
+        let full = {
+            let mut p = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            p.push(r);
+            p.len() >= CHUNK_RECORDS
+        };
+        !full || self.flush()
+    }
+
+    /// Hands over the records copied so far.
+    pub(crate) fn flush(&self) -> bool {
+        let chunk = self.take();
+        chunk.len() == 0 || self.tx.send(Feed::Records(chunk)).is_ok()
+    }
+
+    /// Returns once the processing thread has processed every record pushed before
+    /// (or is gone).
+    pub(crate) fn barrier(&self) {
+        if !self.flush() {
+            return;
+        }
+        let (ack, done) = sync_channel(1);
+        if self.tx.send(Feed::Barrier(ack)).is_ok() {
+            let _ = done.recv();
+        }
+    }
+
+    /// Hands over what is left and tells the processing thread to finish.
+    pub(crate) fn end(&self) {
+        if self.flush() {
+            let _ = self.tx.send(Feed::End);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_arrive_whole_in_poll_order_and_barriers_wait_for_them() {
+        let (feeder, rx) = Feeder::new();
+        let consumer = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut barriers = 0;
+            while let Ok(f) = rx.recv() {
+                match f {
+                    Feed::Records(c) => seen.extend(c.records().map(|r| {
+                        (
+                            r.topic.to_owned(),
+                            r.partition,
+                            r.offset,
+                            r.key.map(<[u8]>::to_vec),
+                            r.value.map(<[u8]>::to_vec),
+                            r.tenant_header.map(<[u8]>::to_vec),
+                            r.timestamp_ms,
+                        )
+                    })),
+                    Feed::Barrier(ack) => {
+                        // Everything pushed before the barrier is here already.
+                        barriers += 1;
+                        assert_eq!(seen.len(), 3 + CHUNK_RECORDS);
+                        ack.send(()).expect("ack");
+                    }
+                    Feed::End => break,
+                }
+            }
+            (seen, barriers)
+        });
+        let mut sent = Vec::new();
+        for i in 0..3 + CHUNK_RECORDS as i64 {
+            let topic = if i % 2 == 0 { "mail" } else { "mail-eu" };
+            let value = format!("line {i}");
+            let key = (i % 3 != 0).then(|| format!("host{}", i % 5));
+            let header = (i == 1).then_some(&b"acme"[..]);
+            let ts = (i != 2).then_some(1_700_000_000_000 + i);
+            let r = Record {
+                topic,
+                partition: (i % 6) as i32,
+                offset: i,
+                key: key.as_deref().map(str::as_bytes),
+                value: (i != 4).then_some(value.as_bytes()),
+                tenant_header: header,
+                timestamp_ms: ts,
+            };
+            assert!(feeder.push(&r));
+            sent.push((
+                topic.to_owned(),
+                r.partition,
+                i,
+                r.key.map(<[u8]>::to_vec),
+                r.value.map(<[u8]>::to_vec),
+                header.map(<[u8]>::to_vec),
+                ts,
+            ));
+        }
+        feeder.barrier();
+        feeder.end();
+        let (seen, barriers) = consumer.join().expect("consumer");
+        assert_eq!(barriers, 1);
+        assert_eq!(seen, sent);
+    }
+
+    #[test]
+    fn a_gone_processing_thread_fails_pushes_and_releases_barriers() {
+        let (feeder, rx) = Feeder::new();
+        drop(rx);
+        let r = Record {
+            topic: "mail",
+            partition: 0,
+            offset: 0,
+            key: None,
+            value: Some(b"x"),
+            tenant_header: None,
+            timestamp_ms: None,
+        };
+        let pushed: Vec<bool> = (0..CHUNK_RECORDS).map(|_| feeder.push(&r)).collect();
+        // Copies are kept until a chunk is full; handing that one over fails.
+        assert!(pushed[..CHUNK_RECORDS - 1].iter().all(|p| *p));
+        assert!(!pushed[CHUNK_RECORDS - 1]);
+        feeder.barrier();
+        feeder.end();
+    }
+}
