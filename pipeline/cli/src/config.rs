@@ -273,7 +273,8 @@ pub struct StreamSettings {
     /// How often `run` logs its status line (records/s, lag, windows).
     #[serde(default = "default_status_interval_secs")]
     pub status_interval_secs: u64,
-    /// Consumer threads in the group (each its own partitions); default: one per core.
+    /// Group members (each its own partitions, a polling and a processing thread);
+    /// default: one per core.
     pub consumers: Option<usize>,
 }
 

@@ -189,11 +189,11 @@ pub struct RunSummary {
     /// Wall clock of the whole run.
     pub elapsed: Duration,
     /// From the start to the first record (joining the group, fetching); the earliest
-    /// over consumer threads.
+    /// over group members.
     pub first_record: Option<Duration>,
-    /// Thread time from the first record to the end, summed over consumer threads.
+    /// Processing-thread time from its first records to the end, summed over members.
     pub busy: Duration,
-    /// Of `busy`, waiting for records.
+    /// Of `busy`, waiting for the polling thread.
     pub consume: Duration,
     /// Of `busy`: SQL, writing and checkpoints; the rest is parsing and batching.
     pub timings: deferlog_stream::Timings,
@@ -222,7 +222,7 @@ impl std::fmt::Display for RunSummary {
         let rest = self.busy.saturating_sub(self.consume + t.sql + t.write + t.checkpoint);
         write!(
             f,
-            "{} records in {:.2}s after {:.2}s joining ({:.0}/s); thread time: waiting for records {:.2}s, \
+            "{} records in {:.2}s after {:.2}s joining ({:.0}/s); processing threads: waiting for records {:.2}s, \
              parse+batch {:.2}s, SQL {:.2}s, write {:.2}s, checkpoint {:.2}s",
             self.records,
             s(working),
@@ -237,17 +237,17 @@ impl std::fmt::Display for RunSummary {
     }
 }
 
-/// What the consumer threads of one run share.
+/// What the group members of one run share.
 struct Shared {
     on_checkpoint: Mutex<Option<OnCheckpoint>>,
-    /// The latest status of each consumer thread's partitions.
+    /// The latest status of each member's partitions.
     statuses: Mutex<Vec<Vec<PartitionStatus>>>,
     sink: Option<Arc<Mutex<Box<dyn EpochSink>>>>,
     records: std::sync::atomic::AtomicU64,
     stop_after: Option<u64>,
     exporter: Arc<Exporter>,
     hour_gauges: Arc<Mutex<Box<dyn EpochSink>>>,
-    /// Each consumer thread's watermark (µs).
+    /// Each member's watermark (µs).
     watermarks: Mutex<Vec<i64>>,
 }
 
@@ -261,7 +261,7 @@ impl Shared {
         let watermark = {
             let mut w = self.watermarks.lock().unwrap_or_else(PoisonError::into_inner);
             w[consumer] = watermark_us;
-            // Threads that hold nothing yet do not hold the process's watermark back.
+            // Members that hold nothing yet do not hold the process's watermark back.
             w.iter().copied().filter(|w| *w != i64::MIN).min()
         };
         self.exporter.set_state(
@@ -280,7 +280,7 @@ impl Shared {
     }
 }
 
-/// One sink shared by every consumer thread.
+/// One sink shared by every member.
 struct SharedSink(Arc<Mutex<Box<dyn EpochSink>>>);
 
 impl EpochSink for SharedSink {
@@ -293,9 +293,9 @@ impl EpochSink for SharedSink {
 }
 
 /// Consumes until `cancel` fires (or a failure), then shuts down in order, with
-/// `stream.consumers` consumer threads in the group. Each thread is a consumer of its
-/// own with its own partitions, exactly like separate instances (partition state never
-/// crosses threads); the first failure stops them all.
+/// `stream.consumers` members in the group. Each is a consumer of its own with its own
+/// partitions, exactly like separate instances (partition state never crosses
+/// members); the first failure stops them all.
 pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Result<RunSummary> {
     let started = Instant::now();
     let n = settings.consumers.max(1);
@@ -311,7 +311,7 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
         stop_after: hooks.stop_after,
     });
     eprintln!(
-        "deferlog run: group {} on {} reading {} with {n} consumer thread(s); archive {}; {}",
+        "deferlog run: group {} on {} reading {} with {n} member(s), each polling and processing on its own thread; archive {}; {}",
         settings.group,
         settings.client.brokers,
         settings
@@ -407,7 +407,12 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
             });
         let worker = match worker {
             Ok(w) => w,
-            Err(e) => return (Err(anyhow!(e).context("starting a processing thread")), Ok(Processed::default())),
+            Err(e) => {
+                return (
+                    Err(anyhow!(e).context("starting a processing thread")),
+                    Ok(Processed::default()),
+                );
+            }
         };
         let polled = poll(&source, &handler, settings, cancel, shared, started);
         handler.feeder.end();
