@@ -13,8 +13,9 @@
 
 use deferlog_stream::Record;
 use std::ops::Range;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 /// Records per chunk: few enough that a chunk is a fraction of a millisecond of work,
 /// many enough that the channel costs nothing per record.
@@ -84,6 +85,12 @@ impl Chunk {
         self.records.len()
     }
 
+    /// Empty, with its buffers' capacity (and the topic names) kept for reuse.
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.records.clear();
+    }
+
     pub(crate) fn records(&self) -> impl Iterator<Item = Record<'_>> {
         let bytes = |r: &Option<Range<usize>>| r.clone().map(|r| &self.bytes[r]);
         self.records.iter().map(move |m| Record {
@@ -107,25 +114,62 @@ pub(crate) enum Feed {
     End,
 }
 
+/// The chunk being filled, and processed chunks given back to fill again: a chunk's
+/// buffers are allocated once, not once per 512 records.
+#[derive(Debug)]
+struct Pending {
+    chunk: Chunk,
+    spare: Receiver<Chunk>,
+}
+
 /// The polling thread's end. Only the polling thread (its loop and the rebalance
 /// callbacks inside `poll`) calls it, so records reach the channel in poll order; the
 /// lock is there because the callbacks reach it through the consumer's shared context.
 #[derive(Debug)]
 pub(crate) struct Feeder {
-    pending: Mutex<Chunk>,
+    pending: Mutex<Pending>,
     tx: SyncSender<Feed>,
 }
 
-impl Feeder {
-    pub(crate) fn new() -> (Feeder, Receiver<Feed>) {
-        let (tx, rx) = sync_channel(CHANNEL_CHUNKS);
-        let pending = Mutex::new(Chunk::with_capacity());
-        (Feeder { pending, tx }, rx)
+/// The processing thread's end.
+#[derive(Debug)]
+pub(crate) struct Fed {
+    rx: Receiver<Feed>,
+    spare: Sender<Chunk>,
+}
+
+impl Fed {
+    pub(crate) fn recv_timeout(&self, timeout: Duration) -> Result<Feed, RecvTimeoutError> {
+        self.rx.recv_timeout(timeout)
     }
 
-    fn take(&self) -> Chunk {
+    /// Hands a processed chunk back to the polling thread to fill again.
+    pub(crate) fn give_back(&self, mut chunk: Chunk) {
+        chunk.clear();
+        // The polling thread may be gone; the chunk is then simply dropped.
+        let _ = self.spare.send(chunk);
+    }
+}
+
+impl Feeder {
+    pub(crate) fn new() -> (Feeder, Fed) {
+        let (tx, rx) = sync_channel(CHANNEL_CHUNKS);
+        let (spare_tx, spare) = channel();
+        let pending = Mutex::new(Pending {
+            chunk: Chunk::with_capacity(),
+            spare,
+        });
+        (Feeder { pending, tx }, Fed { rx, spare: spare_tx })
+    }
+
+    /// The chunk being filled, if it holds anything; a spare one takes its place.
+    fn take(&self) -> Option<Chunk> {
         let mut p = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        std::mem::replace(&mut *p, Chunk::with_capacity())
+        if p.chunk.len() == 0 {
+            return None;
+        }
+        let next = p.spare.try_recv().unwrap_or_else(|_| Chunk::with_capacity());
+        Some(std::mem::replace(&mut p.chunk, next))
     }
 
     /// Copies one record, and hands the chunk over once it is full. `false`: the
@@ -133,16 +177,16 @@ impl Feeder {
     pub(crate) fn push(&self, r: &Record<'_>) -> bool {
         let full = {
             let mut p = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            p.push(r);
-            p.len() >= CHUNK_RECORDS
+            p.chunk.push(r);
+            p.chunk.len() >= CHUNK_RECORDS
         };
         !full || self.flush()
     }
 
     /// Hands over the records copied so far.
     pub(crate) fn flush(&self) -> bool {
-        let chunk = self.take();
-        chunk.len() == 0 || self.tx.send(Feed::Records(chunk)).is_ok()
+        self.take()
+            .is_none_or(|chunk| self.tx.send(Feed::Records(chunk)).is_ok())
     }
 
     /// Returns once the processing thread has processed every record pushed before
@@ -171,27 +215,31 @@ mod tests {
 
     #[test]
     fn records_arrive_whole_in_poll_order_and_barriers_wait_for_them() {
-        let (feeder, rx) = Feeder::new();
+        let (feeder, fed) = Feeder::new();
         let consumer = std::thread::spawn(move || {
             let mut seen = Vec::new();
             let mut barriers = 0;
-            while let Ok(f) = rx.recv() {
+            while let Ok(f) = fed.recv_timeout(Duration::from_secs(60)) {
                 match f {
-                    Feed::Records(c) => seen.extend(c.records().map(|r| {
-                        (
-                            r.topic.to_owned(),
-                            r.partition,
-                            r.offset,
-                            r.key.map(<[u8]>::to_vec),
-                            r.value.map(<[u8]>::to_vec),
-                            r.tenant_header.map(<[u8]>::to_vec),
-                            r.timestamp_ms,
-                        )
-                    })),
+                    Feed::Records(c) => {
+                        seen.extend(c.records().map(|r| {
+                            (
+                                r.topic.to_owned(),
+                                r.partition,
+                                r.offset,
+                                r.key.map(<[u8]>::to_vec),
+                                r.value.map(<[u8]>::to_vec),
+                                r.tenant_header.map(<[u8]>::to_vec),
+                                r.timestamp_ms,
+                            )
+                        }));
+                        // Refilled chunks must not carry old records along.
+                        fed.give_back(c);
+                    }
                     Feed::Barrier(ack) => {
                         // Everything pushed before the barrier is here already.
                         barriers += 1;
-                        assert_eq!(seen.len(), 3 + CHUNK_RECORDS);
+                        assert_eq!(seen.len(), 3 + 3 * CHUNK_RECORDS);
                         ack.send(()).expect("ack");
                     }
                     Feed::End => break,
@@ -200,7 +248,7 @@ mod tests {
             (seen, barriers)
         });
         let mut sent = Vec::new();
-        for i in 0..3 + CHUNK_RECORDS as i64 {
+        for i in 0..(3 + 3 * CHUNK_RECORDS) as i64 {
             let topic = if i % 2 == 0 { "mail" } else { "mail-eu" };
             let value = format!("line {i}");
             let key = (i % 3 != 0).then(|| format!("host{}", i % 5));
@@ -235,8 +283,8 @@ mod tests {
 
     #[test]
     fn a_gone_processing_thread_fails_pushes_and_releases_barriers() {
-        let (feeder, rx) = Feeder::new();
-        drop(rx);
+        let (feeder, fed) = Feeder::new();
+        drop(fed);
         let r = Record {
             topic: "mail",
             partition: 0,

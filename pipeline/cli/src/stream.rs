@@ -22,7 +22,7 @@
 //! revoke callbacks, which find nothing left to write).
 
 use crate::config::RunSettings;
-use crate::feed::{Feed, Feeder};
+use crate::feed::{Fed, Feed, Feeder};
 use crate::metrics::{HourGauges, Served};
 use crate::output::{self, Format};
 use anyhow::{Context, Result, anyhow};
@@ -30,7 +30,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use deferlog_kafka::{Partitions, Producer, Source, TopicPartition};
 use deferlog_metrics::Exporter;
 use deferlog_stream::{EpochSink, PartitionStatus, Processor, Record, StreamError, TenantFrom};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -563,7 +563,7 @@ struct Processed {
 /// checkpoints and commits on the checkpoint interval, and logs the status line.
 fn process(
     index: usize,
-    feed: Receiver<Feed>,
+    feed: Fed,
     handler: &Handler,
     source: &Source,
     settings: &RunSettings,
@@ -591,6 +591,7 @@ fn process(
                 }
                 records += chunk.len() as u64;
                 since_tick += chunk.len();
+                feed.give_back(chunk);
             }
             Ok(Feed::Barrier(ack)) => {
                 let _ = ack.send(());
