@@ -4,7 +4,9 @@
 //! is not throughput); `run` includes its final checkpoint. After the samples, the
 //! last `run` says where its time went.
 //!
-//! Needs tansu: DEFERLOG_TANSU, or `scripts/install-tansu` is run.
+//! Needs tansu: DEFERLOG_TANSU, or `scripts/install-tansu` is run. To explore:
+//! `DEFERLOG_BENCH_RECORDS` (default 1M) and `DEFERLOG_BENCH_CONSUMERS` (`run`'s
+//! `stream.consumers`; default one per core).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use deferlog_app::config::Config;
@@ -17,7 +19,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-const LINES: u64 = 1_000_000;
+/// 1M unless `DEFERLOG_BENCH_RECORDS` says otherwise.
+fn lines() -> u64 {
+    std::env::var("DEFERLOG_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
 const TOPIC: &str = "mail";
 
 struct Broker(Child, String);
@@ -75,7 +83,7 @@ fn produce(broker: &Broker) -> u64 {
     rt.block_on(create_topic(&client(broker), TOPIC, 6)).expect("topic");
     let p = Producer::new(&client(broker)).expect("producer");
     let mut g = Generator::new(GenConfig {
-        lines: LINES,
+        lines: lines(),
         ..GenConfig::default()
     });
     let (mut line, mut n) = (Vec::new(), 0u64);
@@ -128,9 +136,10 @@ fn deferlog_run(broker: &Broker, group: &str, out: &Path, n: u64) -> RunSummary 
     text.push_str(&format!(
         "\n[kafka]\nbrokers = \"{}\"\ngroup_id = \"{group}\"\n[[kafka.topics]]\nname = \"{TOPIC}\"\n\
          [kafka.properties]\n\"session.timeout.ms\" = 6000\n\"heartbeat.interval.ms\" = 500\n\
-         [stream]\nout = \"{}\"\nstatus_interval_secs = 3600\n[metrics]\nlisten = \"\"\n",
+         [stream]\nout = \"{}\"\nstatus_interval_secs = 3600\n{}[metrics]\nlisten = \"\"\n",
         broker.1,
-        out.display()
+        out.display(),
+        std::env::var("DEFERLOG_BENCH_CONSUMERS").map_or(String::new(), |c| format!("consumers = {c}\n"))
     ));
     let cfg: Config = toml::from_str(&text).expect("config");
     let settings = cfg.resolve_run("(bench)", 0).expect("settings");

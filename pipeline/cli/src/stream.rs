@@ -674,12 +674,16 @@ impl Status {
             .collect();
         let wm = chrono::DateTime::from_timestamp_micros(proc.watermark_us())
             .map_or("none".to_owned(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        let parts = if parts.is_empty() {
+            "no partitions held".to_owned()
+        } else {
+            parts.join(", ")
+        };
         eprintln!(
-            "deferlog run: {records} records ({rate:.0}/s, {} of partitions no longer held), watermark {wm}, \
-             batch latency {}; {}",
+            "deferlog run: {records} records ({rate:.0}/s, {} from partitions no longer held), watermark {wm}, \
+             batch latency {}; {parts}",
             proc.stray_records(),
             proc.take_batch_latency(),
-            parts.join(", ")
         );
         self.last = now;
         self.last_records = records;

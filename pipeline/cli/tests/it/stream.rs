@@ -328,6 +328,50 @@ fn bad_keys_and_values_go_to_the_dead_letter_output_and_the_stream_goes_on() {
     );
 }
 
+#[test]
+fn a_checkpoint_that_cannot_be_read_stops_run_naming_it_and_leaves_it_alone() {
+    let c = Case::new(5_000, 37);
+    let n = produce(&c.broker, &c.g.log);
+    let config = c.config("broken", 1, "");
+    let mut run = start_run(&config, &c.dir.path().join("first.log"));
+    assert!(c.finish(&mut run, n).success());
+
+    // One partition's checkpoint damaged on disk, as a bad disk or a hand edit would.
+    let dir = c.archive.join("_state/checkpoints");
+    let broken = std::fs::read_dir(&dir)
+        .expect("checkpoints")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("a checkpoint");
+    std::fs::write(&broken, b"{\"version\": 1, \"scope\": tru").expect("damage it");
+    let records_before = checkpointed(&c.archive);
+
+    // The failure happens inside the assignment callback; run must not go on
+    // without that partition's state, nor start it from scratch.
+    let log = c.dir.path().join("second.log");
+    let mut again = start_run(&config, &log);
+    wait_for("run to stop on its own", Duration::from_secs(60), || {
+        again.try_wait().expect("wait").is_some()
+    });
+    let status = again.wait().expect("status");
+    let stderr = std::fs::read_to_string(&log).expect("log");
+    assert!(!status.success(), "{stderr}");
+    let name = broken.file_name().and_then(|n| n.to_str()).expect("name");
+    assert!(stderr.contains(name), "the error names {name}: {stderr}");
+    assert_eq!(
+        stderr.matches("EOF while parsing").count(),
+        1,
+        "the cause once: {stderr}"
+    );
+    assert_eq!(
+        std::fs::read(&broken).expect("still there"),
+        b"{\"version\": 1, \"scope\": tru",
+        "the damaged checkpoint is left for the operator"
+    );
+    assert_eq!(checkpointed(&c.archive), records_before, "nothing counted again");
+}
+
 /// What a reader of the hourly topic computes: per (scope, hour) the rows of the
 /// highest revision, summed over scopes, as CSV in the truth's shape and order.
 fn hourly_topic_report(records: &[serde_json::Value], truth: &str) -> String {
