@@ -468,6 +468,8 @@ struct Polled {
     first_record: Option<Duration>,
 }
 
+const CANCEL_EVERY: u32 = 256;
+
 /// Polls until cancelled, copying each record to the processing thread; stops early
 /// when that thread is gone or a rebalance callback failed.
 fn poll(
@@ -489,10 +491,23 @@ fn poll(
         .collect();
     let mut p = Polled::default();
     let mut warnings = 0u64;
-    while !cancel.is_cancelled() {
+    // Reading the token takes a lock: in a burst it is read once per CANCEL_EVERY
+    // records (well under a millisecond), and always before the poller waits.
+    let mut check_in = 0u32;
+    loop {
+        if check_in == 0 {
+            if cancel.is_cancelled() {
+                break;
+            }
+            check_in = CANCEL_EVERY;
+        }
+        check_in -= 1;
         // Records already fetched come back at once; only waiting is timed.
         let mut polled = source.poll(Duration::ZERO);
         if polled.is_none() {
+            if cancel.is_cancelled() {
+                break;
+            }
             // Nothing prefetched: what is copied so far goes now, not when a chunk fills.
             if !handler.feeder.flush() {
                 break;
@@ -530,6 +545,7 @@ fn poll(
                     && shared.records.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1 >= limit
                 {
                     cancel.cancel();
+                    check_in = 0;
                 }
             }
             Some(Err(e)) => {
