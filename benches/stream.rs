@@ -26,6 +26,7 @@ fn lines() -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000)
 }
+
 const TOPIC: &str = "mail";
 
 struct Broker(Child, String);
