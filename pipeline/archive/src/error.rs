@@ -2,13 +2,13 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
-    #[error("cannot create {path}: {source}")]
-    Create { path: PathBuf, source: std::io::Error },
-    #[error("cannot finish {path}: {source}")]
-    Rename { path: PathBuf, source: std::io::Error },
-    #[error("writing {path}: {source}")]
+    #[error("cannot create {path}: {cause}")]
+    Create { path: PathBuf, cause: std::io::Error },
+    #[error("cannot finish {path}: {cause}")]
+    Rename { path: PathBuf, cause: std::io::Error },
+    #[error("writing {path}: {cause}")]
     Parquet {
         path: PathBuf,
-        source: parquet::errors::ParquetError,
+        cause: parquet::errors::ParquetError,
     },
 }

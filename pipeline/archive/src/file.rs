@@ -60,7 +60,7 @@ impl ParquetFile {
     pub fn create_staged(tmp: PathBuf, path: PathBuf, schema: SchemaRef) -> Result<Self, ArchiveError> {
         let create = |source| ArchiveError::Create {
             path: path.clone(),
-            source,
+            cause: source,
         };
         if let Some(dir) = tmp.parent() {
             fs::create_dir_all(dir).map_err(create)?;
@@ -70,7 +70,7 @@ impl ParquetFile {
             ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), schema, Some(props())).map_err(|source| {
                 ArchiveError::Parquet {
                     path: path.clone(),
-                    source,
+                    cause: source,
                 }
             })?;
         Ok(ParquetFile {
@@ -93,7 +93,7 @@ impl ParquetFile {
         self.rows += batch.num_rows();
         self.writer.write(batch).map_err(|source| ArchiveError::Parquet {
             path: self.path.clone(),
-            source,
+            cause: source,
         })
     }
 
@@ -110,16 +110,16 @@ impl ParquetFile {
         let ParquetFile { path, tmp, writer, .. } = self;
         let parquet = |source| ArchiveError::Parquet {
             path: path.clone(),
-            source,
+            cause: source,
         };
         let buf = writer.into_inner().map_err(parquet)?;
         let file = buf.into_inner().map_err(|e| ArchiveError::Rename {
             path: path.clone(),
-            source: e.into_error(),
+            cause: e.into_error(),
         })?;
         file.sync_all().map_err(|source| ArchiveError::Rename {
             path: path.clone(),
-            source,
+            cause: source,
         })?;
         Ok(Staged { tmp, path })
     }
@@ -138,7 +138,7 @@ impl Staged {
     pub fn publish(&self) -> Result<(), ArchiveError> {
         let err = |source| ArchiveError::Rename {
             path: self.path.clone(),
-            source,
+            cause: source,
         };
         if !self.tmp.exists() && self.path.exists() {
             return Ok(());

@@ -187,12 +187,12 @@ fn blame(new: &[Rule], origin: &str, set_error: regex::Error) -> RulesError {
                 origin: origin.to_owned(),
                 index: position + 1,
                 name: rule.name.clone(),
-                source,
+                cause: source,
             };
         }
     }
     RulesError::TooLarge {
         origin: origin.to_owned(),
-        source: set_error,
+        cause: set_error,
     }
 }

@@ -10,12 +10,8 @@ use thiserror::Error;
 pub enum RulesError {
     /// Not TOML, or the top level holds something other than the entry array
     /// (`[[rule]]` or `[[group]]`); the TOML error carries line and column.
-    #[error("{origin}: {source}")]
-    Toml {
-        origin: String,
-        #[source]
-        source: toml::de::Error,
-    },
+    #[error("{origin}: {cause}")]
+    Toml { origin: String, cause: toml::de::Error },
 
     #[error("{origin}: {kind} #{index} ({name}): unknown key `{key}`")]
     UnknownKey {
@@ -58,13 +54,12 @@ pub enum RulesError {
         value: String,
     },
 
-    #[error("{origin}: rule #{index} ({name}): key `text`: bad regex: {source}")]
+    #[error("{origin}: rule #{index} ({name}): key `text`: bad regex: {cause}")]
     BadRegex {
         origin: String,
         index: usize,
         name: String,
-        #[source]
-        source: regex::Error,
+        cause: regex::Error,
     },
 
     #[error("{origin}: rule #{index} ({name}): no condition; give at least one of `code`, `enhanced`, `text`")]
@@ -90,10 +85,6 @@ pub enum RulesError {
 
     /// Every pattern compiles alone, but all of them together exceed the regex size
     /// limits.
-    #[error("{origin}: the rules' text patterns together are too large: {source}")]
-    TooLarge {
-        origin: String,
-        #[source]
-        source: regex::Error,
-    },
+    #[error("{origin}: the rules' text patterns together are too large: {cause}")]
+    TooLarge { origin: String, cause: regex::Error },
 }

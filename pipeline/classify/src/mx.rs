@@ -137,7 +137,7 @@ fn is_ip_literal(host: &str) -> bool {
 fn parse_file(src: &str, origin: &str) -> Result<Vec<Group>, RulesError> {
     let file: GroupsFile = toml::from_str(src).map_err(|source| RulesError::Toml {
         origin: origin.to_owned(),
-        source,
+        cause: source,
     })?;
     let mut first_of: HashMap<String, usize> = HashMap::new();
     let mut owner: HashMap<String, String> = HashMap::new();

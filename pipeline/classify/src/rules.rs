@@ -43,7 +43,7 @@ struct RulesFile {
 pub(crate) fn parse_file(src: &str, origin: &str) -> Result<Vec<Rule>, RulesError> {
     let file: RulesFile = toml::from_str(src).map_err(|source| RulesError::Toml {
         origin: origin.to_owned(),
-        source,
+        cause: source,
     })?;
     let mut first_of: HashMap<String, usize> = HashMap::new();
     let mut rules = Vec::with_capacity(file.rule.len());

@@ -21,26 +21,8 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {}", report(&e));
+            eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
     }
-}
-
-/// The error and its causes, `: `-separated. The pipeline's errors write their cause
-/// into their own message and also expose it as their source, so a cause the text so
-/// far already ends with is not repeated.
-fn report(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if out.ends_with(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out
 }

@@ -11,7 +11,7 @@ pub async fn create_topic(settings: &ClientSettings, topic: &str, partitions: i3
             .create()
             .map_err(|source| KafkaError::Create {
                 what: "admin client",
-                source,
+                cause: source,
             })?;
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let results = admin

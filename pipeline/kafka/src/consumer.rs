@@ -191,11 +191,11 @@ impl Source {
             .create_with_context(ctx)
             .map_err(|source| KafkaError::Create {
                 what: "consumer",
-                source,
+                cause: source,
             })?;
         consumer.subscribe(topics).map_err(|source| KafkaError::Subscribe {
             topics: topics.join(","),
-            source,
+            cause: source,
         })?;
         Ok(Source { consumer })
     }

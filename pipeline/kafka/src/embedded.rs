@@ -26,7 +26,7 @@ impl EmbeddedBroker {
     pub fn start(topic: &str, partitions: i32) -> Result<Self, KafkaError> {
         let cluster = MockCluster::new(1).map_err(|source| KafkaError::Create {
             what: "embedded broker",
-            source,
+            cause: source,
         })?;
         cluster
             .create_topic(topic, partitions, 1)

@@ -46,7 +46,7 @@ impl Producer {
             .create_with_context(Delivery::default())
             .map_err(|source| KafkaError::Create {
                 what: "producer",
-                source,
+                cause: source,
             })?;
         Ok(Producer { inner })
     }
@@ -87,7 +87,7 @@ impl Producer {
                 Err((source, _)) => {
                     return Err(KafkaError::Produce {
                         topic: topic.to_owned(),
-                        source,
+                        cause: source,
                     });
                 }
             }
@@ -103,7 +103,7 @@ impl Producer {
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
         self.inner.flush(timeout).map_err(|source| KafkaError::Produce {
             topic: "(flush)".into(),
-            source,
+            cause: source,
         })?;
         match self.inner.context().failed.load(Ordering::Relaxed) {
             0 => Ok(()),

@@ -351,11 +351,11 @@ fn ledger_path(dir: &Path, instance: &str) -> PathBuf {
 fn load(path: &Path) -> Result<Ledger, MetricsError> {
     let text = std::fs::read(path).map_err(|source| MetricsError::Io {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     })?;
     serde_json::from_slice(&text).map_err(|source| MetricsError::Ledger {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     })
 }
 
@@ -364,7 +364,7 @@ fn store(path: &Path, ledger: &Ledger) -> Result<(), MetricsError> {
     use std::io::Write;
     let io = |source| MetricsError::Io {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
@@ -372,7 +372,7 @@ fn store(path: &Path, ledger: &Ledger) -> Result<(), MetricsError> {
     let tmp = path.with_extension("json.tmp");
     let json = serde_json::to_vec(ledger).map_err(|source| MetricsError::Ledger {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     })?;
     let mut f = std::fs::File::create(&tmp).map_err(io)?;
     f.write_all(&json).map_err(io)?;

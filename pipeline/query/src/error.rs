@@ -1,15 +1,15 @@
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
-    #[error("query {query}: {source}")]
+    #[error("query {query}: {cause}")]
     DataFusion {
         query: &'static str,
-        source: datafusion::error::DataFusionError,
+        cause: datafusion::error::DataFusionError,
     },
     #[error("nothing under {0}: fill the archive with `deferlog replay`, `run` or `demo` first")]
     EmptyArchive(String),
-    #[error("archive path {path}: {source}")]
+    #[error("archive path {path}: {cause}")]
     Path {
         path: String,
-        source: datafusion::error::DataFusionError,
+        cause: datafusion::error::DataFusionError,
     },
 }

@@ -98,7 +98,7 @@ impl ScopeDirs {
         };
         let c: Checkpoint = serde_json::from_slice(&bytes).map_err(|source| StreamError::Checkpoint {
             path: self.checkpoint.clone(),
-            source,
+            cause: source,
         })?;
         if c.version != VERSION {
             return Err(StreamError::CheckpointVersion {
@@ -116,7 +116,7 @@ impl ScopeDirs {
         let tmp = self.checkpoint.with_extension("json.tmp");
         let bytes = serde_json::to_vec(c).map_err(|source| StreamError::Checkpoint {
             path: self.checkpoint.clone(),
-            source,
+            cause: source,
         })?;
         let mut f = File::create(&tmp).map_err(|e| io(&tmp, e))?;
         f.write_all(&bytes).map_err(|e| io(&tmp, e))?;
@@ -158,6 +158,6 @@ impl ScopeDirs {
 fn io(path: &Path, source: std::io::Error) -> StreamError {
     StreamError::Io {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     }
 }

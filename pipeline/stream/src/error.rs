@@ -4,10 +4,10 @@ use std::path::PathBuf;
 /// error here: it is counted and dead-lettered.
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("checkpoint {path}: {source}")]
-    Checkpoint { path: PathBuf, source: serde_json::Error },
+    #[error("{path}: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
+    #[error("checkpoint {path}: {cause}")]
+    Checkpoint { path: PathBuf, cause: serde_json::Error },
     #[error("checkpoint {path} has version {found}; this build reads version 1")]
     CheckpointVersion { path: PathBuf, found: u32 },
     #[error(transparent)]
@@ -17,9 +17,15 @@ pub enum StreamError {
     #[error(transparent)]
     Metrics(#[from] deferlog_metrics::MetricsError),
     #[error("building batches: {0}")]
-    Arrow(#[from] arrow::error::ArrowError),
+    Arrow(arrow::error::ArrowError),
     #[error("output: {0}")]
     Output(Box<dyn std::error::Error + Send + Sync>),
     #[error("starting the SQL runtime: {0}")]
     Runtime(std::io::Error),
+}
+
+impl From<arrow::error::ArrowError> for StreamError {
+    fn from(e: arrow::error::ArrowError) -> Self {
+        StreamError::Arrow(e)
+    }
 }
