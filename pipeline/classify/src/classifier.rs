@@ -14,6 +14,7 @@ use crate::{RulesError, split_reply};
 use deferlog_event::Class;
 use regex::bytes::{RegexBuilder, RegexSet, RegexSetBuilder};
 use std::collections::HashSet;
+use std::sync::Arc;
 
 const BUILTIN: &str = include_str!("../../../schemas/classify.toml");
 const BUILTIN_ORIGIN: &str = "builtin";
@@ -49,7 +50,10 @@ pub struct Classifier {
     rules: Vec<Rule>,
     /// For each rule with a `text`, the index of its pattern in `set`.
     slots: Vec<Option<usize>>,
-    set: RegexSet,
+    /// Shared by clones: cloning a `RegexSet` gives the clone an empty pool of lazy-DFA
+    /// caches, so every partition's normalizer (a clone) would build its DFA states
+    /// again from cold. Shared, each thread keeps one warm cache for all of them.
+    set: Arc<RegexSet>,
 }
 
 impl Classifier {
@@ -96,7 +100,11 @@ impl Classifier {
             .dfa_size_limit(DFA_SIZE_LIMIT)
             .build()
             .map_err(|source| blame(&rules[..new], origin, source))?;
-        Ok(Classifier { rules, slots, set })
+        Ok(Classifier {
+            rules,
+            slots,
+            set: Arc::new(set),
+        })
     }
 
     pub fn classify(&self, code: Option<u16>, enhanced: Option<&str>, text: &str) -> Verdict<'_> {
@@ -194,5 +202,17 @@ fn blame(new: &[Rule], origin: &str, set_error: regex::Error) -> RulesError {
     RulesError::TooLarge {
         origin: origin.to_owned(),
         cause: set_error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clones_share_one_compiled_set_and_its_dfa_caches() {
+        let c = Classifier::builtin();
+        let d = c.clone();
+        assert!(Arc::ptr_eq(&c.set, &d.set));
     }
 }

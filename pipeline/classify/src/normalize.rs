@@ -58,6 +58,17 @@ pub(crate) fn normalize_into(text: &str, into: &mut String) {
         let prev = i.checked_sub(1).map(|p| b[p]);
         let after_space = prev.is_none_or(|p| p.is_ascii_whitespace());
         let word_start = prev.is_none_or(|p| !p.is_ascii_alphanumeric());
+        // Most of a reply is plain words. Letters alone, ended by a space or by
+        // punctuation that joins no address, id or IP, can be nothing but a word: each
+        // test below needs a digit, a `[`, or a byte such as `@ . : _` after the run.
+        if word_start && c.is_ascii_alphabetic() {
+            let end = i + b[i..].iter().take_while(|c| c.is_ascii_alphabetic()).count();
+            if b[end..].first().is_none_or(|&n| ends_plain_word(n, b.get(end + 1))) {
+                out.push_lower(&text[i..end]);
+                i = end;
+                continue;
+            }
+        }
         if after_space && let Some(end) = reply_marker(b, i, lead) {
             out.space = true;
             i = end;
@@ -119,6 +130,16 @@ pub(crate) fn normalize_into(text: &str, into: &mut String) {
             }
         }
         i += ch.len_utf8();
+    }
+}
+
+/// Whether `n` (then `next`) after a run of letters leaves it a plain word.
+fn ends_plain_word(n: u8, next: Option<&u8>) -> bool {
+    match n {
+        b',' | b';' | b')' | b']' | b'>' | b'!' | b'?' | b'"' | b'\'' => true,
+        // A sentence's end, not a dotted name or address.
+        b'.' => next.is_none_or(u8::is_ascii_whitespace),
+        _ => n.is_ascii_whitespace(),
     }
 }
 
@@ -404,5 +425,18 @@ mod tests {
         assert_eq!(normalize("  Über\t\n GROSS \u{a0} Mail  "), "über gross mail");
         assert_eq!(normalize(""), "");
         assert_eq!(normalize("421"), "");
+    }
+
+    #[test]
+    fn words_end_where_an_address_id_or_ip_could_not_start() {
+        assert_eq!(
+            normalize("Try LATER. (Mail, said:) \"ok\"! face.b00c"),
+            "try later. (mail, said:) \"ok\"! face.b00c"
+        );
+        // The same words run on into an address, an IP or an id.
+        assert_eq!(
+            normalize("later.Me@x.org from dead:beef::1 ab:cd, Mailbox.name@x SbFXaNg2"),
+            "<user>@x.org from <ip> ab:cd, <user>@x <id>"
+        );
     }
 }
