@@ -7,11 +7,10 @@
 
 use crate::normalizer::Normalizer;
 use crate::stats::RejectReason;
+use crate::text::Needle;
 use deferlog_event::{EventSink, Mta, Origin, RejectSink};
-use memchr::memmem::Finder;
 use serde_json::Value;
 use std::mem;
-use std::sync::LazyLock;
 
 /// Which envelope fields hold what.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,11 +36,9 @@ impl Default for EnvelopeFields {
 /// KumoMTA writes `type` and `id` at the top level of every record; shippers'
 /// envelopes carry neither as plain keys (Vector's is `source_type`).
 pub(crate) fn is_kumo(line: &str) -> bool {
-    // Built once: a searcher costs more to build than to run on one record.
-    static TYPE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"type\":\""));
-    static ID: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"id\":\""));
-    let b = line.as_bytes();
-    TYPE.find(b).is_some() && ID.find(b).is_some()
+    static TYPE: Needle = Needle::new("\"type\":\"");
+    static ID: Needle = Needle::new("\"id\":\"");
+    TYPE.find(line).is_some() && ID.find(line).is_some()
 }
 
 /// Unix seconds (or milliseconds, when that large) or RFC 3339, as µs.

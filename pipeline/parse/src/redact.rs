@@ -2,7 +2,10 @@
 //! `550 5.1.1 <jane@example.com>: User unknown`) and in raw bytes kept for the
 //! dead-letter output. A local part is never written anywhere.
 
+use crate::text::Needle;
 use std::borrow::Cow;
+
+static TO: Needle = Needle::new("to=");
 
 /// Bytes of a local part; non-ASCII ones too (RFC 6531 allows UTF-8 local parts).
 fn is_local_char(b: u8) -> bool {
@@ -32,7 +35,7 @@ pub fn redact_addresses(text: &[u8]) -> Cow<'_, [u8]> {
                 .map_or(copied, |p| copied + p + 1),
         };
         // `to=jane@x` in a log line: the key is not part of the address.
-        if let Some(p) = memchr::memmem::rfind(&text[start..at], b"to=") {
+        if let Some(p) = TO.rfind(&text[start..at]) {
             start += p + 3;
         }
         if start < at {
@@ -59,13 +62,12 @@ pub fn redact_addresses_str(text: &str) -> Cow<'_, str> {
 /// (`to=<u83`).
 pub fn redact_recipients(raw: &[u8]) -> Cow<'_, [u8]> {
     let masked = redact_addresses(raw);
-    let finder = memchr::memmem::Finder::new(b"to=");
-    if finder.find(&masked).is_none() {
+    if TO.find(&masked).is_none() {
         return masked;
     }
     let mut out = Vec::with_capacity(masked.len());
     let mut i = 0;
-    while let Some(at) = finder.find(&masked[i..]) {
+    while let Some(at) = TO.find(&masked[i..]) {
         let mut start = i + at + 3;
         if masked.get(start) == Some(&b'<') {
             start += 1;

@@ -1,7 +1,7 @@
 //! The syslog frame around a record: `STAMP HOST PROGRAM[PID]: MESSAGE`.
 
 use crate::stamp::StampParser;
-use crate::text::{byte, find2};
+use crate::text::{Needle, byte, find2};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SyslogLine<'a> {
@@ -62,8 +62,9 @@ pub fn route_key(line: &[u8]) -> &[u8] {
         return b"powermta";
     }
     if line.first() == Some(&b'{') {
-        const ID: &[u8] = b"\"id\":\"";
-        return memchr::memmem::find(line, ID)
+        static ID: Needle = Needle::new("\"id\":\"");
+        return ID
+            .find(line)
             .map(|at| &line[at + ID.len()..])
             .map(|v| &v[..memchr::memchr(b'"', v).unwrap_or(v.len())])
             .unwrap_or_default();

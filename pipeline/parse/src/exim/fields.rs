@@ -1,7 +1,7 @@
 //! The pieces of one Exim delivery line after its flag: the address, the `K=V`
 //! fields, the `defer (N)` code and the reason text, and the reply inside the reason.
 
-use crate::text;
+use crate::text::Needle;
 
 /// Where a delivery went and how, from one `=>` `->` `==` `**` line.
 #[derive(Debug, Default, PartialEq)]
@@ -87,10 +87,11 @@ pub fn parse(body: &str) -> Option<Delivery<'_>> {
     }
     // `defer (dd): Connection timed out H=host [ip]: SMTP timeout ...`: the host is
     // named inside the reason.
+    static HOST: Needle = Needle::new(" H=");
     if d.host.is_none()
         && d.host_ip.is_none()
         && let Some(r) = d.reason
-        && let Some(at) = text::find(r, " H=")
+        && let Some(at) = HOST.find(r)
     {
         let mut toks = Tokens { s: &r[at + 3..] };
         if let Some(h) = toks.next() {
@@ -195,11 +196,12 @@ fn duration(v: &str) -> Option<f64> {
 /// COMMAND: `; other reasons (`Connection timed out`, `retry time not reached`) are
 /// the text themselves.
 pub fn reply_of(reason: &str) -> &str {
-    const MARK: &str = "SMTP error from remote mail server after ";
-    match text::find(reason, MARK) {
+    static MARK: Needle = Needle::new("SMTP error from remote mail server after ");
+    static COLON: Needle = Needle::new(": ");
+    match MARK.find(reason) {
         Some(at) => {
             let after = &reason[at + MARK.len()..];
-            match text::find(after, ": ") {
+            match COLON.find(after) {
                 Some(c) => &after[c + 2..],
                 None => after,
             }

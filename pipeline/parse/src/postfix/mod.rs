@@ -14,10 +14,13 @@ use crate::recipient::split_recipient;
 use crate::redact::redact_addresses_str;
 use crate::stats::{RejectReason, SkipKind};
 use crate::syslog::SyslogLine;
-use crate::text::{self, find2};
+use crate::text::{self, Needle, find2};
 use deferlog_classify::split_reply;
 use deferlog_event::{Class, EventRow, EventSink, Mta, Origin, Outcome, RejectSink};
 use std::mem;
+
+/// What a delivery line without a readable queue id still carries.
+static TO: Needle = Needle::new(": to=");
 
 /// Longest Message-ID kept; longer ones are cut, not rejected.
 pub(crate) const MESSAGE_ID_MAX: usize = 256;
@@ -86,7 +89,7 @@ impl Normalizer {
         rejects: &mut dyn RejectSink,
     ) {
         let Some((qid, rest)) = split_queue_id(f.message) else {
-            if text::find(f.message, ": to=").is_some() {
+            if TO.find(f.message).is_some() {
                 self.reject(Mta::Postfix, RejectReason::BadQueueId, raw, origin, rejects);
             } else {
                 self.stats.skip(SkipKind::SmtpInfo);

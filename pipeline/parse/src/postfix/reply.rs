@@ -1,6 +1,6 @@
 //! Where a delivery went and what the receiver said, from `relay=` and the status text.
 
-use crate::text;
+use crate::text::{self, Needle};
 
 /// `host[ip]:port` → (host, ip). `none`, `local`, `virtual` → (that word, None).
 /// The ip is dropped when the brackets hold a socket path (`private/dovecot-lmtp`).
@@ -21,7 +21,15 @@ fn is_ip(s: &str) -> bool {
 }
 
 /// Phrases after which Postfix names the host it talked to as `HOST[IP]`.
-const HOST_MARKERS: [&str; 4] = ["connect to ", "conversation with ", "connection with ", "host "];
+static HOST_MARKERS: [Needle; 4] = [
+    Needle::new("connect to "),
+    Needle::new("conversation with "),
+    Needle::new("connection with "),
+    Needle::new("host "),
+];
+/// What comes before the receiver's reply in a status text.
+static REPLY_MARKERS: [Needle; 2] = [Needle::new("said: "), Needle::new("refused to talk to me: ")];
+static IN_REPLY_TO: Needle = Needle::new(" (in reply to ");
 
 /// The `HOST[IP]` Postfix names in a status text, for `relay=none` lines:
 /// `connect to mx.example.com[192.0.2.1]:25: Connection refused`,
@@ -29,7 +37,7 @@ const HOST_MARKERS: [&str; 4] = ["connect to ", "conversation with ", "connectio
 pub fn host_in_text(text: &str) -> Option<(&str, Option<&str>)> {
     HOST_MARKERS
         .iter()
-        .filter_map(|m| text::find(text, m).map(|at| at + m.len()))
+        .filter_map(|m| m.find(text).map(|at| at + m.len()))
         .filter_map(|start| {
             let rest = &text[start..];
             let b = rest.find('[')?;
@@ -47,11 +55,11 @@ pub fn host_in_text(text: &str) -> Option<(&str, Option<&str>)> {
 /// me: `, without Postfix's trailing `(in reply to ... command)`. Other texts
 /// (`connect to ...: Connection refused`, `250 2.0.0 Ok`) are the reply themselves.
 pub fn reply_of(text: &str) -> &str {
-    let reply = ["said: ", "refused to talk to me: "]
+    let reply = REPLY_MARKERS
         .iter()
-        .find_map(|m| text::find(text, m).map(|at| &text[at + m.len()..]))
+        .find_map(|m| m.find(text).map(|at| &text[at + m.len()..]))
         .unwrap_or(text);
-    match text::rfind(reply, " (in reply to ") {
+    match IN_REPLY_TO.rfind(reply) {
         Some(at) if reply.ends_with("command)") => &reply[..at],
         _ => reply,
     }
