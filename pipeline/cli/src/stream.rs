@@ -129,6 +129,8 @@ struct Handler {
     has_failed: std::sync::atomic::AtomicBool,
     /// To the processing thread; a revoke waits for it to catch up.
     feeder: Feeder,
+    /// When this member started, for the times its log lines give.
+    started: Instant,
 }
 
 impl Handler {
@@ -158,7 +160,11 @@ impl Partitions for Handler {
             })
             .collect::<Vec<_>>();
         let list: Vec<String> = parts.iter().map(|(t, n)| format!("{t}/{n}")).collect();
-        eprintln!("deferlog run: assigned {}", list.join(" "));
+        eprintln!(
+            "deferlog run: assigned {} ({:.2}s after the member started)",
+            list.join(" "),
+            self.started.elapsed().as_secs_f64()
+        );
         self.exporter.set_ready(true);
         starts
     }
@@ -392,6 +398,7 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
         failed: Mutex::new(None),
         has_failed: std::sync::atomic::AtomicBool::new(false),
         feeder,
+        started,
     });
     let source = Source::new(&settings.client, &settings.group, &topics, handler.clone())?;
 
@@ -442,10 +449,14 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
     stop?;
     let elapsed = started.elapsed();
     // Per member: how evenly the group's partitions spread the work.
+    let secs = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{:.2}s", d.as_secs_f64()));
     eprintln!(
-        "deferlog run: consumer {index}: {} records; polling waited {:.2}s for records, processing {:.2}s for the poller",
+        "deferlog run: consumer {index}: {} records, the first {} after the member started; polling waited {:.2}s for records (longest {} from {}), processing {:.2}s for the poller",
         polled.records,
+        secs(polled.first_record),
         polled.waiting.as_secs_f64(),
+        secs(polled.longest_wait.map(|(d, _)| d)),
+        secs(polled.longest_wait.map(|(_, at)| at)),
         processed.waiting.as_secs_f64()
     );
     let first = processed.first.map_or(elapsed, |f| f.duration_since(started));
@@ -466,6 +477,9 @@ struct Polled {
     /// Waiting for librdkafka after the first record.
     waiting: Duration,
     first_record: Option<Duration>,
+    /// The longest stretch without a record after the first, and when it began (both
+    /// since the member started); a stall shows here, spread waits do not.
+    longest_wait: Option<(Duration, Duration)>,
 }
 
 const CANCEL_EVERY: u32 = 256;
@@ -494,6 +508,8 @@ fn poll(
     // Reading the token takes a lock: in a burst it is read once per CANCEL_EVERY
     // records (well under a millisecond), and always before the poller waits.
     let mut check_in = 0u32;
+    // Since when the poller has waited without a record (once it has had one).
+    let mut stalled: Option<Instant> = None;
     loop {
         if check_in == 0 {
             if cancel.is_cancelled() {
@@ -517,6 +533,7 @@ fn poll(
             // Waiting before the first record is joining the group, not consuming.
             if p.first_record.is_some() {
                 p.waiting += before.elapsed();
+                stalled.get_or_insert(before);
             }
         }
         match polled {
@@ -538,6 +555,13 @@ fn poll(
                     break;
                 }
                 p.records += 1;
+                // Only after a wait, so the clock is not read per record.
+                if let Some(since) = stalled.take() {
+                    let stall = since.elapsed();
+                    if p.longest_wait.is_none_or(|(d, _)| stall > d) {
+                        p.longest_wait = Some((stall, since.duration_since(started)));
+                    }
+                }
                 if p.first_record.is_none() {
                     p.first_record = Some(started.elapsed());
                 }
