@@ -58,19 +58,19 @@ impl ParquetFile {
     /// A file written at `tmp` (e.g. in a staging directory) that [`ParquetFile::seal`]
     /// finishes there and [`Staged::publish`] later moves to `path`.
     pub fn create_staged(tmp: PathBuf, path: PathBuf, schema: SchemaRef) -> Result<Self, ArchiveError> {
-        let create = |source| ArchiveError::Create {
+        let create = |cause| ArchiveError::Create {
             path: path.clone(),
-            cause: source,
+            cause,
         };
         if let Some(dir) = tmp.parent() {
             fs::create_dir_all(dir).map_err(create)?;
         }
         let file = File::create(&tmp).map_err(create)?;
         let writer =
-            ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), schema, Some(props())).map_err(|source| {
+            ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), schema, Some(props())).map_err(|cause| {
                 ArchiveError::Parquet {
                     path: path.clone(),
-                    cause: source,
+                    cause,
                 }
             })?;
         Ok(ParquetFile {
@@ -91,9 +91,9 @@ impl ParquetFile {
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ArchiveError> {
         self.rows += batch.num_rows();
-        self.writer.write(batch).map_err(|source| ArchiveError::Parquet {
+        self.writer.write(batch).map_err(|cause| ArchiveError::Parquet {
             path: self.path.clone(),
-            cause: source,
+            cause,
         })
     }
 
@@ -108,18 +108,18 @@ impl ParquetFile {
     /// but invisible to readers of the archive until published.
     pub fn seal(self) -> Result<Staged, ArchiveError> {
         let ParquetFile { path, tmp, writer, .. } = self;
-        let parquet = |source| ArchiveError::Parquet {
+        let parquet = |cause| ArchiveError::Parquet {
             path: path.clone(),
-            cause: source,
+            cause,
         };
         let buf = writer.into_inner().map_err(parquet)?;
         let file = buf.into_inner().map_err(|e| ArchiveError::Rename {
             path: path.clone(),
             cause: e.into_error(),
         })?;
-        file.sync_all().map_err(|source| ArchiveError::Rename {
+        file.sync_all().map_err(|cause| ArchiveError::Rename {
             path: path.clone(),
-            cause: source,
+            cause,
         })?;
         Ok(Staged { tmp, path })
     }
@@ -136,9 +136,9 @@ impl Staged {
     /// Moves the file into place. Idempotent, so recovery can repeat it: a file
     /// already published (no `tmp`, `path` present) is fine.
     pub fn publish(&self) -> Result<(), ArchiveError> {
-        let err = |source| ArchiveError::Rename {
+        let err = |cause| ArchiveError::Rename {
             path: self.path.clone(),
-            cause: source,
+            cause,
         };
         if !self.tmp.exists() && self.path.exists() {
             return Ok(());

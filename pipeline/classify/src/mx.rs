@@ -135,9 +135,9 @@ fn is_ip_literal(host: &str) -> bool {
 }
 
 fn parse_file(src: &str, origin: &str) -> Result<Vec<Group>, RulesError> {
-    let file: GroupsFile = toml::from_str(src).map_err(|source| RulesError::Toml {
+    let file: GroupsFile = toml::from_str(src).map_err(|cause| RulesError::Toml {
         origin: origin.to_owned(),
-        cause: source,
+        cause,
     })?;
     let mut first_of: HashMap<String, usize> = HashMap::new();
     let mut owner: HashMap<String, String> = HashMap::new();

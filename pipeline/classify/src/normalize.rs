@@ -63,7 +63,7 @@ pub(crate) fn normalize_into(text: &str, into: &mut String) {
         // test below needs a digit, a `[`, or a byte such as `@ . : _` after the run.
         if word_start && c.is_ascii_alphabetic() {
             let end = i + b[i..].iter().take_while(|c| c.is_ascii_alphabetic()).count();
-            if b[end..].first().is_none_or(|&n| ends_plain_word(n, b.get(end + 1))) {
+            if b.get(end).is_none_or(|&n| ends_plain_word(n, b.get(end + 1))) {
                 out.push_lower(&text[i..end]);
                 i = end;
                 continue;

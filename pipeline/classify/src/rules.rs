@@ -41,9 +41,9 @@ struct RulesFile {
 /// Every rule of a file, in file order, each validated except for its regex (which
 /// the classifier compiles, with the others, and reports per rule).
 pub(crate) fn parse_file(src: &str, origin: &str) -> Result<Vec<Rule>, RulesError> {
-    let file: RulesFile = toml::from_str(src).map_err(|source| RulesError::Toml {
+    let file: RulesFile = toml::from_str(src).map_err(|cause| RulesError::Toml {
         origin: origin.to_owned(),
-        cause: source,
+        cause,
     })?;
     let mut first_of: HashMap<String, usize> = HashMap::new();
     let mut rules = Vec::with_capacity(file.rule.len());

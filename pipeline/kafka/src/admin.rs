@@ -9,9 +9,9 @@ pub async fn create_topic(settings: &ClientSettings, topic: &str, partitions: i3
         settings
             .client_config(&[])
             .create()
-            .map_err(|source| KafkaError::Create {
+            .map_err(|cause| KafkaError::Create {
                 what: "admin client",
-                cause: source,
+                cause,
             })?;
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let results = admin

@@ -189,13 +189,13 @@ impl Source {
             ])
             .set("group.id", group)
             .create_with_context(ctx)
-            .map_err(|source| KafkaError::Create {
+            .map_err(|cause| KafkaError::Create {
                 what: "consumer",
-                cause: source,
+                cause,
             })?;
-        consumer.subscribe(topics).map_err(|source| KafkaError::Subscribe {
+        consumer.subscribe(topics).map_err(|cause| KafkaError::Subscribe {
             topics: topics.join(","),
-            cause: source,
+            cause,
         })?;
         Ok(Source { consumer })
     }

@@ -24,9 +24,9 @@ impl std::fmt::Debug for EmbeddedBroker {
 impl EmbeddedBroker {
     /// One broker with `topic` created with `partitions` partitions.
     pub fn start(topic: &str, partitions: i32) -> Result<Self, KafkaError> {
-        let cluster = MockCluster::new(1).map_err(|source| KafkaError::Create {
+        let cluster = MockCluster::new(1).map_err(|cause| KafkaError::Create {
             what: "embedded broker",
-            cause: source,
+            cause,
         })?;
         cluster
             .create_topic(topic, partitions, 1)

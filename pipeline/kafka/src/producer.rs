@@ -44,9 +44,9 @@ impl Producer {
                 ("compression.type", "lz4"),
             ])
             .create_with_context(Delivery::default())
-            .map_err(|source| KafkaError::Create {
+            .map_err(|cause| KafkaError::Create {
                 what: "producer",
-                cause: source,
+                cause,
             })?;
         Ok(Producer { inner })
     }
@@ -84,10 +84,10 @@ impl Producer {
                     self.inner.poll(Duration::from_millis(50));
                     record = r;
                 }
-                Err((source, _)) => {
+                Err((cause, _)) => {
                     return Err(KafkaError::Produce {
                         topic: topic.to_owned(),
-                        cause: source,
+                        cause,
                     });
                 }
             }
@@ -101,9 +101,9 @@ impl Producer {
 
     /// Waits until every queued record is acknowledged; fails if any was not.
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
-        self.inner.flush(timeout).map_err(|source| KafkaError::Produce {
+        self.inner.flush(timeout).map_err(|cause| KafkaError::Produce {
             topic: "(flush)".into(),
-            cause: source,
+            cause,
         })?;
         match self.inner.context().failed.load(Ordering::Relaxed) {
             0 => Ok(()),

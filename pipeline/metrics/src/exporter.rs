@@ -349,30 +349,30 @@ fn ledger_path(dir: &Path, instance: &str) -> PathBuf {
 }
 
 fn load(path: &Path) -> Result<Ledger, MetricsError> {
-    let text = std::fs::read(path).map_err(|source| MetricsError::Io {
+    let text = std::fs::read(path).map_err(|cause| MetricsError::Io {
         path: path.to_path_buf(),
-        cause: source,
+        cause,
     })?;
-    serde_json::from_slice(&text).map_err(|source| MetricsError::Ledger {
+    serde_json::from_slice(&text).map_err(|cause| MetricsError::Ledger {
         path: path.to_path_buf(),
-        cause: source,
+        cause,
     })
 }
 
 /// Write, sync, rename: a crash leaves the old ledger or the new one.
 fn store(path: &Path, ledger: &Ledger) -> Result<(), MetricsError> {
     use std::io::Write;
-    let io = |source| MetricsError::Io {
+    let io = |cause| MetricsError::Io {
         path: path.to_path_buf(),
-        cause: source,
+        cause,
     };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
     let tmp = path.with_extension("json.tmp");
-    let json = serde_json::to_vec(ledger).map_err(|source| MetricsError::Ledger {
+    let json = serde_json::to_vec(ledger).map_err(|cause| MetricsError::Ledger {
         path: path.to_path_buf(),
-        cause: source,
+        cause,
     })?;
     let mut f = std::fs::File::create(&tmp).map_err(io)?;
     f.write_all(&json).map_err(io)?;

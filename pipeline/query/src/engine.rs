@@ -77,7 +77,7 @@ impl Default for Engine {
 }
 
 fn df_err(query: &'static str) -> impl Fn(datafusion::error::DataFusionError) -> QueryError {
-    move |source| QueryError::DataFusion { query, cause: source }
+    move |cause| QueryError::DataFusion { query, cause }
 }
 
 impl Engine {
@@ -169,11 +169,11 @@ fn url_of_dir(dir: &Path) -> Result<ListingTableUrl, QueryError> {
     if !s.ends_with('/') {
         s.push('/');
     }
-    ListingTableUrl::parse(&s).map_err(|source| QueryError::Path { path: s, cause: source })
+    ListingTableUrl::parse(&s).map_err(|cause| QueryError::Path { path: s, cause })
 }
 
 fn url_of_file(file: &Path) -> Result<ListingTableUrl, QueryError> {
     let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
     let s = abs.to_string_lossy().into_owned();
-    ListingTableUrl::parse(&s).map_err(|source| QueryError::Path { path: s, cause: source })
+    ListingTableUrl::parse(&s).map_err(|cause| QueryError::Path { path: s, cause })
 }

@@ -96,9 +96,9 @@ impl ScopeDirs {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io(&self.checkpoint, e)),
         };
-        let c: Checkpoint = serde_json::from_slice(&bytes).map_err(|source| StreamError::Checkpoint {
+        let c: Checkpoint = serde_json::from_slice(&bytes).map_err(|cause| StreamError::Checkpoint {
             path: self.checkpoint.clone(),
-            cause: source,
+            cause,
         })?;
         if c.version != VERSION {
             return Err(StreamError::CheckpointVersion {
@@ -114,9 +114,9 @@ impl ScopeDirs {
         let dir = self.checkpoint.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         let tmp = self.checkpoint.with_extension("json.tmp");
-        let bytes = serde_json::to_vec(c).map_err(|source| StreamError::Checkpoint {
+        let bytes = serde_json::to_vec(c).map_err(|cause| StreamError::Checkpoint {
             path: self.checkpoint.clone(),
-            cause: source,
+            cause,
         })?;
         let mut f = File::create(&tmp).map_err(|e| io(&tmp, e))?;
         f.write_all(&bytes).map_err(|e| io(&tmp, e))?;
@@ -155,9 +155,9 @@ impl ScopeDirs {
     }
 }
 
-fn io(path: &Path, source: std::io::Error) -> StreamError {
+fn io(path: &Path, cause: std::io::Error) -> StreamError {
     StreamError::Io {
         path: path.to_path_buf(),
-        cause: source,
+        cause,
     }
 }

@@ -24,6 +24,8 @@ pub enum StreamError {
     Runtime(std::io::Error),
 }
 
+// By hand: `#[from]` would also make the error the source, and `{e:#}` would print it
+// a second time after this message.
 impl From<arrow::error::ArrowError> for StreamError {
     fn from(e: arrow::error::ArrowError) -> Self {
         StreamError::Arrow(e)
