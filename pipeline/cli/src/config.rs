@@ -273,9 +273,12 @@ pub struct StreamSettings {
     /// How often `run` logs its status line (records/s, lag, windows).
     #[serde(default = "default_status_interval_secs")]
     pub status_interval_secs: u64,
-    /// Group members (each its own partitions, a polling and a processing thread);
-    /// default: one per core.
+    /// Group members in this process, each a consumer of its own with its own
+    /// partitions; default 1.
     pub consumers: Option<usize>,
+    /// Processing threads per member, each holding some of its partitions (moved
+    /// between them as their loads change); default: one per core.
+    pub workers: Option<usize>,
 }
 
 fn default_out() -> PathBuf {
@@ -308,6 +311,7 @@ impl Default for StreamSettings {
             keep_closed_hours: default_keep_closed_hours(),
             status_interval_secs: default_status_interval_secs(),
             consumers: None,
+            workers: None,
         }
     }
 }
@@ -535,6 +539,7 @@ pub struct RunSettings {
     pub hourly_topic: Option<String>,
     pub dead_letter_topic: Option<String>,
     pub consumers: usize,
+    pub workers: usize,
     /// Whether `privacy.hash_key` was set; if not, `run` keeps one in the archive's
     /// state so recipient hashes (and correlation) survive restarts.
     pub hash_key_given: bool,
@@ -605,6 +610,7 @@ impl Config {
             ("stream.idle_timeout_secs", st.idle_timeout_secs),
             ("stream.status_interval_secs", st.status_interval_secs),
             ("stream.consumers", st.consumers.map_or(1, |c| c as u64)),
+            ("stream.workers", st.workers.map_or(1, |c| c as u64)),
         ] {
             if v == 0 {
                 bail!("{origin}: key `{name}` must be at least 1");
@@ -633,8 +639,9 @@ impl Config {
             checkpoint_interval: Duration::from_millis(st.checkpoint_interval_ms),
             status_interval: Duration::from_secs(st.status_interval_secs),
             hourly_topic: k.hourly_topic.clone().filter(|t| !t.is_empty()),
-            consumers: st
-                .consumers
+            consumers: st.consumers.unwrap_or(1),
+            workers: st
+                .workers
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
             dead_letter_topic: k.dead_letter_topic.clone().filter(|t| !t.is_empty()),
             hash_key_given: self.privacy.hash_key.is_some(),

@@ -7,4 +7,5 @@ mod feed;
 pub mod input;
 pub mod metrics;
 pub mod output;
+mod route;
 pub mod stream;

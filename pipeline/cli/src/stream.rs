@@ -25,6 +25,7 @@ use crate::config::RunSettings;
 use crate::feed::{Fed, Feed, Feeder};
 use crate::metrics::{HourGauges, Served};
 use crate::output::{self, Format};
+use crate::route::Routes;
 use anyhow::{Context, Result, anyhow};
 use arrow::array::{Array, AsArray, RecordBatch};
 use deferlog_kafka::{Partitions, Producer, Source, TopicPartition};
@@ -120,22 +121,34 @@ impl EpochSink for Tee {
     }
 }
 
-struct Handler {
+/// One processing thread of a member: its Processor and the channel to it.
+struct Worker {
     proc: Mutex<Processor>,
+    feeder: Feeder,
+}
+
+impl Worker {
+    fn proc(&self) -> MutexGuard<'_, Processor> {
+        self.proc.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+struct Handler {
+    workers: Vec<Worker>,
+    /// Which worker holds each partition (see [`crate::route`]).
+    routes: Mutex<Routes>,
     exporter: Arc<Exporter>,
     /// The first failure inside a rebalance callback; the loop stops on it.
     failed: Mutex<Option<StreamError>>,
     /// Set with `failed`, so the loop checks a flag per record, not a lock.
     has_failed: std::sync::atomic::AtomicBool,
-    /// To the processing thread; a revoke waits for it to catch up.
-    feeder: Feeder,
     /// When this member started, for the times its log lines give.
     started: Instant,
 }
 
 impl Handler {
-    fn proc(&self) -> MutexGuard<'_, Processor> {
-        self.proc.lock().unwrap_or_else(PoisonError::into_inner)
+    fn routes(&self) -> MutexGuard<'_, Routes> {
+        self.routes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn fail(&self, e: StreamError) {
@@ -145,15 +158,38 @@ impl Handler {
             .get_or_insert(e);
         self.has_failed.store(true, std::sync::atomic::Ordering::Relaxed);
     }
+
+    /// Moves the partition that best evens out the workers' loads, if one does. Runs
+    /// on the polling thread, so no record of the partition is sent anywhere until it
+    /// has moved.
+    fn balance(&self) {
+        let Some(m) = self.routes().plan() else {
+            return;
+        };
+        // The worker that had it processes everything sent to it first.
+        self.workers[m.from].feeder.barrier();
+        let moving = self.workers[m.from].proc().release(&m.topic, m.partition);
+        if let Some(moving) = moving {
+            self.workers[m.to].proc().adopt(moving);
+        }
+        eprintln!(
+            "deferlog run: moved {}/{} from worker {} to worker {} ({:.2}s after the member started)",
+            m.topic,
+            m.partition,
+            m.from,
+            m.to,
+            self.started.elapsed().as_secs_f64()
+        );
+    }
 }
 
 impl Partitions for Handler {
     fn assigned(&self, parts: &[TopicPartition]) -> Vec<Option<i64>> {
-        let mut p = self.proc();
         let starts = parts
             .iter()
             .map(|(t, n)| {
-                p.assign(t, *n).unwrap_or_else(|e| {
+                let w = self.routes().place(t, *n);
+                self.workers[w].proc().assign(t, *n).unwrap_or_else(|e| {
                     self.fail(e);
                     None
                 })
@@ -171,11 +207,15 @@ impl Partitions for Handler {
 
     fn revoked(&self, parts: &[TopicPartition]) -> Vec<(String, i32, i64)> {
         // Records polled before the revoke are the partition's, up to its checkpoint.
-        self.feeder.barrier();
-        let mut p = self.proc();
+        for w in &self.workers {
+            w.feeder.barrier();
+        }
         let mut commits = Vec::new();
         for (t, n) in parts {
-            match p.revoke(t, *n) {
+            let Some(w) = self.routes().remove(t, *n) else {
+                continue;
+            };
+            match self.workers[w].proc().revoke(t, *n) {
                 Ok(Some(o)) => commits.push((t.clone(), *n, o)),
                 Ok(None) => {}
                 Err(e) => self.fail(e),
@@ -300,24 +340,25 @@ impl EpochSink for SharedSink {
 
 /// Consumes until `cancel` fires (or a failure), then shuts down in order, with
 /// `stream.consumers` members in the group. Each is a consumer of its own with its own
-/// partitions, exactly like separate instances (partition state never crosses
-/// members); the first failure stops them all.
+/// partitions, exactly like separate instances, and processes them on
+/// `stream.workers` threads; the first failure stops them all.
 pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Result<RunSummary> {
     let started = Instant::now();
     let n = settings.consumers.max(1);
+    let slots = n * settings.workers.max(1);
     let served = Served::start(&settings.metrics)?;
     let shared = Arc::new(Shared {
         exporter: served.exporter.clone(),
         hour_gauges: Arc::new(Mutex::new(Box::new(HourGauges::new(served.exporter.clone())))),
-        watermarks: Mutex::new(vec![i64::MIN; n]),
+        watermarks: Mutex::new(vec![i64::MIN; slots]),
         on_checkpoint: Mutex::new(hooks.on_checkpoint),
-        statuses: Mutex::new(vec![Vec::new(); n]),
+        statuses: Mutex::new(vec![Vec::new(); slots]),
         sink: hooks.sink.map(|s| Arc::new(Mutex::new(s))),
         records: std::sync::atomic::AtomicU64::new(0),
         stop_after: hooks.stop_after,
     });
     eprintln!(
-        "deferlog run: group {} on {} reading {} with {n} member(s), each polling and processing on its own thread; archive {}; {}",
+        "deferlog run: group {} on {} reading {} with {n} member(s), each polling on one thread and processing on {}; archive {}; {}",
         settings.group,
         settings.client.brokers,
         settings
@@ -327,6 +368,7 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
             .map(|t| t.name.as_str())
             .collect::<Vec<_>>()
             .join(","),
+        settings.workers.max(1),
         settings.stream.out.display(),
         served.describe()
     );
@@ -367,107 +409,169 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
     Ok(total)
 }
 
-/// One group member: its own consumer, processor and sinks, on two threads. This one
-/// polls and copies records out (see [`crate::feed`]); a processing thread parses,
-/// batches, windows, writes, checkpoints and commits.
+/// One group member: its own consumer, and a Processor per worker. This thread polls
+/// and copies records out to the worker holding their partition (see [`crate::feed`],
+/// [`crate::route`]); each worker thread parses, batches, windows, writes,
+/// checkpoints and commits its partitions.
 fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, shared: &Shared) -> Result<RunSummary> {
     let started = Instant::now();
-    let mut sinks: Vec<Box<dyn EpochSink>> = Vec::new();
+    let mut member_sinks: Vec<Arc<Mutex<Box<dyn EpochSink>>>> = Vec::new();
     if settings.hourly_topic.is_some() || settings.dead_letter_topic.is_some() {
-        sinks.push(Box::new(TopicSink {
+        member_sinks.push(Arc::new(Mutex::new(Box::new(TopicSink {
             producer: Producer::new(&settings.client)?,
             hourly_topic: settings.hourly_topic.clone(),
             dead_letter_topic: settings.dead_letter_topic.clone(),
-        }));
+        }))));
     }
-    if let Some(s) = &shared.sink {
-        sinks.push(Box::new(SharedSink(s.clone())));
-    }
-    sinks.push(Box::new(SharedSink(shared.hour_gauges.clone())));
-    let mut processor = Processor::new(settings.stream.clone())
-        .context("starting the stream")?
-        .with_metrics(shared.exporter.clone());
-    if !sinks.is_empty() {
-        processor = processor.with_sink(Box::new(Tee(sinks)));
+    member_sinks.extend(shared.sink.clone());
+    member_sinks.push(shared.hour_gauges.clone());
+    let w = settings.workers.max(1);
+    let mut workers = Vec::with_capacity(w);
+    let mut feeds = Vec::with_capacity(w);
+    for _ in 0..w {
+        let sinks = member_sinks
+            .iter()
+            .map(|s| Box::new(SharedSink(s.clone())) as Box<dyn EpochSink>)
+            .collect();
+        let proc = Processor::new(settings.stream.clone())
+            .context("starting the stream")?
+            .with_metrics(shared.exporter.clone())
+            .with_sink(Box::new(Tee(sinks)));
+        let (feeder, feed) = Feeder::new();
+        workers.push(Worker {
+            proc: Mutex::new(proc),
+            feeder,
+        });
+        feeds.push(feed);
     }
     let topics: Vec<&str> = settings.stream.topics.iter().map(|t| t.name.as_str()).collect();
-    let (feeder, feed) = Feeder::new();
     let handler = Arc::new(Handler {
-        proc: Mutex::new(processor),
+        workers,
+        routes: Mutex::new(Routes::new(w)),
         exporter: shared.exporter.clone(),
         failed: Mutex::new(None),
         has_failed: std::sync::atomic::AtomicBool::new(false),
-        feeder,
         started,
     });
     let source = Source::new(&settings.client, &settings.group, &topics, handler.clone())?;
 
     let (polled, processed) = std::thread::scope(|s| {
-        let worker = std::thread::Builder::new()
-            .name(format!("deferlog-process-{index}"))
-            .spawn_scoped(s, || {
-                let r = process(index, feed, &handler, &source, settings, shared);
-                if r.is_err() {
+        let mut threads = Vec::with_capacity(w);
+        for (i, feed) in feeds.into_iter().enumerate() {
+            let job = Job {
+                slot: index * w + i,
+                worker: &handler.workers[i],
+                source: &source,
+                settings,
+                shared,
+            };
+            let t = std::thread::Builder::new()
+                .name(format!("deferlog-process-{index}-{i}"))
+                .spawn_scoped(s, move || {
+                    let r = process(feed, &job);
+                    if r.is_err() {
+                        cancel.cancel();
+                    }
+                    r
+                });
+            match t {
+                Ok(t) => threads.push(t),
+                Err(e) => {
                     cancel.cancel();
+                    for w in &handler.workers {
+                        w.feeder.end();
+                    }
+                    return (Err(anyhow!(e).context("starting a processing thread")), Vec::new());
                 }
-                r
-            });
-        let worker = match worker {
-            Ok(w) => w,
-            Err(e) => {
-                return (
-                    Err(anyhow!(e).context("starting a processing thread")),
-                    Ok(Processed::default()),
-                );
             }
-        };
+        }
         let polled = poll(&source, &handler, settings, cancel, shared, started);
-        handler.feeder.end();
-        let processed = worker
-            .join()
-            .map_err(|_| anyhow!("a processing thread panicked"))
-            .and_then(|r| r);
+        for w in &handler.workers {
+            w.feeder.end();
+        }
+        let processed: Vec<Result<Processed>> = threads
+            .into_iter()
+            .map(|t| {
+                t.join()
+                    .map_err(|_| anyhow!("a processing thread panicked"))
+                    .and_then(|r| r)
+            })
+            .collect();
         (polled, processed)
     });
-    // Stop: write everything, then commit, then leave the group. After a failure only
-    // leave: a restart resumes from the last checkpoint.
-    let stop = (|| -> Result<()> {
-        if polled.is_err() || processed.is_err() {
-            return Ok(());
-        }
-        let commits = handler.proc().checkpoint(true, Instant::now())?;
-        source.commit(&commits, true)?;
-        let p = handler.proc();
-        shared.checkpointed(index, p.status(), p.watermark_us());
+    // Stop: write everything (each worker's partitions at once), then commit, then
+    // leave the group. After a failure only leave: a restart resumes from the last
+    // checkpoint.
+    let clean = polled.is_ok() && processed.iter().all(Result::is_ok);
+    let stop = if clean {
+        stop(index, &handler, &source, shared)
+    } else {
         Ok(())
-    })();
+    };
     drop(source);
     if let Some(e) = handler.failed.lock().unwrap_or_else(PoisonError::into_inner).take() {
         return Err(anyhow!(e).context("while leaving the consumer group"));
     }
-    let (polled, processed) = (polled?, processed?);
+    let polled = polled?;
+    let processed = processed.into_iter().collect::<Result<Vec<_>>>()?;
     stop?;
     let elapsed = started.elapsed();
     // Per member: how evenly the group's partitions spread the work.
     let secs = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{:.2}s", d.as_secs_f64()));
+    let waits: Vec<String> = processed
+        .iter()
+        .map(|p| format!("{:.2}s", p.waiting.as_secs_f64()))
+        .collect();
     eprintln!(
-        "deferlog run: consumer {index}: {} records, the first {} after the member started; polling waited {:.2}s for records (longest {} from {}), processing {:.2}s for the poller",
+        "deferlog run: consumer {index}: {} records, the first {} after the member started; polling waited {:.2}s for records (longest {} from {}); workers waited {} for the poller",
         polled.records,
         secs(polled.first_record),
         polled.waiting.as_secs_f64(),
         secs(polled.longest_wait.map(|(d, _)| d)),
         secs(polled.longest_wait.map(|(_, at)| at)),
-        processed.waiting.as_secs_f64()
+        waits.join(", ")
     );
-    let first = processed.first.map_or(elapsed, |f| f.duration_since(started));
-    Ok(RunSummary {
+    let mut summary = RunSummary {
         records: polled.records,
         elapsed,
-        consume: processed.waiting,
         first_record: polled.first_record,
-        busy: elapsed.saturating_sub(first),
-        timings: handler.proc().timings(),
-    })
+        ..RunSummary::default()
+    };
+    for (p, w) in processed.iter().zip(&handler.workers) {
+        let first = p.first.map_or(elapsed, |f| f.duration_since(started));
+        summary.busy += elapsed.saturating_sub(first);
+        summary.consume += p.waiting;
+        summary.timings.add(&w.proc().timings());
+    }
+    Ok(summary)
+}
+
+/// The clean stop of a member: every worker checkpoints its partitions, open hours
+/// written as not final, on a thread each; then one synchronous commit.
+fn stop(index: usize, handler: &Handler, source: &Source, shared: &Shared) -> Result<()> {
+    let now = Instant::now();
+    let written: Vec<_> = std::thread::scope(|s| {
+        let threads: Vec<_> = handler
+            .workers
+            .iter()
+            .map(|w| s.spawn(move || w.proc().checkpoint(true, now)))
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().map_err(|_| anyhow!("a final checkpoint panicked")))
+            .collect()
+    });
+    let mut commits = Vec::new();
+    for c in written {
+        commits.extend(c??);
+    }
+    source.commit(&commits, true)?;
+    let w = handler.workers.len();
+    for (i, worker) in handler.workers.iter().enumerate() {
+        let p = worker.proc();
+        shared.checkpointed(index * w + i, p.status(), p.watermark_us());
+    }
+    Ok(())
 }
 
 /// What the polling thread did.
@@ -483,9 +587,12 @@ struct Polled {
 }
 
 const CANCEL_EVERY: u32 = 256;
+/// Records between looks at the workers' loads: a few hundredths of a second when
+/// busy, and enough records per partition to tell loads apart.
+const BALANCE_EVERY: u64 = 1 << 14;
 
-/// Polls until cancelled, copying each record to the processing thread; stops early
-/// when that thread is gone or a rebalance callback failed.
+/// Polls until cancelled, copying each record to the worker holding its partition;
+/// stops early when a worker is gone or a rebalance callback failed.
 fn poll(
     source: &Source,
     handler: &Handler,
@@ -525,7 +632,7 @@ fn poll(
                 break;
             }
             // Nothing prefetched: what is copied so far goes now, not when a chunk fills.
-            if !handler.feeder.flush() {
+            if !handler.workers.iter().all(|w| w.feeder.flush()) {
                 break;
             }
             let before = Instant::now();
@@ -551,10 +658,16 @@ fn poll(
                     tenant_header: header,
                     timestamp_ms: m.timestamp_ms(),
                 };
-                if !handler.feeder.push(&r) {
+                // A partition not held (prefetched before a revoke) goes to worker 0,
+                // which counts it and leaves it to its owner.
+                let w = handler.routes().worker_of(r.topic, r.partition).unwrap_or(0);
+                if !handler.workers[w].feeder.push(&r) {
                     break;
                 }
                 p.records += 1;
+                if p.records.is_multiple_of(BALANCE_EVERY) {
+                    handler.balance();
+                }
                 // Only after a wait, so the clock is not read per record.
                 if let Some(since) = stalled.take() {
                     let stall = since.elapsed();
@@ -599,16 +712,26 @@ struct Processed {
     waiting: Duration,
 }
 
+/// What a processing thread works with.
+struct Job<'a> {
+    /// This worker's place among all the run's workers (for the shared status).
+    slot: usize,
+    worker: &'a Worker,
+    source: &'a Source,
+    settings: &'a RunSettings,
+    shared: &'a Shared,
+}
+
 /// Processes the polling thread's chunks until it ends; closes batches on time,
 /// checkpoints and commits on the checkpoint interval, and logs the status line.
-fn process(
-    index: usize,
-    feed: Fed,
-    handler: &Handler,
-    source: &Source,
-    settings: &RunSettings,
-    shared: &Shared,
-) -> Result<Processed> {
+fn process(feed: Fed, job: &Job<'_>) -> Result<Processed> {
+    let Job {
+        slot,
+        worker,
+        source,
+        settings,
+        shared,
+    } = *job;
     let mut done = Processed::default();
     let mut records = 0u64;
     let mut last_checkpoint = Instant::now();
@@ -625,7 +748,7 @@ fn process(
         match got {
             Ok(Feed::Records(chunk)) => {
                 done.first.get_or_insert(now);
-                let mut p = handler.proc();
+                let mut p = worker.proc();
                 for r in chunk.records() {
                     p.process(&r, now)?;
                 }
@@ -643,17 +766,17 @@ fn process(
         // Clock checks every few thousand records, and whenever the topic is quiet.
         if since_tick >= 4096 {
             since_tick = 0;
-            handler.proc().tick(now)?;
+            let mut p = worker.proc();
+            p.tick(now)?;
             if now.duration_since(last_checkpoint) >= settings.checkpoint_interval {
-                let commits = handler.proc().checkpoint(false, now)?;
+                let commits = p.checkpoint(false, now)?;
                 // Asynchronous: a lost commit only means a restart re-reads from the
                 // checkpoint's own offsets, which it does anyway.
                 source.commit(&commits, false)?;
                 last_checkpoint = now;
-                let p = handler.proc();
-                shared.checkpointed(index, p.status(), p.watermark_us());
+                shared.checkpointed(slot, p.status(), p.watermark_us());
             }
-            status.maybe_log(now, records, &mut handler.proc(), source);
+            status.maybe_log(now, records, &mut p, source);
         }
     }
 }

@@ -18,7 +18,7 @@ mod window;
 pub use checkpoint::{Checkpoint, STATE_DIR, ScopeDirs};
 pub use counting::{add_counter_rows, count_health};
 pub use error::StreamError;
-pub use processor::{BatchLatency, PartitionStatus, Processor, Record, StreamConfig, TenantFrom, TopicConfig};
+pub use processor::{BatchLatency, Moving, PartitionStatus, Processor, Record, StreamConfig, TenantFrom, TopicConfig};
 pub use window::{PartialRow, WindowsState};
 
 use arrow::record_batch::RecordBatch;

@@ -120,6 +120,15 @@ impl std::fmt::Display for BatchLatency {
     }
 }
 
+/// A partition between two Processors (see [`Processor::release`]).
+pub struct Moving(Partition);
+
+impl std::fmt::Debug for Moving {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Moving").field(&self.0.scope).finish()
+    }
+}
+
 pub struct Processor {
     cfg: StreamConfig,
     sql: Sql,
@@ -192,11 +201,16 @@ impl Processor {
         if let Some(m) = self.metrics() {
             m.acquire(&p.scope, &p.counts, p.prior_owner.as_deref());
         }
+        Ok(self.insert(p))
+    }
+
+    /// Keeps `parts` sorted; returns where `p` went.
+    fn insert(&mut self, p: Partition) -> usize {
         let at = self
             .parts
-            .partition_point(|q| (&*q.topic, q.partition) < (topic, partition));
+            .partition_point(|q| (&*q.topic, q.partition) < (&*p.topic, p.partition));
         self.parts.insert(at, p);
-        Ok(at)
+        at
     }
 
     fn find(&self, topic: &str, partition: i32) -> Option<usize> {
@@ -228,6 +242,23 @@ impl Processor {
                 Err(e)
             }
         }
+    }
+
+    /// Lets a partition go to another Processor of this process, whole: its open
+    /// batch, staged files, windows and normalizer state travel along, nothing is
+    /// written. The caller must have had this Processor process every record of the
+    /// partition it was sent, and sends the rest to the one that adopts it.
+    pub fn release(&mut self, topic: &str, partition: i32) -> Option<Moving> {
+        let i = self.find(topic, partition)?;
+        Some(Moving(self.parts.remove(i)))
+    }
+
+    /// Takes on a partition another Processor released. From here its hours close on
+    /// this Processor's watermark: hours that watermark has passed close at the next
+    /// checkpoint, and the partition's later events of them count as late (the hour is
+    /// written again with a higher revision).
+    pub fn adopt(&mut self, moving: Moving) {
+        self.insert(moving.0);
     }
 
     /// Normalizes one record. `Err` only for failures of disk or state, never for input.

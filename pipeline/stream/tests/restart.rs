@@ -428,3 +428,62 @@ fn records_delivered_again_below_the_checkpoint_are_not_counted_twice() {
     let report = query(Query::HOURLY_REPORT, &dir.path().join("hourly"));
     assert_eq!(csv(&report, true), truth);
 }
+
+#[test]
+fn partitions_moved_between_processors_mid_stream_lose_nothing_and_count_nothing_twice() {
+    let (parts, truth, _) = partitioned(30_000, 5);
+    let dir = tempfile::tempdir().expect("tmp");
+    // Two processing workers of one process, sharing the archive.
+    let mut procs = [
+        Processor::new(config(dir.path())).expect("processor"),
+        Processor::new(config(dir.path())).expect("processor"),
+    ];
+    let mut holder = vec![0usize; parts.len()];
+    for p in 0..PARTITIONS {
+        procs[0].assign(TOPIC, p).expect("assign");
+    }
+    let mut rng = Rng(99);
+    let mut next = vec![0usize; parts.len()];
+    let mut moves = 0;
+    while next.iter().zip(&parts).any(|(n, p)| *n < p.len()) {
+        for (p, lines) in parts.iter().enumerate() {
+            let end = (next[p] + 1 + rng.below(300) as usize).min(lines.len());
+            for (offset, value) in lines.iter().enumerate().take(end).skip(next[p]) {
+                let r = Record {
+                    topic: TOPIC,
+                    partition: p as i32,
+                    offset: offset as i64,
+                    key: Some(b"mta"),
+                    value: Some(value),
+                    tenant_header: None,
+                    timestamp_ms: Some(INGEST_MS),
+                };
+                procs[holder[p]].process(&r, Instant::now()).expect("process");
+            }
+            next[p] = end;
+            if rng.below(5) == 0 {
+                // Open batch, staged files and windows go along.
+                let to = 1 - holder[p];
+                let moving = procs[holder[p]].release(TOPIC, p as i32).expect("held");
+                procs[to].adopt(moving);
+                holder[p] = to;
+                moves += 1;
+            }
+            if rng.below(7) == 0 {
+                procs[rng.below(2) as usize]
+                    .checkpoint(false, Instant::now())
+                    .expect("checkpoint");
+            }
+        }
+    }
+    assert!(moves > 10, "{moves} moves");
+    assert!(procs[0].release(TOPIC, 99).is_none(), "a partition not held");
+    for proc in &mut procs {
+        proc.checkpoint(true, Instant::now()).expect("stop");
+    }
+    let report = query(Query::HOURLY_REPORT, &dir.path().join("hourly"));
+    assert_eq!(csv(&report, true), truth, "hourly rows");
+    let events = query(Query::HOURLY, &dir.path().join("events"));
+    assert_eq!(csv(&events, false), truth, "the event archive");
+    assert!(walk(&dir.path().join("_state/staging")).is_empty());
+}

@@ -54,8 +54,10 @@ pub fn run(a: DemoArgs) -> Result<()> {
         out: a.out.clone(),
         checkpoint_interval_ms: 500,
         idle_timeout_secs: IDLE_SECS,
-        // One consumer: every hour closes in one place, so it prints whole.
+        // One consumer and one worker: every hour closes in one place (one
+        // watermark), so it prints whole.
         consumers: Some(1),
+        workers: Some(1),
         ..StreamSettings::default()
     };
     let mut settings = cfg.resolve_run("(demo)", now)?;

@@ -71,7 +71,7 @@ fn stream_config_with(
          {kafka_extra}\n\
          [[kafka.topics]]\nname = \"{TOPIC}\"\n\
          [kafka.properties]\n\"session.timeout.ms\" = 6000\n\"heartbeat.interval.ms\" = 500\n\
-         [stream]\nout = \"{}\"\ncheckpoint_interval_ms = 300\nbatch_rows = 4096\nstatus_interval_secs = 1\nconsumers = {consumers}\n\
+         [stream]\nout = \"{}\"\ncheckpoint_interval_ms = 300\nbatch_rows = 4096\nstatus_interval_secs = 1\nconsumers = {consumers}\nworkers = 2\n\
          [privacy]\nhash_key = \"000102030405060708090a0b0c0d0e0f\"\n\
          [metrics]\nlisten = \"127.0.0.1:0\"\n",
         broker.addr,
@@ -163,8 +163,10 @@ pub fn sigterm(child: &mut Child) -> std::process::ExitStatus {
 fn run_counts_a_topic_exactly_stops_on_sigterm_and_agrees_with_replay() {
     let c = Case::new(30_000, 17);
     let n = produce(&c.broker, &c.g.log);
-    // Two consumer threads in the group: each holds its own partitions.
-    let config = c.config("exact", 2, "");
+    // One member, two processing workers. Its six partitions start three to a worker;
+    // the generated fleet's three hosts land on partitions 1, 3 and 5, all on worker
+    // 1, so the poller moves one of them to worker 0 once it has seen their loads.
+    let config = c.config("exact", 1, "");
     let log = c.dir.path().join("run.log");
     let mut run = start_run(&config, &log);
     let status = c.finish(&mut run, n);
@@ -175,6 +177,10 @@ fn run_counts_a_topic_exactly_stops_on_sigterm_and_agrees_with_replay() {
         "status lines: {stderr}"
     );
     assert!(stderr.contains("written and committed"), "{stderr}");
+    assert!(
+        stderr.contains("deferlog run: moved mail/"),
+        "a partition moved: {stderr}"
+    );
 
     // Everything consumed is in the report, the last hours not final yet.
     let with_final = report_csv_with_final(&c.archive, &[]);

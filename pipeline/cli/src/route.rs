@@ -1,0 +1,186 @@
+//! Which processing worker of a group member holds each of its partitions, and when
+//! to move one.
+//!
+//! A member polls on one thread and processes on `stream.workers` threads, each with a
+//! Processor of its own; a partition lives on one worker at a time, so its records
+//! stay in order without locks. New partitions go to the worker holding the fewest.
+//! Load is not known in advance (producers key by MTA host, and a few hosts can fill
+//! a few partitions), so the poller counts records per partition and, every so often,
+//! moves the partition that best evens out the busiest and the idlest worker. Only the
+//! polling thread (its loop and the rebalance callbacks inside `poll`) uses this.
+
+/// One assigned partition.
+#[derive(Debug)]
+struct Route {
+    topic: String,
+    partition: i32,
+    worker: usize,
+    /// Records since the last look.
+    recent: u64,
+}
+
+/// A partition to move from one worker to another.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Move {
+    pub topic: String,
+    pub partition: i32,
+    pub from: usize,
+    pub to: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct Routes {
+    routes: Vec<Route>,
+    workers: usize,
+}
+
+impl Routes {
+    pub(crate) fn new(workers: usize) -> Routes {
+        Routes {
+            routes: Vec::new(),
+            workers: workers.max(1),
+        }
+    }
+
+    fn find(&self, topic: &str, partition: i32) -> Option<usize> {
+        self.routes
+            .iter()
+            .position(|r| r.partition == partition && r.topic == topic)
+    }
+
+    /// The worker of a record's partition, counting the record; `None` when the
+    /// partition is not assigned here.
+    pub(crate) fn worker_of(&mut self, topic: &str, partition: i32) -> Option<usize> {
+        let i = self.find(topic, partition)?;
+        let r = &mut self.routes[i];
+        r.recent += 1;
+        Some(r.worker)
+    }
+
+    /// Places a newly assigned partition on the worker holding the fewest (the one
+    /// already holding it, if any).
+    pub(crate) fn place(&mut self, topic: &str, partition: i32) -> usize {
+        if let Some(i) = self.find(topic, partition) {
+            return self.routes[i].worker;
+        }
+        let mut held = vec![0usize; self.workers];
+        for r in &self.routes {
+            held[r.worker] += 1;
+        }
+        let worker = (0..self.workers).min_by_key(|w| held[*w]).unwrap_or(0);
+        self.routes.push(Route {
+            topic: topic.to_owned(),
+            partition,
+            worker,
+            recent: 0,
+        });
+        worker
+    }
+
+    /// Forgets a revoked partition; returns the worker that held it.
+    pub(crate) fn remove(&mut self, topic: &str, partition: i32) -> Option<usize> {
+        let i = self.find(topic, partition)?;
+        Some(self.routes.remove(i).worker)
+    }
+
+    /// The move that leaves the busiest worker lightest, by records since the last
+    /// look, if it makes that worker at least a tenth lighter (a move costs a wait for
+    /// the worker to catch up, and near-even loads would trade partitions back and
+    /// forth). Starts the next look's counts.
+    pub(crate) fn plan(&mut self) -> Option<Move> {
+        let mut load = vec![0u64; self.workers];
+        for r in &self.routes {
+            load[r.worker] += r.recent;
+        }
+        let busy = (0..self.workers).max_by_key(|w| load[*w])?;
+        let idle = (0..self.workers).min_by_key(|w| load[*w])?;
+        let best = self
+            .routes
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.worker == busy && r.recent > 0)
+            .map(|(i, r)| (i, (load[busy] - r.recent).max(load[idle] + r.recent)))
+            .min_by_key(|(_, heavier)| *heavier);
+        for r in &mut self.routes {
+            r.recent = 0;
+        }
+        let (i, heavier) = best?;
+        if busy == idle || heavier * 10 > load[busy] * 9 {
+            return None;
+        }
+        let r = &mut self.routes[i];
+        r.worker = idle;
+        Some(Move {
+            topic: r.topic.clone(),
+            partition: r.partition,
+            from: busy,
+            to: idle,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(routes: &mut Routes, counts: &[(i32, u64)]) {
+        for (p, n) in counts {
+            for _ in 0..*n {
+                routes.worker_of("mail", *p);
+            }
+        }
+    }
+
+    #[test]
+    fn new_partitions_spread_by_count_and_keep_their_worker() {
+        let mut r = Routes::new(2);
+        let placed: Vec<usize> = (0..5).map(|p| r.place("mail", p)).collect();
+        assert_eq!(placed, [0, 1, 0, 1, 0]);
+        assert_eq!(r.place("mail", 3), 1, "assigned again: where it is");
+        assert_eq!(r.remove("mail", 0), Some(0));
+        assert_eq!(r.place("other", 0), 0, "worker 0 holds the fewest now");
+        assert_eq!(r.worker_of("mail", 9), None);
+        assert_eq!(r.worker_of("other", 0), Some(0));
+    }
+
+    #[test]
+    fn the_busiest_worker_sheds_the_partition_that_evens_loads_out() {
+        // Keyed by three hosts, the busy partitions 1, 3 and 5 all landed on worker 1.
+        let mut r = Routes::new(2);
+        for p in 0..6 {
+            r.place("mail", p);
+        }
+        feed(&mut r, &[(1, 300), (3, 400), (5, 350)]);
+        let m = r.plan().expect("a move");
+        assert_eq!((m.from, m.to), (1, 0));
+        // Moving 5 (350) leaves max(700, 350); 3 would leave 650 vs 400: better.
+        assert_eq!(m.partition, 3);
+        assert_eq!(r.worker_of("mail", 3), Some(0));
+        // Now 400 against 650: any further move makes the busier side no lighter
+        // by a tenth, so the partitions stay.
+        feed(&mut r, &[(1, 300), (3, 400), (5, 350)]);
+        assert_eq!(r.plan(), None);
+        // One partition drains: the other two share worker 1's load with worker 0.
+        feed(&mut r, &[(3, 400), (5, 350)]);
+        assert_eq!(r.plan(), None, "400 against 350 is even enough");
+        feed(&mut r, &[(1, 500), (5, 450)]);
+        let m = r.plan().expect("a move");
+        assert_eq!((m.partition, m.from, m.to), (1, 1, 0));
+    }
+
+    #[test]
+    fn nothing_moves_without_records_or_with_one_worker() {
+        let mut r = Routes::new(2);
+        r.place("mail", 0);
+        r.place("mail", 1);
+        assert_eq!(r.plan(), None);
+        let mut one = Routes::new(1);
+        one.place("mail", 0);
+        one.place("mail", 1);
+        feed(&mut one, &[(0, 10), (1, 1000)]);
+        assert_eq!(one.plan(), None);
+        // A lone busy partition has nowhere better to go.
+        feed(&mut r, &[(1, 1000)]);
+        assert_eq!(r.plan(), None);
+    }
+}
