@@ -589,7 +589,7 @@ struct Polled {
 const CANCEL_EVERY: u32 = 256;
 /// Records between looks at the workers' loads: a few hundredths of a second when
 /// busy, and enough records per partition to tell loads apart.
-const BALANCE_EVERY: u64 = 1 << 14;
+const BALANCE_EVERY: u64 = 1 << 15;
 
 /// Polls until cancelled, copying each record to the worker holding its partition;
 /// stops early when a worker is gone or a rebalance callback failed.
