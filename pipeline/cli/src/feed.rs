@@ -1,15 +1,16 @@
-//! Records handed from a consumer's polling thread to its processing thread.
+//! Records handed from a consumer's polling thread to one of its processing threads
+//! (workers); the poller has one `Feeder` per worker.
 //!
 //! The polling thread copies each record out of librdkafka's message, which it then
-//! frees, into a chunk; the processing thread parses, batches, windows and writes.
-//! Polling and freeing messages cost about a quarter of a consumer thread, so one busy
-//! partition now keeps two cores busy instead of one. The channel is bounded: a slow
-//! processing thread stops the poller, and librdkafka's prefetch queue fills and
-//! stops fetching, as before.
+//! frees, into a chunk; the worker parses, batches, windows and writes. Polling and
+//! freeing messages cost about a third of the work, so the poller and the workers keep
+//! several cores busy. The channel is bounded: a slow worker stops the poller, and
+//! librdkafka's prefetch queue fills and stops fetching.
 //!
-//! A revoke must find every record polled before it already processed. The rebalance
-//! callback runs on the polling thread (inside `poll`), so it hands over the chunk
-//! being filled and waits at a barrier until the processing thread has passed it.
+//! A revoke, or a partition moving to another worker, must find every record polled
+//! before it already processed. Both run on the polling thread (rebalance callbacks
+//! inside `poll`), so it hands over the chunk being filled and waits at a barrier until
+//! the worker has passed it.
 
 use deferlog_stream::Record;
 use std::ops::Range;

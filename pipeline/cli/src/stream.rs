@@ -1,25 +1,29 @@
 //! `run`: the consumer loop that feeds Kafka records to the stream core.
 //!
 //! ```text
-//! librdkafka fetch threads ─▶ poll + copy (polling thread) ─▶ chunks ─▶ processing thread:
+//! librdkafka fetch threads ─▶ poll + copy (polling thread) ─▶ chunks, by partition ─▶ workers:
 //!     Processor: normalize → batch → archive (staged) + hourly.sql → windows
 //!     ─▶ checkpoint ─▶ publish ─▶ commit
 //! ```
 //!
-//! `stream.consumers` group members, each with its own partitions and Processor, and
-//! two threads: one polls and copies records out of librdkafka's messages, the other
-//! processes them ([`crate::feed`]). librdkafka fetches ahead on its own threads; its
-//! bounded prefetch queue (`queued.max.messages.kbytes`) and the bounded chunk channel
-//! are the backpressure. Rebalances run inside `poll` on the polling thread: a revoke
-//! first waits until the processing thread has processed every record polled before
-//! it, so a revoked partition is checkpointed up to its last record before it is
-//! released, with no lock held across the poll.
+//! `stream.consumers` group members (default 1), each a consumer of its own with its
+//! own partitions, one polling thread and `stream.workers` processing threads (default
+//! one per core), each with its own Processor. The poller copies records out of
+//! librdkafka's messages to the worker holding their partition ([`crate::feed`]) and
+//! moves a partition to another worker when that evens out their loads
+//! ([`crate::route`]): a barrier first, so the partition's records stay in order.
+//! librdkafka fetches ahead on its own threads; its bounded prefetch queue
+//! (`queued.max.messages.kbytes`) and the bounded chunk channels are the backpressure.
+//! Rebalances run inside `poll` on the polling thread: a revoke first waits until every
+//! worker has processed every record polled before it, so a revoked partition is
+//! checkpointed up to its last record before it is released, with no lock held across
+//! the poll.
 //!
 //! Shutdown order (on cancel: SIGTERM, SIGINT, or the caller): stop polling; hand the
-//! last records over and let the processing thread finish them; close the open
-//! batches; checkpoint every partition with open hours written as not final; publish;
-//! commit offsets synchronously; leave the group (dropping the consumer runs the
-//! revoke callbacks, which find nothing left to write).
+//! last records over and let the workers finish them; each worker closes its open
+//! batches and checkpoints its partitions with open hours written as not final (the
+//! workers at once); publish; commit offsets synchronously; leave the group (dropping
+//! the consumer runs the revoke callbacks, which find nothing left to write).
 
 use crate::config::RunSettings;
 use crate::feed::{Fed, Feed, Feeder};
@@ -283,31 +287,39 @@ impl std::fmt::Display for RunSummary {
     }
 }
 
-/// What the group members of one run share.
+/// What the workers of one run share.
 struct Shared {
     on_checkpoint: Mutex<Option<OnCheckpoint>>,
-    /// The latest status of each member's partitions.
+    /// The latest status of each worker's partitions.
     statuses: Mutex<Vec<Vec<PartitionStatus>>>,
     sink: Option<Arc<Mutex<Box<dyn EpochSink>>>>,
     records: std::sync::atomic::AtomicU64,
     stop_after: Option<u64>,
     exporter: Arc<Exporter>,
     hour_gauges: Arc<Mutex<Box<dyn EpochSink>>>,
-    /// Each member's watermark (µs).
+    /// Each worker's watermark (µs).
     watermarks: Mutex<Vec<i64>>,
 }
 
 impl Shared {
-    fn checkpointed(&self, consumer: usize, status: Vec<PartitionStatus>, watermark_us: i64) {
-        let all: Vec<PartitionStatus> = {
+    fn checkpointed(&self, slot: usize, status: Vec<PartitionStatus>, watermark_us: i64) {
+        let mut all: Vec<PartitionStatus> = {
             let mut st = self.statuses.lock().unwrap_or_else(PoisonError::into_inner);
-            st[consumer] = status;
+            st[slot] = status;
             st.iter().flatten().cloned().collect()
         };
+        // A partition moved to another worker stays in its old worker's last status
+        // until that one checkpoints again; the status further on is the newer.
+        all.sort_by(|a, b| {
+            (&a.topic, a.partition)
+                .cmp(&(&b.topic, b.partition))
+                .then(b.next_offset.cmp(&a.next_offset))
+        });
+        all.dedup_by(|later, kept| later.topic == kept.topic && later.partition == kept.partition);
         let watermark = {
             let mut w = self.watermarks.lock().unwrap_or_else(PoisonError::into_inner);
-            w[consumer] = watermark_us;
-            // Members that hold nothing yet do not hold the process's watermark back.
+            w[slot] = watermark_us;
+            // Workers that hold nothing yet do not hold the process's watermark back.
             w.iter().copied().filter(|w| *w != i64::MIN).min()
         };
         self.exporter.set_state(
