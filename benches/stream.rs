@@ -5,8 +5,9 @@
 //! last `run` says where its time went.
 //!
 //! Needs tansu: DEFERLOG_TANSU, or `scripts/install-tansu` is run. To explore:
-//! `DEFERLOG_BENCH_RECORDS` (default 1M) and `DEFERLOG_BENCH_CONSUMERS` (`run`'s
-//! `stream.consumers`; default one per core).
+//! `DEFERLOG_BENCH_RECORDS` (default 1M), `DEFERLOG_BENCH_CONSUMERS` and
+//! `DEFERLOG_BENCH_WORKERS` (`run`'s `stream.consumers`, default 1, and
+//! `stream.workers`, default one per core).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use deferlog_app::config::Config;
@@ -131,16 +132,22 @@ fn bare_consumer(broker: &Broker, group: &str, n: u64) -> Duration {
     first.map_or(Duration::ZERO, |f| f.elapsed())
 }
 
+/// `key = value` for `[stream]` when the environment variable `var` is set.
+fn setting(var: &str, key: &str) -> String {
+    std::env::var(var).map_or(String::new(), |v| format!("{key} = {v}\n"))
+}
+
 fn deferlog_run(broker: &Broker, group: &str, out: &Path, n: u64) -> RunSummary {
     let mut text = String::from("reference_time = \"2026-11-10T00:00:00Z\"\n");
     text.push_str(&fleet_config_toml());
     text.push_str(&format!(
         "\n[kafka]\nbrokers = \"{}\"\ngroup_id = \"{group}\"\n[[kafka.topics]]\nname = \"{TOPIC}\"\n\
          [kafka.properties]\n\"session.timeout.ms\" = 6000\n\"heartbeat.interval.ms\" = 500\n\
-         [stream]\nout = \"{}\"\nstatus_interval_secs = 3600\n{}[metrics]\nlisten = \"\"\n",
+         [stream]\nout = \"{}\"\nstatus_interval_secs = 3600\n{}{}[metrics]\nlisten = \"\"\n",
         broker.1,
         out.display(),
-        std::env::var("DEFERLOG_BENCH_CONSUMERS").map_or(String::new(), |c| format!("consumers = {c}\n"))
+        setting("DEFERLOG_BENCH_CONSUMERS", "consumers"),
+        setting("DEFERLOG_BENCH_WORKERS", "workers"),
     ));
     let cfg: Config = toml::from_str(&text).expect("config");
     let settings = cfg.resolve_run("(bench)", 0).expect("settings");
