@@ -21,6 +21,19 @@ const PARTITIONS: i32 = 3;
 /// 2026-11-10: the ingest time the generated BSD stamps take their year from.
 const INGEST_MS: i64 = 1_794_268_800_000;
 
+/// A record of the generated log as a producer keyed it.
+fn record(partition: usize, offset: usize, value: &[u8]) -> Record<'_> {
+    Record {
+        topic: TOPIC,
+        partition: partition as i32,
+        offset: offset as i64,
+        key: Some(b"mta"),
+        value: Some(value),
+        tenant_header: None,
+        timestamp_ms: Some(INGEST_MS),
+    }
+}
+
 fn config(out: &Path) -> StreamConfig {
     let mut n = NormalizerConfig::new(INGEST_MS * 1000);
     n.egress = fleet_egress()
@@ -167,17 +180,8 @@ fn run_with_crashes(parts: &[Vec<Vec<u8>>], out: &Path, crashes: usize, seed: u6
             for (p, lines) in parts.iter().enumerate() {
                 let end = (next[p] + 1 + rng.below(400) as usize).min(lines.len());
                 for (offset, value) in lines.iter().enumerate().take(end).skip(next[p]) {
-                    let host = b"mta";
-                    let r = Record {
-                        topic: TOPIC,
-                        partition: p as i32,
-                        offset: offset as i64,
-                        key: Some(host),
-                        value: Some(value),
-                        tenant_header: None,
-                        timestamp_ms: Some(INGEST_MS),
-                    };
-                    proc.process(&r, Instant::now()).expect("process");
+                    proc.process(&record(p, offset, value), Instant::now())
+                        .expect("process");
                 }
                 read += end - next[p];
                 next[p] = end;
@@ -267,16 +271,8 @@ fn a_stop_writes_open_hours_as_not_final_and_a_restart_finishes_them() {
     for (p, lines) in parts.iter().enumerate() {
         proc.assign(TOPIC, p as i32).expect("assign");
         for (offset, value) in lines.iter().enumerate() {
-            let r = Record {
-                topic: TOPIC,
-                partition: p as i32,
-                offset: offset as i64,
-                key: Some(b"mta"),
-                value: Some(value),
-                tenant_header: None,
-                timestamp_ms: Some(INGEST_MS),
-            };
-            proc.process(&r, Instant::now()).expect("process");
+            proc.process(&record(p, offset, value), Instant::now())
+                .expect("process");
         }
     }
     proc.checkpoint(true, Instant::now()).expect("stop");
@@ -402,16 +398,8 @@ fn records_delivered_again_below_the_checkpoint_are_not_counted_twice() {
     let mut proc = Processor::new(config(dir.path())).expect("processor");
     let feed = |proc: &mut Processor, p: usize, range: std::ops::Range<usize>| {
         for offset in range {
-            let r = Record {
-                topic: TOPIC,
-                partition: p as i32,
-                offset: offset as i64,
-                key: Some(b"mta"),
-                value: Some(&parts[p][offset]),
-                tenant_header: None,
-                timestamp_ms: Some(INGEST_MS),
-            };
-            proc.process(&r, Instant::now()).expect("process");
+            proc.process(&record(p, offset, &parts[p][offset]), Instant::now())
+                .expect("process");
         }
     };
     for (p, lines) in parts.iter().enumerate() {
@@ -449,16 +437,9 @@ fn partitions_moved_between_processors_mid_stream_lose_nothing_and_count_nothing
         for (p, lines) in parts.iter().enumerate() {
             let end = (next[p] + 1 + rng.below(300) as usize).min(lines.len());
             for (offset, value) in lines.iter().enumerate().take(end).skip(next[p]) {
-                let r = Record {
-                    topic: TOPIC,
-                    partition: p as i32,
-                    offset: offset as i64,
-                    key: Some(b"mta"),
-                    value: Some(value),
-                    tenant_header: None,
-                    timestamp_ms: Some(INGEST_MS),
-                };
-                procs[holder[p]].process(&r, Instant::now()).expect("process");
+                procs[holder[p]]
+                    .process(&record(p, offset, value), Instant::now())
+                    .expect("process");
             }
             next[p] = end;
             if rng.below(5) == 0 {
