@@ -161,11 +161,12 @@ pub fn sigterm(child: &mut Child) -> std::process::ExitStatus {
 
 #[test]
 fn run_counts_a_topic_exactly_stops_on_sigterm_and_agrees_with_replay() {
-    let c = Case::new(30_000, 17);
+    // Over 32 768 records: the poller looks at the workers' loads once by then.
+    let c = Case::new(40_000, 17);
     let n = produce(&c.broker, &c.g.log);
     // One member, two processing workers. Its six partitions start three to a worker;
     // the generated fleet's three hosts land on partitions 1, 3 and 5, all on worker
-    // 1, so the poller moves one of them to worker 0 once it has seen their loads.
+    // 1, so the poller moves one of them to worker 0 at its first look.
     let config = c.config("exact", 1, "");
     let log = c.dir.path().join("run.log");
     let mut run = start_run(&config, &log);
