@@ -4,23 +4,50 @@
 //! hasher; an event row has a dozen dictionary columns, so that hashing was the
 //! largest single cost of turning rows into batches. Here a column first checks the
 //! value of its previous row (log lines come in runs from one host, instance and MX),
-//! then a map with a fast hasher; closed vocabularies skip hashing altogether.
+//! then a table of its keys hashed with a fast hasher; closed vocabularies skip
+//! hashing altogether.
 
 use arrow::array::{Array, DictionaryArray, Int32Array, Int32Builder, StringArray, StringBuilder};
 use arrow::datatypes::Int32Type;
-use std::collections::HashMap;
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
 use std::sync::Arc;
-
-type Index = HashMap<Box<str>, i32, foldhash::fast::RandomState>;
 
 /// A nullable string column of any vocabulary.
 #[derive(Debug)]
 pub(crate) struct Dict {
     keys: Int32Builder,
     values: StringBuilder,
-    index: Index,
+    /// The keys appended so far, found by their values' hashes; the values themselves
+    /// are only in `values`.
+    index: HashTable<i32>,
+    hasher: foldhash::fast::RandomState,
     /// The key of the previous non-null value.
     last: Option<i32>,
+}
+
+/// The value of `key` among `values` (offsets are those of the values appended).
+fn value_of(values: &StringBuilder, key: i32) -> &[u8] {
+    let offsets = values.offsets_slice();
+    let k = key as usize;
+    &values.values_slice()[offsets[k] as usize..offsets[k + 1] as usize]
+}
+
+/// Byte equality without a `memcmp` call for values up to 32 bytes (hosts, IPs,
+/// domains, statuses): at those lengths the call cost more than the compare, twice
+/// per row and column.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    match a.len() {
+        0..4 => a == b,
+        4..8 => a.first_chunk::<4>() == b.first_chunk::<4>() && a.last_chunk::<4>() == b.last_chunk::<4>(),
+        8..=16 => a.first_chunk::<8>() == b.first_chunk::<8>() && a.last_chunk::<8>() == b.last_chunk::<8>(),
+        17..=32 => a.first_chunk::<16>() == b.first_chunk::<16>() && a.last_chunk::<16>() == b.last_chunk::<16>(),
+        _ => a == b,
+    }
 }
 
 impl Dict {
@@ -28,27 +55,27 @@ impl Dict {
         Dict {
             keys: Int32Builder::with_capacity(rows),
             values: StringBuilder::with_capacity(64, 1024),
-            index: Index::default(),
+            index: HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
             last: None,
         }
     }
 
-    fn value(&self, key: i32) -> &[u8] {
-        let offsets = self.values.offsets_slice();
-        let k = key as usize;
-        &self.values.values_slice()[offsets[k] as usize..offsets[k + 1] as usize]
-    }
-
-    pub(crate) fn append_value(&mut self, v: &str) {
+    pub(crate) fn append_value(&mut self, text: &str) {
+        let v = text.as_bytes();
         let key = match self.last {
-            Some(k) if self.value(k) == v.as_bytes() => k,
+            Some(k) if same(value_of(&self.values, k), v) => k,
             _ => {
-                let k = match self.index.get(v) {
+                let hash = self.hasher.hash_one(v);
+                let values = &self.values;
+                let k = match self.index.find(hash, |k| same(value_of(values, *k), v)) {
                     Some(k) => *k,
                     None => {
                         let k = self.index.len() as i32;
-                        self.values.append_value(v);
-                        self.index.insert(v.into(), k);
+                        self.values.append_value(text);
+                        let (values, hasher) = (&self.values, &self.hasher);
+                        self.index
+                            .insert_unique(hash, k, |k| hasher.hash_one(value_of(values, *k)));
                         k
                     }
                 };
@@ -58,7 +85,6 @@ impl Dict {
         };
         self.keys.append_value(key);
     }
-
     pub(crate) fn append_option(&mut self, v: Option<&str>) {
         match v {
             Some(v) => self.append_value(v),
@@ -133,6 +159,35 @@ mod tests {
         let a = d.finish();
         assert_eq!(strings(&a), [Some("c".to_owned())]);
         assert_eq!(a.values().len(), 1);
+    }
+
+    #[test]
+    fn same_is_byte_equality_at_every_length() {
+        for len in 0..48 {
+            let a: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(same(&a, &a.clone()), "{len}");
+            for at in 0..len {
+                let mut b = a.clone();
+                b[at] ^= 1;
+                assert!(!same(&a, &b), "{len} bytes differing at {at}");
+            }
+            let mut longer = a.clone();
+            longer.push(b'a');
+            assert!(!same(&a, &longer), "{len}");
+        }
+    }
+
+    #[test]
+    fn many_values_each_keep_their_key() {
+        // Enough distinct values that the table grows (and rehashes) several times.
+        let mut d = Dict::with_capacity(16);
+        let values: Vec<String> = (0..5000).map(|i| format!("mx{}.example.com", i * 7 % 1700)).collect();
+        for v in &values {
+            d.append_value(v);
+        }
+        let a = d.finish();
+        assert_eq!(strings(&a), values.iter().map(|v| Some(v.clone())).collect::<Vec<_>>());
+        assert_eq!(a.values().len(), 1700);
     }
 
     #[test]
