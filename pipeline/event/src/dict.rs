@@ -7,6 +7,7 @@
 //! then a table of its keys hashed with a fast hasher; closed vocabularies skip
 //! hashing altogether.
 
+use crate::short_eq as same;
 use arrow::array::{Array, DictionaryArray, Int32Array, Int32Builder, StringArray, StringBuilder};
 use arrow::datatypes::Int32Type;
 use hashbrown::HashTable;
@@ -31,23 +32,6 @@ fn value_of(values: &StringBuilder, key: i32) -> &[u8] {
     let offsets = values.offsets_slice();
     let k = key as usize;
     &values.values_slice()[offsets[k] as usize..offsets[k + 1] as usize]
-}
-
-/// Byte equality without a `memcmp` call for values up to 32 bytes (hosts, IPs,
-/// domains, statuses): at those lengths the call cost more than the compare, twice
-/// per row and column.
-#[inline]
-fn same(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    match a.len() {
-        0..4 => a == b,
-        4..8 => a.first_chunk::<4>() == b.first_chunk::<4>() && a.last_chunk::<4>() == b.last_chunk::<4>(),
-        8..=16 => a.first_chunk::<8>() == b.first_chunk::<8>() && a.last_chunk::<8>() == b.last_chunk::<8>(),
-        17..=32 => a.first_chunk::<16>() == b.first_chunk::<16>() && a.last_chunk::<16>() == b.last_chunk::<16>(),
-        _ => a == b,
-    }
 }
 
 impl Dict {
@@ -159,22 +143,6 @@ mod tests {
         let a = d.finish();
         assert_eq!(strings(&a), [Some("c".to_owned())]);
         assert_eq!(a.values().len(), 1);
-    }
-
-    #[test]
-    fn same_is_byte_equality_at_every_length() {
-        for len in 0..48 {
-            let a: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
-            assert!(same(&a, &a.clone()), "{len}");
-            for at in 0..len {
-                let mut b = a.clone();
-                b[at] ^= 1;
-                assert!(!same(&a, &b), "{len} bytes differing at {at}");
-            }
-            let mut longer = a.clone();
-            longer.push(b'a');
-            assert!(!same(&a, &longer), "{len}");
-        }
     }
 
     #[test]

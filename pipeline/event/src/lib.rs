@@ -7,6 +7,7 @@
 
 mod batcher;
 mod builder;
+mod bytes;
 mod dict;
 mod reject;
 mod row;
@@ -15,6 +16,7 @@ mod vocab;
 
 pub use batcher::{HourBatch, HourBatcher};
 pub use builder::EventBuilder;
+pub use bytes::short_eq;
 pub use reject::{RejectBuilder, RejectRow, RejectSink, reject_schema};
 pub use row::{EventRow, EventSink, Origin, OwnedSummary, push_u64, write_u64};
 pub use schema::{SCHEMA_VERSION, col, event_schema};

@@ -88,8 +88,8 @@ fn response(out: &mut Vec<u8>, reply: &[u8]) {
     out.extend_from_slice(b",\"command\":\".\"}");
 }
 
-/// The fields every record of `msg` shares, up to the response.
-fn head(out: &mut Vec<u8>, kind: &str, msg: &Msg, rcpt: usize, t: i64) {
+/// The fields before the response, in KumoMTA's order (its `JsonLogRecord`).
+fn head(out: &mut Vec<u8>, kind: &str, msg: &Msg, rcpt: usize) {
     let r = &msg.rcpts[rcpt];
     let domain = DOMAINS[r.domain].name;
     out.extend_from_slice(b"{\"type\":\"");
@@ -104,12 +104,21 @@ fn head(out: &mut Vec<u8>, kind: &str, msg: &Msg, rcpt: usize, t: i64) {
     out.extend_from_slice(domain.as_bytes());
     out.extend_from_slice(b"\",\"site\":\"\",\"size\":");
     push_u64(out, msg.size);
+}
+
+/// The fields after the peer, in KumoMTA's order, and the line's end. The sending IP
+/// is only there when the fleet maps the instance; `nodeid` is the instance's.
+fn tail(out: &mut Vec<u8>, msg: &Msg, t: i64, num_attempts: u32, delivery_protocol: &str) {
     out.extend_from_slice(b",\"timestamp\":");
     push_u64(out, t.div_euclid(US_PER_SEC).max(0) as u64);
     out.extend_from_slice(b",\"created\":");
     push_u64(out, msg.t0.div_euclid(US_PER_SEC).max(0) as u64);
+    out.extend_from_slice(b",\"num_attempts\":");
+    push_u64(out, u64::from(num_attempts));
     let inst = &INSTANCES[msg.instance];
-    out.extend_from_slice(b",\"egress_pool\":\"pool\",\"egress_source\":\"");
+    out.extend_from_slice(
+        b",\"bounce_classification\":\"Uncategorized\",\"egress_pool\":\"pool\",\"egress_source\":\"",
+    );
     out.extend_from_slice(inst.name.as_bytes());
     out.push(b'"');
     if let Some(ip) = inst.egress_ip {
@@ -123,14 +132,20 @@ fn head(out: &mut Vec<u8>, kind: &str, msg: &Msg, rcpt: usize, t: i64) {
         }
         out.extend_from_slice(b":41000\",\"protocol\":\"tcp\"}");
     }
+    out.extend_from_slice(b",\"feedback_report\":null,\"meta\":{},\"headers\":{},\"delivery_protocol\":");
+    out.extend_from_slice(delivery_protocol.as_bytes());
+    out.extend_from_slice(b",\"reception_protocol\":\"ESMTP\",\"nodeid\":\"4eb22880-dc03-44dc-a4d1-");
+    push_u64(out, 100_000_000_000 + msg.instance as u64);
+    out.extend_from_slice(b"\"}\n");
 }
 
 /// Appends the record(s) for `step` of `msg`.
 pub(crate) fn step(w: &mut Writer, out: &mut Vec<u8>, msg: &Msg, step: &Step) {
     match &step.kind {
         StepKind::Cleanup => {
-            head(out, "Reception", msg, 0, step.t);
-            out.extend_from_slice(b",\"response\":{\"code\":250,\"enhanced_code\":null,\"content\":\"\",\"command\":null},\"peer_address\":{\"name\":\"\",\"addr\":\"127.0.0.1\"},\"num_attempts\":0}\n");
+            head(out, "Reception", msg, 0);
+            out.extend_from_slice(b",\"response\":{\"code\":250,\"enhanced_code\":null,\"content\":\"\",\"command\":null},\"peer_address\":{\"name\":\"\",\"addr\":\"127.0.0.1\"}");
+            tail(out, msg, step.t, 0, "null");
         }
         StepKind::Attempt(a) => {
             let kind = match a.result {
@@ -138,7 +153,7 @@ pub(crate) fn step(w: &mut Writer, out: &mut Vec<u8>, msg: &Msg, step: &Step) {
                 AttemptResult::Bounced(_) => "Bounce",
                 _ => "TransientFailure",
             };
-            head(out, kind, msg, a.rcpt, step.t);
+            head(out, kind, msg, a.rcpt);
             let r = &msg.rcpts[a.rcpt];
             let domain = DOMAINS[r.domain].name;
             let mut reply = Vec::with_capacity(256);
@@ -169,19 +184,18 @@ pub(crate) fn step(w: &mut Writer, out: &mut Vec<u8>, msg: &Msg, step: &Step) {
                 out.extend_from_slice(a.ip.as_bytes());
                 out.extend_from_slice(b"\"}");
             }
-            out.extend_from_slice(b",\"num_attempts\":");
-            push_u64(out, u64::from(r.written_attempts));
-            out.extend_from_slice(b"}\n");
+            tail(out, msg, step.t, r.written_attempts, "\"ESMTP\"");
         }
         StepKind::Expired => {
-            for (i, _) in msg
+            for (i, r) in msg
                 .rcpts
                 .iter()
                 .enumerate()
                 .filter(|(_, r)| !r.done && r.last_written.is_some())
             {
-                head(out, "Expiration", msg, i, step.t);
-                out.extend_from_slice(b",\"response\":{\"code\":551,\"enhanced_code\":{\"class\":5,\"subject\":4,\"detail\":7},\"content\":\"Next delivery time would be after the expiry time\",\"command\":null},\"peer_address\":null}\n");
+                head(out, "Expiration", msg, i);
+                out.extend_from_slice(b",\"response\":{\"code\":551,\"enhanced_code\":{\"class\":5,\"subject\":4,\"detail\":7},\"content\":\"Next delivery time would be after the expiry time\",\"command\":null},\"peer_address\":null");
+                tail(out, msg, step.t, r.written_attempts, "null");
             }
         }
         _ => {}

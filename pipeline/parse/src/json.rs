@@ -5,6 +5,7 @@
 //! never reads (headers, meta). Syntax errors are `None`, never a panic; nesting is
 //! skipped iteratively, so depth cannot exhaust the stack.
 
+use deferlog_event::short_eq;
 use std::borrow::Cow;
 
 pub(crate) struct Reader<'a> {
@@ -136,16 +137,38 @@ impl<'a> Reader<'a> {
         self.s[start..self.i].parse().ok()
     }
 
-    /// Walks an object: `f` gets each key and must read or skip its value.
-    pub(crate) fn object(&mut self, mut f: impl FnMut(&mut Self, &str) -> Option<()>) -> Option<()> {
+    /// Walks an object whose keys of interest are `fields`, listed in the order its
+    /// writer puts them: `f` gets each key's tag (`None` for a key not listed) and must
+    /// read or skip its value. The key expected next is compared in place, so a record
+    /// in its writer's order costs no key scans and no lookups; a key out of order is
+    /// read and looked up, and the walk expects the one after it next.
+    pub(crate) fn object<K: Copy>(
+        &mut self,
+        fields: &[(&[u8], K)],
+        mut f: impl FnMut(&mut Self, Option<K>) -> Option<()>,
+    ) -> Option<()> {
         self.eat(b'{')?;
         if self.eat(b'}').is_some() {
             return Some(());
         }
+        let mut next = 0;
         loop {
-            let key = self.string()?;
+            self.ws();
+            let at = match fields.get(next) {
+                Some((name, _)) if self.quoted_here(name) => {
+                    self.i += name.len() + 2;
+                    Some(next)
+                }
+                _ => {
+                    let key = self.string()?;
+                    fields.iter().position(|(name, _)| short_eq(name, key.as_bytes()))
+                }
+            };
+            if let Some(at) = at {
+                next = at + 1;
+            }
             self.eat(b':')?;
-            f(self, &key)?;
+            f(self, at.map(|at| fields[at].1))?;
             match self.peek()? {
                 b',' => self.i += 1,
                 b'}' => {
@@ -155,6 +178,15 @@ impl<'a> Reader<'a> {
                 _ => return None,
             }
         }
+    }
+
+    /// Whether `"name"` comes next, exactly.
+    fn quoted_here(&self, name: &[u8]) -> bool {
+        let rest = &self.b[self.i..];
+        rest.len() > name.len() + 1
+            && rest[0] == b'"'
+            && short_eq(&rest[1..=name.len()], name)
+            && rest[name.len() + 1] == b'"'
     }
 
     /// Skips one value of any kind.
@@ -202,24 +234,56 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
 
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Key {
+        A,
+        B,
+        C,
+    }
+    const KEYS: &[(&[u8], Key)] = &[(b"a", Key::A), (b"b", Key::B), (b"c", Key::C)];
+
     #[test]
     fn reads_what_it_is_asked_and_skips_the_rest() {
         let text = r#" {"a": "x\"y\u00e9\ud83d\ude00", "skip": {"n": [1, {"deep": [true, null]}], "s": "}"}, "b": 12.5, "c": null} "#;
         let mut r = Reader::new(text);
         let (mut a, mut b, mut c_null) = (None, None, false);
-        r.object(|r, k| match k {
-            "a" => r.string().map(|s| a = Some(s.into_owned())),
-            "b" => r.number().map(|n| b = Some(n)),
-            "c" => {
+        r.object(KEYS, |r, k| match k {
+            Some(Key::A) => r.string().map(|s| a = Some(s.into_owned())),
+            Some(Key::B) => r.number().map(|n| b = Some(n)),
+            Some(Key::C) => {
                 c_null = r.null();
                 Some(())
             }
-            _ => r.skip(),
+            None => r.skip(),
         })
         .expect("object");
         assert!(r.at_end());
         assert_eq!(a.as_deref(), Some("x\"yé😀"));
         assert_eq!((b, c_null), (Some(12.5), true));
+    }
+
+    #[test]
+    fn keys_are_tagged_in_any_order_and_only_when_whole() {
+        // In order, out of order, repeated, escaped, a listed key's prefix and
+        // extension, a key at the very end of the text.
+        for (text, want) in [
+            (r#"{"a":1,"b":2,"c":3}"#, vec![Some(Key::A), Some(Key::B), Some(Key::C)]),
+            (r#"{"c":1,"a":2,"b":3}"#, vec![Some(Key::C), Some(Key::A), Some(Key::B)]),
+            (r#"{"b":1,"b":2}"#, vec![Some(Key::B), Some(Key::B)]),
+            (r#"{"\u0061":1, "b" :2}"#, vec![Some(Key::A), Some(Key::B)]),
+            (r#"{"ab":1,"":2,"a":3,"bb":4}"#, vec![None, None, Some(Key::A), None]),
+        ] {
+            let mut seen = Vec::new();
+            let mut r = Reader::new(text);
+            r.object(KEYS, |r, k| {
+                seen.push(k);
+                r.skip()
+            })
+            .expect(text);
+            assert_eq!(seen, want, "{text}");
+        }
+        assert!(Reader::new(r#"{"a"#).object(KEYS, |r, _| r.skip()).is_none());
+        assert!(Reader::new(r#"{"a""#).object(KEYS, |r, _| r.skip()).is_none());
     }
 
     #[test]
@@ -276,10 +340,10 @@ mod tests {
             "[[[[[[",
         ] {
             let mut r = Reader::new(t);
-            let _ = r.object(|r, _| r.skip());
+            let _ = r.object(KEYS, |r, _| r.skip());
         }
         let deep = "{\"a\":".to_owned() + &"[".repeat(100_000) + &"]".repeat(100_000) + "}";
         let mut r = Reader::new(&deep);
-        assert!(r.object(|r, _| r.skip()).is_some());
+        assert!(r.object(KEYS, |r, _| r.skip()).is_some());
     }
 }

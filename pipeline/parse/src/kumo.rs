@@ -90,44 +90,61 @@ fn source_address<'a>(r: &mut Reader<'a>) -> Option<Option<Cow<'a, str>>> {
     if r.null() {
         return Some(None);
     }
+    const FIELDS: &[(&[u8], ())] = &[(b"address", ())];
     let mut address = None;
-    r.object(|r, k| match k {
-        "address" => opt_string(r).map(|a| address = a),
-        _ => r.skip(),
+    r.object(FIELDS, |r, k| match k {
+        Some(()) => opt_string(r).map(|a| address = a),
+        None => r.skip(),
     })?;
     Some(address)
 }
 
+#[derive(Clone, Copy)]
+enum ResponseField {
+    Code,
+    EnhancedCode,
+    Content,
+    Command,
+}
+
 fn response<'a>(r: &mut Reader<'a>) -> Option<Response<'a>> {
+    use ResponseField::*;
+    const FIELDS: &[(&[u8], ResponseField)] = &[
+        (b"code", Code),
+        (b"enhanced_code", EnhancedCode),
+        (b"content", Content),
+        (b"command", Command),
+    ];
+    const ENHANCED: &[(&[u8], usize)] = &[(b"class", 0), (b"subject", 1), (b"detail", 2)];
     let mut resp = Response::default();
-    r.object(|r, k| match k.as_bytes() {
-        b"code" => opt_number(r).map(|n| resp.code = n.map(|n| n as u16)),
-        b"content" => opt_string(r).map(|c| resp.content = c),
-        b"enhanced_code" if r.null() => Some(()),
-        b"enhanced_code" => {
-            let mut e = (None, None, None);
-            r.object(|r, k| match k.as_bytes() {
-                b"class" => r.number().map(|n| e.0 = Some(n as u64)),
-                b"subject" => r.number().map(|n| e.1 = Some(n as u64)),
-                b"detail" => r.number().map(|n| e.2 = Some(n as u64)),
-                _ => r.skip(),
+    r.object(FIELDS, |r, k| match k {
+        Some(Code) => opt_number(r).map(|n| resp.code = n.map(|n| n as u16)),
+        Some(Content) => opt_string(r).map(|c| resp.content = c),
+        Some(EnhancedCode) if r.null() => Some(()),
+        Some(EnhancedCode) => {
+            let mut e = [None; 3];
+            r.object(ENHANCED, |r, k| match k {
+                Some(at) => r.number().map(|n| e[at] = Some(n as u64)),
+                None => r.skip(),
             })?;
-            if let (Some(c), Some(s), Some(d)) = e {
+            if let [Some(c), Some(s), Some(d)] = e {
                 resp.enhanced_code = Some((c, s, d));
             }
             Some(())
         }
-        _ => r.skip(),
+        Some(Command) | None => r.skip(),
     })?;
     Some(resp)
 }
 
 fn peer<'a>(r: &mut Reader<'a>) -> Option<Peer<'a>> {
+    // `true` for the name, `false` for the address.
+    const FIELDS: &[(&[u8], bool)] = &[(b"name", true), (b"addr", false)];
     let mut p = Peer::default();
-    r.object(|r, k| match k.as_bytes() {
-        b"name" => opt_string(r).map(|v| p.name = v),
-        b"addr" => opt_string(r).map(|v| p.addr = v),
-        _ => r.skip(),
+    r.object(FIELDS, |r, k| match k {
+        Some(true) => opt_string(r).map(|v| p.name = v),
+        Some(false) => opt_string(r).map(|v| p.addr = v),
+        None => r.skip(),
     })?;
     Some(p)
 }
@@ -143,36 +160,84 @@ fn outcome(kind: &str) -> Option<Outcome> {
     }
 }
 
+/// A top-level key deferlog reads, or one it skips (`Skip`, listed only so that the
+/// walk keeps KumoMTA's order).
+#[derive(Clone, Copy)]
+enum Field {
+    Type,
+    Id,
+    Sender,
+    Recipient,
+    Size,
+    Response,
+    PeerAddress,
+    Timestamp,
+    Created,
+    NumAttempts,
+    EgressSource,
+    SourceAddress,
+    Skip,
+}
+
+/// KumoMTA's keys in the order it writes them (`JsonLogRecord` in kumo-log-types).
+const FIELDS: &[(&[u8], Field)] = &[
+    (b"type", Field::Type),
+    (b"id", Field::Id),
+    (b"sender", Field::Sender),
+    (b"recipient", Field::Recipient),
+    (b"queue", Field::Skip),
+    (b"site", Field::Skip),
+    (b"size", Field::Size),
+    (b"response", Field::Response),
+    (b"peer_address", Field::PeerAddress),
+    (b"timestamp", Field::Timestamp),
+    (b"created", Field::Created),
+    (b"num_attempts", Field::NumAttempts),
+    (b"bounce_classification", Field::Skip),
+    (b"egress_pool", Field::Skip),
+    (b"egress_source", Field::EgressSource),
+    (b"source_address", Field::SourceAddress),
+    (b"feedback_report", Field::Skip),
+    (b"meta", Field::Skip),
+    (b"headers", Field::Skip),
+    (b"delivery_protocol", Field::Skip),
+    (b"reception_protocol", Field::Skip),
+    (b"nodeid", Field::Skip),
+    (b"tls_cipher", Field::Skip),
+    (b"tls_protocol_version", Field::Skip),
+    (b"tls_peer_subject_name", Field::Skip),
+    (b"provider_name", Field::Skip),
+    (b"session_id", Field::Skip),
+];
+
 /// The record's fields; a record that is not an attempt is left on its `type` (KumoMTA
 /// writes it first), unread: a third of a log is `Reception`.
 fn read(json: &str) -> Result<Record<'_>, Bad> {
     let mut r = Reader::new(json);
     let mut rec = Record::default();
     let mut not_attempt = false;
-    // On bytes: byte-string arms compile to a decision on length and bytes; `str` arms
-    // call `memcmp` once per arm of the same length.
-    let walked = r.object(|r, k| match k.as_bytes() {
-        b"type" => {
+    let walked = r.object(FIELDS, |r, k| match k {
+        Some(Field::Type) => {
             let kind = r.string()?;
             not_attempt = outcome(&kind).is_none();
             rec.kind = Some(kind);
             // Stops the walk.
             (!not_attempt).then_some(())
         }
-        b"id" => r.string().map(|v| rec.id = Some(v)),
-        b"sender" => opt_string(r).map(|v| rec.sender = v),
-        b"recipient" => opt_string(r).map(|v| rec.recipient = v),
-        b"size" => opt_number(r).map(|v| rec.size = v.map(|n| n as u64)),
-        b"timestamp" => stamp(r).map(|v| rec.timestamp = v),
-        b"created" => stamp(r).map(|v| rec.created = v),
-        b"num_attempts" => opt_number(r).map(|v| rec.num_attempts = v.map(|n| n as u32)),
-        b"egress_source" => opt_string(r).map(|v| rec.egress_source = v),
-        b"source_address" => source_address(r).map(|v| rec.source_address = v),
-        b"response" if r.null() => Some(()),
-        b"response" => response(r).map(|v| rec.response = Some(v)),
-        b"peer_address" if r.null() => Some(()),
-        b"peer_address" => peer(r).map(|v| rec.peer_address = Some(v)),
-        _ => r.skip(),
+        Some(Field::Id) => r.string().map(|v| rec.id = Some(v)),
+        Some(Field::Sender) => opt_string(r).map(|v| rec.sender = v),
+        Some(Field::Recipient) => opt_string(r).map(|v| rec.recipient = v),
+        Some(Field::Size) => opt_number(r).map(|v| rec.size = v.map(|n| n as u64)),
+        Some(Field::Timestamp) => stamp(r).map(|v| rec.timestamp = v),
+        Some(Field::Created) => stamp(r).map(|v| rec.created = v),
+        Some(Field::NumAttempts) => opt_number(r).map(|v| rec.num_attempts = v.map(|n| n as u32)),
+        Some(Field::EgressSource) => opt_string(r).map(|v| rec.egress_source = v),
+        Some(Field::SourceAddress) => source_address(r).map(|v| rec.source_address = v),
+        Some(Field::Response) if r.null() => Some(()),
+        Some(Field::Response) => response(r).map(|v| rec.response = Some(v)),
+        Some(Field::PeerAddress) if r.null() => Some(()),
+        Some(Field::PeerAddress) => peer(r).map(|v| rec.peer_address = Some(v)),
+        Some(Field::Skip) | None => r.skip(),
     });
     if not_attempt {
         return Ok(rec);
