@@ -3,7 +3,10 @@
 //!
 //! An override names a key path with `__` between levels: `DEFERLOG_TIMEZONE`,
 //! `DEFERLOG_LIMITS__MAX_QUEUE_IDS=50000`. Values are read as TOML when they parse
-//! (numbers, booleans, arrays) and as strings otherwise.
+//! (numbers, booleans, arrays) and as strings otherwise. The variables the project's
+//! own scripts, tests and benches read (`TOOL_VARS`) share the prefix and are not
+//! overrides: `scripts/test` exports `DEFERLOG_TANSU`, and a shell that ran it must
+//! still run `deferlog`.
 
 use anyhow::{Context, Result, bail};
 use deferlog_classify::{Classifier, MxGroups};
@@ -12,6 +15,22 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 const ENV_PREFIX: &str = "DEFERLOG_";
+
+/// Not configuration: read by `scripts/`, the tests and the benches.
+const TOOL_VARS: &[&str] = &[
+    "DEFERLOG_TANSU",
+    "DEFERLOG_CACHE",
+    "DEFERLOG_CORPUS",
+    "DEFERLOG_BENCH_RECORDS",
+    "DEFERLOG_BENCH_CONSUMERS",
+    "DEFERLOG_BENCH_WORKERS",
+];
+
+/// The configuration overrides among environment variables.
+fn overrides(vars: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
+    vars.filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.len() > ENV_PREFIX.len() && !TOOL_VARS.contains(&k.as_str()))
+        .collect()
+}
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -403,10 +422,7 @@ fn default_lateness() -> u64 {
 impl Config {
     /// Reads `path` (if any) and applies the environment's overrides.
     pub fn load(path: Option<&Path>) -> Result<Config> {
-        let env: Vec<(String, String)> = std::env::vars()
-            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.len() > ENV_PREFIX.len())
-            .collect();
-        Self::load_with_env(path, &env)
+        Self::load_with_env(path, &overrides(std::env::vars()))
     }
 
     pub fn load_with_env(path: Option<&Path>, env: &[(String, String)]) -> Result<Config> {
@@ -737,6 +753,23 @@ mod tests {
         let env = [("DEFERLOG_LIMITS__NOPE".to_owned(), "1".to_owned())];
         let err = format!("{:#}", Config::load_with_env(Some(f.path()), &env).unwrap_err());
         assert!(err.contains("DEFERLOG_LIMITS__NOPE") && err.contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn the_projects_own_tool_variables_are_not_overrides() {
+        let vars = [
+            ("DEFERLOG_TANSU", "/opt/tansu"),
+            ("DEFERLOG_BENCH_RECORDS", "5"),
+            ("DEFERLOG_TIMEZONE", "UTC"),
+            ("DEFERLOG_", "x"),
+            ("DEFERLOG", "x"),
+            ("PATH", "/bin"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        assert_eq!(
+            overrides(vars.into_iter()),
+            [("DEFERLOG_TIMEZONE".to_owned(), "UTC".to_owned())]
+        );
     }
 
     #[test]
