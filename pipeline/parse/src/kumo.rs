@@ -347,33 +347,46 @@ impl Normalizer {
         let masked = redact_addresses_str(reply);
         let stored = bounded(&masked, self.response_max_bytes);
 
-        let st = self.state.get_or_insert(host, id);
         let expired = outcome == Outcome::Expired;
-        let (attempt, last) = if expired {
-            // Attributed to the last attempt, when one was seen.
-            match st.rcpt_mut(rcpt_hash.unwrap_or(0), rcpt_domain) {
-                Some(r) => (None, r.pending.take()),
-                None => {
-                    self.stats.untracked_recipients += 1;
-                    (None, None)
-                }
-            }
-        } else {
-            let deferred_to =
-                (outcome == Outcome::Deferred).then(|| LastAttempt::new(source_ip, mx_host, mx_ip, mx_group));
-            let n = st.attempt(rcpt_hash.unwrap_or(0), rcpt_domain, deferred_to);
-            if n.is_none() {
-                self.stats.untracked_recipients += 1;
-            }
-            // KumoMTA's own count, else ours.
-            (rec.num_attempts.or(n), None)
-        };
         // A finished recipient needs no state; a message with none left is dropped.
         let finished = matches!(outcome, Outcome::Delivered | Outcome::Bounced | Outcome::Expired);
-        if finished {
-            st.rcpts.retain(|r| Some(r.hash) != rcpt_hash);
-        }
-        let drop_message = finished && st.rcpts.is_empty();
+        // Most messages are delivered at their first attempt: with no state yet, a
+        // finished recipient is counted without creating (and at once dropping) any.
+        let st = if finished {
+            self.state.get(host, id)
+        } else {
+            Some(self.state.get_or_insert(host, id))
+        };
+        let (attempt, last, drop_message) = match st {
+            // Its first attempt seen, unless KumoMTA counted others; an expiry with no
+            // attempt seen has nowhere to be attributed.
+            None => ((!expired).then(|| rec.num_attempts.unwrap_or(1)), None, false),
+            Some(st) => {
+                let (attempt, last) = if expired {
+                    // Attributed to the last attempt, when one was seen.
+                    match st.rcpt_mut(rcpt_hash.unwrap_or(0), rcpt_domain) {
+                        Some(r) => (None, r.pending.take()),
+                        None => {
+                            self.stats.untracked_recipients += 1;
+                            (None, None)
+                        }
+                    }
+                } else {
+                    let deferred_to =
+                        (outcome == Outcome::Deferred).then(|| LastAttempt::new(source_ip, mx_host, mx_ip, mx_group));
+                    let n = st.attempt(rcpt_hash.unwrap_or(0), rcpt_domain, deferred_to);
+                    if n.is_none() {
+                        self.stats.untracked_recipients += 1;
+                    }
+                    // KumoMTA's own count, else ours.
+                    (rec.num_attempts.or(n), None)
+                };
+                if finished {
+                    st.rcpts.retain(|r| Some(r.hash) != rcpt_hash);
+                }
+                (attempt, last, finished && st.rcpts.is_empty())
+            }
+        };
         let row = EventRow {
             event_time_us: time_us,
             tenant: &self.tenant,
