@@ -185,7 +185,7 @@ fn bench(c: &mut Criterion) {
                     i += 1;
                     let out = dir.path().join(format!("run-{i}"));
                     let s = deferlog_run(&broker, &format!("run-{i}"), &out, n);
-                    let took = s.elapsed - s.first_record.unwrap_or_default();
+                    let took = s.elapsed - s.first_record.unwrap_or_default() - s.idle_tail.unwrap_or_default();
                     let _ = std::fs::remove_dir_all(&out);
                     last = Some(s);
                     took

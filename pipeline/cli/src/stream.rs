@@ -241,6 +241,9 @@ pub struct RunSummary {
     /// From the start to the first record (joining the group, fetching); the earliest
     /// over group members.
     pub first_record: Option<Duration>,
+    /// The stretch at the end with nothing left to read (a run stopped by a signal
+    /// once it had caught up): not throughput. The shortest over group members.
+    pub idle_tail: Option<Duration>,
     /// Processing-thread time from its first records to the end, summed over members.
     pub busy: Duration,
     /// Of `busy`, waiting for the polling thread.
@@ -256,6 +259,10 @@ impl RunSummary {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        self.idle_tail = match (self.idle_tail, o.idle_tail) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         self.busy += o.busy;
         self.consume += o.consume;
         self.timings.add(&o.timings);
@@ -268,16 +275,19 @@ impl std::fmt::Display for RunSummary {
         let s = |d: Duration| d.as_secs_f64();
         // Before the first record the consumer is joining the group: not throughput.
         let startup = self.first_record.unwrap_or(self.elapsed);
-        let working = self.elapsed.saturating_sub(startup);
+        let idle = self.idle_tail.unwrap_or_default();
+        let working = self.elapsed.saturating_sub(startup + idle);
         let rest = self.busy.saturating_sub(self.consume + t.sql + t.write + t.checkpoint);
         write!(
             f,
-            "{} records in {:.2}s after {:.2}s joining ({:.0}/s); processing threads: waiting for records {:.2}s, \
-             parse+batch {:.2}s, SQL {:.2}s, write {:.2}s, checkpoint {:.2}s",
+            "{} records in {:.2}s after {:.2}s joining ({:.0}/s), then {:.2}s without records until stopped; \
+             processing threads: waiting for records {:.2}s, parse+batch {:.2}s, SQL {:.2}s, write {:.2}s, \
+             checkpoint {:.2}s",
             self.records,
             s(working),
             s(startup),
             self.records as f64 / s(working).max(1e-9),
+            s(idle),
             s(self.consume),
             s(rest),
             s(t.sql),
@@ -547,6 +557,7 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
         records: polled.records,
         elapsed,
         first_record: polled.first_record,
+        idle_tail: polled.idle_tail,
         ..RunSummary::default()
     };
     for (p, w) in processed.iter().zip(&handler.workers) {
@@ -596,6 +607,8 @@ struct Polled {
     /// The longest stretch without a record after the first, and when it began (both
     /// since the member started); a stall shows here, spread waits do not.
     longest_wait: Option<(Duration, Duration)>,
+    /// From the last wait's start to the end, when polling ended waiting.
+    idle_tail: Option<Duration>,
 }
 
 const CANCEL_EVERY: u32 = 256;
@@ -712,6 +725,7 @@ fn poll(
             return Err(e.into());
         }
     }
+    p.idle_tail = stalled.map(|since| since.elapsed());
     Ok(p)
 }
 
