@@ -8,7 +8,7 @@
 use deferlog_event::short_eq;
 use std::borrow::Cow;
 
-/// Where the first `"` or `\\` of `b` is. Strings in records are short (ids,
+/// Where the first `"` or `\` of `b` is. Strings in records are short (ids,
 /// addresses, names), so the search's call and dispatch cost as much as the scan: on
 /// x86-64, SSE2 is always there and its search inlines; elsewhere `memchr2` decides.
 #[inline]
