@@ -199,10 +199,9 @@ impl Partitions for Handler {
                 })
             })
             .collect::<Vec<_>>();
-        let list: Vec<String> = parts.iter().map(|(t, n)| format!("{t}/{n}")).collect();
         eprintln!(
             "deferlog run: assigned {} ({:.2}s after the member started)",
-            list.join(" "),
+            names(parts),
             self.started.elapsed().as_secs_f64()
         );
         self.exporter.set_ready(true);
@@ -226,11 +225,33 @@ impl Partitions for Handler {
             }
         }
         if !parts.is_empty() {
-            let list: Vec<String> = parts.iter().map(|(t, n)| format!("{t}/{n}")).collect();
-            eprintln!("deferlog run: released {}", list.join(" "));
+            eprintln!("deferlog run: released {}", names(parts));
         }
         commits
     }
+
+    fn lost(&self, parts: &[TopicPartition]) {
+        for w in &self.workers {
+            w.feeder.barrier();
+        }
+        for (t, n) in parts {
+            if let Some(w) = self.routes().remove(t, *n) {
+                self.workers[w].proc().lose(t, *n);
+            }
+        }
+        if !parts.is_empty() {
+            eprintln!(
+                "deferlog run: lost {} (out of the group longer than its session timeout): dropped unwritten; \
+                 their new owner resumes from the last checkpoint",
+                names(parts)
+            );
+        }
+    }
+}
+
+/// `topic/partition ...` for log lines.
+fn names(parts: &[TopicPartition]) -> String {
+    parts.iter().map(|(t, n)| format!("{t}/{n}")).collect::<Vec<_>>().join(" ")
 }
 
 #[derive(Debug, Default)]

@@ -12,7 +12,8 @@ use std::sync::{Arc, OnceLock};
 /// One rejected record, its raw bytes kept exactly as read.
 #[derive(Debug, Clone, Copy)]
 pub struct RejectRow<'a> {
-    pub mta: Mta,
+    /// `None` for a record that is no MTA's (a bad Kafka key, a broken envelope).
+    pub mta: Option<Mta>,
     /// A stable snake_case reason, also the label of the reject counter.
     pub reason: &'static str,
     pub raw: &'a [u8],
@@ -31,7 +32,7 @@ pub fn reject_schema() -> SchemaRef {
         .get_or_init(|| {
             let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
             Arc::new(Schema::new(vec![
-                Field::new("mta", dict.clone(), false),
+                Field::new("mta", dict.clone(), true),
                 Field::new("reason", dict, false),
                 Field::new("origin", DataType::Utf8, false),
                 Field::new("raw", DataType::Binary, false),
@@ -79,7 +80,10 @@ impl RejectBuilder {
     }
 
     pub fn append(&mut self, r: &RejectRow<'_>) {
-        self.mta.append_value(r.mta.as_str());
+        match r.mta {
+            Some(m) => self.mta.append_value(m.as_str()),
+            None => self.mta.append_null(),
+        }
         self.reason.append_value(r.reason);
         // Writing into a StringBuilder cannot fail.
         let _ = r.origin.write_origin(&mut self.origin as &mut dyn Write);
@@ -116,7 +120,7 @@ mod tests {
         let mut b = RejectBuilder::default();
         let raw = b"Nov  1 00:00:00 h postfix/smtp[1]: AB12: to=<\xff\xfe";
         b.append(&RejectRow {
-            mta: Mta::Postfix,
+            mta: Some(Mta::Postfix),
             reason: "truncated",
             raw,
             origin: Origin::Line { file: "f", line: 3 },

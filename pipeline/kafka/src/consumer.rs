@@ -22,6 +22,11 @@ pub trait Partitions: Send + Sync {
     fn assigned(&self, parts: &[TopicPartition]) -> Vec<Option<i64>>;
     /// The partitions are about to go: finish them; returns offsets to commit.
     fn revoked(&self, parts: &[TopicPartition]) -> Vec<(String, i32, i64)>;
+    /// The partitions are gone already: this member was out of the group too long
+    /// and another may be reading them. Nothing of theirs may be written or committed.
+    fn lost(&self, parts: &[TopicPartition]) {
+        let _ = parts;
+    }
 }
 
 struct Ctx {
@@ -83,10 +88,14 @@ impl ConsumerContext for Ctx {
                 }
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                let offsets = self.handler.revoked(&list(tpl));
-                if !offsets.is_empty() {
-                    // Best effort: the checkpoint already holds these offsets.
-                    let _ = consumer.commit(&commit_list(&offsets), CommitMode::Sync);
+                if consumer.assignment_lost() {
+                    self.handler.lost(&list(tpl));
+                } else {
+                    let offsets = self.handler.revoked(&list(tpl));
+                    if !offsets.is_empty() {
+                        // Best effort: the checkpoint already holds these offsets.
+                        let _ = consumer.commit(&commit_list(&offsets), CommitMode::Sync);
+                    }
                 }
                 let r = if cooperative {
                     consumer.incremental_unassign(tpl)
@@ -99,6 +108,7 @@ impl ConsumerContext for Ctx {
             }
             other => {
                 eprintln!("deferlog: kafka: rebalance error: {other:?}");
+                self.handler.lost(&list(tpl));
                 let _ = consumer.unassign();
             }
         }

@@ -7,8 +7,9 @@
 
 use crate::normalizer::Normalizer;
 use crate::stats::RejectReason;
+use crate::stamp::{epoch_micros, plausible};
 use crate::text::Needle;
-use deferlog_event::{EventSink, Mta, Origin, RejectSink};
+use deferlog_event::{EventSink, Origin, RejectSink};
 use serde_json::Value;
 use std::mem;
 
@@ -44,14 +45,10 @@ pub(crate) fn is_kumo(line: &str) -> bool {
 /// Unix seconds (or milliseconds, when that large) or RFC 3339, as µs.
 fn micros(v: &Value) -> Option<i64> {
     match v {
-        Value::Number(n) => {
-            let s = n.as_f64()?;
-            let s = if s > 1e11 { s / 1e3 } else { s };
-            Some((s * 1e6) as i64)
-        }
+        Value::Number(n) => epoch_micros(n.as_f64()?),
         Value::String(t) => chrono::DateTime::parse_from_rfc3339(t)
             .ok()
-            .map(|d| d.timestamp_micros()),
+            .and_then(|d| plausible(d.timestamp_micros())),
         _ => None,
     }
 }
@@ -67,14 +64,14 @@ impl Normalizer {
     ) {
         let obj = match serde_json::from_str::<Value>(json) {
             Ok(Value::Object(m)) => m,
-            Ok(_) => return self.reject(Mta::Postfix, RejectReason::BadRecord, raw, origin, rejects),
-            Err(_) => return self.reject(Mta::Postfix, RejectReason::BadJson, raw, origin, rejects),
+            Ok(_) => return self.reject(None, RejectReason::BadRecord, raw, origin, rejects),
+            Err(_) => return self.reject(None, RejectReason::BadJson, raw, origin, rejects),
         };
         let fields = &self.envelope_fields;
         let line = match obj.get(&fields.message) {
             // One level only: an envelope in an envelope is not a shipper's record.
             Some(Value::String(line)) if !line.starts_with('{') || is_kumo(line) => line.as_str(),
-            _ => return self.reject(Mta::Postfix, RejectReason::BadRecord, raw, origin, rejects),
+            _ => return self.reject(None, RejectReason::BadRecord, raw, origin, rejects),
         };
         let host = obj.get(&fields.host).and_then(Value::as_str).filter(|h| !h.is_empty());
         let tenant = fields

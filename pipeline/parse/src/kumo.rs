@@ -13,6 +13,7 @@ use crate::json::Reader;
 use crate::normalizer::{Normalizer, lower};
 use crate::recipient::split_recipient;
 use crate::redact::redact_addresses_str;
+use crate::stamp::{epoch_micros, plausible};
 use crate::stats::{RejectReason, SkipKind};
 use crate::text::bounded;
 use deferlog_event::{Class, EventRow, EventSink, Mta, Origin, Outcome, RejectSink, push_u64};
@@ -75,11 +76,10 @@ fn stamp(r: &mut Reader<'_>) -> Option<Option<i64>> {
         return Some(
             chrono::DateTime::parse_from_rfc3339(&text)
                 .ok()
-                .map(|d| d.timestamp_micros()),
+                .and_then(|d| plausible(d.timestamp_micros())),
         );
     }
-    let s = r.number()?;
-    Some((s.is_finite() && s.abs() < 1e15).then(|| (s * 1e6).round() as i64))
+    Some(epoch_micros(r.number()?))
 }
 
 /// `source_address`: `{"address": "ip:port", ...}` or a bare `"ip:port"`.

@@ -341,13 +341,14 @@ impl Normalizer {
 
     pub(crate) fn reject(
         &mut self,
-        mta: Mta,
+        mta: impl Into<Option<Mta>>,
         reason: RejectReason,
         raw: &[u8],
         origin: Origin<'_>,
         rejects: &mut dyn RejectSink,
     ) {
-        self.stats.reject(reason);
+        let mta = mta.into();
+        self.stats.reject(mta, reason);
         let raw = crate::redact::redact_recipients(raw);
         rejects.reject(&RejectRow {
             mta,

@@ -14,6 +14,24 @@ pub const FUTURE_TOLERANCE_DAYS: i64 = 31;
 
 const US: i64 = 1_000_000;
 
+/// 2200-01-01T00:00:00Z in µs. Event times are kept as nanoseconds by DataFusion's
+/// time functions, which end in 2262; a stamp past this is a broken clock or a
+/// misread unit (milliseconds taken for seconds), not a time: rejected as a bad
+/// timestamp rather than binned into an hour that does not exist.
+const LATEST_US: i64 = 7_258_118_400 * US;
+
+/// `us` if it is a time an event can have (1970 to 2200).
+pub(crate) fn plausible(us: i64) -> Option<i64> {
+    (0..LATEST_US).contains(&us).then_some(us)
+}
+
+/// Unix seconds, or milliseconds when that large (shippers write either), as µs.
+pub(crate) fn epoch_micros(n: f64) -> Option<i64> {
+    let s = if n > 1e11 { n / 1e3 } else { n };
+    // `as` saturates; `plausible` then refuses what saturated.
+    (s.is_finite()).then(|| (s * 1e6).round() as i64).and_then(plausible)
+}
+
 /// The zone BSD stamps are written in.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Zone {
@@ -119,11 +137,12 @@ impl StampParser {
 
     /// Parses either stamp form; returns UTC microseconds and the bytes consumed.
     pub fn parse(&mut self, b: &[u8]) -> Option<(i64, usize)> {
-        if b.first().is_some_and(u8::is_ascii_digit) {
-            self.parse_rfc3339(b)
+        let (us, n) = if b.first().is_some_and(u8::is_ascii_digit) {
+            self.parse_rfc3339(b)?
         } else {
-            self.parse_bsd(b)
-        }
+            self.parse_bsd(b)?
+        };
+        Some((plausible(us)?, n))
     }
 
     fn parse_bsd(&mut self, b: &[u8]) -> Option<(i64, usize)> {
@@ -214,6 +233,11 @@ impl StampParser {
     /// Exim's `YYYY-MM-DD HH:MM:SS[.fff][ +HHMM]`: a wall-clock time in the configured
     /// zone, unless `log_timezone` wrote the offset. Returns UTC µs and bytes consumed.
     pub fn parse_local(&mut self, b: &[u8]) -> Option<(i64, usize)> {
+        let (us, n) = self.parse_local_any(b)?;
+        Some((plausible(us)?, n))
+    }
+
+    fn parse_local_any(&mut self, b: &[u8]) -> Option<(i64, usize)> {
         if b.get(10) != Some(&b' ') || b.get(13) != Some(&b':') {
             return None;
         }
@@ -398,6 +422,27 @@ mod tests {
         assert_eq!(p.parse(s).map(|x| x.0), Some(us("2026-03-03T08:45:29Z")));
         let s = b"2026-03-03T10:45:29.5Z x";
         assert_eq!(p.parse(s).map(|x| x.0), Some(us("2026-03-03T10:45:29.5Z")));
+    }
+
+    #[test]
+    fn stamps_past_2200_or_before_1970_are_not_times() {
+        let mut p = parser("UTC", "2026-11-28T10:00:00Z");
+        assert!(p.parse(b"2199-12-31T23:59:59Z host").is_some());
+        assert_eq!(p.parse(b"2200-01-01T00:00:00Z host"), None);
+        assert_eq!(p.parse(b"9999-03-03T10:45:29Z host"), None);
+        assert_eq!(p.parse(b"1969-12-31T23:59:59Z host"), None);
+        assert_eq!(p.parse_local(b"2262-05-01 07:15:00 1ajLoq"), None);
+        assert!(p.parse_local(b"2026-05-01 07:15:00 1ajLoq").is_some());
+    }
+
+    #[test]
+    fn epoch_numbers_are_seconds_or_milliseconds() {
+        let t = us("2026-11-08T07:15:00.5Z");
+        assert_eq!(epoch_micros(1_794_122_100.5), Some(t));
+        assert_eq!(epoch_micros(1_794_122_100_500.0), Some(t));
+        assert_eq!(epoch_micros(1e300), None);
+        assert_eq!(epoch_micros(f64::NAN), None);
+        assert_eq!(epoch_micros(-5.0), None);
     }
 
     #[test]

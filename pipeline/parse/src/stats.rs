@@ -1,4 +1,7 @@
-//! What the normalizer did with each line: events, skips by kind, rejects by reason.
+//! What the normalizer did with each line: events, skips by kind, rejects by MTA and
+//! reason.
+
+use deferlog_event::Mta;
 
 macro_rules! kinds {
     ($(#[$m:meta])* $name:ident { $($variant:ident => $s:literal),+ $(,)? }) => {
@@ -66,8 +69,11 @@ pub struct Stats {
     // (in checkpoints) read back padded.
     #[serde(deserialize_with = "padded")]
     pub skipped: [u64; SkipKind::ALL.len()],
-    #[serde(deserialize_with = "padded")]
-    pub rejected: [u64; RejectReason::ALL.len()],
+    /// By MTA (in `Mta::ALL` order, then records that are no MTA's), then reason.
+    /// (Before 2026-12-05 checkpoints held `rejected`, by reason only: read back as
+    /// none.)
+    #[serde(default, deserialize_with = "padded_rows")]
+    pub rejects: [[u64; RejectReason::ALL.len()]; Mta::ALL.len() + 1],
     /// Queue ids dropped from correlation state because it was full.
     pub evictions: u64,
     /// Queue ids currently held in correlation state.
@@ -76,15 +82,31 @@ pub struct Stats {
     pub untracked_recipients: u64,
 }
 
+/// The row of `Stats::rejects` for `mta`.
+fn row(mta: Option<Mta>) -> usize {
+    mta.map_or(Mta::ALL.len(), Mta::index)
+}
+
 fn padded<'de, D: serde::Deserializer<'de>, const N: usize>(d: D) -> Result<[u64; N], D::Error> {
-    let v: Vec<u64> = serde::Deserialize::deserialize(d)?;
+    pad(serde::Deserialize::deserialize(d)?, 0)
+}
+
+fn padded_rows<'de, D: serde::Deserializer<'de>, const M: usize, const N: usize>(
+    d: D,
+) -> Result<[[u64; N]; M], D::Error> {
+    let rows: Vec<Vec<u64>> = serde::Deserialize::deserialize(d)?;
+    let rows = rows
+        .into_iter()
+        .map(|r| pad(r, 0))
+        .collect::<Result<Vec<[u64; N]>, _>>()?;
+    pad(rows, [0; N])
+}
+
+fn pad<T: Copy, E: serde::de::Error, const N: usize>(v: Vec<T>, zero: T) -> Result<[T; N], E> {
     if v.len() > N {
-        return Err(serde::de::Error::invalid_length(
-            v.len(),
-            &"no more counts than this build knows",
-        ));
+        return Err(E::invalid_length(v.len(), &"no more counts than this build knows"));
     }
-    let mut a = [0; N];
+    let mut a = [zero; N];
     a[..v.len()].copy_from_slice(&v);
     Ok(a)
 }
@@ -94,16 +116,21 @@ impl Stats {
         self.skipped[kind as usize] += 1;
     }
 
-    pub fn reject(&mut self, reason: RejectReason) {
-        self.rejected[reason as usize] += 1;
+    pub fn reject(&mut self, mta: Option<Mta>, reason: RejectReason) {
+        self.rejects[row(mta)][reason as usize] += 1;
     }
 
     pub fn skipped(&self, kind: SkipKind) -> u64 {
         self.skipped[kind as usize]
     }
 
+    /// Rejects for `reason`, over every MTA.
     pub fn rejected(&self, reason: RejectReason) -> u64 {
-        self.rejected[reason as usize]
+        self.rejects.iter().map(|r| r[reason as usize]).sum()
+    }
+
+    pub fn rejected_by(&self, mta: Option<Mta>, reason: RejectReason) -> u64 {
+        self.rejects[row(mta)][reason as usize]
     }
 
     pub fn total_skipped(&self) -> u64 {
@@ -111,7 +138,7 @@ impl Stats {
     }
 
     pub fn total_rejected(&self) -> u64 {
-        self.rejected.iter().sum()
+        self.rejects.iter().flatten().sum()
     }
 
     /// Every line is exactly one of these; a test asserts it.
@@ -131,7 +158,7 @@ impl Stats {
         for (a, b) in self.skipped.iter_mut().zip(other.skipped) {
             *a += b;
         }
-        for (a, b) in self.rejected.iter_mut().zip(other.rejected) {
+        for (a, b) in self.rejects.iter_mut().flatten().zip(other.rejects.iter().flatten()) {
             *a += b;
         }
         self.evictions += other.evictions;
@@ -147,14 +174,22 @@ mod tests {
     fn counts_stored_by_a_build_with_fewer_kinds_read_back_padded() {
         let mut s = Stats::default();
         s.skip(SkipKind::Warning);
-        s.reject(RejectReason::Truncated);
+        s.reject(Some(Mta::Postfix), RejectReason::Truncated);
         let mut json: serde_json::Value = serde_json::to_value(&s).expect("json");
         json["skipped"].as_array_mut().expect("array").pop();
-        json["rejected"].as_array_mut().expect("array").truncate(2);
+        let rejects = json["rejects"].as_array_mut().expect("array");
+        rejects.truncate(1);
+        rejects[0].as_array_mut().expect("array").truncate(2);
         let back: Stats = serde_json::from_value(json).expect("padded");
         assert_eq!(back, s);
         let mut too_long = serde_json::to_value(&s).expect("json");
-        too_long["rejected"].as_array_mut().expect("array").push(1.into());
+        too_long["rejects"][0].as_array_mut().expect("array").push(1.into());
         assert!(serde_json::from_value::<Stats>(too_long).is_err());
+        // A checkpoint from before rejects were kept by MTA.
+        let mut old = serde_json::to_value(&s).expect("json");
+        old.as_object_mut().expect("object").remove("rejects");
+        old["rejected"] = serde_json::json!([0, 3]);
+        let back: Stats = serde_json::from_value(old).expect("old");
+        assert_eq!(back.total_rejected(), 0);
     }
 }

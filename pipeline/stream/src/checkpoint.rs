@@ -13,6 +13,13 @@
 //! else in the scope's staging directory: output of an epoch whose checkpoint never
 //! landed, which the records after the checkpoint's offset will produce again.
 //! The leading underscore keeps `_state` out of Hive-style readers of the archive.
+//!
+//! One writer per scope: a member that was out of the group too long may still hold
+//! a partition that another member already resumed. Each holder remembers which
+//! checkpoint file it loaded or stored last ([`FileId`]) and stores only while that
+//! is still the one on disk; a holder that finds another's checkpoint there stops
+//! with [`StreamError::TakenOver`] before publishing anything. Staged files carry
+//! the holder's token in their names, so two holders never write one file.
 
 use crate::StreamError;
 use crate::window::WindowsState;
@@ -26,6 +33,17 @@ use std::path::{Path, PathBuf};
 
 pub const STATE_DIR: &str = "_state";
 const VERSION: u32 = 1;
+
+/// Which checkpoint file is on disk: every store writes a new file and renames it
+/// over the old one, so a file another holder stored differs in inode, size or
+/// modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    modified_ns: i64,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Checkpoint {
@@ -78,15 +96,41 @@ pub struct ScopeDirs {
     pub root: PathBuf,
     pub checkpoint: PathBuf,
     pub staging: PathBuf,
+    /// This holder's mark in the names of its staged files.
+    token: String,
 }
 
 impl ScopeDirs {
     pub fn new(root: &Path, scope: &str) -> Self {
         let state = root.join(STATE_DIR);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
         ScopeDirs {
             root: root.to_path_buf(),
             checkpoint: state.join("checkpoints").join(format!("{scope}.json")),
             staging: state.join("staging").join(scope),
+            token: format!("{}-{nanos:09}", std::process::id()),
+        }
+    }
+
+    /// Where this holder stages the file it will publish as `name`.
+    pub fn staged_tmp(&self, name: &str) -> PathBuf {
+        self.staging.join(format!("{name}.{}.tmp", self.token))
+    }
+
+    /// The checkpoint file now on disk, if any.
+    pub fn current(&self) -> Result<Option<FileId>, StreamError> {
+        use std::os::unix::fs::MetadataExt;
+        match fs::metadata(&self.checkpoint) {
+            Ok(m) => Ok(Some(FileId {
+                dev: m.dev(),
+                ino: m.ino(),
+                len: m.len(),
+                modified_ns: m.mtime().saturating_mul(1_000_000_000).saturating_add(m.mtime_nsec()),
+            })),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&self.checkpoint, e)),
         }
     }
 
@@ -109,11 +153,19 @@ impl ScopeDirs {
         Ok(Some(c))
     }
 
-    /// Replaces the checkpoint atomically and durably.
-    pub fn store(&self, c: &Checkpoint) -> Result<(), StreamError> {
+    /// Replaces the checkpoint atomically and durably, if the one on disk is still
+    /// `held` (the one this holder loaded or stored last). Returns the new one's id.
+    pub fn store(&self, c: &Checkpoint, held: Option<FileId>) -> Result<FileId, StreamError> {
+        if self.current()? != held {
+            return Err(StreamError::TakenOver {
+                path: self.checkpoint.clone(),
+            });
+        }
         let dir = self.checkpoint.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-        let tmp = self.checkpoint.with_extension("json.tmp");
+        fs::create_dir_all(&self.staging).map_err(|e| io(&self.staging, e))?;
+        // In staging (same file system, cleared by recovery), under this holder's name.
+        let tmp = self.staged_tmp("checkpoint.json");
         let bytes = serde_json::to_vec(c).map_err(|cause| StreamError::Checkpoint {
             path: self.checkpoint.clone(),
             cause,
@@ -122,7 +174,13 @@ impl ScopeDirs {
         f.write_all(&bytes).map_err(|e| io(&tmp, e))?;
         f.sync_all().map_err(|e| io(&tmp, e))?;
         fs::rename(&tmp, &self.checkpoint).map_err(|e| io(&self.checkpoint, e))?;
-        File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(dir, e))
+        File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(dir, e))?;
+        self.current()?.ok_or_else(|| {
+            io(
+                &self.checkpoint,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "gone right after it was stored"),
+            )
+        })
     }
 
     pub fn staged(&self, pending: &[(PathBuf, PathBuf)]) -> Vec<Staged> {

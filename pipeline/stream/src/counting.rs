@@ -37,19 +37,28 @@ pub fn add_counter_rows(b: &RecordBatch, counts: &mut Counts, limit: usize) -> R
     Ok(())
 }
 
+/// The `mta` label of a reject: records that are no MTA's count as `unknown`.
+fn mta_label(mta: Option<Mta>) -> &'static str {
+    mta.map_or("unknown", Mta::as_str)
+}
+
 /// Sets the health series from counts kept cumulatively elsewhere.
 pub fn count_health(c: &mut Counts, counters: &Counters, stats: &Stats) {
     c.set(key(Family::Records, &[]), counters.records);
     c.set(key(Family::LateEvents, &[]), counters.late_events);
     c.set(key(Family::CorrelationEvictions, &[]), stats.evictions);
-    let mta = Mta::Postfix.as_str();
-    for r in RejectReason::ALL {
-        if stats.rejected(*r) > 0 {
-            c.set(key(Family::Rejects, &[mta, r.as_str()]), stats.rejected(*r));
+    let mtas = Mta::ALL.iter().map(|m| Some(*m)).chain([None]);
+    for m in mtas {
+        for r in RejectReason::ALL {
+            let n = stats.rejected_by(m, *r);
+            if n > 0 {
+                c.set(key(Family::Rejects, &[mta_label(m), r.as_str()]), n);
+            }
         }
     }
+    // Whole records, before any MTA's parser saw them (a bad key, an empty value).
     for (reason, n) in &counters.dead_letters {
-        c.set(key(Family::Rejects, &[mta, reason]), *n);
+        c.set(key(Family::Rejects, &[mta_label(None), reason]), *n);
     }
     for k in SkipKind::ALL {
         if stats.skipped(*k) > 0 {

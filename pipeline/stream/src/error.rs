@@ -8,6 +8,11 @@ pub enum StreamError {
     Io { path: PathBuf, cause: std::io::Error },
     #[error("checkpoint {path}: {cause}")]
     Checkpoint { path: PathBuf, cause: serde_json::Error },
+    #[error(
+        "checkpoint {path} was replaced by another member of the group: this one lost the partition (it was out \
+         of the group longer than session.timeout.ms / max.poll.interval.ms) and stops without writing"
+    )]
+    TakenOver { path: PathBuf },
     #[error("checkpoint {path} has version {found}; this build reads version 1")]
     CheckpointVersion { path: PathBuf, found: u32 },
     #[error(transparent)]

@@ -2,13 +2,13 @@
 //! files, its windows and its offsets. Everything here moves together: a checkpoint
 //! stores it, a restart or a rebalance restores it.
 
-use crate::checkpoint::{Checkpoint, ScopeDirs};
+use crate::checkpoint::{Checkpoint, FileId, ScopeDirs};
 use crate::sql::Sql;
 use crate::window::Windows;
 use crate::{Counters, StreamError};
 use deferlog_archive::{EVENTS_DIR, HOURLY_DIR, ParquetFile, REJECTS_DIR, Staged, hour_partition};
 use deferlog_event::{
-    HOUR_US, HourBatch, HourBatcher, Mta, Origin, RejectBuilder, RejectRow, event_schema, reject_schema,
+    HOUR_US, HourBatch, HourBatcher, Origin, hour_of, RejectBuilder, RejectRow, event_schema, reject_schema,
 };
 use deferlog_metrics::Counts;
 use deferlog_parse::{Normalizer, SkipKind, redact_recipients};
@@ -18,11 +18,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// How far past its record's broker timestamp (the ingest time) an event may lie and
+/// still move its partition's progress: MTA clocks drift by seconds, not hours. An
+/// event further ahead (a host with a broken clock) is counted in its hour but would
+/// otherwise carry the watermark with it and close every real hour at once.
+const CLOCK_SKEW_US: i64 = HOUR_US;
+
 pub(crate) struct Partition {
     pub topic: Arc<str>,
     pub partition: i32,
     pub scope: String,
     dirs: ScopeDirs,
+    /// The checkpoint file this partition was restored from or last stored.
+    held: Option<FileId>,
     norm: Normalizer,
     batcher: HourBatcher,
     rejects: RejectBuilder,
@@ -36,13 +44,19 @@ pub(crate) struct Partition {
     staged_seq: u32,
     rows_in_batch: usize,
     pub batch_started: Option<Instant>,
-    pub last_record: Option<Instant>,
+    /// When its last event was read: a partition that reads records but no events
+    /// (a host that only receives mail) must not hold the watermark back.
+    pub last_event: Option<Instant>,
     pub assigned_at: Instant,
+    /// The newest broker timestamp (or arrival time) of its records, µs.
+    max_reference_us: i64,
     /// Records since the last checkpoint.
     dirty: bool,
     pub timings: crate::Timings,
-    /// Closed hours kept for late events, counted from the watermark.
+    /// Closed hours kept for late events, counted back from the watermark or from
+    /// this partition's own progress, whichever is older.
     keep_closed_hours: i64,
+    lateness_us: i64,
     /// Cumulative metric counts (delivery series from `counters.sql`, health series
     /// from the counters and the normalizer's statistics).
     pub counts: Counts,
@@ -96,9 +110,13 @@ impl Partition {
         let root = cfg.out.as_path();
         let scope = scope_of(topic, partition);
         let dirs = ScopeDirs::new(root, &scope);
-        let ckpt = dirs.load()?;
-        dirs.recover(ckpt.as_ref())?;
-        let ckpt = ckpt.unwrap_or_else(|| Checkpoint::new(&scope));
+        let on_disk = dirs.current()?;
+        let ckpt = dirs.load()?.unwrap_or_else(|| Checkpoint::new(&scope));
+        // Stored again before anything else: a member that held the partition until
+        // now and does not know it lost it finds another checkpoint at its next store
+        // and stops (see `checkpoint.rs`), instead of publishing over this one.
+        let held = Some(dirs.store(&ckpt, on_disk)?);
+        dirs.recover(Some(&ckpt))?;
         let mut ncfg = cfg.normalizer.clone();
         if let Some(t) = cfg.topics.iter().find(|t| t.name == topic) {
             ncfg.format = t.format;
@@ -110,6 +128,7 @@ impl Partition {
             partition,
             scope,
             dirs,
+            held,
             norm,
             batcher: HourBatcher::new(cfg.batch_rows),
             rejects: RejectBuilder::default(),
@@ -122,11 +141,13 @@ impl Partition {
             staged_seq: 0,
             rows_in_batch: 0,
             batch_started: None,
-            last_record: None,
+            last_event: None,
             assigned_at: Instant::now(),
+            max_reference_us: i64::MIN,
             dirty: false,
             timings: crate::Timings::default(),
             keep_closed_hours: cfg.keep_closed_hours,
+            lateness_us: cfg.lateness_us,
             counts: ckpt.counts,
             prior_owner: ckpt.owner,
             owner: owner.map(str::to_owned),
@@ -146,7 +167,7 @@ impl Partition {
         *self.counters.dead_letters.entry(reason.to_owned()).or_default() += 1;
         let raw = redact_recipients(raw);
         self.rejects.append(&RejectRow {
-            mta: Mta::Postfix,
+            mta: None,
             reason,
             raw: &raw,
             origin: Origin::Record {
@@ -176,7 +197,7 @@ impl Partition {
         self.next_offset = offset + 1;
         self.counters.records += 1;
         self.dirty = true;
-        self.last_record = Some(now);
+        self.max_reference_us = self.max_reference_us.max(reference_us);
         let value = value.unwrap_or_default();
         // Producers key records by MTA host (ARCHITECTURE.md): a key that is not text
         // was not written by a producer that follows the convention.
@@ -213,6 +234,7 @@ impl Partition {
         if added > 0 {
             self.rows_in_batch += added;
             self.batch_started.get_or_insert(now);
+            self.last_event = Some(now);
         }
     }
 
@@ -253,6 +275,7 @@ impl Partition {
         self.rows_in_batch = 0;
         self.batch_started = None;
         if let Some(m) = self.batcher.max_time_us() {
+            let m = m.min(self.max_reference_us.saturating_add(CLOCK_SKEW_US));
             self.max_event_us = Some(self.max_event_us.map_or(m, |x| x.max(m)));
         }
         Ok(started.map(|t| t.elapsed()))
@@ -271,7 +294,7 @@ impl Partition {
                     .join(EVENTS_DIR)
                     .join(hour_partition(hb.hour_us))
                     .join(&name);
-                let tmp = self.dirs.staging.join(format!("{name}.tmp"));
+                let tmp = self.dirs.staged_tmp(&name);
                 e.insert(ParquetFile::create_staged(tmp, path, event_schema())?)
             }
         };
@@ -321,7 +344,7 @@ impl Partition {
             .collect::<Result<Vec<_>, _>>()?;
         if !hourly.is_empty() {
             let mut f = ParquetFile::create_staged(
-                self.dirs.staging.join(format!("hourly-{name}.tmp")),
+                self.dirs.staged_tmp(&format!("hourly-{name}")),
                 self.dirs.root.join(HOURLY_DIR).join(&name),
                 hourly_schema(),
             )?;
@@ -335,7 +358,7 @@ impl Partition {
         } else {
             let batch = self.rejects.finish()?;
             let mut f = ParquetFile::create_staged(
-                self.dirs.staging.join(format!("rejects-{name}.tmp")),
+                self.dirs.staged_tmp(&format!("rejects-{name}")),
                 self.dirs.root.join(REJECTS_DIR).join(&name),
                 reject_schema(),
             )?;
@@ -346,10 +369,18 @@ impl Partition {
         if let Some(sink) = sink {
             sink.epoch(&self.scope, &hourly, dead_letters.as_ref())?;
         }
+        // Counted from the partition's own progress when that is behind the
+        // watermark: a partition reading a backlog (a host that was cut off, one moved
+        // here from a worker that was behind) closes its hours on the watermark, and
+        // its next records are in those hours: they must still find them to revise.
         if self.keep_closed_hours > 0 {
+            let own = self
+                .max_event_us
+                .map_or(i64::MAX, |m| hour_of(m.saturating_sub(self.lateness_us)));
             let horizon = self
                 .windows
                 .closed_before()
+                .min(own)
                 .saturating_sub(self.keep_closed_hours * HOUR_US);
             self.windows.forget_before(horizon);
         }
@@ -368,7 +399,7 @@ impl Partition {
             owner: self.owner.clone(),
             pending: staged.iter().map(|s| (rel(&s.tmp), rel(&s.path))).collect(),
         };
-        self.dirs.store(&ckpt)?;
+        self.held = Some(self.dirs.store(&ckpt, self.held)?);
         for s in &staged {
             s.publish()?;
         }

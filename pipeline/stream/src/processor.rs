@@ -39,9 +39,10 @@ pub struct StreamConfig {
     pub batch_rows: usize,
     pub batch_interval: Duration,
     pub lateness_us: i64,
-    /// A partition with no record for this long stops holding the watermark back.
+    /// A partition with no event for this long stops holding the watermark back.
     pub idle_timeout: Duration,
-    /// Closed hours kept in state for late events, counted from the watermark.
+    /// Closed hours kept in state for late events, counted from the watermark (or
+    /// from a partition's own progress, when that is behind it).
     pub keep_closed_hours: i64,
     /// Delivery label sets one scope counts before folding new MX hosts into `other`.
     pub series_limit: usize,
@@ -244,6 +245,17 @@ impl Processor {
         }
     }
 
+    /// Drops a partition this member lost (another member may be writing it now):
+    /// nothing of it is written, its staged files are deleted. The new owner
+    /// resumes from the last checkpoint, which covers everything committed.
+    pub fn lose(&mut self, topic: &str, partition: i32) {
+        if let Some(i) = self.find(topic, partition) {
+            let p = self.parts.remove(i);
+            self.released.add(&p.timings);
+            p.abort();
+        }
+    }
+
     /// Lets a partition go to another Processor of this process, whole: its open
     /// batch, staged files, windows and normalizer state travel along, nothing is
     /// written. The caller must have had this Processor process every record of the
@@ -301,14 +313,15 @@ impl Processor {
     }
 
     /// Min over active partitions of (max event time − allowed lateness). A partition
-    /// is active from its assignment until it has been silent for the idle timeout;
+    /// is active from its assignment until it has read no event for the idle timeout
+    /// (records that are not events, such as a host's inbound lines, do not count);
     /// an active partition that has not delivered an event yet holds the watermark
     /// where it is (it may be about to deliver old hours). Never goes back.
     fn advance_watermark(&mut self, now: Instant) -> i64 {
         let idle = self.cfg.idle_timeout;
         let mut mark: Option<i64> = None;
         for p in self.parts.iter() {
-            let last = p.last_record.unwrap_or(p.assigned_at);
+            let last = p.last_event.unwrap_or(p.assigned_at);
             if now.duration_since(last) >= idle {
                 continue;
             }

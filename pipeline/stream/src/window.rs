@@ -7,6 +7,7 @@
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use arrow::record_batch::RecordBatch;
+use deferlog_event::HOUR_US;
 use deferlog_query::schema::{conform, partial_schema};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -138,16 +139,22 @@ impl Windows {
     /// Forgets closed hours before `hour_us`. A late event for one of them still
     /// reaches the event archive, but its hour row is not rewritten.
     pub fn forget_before(&mut self, hour_us: i64) {
-        self.forgotten_before = self.forgotten_before.max(hour_us.min(self.closed_before));
         let keep = self.hours.split_off(&hour_us);
-        let old = std::mem::replace(&mut self.hours, keep);
-        // A closed hour with unwritten changes stays until it is written.
-        self.hours.extend(old.into_iter().filter(|(_, w)| !w.closed || w.dirty));
+        for (h, w) in std::mem::replace(&mut self.hours, keep) {
+            // A closed hour with unwritten changes stays until it is written.
+            if !w.closed || w.dirty {
+                self.hours.insert(h, w);
+            } else {
+                // Only hours actually dropped: a scope that never held an hour (a
+                // partition whose backlog starts behind the watermark) still takes it.
+                self.forgotten_before = self.forgotten_before.max(h.saturating_add(HOUR_US));
+            }
+        }
     }
 
     /// Whether an event of `hour_us` belongs to an hour that may have been written
     /// and forgotten: its row cannot be rewritten without the counts it had. (A closed
-    /// hour this scope never held is simply started, closed, and written.)
+    /// hour after the last one dropped is simply started, closed, and written.)
     pub fn is_forgotten(&self, hour_us: i64) -> bool {
         hour_us < self.forgotten_before && !self.hours.contains_key(&hour_us)
     }

@@ -314,26 +314,9 @@ fn a_late_record_rewrites_its_closed_hour_with_a_higher_revision() {
     cfg.lateness_us = 0;
     let mut proc = Processor::new(cfg).expect("processor");
     proc.assign(TOPIC, 0).expect("assign");
-    let line = |t: &str, rcpt: &str| {
-        format!(
-            "{t} mta-out1 postfix-ip1/smtp[2]: ABCDE1234{rcpt}: to=<{rcpt}@gmail.com>, \
-             relay=gmail-smtp-in.l.google.com[142.250.1.27]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)"
-        )
-    };
-    let mut offset = 0;
-    let mut send = |proc: &mut Processor, text: String| {
-        let r = Record {
-            topic: TOPIC,
-            partition: 0,
-            offset,
-            key: Some(b"mta-out1"),
-            value: Some(text.as_bytes()),
-            tenant_header: None,
-            timestamp_ms: Some(INGEST_MS),
-        };
-        offset += 1;
-        proc.process(&r, Instant::now()).expect("process");
-    };
+    let line = delivery;
+    let mut feed = Feed::new(1, INGEST_MS);
+    let mut send = |proc: &mut Processor, text: String| feed.send(proc, 0, &text, Instant::now());
     send(&mut proc, line("Nov  1 07:10:00", "a"));
     send(&mut proc, line("Nov  1 07:20:00", "b"));
     // 09:00 moves the watermark past 07:00 and 08:00: 07:00 is written, final.
@@ -373,6 +356,149 @@ fn a_late_record_rewrites_its_closed_hour_with_a_higher_revision() {
     let report = csv(&query(Query::HOURLY_REPORT, &dir.path().join("hourly")), false);
     assert!(
         report.contains("2026-11-01T07:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,3,3,0,0,0,true"),
+        "{report}"
+    );
+}
+
+/// A Postfix delivery to Gmail from mta-out1, stamped `t`.
+fn delivery(t: &str, rcpt: &str) -> String {
+    format!(
+        "{t} mta-out1 postfix-ip1/smtp[2]: ABCDE1234{rcpt}: to=<{rcpt}@gmail.com>, \
+         relay=gmail-smtp-in.l.google.com[142.250.1.27]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)"
+    )
+}
+
+/// Hand-written records, each partition's offsets counted up.
+struct Feed {
+    offsets: Vec<i64>,
+    /// The broker timestamp the records carry.
+    timestamp_ms: i64,
+}
+
+impl Feed {
+    fn new(partitions: usize, timestamp_ms: i64) -> Feed {
+        Feed {
+            offsets: vec![0; partitions],
+            timestamp_ms,
+        }
+    }
+
+    fn send(&mut self, proc: &mut Processor, partition: usize, text: &str, now: Instant) {
+        let r = Record {
+            topic: TOPIC,
+            partition: partition as i32,
+            offset: self.offsets[partition],
+            key: Some(b"mta-out1"),
+            value: Some(text.as_bytes()),
+            tenant_header: None,
+            timestamp_ms: Some(self.timestamp_ms),
+        };
+        self.offsets[partition] += 1;
+        proc.process(&r, now).expect("process");
+    }
+}
+
+/// 2026-11-01 at `hh:mm` UTC, µs.
+fn nov1(hh: i64, mm: i64) -> i64 {
+    (1_793_491_200 + hh * 3600 + mm * 60) * 1_000_000
+}
+
+#[test]
+fn a_partition_that_reads_records_but_no_events_does_not_hold_hours_open() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut cfg = config(dir.path());
+    cfg.lateness_us = 0;
+    cfg.idle_timeout = Duration::from_secs(60);
+    let mut proc = Processor::new(cfg).expect("processor");
+    proc.assign(TOPIC, 0).expect("assign");
+    proc.assign(TOPIC, 1).expect("assign");
+    let later = Instant::now() + Duration::from_secs(120);
+    let mut feed = Feed::new(2, INGEST_MS);
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:10:00", "a"), later);
+    feed.send(&mut proc, 0, &delivery("Nov  1 09:00:00", "b"), later);
+    // Partition 1 is a host that only receives mail: busy, but never an attempt.
+    for i in 0..50 {
+        let inbound = format!("Nov  1 09:00:{i:02} mx-in1 postfix/smtpd[7]: connect from unknown[192.0.2.{i}]");
+        feed.send(&mut proc, 1, &inbound, later);
+    }
+    proc.checkpoint(false, later).expect("checkpoint");
+    assert_eq!(proc.watermark_us(), nov1(9, 0), "partition 0's newest event");
+    let rows = query_rows(&dir.path().join("hourly"));
+    assert!(
+        rows.iter().any(|r| r.starts_with("2026-11-01T07:00:00Z") && r.ends_with(",true")),
+        "07:00 is final: {rows:#?}"
+    );
+}
+
+#[test]
+fn an_event_from_a_clock_far_ahead_does_not_close_the_hours_of_now() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut cfg = config(dir.path());
+    cfg.lateness_us = 0;
+    let mut proc = Processor::new(cfg).expect("processor");
+    proc.assign(TOPIC, 0).expect("assign");
+    // Records reach the broker at 09:30 on Nov 1; one host's clock says 2030.
+    let mut feed = Feed::new(1, nov1(9, 30) / 1000);
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:10:00", "a"), Instant::now());
+    let future = "2030-01-01T00:00:00+00:00 mta-out1 postfix-ip1/smtp[2]: ABCDE1234f: to=<f@gmail.com>, \
+                  relay=gmail-smtp-in.l.google.com[142.250.1.27]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)";
+    feed.send(&mut proc, 0, future, Instant::now());
+    proc.checkpoint(false, Instant::now()).expect("checkpoint");
+    // At most an hour past the broker's time, not 2030.
+    assert_eq!(proc.watermark_us(), nov1(10, 30));
+    // So 11:00 is still open: its events are not late.
+    feed.timestamp_ms = nov1(11, 40) / 1000;
+    feed.send(&mut proc, 0, &delivery("Nov  1 11:10:00", "b"), Instant::now());
+    proc.checkpoint(false, Instant::now()).expect("checkpoint");
+    assert_eq!(proc.status()[0].counters.late_events, 0);
+    // The 2030 event is counted, in its own (open) hour.
+    proc.checkpoint(true, Instant::now()).expect("stop");
+    let rows = query_rows(&dir.path().join("hourly"));
+    assert!(
+        rows.iter().any(|r| r.starts_with("2030-01-01T00:00:00Z") && r.ends_with(",false")),
+        "{rows:#?}"
+    );
+}
+
+#[test]
+fn a_backlog_behind_the_watermark_is_revised_into_its_hours_not_dropped() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut cfg = config(dir.path());
+    cfg.lateness_us = 0;
+    cfg.keep_closed_hours = 2;
+    cfg.idle_timeout = Duration::from_secs(60);
+    let mut proc = Processor::new(cfg).expect("processor");
+    proc.assign(TOPIC, 0).expect("assign");
+    proc.assign(TOPIC, 1).expect("assign");
+    let later = Instant::now() + Duration::from_secs(120);
+    let mut feed = Feed::new(2, INGEST_MS);
+    // Partition 0 is current; partition 1's host was cut off: only a line of its
+    // inbound side got through, no delivery.
+    feed.send(&mut proc, 0, &delivery("Nov  5 12:10:00", "a"), later);
+    let inbound = "Nov  5 12:10:00 mta-out2 postfix/smtpd[7]: connect from unknown[192.0.2.1]";
+    feed.send(&mut proc, 1, inbound, later);
+    proc.checkpoint(false, later).expect("checkpoint");
+    assert_eq!(proc.watermark_us(), nov1(12, 10) + 4 * 24 * 3_600_000_000);
+    // Then it sends four days of backlog, hours behind the watermark.
+    for (i, t) in ["Nov  1 07:10:00", "Nov  1 07:20:00", "Nov  1 09:00:00", "Nov  1 13:00:00"]
+        .iter()
+        .enumerate()
+    {
+        feed.send(&mut proc, 1, &delivery(t, &format!("b{i}")), later);
+        proc.checkpoint(false, later).expect("checkpoint");
+    }
+    // 07:00 is more than 2 hours behind partition 1's progress now: a late event
+    // for it can no longer be merged, so it reaches the event archive only.
+    feed.send(&mut proc, 1, &delivery("Nov  1 07:30:00", "c0"), later);
+    proc.checkpoint(false, later).expect("checkpoint");
+    let c = &proc.status()[1].counters;
+    assert_eq!(c.late_forgotten, 1, "{c:?}");
+    let report = csv(&query(Query::HOURLY_REPORT, &dir.path().join("hourly")), false);
+    for hour in ["07", "09", "13"] {
+        assert!(report.contains(&format!("2026-11-01T{hour}:00:00Z,")), "{hour}: {report}");
+    }
+    assert!(
+        report.contains("2026-11-01T07:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,2,2,0,0,0,true"),
         "{report}"
     );
 }
