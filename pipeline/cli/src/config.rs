@@ -24,6 +24,7 @@ const TOOL_VARS: &[&str] = &[
     "DEFERLOG_BENCH_RECORDS",
     "DEFERLOG_BENCH_CONSUMERS",
     "DEFERLOG_BENCH_WORKERS",
+    "DEFERLOG_PROP_SEED",
 ];
 
 /// The configuration overrides among environment variables.
@@ -242,7 +243,8 @@ fn default_group() -> String {
 #[serde(deny_unknown_fields)]
 pub struct TopicEntry {
     pub name: String,
-    /// The records' format: `postfix` (raw syslog lines).
+    /// The records' format: `auto` (each record's shape says which MTA), `postfix`,
+    /// `exim`, `kumomta` or `powermta`.
     #[serde(default = "default_format")]
     pub format: String,
     #[serde(default)]
@@ -441,12 +443,20 @@ impl Config {
         let mut table: toml::Table = toml::from_str(&text).with_context(|| format!("config file {origin}"))?;
         let mut names = Vec::new();
         for (name, value) in env {
-            let path: Vec<String> = name[ENV_PREFIX.len()..]
+            let mut path: Vec<String> = name[ENV_PREFIX.len()..]
                 .split("__")
                 .map(|p| p.to_ascii_lowercase())
                 .collect();
-            set_path(&mut table, &path, parse_env_value(value))
-                .with_context(|| format!("environment variable {name}"))?;
+            // librdkafka's property names have dots, which a variable name cannot,
+            // and no underscores: DEFERLOG_KAFKA__PROPERTIES__SASL_PASSWORD.
+            if let [k, p, prop] = path.as_mut_slice()
+                && k == "kafka"
+                && p == "properties"
+            {
+                *prop = prop.replace('_', ".");
+            }
+            let value = typed_as_needed(&table, &path, value);
+            set_path(&mut table, &path, value).with_context(|| format!("environment variable {name}"))?;
             names.push(name.as_str());
         }
         toml::Table::try_into(table)
@@ -632,8 +642,10 @@ impl Config {
                 bail!("{origin}: key `{name}` must be at least 1");
             }
         }
-        if st.keep_closed_hours < 0 {
-            bail!("{origin}: key `stream.keep_closed_hours` must not be negative");
+        if st.keep_closed_hours < 1 {
+            bail!(
+                "{origin}: key `stream.keep_closed_hours` must be at least 1 (closed hours are kept that long for late events)"
+            );
         }
         Ok(RunSettings {
             stream: StreamConfig {
@@ -682,6 +694,21 @@ fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Res
             }
         }
     }
+}
+
+/// The value of an override: a number, boolean or array if it reads as one, unless
+/// only text fits the key (a tenant named `123`).
+fn typed_as_needed(table: &toml::Table, path: &[String], raw: &str) -> toml::Value {
+    let typed = parse_env_value(raw);
+    if typed.is_str() {
+        return typed;
+    }
+    let fits = |v: &toml::Value| {
+        let mut t = table.clone();
+        set_path(&mut t, path, v.clone()).is_ok() && toml::Table::try_into::<Config>(t).is_ok()
+    };
+    let text = toml::Value::String(raw.to_owned());
+    if !fits(&typed) && fits(&text) { text } else { typed }
 }
 
 fn parse_env_value(v: &str) -> toml::Value {
@@ -753,6 +780,29 @@ mod tests {
         let env = [("DEFERLOG_LIMITS__NOPE".to_owned(), "1".to_owned())];
         let err = format!("{:#}", Config::load_with_env(Some(f.path()), &env).unwrap_err());
         assert!(err.contains("DEFERLOG_LIMITS__NOPE") && err.contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_take_text_that_looks_like_a_number_and_kafka_properties() {
+        let f = write("[kafka]\nbrokers = \"b:9092\"\n[[kafka.topics]]\nname = \"m\"\n");
+        let env = [
+            ("DEFERLOG_TENANT", "123"),
+            ("DEFERLOG_LIMITS__MAX_QUEUE_IDS", "77"),
+            ("DEFERLOG_KAFKA__PROPERTIES__SASL_PASSWORD", "s3cret"),
+            ("DEFERLOG_KAFKA__PROPERTIES__SESSION_TIMEOUT_MS", "6000"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let cfg = Config::load_with_env(Some(f.path()), &env).expect("loads");
+        assert_eq!(cfg.tenant, "123");
+        assert_eq!(cfg.limits.max_queue_ids, 77);
+        let run = cfg.resolve_run("f", 0).expect("valid");
+        assert_eq!(
+            run.client.properties,
+            [
+                ("sasl.password".to_owned(), "s3cret".to_owned()),
+                ("session.timeout.ms".to_owned(), "6000".to_owned())
+            ]
+        );
     }
 
     #[test]

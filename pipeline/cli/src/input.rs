@@ -55,6 +55,10 @@ pub struct Input {
 
 const BUF: usize = 1 << 20;
 
+/// No MTA writes a line this long; input that has one is not a log (a wrong file, a
+/// stream of zeros) and would otherwise grow the buffer without end.
+const MAX_LINE: usize = 16 << 20;
+
 impl Input {
     fn new(name: String, reader: Box<dyn Read + Send>) -> Self {
         Input {
@@ -89,6 +93,16 @@ impl Input {
             self.end -= self.start;
             self.start = 0;
             if self.end == self.buf.len() {
+                if self.buf.len() >= MAX_LINE {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "reading {}: a line longer than {} MiB: not a log file?",
+                            self.name,
+                            MAX_LINE >> 20
+                        ),
+                    ));
+                }
                 self.buf.resize(self.buf.len() * 2, 0);
             }
             let n = match self.reader.read(&mut self.buf[self.end..]) {
@@ -163,6 +177,23 @@ pub fn total_bytes(paths: &[String]) -> u64 {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn long_lines_are_read_whole_and_endless_ones_are_an_error() {
+        let long = vec![b'x'; 3 * BUF];
+        let mut data = long.clone();
+        data.extend_from_slice(b"\nshort\n");
+        let mut input = Input::new("long".into(), Box::new(io::Cursor::new(data)));
+        assert_eq!(input.next_line().expect("read").map(<[u8]>::len), Some(long.len() + 1));
+        assert_eq!(input.next_line().expect("read"), Some(&b"short\n"[..]));
+        // A gzip of zeros, say: no newline in sight.
+        let mut input = Input::new("zeros".into(), Box::new(io::repeat(0)));
+        let err = input.next_line().expect_err("endless");
+        assert!(
+            err.to_string().contains("zeros") && err.to_string().contains("16 MiB"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn gzip_is_detected_by_content_not_name() {

@@ -251,7 +251,11 @@ impl Partitions for Handler {
 
 /// `topic/partition ...` for log lines.
 fn names(parts: &[TopicPartition]) -> String {
-    parts.iter().map(|(t, n)| format!("{t}/{n}")).collect::<Vec<_>>().join(" ")
+    parts
+        .iter()
+        .map(|(t, n)| format!("{t}/{n}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[derive(Debug, Default)]
@@ -876,10 +880,24 @@ impl Status {
                 let l = lag
                     .get(&(p.topic.clone(), p.partition))
                     .map_or("?".to_owned(), i64::to_string);
-                format!(
+                let mut s = format!(
                     "{}/{} @{} lag {l} open {}h",
                     p.topic, p.partition, p.next_offset, p.open_hours
-                )
+                );
+                // Both mean records that reach no hourly row: say so where it shows.
+                if p.counters.redelivered > 0 {
+                    s.push_str(&format!(
+                        " ({} records below the checkpoint skipped)",
+                        p.counters.redelivered
+                    ));
+                }
+                if p.counters.late_forgotten > 0 {
+                    s.push_str(&format!(
+                        " ({} events later than keep_closed_hours: archived, not in hourly rows)",
+                        p.counters.late_forgotten
+                    ));
+                }
+                s
             })
             .collect();
         let wm = chrono::DateTime::from_timestamp_micros(proc.watermark_us())

@@ -6,8 +6,8 @@
 //! stamps take their year from.
 
 use crate::normalizer::Normalizer;
-use crate::stats::RejectReason;
 use crate::stamp::{epoch_micros, plausible};
+use crate::stats::RejectReason;
 use crate::text::Needle;
 use deferlog_event::{EventSink, Origin, RejectSink};
 use serde_json::Value;

@@ -11,8 +11,8 @@
 use crate::normalizer::{Normalizer, lower};
 use crate::recipient::split_recipient;
 use crate::redact::redact_addresses_str;
-use crate::stats::{RejectReason, SkipKind};
 use crate::stamp::plausible;
+use crate::stats::{RejectReason, SkipKind};
 use crate::text::bounded;
 use deferlog_classify::split_reply;
 use deferlog_event::{Class, EventRow, EventSink, Mta, Origin, Outcome, RejectSink};

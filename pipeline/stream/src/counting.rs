@@ -66,3 +66,28 @@ pub fn count_health(c: &mut Counts, counters: &Counters, stats: &Stats) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_are_labelled_by_the_mta_that_wrote_them() {
+        let mut stats = Stats::default();
+        stats.reject(Some(Mta::KumoMta), RejectReason::BadJson);
+        stats.reject(Some(Mta::Exim), RejectReason::BadRecipient);
+        stats.reject(Some(Mta::Exim), RejectReason::BadRecipient);
+        stats.reject(None, RejectReason::BadJson);
+        let mut counters = Counters::default();
+        counters.dead_letters.insert("bad_key".into(), 3);
+        let mut c = Counts::default();
+        count_health(&mut c, &counters, &stats);
+        let rejects = |labels: &[&str]| c.get(&key(Family::Rejects, labels));
+        assert_eq!(rejects(&["kumomta", "bad_json"]), 1);
+        assert_eq!(rejects(&["exim", "bad_recipient"]), 2);
+        assert_eq!(rejects(&["unknown", "bad_json"]), 1);
+        assert_eq!(rejects(&["unknown", "bad_key"]), 3);
+        assert_eq!(rejects(&["postfix", "bad_json"]), 0);
+        assert_eq!(c.total(Family::Rejects), 7);
+    }
+}

@@ -8,7 +8,7 @@ use crate::window::Windows;
 use crate::{Counters, StreamError};
 use deferlog_archive::{EVENTS_DIR, HOURLY_DIR, ParquetFile, REJECTS_DIR, Staged, hour_partition};
 use deferlog_event::{
-    HOUR_US, HourBatch, HourBatcher, Origin, hour_of, RejectBuilder, RejectRow, event_schema, reject_schema,
+    HOUR_US, HourBatch, HourBatcher, Origin, RejectBuilder, RejectRow, event_schema, hour_of, reject_schema,
 };
 use deferlog_metrics::Counts;
 use deferlog_parse::{Normalizer, SkipKind, redact_recipients};

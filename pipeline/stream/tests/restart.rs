@@ -11,7 +11,7 @@ use deferlog_gen::{GenConfig, Generator, fleet_egress};
 use deferlog_metrics::{Counts, Exporter, ExporterConfig, Family, split};
 use deferlog_parse::{Egress, NormalizerConfig};
 use deferlog_query::{Engine, EventFilter, EventSource, Query};
-use deferlog_stream::{Processor, Record, StreamConfig, TenantFrom, TopicConfig};
+use deferlog_stream::{Processor, Record, StreamConfig, StreamError, TenantFrom, TopicConfig};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -425,7 +425,8 @@ fn a_partition_that_reads_records_but_no_events_does_not_hold_hours_open() {
     assert_eq!(proc.watermark_us(), nov1(9, 0), "partition 0's newest event");
     let rows = query_rows(&dir.path().join("hourly"));
     assert!(
-        rows.iter().any(|r| r.starts_with("2026-11-01T07:00:00Z") && r.ends_with(",true")),
+        rows.iter()
+            .any(|r| r.starts_with("2026-11-01T07:00:00Z") && r.ends_with(",true")),
         "07:00 is final: {rows:#?}"
     );
 }
@@ -455,7 +456,8 @@ fn an_event_from_a_clock_far_ahead_does_not_close_the_hours_of_now() {
     proc.checkpoint(true, Instant::now()).expect("stop");
     let rows = query_rows(&dir.path().join("hourly"));
     assert!(
-        rows.iter().any(|r| r.starts_with("2030-01-01T00:00:00Z") && r.ends_with(",false")),
+        rows.iter()
+            .any(|r| r.starts_with("2030-01-01T00:00:00Z") && r.ends_with(",false")),
         "{rows:#?}"
     );
 }
@@ -480,9 +482,14 @@ fn a_backlog_behind_the_watermark_is_revised_into_its_hours_not_dropped() {
     proc.checkpoint(false, later).expect("checkpoint");
     assert_eq!(proc.watermark_us(), nov1(12, 10) + 4 * 24 * 3_600_000_000);
     // Then it sends four days of backlog, hours behind the watermark.
-    for (i, t) in ["Nov  1 07:10:00", "Nov  1 07:20:00", "Nov  1 09:00:00", "Nov  1 13:00:00"]
-        .iter()
-        .enumerate()
+    for (i, t) in [
+        "Nov  1 07:10:00",
+        "Nov  1 07:20:00",
+        "Nov  1 09:00:00",
+        "Nov  1 13:00:00",
+    ]
+    .iter()
+    .enumerate()
     {
         feed.send(&mut proc, 1, &delivery(t, &format!("b{i}")), later);
         proc.checkpoint(false, later).expect("checkpoint");
@@ -495,11 +502,67 @@ fn a_backlog_behind_the_watermark_is_revised_into_its_hours_not_dropped() {
     assert_eq!(c.late_forgotten, 1, "{c:?}");
     let report = csv(&query(Query::HOURLY_REPORT, &dir.path().join("hourly")), false);
     for hour in ["07", "09", "13"] {
-        assert!(report.contains(&format!("2026-11-01T{hour}:00:00Z,")), "{hour}: {report}");
+        assert!(
+            report.contains(&format!("2026-11-01T{hour}:00:00Z,")),
+            "{hour}: {report}"
+        );
     }
     assert!(
         report.contains("2026-11-01T07:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,2,2,0,0,0,true"),
         "{report}"
+    );
+}
+
+#[test]
+fn a_member_that_lost_its_partition_to_another_stops_before_writing_over_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut old = Processor::new(config(dir.path())).expect("processor");
+    old.assign(TOPIC, 0).expect("assign");
+    let mut feed = Feed::new(1, INGEST_MS);
+    feed.send(&mut old, 0, &delivery("Nov  1 07:10:00", "a"), Instant::now());
+    old.checkpoint(false, Instant::now()).expect("checkpoint");
+    // The group gives the partition to another member while this one is stalled.
+    let mut new = Processor::new(config(dir.path())).expect("processor");
+    assert_eq!(new.assign(TOPIC, 0).expect("assign"), Some(1), "resumes after offset 0");
+    feed.send(&mut old, 0, &delivery("Nov  1 07:20:00", "b"), Instant::now());
+    let err = old.checkpoint(false, Instant::now()).expect_err("fenced");
+    assert!(matches!(err, StreamError::TakenOver { .. }), "{err}");
+    // The new owner goes on from the checkpoint it took over.
+    let mut feed = Feed::new(1, INGEST_MS);
+    feed.offsets[0] = 1;
+    feed.send(&mut new, 0, &delivery("Nov  1 07:20:00", "b"), Instant::now());
+    new.checkpoint(true, Instant::now()).expect("checkpoint");
+    let report = csv(&query(Query::HOURLY_REPORT, &dir.path().join("hourly")), false);
+    assert!(
+        report.contains("2026-11-01T07:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,2,2,0,0,0,false"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_lost_partition_is_dropped_unwritten() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut cfg = config(dir.path());
+    // Every event closes its batch: its events file is staged at once.
+    cfg.batch_rows = 1;
+    let mut proc = Processor::new(cfg).expect("processor");
+    proc.assign(TOPIC, 0).expect("assign");
+    let mut feed = Feed::new(1, INGEST_MS);
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:10:00", "a"), Instant::now());
+    proc.checkpoint(false, Instant::now()).expect("checkpoint");
+    let stored = std::fs::read(dir.path().join("_state/checkpoints/mail-0.json")).expect("checkpoint");
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:20:00", "b"), Instant::now());
+    assert!(
+        !walk(&dir.path().join("_state/staging")).is_empty(),
+        "b's events are staged"
+    );
+    proc.lose(TOPIC, 0);
+    assert_eq!(proc.checkpoint(true, Instant::now()).expect("checkpoint"), vec![]);
+    let after = std::fs::read(dir.path().join("_state/checkpoints/mail-0.json")).expect("checkpoint");
+    assert_eq!(after, stored, "the checkpoint is the one before the loss");
+    assert!(
+        walk(&dir.path().join("_state/staging")).is_empty(),
+        "its staged files are gone"
     );
 }
 
