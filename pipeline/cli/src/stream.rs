@@ -104,8 +104,9 @@ impl EpochSink for TopicSink {
                 .and_then(|c| c.as_binary_opt::<i32>())
                 .ok_or_else(|| StreamError::Output("dead letters without raw bytes".into()))?;
             for i in 0..b.num_rows() {
-                let headers: [(&str, &[u8]); 2] =
-                    [("reason", reason.value(i).as_bytes()), ("mta", mta.value(i).as_bytes())];
+                // A record that is no MTA's: labelled as its reject counter is.
+                let m = if mta.is_valid(i) { mta.value(i) } else { "unknown" };
+                let headers: [(&str, &[u8]); 2] = [("reason", reason.value(i).as_bytes()), ("mta", m.as_bytes())];
                 let value = if raw.is_valid(i) { raw.value(i) } else { &[] };
                 self.producer
                     .send_with_headers(topic, Some(origin.value(i).as_bytes()), value, &headers)
