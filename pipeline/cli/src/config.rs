@@ -129,7 +129,7 @@ pub struct MetricsSettings {
     #[serde(default = "default_tenant_series_budget")]
     pub tenant_series_budget: usize,
     /// Delivery label sets one partition keeps in its checkpoint before folding new
-    /// MX hosts into `other` (bounds state under adversarial input).
+    /// ones into `other` series (bounds state whatever the input; `Counts::add_delivery`).
     #[serde(default = "default_scope_series_limit")]
     pub scope_series_limit: usize,
 }

@@ -190,19 +190,46 @@ impl Counts {
         self.series.remove(key);
     }
 
-    /// Adds one row of delivery counts, with at most `limit` delivery series in this
-    /// set: past it, a new row's `mx_host` becomes `other` (counted in
-    /// [`Family::StateFolded`]), so a scope's state stays bounded whatever the input.
+    /// Adds one row of delivery counts. Past `limit` series in this set a new series
+    /// folds, counted in [`Family::StateFolded`], so a scope's state stays bounded
+    /// whatever the input (tenants from record keys, a long tail of MX groups): a new
+    /// MX host of a (tenant, source IP, MX group) already counted into that group's
+    /// `mx_host="other"` series, anything else into one whose tenant, source IP, MX
+    /// group and host are all `other` (its outcome or class kept).
     pub fn add_delivery(&mut self, r: &DeliveryRow<'_>, limit: usize) {
+        const O: &str = "other";
         let full = self.series.len() >= limit;
         let mut k = String::with_capacity(96);
         let mut count = |c: &mut Counts, family: Family, values: &[&str]| {
             k.clear();
             push_key(&mut k, family, values);
-            if full && !c.series.contains_key(&k) && family == Family::Attempts {
-                let folded = [values[0], values[1], values[2], "other", values[4]];
-                k.clear();
-                push_key(&mut k, family, &folded);
+            if full && family != Family::Events && !c.series.contains_key(&k) {
+                let fold = |c: &Counts, k: &mut String, folded: &[&str]| {
+                    k.clear();
+                    push_key(k, family, folded);
+                    c.series.contains_key(k.as_str())
+                };
+                // A new host of a (tenant, source IP, MX group) already counted goes
+                // to that group's `other` host; a new group, tenant or IP overflows.
+                let group_known = family == Family::Attempts && {
+                    k.clear();
+                    push_key(&mut k, family, &values[..3]);
+                    k.push(SEP);
+                    c.series
+                        .range(k.clone()..)
+                        .next()
+                        .is_some_and(|(s, _)| s.starts_with(k.as_str()))
+                };
+                if group_known {
+                    fold(c, &mut k, &[values[0], values[1], values[2], O, values[4]]);
+                } else {
+                    let last = values[values.len() - 1];
+                    match family {
+                        Family::Attempts => fold(c, &mut k, &[O, O, O, O, last]),
+                        Family::Deferrals => fold(c, &mut k, &[O, O, O, last]),
+                        _ => fold(c, &mut k, &[O, O, O]),
+                    };
+                }
                 c.add(&key(Family::StateFolded, &[]), r.events);
             }
             c.add(&k, r.events);
@@ -286,6 +313,35 @@ mod tests {
         assert_eq!(c.get(&other), 4);
         assert_eq!(c.get(&key(Family::StateFolded, &[])), 4);
         assert_eq!(c.total(Family::Attempts), 6);
+    }
+
+    #[test]
+    fn past_the_limit_state_stays_bounded_whatever_the_labels() {
+        let mut c = Counts::default();
+        let names: Vec<String> = (0..500).map(|i| format!("n{i}")).collect();
+        for (i, n) in names.iter().enumerate() {
+            let outcome = ["delivered", "deferred", "expired"][i % 3];
+            let r = DeliveryRow {
+                tenant: n,
+                mta: "postfix",
+                source_ip: n,
+                mx_group: n,
+                mx_host: n,
+                outcome,
+                class: "rate_limit",
+                events: 2,
+            };
+            c.add_delivery(&r, 50);
+        }
+        // The limit, plus one overflow series per family and outcome or class, and
+        // the count of what folded.
+        assert!(c.iter().count() <= 50 + 5, "{}", c.iter().count());
+        assert_eq!(c.total(Family::Attempts), 2 * 334);
+        assert_eq!(c.total(Family::Deferrals), 2 * 167);
+        assert_eq!(c.total(Family::Expiries), 2 * 166);
+        let overflow = key(Family::Expiries, &["other", "other", "other"]);
+        assert!(c.get(&overflow) > 0);
+        assert!(c.get(&key(Family::StateFolded, &[])) > 0);
     }
 
     #[test]

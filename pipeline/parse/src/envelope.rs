@@ -42,6 +42,11 @@ pub(crate) fn is_kumo(line: &str) -> bool {
     TYPE.find(line).is_some() && ID.find(line).is_some()
 }
 
+/// A tenant is a label value and part of state: a short printable name.
+pub fn valid_tenant(t: &str) -> bool {
+    !t.is_empty() && t.len() <= 128 && !t.contains(char::is_control)
+}
+
 /// Unix seconds (or milliseconds, when that large) or RFC 3339, as µs.
 fn micros(v: &Value) -> Option<i64> {
     match v {
@@ -80,6 +85,9 @@ impl Normalizer {
             .and_then(|t| obj.get(t))
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty());
+        if tenant.is_some_and(|t| !valid_tenant(t)) {
+            return self.reject(None, RejectReason::BadTenant, raw, origin, rejects);
+        }
         let ingest = obj.get(&fields.timestamp).and_then(micros);
 
         let saved_host = host.map(|h| mem::replace(&mut self.host, h.to_owned()));

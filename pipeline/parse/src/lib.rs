@@ -25,7 +25,7 @@ mod text;
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 pub use egress::{Egress, EgressMap};
-pub use envelope::EnvelopeFields;
+pub use envelope::{EnvelopeFields, valid_tenant};
 pub use normalizer::{Format, Normalizer, NormalizerConfig, NormalizerState, SyslogFields};
 pub use redact::redact_recipients;
 pub use stamp::{Zone, ZoneError};

@@ -53,6 +53,8 @@ kinds!(
         // delivery record needs (type, id, time, recipient).
         BadJson => "bad_json",
         BadRecord => "bad_record",
+        // A tenant (from a shipper's envelope) that is not a short printable name.
+        BadTenant => "bad_tenant",
     }
 );
 

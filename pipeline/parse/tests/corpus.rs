@@ -609,6 +609,8 @@ fn shipper_envelopes_carry_lines_of_every_mta() {
         r#"{"message":"{\"no\":\"envelope here\"}"}"#.to_owned(),
         r#"{"host":"x"}"#.to_owned(),
         r#"{"message": "unterminated"#.to_owned(),
+        // A tenant no label should carry.
+        format!(r#"{{"message":"{postfix}","customer":"{}"}}"#, "x".repeat(200)),
     ];
     for (i, r) in records.iter().enumerate() {
         let origin = Origin::Line {
@@ -632,8 +634,13 @@ fn shipper_envelopes_carry_lines_of_every_mta() {
         ("kumo-2", Outcome::Bounced)
     );
     let reasons: Vec<&str> = rejects.0.iter().map(|r| r.0.as_str()).collect();
-    assert_eq!(reasons, ["bad_record", "bad_record", "bad_json"]);
+    assert_eq!(reasons, ["bad_record", "bad_record", "bad_json", "bad_tenant"]);
     let st = n.stats();
-    assert_eq!(st.lines, 6);
+    assert_eq!(
+        st.rejected_by(None, RejectReason::BadJson),
+        1,
+        "an envelope is no MTA's"
+    );
+    assert_eq!(st.lines, 7);
     assert_eq!(st.lines, st.accounted_lines());
 }

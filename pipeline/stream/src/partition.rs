@@ -207,7 +207,7 @@ impl Partition {
         let tenant = match tenant {
             Tenant::Default(t) => t,
             Tenant::Given(t) => match std::str::from_utf8(t) {
-                Ok(t) if !t.is_empty() && t.len() <= 128 && !t.contains(char::is_control) => t,
+                Ok(t) if deferlog_parse::valid_tenant(t) => t,
                 _ => return self.dead_letter("bad_tenant", value, offset),
             },
         };
