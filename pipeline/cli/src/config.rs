@@ -288,7 +288,8 @@ pub struct StreamSettings {
     /// A partition silent this long stops holding the watermark back.
     #[serde(default = "default_idle_timeout_secs")]
     pub idle_timeout_secs: u64,
-    /// Closed hours kept for late events (their rows are rewritten with a higher revision).
+    /// Closed hours kept for late events (their rows are rewritten with a higher
+    /// revision); 0 keeps every closed hour (state grows with the stream).
     #[serde(default = "default_keep_closed_hours")]
     pub keep_closed_hours: i64,
     /// How often `run` logs its status line (records/s, lag, windows).
@@ -544,6 +545,8 @@ impl Config {
             },
             zone,
             reference_time_us,
+            // The stream sets its own (see `deferlog_stream`); replay has none.
+            max_ahead_us: None,
             egress,
             hash_key,
             max_queue_ids: self.limits.max_queue_ids,
@@ -642,9 +645,9 @@ impl Config {
                 bail!("{origin}: key `{name}` must be at least 1");
             }
         }
-        if st.keep_closed_hours < 1 {
+        if st.keep_closed_hours < 0 {
             bail!(
-                "{origin}: key `stream.keep_closed_hours` must be at least 1 (closed hours are kept that long for late events)"
+                "{origin}: key `stream.keep_closed_hours` must not be negative (0: closed hours are never forgotten)"
             );
         }
         Ok(RunSettings {

@@ -21,6 +21,8 @@ pub struct HourBatcher {
     open: BTreeMap<i64, EventBuilder>,
     ready: Vec<Result<HourBatch, ArrowError>>,
     max_time_us: Option<i64>,
+    /// Largest event time since [`HourBatcher::take_newest`] last took it.
+    newest_us: Option<i64>,
 }
 
 impl HourBatcher {
@@ -30,12 +32,19 @@ impl HourBatcher {
             open: BTreeMap::new(),
             ready: Vec::new(),
             max_time_us: None,
+            newest_us: None,
         }
     }
 
     /// Largest event time pushed so far: the input side of the watermark.
     pub fn max_time_us(&self) -> Option<i64> {
         self.max_time_us
+    }
+
+    /// Largest event time pushed since the last call: what one record added, to a
+    /// caller that takes it after each.
+    pub fn take_newest(&mut self) -> Option<i64> {
+        self.newest_us.take()
     }
 
     /// Full batches produced since the last call.
@@ -63,7 +72,9 @@ impl HourBatcher {
 impl EventSink for HourBatcher {
     fn push(&mut self, row: &EventRow<'_>) {
         let hour_us = hour_of(row.event_time_us);
-        self.max_time_us = Some(self.max_time_us.map_or(row.event_time_us, |m| m.max(row.event_time_us)));
+        let t = row.event_time_us;
+        self.max_time_us = Some(self.max_time_us.map_or(t, |m| m.max(t)));
+        self.newest_us = Some(self.newest_us.map_or(t, |m| m.max(t)));
         let rows = self.rows_per_batch;
         let b = self
             .open

@@ -286,6 +286,9 @@ impl Normalizer {
         let (Some(time_us), Some(rcpt)) = (rec.timestamp, rec.recipient.as_deref()) else {
             return self.reject(Mta::KumoMta, RejectReason::BadRecord, raw, origin, rejects);
         };
+        let Some(time_us) = self.stamps.in_reach(time_us) else {
+            return self.reject(Mta::KumoMta, RejectReason::BadTimestamp, raw, origin, rejects);
+        };
         let response = rec.response.as_ref();
         let code = response.and_then(|r| r.code);
         let content = response.and_then(|r| r.content.as_deref()).unwrap_or("");

@@ -57,6 +57,11 @@ pub struct NormalizerConfig {
     pub zone: Zone,
     /// Stamps without a year take it from here (UTC microseconds): the ingest time.
     pub reference_time_us: i64,
+    /// Events stamped further than this past the reference are rejected as
+    /// `bad_timestamp`. The stream sets it (its reference is each record's arrival, and
+    /// a line is not a day newer than its arrival); `None` for replay, whose reference
+    /// may be any date.
+    pub max_ahead_us: Option<i64>,
     pub egress: Vec<Egress>,
     /// Key of the recipient hash; the same key gives the same hashes across runs.
     pub hash_key: [u8; 16],
@@ -77,6 +82,7 @@ impl NormalizerConfig {
             envelope: crate::EnvelopeFields::default(),
             zone: Zone::default(),
             reference_time_us,
+            max_ahead_us: None,
             egress: Vec::new(),
             hash_key: [0; 16],
             max_queue_ids: 200_000,
@@ -140,6 +146,8 @@ impl fmt::Debug for Normalizer {
 
 impl Normalizer {
     pub fn new(cfg: NormalizerConfig) -> Self {
+        let mut stamps = StampParser::new(cfg.zone, cfg.reference_time_us);
+        stamps.set_max_ahead(cfg.max_ahead_us);
         Normalizer {
             tenant: cfg.tenant,
             format: cfg.format,
@@ -147,7 +155,7 @@ impl Normalizer {
             pmta_columns: crate::pmta::Columns::default(),
             pmta_header: None,
             envelope_fields: cfg.envelope,
-            stamps: StampParser::new(cfg.zone, cfg.reference_time_us),
+            stamps,
             egress: EgressMap::new(&cfg.egress),
             hasher: SipHasher13::new_with_key(&cfg.hash_key),
             state: Correlator::new(cfg.max_queue_ids.max(2)),
@@ -172,7 +180,7 @@ impl Normalizer {
 
     pub fn restore(&mut self, s: NormalizerState) {
         self.state.restore(s.correlation);
-        self.stats = s.stats;
+        self.stats = s.stats.restored();
         if let Some(h) = &s.pmta_header {
             self.pmta_columns = crate::pmta::Columns::from_header(h);
         }

@@ -11,7 +11,6 @@
 use crate::normalizer::{Normalizer, lower};
 use crate::recipient::split_recipient;
 use crate::redact::redact_addresses_str;
-use crate::stamp::plausible;
 use crate::stats::{RejectReason, SkipKind};
 use crate::text::bounded;
 use deferlog_classify::split_reply;
@@ -322,7 +321,11 @@ impl Normalizer {
     /// configured zone), or RFC 3339.
     fn pmta_time(&mut self, s: &str) -> Option<i64> {
         if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-            return s.parse::<i64>().ok()?.checked_mul(1_000_000).and_then(plausible);
+            return s
+                .parse::<i64>()
+                .ok()?
+                .checked_mul(1_000_000)
+                .and_then(|t| self.stamps.in_reach(t));
         }
         if let Some((t, n)) = self.stamps.parse_local(s.as_bytes())
             && n == s.len()
@@ -331,7 +334,7 @@ impl Normalizer {
         }
         chrono::DateTime::parse_from_rfc3339(s)
             .ok()
-            .and_then(|t| plausible(t.timestamp_micros()))
+            .and_then(|t| self.stamps.in_reach(t.timestamp_micros()))
     }
 }
 

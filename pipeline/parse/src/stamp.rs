@@ -95,6 +95,8 @@ pub struct StampParser {
     date_cache: Option<([u8; 10], i64)>,
     /// `YYYY-MM-DD HH` of a local stamp and the UTC µs of that local hour.
     local_cache: Option<([u8; 13], i64)>,
+    /// How far past the reference a stamp may be (see `NormalizerConfig::max_ahead_us`).
+    max_ahead_us: Option<i64>,
 }
 
 impl StampParser {
@@ -107,9 +109,23 @@ impl StampParser {
             bsd_cache: None,
             date_cache: None,
             local_cache: None,
+            max_ahead_us: None,
         };
         p.set_reference(reference_us);
         p
+    }
+
+    pub fn set_max_ahead(&mut self, max_ahead_us: Option<i64>) {
+        self.max_ahead_us = max_ahead_us;
+    }
+
+    /// `us` if it can be an event's time: plausible at all, and not further past the
+    /// reference than allowed.
+    pub(crate) fn in_reach(&self, us: i64) -> Option<i64> {
+        let ahead = self
+            .max_ahead_us
+            .is_some_and(|m| us > self.reference_us.saturating_add(m));
+        plausible(us).filter(|_| !ahead)
     }
 
     pub fn set_reference(&mut self, reference_us: i64) {
@@ -142,7 +158,7 @@ impl StampParser {
         } else {
             self.parse_bsd(b)?
         };
-        Some((plausible(us)?, n))
+        Some((self.in_reach(us)?, n))
     }
 
     fn parse_bsd(&mut self, b: &[u8]) -> Option<(i64, usize)> {
@@ -234,7 +250,7 @@ impl StampParser {
     /// zone, unless `log_timezone` wrote the offset. Returns UTC µs and bytes consumed.
     pub fn parse_local(&mut self, b: &[u8]) -> Option<(i64, usize)> {
         let (us, n) = self.parse_local_any(b)?;
-        Some((plausible(us)?, n))
+        Some((self.in_reach(us)?, n))
     }
 
     fn parse_local_any(&mut self, b: &[u8]) -> Option<(i64, usize)> {
@@ -433,6 +449,22 @@ mod tests {
         assert_eq!(p.parse(b"1969-12-31T23:59:59Z host"), None);
         assert_eq!(p.parse_local(b"2262-05-01 07:15:00 1ajLoq"), None);
         assert!(p.parse_local(b"2026-05-01 07:15:00 1ajLoq").is_some());
+    }
+
+    #[test]
+    fn with_a_reach_set_stamps_too_far_past_the_reference_are_not_times() {
+        let mut p = parser("UTC", "2026-11-28T10:00:00Z");
+        assert!(
+            p.parse(b"2026-12-20T10:00:00Z host").is_some(),
+            "no reach: any plausible time"
+        );
+        p.set_max_ahead(Some(24 * 3600 * US));
+        assert!(p.parse(b"2026-11-29T09:59:59Z host").is_some());
+        assert_eq!(p.parse(b"2026-11-29T10:00:01Z host"), None);
+        assert_eq!(p.parse_local(b"2026-12-01 07:15:00 1ajLoq"), None);
+        // A BSD stamp a week ahead would read as this year: too far all the same.
+        assert_eq!(p.parse(b"Dec  5 10:00:00 host"), None);
+        assert!(p.parse(b"Nov 28 12:00:00 host").is_some());
     }
 
     #[test]

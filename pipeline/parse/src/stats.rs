@@ -71,9 +71,12 @@ pub struct Stats {
     // (in checkpoints) read back padded.
     #[serde(deserialize_with = "padded")]
     pub skipped: [u64; SkipKind::ALL.len()],
-    /// By MTA (in `Mta::ALL` order, then records that are no MTA's), then reason.
-    /// (Before 2026-12-05 checkpoints held `rejected`, by reason only: read back as
-    /// none.)
+    /// By reason, over every MTA: what builds before 2026-12-05 stored, and still
+    /// stored so that such a build can read a checkpoint back.
+    #[serde(deserialize_with = "padded")]
+    pub rejected: [u64; RejectReason::ALL.len()],
+    /// By MTA, then reason: row 0 for records that are no MTA's, then one per MTA in
+    /// `Mta::ALL` order (so an MTA added later appends a row).
     #[serde(default, deserialize_with = "padded_rows")]
     pub rejects: [[u64; RejectReason::ALL.len()]; Mta::ALL.len() + 1],
     /// Queue ids dropped from correlation state because it was full.
@@ -86,7 +89,7 @@ pub struct Stats {
 
 /// The row of `Stats::rejects` for `mta`.
 fn row(mta: Option<Mta>) -> usize {
-    mta.map_or(Mta::ALL.len(), Mta::index)
+    mta.map_or(0, |m| m.index() + 1)
 }
 
 fn padded<'de, D: serde::Deserializer<'de>, const N: usize>(d: D) -> Result<[u64; N], D::Error> {
@@ -119,6 +122,7 @@ impl Stats {
     }
 
     pub fn reject(&mut self, mta: Option<Mta>, reason: RejectReason) {
+        self.rejected[reason as usize] += 1;
         self.rejects[row(mta)][reason as usize] += 1;
     }
 
@@ -128,11 +132,23 @@ impl Stats {
 
     /// Rejects for `reason`, over every MTA.
     pub fn rejected(&self, reason: RejectReason) -> u64 {
-        self.rejects.iter().map(|r| r[reason as usize]).sum()
+        self.rejected[reason as usize]
     }
 
     pub fn rejected_by(&self, mta: Option<Mta>, reason: RejectReason) -> u64 {
         self.rejects[row(mta)][reason as usize]
+    }
+
+    /// After reading counts stored by a build that kept rejects by reason only (every
+    /// one of them labelled `postfix` then): what the MTA rows lack goes to Postfix's,
+    /// so its series go on from where they were.
+    pub fn restored(mut self) -> Stats {
+        let postfix = row(Some(Mta::Postfix));
+        for r in 0..self.rejected.len() {
+            let by_mta: u64 = self.rejects.iter().map(|row| row[r]).sum();
+            self.rejects[postfix][r] += self.rejected[r].saturating_sub(by_mta);
+        }
+        self
     }
 
     pub fn total_skipped(&self) -> u64 {
@@ -140,7 +156,7 @@ impl Stats {
     }
 
     pub fn total_rejected(&self) -> u64 {
-        self.rejects.iter().flatten().sum()
+        self.rejected.iter().sum()
     }
 
     /// Every line is exactly one of these; a test asserts it.
@@ -158,6 +174,9 @@ impl Stats {
         self.expiry_lines += other.expiry_lines;
         self.untracked_recipients += other.untracked_recipients;
         for (a, b) in self.skipped.iter_mut().zip(other.skipped) {
+            *a += b;
+        }
+        for (a, b) in self.rejected.iter_mut().zip(other.rejected) {
             *a += b;
         }
         for (a, b) in self.rejects.iter_mut().flatten().zip(other.rejects.iter().flatten()) {
@@ -179,9 +198,11 @@ mod tests {
         s.reject(Some(Mta::Postfix), RejectReason::Truncated);
         let mut json: serde_json::Value = serde_json::to_value(&s).expect("json");
         json["skipped"].as_array_mut().expect("array").pop();
+        json["rejected"].as_array_mut().expect("array").truncate(2);
+        // Rows of an MTA this build knows and that build did not, and reasons too.
         let rejects = json["rejects"].as_array_mut().expect("array");
-        rejects.truncate(1);
-        rejects[0].as_array_mut().expect("array").truncate(2);
+        rejects.truncate(2);
+        rejects[1].as_array_mut().expect("array").truncate(2);
         let back: Stats = serde_json::from_value(json).expect("padded");
         assert_eq!(back, s);
         let mut too_long = serde_json::to_value(&s).expect("json");
@@ -191,7 +212,15 @@ mod tests {
         let mut old = serde_json::to_value(&s).expect("json");
         old.as_object_mut().expect("object").remove("rejects");
         old["rejected"] = serde_json::json!([0, 3]);
-        let back: Stats = serde_json::from_value(old).expect("old");
-        assert_eq!(back.total_rejected(), 0);
+        let back = serde_json::from_value::<Stats>(old).expect("old").restored();
+        assert_eq!(back.total_rejected(), 3);
+        assert_eq!(back.rejected_by(Some(Mta::Postfix), RejectReason::ALL[1]), 3);
+        // And one an older build wrote on after this one (it keeps `rejected` only).
+        let mut s = Stats::default();
+        s.reject(None, RejectReason::BadJson);
+        s.rejected[RejectReason::BadJson as usize] += 2;
+        let s = s.restored();
+        assert_eq!(s.rejected_by(None, RejectReason::BadJson), 1);
+        assert_eq!(s.rejected_by(Some(Mta::Postfix), RejectReason::BadJson), 2);
     }
 }

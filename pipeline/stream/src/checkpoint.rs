@@ -153,14 +153,22 @@ impl ScopeDirs {
         Ok(Some(c))
     }
 
-    /// Replaces the checkpoint atomically and durably, if the one on disk is still
-    /// `held` (the one this holder loaded or stored last). Returns the new one's id.
-    pub fn store(&self, c: &Checkpoint, held: Option<FileId>) -> Result<FileId, StreamError> {
-        if self.current()? != held {
-            return Err(StreamError::TakenOver {
+    /// `Err(TakenOver)` unless the checkpoint on disk is still `held` (the one this
+    /// holder loaded or stored last).
+    pub fn check(&self, held: Option<FileId>) -> Result<(), StreamError> {
+        if self.current()? == held {
+            Ok(())
+        } else {
+            Err(StreamError::TakenOver {
                 path: self.checkpoint.clone(),
-            });
+            })
         }
+    }
+
+    /// Replaces the checkpoint atomically and durably, if the one on disk is still
+    /// `held`. Returns the new one's id.
+    pub fn store(&self, c: &Checkpoint, held: Option<FileId>) -> Result<FileId, StreamError> {
+        self.check(held)?;
         let dir = self.checkpoint.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         fs::create_dir_all(&self.staging).map_err(|e| io(&self.staging, e))?;
@@ -173,6 +181,11 @@ impl ScopeDirs {
         let mut f = File::create(&tmp).map_err(|e| io(&tmp, e))?;
         f.write_all(&bytes).map_err(|e| io(&tmp, e))?;
         f.sync_all().map_err(|e| io(&tmp, e))?;
+        // Again right before the rename: the write and sync above take milliseconds.
+        if let Err(e) = self.check(held) {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
         fs::rename(&tmp, &self.checkpoint).map_err(|e| io(&self.checkpoint, e))?;
         File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(dir, e))?;
         self.current()?.ok_or_else(|| {

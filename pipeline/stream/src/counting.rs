@@ -47,18 +47,21 @@ pub fn count_health(c: &mut Counts, counters: &Counters, stats: &Stats) {
     c.set(key(Family::Records, &[]), counters.records);
     c.set(key(Family::LateEvents, &[]), counters.late_events);
     c.set(key(Family::CorrelationEvictions, &[]), stats.evictions);
-    let mtas = Mta::ALL.iter().map(|m| Some(*m)).chain([None]);
-    for m in mtas {
+    let mut rejects: std::collections::BTreeMap<(&str, &str), u64> = Default::default();
+    for m in [None].into_iter().chain(Mta::ALL.iter().map(|m| Some(*m))) {
         for r in RejectReason::ALL {
-            let n = stats.rejected_by(m, *r);
-            if n > 0 {
-                c.set(key(Family::Rejects, &[mta_label(m), r.as_str()]), n);
-            }
+            *rejects.entry((mta_label(m), r.as_str())).or_default() += stats.rejected_by(m, *r);
         }
     }
-    // Whole records, before any MTA's parser saw them (a bad key, an empty value).
+    // Whole records, before any MTA's parser saw them (a bad key, an empty value);
+    // `bad_tenant` also comes from shippers' envelopes.
     for (reason, n) in &counters.dead_letters {
-        c.set(key(Family::Rejects, &[mta_label(None), reason]), *n);
+        *rejects.entry((mta_label(None), reason)).or_default() += n;
+    }
+    for ((m, r), n) in rejects {
+        if n > 0 {
+            c.set(key(Family::Rejects, &[m, r]), n);
+        }
     }
     for k in SkipKind::ALL {
         if stats.skipped(*k) > 0 {
@@ -78,8 +81,10 @@ mod tests {
         stats.reject(Some(Mta::Exim), RejectReason::BadRecipient);
         stats.reject(Some(Mta::Exim), RejectReason::BadRecipient);
         stats.reject(None, RejectReason::BadJson);
+        stats.reject(None, RejectReason::BadTenant);
         let mut counters = Counters::default();
         counters.dead_letters.insert("bad_key".into(), 3);
+        counters.dead_letters.insert("bad_tenant".into(), 2);
         let mut c = Counts::default();
         count_health(&mut c, &counters, &stats);
         let rejects = |labels: &[&str]| c.get(&key(Family::Rejects, labels));
@@ -87,7 +92,8 @@ mod tests {
         assert_eq!(rejects(&["exim", "bad_recipient"]), 2);
         assert_eq!(rejects(&["unknown", "bad_json"]), 1);
         assert_eq!(rejects(&["unknown", "bad_key"]), 3);
+        assert_eq!(rejects(&["unknown", "bad_tenant"]), 3, "envelopes' and keys' together");
         assert_eq!(rejects(&["postfix", "bad_json"]), 0);
-        assert_eq!(c.total(Family::Rejects), 7);
+        assert_eq!(c.total(Family::Rejects), 10);
     }
 }

@@ -24,6 +24,11 @@ use std::time::Instant;
 /// otherwise carry the watermark with it and close every real hour at once.
 const CLOCK_SKEW_US: i64 = HOUR_US;
 
+/// Further ahead than this, a stamp is not a time this record can have: rejected as
+/// `bad_timestamp` (kept in the dead letters) instead of opening an hour that would
+/// stay open until the watermark reached it.
+const MAX_AHEAD_US: i64 = 24 * HOUR_US;
+
 pub(crate) struct Partition {
     pub topic: Arc<str>,
     pub partition: i32,
@@ -48,8 +53,6 @@ pub(crate) struct Partition {
     /// (a host that only receives mail) must not hold the watermark back.
     pub last_event: Option<Instant>,
     pub assigned_at: Instant,
-    /// The newest broker timestamp (or arrival time) of its records, µs.
-    max_reference_us: i64,
     /// Records since the last checkpoint.
     dirty: bool,
     pub timings: crate::Timings,
@@ -98,6 +101,26 @@ pub(crate) fn scope_of(topic: &str, partition: i32) -> String {
     format!("{t}-{partition}")
 }
 
+/// Loads the scope's checkpoint and stores it again as this holder's, one epoch on,
+/// before anything else: a member that held the partition until now and does not
+/// know it lost it finds another checkpoint at its next store or output and stops
+/// (see `checkpoint.rs`), and anything it did write has an older epoch (file names,
+/// revisions) than what this holder writes. Retried if that member stores between
+/// the load and the claim.
+fn claim(dirs: &ScopeDirs, scope: &str) -> Result<(Checkpoint, Option<FileId>), StreamError> {
+    let mut tries = 0;
+    loop {
+        let on_disk = dirs.current()?;
+        let mut ckpt = dirs.load()?.unwrap_or_else(|| Checkpoint::new(scope));
+        ckpt.epoch += 1;
+        match dirs.store(&ckpt, on_disk) {
+            Ok(held) => return Ok((ckpt, Some(held))),
+            Err(StreamError::TakenOver { .. }) if tries < 3 => tries += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 impl Partition {
     /// Restores the partition from its checkpoint (recovering its staged files), or
     /// starts it empty.
@@ -110,17 +133,13 @@ impl Partition {
         let root = cfg.out.as_path();
         let scope = scope_of(topic, partition);
         let dirs = ScopeDirs::new(root, &scope);
-        let on_disk = dirs.current()?;
-        let ckpt = dirs.load()?.unwrap_or_else(|| Checkpoint::new(&scope));
-        // Stored again before anything else: a member that held the partition until
-        // now and does not know it lost it finds another checkpoint at its next store
-        // and stops (see `checkpoint.rs`), instead of publishing over this one.
-        let held = Some(dirs.store(&ckpt, on_disk)?);
+        let (ckpt, held) = claim(&dirs, &scope)?;
         dirs.recover(Some(&ckpt))?;
         let mut ncfg = cfg.normalizer.clone();
         if let Some(t) = cfg.topics.iter().find(|t| t.name == topic) {
             ncfg.format = t.format;
         }
+        ncfg.max_ahead_us = Some(MAX_AHEAD_US);
         let mut norm = Normalizer::new(ncfg);
         norm.restore(ckpt.normalizer);
         Ok(Partition {
@@ -143,7 +162,6 @@ impl Partition {
             batch_started: None,
             last_event: None,
             assigned_at: Instant::now(),
-            max_reference_us: i64::MIN,
             dirty: false,
             timings: crate::Timings::default(),
             keep_closed_hours: cfg.keep_closed_hours,
@@ -197,7 +215,6 @@ impl Partition {
         self.next_offset = offset + 1;
         self.counters.records += 1;
         self.dirty = true;
-        self.max_reference_us = self.max_reference_us.max(reference_us);
         let value = value.unwrap_or_default();
         // Producers key records by MTA host (ARCHITECTURE.md): a key that is not text
         // was not written by a producer that follows the convention.
@@ -229,6 +246,11 @@ impl Partition {
         // some other service: keep it.
         if self.norm.stats_ref().skipped(SkipKind::Unrecognized) > unrecognized {
             self.dead_letter("unrecognized_record", value, offset);
+        }
+        // Progress, per record: an event is held to its own record's broker time.
+        if let Some(m) = self.batcher.take_newest() {
+            let m = m.min(reference_us.saturating_add(CLOCK_SKEW_US));
+            self.max_event_us = Some(self.max_event_us.map_or(m, |x| x.max(m)));
         }
         let added = (self.norm.stats_ref().events - events) as usize;
         if added > 0 {
@@ -274,10 +296,6 @@ impl Partition {
         }
         self.rows_in_batch = 0;
         self.batch_started = None;
-        if let Some(m) = self.batcher.max_time_us() {
-            let m = m.min(self.max_reference_us.saturating_add(CLOCK_SKEW_US));
-            self.max_event_us = Some(self.max_event_us.map_or(m, |x| x.max(m)));
-        }
         Ok(started.map(|t| t.elapsed()))
     }
 
@@ -367,6 +385,9 @@ impl Partition {
             Some(batch)
         };
         if let Some(sink) = sink {
+            // Topics cannot be taken back: nothing goes out from a holder that lost
+            // the scope.
+            self.dirs.check(self.held)?;
             sink.epoch(&self.scope, &hourly, dead_letters.as_ref())?;
         }
         // Counted from the partition's own progress when that is behind the

@@ -9,7 +9,7 @@ use arrow::array::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use deferlog_gen::{GenConfig, Generator, fleet_egress};
 use deferlog_metrics::{Counts, Exporter, ExporterConfig, Family, split};
-use deferlog_parse::{Egress, NormalizerConfig};
+use deferlog_parse::{Egress, NormalizerConfig, RejectReason};
 use deferlog_query::{Engine, EventFilter, EventSource, Query};
 use deferlog_stream::{Processor, Record, StreamConfig, StreamError, TenantFrom, TopicConfig};
 use std::path::Path;
@@ -310,10 +310,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn a_late_record_rewrites_its_closed_hour_with_a_higher_revision() {
     let dir = tempfile::tempdir().expect("tmp");
-    let mut cfg = config(dir.path());
-    cfg.lateness_us = 0;
-    let mut proc = Processor::new(cfg).expect("processor");
-    proc.assign(TOPIC, 0).expect("assign");
+    let mut proc = holding(dir.path(), 1, |_| {});
     let line = delivery;
     let mut feed = Feed::new(1, INGEST_MS);
     let mut send = |proc: &mut Processor, text: String| feed.send(proc, 0, &text, Instant::now());
@@ -398,6 +395,26 @@ impl Feed {
     }
 }
 
+/// A processor on `dir` holding partitions `0..n`, allowed lateness 0, `tweak` applied.
+fn holding(dir: &Path, n: i32, tweak: impl FnOnce(&mut StreamConfig)) -> Processor {
+    let mut cfg = config(dir);
+    cfg.lateness_us = 0;
+    tweak(&mut cfg);
+    let mut proc = Processor::new(cfg).expect("processor");
+    for p in 0..n {
+        proc.assign(TOPIC, p).expect("assign");
+    }
+    proc
+}
+
+/// Whether a row of the hour starting `hour` was written, final or not as asked.
+fn wrote_row(dir: &Path, hour: &str, is_final: bool) -> bool {
+    let end = if is_final { ",true" } else { ",false" };
+    query_rows(&dir.join("hourly"))
+        .iter()
+        .any(|r| r.starts_with(hour) && r.ends_with(end))
+}
+
 /// 2026-11-01 at `hh:mm` UTC, µs.
 fn nov1(hh: i64, mm: i64) -> i64 {
     (1_793_491_200 + hh * 3600 + mm * 60) * 1_000_000
@@ -406,12 +423,7 @@ fn nov1(hh: i64, mm: i64) -> i64 {
 #[test]
 fn a_partition_that_reads_records_but_no_events_does_not_hold_hours_open() {
     let dir = tempfile::tempdir().expect("tmp");
-    let mut cfg = config(dir.path());
-    cfg.lateness_us = 0;
-    cfg.idle_timeout = Duration::from_secs(60);
-    let mut proc = Processor::new(cfg).expect("processor");
-    proc.assign(TOPIC, 0).expect("assign");
-    proc.assign(TOPIC, 1).expect("assign");
+    let mut proc = holding(dir.path(), 2, |c| c.idle_timeout = Duration::from_secs(60));
     let later = Instant::now() + Duration::from_secs(120);
     let mut feed = Feed::new(2, INGEST_MS);
     feed.send(&mut proc, 0, &delivery("Nov  1 07:10:00", "a"), later);
@@ -423,55 +435,45 @@ fn a_partition_that_reads_records_but_no_events_does_not_hold_hours_open() {
     }
     proc.checkpoint(false, later).expect("checkpoint");
     assert_eq!(proc.watermark_us(), nov1(9, 0), "partition 0's newest event");
-    let rows = query_rows(&dir.path().join("hourly"));
-    assert!(
-        rows.iter()
-            .any(|r| r.starts_with("2026-11-01T07:00:00Z") && r.ends_with(",true")),
-        "07:00 is final: {rows:#?}"
-    );
+    assert!(wrote_row(dir.path(), "2026-11-01T07:00:00Z", true), "07:00 is final");
 }
 
 #[test]
-fn an_event_from_a_clock_far_ahead_does_not_close_the_hours_of_now() {
+fn an_event_from_a_clock_ahead_does_not_close_the_hours_of_now() {
     let dir = tempfile::tempdir().expect("tmp");
-    let mut cfg = config(dir.path());
-    cfg.lateness_us = 0;
-    let mut proc = Processor::new(cfg).expect("processor");
-    proc.assign(TOPIC, 0).expect("assign");
-    // Records reach the broker at 09:30 on Nov 1; one host's clock says 2030.
+    let mut proc = holding(dir.path(), 1, |_| {});
+    // Records reach the broker at 09:30 on Nov 1; one host's clock is 5 hours ahead,
+    // another's says 2030.
     let mut feed = Feed::new(1, nov1(9, 30) / 1000);
     feed.send(&mut proc, 0, &delivery("Nov  1 07:10:00", "a"), Instant::now());
-    let future = "2030-01-01T00:00:00+00:00 mta-out1 postfix-ip1/smtp[2]: ABCDE1234f: to=<f@gmail.com>, \
-                  relay=gmail-smtp-in.l.google.com[142.250.1.27]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)";
-    feed.send(&mut proc, 0, future, Instant::now());
+    feed.send(&mut proc, 0, &delivery("Nov  1 14:40:00", "f"), Instant::now());
+    let far = "2030-01-01T00:00:00+00:00 mta-out1 postfix-ip1/smtp[2]: ABCDE1234f0: to=<f0@gmail.com>, \
+               relay=gmail-smtp-in.l.google.com[142.250.1.27]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)";
+    feed.send(&mut proc, 0, far, Instant::now());
     proc.checkpoint(false, Instant::now()).expect("checkpoint");
-    // At most an hour past the broker's time, not 2030.
+    // At most an hour past the broker's time, not 14:40 or 2030.
     assert_eq!(proc.watermark_us(), nov1(10, 30));
+    let stats = &proc.status()[0].stats;
+    assert_eq!(stats.rejected(RejectReason::BadTimestamp), 1, "2030 is no time for it");
     // So 11:00 is still open: its events are not late.
     feed.timestamp_ms = nov1(11, 40) / 1000;
     feed.send(&mut proc, 0, &delivery("Nov  1 11:10:00", "b"), Instant::now());
     proc.checkpoint(false, Instant::now()).expect("checkpoint");
     assert_eq!(proc.status()[0].counters.late_events, 0);
-    // The 2030 event is counted, in its own (open) hour.
+    // The early event is held to its own record's time, not to every later record's.
+    assert_eq!(proc.watermark_us(), nov1(11, 10));
+    // It is counted, in its own hour.
     proc.checkpoint(true, Instant::now()).expect("stop");
-    let rows = query_rows(&dir.path().join("hourly"));
-    assert!(
-        rows.iter()
-            .any(|r| r.starts_with("2030-01-01T00:00:00Z") && r.ends_with(",false")),
-        "{rows:#?}"
-    );
+    assert!(wrote_row(dir.path(), "2026-11-01T14:00:00Z", false));
 }
 
 #[test]
 fn a_backlog_behind_the_watermark_is_revised_into_its_hours_not_dropped() {
     let dir = tempfile::tempdir().expect("tmp");
-    let mut cfg = config(dir.path());
-    cfg.lateness_us = 0;
-    cfg.keep_closed_hours = 2;
-    cfg.idle_timeout = Duration::from_secs(60);
-    let mut proc = Processor::new(cfg).expect("processor");
-    proc.assign(TOPIC, 0).expect("assign");
-    proc.assign(TOPIC, 1).expect("assign");
+    let mut proc = holding(dir.path(), 2, |c| {
+        c.keep_closed_hours = 2;
+        c.idle_timeout = Duration::from_secs(60);
+    });
     let later = Instant::now() + Duration::from_secs(120);
     let mut feed = Feed::new(2, INGEST_MS);
     // Partition 0 is current; partition 1's host was cut off: only a line of its
@@ -513,20 +515,32 @@ fn a_backlog_behind_the_watermark_is_revised_into_its_hours_not_dropped() {
     );
 }
 
+/// Counts the epochs handed to the topic outputs.
+struct Epochs(Arc<std::sync::Mutex<usize>>);
+
+impl deferlog_stream::EpochSink for Epochs {
+    fn epoch(&mut self, _: &str, _: &[RecordBatch], _: Option<&RecordBatch>) -> Result<(), StreamError> {
+        *self.0.lock().expect("lock") += 1;
+        Ok(())
+    }
+}
+
 #[test]
 fn a_member_that_lost_its_partition_to_another_stops_before_writing_over_it() {
     let dir = tempfile::tempdir().expect("tmp");
-    let mut old = Processor::new(config(dir.path())).expect("processor");
-    old.assign(TOPIC, 0).expect("assign");
+    let sent = Arc::new(std::sync::Mutex::new(0));
+    let mut old = holding(dir.path(), 1, |_| {}).with_sink(Box::new(Epochs(sent.clone())));
     let mut feed = Feed::new(1, INGEST_MS);
     feed.send(&mut old, 0, &delivery("Nov  1 07:10:00", "a"), Instant::now());
     old.checkpoint(false, Instant::now()).expect("checkpoint");
+    assert_eq!(*sent.lock().expect("lock"), 1, "its epoch went to the topics");
     // The group gives the partition to another member while this one is stalled.
-    let mut new = Processor::new(config(dir.path())).expect("processor");
+    let mut new = holding(dir.path(), 0, |_| {});
     assert_eq!(new.assign(TOPIC, 0).expect("assign"), Some(1), "resumes after offset 0");
     feed.send(&mut old, 0, &delivery("Nov  1 07:20:00", "b"), Instant::now());
     let err = old.checkpoint(false, Instant::now()).expect_err("fenced");
     assert!(matches!(err, StreamError::TakenOver { .. }), "{err}");
+    assert_eq!(*sent.lock().expect("lock"), 1, "nothing more went out");
     // The new owner goes on from the checkpoint it took over.
     let mut feed = Feed::new(1, INGEST_MS);
     feed.offsets[0] = 1;
@@ -542,11 +556,8 @@ fn a_member_that_lost_its_partition_to_another_stops_before_writing_over_it() {
 #[test]
 fn a_lost_partition_is_dropped_unwritten() {
     let dir = tempfile::tempdir().expect("tmp");
-    let mut cfg = config(dir.path());
     // Every event closes its batch: its events file is staged at once.
-    cfg.batch_rows = 1;
-    let mut proc = Processor::new(cfg).expect("processor");
-    proc.assign(TOPIC, 0).expect("assign");
+    let mut proc = holding(dir.path(), 1, |c| c.batch_rows = 1);
     let mut feed = Feed::new(1, INGEST_MS);
     feed.send(&mut proc, 0, &delivery("Nov  1 07:10:00", "a"), Instant::now());
     proc.checkpoint(false, Instant::now()).expect("checkpoint");
