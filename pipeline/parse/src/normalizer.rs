@@ -205,6 +205,13 @@ impl Normalizer {
         &self.stats
     }
 
+    /// Takes back the `kind` skip of the line just processed, which its caller keeps
+    /// as a reject instead (the stream dead-letters a record that is no log line):
+    /// a line is counted once.
+    pub fn unskip(&mut self, kind: SkipKind) {
+        self.stats.unskip(kind);
+    }
+
     pub fn stats(&self) -> Stats {
         let mut s = self.stats.clone();
         s.evictions = self.state.evictions();

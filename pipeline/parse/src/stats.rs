@@ -121,6 +121,11 @@ impl Stats {
         self.skipped[kind as usize] += 1;
     }
 
+    /// Takes back one `kind` skip: its line is counted elsewhere instead.
+    pub fn unskip(&mut self, kind: SkipKind) {
+        self.skipped[kind as usize] = self.skipped[kind as usize].saturating_sub(1);
+    }
+
     pub fn reject(&mut self, mta: Option<Mta>, reason: RejectReason) {
         self.rejected[reason as usize] += 1;
         self.rejects[row(mta)][reason as usize] += 1;

@@ -243,8 +243,9 @@ impl Partition {
         self.norm
             .process_line(value, origin, &mut self.batcher, &mut self.rejects);
         // A value that is not a log line at all is a malformed record, not a line of
-        // some other service: keep it.
+        // some other service: keep it, counted as a reject only.
         if self.norm.stats_ref().skipped(SkipKind::Unrecognized) > unrecognized {
+            self.norm.unskip(SkipKind::Unrecognized);
             self.dead_letter("unrecognized_record", value, offset);
         }
         // Progress, per record: an event is held to its own record's broker time.

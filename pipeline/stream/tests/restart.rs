@@ -439,6 +439,26 @@ fn a_partition_that_reads_records_but_no_events_does_not_hold_hours_open() {
 }
 
 #[test]
+fn a_record_that_is_no_log_line_is_one_dead_letter_and_not_also_a_skip() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut proc = holding(dir.path(), 1, |_| {});
+    let mut feed = Feed::new(1, INGEST_MS);
+    feed.send(&mut proc, 0, "\u{1}\u{2} not a log line", Instant::now());
+    // A line of syslog that is no MTA's is a skip, as in a file.
+    feed.send(
+        &mut proc,
+        0,
+        "Nov  1 07:10:00 mta-out1 sshd[9]: Accepted publickey",
+        Instant::now(),
+    );
+    let s = &proc.status()[0];
+    assert_eq!(s.counters.dead_letters.get("unrecognized_record"), Some(&1));
+    assert_eq!(s.stats.skipped(deferlog_parse::SkipKind::Unrecognized), 0);
+    let skips: u64 = deferlog_parse::SkipKind::ALL.iter().map(|k| s.stats.skipped(*k)).sum();
+    assert_eq!(skips, 1, "the sshd line");
+}
+
+#[test]
 fn an_event_from_a_clock_ahead_does_not_close_the_hours_of_now() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut proc = holding(dir.path(), 1, |_| {});
