@@ -32,9 +32,10 @@ use crate::output::{self, Format};
 use crate::route::Routes;
 use anyhow::{Context, Result, anyhow};
 use arrow::array::{Array, AsArray, RecordBatch};
-use deferlog_kafka::{Partitions, Producer, Source, TopicPartition};
+use deferlog_kafka::{LogEnds, Partitions, Producer, Source, TopicPartition};
 use deferlog_metrics::Exporter;
 use deferlog_stream::{EpochSink, PartitionStatus, Processor, Record, StreamError, TenantFrom};
+use std::collections::BTreeMap;
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -299,21 +300,28 @@ impl std::fmt::Display for RunSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let t = &self.timings;
         let s = |d: Duration| d.as_secs_f64();
-        // Before the first record the consumer is joining the group: not throughput.
-        let startup = self.first_record.unwrap_or(self.elapsed);
-        let idle = self.idle_tail.unwrap_or_default();
-        let working = self.elapsed.saturating_sub(startup + idle);
+        // Before the first record the consumer joins the group and waits for records,
+        // and a run stopped once caught up sits idle at the end: neither is throughput.
+        let head = match self.first_record {
+            Some(startup) => {
+                let idle = self.idle_tail.unwrap_or_default();
+                let working = self.elapsed.saturating_sub(startup + idle);
+                format!(
+                    "{} records in {:.2}s, the first {:.2}s after start ({:.0}/s), then {:.2}s without records until stopped",
+                    self.records,
+                    s(working),
+                    s(startup),
+                    self.records as f64 / s(working).max(1e-9),
+                    s(idle),
+                )
+            }
+            None => format!("no records in {:.2}s", s(self.elapsed)),
+        };
         let rest = self.busy.saturating_sub(self.consume + t.sql + t.write + t.checkpoint);
         write!(
             f,
-            "{} records in {:.2}s after {:.2}s joining ({:.0}/s), then {:.2}s without records until stopped; \
-             processing threads: waiting for records {:.2}s, parse+batch {:.2}s, SQL {:.2}s, write {:.2}s, \
+            "{head}; processing threads: waiting for records {:.2}s, parse+batch {:.2}s, SQL {:.2}s, write {:.2}s, \
              checkpoint {:.2}s",
-            self.records,
-            s(working),
-            s(startup),
-            self.records as f64 / s(working).max(1e-9),
-            s(idle),
             s(self.consume),
             s(rest),
             s(t.sql),
@@ -565,18 +573,22 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
     stop?;
     let elapsed = started.elapsed();
     // Per member: how evenly the group's partitions spread the work.
-    let secs = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{:.2}s", d.as_secs_f64()));
     let waits: Vec<String> = processed
         .iter()
         .map(|p| format!("{:.2}s", p.waiting.as_secs_f64()))
         .collect();
+    let first = match polled.first_record {
+        Some(d) => format!("the first {:.2}s after the member started", d.as_secs_f64()),
+        None => "none read".to_owned(),
+    };
+    let longest = match polled.longest_wait {
+        Some((d, at)) => format!(" (longest {:.2}s from {:.2}s)", d.as_secs_f64(), at.as_secs_f64()),
+        None => String::new(),
+    };
     eprintln!(
-        "deferlog run: consumer {index}: {} records, the first {} after the member started; polling waited {:.2}s for records (longest {} from {}); workers waited {} for the poller",
+        "deferlog run: consumer {index}: {} records, {first}; polling waited {:.2}s for records{longest}; workers waited {} for the poller",
         polled.records,
-        secs(polled.first_record),
         polled.waiting.as_secs_f64(),
-        secs(polled.longest_wait.map(|(d, _)| d)),
-        secs(polled.longest_wait.map(|(_, at)| at)),
         waits.join(", ")
     );
     let mut summary = RunSummary {
@@ -787,7 +799,7 @@ fn process(feed: Fed, job: &Job<'_>) -> Result<Processed> {
     let mut done = Processed::default();
     let mut records = 0u64;
     let mut last_checkpoint = Instant::now();
-    let mut status = Status::new(settings.status_interval, shared.exporter.clone());
+    let mut status = Status::new(slot, settings.status_interval, shared.exporter.clone());
     let mut since_tick = 0usize;
     loop {
         let before = Instant::now();
@@ -835,6 +847,8 @@ fn process(feed: Fed, job: &Job<'_>) -> Result<Processed> {
 
 /// The periodic status line: records/s, lag per partition, windows.
 struct Status {
+    /// The worker this line is about: each prints its own.
+    slot: usize,
     every: Duration,
     last: Instant,
     last_records: u64,
@@ -844,8 +858,9 @@ struct Status {
 }
 
 impl Status {
-    fn new(every: Duration, exporter: Arc<Exporter>) -> Self {
+    fn new(slot: usize, every: Duration, exporter: Arc<Exporter>) -> Self {
         Status {
+            slot,
             every,
             last: Instant::now(),
             last_records: 0,
@@ -854,16 +869,24 @@ impl Status {
         }
     }
 
-    /// Lag gauges for the partitions held; a partition let go loses its gauge.
-    fn publish_lag(&mut self, lag: &std::collections::BTreeMap<TopicPartition, i64>, held: &[PartitionStatus]) {
+    /// Lag gauges for the partitions held (from their own positions, so a partition
+    /// with nothing new since a restart shows 0, not nothing); a partition let go
+    /// loses its gauge.
+    fn publish_lag(&mut self, ends: &BTreeMap<TopicPartition, LogEnds>, held: &[PartitionStatus]) -> Vec<Option<i64>> {
         let now: Vec<(String, i32)> = held.iter().map(|p| (p.topic.clone(), p.partition)).collect();
         for (t, p) in self.lagged.iter().filter(|k| !now.contains(k)) {
             self.exporter.set_lag(t, *p, None);
         }
-        for k in &now {
-            self.exporter.set_lag(&k.0, k.1, lag.get(k).copied());
+        let lags: Vec<Option<i64>> = held
+            .iter()
+            .zip(&now)
+            .map(|(p, k)| ends.get(k).map(|e| e.lag(p.next_offset)))
+            .collect();
+        for (k, lag) in now.iter().zip(&lags) {
+            self.exporter.set_lag(&k.0, k.1, *lag);
         }
         self.lagged = now;
+        lags
     }
 
     fn maybe_log(&mut self, now: Instant, records: u64, proc: &mut Processor, source: &Source) {
@@ -872,15 +895,13 @@ impl Status {
             return;
         }
         let rate = (records - self.last_records) as f64 / dt.as_secs_f64();
-        let lag = source.lag();
         let held = proc.status();
-        self.publish_lag(&lag, &held);
+        let lags = self.publish_lag(&source.log_ends(), &held);
         let parts: Vec<String> = held
             .iter()
-            .map(|p| {
-                let l = lag
-                    .get(&(p.topic.clone(), p.partition))
-                    .map_or("?".to_owned(), i64::to_string);
+            .zip(&lags)
+            .map(|(p, l)| {
+                let l = l.map_or("?".to_owned(), |l| l.to_string());
                 let mut s = format!(
                     "{}/{} @{} lag {l} open {}h",
                     p.topic, p.partition, p.next_offset, p.open_hours
@@ -908,10 +929,15 @@ impl Status {
         } else {
             parts.join(", ")
         };
+        // A worker's count includes partitions it held before they moved to another.
+        let stray = match proc.stray_records() {
+            0 => String::new(),
+            n => format!(", {n} skipped: their partition had moved to another worker"),
+        };
         eprintln!(
-            "deferlog run: {records} records ({rate:.0}/s, {} from partitions no longer held), watermark {wm}, \
+            "deferlog run: worker {}: {records} records processed ({rate:.0}/s{stray}), its watermark {wm}, \
              batch latency {}; {parts}",
-            proc.stray_records(),
+            self.slot,
             proc.take_batch_latency(),
         );
         self.last = now;

@@ -31,19 +31,48 @@ pub trait Partitions: Send + Sync {
 
 struct Ctx {
     handler: Arc<dyn Partitions>,
-    /// Consumer lag per partition from librdkafka's statistics (approximate against
-    /// brokers whose high watermark is off).
-    lag: Mutex<BTreeMap<TopicPartition, i64>>,
+    ends: Mutex<BTreeMap<TopicPartition, LogEnds>>,
+}
+
+/// Where a partition's log starts and ends, from librdkafka's last statistics report:
+/// up to `statistics.interval.ms` old, and approximate against brokers whose high
+/// watermark is off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogEnds {
+    pub low: i64,
+    pub high: i64,
+}
+
+impl LogEnds {
+    /// Records a reader whose next offset is `next` has yet to read (`next` < 0: it
+    /// has read nothing and starts at the log's start).
+    ///
+    /// Counted from the reader's own position rather than librdkafka's
+    /// `consumer_lag`, which is unknown until a record or a commit after each start
+    /// (deferlog starts from its checkpoints) and lags the position by a report.
+    pub fn lag(&self, next: i64) -> i64 {
+        let from = if next >= 0 { next } else { self.low };
+        (self.high - from).max(0)
+    }
 }
 
 impl ClientContext for Ctx {
     fn stats(&self, s: Statistics) {
-        let mut lag = self.lag.lock().unwrap_or_else(PoisonError::into_inner);
-        lag.clear();
+        let mut ends = self.ends.lock().unwrap_or_else(PoisonError::into_inner);
+        ends.clear();
         for (topic, t) in &s.topics {
             for (p, st) in &t.partitions {
-                if *p >= 0 && st.consumer_lag >= 0 {
-                    lag.insert((topic.clone(), *p), st.consumer_lag);
+                // Partition -1 is librdkafka's internal one; a high watermark below 0
+                // is not known yet.
+                if *p >= 0 && st.hi_offset >= 0 {
+                    let low = st.lo_offset.clamp(0, st.hi_offset);
+                    ends.insert(
+                        (topic.clone(), *p),
+                        LogEnds {
+                            low,
+                            high: st.hi_offset,
+                        },
+                    );
                 }
             }
         }
@@ -183,7 +212,7 @@ impl Source {
     ) -> Result<Self, KafkaError> {
         let ctx = Ctx {
             handler,
-            lag: Mutex::new(BTreeMap::new()),
+            ends: Mutex::new(BTreeMap::new()),
         };
         let consumer: BaseConsumer<Ctx> = settings
             .client_config(&[
@@ -229,13 +258,26 @@ impl Source {
             .map_err(KafkaError::Commit)
     }
 
-    /// Consumer lag per partition, from the last statistics report.
-    pub fn lag(&self) -> BTreeMap<TopicPartition, i64> {
+    /// Each assigned partition's log ends, from the last statistics report.
+    pub fn log_ends(&self) -> BTreeMap<TopicPartition, LogEnds> {
         self.consumer
             .context()
-            .lag
+            .ends
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogEnds;
+
+    #[test]
+    fn lag_counts_from_the_readers_position_or_the_logs_start() {
+        let ends = LogEnds { low: 100, high: 250 };
+        assert_eq!(ends.lag(200), 50);
+        assert_eq!(ends.lag(-1), 150, "nothing read yet: the whole log is ahead");
+        assert_eq!(ends.lag(260), 0, "a report older than the position");
     }
 }

@@ -272,6 +272,28 @@ fn prometheus_scrapes_the_exporter_and_every_dashboard_query_and_rule_works() {
         "{}",
         std::fs::read_to_string(&log).unwrap_or_default()
     );
+
+    // Restarted with nothing new to read, every partition still has a lag (0): a
+    // consumer stuck after a restart must not leave the lag alert without data.
+    let log = c.dir.path().join("run2.log");
+    let mut run = Killed(start_run_with(&config, &log, &[("DEFERLOG_METRICS__LISTEN", &target)]));
+    wait_for("metrics served again", Duration::from_secs(30), || {
+        std::net::TcpStream::connect(&target).is_ok()
+    });
+    let lags = || {
+        let (_, text) = get(&target, "/metrics");
+        text.lines()
+            .filter(|l| l.starts_with("deferlog_kafka_lag_records{"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    wait_for(
+        "a lag for all 6 partitions after a restart",
+        Duration::from_secs(60),
+        || lags().len() == 6,
+    );
+    assert!(lags().iter().all(|l| l.ends_with(" 0")), "{:?}", lags());
+    assert!(sigterm(&mut run.0).success());
 }
 
 /// Sum of a family's samples in an exposition, by one label (`""` when unlabelled).

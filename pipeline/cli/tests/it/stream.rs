@@ -174,7 +174,7 @@ fn run_counts_a_topic_exactly_stops_on_sigterm_and_agrees_with_replay() {
     let stderr = std::fs::read_to_string(&log).expect("log");
     assert!(status.success(), "{status:?}\n{stderr}");
     assert!(
-        stderr.contains("records (") && stderr.contains("lag"),
+        stderr.contains("worker 1: ") && stderr.contains("records processed (") && stderr.contains("lag"),
         "status lines: {stderr}"
     );
     assert!(stderr.contains("written and committed"), "{stderr}");
