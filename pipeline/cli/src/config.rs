@@ -67,6 +67,10 @@ pub struct Config {
     pub metrics: MetricsSettings,
     #[serde(default)]
     pub envelope: EnvelopeSettings,
+    /// The `DEFERLOG_` variables applied over the file, named where a value is
+    /// judged (see [`Config::origin`]).
+    #[serde(skip)]
+    pub overridden_by: Vec<String>,
 }
 
 /// Field names of shippers' JSON envelopes (rsyslog, Vector, Fluent Bit).
@@ -460,8 +464,21 @@ impl Config {
             set_path(&mut table, &path, value).with_context(|| format!("environment variable {name}"))?;
             names.push(name.as_str());
         }
-        toml::Table::try_into(table)
-            .with_context(|| format!("config file {origin} with overrides from {}", names.join(", ")))
+        let mut cfg: Config = toml::Table::try_into(table)
+            .with_context(|| format!("config file {origin} with overrides from {}", names.join(", ")))?;
+        cfg.overridden_by = names.into_iter().map(str::to_owned).collect();
+        Ok(cfg)
+    }
+
+    /// Where the values came from, for messages about them: the file (or the
+    /// defaults) and the environment variables applied over it.
+    pub fn origin(&self, path: Option<&Path>) -> String {
+        let file = path.map_or("(defaults)".to_owned(), |p| p.display().to_string());
+        if self.overridden_by.is_empty() {
+            file
+        } else {
+            format!("{file} with overrides from {}", self.overridden_by.join(", "))
+        }
     }
 
     /// Checks every value and resolves it into what the normalizer runs with.
@@ -629,6 +646,8 @@ impl Config {
                 toml::Value::Boolean(b) => b.to_string(),
                 _ => bail!("{origin}: key `kafka.properties.{key}` must be a string, number or boolean"),
             };
+            deferlog_kafka::check_property(key, &v)
+                .map_err(|e| anyhow::anyhow!("{origin}: key `kafka.properties.{key}`: {e}"))?;
             client = client.with(key, &v);
         }
         let st = &self.stream;
@@ -644,6 +663,9 @@ impl Config {
             if v == 0 {
                 bail!("{origin}: key `{name}` must be at least 1");
             }
+        }
+        if st.out.as_os_str().is_empty() {
+            bail!("{origin}: key `stream.out` must name a directory");
         }
         if st.keep_closed_hours < 0 {
             bail!(
@@ -783,6 +805,12 @@ mod tests {
         let env = [("DEFERLOG_LIMITS__NOPE".to_owned(), "1".to_owned())];
         let err = format!("{:#}", Config::load_with_env(Some(f.path()), &env).unwrap_err());
         assert!(err.contains("DEFERLOG_LIMITS__NOPE") && err.contains("nope"), "{err}");
+        // A value judged after loading names the variable it came from, not only the file.
+        let env = [("DEFERLOG_TIMEZONE".to_owned(), "Mars/Olympus".to_owned())];
+        let cfg = Config::load_with_env(Some(f.path()), &env).expect("loads");
+        let origin = cfg.origin(Some(f.path()));
+        let err = format!("{:#}", cfg.resolve(&origin, 0).unwrap_err());
+        assert!(err.contains("DEFERLOG_TIMEZONE") && err.contains("timezone"), "{err}");
     }
 
     #[test]
@@ -860,6 +888,20 @@ mod tests {
             "{base}[[kafka.topics]]\nname = \"m\"\n[stream]\nbatch_rows = 0"
         ));
         assert!(e.contains("stream.batch_rows"), "{e}");
+        let e = err(&format!("{base}[[kafka.topics]]\nname = \"m\"\n[stream]\nout = \"\""));
+        assert!(e.contains("stream.out"), "{e}");
+        // librdkafka's own names and kinds, checked before anything connects.
+        let e = err(&format!(
+            "{base}[[kafka.topics]]\nname = \"m\"\n[kafka.properties]\n\"sesion.timeout.ms\" = 6000"
+        ));
+        assert!(
+            e.contains("d.toml") && e.contains("kafka.properties.sesion.timeout.ms"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{base}[[kafka.topics]]\nname = \"m\"\n[kafka.properties]\n\"session.timeout.ms\" = \"abc\""
+        ));
+        assert!(e.contains("kafka.properties.session.timeout.ms"), "{e}");
         let ok: Config = toml::from_str(&format!(
             "{base}[[kafka.topics]]\nname = \"m\"\ntenant = {{ from = \"key\" }}\n\
              [kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n\"session.timeout.ms\" = 6000\n"

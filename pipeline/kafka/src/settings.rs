@@ -1,6 +1,16 @@
 //! librdkafka properties: the few deferlog sets, then whatever the user passes through.
 
+use crate::KafkaError;
 use rdkafka::ClientConfig;
+
+/// Whether librdkafka takes `key = value` (a property it knows, a value of its kind),
+/// asked without creating a client, so a configuration is checked before anything
+/// connects.
+pub fn check_property(key: &str, value: &str) -> Result<(), KafkaError> {
+    let mut c = ClientConfig::new();
+    c.set(key, value);
+    c.create_native_config().map(drop).map_err(KafkaError::Property)
+}
 
 /// Brokers plus any librdkafka property (`security.protocol`, `sasl.*`, `ssl.*`, ...),
 /// so secured clusters need no code change.
@@ -37,5 +47,20 @@ impl ClientSettings {
         // own errors visible on stderr.
         c.set_log_level(rdkafka::config::RDKafkaLogLevel::Warning);
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_property;
+
+    #[test]
+    fn unknown_properties_and_values_of_the_wrong_kind_are_refused() {
+        assert!(check_property("session.timeout.ms", "6000").is_ok());
+        assert!(check_property("security.protocol", "SASL_SSL").is_ok());
+        let e = check_property("sesion.timeout.ms", "6000").unwrap_err().to_string();
+        assert!(e.contains("sesion.timeout.ms"), "{e}");
+        assert!(check_property("session.timeout.ms", "abc").is_err());
+        assert!(check_property("security.protocol", "carrier_pigeon").is_err());
     }
 }

@@ -6,7 +6,7 @@ use anyhow::Result;
 /// section, `run`) would, and says so. Never connects to anything.
 pub fn run(a: ConfigArg) -> Result<()> {
     let cfg = Config::load(a.config.as_deref())?;
-    let origin = super::origin(a.config.as_deref());
+    let origin = cfg.origin(a.config.as_deref());
     let n = cfg.resolve(&origin, super::now_us())?;
     println!(
         "{origin}: ok (timezone {}, tenant {}, {} egress entries, {} classification rules)",

@@ -6,7 +6,7 @@ use std::io::{BufRead, Write};
 
 pub fn run(a: ClassifyArgs) -> Result<()> {
     let cfg = Config::load(a.config.config.as_deref())?;
-    let origin = super::origin(a.config.config.as_deref());
+    let origin = cfg.origin(a.config.config.as_deref());
     let classifier = cfg.resolve(&origin, super::now_us())?.classifier;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

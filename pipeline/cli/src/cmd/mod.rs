@@ -27,11 +27,6 @@ pub fn run(cmd: Command) -> Result<()> {
     }
 }
 
-/// How a configuration's source is named in messages: its path, or `(defaults)`.
-pub fn origin(config: Option<&std::path::Path>) -> String {
-    config.map_or("(defaults)".to_owned(), |p| p.display().to_string())
-}
-
 /// Blocks until SIGTERM or Ctrl-C.
 pub fn wait_for_stop() -> Result<()> {
     use anyhow::Context;

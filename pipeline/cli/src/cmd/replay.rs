@@ -20,7 +20,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     if let Some(f) = &a.format {
         cfg.format = f.clone();
     }
-    let origin = super::origin(a.config.config.as_deref());
+    let origin = cfg.origin(a.config.config.as_deref());
     let now = super::now_us();
     let norm = cfg.resolve(&origin, now)?;
     let served = if a.serve {

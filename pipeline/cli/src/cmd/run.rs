@@ -14,7 +14,7 @@ const SHUTDOWN_LIMIT: Duration = Duration::from_secs(60);
 
 pub fn run(a: ConfigArg) -> Result<()> {
     let cfg = Config::load(a.config.as_deref())?;
-    let origin = super::origin(a.config.as_deref());
+    let origin = cfg.origin(a.config.as_deref());
     let mut settings = cfg.resolve_run(&origin, super::now_us())?;
     if !settings.hash_key_given {
         settings.stream.normalizer.hash_key = stable_hash_key(&settings.stream.out)?;
