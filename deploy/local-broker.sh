@@ -8,13 +8,25 @@
 #   deferlog report hourly --data archive
 #
 # Usage: deploy/local-broker.sh [LINES]     (default 200000; Ctrl-C stops the broker)
+# The deferlog binary it feeds with: $DEFERLOG, else target/release/deferlog, else
+# target/debug/deferlog; with none built it builds the release one first (about 20
+# minutes on 2 cores the first time). PORT picks another port than 9092.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lines=${1:-200000}
 port=${PORT:-9092}
 tansu=$(scripts/install-tansu)
-bin=${DEFERLOG:-target/release/deferlog}
-[ -x "$bin" ] || cargo build --release
+bin=${DEFERLOG:-}
+if [ -z "$bin" ]; then
+    for b in target/release/deferlog target/debug/deferlog; do
+        if [ -x "$b" ]; then bin=$b; break; fi
+    done
+fi
+if [ -z "$bin" ]; then
+    echo "local-broker.sh: no deferlog built yet: cargo build --release (about 20 minutes the first time)" >&2
+    cargo build --release
+    bin=target/release/deferlog
+fi
 "$tansu" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
     --storage-engine memory://tansu/ &
 broker=$!

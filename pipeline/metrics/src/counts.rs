@@ -82,7 +82,9 @@ impl Family {
             Family::Skipped => "Log lines that are not delivery events, by kind.",
             Family::LateEvents => "Events whose hour had already been written; the hour is written again.",
             Family::CorrelationEvictions => "Queue ids dropped from full correlation state.",
-            Family::StateFolded => "Events counted under mx_host=\"other\" because a scope's series limit was reached.",
+            Family::StateFolded => {
+                "Events counted under `other` label values because a scope's series limit was reached."
+            }
         }
     }
 

@@ -47,6 +47,9 @@ pub fn count_health(c: &mut Counts, counters: &Counters, stats: &Stats) {
     c.set(key(Family::Records, &[]), counters.records);
     c.set(key(Family::LateEvents, &[]), counters.late_events);
     c.set(key(Family::CorrelationEvictions, &[]), stats.evictions);
+    // Counted where rows fold (`Counts::add_delivery`); shown at 0 until then, so an
+    // alert on its rate has data from the start.
+    c.add(&key(Family::StateFolded, &[]), 0);
     let mut rejects: std::collections::BTreeMap<(&str, &str), u64> = Default::default();
     for m in [None].into_iter().chain(Mta::ALL.iter().map(|m| Some(*m))) {
         for r in RejectReason::ALL {
@@ -95,5 +98,7 @@ mod tests {
         assert_eq!(rejects(&["unknown", "bad_tenant"]), 3, "envelopes' and keys' together");
         assert_eq!(rejects(&["postfix", "bad_json"]), 0);
         assert_eq!(c.total(Family::Rejects), 10);
+        let folded = key(Family::StateFolded, &[]);
+        assert!(c.iter().any(|(k, n)| k == folded && n == 0), "exported at 0");
     }
 }

@@ -14,6 +14,7 @@ pub fn client_settings(brokers: &str, properties: &[String]) -> Result<ClientSet
         let Some((k, v)) = p.split_once('=') else {
             bail!("--property {p:?}: expected key=value");
         };
+        deferlog_kafka::check_property(k, v).map_err(|e| anyhow::anyhow!("--property {k}: {e}"))?;
         settings = settings.with(k, v);
     }
     Ok(settings)

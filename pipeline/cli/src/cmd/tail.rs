@@ -31,7 +31,12 @@ fn text(b: &[u8]) -> serde_json::Value {
 }
 
 pub fn run(a: TailArgs) -> Result<()> {
-    let settings = super::produce::client_settings(&a.brokers, &a.properties)?;
+    // Its group is its own and left at exit: the shortest session brokers allow, as
+    // a group join can wait about half of it (tansu: 22 s at librdkafka's 45 s
+    // default). A `--property` still sets its own.
+    let mut props = vec!["session.timeout.ms=6000".to_owned()];
+    props.extend(a.properties.iter().cloned());
+    let settings = super::produce::client_settings(&a.brokers, &props)?;
     let group = format!("deferlog-tail-{}", std::process::id());
     let handler = Arc::new(FromStart(std::sync::atomic::AtomicBool::new(false)));
     let source = Source::new(&settings, &group, &[a.topic.as_str()], handler.clone())?;
