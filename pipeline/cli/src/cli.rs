@@ -153,7 +153,7 @@ pub struct GenArgs {
     /// First message time (date or RFC 3339); default: yesterday 00:00 UTC.
     #[arg(long)]
     pub start: Option<String>,
-    #[arg(long, default_value_t = 6000)]
+    #[arg(long, default_value_t = 6000, value_parser = clap::value_parser!(u32).range(1..))]
     pub messages_per_hour: u32,
     /// Also write the exact expected `report hourly` rows (CSV) here.
     #[arg(long)]
@@ -174,9 +174,19 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
     /// Simulated seconds per real second (0: as fast as possible).
-    #[arg(long, default_value_t = 1800.0)]
+    #[arg(long, default_value_t = 1800.0, value_parser = speed)]
     pub speed: f64,
     /// Rows shown per closed hour (busiest first).
     #[arg(long, default_value_t = 12)]
     pub rows_per_hour: usize,
+}
+
+/// A pace: a finite number of simulated seconds per second, 0 or more.
+fn speed(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!(
+            "{s:?} is not a number of simulated seconds per second (0 or more)"
+        )),
+    }
 }

@@ -492,7 +492,17 @@ impl Config {
             None => now_us,
         };
         let mut egress = Vec::with_capacity(self.egress.len());
+        let mut seen = std::collections::HashMap::new();
         for (i, e) in self.egress.iter().enumerate() {
+            // Two IPs for one sender would leave one silently unused.
+            if let Some((j, ip)) = seen.insert((&e.host, &e.instance), (i, &e.ip))
+                && ip != &e.ip
+            {
+                bail!(
+                    "{origin}: key `egress[{i}]`: the same host and instance as egress[{j}], whose ip is {ip:?}, not {:?}",
+                    e.ip
+                );
+            }
             if e.ip.parse::<std::net::IpAddr>().is_err() {
                 bail!("{origin}: key `egress[{i}].ip`: {:?} is not an IP address", e.ip);
             }
@@ -861,6 +871,11 @@ mod tests {
         let cfg: Config = toml::from_str("[[egress]]\nhost = \"a\"\nip = \"nope\"").expect("parses");
         let err = format!("{:#}", cfg.resolve("x.toml", 0).unwrap_err());
         assert!(err.contains("egress[0].ip"), "{err}");
+        let two = "[[egress]]\nhost = \"a\"\ninstance = \"i\"\nip = \"192.0.2.1\"\n\
+                   [[egress]]\nhost = \"a\"\ninstance = \"i\"\nip = \"192.0.2.2\"";
+        let cfg: Config = toml::from_str(two).expect("parses");
+        let err = format!("{:#}", cfg.resolve("x.toml", 0).unwrap_err());
+        assert!(err.contains("egress[1]") && err.contains("egress[0]"), "{err}");
         let cfg: Config = toml::from_str("[privacy]\nhash_key = \"abc\"").expect("parses");
         let err = format!("{:#}", cfg.resolve("x.toml", 0).unwrap_err());
         assert!(err.contains("privacy.hash_key"), "{err}");

@@ -2,6 +2,7 @@ use crate::{ClientSettings, KafkaError};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
+use std::time::Duration;
 
 /// Creates a topic; one that already exists is fine.
 pub async fn create_topic(settings: &ClientSettings, topic: &str, partitions: i32) -> Result<(), KafkaError> {
@@ -15,7 +16,11 @@ pub async fn create_topic(settings: &ClientSettings, topic: &str, partitions: i3
             })?;
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let results = admin
-        .create_topics([&new], &AdminOptions::new())
+        // An unreachable cluster is an error in seconds, not a wait without end.
+        .create_topics(
+            [&new],
+            &AdminOptions::new().request_timeout(Some(Duration::from_secs(30))),
+        )
         .await
         .map_err(|e| KafkaError::Admin {
             topic: topic.to_owned(),

@@ -21,6 +21,8 @@ pub enum KafkaError {
     },
     #[error("{0} records were not accepted by the broker")]
     Undelivered(u64),
+    #[error("no answer from the brokers: {0}")]
+    Unreachable(rdkafka::error::KafkaError),
     #[error("librdkafka does not take it: {0}")]
     Property(rdkafka::error::KafkaError),
     #[error("creating topic {topic}: {message}")]

@@ -51,6 +51,16 @@ impl Producer {
         Ok(Producer { inner })
     }
 
+    /// Asks the brokers for their metadata: an unreachable cluster is an error within
+    /// `timeout`, not records queued until librdkafka's message timeout (5 minutes).
+    pub fn reach(&self, timeout: Duration) -> Result<(), KafkaError> {
+        self.inner
+            .client()
+            .fetch_metadata(None, timeout)
+            .map(drop)
+            .map_err(KafkaError::Unreachable)
+    }
+
     /// Queues one record; waits (serving delivery reports) while the local queue is full.
     pub fn send(&self, topic: &str, key: Option<&[u8]>, value: &[u8]) -> Result<(), KafkaError> {
         self.send_with_headers(topic, key, value, &[])

@@ -13,10 +13,24 @@ pub fn run(a: ClassifyArgs) -> Result<()> {
     match a.reply {
         Some(reply) => one(&classifier, &reply, a.explain, &mut out)?,
         None => {
-            for line in std::io::stdin().lock().lines() {
-                let line = line?;
-                if !line.trim().is_empty() {
-                    one(&classifier, &line, a.explain, &mut out)?;
+            // One output line per input line, so the answers line up with the replies
+            // (`paste`): a blank line answers blank, and bytes that are not UTF-8 are
+            // read as U+FFFD rather than ending the run.
+            let mut input = std::io::stdin().lock();
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                if input.read_until(b'\n', &mut buf)? == 0 {
+                    break;
+                }
+                let line = String::from_utf8_lossy(&buf);
+                let line = line.trim_end_matches(['\n', '\r']);
+                if line.trim().is_empty() {
+                    if !a.explain {
+                        writeln!(out)?;
+                    }
+                } else {
+                    one(&classifier, line, a.explain, &mut out)?;
                 }
             }
         }

@@ -79,13 +79,17 @@ pub fn run(a: DemoArgs) -> Result<()> {
         start_unix: (now / HOUR_US - traffic_hours - retry_hours) * 3600,
         ..GenConfig::default()
     });
+    let pace = if a.speed > 0.0 {
+        format!("{} simulated seconds per second", a.speed)
+    } else {
+        "as fast as it goes".to_owned()
+    };
     eprintln!(
         "deferlog demo: {} lines of generated Postfix traffic from 3 hosts into an embedded Kafka broker \
-         ({} partitions, {}), {} simulated seconds per second",
+         ({} partitions, {}), {pace}",
         a.lines,
         PARTITIONS,
         broker.bootstrap(),
-        a.speed
     );
     eprintln!("archive: {}\n", a.out.display());
 

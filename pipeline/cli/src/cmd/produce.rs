@@ -42,6 +42,9 @@ pub fn run(a: ProduceArgs) -> Result<()> {
 /// Sends every line of `inputs` (oldest first) to `topic`; returns how many.
 pub fn send_files(settings: &ClientSettings, topic: &str, inputs: &[String]) -> Result<u64> {
     let producer = Producer::new(settings)?;
+    producer
+        .reach(Duration::from_secs(10))
+        .with_context(|| format!("brokers {}", settings.brokers))?;
     let counter = ByteCounter::default();
     let mut sent = 0u64;
     for path in inputs {

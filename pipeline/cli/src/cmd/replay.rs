@@ -3,7 +3,7 @@ use crate::config::Config;
 use crate::engine::{self, EngineOptions, LineSource, Summary};
 use crate::input::{self, ByteCounter};
 use crate::metrics::{Served, set_hour_gauges};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use deferlog_archive::run_id;
 use deferlog_metrics::{Counts, Exporter};
 use deferlog_parse::{RejectReason, SkipKind};
@@ -14,10 +14,14 @@ use std::io::IsTerminal;
 
 pub fn run(a: ReplayArgs) -> Result<()> {
     let mut cfg = Config::load(a.config.config.as_deref())?;
-    if a.reference_time.is_some() {
-        cfg.reference_time = a.reference_time.clone();
+    // Flags are judged as flags, before they stand in for the config's keys.
+    if let Some(t) = &a.reference_time {
+        crate::config::parse_time(t).context("--reference-time")?;
+        cfg.reference_time = Some(t.clone());
     }
     if let Some(f) = &a.format {
+        f.parse::<deferlog_parse::Format>()
+            .map_err(|e| anyhow::anyhow!("--format: {e}"))?;
         cfg.format = f.clone();
     }
     let origin = cfg.origin(a.config.config.as_deref());

@@ -23,17 +23,15 @@ fn classify_reads_one_reply_per_stdin_line() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let replies = "550 5.1.1 <x@example.com>: Recipient address rejected: User unknown\n\
+    // A blank line and one that is not UTF-8 keep their places in the answers.
+    let replies: &[u8] = b"550 5.1.1 <x@example.com>: Recipient address rejected: User unknown\n\
+                   \n\
+                   421 4.7.0 too many connections from \xff\xfe\n\
                    450 4.2.0 <x@example.com>: Recipient address rejected: Greylisted\n";
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(replies.as_bytes())
-        .expect("write");
+    child.stdin.take().expect("stdin").write_all(replies).expect("write");
     let out = ok(child.wait_with_output().expect("wait"));
     let classes: Vec<&str> = out.lines().map(|l| l.split('\t').next().unwrap_or("")).collect();
-    assert_eq!(classes, ["recipient", "greylist"]);
+    assert_eq!(classes, ["recipient", "", "connection_limit", "greylist"]);
 }
 
 #[test]
@@ -115,7 +113,22 @@ fn report_on_a_missing_archive_says_what_to_do() {
         .output()
         .expect("report");
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("deferlog replay"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no such directory") && err.contains("deferlog replay"),
+        "{err}"
+    );
+    // A directory nothing was written into yet (a replay that found no events): no rows.
+    let empty = tempfile::tempdir().expect("tmp");
+    let out = ok(deferlog()
+        .args(["report", "hourly", "--data"])
+        .arg(empty.path())
+        .output()
+        .expect("report"));
+    assert!(
+        out.starts_with("hour ") && out.trim_end().ends_with("\n(no rows)"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -187,5 +200,54 @@ fn demo_streams_through_an_embedded_broker_prints_closed_hours_and_leaves_an_arc
     for r in rows {
         let ip = r.split(',').nth(1).expect("source_ip column");
         assert!(ip.is_empty() || fleet.contains(&format!("ip = \"{ip}\"")), "{r}");
+    }
+}
+
+#[test]
+fn produce_to_brokers_that_do_not_answer_fails_naming_them() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("mail.log");
+    std::fs::write(
+        &log,
+        "Nov  1 07:10:00 mta-out1 postfix/qmgr[7]: 3mfHGL1r9gzyQP: removed\n",
+    )
+    .expect("write");
+    // Nothing listens there.
+    let addr = format!("127.0.0.1:{}", crate::broker::free_port());
+    let o = deferlog()
+        .args(["produce", "--brokers", &addr, "--topic", "mail"])
+        .arg(&log)
+        .output()
+        .expect("produce");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains(&addr) && err.contains("no answer from the brokers"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_flag_values_are_named_as_flags() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("archive");
+    let cases: [&[&str]; 5] = [
+        &["replay", "--format", "sendmail", "-"],
+        &["replay", "--reference-time", "2026-13-01", "-"],
+        &["gen", "--messages-per-hour", "0"],
+        &["demo", "--speed=-1"],
+        &["demo", "--speed", "NaN"],
+    ];
+    for args in cases {
+        let mut c = deferlog();
+        c.args(args);
+        if args[0] != "gen" {
+            c.arg("--out").arg(&out);
+        }
+        let o = c.stdin(Stdio::null()).output().expect("run");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?}: {err}");
+        let flag = args[1].split('=').next().unwrap_or_default();
+        assert!(err.contains(flag) && !err.contains("key `"), "{args:?}: {err}");
     }
 }

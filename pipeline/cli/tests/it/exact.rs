@@ -121,6 +121,11 @@ fn filters_select_exactly_the_matching_truth_rows() {
         expect(&|r| r[1] == "198.51.100.11")
     );
     assert_eq!(report_csv(&out, &["--mx-group", "yahoo"]), expect(&|r| r[3] == "yahoo"));
+    // Filters match what is stored, however the user spelled it.
+    assert_eq!(report_csv(&out, &["--mx-group", "Yahoo"]), expect(&|r| r[3] == "yahoo"));
+    let v6 = expect(&|r| r[1] == "2001:db8:25::22");
+    assert!(v6.lines().count() > 1, "the fleet sends over IPv6");
+    assert_eq!(report_csv(&out, &["--source-ip", "2001:DB8:25:0::22"]), v6);
     assert_eq!(
         report_csv(&out, &["--from", "2026-11-02", "--to", "2026-11-02T06:00:00Z"]),
         expect(&|r| r[0] >= "2026-11-02T00" && r[0] < "2026-11-02T06")
