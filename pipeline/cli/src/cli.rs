@@ -95,7 +95,7 @@ pub struct ReplayArgs {
     pub format: Option<String>,
     /// Serve Prometheus metrics of this replay on `metrics.listen` (default
     /// 127.0.0.1:9898) until SIGTERM or Ctrl-C: the counters appear once the whole
-    /// input is read (`/readyz` says when), the process metrics at once.
+    /// input is read (`/readyz` says when).
     #[arg(long)]
     pub serve: bool,
     /// Log files, plain or gzip; `-` reads stdin.

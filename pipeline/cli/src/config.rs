@@ -49,7 +49,8 @@ pub struct Config {
     /// The host of lines that name none (Exim's own main log, not via syslog).
     #[serde(default = "default_host")]
     pub default_host: String,
-    /// Year context for BSD stamps (RFC 3339); default: now.
+    /// Year context for BSD stamps in `replay` (date or RFC 3339); default: now.
+    /// `run` takes each record's broker timestamp instead.
     pub reference_time: Option<String>,
     #[serde(default)]
     pub egress: Vec<EgressEntry>,
@@ -289,7 +290,8 @@ pub struct StreamSettings {
     /// How often state and outputs are made durable and offsets committed.
     #[serde(default = "default_checkpoint_interval_ms")]
     pub checkpoint_interval_ms: u64,
-    /// A partition silent this long stops holding the watermark back.
+    /// A partition with no delivery event for this long (other records do not
+    /// count) stops holding the watermark back.
     #[serde(default = "default_idle_timeout_secs")]
     pub idle_timeout_secs: u64,
     /// Closed hours kept for late events (their rows are rewritten with a higher
@@ -372,8 +374,8 @@ pub struct ClassifyConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrivacyConfig {
-    /// 32 hex digits keying recipient hashes. Unset: a random key per run, so hashes
-    /// are comparable within one run only.
+    /// 32 hex digits keying recipient hashes. Unset: a random key per `replay`; `run`
+    /// keeps one in OUT/_state/hash_key.
     pub hash_key: Option<String>,
 }
 
@@ -382,11 +384,14 @@ pub struct PrivacyConfig {
 pub struct LimitsConfig {
     #[serde(default = "default_max_queue_ids")]
     pub max_queue_ids: usize,
+    /// Longest reply text kept per event, bytes (cut at a character boundary).
     #[serde(default = "default_response_max_bytes")]
     pub response_max_bytes: usize,
+    /// Rows per archive batch in `replay` (`run` has `stream.batch_rows`).
     #[serde(default = "default_batch_rows")]
     pub batch_rows: usize,
-    /// How long after an hour ends its archive files stay open for stragglers, seconds.
+    /// Event time an hour stays open after it ends, seconds (replay: its archive
+    /// files; run: its window).
     #[serde(default = "default_lateness")]
     pub allowed_lateness_secs: u64,
     /// Parser threads (lines are split between them by MTA host); default: one per core.
