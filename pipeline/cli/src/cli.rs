@@ -181,12 +181,13 @@ pub struct DemoArgs {
     pub rows_per_hour: usize,
 }
 
-/// A pace: a finite number of simulated seconds per second, 0 or more.
+/// A pace in simulated seconds per second: 0 (as fast as it goes), or from 0.001 (a
+/// slower pace would wait longer than a `Duration` holds) to any finite number.
 fn speed(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(v) if v == 0.0 || (v.is_finite() && v >= 1e-3) => Ok(v),
         _ => Err(format!(
-            "{s:?} is not a number of simulated seconds per second (0 or more)"
+            "{s:?} is not a pace: 0 (as fast as it goes) or simulated seconds per second from 0.001"
         )),
     }
 }

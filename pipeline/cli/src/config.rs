@@ -499,25 +499,27 @@ impl Config {
         let mut egress = Vec::with_capacity(self.egress.len());
         let mut seen = std::collections::HashMap::new();
         for (i, e) in self.egress.iter().enumerate() {
+            let Ok(ip) = e.ip.parse::<std::net::IpAddr>() else {
+                bail!("{origin}: key `egress[{i}].ip`: {:?} is not an IP address", e.ip);
+            };
+            // The egress map reads a missing host or instance as "" (any).
+            let (host, instance) = (e.host.as_deref().unwrap_or(""), e.instance.as_deref().unwrap_or(""));
+            if host.is_empty() && instance.is_empty() {
+                bail!("{origin}: key `egress[{i}]`: give a `host`, an `instance`, or both");
+            }
             // Two IPs for one sender would leave one silently unused.
-            if let Some((j, ip)) = seen.insert((&e.host, &e.instance), (i, &e.ip))
-                && ip != &e.ip
+            if let Some((j, other)) = seen.insert((host, instance), (i, ip))
+                && other != ip
             {
                 bail!(
-                    "{origin}: key `egress[{i}]`: the same host and instance as egress[{j}], whose ip is {ip:?}, not {:?}",
-                    e.ip
+                    "{origin}: key `egress[{i}]`: the same host and instance as egress[{j}], whose ip is {other}, not {ip}"
                 );
-            }
-            if e.ip.parse::<std::net::IpAddr>().is_err() {
-                bail!("{origin}: key `egress[{i}].ip`: {:?} is not an IP address", e.ip);
-            }
-            if e.host.is_none() && e.instance.is_none() {
-                bail!("{origin}: key `egress[{i}]`: give a `host`, an `instance`, or both");
             }
             egress.push(Egress {
                 host: e.host.clone(),
                 instance: e.instance.clone(),
-                ip: e.ip.clone(),
+                // Canonical (`2001:db8::1`), as `report --source-ip` reads its argument.
+                ip: ip.to_string(),
             });
         }
         let hash_key = match &self.privacy.hash_key {
@@ -653,6 +655,9 @@ impl Config {
             });
         }
         let mut client = deferlog_kafka::ClientSettings::new(&k.brokers);
+        // Plugins add properties only once loaded: with plugins, librdkafka judges
+        // them when the client is made.
+        let plugins = k.properties.contains_key(deferlog_kafka::PLUGINS);
         for (key, v) in &k.properties {
             let v = match v {
                 toml::Value::String(s) => s.clone(),
@@ -661,8 +666,10 @@ impl Config {
                 toml::Value::Boolean(b) => b.to_string(),
                 _ => bail!("{origin}: key `kafka.properties.{key}` must be a string, number or boolean"),
             };
-            deferlog_kafka::check_property(key, &v)
-                .map_err(|e| anyhow::anyhow!("{origin}: key `kafka.properties.{key}`: {e}"))?;
+            if !plugins {
+                deferlog_kafka::check_property(key, &v)
+                    .map_err(|e| anyhow::anyhow!("{origin}: key `kafka.properties.{key}`: {e}"))?;
+            }
             client = client.with(key, &v);
         }
         let st = &self.stream;
@@ -881,6 +888,17 @@ mod tests {
         let cfg: Config = toml::from_str(two).expect("parses");
         let err = format!("{:#}", cfg.resolve("x.toml", 0).unwrap_err());
         assert!(err.contains("egress[1]") && err.contains("egress[0]"), "{err}");
+        // A missing instance and an empty one are the same key; one IP in two spellings
+        // is no contradiction, and is kept in its canonical form.
+        let clash = "[[egress]]\nhost = \"a\"\nip = \"192.0.2.1\"\n\
+                     [[egress]]\nhost = \"a\"\ninstance = \"\"\nip = \"192.0.2.2\"";
+        let cfg: Config = toml::from_str(clash).expect("parses");
+        assert!(cfg.resolve("x.toml", 0).is_err());
+        let same = "[[egress]]\nhost = \"a\"\nip = \"2001:DB8::1\"\n\
+                    [[egress]]\nhost = \"a\"\nip = \"2001:db8:0::1\"";
+        let cfg: Config = toml::from_str(same).expect("parses");
+        let n = cfg.resolve("x.toml", 0).expect("one sender, one IP");
+        assert_eq!(n.egress[0].ip, "2001:db8::1");
         let cfg: Config = toml::from_str("[privacy]\nhash_key = \"abc\"").expect("parses");
         let err = format!("{:#}", cfg.resolve("x.toml", 0).unwrap_err());
         assert!(err.contains("privacy.hash_key"), "{err}");

@@ -150,6 +150,8 @@ struct Handler {
     has_failed: std::sync::atomic::AtomicBool,
     /// When this member started, for the times its log lines give.
     started: Instant,
+    /// Its first worker's number among the process's (log lines number workers so).
+    first_slot: usize,
 }
 
 impl Handler {
@@ -182,8 +184,8 @@ impl Handler {
             "deferlog run: moved {}/{} from worker {} to worker {} ({:.2}s after the member started)",
             m.topic,
             m.partition,
-            m.from,
-            m.to,
+            self.first_slot + m.from,
+            self.first_slot + m.to,
             self.started.elapsed().as_secs_f64()
         );
     }
@@ -508,6 +510,7 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
         failed: Mutex::new(None),
         has_failed: std::sync::atomic::AtomicBool::new(false),
         started,
+        first_slot: index * w,
     });
     let source = Source::new(&settings.client, &settings.group, &topics, handler.clone())?;
 
@@ -875,7 +878,7 @@ impl Status {
     fn publish_lag(&mut self, ends: &BTreeMap<TopicPartition, LogEnds>, held: &[PartitionStatus]) -> Vec<Option<i64>> {
         let now: Vec<(String, i32)> = held.iter().map(|p| (p.topic.clone(), p.partition)).collect();
         for (t, p) in self.lagged.iter().filter(|k| !now.contains(k)) {
-            self.exporter.set_lag(t, *p, None);
+            self.exporter.set_lag(t, *p, None, self.slot);
         }
         let lags: Vec<Option<i64>> = held
             .iter()
@@ -883,7 +886,7 @@ impl Status {
             .map(|(p, k)| ends.get(k).map(|e| e.lag(p.next_offset)))
             .collect();
         for (k, lag) in now.iter().zip(&lags) {
-            self.exporter.set_lag(&k.0, k.1, *lag);
+            self.exporter.set_lag(&k.0, k.1, *lag, self.slot);
         }
         self.lagged = now;
         lags
@@ -929,10 +932,10 @@ impl Status {
         } else {
             parts.join(", ")
         };
-        // A worker's count includes partitions it held before they moved to another.
+        // A worker's count includes partitions it held before they moved elsewhere.
         let stray = match proc.stray_records() {
             0 => String::new(),
-            n => format!(", {n} skipped: their partition had moved to another worker"),
+            n => format!(", {n} skipped: their partition had gone to another member"),
         };
         eprintln!(
             "deferlog run: worker {}: {records} records processed ({rate:.0}/s{stray}), its watermark {wm}, \

@@ -40,18 +40,30 @@ struct Ctx {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogEnds {
     pub low: i64,
+    /// The last stable offset where the broker gives one (what a `read_committed`
+    /// reader, librdkafka's default, can read up to), else the high watermark.
     pub high: i64,
+    /// The group's committed offset, where a reader with no position of its own
+    /// starts (negative: none).
+    pub committed: i64,
 }
 
 impl LogEnds {
     /// Records a reader whose next offset is `next` has yet to read (`next` < 0: it
-    /// has read nothing and starts at the log's start).
+    /// has read nothing and starts at the group's committed offset, else at the
+    /// log's start).
     ///
     /// Counted from the reader's own position rather than librdkafka's
     /// `consumer_lag`, which is unknown until a record or a commit after each start
     /// (deferlog starts from its checkpoints) and lags the position by a report.
     pub fn lag(&self, next: i64) -> i64 {
-        let from = if next >= 0 { next } else { self.low };
+        let from = if next >= 0 {
+            next
+        } else if self.committed >= 0 {
+            self.committed
+        } else {
+            self.low
+        };
         (self.high - from).max(0)
     }
 }
@@ -65,14 +77,10 @@ impl ClientContext for Ctx {
                 // Partition -1 is librdkafka's internal one; a high watermark below 0
                 // is not known yet.
                 if *p >= 0 && st.hi_offset >= 0 {
-                    let low = st.lo_offset.clamp(0, st.hi_offset);
-                    ends.insert(
-                        (topic.clone(), *p),
-                        LogEnds {
-                            low,
-                            high: st.hi_offset,
-                        },
-                    );
+                    let high = if st.ls_offset >= 0 { st.ls_offset } else { st.hi_offset };
+                    let low = st.lo_offset.clamp(0, high);
+                    let committed = st.committed_offset;
+                    ends.insert((topic.clone(), *p), LogEnds { low, high, committed });
                 }
             }
         }
@@ -275,9 +283,15 @@ mod tests {
 
     #[test]
     fn lag_counts_from_the_readers_position_or_the_logs_start() {
-        let ends = LogEnds { low: 100, high: 250 };
+        let ends = LogEnds {
+            low: 100,
+            high: 250,
+            committed: -1001,
+        };
         assert_eq!(ends.lag(200), 50);
-        assert_eq!(ends.lag(-1), 150, "nothing read yet: the whole log is ahead");
+        assert_eq!(ends.lag(-1), 150, "nothing read, nothing committed: the whole log");
         assert_eq!(ends.lag(260), 0, "a report older than the position");
+        let ends = LogEnds { committed: 240, ..ends };
+        assert_eq!(ends.lag(-1), 10, "nothing read yet: from the group's offset");
     }
 }

@@ -21,10 +21,10 @@ pub enum KafkaError {
     },
     #[error("{0} records were not accepted by the broker")]
     Undelivered(u64),
-    #[error("no answer from the brokers: {0}")]
+    #[error("no answer from the brokers (not reachable, or they refused our credentials): {0}")]
     Unreachable(rdkafka::error::KafkaError),
     #[error("librdkafka does not take it: {0}")]
-    Property(rdkafka::error::KafkaError),
+    Property(String),
     #[error("creating topic {topic}: {message}")]
     Admin { topic: String, message: String },
 }

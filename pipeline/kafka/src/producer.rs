@@ -51,8 +51,9 @@ impl Producer {
         Ok(Producer { inner })
     }
 
-    /// Asks the brokers for their metadata: an unreachable cluster is an error within
-    /// `timeout`, not records queued until librdkafka's message timeout (5 minutes).
+    /// Asks the brokers for every topic's metadata (which creates no topic): an
+    /// unreachable cluster is an error within `timeout`, not records queued until
+    /// librdkafka's message timeout (5 minutes).
     pub fn reach(&self, timeout: Duration) -> Result<(), KafkaError> {
         self.inner
             .client()

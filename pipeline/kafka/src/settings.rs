@@ -3,13 +3,32 @@
 use crate::KafkaError;
 use rdkafka::ClientConfig;
 
+/// The librdkafka property that loads plugins, which may add properties of their own.
+pub const PLUGINS: &str = "plugin.library.paths";
+
 /// Whether librdkafka takes `key = value` (a property it knows, a value of its kind),
 /// asked without creating a client, so a configuration is checked before anything
-/// connects.
+/// connects. The error never shows the value of a key that may hold a secret.
+///
+/// Properties that plugins add exist only once `plugin.library.paths` has loaded
+/// them: callers skip this check when a configuration names plugins.
 pub fn check_property(key: &str, value: &str) -> Result<(), KafkaError> {
     let mut c = ClientConfig::new();
     c.set(key, value);
-    c.create_native_config().map(drop).map_err(KafkaError::Property)
+    c.create_native_config().map(drop).map_err(|e| {
+        let said = match e {
+            rdkafka::error::KafkaError::ClientConfig(_, desc, ..) => desc,
+            other => other.to_string(),
+        };
+        let secret = ["password", "secret", "jaas", "token", "key", "credential"]
+            .iter()
+            .any(|s| key.contains(s));
+        KafkaError::Property(if secret && !value.is_empty() {
+            said.replace(value, "(hidden)")
+        } else {
+            said
+        })
+    })
 }
 
 /// Brokers plus any librdkafka property (`security.protocol`, `sasl.*`, `ssl.*`, ...),
@@ -62,5 +81,8 @@ mod tests {
         assert!(e.contains("sesion.timeout.ms"), "{e}");
         assert!(check_property("session.timeout.ms", "abc").is_err());
         assert!(check_property("security.protocol", "carrier_pigeon").is_err());
+        // A mistyped secret's key is named; its value is not shown.
+        let e = check_property("sasl.pasword", "hunter2").unwrap_err().to_string();
+        assert!(e.contains("sasl.pasword") && !e.contains("hunter2"), "{e}");
     }
 }

@@ -15,8 +15,8 @@ use prometheus::{
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -70,6 +70,8 @@ pub struct Exporter {
     gauges: Gauges,
     state: Mutex<State>,
     ready: AtomicBool,
+    /// Which worker set each partition's lag gauge last.
+    lag_owners: Mutex<HashMap<(String, i32), usize>>,
 }
 
 impl std::fmt::Debug for Exporter {
@@ -117,6 +119,7 @@ impl Exporter {
                 exported: HashMap::new(),
             }),
             ready: AtomicBool::new(false),
+            lag_owners: Mutex::new(HashMap::new()),
         };
         exporter.refresh(&mut exporter.lock());
         Ok(exporter)
@@ -129,7 +132,7 @@ impl Exporter {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic elsewhere while holding the lock leaves consistent data: every
         // update below is applied whole before anything can panic.
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A scope is taken on with the counts of its checkpoint, stored by `owner`.
@@ -183,12 +186,23 @@ impl Exporter {
         self.gauges.batch_latency.observe(d.as_secs_f64());
     }
 
-    pub fn set_lag(&self, topic: &str, partition: i32, lag: Option<i64>) {
+    /// Sets (or, with `None`, removes) a partition's lag for `owner`, the worker that
+    /// holds it: a worker the partition has moved away from removes nothing that its
+    /// new holder already set.
+    pub fn set_lag(&self, topic: &str, partition: i32, lag: Option<i64>, owner: usize) {
         let p = partition.to_string();
+        let mut owners = self.lag_owners.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = (topic.to_owned(), partition);
         match lag {
-            Some(l) => self.gauges.lag.with_label_values(&[topic, &p]).set(l.max(0)),
+            Some(l) => {
+                owners.insert(key, owner);
+                self.gauges.lag.with_label_values(&[topic, &p]).set(l.max(0));
+            }
             None => {
-                let _ = self.gauges.lag.remove_label_values(&[topic, &p]);
+                if owners.get(&key).is_none_or(|o| *o == owner) {
+                    owners.remove(&key);
+                    let _ = self.gauges.lag.remove_label_values(&[topic, &p]);
+                }
             }
         }
     }
@@ -436,6 +450,23 @@ mod tests {
         e.commit(&[("p0", &c)]).expect("commit");
         assert_eq!(sample(&e.render().expect("render"), attempts), Some(42.0));
         assert_eq!(e.totals().get(&key(Family::Events, &["postfix"])), 42);
+    }
+
+    #[test]
+    fn a_partitions_lag_is_removed_only_by_the_worker_that_holds_it() {
+        let e = Exporter::new(ExporterConfig {
+            state_dir: None,
+            ..cfg(Path::new("/nonexistent"))
+        })
+        .expect("exporter");
+        let series = r#"deferlog_kafka_lag_records{partition="3",topic="mail"}"#;
+        e.set_lag("mail", 3, Some(7), 1);
+        e.set_lag("mail", 3, Some(5), 0);
+        // Worker 1 lets go after worker 0 took the partition over: it stays.
+        e.set_lag("mail", 3, None, 1);
+        assert_eq!(sample(&e.render().expect("render"), series), Some(5.0));
+        e.set_lag("mail", 3, None, 0);
+        assert_eq!(sample(&e.render().expect("render"), series), None);
     }
 
     #[test]

@@ -10,11 +10,19 @@ use std::time::{Duration, Instant};
 /// Brokers plus `-X key=value` properties.
 pub fn client_settings(brokers: &str, properties: &[String]) -> Result<ClientSettings> {
     let mut settings = ClientSettings::new(brokers);
+    let mut pairs = Vec::with_capacity(properties.len());
     for p in properties {
         let Some((k, v)) = p.split_once('=') else {
             bail!("--property {p:?}: expected key=value");
         };
-        deferlog_kafka::check_property(k, v).map_err(|e| anyhow::anyhow!("--property {k}: {e}"))?;
+        pairs.push((k, v));
+    }
+    // Plugins add properties only once loaded (see `check_property`).
+    let plugins = pairs.iter().any(|(k, _)| *k == deferlog_kafka::PLUGINS);
+    for (k, v) in pairs {
+        if !plugins {
+            deferlog_kafka::check_property(k, v).map_err(|e| anyhow::anyhow!("--property {k}: {e}"))?;
+        }
         settings = settings.with(k, v);
     }
     Ok(settings)
@@ -43,7 +51,8 @@ pub fn run(a: ProduceArgs) -> Result<()> {
 pub fn send_files(settings: &ClientSettings, topic: &str, inputs: &[String]) -> Result<u64> {
     let producer = Producer::new(settings)?;
     producer
-        .reach(Duration::from_secs(10))
+        // librdkafka's own connection set-up limit (`socket.connection.setup.timeout.ms`).
+        .reach(Duration::from_secs(30))
         .with_context(|| format!("brokers {}", settings.brokers))?;
     let counter = ByteCounter::default();
     let mut sent = 0u64;

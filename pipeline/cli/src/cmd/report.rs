@@ -26,7 +26,7 @@ fn hourly(a: HourlyArgs) -> Result<()> {
                     .map_err(|_| anyhow::anyhow!("--source-ip: {s:?} is not an IP address"))
             })
             .transpose()?,
-        mx_group: a.mx_group.map(|g| g.to_lowercase()),
+        mx_group: a.mx_group.map(|g| g.to_ascii_lowercase()),
     };
     if !a.data.is_dir() {
         let why = if a.data.exists() {

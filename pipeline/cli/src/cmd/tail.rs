@@ -33,8 +33,13 @@ fn text(b: &[u8]) -> serde_json::Value {
 pub fn run(a: TailArgs) -> Result<()> {
     // Its group is its own and left at exit: the shortest session brokers allow, as
     // a group join can wait about half of it (tansu: 22 s at librdkafka's 45 s
-    // default). A `--property` still sets its own.
-    let mut props = vec!["session.timeout.ms=6000".to_owned()];
+    // default). Not when the user sets it, or chose the `consumer` group protocol,
+    // whose session the broker sets (librdkafka refuses the property there).
+    let theirs = |k: &str| a.properties.iter().any(|p| p.starts_with(k));
+    let mut props = Vec::with_capacity(a.properties.len() + 1);
+    if !theirs("session.timeout.ms=") && !theirs("group.protocol=") {
+        props.push("session.timeout.ms=6000".to_owned());
+    }
     props.extend(a.properties.iter().cloned());
     let settings = super::produce::client_settings(&a.brokers, &props)?;
     let group = format!("deferlog-tail-{}", std::process::id());

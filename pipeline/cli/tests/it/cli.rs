@@ -231,12 +231,13 @@ fn produce_to_brokers_that_do_not_answer_fails_naming_them() {
 fn bad_flag_values_are_named_as_flags() {
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("archive");
-    let cases: [&[&str]; 5] = [
+    let cases: [&[&str]; 6] = [
         &["replay", "--format", "sendmail", "-"],
         &["replay", "--reference-time", "2026-13-01", "-"],
         &["gen", "--messages-per-hour", "0"],
         &["demo", "--speed=-1"],
         &["demo", "--speed", "NaN"],
+        &["demo", "--speed", "1e-300"],
     ];
     for args in cases {
         let mut c = deferlog();
