@@ -424,6 +424,15 @@ mod tests {
         );
     }
 
+    /// An exporter with no stored ledger.
+    fn in_memory() -> Exporter {
+        Exporter::new(ExporterConfig {
+            state_dir: None,
+            ..cfg(Path::new("/nonexistent"))
+        })
+        .expect("exporter")
+    }
+
     fn sample(text: &str, prefix: &str) -> Option<f64> {
         text.lines()
             .find(|l| l.starts_with(prefix))
@@ -454,11 +463,7 @@ mod tests {
 
     #[test]
     fn a_partitions_lag_is_removed_only_by_the_worker_that_holds_it() {
-        let e = Exporter::new(ExporterConfig {
-            state_dir: None,
-            ..cfg(Path::new("/nonexistent"))
-        })
-        .expect("exporter");
+        let e = in_memory();
         let series = r#"deferlog_kafka_lag_records{partition="3",topic="mail"}"#;
         e.set_lag("mail", 3, Some(7), 1);
         e.set_lag("mail", 3, Some(5), 0);
@@ -471,11 +476,7 @@ mod tests {
 
     #[test]
     fn last_hour_gauges_replace_the_previous_hour() {
-        let e = Exporter::new(ExporterConfig {
-            state_dir: None,
-            ..cfg(Path::new("/nonexistent"))
-        })
-        .expect("exporter");
+        let e = in_memory();
         let row = |ip: &str| HourRow {
             source_ip: ip.into(),
             mx_group: "google".into(),
