@@ -206,10 +206,9 @@ impl Counts {
             k.clear();
             push_key(&mut k, family, values);
             if full && family != Family::Events && !c.series.contains_key(&k) {
-                let fold = |c: &Counts, k: &mut String, folded: &[&str]| {
+                let fold = |k: &mut String, folded: &[&str]| {
                     k.clear();
                     push_key(k, family, folded);
-                    c.series.contains_key(k.as_str())
                 };
                 // A new host of a (tenant, source IP, MX group) already counted goes
                 // to that group's `other` host; a new group, tenant or IP overflows.
@@ -222,15 +221,12 @@ impl Counts {
                         .next()
                         .is_some_and(|(s, _)| s.starts_with(k.as_str()))
                 };
-                if group_known {
-                    fold(c, &mut k, &[values[0], values[1], values[2], O, values[4]]);
-                } else {
-                    let last = values[values.len() - 1];
-                    match family {
-                        Family::Attempts => fold(c, &mut k, &[O, O, O, O, last]),
-                        Family::Deferrals => fold(c, &mut k, &[O, O, O, last]),
-                        _ => fold(c, &mut k, &[O, O, O]),
-                    };
+                let last = values[values.len() - 1];
+                match family {
+                    _ if group_known => fold(&mut k, &[values[0], values[1], values[2], O, last]),
+                    Family::Attempts => fold(&mut k, &[O, O, O, O, last]),
+                    Family::Deferrals => fold(&mut k, &[O, O, O, last]),
+                    _ => fold(&mut k, &[O, O, O]),
                 }
                 c.add(&key(Family::StateFolded, &[]), r.events);
             }

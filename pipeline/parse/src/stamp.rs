@@ -29,7 +29,7 @@ pub(crate) fn plausible(us: i64) -> Option<i64> {
 pub(crate) fn epoch_micros(n: f64) -> Option<i64> {
     let s = if n > 1e11 { n / 1e3 } else { n };
     // `as` saturates; `plausible` then refuses what saturated.
-    (s.is_finite()).then(|| (s * 1e6).round() as i64).and_then(plausible)
+    s.is_finite().then(|| (s * 1e6).round() as i64).and_then(plausible)
 }
 
 /// The zone BSD stamps are written in.
