@@ -8,4 +8,5 @@ pub mod input;
 pub mod metrics;
 pub mod output;
 mod route;
+mod status;
 pub mod stream;

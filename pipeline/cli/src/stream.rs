@@ -30,12 +30,12 @@ use crate::feed::{Fed, Feed, Feeder};
 use crate::metrics::{HourGauges, Served};
 use crate::output::{self, Format};
 use crate::route::Routes;
+use crate::status::{Board, Status};
 use anyhow::{Context, Result, anyhow};
 use arrow::array::{Array, AsArray, RecordBatch};
-use deferlog_kafka::{LogEnds, Partitions, Producer, Source, TopicPartition};
+use deferlog_kafka::{Partitions, Producer, Source, TopicPartition};
 use deferlog_metrics::Exporter;
 use deferlog_stream::{EpochSink, PartitionStatus, Processor, Record, StreamError, TenantFrom};
-use std::collections::BTreeMap;
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -345,6 +345,8 @@ struct Shared {
     hour_gauges: Arc<Mutex<Box<dyn EpochSink>>>,
     /// Each worker's watermark (µs).
     watermarks: Mutex<Vec<i64>>,
+    /// The status line.
+    board: Board,
 }
 
 impl Shared {
@@ -409,6 +411,7 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
         exporter: served.exporter.clone(),
         hour_gauges: Arc::new(Mutex::new(Box::new(HourGauges::new(served.exporter.clone())))),
         watermarks: Mutex::new(vec![i64::MIN; slots]),
+        board: Board::new(slots, settings.status_interval),
         on_checkpoint: Mutex::new(hooks.on_checkpoint),
         statuses: Mutex::new(vec![Vec::new(); slots]),
         sink: hooks.sink.map(|s| Arc::new(Mutex::new(s))),
@@ -800,9 +803,8 @@ fn process(feed: Fed, job: &Job<'_>) -> Result<Processed> {
         shared,
     } = *job;
     let mut done = Processed::default();
-    let mut records = 0u64;
     let mut last_checkpoint = Instant::now();
-    let mut status = Status::new(slot, settings.status_interval, shared.exporter.clone());
+    let mut status = Status::new(slot, &shared.board, shared.exporter.clone());
     let mut since_tick = 0usize;
     loop {
         let before = Instant::now();
@@ -819,7 +821,7 @@ fn process(feed: Fed, job: &Job<'_>) -> Result<Processed> {
                 for r in chunk.records() {
                     p.process(&r, now)?;
                 }
-                records += chunk.len() as u64;
+                shared.board.add_records(chunk.len());
                 since_tick += chunk.len();
                 feed.give_back(chunk);
             }
@@ -843,107 +845,7 @@ fn process(feed: Fed, job: &Job<'_>) -> Result<Processed> {
                 last_checkpoint = now;
                 shared.checkpointed(slot, p.status(), p.watermark_us());
             }
-            status.maybe_log(now, records, &mut p, source);
+            status.maybe_post(now, &mut p, source, &shared.board);
         }
-    }
-}
-
-/// The periodic status line: records/s, lag per partition, windows.
-struct Status {
-    /// The worker this line is about: each prints its own.
-    slot: usize,
-    every: Duration,
-    last: Instant,
-    last_records: u64,
-    exporter: Arc<Exporter>,
-    /// Partitions this thread has published a lag for.
-    lagged: Vec<(String, i32)>,
-}
-
-impl Status {
-    fn new(slot: usize, every: Duration, exporter: Arc<Exporter>) -> Self {
-        Status {
-            slot,
-            every,
-            last: Instant::now(),
-            last_records: 0,
-            exporter,
-            lagged: Vec::new(),
-        }
-    }
-
-    /// Lag gauges for the partitions held (from their own positions, so a partition
-    /// with nothing new since a restart shows 0, not nothing); a partition let go
-    /// loses its gauge.
-    fn publish_lag(&mut self, ends: &BTreeMap<TopicPartition, LogEnds>, held: &[PartitionStatus]) -> Vec<Option<i64>> {
-        let now: Vec<(String, i32)> = held.iter().map(|p| (p.topic.clone(), p.partition)).collect();
-        for (t, p) in self.lagged.iter().filter(|k| !now.contains(k)) {
-            self.exporter.set_lag(t, *p, None, self.slot);
-        }
-        let lags: Vec<Option<i64>> = held
-            .iter()
-            .zip(&now)
-            .map(|(p, k)| ends.get(k).map(|e| e.lag(p.next_offset)))
-            .collect();
-        for (k, lag) in now.iter().zip(&lags) {
-            self.exporter.set_lag(&k.0, k.1, *lag, self.slot);
-        }
-        self.lagged = now;
-        lags
-    }
-
-    fn maybe_log(&mut self, now: Instant, records: u64, proc: &mut Processor, source: &Source) {
-        let dt = now.duration_since(self.last);
-        if dt < self.every {
-            return;
-        }
-        let rate = (records - self.last_records) as f64 / dt.as_secs_f64();
-        let held = proc.status();
-        let lags = self.publish_lag(&source.log_ends(), &held);
-        let parts: Vec<String> = held
-            .iter()
-            .zip(&lags)
-            .map(|(p, l)| {
-                let l = l.map_or("?".to_owned(), |l| l.to_string());
-                let mut s = format!(
-                    "{}/{} @{} lag {l} open {}h",
-                    p.topic, p.partition, p.next_offset, p.open_hours
-                );
-                // Both mean records that reach no hourly row: say so where it shows.
-                if p.counters.redelivered > 0 {
-                    s.push_str(&format!(
-                        " ({} records below the checkpoint skipped)",
-                        p.counters.redelivered
-                    ));
-                }
-                if p.counters.late_forgotten > 0 {
-                    s.push_str(&format!(
-                        " ({} events later than keep_closed_hours: archived, not in hourly rows)",
-                        p.counters.late_forgotten
-                    ));
-                }
-                s
-            })
-            .collect();
-        let wm = chrono::DateTime::from_timestamp_micros(proc.watermark_us())
-            .map_or("none".to_owned(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
-        let parts = if parts.is_empty() {
-            "no partitions held".to_owned()
-        } else {
-            parts.join(", ")
-        };
-        // A worker's count includes partitions it held before they moved elsewhere.
-        let stray = match proc.stray_records() {
-            0 => String::new(),
-            n => format!(", {n} skipped: their partition had gone to another member"),
-        };
-        eprintln!(
-            "deferlog run: worker {}: {records} records processed ({rate:.0}/s{stray}), its watermark {wm}, \
-             batch latency {}; {parts}",
-            self.slot,
-            proc.take_batch_latency(),
-        );
-        self.last = now;
-        self.last_records = records;
     }
 }

@@ -91,13 +91,23 @@ struct LatencyMeter {
     metrics: Option<Arc<Exporter>>,
 }
 
+impl BatchLatency {
+    /// Adds another worker's (or another interval's) batches.
+    pub fn merge(&mut self, o: &BatchLatency) {
+        self.batches += o.batches;
+        self.total += o.total;
+        self.max = self.max.max(o.max);
+    }
+}
+
 impl LatencyMeter {
     fn add(&mut self, d: Option<Duration>) {
         if let Some(d) = d {
-            let l = &mut self.since_taken;
-            l.batches += 1;
-            l.total += d;
-            l.max = l.max.max(d);
+            self.since_taken.merge(&BatchLatency {
+                batches: 1,
+                total: d,
+                max: d,
+            });
             if let Some(m) = &self.metrics {
                 m.observe_batch_latency(d);
             }

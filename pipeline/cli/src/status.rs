@@ -1,0 +1,289 @@
+//! `run`'s periodic status line: one per process every `stream.status_interval_secs`,
+//! however many group members and workers it runs, with every partition it holds.
+//!
+//! Each worker posts what it holds to the [`Board`] twice an interval and publishes
+//! the lag gauges of its partitions; the worker that finds the board's interval up
+//! prints the line. Another worker's partitions are as of its last post (at most
+//! half an interval old); the record count and rate are exact. This module only
+//! reads the processors and the source; it changes nothing they hold.
+
+use deferlog_kafka::{LogEnds, Source, TopicPartition};
+use deferlog_metrics::Exporter;
+use deferlog_stream::{BatchLatency, PartitionStatus, Processor};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// One partition in the line.
+#[derive(Debug, Clone)]
+struct Part {
+    topic: String,
+    partition: i32,
+    next_offset: i64,
+    text: String,
+}
+
+/// What one worker held at its last post.
+#[derive(Debug, Clone)]
+struct Post {
+    /// Records of partitions it no longer held, skipped (cumulative).
+    stray: u64,
+    /// Its watermark (µs); `i64::MIN`: none yet.
+    watermark_us: i64,
+    /// Batches since the last line was printed.
+    latency: BatchLatency,
+    parts: Vec<Part>,
+}
+
+impl Default for Post {
+    fn default() -> Self {
+        Post {
+            stray: 0,
+            watermark_us: i64::MIN,
+            latency: BatchLatency::default(),
+            parts: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Printed {
+    at: Instant,
+    records: u64,
+    posts: Vec<Post>,
+}
+
+/// The process's status, shared by its workers.
+#[derive(Debug)]
+pub(crate) struct Board {
+    every: Duration,
+    /// Records processed by every worker of the process.
+    records: AtomicU64,
+    printed: Mutex<Printed>,
+}
+
+impl Board {
+    pub(crate) fn new(workers: usize, every: Duration) -> Board {
+        Board {
+            every,
+            records: AtomicU64::new(0),
+            printed: Mutex::new(Printed {
+                at: Instant::now(),
+                records: 0,
+                posts: vec![Post::default(); workers],
+            }),
+        }
+    }
+
+    pub(crate) fn add_records(&self, n: usize) {
+        self.records.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Stores worker `slot`'s post; prints the line when the interval is up.
+    fn post(&self, slot: usize, post: Post, now: Instant) {
+        let mut p = self.printed.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(mine) = p.posts.get_mut(slot) else {
+            return;
+        };
+        let mut latency = std::mem::take(&mut mine.latency);
+        latency.merge(&post.latency);
+        *mine = Post { latency, ..post };
+        let dt = now.saturating_duration_since(p.at);
+        if dt < self.every {
+            return;
+        }
+        let records = self.records.load(Ordering::Relaxed);
+        eprintln!("deferlog run: {}", line(&p.posts, records - p.records, records, dt));
+        p.at = now;
+        p.records = records;
+        for post in &mut p.posts {
+            post.latency = BatchLatency::default();
+        }
+    }
+}
+
+/// The status line, without its `deferlog run: ` prefix.
+fn line(posts: &[Post], new_records: u64, records: u64, dt: Duration) -> String {
+    let rate = new_records as f64 / dt.as_secs_f64().max(1e-9);
+    let mut latency = BatchLatency::default();
+    for p in posts {
+        latency.merge(&p.latency);
+    }
+    // A partition that moved between workers is in both posts until the one it left
+    // posts again; the further offset is the newer.
+    let mut parts: Vec<&Part> = posts.iter().flat_map(|p| &p.parts).collect();
+    parts.sort_by(|a, b| {
+        (&a.topic, a.partition)
+            .cmp(&(&b.topic, b.partition))
+            .then(b.next_offset.cmp(&a.next_offset))
+    });
+    parts.dedup_by(|later, kept| later.topic == kept.topic && later.partition == kept.partition);
+    let parts = if parts.is_empty() {
+        "no partitions held".to_owned()
+    } else {
+        parts.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join(", ")
+    };
+    // Workers that hold nothing yet hold nothing back.
+    let wm = posts
+        .iter()
+        .map(|p| p.watermark_us)
+        .filter(|w| *w != i64::MIN)
+        .min()
+        .and_then(chrono::DateTime::from_timestamp_micros)
+        .map_or("none".to_owned(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+    // A worker's count includes partitions it held before they moved elsewhere.
+    let stray = match posts.iter().map(|p| p.stray).sum::<u64>() {
+        0 => String::new(),
+        n => format!(", {n} skipped: their partition had gone to another member"),
+    };
+    format!("{records} records processed ({rate:.0}/s{stray}), watermark {wm}, batch latency {latency}; {parts}")
+}
+
+/// One partition's entry: offset, lag, open hours, and what reaches no hourly row.
+fn part_text(p: &PartitionStatus, lag: Option<i64>) -> String {
+    let lag = lag.map_or("?".to_owned(), |l| l.to_string());
+    let mut s = format!(
+        "{}/{} @{} lag {lag} open {}h",
+        p.topic, p.partition, p.next_offset, p.open_hours
+    );
+    if p.counters.redelivered > 0 {
+        s.push_str(&format!(
+            " ({} records below the checkpoint skipped)",
+            p.counters.redelivered
+        ));
+    }
+    if p.counters.late_forgotten > 0 {
+        s.push_str(&format!(
+            " ({} events later than keep_closed_hours: archived, not in hourly rows)",
+            p.counters.late_forgotten
+        ));
+    }
+    s
+}
+
+/// A worker's side: when to post, and the lag gauges it set.
+pub(crate) struct Status {
+    /// This worker's place among the process's.
+    slot: usize,
+    every: Duration,
+    last: Instant,
+    exporter: Arc<Exporter>,
+    /// Partitions this worker has published a lag for.
+    lagged: Vec<(String, i32)>,
+}
+
+impl Status {
+    pub(crate) fn new(slot: usize, board: &Board, exporter: Arc<Exporter>) -> Self {
+        Status {
+            slot,
+            every: board.every / 2,
+            last: Instant::now(),
+            exporter,
+            lagged: Vec::new(),
+        }
+    }
+
+    /// Lag gauges for the partitions held (from their own positions, so a partition
+    /// with nothing new since a restart shows 0, not nothing); a partition let go
+    /// loses its gauge.
+    fn publish_lag(&mut self, ends: &BTreeMap<TopicPartition, LogEnds>, held: &[PartitionStatus]) -> Vec<Option<i64>> {
+        let now: Vec<(String, i32)> = held.iter().map(|p| (p.topic.clone(), p.partition)).collect();
+        for (t, p) in self.lagged.iter().filter(|k| !now.contains(k)) {
+            self.exporter.set_lag(t, *p, None, self.slot);
+        }
+        let lags: Vec<Option<i64>> = held
+            .iter()
+            .zip(&now)
+            .map(|(p, k)| ends.get(k).map(|e| e.lag(p.next_offset)))
+            .collect();
+        for (k, lag) in now.iter().zip(&lags) {
+            self.exporter.set_lag(&k.0, k.1, *lag, self.slot);
+        }
+        self.lagged = now;
+        lags
+    }
+
+    /// Posts this worker's partitions to the board when its half interval is up.
+    pub(crate) fn maybe_post(&mut self, now: Instant, proc: &mut Processor, source: &Source, board: &Board) {
+        if now.duration_since(self.last) < self.every {
+            return;
+        }
+        let held = proc.status();
+        let lags = self.publish_lag(&source.log_ends(), &held);
+        let parts = held
+            .iter()
+            .zip(lags)
+            .map(|(p, lag)| Part {
+                topic: p.topic.clone(),
+                partition: p.partition,
+                next_offset: p.next_offset,
+                text: part_text(p, lag),
+            })
+            .collect();
+        let post = Post {
+            stray: proc.stray_records(),
+            watermark_us: proc.watermark_us(),
+            latency: proc.take_batch_latency(),
+            parts,
+        };
+        board.post(self.slot, post, now);
+        self.last = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(topic: &str, partition: i32, next_offset: i64) -> Part {
+        Part {
+            topic: topic.to_owned(),
+            partition,
+            next_offset,
+            text: format!("{topic}/{partition} @{next_offset}"),
+        }
+    }
+
+    #[test]
+    fn one_line_holds_every_workers_partitions_once_and_the_oldest_watermark() {
+        let ms = Duration::from_millis;
+        let posts = vec![
+            Post {
+                stray: 2,
+                watermark_us: 1_764_550_800_000_000, // 2025-12-01T01:00:00Z
+                latency: BatchLatency {
+                    batches: 1,
+                    total: ms(30),
+                    max: ms(30),
+                },
+                // mail/3 moved to worker 1 since this post.
+                parts: vec![part("mail", 1, 10), part("mail", 3, 5)],
+            },
+            Post {
+                stray: 0,
+                watermark_us: 1_764_547_200_000_000, // 2025-12-01T00:00:00Z
+                latency: BatchLatency {
+                    batches: 3,
+                    total: ms(30),
+                    max: ms(20),
+                },
+                parts: vec![part("mail", 3, 7), part("mail", 0, 4)],
+            },
+            // A worker that holds nothing yet.
+            Post::default(),
+        ];
+        let l = line(&posts, 500, 1500, Duration::from_secs(10));
+        assert_eq!(
+            l,
+            "1500 records processed (50/s, 2 skipped: their partition had gone to another member), \
+             watermark 2025-12-01T00:00:00Z, batch latency avg 15 ms, max 30 ms over 4 batches; \
+             mail/0 @4, mail/1 @10, mail/3 @7"
+        );
+        let idle = line(&[Post::default()], 0, 0, Duration::from_secs(10));
+        assert_eq!(
+            idle,
+            "0 records processed (0/s), watermark none, batch latency no batches; no partitions held"
+        );
+    }
+}
