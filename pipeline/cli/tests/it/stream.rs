@@ -170,16 +170,25 @@ fn run_counts_a_topic_exactly_stops_on_sigterm_and_agrees_with_replay() {
     let config = c.config("exact", 1, "");
     let log = c.dir.path().join("run.log");
     let mut run = start_run(&config, &log);
+    // One status line a second for the whole process: every record of both workers,
+    // and the partitions of both.
+    let every_record = format!("deferlog run: {n} records processed (");
+    wait_for(
+        "a status line with every record and partition",
+        Duration::from_secs(240),
+        || {
+            std::fs::read_to_string(&log).is_ok_and(|t| {
+                t.lines().any(|l| {
+                    l.starts_with(&every_record)
+                        && (0..6).all(|p| l.contains(&format!("mail/{p} @")))
+                        && l.contains(" lag ")
+                })
+            })
+        },
+    );
     let status = c.finish(&mut run, n);
     let stderr = std::fs::read_to_string(&log).expect("log");
     assert!(status.success(), "{status:?}\n{stderr}");
-    // One status line for the process: the partitions of both workers in it.
-    assert!(
-        stderr.lines().any(|l| l.contains("records processed (")
-            && (0..6).all(|p| l.contains(&format!("mail/{p} @")))
-            && l.contains(" lag ")),
-        "a status line with every partition: {stderr}"
-    );
     assert!(stderr.contains("written and committed"), "{stderr}");
     assert!(
         stderr.contains("deferlog run: moved mail/"),
