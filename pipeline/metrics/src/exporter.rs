@@ -10,8 +10,7 @@ use crate::error::MetricsError;
 use crate::fold::{Rendered, render};
 use crate::ledger::Ledger;
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -48,9 +47,11 @@ struct Gauges {
     lag: IntGaugeVec,
     correlation_entries: IntGauge,
     windows_open: IntGauge,
-    watermark: Gauge,
+    /// Without labels; vectors so that nothing is exported until a value is known
+    /// (a 0 would read as 1970 in `time() - watermark`).
+    watermark: GaugeVec,
     batch_latency: Histogram,
-    hour_start: Gauge,
+    hour_start: GaugeVec,
     hour_attempts: IntGaugeVec,
     hour_deferrals: IntGaugeVec,
     hour_expiries: IntGaugeVec,
@@ -213,7 +214,7 @@ impl Exporter {
         self.gauges.correlation_entries.set(correlation_entries as i64);
         self.gauges.windows_open.set(open_hours as i64);
         if let Some(w) = watermark_s {
-            self.gauges.watermark.set(w);
+            self.gauges.watermark.with_label_values::<&str>(&[]).set(w);
         }
     }
 
@@ -224,7 +225,7 @@ impl Exporter {
         g.hour_deferrals.reset();
         g.hour_expiries.reset();
         g.hour_ratio.reset();
-        g.hour_start.set(hour_start_s);
+        g.hour_start.with_label_values::<&str>(&[]).set(hour_start_s);
         for r in rows {
             let l = [r.source_ip.as_str(), r.mx_group.as_str()];
             g.hour_attempts.with_label_values(&l).set(r.attempts);
@@ -301,9 +302,12 @@ impl Gauges {
             )?,
             watermark: reg(
                 r,
-                Gauge::new(
-                    "deferlog_watermark_timestamp_seconds",
-                    "Event-time watermark: hours ending before it are final.",
+                GaugeVec::new(
+                    Opts::new(
+                        "deferlog_watermark_timestamp_seconds",
+                        "Event-time watermark: hours ending before it are final.",
+                    ),
+                    &[],
                 )?,
             )?,
             batch_latency: reg(
@@ -318,9 +322,12 @@ impl Gauges {
             )?,
             hour_start: reg(
                 r,
-                Gauge::new(
-                    "deferlog_hour_start_timestamp_seconds",
-                    "Start of the last final hour the deferlog_hour_* gauges describe.",
+                GaugeVec::new(
+                    Opts::new(
+                        "deferlog_hour_start_timestamp_seconds",
+                        "Start of the last final hour the deferlog_hour_* gauges describe.",
+                    ),
+                    &[],
                 )?,
             )?,
             hour_attempts: reg(
@@ -472,6 +479,20 @@ mod tests {
         assert_eq!(sample(&e.render().expect("render"), series), Some(5.0));
         e.set_lag("mail", 3, None, 0);
         assert_eq!(sample(&e.render().expect("render"), series), None);
+    }
+
+    #[test]
+    fn watermark_and_hour_start_are_absent_until_known() {
+        let e = in_memory();
+        e.set_state(0, 0, None);
+        let text = e.render().expect("render");
+        assert!(!text.contains("deferlog_watermark_timestamp_seconds "), "{text}");
+        assert!(!text.contains("deferlog_hour_start_timestamp_seconds "), "{text}");
+        e.set_state(0, 0, Some(3600.0));
+        e.set_last_hour(0.0, &[]);
+        let text = e.render().expect("render");
+        assert_eq!(sample(&text, "deferlog_watermark_timestamp_seconds"), Some(3600.0));
+        assert_eq!(sample(&text, "deferlog_hour_start_timestamp_seconds"), Some(0.0));
     }
 
     #[test]

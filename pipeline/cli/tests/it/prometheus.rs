@@ -228,6 +228,22 @@ fn prometheus_scrapes_the_exporter_and_every_dashboard_query_and_rule_works() {
     // and the watermark has closed an hour (the hour gauges).
     let queries = panel_queries(&deploy("grafana/deferlog.json"));
     assert!(queries.len() >= 15, "{} panel queries", queries.len());
+    // topk over a range picks its k at every step: more than k series, and stale ones.
+    let dashboard: Value =
+        serde_json::from_str(&std::fs::read_to_string(deploy("grafana/deferlog.json")).expect("dashboard"))
+            .expect("json");
+    for p in dashboard["panels"].as_array().expect("panels") {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            if t["expr"].as_str().is_some_and(|e| e.contains("topk(")) {
+                assert_eq!(
+                    t["instant"],
+                    Value::Bool(true),
+                    "{}: a topk panel is an instant query",
+                    p["title"]
+                );
+            }
+        }
+    }
     let started = std::time::Instant::now();
     loop {
         let empty: Vec<_> = queries.iter().filter(|(_, q)| prom.query(q).is_empty()).collect();
@@ -250,7 +266,7 @@ fn prometheus_scrapes_the_exporter_and_every_dashboard_query_and_rule_works() {
         .iter()
         .map(|g| g["rules"].as_array().map_or(0, Vec::len))
         .sum();
-    assert_eq!(loaded, 6, "{rules}");
+    assert_eq!(loaded, 8, "{rules}");
     let dir = deploy("prometheus");
     for args in [["check", "rules", "rules.yml"], ["test", "rules", "rules_test.yml"]] {
         let out = Command::new(tool("promtool"))
@@ -378,6 +394,11 @@ fn replay_serve_publishes_the_replayed_counts_until_sigterm() {
     );
     let hour = exposition_sums(&text, "deferlog_hour_start_timestamp_seconds", "");
     assert!(hour.values().all(|h| *h > 0.0) && !hour.is_empty(), "{hour:?}");
+    // A replay has no watermark: none exported (a 0 reads as 1970 on the dashboard).
+    assert!(
+        exposition_sums(&text, "deferlog_watermark_timestamp_seconds", "").is_empty(),
+        "{text}"
+    );
     let status = sigterm(&mut replay.0);
     assert!(status.success(), "{status:?}");
 }
