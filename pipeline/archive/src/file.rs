@@ -167,3 +167,48 @@ pub fn write_parquet(path: PathBuf, schema: SchemaRef, batches: &[RecordBatch]) 
     }
     f.close()
 }
+
+/// Every row of a finished Parquet file this archive wrote.
+pub fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, ArchiveError> {
+    let file = File::open(path).map_err(|cause| ArchiveError::Open {
+        path: path.to_owned(),
+        cause,
+    })?;
+    let read = |cause| ArchiveError::Read {
+        path: path.to_owned(),
+        cause,
+    };
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(read)?;
+    reader.map(|b| b.map_err(|e| read(e.into()))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    #[test]
+    fn a_written_file_reads_back_whole() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, false),
+            Field::new("s", DataType::Utf8, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![1, 2, 3])),
+                Arc::new(StringArray::from(vec![Some("a"), None, Some("c")])),
+            ],
+        )
+        .expect("batch");
+        let path = write_parquet(dir.path().join("x.parquet"), schema, std::slice::from_ref(&batch)).expect("write");
+        assert_eq!(read_parquet(&path).expect("read"), vec![batch]);
+        let missing = read_parquet(&dir.path().join("none.parquet")).expect_err("missing");
+        assert!(missing.to_string().contains("none.parquet"), "{missing}");
+    }
+}

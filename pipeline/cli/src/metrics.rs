@@ -10,8 +10,10 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampMicr
 use deferlog_metrics::{Exporter, HourRow};
 use deferlog_query::{EventFilter, EventSource, Query};
 use deferlog_stream::{EpochSink, StreamError};
+use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 use tokio_util::sync::CancellationToken;
 
 /// An exporter and, when `metrics.listen` is set, its HTTP endpoint; dropping it
@@ -138,6 +140,8 @@ pub fn set_hour_gauges(exporter: &Exporter, hourly: EventSource) -> Result<Optio
 pub struct HourGauges {
     exporter: Arc<Exporter>,
     rows: Vec<RecordBatch>,
+    /// Scopes whose rows are here: their stored rows are not added again.
+    scopes: HashSet<String>,
 }
 
 impl HourGauges {
@@ -145,7 +149,36 @@ impl HourGauges {
         HourGauges {
             exporter,
             rows: Vec::new(),
+            scopes: HashSet::new(),
         }
+    }
+
+    /// Adds rows and refreshes the gauges.
+    fn add(&mut self, hourly: &[RecordBatch]) -> Result<()> {
+        if hourly.is_empty() {
+            return Ok(());
+        }
+        self.rows.extend(hourly.iter().cloned());
+        let hour = set_hour_gauges(&self.exporter, EventSource::Batches(self.rows.clone()))?;
+        if let Some(hour) = hour {
+            // Rows only of hours before the last final one can no longer show.
+            self.rows.retain(|b| max_hour(b).is_some_and(|h| h >= hour));
+        }
+        Ok(())
+    }
+
+    /// A scope taken on: the rows its holders stored last (`files`, newest first),
+    /// unless this process has its rows already. After a restart the gauges show the
+    /// last final hour at once instead of nothing until the next hour closes.
+    pub fn restore(&mut self, scope: &str, files: &[PathBuf]) -> Result<()> {
+        if !self.scopes.insert(scope.to_owned()) {
+            return Ok(());
+        }
+        let mut rows = Vec::new();
+        for f in files {
+            rows.extend(deferlog_archive::read_parquet(f)?);
+        }
+        self.add(&rows)
     }
 }
 
@@ -155,18 +188,14 @@ fn max_hour(b: &RecordBatch) -> Option<i64> {
     arrow::compute::max(h)
 }
 
-impl EpochSink for HourGauges {
-    fn epoch(&mut self, _scope: &str, hourly: &[RecordBatch], _dead: Option<&RecordBatch>) -> Result<(), StreamError> {
-        if hourly.is_empty() {
-            return Ok(());
-        }
-        self.rows.extend(hourly.iter().cloned());
-        let hour = set_hour_gauges(&self.exporter, EventSource::Batches(self.rows.clone()))
-            .map_err(|e| StreamError::Output(e.into()))?;
-        if let Some(hour) = hour {
-            // Rows only of hours before the last final one can no longer show.
-            self.rows.retain(|b| max_hour(b).is_some_and(|h| h >= hour));
-        }
-        Ok(())
+/// The hour gauges as one of the stream's sinks.
+#[derive(Debug)]
+pub struct HourGaugeSink(pub Arc<Mutex<HourGauges>>);
+
+impl EpochSink for HourGaugeSink {
+    fn epoch(&mut self, scope: &str, hourly: &[RecordBatch], _dead: Option<&RecordBatch>) -> Result<(), StreamError> {
+        let mut g = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        g.scopes.insert(scope.to_owned());
+        g.add(hourly).map_err(|e| StreamError::Output(e.into()))
     }
 }

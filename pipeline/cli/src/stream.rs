@@ -27,7 +27,7 @@
 
 use crate::config::RunSettings;
 use crate::feed::{Fed, Feed, Feeder};
-use crate::metrics::{HourGauges, Served};
+use crate::metrics::{HourGaugeSink, HourGauges, Served};
 use crate::output::{self, Format};
 use crate::route::Routes;
 use crate::status::{Board, Status};
@@ -152,6 +152,10 @@ struct Handler {
     started: Instant,
     /// Its first worker's number among the process's (log lines number workers so).
     first_slot: usize,
+    /// Restored from the archive for each partition taken on.
+    hour_gauges: Arc<Mutex<HourGauges>>,
+    /// The archive root.
+    out: std::path::PathBuf,
 }
 
 impl Handler {
@@ -208,6 +212,18 @@ impl Partitions for Handler {
             names(parts),
             self.started.elapsed().as_secs_f64()
         );
+        for (t, n) in parts {
+            let files = deferlog_stream::recent_hourly_files(&self.out, t, *n, RESTORED_HOURLY_FILES);
+            let restored = self
+                .hour_gauges
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .restore(&deferlog_stream::scope_of(t, *n), &files);
+            // The gauges only: counting goes on without them.
+            if let Err(e) = restored {
+                eprintln!("deferlog run: hour gauges of {t}/{n} not restored from the archive: {e:#}");
+            }
+        }
         self.exporter.set_ready(true);
         starts
     }
@@ -252,6 +268,11 @@ impl Partitions for Handler {
         }
     }
 }
+
+/// Hourly files read per partition taken on, newest first: a partition writes one
+/// when an hour closes (or is revised) and one when its holder stops, so the last
+/// final hour is among the newest few.
+const RESTORED_HOURLY_FILES: usize = 8;
 
 /// `topic/partition ...` for log lines.
 fn names(parts: &[TopicPartition]) -> String {
@@ -342,7 +363,7 @@ struct Shared {
     records: std::sync::atomic::AtomicU64,
     stop_after: Option<u64>,
     exporter: Arc<Exporter>,
-    hour_gauges: Arc<Mutex<Box<dyn EpochSink>>>,
+    hour_gauges: Arc<Mutex<HourGauges>>,
     /// Each worker's watermark (µs).
     watermarks: Mutex<Vec<i64>>,
     /// The status line.
@@ -409,7 +430,7 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
     let served = Served::start(&settings.metrics)?;
     let shared = Arc::new(Shared {
         exporter: served.exporter.clone(),
-        hour_gauges: Arc::new(Mutex::new(Box::new(HourGauges::new(served.exporter.clone())))),
+        hour_gauges: Arc::new(Mutex::new(HourGauges::new(served.exporter.clone()))),
         watermarks: Mutex::new(vec![i64::MIN; slots]),
         board: Board::new(slots, settings.status_interval),
         on_checkpoint: Mutex::new(hooks.on_checkpoint),
@@ -485,7 +506,9 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
         }))));
     }
     member_sinks.extend(shared.sink.clone());
-    member_sinks.push(shared.hour_gauges.clone());
+    member_sinks.push(Arc::new(Mutex::new(Box::new(HourGaugeSink(
+        shared.hour_gauges.clone(),
+    )))));
     let w = settings.workers.max(1);
     let mut workers = Vec::with_capacity(w);
     let mut feeds = Vec::with_capacity(w);
@@ -514,6 +537,8 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
         has_failed: std::sync::atomic::AtomicBool::new(false),
         started,
         first_slot: index * w,
+        hour_gauges: shared.hour_gauges.clone(),
+        out: settings.stream.out.clone(),
     });
     let source = Source::new(&settings.client, &settings.group, &topics, handler.clone())?;
 

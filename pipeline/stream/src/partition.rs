@@ -87,7 +87,7 @@ pub(crate) enum Tenant<'a> {
 }
 
 /// The scope name of a partition: safe as a file name.
-pub(crate) fn scope_of(topic: &str, partition: i32) -> String {
+pub fn scope_of(topic: &str, partition: i32) -> String {
     let t: String = topic
         .chars()
         .map(|c| {
@@ -99,6 +99,29 @@ pub(crate) fn scope_of(topic: &str, partition: i32) -> String {
         })
         .collect();
     format!("{t}-{partition}")
+}
+
+/// The newest `n` hourly files a partition's holders wrote (one per epoch that had
+/// rows to write), newest first.
+pub fn recent_hourly_files(root: &Path, topic: &str, partition: i32, n: usize) -> Vec<PathBuf> {
+    let prefix = format!("{}-", scope_of(topic, partition));
+    let Ok(dir) = std::fs::read_dir(root.join(HOURLY_DIR)) else {
+        return Vec::new();
+    };
+    let mut files: Vec<(u64, PathBuf)> = dir
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name();
+            // `SCOPE-EPOCH.parquet`; another scope's name may start with this one's.
+            let epoch = name.to_str()?.strip_prefix(&prefix)?.strip_suffix(".parquet")?;
+            if !epoch.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            Some((epoch.parse().ok()?, e.path()))
+        })
+        .collect();
+    files.sort_unstable_by_key(|f| std::cmp::Reverse(f.0));
+    files.into_iter().take(n).map(|(_, p)| p).collect()
 }
 
 /// Loads the scope's checkpoint and stores it again as this holder's, one epoch on,
@@ -436,5 +459,47 @@ impl Partition {
         for (_, f) in self.staged_events {
             f.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_hourly_files_are_the_scopes_own_newest_first() {
+        let root = tempfile::tempdir().expect("tmp");
+        let dir = root.path().join(HOURLY_DIR);
+        std::fs::create_dir_all(&dir).expect("dir");
+        // mail/1's epochs 2, 9 and 10; topic "mail-1" partition 0 and mail/10 start
+        // with the same characters; a replay's file and a file being written.
+        for name in [
+            "mail-1-0000000002.parquet",
+            "mail-1-0000000010.parquet",
+            "mail-1-0000000009.parquet",
+            "mail-1-0-0000000011.parquet",
+            "mail-10-0000000012.parquet",
+            "hourly-20261110T000000Z-1.parquet",
+            "mail-1-0000000013.parquet.tmp",
+        ] {
+            std::fs::write(dir.join(name), b"").expect("file");
+        }
+        let names = |n| {
+            recent_hourly_files(root.path(), "mail", 1, n)
+                .into_iter()
+                .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(8),
+            [
+                "mail-1-0000000010.parquet",
+                "mail-1-0000000009.parquet",
+                "mail-1-0000000002.parquet"
+            ]
+        );
+        assert_eq!(names(1), ["mail-1-0000000010.parquet"]);
+        assert!(recent_hourly_files(root.path(), "mail", 4, 8).is_empty());
+        assert!(recent_hourly_files(&root.path().join("none"), "mail", 1, 8).is_empty());
     }
 }

@@ -329,6 +329,32 @@ fn prometheus_scrapes_the_exporter_and_every_dashboard_query_and_rule_works() {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
     assert!(total < n as f64 / 10.0, "lag {total} of {n} records: {:?}", lags());
+
+    // The hour gauges come back from the archive at once, before any hour closes
+    // here: the last final hour, its attempts summed over every partition as the
+    // truth has them.
+    let (_, text) = get(&target, "/metrics");
+    let hour = exposition_sums(&text, "deferlog_hour_start_timestamp_seconds", "");
+    let hour = hour.get("").copied().unwrap_or_default();
+    assert!(hour > 0.0, "the hour gauges after a restart: {text}");
+    let hour = chrono::DateTime::from_timestamp(hour as i64, 0)
+        .expect("hour")
+        .format("%Y-%m-%dT%H:00:00Z")
+        .to_string();
+    let want: f64 = c
+        .truth
+        .lines()
+        .filter(|l| l.starts_with(&hour))
+        .map(|l| {
+            l.split(',')
+                .nth(4)
+                .and_then(|v| v.parse::<f64>().ok())
+                .expect("attempts")
+        })
+        .sum();
+    let attempts: f64 = exposition_sums(&text, "deferlog_hour_attempts", "").values().sum();
+    assert!(want > 0.0, "{hour} in the truth");
+    assert_eq!(attempts, want, "attempts of {hour} after a restart");
     assert!(sigterm(&mut run.0).success());
 }
 
