@@ -15,6 +15,8 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 const ENV_PREFIX: &str = "DEFERLOG_";
+/// Keys the environment cannot override (README, Configuration).
+const LIST_KEYS: [&[&str]; 2] = [&["egress"], &["kafka", "topics"]];
 
 /// Not configuration: read by `scripts/`, the tests and the benches.
 const TOOL_VARS: &[&str] = &[
@@ -465,6 +467,17 @@ impl Config {
             {
                 *prop = prop.replace('_', ".");
             }
+            // A list of tables has no name per element for a variable to point at.
+            if let Some(list) = LIST_KEYS
+                .iter()
+                .find(|l| l.len() <= path.len() && l.iter().zip(&path).all(|(a, b)| a == b))
+            {
+                bail!(
+                    "environment variable {name}: `{}` is a list ([[{}]]): set it in the config file",
+                    list.join("."),
+                    list.join(".")
+                );
+            }
             let value = typed_as_needed(&table, &path, value);
             set_path(&mut table, &path, value).with_context(|| format!("environment variable {name}"))?;
             names.push(name.as_str());
@@ -828,6 +841,11 @@ mod tests {
         let err = format!("{:#}", Config::load_with_env(Some(f.path()), &env).unwrap_err());
         assert!(err.contains("DEFERLOG_LIMITS__NOPE") && err.contains("nope"), "{err}");
         // A value judged after loading names the variable it came from, not only the file.
+        for var in ["DEFERLOG_EGRESS", "DEFERLOG_KAFKA__TOPICS"] {
+            let env = [(var.to_owned(), "[]".to_owned())];
+            let err = format!("{:#}", Config::load_with_env(None, &env).expect_err(var));
+            assert!(err.contains(var) && err.contains("is a list"), "{err}");
+        }
         let env = [("DEFERLOG_TIMEZONE".to_owned(), "Mars/Olympus".to_owned())];
         let cfg = Config::load_with_env(Some(f.path()), &env).expect("loads");
         let origin = cfg.origin(Some(f.path()));

@@ -338,7 +338,7 @@ impl std::fmt::Display for RunSummary {
                     s(idle),
                 )
             }
-            None => format!("no records in {:.2}s", s(self.elapsed)),
+            None => return write!(f, "no records in {:.2}s", s(self.elapsed)),
         };
         let rest = self.busy.saturating_sub(self.consume + t.sql + t.write + t.checkpoint);
         write!(
@@ -608,20 +608,26 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
         .iter()
         .map(|p| format!("{:.2}s", p.waiting.as_secs_f64()))
         .collect();
-    let first = match polled.first_record {
-        Some(d) => format!("the first {:.2}s after the member started", d.as_secs_f64()),
-        None => "none read".to_owned(),
-    };
     let longest = match polled.longest_wait {
         Some((d, at)) => format!(" (longest {:.2}s from {:.2}s)", d.as_secs_f64(), at.as_secs_f64()),
         None => String::new(),
     };
-    eprintln!(
-        "deferlog run: consumer {index}: {} records, {first}; polling waited {:.2}s for records{longest}; workers waited {} for the poller",
-        polled.records,
-        polled.waiting.as_secs_f64(),
-        waits.join(", ")
-    );
+    // Waits count from the first record (before it the member joins and waits for
+    // traffic): with none, there is nothing to say about them.
+    match polled.first_record {
+        Some(d) => eprintln!(
+            "deferlog run: consumer {index}: {} records, the first {:.2}s after the member started; polling waited \
+             {:.2}s for records{longest}; workers waited {} for the poller",
+            polled.records,
+            d.as_secs_f64(),
+            polled.waiting.as_secs_f64(),
+            waits.join(", ")
+        ),
+        None => eprintln!(
+            "deferlog run: consumer {index}: no records in {:.2}s",
+            elapsed.as_secs_f64()
+        ),
+    }
     let mut summary = RunSummary {
         records: polled.records,
         elapsed,
@@ -872,5 +878,34 @@ fn process(feed: Fed, job: &Job<'_>) -> Result<Processed> {
             }
             status.maybe_post(now, &mut p, source, &shared.board);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_splits_the_run_into_start_records_and_idle_end() {
+        let s = RunSummary {
+            records: 1000,
+            elapsed: Duration::from_secs(10),
+            first_record: Some(Duration::from_secs(3)),
+            idle_tail: Some(Duration::from_secs(5)),
+            busy: Duration::from_secs(4),
+            consume: Duration::from_secs(1),
+            ..RunSummary::default()
+        };
+        assert_eq!(
+            s.to_string(),
+            "1000 records in 2.00s, the first 3.00s after start (500/s), then 5.00s without records until stopped; \
+             processing threads: waiting for records 1.00s, parse+batch 3.00s, SQL 0.00s, write 0.00s, checkpoint 0.00s"
+        );
+        // Nothing read: no rates or waits to speak of.
+        let idle = RunSummary {
+            elapsed: Duration::from_secs(17),
+            ..RunSummary::default()
+        };
+        assert_eq!(idle.to_string(), "no records in 17.00s");
     }
 }
