@@ -10,9 +10,8 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampMicr
 use deferlog_metrics::{Exporter, HourRow};
 use deferlog_query::{EventFilter, EventSource, Query};
 use deferlog_stream::{EpochSink, StreamError};
-use std::collections::HashSet;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio_util::sync::CancellationToken;
 
@@ -86,8 +85,18 @@ impl Drop for Served {
 }
 
 /// The `deferlog_hour_*` gauges from stored hourly rows: `hourly_gauges.sql` over
-/// them. Returns the hour (µs) they describe, `None` while no hour is final.
+/// them. Returns the hour (µs) they describe, `None` while no hour is final (the
+/// gauges are left as they are then).
 pub fn set_hour_gauges(exporter: &Exporter, hourly: EventSource) -> Result<Option<i64>> {
+    let last = last_hour(hourly)?;
+    if let Some((h, rows)) = &last {
+        exporter.set_last_hour(*h as f64 / 1e6, rows);
+    }
+    Ok(last.map(|(h, _)| h))
+}
+
+/// `hourly_gauges.sql` over stored hourly rows: the last final hour (µs) and its rows.
+fn last_hour(hourly: EventSource) -> Result<Option<(i64, Vec<HourRow>)>> {
     let out = run_query(Query::HOURLY_GAUGES, hourly, &EventFilter::default())?;
     let mut hour = None;
     let mut rows = Vec::new();
@@ -128,58 +137,111 @@ pub fn set_hour_gauges(exporter: &Exporter, hourly: EventSource) -> Result<Optio
             });
         }
     }
-    if let Some(h) = hour {
-        exporter.set_last_hour(h as f64 / 1e6, &rows);
-    }
-    Ok(hour)
+    Ok(hour.map(|h| (h, rows)))
 }
 
-/// Keeps the stream's recent hourly rows and refreshes the hour gauges from them
-/// whenever an epoch brings rows.
+/// The hourly rows of the scopes this process holds, and the hour gauges over them:
+/// refreshed when an epoch brings rows, when a scope is taken on (its stored rows)
+/// and when one goes (its rows leave with it, so two instances never both export a
+/// partition's rows).
 #[derive(Debug)]
 pub struct HourGauges {
     exporter: Arc<Exporter>,
-    rows: Vec<RecordBatch>,
-    /// Scopes whose rows are here: their stored rows are not added again.
-    scopes: HashSet<String>,
+    /// By scope: rows of the last final hour and later.
+    rows: BTreeMap<String, Vec<RecordBatch>>,
 }
 
 impl HourGauges {
     pub fn new(exporter: Arc<Exporter>) -> Self {
         HourGauges {
             exporter,
-            rows: Vec::new(),
-            scopes: HashSet::new(),
+            rows: BTreeMap::new(),
         }
     }
 
-    /// Adds rows and refreshes the gauges.
-    fn add(&mut self, hourly: &[RecordBatch]) -> Result<()> {
-        if hourly.is_empty() {
-            return Ok(());
+    /// Refreshes the gauges over `rows`, which replace the held ones only if the
+    /// query takes them: rows it fails on must not fail every later epoch.
+    fn refresh(&mut self, mut rows: BTreeMap<String, Vec<RecordBatch>>) -> Result<()> {
+        let all: Vec<RecordBatch> = rows.values().flatten().cloned().collect();
+        let last = if all.iter().all(|b| b.num_rows() == 0) {
+            None
+        } else {
+            last_hour(EventSource::Batches(all))?
+        };
+        match &last {
+            Some((hour, hour_rows)) => {
+                self.exporter.set_last_hour(*hour as f64 / 1e6, hour_rows);
+                // Rows only of hours before the last final one can no longer show.
+                for batches in rows.values_mut() {
+                    batches.retain(|b| max_hour(b).is_some_and(|h| h >= *hour));
+                }
+            }
+            None => self.exporter.clear_last_hour(),
         }
-        self.rows.extend(hourly.iter().cloned());
-        let hour = set_hour_gauges(&self.exporter, EventSource::Batches(self.rows.clone()))?;
-        if let Some(hour) = hour {
-            // Rows only of hours before the last final one can no longer show.
-            self.rows.retain(|b| max_hour(b).is_some_and(|h| h >= hour));
-        }
+        self.rows = rows;
         Ok(())
     }
 
-    /// A scope taken on: the rows its holders stored last (`files`, newest first),
-    /// unless this process has its rows already. After a restart the gauges show the
-    /// last final hour at once instead of nothing until the next hour closes.
-    pub fn restore(&mut self, scope: &str, files: &[PathBuf]) -> Result<()> {
-        if !self.scopes.insert(scope.to_owned()) {
+    fn add(&mut self, scope: &str, hourly: &[RecordBatch]) -> Result<()> {
+        if hourly.is_empty() {
             return Ok(());
         }
-        let mut rows = Vec::new();
-        for f in files {
-            rows.extend(deferlog_archive::read_parquet(f)?);
-        }
-        self.add(&rows)
+        let mut rows = self.rows.clone();
+        rows.entry(scope.to_owned()).or_default().extend(hourly.iter().cloned());
+        self.refresh(rows)
     }
+
+    /// Scopes taken on, with the rows their holders stored last (read by the caller
+    /// from the archive); they replace what this process held of them.
+    pub fn restore(&mut self, stored: Vec<(String, Vec<RecordBatch>)>) -> Result<()> {
+        if stored.is_empty() {
+            return Ok(());
+        }
+        let mut rows = self.rows.clone();
+        rows.extend(stored);
+        self.refresh(rows)
+    }
+
+    /// Scopes let go: their rows leave the gauges.
+    pub fn forget(&mut self, scopes: &[String]) -> Result<()> {
+        if !scopes.iter().any(|s| self.rows.contains_key(s)) {
+            return Ok(());
+        }
+        let mut rows = self.rows.clone();
+        for s in scopes {
+            rows.remove(s);
+        }
+        self.refresh(rows)
+    }
+}
+
+/// A partition's stored hourly rows (`files` newest first) down to the file with the
+/// final rows of `last_final_us`, its last final hour: an hour's every row is written
+/// again at each revision, so that file holds the whole hour.
+pub fn stored_rows(files: &[std::path::PathBuf], last_final_us: Option<i64>) -> Result<Vec<RecordBatch>> {
+    let mut rows = Vec::new();
+    for f in files {
+        let batches = deferlog_archive::read_parquet(f)?;
+        let whole = last_final_us.is_some_and(|h| batches.iter().any(|b| final_rows_of(b, h)));
+        rows.extend(batches);
+        if whole {
+            break;
+        }
+    }
+    Ok(rows)
+}
+
+/// Whether stored hourly rows hold `hour_us` as final.
+fn final_rows_of(b: &RecordBatch, hour_us: i64) -> bool {
+    use deferlog_query::schema::col;
+    let hour = b
+        .column_by_name(col::HOUR)
+        .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>());
+    let fin = b.column_by_name(col::FINAL).and_then(|c| c.as_boolean_opt());
+    let (Some(hour), Some(fin)) = (hour, fin) else {
+        return false;
+    };
+    (0..b.num_rows()).any(|i| hour.value(i) == hour_us && fin.value(i))
 }
 
 /// The latest hour (µs) in a batch of stored hourly rows.
@@ -195,7 +257,139 @@ pub struct HourGaugeSink(pub Arc<Mutex<HourGauges>>);
 impl EpochSink for HourGaugeSink {
     fn epoch(&mut self, scope: &str, hourly: &[RecordBatch], _dead: Option<&RecordBatch>) -> Result<(), StreamError> {
         let mut g = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        g.scopes.insert(scope.to_owned());
-        g.add(hourly).map_err(|e| StreamError::Output(e.into()))
+        g.add(scope, hourly).map_err(|e| StreamError::Output(e.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray, TimestampMicrosecondArray};
+    use deferlog_metrics::ExporterConfig;
+    use deferlog_query::schema::{partial_schema, to_hourly};
+
+    const H: i64 = 3_600_000_000;
+
+    /// Stored rows of one scope: `(hour, source_ip, attempts, deferred)`, one revision.
+    fn stored(scope: &str, revision: i64, is_final: bool, rows: &[(i64, &str, i64, i64)]) -> RecordBatch {
+        let partial = RecordBatch::try_new(
+            partial_schema(),
+            vec![
+                Arc::new(TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.0)).with_timezone("UTC")),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|_| "mx.example"))),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|_| "google"))),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.2))),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.2 - r.3))),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.3))),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|_| 0))),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|_| 0))),
+            ],
+        )
+        .expect("partial");
+        to_hourly(&partial, scope, revision, is_final).expect("hourly")
+    }
+
+    fn gauges() -> (Arc<Exporter>, HourGauges) {
+        let e = Arc::new(
+            Exporter::new(ExporterConfig {
+                instance: "test".into(),
+                top_k: 10,
+                tenant_series_budget: 1000,
+                state_dir: None,
+            })
+            .expect("exporter"),
+        );
+        (e.clone(), HourGauges::new(e))
+    }
+
+    /// `(hour start in s, attempts summed over the series)`, or `None` when absent.
+    fn shown(e: &Exporter) -> Option<(f64, f64)> {
+        let text = e.render().expect("render");
+        let value = |l: &str| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok());
+        let hour = text
+            .lines()
+            .find(|l| l.starts_with("deferlog_hour_start_timestamp_seconds "))
+            .and_then(value)?;
+        let attempts = text
+            .lines()
+            .filter(|l| l.starts_with("deferlog_hour_attempts{"))
+            .filter_map(value)
+            .sum();
+        Some((hour, attempts))
+    }
+
+    #[test]
+    fn a_scope_taken_on_brings_its_rows_and_takes_them_along_when_it_goes() {
+        let (e, mut g) = gauges();
+        // mail-1 closed hour 1 with 10 attempts; mail-3 closed it with 5, and hour 2 is
+        // open there.
+        let one = stored("mail-1", 4, true, &[(H, "192.0.2.1", 10, 2)]);
+        let three = stored("mail-3", 7, true, &[(H, "192.0.2.2", 5, 1)]);
+        let three_open = stored("mail-3", 8, false, &[(2 * H, "192.0.2.2", 3, 0)]);
+        g.restore(vec![("mail-1".into(), vec![one.clone()])]).expect("restore");
+        assert_eq!(shown(&e), Some((3600.0, 10.0)));
+        g.restore(vec![("mail-3".into(), vec![three_open, three])])
+            .expect("restore");
+        assert_eq!(shown(&e), Some((3600.0, 15.0)));
+        // Taken on again (its other holder wrote more since): the stored rows replace
+        // the ones held, they are not added twice.
+        let one_revised = stored("mail-1", 9, true, &[(H, "192.0.2.1", 12, 2)]);
+        g.restore(vec![("mail-1".into(), vec![one_revised, one])])
+            .expect("restore");
+        assert_eq!(shown(&e), Some((3600.0, 17.0)));
+        // mail-1 goes to another instance: its rows leave these gauges.
+        g.forget(&["mail-1".into()]).expect("forget");
+        assert_eq!(shown(&e), Some((3600.0, 5.0)));
+        g.forget(&["mail-3".into()]).expect("forget");
+        assert_eq!(shown(&e), None, "no rows held, no hour shown");
+    }
+
+    #[test]
+    fn stored_rows_are_read_down_to_the_file_with_the_last_final_hour() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = |name: &str, b: RecordBatch| {
+            deferlog_archive::write_parquet(dir.path().join(name), b.schema(), &[b]).expect("write")
+        };
+        // Newest first: a late revision of hour 0, hour 1 closing, hour 0 closing.
+        let files = [
+            file("s-3.parquet", stored("s", 3, true, &[(0, "192.0.2.1", 2, 0)])),
+            file("s-2.parquet", stored("s", 2, true, &[(H, "192.0.2.1", 5, 1)])),
+            file("s-1.parquet", stored("s", 1, true, &[(0, "192.0.2.1", 1, 0)])),
+        ];
+        let rows = |last| {
+            stored_rows(&files, last)
+                .expect("rows")
+                .iter()
+                .map(|b| b.num_rows())
+                .sum::<usize>()
+        };
+        assert_eq!(rows(Some(H)), 2, "down to hour 1's file");
+        assert_eq!(rows(None), 3, "no final hour known: every file given");
+    }
+
+    #[test]
+    fn rows_the_query_cannot_take_are_not_kept() {
+        let (e, mut g) = gauges();
+        g.restore(vec![(
+            "mail-1".into(),
+            vec![stored("mail-1", 1, true, &[(H, "192.0.2.1", 4, 1)])],
+        )])
+        .expect("restore");
+        let wrong = RecordBatch::try_new(
+            Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
+                "x",
+                DataType::Int64,
+                false,
+            )])),
+            vec![Arc::new(Int64Array::from(vec![1]))],
+        )
+        .expect("batch");
+        assert!(g.restore(vec![("mail-2".into(), vec![wrong])]).is_err());
+        // The next epoch is not refused for them.
+        let mut sink = HourGaugeSink(Arc::new(Mutex::new(g)));
+        let next = stored("mail-1", 2, true, &[(2 * H, "192.0.2.1", 6, 0)]);
+        sink.epoch("mail-1", &[next], None).expect("epoch");
+        assert_eq!(shown(&e), Some((7200.0, 6.0)));
     }
 }

@@ -174,6 +174,43 @@ impl Handler {
     /// Moves the partition that best evens out the workers' loads, if one does. Runs
     /// on the polling thread, so no record of the partition is sent anywhere until it
     /// has moved.
+    /// The hour gauges take on each partition's stored rows (read before the gauges'
+    /// lock is taken: the workers' checkpoints wait on it). The gauges only: counting
+    /// goes on without them.
+    fn restore_hour_gauges(&self, parts: &[TopicPartition], closed_before: &[Option<i64>]) {
+        let files = deferlog_stream::recent_hourly_files(&self.out, parts, RESTORED_HOURLY_FILES);
+        let mut stored = Vec::with_capacity(parts.len());
+        for (((t, n), files), closed) in parts.iter().zip(files).zip(closed_before) {
+            let last_final = closed.filter(|c| *c != i64::MIN).map(|c| c - deferlog_event::HOUR_US);
+            match crate::metrics::stored_rows(&files, last_final) {
+                Ok(rows) => stored.push((deferlog_stream::scope_of(t, *n), rows)),
+                Err(e) => eprintln!("deferlog run: hour gauges of {t}/{n} not restored from the archive: {e:#}"),
+            }
+        }
+        let restored = self
+            .hour_gauges
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .restore(stored);
+        if let Err(e) = restored {
+            eprintln!("deferlog run: hour gauges not restored from the archive: {e:#}");
+        }
+    }
+
+    /// Partitions gone from this process take their rows out of the hour gauges:
+    /// their next holder exports them.
+    fn forget_hour_gauges(&self, parts: &[TopicPartition]) {
+        let scopes: Vec<String> = parts.iter().map(|(t, n)| deferlog_stream::scope_of(t, *n)).collect();
+        let forgotten = self
+            .hour_gauges
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .forget(&scopes);
+        if let Err(e) = forgotten {
+            eprintln!("deferlog run: hour gauges not refreshed: {e:#}");
+        }
+    }
+
     fn balance(&self) {
         let Some(m) = self.routes().plan() else {
             return;
@@ -197,14 +234,18 @@ impl Handler {
 
 impl Partitions for Handler {
     fn assigned(&self, parts: &[TopicPartition]) -> Vec<Option<i64>> {
+        let mut closed_before = Vec::with_capacity(parts.len());
         let starts = parts
             .iter()
             .map(|(t, n)| {
                 let w = self.routes().place(t, *n);
-                self.workers[w].proc().assign(t, *n).unwrap_or_else(|e| {
+                let mut p = self.workers[w].proc();
+                let start = p.assign(t, *n).unwrap_or_else(|e| {
                     self.fail(e);
                     None
-                })
+                });
+                closed_before.push(p.closed_before(t, *n));
+                start
             })
             .collect::<Vec<_>>();
         eprintln!(
@@ -212,18 +253,7 @@ impl Partitions for Handler {
             names(parts),
             self.started.elapsed().as_secs_f64()
         );
-        for (t, n) in parts {
-            let files = deferlog_stream::recent_hourly_files(&self.out, t, *n, RESTORED_HOURLY_FILES);
-            let restored = self
-                .hour_gauges
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .restore(&deferlog_stream::scope_of(t, *n), &files);
-            // The gauges only: counting goes on without them.
-            if let Err(e) = restored {
-                eprintln!("deferlog run: hour gauges of {t}/{n} not restored from the archive: {e:#}");
-            }
-        }
+        self.restore_hour_gauges(parts, &closed_before);
         self.exporter.set_ready(true);
         starts
     }
@@ -247,6 +277,7 @@ impl Partitions for Handler {
         if !parts.is_empty() {
             eprintln!("deferlog run: released {}", names(parts));
         }
+        self.forget_hour_gauges(parts);
         commits
     }
 
@@ -254,6 +285,7 @@ impl Partitions for Handler {
         for w in &self.workers {
             w.feeder.barrier();
         }
+        self.forget_hour_gauges(parts);
         for (t, n) in parts {
             if let Some(w) = self.routes().remove(t, *n) {
                 self.workers[w].proc().lose(t, *n);
@@ -269,10 +301,10 @@ impl Partitions for Handler {
     }
 }
 
-/// Hourly files read per partition taken on, newest first: a partition writes one
-/// when an hour closes (or is revised) and one when its holder stops, so the last
-/// final hour is among the newest few.
-const RESTORED_HOURLY_FILES: usize = 8;
+/// Hourly files a partition taken on may read, newest first, looking for its last
+/// final hour: a partition writes one when an hour closes or is revised (each
+/// checkpoint of late events) and one when its holder stops.
+const RESTORED_HOURLY_FILES: usize = 32;
 
 /// `topic/partition ...` for log lines.
 fn names(parts: &[TopicPartition]) -> String {

@@ -221,10 +221,7 @@ impl Exporter {
     /// The last final hour's rows replace the previous hour's.
     pub fn set_last_hour(&self, hour_start_s: f64, rows: &[HourRow]) {
         let g = &self.gauges;
-        g.hour_attempts.reset();
-        g.hour_deferrals.reset();
-        g.hour_expiries.reset();
-        g.hour_ratio.reset();
+        self.clear_last_hour();
         g.hour_start.with_label_values::<&str>(&[]).set(hour_start_s);
         for r in rows {
             let l = [r.source_ip.as_str(), r.mx_group.as_str()];
@@ -233,6 +230,16 @@ impl Exporter {
             g.hour_expiries.with_label_values(&l).set(r.expired);
             g.hour_ratio.with_label_values(&l).set(r.deferral_ratio);
         }
+    }
+
+    /// No last final hour (this instance holds no rows of one): the gauges go.
+    pub fn clear_last_hour(&self) {
+        let g = &self.gauges;
+        g.hour_attempts.reset();
+        g.hour_deferrals.reset();
+        g.hour_expiries.reset();
+        g.hour_ratio.reset();
+        g.hour_start.reset();
     }
 
     /// `/readyz` answers 200 once this is set (partitions assigned, or input open).
@@ -493,6 +500,9 @@ mod tests {
         let text = e.render().expect("render");
         assert_eq!(sample(&text, "deferlog_watermark_timestamp_seconds"), Some(3600.0));
         assert_eq!(sample(&text, "deferlog_hour_start_timestamp_seconds"), Some(0.0));
+        e.clear_last_hour();
+        let text = e.render().expect("render");
+        assert!(!text.contains("deferlog_hour_start_timestamp_seconds "), "{text}");
     }
 
     #[test]

@@ -101,27 +101,41 @@ pub fn scope_of(topic: &str, partition: i32) -> String {
     format!("{t}-{partition}")
 }
 
-/// The newest `n` hourly files a partition's holders wrote (one per epoch that had
-/// rows to write), newest first.
-pub fn recent_hourly_files(root: &Path, topic: &str, partition: i32, n: usize) -> Vec<PathBuf> {
-    let prefix = format!("{}-", scope_of(topic, partition));
-    let Ok(dir) = std::fs::read_dir(root.join(HOURLY_DIR)) else {
-        return Vec::new();
-    };
-    let mut files: Vec<(u64, PathBuf)> = dir
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name();
-            // `SCOPE-EPOCH.parquet`; another scope's name may start with this one's.
-            let epoch = name.to_str()?.strip_prefix(&prefix)?.strip_suffix(".parquet")?;
-            if !epoch.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            Some((epoch.parse().ok()?, e.path()))
-        })
+/// For each partition, the newest `n` hourly files its holders wrote (one per epoch
+/// that had rows to write), newest first; the directory is listed once.
+pub fn recent_hourly_files(root: &Path, parts: &[(String, i32)], n: usize) -> Vec<Vec<PathBuf>> {
+    let index: std::collections::HashMap<String, usize> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, (t, p))| (scope_of(t, *p), i))
         .collect();
-    files.sort_unstable_by_key(|f| std::cmp::Reverse(f.0));
-    files.into_iter().take(n).map(|(_, p)| p).collect()
+    let mut found: Vec<Vec<(u64, PathBuf)>> = vec![Vec::new(); parts.len()];
+    if let Ok(dir) = std::fs::read_dir(root.join(HOURLY_DIR)) {
+        for e in dir.flatten() {
+            let name = e.file_name();
+            // `SCOPE-EPOCH.parquet`; scope names have dashes of their own.
+            let Some((scope, epoch)) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".parquet"))
+                .and_then(|n| n.rsplit_once('-'))
+            else {
+                continue;
+            };
+            if !epoch.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            if let (Some(i), Ok(epoch)) = (index.get(scope), epoch.parse::<u64>()) {
+                found[*i].push((epoch, e.path()));
+            }
+        }
+    }
+    found
+        .into_iter()
+        .map(|mut files| {
+            files.sort_unstable_by_key(|f| std::cmp::Reverse(f.0));
+            files.into_iter().take(n).map(|(_, p)| p).collect()
+        })
+        .collect()
 }
 
 /// Loads the scope's checkpoint and stores it again as this holder's, one epoch on,
@@ -485,21 +499,29 @@ mod tests {
             std::fs::write(dir.join(name), b"").expect("file");
         }
         let names = |n| {
-            recent_hourly_files(root.path(), "mail", 1, n)
+            recent_hourly_files(root.path(), &[("mail".to_owned(), 1), ("mail".to_owned(), 4)], n)
                 .into_iter()
-                .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
+                .map(|files| {
+                    files
+                        .into_iter()
+                        .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
+                        .collect::<Vec<_>>()
+                })
                 .collect::<Vec<_>>()
         };
         assert_eq!(
             names(8),
             [
-                "mail-1-0000000010.parquet",
-                "mail-1-0000000009.parquet",
-                "mail-1-0000000002.parquet"
+                vec![
+                    "mail-1-0000000010.parquet",
+                    "mail-1-0000000009.parquet",
+                    "mail-1-0000000002.parquet"
+                ],
+                vec![]
             ]
         );
-        assert_eq!(names(1), ["mail-1-0000000010.parquet"]);
-        assert!(recent_hourly_files(root.path(), "mail", 4, 8).is_empty());
-        assert!(recent_hourly_files(&root.path().join("none"), "mail", 1, 8).is_empty());
+        assert_eq!(names(1)[0], ["mail-1-0000000010.parquet"]);
+        let none = recent_hourly_files(&root.path().join("none"), &[("mail".to_owned(), 1)], 8);
+        assert_eq!(none, [Vec::<PathBuf>::new()]);
     }
 }

@@ -419,6 +419,12 @@ impl Processor {
         Ok(commits)
     }
 
+    /// Hours of a held partition before this are closed (`i64::MIN`: none yet).
+    pub fn closed_before(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.find(topic, partition)
+            .map(|i| self.parts[i].windows.closed_before())
+    }
+
     pub fn status(&self) -> Vec<PartitionStatus> {
         self.parts
             .iter()
