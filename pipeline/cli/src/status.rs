@@ -1,11 +1,12 @@
 //! `run`'s periodic status line: one per process every `stream.status_interval_secs`,
 //! however many group members and workers it runs, with every partition it holds.
 //!
-//! Each worker posts what it holds to the [`Board`] twice an interval and publishes
-//! the lag gauges of its partitions; the worker that finds the board's interval up
-//! prints the line. Another worker's partitions are as of its last post (at most
-//! half an interval old); the record count and rate are exact. This module only
-//! reads the processors and the source; it changes nothing they hold.
+//! Each worker posts what it holds to the [`Board`] at most twice an interval (at its
+//! clock checks: every few thousand records, or when the topic is quiet) and
+//! publishes the lag gauges of its partitions; the worker that finds the board's
+//! interval up prints the line. Another worker's partitions are as of its last post;
+//! the record count and rate are exact. This module only reads the processors and the
+//! source; it changes nothing they hold.
 
 use deferlog_kafka::{LogEnds, Source, TopicPartition};
 use deferlog_metrics::Exporter;
@@ -81,8 +82,10 @@ impl Board {
     }
 
     /// Stores worker `slot`'s post; prints the line when the interval is up.
-    fn post(&self, slot: usize, post: Post, now: Instant) {
+    fn post(&self, slot: usize, post: Post) {
         let mut p = self.printed.lock().unwrap_or_else(PoisonError::into_inner);
+        // Read with the count, under the lock: a rate of records counted by now.
+        let now = Instant::now();
         let Some(mine) = p.posts.get_mut(slot) else {
             return;
         };
@@ -124,9 +127,10 @@ fn line(posts: &[Post], new_records: u64, records: u64, dt: Duration) -> String 
     } else {
         parts.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join(", ")
     };
-    // Workers that hold nothing yet hold nothing back.
+    // Workers that hold nothing (yet, or any more) hold nothing back.
     let wm = posts
         .iter()
+        .filter(|p| !p.parts.is_empty())
         .map(|p| p.watermark_us)
         .filter(|w| *w != i64::MIN)
         .min()
@@ -227,7 +231,7 @@ impl Status {
             latency: proc.take_batch_latency(),
             parts,
         };
-        board.post(self.slot, post, now);
+        board.post(self.slot, post);
         self.last = now;
     }
 }
@@ -270,8 +274,12 @@ mod tests {
                 },
                 parts: vec![part("mail", 3, 7), part("mail", 0, 4)],
             },
-            // A worker that holds nothing yet.
+            // A worker that holds nothing yet, and one whose partitions all went.
             Post::default(),
+            Post {
+                watermark_us: 1_764_500_000_000_000,
+                ..Post::default()
+            },
         ];
         let l = line(&posts, 500, 1500, Duration::from_secs(10));
         assert_eq!(

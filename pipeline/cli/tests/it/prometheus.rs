@@ -266,7 +266,7 @@ fn prometheus_scrapes_the_exporter_and_every_dashboard_query_and_rule_works() {
         .iter()
         .map(|g| g["rules"].as_array().map_or(0, Vec::len))
         .sum();
-    assert_eq!(loaded, 8, "{rules}");
+    assert_eq!(loaded, 12, "{rules}");
     let dir = deploy("prometheus");
     for args in [["check", "rules", "rules.yml"], ["test", "rules", "rules_test.yml"]] {
         let out = Command::new(tool("promtool"))
