@@ -6,15 +6,8 @@ pub enum ArchiveError {
     Create { path: PathBuf, cause: std::io::Error },
     #[error("cannot finish {path}: {cause}")]
     Rename { path: PathBuf, cause: std::io::Error },
-    #[error("cannot read {path}: {cause}")]
-    Open { path: PathBuf, cause: std::io::Error },
     #[error("writing {path}: {cause}")]
     Parquet {
-        path: PathBuf,
-        cause: parquet::errors::ParquetError,
-    },
-    #[error("reading {path}: {cause}")]
-    Read {
         path: PathBuf,
         cause: parquet::errors::ParquetError,
     },

@@ -17,5 +17,5 @@ mod paths;
 
 pub use error::ArchiveError;
 pub use events::EventArchive;
-pub use file::{ParquetFile, Staged, read_parquet, write_parquet};
+pub use file::{ParquetFile, Staged, write_parquet};
 pub use paths::{EVENTS_DIR, HOURLY_DIR, REJECTS_DIR, hour_partition, run_id};

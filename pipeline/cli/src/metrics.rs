@@ -141,14 +141,25 @@ fn last_hour(hourly: EventSource) -> Result<Option<(i64, Vec<HourRow>)>> {
 }
 
 /// The hourly rows of the scopes this process holds, and the hour gauges over them:
-/// refreshed when an epoch brings rows, when a scope is taken on (its stored rows)
-/// and when one goes (its rows leave with it, so two instances never both export a
-/// partition's rows).
+/// refreshed when an epoch brings rows, when a scope is taken on (the rows of its
+/// newest closed hour, from its restored windows) and when one goes (its rows leave
+/// with it, so two instances never both export a partition's rows).
 #[derive(Debug)]
 pub struct HourGauges {
     exporter: Arc<Exporter>,
-    /// By scope: rows of the last final hour and later.
-    rows: BTreeMap<String, Vec<RecordBatch>>,
+    /// By scope: the group member holding it, and its rows from its own last final
+    /// hour on.
+    rows: BTreeMap<String, (usize, Vec<RecordBatch>)>,
+}
+
+/// The latest hour (µs) a batch of stored hourly rows holds as final.
+fn max_final_hour(b: &RecordBatch) -> Option<i64> {
+    use deferlog_query::schema::col;
+    let hour = b
+        .column_by_name(col::HOUR)?
+        .as_primitive_opt::<TimestampMicrosecondType>()?;
+    let fin = b.column_by_name(col::FINAL)?.as_boolean_opt()?;
+    (0..b.num_rows()).filter(|i| fin.value(*i)).map(|i| hour.value(i)).max()
 }
 
 impl HourGauges {
@@ -161,87 +172,62 @@ impl HourGauges {
 
     /// Refreshes the gauges over `rows`, which replace the held ones only if the
     /// query takes them: rows it fails on must not fail every later epoch.
-    fn refresh(&mut self, mut rows: BTreeMap<String, Vec<RecordBatch>>) -> Result<()> {
-        let all: Vec<RecordBatch> = rows.values().flatten().cloned().collect();
+    fn refresh(&mut self, mut rows: BTreeMap<String, (usize, Vec<RecordBatch>)>) -> Result<()> {
+        let all: Vec<RecordBatch> = rows.values().flat_map(|(_, b)| b).cloned().collect();
         let last = if all.iter().all(|b| b.num_rows() == 0) {
             None
         } else {
             last_hour(EventSource::Batches(all))?
         };
         match &last {
-            Some((hour, hour_rows)) => {
-                self.exporter.set_last_hour(*hour as f64 / 1e6, hour_rows);
-                // Rows only of hours before the last final one can no longer show.
-                for batches in rows.values_mut() {
-                    batches.retain(|b| max_hour(b).is_some_and(|h| h >= *hour));
-                }
-            }
+            Some((hour, hour_rows)) => self.exporter.set_last_hour(*hour as f64 / 1e6, hour_rows),
             None => self.exporter.clear_last_hour(),
+        }
+        // Each scope keeps its own last final hour on: if the scope that brought the
+        // newest hour goes, the others' still show theirs.
+        for (_, batches) in rows.values_mut() {
+            if let Some(own) = batches.iter().filter_map(max_final_hour).max() {
+                batches.retain(|b| max_hour(b).is_some_and(|h| h >= own));
+            }
         }
         self.rows = rows;
         Ok(())
     }
 
-    fn add(&mut self, scope: &str, hourly: &[RecordBatch]) -> Result<()> {
+    /// An epoch's rows of a scope that group member `member` holds.
+    fn add(&mut self, member: usize, scope: &str, hourly: &[RecordBatch]) -> Result<()> {
         if hourly.is_empty() {
             return Ok(());
         }
         let mut rows = self.rows.clone();
-        rows.entry(scope.to_owned()).or_default().extend(hourly.iter().cloned());
+        let held = rows.entry(scope.to_owned()).or_insert((member, Vec::new()));
+        held.0 = member;
+        held.1.extend(hourly.iter().cloned());
         self.refresh(rows)
     }
 
-    /// Scopes taken on, with the rows their holders stored last (read by the caller
-    /// from the archive); they replace what this process held of them.
-    pub fn restore(&mut self, stored: Vec<(String, Vec<RecordBatch>)>) -> Result<()> {
-        if stored.is_empty() {
+    /// Scopes member `member` took on, with the rows of their newest closed hour;
+    /// they replace what this process held of them.
+    pub fn restore(&mut self, member: usize, taken: Vec<(String, Vec<RecordBatch>)>) -> Result<()> {
+        if taken.is_empty() {
             return Ok(());
         }
         let mut rows = self.rows.clone();
-        rows.extend(stored);
+        rows.extend(taken.into_iter().map(|(scope, b)| (scope, (member, b))));
         self.refresh(rows)
     }
 
-    /// Scopes let go: their rows leave the gauges.
-    pub fn forget(&mut self, scopes: &[String]) -> Result<()> {
-        if !scopes.iter().any(|s| self.rows.contains_key(s)) {
+    /// Scopes member `member` let go: their rows leave the gauges (unless another
+    /// member of this process holds the scope by now).
+    pub fn forget(&mut self, member: usize, scopes: &[String]) -> Result<()> {
+        let mine = |s: &String| self.rows.get(s).is_some_and(|(m, _)| *m == member);
+        if !scopes.iter().any(mine) {
             return Ok(());
         }
         let mut rows = self.rows.clone();
-        for s in scopes {
-            rows.remove(s);
-        }
+        rows.retain(|s, (m, _)| *m != member || !scopes.contains(s));
         self.refresh(rows)
     }
-}
-
-/// A partition's stored hourly rows (`files` newest first) down to the file with the
-/// final rows of `last_final_us`, its last final hour: an hour's every row is written
-/// again at each revision, so that file holds the whole hour.
-pub fn stored_rows(files: &[std::path::PathBuf], last_final_us: Option<i64>) -> Result<Vec<RecordBatch>> {
-    let mut rows = Vec::new();
-    for f in files {
-        let batches = deferlog_archive::read_parquet(f)?;
-        let whole = last_final_us.is_some_and(|h| batches.iter().any(|b| final_rows_of(b, h)));
-        rows.extend(batches);
-        if whole {
-            break;
-        }
-    }
-    Ok(rows)
-}
-
-/// Whether stored hourly rows hold `hour_us` as final.
-fn final_rows_of(b: &RecordBatch, hour_us: i64) -> bool {
-    use deferlog_query::schema::col;
-    let hour = b
-        .column_by_name(col::HOUR)
-        .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>());
-    let fin = b.column_by_name(col::FINAL).and_then(|c| c.as_boolean_opt());
-    let (Some(hour), Some(fin)) = (hour, fin) else {
-        return false;
-    };
-    (0..b.num_rows()).any(|i| hour.value(i) == hour_us && fin.value(i))
 }
 
 /// The latest hour (µs) in a batch of stored hourly rows.
@@ -250,14 +236,21 @@ fn max_hour(b: &RecordBatch) -> Option<i64> {
     arrow::compute::max(h)
 }
 
-/// The hour gauges as one of the stream's sinks.
+/// The hour gauges as one of a group member's sinks.
 #[derive(Debug)]
-pub struct HourGaugeSink(pub Arc<Mutex<HourGauges>>);
+pub struct HourGaugeSink {
+    pub gauges: Arc<Mutex<HourGauges>>,
+    pub member: usize,
+}
 
 impl EpochSink for HourGaugeSink {
     fn epoch(&mut self, scope: &str, hourly: &[RecordBatch], _dead: Option<&RecordBatch>) -> Result<(), StreamError> {
-        let mut g = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        g.add(scope, hourly).map_err(|e| StreamError::Output(e.into()))
+        let mut g = self.gauges.lock().unwrap_or_else(PoisonError::into_inner);
+        // The gauges only: a failure here must not stop the epoch being stored.
+        if let Err(e) = g.add(self.member, scope, hourly) {
+            eprintln!("deferlog run: hour gauges not refreshed: {e:#}");
+        }
+        Ok(())
     }
 }
 
@@ -327,54 +320,54 @@ mod tests {
         let one = stored("mail-1", 4, true, &[(H, "192.0.2.1", 10, 2)]);
         let three = stored("mail-3", 7, true, &[(H, "192.0.2.2", 5, 1)]);
         let three_open = stored("mail-3", 8, false, &[(2 * H, "192.0.2.2", 3, 0)]);
-        g.restore(vec![("mail-1".into(), vec![one.clone()])]).expect("restore");
+        g.restore(0, vec![("mail-1".into(), vec![one.clone()])])
+            .expect("restore");
         assert_eq!(shown(&e), Some((3600.0, 10.0)));
-        g.restore(vec![("mail-3".into(), vec![three_open, three])])
+        g.restore(0, vec![("mail-3".into(), vec![three_open, three])])
             .expect("restore");
         assert_eq!(shown(&e), Some((3600.0, 15.0)));
-        // Taken on again (its other holder wrote more since): the stored rows replace
-        // the ones held, they are not added twice.
+        // Taken on again (another holder wrote more since): the rows replace the ones
+        // held, they are not added twice.
         let one_revised = stored("mail-1", 9, true, &[(H, "192.0.2.1", 12, 2)]);
-        g.restore(vec![("mail-1".into(), vec![one_revised, one])])
+        g.restore(0, vec![("mail-1".into(), vec![one_revised])])
             .expect("restore");
         assert_eq!(shown(&e), Some((3600.0, 17.0)));
         // mail-1 goes to another instance: its rows leave these gauges.
-        g.forget(&["mail-1".into()]).expect("forget");
+        g.forget(0, &["mail-1".into()]).expect("forget");
         assert_eq!(shown(&e), Some((3600.0, 5.0)));
-        g.forget(&["mail-3".into()]).expect("forget");
+        // Another member of this process took mail-3 on before member 0 let it go.
+        let three_again = stored("mail-3", 9, true, &[(H, "192.0.2.2", 6, 1)]);
+        g.restore(1, vec![("mail-3".into(), vec![three_again])])
+            .expect("restore");
+        g.forget(0, &["mail-3".into()]).expect("forget");
+        assert_eq!(shown(&e), Some((3600.0, 6.0)), "member 1's rows stay");
+        g.forget(1, &["mail-3".into()]).expect("forget");
         assert_eq!(shown(&e), None, "no rows held, no hour shown");
     }
 
     #[test]
-    fn stored_rows_are_read_down_to_the_file_with_the_last_final_hour() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let file = |name: &str, b: RecordBatch| {
-            deferlog_archive::write_parquet(dir.path().join(name), b.schema(), &[b]).expect("write")
-        };
-        // Newest first: a late revision of hour 0, hour 1 closing, hour 0 closing.
-        let files = [
-            file("s-3.parquet", stored("s", 3, true, &[(0, "192.0.2.1", 2, 0)])),
-            file("s-2.parquet", stored("s", 2, true, &[(H, "192.0.2.1", 5, 1)])),
-            file("s-1.parquet", stored("s", 1, true, &[(0, "192.0.2.1", 1, 0)])),
-        ];
-        let rows = |last| {
-            stored_rows(&files, last)
-                .expect("rows")
-                .iter()
-                .map(|b| b.num_rows())
-                .sum::<usize>()
-        };
-        assert_eq!(rows(Some(H)), 2, "down to hour 1's file");
-        assert_eq!(rows(None), 3, "no final hour known: every file given");
+    fn a_scope_that_goes_leaves_the_others_last_final_hours() {
+        let (e, mut g) = gauges();
+        // mail-1 has closed hour 2; mail-3 only hour 1 so far.
+        let three = stored("mail-3", 1, true, &[(H, "192.0.2.2", 5, 1)]);
+        g.restore(0, vec![("mail-3".into(), vec![three])]).expect("restore");
+        let one = stored("mail-1", 1, true, &[(2 * H, "192.0.2.1", 8, 0)]);
+        g.restore(0, vec![("mail-1".into(), vec![one])]).expect("restore");
+        assert_eq!(shown(&e), Some((7200.0, 8.0)));
+        g.forget(0, &["mail-1".into()]).expect("forget");
+        assert_eq!(shown(&e), Some((3600.0, 5.0)), "mail-3's hour 1 was kept");
     }
 
     #[test]
     fn rows_the_query_cannot_take_are_not_kept() {
         let (e, mut g) = gauges();
-        g.restore(vec![(
-            "mail-1".into(),
-            vec![stored("mail-1", 1, true, &[(H, "192.0.2.1", 4, 1)])],
-        )])
+        g.restore(
+            0,
+            vec![(
+                "mail-1".into(),
+                vec![stored("mail-1", 1, true, &[(H, "192.0.2.1", 4, 1)])],
+            )],
+        )
         .expect("restore");
         let wrong = RecordBatch::try_new(
             Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
@@ -385,11 +378,18 @@ mod tests {
             vec![Arc::new(Int64Array::from(vec![1]))],
         )
         .expect("batch");
-        assert!(g.restore(vec![("mail-2".into(), vec![wrong])]).is_err());
-        // The next epoch is not refused for them.
-        let mut sink = HourGaugeSink(Arc::new(Mutex::new(g)));
+        assert!(g.restore(0, vec![("mail-2".into(), vec![wrong.clone()])]).is_err());
+        // The next epoch is not refused for them; and an epoch the gauges cannot take
+        // is still stored (the sink does not fail it), the gauges as they were.
+        let mut sink = HourGaugeSink {
+            gauges: Arc::new(Mutex::new(g)),
+            member: 0,
+        };
         let next = stored("mail-1", 2, true, &[(2 * H, "192.0.2.1", 6, 0)]);
         sink.epoch("mail-1", &[next], None).expect("epoch");
+        assert_eq!(shown(&e), Some((7200.0, 6.0)));
+        sink.epoch("mail-2", &[wrong], None)
+            .expect("the gauges never fail an epoch");
         assert_eq!(shown(&e), Some((7200.0, 6.0)));
     }
 }

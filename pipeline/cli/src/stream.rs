@@ -152,10 +152,10 @@ struct Handler {
     started: Instant,
     /// Its first worker's number among the process's (log lines number workers so).
     first_slot: usize,
-    /// Restored from the archive for each partition taken on.
+    /// Each partition taken on brings its rows; each one let go takes them along.
     hour_gauges: Arc<Mutex<HourGauges>>,
-    /// The archive root.
-    out: std::path::PathBuf,
+    /// This member's number in the process.
+    member: usize,
 }
 
 impl Handler {
@@ -171,33 +171,21 @@ impl Handler {
         self.has_failed.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Moves the partition that best evens out the workers' loads, if one does. Runs
-    /// on the polling thread, so no record of the partition is sent anywhere until it
-    /// has moved.
-    /// The hour gauges take on each partition's stored rows (read before the gauges'
-    /// lock is taken: the workers' checkpoints wait on it). The gauges only: counting
-    /// goes on without them.
-    fn restore_hour_gauges(&self, parts: &[TopicPartition], closed_before: &[Option<i64>]) {
-        let files = deferlog_stream::recent_hourly_files(&self.out, parts, RESTORED_HOURLY_FILES);
-        let mut stored = Vec::with_capacity(parts.len());
-        for (((t, n), files), closed) in parts.iter().zip(files).zip(closed_before) {
-            let last_final = closed.filter(|c| *c != i64::MIN).map(|c| c - deferlog_event::HOUR_US);
-            match crate::metrics::stored_rows(&files, last_final) {
-                Ok(rows) => stored.push((deferlog_stream::scope_of(t, *n), rows)),
-                Err(e) => eprintln!("deferlog run: hour gauges of {t}/{n} not restored from the archive: {e:#}"),
-            }
-        }
+    /// The hour gauges take on each partition's newest closed hour, from the
+    /// windows its checkpoint restored (late events included). The gauges only:
+    /// counting goes on without them.
+    fn restore_hour_gauges(&self, taken: Vec<(String, Vec<RecordBatch>)>) {
         let restored = self
             .hour_gauges
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .restore(stored);
+            .restore(self.member, taken);
         if let Err(e) = restored {
-            eprintln!("deferlog run: hour gauges not restored from the archive: {e:#}");
+            eprintln!("deferlog run: hour gauges not restored: {e:#}");
         }
     }
 
-    /// Partitions gone from this process take their rows out of the hour gauges:
+    /// Partitions gone from this member take their rows out of the hour gauges:
     /// their next holder exports them.
     fn forget_hour_gauges(&self, parts: &[TopicPartition]) {
         let scopes: Vec<String> = parts.iter().map(|(t, n)| deferlog_stream::scope_of(t, *n)).collect();
@@ -205,12 +193,15 @@ impl Handler {
             .hour_gauges
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .forget(&scopes);
+            .forget(self.member, &scopes);
         if let Err(e) = forgotten {
             eprintln!("deferlog run: hour gauges not refreshed: {e:#}");
         }
     }
 
+    /// Moves the partition that best evens out the workers' loads, if one does. Runs
+    /// on the polling thread, so no record of the partition is sent anywhere until it
+    /// has moved.
     fn balance(&self) {
         let Some(m) = self.routes().plan() else {
             return;
@@ -234,7 +225,7 @@ impl Handler {
 
 impl Partitions for Handler {
     fn assigned(&self, parts: &[TopicPartition]) -> Vec<Option<i64>> {
-        let mut closed_before = Vec::with_capacity(parts.len());
+        let mut taken = Vec::with_capacity(parts.len());
         let starts = parts
             .iter()
             .map(|(t, n)| {
@@ -244,7 +235,11 @@ impl Partitions for Handler {
                     self.fail(e);
                     None
                 });
-                closed_before.push(p.closed_before(t, *n));
+                match p.last_closed_rows(t, *n) {
+                    Some(Ok(rows)) => taken.push(rows),
+                    Some(Err(e)) => eprintln!("deferlog run: hour gauges of {t}/{n} not restored: {e}"),
+                    None => {}
+                }
                 start
             })
             .collect::<Vec<_>>();
@@ -253,7 +248,7 @@ impl Partitions for Handler {
             names(parts),
             self.started.elapsed().as_secs_f64()
         );
-        self.restore_hour_gauges(parts, &closed_before);
+        self.restore_hour_gauges(taken);
         self.exporter.set_ready(true);
         starts
     }
@@ -285,12 +280,14 @@ impl Partitions for Handler {
         for w in &self.workers {
             w.feeder.barrier();
         }
-        self.forget_hour_gauges(parts);
         for (t, n) in parts {
             if let Some(w) = self.routes().remove(t, *n) {
                 self.workers[w].proc().lose(t, *n);
             }
         }
+        // After they are dropped: a worker's checkpoint before that could bring
+        // their rows back.
+        self.forget_hour_gauges(parts);
         if !parts.is_empty() {
             eprintln!(
                 "deferlog run: lost {} (out of the group longer than its session timeout): dropped unwritten; \
@@ -300,11 +297,6 @@ impl Partitions for Handler {
         }
     }
 }
-
-/// Hourly files a partition taken on may read, newest first, looking for its last
-/// final hour: a partition writes one when an hour closes or is revised (each
-/// checkpoint of late events) and one when its holder stops.
-const RESTORED_HOURLY_FILES: usize = 32;
 
 /// `topic/partition ...` for log lines.
 fn names(parts: &[TopicPartition]) -> String {
@@ -404,6 +396,9 @@ struct Shared {
 
 impl Shared {
     fn checkpointed(&self, slot: usize, status: Vec<PartitionStatus>, watermark_us: i64) {
+        // A worker whose partitions all went keeps its watermark (it never goes back)
+        // but holds nothing back.
+        let watermark_us = if status.is_empty() { i64::MIN } else { watermark_us };
         let mut all: Vec<PartitionStatus> = {
             let mut st = self.statuses.lock().unwrap_or_else(PoisonError::into_inner);
             st[slot] = status;
@@ -420,7 +415,7 @@ impl Shared {
         let watermark = {
             let mut w = self.watermarks.lock().unwrap_or_else(PoisonError::into_inner);
             w[slot] = watermark_us;
-            // Workers that hold nothing yet do not hold the process's watermark back.
+            // Workers that hold nothing do not hold the process's watermark back.
             w.iter().copied().filter(|w| *w != i64::MIN).min()
         };
         self.exporter.set_state(
@@ -538,9 +533,10 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
         }))));
     }
     member_sinks.extend(shared.sink.clone());
-    member_sinks.push(Arc::new(Mutex::new(Box::new(HourGaugeSink(
-        shared.hour_gauges.clone(),
-    )))));
+    member_sinks.push(Arc::new(Mutex::new(Box::new(HourGaugeSink {
+        gauges: shared.hour_gauges.clone(),
+        member: index,
+    }))));
     let w = settings.workers.max(1);
     let mut workers = Vec::with_capacity(w);
     let mut feeds = Vec::with_capacity(w);
@@ -570,7 +566,7 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
         started,
         first_slot: index * w,
         hour_gauges: shared.hour_gauges.clone(),
-        out: settings.stream.out.clone(),
+        member: index,
     });
     let source = Source::new(&settings.client, &settings.group, &topics, handler.clone())?;
 

@@ -18,7 +18,7 @@ mod window;
 pub use checkpoint::{Checkpoint, STATE_DIR, ScopeDirs};
 pub use counting::{add_counter_rows, count_health};
 pub use error::StreamError;
-pub use partition::{recent_hourly_files, scope_of};
+pub use partition::scope_of;
 pub use processor::{BatchLatency, Moving, PartitionStatus, Processor, Record, StreamConfig, TenantFrom, TopicConfig};
 pub use window::{PartialRow, WindowsState};
 

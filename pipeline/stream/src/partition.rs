@@ -101,43 +101,6 @@ pub fn scope_of(topic: &str, partition: i32) -> String {
     format!("{t}-{partition}")
 }
 
-/// For each partition, the newest `n` hourly files its holders wrote (one per epoch
-/// that had rows to write), newest first; the directory is listed once.
-pub fn recent_hourly_files(root: &Path, parts: &[(String, i32)], n: usize) -> Vec<Vec<PathBuf>> {
-    let index: std::collections::HashMap<String, usize> = parts
-        .iter()
-        .enumerate()
-        .map(|(i, (t, p))| (scope_of(t, *p), i))
-        .collect();
-    let mut found: Vec<Vec<(u64, PathBuf)>> = vec![Vec::new(); parts.len()];
-    if let Ok(dir) = std::fs::read_dir(root.join(HOURLY_DIR)) {
-        for e in dir.flatten() {
-            let name = e.file_name();
-            // `SCOPE-EPOCH.parquet`; scope names have dashes of their own.
-            let Some((scope, epoch)) = name
-                .to_str()
-                .and_then(|n| n.strip_suffix(".parquet"))
-                .and_then(|n| n.rsplit_once('-'))
-            else {
-                continue;
-            };
-            if !epoch.bytes().all(|b| b.is_ascii_digit()) {
-                continue;
-            }
-            if let (Some(i), Ok(epoch)) = (index.get(scope), epoch.parse::<u64>()) {
-                found[*i].push((epoch, e.path()));
-            }
-        }
-    }
-    found
-        .into_iter()
-        .map(|mut files| {
-            files.sort_unstable_by_key(|f| std::cmp::Reverse(f.0));
-            files.into_iter().take(n).map(|(_, p)| p).collect()
-        })
-        .collect()
-}
-
 /// Loads the scope's checkpoint and stores it again as this holder's, one epoch on,
 /// before anything else: a member that held the partition until now and does not
 /// know it lost it finds another checkpoint at its next store or output and stops
@@ -212,6 +175,18 @@ impl Partition {
 
     pub fn stats(&self) -> deferlog_parse::Stats {
         self.norm.stats()
+    }
+
+    /// The stored-row form (final) of the newest closed hour this partition has rows
+    /// of, as its windows hold it now: late events included, a revision below any
+    /// this holder writes next.
+    pub fn last_closed_rows(&self) -> Result<Vec<arrow::record_batch::RecordBatch>, StreamError> {
+        self.windows
+            .last_closed()
+            .unwrap_or_default()
+            .iter()
+            .map(|partial| Ok(to_hourly(partial, &self.scope, self.epoch - 1, true)?))
+            .collect()
     }
 
     pub fn rows_in_batch(&self) -> usize {
@@ -473,55 +448,5 @@ impl Partition {
         for (_, f) in self.staged_events {
             f.abort();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recent_hourly_files_are_the_scopes_own_newest_first() {
-        let root = tempfile::tempdir().expect("tmp");
-        let dir = root.path().join(HOURLY_DIR);
-        std::fs::create_dir_all(&dir).expect("dir");
-        // mail/1's epochs 2, 9 and 10; topic "mail-1" partition 0 and mail/10 start
-        // with the same characters; a replay's file and a file being written.
-        for name in [
-            "mail-1-0000000002.parquet",
-            "mail-1-0000000010.parquet",
-            "mail-1-0000000009.parquet",
-            "mail-1-0-0000000011.parquet",
-            "mail-10-0000000012.parquet",
-            "hourly-20261110T000000Z-1.parquet",
-            "mail-1-0000000013.parquet.tmp",
-        ] {
-            std::fs::write(dir.join(name), b"").expect("file");
-        }
-        let names = |n| {
-            recent_hourly_files(root.path(), &[("mail".to_owned(), 1), ("mail".to_owned(), 4)], n)
-                .into_iter()
-                .map(|files| {
-                    files
-                        .into_iter()
-                        .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
-                        .collect::<Vec<_>>()
-                })
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(
-            names(8),
-            [
-                vec![
-                    "mail-1-0000000010.parquet",
-                    "mail-1-0000000009.parquet",
-                    "mail-1-0000000002.parquet"
-                ],
-                vec![]
-            ]
-        );
-        assert_eq!(names(1)[0], ["mail-1-0000000010.parquet"]);
-        let none = recent_hourly_files(&root.path().join("none"), &[("mail".to_owned(), 1)], 8);
-        assert_eq!(none, [Vec::<PathBuf>::new()]);
     }
 }

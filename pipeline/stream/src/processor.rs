@@ -419,10 +419,15 @@ impl Processor {
         Ok(commits)
     }
 
-    /// Hours of a held partition before this are closed (`i64::MIN`: none yet).
-    pub fn closed_before(&self, topic: &str, partition: i32) -> Option<i64> {
-        self.find(topic, partition)
-            .map(|i| self.parts[i].windows.closed_before())
+    /// A held partition's scope and the stored-row form of its newest closed hour
+    /// with rows (see [`crate::EpochSink`]); the hour gauges start from them.
+    pub fn last_closed_rows(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Option<Result<(String, Vec<arrow::record_batch::RecordBatch>), StreamError>> {
+        let p = &self.parts[self.find(topic, partition)?];
+        Some(p.last_closed_rows().map(|rows| (p.scope.clone(), rows)))
     }
 
     pub fn status(&self) -> Vec<PartitionStatus> {

@@ -51,6 +51,15 @@ impl Windows {
         self.closed_before
     }
 
+    /// The newest closed hour with rows: its partial rows (they add up), as held now.
+    pub fn last_closed(&self) -> Option<&[RecordBatch]> {
+        self.hours
+            .values()
+            .rev()
+            .find(|w| w.closed && !w.partials.is_empty())
+            .map(|w| w.partials.as_slice())
+    }
+
     pub fn open_hours(&self) -> usize {
         self.hours.values().filter(|w| !w.closed).count()
     }
