@@ -668,9 +668,6 @@ impl Config {
             });
         }
         let mut client = deferlog_kafka::ClientSettings::new(&k.brokers);
-        // Plugins add properties only once loaded: with plugins, librdkafka judges
-        // them when the client is made.
-        let plugins = k.properties.contains_key(deferlog_kafka::PLUGINS);
         for (key, v) in &k.properties {
             let v = match v {
                 toml::Value::String(s) => s.clone(),
@@ -679,12 +676,11 @@ impl Config {
                 toml::Value::Boolean(b) => b.to_string(),
                 _ => bail!("{origin}: key `kafka.properties.{key}` must be a string, number or boolean"),
             };
-            if !plugins {
-                deferlog_kafka::check_property(key, &v)
-                    .map_err(|e| anyhow::anyhow!("{origin}: key `kafka.properties.{key}`: {e}"))?;
-            }
             client = client.with(key, &v);
         }
+        client
+            .check()
+            .map_err(|(key, e)| anyhow::anyhow!("{origin}: key `kafka.properties.{key}`: {e}"))?;
         let st = &self.stream;
         for (name, v) in [
             ("stream.batch_rows", st.batch_rows as u64),

@@ -17,4 +17,4 @@ pub use consumer::{LogEnds, Message, Partitions, Source, TopicPartition};
 pub use embedded::EmbeddedBroker;
 pub use error::KafkaError;
 pub use producer::Producer;
-pub use settings::{ClientSettings, PLUGINS, check_property};
+pub use settings::ClientSettings;

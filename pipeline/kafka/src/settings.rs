@@ -4,15 +4,15 @@ use crate::KafkaError;
 use rdkafka::ClientConfig;
 
 /// The librdkafka property that loads plugins, which may add properties of their own.
-pub const PLUGINS: &str = "plugin.library.paths";
+const PLUGINS: &str = "plugin.library.paths";
 
 /// Whether librdkafka takes `key = value` (a property it knows, a value of its kind),
 /// asked without creating a client, so a configuration is checked before anything
 /// connects. The error never shows the value of a key that may hold a secret.
 ///
 /// Properties that plugins add exist only once `plugin.library.paths` has loaded
-/// them: callers skip this check when a configuration names plugins.
-pub fn check_property(key: &str, value: &str) -> Result<(), KafkaError> {
+/// them: [`ClientSettings::check`] skips this when the settings name plugins.
+fn check_property(key: &str, value: &str) -> Result<(), KafkaError> {
     let mut c = ClientConfig::new();
     c.set(key, value);
     c.create_native_config().map(drop).map_err(|e| {
@@ -52,6 +52,19 @@ impl ClientSettings {
         self
     }
 
+    /// Whether librdkafka takes every property (see [`check_property`]); else the
+    /// first key it refuses and why. Not judged when plugins are named: librdkafka
+    /// judges their properties when the client is made.
+    pub fn check(&self) -> Result<(), (&str, String)> {
+        if self.properties.iter().any(|(k, _)| k == PLUGINS) {
+            return Ok(());
+        }
+        for (k, v) in &self.properties {
+            check_property(k, v).map_err(|e| (k.as_str(), e.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// `defaults` first, then the user's properties (which win), then the brokers.
     pub(crate) fn client_config(&self, defaults: &[(&str, &str)]) -> ClientConfig {
         let mut c = ClientConfig::new();
@@ -71,7 +84,7 @@ impl ClientSettings {
 
 #[cfg(test)]
 mod tests {
-    use super::check_property;
+    use super::{ClientSettings, PLUGINS, check_property};
 
     #[test]
     fn unknown_properties_and_values_of_the_wrong_kind_are_refused() {
@@ -84,5 +97,15 @@ mod tests {
         // A mistyped secret's key is named; its value is not shown.
         let e = check_property("sasl.pasword", "hunter2").unwrap_err().to_string();
         assert!(e.contains("sasl.pasword") && !e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn settings_are_judged_whole_unless_they_name_plugins() {
+        let typo = ClientSettings::new("b:9092")
+            .with("session.timeout.ms", "6000")
+            .with("made.up.by.a.plugin", "1");
+        let (key, _) = typo.check().expect_err("unknown property");
+        assert_eq!(key, "made.up.by.a.plugin");
+        assert!(typo.with(PLUGINS, "/opt/plugin.so").check().is_ok());
     }
 }

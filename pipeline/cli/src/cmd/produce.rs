@@ -10,21 +10,15 @@ use std::time::{Duration, Instant};
 /// Brokers plus `-X key=value` properties.
 pub fn client_settings(brokers: &str, properties: &[String]) -> Result<ClientSettings> {
     let mut settings = ClientSettings::new(brokers);
-    let mut pairs = Vec::with_capacity(properties.len());
     for p in properties {
         let Some((k, v)) = p.split_once('=') else {
             bail!("--property {p:?}: expected key=value");
         };
-        pairs.push((k, v));
-    }
-    // Plugins add properties only once loaded (see `check_property`).
-    let plugins = pairs.iter().any(|(k, _)| *k == deferlog_kafka::PLUGINS);
-    for (k, v) in pairs {
-        if !plugins {
-            deferlog_kafka::check_property(k, v).map_err(|e| anyhow::anyhow!("--property {k}: {e}"))?;
-        }
         settings = settings.with(k, v);
     }
+    settings
+        .check()
+        .map_err(|(k, e)| anyhow::anyhow!("--property {k}: {e}"))?;
     Ok(settings)
 }
 
