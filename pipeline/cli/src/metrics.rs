@@ -85,18 +85,8 @@ impl Drop for Served {
 }
 
 /// The `deferlog_hour_*` gauges from stored hourly rows: `hourly_gauges.sql` over
-/// them. Returns the hour (µs) they describe, `None` while no hour is final (the
-/// gauges are left as they are then).
-pub fn set_hour_gauges(exporter: &Exporter, hourly: EventSource) -> Result<Option<i64>> {
-    let last = last_hour(hourly)?;
-    if let Some((h, rows)) = &last {
-        exporter.set_last_hour(*h as f64 / 1e6, rows);
-    }
-    Ok(last.map(|(h, _)| h))
-}
-
-/// `hourly_gauges.sql` over stored hourly rows: the last final hour (µs) and its rows.
-fn last_hour(hourly: EventSource) -> Result<Option<(i64, Vec<HourRow>)>> {
+/// them; none while no hour is final. Left as they were if the query fails.
+pub fn set_hour_gauges(exporter: &Exporter, hourly: EventSource) -> Result<()> {
     let out = run_query(Query::HOURLY_GAUGES, hourly, &EventFilter::default())?;
     let mut hour = None;
     let mut rows = Vec::new();
@@ -137,7 +127,11 @@ fn last_hour(hourly: EventSource) -> Result<Option<(i64, Vec<HourRow>)>> {
             });
         }
     }
-    Ok(hour.map(|h| (h, rows)))
+    match hour {
+        Some(h) => exporter.set_last_hour(h as f64 / 1e6, &rows),
+        None => exporter.clear_last_hour(),
+    }
+    Ok(())
 }
 
 /// The hourly rows of the scopes this process holds, and the hour gauges over them:
@@ -174,14 +168,10 @@ impl HourGauges {
     /// query takes them: rows it fails on must not fail every later epoch.
     fn refresh(&mut self, mut rows: BTreeMap<String, (usize, Vec<RecordBatch>)>) -> Result<()> {
         let all: Vec<RecordBatch> = rows.values().flat_map(|(_, b)| b).cloned().collect();
-        let last = if all.iter().all(|b| b.num_rows() == 0) {
-            None
+        if all.iter().all(|b| b.num_rows() == 0) {
+            self.exporter.clear_last_hour();
         } else {
-            last_hour(EventSource::Batches(all))?
-        };
-        match &last {
-            Some((hour, hour_rows)) => self.exporter.set_last_hour(*hour as f64 / 1e6, hour_rows),
-            None => self.exporter.clear_last_hour(),
+            set_hour_gauges(&self.exporter, EventSource::Batches(all))?;
         }
         // Each scope keeps its own last final hour on: if the scope that brought the
         // newest hour goes, the others' still show theirs.

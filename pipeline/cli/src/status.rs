@@ -114,14 +114,9 @@ fn line(posts: &[Post], new_records: u64, records: u64, dt: Duration) -> String 
         latency.merge(&p.latency);
     }
     // A partition that moved between workers is in both posts until the one it left
-    // posts again; the further offset is the newer.
+    // posts again.
     let mut parts: Vec<&Part> = posts.iter().flat_map(|p| &p.parts).collect();
-    parts.sort_by(|a, b| {
-        (&a.topic, a.partition)
-            .cmp(&(&b.topic, b.partition))
-            .then(b.next_offset.cmp(&a.next_offset))
-    });
-    parts.dedup_by(|later, kept| later.topic == kept.topic && later.partition == kept.partition);
+    newest_per_partition(&mut parts, |p| (&p.topic, p.partition, p.next_offset));
     let parts = if parts.is_empty() {
         "no partitions held".to_owned()
     } else {
@@ -142,6 +137,22 @@ fn line(posts: &[Post], new_records: u64, records: u64, dt: Duration) -> String 
         n => format!(", {n} skipped: their partition had gone to another member"),
     };
     format!("{records} records processed ({rate:.0}/s{stray}), watermark {wm}, batch latency {latency}; {parts}")
+}
+
+/// Sorts by (topic, partition) and keeps one entry of each, the one furthest on
+/// (`key`: topic, partition, next offset): workers' reports of a partition that moved
+/// between them.
+pub(crate) fn newest_per_partition<T>(items: &mut Vec<T>, key: impl Fn(&T) -> (&str, i32, i64)) {
+    items.sort_by(|a, b| {
+        let (ta, pa, oa) = key(a);
+        let (tb, pb, ob) = key(b);
+        (ta, pa).cmp(&(tb, pb)).then(ob.cmp(&oa))
+    });
+    items.dedup_by(|later, kept| {
+        let (tl, pl, _) = key(later);
+        let (tk, pk, _) = key(kept);
+        (tl, pl) == (tk, pk)
+    });
 }
 
 /// One partition's entry: offset, lag, open hours, and what reaches no hourly row.
@@ -249,29 +260,29 @@ mod tests {
         }
     }
 
+    /// `batches` batches taking `total_ms` in all, the longest `max_ms`.
+    fn latency(batches: u64, total_ms: u64, max_ms: u64) -> BatchLatency {
+        BatchLatency {
+            batches,
+            total: Duration::from_millis(total_ms),
+            max: Duration::from_millis(max_ms),
+        }
+    }
+
     #[test]
     fn one_line_holds_every_workers_partitions_once_and_the_oldest_watermark() {
-        let ms = Duration::from_millis;
         let posts = vec![
             Post {
                 stray: 2,
                 watermark_us: 1_764_550_800_000_000, // 2025-12-01T01:00:00Z
-                latency: BatchLatency {
-                    batches: 1,
-                    total: ms(30),
-                    max: ms(30),
-                },
+                latency: latency(1, 30, 30),
                 // mail/3 moved to worker 1 since this post.
                 parts: vec![part("mail", 1, 10), part("mail", 3, 5)],
             },
             Post {
                 stray: 0,
                 watermark_us: 1_764_547_200_000_000, // 2025-12-01T00:00:00Z
-                latency: BatchLatency {
-                    batches: 3,
-                    total: ms(30),
-                    max: ms(20),
-                },
+                latency: latency(3, 30, 20),
                 parts: vec![part("mail", 3, 7), part("mail", 0, 4)],
             },
             // A worker that holds nothing yet, and one whose partitions all went.

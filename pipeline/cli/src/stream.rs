@@ -30,7 +30,7 @@ use crate::feed::{Fed, Feed, Feeder};
 use crate::metrics::{HourGaugeSink, HourGauges, Served};
 use crate::output::{self, Format};
 use crate::route::Routes;
-use crate::status::{Board, Status};
+use crate::status::{Board, Status, newest_per_partition};
 use anyhow::{Context, Result, anyhow};
 use arrow::array::{Array, AsArray, RecordBatch};
 use deferlog_kafka::{Partitions, Producer, Source, TopicPartition};
@@ -405,13 +405,8 @@ impl Shared {
             st.iter().flatten().cloned().collect()
         };
         // A partition moved to another worker stays in its old worker's last status
-        // until that one checkpoints again; the status further on is the newer.
-        all.sort_by(|a, b| {
-            (&a.topic, a.partition)
-                .cmp(&(&b.topic, b.partition))
-                .then(b.next_offset.cmp(&a.next_offset))
-        });
-        all.dedup_by(|later, kept| later.topic == kept.topic && later.partition == kept.partition);
+        // until that one checkpoints again.
+        newest_per_partition(&mut all, |p| (&p.topic, p.partition, p.next_offset));
         let watermark = {
             let mut w = self.watermarks.lock().unwrap_or_else(PoisonError::into_inner);
             w[slot] = watermark_us;
