@@ -330,9 +330,9 @@ fn prometheus_scrapes_the_exporter_and_every_dashboard_query_and_rule_works() {
         .sum();
     assert!(total < n as f64 / 10.0, "lag {total} of {n} records: {:?}", lags());
 
-    // The hour gauges come back from the archive at once, before any hour closes
-    // here: the last final hour, its attempts summed over every partition as the
-    // truth has them.
+    // The hour gauges come back at once from the partitions' restored windows,
+    // before any hour closes here: the last final hour, its attempts summed over
+    // every partition as the truth has them.
     let (_, text) = get(&target, "/metrics");
     let hour = exposition_sums(&text, "deferlog_hour_start_timestamp_seconds", "");
     let hour = hour.get("").copied().unwrap_or_default();
