@@ -1,13 +1,15 @@
 //! The whole `run` path against a local broker — tansu, 6 partitions, 1M records —
 //! and, in the same process on the same broker and topic, a bare consumer that only
 //! reads. Both are timed from their first record to their last (joining the group
-//! is not throughput); `run` includes its final checkpoint. After the samples, the
-//! last `run` says where its time went.
+//! is not throughput); `run` includes its final checkpoint and commit, and neither
+//! includes leaving the group. After the samples, the last `run` says where its time
+//! went.
 //!
 //! Needs tansu: DEFERLOG_TANSU, or `scripts/install-tansu` is run. To explore:
 //! `DEFERLOG_BENCH_RECORDS` (default 1M), `DEFERLOG_BENCH_CONSUMERS` and
 //! `DEFERLOG_BENCH_WORKERS` (`run`'s `stream.consumers`, default 1, and
-//! `stream.workers`, default one per core).
+//! `stream.workers`, default one per core), `DEFERLOG_BENCH_BATCH_ROWS`
+//! (`stream.batch_rows`).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use deferlog_app::config::Config;
@@ -143,11 +145,12 @@ fn deferlog_run(broker: &Broker, group: &str, out: &Path, n: u64) -> RunSummary 
     text.push_str(&format!(
         "\n[kafka]\nbrokers = \"{}\"\ngroup_id = \"{group}\"\n[[kafka.topics]]\nname = \"{TOPIC}\"\n\
          [kafka.properties]\n\"session.timeout.ms\" = 6000\n\"heartbeat.interval.ms\" = 500\n\
-         [stream]\nout = \"{}\"\nstatus_interval_secs = 3600\n{}{}[metrics]\nlisten = \"\"\n",
+         [stream]\nout = \"{}\"\nstatus_interval_secs = 3600\n{}{}{}[metrics]\nlisten = \"\"\n",
         broker.1,
         out.display(),
         setting("DEFERLOG_BENCH_CONSUMERS", "consumers"),
         setting("DEFERLOG_BENCH_WORKERS", "workers"),
+        setting("DEFERLOG_BENCH_BATCH_ROWS", "batch_rows"),
     ));
     let cfg: Config = toml::from_str(&text).expect("config");
     let settings = cfg.resolve_run("(bench)", 0).expect("settings");
@@ -185,7 +188,10 @@ fn bench(c: &mut Criterion) {
                     i += 1;
                     let out = dir.path().join(format!("run-{i}"));
                     let s = deferlog_run(&broker, &format!("run-{i}"), &out, n);
-                    let took = s.elapsed - s.first_record.unwrap_or_default() - s.idle_tail.unwrap_or_default();
+                    let took = s.elapsed
+                        - s.first_record.unwrap_or_default()
+                        - s.idle_tail.unwrap_or_default()
+                        - s.leaving.unwrap_or_default();
                     let _ = std::fs::remove_dir_all(&out);
                     last = Some(s);
                     took

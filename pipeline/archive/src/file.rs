@@ -36,6 +36,12 @@ impl std::fmt::Debug for ParquetFile {
 /// nothing.
 const UNIQUE_COLUMNS: [&str; 6] = ["queue_id", "message_id", "recipient_hash", "response", "origin", "raw"];
 
+/// Pages of the unique columns (the bulk of a file's bytes) close at this size, so
+/// they are encoded and compressed as batches are written rather than all at once
+/// when the file is sealed (at a checkpoint, often the last thing before a commit).
+/// Snappy compresses in 64 KiB blocks anyway: smaller pages lose nothing.
+const UNIQUE_PAGE_BYTES: usize = 64 * 1024;
+
 fn props() -> WriterProperties {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
@@ -44,6 +50,7 @@ fn props() -> WriterProperties {
         let path = ColumnPath::from(c);
         b = b
             .set_column_dictionary_enabled(path.clone(), false)
+            .set_column_data_page_size_limit(path.clone(), UNIQUE_PAGE_BYTES)
             .set_column_statistics_enabled(path, EnabledStatistics::None);
     }
     b.build()
@@ -147,6 +154,11 @@ impl Staged {
             fs::create_dir_all(dir).map_err(err)?;
         }
         fs::rename(&self.tmp, &self.path).map_err(err)
+    }
+
+    /// Deletes the sealed file, never published.
+    pub fn discard(self) {
+        let _ = fs::remove_file(self.tmp);
     }
 }
 

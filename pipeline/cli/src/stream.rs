@@ -125,6 +125,9 @@ impl EpochSink for Tee {
     fn epoch(&mut self, scope: &str, hourly: &[RecordBatch], dead: Option<&RecordBatch>) -> Result<(), StreamError> {
         self.0.iter_mut().try_for_each(|s| s.epoch(scope, hourly, dead))
     }
+    fn checkpointed(&mut self) -> Result<(), StreamError> {
+        self.0.iter_mut().try_for_each(|s| s.checkpointed())
+    }
 }
 
 /// One processing thread of a member: its Processor and the channel to it.
@@ -318,6 +321,9 @@ pub struct RunSummary {
     /// The stretch at the end with nothing left to read (a run stopped by a signal
     /// once it had caught up): not throughput. The shortest over group members.
     pub idle_tail: Option<Duration>,
+    /// Leaving the group once everything is written and committed (librdkafka's
+    /// close): shutdown, not throughput. The shortest over group members.
+    pub leaving: Option<Duration>,
     /// Processing-thread time from its first records to the end, summed over members.
     pub busy: Duration,
     /// Of `busy`, waiting for the polling thread.
@@ -329,17 +335,19 @@ pub struct RunSummary {
 impl RunSummary {
     fn add(&mut self, o: &RunSummary) {
         self.records += o.records;
-        self.first_record = match (self.first_record, o.first_record) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.idle_tail = match (self.idle_tail, o.idle_tail) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        self.first_record = shortest(self.first_record, o.first_record);
+        self.idle_tail = shortest(self.idle_tail, o.idle_tail);
+        self.leaving = shortest(self.leaving, o.leaving);
         self.busy += o.busy;
         self.consume += o.consume;
         self.timings.add(&o.timings);
+    }
+}
+
+fn shortest(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -348,18 +356,21 @@ impl std::fmt::Display for RunSummary {
         let t = &self.timings;
         let s = |d: Duration| d.as_secs_f64();
         // Before the first record the consumer joins the group and waits for records,
-        // and a run stopped once caught up sits idle at the end: neither is throughput.
+        // a run stopped once caught up sits idle at the end, and it leaves the group
+        // after its last commit: none of that is throughput.
         let head = match self.first_record {
             Some(startup) => {
-                let idle = self.idle_tail.unwrap_or_default();
-                let working = self.elapsed.saturating_sub(startup + idle);
+                let (idle, leaving) = (self.idle_tail.unwrap_or_default(), self.leaving.unwrap_or_default());
+                let working = self.elapsed.saturating_sub(startup + idle + leaving);
                 format!(
-                    "{} records in {:.2}s, the first {:.2}s after start ({:.0}/s), then {:.2}s without records until stopped",
+                    "{} records in {:.2}s, the first {:.2}s after start ({:.0}/s), then {:.2}s without records until \
+                     stopped and {:.2}s leaving the group",
                     self.records,
                     s(working),
                     s(startup),
                     self.records as f64 / s(working).max(1e-9),
                     s(idle),
+                    s(leaving),
                 )
             }
             None => return write!(f, "no records in {:.2}s", s(self.elapsed)),
@@ -438,6 +449,9 @@ impl EpochSink for SharedSink {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .epoch(scope, hourly, dead)
+    }
+    fn checkpointed(&mut self) -> Result<(), StreamError> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).checkpointed()
     }
 }
 
@@ -528,18 +542,15 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
         }))));
     }
     member_sinks.extend(shared.sink.clone());
-    member_sinks.push(Arc::new(Mutex::new(Box::new(HourGaugeSink {
-        gauges: shared.hour_gauges.clone(),
-        member: index,
-    }))));
     let w = settings.workers.max(1);
     let mut workers = Vec::with_capacity(w);
     let mut feeds = Vec::with_capacity(w);
     for _ in 0..w {
-        let sinks = member_sinks
+        let mut sinks: Vec<Box<dyn EpochSink>> = member_sinks
             .iter()
             .map(|s| Box::new(SharedSink(s.clone())) as Box<dyn EpochSink>)
             .collect();
+        sinks.push(Box::new(HourGaugeSink::new(shared.hour_gauges.clone(), index)));
         let proc = Processor::new(settings.stream.clone())
             .context("starting the stream")?
             .with_metrics(shared.exporter.clone())
@@ -618,7 +629,9 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
     } else {
         Ok(())
     };
+    let leaving = Instant::now();
     drop(source);
+    let leaving = leaving.elapsed();
     if let Some(e) = handler.failed.lock().unwrap_or_else(PoisonError::into_inner).take() {
         return Err(anyhow!(e).context("while leaving the consumer group"));
     }
@@ -656,6 +669,7 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
         elapsed,
         first_record: polled.first_record,
         idle_tail: polled.idle_tail,
+        leaving: Some(leaving),
         ..RunSummary::default()
     };
     for (p, w) in processed.iter().zip(&handler.workers) {
@@ -675,11 +689,17 @@ fn stop(index: usize, handler: &Handler, source: &Source, shared: &Shared) -> Re
         let threads: Vec<_> = handler
             .workers
             .iter()
-            .map(|w| s.spawn(move || w.proc().checkpoint(true, now)))
+            .enumerate()
+            .map(|(i, w)| {
+                std::thread::Builder::new()
+                    .name(format!("deferlog-stop-{index}-{i}"))
+                    .spawn_scoped(s, move || w.proc().checkpoint(true, now))
+                    .context("starting a final checkpoint")
+            })
             .collect();
         threads
             .into_iter()
-            .map(|t| t.join().map_err(|_| anyhow!("a final checkpoint panicked")))
+            .map(|t| t?.join().map_err(|_| anyhow!("a final checkpoint panicked")))
             .collect()
     });
     let mut commits = Vec::new();
@@ -914,14 +934,16 @@ mod tests {
             records: 1000,
             elapsed: Duration::from_secs(10),
             first_record: Some(Duration::from_secs(3)),
-            idle_tail: Some(Duration::from_secs(5)),
+            idle_tail: Some(Duration::from_secs(4)),
+            leaving: Some(Duration::from_secs(1)),
             busy: Duration::from_secs(4),
             consume: Duration::from_secs(1),
             ..RunSummary::default()
         };
         assert_eq!(
             s.to_string(),
-            "1000 records in 2.00s, the first 3.00s after start (500/s), then 5.00s without records until stopped; \
+            "1000 records in 2.00s, the first 3.00s after start (500/s), then 4.00s without records until stopped and \
+             1.00s leaving the group; \
              processing threads: waiting for records 1.00s, parse+batch 3.00s, SQL 0.00s, write 0.00s, checkpoint 0.00s"
         );
         // Nothing read: no rates or waits to speak of.

@@ -40,6 +40,13 @@ pub trait EpochSink: Send {
         hourly: &[RecordBatch],
         dead_letters: Option<&RecordBatch>,
     ) -> Result<(), StreamError>;
+
+    /// After a Processor's checkpoint is stored (every partition it checkpointed at
+    /// once, or one it let go): a sink that gathers the epochs acts on them once here
+    /// rather than once per partition.
+    fn checkpointed(&mut self) -> Result<(), StreamError> {
+        Ok(())
+    }
 }
 
 /// What the stream did with records beyond the normalizer's own counts; kept in the

@@ -46,6 +46,8 @@ pub(crate) struct Partition {
     pub max_event_us: Option<i64>,
     pub counters: Counters,
     staged_events: BTreeMap<i64, ParquetFile>,
+    /// This epoch's event files already finished (see [`Partition::seal_passed_hours`]).
+    sealed_events: Vec<Staged>,
     staged_seq: u32,
     rows_in_batch: usize,
     pub batch_started: Option<Instant>,
@@ -157,6 +159,7 @@ impl Partition {
             max_event_us: ckpt.max_event_us,
             counters: ckpt.counters,
             staged_events: BTreeMap::new(),
+            sealed_events: Vec::new(),
             staged_seq: 0,
             rows_in_batch: 0,
             batch_started: None,
@@ -307,9 +310,30 @@ impl Partition {
             }
             self.timings.sql += t.elapsed();
         }
+        self.seal_passed_hours()?;
         self.rows_in_batch = 0;
         self.batch_started = None;
         Ok(started.map(|t| t.elapsed()))
+    }
+
+    /// Finishes this epoch's files of the hours this partition's events have left
+    /// behind by more than the allowed lateness: few events can still come for them
+    /// (one that does starts another file of the hour). A partition reading a backlog
+    /// passes many hours between checkpoints; finished as it goes, their files are
+    /// encoded while it reads rather than all at once in the checkpoint, and do not
+    /// hold their buffers until then.
+    fn seal_passed_hours(&mut self) -> Result<(), StreamError> {
+        let Some(max) = self.max_event_us else {
+            return Ok(());
+        };
+        let passed_before = hour_of(max.saturating_sub(self.lateness_us));
+        let later = self.staged_events.split_off(&passed_before);
+        let t = Instant::now();
+        for (_, f) in std::mem::replace(&mut self.staged_events, later) {
+            self.sealed_events.push(f.seal()?);
+        }
+        self.timings.write += t.elapsed();
+        Ok(())
     }
 
     /// Appends an hour's batch to this epoch's staged file of that hour.
@@ -364,7 +388,7 @@ impl Partition {
         if !self.dirty && emits.is_empty() {
             return Ok(None);
         }
-        let mut staged: Vec<Staged> = Vec::new();
+        let mut staged = std::mem::take(&mut self.sealed_events);
         for (_, f) in std::mem::take(&mut self.staged_events) {
             staged.push(f.seal()?);
         }
@@ -447,6 +471,9 @@ impl Partition {
     pub fn abort(self) {
         for (_, f) in self.staged_events {
             f.abort();
+        }
+        for s in self.sealed_events {
+            s.discard();
         }
     }
 }

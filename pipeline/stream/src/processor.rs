@@ -245,6 +245,9 @@ impl Processor {
                 if let Some(m) = self.metrics() {
                     m.commit(&[(&p.scope, &p.counts)])?;
                 }
+                if let Some(sink) = self.sink.as_deref_mut() {
+                    sink.checkpointed()?;
+                }
                 Ok(Some(off))
             }
             Ok(None) => Ok(None),
@@ -415,6 +418,11 @@ impl Processor {
                 .map(|i| (self.parts[*i].scope.as_str(), &self.parts[*i].counts))
                 .collect();
             m.commit(&scopes)?;
+        }
+        if let Some(sink) = self.sink.as_deref_mut()
+            && !stored.is_empty()
+        {
+            sink.checkpointed()?;
         }
         Ok(commits)
     }

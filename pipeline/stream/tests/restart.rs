@@ -545,6 +545,41 @@ impl deferlog_stream::EpochSink for Epochs {
     }
 }
 
+/// What a sink is told, in order.
+struct Calls(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl deferlog_stream::EpochSink for Calls {
+    fn epoch(&mut self, scope: &str, _: &[RecordBatch], _: Option<&RecordBatch>) -> Result<(), StreamError> {
+        self.0.lock().expect("lock").push(format!("epoch {scope}"));
+        Ok(())
+    }
+    fn checkpointed(&mut self) -> Result<(), StreamError> {
+        self.0.lock().expect("lock").push("checkpointed".into());
+        Ok(())
+    }
+}
+
+#[test]
+fn a_sink_hears_once_after_the_epochs_of_a_checkpoint_and_after_a_revoke() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut proc = holding(dir.path(), 2, |_| {}).with_sink(Box::new(Calls(calls.clone())));
+    let mut feed = Feed::new(2, INGEST_MS);
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:10:00", "a"), Instant::now());
+    feed.send(&mut proc, 1, &delivery("Nov  1 07:20:00", "b"), Instant::now());
+    proc.checkpoint(false, Instant::now()).expect("checkpoint");
+    assert_eq!(
+        *calls.lock().expect("lock"),
+        ["epoch mail-0", "epoch mail-1", "checkpointed"]
+    );
+    // Nothing new: no epoch, nothing to act on.
+    proc.checkpoint(false, Instant::now()).expect("checkpoint");
+    assert_eq!(calls.lock().expect("lock").len(), 3);
+    feed.send(&mut proc, 1, &delivery("Nov  1 07:30:00", "c"), Instant::now());
+    proc.revoke(TOPIC, 1).expect("revoke");
+    assert_eq!(calls.lock().expect("lock")[3..], ["epoch mail-1", "checkpointed"]);
+}
+
 #[test]
 fn a_member_that_lost_its_partition_to_another_stops_before_writing_over_it() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -583,9 +618,12 @@ fn a_lost_partition_is_dropped_unwritten() {
     proc.checkpoint(false, Instant::now()).expect("checkpoint");
     let stored = std::fs::read(dir.path().join("_state/checkpoints/mail-0.json")).expect("checkpoint");
     feed.send(&mut proc, 0, &delivery("Nov  1 07:20:00", "b"), Instant::now());
-    assert!(
-        !walk(&dir.path().join("_state/staging")).is_empty(),
-        "b's events are staged"
+    // c passes 07:00: b's file is finished before any checkpoint.
+    feed.send(&mut proc, 0, &delivery("Nov  1 09:00:00", "c"), Instant::now());
+    assert_eq!(
+        walk(&dir.path().join("_state/staging")).len(),
+        2,
+        "b's and c's events are staged"
     );
     proc.lose(TOPIC, 0);
     assert_eq!(proc.checkpoint(true, Instant::now()).expect("checkpoint"), vec![]);
@@ -595,6 +633,64 @@ fn a_lost_partition_is_dropped_unwritten() {
         walk(&dir.path().join("_state/staging")).is_empty(),
         "its staged files are gone"
     );
+}
+
+/// The rows of a complete Parquet file (one with its footer written), by hour.
+fn rows_by_hour(files: &[std::path::PathBuf]) -> std::collections::BTreeMap<String, usize> {
+    let mut hours = std::collections::BTreeMap::new();
+    for f in files {
+        let file = std::fs::File::open(f).expect("open");
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap_or_else(|e| panic!("{} is not a finished Parquet file: {e}", f.display()))
+            .build()
+            .expect("reader");
+        for b in reader {
+            let b = b.expect("batch");
+            let times = b.column_by_name("event_time").expect("event_time");
+            let f = ArrayFormatter::try_new(times.as_ref(), &FormatOptions::new()).expect("fmt");
+            for i in 0..b.num_rows() {
+                *hours.entry(f.value(i).to_string()[..13].to_owned()).or_insert(0) += 1;
+            }
+        }
+    }
+    hours
+}
+
+#[test]
+fn a_backlog_finishes_the_files_of_the_hours_it_passed_and_loses_none_of_their_late_events() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut proc = holding(dir.path(), 1, |c| c.batch_rows = 1);
+    let mut feed = Feed::new(1, INGEST_MS);
+    let mut send = |proc: &mut Processor, t: &str, rcpt: &str| feed.send(proc, 0, &delivery(t, rcpt), Instant::now());
+    send(&mut proc, "Nov  1 07:10:00", "a");
+    send(&mut proc, "Nov  1 07:20:00", "b");
+    let staged = || walk(&dir.path().join("_state/staging"));
+    assert_eq!(staged().len(), 1, "one file for 07:00, still open");
+    // 09:00 passes 07:00 (allowed lateness 0): its file is finished now, before any
+    // checkpoint, and readable as it is.
+    send(&mut proc, "Nov  1 09:00:00", "c");
+    let finished: Vec<_> = staged()
+        .into_iter()
+        .filter(|f| {
+            let file = std::fs::File::open(f).expect("open");
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).is_ok()
+        })
+        .collect();
+    assert_eq!(finished.len(), 1, "07:00's file; 09:00's is open");
+    assert_eq!(
+        rows_by_hour(&finished),
+        std::collections::BTreeMap::from([("2026-11-01T07".to_owned(), 2)])
+    );
+    // An event of 07:00 after that goes to another file of the hour.
+    send(&mut proc, "Nov  1 07:30:00", "d");
+    assert_eq!(staged().len(), 3);
+    proc.checkpoint(false, Instant::now()).expect("checkpoint");
+    assert!(staged().is_empty(), "every staged file is published");
+    let events = walk(&dir.path().join("events"));
+    assert_eq!(events.len(), 3, "{events:?}");
+    let hours = rows_by_hour(&events);
+    assert_eq!(hours.get("2026-11-01T07"), Some(&3), "{hours:?}");
+    assert_eq!(hours.get("2026-11-01T09"), Some(&1), "{hours:?}");
 }
 
 /// Every stored hourly row under `dir`, as CSV lines.
