@@ -229,8 +229,8 @@ fn max_hour(b: &RecordBatch) -> Option<i64> {
 }
 
 /// The hour gauges as one of a worker's sinks: it gathers the epochs of a checkpoint
-/// and refreshes the gauges once for them (a query each, under the lock every worker
-/// shares).
+/// and refreshes the gauges once for them (each refresh is a query, run under the lock
+/// every worker shares).
 #[derive(Debug)]
 pub struct HourGaugeSink {
     gauges: Arc<Mutex<HourGauges>>,
@@ -258,6 +258,9 @@ impl EpochSink for HourGaugeSink {
 
     fn checkpointed(&mut self) -> Result<(), StreamError> {
         let pending = std::mem::take(&mut self.pending);
+        if pending.is_empty() {
+            return Ok(());
+        }
         let mut g = self.gauges.lock().unwrap_or_else(PoisonError::into_inner);
         // The gauges only: a failure here must not fail the checkpoint. Rows the
         // query refuses cost only their own epoch's place in the gauges.
