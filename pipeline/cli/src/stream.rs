@@ -29,13 +29,14 @@ use crate::config::RunSettings;
 use crate::feed::{Fed, Feed, Feeder};
 use crate::metrics::{HourGaugeSink, HourGauges, Served};
 use crate::output::{self, Format};
-use crate::route::Routes;
+use crate::route::{self, Routes};
 use crate::status::{Board, Status, newest_per_partition};
 use anyhow::{Context, Result, anyhow};
 use arrow::array::{Array, AsArray, RecordBatch};
 use deferlog_kafka::{Partitions, Producer, Source, TopicPartition};
 use deferlog_metrics::Exporter;
 use deferlog_stream::{EpochSink, PartitionStatus, Processor, Record, StreamError, TenantFrom};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -50,7 +51,9 @@ pub type OnCheckpoint = Box<dyn FnMut(&[PartitionStatus]) + Send>;
 pub struct Hooks {
     pub on_checkpoint: Option<OnCheckpoint>,
     pub sink: Option<Box<dyn EpochSink>>,
-    /// Stop (in order, as on SIGTERM) once this many records were consumed (benches).
+    /// Stop (in order, as on SIGTERM) once this many records were consumed (benches):
+    /// looked at every few hundred records and whenever nothing is prefetched, so a
+    /// topic with more may be read a little past it.
     pub stop_after: Option<u64>,
 }
 
@@ -146,11 +149,14 @@ struct Handler {
     workers: Vec<Worker>,
     /// Which worker holds each partition (see [`crate::route`]).
     routes: Mutex<Routes>,
+    /// Changes with every change to `routes`: the poller's memo of them is good
+    /// while it stays the same.
+    routes_version: AtomicU64,
     exporter: Arc<Exporter>,
     /// The first failure inside a rebalance callback; the loop stops on it.
     failed: Mutex<Option<StreamError>>,
     /// Set with `failed`, so the loop checks a flag per record, not a lock.
-    has_failed: std::sync::atomic::AtomicBool,
+    has_failed: AtomicBool,
     /// When this member started, for the times its log lines give.
     started: Instant,
     /// Its first worker's number among the process's (log lines number workers so).
@@ -166,12 +172,24 @@ impl Handler {
         self.routes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The routes, to change them.
+    fn routes_mut(&self) -> MutexGuard<'_, Routes> {
+        self.routes_version.fetch_add(1, Ordering::Relaxed);
+        self.routes()
+    }
+
+    /// The worker holding a record's partition (`None`: not held here).
+    fn worker_of(&self, memo: &mut route::Memo, topic: &str, partition: i32) -> Option<usize> {
+        let version = self.routes_version.load(Ordering::Relaxed);
+        memo.worker(version, topic, partition, || self.routes())
+    }
+
     fn fail(&self, e: StreamError) {
         self.failed
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get_or_insert(e);
-        self.has_failed.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.has_failed.store(true, Ordering::Relaxed);
     }
 
     /// The hour gauges take on each partition's newest closed hour, from the
@@ -205,8 +223,13 @@ impl Handler {
     /// Moves the partition that best evens out the workers' loads, if one does. Runs
     /// on the polling thread, so no record of the partition is sent anywhere until it
     /// has moved.
-    fn balance(&self) {
-        let Some(m) = self.routes().plan() else {
+    fn balance(&self, memo: &mut route::Memo) {
+        let planned = {
+            let mut routes = self.routes_mut();
+            memo.count(&mut routes);
+            routes.plan()
+        };
+        let Some(m) = planned else {
             return;
         };
         // The worker that had it processes everything sent to it first.
@@ -232,7 +255,7 @@ impl Partitions for Handler {
         let starts = parts
             .iter()
             .map(|(t, n)| {
-                let w = self.routes().place(t, *n);
+                let w = self.routes_mut().place(t, *n);
                 let mut p = self.workers[w].proc();
                 let start = p.assign(t, *n).unwrap_or_else(|e| {
                     self.fail(e);
@@ -263,7 +286,7 @@ impl Partitions for Handler {
         }
         let mut commits = Vec::new();
         for (t, n) in parts {
-            let Some(w) = self.routes().remove(t, *n) else {
+            let Some(w) = self.routes_mut().remove(t, *n) else {
                 continue;
             };
             match self.workers[w].proc().revoke(t, *n) {
@@ -284,7 +307,7 @@ impl Partitions for Handler {
             w.feeder.barrier();
         }
         for (t, n) in parts {
-            if let Some(w) = self.routes().remove(t, *n) {
+            if let Some(w) = self.routes_mut().remove(t, *n) {
                 self.workers[w].proc().lose(t, *n);
             }
         }
@@ -395,7 +418,8 @@ struct Shared {
     /// The latest status of each worker's partitions.
     statuses: Mutex<Vec<Vec<PartitionStatus>>>,
     sink: Option<Arc<Mutex<Box<dyn EpochSink>>>>,
-    records: std::sync::atomic::AtomicU64,
+    /// Records consumed, counted toward `stop_after`.
+    records: AtomicU64,
     stop_after: Option<u64>,
     exporter: Arc<Exporter>,
     hour_gauges: Arc<Mutex<HourGauges>>,
@@ -406,6 +430,16 @@ struct Shared {
 }
 
 impl Shared {
+    /// Adds `uncounted` (zeroing it) to the records consumed; whether `stop_after`
+    /// is reached.
+    fn count_toward_stop(&self, uncounted: &mut u64) -> bool {
+        let Some(limit) = self.stop_after else {
+            return false;
+        };
+        let n = std::mem::take(uncounted);
+        self.records.fetch_add(n, Ordering::Relaxed) + n >= limit
+    }
+
     fn checkpointed(&self, slot: usize, status: Vec<PartitionStatus>, watermark_us: i64) {
         // A worker whose partitions all went keeps its watermark (it never goes back)
         // but holds nothing back.
@@ -472,7 +506,7 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
         on_checkpoint: Mutex::new(hooks.on_checkpoint),
         statuses: Mutex::new(vec![Vec::new(); slots]),
         sink: hooks.sink.map(|s| Arc::new(Mutex::new(s))),
-        records: std::sync::atomic::AtomicU64::new(0),
+        records: AtomicU64::new(0),
         stop_after: hooks.stop_after,
     });
     eprintln!(
@@ -566,9 +600,10 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
     let handler = Arc::new(Handler {
         workers,
         routes: Mutex::new(Routes::new(w)),
+        routes_version: AtomicU64::new(0),
         exporter: shared.exporter.clone(),
         failed: Mutex::new(None),
-        has_failed: std::sync::atomic::AtomicBool::new(false),
+        has_failed: AtomicBool::new(false),
         started,
         first_slot: index * w,
         hour_gauges: shared.hour_gauges.clone(),
@@ -760,6 +795,10 @@ fn poll(
     let mut check_in = 0u32;
     // Since when the poller has waited without a record (once it has had one).
     let mut stalled: Option<Instant> = None;
+    let mut memo = route::Memo::default();
+    // Records not yet added to the shared count (`Hooks::stop_after`): it is added
+    // to in runs, as a shared counter per record is a contended atomic.
+    let mut uncounted = 0u64;
     loop {
         if check_in == 0 {
             if cancel.is_cancelled() {
@@ -771,6 +810,9 @@ fn poll(
         // Records already fetched come back at once; only waiting is timed.
         let mut polled = source.poll(Duration::ZERO);
         if polled.is_none() {
+            if shared.count_toward_stop(&mut uncounted) {
+                cancel.cancel();
+            }
             if cancel.is_cancelled() {
                 break;
             }
@@ -803,13 +845,13 @@ fn poll(
                 };
                 // A partition not held (prefetched before a revoke) goes to worker 0,
                 // which counts it and leaves it to its owner.
-                let w = handler.routes().worker_of(r.topic, r.partition).unwrap_or(0);
+                let w = handler.worker_of(&mut memo, r.topic, r.partition).unwrap_or(0);
                 if !handler.workers[w].feeder.push(&r) {
                     break;
                 }
                 p.records += 1;
                 if p.records.is_multiple_of(BALANCE_EVERY) {
-                    handler.balance();
+                    handler.balance(&mut memo);
                 }
                 // Only after a wait, so the clock is not read per record.
                 if let Some(since) = stalled.take() {
@@ -821,9 +863,8 @@ fn poll(
                 if p.first_record.is_none() {
                     p.first_record = Some(started.elapsed());
                 }
-                if let Some(limit) = shared.stop_after
-                    && shared.records.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1 >= limit
-                {
+                uncounted += 1;
+                if uncounted == u64::from(CANCEL_EVERY) && shared.count_toward_stop(&mut uncounted) {
                     cancel.cancel();
                     check_in = 0;
                 }
@@ -837,7 +878,7 @@ fn poll(
             }
             None => {}
         }
-        if handler.has_failed.load(std::sync::atomic::Ordering::Relaxed)
+        if handler.has_failed.load(Ordering::Relaxed)
             && let Some(e) = handler.failed.lock().unwrap_or_else(PoisonError::into_inner).take()
         {
             return Err(e.into());
