@@ -132,9 +132,9 @@ impl Routes {
 
 /// The polling thread's memo of the last record's route. Fetches bring one
 /// partition's records in runs of thousands, so the routes (behind the lock the
-/// rebalance callbacks share) are looked up once per run, not once per record: a lock
-/// per record was a tenth of the poller's time. The memo is good while the routes'
-/// version is the one it was taken at.
+/// rebalance callbacks share) are looked up once per run, not once per record (that
+/// lock, with the shared count of `Hooks::stop_after`, took 3–4 % of the polling
+/// thread). The memo is good while the routes' version is the one it was taken at.
 #[derive(Debug, Default)]
 pub(crate) struct Memo {
     /// `None`: nothing memoized.

@@ -433,11 +433,9 @@ impl Shared {
     /// Adds `uncounted` (zeroing it) to the records consumed; whether `stop_after`
     /// is reached.
     fn count_toward_stop(&self, uncounted: &mut u64) -> bool {
-        let Some(limit) = self.stop_after else {
-            return false;
-        };
         let n = std::mem::take(uncounted);
-        self.records.fetch_add(n, Ordering::Relaxed) + n >= limit
+        self.stop_after
+            .is_some_and(|limit| self.records.fetch_add(n, Ordering::Relaxed) + n >= limit)
     }
 
     fn checkpointed(&self, slot: usize, status: Vec<PartitionStatus>, watermark_us: i64) {
