@@ -677,6 +677,11 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
         .iter()
         .map(|p| format!("{:.2}s", p.waiting.as_secs_f64()))
         .collect();
+    let blocked: Vec<String> = handler
+        .workers
+        .iter()
+        .map(|w| format!("{:.2}s", w.feeder.blocked().as_secs_f64()))
+        .collect();
     let longest = match polled.longest_wait {
         Some((d, at)) => format!(" (longest {:.2}s from {:.2}s)", d.as_secs_f64(), at.as_secs_f64()),
         None => String::new(),
@@ -686,10 +691,11 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
     match polled.first_record {
         Some(d) => eprintln!(
             "deferlog run: consumer {index}: {} records, the first {:.2}s after the member started; polling waited \
-             {:.2}s for records{longest}; workers waited {} for the poller",
+             {:.2}s for records{longest} and {} for full workers; workers waited {} for the poller",
             polled.records,
             d.as_secs_f64(),
             polled.waiting.as_secs_f64(),
+            blocked.join(", "),
             waits.join(", ")
         ),
         None => eprintln!(
