@@ -3,13 +3,14 @@
 //! reads. Both are timed from their first record to their last (joining the group
 //! is not throughput); `run` includes its final checkpoint and commit, and neither
 //! includes leaving the group. After the samples, the last `run` says where its time
-//! went.
+//! went, and pairs of the two run back to back give the ratio of their rates.
 //!
 //! Needs tansu: DEFERLOG_TANSU, or `scripts/install-tansu` is run. To explore:
 //! `DEFERLOG_BENCH_RECORDS` (default 1M), `DEFERLOG_BENCH_CONSUMERS` and
 //! `DEFERLOG_BENCH_WORKERS` (`run`'s `stream.consumers`, default 1, and
 //! `stream.workers`, default one per core), `DEFERLOG_BENCH_BATCH_ROWS`
-//! (`stream.batch_rows`).
+//! (`stream.batch_rows`), `DEFERLOG_BENCH_PAIRS` (pairs after criterion's samples,
+//! default 10).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use deferlog_app::config::Config;
@@ -186,13 +187,7 @@ fn bench(c: &mut Criterion) {
             (0..iters)
                 .map(|_| {
                     i += 1;
-                    let out = dir.path().join(format!("run-{i}"));
-                    let s = deferlog_run(&broker, &format!("run-{i}"), &out, n);
-                    let took = s.elapsed
-                        - s.first_record.unwrap_or_default()
-                        - s.idle_tail.unwrap_or_default()
-                        - s.leaving.unwrap_or_default();
-                    let _ = std::fs::remove_dir_all(&out);
+                    let (took, s) = timed_run(&broker, i, dir.path(), n);
                     last = Some(s);
                     took
                 })
@@ -203,6 +198,63 @@ fn bench(c: &mut Criterion) {
     if let Some(s) = last {
         eprintln!("last deferlog run: {s}");
     }
+    paired(&broker, &mut i, dir.path(), n);
+}
+
+/// One `run` in a fresh group and archive: its time from the first record to
+/// everything written and committed (not joining, not leaving).
+fn timed_run(broker: &Broker, i: u32, dir: &Path, n: u64) -> (Duration, RunSummary) {
+    let out = dir.join(format!("run-{i}"));
+    let s = deferlog_run(broker, &format!("run-{i}"), &out, n);
+    let took = s.elapsed
+        - s.first_record.unwrap_or_default()
+        - s.idle_tail.unwrap_or_default()
+        - s.leaving.unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&out);
+    (took, s)
+}
+
+/// The goal's figure, `run`'s rate as a share of the bare consumer's, from pairs
+/// run back to back (the order alternating): criterion times all of one reader
+/// before the other, and this machine's speed drifts by more than the difference
+/// between builds within minutes. `DEFERLOG_BENCH_PAIRS` (default 10; 0: none).
+fn paired(broker: &Broker, i: &mut u32, dir: &Path, n: u64) {
+    let pairs: usize = std::env::var("DEFERLOG_BENCH_PAIRS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    if pairs == 0 {
+        return;
+    }
+    let mut ratios = Vec::with_capacity(pairs);
+    for p in 0..pairs {
+        let mut one = |reader: usize| {
+            *i += 1;
+            match reader {
+                0 => bare_consumer(broker, &format!("bare-{i}"), n),
+                _ => timed_run(broker, *i, dir, n).0,
+            }
+        };
+        let (bare, run) = if p % 2 == 0 {
+            let bare = one(0);
+            (bare, one(1))
+        } else {
+            let run = one(1);
+            (one(0), run)
+        };
+        ratios.push(bare.as_secs_f64() / run.as_secs_f64());
+    }
+    ratios.sort_by(f64::total_cmp);
+    let at = |q: f64| ratios[((ratios.len() - 1) as f64 * q).round() as usize] * 100.0;
+    eprintln!(
+        "paired: run's rate / the bare consumer's over {pairs} pairs: median {:.0} %, quartiles {:.0}–{:.0} %, \
+         range {:.0}–{:.0} %",
+        at(0.5),
+        at(0.25),
+        at(0.75),
+        at(0.0),
+        at(1.0)
+    );
 }
 
 criterion_group!(benches, bench);

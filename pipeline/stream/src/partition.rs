@@ -233,7 +233,8 @@ impl Partition {
         let value = value.unwrap_or_default();
         // Producers key records by MTA host (ARCHITECTURE.md): a key that is not text
         // was not written by a producer that follows the convention.
-        if key.is_some_and(|k| std::str::from_utf8(k).is_err()) {
+        // Host names are ASCII: the full UTF-8 check only for a key that is not.
+        if key.is_some_and(|k| !k.is_ascii() && std::str::from_utf8(k).is_err()) {
             return self.dead_letter("bad_key", value, offset);
         }
         let tenant = match tenant {
