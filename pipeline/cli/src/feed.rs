@@ -25,7 +25,7 @@ const CHUNK_RECORDS: usize = 512;
 /// Chunks in flight to one worker: 64k records, a default batch (`stream.batch_rows`).
 /// The poller blocks on a worker whose channel is full while the others may run dry,
 /// and a worker closing a batch (SQL, Parquet) takes no chunks for ~0.1 s. In the
-/// stream bench, 32 left the poller blocked 0.14–0.15 s per 1M records and 128 at
+/// stream bench, 32 left the poller blocked 0.14–0.22 s per 1M records and 128 at
 /// most 0.02 s; peak RSS stayed at 308–320 MiB (librdkafka's prefetch queue holds
 /// what the channels do not), at most ~25 MiB of chunks per worker.
 const CHANNEL_CHUNKS: usize = 128;
