@@ -341,14 +341,15 @@ mod tests {
             // Room for one more chunk, after the pause.
             let first = fed.recv_timeout(Duration::from_secs(60)).expect("a chunk");
             assert!(matches!(first, Feed::Records(_)));
+            // Kept open until the poller's send has gone through: dropped now, the
+            // waiting send would find the worker gone.
             fed
         });
         assert!(feeder.push(&record(-1)));
         assert!(feeder.flush());
-        let fed = worker.join().expect("worker");
+        let _fed = worker.join().expect("worker");
         let blocked = feeder.blocked();
         assert!(blocked >= pause / 2, "blocked {blocked:?}");
-        drop(fed);
     }
 
     #[test]

@@ -673,15 +673,13 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
     stop?;
     let elapsed = started.elapsed();
     // Per member: how evenly the group's partitions spread the work.
-    let waits: Vec<String> = processed
-        .iter()
-        .map(|p| format!("{:.2}s", p.waiting.as_secs_f64()))
-        .collect();
-    let blocked: Vec<String> = handler
-        .workers
-        .iter()
-        .map(|w| format!("{:.2}s", w.feeder.blocked().as_secs_f64()))
-        .collect();
+    let seconds = |ds: &mut dyn Iterator<Item = Duration>| {
+        ds.map(|d| format!("{:.2}s", d.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let waits = seconds(&mut processed.iter().map(|p| p.waiting));
+    let blocked = seconds(&mut handler.workers.iter().map(|w| w.feeder.blocked()));
     let longest = match polled.longest_wait {
         Some((d, at)) => format!(" (longest {:.2}s from {:.2}s)", d.as_secs_f64(), at.as_secs_f64()),
         None => String::new(),
@@ -695,8 +693,8 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
             polled.records,
             d.as_secs_f64(),
             polled.waiting.as_secs_f64(),
-            blocked.join(", "),
-            waits.join(", ")
+            blocked,
+            waits
         ),
         None => eprintln!(
             "deferlog run: consumer {index}: no records in {:.2}s",
