@@ -47,6 +47,11 @@ impl HourBatcher {
         self.newest_us.take()
     }
 
+    /// Whether a full batch waits to be taken.
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
     /// Full batches produced since the last call.
     pub fn take_ready(&mut self) -> impl Iterator<Item = Result<HourBatch, ArrowError>> + '_ {
         self.ready.drain(..)

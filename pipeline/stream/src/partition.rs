@@ -29,6 +29,12 @@ const CLOCK_SKEW_US: i64 = HOUR_US;
 /// stay open until the watermark reached it.
 const MAX_AHEAD_US: i64 = 24 * HOUR_US;
 
+/// An hour's events go to its file in pieces of at most this many rows as they are
+/// read, not all at once when their batch closes: the encoding is spread over the
+/// reading, and a batch close (the last one is in the final checkpoint, which nothing
+/// overlaps) has at most this many rows per hour left to write.
+const ARCHIVE_ROWS: usize = 8192;
+
 pub(crate) struct Partition {
     pub topic: Arc<str>,
     pub partition: i32,
@@ -49,6 +55,11 @@ pub(crate) struct Partition {
     /// This epoch's event files already finished (see [`Partition::seal_passed_hours`]).
     sealed_events: Vec<Staged>,
     staged_seq: u32,
+    /// Pieces of the open batch already in their events files, for its SQL at the close.
+    archived: Vec<HourBatch>,
+    /// The newest event time at which this partition's events pass one more hour by
+    /// the allowed lateness (see [`Partition::seal_passed_hours`]).
+    next_pass_us: i64,
     rows_in_batch: usize,
     pub batch_started: Option<Instant>,
     /// When its last event was read: a partition that reads records but no events
@@ -151,7 +162,7 @@ impl Partition {
             dirs,
             held,
             norm,
-            batcher: HourBatcher::new(cfg.batch_rows),
+            batcher: HourBatcher::new(cfg.batch_rows.min(ARCHIVE_ROWS)),
             rejects: RejectBuilder::default(),
             windows: Windows::restore(ckpt.windows)?,
             epoch: ckpt.epoch + 1,
@@ -161,6 +172,8 @@ impl Partition {
             staged_events: BTreeMap::new(),
             sealed_events: Vec::new(),
             staged_seq: 0,
+            archived: Vec::new(),
+            next_pass_us: i64::MIN,
             rows_in_batch: 0,
             batch_started: None,
             last_event: None,
@@ -211,8 +224,33 @@ impl Partition {
         });
     }
 
-    /// Normalizes one record. Bad input is counted and dead-lettered, never an error.
+    /// Normalizes one record and archives what it completes. Bad input is counted and
+    /// dead-lettered, never an error; an error is the archive's (I/O).
     pub fn process(
+        &mut self,
+        offset: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        tenant: Tenant<'_>,
+        reference_us: i64,
+        now: Instant,
+    ) -> Result<(), StreamError> {
+        self.read(offset, key, value, tenant, reference_us, now);
+        if self.max_event_us.is_some_and(|m| m >= self.next_pass_us) {
+            let passed = self.passed_hours();
+            self.next_pass_us = passed.saturating_add(HOUR_US).saturating_add(self.lateness_us);
+            // Rows of a passed hour still being gathered join its file before it is
+            // finished, rather than starting a second one.
+            self.batcher.flush_before(passed);
+            self.archive_ready()?;
+            self.seal_passed_hours()?;
+        } else if self.batcher.has_ready() {
+            self.archive_ready()?;
+        }
+        Ok(())
+    }
+
+    fn read(
         &mut self,
         offset: i64,
         key: Option<&[u8]>,
@@ -277,12 +315,13 @@ impl Partition {
         }
     }
 
-    /// Closes the open batch: archives it (staged) and adds `hourly.sql` over it to
-    /// the windows. Returns the batch's latency (first event in to windowed), if any.
+    /// Closes the open batch: archives what of it is not yet (staged) and adds
+    /// `counters.sql` and `hourly.sql` over all of it to the counts and the windows. Returns the batch's latency (first event in to windowed), if any.
     pub fn close_batch(&mut self, sql: &mut Sql) -> Result<Option<std::time::Duration>, StreamError> {
         let started = self.batch_started;
         self.batcher.flush_all();
-        let ready = self.batcher.take_ready().collect::<Result<Vec<_>, _>>()?;
+        self.archive_ready()?;
+        let ready = std::mem::take(&mut self.archived);
         let mut windowed = Vec::with_capacity(ready.len());
         let mut rows_of_hour = BTreeMap::new();
         if !ready.is_empty() {
@@ -293,7 +332,6 @@ impl Partition {
         }
         for hb in ready {
             let n = hb.batch.num_rows() as u64;
-            self.archive(&hb)?;
             if self.windows.is_forgotten(hb.hour_us) {
                 self.counters.late_events += n;
                 self.counters.late_forgotten += n;
@@ -324,16 +362,28 @@ impl Partition {
     /// encoded while it reads rather than all at once in the checkpoint, and do not
     /// hold their buffers until then.
     fn seal_passed_hours(&mut self) -> Result<(), StreamError> {
-        let Some(max) = self.max_event_us else {
-            return Ok(());
-        };
-        let passed_before = hour_of(max.saturating_sub(self.lateness_us));
-        let later = self.staged_events.split_off(&passed_before);
+        let later = self.staged_events.split_off(&self.passed_hours());
         let t = Instant::now();
         for (_, f) in std::mem::replace(&mut self.staged_events, later) {
             self.sealed_events.push(f.seal()?);
         }
         self.timings.write += t.elapsed();
+        Ok(())
+    }
+
+    /// The first hour this partition's events have not passed by the allowed lateness.
+    fn passed_hours(&self) -> i64 {
+        self.max_event_us
+            .map_or(i64::MIN, |max| hour_of(max.saturating_sub(self.lateness_us)))
+    }
+
+    /// Archives the pieces the batcher has finished and keeps them for the batch's SQL.
+    fn archive_ready(&mut self) -> Result<(), StreamError> {
+        let ready = self.batcher.take_ready().collect::<Result<Vec<_>, _>>()?;
+        for hb in ready {
+            self.archive(&hb)?;
+            self.archived.push(hb);
+        }
         Ok(())
     }
 

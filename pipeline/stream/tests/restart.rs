@@ -693,6 +693,42 @@ fn a_backlog_finishes_the_files_of_the_hours_it_passed_and_loses_none_of_their_l
     assert_eq!(hours.get("2026-11-01T09"), Some(&1), "{hours:?}");
 }
 
+#[test]
+fn events_reach_their_files_while_read_not_only_when_their_batch_closes() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // No batch closes before the checkpoint, by size or by time.
+    let mut proc = holding(dir.path(), 1, |c| c.batch_rows = 1_000_000);
+    let mut feed = Feed::new(1, INGEST_MS);
+    let staged = || walk(&dir.path().join("_state/staging"));
+    for i in 0..10_000 {
+        let t = format!("Nov  1 07:{:02}:{:02}", i / 200, i % 60);
+        feed.send(&mut proc, 0, &delivery(&t, &format!("r{i}")), Instant::now());
+    }
+    assert_eq!(staged().len(), 1, "07:00's file is being written");
+    // 09:00 passes 07:00: its file is finished with every row of the hour, those not
+    // yet written included, and no batch has closed.
+    feed.send(&mut proc, 0, &delivery("Nov  1 09:00:00", "late"), Instant::now());
+    let readable = |f: &std::path::PathBuf| {
+        let file = std::fs::File::open(f).expect("open");
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).is_ok()
+    };
+    let finished: Vec<_> = staged().into_iter().filter(readable).collect();
+    assert_eq!(
+        rows_by_hour(&finished),
+        std::collections::BTreeMap::from([("2026-11-01T07".to_owned(), 10_000)])
+    );
+    assert_eq!(finished.len(), 1, "one file for 07:00");
+    proc.checkpoint(true, Instant::now()).expect("checkpoint");
+    let hours = rows_by_hour(&walk(&dir.path().join("events")));
+    assert_eq!(hours.get("2026-11-01T07"), Some(&10_000), "{hours:?}");
+    // The batch's SQL at the close counted the rows written before it too.
+    let report = csv(&query(Query::HOURLY_REPORT, &dir.path().join("hourly")), false);
+    assert!(
+        report.contains("2026-11-01T07:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,10000,10000,0,0,0,true"),
+        "{report}"
+    );
+}
+
 /// Every stored hourly row under `dir`, as CSV lines.
 fn query_rows(dir: &Path) -> Vec<String> {
     let mut batches = Vec::new();
