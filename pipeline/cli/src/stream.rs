@@ -609,7 +609,7 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
     });
     let source = Source::new(&settings.client, &settings.group, &topics, handler.clone())?;
 
-    let (polled, processed) = std::thread::scope(|s| {
+    let (polled, processed, polled_at) = std::thread::scope(|s| {
         let mut threads = Vec::with_capacity(w);
         for (i, feed) in feeds.into_iter().enumerate() {
             let job = Job {
@@ -635,11 +635,16 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
                     for w in &handler.workers {
                         w.feeder.end();
                     }
-                    return (Err(anyhow!(e).context("starting a processing thread")), Vec::new());
+                    return (
+                        Err(anyhow!(e).context("starting a processing thread")),
+                        Vec::new(),
+                        Instant::now(),
+                    );
                 }
             }
         }
         let polled = poll(&source, &handler, settings, cancel, shared, started);
+        let polled_at = Instant::now();
         for w in &handler.workers {
             w.feeder.end();
         }
@@ -651,7 +656,7 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
                     .and_then(|r| r)
             })
             .collect();
-        (polled, processed)
+        (polled, processed, polled_at)
     });
     // Stop: write everything (each worker's partitions at once), then commit, then
     // leave the group. After a failure only leave: a restart resumes from the last
@@ -662,6 +667,9 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
     } else {
         Ok(())
     };
+    // What a stop waits for once reading ends: the records still queued for the
+    // workers, their final checkpoints, the commit.
+    let flushing = polled_at.elapsed();
     let leaving = Instant::now();
     drop(source);
     let leaving = leaving.elapsed();
@@ -689,12 +697,14 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
     match polled.first_record {
         Some(d) => eprintln!(
             "deferlog run: consumer {index}: {} records, the first {:.2}s after the member started; polling waited \
-             {:.2}s for records{longest} and {} for full workers; workers waited {} for the poller",
+             {:.2}s for records{longest} and {} for full workers; workers waited {} for the poller; writing and \
+             committing once reading stopped took {:.2}s",
             polled.records,
             d.as_secs_f64(),
             polled.waiting.as_secs_f64(),
             blocked,
-            waits
+            waits,
+            flushing.as_secs_f64(),
         ),
         None => eprintln!(
             "deferlog run: consumer {index}: no records in {:.2}s",
