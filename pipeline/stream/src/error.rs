@@ -27,6 +27,10 @@ pub enum StreamError {
     Output(Box<dyn std::error::Error + Send + Sync>),
     #[error("starting the SQL runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("starting the events writer: {0}")]
+    WriterThread(std::io::Error),
+    #[error("the events writer stopped (it panicked)")]
+    WriterStopped,
 }
 
 // By hand: `#[from]` would also make the error the source, and `{e:#}` would print it

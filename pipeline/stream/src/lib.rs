@@ -14,6 +14,7 @@ mod partition;
 mod processor;
 mod sql;
 mod window;
+mod writer;
 
 pub use checkpoint::{Checkpoint, STATE_DIR, ScopeDirs};
 pub use counting::{add_counter_rows, count_health};

@@ -5,11 +5,10 @@
 use crate::checkpoint::{Checkpoint, FileId, ScopeDirs};
 use crate::sql::Sql;
 use crate::window::Windows;
+use crate::writer::{Pending, Writer};
 use crate::{Counters, StreamError};
-use deferlog_archive::{EVENTS_DIR, HOURLY_DIR, ParquetFile, REJECTS_DIR, Staged, hour_partition};
-use deferlog_event::{
-    HOUR_US, HourBatch, HourBatcher, Origin, RejectBuilder, RejectRow, event_schema, hour_of, reject_schema,
-};
+use deferlog_archive::{EVENTS_DIR, HOURLY_DIR, ParquetFile, REJECTS_DIR, hour_partition};
+use deferlog_event::{HOUR_US, HourBatch, HourBatcher, Origin, RejectBuilder, RejectRow, hour_of, reject_schema};
 use deferlog_metrics::Counts;
 use deferlog_parse::{Normalizer, SkipKind, redact_recipients};
 use deferlog_query::schema::{hourly_schema, to_hourly};
@@ -29,12 +28,6 @@ const CLOCK_SKEW_US: i64 = HOUR_US;
 /// stay open until the watermark reached it.
 const MAX_AHEAD_US: i64 = 24 * HOUR_US;
 
-/// An hour's events go to its file in pieces of at most this many rows as they are
-/// read, not all at once when their batch closes: the encoding is spread over the
-/// reading, and a batch close (the last one is in the final checkpoint, which nothing
-/// overlaps) has at most this many rows per hour left to write.
-const ARCHIVE_ROWS: usize = 8192;
-
 pub(crate) struct Partition {
     pub topic: Arc<str>,
     pub partition: i32,
@@ -51,14 +44,16 @@ pub(crate) struct Partition {
     pub next_offset: i64,
     pub max_event_us: Option<i64>,
     pub counters: Counters,
-    staged_events: BTreeMap<i64, ParquetFile>,
-    /// This epoch's event files already finished (see [`Partition::seal_passed_hours`]).
-    sealed_events: Vec<Staged>,
+    /// This epoch's events not yet handed to the writer, by hour.
+    unwritten: BTreeMap<i64, Vec<arrow::record_batch::RecordBatch>>,
+    /// This epoch's events files handed to the writer (see
+    /// [`Partition::write_passed_hours`]).
+    handed: Vec<Pending>,
     staged_seq: u32,
-    /// Pieces of the open batch already in their events files, for its SQL at the close.
-    archived: Vec<HourBatch>,
+    /// The open batch's finished pieces, for its SQL at the close.
+    pieces: Vec<HourBatch>,
     /// The newest event time at which this partition's events pass one more hour by
-    /// the allowed lateness (see [`Partition::seal_passed_hours`]).
+    /// the allowed lateness (see [`Partition::write_passed_hours`]).
     next_pass_us: i64,
     rows_in_batch: usize,
     pub batch_started: Option<Instant>,
@@ -162,17 +157,17 @@ impl Partition {
             dirs,
             held,
             norm,
-            batcher: HourBatcher::new(cfg.batch_rows.min(ARCHIVE_ROWS)),
+            batcher: HourBatcher::new(cfg.batch_rows),
             rejects: RejectBuilder::default(),
             windows: Windows::restore(ckpt.windows)?,
             epoch: ckpt.epoch + 1,
             next_offset: ckpt.next_offset,
             max_event_us: ckpt.max_event_us,
             counters: ckpt.counters,
-            staged_events: BTreeMap::new(),
-            sealed_events: Vec::new(),
+            unwritten: BTreeMap::new(),
+            handed: Vec::new(),
             staged_seq: 0,
-            archived: Vec::new(),
+            pieces: Vec::new(),
             next_pass_us: i64::MIN,
             rows_in_batch: 0,
             batch_started: None,
@@ -224,8 +219,9 @@ impl Partition {
         });
     }
 
-    /// Normalizes one record and archives what it completes. Bad input is counted and
-    /// dead-lettered, never an error; an error is the archive's (I/O).
+    /// Normalizes one record; hands the hours its event passes to the writer. Bad
+    /// input is counted and dead-lettered, never an error.
+    #[allow(clippy::too_many_arguments)]
     pub fn process(
         &mut self,
         offset: i64,
@@ -234,18 +230,19 @@ impl Partition {
         tenant: Tenant<'_>,
         reference_us: i64,
         now: Instant,
+        writer: &Writer,
     ) -> Result<(), StreamError> {
         self.read(offset, key, value, tenant, reference_us, now);
         if self.max_event_us.is_some_and(|m| m >= self.next_pass_us) {
             let passed = self.passed_hours();
             self.next_pass_us = passed.saturating_add(HOUR_US).saturating_add(self.lateness_us);
-            // Rows of a passed hour still being gathered join its file before it is
-            // finished, rather than starting a second one.
+            // Rows of a passed hour still being gathered go into its file, rather
+            // than into a second one later.
             self.batcher.flush_before(passed);
-            self.archive_ready()?;
-            self.seal_passed_hours()?;
+            self.take_pieces()?;
+            self.write_passed_hours(writer)?;
         } else if self.batcher.has_ready() {
-            self.archive_ready()?;
+            self.take_pieces()?;
         }
         Ok(())
     }
@@ -315,13 +312,14 @@ impl Partition {
         }
     }
 
-    /// Closes the open batch: archives what of it is not yet (staged) and adds
-    /// `counters.sql` and `hourly.sql` over all of it to the counts and the windows. Returns the batch's latency (first event in to windowed), if any.
-    pub fn close_batch(&mut self, sql: &mut Sql) -> Result<Option<std::time::Duration>, StreamError> {
+    /// Closes the open batch: adds `counters.sql` and `hourly.sql` over it to the
+    /// counts and the windows, and hands the hours it passed to the writer. Returns
+    /// the batch's latency (first event in to windowed), if any.
+    pub fn close_batch(&mut self, sql: &mut Sql, writer: &Writer) -> Result<Option<std::time::Duration>, StreamError> {
         let started = self.batch_started;
         self.batcher.flush_all();
-        self.archive_ready()?;
-        let ready = std::mem::take(&mut self.archived);
+        self.take_pieces()?;
+        let ready = std::mem::take(&mut self.pieces);
         let mut windowed = Vec::with_capacity(ready.len());
         let mut rows_of_hour = BTreeMap::new();
         if !ready.is_empty() {
@@ -349,25 +347,24 @@ impl Partition {
             }
             self.timings.sql += t.elapsed();
         }
-        self.seal_passed_hours()?;
+        self.write_passed_hours(writer)?;
         self.rows_in_batch = 0;
         self.batch_started = None;
         Ok(started.map(|t| t.elapsed()))
     }
 
-    /// Finishes this epoch's files of the hours this partition's events have left
-    /// behind by more than the allowed lateness: few events can still come for them
-    /// (one that does starts another file of the hour). A partition reading a backlog
-    /// passes many hours between checkpoints; finished as it goes, their files are
-    /// encoded while it reads rather than all at once in the checkpoint, and do not
-    /// hold their buffers until then.
-    fn seal_passed_hours(&mut self) -> Result<(), StreamError> {
-        let later = self.staged_events.split_off(&self.passed_hours());
-        let t = Instant::now();
-        for (_, f) in std::mem::replace(&mut self.staged_events, later) {
-            self.sealed_events.push(f.seal()?);
+    /// Hands the writer this epoch's events of the hours this partition's events have
+    /// left behind by more than the allowed lateness: few events can still come for
+    /// them (one that does goes into another file of the hour). A partition reading a
+    /// backlog passes many hours between checkpoints; written as it goes, their files
+    /// are encoded while it reads rather than all at once in the checkpoint (the last
+    /// one after the last record, where nothing overlaps it), and their rows are not
+    /// held until then.
+    fn write_passed_hours(&mut self, writer: &Writer) -> Result<(), StreamError> {
+        let later = self.unwritten.split_off(&self.passed_hours());
+        for (hour_us, batches) in std::mem::replace(&mut self.unwritten, later) {
+            self.hand_over(hour_us, batches, writer)?;
         }
-        self.timings.write += t.elapsed();
         Ok(())
     }
 
@@ -377,36 +374,34 @@ impl Partition {
             .map_or(i64::MIN, |max| hour_of(max.saturating_sub(self.lateness_us)))
     }
 
-    /// Archives the pieces the batcher has finished and keeps them for the batch's SQL.
-    fn archive_ready(&mut self) -> Result<(), StreamError> {
-        let ready = self.batcher.take_ready().collect::<Result<Vec<_>, _>>()?;
-        for hb in ready {
-            self.archive(&hb)?;
-            self.archived.push(hb);
+    /// Takes the pieces the batcher has finished: for the batch's SQL, and for the
+    /// events files.
+    fn take_pieces(&mut self) -> Result<(), StreamError> {
+        for hb in self.batcher.take_ready() {
+            let hb = hb?;
+            self.unwritten.entry(hb.hour_us).or_default().push(hb.batch.clone());
+            self.pieces.push(hb);
         }
         Ok(())
     }
 
-    /// Appends an hour's batch to this epoch's staged file of that hour.
-    fn archive(&mut self, hb: &HourBatch) -> Result<(), StreamError> {
-        let file = match self.staged_events.entry(hb.hour_us) {
-            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(e) => {
-                self.staged_seq += 1;
-                let name = format!("{}-{:010}-{:03}.parquet", self.scope, self.epoch, self.staged_seq);
-                let path = self
-                    .dirs
-                    .root
-                    .join(EVENTS_DIR)
-                    .join(hour_partition(hb.hour_us))
-                    .join(&name);
-                let tmp = self.dirs.staged_tmp(&name);
-                e.insert(ParquetFile::create_staged(tmp, path, event_schema())?)
-            }
-        };
-        let t = Instant::now();
-        file.write(&hb.batch)?;
-        self.timings.write += t.elapsed();
+    /// Hands an hour's rows to the writer as one file of this epoch, in staging.
+    fn hand_over(
+        &mut self,
+        hour_us: i64,
+        batches: Vec<arrow::record_batch::RecordBatch>,
+        writer: &Writer,
+    ) -> Result<(), StreamError> {
+        self.staged_seq += 1;
+        let name = format!("{}-{:010}-{:03}.parquet", self.scope, self.epoch, self.staged_seq);
+        let path = self
+            .dirs
+            .root
+            .join(EVENTS_DIR)
+            .join(hour_partition(hour_us))
+            .join(&name);
+        let tmp = self.dirs.staged_tmp(&name);
+        self.handed.push(writer.write(tmp, path, batches)?);
         Ok(())
     }
 
@@ -419,11 +414,12 @@ impl Partition {
         close_before: i64,
         stopping: bool,
         sql: &mut Sql,
+        writer: &Writer,
         sink: Option<&mut (dyn crate::EpochSink + 'static)>,
     ) -> Result<Option<i64>, StreamError> {
-        self.close_batch(sql)?;
+        self.close_batch(sql, writer)?;
         let started = Instant::now();
-        let r = self.write_epoch(close_before, stopping, sql, sink);
+        let r = self.write_epoch(close_before, stopping, sql, writer, sink);
         self.timings.checkpoint += started.elapsed();
         r
     }
@@ -433,16 +429,18 @@ impl Partition {
         close_before: i64,
         stopping: bool,
         sql: &mut Sql,
+        writer: &Writer,
         sink: Option<&mut (dyn crate::EpochSink + 'static)>,
     ) -> Result<Option<i64>, StreamError> {
         let emits = self.windows.take_emits(close_before, stopping, sql)?;
         if !self.dirty && emits.is_empty() {
             return Ok(None);
         }
-        let mut staged = std::mem::take(&mut self.sealed_events);
-        for (_, f) in std::mem::take(&mut self.staged_events) {
-            staged.push(f.seal()?);
+        // The writer encodes the open hours while this thread writes the rest.
+        for (hour_us, batches) in std::mem::take(&mut self.unwritten) {
+            self.hand_over(hour_us, batches, writer)?;
         }
+        let mut others = Vec::new();
         let name = format!("{}-{:010}.parquet", self.scope, self.epoch);
         let hourly = emits
             .iter()
@@ -457,7 +455,7 @@ impl Partition {
             for b in &hourly {
                 f.write(b)?;
             }
-            staged.push(f.seal()?);
+            others.push(f.seal()?);
         }
         let dead_letters = if self.rejects.is_empty() {
             None
@@ -469,9 +467,16 @@ impl Partition {
                 reject_schema(),
             )?;
             f.write(&batch)?;
-            staged.push(f.seal()?);
+            others.push(f.seal()?);
             Some(batch)
         };
+        let mut staged = Vec::with_capacity(self.handed.len() + others.len());
+        for p in std::mem::take(&mut self.handed) {
+            let (file, took) = p.wait()?;
+            self.timings.write += took;
+            staged.push(file);
+        }
+        staged.extend(others);
         if let Some(sink) = sink {
             // Topics cannot be taken back: nothing goes out from a holder that lost
             // the scope.
@@ -520,11 +525,10 @@ impl Partition {
 
     /// Drops this epoch's unfinished files (a revoked partition whose checkpoint failed).
     pub fn abort(self) {
-        for (_, f) in self.staged_events {
-            f.abort();
-        }
-        for s in self.sealed_events {
-            s.discard();
+        for p in self.handed {
+            if let Ok((file, _)) = p.wait() {
+                file.discard();
+            }
         }
     }
 }

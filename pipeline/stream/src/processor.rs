@@ -2,6 +2,7 @@
 
 use crate::partition::{Partition, Tenant};
 use crate::sql::Sql;
+use crate::writer::Writer;
 use crate::{Counters, StreamError};
 use deferlog_event::hour_of;
 use deferlog_metrics::Exporter;
@@ -143,6 +144,7 @@ impl std::fmt::Debug for Moving {
 pub struct Processor {
     cfg: StreamConfig,
     sql: Sql,
+    writer: Writer,
     /// Sorted by (topic, partition); a handful per instance, so a scan beats hashing
     /// (and needs no owned key per record).
     parts: Vec<Partition>,
@@ -169,6 +171,7 @@ impl Processor {
         Ok(Processor {
             cfg,
             sql: Sql::new()?,
+            writer: Writer::new()?,
             parts: Vec::new(),
             watermark_us: i64::MIN,
             latency: LatencyMeter::default(),
@@ -238,7 +241,7 @@ impl Processor {
         };
         let mut p = self.parts.remove(i);
         let close = self.close_before();
-        let r = p.checkpoint(close, false, &mut self.sql, self.sink.as_deref_mut());
+        let r = p.checkpoint(close, false, &mut self.sql, &self.writer, self.sink.as_deref_mut());
         self.released.add(&p.timings);
         match r {
             Ok(Some(off)) => {
@@ -286,6 +289,13 @@ impl Processor {
         self.insert(moving.0);
     }
 
+    /// Waits until the events files handed to the writer so far (the hours the
+    /// partitions' events have passed) are sealed in staging. A checkpoint waits for
+    /// them anyway; this is for whoever looks at staging in between.
+    pub fn flush_writes(&self) -> Result<(), StreamError> {
+        self.writer.flush()
+    }
+
     /// Normalizes one record. `Err` only for failures of disk or state, never for input.
     pub fn process(&mut self, r: &Record<'_>, now: Instant) -> Result<(), StreamError> {
         // A record of a partition this processor does not hold (prefetched before a
@@ -306,9 +316,9 @@ impl Processor {
         let reference_us = r.timestamp_ms.filter(|t| *t > 0).map_or_else(now_us, |ms| ms * 1000);
         let batch_rows = self.cfg.batch_rows;
         let p = &mut self.parts[i];
-        p.process(r.offset, r.key, r.value, tenant, reference_us, now)?;
+        p.process(r.offset, r.key, r.value, tenant, reference_us, now, &self.writer)?;
         if p.rows_in_batch() >= batch_rows {
-            self.latency.add(p.close_batch(&mut self.sql)?);
+            self.latency.add(p.close_batch(&mut self.sql, &self.writer)?);
         }
         Ok(())
     }
@@ -319,7 +329,7 @@ impl Processor {
             if p.batch_started
                 .is_some_and(|t| now.duration_since(t) >= self.cfg.batch_interval)
             {
-                self.latency.add(p.close_batch(&mut self.sql)?);
+                self.latency.add(p.close_batch(&mut self.sql, &self.writer)?);
             }
         }
         Ok(())
@@ -395,7 +405,7 @@ impl Processor {
     /// to commit: (topic, partition, next offset).
     pub fn checkpoint(&mut self, stopping: bool, now: Instant) -> Result<Vec<(String, i32, i64)>, StreamError> {
         for p in self.parts.iter_mut() {
-            self.latency.add(p.close_batch(&mut self.sql)?);
+            self.latency.add(p.close_batch(&mut self.sql, &self.writer)?);
         }
         self.advance_watermark(now);
         let close = self.close_before();
@@ -403,7 +413,7 @@ impl Processor {
         let mut stored = Vec::new();
         for (i, p) in self.parts.iter_mut().enumerate() {
             let sink = self.sink.as_deref_mut();
-            if let Some(off) = p.checkpoint(close, stopping, &mut self.sql, sink)? {
+            if let Some(off) = p.checkpoint(close, stopping, &mut self.sql, &self.writer, sink)? {
                 commits.push((p.topic.to_string(), p.partition, off));
                 stored.push(i);
             }

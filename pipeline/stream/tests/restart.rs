@@ -618,12 +618,13 @@ fn a_lost_partition_is_dropped_unwritten() {
     proc.checkpoint(false, Instant::now()).expect("checkpoint");
     let stored = std::fs::read(dir.path().join("_state/checkpoints/mail-0.json")).expect("checkpoint");
     feed.send(&mut proc, 0, &delivery("Nov  1 07:20:00", "b"), Instant::now());
-    // c passes 07:00: b's file is finished before any checkpoint.
+    // c passes 07:00: b's file is written before any checkpoint.
     feed.send(&mut proc, 0, &delivery("Nov  1 09:00:00", "c"), Instant::now());
+    proc.flush_writes().expect("flush");
     assert_eq!(
         walk(&dir.path().join("_state/staging")).len(),
-        2,
-        "b's and c's events are staged"
+        1,
+        "b's events are staged"
     );
     proc.lose(TOPIC, 0);
     assert_eq!(proc.checkpoint(true, Instant::now()).expect("checkpoint"), vec![]);
@@ -665,25 +666,21 @@ fn a_backlog_finishes_the_files_of_the_hours_it_passed_and_loses_none_of_their_l
     send(&mut proc, "Nov  1 07:10:00", "a");
     send(&mut proc, "Nov  1 07:20:00", "b");
     let staged = || walk(&dir.path().join("_state/staging"));
-    assert_eq!(staged().len(), 1, "one file for 07:00, still open");
-    // 09:00 passes 07:00 (allowed lateness 0): its file is finished now, before any
+    proc.flush_writes().expect("flush");
+    assert!(staged().is_empty(), "07:00 is not passed: its rows wait");
+    // 09:00 passes 07:00 (allowed lateness 0): its file is written now, before any
     // checkpoint, and readable as it is.
     send(&mut proc, "Nov  1 09:00:00", "c");
-    let finished: Vec<_> = staged()
-        .into_iter()
-        .filter(|f| {
-            let file = std::fs::File::open(f).expect("open");
-            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).is_ok()
-        })
-        .collect();
-    assert_eq!(finished.len(), 1, "07:00's file; 09:00's is open");
+    proc.flush_writes().expect("flush");
     assert_eq!(
-        rows_by_hour(&finished),
-        std::collections::BTreeMap::from([("2026-11-01T07".to_owned(), 2)])
+        rows_by_hour(&staged()),
+        std::collections::BTreeMap::from([("2026-11-01T07".to_owned(), 2)]),
+        "07:00's file, finished; 09:00's rows wait"
     );
     // An event of 07:00 after that goes to another file of the hour.
     send(&mut proc, "Nov  1 07:30:00", "d");
-    assert_eq!(staged().len(), 3);
+    proc.flush_writes().expect("flush");
+    assert_eq!(staged().len(), 2);
     proc.checkpoint(false, Instant::now()).expect("checkpoint");
     assert!(staged().is_empty(), "every staged file is published");
     let events = walk(&dir.path().join("events"));
@@ -694,7 +691,7 @@ fn a_backlog_finishes_the_files_of_the_hours_it_passed_and_loses_none_of_their_l
 }
 
 #[test]
-fn events_reach_their_files_while_read_not_only_when_their_batch_closes() {
+fn a_passed_hour_is_written_while_reading_not_when_its_batch_closes() {
     let dir = tempfile::tempdir().expect("tmp");
     // No batch closes before the checkpoint, by size or by time.
     let mut proc = holding(dir.path(), 1, |c| c.batch_rows = 1_000_000);
@@ -704,20 +701,16 @@ fn events_reach_their_files_while_read_not_only_when_their_batch_closes() {
         let t = format!("Nov  1 07:{:02}:{:02}", i / 200, i % 60);
         feed.send(&mut proc, 0, &delivery(&t, &format!("r{i}")), Instant::now());
     }
-    assert_eq!(staged().len(), 1, "07:00's file is being written");
-    // 09:00 passes 07:00: its file is finished with every row of the hour, those not
-    // yet written included, and no batch has closed.
-    feed.send(&mut proc, 0, &delivery("Nov  1 09:00:00", "late"), Instant::now());
-    let readable = |f: &std::path::PathBuf| {
-        let file = std::fs::File::open(f).expect("open");
-        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).is_ok()
-    };
-    let finished: Vec<_> = staged().into_iter().filter(readable).collect();
+    // 09:00 passes 07:00: its file is written with every row of the hour, and no
+    // batch has closed.
+    feed.send(&mut proc, 0, &delivery("Nov  1 09:00:00", "next"), Instant::now());
+    proc.flush_writes().expect("flush");
+    let files = staged();
     assert_eq!(
-        rows_by_hour(&finished),
+        rows_by_hour(&files),
         std::collections::BTreeMap::from([("2026-11-01T07".to_owned(), 10_000)])
     );
-    assert_eq!(finished.len(), 1, "one file for 07:00");
+    assert_eq!(files.len(), 1, "one file for 07:00");
     proc.checkpoint(true, Instant::now()).expect("checkpoint");
     let hours = rows_by_hour(&walk(&dir.path().join("events")));
     assert_eq!(hours.get("2026-11-01T07"), Some(&10_000), "{hours:?}");

@@ -1,0 +1,132 @@
+//! The events files' writer: one thread per processor that encodes an hour's rows
+//! into a staged Parquet file and seals it, while the processing thread goes on
+//! reading. Encoding is a fifth of the processing; a worker whose partitions carry
+//! more than its share of the traffic would otherwise do it on the run's critical
+//! path. It owns no partition state: a partition hands over rows and file names and
+//! lists the sealed file in its checkpoint only once it has it back.
+
+use crate::StreamError;
+use arrow::record_batch::RecordBatch;
+use deferlog_archive::{ArchiveError, ParquetFile, Staged};
+use deferlog_event::event_schema;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Files handed over and not yet written, before handing over waits: a few hours'
+/// rows of a backlog, not every hour of it.
+const QUEUE: usize = 16;
+
+/// A sealed file and the writer's time on it.
+type Written = Result<(Staged, Duration), ArchiveError>;
+
+enum Job {
+    File {
+        tmp: PathBuf,
+        path: PathBuf,
+        batches: Vec<RecordBatch>,
+        done: SyncSender<Written>,
+    },
+    /// Answered once every job before it is done.
+    Barrier(SyncSender<()>),
+}
+
+pub(crate) struct Writer {
+    jobs: Option<SyncSender<Job>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// A file handed to the writer: sealed in staging once [`Pending::wait`] returns it.
+#[derive(Debug)]
+pub(crate) struct Pending(Receiver<Written>);
+
+impl Pending {
+    pub fn wait(self) -> Result<(Staged, Duration), StreamError> {
+        match self.0.recv() {
+            Ok(written) => Ok(written?),
+            Err(_) => Err(StreamError::WriterStopped),
+        }
+    }
+}
+
+impl Writer {
+    pub fn new() -> Result<Self, StreamError> {
+        let (jobs, queue) = sync_channel::<Job>(QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("deferlog-write".into())
+            .spawn(move || {
+                for job in queue {
+                    // The partition may be gone (a processor dropped as `kill -9`
+                    // leaves it): its file stays unlisted, and recovery deletes it.
+                    match job {
+                        Job::File {
+                            tmp,
+                            path,
+                            batches,
+                            done,
+                        } => {
+                            let _ = done.send(write(tmp, path, &batches));
+                        }
+                        Job::Barrier(done) => {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+            })
+            .map_err(StreamError::WriterThread)?;
+        Ok(Writer {
+            jobs: Some(jobs),
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands over the rows of one file, to be written at `tmp` and published at `path`.
+    pub fn write(&self, tmp: PathBuf, path: PathBuf, batches: Vec<RecordBatch>) -> Result<Pending, StreamError> {
+        let (done, written) = sync_channel(1);
+        self.send(Job::File {
+            tmp,
+            path,
+            batches,
+            done,
+        })?;
+        Ok(Pending(written))
+    }
+
+    /// Waits until every file handed over so far is written.
+    pub fn flush(&self) -> Result<(), StreamError> {
+        let (done, flushed) = sync_channel(1);
+        self.send(Job::Barrier(done))?;
+        flushed.recv().map_err(|_| StreamError::WriterStopped)
+    }
+
+    fn send(&self, job: Job) -> Result<(), StreamError> {
+        match &self.jobs {
+            Some(jobs) if jobs.send(job).is_ok() => Ok(()),
+            _ => Err(StreamError::WriterStopped),
+        }
+    }
+}
+
+fn write(tmp: PathBuf, path: PathBuf, batches: &[RecordBatch]) -> Written {
+    let started = Instant::now();
+    let mut file = ParquetFile::create_staged(tmp, path, event_schema())?;
+    for b in batches {
+        if let Err(e) = file.write(b) {
+            file.abort();
+            return Err(e);
+        }
+    }
+    Ok((file.seal()?, started.elapsed()))
+}
+
+impl Drop for Writer {
+    /// Writes what was handed over before the thread ends: no write outlives the
+    /// processor (a successor recovering the same scopes would race it).
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
