@@ -219,35 +219,9 @@ impl Partition {
         });
     }
 
-    /// Normalizes one record; hands the hours its event passes to the writer. Bad
-    /// input is counted and dead-lettered, never an error.
-    #[allow(clippy::too_many_arguments)]
+    /// Normalizes one record. Bad input is counted and dead-lettered, never an error.
+    /// The caller then calls [`Partition::hand_over_passed`].
     pub fn process(
-        &mut self,
-        offset: i64,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        tenant: Tenant<'_>,
-        reference_us: i64,
-        now: Instant,
-        writer: &Writer,
-    ) -> Result<(), StreamError> {
-        self.read(offset, key, value, tenant, reference_us, now);
-        if self.max_event_us.is_some_and(|m| m >= self.next_pass_us) {
-            let passed = self.passed_hours();
-            self.next_pass_us = passed.saturating_add(HOUR_US).saturating_add(self.lateness_us);
-            // Rows of a passed hour still being gathered go into its file, rather
-            // than into a second one later.
-            self.batcher.flush_before(passed);
-            self.take_pieces()?;
-            self.write_passed_hours(writer)?;
-        } else if self.batcher.has_ready() {
-            self.take_pieces()?;
-        }
-        Ok(())
-    }
-
-    fn read(
         &mut self,
         offset: i64,
         key: Option<&[u8]>,
@@ -310,6 +284,23 @@ impl Partition {
             self.batch_started.get_or_insert(now);
             self.last_event = Some(now);
         }
+    }
+
+    /// Takes the pieces the batcher has finished and, once the events pass an hour,
+    /// hands that hour's rows to the writer. A check per record, work once per hour.
+    pub fn hand_over_passed(&mut self, writer: &Writer) -> Result<(), StreamError> {
+        if self.max_event_us.is_some_and(|m| m >= self.next_pass_us) {
+            let passed = self.passed_hours();
+            self.next_pass_us = passed.saturating_add(HOUR_US).saturating_add(self.lateness_us);
+            // Rows of a passed hour still being gathered go into its file, rather
+            // than into a second one later.
+            self.batcher.flush_before(passed);
+            self.take_pieces()?;
+            self.write_passed_hours(writer)?;
+        } else if self.batcher.has_ready() {
+            self.take_pieces()?;
+        }
+        Ok(())
     }
 
     /// Closes the open batch: adds `counters.sql` and `hourly.sql` over it to the

@@ -316,7 +316,8 @@ impl Processor {
         let reference_us = r.timestamp_ms.filter(|t| *t > 0).map_or_else(now_us, |ms| ms * 1000);
         let batch_rows = self.cfg.batch_rows;
         let p = &mut self.parts[i];
-        p.process(r.offset, r.key, r.value, tenant, reference_us, now, &self.writer)?;
+        p.process(r.offset, r.key, r.value, tenant, reference_us, now);
+        p.hand_over_passed(&self.writer)?;
         if p.rows_in_batch() >= batch_rows {
             self.latency.add(p.close_batch(&mut self.sql, &self.writer)?);
         }
