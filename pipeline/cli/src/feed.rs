@@ -26,8 +26,8 @@ const CHUNK_RECORDS: usize = 512;
 /// The poller blocks on a worker whose channel is full while the others may run dry,
 /// and a worker closing a batch (SQL, Parquet) takes no chunks for ~0.1 s. In the
 /// stream bench, 32 left the poller blocked 0.14–0.22 s per 1M records and 128 at
-/// most 0.02 s; peak RSS stayed at 308–320 MiB (librdkafka's prefetch queue holds
-/// what the channels do not), at most ~25 MiB of chunks per worker.
+/// most 0.02 s; peak RSS did not move (308–320 MiB then: librdkafka's prefetch queue
+/// holds what the channels do not), at most ~25 MiB of chunks per worker.
 const CHANNEL_CHUNKS: usize = 128;
 
 #[derive(Debug)]

@@ -398,16 +398,17 @@ impl std::fmt::Display for RunSummary {
             }
             None => return write!(f, "no records in {:.2}s", s(self.elapsed)),
         };
-        let rest = self.busy.saturating_sub(self.consume + t.sql + t.write + t.checkpoint);
+        // The events files are written on the writer threads, beside this time.
+        let rest = self.busy.saturating_sub(self.consume + t.sql + t.checkpoint);
         write!(
             f,
-            "{head}; processing threads: waiting for records {:.2}s, parse+batch {:.2}s, SQL {:.2}s, write {:.2}s, \
-             checkpoint {:.2}s",
+            "{head}; processing threads: waiting for records {:.2}s, parse+batch {:.2}s, SQL {:.2}s, checkpoint \
+             {:.2}s; writer threads: events files {:.2}s",
             s(self.consume),
             s(rest),
             s(t.sql),
-            s(t.write),
-            s(t.checkpoint)
+            s(t.checkpoint),
+            s(t.write)
         )
     }
 }
@@ -991,13 +992,18 @@ mod tests {
             leaving: Some(Duration::from_secs(1)),
             busy: Duration::from_secs(4),
             consume: Duration::from_secs(1),
-            ..RunSummary::default()
+            // On the writer threads: not taken from the processing threads' time.
+            timings: deferlog_stream::Timings {
+                write: Duration::from_secs(2),
+                ..Default::default()
+            },
         };
         assert_eq!(
             s.to_string(),
             "1000 records in 2.00s, the first 3.00s after start (500/s), then 4.00s without records until stopped and \
              1.00s leaving the group; \
-             processing threads: waiting for records 1.00s, parse+batch 3.00s, SQL 0.00s, write 0.00s, checkpoint 0.00s"
+             processing threads: waiting for records 1.00s, parse+batch 3.00s, SQL 0.00s, checkpoint 0.00s; \
+             writer threads: events files 2.00s"
         );
         // Nothing read: no rates or waits to speak of.
         let idle = RunSummary {

@@ -72,9 +72,11 @@ pub struct Counters {
 pub struct Timings {
     /// `hourly.sql` over each batch and `hourly_merge.sql` into the windows.
     pub sql: std::time::Duration,
-    /// Event batches into (staged) Parquet.
+    /// Events files encoded and sealed, on the writer threads: not part of the
+    /// processing threads' time.
     pub write: std::time::Duration,
-    /// Closing windows, sealing files, storing checkpoints, publishing.
+    /// Closing windows, writing hourly rows and dead letters, waiting for the
+    /// writer's files, storing checkpoints, publishing.
     pub checkpoint: std::time::Duration,
 }
 

@@ -1,6 +1,6 @@
 //! The events files' writer: one thread per processor that encodes an hour's rows
 //! into a staged Parquet file and seals it, while the processing thread goes on
-//! reading. Encoding is a fifth of the processing; a worker whose partitions carry
+//! reading. Parquet is 13 % of a worker's samples in `perf`; a worker whose partitions carry
 //! more than its share of the traffic would otherwise do it on the run's critical
 //! path. It owns no partition state: a partition hands over rows and file names and
 //! lists the sealed file in its checkpoint only once it has it back.

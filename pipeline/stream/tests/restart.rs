@@ -611,7 +611,7 @@ fn a_member_that_lost_its_partition_to_another_stops_before_writing_over_it() {
 #[test]
 fn a_lost_partition_is_dropped_unwritten() {
     let dir = tempfile::tempdir().expect("tmp");
-    // Every event closes its batch: its events file is staged at once.
+    // Every event closes its batch.
     let mut proc = holding(dir.path(), 1, |c| c.batch_rows = 1);
     let mut feed = Feed::new(1, INGEST_MS);
     feed.send(&mut proc, 0, &delivery("Nov  1 07:10:00", "a"), Instant::now());
