@@ -1,7 +1,9 @@
 //! The archive is read by another engine: DuckDB (Python package), with Hive
-//! partitioning, gives the same hourly counts as the truth.
+//! partitioning, gives the same hourly counts as the truth. The stream's crash tests
+//! use the same check on the events `run` wrote ([`assert_duckdb_agrees`]).
 
 use crate::support::{generate, replay};
+use std::path::Path;
 use std::process::Command;
 
 const SCRIPT: &str = r#"
@@ -31,23 +33,30 @@ assert not missing and not extra, f"missing {missing[:5]} extra {extra[:5]}"
 print(f"duckdb agrees on {len(got)} rows")
 "#;
 
+/// DuckDB's hourly counts over `archive/events` are the truth's rows exactly: no event
+/// missing, none twice, each in its own `date=`/`hour=` partition.
+pub fn assert_duckdb_agrees(archive: &Path, truth: &Path) {
+    let o = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .arg(archive)
+        .arg(truth)
+        .output()
+        .expect("python3 (CI installs it with the duckdb package: .ci/run)");
+    assert!(
+        o.status.success(),
+        "DuckDB check of {} failed (needs `pip install duckdb`):\n{}{}",
+        archive.display(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("duckdb agrees on"));
+}
+
 #[test]
 fn duckdb_reads_the_hive_partitioned_archive_and_agrees_with_the_truth() {
     let dir = tempfile::tempdir().expect("tmp");
     let g = generate(dir.path(), 30_000, 9);
     let out = dir.path().join("archive");
     replay(&g.config, &out, &[&g.log]);
-    let o = Command::new("python3")
-        .args(["-c", SCRIPT])
-        .arg(&out)
-        .arg(&g.truth)
-        .output()
-        .expect("python3 (CI installs it with the duckdb package: .ci/run)");
-    assert!(
-        o.status.success(),
-        "DuckDB check failed (needs `pip install duckdb`):\n{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(String::from_utf8_lossy(&o.stdout).contains("duckdb agrees on"));
+    assert_duckdb_agrees(&out, &g.truth);
 }

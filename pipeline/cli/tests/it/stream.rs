@@ -2,6 +2,7 @@
 //! points, two instances in one group, dead letters.
 
 use crate::broker::{Broker, wait_for};
+use crate::external_reader::assert_duckdb_agrees;
 use crate::support::{assert_same_rows, deferlog, generate, ok, replay, report_csv, report_csv_with_final};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -240,6 +241,9 @@ fn kill_9_at_random_points_loses_nothing_and_counts_nothing_twice() {
     let mut run = start_run(&config, &log);
     assert!(c.finish(&mut run, n).success());
     assert_same_rows(&report_csv_without_final(&c.archive), &c.truth, "report");
+    // The events archive too: what a killed run staged was either published with its
+    // checkpoint or written again by the next run, never both.
+    assert_duckdb_agrees(&c.archive, &c.g.truth);
 }
 
 #[test]
@@ -279,6 +283,7 @@ fn two_instances_share_the_partitions_and_survive_one_being_killed() {
         "the survivor took the killed instance's partitions over: {b_log}"
     );
     assert_same_rows(&report_csv_without_final(&c.archive), &c.truth, "report");
+    assert_duckdb_agrees(&c.archive, &c.g.truth);
 }
 
 #[test]
