@@ -11,4 +11,9 @@ pub enum ArchiveError {
         path: PathBuf,
         cause: parquet::errors::ParquetError,
     },
+    #[error("reading {path}: {cause}")]
+    Read {
+        path: PathBuf,
+        cause: parquet::errors::ParquetError,
+    },
 }

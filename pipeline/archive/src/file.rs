@@ -4,7 +4,9 @@ use crate::ArchiveError;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
+use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use std::fs::{self, File};
@@ -102,6 +104,23 @@ impl ParquetFile {
             path: self.path.clone(),
             cause,
         })
+    }
+
+    /// Appends every row of a finished file of the same schema, a batch at a time (a
+    /// piece of the hour this file gathers).
+    pub fn append_file(&mut self, piece: &Path) -> Result<(), ArchiveError> {
+        let read = |cause| ArchiveError::Read {
+            path: piece.to_path_buf(),
+            cause,
+        };
+        let file = File::open(piece).map_err(|e| read(ParquetError::External(Box::new(e))))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.build())
+            .map_err(read)?;
+        for batch in reader {
+            self.write(&batch.map_err(|e| read(e.into()))?)?;
+        }
+        Ok(())
     }
 
     /// Writes the footer, syncs and renames into place; returns the final path.

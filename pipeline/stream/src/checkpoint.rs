@@ -10,8 +10,15 @@
 //! (write, sync, rename, sync the directory); then they are published (renamed into
 //! the archive); only then may the Kafka offset be committed. Recovery publishes the
 //! pending files of the checkpoint (publishing is idempotent) and deletes everything
-//! else in the scope's staging directory: output of an epoch whose checkpoint never
-//! landed, which the records after the checkpoint's offset will produce again.
+//! else in the scope's staging directory but the `held` pieces: output of an epoch
+//! whose checkpoint never landed, which the records after the checkpoint's offset will
+//! produce again.
+//!
+//! Held pieces are the events of hours still open, staged at a checkpoint and kept
+//! there across checkpoints and restarts; the hour's file gathers them once the hour
+//! is passed, and the checkpoint that lists that file no longer lists them. So a
+//! steady stream publishes one events file per partition and hour, not one per
+//! checkpoint.
 //! The leading underscore keeps `_state` out of Hive-style readers of the archive.
 //!
 //! One writer per scope: a member that was out of the group too long may still hold
@@ -66,6 +73,10 @@ pub struct Checkpoint {
     pub owner: Option<String>,
     /// Files of this epoch, relative to the archive root: (staged, final).
     pub pending: Vec<(PathBuf, PathBuf)>,
+    /// Staged events of hours still open, relative to the archive root: (hour in µs,
+    /// piece). Not published on their own: the hour's file gathers them.
+    #[serde(default)]
+    pub held: Vec<(i64, PathBuf)>,
 }
 
 impl Checkpoint {
@@ -86,6 +97,7 @@ impl Checkpoint {
             counts: Counts::default(),
             owner: None,
             pending: Vec::new(),
+            held: Vec::new(),
         }
     }
 }
@@ -206,16 +218,23 @@ impl ScopeDirs {
             .collect()
     }
 
-    /// Publishes the checkpoint's pending files and removes every other staged file.
+    /// Publishes the checkpoint's pending files and removes every other staged file
+    /// but its held pieces.
     pub fn recover(&self, c: Option<&Checkpoint>) -> Result<(), StreamError> {
         let pending = c.map(|c| self.staged(&c.pending)).unwrap_or_default();
         for s in &pending {
             s.publish()?;
         }
+        let held: std::collections::HashSet<PathBuf> = c
+            .map(|c| c.held.iter().map(|(_, p)| self.root.join(p)).collect())
+            .unwrap_or_default();
         match fs::read_dir(&self.staging) {
             Ok(entries) => {
                 for e in entries.flatten() {
                     let p = e.path();
+                    if held.contains(&p) {
+                        continue;
+                    }
                     fs::remove_file(&p).map_err(|e| io(&p, e))?;
                 }
                 Ok(())

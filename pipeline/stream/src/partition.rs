@@ -34,7 +34,7 @@ pub(crate) struct Partition {
     pub scope: String,
     dirs: ScopeDirs,
     /// The checkpoint file this partition was restored from or last stored.
-    held: Option<FileId>,
+    stored: Option<FileId>,
     norm: Normalizer,
     batcher: HourBatcher,
     rejects: RejectBuilder,
@@ -49,6 +49,13 @@ pub(crate) struct Partition {
     /// This epoch's events files handed to the writer (see
     /// [`Partition::write_passed_hours`]).
     handed: Vec<Pending>,
+    /// Staged events of hours not yet written whole, as the last stored checkpoint
+    /// lists them (see `checkpoint.rs`), by hour.
+    held: BTreeMap<i64, Vec<PathBuf>>,
+    /// Pieces this epoch's files gathered: deleted once those files are published.
+    gathered: Vec<PathBuf>,
+    /// This epoch's pieces of open hours handed to the writer.
+    holding: Vec<(i64, Pending)>,
     staged_seq: u32,
     /// The open batch's finished pieces, for its SQL at the close.
     pieces: Vec<HourBatch>,
@@ -141,7 +148,7 @@ impl Partition {
         let root = cfg.out.as_path();
         let scope = scope_of(topic, partition);
         let dirs = ScopeDirs::new(root, &scope);
-        let (ckpt, held) = claim(&dirs, &scope)?;
+        let (ckpt, stored) = claim(&dirs, &scope)?;
         dirs.recover(Some(&ckpt))?;
         let mut ncfg = cfg.normalizer.clone();
         if let Some(t) = cfg.topics.iter().find(|t| t.name == topic) {
@@ -150,12 +157,16 @@ impl Partition {
         ncfg.max_ahead_us = Some(MAX_AHEAD_US);
         let mut norm = Normalizer::new(ncfg);
         norm.restore(ckpt.normalizer);
+        let mut held: BTreeMap<i64, Vec<PathBuf>> = BTreeMap::new();
+        for (hour_us, piece) in ckpt.held {
+            held.entry(hour_us).or_default().push(root.join(piece));
+        }
         Ok(Partition {
             topic: topic.into(),
             partition,
             scope,
             dirs,
-            held,
+            stored,
             norm,
             batcher: HourBatcher::new(cfg.batch_rows),
             rejects: RejectBuilder::default(),
@@ -166,6 +177,9 @@ impl Partition {
             counters: ckpt.counters,
             unwritten: BTreeMap::new(),
             handed: Vec::new(),
+            held,
+            gathered: Vec::new(),
+            holding: Vec::new(),
             staged_seq: 0,
             pieces: Vec::new(),
             next_pass_us: i64::MIN,
@@ -376,15 +390,15 @@ impl Partition {
         Ok(())
     }
 
-    /// Hands an hour's rows to the writer as one file of this epoch, in staging.
+    /// Hands an hour's rows to the writer as one file of this epoch, in staging, after
+    /// the rows of the hour's held pieces.
     fn hand_over(
         &mut self,
         hour_us: i64,
         batches: Vec<arrow::record_batch::RecordBatch>,
         writer: &Writer,
     ) -> Result<(), StreamError> {
-        self.staged_seq += 1;
-        let name = format!("{}-{:010}-{:03}.parquet", self.scope, self.epoch, self.staged_seq);
+        let name = self.next_name();
         let path = self
             .dirs
             .root
@@ -392,8 +406,31 @@ impl Partition {
             .join(hour_partition(hour_us))
             .join(&name);
         let tmp = self.dirs.staged_tmp(&name);
-        self.handed.push(writer.write(tmp, path, batches)?);
+        let pieces = self.held.remove(&hour_us).unwrap_or_default();
+        self.gathered.extend(pieces.iter().cloned());
+        self.handed.push(writer.write(tmp, path, pieces, batches)?);
         Ok(())
+    }
+
+    /// Hands an open hour's rows to the writer as a piece the checkpoint holds.
+    fn hold(
+        &mut self,
+        hour_us: i64,
+        batches: Vec<arrow::record_batch::RecordBatch>,
+        writer: &Writer,
+    ) -> Result<(), StreamError> {
+        // Never published: its final path is its staged one.
+        let name = format!("held-{}", self.next_name());
+        let tmp = self.dirs.staged_tmp(&name);
+        self.holding
+            .push((hour_us, writer.write(tmp.clone(), tmp, Vec::new(), batches)?));
+        Ok(())
+    }
+
+    /// The name of this epoch's next events file.
+    fn next_name(&mut self) -> String {
+        self.staged_seq += 1;
+        format!("{}-{:010}-{:03}.parquet", self.scope, self.epoch, self.staged_seq)
     }
 
     /// Writes this epoch: closes windows before `close_before` (with `stopping`, writes
@@ -424,12 +461,31 @@ impl Partition {
         sink: Option<&mut (dyn crate::EpochSink + 'static)>,
     ) -> Result<Option<i64>, StreamError> {
         let emits = self.windows.take_emits(close_before, stopping, sql)?;
-        if !self.dirty && emits.is_empty() {
+        // Hours from here on are open: their rows are held, not published. An hour
+        // the partition's events or the watermark have passed is written whole.
+        let open_from = if stopping {
+            i64::MAX
+        } else {
+            self.passed_hours().max(close_before)
+        };
+        let gather: Vec<i64> = self.held.range(..open_from).map(|(h, _)| *h).collect();
+        if !self.dirty && emits.is_empty() && gather.is_empty() {
             return Ok(None);
         }
-        // The writer encodes the open hours while this thread writes the rest.
+        // The writer encodes the hours while this thread writes the rest.
         for (hour_us, batches) in std::mem::take(&mut self.unwritten) {
-            self.hand_over(hour_us, batches, writer)?;
+            if hour_us < open_from {
+                self.hand_over(hour_us, batches, writer)?;
+            } else {
+                self.hold(hour_us, batches, writer)?;
+            }
+        }
+        // Passed hours with nothing new since their pieces were held (an idle
+        // partition's last hour, closed by the others' progress).
+        for hour_us in gather {
+            if self.held.contains_key(&hour_us) {
+                self.hand_over(hour_us, Vec::new(), writer)?;
+            }
         }
         let mut others = Vec::new();
         let name = format!("{}-{:010}.parquet", self.scope, self.epoch);
@@ -468,10 +524,15 @@ impl Partition {
             staged.push(file);
         }
         staged.extend(others);
+        for (hour_us, p) in std::mem::take(&mut self.holding) {
+            let (file, took) = p.wait()?;
+            self.timings.write += took;
+            self.held.entry(hour_us).or_default().push(file.tmp);
+        }
         if let Some(sink) = sink {
             // Topics cannot be taken back: nothing goes out from a holder that lost
             // the scope.
-            self.dirs.check(self.held)?;
+            self.dirs.check(self.stored)?;
             sink.epoch(&self.scope, &hourly, dead_letters.as_ref())?;
         }
         // Counted from the partition's own progress when that is behind the
@@ -503,10 +564,19 @@ impl Partition {
             counts: self.counts.clone(),
             owner: self.owner.clone(),
             pending: staged.iter().map(|s| (rel(&s.tmp), rel(&s.path))).collect(),
+            held: self
+                .held
+                .iter()
+                .flat_map(|(h, pieces)| pieces.iter().map(|p| (*h, rel(p))))
+                .collect(),
         };
-        self.held = Some(self.dirs.store(&ckpt, self.held)?);
+        self.stored = Some(self.dirs.store(&ckpt, self.stored)?);
         for s in &staged {
             s.publish()?;
+        }
+        // The checkpoint just stored no longer lists them (recovery would delete them too).
+        for p in std::mem::take(&mut self.gathered) {
+            let _ = std::fs::remove_file(p);
         }
         self.epoch += 1;
         self.staged_seq = 0;
@@ -515,8 +585,10 @@ impl Partition {
     }
 
     /// Drops this epoch's unfinished files (a revoked partition whose checkpoint failed).
+    /// The held pieces stay: the last stored checkpoint lists them for the next holder.
     pub fn abort(self) {
-        for p in self.handed {
+        let holding = self.holding.into_iter().map(|(_, p)| p);
+        for p in self.handed.into_iter().chain(holding) {
             if let Ok((file, _)) = p.wait() {
                 file.discard();
             }

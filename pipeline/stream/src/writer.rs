@@ -1,6 +1,6 @@
 //! The events files' writer: one thread per processor that encodes an hour's rows
-//! into a staged Parquet file and seals it, while the processing thread goes on
-//! reading. Parquet is 13 % of a worker's samples in `perf`; a worker whose partitions carry
+//! (after the rows of the hour's held pieces, see `checkpoint.rs`) into a staged
+//! Parquet file and seals it, while the processing thread goes on reading. Parquet is 13 % of a worker's samples in `perf`; a worker whose partitions carry
 //! more than its share of the traffic would otherwise do it on the run's critical
 //! path. It owns no partition state: a partition hands over rows and file names and
 //! lists the sealed file in its checkpoint only once it has it back.
@@ -25,6 +25,7 @@ enum Job {
     File {
         tmp: PathBuf,
         path: PathBuf,
+        pieces: Vec<PathBuf>,
         batches: Vec<RecordBatch>,
         done: SyncSender<Written>,
     },
@@ -63,10 +64,11 @@ impl Writer {
                         Job::File {
                             tmp,
                             path,
+                            pieces,
                             batches,
                             done,
                         } => {
-                            let _ = done.send(write(tmp, path, &batches));
+                            let _ = done.send(write(tmp, path, &pieces, &batches));
                         }
                         Job::Barrier(done) => {
                             let _ = done.send(());
@@ -81,12 +83,20 @@ impl Writer {
         })
     }
 
-    /// Hands over the rows of one file, to be written at `tmp` and published at `path`.
-    pub fn write(&self, tmp: PathBuf, path: PathBuf, batches: Vec<RecordBatch>) -> Result<Pending, StreamError> {
+    /// Hands over the rows of one file, to be written at `tmp` and published at `path`:
+    /// the rows of the staged `pieces`, then `batches`.
+    pub fn write(
+        &self,
+        tmp: PathBuf,
+        path: PathBuf,
+        pieces: Vec<PathBuf>,
+        batches: Vec<RecordBatch>,
+    ) -> Result<Pending, StreamError> {
         let (done, written) = sync_channel(1);
         self.send(Job::File {
             tmp,
             path,
+            pieces,
             batches,
             done,
         })?;
@@ -108,14 +118,13 @@ impl Writer {
     }
 }
 
-fn write(tmp: PathBuf, path: PathBuf, batches: &[RecordBatch]) -> Written {
+fn write(tmp: PathBuf, path: PathBuf, pieces: &[PathBuf], batches: &[RecordBatch]) -> Written {
     let started = Instant::now();
     let mut file = ParquetFile::create_staged(tmp, path, event_schema())?;
-    for b in batches {
-        if let Err(e) = file.write(b) {
-            file.abort();
-            return Err(e);
-        }
+    let copied = pieces.iter().try_for_each(|p| file.append_file(p));
+    if let Err(e) = copied.and_then(|()| batches.iter().try_for_each(|b| file.write(b))) {
+        file.abort();
+        return Err(e);
     }
     Ok((file.seal()?, started.elapsed()))
 }

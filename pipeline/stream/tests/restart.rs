@@ -618,21 +618,22 @@ fn a_lost_partition_is_dropped_unwritten() {
     proc.checkpoint(false, Instant::now()).expect("checkpoint");
     let stored = std::fs::read(dir.path().join("_state/checkpoints/mail-0.json")).expect("checkpoint");
     feed.send(&mut proc, 0, &delivery("Nov  1 07:20:00", "b"), Instant::now());
-    // c passes 07:00: b's file is written before any checkpoint.
+    // c passes 07:00: its file (a's held piece and b) is written before any checkpoint.
     feed.send(&mut proc, 0, &delivery("Nov  1 09:00:00", "c"), Instant::now());
     proc.flush_writes().expect("flush");
     assert_eq!(
-        walk(&dir.path().join("_state/staging")).len(),
-        1,
-        "b's events are staged"
+        rows_by_hour(&walk(&dir.path().join("_state/staging"))),
+        std::collections::BTreeMap::from([("2026-11-01T07".to_owned(), 3)]),
+        "a's piece, and 07:00's file of a and b"
     );
     proc.lose(TOPIC, 0);
     assert_eq!(proc.checkpoint(true, Instant::now()).expect("checkpoint"), vec![]);
     let after = std::fs::read(dir.path().join("_state/checkpoints/mail-0.json")).expect("checkpoint");
     assert_eq!(after, stored, "the checkpoint is the one before the loss");
-    assert!(
-        walk(&dir.path().join("_state/staging")).is_empty(),
-        "its staged files are gone"
+    assert_eq!(
+        rows_by_hour(&walk(&dir.path().join("_state/staging"))),
+        std::collections::BTreeMap::from([("2026-11-01T07".to_owned(), 1)]),
+        "its staged files are gone but a's piece, which that checkpoint holds"
     );
 }
 
@@ -682,12 +683,83 @@ fn a_backlog_finishes_the_files_of_the_hours_it_passed_and_loses_none_of_their_l
     proc.flush_writes().expect("flush");
     assert_eq!(staged().len(), 2);
     proc.checkpoint(false, Instant::now()).expect("checkpoint");
-    assert!(staged().is_empty(), "every staged file is published");
     let events = walk(&dir.path().join("events"));
-    assert_eq!(events.len(), 3, "{events:?}");
-    let hours = rows_by_hour(&events);
-    assert_eq!(hours.get("2026-11-01T07"), Some(&3), "{hours:?}");
-    assert_eq!(hours.get("2026-11-01T09"), Some(&1), "{hours:?}");
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(
+        rows_by_hour(&events),
+        std::collections::BTreeMap::from([("2026-11-01T07".to_owned(), 3)])
+    );
+    // 09:00 is open: its row waits in staging, held by the checkpoint.
+    assert_eq!(
+        rows_by_hour(&staged()),
+        std::collections::BTreeMap::from([("2026-11-01T09".to_owned(), 1)])
+    );
+}
+
+#[test]
+fn an_open_hour_is_held_across_checkpoints_and_restarts_and_published_as_one_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let staged = || walk(&dir.path().join("_state/staging"));
+    let events = || walk(&dir.path().join("events"));
+    let mut proc = holding(dir.path(), 1, |c| c.batch_rows = 1);
+    let mut feed = Feed::new(1, INGEST_MS);
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:10:00", "a"), Instant::now());
+    proc.checkpoint(false, Instant::now()).expect("checkpoint");
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:20:00", "b"), Instant::now());
+    proc.checkpoint(false, Instant::now()).expect("checkpoint");
+    assert!(events().is_empty(), "07:00 is open: nothing of it is published");
+    assert_eq!(staged().len(), 2, "one piece a checkpoint");
+    // A crash after them, with one more record read: the pieces stay, the record is
+    // read again.
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:25:00", "c"), Instant::now());
+    drop(proc);
+    let mut proc = holding(dir.path(), 1, |c| c.batch_rows = 1);
+    assert_eq!(staged().len(), 2, "recovery keeps the held pieces");
+    feed.offsets[0] = 2;
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:25:00", "c"), Instant::now());
+    // 09:00 passes 07:00: its file gathers the pieces and the rows since.
+    feed.send(&mut proc, 0, &delivery("Nov  1 09:00:00", "d"), Instant::now());
+    proc.checkpoint(false, Instant::now()).expect("checkpoint");
+    let files = events();
+    assert_eq!(files.len(), 1, "one file for 07:00: {files:?}");
+    assert_eq!(
+        rows_by_hour(&files),
+        std::collections::BTreeMap::from([("2026-11-01T07".to_owned(), 3)])
+    );
+    assert_eq!(
+        rows_by_hour(&staged()),
+        std::collections::BTreeMap::from([("2026-11-01T09".to_owned(), 1)]),
+        "07:00's pieces are gone, 09:00's is held"
+    );
+    // A stop publishes the open hours too.
+    proc.checkpoint(true, Instant::now()).expect("stop");
+    assert!(staged().is_empty());
+    assert_eq!(
+        rows_by_hour(&events()),
+        std::collections::BTreeMap::from([("2026-11-01T07".to_owned(), 3), ("2026-11-01T09".to_owned(), 1)])
+    );
+}
+
+#[test]
+fn a_quiet_partitions_held_hour_is_published_once_the_watermark_passes_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut proc = holding(dir.path(), 2, |c| c.batch_rows = 1);
+    let mut feed = Feed::new(2, INGEST_MS);
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:10:00", "a"), Instant::now());
+    feed.send(&mut proc, 1, &delivery("Nov  1 07:20:00", "b"), Instant::now());
+    proc.checkpoint(false, Instant::now()).expect("checkpoint");
+    assert!(walk(&dir.path().join("events")).is_empty());
+    // Partition 0 reads nothing more for two hours; partition 1 goes on past 07:00,
+    // and the watermark passes 07:00 once partition 0 counts as idle.
+    let later = Instant::now() + Duration::from_secs(7200);
+    feed.send(&mut proc, 1, &delivery("Nov  1 09:00:00", "c"), later);
+    proc.checkpoint(false, later).expect("checkpoint");
+    let files = walk(&dir.path().join("events"));
+    assert_eq!(files.len(), 2, "07:00 of each partition: {files:?}");
+    assert_eq!(
+        rows_by_hour(&files),
+        std::collections::BTreeMap::from([("2026-11-01T07".to_owned(), 2)])
+    );
 }
 
 #[test]
