@@ -174,6 +174,12 @@ fn part_text(p: &PartitionStatus, lag: Option<i64>) -> String {
             p.counters.late_forgotten
         ));
     }
+    if p.counters.missing_pieces > 0 {
+        s.push_str(&format!(
+            " ({} held pieces of open hours missing from staging: their events are not archived)",
+            p.counters.missing_pieces
+        ));
+    }
     s
 }
 

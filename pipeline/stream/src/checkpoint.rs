@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! OUT/_state/checkpoints/<scope>.json     the checkpoint (replaced atomically)
-//! OUT/_state/staging/<scope>/*.tmp        sealed output files not yet published
+//! OUT/_state/staging/<scope>/*.tmp        sealed output files not yet published, and
+//!                                         the held pieces of open hours
 //! ```
 //!
 //! Commit protocol, per scope: output files of the epoch are written and synced in
@@ -39,7 +40,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub const STATE_DIR: &str = "_state";
-const VERSION: u32 = 1;
+/// 2 added `held`: a deferlog that reads only 1 refuses a 2, naming it, rather than
+/// deleting the pieces as leftovers. This one reads both.
+pub(crate) const VERSION: u32 = 2;
 
 /// Which checkpoint file is on disk: every store writes a new file and renames it
 /// over the old one, so a file another holder stored differs in inode, size or
@@ -156,7 +159,7 @@ impl ScopeDirs {
             path: self.checkpoint.clone(),
             cause,
         })?;
-        if c.version != VERSION {
+        if !(1..=VERSION).contains(&c.version) {
             return Err(StreamError::CheckpointVersion {
                 path: self.checkpoint.clone(),
                 found: c.version,

@@ -65,6 +65,12 @@ pub struct Counters {
     /// Records delivered again below the partition's position, skipped.
     #[serde(default)]
     pub redelivered: u64,
+    /// Held pieces of open hours (see `checkpoint.rs`) missing from staging when their
+    /// hour's file gathered them: removed by hand, or by a second holder of the scope in
+    /// the fence's window. Their events are not in the archive; the hourly rows count
+    /// them.
+    #[serde(default)]
+    pub missing_pieces: u64,
 }
 
 /// Where the stream's own time went (the caller adds the time spent consuming).

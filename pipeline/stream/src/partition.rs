@@ -519,15 +519,16 @@ impl Partition {
         };
         let mut staged = Vec::with_capacity(self.handed.len() + others.len());
         for p in std::mem::take(&mut self.handed) {
-            let (file, took) = p.wait()?;
-            self.timings.write += took;
-            staged.push(file);
+            let sealed = p.wait()?;
+            self.timings.write += sealed.took;
+            self.counters.missing_pieces += sealed.missing_pieces;
+            staged.push(sealed.file);
         }
         staged.extend(others);
         for (hour_us, p) in std::mem::take(&mut self.holding) {
-            let (file, took) = p.wait()?;
-            self.timings.write += took;
-            self.held.entry(hour_us).or_default().push(file.tmp);
+            let sealed = p.wait()?;
+            self.timings.write += sealed.took;
+            self.held.entry(hour_us).or_default().push(sealed.file.tmp);
         }
         if let Some(sink) = sink {
             // Topics cannot be taken back: nothing goes out from a holder that lost
@@ -553,7 +554,7 @@ impl Partition {
         crate::counting::count_health(&mut self.counts, &self.counters, self.norm.stats_ref());
         let rel = |p: &Path| -> PathBuf { p.strip_prefix(&self.dirs.root).unwrap_or(p).to_path_buf() };
         let ckpt = Checkpoint {
-            version: 1,
+            version: crate::checkpoint::VERSION,
             scope: self.scope.clone(),
             next_offset: self.next_offset,
             epoch: self.epoch,
@@ -585,12 +586,12 @@ impl Partition {
     }
 
     /// Drops this epoch's unfinished files (a revoked partition whose checkpoint failed).
-    /// The held pieces stay: the last stored checkpoint lists them for the next holder.
+    /// The held pieces the last stored checkpoint lists stay, for the next holder.
     pub fn abort(self) {
         let holding = self.holding.into_iter().map(|(_, p)| p);
         for p in self.handed.into_iter().chain(holding) {
-            if let Ok((file, _)) = p.wait() {
-                file.discard();
+            if let Ok(sealed) = p.wait() {
+                sealed.file.discard();
             }
         }
     }

@@ -18,8 +18,16 @@ use std::time::{Duration, Instant};
 /// rows of a backlog, not every hour of it.
 const QUEUE: usize = 16;
 
-/// A sealed file and the writer's time on it.
-type Written = Result<(Staged, Duration), ArchiveError>;
+/// A sealed file, the writer's time on it, and how many of its pieces were missing.
+type Written = Result<Sealed, ArchiveError>;
+
+#[derive(Debug)]
+pub(crate) struct Sealed {
+    pub file: Staged,
+    pub took: Duration,
+    /// Held pieces listed for the file but not in staging (see `Counters::missing_pieces`).
+    pub missing_pieces: u64,
+}
 
 enum Job {
     File {
@@ -43,7 +51,7 @@ pub(crate) struct Writer {
 pub(crate) struct Pending(Receiver<Written>);
 
 impl Pending {
-    pub fn wait(self) -> Result<(Staged, Duration), StreamError> {
+    pub fn wait(self) -> Result<Sealed, StreamError> {
         match self.0.recv() {
             Ok(written) => Ok(written?),
             Err(_) => Err(StreamError::WriterStopped),
@@ -121,12 +129,19 @@ impl Writer {
 fn write(tmp: PathBuf, path: PathBuf, pieces: &[PathBuf], batches: &[RecordBatch]) -> Written {
     let started = Instant::now();
     let mut file = ParquetFile::create_staged(tmp, path, event_schema())?;
-    let copied = pieces.iter().try_for_each(|p| file.append_file(p));
+    // A piece the checkpoint lists but staging lacks cannot come back: stopping on it
+    // would stop the scope for good, so it is counted and the hour written without it.
+    let (present, missing): (Vec<_>, Vec<_>) = pieces.iter().partition(|p| p.exists());
+    let copied = present.into_iter().try_for_each(|p| file.append_file(p));
     if let Err(e) = copied.and_then(|()| batches.iter().try_for_each(|b| file.write(b))) {
         file.abort();
         return Err(e);
     }
-    Ok((file.seal()?, started.elapsed()))
+    Ok(Sealed {
+        file: file.seal()?,
+        took: started.elapsed(),
+        missing_pieces: missing.len() as u64,
+    })
 }
 
 impl Drop for Writer {

@@ -741,6 +741,26 @@ fn an_open_hour_is_held_across_checkpoints_and_restarts_and_published_as_one_fil
 }
 
 #[test]
+fn a_held_piece_gone_from_staging_is_counted_and_its_hour_written_without_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut proc = holding(dir.path(), 1, |c| c.batch_rows = 1);
+    let mut feed = Feed::new(1, INGEST_MS);
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:10:00", "a"), Instant::now());
+    proc.checkpoint(false, Instant::now()).expect("checkpoint");
+    let pieces = walk(&dir.path().join("_state/staging"));
+    assert_eq!(pieces.len(), 1, "a's piece");
+    std::fs::remove_file(&pieces[0]).expect("remove");
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:20:00", "b"), Instant::now());
+    feed.send(&mut proc, 0, &delivery("Nov  1 09:00:00", "c"), Instant::now());
+    proc.checkpoint(true, Instant::now()).expect("the scope goes on");
+    assert_eq!(proc.status()[0].counters.missing_pieces, 1);
+    assert_eq!(
+        rows_by_hour(&walk(&dir.path().join("events"))),
+        std::collections::BTreeMap::from([("2026-11-01T07".to_owned(), 1), ("2026-11-01T09".to_owned(), 1)])
+    );
+}
+
+#[test]
 fn a_quiet_partitions_held_hour_is_published_once_the_watermark_passes_it() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut proc = holding(dir.path(), 2, |c| c.batch_rows = 1);
