@@ -13,14 +13,14 @@
 //! pending files of the checkpoint (publishing is idempotent) and deletes everything
 //! else in the scope's staging directory but the `held` pieces: output of an epoch
 //! whose checkpoint never landed, which the records after the checkpoint's offset will
-//! produce again.
+//! produce again. The leading underscore keeps `_state` out of Hive-style readers of
+//! the archive.
 //!
 //! Held pieces are the events of hours still open, staged at a checkpoint and kept
 //! there across checkpoints and restarts; the hour's file gathers them once the hour
 //! is passed, and the checkpoint that lists that file no longer lists them. So a
 //! steady stream publishes one events file per partition and hour, not one per
 //! checkpoint.
-//! The leading underscore keeps `_state` out of Hive-style readers of the archive.
 //!
 //! One writer per scope: a member that was out of the group too long may still hold
 //! a partition that another member already resumed. Each holder remembers which
