@@ -2,8 +2,9 @@
 //! (after the rows of the hour's held pieces, see `checkpoint.rs`) into a staged
 //! Parquet file and seals it, while the processing thread goes on reading. Parquet is
 //! 13 % of a worker's samples in `perf`; a worker whose partitions carry more than its
-//! share of the traffic would otherwise do it on the run's critical path. It owns no partition state: a partition hands over rows and file names and
-//! lists the sealed file in its checkpoint only once it has it back.
+//! share of the traffic would otherwise do it on the run's critical path. It owns no
+//! partition state: a partition hands over rows and file names and lists the sealed
+//! file in its checkpoint only once it has it back.
 
 use crate::StreamError;
 use arrow::record_batch::RecordBatch;
