@@ -204,6 +204,8 @@ fn run_counts_a_topic_exactly_stops_on_sigterm_and_agrees_with_replay() {
     );
     let without = report_csv_without_final(&c.archive);
     assert_same_rows(&without, &c.truth, "report after SIGTERM");
+    // And every event, the open hours' held pieces included, is in `events/`.
+    assert_duckdb_agrees(&c.archive, &c.g.truth);
 
     // Stream and batch agree: replay of the same log gives the same rows.
     let batch = c.dir.path().join("batch");
