@@ -468,8 +468,8 @@ impl Partition {
         } else {
             self.passed_hours().max(close_before)
         };
-        let gather: Vec<i64> = self.held.range(..open_from).map(|(h, _)| *h).collect();
-        if !self.dirty && emits.is_empty() && gather.is_empty() {
+        let gather = self.held.range(..open_from).next().is_some();
+        if !self.dirty && emits.is_empty() && !gather {
             return Ok(None);
         }
         // The writer encodes the hours while this thread writes the rest.
@@ -482,10 +482,9 @@ impl Partition {
         }
         // Passed hours with nothing new since their pieces were held (an idle
         // partition's last hour, closed by the others' progress).
-        for hour_us in gather {
-            if self.held.contains_key(&hour_us) {
-                self.hand_over(hour_us, Vec::new(), writer)?;
-            }
+        let passed: Vec<i64> = self.held.range(..open_from).map(|(h, _)| *h).collect();
+        for hour_us in passed {
+            self.hand_over(hour_us, Vec::new(), writer)?;
         }
         let mut others = Vec::new();
         let name = format!("{}-{:010}.parquet", self.scope, self.epoch);
