@@ -350,7 +350,7 @@ impl Normalizer {
                 self.postfix(frame, instance, service, raw, origin, events, rejects)
             }
             Some(_) => self.stats.skip(SkipKind::OtherService),
-            None => self.stats.skip(SkipKind::NotPostfix),
+            None => self.stats.skip(SkipKind::OtherProgram),
         }
     }
 

@@ -24,7 +24,8 @@ kinds!(
     SkipKind {
         Empty => "empty",
         Unrecognized => "unrecognized",
-        NotPostfix => "not_postfix",
+        // A syslog line of a program that is no MTA deferlog reads (cron, sshd).
+        OtherProgram => "other_program",
         Submission => "submission",
         QueueManager => "queue_manager",
         SmtpInfo => "smtp_info",

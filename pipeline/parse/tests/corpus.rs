@@ -418,9 +418,12 @@ fn exim_via_syslog_takes_the_host_from_the_frame_and_the_time_from_exim() {
     for line in [
         "Feb 19 22:41:21 ns1 exim[47995]: 1PqsgA-000CU6-GO => snorov@gmail.com R=google_routers T=google_transport H=googlemail-smtp.l.google.com [74.125.39.16] X=TLSv1:RC4-SHA:128 C=\"250 2.0.0 OK 1298144479 e6sm1688320fav.8\"",
         "Mar 25 15:06:10 host2 exim[1]: 2016-03-25 15:06:10 1ajLoq-0001wC-Pk => recipient@gmail.com R=dkim_lookuphost T=dkim_remote_smtp H=gmail-smtp-in.l.google.com [74.125.200.27] C=\"250 2.0.0 OK\"",
+        // The same host's syslog carries other programs' lines: counted, not read.
+        "Mar 25 15:07:01 host2 CRON[2211]: (root) CMD (command -v debian-sa1 > /dev/null && debian-sa1 1 1)",
     ] {
         n.process_line(line.as_bytes(), Origin::Text("t"), &mut sink, &mut rejects);
     }
+    assert_eq!(n.stats().skipped(SkipKind::OtherProgram), 1);
     assert_eq!(sink.len(), 2);
     assert_eq!(
         (sink[0].mta_host.as_str(), sink[0].mx_group.as_str()),

@@ -18,7 +18,7 @@
 //!
 //! Held pieces are the events of hours still open, staged at a checkpoint and kept
 //! there across checkpoints and restarts; the hour's file gathers them once the hour
-//! is passed, and the checkpoint that lists that file no longer lists them. So a
+//! is passed or the partition has gone quiet, and the checkpoint that lists that file no longer lists them. So a
 //! steady stream publishes one events file per partition and hour, not one per
 //! checkpoint.
 //!

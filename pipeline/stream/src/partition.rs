@@ -67,6 +67,8 @@ pub(crate) struct Partition {
     /// When its last event was read: a partition that reads records but no events
     /// (a host that only receives mail) must not hold the watermark back.
     pub last_event: Option<Instant>,
+    /// That record's ingest time (its broker timestamp).
+    last_event_ingest_us: i64,
     pub assigned_at: Instant,
     /// Records since the last checkpoint.
     dirty: bool,
@@ -186,6 +188,7 @@ impl Partition {
             rows_in_batch: 0,
             batch_started: None,
             last_event: None,
+            last_event_ingest_us: i64::MIN,
             assigned_at: Instant::now(),
             dirty: false,
             timings: crate::Timings::default(),
@@ -297,6 +300,7 @@ impl Partition {
             self.rows_in_batch += added;
             self.batch_started.get_or_insert(now);
             self.last_event = Some(now);
+            self.last_event_ingest_us = reference_us;
         }
     }
 
@@ -433,21 +437,49 @@ impl Partition {
         format!("{}-{:010}-{:03}.parquet", self.scope, self.epoch, self.staged_seq)
     }
 
+    /// Whether this partition has read no event for `timeout` (since its assignment,
+    /// if it has read none): it no longer holds the watermark back.
+    pub fn is_idle(&self, now: Instant, timeout: std::time::Duration) -> bool {
+        now.duration_since(self.last_event.unwrap_or(self.assigned_at)) >= timeout
+    }
+
+    /// Hours before this are over by the clock (the last event's ingest time plus the
+    /// time since) and the allowed lateness, for a partition idle at `now`; otherwise
+    /// `i64::MIN`. Nothing passes such an hour while the topic is quiet, so its events
+    /// are published rather than held until traffic resumes; an hour still running is
+    /// held, so a host sending an event every few minutes still gets one file an hour.
+    pub fn quiet_before(&self, now: Instant, timeout: std::time::Duration) -> i64 {
+        let Some(last) = self.last_event else {
+            return i64::MIN;
+        };
+        if !self.is_idle(now, timeout) {
+            return i64::MIN;
+        }
+        let since = i64::try_from(now.duration_since(last).as_micros()).unwrap_or(i64::MAX);
+        hour_of(
+            self.last_event_ingest_us
+                .saturating_add(since)
+                .saturating_sub(self.lateness_us),
+        )
+    }
+
     /// Writes this epoch: closes windows before `close_before` (with `stopping`, writes
     /// open hours too), stages hourly rows and dead letters, hands them to the sink,
-    /// stores the checkpoint, publishes. Returns the offset to commit, or `None` when
-    /// nothing changed.
+    /// stores the checkpoint, publishes. Events of hours before `quiet_before` (see
+    /// [`Partition::quiet_before`]) are published, not held. Returns the offset to
+    /// commit, or `None` when nothing changed.
     pub fn checkpoint(
         &mut self,
         close_before: i64,
         stopping: bool,
+        quiet_before: i64,
         sql: &mut Sql,
         writer: &Writer,
         sink: Option<&mut (dyn crate::EpochSink + 'static)>,
     ) -> Result<Option<i64>, StreamError> {
         self.close_batch(sql, writer)?;
         let started = Instant::now();
-        let r = self.write_epoch(close_before, stopping, sql, writer, sink);
+        let r = self.write_epoch(close_before, stopping, quiet_before, sql, writer, sink);
         self.timings.checkpoint += started.elapsed();
         r
     }
@@ -456,17 +488,19 @@ impl Partition {
         &mut self,
         close_before: i64,
         stopping: bool,
+        quiet_before: i64,
         sql: &mut Sql,
         writer: &Writer,
         sink: Option<&mut (dyn crate::EpochSink + 'static)>,
     ) -> Result<Option<i64>, StreamError> {
         let emits = self.windows.take_emits(close_before, stopping, sql)?;
         // Hours from here on are open: their rows are held, not published. An hour
-        // the partition's events or the watermark have passed is written whole.
+        // the partition's events or the watermark have passed, or a quiet one, is
+        // written whole.
         let open_from = if stopping {
             i64::MAX
         } else {
-            self.passed_hours().max(close_before)
+            self.passed_hours().max(close_before).max(quiet_before)
         };
         let gather = self.held.range(..open_from).next().is_some();
         if !self.dirty && emits.is_empty() && !gather {

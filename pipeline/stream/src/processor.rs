@@ -241,7 +241,14 @@ impl Processor {
         };
         let mut p = self.parts.remove(i);
         let close = self.close_before();
-        let r = p.checkpoint(close, false, &mut self.sql, &self.writer, self.sink.as_deref_mut());
+        let r = p.checkpoint(
+            close,
+            false,
+            i64::MIN,
+            &mut self.sql,
+            &self.writer,
+            self.sink.as_deref_mut(),
+        );
         self.released.add(&p.timings);
         match r {
             Ok(Some(off)) => {
@@ -342,11 +349,9 @@ impl Processor {
     /// an active partition that has not delivered an event yet holds the watermark
     /// where it is (it may be about to deliver old hours). Never goes back.
     fn advance_watermark(&mut self, now: Instant) -> i64 {
-        let idle = self.cfg.idle_timeout;
         let mut mark: Option<i64> = None;
         for p in self.parts.iter() {
-            let last = p.last_event.unwrap_or(p.assigned_at);
-            if now.duration_since(last) >= idle {
+            if p.is_idle(now, self.cfg.idle_timeout) {
                 continue;
             }
             let Some(m) = p.max_event_us else {
@@ -414,7 +419,8 @@ impl Processor {
         let mut stored = Vec::new();
         for (i, p) in self.parts.iter_mut().enumerate() {
             let sink = self.sink.as_deref_mut();
-            if let Some(off) = p.checkpoint(close, stopping, &mut self.sql, &self.writer, sink)? {
+            let quiet = p.quiet_before(now, self.cfg.idle_timeout);
+            if let Some(off) = p.checkpoint(close, stopping, quiet, &mut self.sql, &self.writer, sink)? {
                 commits.push((p.topic.to_string(), p.partition, off));
                 stored.push(i);
             }

@@ -741,6 +741,48 @@ fn an_open_hour_is_held_across_checkpoints_and_restarts_and_published_as_one_fil
 }
 
 #[test]
+fn a_quiet_partition_publishes_its_open_hour_once_the_hour_is_over() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let staged = || walk(&dir.path().join("_state/staging"));
+    let events = || walk(&dir.path().join("events"));
+    let mut proc = holding(dir.path(), 1, |c| {
+        c.batch_rows = 1;
+        c.idle_timeout = Duration::from_secs(60);
+    });
+    // Read as it happens: the record arrives at 07:15:00.
+    let mut feed = Feed::new(1, 1_793_517_300_000);
+    let start = Instant::now();
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:10:00", "a"), start);
+    proc.checkpoint(false, start).expect("checkpoint");
+    assert!(events().is_empty(), "07:00 is open and the partition active: held");
+    // Idle, but by the clock it is 07:17: 07:00 may still get events (a host sending
+    // one every few minutes), so its piece stays held rather than becoming a file.
+    proc.checkpoint(false, start + Duration::from_secs(120))
+        .expect("checkpoint");
+    assert!(events().is_empty(), "07:00 is not over yet");
+    // 08:15 by the clock and nothing read since: nothing will pass 07:00 while the
+    // topic is quiet, so it is published.
+    let quiet = start + Duration::from_secs(3600);
+    proc.checkpoint(false, quiet).expect("checkpoint");
+    assert!(staged().is_empty(), "the piece went into the hour's file");
+    assert_eq!(
+        rows_by_hour(&events()),
+        std::collections::BTreeMap::from([("2026-11-01T07".to_owned(), 1)])
+    );
+    // A late event of the hour: held while the partition is active, then another
+    // file of the hour; nothing counted twice.
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:40:00", "b"), quiet);
+    proc.checkpoint(false, quiet).expect("checkpoint");
+    assert_eq!(events().len(), 1, "07:40 is held while the partition is active");
+    proc.checkpoint(true, quiet).expect("stop");
+    assert_eq!(events().len(), 2);
+    assert_eq!(
+        rows_by_hour(&events()),
+        std::collections::BTreeMap::from([("2026-11-01T07".to_owned(), 2)])
+    );
+}
+
+#[test]
 fn a_held_piece_gone_from_staging_is_counted_and_its_hour_written_without_it() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut proc = holding(dir.path(), 1, |c| c.batch_rows = 1);
