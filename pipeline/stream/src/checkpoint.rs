@@ -11,16 +11,18 @@
 //! (write, sync, rename, sync the directory); then they are published (renamed into
 //! the archive); only then may the Kafka offset be committed. Recovery publishes the
 //! pending files of the checkpoint (publishing is idempotent) and deletes everything
-//! else in the scope's staging directory but the `held` pieces: output of an epoch
+//! else in the scope's staging directory but the held pieces: output of an epoch
 //! whose checkpoint never landed, which the records after the checkpoint's offset will
 //! produce again. The leading underscore keeps `_state` out of Hive-style readers of
 //! the archive.
 //!
 //! Held pieces are the events of hours still open, staged at a checkpoint and kept
 //! there across checkpoints and restarts; the hour's file gathers them once the hour
-//! is passed or the partition has gone quiet, and the checkpoint that lists that file no longer lists them. So a
-//! steady stream publishes one events file per partition and hour, not one per
-//! checkpoint.
+//! is passed or the partition has gone quiet, and the checkpoint that lists that file
+//! no longer lists them. Dead letters are held the same way, by the hour of the
+//! records' ingest time, until the partition's clock leaves that hour. So a steady
+//! stream publishes one events file and at most one dead-letter file per partition
+//! and hour, not one per checkpoint.
 //!
 //! One writer per scope: a member that was out of the group too long may still hold
 //! a partition that another member already resumed. Each holder remembers which
@@ -40,9 +42,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub const STATE_DIR: &str = "_state";
-/// 2 added `held`: a deferlog that reads only 1 refuses a 2, naming it, rather than
-/// deleting the pieces as leftovers. This one reads both.
-pub(crate) const VERSION: u32 = 2;
+/// 2 added `held`, 3 `held_rejects`: a deferlog that reads only older versions
+/// refuses a newer one, naming it, rather than deleting the pieces as leftovers.
+/// This one reads all three.
+pub(crate) const VERSION: u32 = 3;
 
 /// Which checkpoint file is on disk: every store writes a new file and renames it
 /// over the old one, so a file another holder stored differs in inode, size or
@@ -80,6 +83,11 @@ pub struct Checkpoint {
     /// piece). Not published on their own: the hour's file gathers them.
     #[serde(default)]
     pub held: Vec<(i64, PathBuf)>,
+    /// Staged dead letters, relative to the archive root: (the hour they were read in
+    /// by the records' ingest time, µs; piece). The hour's dead-letter file gathers
+    /// them.
+    #[serde(default)]
+    pub held_rejects: Vec<(i64, PathBuf)>,
 }
 
 impl Checkpoint {
@@ -101,6 +109,7 @@ impl Checkpoint {
             owner: None,
             pending: Vec::new(),
             held: Vec::new(),
+            held_rejects: Vec::new(),
         }
     }
 }
@@ -229,7 +238,13 @@ impl ScopeDirs {
             s.publish()?;
         }
         let held: std::collections::HashSet<PathBuf> = c
-            .map(|c| c.held.iter().map(|(_, p)| self.root.join(p)).collect())
+            .map(|c| {
+                c.held
+                    .iter()
+                    .chain(&c.held_rejects)
+                    .map(|(_, p)| self.root.join(p))
+                    .collect()
+            })
             .unwrap_or_default();
         match fs::read_dir(&self.staging) {
             Ok(entries) => {

@@ -13,7 +13,7 @@ pub enum StreamError {
          of the group longer than session.timeout.ms / max.poll.interval.ms) and stops without writing"
     )]
     TakenOver { path: PathBuf },
-    #[error("checkpoint {path} has version {found}; this build reads versions 1 and 2")]
+    #[error("checkpoint {path} has version {found}; this build reads versions 1 to 3")]
     CheckpointVersion { path: PathBuf, found: u32 },
     #[error(transparent)]
     Archive(#[from] deferlog_archive::ArchiveError),

@@ -52,6 +52,9 @@ pub(crate) struct Partition {
     /// Staged events of hours not yet written whole, as the last stored checkpoint
     /// lists them (see `checkpoint.rs`), by hour.
     held: BTreeMap<i64, Vec<PathBuf>>,
+    /// Staged dead letters, by the hour of the partition's clock they were staged in
+    /// (see `checkpoint.rs`).
+    held_rejects: BTreeMap<i64, Vec<PathBuf>>,
     /// Pieces this epoch's files gathered: deleted once those files are published.
     gathered: Vec<PathBuf>,
     /// This epoch's pieces of open hours handed to the writer.
@@ -67,8 +70,11 @@ pub(crate) struct Partition {
     /// When its last event was read: a partition that reads records but no events
     /// (a host that only receives mail) must not hold the watermark back.
     pub last_event: Option<Instant>,
-    /// That record's ingest time (its broker timestamp).
-    last_event_ingest_us: i64,
+    /// When the last record was read, and the newest ingest time (broker timestamp)
+    /// read: together the partition's clock (see [`Partition::clock_us`]).
+    last_record: Option<Instant>,
+    ingest_us: i64,
+    idle_timeout: std::time::Duration,
     pub assigned_at: Instant,
     /// Records since the last checkpoint.
     dirty: bool,
@@ -159,10 +165,13 @@ impl Partition {
         ncfg.max_ahead_us = Some(MAX_AHEAD_US);
         let mut norm = Normalizer::new(ncfg);
         norm.restore(ckpt.normalizer);
-        let mut held: BTreeMap<i64, Vec<PathBuf>> = BTreeMap::new();
-        for (hour_us, piece) in ckpt.held {
-            held.entry(hour_us).or_default().push(root.join(piece));
-        }
+        let by_hour = |pieces: Vec<(i64, PathBuf)>| {
+            let mut m: BTreeMap<i64, Vec<PathBuf>> = BTreeMap::new();
+            for (hour_us, piece) in pieces {
+                m.entry(hour_us).or_default().push(root.join(piece));
+            }
+            m
+        };
         Ok(Partition {
             topic: topic.into(),
             partition,
@@ -179,7 +188,8 @@ impl Partition {
             counters: ckpt.counters,
             unwritten: BTreeMap::new(),
             handed: Vec::new(),
-            held,
+            held: by_hour(ckpt.held),
+            held_rejects: by_hour(ckpt.held_rejects),
             gathered: Vec::new(),
             holding: Vec::new(),
             staged_seq: 0,
@@ -188,7 +198,9 @@ impl Partition {
             rows_in_batch: 0,
             batch_started: None,
             last_event: None,
-            last_event_ingest_us: i64::MIN,
+            last_record: None,
+            ingest_us: i64::MIN,
+            idle_timeout: cfg.idle_timeout,
             assigned_at: Instant::now(),
             dirty: false,
             timings: crate::Timings::default(),
@@ -256,6 +268,8 @@ impl Partition {
         self.next_offset = offset + 1;
         self.counters.records += 1;
         self.dirty = true;
+        self.last_record = Some(now);
+        self.ingest_us = self.ingest_us.max(reference_us);
         let value = value.unwrap_or_default();
         // Producers key records by MTA host (ARCHITECTURE.md): a key that is not text
         // was not written by a producer that follows the convention.
@@ -300,7 +314,6 @@ impl Partition {
             self.rows_in_batch += added;
             self.batch_started.get_or_insert(now);
             self.last_event = Some(now);
-            self.last_event_ingest_us = reference_us;
         }
     }
 
@@ -437,49 +450,49 @@ impl Partition {
         format!("{}-{:010}-{:03}.parquet", self.scope, self.epoch, self.staged_seq)
     }
 
-    /// Whether this partition has read no event for `timeout` (since its assignment,
-    /// if it has read none): it no longer holds the watermark back.
-    pub fn is_idle(&self, now: Instant, timeout: std::time::Duration) -> bool {
-        now.duration_since(self.last_event.unwrap_or(self.assigned_at)) >= timeout
+    /// Whether this partition has read no event for the idle timeout (since its
+    /// assignment, if it has read none): it no longer holds the watermark back.
+    pub fn is_idle(&self, now: Instant) -> bool {
+        now.duration_since(self.last_event.unwrap_or(self.assigned_at)) >= self.idle_timeout
     }
 
-    /// Hours before this are over by the clock (the last event's ingest time plus the
-    /// time since) and the allowed lateness, for a partition idle at `now`; otherwise
-    /// `i64::MIN`. Nothing passes such an hour while the topic is quiet, so its events
-    /// are published rather than held until traffic resumes; an hour still running is
-    /// held, so a host sending an event every few minutes still gets one file an hour.
-    pub fn quiet_before(&self, now: Instant, timeout: std::time::Duration) -> i64 {
-        let Some(last) = self.last_event else {
-            return i64::MIN;
-        };
-        if !self.is_idle(now, timeout) {
-            return i64::MIN;
+    /// The time now by the records: the newest ingest time read plus the time since
+    /// the last record. Not the host's clock, so that a partition read behind (a
+    /// backlog) is in the hours it reads.
+    fn clock_us(&self, now: Instant) -> Option<i64> {
+        let since = now.duration_since(self.last_record?).as_micros();
+        Some(self.ingest_us.saturating_add(i64::try_from(since).unwrap_or(i64::MAX)))
+    }
+
+    /// Hours before this are over by the partition's clock and the allowed lateness,
+    /// for a partition idle at `now`; otherwise `i64::MIN`. Nothing passes such an
+    /// hour while the topic is quiet, so its events are published rather than held
+    /// until traffic resumes; an hour still running is held, so a host sending an
+    /// event every few minutes still gets one file an hour.
+    fn quiet_before(&self, now: Instant) -> i64 {
+        match self.clock_us(now) {
+            Some(clock) if self.is_idle(now) => hour_of(clock.saturating_sub(self.lateness_us)),
+            _ => i64::MIN,
         }
-        let since = i64::try_from(now.duration_since(last).as_micros()).unwrap_or(i64::MAX);
-        hour_of(
-            self.last_event_ingest_us
-                .saturating_add(since)
-                .saturating_sub(self.lateness_us),
-        )
     }
 
     /// Writes this epoch: closes windows before `close_before` (with `stopping`, writes
     /// open hours too), stages hourly rows and dead letters, hands them to the sink,
-    /// stores the checkpoint, publishes. Events of hours before `quiet_before` (see
+    /// stores the checkpoint, publishes. Events of quiet hours (see
     /// [`Partition::quiet_before`]) are published, not held. Returns the offset to
     /// commit, or `None` when nothing changed.
     pub fn checkpoint(
         &mut self,
         close_before: i64,
         stopping: bool,
-        quiet_before: i64,
+        now: Instant,
         sql: &mut Sql,
         writer: &Writer,
         sink: Option<&mut (dyn crate::EpochSink + 'static)>,
     ) -> Result<Option<i64>, StreamError> {
         self.close_batch(sql, writer)?;
         let started = Instant::now();
-        let r = self.write_epoch(close_before, stopping, quiet_before, sql, writer, sink);
+        let r = self.write_epoch(close_before, stopping, now, sql, writer, sink);
         self.timings.checkpoint += started.elapsed();
         r
     }
@@ -488,7 +501,7 @@ impl Partition {
         &mut self,
         close_before: i64,
         stopping: bool,
-        quiet_before: i64,
+        now: Instant,
         sql: &mut Sql,
         writer: &Writer,
         sink: Option<&mut (dyn crate::EpochSink + 'static)>,
@@ -500,9 +513,13 @@ impl Partition {
         let open_from = if stopping {
             i64::MAX
         } else {
-            self.passed_hours().max(close_before).max(quiet_before)
+            self.passed_hours().max(close_before).max(self.quiet_before(now))
         };
-        let gather = self.held.range(..open_from).next().is_some();
+        // Dead letters wait for their hour's file as well, by the partition's clock.
+        let clock_hour = self.clock_us(now).map_or(i64::MIN, hour_of);
+        let rejects_from = if stopping { i64::MAX } else { clock_hour };
+        let gather =
+            self.held.range(..open_from).next().is_some() || self.held_rejects.range(..rejects_from).next().is_some();
         if !self.dirty && emits.is_empty() && !gather {
             return Ok(None);
         }
@@ -540,16 +557,39 @@ impl Partition {
         let dead_letters = if self.rejects.is_empty() {
             None
         } else {
-            let batch = self.rejects.finish()?;
+            Some(self.rejects.finish()?)
+        };
+        if let Some(batch) = dead_letters.as_ref().filter(|_| clock_hour >= rejects_from) {
+            // Never published: its final path is its staged one.
+            let tmp = self.dirs.staged_tmp(&format!("held-rejects-{name}"));
+            let mut f = ParquetFile::create_staged(tmp.clone(), tmp, reject_schema())?;
+            f.write(batch)?;
+            let piece = f.seal()?.tmp;
+            self.held_rejects.entry(clock_hour).or_default().push(piece);
+        }
+        let passed: Vec<i64> = self.held_rejects.range(..rejects_from).map(|(h, _)| *h).collect();
+        let unheld = dead_letters.as_ref().filter(|_| clock_hour < rejects_from);
+        if !passed.is_empty() || unheld.is_some() {
             let mut f = ParquetFile::create_staged(
                 self.dirs.staged_tmp(&format!("rejects-{name}")),
                 self.dirs.root.join(REJECTS_DIR).join(&name),
                 reject_schema(),
             )?;
-            f.write(&batch)?;
+            for piece in passed.iter().flat_map(|h| self.held_rejects.remove(h)).flatten() {
+                // As for events (see `writer.rs`): a listed piece gone from staging is
+                // counted, not fatal.
+                if piece.exists() {
+                    f.append_file(&piece)?;
+                } else {
+                    self.counters.missing_pieces += 1;
+                }
+                self.gathered.push(piece);
+            }
+            if let Some(batch) = unheld {
+                f.write(batch)?;
+            }
             others.push(f.seal()?);
-            Some(batch)
-        };
+        }
         let mut staged = Vec::with_capacity(self.handed.len() + others.len());
         for p in std::mem::take(&mut self.handed) {
             let sealed = p.wait()?;
@@ -586,6 +626,11 @@ impl Partition {
         }
         crate::counting::count_health(&mut self.counts, &self.counters, self.norm.stats_ref());
         let rel = |p: &Path| -> PathBuf { p.strip_prefix(&self.dirs.root).unwrap_or(p).to_path_buf() };
+        let listed = |m: &BTreeMap<i64, Vec<PathBuf>>| -> Vec<(i64, PathBuf)> {
+            m.iter()
+                .flat_map(|(h, pieces)| pieces.iter().map(|p| (*h, rel(p))))
+                .collect()
+        };
         let ckpt = Checkpoint {
             version: crate::checkpoint::VERSION,
             scope: self.scope.clone(),
@@ -598,11 +643,8 @@ impl Partition {
             counts: self.counts.clone(),
             owner: self.owner.clone(),
             pending: staged.iter().map(|s| (rel(&s.tmp), rel(&s.path))).collect(),
-            held: self
-                .held
-                .iter()
-                .flat_map(|(h, pieces)| pieces.iter().map(|p| (*h, rel(p))))
-                .collect(),
+            held: listed(&self.held),
+            held_rejects: listed(&self.held_rejects),
         };
         self.stored = Some(self.dirs.store(&ckpt, self.stored)?);
         for s in &staged {

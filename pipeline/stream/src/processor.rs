@@ -244,7 +244,7 @@ impl Processor {
         let r = p.checkpoint(
             close,
             false,
-            i64::MIN,
+            Instant::now(),
             &mut self.sql,
             &self.writer,
             self.sink.as_deref_mut(),
@@ -351,7 +351,7 @@ impl Processor {
     fn advance_watermark(&mut self, now: Instant) -> i64 {
         let mut mark: Option<i64> = None;
         for p in self.parts.iter() {
-            if p.is_idle(now, self.cfg.idle_timeout) {
+            if p.is_idle(now) {
                 continue;
             }
             let Some(m) = p.max_event_us else {
@@ -419,8 +419,7 @@ impl Processor {
         let mut stored = Vec::new();
         for (i, p) in self.parts.iter_mut().enumerate() {
             let sink = self.sink.as_deref_mut();
-            let quiet = p.quiet_before(now, self.cfg.idle_timeout);
-            if let Some(off) = p.checkpoint(close, stopping, quiet, &mut self.sql, &self.writer, sink)? {
+            if let Some(off) = p.checkpoint(close, stopping, now, &mut self.sql, &self.writer, sink)? {
                 commits.push((p.topic.to_string(), p.partition, off));
                 stored.push(i);
             }

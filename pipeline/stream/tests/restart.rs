@@ -783,6 +783,59 @@ fn a_quiet_partition_publishes_its_open_hour_once_the_hour_is_over() {
 }
 
 #[test]
+fn dead_letters_wait_in_staging_and_their_hour_is_published_as_one_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let rejects = || walk(&dir.path().join("rejects"));
+    let staged = || walk(&dir.path().join("_state/staging"));
+    let rows = |files: Vec<std::path::PathBuf>| -> i64 {
+        files
+            .iter()
+            .map(|f| {
+                let file = std::fs::File::open(f).expect("open");
+                let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet");
+                b.metadata().file_metadata().num_rows()
+            })
+            .sum()
+    };
+    let mut proc = holding(dir.path(), 1, |_| {});
+    // The records arrive at 09:30.
+    let mut feed = Feed::new(1, nov1(9, 30) / 1000);
+    let start = Instant::now();
+    for i in 0..3 {
+        feed.send(&mut proc, 0, &format!("\u{1} junk {i}"), start);
+        proc.checkpoint(false, start).expect("checkpoint");
+    }
+    assert!(rejects().is_empty(), "09:00 is still running: its dead letters wait");
+    assert_eq!(staged().len(), 3, "one piece a checkpoint");
+    // A restart keeps them.
+    drop(proc);
+    let mut proc = holding(dir.path(), 1, |_| {});
+    assert_eq!(staged().len(), 3, "recovery keeps the held dead letters");
+    // A record of 10:05 moves the partition's clock out of 09:00: its dead letters
+    // are published as one file; the new one waits for 10:00's.
+    feed.timestamp_ms = nov1(10, 5) / 1000;
+    feed.send(&mut proc, 0, "\u{1} junk 3", start);
+    proc.checkpoint(false, start).expect("checkpoint");
+    assert_eq!(rejects().len(), 1);
+    assert_eq!(rows(rejects()), 3);
+    assert_eq!(staged().len(), 1, "10:00's piece");
+    // Quiet: an hour later by the partition's clock, 10:00's goes too.
+    proc.checkpoint(false, start + Duration::from_secs(3600))
+        .expect("checkpoint");
+    assert_eq!((rejects().len(), rows(rejects())), (2, 4));
+    assert!(staged().is_empty());
+    // And a stop publishes what it has at once.
+    feed.send(&mut proc, 0, "\u{1} junk 4", start + Duration::from_secs(3600));
+    proc.checkpoint(true, start + Duration::from_secs(3600)).expect("stop");
+    assert_eq!((rejects().len(), rows(rejects())), (3, 5));
+    assert!(staged().is_empty());
+    assert_eq!(
+        proc.status()[0].counters.dead_letters.get("unrecognized_record"),
+        Some(&5)
+    );
+}
+
+#[test]
 fn a_held_piece_gone_from_staging_is_counted_and_its_hour_written_without_it() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut proc = holding(dir.path(), 1, |c| c.batch_rows = 1);
