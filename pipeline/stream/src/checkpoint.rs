@@ -20,7 +20,8 @@
 //! there across checkpoints and restarts; the hour's file gathers them once the hour
 //! is passed or the partition has gone quiet, and the checkpoint that lists that file
 //! no longer lists them. Dead letters are held the same way, by the hour of the
-//! records' ingest time, until the partition's clock leaves that hour. So a steady
+//! partition's clock (its records' broker timestamps), until that clock leaves the
+//! hour. So a steady
 //! stream publishes one events file and at most one dead-letter file per partition
 //! and hour, not one per checkpoint.
 //!
@@ -83,9 +84,9 @@ pub struct Checkpoint {
     /// piece). Not published on their own: the hour's file gathers them.
     #[serde(default)]
     pub held: Vec<(i64, PathBuf)>,
-    /// Staged dead letters, relative to the archive root: (the hour they were read in
-    /// by the records' ingest time, µs; piece). The hour's dead-letter file gathers
-    /// them.
+    /// Staged dead letters, relative to the archive root: (the hour of the scope's
+    /// clock, its records' broker timestamps, at the checkpoint that staged them, µs;
+    /// piece). The hour's dead-letter file gathers them.
     #[serde(default)]
     pub held_rejects: Vec<(i64, PathBuf)>,
 }
