@@ -21,9 +21,8 @@
 //! is passed or the partition has gone quiet, and the checkpoint that lists that file
 //! no longer lists them. Dead letters are held the same way, by the hour of the
 //! partition's clock (its records' broker timestamps), until that clock leaves the
-//! hour. So a steady
-//! stream publishes one events file and at most one dead-letter file per partition
-//! and hour, not one per checkpoint.
+//! hour. So a steady stream publishes one events file and at most one dead-letter
+//! file per partition and hour, not one per checkpoint.
 //!
 //! One writer per scope: a member that was out of the group too long may still hold
 //! a partition that another member already resumed. Each holder remembers which
