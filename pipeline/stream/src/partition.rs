@@ -5,7 +5,7 @@
 use crate::checkpoint::{Checkpoint, FileId, ScopeDirs};
 use crate::sql::Sql;
 use crate::window::Windows;
-use crate::writer::{Pending, Writer};
+use crate::writer::{Pending, Writer, write_file};
 use crate::{Counters, StreamError};
 use deferlog_archive::{EVENTS_DIR, HOURLY_DIR, ParquetFile, REJECTS_DIR, hour_partition};
 use deferlog_event::{HOUR_US, HourBatch, HourBatcher, Origin, RejectBuilder, RejectRow, hour_of, reject_schema};
@@ -559,36 +559,32 @@ impl Partition {
         } else {
             Some(self.rejects.finish()?)
         };
-        if let Some(batch) = dead_letters.as_ref().filter(|_| clock_hour >= rejects_from) {
+        if let Some(batch) = dead_letters.as_ref().filter(|_| !stopping) {
             // Never published: its final path is its staged one.
             let tmp = self.dirs.staged_tmp(&format!("held-rejects-{name}"));
-            let mut f = ParquetFile::create_staged(tmp.clone(), tmp, reject_schema())?;
-            f.write(batch)?;
-            let piece = f.seal()?.tmp;
-            self.held_rejects.entry(clock_hour).or_default().push(piece);
+            let piece = write_file(reject_schema(), tmp.clone(), tmp, &[], std::slice::from_ref(batch))?;
+            self.held_rejects.entry(clock_hour).or_default().push(piece.file.tmp);
         }
-        let passed: Vec<i64> = self.held_rejects.range(..rejects_from).map(|(h, _)| *h).collect();
-        let unheld = dead_letters.as_ref().filter(|_| clock_hour < rejects_from);
-        if !passed.is_empty() || unheld.is_some() {
-            let mut f = ParquetFile::create_staged(
+        let later = self.held_rejects.split_off(&rejects_from);
+        let pieces: Vec<PathBuf> = std::mem::replace(&mut self.held_rejects, later)
+            .into_values()
+            .flatten()
+            .collect();
+        let unheld = match &dead_letters {
+            Some(batch) if stopping => std::slice::from_ref(batch),
+            _ => &[],
+        };
+        if !pieces.is_empty() || !unheld.is_empty() {
+            let sealed = write_file(
+                reject_schema(),
                 self.dirs.staged_tmp(&format!("rejects-{name}")),
                 self.dirs.root.join(REJECTS_DIR).join(&name),
-                reject_schema(),
+                &pieces,
+                unheld,
             )?;
-            for piece in passed.iter().flat_map(|h| self.held_rejects.remove(h)).flatten() {
-                // As for events (see `writer.rs`): a listed piece gone from staging is
-                // counted, not fatal.
-                if piece.exists() {
-                    f.append_file(&piece)?;
-                } else {
-                    self.counters.missing_pieces += 1;
-                }
-                self.gathered.push(piece);
-            }
-            if let Some(batch) = unheld {
-                f.write(batch)?;
-            }
-            others.push(f.seal()?);
+            self.counters.missing_pieces += sealed.missing_pieces;
+            self.gathered.extend(pieces);
+            others.push(sealed.file);
         }
         let mut staged = Vec::with_capacity(self.handed.len() + others.len());
         for p in std::mem::take(&mut self.handed) {

@@ -7,6 +7,7 @@
 //! file in its checkpoint only once it has it back.
 
 use crate::StreamError;
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use deferlog_archive::{ArchiveError, ParquetFile, Staged};
 use deferlog_event::event_schema;
@@ -77,7 +78,7 @@ impl Writer {
                             batches,
                             done,
                         } => {
-                            let _ = done.send(write(tmp, path, &pieces, &batches));
+                            let _ = done.send(write_file(event_schema(), tmp, path, &pieces, &batches));
                         }
                         Job::Barrier(done) => {
                             let _ = done.send(());
@@ -127,9 +128,18 @@ impl Writer {
     }
 }
 
-fn write(tmp: PathBuf, path: PathBuf, pieces: &[PathBuf], batches: &[RecordBatch]) -> Written {
+/// Writes one file of `schema` at `tmp` (to be published at `path`): the rows of the
+/// staged `pieces`, then `batches`. On the writer thread for events; on the caller's
+/// for dead letters, which are few.
+pub(crate) fn write_file(
+    schema: SchemaRef,
+    tmp: PathBuf,
+    path: PathBuf,
+    pieces: &[PathBuf],
+    batches: &[RecordBatch],
+) -> Written {
     let started = Instant::now();
-    let mut file = ParquetFile::create_staged(tmp, path, event_schema())?;
+    let mut file = ParquetFile::create_staged(tmp, path, schema)?;
     // A piece the checkpoint lists but staging lacks cannot come back: stopping on it
     // would stop the scope for good, so it is counted and the hour written without it.
     let (present, missing): (Vec<_>, Vec<_>) = pieces.iter().partition(|p| p.exists());

@@ -859,14 +859,18 @@ fn a_held_piece_gone_from_staging_is_counted_and_its_hour_written_without_it() {
 fn a_quiet_partitions_held_hour_is_published_once_the_watermark_passes_it() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut proc = holding(dir.path(), 2, |c| c.batch_rows = 1);
-    let mut feed = Feed::new(2, INGEST_MS);
-    feed.send(&mut proc, 0, &delivery("Nov  1 07:10:00", "a"), Instant::now());
-    feed.send(&mut proc, 1, &delivery("Nov  1 07:20:00", "b"), Instant::now());
-    proc.checkpoint(false, Instant::now()).expect("checkpoint");
+    // Read as they happen, at 06:30 (the events' own clocks run a little ahead).
+    let mut feed = Feed::new(2, nov1(6, 30) / 1000);
+    let start = Instant::now();
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:10:00", "a"), start);
+    feed.send(&mut proc, 1, &delivery("Nov  1 07:20:00", "b"), start);
+    proc.checkpoint(false, start).expect("checkpoint");
     assert!(walk(&dir.path().join("events")).is_empty());
-    // Partition 0 reads nothing more for two hours; partition 1 goes on past 07:00,
-    // and the watermark passes 07:00 once partition 0 counts as idle.
-    let later = Instant::now() + Duration::from_secs(7200);
+    // Partition 0 reads nothing more for the idle timeout (an hour): by its clock it
+    // is 07:30, so 07:00 is not over and the quiet rule keeps it held. Partition 1
+    // goes on past 07:00, and the watermark passes 07:00 as partition 0 is idle.
+    let later = start + Duration::from_secs(3600);
+    feed.timestamp_ms = nov1(9, 0) / 1000;
     feed.send(&mut proc, 1, &delivery("Nov  1 09:00:00", "c"), later);
     proc.checkpoint(false, later).expect("checkpoint");
     let files = walk(&dir.path().join("events"));
