@@ -88,6 +88,11 @@ pub struct Checkpoint {
     /// piece). The hour's dead-letter file gathers them.
     #[serde(default)]
     pub held_rejects: Vec<(i64, PathBuf)>,
+    /// The scope's clock (see `Partition::clock_us`) when this was stored, µs: a
+    /// restarted holder runs it on from there, so a partition that stays quiet after a
+    /// restart still publishes its held hours once they are over.
+    #[serde(default)]
+    pub clock_us: Option<i64>,
 }
 
 impl Checkpoint {
@@ -110,6 +115,7 @@ impl Checkpoint {
             pending: Vec::new(),
             held: Vec::new(),
             held_rejects: Vec::new(),
+            clock_us: None,
         }
     }
 }

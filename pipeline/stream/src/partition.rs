@@ -157,6 +157,7 @@ impl Partition {
         let scope = scope_of(topic, partition);
         let dirs = ScopeDirs::new(root, &scope);
         let (ckpt, stored) = claim(&dirs, &scope)?;
+        let now = Instant::now();
         dirs.recover(Some(&ckpt))?;
         let mut ncfg = cfg.normalizer.clone();
         if let Some(t) = cfg.topics.iter().find(|t| t.name == topic) {
@@ -198,10 +199,12 @@ impl Partition {
             rows_in_batch: 0,
             batch_started: None,
             last_event: None,
-            last_record: None,
-            ingest_us: i64::MIN,
+            // The time the process was down is not counted: the clock runs late, so a
+            // held hour is published late rather than early.
+            last_record: ckpt.clock_us.map(|_| now),
+            ingest_us: ckpt.clock_us.unwrap_or(i64::MIN),
             idle_timeout: cfg.idle_timeout,
-            assigned_at: Instant::now(),
+            assigned_at: now,
             dirty: false,
             timings: crate::Timings::default(),
             keep_closed_hours: cfg.keep_closed_hours,
@@ -508,12 +511,15 @@ impl Partition {
     ) -> Result<Option<i64>, StreamError> {
         let emits = self.windows.take_emits(close_before, stopping, sql)?;
         // Hours from here on are open: their rows are held, not published. An hour
-        // the partition's events or the watermark have passed, or a quiet one, is
-        // written whole.
+        // the partition's events have passed, or a quiet one, is written whole. The
+        // watermark publishes only an idle partition's hours: one reading behind it
+        // (a backlog, a partition moved here from a member that was behind) is still
+        // in its hour, and publishing at every checkpoint would make a file of each.
+        let watermark = if self.is_idle(now) { close_before } else { i64::MIN };
         let open_from = if stopping {
             i64::MAX
         } else {
-            self.passed_hours().max(close_before).max(self.quiet_before(now))
+            self.passed_hours().max(watermark).max(self.quiet_before(now))
         };
         // Dead letters wait for their hour's file as well, by the partition's clock.
         let clock_hour = self.clock_us(now).map_or(i64::MIN, hour_of);
@@ -641,6 +647,7 @@ impl Partition {
             pending: staged.iter().map(|s| (rel(&s.tmp), rel(&s.path))).collect(),
             held: listed(&self.held),
             held_rejects: listed(&self.held_rejects),
+            clock_us: self.clock_us(now),
         };
         self.stored = Some(self.dirs.store(&ckpt, self.stored)?);
         for s in &staged {

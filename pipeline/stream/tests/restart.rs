@@ -783,6 +783,45 @@ fn a_quiet_partition_publishes_its_open_hour_once_the_hour_is_over() {
 }
 
 #[test]
+fn a_partition_quiet_since_a_restart_publishes_its_held_hour_once_the_hour_is_over() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let staged = || walk(&dir.path().join("_state/staging"));
+    let events = || walk(&dir.path().join("events"));
+    let rejects = || walk(&dir.path().join("rejects"));
+    let open = || {
+        holding(dir.path(), 1, |c| {
+            c.batch_rows = 1;
+            c.idle_timeout = Duration::from_secs(60);
+        })
+    };
+    let mut proc = open();
+    // Read as it happens, at 07:15: an event and a dead letter, both held.
+    let mut feed = Feed::new(1, nov1(7, 15) / 1000);
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:10:00", "a"), Instant::now());
+    feed.send(&mut proc, 0, "\u{1} junk", Instant::now());
+    proc.checkpoint(false, Instant::now()).expect("checkpoint");
+    assert_eq!(staged().len(), 2, "07:00's events and dead letters are held");
+    drop(proc);
+    // Restarted, and the topic stays quiet: nothing is read again.
+    let mut proc = open();
+    let start = Instant::now();
+    proc.checkpoint(false, start + Duration::from_secs(120))
+        .expect("checkpoint");
+    assert!(
+        events().is_empty(),
+        "07:17 at least by the clock: 07:00 may still get events"
+    );
+    proc.checkpoint(false, start + Duration::from_secs(3600))
+        .expect("checkpoint");
+    assert!(staged().is_empty(), "08:15 at least by the clock: 07:00 is over");
+    assert_eq!(
+        rows_by_hour(&events()),
+        std::collections::BTreeMap::from([("2026-11-01T07".to_owned(), 1)])
+    );
+    assert_eq!(rejects().len(), 1);
+}
+
+#[test]
 fn dead_letters_wait_in_staging_and_their_hour_is_published_as_one_file() {
     let dir = tempfile::tempdir().expect("tmp");
     let rejects = || walk(&dir.path().join("rejects"));
@@ -878,6 +917,39 @@ fn a_quiet_partitions_held_hour_is_published_once_the_watermark_passes_it() {
     assert_eq!(
         rows_by_hour(&files),
         std::collections::BTreeMap::from([("2026-11-01T07".to_owned(), 2)])
+    );
+}
+
+#[test]
+fn a_partition_reading_behind_the_watermark_holds_its_hour_until_its_events_pass_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let events = || walk(&dir.path().join("events"));
+    let mut proc = holding(dir.path(), 2, |c| {
+        c.batch_rows = 1;
+        c.idle_timeout = Duration::from_secs(60);
+    });
+    let later = Instant::now() + Duration::from_secs(120);
+    let mut feed = Feed::new(2, INGEST_MS);
+    // Partition 1 has read no event for the idle timeout: the watermark is
+    // partition 0's, 5 November.
+    feed.send(&mut proc, 0, &delivery("Nov  5 12:10:00", "a"), later);
+    proc.checkpoint(false, later).expect("checkpoint");
+    // Then partition 1 reads a backlog of 1 November, a checkpoint after each record.
+    for (i, t) in ["Nov  1 07:10:00", "Nov  1 07:20:00", "Nov  1 07:30:00"]
+        .iter()
+        .enumerate()
+    {
+        feed.send(&mut proc, 1, &delivery(t, &format!("b{i}")), later);
+        proc.checkpoint(false, later).expect("checkpoint");
+    }
+    assert!(events().is_empty(), "partition 1 is still in 07:00: held");
+    feed.send(&mut proc, 1, &delivery("Nov  1 09:00:00", "c"), later);
+    proc.checkpoint(false, later).expect("checkpoint");
+    let files = events();
+    assert_eq!(files.len(), 1, "one file for 07:00, not one a checkpoint: {files:?}");
+    assert_eq!(
+        rows_by_hour(&files),
+        std::collections::BTreeMap::from([("2026-11-01T07".to_owned(), 3)])
     );
 }
 
