@@ -131,10 +131,16 @@ impl ParquetFile {
         self.encode(batch).map_err(self.parquet_err())
     }
 
+    /// Whether `batch` has this file's columns (`ArrowWriter` does not check).
+    fn takes(&self, batch: &RecordBatch) -> bool {
+        let theirs = batch.schema();
+        let ours = self.schema.fields().iter().map(|f| f.data_type());
+        theirs.fields().iter().map(|f| f.data_type()).eq(ours)
+    }
+
     /// Encodes into the open row group, closing it at `ROW_GROUP_ROWS`.
     fn encode(&mut self, batch: &RecordBatch) -> Result<(), ParquetError> {
-        let types = |s: &arrow::datatypes::Schema| s.fields().iter().map(|f| f.data_type().clone()).collect::<Vec<_>>();
-        if types(&batch.schema()) != types(&self.schema) {
+        if !self.takes(batch) {
             return Err(ParquetError::General("rows of another schema".into()));
         }
         let mut at = 0;
@@ -216,7 +222,11 @@ impl ParquetFile {
                 .and_then(|b| b.with_row_groups(vec![i]).build())
                 .map_err(read)?;
             for batch in reader {
-                self.encode(&batch.map_err(|e| read(e.into()))?).map_err(read)?;
+                let batch = batch.map_err(|e| read(e.into()))?;
+                if !self.takes(&batch) {
+                    return Err(read(ParquetError::General("rows of another schema".into())));
+                }
+                self.write(&batch)?;
             }
         }
         Ok(())
@@ -258,10 +268,9 @@ impl ParquetFile {
 
     /// Writes the footer and syncs, leaving the file at its temporary name: durable,
     /// but invisible to readers of the archive until published.
-    pub fn seal(self) -> Result<Staged, ArchiveError> {
-        let mut this = self;
-        this.close_row_group().map_err(this.parquet_err())?;
-        let ParquetFile { path, tmp, file, .. } = this;
+    pub fn seal(mut self) -> Result<Staged, ArchiveError> {
+        self.close_row_group().map_err(self.parquet_err())?;
+        let ParquetFile { path, tmp, file, .. } = self;
         let parquet = |cause| ArchiveError::Parquet {
             path: path.clone(),
             cause,
