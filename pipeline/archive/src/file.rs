@@ -128,6 +128,9 @@ impl ParquetFile {
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ArchiveError> {
+        if !self.takes(batch) {
+            return Err(self.parquet_err()(other_schema()));
+        }
         self.encode(batch).map_err(self.parquet_err())
     }
 
@@ -138,11 +141,9 @@ impl ParquetFile {
         theirs.fields().iter().map(|f| f.data_type()).eq(ours)
     }
 
-    /// Encodes into the open row group, closing it at `ROW_GROUP_ROWS`.
+    /// Encodes into the open row group, closing it at `ROW_GROUP_ROWS`. The caller
+    /// has checked that the file [`takes`](ParquetFile::takes) the batch.
     fn encode(&mut self, batch: &RecordBatch) -> Result<(), ParquetError> {
-        if !self.takes(batch) {
-            return Err(ParquetError::General("rows of another schema".into()));
-        }
         let mut at = 0;
         while at < batch.num_rows() {
             let (writers, rows) = match &mut self.open {
@@ -224,9 +225,9 @@ impl ParquetFile {
             for batch in reader {
                 let batch = batch.map_err(|e| read(e.into()))?;
                 if !self.takes(&batch) {
-                    return Err(read(ParquetError::General("rows of another schema".into())));
+                    return Err(read(other_schema()));
                 }
-                self.write(&batch)?;
+                self.encode(&batch).map_err(self.parquet_err())?;
             }
         }
         Ok(())
@@ -327,6 +328,10 @@ impl ParquetFile {
     }
 }
 
+fn other_schema() -> ParquetError {
+    ParquetError::General("rows of another schema".into())
+}
+
 /// Writes `batches` to one file at `path` (even when empty, so readers see the schema).
 pub fn write_parquet(path: PathBuf, schema: SchemaRef, batches: &[RecordBatch]) -> Result<PathBuf, ArchiveError> {
     let mut f = ParquetFile::create(path, schema)?;
@@ -397,7 +402,7 @@ mod tests {
                 .parse_and_finish(&File::open(p).expect("open"))
                 .expect("footer and page index")
         };
-        let (meta, piece) = (indexed(&path), indexed(&b));
+        let (meta, copied_from) = (indexed(&path), indexed(&b));
         let groups: Vec<i64> = meta.row_groups().iter().map(|g| g.num_rows()).collect();
         assert_eq!(
             groups,
@@ -407,7 +412,7 @@ mod tests {
         let sizes = |g: &RowGroupMetaData| g.columns().iter().map(|c| c.compressed_size()).collect::<Vec<_>>();
         assert_eq!(
             sizes(&meta.row_groups()[1]),
-            sizes(&piece.row_groups()[0]),
+            sizes(&copied_from.row_groups()[0]),
             "copied, not encoded again"
         );
         // The page locations moved with the bytes: each column's first data page is
@@ -415,7 +420,11 @@ mod tests {
         for (j, c) in meta.row_groups()[1].columns().iter().enumerate() {
             let first = meta.offset_index().expect("offset index")[1][j].page_locations()[0].offset;
             assert_eq!(first, c.data_page_offset(), "column {j}");
-            assert_ne!(first, piece.row_groups()[0].column(j).data_page_offset(), "column {j}");
+            assert_ne!(
+                first,
+                copied_from.row_groups()[0].column(j).data_page_offset(),
+                "column {j}"
+            );
         }
 
         let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).expect("open")).expect("reader");
