@@ -10,7 +10,8 @@
 //! `DEFERLOG_BENCH_WORKERS` (`run`'s `stream.consumers`, default 1, and
 //! `stream.workers`, default one per core), `DEFERLOG_BENCH_BATCH_ROWS`
 //! (`stream.batch_rows`), `DEFERLOG_BENCH_PAIRS` (pairs after criterion's samples,
-//! default 10).
+//! default 10), `DEFERLOG_BENCH_RUN_PROPERTIES` (librdkafka properties for `run`'s
+//! consumer alone, `key=value,key=value`).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use deferlog_app::config::Config;
@@ -140,14 +141,25 @@ fn setting(var: &str, key: &str) -> String {
     std::env::var(var).map_or(String::new(), |v| format!("{key} = {v}\n"))
 }
 
+/// `DEFERLOG_BENCH_RUN_PROPERTIES` (`key=value,key=value`): librdkafka properties
+/// for `run`'s consumer only, as `[kafka.properties]` would give them.
+fn run_properties() -> String {
+    let v = std::env::var("DEFERLOG_BENCH_RUN_PROPERTIES").unwrap_or_default();
+    v.split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| format!("\"{}\" = \"{}\"\n", k.trim(), v.trim()))
+        .collect()
+}
+
 fn deferlog_run(broker: &Broker, group: &str, out: &Path, n: u64) -> RunSummary {
     let mut text = String::from("reference_time = \"2026-11-10T00:00:00Z\"\n");
     text.push_str(&fleet_config_toml());
     text.push_str(&format!(
         "\n[kafka]\nbrokers = \"{}\"\ngroup_id = \"{group}\"\n[[kafka.topics]]\nname = \"{TOPIC}\"\n\
-         [kafka.properties]\n\"session.timeout.ms\" = 6000\n\"heartbeat.interval.ms\" = 500\n\
+         [kafka.properties]\n\"session.timeout.ms\" = 6000\n\"heartbeat.interval.ms\" = 500\n{}\
          [stream]\nout = \"{}\"\nstatus_interval_secs = 3600\n{}{}{}[metrics]\nlisten = \"\"\n",
         broker.1,
+        run_properties(),
         out.display(),
         setting("DEFERLOG_BENCH_CONSUMERS", "consumers"),
         setting("DEFERLOG_BENCH_WORKERS", "workers"),

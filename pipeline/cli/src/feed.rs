@@ -117,8 +117,11 @@ pub(crate) enum Feed {
     Records(Chunk),
     /// Answered once every record sent before it is processed.
     Barrier(SyncSender<()>),
-    /// The polling thread has stopped; nothing follows.
-    End,
+    /// The polling thread has stopped; nothing follows. `finish`: it stopped cleanly,
+    /// so the worker writes its final checkpoint once it has processed the rest.
+    End {
+        finish: bool,
+    },
 }
 
 /// The chunk being filled, and processed chunks given back to fill again: a chunk's
@@ -234,10 +237,11 @@ impl Feeder {
         }
     }
 
-    /// Hands over what is left and tells the processing thread to finish.
-    pub(crate) fn end(&self) {
+    /// Hands over what is left and tells the processing thread to stop (see
+    /// [`Feed::End`]).
+    pub(crate) fn end(&self, finish: bool) {
         if self.flush() {
-            let _ = self.tx.send(Feed::End);
+            let _ = self.tx.send(Feed::End { finish });
         }
     }
 }
@@ -275,7 +279,7 @@ mod tests {
                         assert_eq!(seen.len(), 3 + 3 * CHUNK_RECORDS);
                         ack.send(()).expect("ack");
                     }
-                    Feed::End => break,
+                    Feed::End { .. } => break,
                 }
             }
             (seen, barriers)
@@ -308,7 +312,7 @@ mod tests {
             ));
         }
         feeder.barrier();
-        feeder.end();
+        feeder.end(true);
         let (seen, barriers) = consumer.join().expect("consumer");
         assert_eq!(barriers, 1);
         assert_eq!(seen, sent);
@@ -362,6 +366,6 @@ mod tests {
         assert!(pushed[..CHUNK_RECORDS - 1].iter().all(|p| *p));
         assert!(!pushed[CHUNK_RECORDS - 1]);
         feeder.barrier();
-        feeder.end();
+        feeder.end(true);
     }
 }

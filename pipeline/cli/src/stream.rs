@@ -20,10 +20,11 @@
 //! the poll.
 //!
 //! Shutdown order (on cancel: SIGTERM, SIGINT, or the caller): stop polling; hand the
-//! last records over and let the workers finish them; each worker closes its open
-//! batches and checkpoints its partitions with open hours written as not final (the
-//! workers at once); publish; commit offsets synchronously; leave the group (dropping
-//! the consumer runs the revoke callbacks, which find nothing left to write).
+//! last records over; each worker, as soon as it has processed its own, closes its
+//! open batches and checkpoints its partitions with open hours written as not final
+//! (publishing what the checkpoint covers); once every worker has, commit offsets
+//! synchronously; leave the group (dropping the consumer runs the revoke callbacks,
+//! which find nothing left to write).
 
 use crate::config::RunSettings;
 use crate::feed::{Fed, Feed, Feeder};
@@ -634,7 +635,7 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
                 Err(e) => {
                     cancel.cancel();
                     for w in &handler.workers {
-                        w.feeder.end();
+                        w.feeder.end(false);
                     }
                     return (
                         Err(anyhow!(e).context("starting a processing thread")),
@@ -646,8 +647,11 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
         }
         let polled = poll(&source, &handler, settings, cancel, shared, started);
         let polled_at = Instant::now();
+        // After a clean stop each worker writes its final checkpoint as soon as it has
+        // processed its own records, not once every worker has: the busiest worker's
+        // backlog sets the time, not the sum of it and the last checkpoint.
         for w in &handler.workers {
-            w.feeder.end();
+            w.feeder.end(polled.is_ok());
         }
         let processed: Vec<Result<Processed>> = threads
             .into_iter()
@@ -659,15 +663,20 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
             .collect();
         (polled, processed, polled_at)
     });
-    // Stop: write everything (each worker's partitions at once), then commit, then
-    // leave the group. After a failure only leave: a restart resumes from the last
-    // checkpoint.
-    let clean = polled.is_ok() && processed.iter().all(Result::is_ok);
-    let stop = if clean {
-        stop(index, &handler, &source, shared)
-    } else {
-        Ok(())
+    // Stop: the workers have written everything (see above); commit, then leave the
+    // group. After a failure only leave: a restart resumes from the last checkpoint.
+    // (A worker that failed stops the poller cleanly, so the others may have written
+    // their final checkpoints: each covers just what its worker processed, like any
+    // checkpoint, and a restart resumes from it whether committed or not.)
+    let committing = Instant::now();
+    let stop = match (
+        &polled,
+        processed.iter().map(|p| p.as_ref().ok()).collect::<Option<Vec<_>>>(),
+    ) {
+        (Ok(_), Some(done)) => stop(index, &handler, &source, shared, &done),
+        _ => Ok(()),
     };
+    let committing = committing.elapsed();
     // What a stop waits for once reading ends: the records still queued for the
     // workers, their final checkpoints, the commit.
     let flushing = polled_at.elapsed();
@@ -688,6 +697,11 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
             .join(", ")
     };
     let waits = seconds(&mut processed.iter().map(|p| p.waiting));
+    let drained = seconds(&mut processed.iter().map(|p| {
+        p.ended
+            .map_or(Duration::ZERO, |e| e.saturating_duration_since(polled_at))
+    }));
+    let last_checkpoints = seconds(&mut processed.iter().map(|p| p.final_checkpoint));
     let blocked = seconds(&mut handler.workers.iter().map(|w| w.feeder.blocked()));
     let longest = match polled.longest_wait {
         Some((d, at)) => format!(" (longest {:.2}s from {:.2}s)", d.as_secs_f64(), at.as_secs_f64()),
@@ -699,13 +713,15 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
         Some(d) => eprintln!(
             "deferlog run: consumer {index}: {} records, the first {:.2}s after the member started; polling waited \
              {:.2}s for records{longest} and {} for full workers; workers waited {} for the poller; writing and \
-             committing once reading stopped took {:.2}s",
+             committing once reading stopped took {:.2}s (the workers' queues emptied after {drained}, their final \
+             checkpoints took {last_checkpoints}, the commit {:.2}s)",
             polled.records,
             d.as_secs_f64(),
             polled.waiting.as_secs_f64(),
             blocked,
             waits,
             flushing.as_secs_f64(),
+            committing.as_secs_f64(),
         ),
         None => eprintln!(
             "deferlog run: consumer {index}: no records in {:.2}s",
@@ -729,31 +745,10 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
     Ok(summary)
 }
 
-/// The clean stop of a member: every worker checkpoints its partitions, open hours
-/// written as not final, on a thread each; then one synchronous commit.
-fn stop(index: usize, handler: &Handler, source: &Source, shared: &Shared) -> Result<()> {
-    let now = Instant::now();
-    let written: Vec<_> = std::thread::scope(|s| {
-        let threads: Vec<_> = handler
-            .workers
-            .iter()
-            .enumerate()
-            .map(|(i, w)| {
-                std::thread::Builder::new()
-                    .name(format!("deferlog-stop-{index}-{i}"))
-                    .spawn_scoped(s, move || w.proc().checkpoint(true, now))
-                    .context("starting a final checkpoint")
-            })
-            .collect();
-        threads
-            .into_iter()
-            .map(|t| t?.join().map_err(|_| anyhow!("a final checkpoint panicked")))
-            .collect()
-    });
-    let mut commits = Vec::new();
-    for c in written {
-        commits.extend(c??);
-    }
+/// The clean stop of a member, once every worker has written its final checkpoint
+/// (open hours as not final): one synchronous commit of what they cover.
+fn stop(index: usize, handler: &Handler, source: &Source, shared: &Shared, done: &[&Processed]) -> Result<()> {
+    let commits: Vec<_> = done.iter().flat_map(|p| p.commits.iter().cloned()).collect();
     source.commit(&commits, true)?;
     let w = handler.workers.len();
     for (i, worker) in handler.workers.iter().enumerate() {
@@ -908,6 +903,12 @@ struct Processed {
     first: Option<Instant>,
     /// Waiting for the polling thread after the first chunk.
     waiting: Duration,
+    /// When the polling thread's end came, everything before it processed.
+    ended: Option<Instant>,
+    /// The final checkpoint (after a clean stop): how long it took, and the offsets
+    /// it covers, to commit.
+    final_checkpoint: Duration,
+    commits: Vec<(String, i32, i64)>,
 }
 
 /// What a processing thread works with.
@@ -956,7 +957,15 @@ fn process(feed: Fed, job: &Job<'_>) -> Result<Processed> {
             Ok(Feed::Barrier(ack)) => {
                 let _ = ack.send(());
             }
-            Ok(Feed::End) | Err(RecvTimeoutError::Disconnected) => return Ok(done),
+            Ok(Feed::End { finish }) => {
+                done.ended = Some(now);
+                if finish {
+                    done.commits = worker.proc().checkpoint(true, now)?;
+                    done.final_checkpoint = now.elapsed();
+                }
+                return Ok(done);
+            }
+            Err(RecvTimeoutError::Disconnected) => return Ok(done),
             // Quiet: time to look at the clock.
             Err(RecvTimeoutError::Timeout) => since_tick = usize::MAX,
         }
