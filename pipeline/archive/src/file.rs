@@ -4,7 +4,7 @@ use crate::ArchiveError;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::arrow_writer::{ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::basic::Compression;
 use parquet::column::writer::ColumnCloseResult;
@@ -195,10 +195,12 @@ impl ParquetFile {
             cause,
         };
         let file = File::open(piece).map_err(|e| read(ParquetError::External(Box::new(e))))?;
-        let meta = ParquetMetaDataReader::new()
+        let footer = ParquetMetaDataReader::new()
             .with_page_index_policy(PageIndexPolicy::Optional)
             .parse_and_finish(&file)
+            .and_then(|m| ArrowReaderMetadata::try_new(m.into(), Default::default()))
             .map_err(read)?;
+        let meta = footer.metadata();
         // Only bytes of the same columns, in the same order, can be copied, and only
         // with their page locations (the file's offset index covers every column
         // chunk or none); anything else is decoded into this file's schema, or
@@ -219,8 +221,10 @@ impl ParquetFile {
             let handle = file
                 .try_clone()
                 .map_err(|e| read(ParquetError::External(Box::new(e))))?;
-            let reader = ParquetRecordBatchReaderBuilder::try_new(handle)
-                .and_then(|b| b.with_row_groups(vec![i]).build())
+            // The footer read above, not read again per row group.
+            let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(handle, footer.clone())
+                .with_row_groups(vec![i])
+                .build()
                 .map_err(read)?;
             for batch in reader {
                 let batch = batch.map_err(|e| read(e.into()))?;
