@@ -123,8 +123,10 @@ pub struct HourlyArgs {
     /// Up to this date or RFC 3339 time (exclusive).
     #[arg(long)]
     pub to: Option<String>,
+    /// Only rows of this sending IP (IPv4 or IPv6, any spelling).
     #[arg(long)]
     pub source_ip: Option<String>,
+    /// Only rows of this MX group (`google`, `microsoft`, ..., or a domain), any case.
     #[arg(long)]
     pub mx_group: Option<String>,
 }

@@ -74,6 +74,10 @@ pub struct Config {
     /// judged (see [`Config::origin`]).
     #[serde(skip)]
     pub overridden_by: Vec<String>,
+    /// The config file's directory: relative `classify` files are found there, not
+    /// in whatever directory the process happens to start in.
+    #[serde(skip)]
+    pub dir: Option<PathBuf>,
 }
 
 /// Field names of shippers' JSON envelopes (rsyslog, Vector, Fluent Bit).
@@ -448,8 +452,10 @@ impl Config {
             None => (String::new(), "(no config file)".to_owned()),
         };
         // Parse the file alone first, so its errors point at its own lines and keys.
-        let file_cfg: Config = toml::from_str(&text).with_context(|| format!("config file {origin}"))?;
+        let mut file_cfg: Config = toml::from_str(&text).with_context(|| format!("config file {origin}"))?;
+        let dir = path.and_then(Path::parent).map(Path::to_path_buf);
         if env.is_empty() {
+            file_cfg.dir = dir;
             return Ok(file_cfg);
         }
         let mut table: toml::Table = toml::from_str(&text).with_context(|| format!("config file {origin}"))?;
@@ -485,6 +491,7 @@ impl Config {
         let mut cfg: Config = toml::Table::try_into(table)
             .with_context(|| format!("config file {origin} with overrides from {}", names.join(", ")))?;
         cfg.overridden_by = names.into_iter().map(str::to_owned).collect();
+        cfg.dir = dir;
         Ok(cfg)
     }
 
@@ -496,6 +503,14 @@ impl Config {
             file
         } else {
             format!("{file} with overrides from {}", self.overridden_by.join(", "))
+        }
+    }
+
+    /// A path the config file names, relative to the file's directory.
+    fn beside(&self, p: &Path) -> PathBuf {
+        match &self.dir {
+            Some(d) if p.is_relative() => d.join(p),
+            _ => p.to_path_buf(),
         }
     }
 
@@ -540,14 +555,14 @@ impl Config {
             None => random_hash_key(),
         };
         let mut classifier = Classifier::builtin();
-        for p in &self.classify.rules {
-            let src = std::fs::read_to_string(p)
+        for p in self.classify.rules.iter().map(|p| self.beside(p)) {
+            let src = std::fs::read_to_string(&p)
                 .with_context(|| format!("{origin}: key `classify.rules`: reading {}", p.display()))?;
             classifier = classifier.with_user_rules(&src, &p.display().to_string())?;
         }
         let mut mx_groups = MxGroups::builtin();
-        for p in &self.classify.mx_groups {
-            let src = std::fs::read_to_string(p)
+        for p in self.classify.mx_groups.iter().map(|p| self.beside(p)) {
+            let src = std::fs::read_to_string(&p)
                 .with_context(|| format!("{origin}: key `classify.mx_groups`: reading {}", p.display()))?;
             mx_groups = mx_groups.with_user_groups(&src, &p.display().to_string())?;
         }
@@ -887,6 +902,36 @@ mod tests {
             overrides(vars.into_iter()),
             [("DEFERLOG_TIMEZONE".to_owned(), "UTC".to_owned())]
         );
+    }
+
+    #[test]
+    fn classify_files_are_found_beside_the_config_file() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let rules = "[[rule]]\nname = \"ours\"\nclass = \"policy\"\ntext = 'quota of the week'\n";
+        std::fs::write(dir.path().join("ours.toml"), rules).expect("write");
+        let groups = "[[group]]\nname = \"acme\"\nsuffixes = [\"mx.acme.test\"]\n";
+        std::fs::write(dir.path().join("groups.toml"), groups).expect("write");
+        let conf = dir.path().join("deferlog.toml");
+        std::fs::write(
+            &conf,
+            "[classify]\nrules = [\"ours.toml\"]\nmx_groups = [\"groups.toml\"]\n",
+        )
+        .expect("write");
+        // The tests run in the crate's directory, where neither file is.
+        assert!(!Path::new("ours.toml").exists());
+        let cfg = Config::load_with_env(Some(&conf), &[]).expect("loads");
+        let n = cfg.resolve("deferlog.toml", 0).expect("both files found");
+        assert_eq!(n.classifier.len(), Classifier::builtin().len() + 1);
+        // Read from the file's own directory, a relative path names the same files.
+        let env = [("DEFERLOG_TIMEZONE".to_owned(), "UTC".to_owned())];
+        let cfg = Config::load_with_env(Some(&conf), &env).expect("loads with overrides");
+        assert_eq!(cfg.dir.as_deref(), Some(dir.path()));
+        // A missing one is named by the path looked at.
+        let missing = dir.path().join("missing.toml");
+        std::fs::write(&conf, "[classify]\nrules = [\"missing.toml\"]\n").expect("write");
+        let cfg = Config::load_with_env(Some(&conf), &[]).expect("loads");
+        let err = format!("{:#}", cfg.resolve("deferlog.toml", 0).unwrap_err());
+        assert!(err.contains(&missing.display().to_string()), "{err}");
     }
 
     #[test]

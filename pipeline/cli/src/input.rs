@@ -154,13 +154,37 @@ pub fn open(path: &str, counter: &ByteCounter) -> Result<Input> {
 /// The inputs in the order to read them: files by modification time, oldest first
 /// (rotated logs: `mail.log.2.gz`, `mail.log.1`, `mail.log`), then stdin. Retries and
 /// expiries correlate with earlier attempts only when those were read first.
-pub fn oldest_first(paths: &[String]) -> Vec<String> {
+///
+/// An input named twice is refused: stdin can be read only once (a second reader would
+/// take bytes out of the middle of the stream), and a file read twice would be counted
+/// twice, under any two names.
+pub fn oldest_first(paths: &[String]) -> Result<Vec<String>> {
+    refuse_repeats(paths)?;
     let mut keyed: Vec<(bool, Option<std::time::SystemTime>, &String)> = paths
         .iter()
         .map(|p| (p == "-", Path::new(p).metadata().and_then(|m| m.modified()).ok(), p))
         .collect();
     keyed.sort_by_key(|(stdin, mtime, _)| (*stdin, *mtime));
-    keyed.into_iter().map(|(_, _, p)| p.clone()).collect()
+    Ok(keyed.into_iter().map(|(_, _, p)| p.clone()).collect())
+}
+
+fn refuse_repeats(paths: &[String]) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let mut stdin = false;
+    let mut files = std::collections::HashMap::new();
+    for p in paths {
+        if p == "-" {
+            if std::mem::replace(&mut stdin, true) {
+                anyhow::bail!("input - (stdin) is named twice: it can be read only once");
+            }
+        } else if let Ok(m) = std::fs::metadata(p)
+            && m.is_file()
+            && let Some(first) = files.insert((m.dev(), m.ino()), p)
+        {
+            anyhow::bail!("inputs {first} and {p} are the same file: its lines would be counted twice");
+        }
+    }
+    Ok(())
 }
 
 /// Total size on disk of the inputs that are files (stdin counts as 0).
@@ -234,6 +258,7 @@ mod tests {
         }
         paths.insert(1, "-".to_owned());
         let order: Vec<String> = oldest_first(&paths)
+            .expect("distinct inputs")
             .iter()
             .map(|p| {
                 Path::new(p)
@@ -242,6 +267,32 @@ mod tests {
             })
             .collect();
         assert_eq!(order, ["mail.log.2.gz", "mail.log.1", "mail.log", "-"]);
+    }
+
+    #[test]
+    fn an_input_named_twice_is_refused_whatever_the_name() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let log = dir.path().join("mail.log");
+        File::create(&log).expect("create");
+        let other = dir.path().join("mail.log.1");
+        File::create(&other).expect("create");
+        let log = log.display().to_string();
+        let again = format!("{}/./mail.log", dir.path().display());
+        let err = |paths: &[&str]| {
+            let paths: Vec<String> = paths.iter().map(|p| (*p).to_owned()).collect();
+            oldest_first(&paths).expect_err("refused").to_string()
+        };
+        assert!(err(&["-", &log, "-"]).contains("stdin) is named twice"));
+        let same = err(&[&log, &again]);
+        assert!(same.contains(&log) && same.contains(&again), "{same}");
+        // Distinct files, stdin once, and a path that is not there (open reports it).
+        let ok = [
+            log.clone(),
+            other.display().to_string(),
+            "-".into(),
+            "missing.log".into(),
+        ];
+        assert_eq!(oldest_first(&ok).expect("distinct").len(), 4);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod cli;
 mod cmd;
 
+use deferlog_app::say;
 use deferlog_app::{config, engine, input, metrics, output};
 
 use clap::Parser;
@@ -21,7 +22,7 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {e:#}");
+            say!("error: {e:#}");
             ExitCode::from(2)
         }
     }

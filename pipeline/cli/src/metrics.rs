@@ -48,13 +48,13 @@ impl Served {
             .spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
                 let Ok(rt) = rt else {
-                    eprintln!("deferlog: metrics endpoint: cannot start its runtime");
+                    say!("deferlog: metrics endpoint: cannot start its runtime");
                     return;
                 };
                 rt.block_on(async move {
                     match tokio::net::TcpListener::from_std(listener) {
                         Ok(l) => deferlog_metrics::serve(l, e, c).await,
-                        Err(err) => eprintln!("deferlog: metrics endpoint: {err}"),
+                        Err(err) => say!("deferlog: metrics endpoint: {err}"),
                     }
                 });
             })
@@ -267,7 +267,7 @@ impl EpochSink for HourGaugeSink {
         if g.add(self.member, &pending).is_err() {
             for epoch in pending.chunks(1) {
                 if let Err(e) = g.add(self.member, epoch) {
-                    eprintln!("deferlog run: hour gauges not refreshed: {e:#}");
+                    say!("deferlog run: hour gauges not refreshed: {e:#}");
                 }
             }
         }

@@ -97,7 +97,7 @@ impl Board {
             return;
         }
         let records = self.records.load(Ordering::Relaxed);
-        eprintln!("deferlog run: {}", line(&p.posts, records - p.records, records, dt));
+        say!("deferlog run: {}", line(&p.posts, records - p.records, records, dt));
         p.at = now;
         p.records = records;
         for post in &mut p.posts {

@@ -203,7 +203,7 @@ impl Handler {
             .unwrap_or_else(PoisonError::into_inner)
             .restore(self.member, taken);
         if let Err(e) = restored {
-            eprintln!("deferlog run: hour gauges not restored: {e:#}");
+            say!("deferlog run: hour gauges not restored: {e:#}");
         }
     }
 
@@ -217,7 +217,7 @@ impl Handler {
             .unwrap_or_else(PoisonError::into_inner)
             .forget(self.member, &scopes);
         if let Err(e) = forgotten {
-            eprintln!("deferlog run: hour gauges not refreshed: {e:#}");
+            say!("deferlog run: hour gauges not refreshed: {e:#}");
         }
     }
 
@@ -239,7 +239,7 @@ impl Handler {
         if let Some(moving) = moving {
             self.workers[m.to].proc().adopt(moving);
         }
-        eprintln!(
+        say!(
             "deferlog run: moved {}/{} from worker {} to worker {} ({:.2}s after the member started)",
             m.topic,
             m.partition,
@@ -264,13 +264,13 @@ impl Partitions for Handler {
                 });
                 match p.last_closed_rows(t, *n) {
                     Some(Ok(rows)) => taken.push(rows),
-                    Some(Err(e)) => eprintln!("deferlog run: hour gauges of {t}/{n} not restored: {e}"),
+                    Some(Err(e)) => say!("deferlog run: hour gauges of {t}/{n} not restored: {e}"),
                     None => {}
                 }
                 start
             })
             .collect::<Vec<_>>();
-        eprintln!(
+        say!(
             "deferlog run: assigned {} ({:.2}s after the member started)",
             names(parts),
             self.started.elapsed().as_secs_f64()
@@ -297,7 +297,7 @@ impl Partitions for Handler {
             }
         }
         if !parts.is_empty() {
-            eprintln!("deferlog run: released {}", names(parts));
+            say!("deferlog run: released {}", names(parts));
         }
         self.forget_hour_gauges(parts);
         commits
@@ -316,7 +316,7 @@ impl Partitions for Handler {
         // their rows back.
         self.forget_hour_gauges(parts);
         if !parts.is_empty() {
-            eprintln!(
+            say!(
                 "deferlog run: lost {} (out of the group longer than its session timeout): dropped unwritten; \
                  their new owner resumes from the last checkpoint",
                 names(parts)
@@ -509,7 +509,7 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
         records: AtomicU64::new(0),
         stop_after: hooks.stop_after,
     });
-    eprintln!(
+    say!(
         "deferlog run: group {} on {} reading {} with {n} member(s), each polling on one thread and processing on {}; archive {}; {}",
         settings.group,
         settings.client.brokers,
@@ -557,7 +557,7 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
         return Err(e);
     }
     total.elapsed = started.elapsed();
-    eprintln!("deferlog run: stopped; everything consumed is written and committed. {total}");
+    say!("deferlog run: stopped; everything consumed is written and committed. {total}");
     Ok(total)
 }
 
@@ -710,7 +710,7 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
     // Waits count from the first record (before it the member joins and waits for
     // traffic): with none, there is nothing to say about them.
     match polled.first_record {
-        Some(d) => eprintln!(
+        Some(d) => say!(
             "deferlog run: consumer {index}: {} records, the first {:.2}s after the member started; polling waited \
              {:.2}s for records{longest} and {} for full workers; workers waited {} for the poller; writing and \
              committing once reading stopped took {:.2}s (the workers' queues emptied after {drained}, their final \
@@ -723,7 +723,7 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
             flushing.as_secs_f64(),
             committing.as_secs_f64(),
         ),
-        None => eprintln!(
+        None => say!(
             "deferlog run: consumer {index}: no records in {:.2}s",
             elapsed.as_secs_f64()
         ),
@@ -881,7 +881,7 @@ fn poll(
                 // The broker being away repeats the same error many times a second.
                 warnings += 1;
                 if warnings.is_power_of_two() {
-                    eprintln!("deferlog run: kafka: {e} (seen {warnings} times)");
+                    say!("deferlog run: kafka: {e} (seen {warnings} times)");
                 }
             }
             None => {}

@@ -103,6 +103,13 @@ fn commit_list(offsets: &[(String, i32, i64)]) -> TopicPartitionList {
     tpl
 }
 
+/// A log line from inside a librdkafka callback, where a panic (a stderr that cannot
+/// be written) would abort the process: such a line is lost instead.
+fn log(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "deferlog: kafka: {line}");
+}
+
 impl ConsumerContext for Ctx {
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
         let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
@@ -121,7 +128,7 @@ impl ConsumerContext for Ctx {
                     consumer.assign(tpl)
                 };
                 if let Err(e) = r {
-                    eprintln!("deferlog: kafka: assigning partitions failed: {e}");
+                    log(format_args!("assigning partitions failed: {e}"));
                 }
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
@@ -140,11 +147,11 @@ impl ConsumerContext for Ctx {
                     consumer.unassign()
                 };
                 if let Err(e) = r {
-                    eprintln!("deferlog: kafka: releasing partitions failed: {e}");
+                    log(format_args!("releasing partitions failed: {e}"));
                 }
             }
             other => {
-                eprintln!("deferlog: kafka: rebalance error: {other:?}");
+                log(format_args!("rebalance error: {other:?}"));
                 self.handler.lost(&list(tpl));
                 let _ = consumer.unassign();
             }

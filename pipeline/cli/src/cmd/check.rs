@@ -1,38 +1,48 @@
 use crate::cli::ConfigArg;
 use crate::config::Config;
-use anyhow::Result;
+use anyhow::{Context, Result};
+use std::io::Write;
 
 /// Loads and resolves the configuration exactly as `replay` (and, with a `[kafka]`
-/// section, `run`) would, and says so. Never connects to anything.
+/// section, `run`) would, and says so. Never connects to anything. Every section is
+/// resolved before anything is printed, so no "ok" precedes an error.
 pub fn run(a: ConfigArg) -> Result<()> {
     let cfg = Config::load(a.config.as_deref())?;
     let origin = cfg.origin(a.config.as_deref());
     let n = cfg.resolve(&origin, super::now_us())?;
-    println!(
-        "{origin}: ok (timezone {}, tenant {}, {} egress entries, {} classification rules)",
+    let m = cfg.resolve_metrics(&origin, None)?;
+    let r = cfg
+        .kafka
+        .is_some()
+        .then(|| cfg.resolve_run(&origin, super::now_us()))
+        .transpose()?;
+    let mut out = String::new();
+    out.push_str(&format!(
+        "{origin}: ok (timezone {}, tenant {}, {} egress entries, {} classification rules)\n",
         cfg.timezone,
         n.tenant,
         n.egress.len(),
         n.classifier.len()
-    );
-    let m = cfg.resolve_metrics(&origin, None)?;
-    println!(
-        "{origin}: metrics ok ({}, instance {}, top {} MX hosts per group, {} series per tenant)",
+    ));
+    out.push_str(&format!(
+        "{origin}: metrics ok ({}, instance {}, top {} MX hosts per group, {} series per tenant)\n",
         m.listen.map_or("endpoint off".to_owned(), |a| format!("on {a}")),
         m.exporter.instance,
         m.exporter.top_k,
         m.exporter.tenant_series_budget
-    );
-    if cfg.kafka.is_some() {
-        let r = cfg.resolve_run(&origin, super::now_us())?;
+    ));
+    if let Some(r) = r {
         let topics: Vec<&str> = r.stream.topics.iter().map(|t| t.name.as_str()).collect();
-        println!(
-            "{origin}: kafka ok (brokers {}, group {}, topics {}, out {}; not contacted)",
+        out.push_str(&format!(
+            "{origin}: kafka ok (brokers {}, group {}, topics {}, out {}; not contacted)\n",
             r.client.brokers,
             r.group,
             topics.join(","),
             r.stream.out.display()
-        );
+        ));
     }
-    Ok(())
+    std::io::stdout()
+        .lock()
+        .write_all(out.as_bytes())
+        .context("writing to stdout")
 }

@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use arrow::array::{AsArray, RecordBatch};
 use arrow::compute::{SortOptions, concat_batches, sort_to_indices, take_record_batch};
 use deferlog_app::engine::run_query;
+use deferlog_app::say;
 use deferlog_app::stream::{self, Hooks};
 use deferlog_event::HOUR_US;
 use deferlog_gen::{GenConfig, Generator, fleet_config_toml};
@@ -84,14 +85,14 @@ pub fn run(a: DemoArgs) -> Result<()> {
     } else {
         "as fast as it goes".to_owned()
     };
-    eprintln!(
+    say!(
         "deferlog demo: {} lines of generated Postfix traffic from 3 hosts into an embedded Kafka broker \
          ({} partitions, {}), {pace}",
         a.lines,
         PARTITIONS,
         broker.bootstrap(),
     );
-    eprintln!("archive: {}\n", a.out.display());
+    say!("archive: {}\n", a.out.display());
 
     let produced = Arc::new(AtomicU64::new(0));
     let produced_all = Arc::new(AtomicBool::new(false));
@@ -117,7 +118,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
                 let hours = std::mem::take(&mut *screen.lock().unwrap_or_else(PoisonError::into_inner));
                 for (hour, batches) in hours {
                     if let Err(e) = print_hour(hour, batches, rows) {
-                        eprintln!("hour {hour}: {e:#}");
+                        say!("hour {hour}: {e:#}");
                     }
                 }
                 // Once everything is consumed, wait out the idle timeout so the hours the
@@ -143,13 +144,13 @@ pub fn run(a: DemoArgs) -> Result<()> {
     feeder
         .join()
         .map_err(|_| anyhow::anyhow!("the feed thread panicked"))??;
-    eprintln!(
+    say!(
         "\n{} records consumed in {:.1}s; the last hours are still open (a running stream \
          would close them as traffic goes on); `report` shows them with final=false.",
         summary.records,
         summary.elapsed.as_secs_f64()
     );
-    eprintln!("next: deferlog report hourly --data {}", a.out.display());
+    say!("next: deferlog report hourly --data {}", a.out.display());
     drop(broker);
     Ok(())
 }

@@ -4,6 +4,7 @@
 use crate::cli::ProduceArgs;
 use crate::input::{self, ByteCounter};
 use anyhow::{Context, Result, bail};
+use deferlog_app::say;
 use deferlog_kafka::{ClientSettings, Producer, create_topic};
 use std::time::{Duration, Instant};
 
@@ -32,8 +33,8 @@ pub fn run(a: ProduceArgs) -> Result<()> {
         rt.block_on(create_topic(&settings, &a.topic, n))?;
     }
     let started = Instant::now();
-    let sent = send_files(&settings, &a.topic, &input::oldest_first(&a.inputs))?;
-    eprintln!(
+    let sent = send_files(&settings, &a.topic, &input::oldest_first(&a.inputs)?)?;
+    say!(
         "deferlog produce: {sent} records to {} in {:.1}s",
         a.topic,
         started.elapsed().as_secs_f64()

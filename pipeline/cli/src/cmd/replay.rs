@@ -4,6 +4,7 @@ use crate::engine::{self, EngineOptions, LineSource, Summary};
 use crate::input::{self, ByteCounter};
 use crate::metrics::{Served, set_hour_gauges};
 use anyhow::{Context, Result};
+use deferlog_app::say;
 use deferlog_archive::run_id;
 use deferlog_metrics::{Counts, Exporter};
 use deferlog_parse::{RejectReason, SkipKind};
@@ -39,7 +40,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     let run_id = run_id(now);
 
     let counter = ByteCounter::default();
-    let sources = input::oldest_first(&a.inputs)
+    let sources = input::oldest_first(&a.inputs)?
         .iter()
         .map(|p| input::open(p, &counter).map(|i| Box::new(i) as Box<dyn LineSource>))
         .collect::<Result<Vec<_>>>()?;
@@ -75,10 +76,18 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         b.finish_and_clear();
     }
     print_summary(&summary, &a.out.display().to_string());
+    if summary.stats.events == 0 && summary.stats.lines > 0 {
+        say!(
+            "deferlog replay: no delivery events in {} lines read as format `{}`: if they are another MTA's, \
+             give --format (postfix, exim, kumomta, powermta or auto)",
+            summary.stats.lines,
+            cfg.format
+        );
+    }
     if let Some(served) = served {
         publish(&served.exporter, &summary, &run_id, cfg.metrics.scope_series_limit)?;
         served.exporter.set_ready(true);
-        eprintln!("deferlog replay: {}; SIGTERM or Ctrl-C stops", served.describe());
+        say!("deferlog replay: {}; SIGTERM or Ctrl-C stops", served.describe());
         super::wait_for_stop()?;
     }
     Ok(())
@@ -110,33 +119,33 @@ fn publish(exporter: &Exporter, s: &Summary, run_id: &str, limit: usize) -> Resu
 pub fn print_summary(s: &Summary, out: &str) {
     let st = &s.stats;
     let secs = s.elapsed.as_secs_f64().max(1e-9);
-    eprintln!("lines read     {:>12}", st.lines);
-    eprintln!("events         {:>12}  ({} expiries)", st.events, st.expiries);
-    eprintln!("skipped        {:>12}", st.total_skipped());
+    say!("lines read     {:>12}", st.lines);
+    say!("events         {:>12}  ({} expiries)", st.events, st.expiries);
+    say!("skipped        {:>12}", st.total_skipped());
     for k in SkipKind::ALL {
         let n = st.skipped(*k);
         if n > 0 {
-            eprintln!("  {:<24}{n:>10}", k.as_str());
+            say!("  {:<24}{n:>10}", k.as_str());
         }
     }
-    eprintln!("rejects        {:>12}", st.total_rejected());
+    say!("rejects        {:>12}", st.total_rejected());
     for r in RejectReason::ALL {
         let n = st.rejected(*r);
         if n > 0 {
-            eprintln!("  {:<24}{n:>10}", r.as_str());
+            say!("  {:<24}{n:>10}", r.as_str());
         }
     }
     if st.evictions > 0 {
-        eprintln!("state evictions {:>11}", st.evictions);
+        say!("state evictions {:>11}", st.evictions);
     }
-    eprintln!("elapsed        {:>11.3}s", secs);
-    eprintln!("lines/s        {:>12.0}", st.lines as f64 / secs);
-    eprintln!(
+    say!("elapsed        {:>11.3}s", secs);
+    say!("lines/s        {:>12.0}", st.lines as f64 / secs);
+    say!(
         "archive        {out} ({} event files, {} rows)",
         s.event_files.len(),
         s.events_written
     );
     if let Some(r) = &s.rejects_file {
-        eprintln!("rejects file   {}", r.display());
+        say!("rejects file   {}", r.display());
     }
 }

@@ -3,8 +3,10 @@ use crate::config::parse_time;
 use crate::engine::run_query;
 use crate::output::{self, Format};
 use anyhow::{Context, Result, bail};
-use deferlog_archive::HOURLY_DIR;
+use deferlog_app::say;
+use deferlog_archive::{EVENTS_DIR, HOURLY_DIR, REJECTS_DIR};
 use deferlog_query::{EventFilter, EventSource, Query};
+use deferlog_stream::STATE_DIR;
 
 pub fn run(r: ReportCommand) -> Result<()> {
     match r {
@@ -28,6 +30,11 @@ fn hourly(a: HourlyArgs) -> Result<()> {
             .transpose()?,
         mx_group: a.mx_group.map(|g| g.to_ascii_lowercase()),
     };
+    if let (Some(from), Some(to)) = (&a.from, &a.to)
+        && filter.from_us >= filter.to_us
+    {
+        bail!("--from {from} is not before --to {to}: no hour lies between them");
+    }
     if !a.data.is_dir() {
         let why = if a.data.exists() {
             "not a directory"
@@ -40,14 +47,29 @@ fn hourly(a: HourlyArgs) -> Result<()> {
         );
     }
     let hourly = a.data.join(HOURLY_DIR);
-    // A replay that found no events writes no hourly rows: an empty report, not an error.
     let source = if hourly.exists() {
         EventSource::Dir(hourly)
     } else {
-        eprintln!(
-            "deferlog report: no {HOURLY_DIR}/ under {}: nothing has been replayed or run into it yet",
-            a.data.display()
-        );
+        // A replay that found no events writes no hourly rows, and a run writes them
+        // once an hour closes or it stops: an empty report, not an error. A directory
+        // holding something else is not an archive.
+        let written = [EVENTS_DIR, REJECTS_DIR, STATE_DIR]
+            .iter()
+            .any(|d| a.data.join(d).exists());
+        let empty = std::fs::read_dir(&a.data).is_ok_and(|mut d| d.next().is_none());
+        if !written && !empty {
+            bail!(
+                "--data {}: not an archive (no {HOURLY_DIR}/, {EVENTS_DIR}/ or {REJECTS_DIR}/ in it); an archive is \
+                 what `deferlog replay`, `run` or `demo` write",
+                a.data.display()
+            );
+        }
+        let why = if written {
+            "no hours written yet (what was replayed or run into it had no delivery events, or no hour has closed)"
+        } else {
+            "nothing has been replayed or run into it yet"
+        };
+        say!("deferlog report: no {HOURLY_DIR}/ under {}: {why}", a.data.display());
         EventSource::Batches(Vec::new())
     };
     let batches = run_query(Query::HOURLY_REPORT, source, &filter)

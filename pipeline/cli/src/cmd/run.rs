@@ -3,6 +3,7 @@
 use crate::cli::ConfigArg;
 use crate::config::Config;
 use anyhow::{Context, Result};
+use deferlog_app::say;
 use deferlog_app::stream;
 use deferlog_stream::STATE_DIR;
 use std::path::Path;
@@ -40,7 +41,7 @@ pub fn run(a: ConfigArg) -> Result<()> {
                 _ = done.tick() => if worker.is_finished() { return Ok::<bool, anyhow::Error>(true) },
             }
         }
-        eprintln!("deferlog run: stopping (writing, committing, leaving the group)");
+        say!("deferlog run: stopping (writing, committing, leaving the group)");
         cancel.cancel();
         let deadline = tokio::time::Instant::now() + SHUTDOWN_LIMIT;
         while !worker.is_finished() && tokio::time::Instant::now() < deadline {

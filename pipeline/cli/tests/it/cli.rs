@@ -1,6 +1,6 @@
 //! The commands as a user runs them: classify, check, gen, report errors.
 
-use crate::support::{corpus, deferlog, ok, run};
+use crate::support::{assert_same_rows, corpus, deferlog, generate, ok, report_csv, run};
 use std::io::Write;
 use std::process::Stdio;
 
@@ -129,6 +129,94 @@ fn report_on_a_missing_archive_says_what_to_do() {
         out.starts_with("hour ") && out.trim_end().ends_with("\n(no rows)"),
         "{out}"
     );
+    // An archive with dead letters but no hours: no rows, and the warning says why.
+    std::fs::create_dir(empty.path().join("rejects")).expect("mkdir");
+    let o = deferlog()
+        .args(["report", "hourly", "--data"])
+        .arg(empty.path())
+        .output()
+        .expect("report");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && err.contains("no hours written yet"), "{err}");
+    // A directory that holds something else (say, an archive's events/ itself).
+    let other = tempfile::tempdir().expect("tmp");
+    std::fs::create_dir(other.path().join("date=2026-11-01")).expect("mkdir");
+    let o = deferlog()
+        .args(["report", "hourly", "--data"])
+        .arg(other.path())
+        .output()
+        .expect("report");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("not an archive"), "{err}");
+}
+
+/// A file every write to fails (ENOSPC), as a full disk or a closed pipe would.
+fn full() -> Stdio {
+    Stdio::from(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full"),
+    )
+}
+
+#[test]
+fn an_unwritable_stderr_loses_log_lines_not_the_run() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let g = generate(dir.path(), 3000, 7);
+    let out = dir.path().join("archive");
+    let o = deferlog()
+        .args(["replay", "--quiet", "--config"])
+        .arg(&g.config)
+        .arg("--out")
+        .arg(&out)
+        .arg(&g.log)
+        .stderr(full())
+        .output()
+        .expect("replay");
+    assert!(o.status.success(), "exit {:?}", o.status);
+    let truth = std::fs::read_to_string(&g.truth).expect("truth");
+    assert_same_rows(&report_csv(&out, &[]), &truth, "replay with stderr full");
+}
+
+#[test]
+fn check_reports_a_failed_write_and_prints_no_ok_before_an_error() {
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/config/deferlog.toml");
+    let o = deferlog()
+        .args(["check", "--config", shipped])
+        .stdout(full())
+        .output()
+        .expect("check");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("writing to stdout") && !err.contains("panicked"), "{err}");
+    // The normalizer's keys are fine, the metrics' are not: nothing is said to be ok.
+    let dir = tempfile::tempdir().expect("tmp");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[metrics]\nlisten = \"nope\"\n").expect("write");
+    let o = deferlog()
+        .args(["check", "--config"])
+        .arg(&bad)
+        .output()
+        .expect("check");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("metrics.listen"), "{err}");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "");
+}
+
+#[test]
+fn replay_refuses_stdin_named_twice() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let o = deferlog()
+        .args(["replay", "--quiet", "--out"])
+        .arg(dir.path().join("archive"))
+        .args(["-", "-"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("replay");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("named twice"), "{err}");
+    assert!(!dir.path().join("archive").exists(), "nothing is written");
 }
 
 #[test]
@@ -163,7 +251,7 @@ fn corpus_logs_replay_without_error_and_count_the_truncated_line_as_a_reject() {
     let summary = String::from_utf8_lossy(&o.stderr).into_owned();
     ok(o);
     assert!(summary.contains("truncated"), "{summary}");
-    let report = crate::support::report_csv(dir.path(), &[]);
+    let report = report_csv(dir.path(), &[]);
     assert!(report.lines().count() > 3, "{report}");
 }
 
@@ -228,23 +316,66 @@ fn produce_to_brokers_that_do_not_answer_fails_naming_them() {
 }
 
 #[test]
+fn gen_checks_its_truth_file_before_writing_the_log() {
+    let o = deferlog()
+        .args(["gen", "--lines", "10", "--truth", "/nonexistent/dir/truth.csv"])
+        .output()
+        .expect("gen");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("--truth"), "{err}");
+    assert!(o.stdout.is_empty(), "{} bytes of log written", o.stdout.len());
+}
+
+#[test]
+fn a_replay_with_no_events_suggests_the_format() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let g = generate(dir.path(), 500, 7);
+    let o = deferlog()
+        .args(["replay", "--quiet", "--format", "exim", "--out"])
+        .arg(dir.path().join("archive"))
+        .arg(&g.log)
+        .output()
+        .expect("replay");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success() && err.contains("no delivery events") && err.contains("--format"),
+        "{err}"
+    );
+    // A log read as what it is gets no such line.
+    let o = deferlog()
+        .args(["replay", "--quiet", "--format", "postfix", "--out"])
+        .arg(dir.path().join("archive2"))
+        .arg(&g.log)
+        .output()
+        .expect("replay");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && !err.contains("no delivery events"), "{err}");
+}
+
+#[test]
 fn bad_flag_values_are_named_as_flags() {
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("archive");
-    let cases: [&[&str]; 6] = [
+    let cases: [&[&str]; 10] = [
         &["replay", "--format", "sendmail", "-"],
         &["replay", "--reference-time", "2026-13-01", "-"],
         &["gen", "--messages-per-hour", "0"],
+        &["gen", "--start", "1960-01-01"],
+        &["gen", "--start", "9999-12-31T23:00:00Z"],
+        &["report", "--from", "2026-11-09", "--to", "2026-11-08"],
+        &["report", "--to", "2026-11-08", "--from", "2026-11-08"],
         &["demo", "--speed=-1"],
         &["demo", "--speed", "NaN"],
         &["demo", "--speed", "1e-300"],
     ];
     for args in cases {
         let mut c = deferlog();
-        c.args(args);
-        if args[0] != "gen" {
-            c.arg("--out").arg(&out);
-        }
+        match args[0] {
+            "gen" => c.args(args),
+            // `report hourly`: the flags after the subcommand, over an empty archive.
+            "report" => c.args(["report", "hourly", "--data"]).arg(dir.path()).args(&args[1..]),
+            _ => c.args(args).arg("--out").arg(&out),
+        };
         let o = c.stdin(Stdio::null()).output().expect("run");
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success(), "{args:?}: {err}");
