@@ -68,14 +68,26 @@ impl EventArchive {
     }
 
     /// Undoes the run: removes every file it closed and every one still open, so a
-    /// failed replay leaves nothing to count twice when it is run again.
+    /// failed replay leaves nothing to count twice when it is run again, and then the
+    /// partition directories it leaves empty (`remove_dir` keeps any that still hold
+    /// another run's files).
     pub fn abort(self) {
+        let mut hours: Vec<i64> = self.open.keys().copied().collect();
         for (_, f) in self.open {
             f.abort();
         }
-        for (_, path) in self.closed {
+        for (hour, path) in self.closed {
             let _ = std::fs::remove_file(path);
+            hours.push(hour);
         }
+        for hour in hours {
+            let dir = self.root.join(hour_partition(hour));
+            let _ = std::fs::remove_dir(&dir);
+            if let Some(date) = dir.parent() {
+                let _ = std::fs::remove_dir(date);
+            }
+        }
+        let _ = std::fs::remove_dir(&self.root);
     }
 
     /// Closes everything still open; returns every file written.
@@ -158,6 +170,32 @@ mod tests {
             .filter(|p| p.to_string_lossy().ends_with(".tmp"))
             .count();
         assert_eq!(leftovers, 0);
+    }
+
+    #[test]
+    fn an_aborted_run_leaves_no_files_and_no_empty_partitions() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let h = 1_793_000_000 / 3600 * HOUR_US;
+        // An earlier run's file in one of the hours stays, with its directories.
+        let mut earlier = EventArchive::new(dir.path(), "run0");
+        earlier.write(&batch(h + 1, 1)).expect("write");
+        let kept = earlier.finish().expect("finish");
+        let mut a = EventArchive::new(dir.path(), "run1");
+        a.write(&batch(h + 5, 3)).expect("write");
+        a.write(&batch(h + 30 * HOUR_US, 2)).expect("write");
+        assert_eq!(a.close_before(h + HOUR_US).expect("close"), vec![h]);
+        a.abort();
+        let left = walk(dir.path());
+        assert_eq!(left, vec![kept[0].1.clone()]);
+        // The other day's partition went with its only file.
+        let days = std::fs::read_dir(dir.path().join(EVENTS_DIR)).expect("events").count();
+        assert_eq!(days, 1);
+        // A run that was the only one leaves no events directory at all.
+        let alone = tempfile::tempdir().expect("tmp");
+        let mut a = EventArchive::new(alone.path(), "run1");
+        a.write(&batch(h + 5, 3)).expect("write");
+        a.abort();
+        assert!(!alone.path().join(EVENTS_DIR).exists());
     }
 
     fn walk(p: &Path) -> Vec<PathBuf> {

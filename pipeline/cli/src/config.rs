@@ -18,6 +18,21 @@ const ENV_PREFIX: &str = "DEFERLOG_";
 /// Keys the environment cannot override (README, Configuration).
 const LIST_KEYS: [&[&str]; 2] = [&["egress"], &["kafka", "topics"]];
 
+/// Far more than any machine has cores to use.
+const MAX_PARSER_THREADS: usize = 1024;
+
+/// Keys that are tables: a variable sets one of their keys, not the whole table.
+const TABLE_KEYS: [&[&str]; 8] = [
+    &["classify"],
+    &["privacy"],
+    &["limits"],
+    &["kafka"],
+    &["kafka", "properties"],
+    &["stream"],
+    &["metrics"],
+    &["envelope"],
+];
+
 /// Not configuration: read by `scripts/`, the tests and the benches.
 const TOOL_VARS: &[&str] = &[
     "DEFERLOG_TANSU",
@@ -484,6 +499,13 @@ impl Config {
                     list.join(".")
                 );
             }
+            if let Some(t) = TABLE_KEYS.iter().find(|t| t.iter().eq(path.iter())) {
+                bail!(
+                    "environment variable {name}: `{}` is a table ([{}]): set one of its keys, as {name}__<KEY>",
+                    t.join("."),
+                    t.join(".")
+                );
+            }
             let value = typed_as_needed(&table, &path, value);
             set_path(&mut table, &path, value).with_context(|| format!("environment variable {name}"))?;
             names.push(name.as_str());
@@ -571,6 +593,10 @@ impl Config {
         }
         if self.limits.parser_threads == Some(0) {
             bail!("{origin}: key `limits.parser_threads` must be at least 1");
+        }
+        // Each thread holds its own buffers and correlation state: thousands are a typo.
+        if self.limits.parser_threads.is_some_and(|n| n > MAX_PARSER_THREADS) {
+            bail!("{origin}: key `limits.parser_threads` must be at most {MAX_PARSER_THREADS}");
         }
         if self.limits.batch_rows == 0 {
             bail!("{origin}: key `limits.batch_rows` must be at least 1");
@@ -857,6 +883,14 @@ mod tests {
             let err = format!("{:#}", Config::load_with_env(None, &env).expect_err(var));
             assert!(err.contains(var) && err.contains("is a list"), "{err}");
         }
+        for var in ["DEFERLOG_LIMITS", "DEFERLOG_KAFKA__PROPERTIES"] {
+            let env = [(var.to_owned(), "5".to_owned())];
+            let err = format!("{:#}", Config::load_with_env(None, &env).expect_err(var));
+            assert!(
+                err.contains(var) && err.contains("is a table") && !err.contains("struct"),
+                "{err}"
+            );
+        }
         let env = [("DEFERLOG_TIMEZONE".to_owned(), "Mars/Olympus".to_owned())];
         let cfg = Config::load_with_env(Some(f.path()), &env).expect("loads");
         let origin = cfg.origin(Some(f.path()));
@@ -958,6 +992,12 @@ mod tests {
         let cfg: Config = toml::from_str(same).expect("parses");
         let n = cfg.resolve("x.toml", 0).expect("one sender, one IP");
         assert_eq!(n.egress[0].ip, "2001:db8::1");
+        let cfg: Config = toml::from_str("[limits]\nparser_threads = 100000").expect("parses");
+        let err = format!("{:#}", cfg.resolve("x.toml", 0).unwrap_err());
+        assert!(
+            err.contains("limits.parser_threads") && err.contains("at most"),
+            "{err}"
+        );
         let cfg: Config = toml::from_str("[privacy]\nhash_key = \"abc\"").expect("parses");
         let err = format!("{:#}", cfg.resolve("x.toml", 0).unwrap_err());
         assert!(err.contains("privacy.hash_key"), "{err}");

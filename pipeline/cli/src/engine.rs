@@ -383,6 +383,8 @@ fn write_loop(out: &Path, run_id: &str, workers: usize, rx: Receiver<ToWriter>) 
         archive.abort();
         if let Some(f) = rejects {
             f.abort();
+            // Left only if another run's dead letters are in it.
+            let _ = std::fs::remove_dir(out.join(REJECTS_DIR));
         }
         result?;
         anyhow::bail!("input ended with an error; this run's archive files were removed");

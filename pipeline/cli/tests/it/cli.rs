@@ -205,6 +205,47 @@ fn check_reports_a_failed_write_and_prints_no_ok_before_an_error() {
 }
 
 #[test]
+fn a_replay_whose_input_breaks_off_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // Enough lines that hours close and their files are written before it breaks off.
+    let g = generate(dir.path(), 60_000, 7);
+    let log = std::fs::read(&g.log).expect("log");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&log).expect("gzip");
+    let gz = gz.finish().expect("gzip");
+    let cut = dir.path().join("mail.log.1.gz");
+    std::fs::write(&cut, &gz[..gz.len() / 2]).expect("write");
+    let out = dir.path().join("archive");
+    let o = deferlog()
+        .args(["replay", "--quiet", "--config"])
+        .arg(&g.config)
+        .arg("--out")
+        .arg(&out)
+        .arg(&cut)
+        .output()
+        .expect("replay");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("mail.log.1.gz"), "{err}");
+    let left: Vec<_> = walkdir(&out);
+    assert!(left.is_empty(), "left behind: {left:?}");
+    // Run again with the whole input, every line counts once.
+    std::fs::write(&cut, &gz).expect("write");
+    crate::support::replay(&g.config, &out, &[&cut]);
+    let truth = std::fs::read_to_string(&g.truth).expect("truth");
+    assert_same_rows(&report_csv(&out, &[]), &truth, "the replay after the failed one");
+}
+
+/// Every file and directory under `p` (none if it is not there).
+fn walkdir(p: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+        out.push(e.path());
+        out.extend(walkdir(&e.path()));
+    }
+    out
+}
+
+#[test]
 fn replay_refuses_stdin_named_twice() {
     let dir = tempfile::tempdir().expect("tmp");
     let o = deferlog()
