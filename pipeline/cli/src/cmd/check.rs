@@ -31,15 +31,21 @@ pub fn run(a: ConfigArg) -> Result<()> {
         m.exporter.top_k,
         m.exporter.tenant_series_budget
     ));
-    if let Some(r) = r {
-        let topics: Vec<&str> = r.stream.topics.iter().map(|t| t.name.as_str()).collect();
-        out.push_str(&format!(
-            "{origin}: kafka ok (brokers {}, group {}, topics {}, out {}; not contacted)\n",
-            r.client.brokers,
-            r.group,
-            topics.join(","),
-            r.stream.out.display()
-        ));
+    match r {
+        None => out.push_str(&format!(
+            "{origin}: no [kafka] section: `replay` and `report` need none, `run` would refuse to start \
+             ([stream] is checked with [kafka])\n"
+        )),
+        Some(r) => {
+            let topics: Vec<&str> = r.stream.topics.iter().map(|t| t.name.as_str()).collect();
+            out.push_str(&format!(
+                "{origin}: kafka ok (brokers {}, group {}, topics {}, out {}; not contacted)\n",
+                r.client.brokers,
+                r.group,
+                topics.join(","),
+                r.stream.out.display()
+            ));
+        }
     }
     std::io::stdout()
         .lock()
