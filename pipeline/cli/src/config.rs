@@ -675,6 +675,9 @@ impl Config {
         if k.brokers.trim().is_empty() {
             bail!("{origin}: key `kafka.brokers` must name at least one broker (host:port)");
         }
+        if let Some(b) = k.brokers.split(',').map(str::trim).find(|b| !plausible_broker(b)) {
+            bail!("{origin}: key `kafka.brokers`: {b:?} is not host:port (brokers are separated by commas)");
+        }
         if k.group_id.trim().is_empty() {
             bail!("{origin}: key `kafka.group_id` must not be empty");
         }
@@ -702,11 +705,38 @@ impl Config {
                     bail!("{origin}: key `kafka.topics[{i}].tenant.from`: {other:?} is not fixed, key or header")
                 }
             };
+            if k.topics[..i].iter().any(|o| o.name == t.name) {
+                bail!(
+                    "{origin}: key `kafka.topics[{i}].name`: topic {:?} is listed twice",
+                    t.name
+                );
+            }
             topics.push(TopicConfig {
                 name: t.name.clone(),
                 tenant,
                 format,
             });
+        }
+        // What goes out must not come back in: a dead letter read again is a dead
+        // letter again, one more every checkpoint, without end.
+        let outputs = [
+            ("kafka.hourly_topic", &k.hourly_topic),
+            ("kafka.dead_letter_topic", &k.dead_letter_topic),
+        ];
+        for (key, topic) in outputs {
+            if let Some(t) = topic.as_deref().filter(|t| k.topics.iter().any(|i| i.name == **t)) {
+                bail!(
+                    "{origin}: key `{key}`: {t:?} is also an input topic (kafka.topics): its records would be read back"
+                );
+            }
+        }
+        if let (Some(h), Some(d)) = (&k.hourly_topic, &k.dead_letter_topic)
+            && !h.is_empty()
+            && h == d
+        {
+            bail!(
+                "{origin}: keys `kafka.hourly_topic` and `kafka.dead_letter_topic` name one topic, {h:?}: give each its own"
+            );
         }
         let mut client = deferlog_kafka::ClientSettings::new(&k.brokers);
         for (key, v) in &k.properties {
@@ -772,6 +802,20 @@ impl Config {
             hash_key_given: self.privacy.hash_key.is_some(),
         })
     }
+}
+
+/// One entry of a broker list as librdkafka takes it: `host:port`, `host` (port 9092)
+/// or `scheme://host:port`; an IPv6 host in brackets.
+fn plausible_broker(b: &str) -> bool {
+    let b = b.split_once("://").map_or(b, |(_, rest)| rest);
+    let (host, port) = match b.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(':') => (h, Some(p)),
+        _ => (b, None),
+    };
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    !host.is_empty()
+        && host.bytes().all(|c| c.is_ascii_alphanumeric() || b".-_:".contains(&c))
+        && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0))
 }
 
 fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<()> {
@@ -1039,6 +1083,41 @@ mod tests {
             "{base}[[kafka.topics]]\nname = \"m\"\n[kafka.properties]\n\"session.timeout.ms\" = \"abc\""
         ));
         assert!(e.contains("kafka.properties.session.timeout.ms"), "{e}");
+        let e = err(&format!(
+            "{base}[[kafka.topics]]\nname = \"m\"\n[[kafka.topics]]\nname = \"m\""
+        ));
+        assert!(e.contains("kafka.topics[1].name") && e.contains("twice"), "{e}");
+        // An output topic read back would feed on itself.
+        for key in ["dead_letter_topic", "hourly_topic"] {
+            let e = err(&format!(
+                "[kafka]\nbrokers = \"b:9092\"\n{key} = \"m\"\n[[kafka.topics]]\nname = \"m\""
+            ));
+            assert!(e.contains(&format!("kafka.{key}")) && e.contains("input topic"), "{e}");
+        }
+        let e = err(&format!(
+            "[kafka]\nbrokers = \"b:9092\"\nhourly_topic = \"o\"\ndead_letter_topic = \"o\"\n{}",
+            "[[kafka.topics]]\nname = \"m\""
+        ));
+        assert!(e.contains("one topic"), "{e}");
+        for brokers in ["not a broker list:::", "b:0", "b:99999", "a:9092,,b:9092"] {
+            let e = err(&format!(
+                "[kafka]\nbrokers = \"{brokers}\"\n[[kafka.topics]]\nname = \"m\""
+            ));
+            assert!(e.contains("kafka.brokers") && e.contains("host:port"), "{brokers}: {e}");
+        }
+        for brokers in [
+            "b",
+            "b:9092,c:9093",
+            "SASL_SSL://kafka-1.example.com:9093",
+            "[2001:db8::1]:9092",
+            "10.0.0.1:9092",
+        ] {
+            let cfg: Config = toml::from_str(&format!(
+                "[kafka]\nbrokers = \"{brokers}\"\n[[kafka.topics]]\nname = \"m\""
+            ))
+            .expect("parses");
+            assert!(cfg.resolve_run("d.toml", 0).is_ok(), "{brokers}");
+        }
         let ok: Config = toml::from_str(&format!(
             "{base}[[kafka.topics]]\nname = \"m\"\ntenant = {{ from = \"key\" }}\n\
              [kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n\"session.timeout.ms\" = 6000\n"

@@ -166,6 +166,8 @@ struct Handler {
     hour_gauges: Arc<Mutex<HourGauges>>,
     /// This member's number in the process.
     member: usize,
+    /// Partitions it lost (see [`Partitions::lost`]).
+    lost: AtomicU64,
 }
 
 impl Handler {
@@ -304,6 +306,7 @@ impl Partitions for Handler {
     }
 
     fn lost(&self, parts: &[TopicPartition]) {
+        self.lost.fetch_add(parts.len() as u64, Ordering::Relaxed);
         for w in &self.workers {
             w.feeder.barrier();
         }
@@ -315,6 +318,10 @@ impl Partitions for Handler {
         // After they are dropped: a worker's checkpoint before that could bring
         // their rows back.
         self.forget_hour_gauges(parts);
+        // Out of the group: not ready until the next assignment.
+        if !parts.is_empty() {
+            self.exporter.set_ready(false);
+        }
         if !parts.is_empty() {
             say!(
                 "deferlog run: lost {} (out of the group longer than its session timeout): dropped unwritten; \
@@ -354,6 +361,8 @@ pub struct RunSummary {
     pub consume: Duration,
     /// Of `busy`: SQL, writing and checkpoints; the rest is parsing and batching.
     pub timings: deferlog_stream::Timings,
+    /// Partitions lost during the run (out of the group too long): dropped unwritten.
+    pub lost_partitions: u64,
 }
 
 impl RunSummary {
@@ -365,6 +374,7 @@ impl RunSummary {
         self.busy += o.busy;
         self.consume += o.consume;
         self.timings.add(&o.timings);
+        self.lost_partitions += o.lost_partitions;
     }
 }
 
@@ -426,7 +436,9 @@ struct Shared {
     exporter: Arc<Exporter>,
     hour_gauges: Arc<Mutex<HourGauges>>,
     /// Each worker's watermark (µs).
-    watermarks: Mutex<Vec<i64>>,
+    /// Each worker's watermark (µs; `i64::MIN`: none yet, with hours open), `None` for
+    /// a worker that has nothing to close (no partition, or no event yet in any).
+    watermarks: Mutex<Vec<Option<i64>>>,
     /// The status line.
     board: Board,
 }
@@ -441,9 +453,10 @@ impl Shared {
     }
 
     fn checkpointed(&self, slot: usize, status: Vec<PartitionStatus>, watermark_us: i64) {
-        // A worker whose partitions all went keeps its watermark (it never goes back)
-        // but holds nothing back.
-        let watermark_us = if status.is_empty() { i64::MIN } else { watermark_us };
+        // A worker with no watermark yet holds the process's back only if it has
+        // hours open: one holding only partitions without events has nothing to close.
+        let open = status.iter().any(|p| p.open_hours > 0);
+        let held = (watermark_us != i64::MIN || open).then_some(watermark_us);
         let mut all: Vec<PartitionStatus> = {
             let mut st = self.statuses.lock().unwrap_or_else(PoisonError::into_inner);
             st[slot] = status;
@@ -454,9 +467,8 @@ impl Shared {
         newest_per_partition(&mut all, |p| (&p.topic, p.partition, p.next_offset));
         let watermark = {
             let mut w = self.watermarks.lock().unwrap_or_else(PoisonError::into_inner);
-            w[slot] = watermark_us;
-            // Workers that hold nothing do not hold the process's watermark back.
-            w.iter().copied().filter(|w| *w != i64::MIN).min()
+            w[slot] = held;
+            process_watermark(&w)
         };
         self.exporter.set_state(
             all.iter().map(|p| p.stats.state_size).sum(),
@@ -472,6 +484,13 @@ impl Shared {
             cb(&all);
         }
     }
+}
+
+/// The process's watermark over its workers' (see [`Shared::watermarks`]): a worker
+/// with nothing to close does not hold it back, one with hours open and no watermark
+/// yet does (its hours are not final, so no hour is final everywhere).
+fn process_watermark(workers: &[Option<i64>]) -> Option<i64> {
+    workers.iter().flatten().copied().min().filter(|w| *w != i64::MIN)
 }
 
 /// One sink shared by every member.
@@ -501,7 +520,7 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
     let shared = Arc::new(Shared {
         exporter: served.exporter.clone(),
         hour_gauges: Arc::new(Mutex::new(HourGauges::new(served.exporter.clone()))),
-        watermarks: Mutex::new(vec![i64::MIN; slots]),
+        watermarks: Mutex::new(vec![None; slots]),
         board: Board::new(slots, settings.status_interval),
         on_checkpoint: Mutex::new(hooks.on_checkpoint),
         statuses: Mutex::new(vec![Vec::new(); slots]),
@@ -557,7 +576,16 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
         return Err(e);
     }
     total.elapsed = started.elapsed();
-    say!("deferlog run: stopped; everything consumed is written and committed. {total}");
+    let lost = match total.lost_partitions {
+        0 => String::new(),
+        n => format!(
+            "; {n} partition(s) lost during the run were dropped unwritten (their next owner resumes them from their \
+             last checkpoint)"
+        ),
+    };
+    say!(
+        "deferlog run: stopped; everything consumed from the partitions it held is written and committed{lost}. {total}"
+    );
     Ok(total)
 }
 
@@ -608,6 +636,7 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
         first_slot: index * w,
         hour_gauges: shared.hour_gauges.clone(),
         member: index,
+        lost: AtomicU64::new(0),
     });
     let source = Source::new(&settings.client, &settings.group, &topics, handler.clone())?;
 
@@ -734,6 +763,7 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
         first_record: polled.first_record,
         idle_tail: polled.idle_tail,
         leaving: Some(leaving),
+        lost_partitions: handler.lost.load(Ordering::Relaxed),
         ..RunSummary::default()
     };
     for (p, w) in processed.iter().zip(&handler.workers) {
@@ -881,7 +911,10 @@ fn poll(
                 // The broker being away repeats the same error many times a second.
                 warnings += 1;
                 if warnings.is_power_of_two() {
-                    say!("deferlog run: kafka: {e} (seen {warnings} times)");
+                    say!(
+                        "deferlog run: kafka ({}): {e} (seen {warnings} times)",
+                        settings.client.brokers
+                    );
                 }
             }
             None => {}
@@ -992,6 +1025,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_worker_without_a_watermark_holds_the_processs_back_unless_it_holds_nothing() {
+        assert_eq!(process_watermark(&[Some(20), Some(10)]), Some(10));
+        // Hours open, and no watermark yet (a partition with events, beside one that has
+        // records but no event and has not gone idle).
+        assert_eq!(process_watermark(&[Some(20), Some(i64::MIN)]), None);
+        // Nothing to close.
+        assert_eq!(process_watermark(&[Some(20), None]), Some(20));
+        assert_eq!(process_watermark(&[None, None]), None);
+    }
+
+    #[test]
     fn the_summary_splits_the_run_into_start_records_and_idle_end() {
         let s = RunSummary {
             records: 1000,
@@ -1006,6 +1050,7 @@ mod tests {
                 write: Duration::from_secs(2),
                 ..Default::default()
             },
+            lost_partitions: 0,
         };
         assert_eq!(
             s.to_string(),
