@@ -752,6 +752,8 @@ impl Config {
         client
             .check()
             .map_err(|(key, e)| anyhow::anyhow!("{origin}: key `kafka.properties.{key}`: {e}"))?;
+        deferlog_kafka::check_consumer(&client, &k.group_id)
+            .map_err(|e| anyhow::anyhow!("{origin}: key `kafka.properties`: {e}"))?;
         let st = &self.stream;
         for (name, v) in [
             ("stream.batch_rows", st.batch_rows as u64),
@@ -1083,6 +1085,11 @@ mod tests {
             "{base}[[kafka.topics]]\nname = \"m\"\n[kafka.properties]\n\"session.timeout.ms\" = \"abc\""
         ));
         assert!(e.contains("kafka.properties.session.timeout.ms"), "{e}");
+        // Each fine on its own, together not (librdkafka's rule, found before `run`).
+        let e = err(&format!(
+            "{base}[[kafka.topics]]\nname = \"m\"\n[kafka.properties]\n\"fetch.max.bytes\" = 65536"
+        ));
+        assert!(e.contains("kafka.properties") && e.contains("fetch.max.bytes"), "{e}");
         let e = err(&format!(
             "{base}[[kafka.topics]]\nname = \"m\"\n[[kafka.topics]]\nname = \"m\""
         ));
@@ -1120,7 +1127,8 @@ mod tests {
         }
         let ok: Config = toml::from_str(&format!(
             "{base}[[kafka.topics]]\nname = \"m\"\ntenant = {{ from = \"key\" }}\n\
-             [kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n\"session.timeout.ms\" = 6000\n"
+             [kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.mechanism\" = \"SCRAM-SHA-512\"\n\
+             \"sasl.username\" = \"u\"\n\"sasl.password\" = \"p\"\n\"session.timeout.ms\" = 6000\n"
         ))
         .expect("parses");
         let r = ok.resolve_run("d.toml", 0).expect("valid");
@@ -1128,10 +1136,21 @@ mod tests {
         assert_eq!(
             r.client.properties,
             [
+                ("sasl.mechanism".to_owned(), "SCRAM-SHA-512".to_owned()),
+                ("sasl.password".to_owned(), "p".to_owned()),
+                ("sasl.username".to_owned(), "u".to_owned()),
                 ("security.protocol".to_owned(), "SASL_SSL".to_owned()),
                 ("session.timeout.ms".to_owned(), "6000".to_owned())
             ]
         );
+        // SASL's default mechanism, GSSAPI (Kerberos), is not in the bundled librdkafka:
+        // `run` could not start, so neither does the check pass.
+        let gssapi: Config = toml::from_str(&format!(
+            "{base}[[kafka.topics]]\nname = \"m\"\n[kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n"
+        ))
+        .expect("parses");
+        let e = format!("{:#}", gssapi.resolve_run("d.toml", 0).unwrap_err());
+        assert!(e.contains("kafka.properties") && e.contains("GSSAPI"), "{e}");
     }
 
     #[test]

@@ -210,6 +210,35 @@ pub struct Source {
     consumer: BaseConsumer<Ctx>,
 }
 
+const CONSUMER_DEFAULTS: [(&str, &str); 6] = [
+    ("enable.auto.commit", "false"),
+    ("enable.auto.offset.store", "false"),
+    ("auto.offset.reset", "earliest"),
+    ("statistics.interval.ms", "5000"),
+    ("enable.partition.eof", "false"),
+    // When the prefetch queue is full (processing slower than fetching), librdkafka
+    // waits this long before fetching again; its default of a second leaves the queue
+    // empty and the consumer idle in between.
+    ("fetch.queue.backoff.ms", "10"),
+];
+
+/// Whether librdkafka would make `run`'s consumer from these settings: properties
+/// that are each fine can still contradict each other (`fetch.max.bytes` below
+/// `message.max.bytes`), which only making a client finds. Made without brokers, so
+/// nothing connects.
+pub fn check_consumer(settings: &ClientSettings, group: &str) -> Result<(), KafkaError> {
+    let mut c = settings.client_config(&CONSUMER_DEFAULTS);
+    c.remove("bootstrap.servers").set("group.id", group);
+    // A client without brokers says so at warning level: expected here.
+    c.set_log_level(rdkafka::config::RDKafkaLogLevel::Critical);
+    c.create::<BaseConsumer>()
+        .map(drop)
+        .map_err(|cause| KafkaError::Create {
+            what: "consumer",
+            cause,
+        })
+}
+
 impl std::fmt::Debug for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Source").finish_non_exhaustive()
@@ -230,17 +259,7 @@ impl Source {
             ends: Mutex::new(BTreeMap::new()),
         };
         let consumer: BaseConsumer<Ctx> = settings
-            .client_config(&[
-                ("enable.auto.commit", "false"),
-                ("enable.auto.offset.store", "false"),
-                ("auto.offset.reset", "earliest"),
-                ("statistics.interval.ms", "5000"),
-                ("enable.partition.eof", "false"),
-                // When the prefetch queue is full (processing slower than fetching),
-                // librdkafka waits this long before fetching again; its default of a
-                // second leaves the queue empty and the consumer idle in between.
-                ("fetch.queue.backoff.ms", "10"),
-            ])
+            .client_config(&CONSUMER_DEFAULTS)
             .set("group.id", group)
             .create_with_context(ctx)
             .map_err(|cause| KafkaError::Create {
@@ -286,7 +305,19 @@ impl Source {
 
 #[cfg(test)]
 mod tests {
-    use super::LogEnds;
+    use super::{ClientSettings, Duration, LogEnds, check_consumer};
+
+    #[test]
+    fn contradicting_properties_are_found_without_connecting() {
+        // Nothing listens on port 1: a check that connected would hang or fail on it.
+        let ok = ClientSettings::new("127.0.0.1:1").with("session.timeout.ms", "6000");
+        let started = std::time::Instant::now();
+        check_consumer(&ok, "g").expect("a consumer can be made");
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        let bad = ClientSettings::new("127.0.0.1:1").with("fetch.max.bytes", "65536");
+        let e = check_consumer(&bad, "g").expect_err("fetch.max.bytes below message.max.bytes");
+        assert!(e.to_string().contains("fetch.max.bytes"), "{e}");
+    }
 
     #[test]
     fn lag_counts_from_the_readers_position_or_the_logs_start() {

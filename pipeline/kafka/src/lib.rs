@@ -13,7 +13,7 @@ mod producer;
 mod settings;
 
 pub use admin::create_topic;
-pub use consumer::{LogEnds, Message, Partitions, Source, TopicPartition};
+pub use consumer::{LogEnds, Message, Partitions, Source, TopicPartition, check_consumer};
 pub use embedded::EmbeddedBroker;
 pub use error::KafkaError;
 pub use producer::Producer;
