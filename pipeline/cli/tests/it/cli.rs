@@ -118,34 +118,29 @@ fn report_on_a_missing_archive_says_what_to_do() {
         err.contains("no such directory") && err.contains("deferlog replay"),
         "{err}"
     );
+    let report = |data: &std::path::Path| {
+        deferlog()
+            .args(["report", "hourly", "--data"])
+            .arg(data)
+            .output()
+            .expect("report")
+    };
     // A directory nothing was written into yet (a replay that found no events): no rows.
     let empty = tempfile::tempdir().expect("tmp");
-    let out = ok(deferlog()
-        .args(["report", "hourly", "--data"])
-        .arg(empty.path())
-        .output()
-        .expect("report"));
+    let out = ok(report(empty.path()));
     assert!(
         out.starts_with("hour ") && out.trim_end().ends_with("\n(no rows)"),
         "{out}"
     );
     // An archive with dead letters but no hours: no rows, and the warning says why.
     std::fs::create_dir(empty.path().join("rejects")).expect("mkdir");
-    let o = deferlog()
-        .args(["report", "hourly", "--data"])
-        .arg(empty.path())
-        .output()
-        .expect("report");
+    let o = report(empty.path());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success() && err.contains("no hours written yet"), "{err}");
     // A directory that holds something else (say, an archive's events/ itself).
     let other = tempfile::tempdir().expect("tmp");
     std::fs::create_dir(other.path().join("date=2026-11-01")).expect("mkdir");
-    let o = deferlog()
-        .args(["report", "hourly", "--data"])
-        .arg(other.path())
-        .output()
-        .expect("report");
+    let o = report(other.path());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("not an archive"), "{err}");
 }
@@ -160,17 +155,23 @@ fn full() -> Stdio {
     )
 }
 
+/// `replay --quiet` of one input, to be run as the test needs.
+fn replay_cmd(config: &std::path::Path, out: &std::path::Path, input: &std::path::Path) -> std::process::Command {
+    let mut c = deferlog();
+    c.args(["replay", "--quiet", "--config"])
+        .arg(config)
+        .arg("--out")
+        .arg(out)
+        .arg(input);
+    c
+}
+
 #[test]
 fn an_unwritable_stderr_loses_log_lines_not_the_run() {
     let dir = tempfile::tempdir().expect("tmp");
     let g = generate(dir.path(), 3000, 7);
     let out = dir.path().join("archive");
-    let o = deferlog()
-        .args(["replay", "--quiet", "--config"])
-        .arg(&g.config)
-        .arg("--out")
-        .arg(&out)
-        .arg(&g.log)
+    let o = replay_cmd(&g.config, &out, &g.log)
         .stderr(full())
         .output()
         .expect("replay");
@@ -216,14 +217,7 @@ fn a_replay_whose_input_breaks_off_leaves_nothing_behind() {
     let cut = dir.path().join("mail.log.1.gz");
     std::fs::write(&cut, &gz[..gz.len() / 2]).expect("write");
     let out = dir.path().join("archive");
-    let o = deferlog()
-        .args(["replay", "--quiet", "--config"])
-        .arg(&g.config)
-        .arg("--out")
-        .arg(&out)
-        .arg(&cut)
-        .output()
-        .expect("replay");
+    let o = replay_cmd(&g.config, &out, &cut).output().expect("replay");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("mail.log.1.gz"), "{err}");
     let left: Vec<_> = walkdir(&out);
@@ -371,26 +365,21 @@ fn gen_checks_its_truth_file_before_writing_the_log() {
 fn a_replay_with_no_events_suggests_the_format() {
     let dir = tempfile::tempdir().expect("tmp");
     let g = generate(dir.path(), 500, 7);
-    let o = deferlog()
-        .args(["replay", "--quiet", "--format", "exim", "--out"])
-        .arg(dir.path().join("archive"))
-        .arg(&g.log)
-        .output()
-        .expect("replay");
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        o.status.success() && err.contains("no delivery events") && err.contains("--format"),
-        "{err}"
-    );
+    let replay_as = |format: &str| {
+        let o = deferlog()
+            .args(["replay", "--quiet", "--format", format, "--out"])
+            .arg(dir.path().join(format))
+            .arg(&g.log)
+            .output()
+            .expect("replay");
+        assert!(o.status.success(), "{format}");
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let err = replay_as("exim");
+    assert!(err.contains("no delivery events") && err.contains("--format"), "{err}");
     // A log read as what it is gets no such line.
-    let o = deferlog()
-        .args(["replay", "--quiet", "--format", "postfix", "--out"])
-        .arg(dir.path().join("archive2"))
-        .arg(&g.log)
-        .output()
-        .expect("replay");
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success() && !err.contains("no delivery events"), "{err}");
+    let err = replay_as("postfix");
+    assert!(!err.contains("no delivery events"), "{err}");
 }
 
 #[test]
