@@ -1002,7 +1002,7 @@ mod tests {
         let cfg = Config::load_with_env(Some(&conf), &[]).expect("loads");
         let n = cfg.resolve("deferlog.toml", 0).expect("both files found");
         assert_eq!(n.classifier.len(), Classifier::builtin().len() + 1);
-        // Read from the file's own directory, a relative path names the same files.
+        // The directory is kept when environment overrides apply over the file.
         let env = [("DEFERLOG_TIMEZONE".to_owned(), "UTC".to_owned())];
         let cfg = Config::load_with_env(Some(&conf), &env).expect("loads with overrides");
         assert_eq!(cfg.dir.as_deref(), Some(dir.path()));

@@ -318,11 +318,9 @@ impl Partitions for Handler {
         // After they are dropped: a worker's checkpoint before that could bring
         // their rows back.
         self.forget_hour_gauges(parts);
-        // Out of the group: not ready until the next assignment.
         if !parts.is_empty() {
+            // Out of the group: not ready until the next assignment.
             self.exporter.set_ready(false);
-        }
-        if !parts.is_empty() {
             say!(
                 "deferlog run: lost {} (out of the group longer than its session timeout): dropped unwritten; \
                  their new owner resumes from the last checkpoint",
@@ -1025,7 +1023,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_worker_without_a_watermark_holds_the_processs_back_unless_it_holds_nothing() {
+    fn a_worker_without_a_watermark_holds_the_processs_back_if_it_has_hours_open() {
         assert_eq!(process_watermark(&[Some(20), Some(10)]), Some(10));
         // Hours open, and no watermark yet (a partition with events, beside one that has
         // records but no event and has not gone idle).
