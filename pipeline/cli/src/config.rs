@@ -754,6 +754,13 @@ impl Config {
             .map_err(|(key, e)| anyhow::anyhow!("{origin}: key `kafka.properties.{key}`: {e}"))?;
         deferlog_kafka::check_consumer(&client, &k.group_id)
             .map_err(|e| anyhow::anyhow!("{origin}: key `kafka.properties`: {e}"))?;
+        if [&k.hourly_topic, &k.dead_letter_topic]
+            .iter()
+            .any(|t| t.as_deref().is_some_and(|t| !t.is_empty()))
+        {
+            deferlog_kafka::check_producer(&client)
+                .map_err(|e| anyhow::anyhow!("{origin}: key `kafka.properties` (for the output topics): {e}"))?;
+        }
         let st = &self.stream;
         for (name, v) in [
             ("stream.batch_rows", st.batch_rows as u64),
@@ -1090,6 +1097,12 @@ mod tests {
             "{base}[[kafka.topics]]\nname = \"m\"\n[kafka.properties]\n\"fetch.max.bytes\" = 65536"
         ));
         assert!(e.contains("kafka.properties") && e.contains("fetch.max.bytes"), "{e}");
+        // The outputs' producer is judged too, when there are outputs to topics.
+        let idempotent_without_acks = "[kafka.properties]\n\"enable.idempotence\" = true\n\"acks\" = \"1\"";
+        let e = err(&format!(
+            "{base}dead_letter_topic = \"dlq\"\n[[kafka.topics]]\nname = \"m\"\n{idempotent_without_acks}"
+        ));
+        assert!(e.contains("for the output topics") && e.contains("acks"), "{e}");
         let e = err(&format!(
             "{base}[[kafka.topics]]\nname = \"m\"\n[[kafka.topics]]\nname = \"m\""
         ));

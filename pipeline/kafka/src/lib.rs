@@ -16,5 +16,5 @@ pub use admin::create_topic;
 pub use consumer::{LogEnds, Message, Partitions, Source, TopicPartition, check_consumer};
 pub use embedded::EmbeddedBroker;
 pub use error::KafkaError;
-pub use producer::Producer;
+pub use producer::{Producer, check_producer};
 pub use settings::ClientSettings;

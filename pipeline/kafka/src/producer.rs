@@ -35,14 +35,30 @@ impl std::fmt::Debug for Producer {
     }
 }
 
+const PRODUCER_DEFAULTS: [(&str, &str); 3] = [
+    ("linger.ms", "20"),
+    ("batch.num.messages", "10000"),
+    ("compression.type", "lz4"),
+];
+
+/// Whether librdkafka would make the producer of `run`'s outputs to topics from these
+/// settings (see [`crate::check_consumer`]); made without brokers, nothing connects.
+pub fn check_producer(settings: &ClientSettings) -> Result<(), KafkaError> {
+    let mut c = settings.client_config(&PRODUCER_DEFAULTS);
+    c.remove("bootstrap.servers");
+    c.set_log_level(rdkafka::config::RDKafkaLogLevel::Critical);
+    c.create::<BaseProducer>()
+        .map(drop)
+        .map_err(|cause| KafkaError::Create {
+            what: "producer",
+            cause,
+        })
+}
+
 impl Producer {
     pub fn new(settings: &ClientSettings) -> Result<Self, KafkaError> {
         let inner = settings
-            .client_config(&[
-                ("linger.ms", "20"),
-                ("batch.num.messages", "10000"),
-                ("compression.type", "lz4"),
-            ])
+            .client_config(&PRODUCER_DEFAULTS)
             .create_with_context(Delivery::default())
             .map_err(|cause| KafkaError::Create {
                 what: "producer",

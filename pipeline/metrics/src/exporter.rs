@@ -103,6 +103,11 @@ impl Exporter {
         for f in Family::ALL {
             let c = IntCounterVec::new(Opts::new(f.name(), f.help()), f.labels())?;
             registry.register(Box::new(c.clone()))?;
+            // A family without labels has one series: 0 from the start, so "nothing
+            // read yet" shows as 0 rather than as no data.
+            if f.labels().is_empty() {
+                c.with_label_values(&[] as &[&str]);
+            }
             counters.insert(*f, c);
         }
         let gauges = Gauges::register(&registry)?;
@@ -473,6 +478,16 @@ mod tests {
         e.commit(&[("p0", &c)]).expect("commit");
         assert_eq!(sample(&e.render().expect("render"), attempts), Some(42.0));
         assert_eq!(e.totals().get(&key(Family::Events, &["postfix"])), 42);
+    }
+
+    #[test]
+    fn counters_without_labels_are_0_before_anything_counts() {
+        let text = in_memory().render().expect("render");
+        for family in Family::ALL.iter().filter(|f| f.labels().is_empty()) {
+            assert_eq!(sample(&text, &format!("{} ", family.name())), Some(0.0), "{text}");
+        }
+        // Labelled ones appear with their first labels.
+        assert!(!text.contains("deferlog_attempts_total{"), "{text}");
     }
 
     #[test]

@@ -38,9 +38,23 @@ pub fn run(a: ClassifyArgs) -> Result<()> {
     Ok(())
 }
 
+/// What `classify` answers for a success reply: the class of a delivery (DESIGN.md),
+/// which no rule decides.
+const SUCCESS: &str = "none\tsuccess-reply";
+
 fn one(c: &Classifier, reply: &str, explain: bool, out: &mut dyn Write) -> Result<()> {
     let (code, enhanced) = split_reply(reply);
-    if explain {
+    let success = code.map_or_else(
+        || enhanced.is_some_and(|e| e.starts_with("2.")),
+        |c| (200..300).contains(&c),
+    );
+    if success {
+        if explain {
+            writeln!(out, "reply:      {reply}")?;
+            writeln!(out, "a success reply: a delivery, class none; the rules judge failures")?;
+        }
+        writeln!(out, "{SUCCESS}")?;
+    } else if explain {
         let e = c.explain(code, enhanced, reply);
         writeln!(out, "reply:      {reply}")?;
         writeln!(out, "code:       {}", code.map_or("-".to_owned(), |c| c.to_string()))?;

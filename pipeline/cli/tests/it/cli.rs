@@ -5,6 +5,15 @@ use std::io::Write;
 use std::process::Stdio;
 
 #[test]
+fn classify_answers_none_for_a_success_reply() {
+    for reply in ["250 2.0.0 OK 1700000000 a1si123.45 - gsmtp", "250 Ok: queued as 4XYZ"] {
+        assert_eq!(run(&["classify", reply]), "none\tsuccess-reply\n", "{reply}");
+    }
+    // A failure still goes to the rules.
+    assert!(run(&["classify", "550 5.1.1 user unknown"]).starts_with("recipient\t"));
+}
+
+#[test]
 fn classify_prints_class_and_rule() {
     let out = run(&[
         "classify",
