@@ -32,6 +32,8 @@ struct Post {
     stray: u64,
     /// Its watermark (µs); `i64::MIN`: none yet.
     watermark_us: i64,
+    /// Whether any of its partitions has hours open.
+    open_hours: bool,
     /// Batches since the last line was printed.
     latency: BatchLatency,
     parts: Vec<Part>,
@@ -42,6 +44,7 @@ impl Default for Post {
         Post {
             stray: 0,
             watermark_us: i64::MIN,
+            open_hours: false,
             latency: BatchLatency::default(),
             parts: Vec::new(),
         }
@@ -122,21 +125,33 @@ fn line(posts: &[Post], new_records: u64, records: u64, dt: Duration) -> String 
     } else {
         parts.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join(", ")
     };
-    // Workers that hold nothing (yet, or any more) hold nothing back.
-    let wm = posts
-        .iter()
-        .filter(|p| !p.parts.is_empty())
-        .map(|p| p.watermark_us)
-        .filter(|w| *w != i64::MIN)
-        .min()
-        .and_then(chrono::DateTime::from_timestamp_micros)
-        .map_or("none".to_owned(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+    let wm = process_watermark(
+        posts
+            .iter()
+            .map(|p| worker_watermark(p.watermark_us, !p.parts.is_empty(), p.open_hours)),
+    )
+    .and_then(chrono::DateTime::from_timestamp_micros)
+    .map_or("none".to_owned(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
     // A worker's count includes partitions it held before they moved elsewhere.
     let stray = match posts.iter().map(|p| p.stray).sum::<u64>() {
         0 => String::new(),
         n => format!(", {n} skipped: their partition had gone to another member"),
     };
     format!("{records} records processed ({rate:.0}/s{stray}), watermark {wm}, batch latency {latency}; {parts}")
+}
+
+/// A worker's say in the process's watermark: its own (`i64::MIN`: none yet), or
+/// `None` when it has nothing to close: no partition (its watermark, which never goes
+/// back, belongs to partitions gone elsewhere), or no watermark and no hour open (its
+/// partitions have had no event yet).
+pub(crate) fn worker_watermark(watermark_us: i64, holds: bool, open_hours: bool) -> Option<i64> {
+    (holds && (watermark_us != i64::MIN || open_hours)).then_some(watermark_us)
+}
+
+/// The process's watermark over its workers' says: a worker with hours open and no
+/// watermark yet holds it at none, since no hour is final everywhere then.
+pub(crate) fn process_watermark(workers: impl IntoIterator<Item = Option<i64>>) -> Option<i64> {
+    workers.into_iter().flatten().min().filter(|w| *w != i64::MIN)
 }
 
 /// Sorts by (topic, partition) and keeps one entry of each, the one furthest on
@@ -245,6 +260,7 @@ impl Status {
         let post = Post {
             stray: proc.stray_records(),
             watermark_us: proc.watermark_us(),
+            open_hours: held.iter().any(|p| p.open_hours > 0),
             latency: proc.take_batch_latency(),
             parts,
         };
@@ -276,11 +292,27 @@ mod tests {
     }
 
     #[test]
+    fn a_worker_holds_the_processs_watermark_back_only_with_something_to_close() {
+        let w = |us: i64, holds: bool, open: bool| worker_watermark(us, holds, open);
+        assert_eq!(process_watermark([w(20, true, true), w(10, true, false)]), Some(10));
+        // Hours open and no watermark yet.
+        assert_eq!(process_watermark([w(20, true, true), w(i64::MIN, true, true)]), None);
+        // No event yet in its partitions, or no partitions: nothing to close.
+        assert_eq!(
+            process_watermark([w(20, true, true), w(i64::MIN, true, false)]),
+            Some(20)
+        );
+        assert_eq!(process_watermark([w(20, true, true), w(5, false, false)]), Some(20));
+        assert_eq!(process_watermark([w(5, false, false)]), None);
+    }
+
+    #[test]
     fn one_line_holds_every_workers_partitions_once_and_the_oldest_watermark() {
         let posts = vec![
             Post {
                 stray: 2,
                 watermark_us: 1_764_550_800_000_000, // 2025-12-01T01:00:00Z
+                open_hours: true,
                 latency: latency(1, 30, 30),
                 // mail/3 moved to worker 1 since this post.
                 parts: vec![part("mail", 1, 10), part("mail", 3, 5)],
@@ -288,13 +320,19 @@ mod tests {
             Post {
                 stray: 0,
                 watermark_us: 1_764_547_200_000_000, // 2025-12-01T00:00:00Z
+                open_hours: true,
                 latency: latency(3, 30, 20),
                 parts: vec![part("mail", 3, 7), part("mail", 0, 4)],
             },
-            // A worker that holds nothing yet, and one whose partitions all went.
+            // A worker that holds nothing yet, one whose partitions all went, and one
+            // whose partitions have had records but no event.
             Post::default(),
             Post {
                 watermark_us: 1_764_500_000_000_000,
+                ..Post::default()
+            },
+            Post {
+                parts: vec![part("mail", 5, 9)],
                 ..Post::default()
             },
         ];
@@ -303,8 +341,13 @@ mod tests {
             l,
             "1500 records processed (50/s, 2 skipped: their partition had gone to another member), \
              watermark 2025-12-01T00:00:00Z, batch latency avg 15 ms, max 30 ms over 4 batches; \
-             mail/0 @4, mail/1 @10, mail/3 @7"
+             mail/0 @4, mail/1 @10, mail/3 @7, mail/5 @9"
         );
+        // Hours open and no watermark yet: nothing is final everywhere.
+        let mut holding_back = posts;
+        holding_back[4].open_hours = true;
+        let l = line(&holding_back, 500, 1500, Duration::from_secs(10));
+        assert!(l.contains("watermark none"), "{l}");
         let idle = line(&[Post::default()], 0, 0, Duration::from_secs(10));
         assert_eq!(
             idle,

@@ -31,7 +31,7 @@ use crate::feed::{Fed, Feed, Feeder};
 use crate::metrics::{HourGaugeSink, HourGauges, Served};
 use crate::output::{self, Format};
 use crate::route::{self, Routes};
-use crate::status::{Board, Status, newest_per_partition};
+use crate::status::{Board, Status, newest_per_partition, process_watermark, worker_watermark};
 use anyhow::{Context, Result, anyhow};
 use arrow::array::{Array, AsArray, RecordBatch};
 use deferlog_kafka::{Partitions, Producer, Source, TopicPartition};
@@ -433,9 +433,8 @@ struct Shared {
     stop_after: Option<u64>,
     exporter: Arc<Exporter>,
     hour_gauges: Arc<Mutex<HourGauges>>,
-    /// Each worker's watermark (µs).
-    /// Each worker's watermark (µs; `i64::MIN`: none yet, with hours open), `None` for
-    /// a worker that has nothing to close (no partition, or no event yet in any).
+    /// Each worker's say in the process's watermark (see
+    /// [`crate::status::worker_watermark`]).
     watermarks: Mutex<Vec<Option<i64>>>,
     /// The status line.
     board: Board,
@@ -451,10 +450,8 @@ impl Shared {
     }
 
     fn checkpointed(&self, slot: usize, status: Vec<PartitionStatus>, watermark_us: i64) {
-        // A worker with no watermark yet holds the process's back only if it has
-        // hours open: one holding only partitions without events has nothing to close.
         let open = status.iter().any(|p| p.open_hours > 0);
-        let held = (watermark_us != i64::MIN || open).then_some(watermark_us);
+        let held = worker_watermark(watermark_us, !status.is_empty(), open);
         let mut all: Vec<PartitionStatus> = {
             let mut st = self.statuses.lock().unwrap_or_else(PoisonError::into_inner);
             st[slot] = status;
@@ -466,7 +463,7 @@ impl Shared {
         let watermark = {
             let mut w = self.watermarks.lock().unwrap_or_else(PoisonError::into_inner);
             w[slot] = held;
-            process_watermark(&w)
+            process_watermark(w.iter().copied())
         };
         self.exporter.set_state(
             all.iter().map(|p| p.stats.state_size).sum(),
@@ -482,13 +479,6 @@ impl Shared {
             cb(&all);
         }
     }
-}
-
-/// The process's watermark over its workers' (see [`Shared::watermarks`]): a worker
-/// with nothing to close does not hold it back, one with hours open and no watermark
-/// yet does (its hours are not final, so no hour is final everywhere).
-fn process_watermark(workers: &[Option<i64>]) -> Option<i64> {
-    workers.iter().flatten().copied().min().filter(|w| *w != i64::MIN)
 }
 
 /// One sink shared by every member.
@@ -1021,17 +1011,6 @@ fn process(feed: Fed, job: &Job<'_>) -> Result<Processed> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_worker_without_a_watermark_holds_the_processs_back_if_it_has_hours_open() {
-        assert_eq!(process_watermark(&[Some(20), Some(10)]), Some(10));
-        // Hours open, and no watermark yet (a partition with events, beside one that has
-        // records but no event and has not gone idle).
-        assert_eq!(process_watermark(&[Some(20), Some(i64::MIN)]), None);
-        // Nothing to close.
-        assert_eq!(process_watermark(&[Some(20), None]), Some(20));
-        assert_eq!(process_watermark(&[None, None]), None);
-    }
 
     #[test]
     fn the_summary_splits_the_run_into_start_records_and_idle_end() {
