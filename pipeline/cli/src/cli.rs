@@ -21,6 +21,9 @@ pub enum Command {
     /// Reports over the archive.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Any SQL over the archive: tables `events` (DeliveryEvent rows) and `hourly`
+    /// (stored hourly rows, with scope, revision and final), as `queries/` reads them.
+    Sql(SqlArgs),
     /// Classify an SMTP reply (or one reply per stdin line).
     Classify(ClassifyArgs),
     /// Write a realistic seeded MTA log (and optionally the exact expected hourly rows).
@@ -107,6 +110,22 @@ pub struct ReplayArgs {
 pub enum ReportCommand {
     /// One row per (hour, source_ip, mx_host): attempts, delivered, deferred, bounced, expired.
     Hourly(HourlyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// Archive root (as given to `replay --out`).
+    #[arg(long, default_value = "archive")]
+    pub data: PathBuf,
+    /// table, csv or json (JSON lines).
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    /// Read the SQL from this file (one of `queries/`, say) instead of QUERY.
+    #[arg(long, conflicts_with = "query")]
+    pub file: Option<PathBuf>,
+    /// The SQL text.
+    #[arg(required_unless_present = "file")]
+    pub query: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -17,12 +17,12 @@
 use crate::input::Input;
 use anyhow::{Context, Result, anyhow};
 use arrow::record_batch::RecordBatch;
-use deferlog_archive::{EventArchive, HOURLY_DIR, ParquetFile, REJECTS_DIR, write_parquet};
+use deferlog_archive::{EVENTS_DIR, EventArchive, HOURLY_DIR, ParquetFile, REJECTS_DIR, write_parquet};
 use deferlog_event::Origin;
 use deferlog_event::{HourBatch, HourBatcher, RejectBuilder, hour_of, reject_schema};
 use deferlog_parse::{Normalizer, NormalizerConfig, Stats};
 use deferlog_query::schema::{hourly_schema, to_hourly};
-use deferlog_query::{Engine, EventFilter, EventSource, Query};
+use deferlog_query::{Engine, EventFilter, EventSource, Query, Table};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
@@ -399,15 +399,43 @@ fn write_loop(out: &Path, run_id: &str, workers: usize, rx: Receiver<ToWriter>) 
 /// runtime with a worker per partition of the session (`Engine::new`): after a
 /// replay this query is all that runs, and one thread would leave a core idle.
 pub fn run_query(query: Query, source: EventSource, filter: &EventFilter) -> Result<Vec<RecordBatch>> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(deferlog_query::TARGET_PARTITIONS)
-        .enable_all()
-        .build()
-        .context("starting tokio")?;
-    rt.block_on(async {
+    query_runtime()?.block_on(async {
         let engine = Engine::new();
         engine.register(query.input, source, filter).await?;
         Ok(engine.run(query).await?)
+    })
+}
+
+fn query_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(deferlog_query::TARGET_PARTITIONS)
+        .enable_all()
+        .build()
+        .context("starting tokio")
+}
+
+/// SQL a user wrote, over an archive's tables: `events` (its `events/`) and `hourly`
+/// (its `hourly/`), each registered when the archive has it.
+pub fn run_sql(archive: &Path, sql: &str) -> Result<Vec<RecordBatch>> {
+    let tables: Vec<(Table, PathBuf)> = [(Table::Events, EVENTS_DIR), (Table::Hourly, HOURLY_DIR)]
+        .into_iter()
+        .map(|(t, d)| (t, archive.join(d)))
+        .filter(|(_, d)| d.is_dir())
+        .collect();
+    if tables.is_empty() {
+        anyhow::bail!(
+            "--data {}: no {EVENTS_DIR}/ or {HOURLY_DIR}/ in it; an archive is what `deferlog replay`, `run` or `demo` write",
+            archive.display()
+        );
+    }
+    query_runtime()?.block_on(async {
+        let engine = Engine::new();
+        for (table, dir) in tables {
+            engine
+                .register(table, EventSource::Dir(dir), &EventFilter::default())
+                .await?;
+        }
+        Ok(engine.run_sql(sql).await?)
     })
 }
 

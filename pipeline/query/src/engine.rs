@@ -131,12 +131,22 @@ impl Engine {
     /// Runs a query file over the registered tables and collects the result; an empty
     /// result is one empty batch, so callers always have the schema.
     pub async fn run(&self, q: Query) -> Result<Vec<RecordBatch>, QueryError> {
-        let df = self.ctx.sql(q.sql).await.map_err(df_err(q.name))?;
+        self.collect(q.name, q.sql).await
+    }
+
+    /// Runs SQL a user wrote (`deferlog sql`) over the registered tables, as
+    /// [`Engine::run`] runs a query file.
+    pub async fn run_sql(&self, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
+        self.collect("given to `deferlog sql`", sql).await
+    }
+
+    async fn collect(&self, name: &'static str, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
+        let df = self.ctx.sql(sql).await.map_err(df_err(name))?;
         let schema = Arc::new(df.schema().as_arrow().clone());
         let batches: Vec<RecordBatch> = df
             .collect()
             .await
-            .map_err(df_err(q.name))?
+            .map_err(df_err(name))?
             .into_iter()
             .filter(|b| b.num_rows() > 0)
             .collect();

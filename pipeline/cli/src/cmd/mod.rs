@@ -8,6 +8,7 @@ mod produce;
 mod replay;
 mod report;
 mod run;
+mod sql;
 mod tail;
 
 use crate::cli::Command;
@@ -17,6 +18,7 @@ pub fn run(cmd: Command) -> Result<()> {
     match cmd {
         Command::Replay(a) => replay::run(a),
         Command::Report(r) => report::run(r),
+        Command::Sql(a) => sql::run(a),
         Command::Classify(a) => classify::run(a),
         Command::Gen(a) => gen_log::run(a),
         Command::Demo(a) => demo::run(a),

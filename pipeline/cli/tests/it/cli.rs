@@ -249,6 +249,56 @@ fn walkdir(p: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 #[test]
+fn sql_runs_the_query_files_and_the_users_own_over_the_archive() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let g = generate(dir.path(), 5000, 7);
+    let out = dir.path().join("archive");
+    crate::support::replay(&g.config, &out, &[&g.log]);
+    let sql = |args: &[&str]| {
+        ok(deferlog()
+            .args(["sql", "--format", "csv", "--data"])
+            .arg(&out)
+            .args(args)
+            .output()
+            .expect("sql"))
+    };
+    // The report's own file, run as any SQL: the report.
+    let report_file = concat!(env!("CARGO_MANIFEST_DIR"), "/../../queries/hourly_report.sql");
+    assert_eq!(
+        sql(&["--file", report_file]),
+        crate::support::report_csv_with_final(&out, &[])
+    );
+    // Every event row is an attempt or an expiry, as the truth counts them.
+    let truth = std::fs::read_to_string(&g.truth).expect("truth");
+    let want: u64 = truth
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            f[4].parse::<u64>().expect("attempts") + f[8].parse::<u64>().expect("expired")
+        })
+        .sum();
+    assert_eq!(sql(&["SELECT count(*) AS n FROM events"]), format!("n\n{want}\n"));
+    // A directory that is not an archive, and SQL that does not parse, are errors.
+    let o = deferlog()
+        .args(["sql", "--data"])
+        .arg(dir.path())
+        .arg("SELECT 1")
+        .output()
+        .expect("sql");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("no events/ or hourly/"), "{err}");
+    let o = deferlog()
+        .args(["sql", "--data"])
+        .arg(&out)
+        .arg("SELEC 1")
+        .output()
+        .expect("sql");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("SELEC"), "{err}");
+}
+
+#[test]
 fn replay_refuses_stdin_named_twice() {
     let dir = tempfile::tempdir().expect("tmp");
     let o = deferlog()
