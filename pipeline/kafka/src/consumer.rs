@@ -222,21 +222,10 @@ const CONSUMER_DEFAULTS: [(&str, &str); 6] = [
     ("fetch.queue.backoff.ms", "10"),
 ];
 
-/// Whether librdkafka would make `run`'s consumer from these settings: properties
-/// that are each fine can still contradict each other (`fetch.max.bytes` below
-/// `message.max.bytes`), which only making a client finds. Made without brokers, so
-/// nothing connects.
+/// Whether librdkafka would make `run`'s consumer from these settings (see
+/// [`ClientSettings::check_whole`]); nothing connects.
 pub fn check_consumer(settings: &ClientSettings, group: &str) -> Result<(), KafkaError> {
-    let mut c = settings.client_config(&CONSUMER_DEFAULTS);
-    c.remove("bootstrap.servers").set("group.id", group);
-    // A client without brokers says so at warning level: expected here.
-    c.set_log_level(rdkafka::config::RDKafkaLogLevel::Critical);
-    c.create::<BaseConsumer>()
-        .map(drop)
-        .map_err(|cause| KafkaError::Create {
-            what: "consumer",
-            cause,
-        })
+    settings.check_whole::<BaseConsumer>(&CONSUMER_DEFAULTS, &[("group.id", group)], "consumer")
 }
 
 impl std::fmt::Debug for Source {

@@ -42,17 +42,9 @@ const PRODUCER_DEFAULTS: [(&str, &str); 3] = [
 ];
 
 /// Whether librdkafka would make the producer of `run`'s outputs to topics from these
-/// settings (see [`crate::check_consumer`]); made without brokers, nothing connects.
+/// settings (see [`ClientSettings::check_whole`]); nothing connects.
 pub fn check_producer(settings: &ClientSettings) -> Result<(), KafkaError> {
-    let mut c = settings.client_config(&PRODUCER_DEFAULTS);
-    c.remove("bootstrap.servers");
-    c.set_log_level(rdkafka::config::RDKafkaLogLevel::Critical);
-    c.create::<BaseProducer>()
-        .map(drop)
-        .map_err(|cause| KafkaError::Create {
-            what: "producer",
-            cause,
-        })
+    settings.check_whole::<BaseProducer>(&PRODUCER_DEFAULTS, &[], "producer")
 }
 
 impl Producer {

@@ -65,6 +65,29 @@ impl ClientSettings {
         Ok(())
     }
 
+    /// Makes a client of kind `T` from these settings (`defaults` and `extra` as
+    /// [`ClientSettings::client_config`] takes them) without brokers, so nothing
+    /// connects, and drops it: properties that are each fine can still contradict each
+    /// other (`fetch.max.bytes` below `message.max.bytes`), which only making a client
+    /// finds.
+    pub(crate) fn check_whole<T: rdkafka::config::FromClientConfig>(
+        &self,
+        defaults: &[(&str, &str)],
+        extra: &[(&str, &str)],
+        what: &'static str,
+    ) -> Result<(), KafkaError> {
+        let mut c = self.client_config(defaults);
+        c.remove("bootstrap.servers");
+        for (k, v) in extra {
+            c.set(*k, *v);
+        }
+        // A client without brokers says so at warning level: expected here.
+        c.set_log_level(rdkafka::config::RDKafkaLogLevel::Critical);
+        c.create::<T>()
+            .map(drop)
+            .map_err(|cause| KafkaError::Create { what, cause })
+    }
+
     /// `defaults` first, then the user's properties (which win), then the brokers.
     pub(crate) fn client_config(&self, defaults: &[(&str, &str)]) -> ClientConfig {
         let mut c = ClientConfig::new();
