@@ -27,11 +27,23 @@ if [ -z "$bin" ]; then
     cargo build --release
     bin=target/release/deferlog
 fi
+# Another listener on the port (a real Kafka, a tunnel) must not get generated
+# traffic: refuse a port that already answers.
+if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "local-broker.sh: something already listens on 127.0.0.1:$port; PORT=... picks another port" >&2
+    exit 1
+fi
 "$tansu" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
     --storage-engine memory://tansu/ &
 broker=$!
 trap 'kill $broker 2>/dev/null' EXIT
-until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.2; done
+until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    if ! kill -0 $broker 2>/dev/null; then
+        echo "local-broker.sh: tansu did not start" >&2
+        exit 1
+    fi
+    sleep 0.2
+done
 "$bin" gen --lines "$lines" --seed 7 | "$bin" produce --brokers "127.0.0.1:$port" --topic mail --create-partitions 6 -
 echo "broker on 127.0.0.1:$port with $lines lines in topic mail; Ctrl-C to stop it"
 wait $broker

@@ -38,16 +38,20 @@ const TOOL_VARS: &[&str] = &[
     "DEFERLOG_TANSU",
     "DEFERLOG_CACHE",
     "DEFERLOG_CORPUS",
-    "DEFERLOG_BENCH_RECORDS",
-    "DEFERLOG_BENCH_CONSUMERS",
-    "DEFERLOG_BENCH_WORKERS",
     "DEFERLOG_PROP_SEED",
 ];
+/// Every `DEFERLOG_BENCH_*` variable is the benches' (`benches/stream.rs`).
+const TOOL_PREFIX: &str = "DEFERLOG_BENCH_";
 
 /// The configuration overrides among environment variables.
 fn overrides(vars: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
-    vars.filter(|(k, _)| k.starts_with(ENV_PREFIX) && k.len() > ENV_PREFIX.len() && !TOOL_VARS.contains(&k.as_str()))
-        .collect()
+    vars.filter(|(k, _)| {
+        k.starts_with(ENV_PREFIX)
+            && k.len() > ENV_PREFIX.len()
+            && !TOOL_VARS.contains(&k.as_str())
+            && !k.starts_with(TOOL_PREFIX)
+    })
+    .collect()
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -979,6 +983,7 @@ mod tests {
         let vars = [
             ("DEFERLOG_TANSU", "/opt/tansu"),
             ("DEFERLOG_BENCH_RECORDS", "5"),
+            ("DEFERLOG_BENCH_RUN_PROPERTIES", "fetch.wait.max.ms=10"),
             ("DEFERLOG_TIMEZONE", "UTC"),
             ("DEFERLOG_", "x"),
             ("DEFERLOG", "x"),

@@ -932,6 +932,10 @@ struct Processed {
     commits: Vec<(String, i32, i64)>,
 }
 
+/// How long a worker goes at most without looking at the clock (batch and
+/// checkpoint intervals, the status line), busy or quiet.
+const TICK: Duration = Duration::from_millis(100);
+
 /// What a processing thread works with.
 struct Job<'a> {
     /// This worker's place among all the run's workers (for the shared status).
@@ -956,9 +960,10 @@ fn process(feed: Fed, job: &Job<'_>) -> Result<Processed> {
     let mut last_checkpoint = Instant::now();
     let mut status = Status::new(slot, &shared.board, shared.exporter.clone());
     let mut since_tick = 0usize;
+    let mut last_tick = Instant::now();
     loop {
         let before = Instant::now();
-        let got = feed.recv_timeout(Duration::from_millis(100));
+        let got = feed.recv_timeout(TICK);
         // `now` dates batches and idleness: once per chunk is often enough.
         let now = Instant::now();
         if done.first.is_some() {
@@ -990,9 +995,12 @@ fn process(feed: Fed, job: &Job<'_>) -> Result<Processed> {
             // Quiet: time to look at the clock.
             Err(RecvTimeoutError::Timeout) => since_tick = usize::MAX,
         }
-        // Clock checks every few thousand records, and whenever the topic is quiet.
-        if since_tick >= 4096 {
+        // Clock checks every few thousand records, and at least every `TICK`: a
+        // trickle of records (each its own chunk, none waiting) never lets the
+        // channel go quiet, and must still close batches and checkpoint on time.
+        if since_tick >= 4096 || now.duration_since(last_tick) >= TICK {
             since_tick = 0;
+            last_tick = now;
             let mut p = worker.proc();
             p.tick(now)?;
             if now.duration_since(last_checkpoint) >= settings.checkpoint_interval {

@@ -218,8 +218,12 @@ impl Exporter {
     pub fn set_state(&self, correlation_entries: u64, open_hours: u64, watermark_s: Option<f64>) {
         self.gauges.correlation_entries.set(correlation_entries as i64);
         self.gauges.windows_open.set(open_hours as i64);
-        if let Some(w) = watermark_s {
-            self.gauges.watermark.with_label_values::<&str>(&[]).set(w);
+        // None: no hour is final everywhere now (a worker with hours open has no
+        // watermark, say after a rebalance), so a value kept from before would
+        // overstate finality.
+        match watermark_s {
+            Some(w) => self.gauges.watermark.with_label_values::<&str>(&[]).set(w),
+            None => self.gauges.watermark.reset(),
         }
     }
 
@@ -504,7 +508,7 @@ mod tests {
     }
 
     #[test]
-    fn watermark_and_hour_start_are_absent_until_known() {
+    fn watermark_and_hour_start_are_absent_while_unknown() {
         let e = in_memory();
         e.set_state(0, 0, None);
         let text = e.render().expect("render");
@@ -516,8 +520,12 @@ mod tests {
         assert_eq!(sample(&text, "deferlog_watermark_timestamp_seconds"), Some(3600.0));
         assert_eq!(sample(&text, "deferlog_hour_start_timestamp_seconds"), Some(0.0));
         e.clear_last_hour();
+        // A watermark known once and then not (a worker holding hours open lost its
+        // own) is absent again, not the old value.
+        e.set_state(0, 0, None);
         let text = e.render().expect("render");
         assert!(!text.contains("deferlog_hour_start_timestamp_seconds "), "{text}");
+        assert!(!text.contains("deferlog_watermark_timestamp_seconds "), "{text}");
     }
 
     #[test]

@@ -5,10 +5,10 @@
 //! PowerMTA), its tenant for the record's, and its timestamp is the ingest time BSD
 //! stamps take their year from.
 
+use crate::json::Reader;
 use crate::normalizer::Normalizer;
 use crate::stamp::{epoch_micros, plausible};
 use crate::stats::RejectReason;
-use crate::text::Needle;
 use deferlog_event::{EventSink, Origin, RejectSink};
 use serde_json::Value;
 use std::mem;
@@ -34,12 +34,32 @@ impl Default for EnvelopeFields {
     }
 }
 
-/// KumoMTA writes `type` and `id` at the top level of every record; shippers'
-/// envelopes carry neither as plain keys (Vector's is `source_type`).
+/// KumoMTA writes `type` and `id` as strings at the top level of every record, in
+/// that order first; shippers' envelopes carry neither as top-level keys (Vector's
+/// is `source_type`), though they may nest them: Filebeat's `agent` object has both.
 pub(crate) fn is_kumo(line: &str) -> bool {
-    static TYPE: Needle = Needle::new("\"type\":\"");
-    static ID: Needle = Needle::new("\"id\":\"");
-    TYPE.find(line).is_some() && ID.find(line).is_some()
+    // KumoMTA's own order: `{"type":"…","id":"` at the start, checked without a walk.
+    if let Some(rest) = line.strip_prefix("{\"type\":\"")
+        && let Some(end) = rest.find('"')
+        && rest[end..].starts_with("\",\"id\":\"")
+    {
+        return true;
+    }
+    // Any other order (a shipper that re-serialized the record): the top level's keys.
+    let (mut ty, mut id) = (false, false);
+    let mut r = Reader::new(line);
+    let walked = r.object(&[(&b"type"[..], true), (&b"id"[..], false)], |r, key| match key {
+        Some(is_type) => match r.string_if_next() {
+            Some(text) => {
+                text?;
+                *(if is_type { &mut ty } else { &mut id }) = true;
+                Some(())
+            }
+            None => r.skip(),
+        },
+        None => r.skip(),
+    });
+    walked.is_some() && ty && id
 }
 
 /// A tenant is a label value and part of state: a short printable name.
@@ -93,7 +113,10 @@ impl Normalizer {
         let saved_host = host.map(|h| mem::replace(&mut self.host, h.to_owned()));
         let saved_tenant = tenant.map(|t| mem::replace(&mut self.tenant, t.to_owned()));
         let saved_reference = self.stamps.reference_us();
-        if let Some(t) = ingest {
+        // The envelope's time is nearer the line than the record's, but is only
+        // taken within the record's own reach: a shipper clock in 2190 would
+        // otherwise let a stamp in 2190 through `max_ahead`.
+        if let Some(t) = ingest.and_then(|t| self.stamps.in_reach(t)) {
             self.stamps.set_reference(t);
         }
         // A trailing newline inside the field is part of the shipping, not the line.

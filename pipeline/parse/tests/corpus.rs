@@ -594,6 +594,72 @@ fn powermta_accounting_csv_is_read_by_its_header() {
 }
 
 #[test]
+fn nested_type_and_id_keys_do_not_make_an_envelope_a_kumomta_record() {
+    let mut n = Normalizer::new(NormalizerConfig::new(us("2026-12-31T12:00:00Z")));
+    let mut sink: Vec<OwnedSummary> = Vec::new();
+    let mut rejects = Rejects::default();
+    let postfix = "Jan  6 08:39:06 mx1 postfix/smtp[1]: 3mfHGL1r9gzyQP: to=<a@example.net>, relay=example.com[127.0.0.1]:25, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok)";
+    let records = [
+        // Filebeat's shape: `agent` nests a `type` and an `id`.
+        format!(r#"{{"@timestamp":"2025-01-10T00:00:00Z","agent":{{"type":"filebeat","id":"b7f3"}},"message":"{postfix}","host":"shipper-host"}}"#),
+        // A KumoMTA record whose keys a shipper re-serialized in another order.
+        r#"{"id":"ab12","recipient":"c@yahoo.com","type":"Bounce","timestamp":1794268800,"response":{"code":554,"enhanced_code":null,"content":"rejected"}}"#.to_owned(),
+    ];
+    for (i, r) in records.iter().enumerate() {
+        let origin = Origin::Line {
+            file: "nested",
+            line: i as u64 + 1,
+        };
+        n.process_line(r.as_bytes(), origin, &mut sink, &mut rejects);
+    }
+    assert!(rejects.0.is_empty(), "{:?}", rejects.0);
+    assert_eq!(sink.len(), 2, "{sink:#?}");
+    assert_eq!(
+        (sink[0].mta_host.as_str(), sink[0].outcome),
+        ("mx1", Outcome::Delivered)
+    );
+    assert_eq!(sink[1].outcome, Outcome::Bounced);
+}
+
+#[test]
+fn an_envelope_timestamp_does_not_stretch_how_far_ahead_a_stamp_may_be() {
+    let mut cfg = NormalizerConfig::new(us("2026-12-01T12:00:00Z"));
+    // As `run` sets it: a day past the record's broker timestamp.
+    cfg.max_ahead_us = Some(24 * 3_600_000_000);
+    let mut n = Normalizer::new(cfg);
+    let mut sink: Vec<OwnedSummary> = Vec::new();
+    let mut rejects = Rejects::default();
+    let line = |stamp: &str| {
+        format!(
+            "{stamp} mx1 postfix/smtp[1]: 3mfHGL1r9gzyQP: to=<a@example.net>, relay=example.com[127.0.0.1]:25, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok)"
+        )
+    };
+    let records = [
+        // The shipper's clock and the MTA's both in 2190.
+        format!(
+            r#"{{"message":"{}","timestamp":"2190-01-01T00:00:00Z"}}"#,
+            line("2190-01-01T00:00:00Z")
+        ),
+        // An envelope an hour after the record (a shipper's clock ahead by that much).
+        format!(
+            r#"{{"message":"{}","timestamp":"2026-12-01T13:00:00Z"}}"#,
+            line("2026-12-01T11:00:00Z")
+        ),
+    ];
+    for (i, r) in records.iter().enumerate() {
+        let origin = Origin::Line {
+            file: "ahead",
+            line: i as u64 + 1,
+        };
+        n.process_line(r.as_bytes(), origin, &mut sink, &mut rejects);
+    }
+    let reasons: Vec<&str> = rejects.0.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(reasons, ["bad_timestamp"]);
+    assert_eq!(sink.len(), 1, "{sink:#?}");
+    assert_eq!(sink[0].event_time_us, us("2026-12-01T11:00:00Z"));
+}
+
+#[test]
 fn shipper_envelopes_carry_lines_of_every_mta() {
     let mut cfg = NormalizerConfig::new(us("2026-12-31T12:00:00Z"));
     cfg.envelope.tenant = Some("customer".into());

@@ -21,7 +21,7 @@ use std::time::Instant;
 /// still move its partition's progress: MTA clocks drift by seconds, not hours. An
 /// event further ahead (a host with a broken clock) is counted in its hour but would
 /// otherwise carry the watermark with it and close every real hour at once.
-const CLOCK_SKEW_US: i64 = HOUR_US;
+pub(crate) const CLOCK_SKEW_US: i64 = HOUR_US;
 
 /// Further ahead than this, a stamp is not a time this record can have: rejected as
 /// `bad_timestamp` (kept in the dead letters) instead of opening an hour that would

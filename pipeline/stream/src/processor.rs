@@ -155,6 +155,9 @@ pub struct Processor {
     released: crate::Timings,
     /// Records of partitions not held, skipped (see `process`).
     stray_records: u64,
+    /// The wall clock, read at each tick rather than per record: it only bounds
+    /// broker timestamps (`ingest_us`), an hour wide.
+    wall_us: i64,
 }
 
 impl std::fmt::Debug for Processor {
@@ -178,6 +181,7 @@ impl Processor {
             sink: None,
             released: crate::Timings::default(),
             stray_records: 0,
+            wall_us: now_us(),
         })
     }
 
@@ -320,7 +324,7 @@ impl Processor {
             Some(TenantFrom::Header(_)) => r.tenant_header.map_or(Tenant::Default(default), Tenant::Given),
             None => Tenant::Default(default),
         };
-        let reference_us = r.timestamp_ms.filter(|t| *t > 0).map_or_else(now_us, |ms| ms * 1000);
+        let reference_us = ingest_us(r.timestamp_ms, self.wall_us);
         let batch_rows = self.cfg.batch_rows;
         let p = &mut self.parts[i];
         p.process(r.offset, r.key, r.value, tenant, reference_us, now);
@@ -333,6 +337,7 @@ impl Processor {
 
     /// Closes batches older than the batch interval.
     pub fn tick(&mut self, now: Instant) -> Result<(), StreamError> {
+        self.wall_us = now_us();
         for p in self.parts.iter_mut() {
             if p.batch_started
                 .is_some_and(|t| now.duration_since(t) >= self.cfg.batch_interval)
@@ -471,8 +476,52 @@ impl Processor {
     }
 }
 
+/// A record's ingest time: its broker timestamp, or the wall clock when it has none
+/// or one more than the allowed clock skew ahead. The timestamp is usually the
+/// producer's (CreateTime): a producer clock far ahead, or a number no clock gives,
+/// would otherwise become the partition's ingest clock for good (it never goes back
+/// and the checkpoint keeps it), publishing hours of dead letters early and letting
+/// events that far ahead through.
+fn ingest_us(timestamp_ms: Option<i64>, wall_us: i64) -> i64 {
+    timestamp_ms
+        .filter(|t| *t > 0)
+        .and_then(|ms| ms.checked_mul(1000))
+        .filter(|us| *us <= wall_us.saturating_add(crate::partition::CLOCK_SKEW_US))
+        .unwrap_or(wall_us)
+}
+
 fn now_us() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broker_timestamp_is_the_ingest_time_unless_absent_or_beyond_the_skew() {
+        let wall_ms = 1_800_000_000_000;
+        let wall = wall_ms * 1000;
+        let minute = 60_000;
+        assert_eq!(
+            ingest_us(Some(wall_ms - 90 * minute), wall),
+            wall - 90 * minute * 1000,
+            "a backlog keeps its time"
+        );
+        assert_eq!(
+            ingest_us(Some(wall_ms + 30 * minute), wall),
+            wall + 30 * minute * 1000,
+            "drift within the skew"
+        );
+        assert_eq!(
+            ingest_us(Some(wall_ms + 90 * minute), wall),
+            wall,
+            "a producer clock ahead"
+        );
+        for none in [None, Some(0), Some(-5), Some(i64::MAX), Some(i64::MAX / 999)] {
+            assert_eq!(ingest_us(none, wall), wall, "{none:?}");
+        }
+    }
 }

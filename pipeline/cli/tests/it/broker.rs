@@ -75,3 +75,62 @@ pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// `deploy/local-broker.sh` with `PORT` and this build's binary; its output in `log`.
+fn local_broker_script(port: u16, lines: &str, log: &Path) -> Child {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/local-broker.sh");
+    let out = std::fs::File::create(log).expect("log");
+    let err = out.try_clone().expect("log");
+    let mut c = Command::new("bash");
+    c.arg(script)
+        .arg(lines)
+        .env("PORT", port.to_string())
+        .env("DEFERLOG", env!("CARGO_BIN_EXE_deferlog"))
+        .stdout(out)
+        .stderr(err);
+    // Its own process group, so the broker it started goes down with it.
+    std::os::unix::process::CommandExt::process_group(&mut c, 0);
+    c.spawn().expect("start deploy/local-broker.sh")
+}
+
+#[test]
+fn the_local_broker_script_feeds_a_topic_and_refuses_a_port_in_use() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("script.log");
+    let port = free_port();
+    let mut script = local_broker_script(port, "2000", &log);
+    wait_for("the topic fed", Duration::from_secs(120), || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("broker on"))
+    });
+    let said = std::fs::read_to_string(&log).expect("log");
+    let produced: usize = said
+        .split("deferlog produce: ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {said}"));
+    let tail = crate::support::deferlog()
+        .args(["tail", "--brokers", &format!("127.0.0.1:{port}"), "--topic", "mail"])
+        .args(["--idle-ms", "3000", "-X", "session.timeout.ms=6000"])
+        .output()
+        .expect("tail");
+    assert!(tail.status.success(), "{}", String::from_utf8_lossy(&tail.stderr));
+    assert_eq!(String::from_utf8_lossy(&tail.stdout).lines().count(), produced);
+
+    // A second script on the same port: the first one's broker answers there, and
+    // gets no generated traffic from it.
+    let log2 = dir.path().join("again.log");
+    let status = local_broker_script(port, "100", &log2).wait().expect("wait");
+    let said = std::fs::read_to_string(&log2).expect("log");
+    assert!(!status.success(), "{said}");
+    assert!(said.contains("already listens"), "{said}");
+    assert!(!said.contains("deferlog produce:"), "{said}");
+
+    let pgid = script.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", "--", &format!("-{pgid}")])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    script.wait().expect("reap");
+}

@@ -356,6 +356,75 @@ fn bad_keys_and_values_go_to_the_dead_letter_output_and_the_stream_goes_on() {
 }
 
 #[test]
+fn a_trickle_of_records_is_checkpointed_on_the_interval() {
+    use std::io::Write;
+    let c = Case::new(2_000, 41);
+    // The topic exists before `run` joins, so its first assignment has the partitions.
+    let empty = c.dir.path().join("empty.log");
+    std::fs::write(&empty, "").expect("write");
+    produce(&c.broker, &empty);
+    let config = c.config("trickle", 1, "");
+    // Each fetch answered as soon as a record is there, as a busy broker would.
+    let text = std::fs::read_to_string(&config).expect("config");
+    let text = text.replace(
+        "[kafka.properties]\n",
+        "[kafka.properties]\n\"fetch.wait.max.ms\" = 5\n",
+    );
+    std::fs::write(&config, text).expect("config");
+    let log = c.dir.path().join("run.log");
+    // One worker: every record reaches it, so its channel is never quiet for long.
+    let mut run = start_run_with(&config, &log, &[("DEFERLOG_STREAM__WORKERS", "1")]);
+    wait_for("the partitions assigned", Duration::from_secs(60), || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("assigned"))
+    });
+    let mut producer = deferlog()
+        .args(["produce", "--brokers", &c.broker.addr, "--topic", TOPIC, "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn produce");
+    let mut stdin = producer.stdin.take().expect("stdin");
+    // A record every 10 ms for up to 8 s: far below the 4096 records the worker
+    // otherwise waits for between looks at the clock, and never a 100 ms pause.
+    let lines = std::fs::read_to_string(&c.g.log).expect("log");
+    let started = std::time::Instant::now();
+    let mut first_checkpoint = None;
+    for line in lines.lines().take(800) {
+        writeln!(stdin, "{line}").expect("write to produce");
+        stdin.flush().expect("flush");
+        std::thread::sleep(Duration::from_millis(10));
+        if checkpointed(&c.archive) > 0 {
+            first_checkpoint = Some(started.elapsed());
+            break;
+        }
+    }
+    drop(stdin);
+    let out = producer.wait_with_output().expect("produce");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    let sent: u64 = err
+        .split_whitespace()
+        .nth(2)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {err:?}"));
+    // The checkpoint interval is 300 ms; what is allowed on top is delivery and the
+    // broker's pace, not thousands of records.
+    if first_checkpoint.is_none() {
+        // Not left running when the test fails.
+        let _ = run.kill();
+        let _ = run.wait();
+    }
+    let first = first_checkpoint.unwrap_or_else(|| {
+        panic!(
+            "no checkpoint while {sent} records trickled in over {:.1}s",
+            started.elapsed().as_secs_f64()
+        )
+    });
+    assert!(first < Duration::from_secs(5), "first checkpoint after {first:?}");
+    assert!(c.finish(&mut run, sent).success());
+}
+
+#[test]
 fn a_checkpoint_that_cannot_be_read_stops_run_naming_it_and_leaves_it_alone() {
     let c = Case::new(5_000, 37);
     let n = produce(&c.broker, &c.g.log);
