@@ -779,6 +779,12 @@ impl Config {
                 bail!("{origin}: key `{name}` must be at least 1");
             }
         }
+        // Threads each: far more than any machine has cores for.
+        for (name, v) in [("stream.consumers", st.consumers), ("stream.workers", st.workers)] {
+            if v.is_some_and(|v| v > MAX_PARSER_THREADS) {
+                bail!("{origin}: key `{name}` must be at most {MAX_PARSER_THREADS}");
+            }
+        }
         if st.out.as_os_str().is_empty() {
             bail!("{origin}: key `stream.out` must name a directory");
         }
@@ -1083,6 +1089,10 @@ mod tests {
             "{base}[[kafka.topics]]\nname = \"m\"\n[stream]\nbatch_rows = 0"
         ));
         assert!(e.contains("stream.batch_rows"), "{e}");
+        let e = err(&format!(
+            "{base}[[kafka.topics]]\nname = \"m\"\n[stream]\nworkers = 100000"
+        ));
+        assert!(e.contains("stream.workers") && e.contains("at most"), "{e}");
         let e = err(&format!("{base}[[kafka.topics]]\nname = \"m\"\n[stream]\nout = \"\""));
         assert!(e.contains("stream.out"), "{e}");
         // librdkafka's own names and kinds, checked before anything connects.

@@ -114,7 +114,6 @@ impl std::fmt::Display for Stopped {
 impl std::error::Error for Stopped {}
 
 const TICK_LINES: u64 = 16_384;
-const REJECT_BATCH: usize = 4_096;
 /// Big enough that channel traffic is a few hundred messages per million lines.
 const CHUNK_BYTES: usize = 256 * 1024;
 
@@ -313,7 +312,7 @@ fn parse_chunks(
             }
         }
         let _ = recycle.send(chunk);
-        if rejects.len() >= REJECT_BATCH {
+        if rejects.is_full() {
             send(ToWriter::Rejects(rejects.finish()?))?;
         }
         // Watermark: hours ending before (latest event - lateness) are done. Late rows

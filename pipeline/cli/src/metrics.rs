@@ -249,7 +249,7 @@ impl HourGaugeSink {
 }
 
 impl EpochSink for HourGaugeSink {
-    fn epoch(&mut self, scope: &str, hourly: &[RecordBatch], _dead: Option<&RecordBatch>) -> Result<(), StreamError> {
+    fn epoch(&mut self, scope: &str, hourly: &[RecordBatch], _dead: &[RecordBatch]) -> Result<(), StreamError> {
         if !hourly.is_empty() {
             self.pending.push((scope.to_owned(), hourly.to_vec()));
         }
@@ -404,15 +404,15 @@ mod tests {
         // is still stored (the sink does not fail it), the gauges as they were.
         let mut sink = HourGaugeSink::new(Arc::new(Mutex::new(g)), 0);
         let next = stored("mail-1", 2, true, &[(2 * H, "192.0.2.1", 6, 0)]);
-        sink.epoch("mail-1", &[next], None).expect("epoch");
+        sink.epoch("mail-1", &[next], &[]).expect("epoch");
         sink.checkpointed().expect("checkpointed");
         assert_eq!(shown(&e), Some((7200.0, 6.0)));
         // Refused with another scope's good epoch in the same checkpoint: that one
         // still comes through.
         let three = stored("mail-3", 2, true, &[(3 * H, "192.0.2.3", 9, 0)]);
-        sink.epoch("mail-2", &[wrong], None)
+        sink.epoch("mail-2", &[wrong], &[])
             .expect("the gauges never fail an epoch");
-        sink.epoch("mail-3", &[three], None).expect("epoch");
+        sink.epoch("mail-3", &[three], &[]).expect("epoch");
         sink.checkpointed().expect("the gauges never fail a checkpoint");
         assert_eq!(shown(&e), Some((10800.0, 9.0)));
     }

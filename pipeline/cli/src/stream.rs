@@ -77,7 +77,7 @@ fn output_err(e: impl std::error::Error + Send + Sync + 'static) -> StreamError 
 }
 
 impl EpochSink for TopicSink {
-    fn epoch(&mut self, scope: &str, hourly: &[RecordBatch], dead: Option<&RecordBatch>) -> Result<(), StreamError> {
+    fn epoch(&mut self, scope: &str, hourly: &[RecordBatch], dead: &[RecordBatch]) -> Result<(), StreamError> {
         if let Some(topic) = &self.hourly_topic
             && !hourly.is_empty()
         {
@@ -91,7 +91,11 @@ impl EpochSink for TopicSink {
                 self.producer.send(topic, Some(key), line).map_err(output_err)?;
             }
         }
-        if let (Some(topic), Some(b)) = (&self.dead_letter_topic, dead) {
+        for (topic, b) in self
+            .dead_letter_topic
+            .iter()
+            .flat_map(|t| dead.iter().map(move |b| (t, b)))
+        {
             let text = |name: &str| {
                 b.column_by_name(name)
                     .and_then(|c| arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8).ok())
@@ -126,7 +130,7 @@ impl EpochSink for TopicSink {
 struct Tee(Vec<Box<dyn EpochSink>>);
 
 impl EpochSink for Tee {
-    fn epoch(&mut self, scope: &str, hourly: &[RecordBatch], dead: Option<&RecordBatch>) -> Result<(), StreamError> {
+    fn epoch(&mut self, scope: &str, hourly: &[RecordBatch], dead: &[RecordBatch]) -> Result<(), StreamError> {
         self.0.iter_mut().try_for_each(|s| s.epoch(scope, hourly, dead))
     }
     fn checkpointed(&mut self) -> Result<(), StreamError> {
@@ -485,7 +489,7 @@ impl Shared {
 struct SharedSink(Arc<Mutex<Box<dyn EpochSink>>>);
 
 impl EpochSink for SharedSink {
-    fn epoch(&mut self, scope: &str, hourly: &[RecordBatch], dead: Option<&RecordBatch>) -> Result<(), StreamError> {
+    fn epoch(&mut self, scope: &str, hourly: &[RecordBatch], dead: &[RecordBatch]) -> Result<(), StreamError> {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

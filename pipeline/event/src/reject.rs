@@ -41,6 +41,12 @@ pub fn reject_schema() -> SchemaRef {
         .clone()
 }
 
+/// Rows after which a builder is full.
+const FULL_ROWS: usize = 4_096;
+/// Raw bytes after which a builder is full: far below the 2 GiB its 32-bit offsets
+/// hold, whatever size the records (a line may be 16 MiB, a Kafka record more).
+const FULL_BYTES: usize = 64 << 20;
+
 /// Accumulates rejects into one RecordBatch.
 pub struct RejectBuilder {
     mta: StringDictionaryBuilder<Int32Type>,
@@ -77,6 +83,12 @@ impl RejectBuilder {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Time to [`finish`](Self::finish) a batch: its rows or raw bytes reached their
+    /// bound. One more row past it is fine; rows are checked after each append.
+    pub fn is_full(&self) -> bool {
+        self.len >= FULL_ROWS || self.raw.values_slice().len() >= FULL_BYTES
     }
 
     pub fn append(&mut self, r: &RejectRow<'_>) {

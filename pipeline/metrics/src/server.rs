@@ -13,6 +13,9 @@ use tokio_util::sync::CancellationToken;
 
 const MAX_HEAD: usize = 8 * 1024;
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// A scrape's answer is a few hundred KiB at most; a client that takes longer than
+/// this to read it is not a scraper.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves until `cancel` fires.
 pub async fn serve(listener: TcpListener, exporter: Arc<Exporter>, cancel: CancellationToken) {
@@ -55,9 +58,13 @@ async fn answer(mut stream: TcpStream, exporter: Arc<Exporter>) {
     if !is_head {
         out.extend_from_slice(body.as_bytes());
     }
-    // The client may be gone; nothing to do about it.
-    let _ = stream.write_all(&out).await;
-    let _ = stream.shutdown().await;
+    // The client may be gone, or never read (its task and socket would stay for
+    // good): nothing to do about it but let go.
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
+        let _ = stream.write_all(&out).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";

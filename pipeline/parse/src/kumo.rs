@@ -66,6 +66,15 @@ fn opt_number(r: &mut Reader<'_>) -> Option<Option<f64>> {
     if r.null() { Some(None) } else { r.number().map(Some) }
 }
 
+/// A count or code: a whole number that fits `T`. Anything else (a fraction, a
+/// negative size, a code of 70000) is no value rather than a clamped one.
+fn whole<T: TryFrom<u64>>(n: f64) -> Option<T> {
+    // The upper bound keeps `as` exact: below 2^53 every whole f64 is a u64.
+    (n.fract() == 0.0 && (0.0..9.0e15).contains(&n))
+        .then(|| T::try_from(n as u64).ok())
+        .flatten()
+}
+
 /// Unix seconds (integer or fractional) or an RFC 3339 string, as µs.
 fn stamp(r: &mut Reader<'_>) -> Option<Option<i64>> {
     if r.null() {
@@ -118,13 +127,13 @@ fn response<'a>(r: &mut Reader<'a>) -> Option<Response<'a>> {
     const ENHANCED: &[(&[u8], usize)] = &[(b"class", 0), (b"subject", 1), (b"detail", 2)];
     let mut resp = Response::default();
     r.object(FIELDS, |r, k| match k {
-        Some(Code) => opt_number(r).map(|n| resp.code = n.map(|n| n as u16)),
+        Some(Code) => opt_number(r).map(|n| resp.code = n.and_then(whole)),
         Some(Content) => opt_string(r).map(|c| resp.content = c),
         Some(EnhancedCode) if r.null() => Some(()),
         Some(EnhancedCode) => {
             let mut e = [None; 3];
             r.object(ENHANCED, |r, k| match k {
-                Some(at) => r.number().map(|n| e[at] = Some(n as u64)),
+                Some(at) => r.number().map(|n| e[at] = whole(n)),
                 None => r.skip(),
             })?;
             if let [Some(c), Some(s), Some(d)] = e {
@@ -227,10 +236,10 @@ fn read(json: &str) -> Result<Record<'_>, Bad> {
         Some(Field::Id) => r.string().map(|v| rec.id = Some(v)),
         Some(Field::Sender) => opt_string(r).map(|v| rec.sender = v),
         Some(Field::Recipient) => opt_string(r).map(|v| rec.recipient = v),
-        Some(Field::Size) => opt_number(r).map(|v| rec.size = v.map(|n| n as u64)),
+        Some(Field::Size) => opt_number(r).map(|v| rec.size = v.and_then(whole)),
         Some(Field::Timestamp) => stamp(r).map(|v| rec.timestamp = v),
         Some(Field::Created) => stamp(r).map(|v| rec.created = v),
-        Some(Field::NumAttempts) => opt_number(r).map(|v| rec.num_attempts = v.map(|n| n as u32)),
+        Some(Field::NumAttempts) => opt_number(r).map(|v| rec.num_attempts = v.and_then(whole)),
         Some(Field::EgressSource) => opt_string(r).map(|v| rec.egress_source = v),
         Some(Field::SourceAddress) => source_address(r).map(|v| rec.source_address = v),
         Some(Field::Response) if r.null() => Some(()),
@@ -462,6 +471,23 @@ mod tests {
         assert_eq!(
             (r.timestamp, r.created, r.source_address.as_deref()),
             (Some(2_000_000), None, Some("[::1]:25"))
+        );
+        // Numbers no code, size or count can be are no value, not a clamped one.
+        let r = rec(
+            r#"{"type":"Delivery","id":"w","size":-1,"num_attempts":1e12,"response":{"code":70000,"enhanced_code":{"class":4.5,"subject":7,"detail":0},"content":"x"}}"#,
+        );
+        let resp = r.response.as_ref().expect("response");
+        assert_eq!(
+            (r.size, r.num_attempts, resp.code, resp.enhanced_code),
+            (None, None, None, None)
+        );
+        let r = rec(
+            r#"{"type":"Delivery","id":"v","size":2048,"num_attempts":3,"response":{"code":421,"enhanced_code":{"class":4,"subject":7,"detail":0},"content":"x"}}"#,
+        );
+        let resp = r.response.as_ref().expect("response");
+        assert_eq!(
+            (r.size, r.num_attempts, resp.code, resp.enhanced_code),
+            (Some(2048), Some(3), Some(421), Some((4, 7, 0)))
         );
         assert!(matches!(read(r#"{"id":"z","timestamp":1}"#), Err(Bad::Record)));
         assert!(matches!(read(r#"{"type":5,"id":"z"}"#), Err(Bad::Json)));

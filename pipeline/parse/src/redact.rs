@@ -29,6 +29,12 @@ pub fn redact_addresses(text: &[u8]) -> Cow<'_, [u8]> {
         let before = &text[copied..at];
         let mut start = match before.last() {
             Some(b'"') => memchr::memrchr(b'"', &before[..before.len() - 1]).map_or(copied, |p| copied + p),
+            // Ending in a byte no local part ends in (`a(b)@x`, a comment): masked back
+            // to the start of the word, the safe side.
+            Some(&b) if !is_local_char(b) && !b.is_ascii_whitespace() => before
+                .iter()
+                .rposition(|c| c.is_ascii_whitespace() || matches!(c, b'<' | b','))
+                .map_or(copied, |p| copied + p + 1),
             _ => before
                 .iter()
                 .rposition(|b| !is_local_char(*b))
@@ -131,6 +137,11 @@ mod tests {
             "<*@ñandu.es> <*@-x> <*@x.com>"
         );
         assert_eq!(r(b"Q: to=<\"a, b\"@x>, relay=none"), "Q: to=<*@x>, relay=none");
+        assert_eq!(
+            redact_addresses_str("550 <jane(work)@x.com>: unknown, also bob[1]@y.org, and @ alone"),
+            "550 <*@x.com>: unknown, also *@y.org, and @ alone"
+        );
+        assert_eq!(r(b"Q: to=jane(x)@y, relay"), "Q: to=*@y, relay");
     }
 
     #[test]

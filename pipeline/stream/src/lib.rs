@@ -35,12 +35,7 @@ use std::collections::BTreeMap;
 pub trait EpochSink: Send {
     /// `hourly`: stored hourly rows (scope, revision, final included); `dead_letters`:
     /// the epoch's dead letters (the `rejects/` schema).
-    fn epoch(
-        &mut self,
-        scope: &str,
-        hourly: &[RecordBatch],
-        dead_letters: Option<&RecordBatch>,
-    ) -> Result<(), StreamError>;
+    fn epoch(&mut self, scope: &str, hourly: &[RecordBatch], dead_letters: &[RecordBatch]) -> Result<(), StreamError>;
 
     /// After a Processor's checkpoint is stored (every partition it checkpointed at
     /// once, or one it let go): a sink that gathers the epochs acts on them once here

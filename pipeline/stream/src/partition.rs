@@ -7,6 +7,8 @@ use crate::sql::Sql;
 use crate::window::Windows;
 use crate::writer::{Pending, Writer, write_file};
 use crate::{Counters, StreamError};
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
 use deferlog_archive::{EVENTS_DIR, HOURLY_DIR, ParquetFile, REJECTS_DIR, hour_partition};
 use deferlog_event::{HOUR_US, HourBatch, HourBatcher, Origin, RejectBuilder, RejectRow, hour_of, reject_schema};
 use deferlog_metrics::Counts;
@@ -38,6 +40,9 @@ pub(crate) struct Partition {
     norm: Normalizer,
     batcher: HourBatcher,
     rejects: RejectBuilder,
+    /// This epoch's dead letters finished early, each when `rejects` was full (a flood
+    /// of large records between two checkpoints must not overflow one batch).
+    full_rejects: Vec<Result<RecordBatch, ArrowError>>,
     pub windows: Windows,
     /// The epoch being written: the last checkpoint's plus one.
     epoch: i64,
@@ -45,7 +50,7 @@ pub(crate) struct Partition {
     pub max_event_us: Option<i64>,
     pub counters: Counters,
     /// This epoch's events not yet handed to the writer, by hour.
-    unwritten: BTreeMap<i64, Vec<arrow::record_batch::RecordBatch>>,
+    unwritten: BTreeMap<i64, Vec<RecordBatch>>,
     /// This epoch's events files handed to the writer (see
     /// [`Partition::write_passed_hours`]).
     handed: Vec<Pending>,
@@ -182,6 +187,7 @@ impl Partition {
             norm,
             batcher: HourBatcher::new(cfg.batch_rows),
             rejects: RejectBuilder::default(),
+            full_rejects: Vec::new(),
             windows: Windows::restore(ckpt.windows)?,
             epoch: ckpt.epoch + 1,
             next_offset: ckpt.next_offset,
@@ -223,7 +229,7 @@ impl Partition {
     /// The stored-row form (final) of the newest closed hour this partition has rows
     /// of, as its windows hold it now: late events included, a revision below any
     /// this holder writes next.
-    pub fn last_closed_rows(&self) -> Result<Vec<arrow::record_batch::RecordBatch>, StreamError> {
+    pub fn last_closed_rows(&self) -> Result<Vec<RecordBatch>, StreamError> {
         self.windows
             .last_closed()
             .unwrap_or_default()
@@ -249,6 +255,13 @@ impl Partition {
                 offset,
             },
         });
+        self.finish_full_rejects();
+    }
+
+    fn finish_full_rejects(&mut self) {
+        if self.rejects.is_full() {
+            self.full_rejects.push(self.rejects.finish());
+        }
     }
 
     /// Normalizes one record. Bad input is counted and dead-lettered, never an error.
@@ -301,6 +314,7 @@ impl Partition {
         };
         self.norm
             .process_line(value, origin, &mut self.batcher, &mut self.rejects);
+        self.finish_full_rejects();
         // A value that is not a log line at all is a malformed record, not a line of
         // some other service: keep it, counted as a reject only.
         if self.norm.stats_ref().skipped(SkipKind::Unrecognized) > unrecognized {
@@ -412,12 +426,7 @@ impl Partition {
 
     /// Hands an hour's rows to the writer as one file of this epoch, in staging, after
     /// the rows of the hour's held pieces.
-    fn hand_over(
-        &mut self,
-        hour_us: i64,
-        batches: Vec<arrow::record_batch::RecordBatch>,
-        writer: &Writer,
-    ) -> Result<(), StreamError> {
+    fn hand_over(&mut self, hour_us: i64, batches: Vec<RecordBatch>, writer: &Writer) -> Result<(), StreamError> {
         let name = self.next_name();
         let path = self
             .dirs
@@ -433,12 +442,7 @@ impl Partition {
     }
 
     /// Hands an open hour's rows to the writer as a piece the checkpoint holds.
-    fn hold(
-        &mut self,
-        hour_us: i64,
-        batches: Vec<arrow::record_batch::RecordBatch>,
-        writer: &Writer,
-    ) -> Result<(), StreamError> {
+    fn hold(&mut self, hour_us: i64, batches: Vec<RecordBatch>, writer: &Writer) -> Result<(), StreamError> {
         // Never published: its final path is its staged one.
         let name = format!("held-{}", self.next_name());
         let tmp = self.dirs.staged_tmp(&name);
@@ -560,15 +564,16 @@ impl Partition {
             }
             others.push(f.seal()?);
         }
-        let dead_letters = if self.rejects.is_empty() {
-            None
-        } else {
-            Some(self.rejects.finish()?)
-        };
-        if let Some(batch) = dead_letters.as_ref().filter(|_| !stopping) {
+        let mut dead_letters = std::mem::take(&mut self.full_rejects)
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
+        if !self.rejects.is_empty() {
+            dead_letters.push(self.rejects.finish()?);
+        }
+        if !dead_letters.is_empty() && !stopping {
             // Never published: its final path is its staged one.
             let tmp = self.dirs.staged_tmp(&format!("held-rejects-{name}"));
-            let piece = write_file(reject_schema(), tmp.clone(), tmp, &[], std::slice::from_ref(batch))?;
+            let piece = write_file(reject_schema(), tmp.clone(), tmp, &[], &dead_letters)?;
             self.held_rejects.entry(clock_hour).or_default().push(piece.file.tmp);
         }
         let later = self.held_rejects.split_off(&rejects_from);
@@ -576,10 +581,7 @@ impl Partition {
             .into_values()
             .flatten()
             .collect();
-        let unheld = match &dead_letters {
-            Some(batch) if stopping => std::slice::from_ref(batch),
-            _ => &[],
-        };
+        let unheld: &[RecordBatch] = if stopping { &dead_letters } else { &[] };
         if !pieces.is_empty() || !unheld.is_empty() {
             let sealed = write_file(
                 reject_schema(),
@@ -609,7 +611,7 @@ impl Partition {
             // Topics cannot be taken back: nothing goes out from a holder that lost
             // the scope.
             self.dirs.check(self.stored)?;
-            sink.epoch(&self.scope, &hourly, dead_letters.as_ref())?;
+            sink.epoch(&self.scope, &hourly, &dead_letters)?;
         }
         // Counted from the partition's own progress when that is behind the
         // watermark: a partition reading a backlog (a host that was cut off, one moved
@@ -623,7 +625,7 @@ impl Partition {
                 .windows
                 .closed_before()
                 .min(own)
-                .saturating_sub(self.keep_closed_hours * HOUR_US);
+                .saturating_sub(self.keep_closed_hours.saturating_mul(HOUR_US));
             self.windows.forget_before(horizon);
         }
         crate::counting::count_health(&mut self.counts, &self.counters, self.norm.stats_ref());

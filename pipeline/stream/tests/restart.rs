@@ -539,7 +539,7 @@ fn a_backlog_behind_the_watermark_is_revised_into_its_hours_not_dropped() {
 struct Epochs(Arc<std::sync::Mutex<usize>>);
 
 impl deferlog_stream::EpochSink for Epochs {
-    fn epoch(&mut self, _: &str, _: &[RecordBatch], _: Option<&RecordBatch>) -> Result<(), StreamError> {
+    fn epoch(&mut self, _: &str, _: &[RecordBatch], _: &[RecordBatch]) -> Result<(), StreamError> {
         *self.0.lock().expect("lock") += 1;
         Ok(())
     }
@@ -549,7 +549,7 @@ impl deferlog_stream::EpochSink for Epochs {
 struct Calls(Arc<std::sync::Mutex<Vec<String>>>);
 
 impl deferlog_stream::EpochSink for Calls {
-    fn epoch(&mut self, scope: &str, _: &[RecordBatch], _: Option<&RecordBatch>) -> Result<(), StreamError> {
+    fn epoch(&mut self, scope: &str, _: &[RecordBatch], _: &[RecordBatch]) -> Result<(), StreamError> {
         self.0.lock().expect("lock").push(format!("epoch {scope}"));
         Ok(())
     }
@@ -821,21 +821,47 @@ fn a_partition_quiet_since_a_restart_publishes_its_held_hour_once_the_hour_is_ov
     assert_eq!(rejects().len(), 1);
 }
 
+/// Rows in these Parquet files, from their footers.
+fn parquet_rows(files: Vec<std::path::PathBuf>) -> i64 {
+    files
+        .iter()
+        .map(|f| {
+            let file = std::fs::File::open(f).expect("open");
+            let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet");
+            b.metadata().file_metadata().num_rows()
+        })
+        .sum()
+}
+
+#[test]
+fn a_flood_of_dead_letters_between_two_checkpoints_is_kept_whole() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut proc = holding(dir.path(), 1, |_| {});
+    let mut feed = Feed::new(1, nov1(9, 30) / 1000);
+    let start = Instant::now();
+    // More than two dead-letter batches' worth before the first checkpoint (held),
+    // and again before the stop (published at once).
+    for i in 0..9_000 {
+        feed.send(&mut proc, 0, &format!("\u{1} junk {i}"), start);
+    }
+    proc.checkpoint(false, start).expect("checkpoint");
+    for i in 0..9_000 {
+        feed.send(&mut proc, 0, &format!("\u{1} more junk {i}"), start);
+    }
+    proc.checkpoint(true, start).expect("stop");
+    assert_eq!(parquet_rows(walk(&dir.path().join("rejects"))), 18_000);
+    assert_eq!(
+        proc.status()[0].counters.dead_letters.get("unrecognized_record"),
+        Some(&18_000)
+    );
+}
+
 #[test]
 fn dead_letters_wait_in_staging_and_their_hour_is_published_as_one_file() {
     let dir = tempfile::tempdir().expect("tmp");
     let rejects = || walk(&dir.path().join("rejects"));
     let staged = || walk(&dir.path().join("_state/staging"));
-    let rows = |files: Vec<std::path::PathBuf>| -> i64 {
-        files
-            .iter()
-            .map(|f| {
-                let file = std::fs::File::open(f).expect("open");
-                let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet");
-                b.metadata().file_metadata().num_rows()
-            })
-            .sum()
-    };
+    let rows = parquet_rows;
     let mut proc = holding(dir.path(), 1, |_| {});
     // The records arrive at 09:30.
     let mut feed = Feed::new(1, nov1(9, 30) / 1000);

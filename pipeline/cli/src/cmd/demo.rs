@@ -133,11 +133,16 @@ pub fn run(a: DemoArgs) -> Result<()> {
             })
         }),
     };
-    let stop_on_ctrl_c = cancel.clone();
+    let stop_on_signal = cancel.clone();
     std::thread::spawn(move || {
         if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            let _ = rt.block_on(tokio::signal::ctrl_c());
-            stop_on_ctrl_c.cancel();
+            let stopped = rt.block_on(async {
+                super::StopSignals::new()?.recv().await;
+                Ok::<(), anyhow::Error>(())
+            });
+            if stopped.is_ok() {
+                stop_on_signal.cancel();
+            }
         }
     });
     let summary = stream::run(settings, cancel, hooks)?;
@@ -205,7 +210,7 @@ fn feed(mut g: Generator, speed: f64, client: &ClientSettings, produced: &Atomic
 struct Screen(Arc<Mutex<BTreeMap<i64, Vec<RecordBatch>>>>);
 
 impl EpochSink for Screen {
-    fn epoch(&mut self, _scope: &str, hourly: &[RecordBatch], _: Option<&RecordBatch>) -> Result<(), StreamError> {
+    fn epoch(&mut self, _scope: &str, hourly: &[RecordBatch], _: &[RecordBatch]) -> Result<(), StreamError> {
         let mut hours = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         for b in hourly {
             let is_final = b

@@ -29,6 +29,32 @@ pub fn run(cmd: Command) -> Result<()> {
     }
 }
 
+/// SIGTERM and SIGINT (Ctrl-C), listened for from creation on: one that lands
+/// between two waits is kept for the next, where a fresh `ctrl_c()` per wait would
+/// miss it. Made inside a tokio runtime.
+pub struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    pub fn new() -> Result<Self> {
+        use anyhow::Context;
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
+    }
+
+    pub async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
+
 /// Blocks until SIGTERM or Ctrl-C.
 pub fn wait_for_stop() -> Result<()> {
     use anyhow::Context;
@@ -37,12 +63,7 @@ pub fn wait_for_stop() -> Result<()> {
         .build()
         .context("starting tokio")?;
     rt.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("installing the SIGTERM handler")?;
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
+        StopSignals::new()?.recv().await;
         Ok(())
     })
 }

@@ -31,13 +31,11 @@ pub fn run(a: ConfigArg) -> Result<()> {
         .build()
         .context("starting tokio")?;
     let finished = rt.block_on(async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("installing the SIGTERM handler")?;
+        let mut stop = super::StopSignals::new()?;
         let mut done = tokio::time::interval(Duration::from_millis(200));
         loop {
             tokio::select! {
-                _ = term.recv() => break,
-                _ = tokio::signal::ctrl_c() => break,
+                () = stop.recv() => break,
                 _ = done.tick() => if worker.is_finished() { return Ok::<bool, anyhow::Error>(true) },
             }
         }

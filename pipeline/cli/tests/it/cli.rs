@@ -386,6 +386,33 @@ fn demo_streams_through_an_embedded_broker_prints_closed_hours_and_leaves_an_arc
 }
 
 #[test]
+fn demo_stops_on_sigterm_writing_what_it_consumed() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("demo");
+    let log = dir.path().join("demo.log");
+    // Paced, so it is still streaming when the signal comes.
+    let mut demo = deferlog()
+        .args(["demo", "--lines", "300000", "--out"])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("demo");
+    crate::broker::wait_for("partitions assigned", std::time::Duration::from_secs(120), || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("assigned"))
+    });
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let status = crate::stream::sigterm(&mut demo);
+    let said = std::fs::read_to_string(&log).expect("log");
+    assert!(status.success(), "{status:?}\n{said}");
+    let report = crate::support::report_csv_with_final(&out, &[]);
+    assert!(
+        report.lines().count() > 1,
+        "what it consumed is in the archive: {report}"
+    );
+}
+
+#[test]
 fn produce_to_brokers_that_do_not_answer_fails_naming_them() {
     let dir = tempfile::tempdir().expect("tmp");
     let log = dir.path().join("mail.log");
