@@ -33,6 +33,10 @@ pub trait LineSource {
     fn name(&self) -> &str;
     /// The next line (its `\n` may be included), or `None` at the end.
     fn next_line(&mut self) -> Result<Option<&[u8]>>;
+    /// Whether the last line is only the start of one too long to read whole.
+    fn cut(&self) -> bool {
+        false
+    }
 }
 
 impl LineSource for Input {
@@ -43,6 +47,10 @@ impl LineSource for Input {
     fn next_line(&mut self) -> Result<Option<&[u8]>> {
         // The io::Error already names the input.
         Ok(Input::next_line(self)?)
+    }
+
+    fn cut(&self) -> bool {
+        Input::cut(self)
     }
 }
 
@@ -99,6 +107,8 @@ struct Chunk {
     file: Arc<str>,
     data: Vec<u8>,
     lines: Vec<(usize, u64)>,
+    /// Line numbers of the lines their reader cut (nearly always none).
+    cut: Vec<u64>,
 }
 
 /// A downstream thread hung up; its own error says why.
@@ -239,6 +249,7 @@ fn read_all(
         Ok(mut c) => {
             c.data.clear();
             c.lines.clear();
+            c.cut.clear();
             c.file = file.clone();
             c
         }
@@ -246,6 +257,7 @@ fn read_all(
             file: file.clone(),
             data: Vec::with_capacity(CHUNK_BYTES + 4096),
             lines: Vec::new(),
+            cut: Vec::new(),
         },
     };
     let send = |w: usize, c: Chunk| {
@@ -263,6 +275,9 @@ fn read_all(
             let w = worker_of(raw, to_workers.len());
             let c = &mut pending[w];
             c.data.extend_from_slice(raw);
+            if src.cut() {
+                c.cut.push(line);
+            }
             c.lines.push((c.data.len(), line));
             if c.data.len() >= CHUNK_BYTES {
                 let full = std::mem::replace(c, fresh(&file));
@@ -305,7 +320,11 @@ fn parse_chunks(
                 file: &chunk.file,
                 line,
             };
-            norm.process_line(&chunk.data[start..end], origin, &mut batcher, &mut rejects);
+            if chunk.cut.contains(&line) {
+                norm.process_cut_line(&chunk.data[start..end], origin, &mut rejects);
+            } else {
+                norm.process_line(&chunk.data[start..end], origin, &mut batcher, &mut rejects);
+            }
             start = end;
             for batch in batcher.take_ready() {
                 send(ToWriter::Events { worker, batch: batch? })?;

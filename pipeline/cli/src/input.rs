@@ -51,13 +51,18 @@ pub struct Input {
     start: usize,
     end: usize,
     eof: bool,
+    /// The last line handed out was cut at `MAX_LINE`.
+    cut: bool,
+    /// The rest of a cut line is being read past.
+    skipping: bool,
 }
 
 const BUF: usize = 1 << 20;
 
-/// No MTA writes a line this long; input that has one is not a log (a wrong file, a
-/// stream of zeros) and would otherwise grow the buffer without end.
-const MAX_LINE: usize = 16 << 20;
+/// No MTA writes a line this long; a longer one (a wrong file, a stream of zeros)
+/// would otherwise grow the buffer without end. It is cut here and the rest of it
+/// read past: the reader rejects it, the input goes on.
+pub const MAX_LINE: usize = 16 << 20;
 
 impl Input {
     fn new(name: String, reader: Box<dyn Read + Send>) -> Self {
@@ -68,13 +73,33 @@ impl Input {
             start: 0,
             end: 0,
             eof: false,
+            cut: false,
+            skipping: false,
         }
+    }
+
+    /// Whether the last line [`next_line`](Self::next_line) gave is only the first
+    /// `MAX_LINE` bytes of a longer one (the rest is skipped, and its `\n`).
+    pub fn cut(&self) -> bool {
+        self.cut
     }
 
     /// The next line with its `\n` (the last line of the input may lack one).
     pub fn next_line(&mut self) -> io::Result<Option<&[u8]>> {
+        self.cut = false;
         loop {
-            if let Some(nl) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
+            if self.skipping {
+                match memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
+                    Some(nl) => {
+                        self.start += nl + 1;
+                        self.skipping = false;
+                    }
+                    None => self.start = self.end,
+                }
+            }
+            if !self.skipping
+                && let Some(nl) = memchr::memchr(b'\n', &self.buf[self.start..self.end])
+            {
                 let line = self.start..self.start + nl + 1;
                 self.start = line.end;
                 return Ok(Some(&self.buf[line]));
@@ -88,20 +113,16 @@ impl Input {
                 return Ok(Some(&self.buf[line]));
             }
             // Keep the partial line, make room, read more; a line longer than the
-            // buffer grows it.
+            // buffer grows it, up to `MAX_LINE`.
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
             if self.end == self.buf.len() {
                 if self.buf.len() >= MAX_LINE {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!(
-                            "reading {}: a line longer than {} MiB: not a log file?",
-                            self.name,
-                            MAX_LINE >> 20
-                        ),
-                    ));
+                    self.cut = true;
+                    self.skipping = true;
+                    self.start = self.end;
+                    return Ok(Some(&self.buf[..self.end]));
                 }
                 self.buf.resize(self.buf.len() * 2, 0);
             }
@@ -203,20 +224,32 @@ mod tests {
     use std::io::Write;
 
     #[test]
-    fn long_lines_are_read_whole_and_endless_ones_are_an_error() {
+    fn long_lines_are_read_whole_and_over_long_ones_cut() {
         let long = vec![b'x'; 3 * BUF];
         let mut data = long.clone();
         data.extend_from_slice(b"\nshort\n");
         let mut input = Input::new("long".into(), Box::new(io::Cursor::new(data)));
         assert_eq!(input.next_line().expect("read").map(<[u8]>::len), Some(long.len() + 1));
+        assert!(!input.cut());
         assert_eq!(input.next_line().expect("read"), Some(&b"short\n"[..]));
-        // A gzip of zeros, say: no newline in sight.
-        let mut input = Input::new("zeros".into(), Box::new(io::repeat(0)));
-        let err = input.next_line().expect_err("endless");
-        assert!(
-            err.to_string().contains("zeros") && err.to_string().contains("16 MiB"),
-            "{err}"
-        );
+        // A file of zeros, say: a line longer than any MTA writes, then more lines.
+        let mut data = vec![0u8; MAX_LINE + 3 * BUF + 5];
+        data.extend_from_slice(b"\nnext\nlast");
+        let mut input = Input::new("zeros".into(), Box::new(io::Cursor::new(data)));
+        let first = input.next_line().expect("read").map(<[u8]>::len);
+        assert_eq!(first, Some(MAX_LINE));
+        assert!(input.cut());
+        assert_eq!(input.next_line().expect("read"), Some(&b"next\n"[..]));
+        assert!(!input.cut());
+        assert_eq!(input.next_line().expect("read"), Some(&b"last"[..]));
+        assert_eq!(input.next_line().expect("read"), None);
+        // Cut right at its end: the newline that ends it is skipped with it.
+        let mut data = vec![b'y'; MAX_LINE];
+        data.extend_from_slice(b"\nafter\n");
+        let mut input = Input::new("exact".into(), Box::new(io::Cursor::new(data)));
+        assert_eq!(input.next_line().expect("read").map(<[u8]>::len), Some(MAX_LINE));
+        assert!(input.cut());
+        assert_eq!(input.next_line().expect("read"), Some(&b"after\n"[..]));
     }
 
     #[test]

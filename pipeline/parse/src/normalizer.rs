@@ -248,6 +248,14 @@ impl Normalizer {
         self.text(line, raw, origin, events, rejects);
     }
 
+    /// A line its reader cut at its length limit (`raw`: what was kept of it): one
+    /// line, rejected as `too_long` with those bytes, never parsed.
+    pub fn process_cut_line(&mut self, raw: &[u8], origin: Origin<'_>, rejects: &mut dyn RejectSink) {
+        self.stats.lines += 1;
+        self.stats.bytes += raw.len() as u64;
+        self.reject(None, RejectReason::TooLong, raw, origin, rejects);
+    }
+
     /// One record's text: its shape says which MTA (or shipper envelope) wrote it.
     pub(crate) fn text(
         &mut self,

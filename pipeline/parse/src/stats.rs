@@ -56,6 +56,8 @@ kinds!(
         BadRecord => "bad_record",
         // A tenant (from a shipper's envelope) that is not a short printable name.
         BadTenant => "bad_tenant",
+        // Longer than any MTA writes a line (its reader cut it): no MTA's.
+        TooLong => "too_long",
     }
 );
 

@@ -54,6 +54,10 @@ pub fn send_files(settings: &ClientSettings, topic: &str, inputs: &[String]) -> 
     for path in inputs {
         let mut src = input::open(path, &counter)?;
         while let Some(line) = src.next_line()? {
+            // Cut by the reader (or as long as that): more than a Kafka record holds.
+            if line.len() >= input::MAX_LINE {
+                bail!("{path}: a line of 16 MiB or more: not a log file?");
+            }
             let line = line.strip_suffix(b"\n").unwrap_or(line);
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if line.is_empty() {

@@ -55,6 +55,32 @@ fn report_hourly_equals_the_truth_of_a_multi_host_multi_day_log() {
 }
 
 #[test]
+fn a_line_longer_than_any_mta_writes_is_one_reject_and_the_rest_counts() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let g = generate(dir.path(), 20_000, 13);
+    let truth = std::fs::read_to_string(&g.truth).expect("truth");
+    let log = std::fs::read(&g.log).expect("log");
+    // 17 MiB of junk with no newline, halfway through.
+    let half = log.len() / 2;
+    let at = half + log[half..].iter().position(|b| *b == b'\n').expect("a line end") + 1;
+    let mut spliced = log[..at].to_vec();
+    spliced.extend(std::iter::repeat_n(b'z', 17 << 20));
+    spliced.push(b'\n');
+    spliced.extend_from_slice(&log[at..]);
+    let input = dir.path().join("spliced.log");
+    std::fs::write(&input, spliced).expect("write");
+    let out = dir.path().join("archive");
+    replay(&g.config, &out, &[&input]);
+    assert_eq!(report_csv(&out, &[]), truth);
+    let reasons = crate::support::reject_reasons(&out.join("rejects"));
+    assert_eq!(
+        reasons.iter().filter(|r| r.as_str() == "too_long").count(),
+        1,
+        "{reasons:?}"
+    );
+}
+
+#[test]
 fn gzip_split_files_and_stdin_give_the_same_rows() {
     let dir = tempfile::tempdir().expect("tmp");
     let g = generate(dir.path(), 30_000, 5);
