@@ -1,3 +1,5 @@
+//! What can go wrong writing the archive: every variant names the file.
+
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]

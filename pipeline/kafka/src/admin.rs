@@ -1,3 +1,6 @@
+//! Topic administration: creating a topic (for `produce --create-partitions` and the
+//! demo), nothing else.
+
 use crate::{ClientSettings, KafkaError};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;

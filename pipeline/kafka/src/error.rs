@@ -1,3 +1,6 @@
+//! What can go wrong talking to Kafka; each variant says which step (creating a
+//! client, subscribing, committing, delivering).
+
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
     #[error("creating the kafka {what}: {cause}")]

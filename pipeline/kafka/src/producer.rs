@@ -1,3 +1,6 @@
+//! The producer of `produce`, `demo` and `run`'s output topics: records keyed by the
+//! caller, delivery failures counted rather than lost silently, flushed on demand.
+
 use crate::{ClientSettings, KafkaError};
 use rdkafka::ClientContext;
 use rdkafka::error::RDKafkaErrorCode;

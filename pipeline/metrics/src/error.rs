@@ -1,3 +1,6 @@
+//! What can go wrong exporting metrics: the ledger's file, its contents, or a
+//! registration with the `prometheus` crate.
+
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]

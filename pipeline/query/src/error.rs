@@ -1,3 +1,6 @@
+//! What can go wrong running `queries/` over batches or the archive: each variant names
+//! the query or the path.
+
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
     #[error("query {query}: {cause}")]

@@ -1,3 +1,6 @@
+//! Failures of the stream's machinery (disk, SQL, state, outputs): never bad input,
+//! which is counted and dead-lettered instead.
+
 use std::path::PathBuf;
 
 /// Failures of the stream's own machinery (disk, SQL, state). Bad input is never an

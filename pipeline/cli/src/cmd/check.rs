@@ -1,3 +1,6 @@
+//! `deferlog check`: the configuration resolved as `replay` and `run` would, without
+//! connecting to anything.
+
 use crate::cli::ConfigArg;
 use crate::config::Config;
 use anyhow::{Context, Result};

@@ -1,3 +1,6 @@
+//! `deferlog classify`: which rule fires on a reply, and every rule tried before it;
+//! one reply from the arguments or one per line of stdin.
+
 use crate::cli::ClassifyArgs;
 use crate::config::Config;
 use anyhow::Result;

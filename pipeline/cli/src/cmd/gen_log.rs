@@ -1,3 +1,6 @@
+//! `deferlog gen`: a seeded log of a generated fleet, and optionally the exact hourly
+//! rows `report hourly` must give for it (`--truth`). Writes nothing else.
+
 use crate::cli::GenArgs;
 use crate::config::parse_time;
 use anyhow::{Context, Result, bail};

@@ -1,3 +1,8 @@
+//! `deferlog replay`: log files (or stdin) through the engine into the archive, the
+//! hourly rows printed; with `--serve`, the counts published on `/metrics` until
+//! stopped. The engine (`engine.rs`) does the work; this wires config, inputs and
+//! output.
+
 use crate::cli::ReplayArgs;
 use crate::config::Config;
 use crate::engine::{self, EngineOptions, LineSource, Summary};

@@ -1,3 +1,6 @@
+//! `deferlog report hourly`: the hourly rows over an archive, filtered, as a table,
+//! CSV or JSON. Reads only; refuses a directory that is not an archive.
+
 use crate::cli::{HourlyArgs, ReportCommand};
 use crate::config::parse_time;
 use crate::engine::run_query;
