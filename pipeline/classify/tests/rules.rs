@@ -121,6 +121,19 @@ fn mta_own_messages_classify_without_a_code() {
             "TLS is required, but was not offered by host mx.example.com[192.0.2.1]",
             Class::Tls,
         ),
+        // Exim's own words for a failed handshake.
+        (
+            "TLS error on connection to mx.example.org [192.0.2.7] (SSL_connect): error:0A000086:SSL routines::certificate verify failed",
+            Class::Tls,
+        ),
+        (
+            "TLS session: (SSL_connect): error:0A000086:SSL routines::certificate verify failed",
+            Class::Tls,
+        ),
+        (
+            "Remote host host117.enginereliable.com [205.204.86.119] closed connection in response to end of data",
+            Class::Network,
+        ),
         (
             "mailbox is full (MTA-imposed quota exceeded while writing to /var/mail/c)",
             Class::Recipient,
@@ -152,6 +165,15 @@ fn replies_classify_by_their_own_code_and_status() {
         ),
         (
             "421-4.7.29 Your email has been rate limited because this message wasn't sent over a TLS connection. - gsmtp",
+            Class::Tls,
+        ),
+        // Rate limited for want of SPF or DKIM: the fix is authentication.
+        (
+            "421-4.7.26 This mail has been rate limited because it is unauthenticated. Gmail requires all senders to authenticate with either SPF or DKIM.",
+            Class::Auth,
+        ),
+        (
+            "421 4.7.66 TLS 1.0 and 1.1 are not supported. Please upgrade/update your client to support TLS 1.2.",
             Class::Tls,
         ),
         (

@@ -8,6 +8,8 @@
 //! message survives at least one full generation of new messages after its last line,
 //! and the state never holds more than the limit, whatever the input.
 
+use crate::stats::Stats;
+use deferlog_event::Outcome;
 use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
@@ -245,6 +247,61 @@ pub struct CorrelatorState {
     young: Vec<(Box<str>, QueueState)>,
     old: Vec<(Box<str>, QueueState)>,
     evictions: u64,
+}
+
+/// For MTAs that log each recipient's try as a record of its own (KumoMTA,
+/// PowerMTA): the attempt's number (`counted`, the MTA's own count, else ours) and,
+/// for an expiry, the recipient's last attempt to attribute it to. A finished
+/// recipient leaves the message's state, and a message with none left is dropped;
+/// most messages are delivered at their first attempt, so a finished recipient of a
+/// message with no state is counted without creating (and at once dropping) any.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn record_attempt(
+    state: &mut Correlator,
+    stats: &mut Stats,
+    host: &str,
+    id: &str,
+    outcome: Outcome,
+    rcpt_hash: Option<u64>,
+    rcpt_domain: Option<&str>,
+    counted: Option<u32>,
+    deferred_to: Option<LastAttempt>,
+) -> (Option<u32>, Option<LastAttempt>) {
+    let expired = outcome == Outcome::Expired;
+    let finished = matches!(outcome, Outcome::Delivered | Outcome::Bounced | Outcome::Expired);
+    let st = if finished {
+        state.get(host, id)
+    } else {
+        Some(state.get_or_insert(host, id))
+    };
+    // Its first attempt seen, unless the MTA counted others; an expiry with no
+    // attempt seen has nowhere to be attributed.
+    let Some(st) = st else {
+        return ((!expired).then(|| counted.unwrap_or(1)), None);
+    };
+    let hash = rcpt_hash.unwrap_or(0);
+    let (attempt, last) = if expired {
+        match st.rcpt_mut(hash, rcpt_domain) {
+            Some(r) => (None, r.pending.take()),
+            None => {
+                stats.untracked_recipients += 1;
+                (None, None)
+            }
+        }
+    } else {
+        let n = st.attempt(hash, rcpt_domain, deferred_to);
+        if n.is_none() {
+            stats.untracked_recipients += 1;
+        }
+        (counted.or(n), None)
+    };
+    if finished {
+        st.rcpts.retain(|r| r.hash != hash);
+        if st.rcpts.is_empty() {
+            state.remove(host, id);
+        }
+    }
+    (attempt, last)
 }
 
 #[cfg(test)]

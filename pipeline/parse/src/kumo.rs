@@ -8,11 +8,11 @@
 //! `default_host`) is used. The sending IP is `source_address`, else the egress map
 //! with `egress_source` as the instance.
 
-use crate::correlate::LastAttempt;
+use crate::correlate::{LastAttempt, record_attempt};
 use crate::json::Reader;
 use crate::normalizer::{Normalizer, lower};
 use crate::recipient::split_recipient;
-use crate::redact::redact_addresses_str;
+use crate::redact::redact_reply;
 use crate::stamp::{epoch_micros, plausible};
 use crate::stats::{RejectReason, SkipKind};
 use crate::text::bounded;
@@ -356,49 +356,22 @@ impl Normalizer {
             .and_then(|s| s.rsplit_once('@'))
             .map(|(_, d)| lower(d, &mut sender_buf));
         let delay = rec.created.map(|c| (time_us - c) as f64 / 1e6);
-        let masked = redact_addresses_str(reply);
+        let masked = redact_reply(reply, rcpt);
         let stored = bounded(&masked, self.response_max_bytes);
 
         let expired = outcome == Outcome::Expired;
-        // A finished recipient needs no state; a message with none left is dropped.
-        let finished = matches!(outcome, Outcome::Delivered | Outcome::Bounced | Outcome::Expired);
-        // Most messages are delivered at their first attempt: with no state yet, a
-        // finished recipient is counted without creating (and at once dropping) any.
-        let st = if finished {
-            self.state.get(host, id)
-        } else {
-            Some(self.state.get_or_insert(host, id))
-        };
-        let (attempt, last, drop_message) = match st {
-            // Its first attempt seen, unless KumoMTA counted others; an expiry with no
-            // attempt seen has nowhere to be attributed.
-            None => ((!expired).then(|| rec.num_attempts.unwrap_or(1)), None, false),
-            Some(st) => {
-                let (attempt, last) = if expired {
-                    // Attributed to the last attempt, when one was seen.
-                    match st.rcpt_mut(rcpt_hash.unwrap_or(0), rcpt_domain) {
-                        Some(r) => (None, r.pending.take()),
-                        None => {
-                            self.stats.untracked_recipients += 1;
-                            (None, None)
-                        }
-                    }
-                } else {
-                    let deferred_to =
-                        (outcome == Outcome::Deferred).then(|| LastAttempt::new(source_ip, mx_host, mx_ip, mx_group));
-                    let n = st.attempt(rcpt_hash.unwrap_or(0), rcpt_domain, deferred_to);
-                    if n.is_none() {
-                        self.stats.untracked_recipients += 1;
-                    }
-                    // KumoMTA's own count, else ours.
-                    (rec.num_attempts.or(n), None)
-                };
-                if finished {
-                    st.rcpts.retain(|r| Some(r.hash) != rcpt_hash);
-                }
-                (attempt, last, finished && st.rcpts.is_empty())
-            }
-        };
+        let deferred_to = (outcome == Outcome::Deferred).then(|| LastAttempt::new(source_ip, mx_host, mx_ip, mx_group));
+        let (attempt, last) = record_attempt(
+            &mut self.state,
+            &mut self.stats,
+            host,
+            id,
+            outcome,
+            rcpt_hash,
+            rcpt_domain,
+            rec.num_attempts,
+            deferred_to,
+        );
         let row = EventRow {
             event_time_us: time_us,
             tenant: &self.tenant,
@@ -429,9 +402,6 @@ impl Normalizer {
         if expired {
             self.stats.expiries += 1;
             self.stats.expiry_lines += 1;
-        }
-        if drop_message {
-            self.state.remove(host, id);
         }
         self.scratch.mx_host = mx_buf;
         self.scratch.domain = domain_buf;

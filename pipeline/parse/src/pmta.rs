@@ -4,13 +4,17 @@
 //! one is seen, PowerMTA's documented default order is assumed. `d` is a delivery,
 //! `b` a bounce (an expiry when its status is `x.4.7` or its diagnostic says the
 //! message expired), `t`/`tq` a deferral; `r`, `f`, `rb`, `rs` (received, feedback,
-//! remote bounce or status reported later) are not attempts. Every record names its
-//! own sending IP (`dlvSourceIp`, else the egress map with `vmta` as the instance)
-//! and receiver (`dlvDestinationIp`, `dsnMta`), so no correlation state is needed.
+//! remote bounce or status reported later) are not attempts. A record names its own
+//! sending IP (`dlvSourceIp`, else the egress map with `vmta` as the instance) and
+//! receiver (`dlvDestinationIp`, `dsnMta`); correlation state (by queue id and
+//! recipient, as for KumoMTA) numbers each recipient's attempts, which PowerMTA does
+//! not log, and attributes an expiry to the recipient's last attempt, since an expiry
+//! record names no host it tried.
 
+use crate::correlate::{LastAttempt, record_attempt};
 use crate::normalizer::{Normalizer, lower};
 use crate::recipient::split_recipient;
-use crate::redact::redact_addresses_str;
+use crate::redact::redact_reply;
 use crate::stats::{RejectReason, SkipKind};
 use crate::text::bounded;
 use deferlog_classify::split_reply;
@@ -277,8 +281,26 @@ impl Normalizer {
             .into_iter()
             .find(|s| !s.is_empty())
             .unwrap_or("-");
-        let masked = redact_addresses_str(reply);
+        let masked = redact_reply(reply, rcpt);
         let stored = bounded(&masked, self.response_max_bytes);
+        // A `tq` record is a queue's deferral, no recipient's: nothing to number.
+        let (attempt, last) = if rcpt.is_empty() {
+            (None, None)
+        } else {
+            let deferred_to =
+                (outcome == Outcome::Deferred).then(|| LastAttempt::new(source_ip, mx_host, mx_ip, mx_group));
+            record_attempt(
+                &mut self.state,
+                &mut self.stats,
+                host,
+                queue_id,
+                outcome,
+                rcpt_hash,
+                rcpt_domain,
+                None,
+                deferred_to,
+            )
+        };
         let message_id = Some(get(F::MessageId))
             .filter(|s| !s.is_empty())
             .map(|m| m.trim_start_matches('<').trim_end_matches('>'));
@@ -288,21 +310,21 @@ impl Normalizer {
             mta: Mta::PowerMta,
             mta_host: host,
             mta_instance: vmta,
-            source_ip,
+            source_ip: last.as_ref().map_or(source_ip, |l| l.source_ip.as_deref()),
             queue_id,
             message_id,
             sender_domain,
             recipient_domain: rcpt_domain,
             recipient_hash: rcpt_hash,
-            mx_host,
-            mx_ip,
-            mx_group,
+            mx_host: last.as_ref().map_or(mx_host, |l| l.mx_host.as_deref()),
+            mx_ip: last.as_ref().map_or(mx_ip, |l| l.mx_ip.as_deref()),
+            mx_group: last.as_ref().map_or(mx_group, |l| &l.mx_group),
             outcome,
             class,
             smtp_code: if expired { None } else { code },
             enhanced_status: enhanced,
             response: (!stored.is_empty() && !expired).then_some(stored),
-            attempt: None,
+            attempt,
             delay_seconds: queued.map(|q| (time_us - q) as f64 / 1e6),
             size_bytes: get(F::Size).parse().ok(),
             origin,

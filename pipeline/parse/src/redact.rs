@@ -63,14 +63,90 @@ pub fn redact_addresses_str(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// Masks every address (see [`redact_addresses`]) and also the local part after every
-/// `to=` (also `orig_to=`), bracketed or bare, when it is cut off before its `@`
-/// (`to=<u83`).
-pub fn redact_recipients(raw: &[u8]) -> Cow<'_, [u8]> {
-    let masked = redact_addresses(raw);
-    if TO.find(&masked).is_none() {
-        return masked;
+/// Bytes that continue a word around a bare local part: a receiver echoing `jane`
+/// writes `(jane)`, `rcpt=jane`, `/var/mail/jane`, so `(`, `=` and `/` end it.
+fn is_word_char(b: u8) -> bool {
+    b >= 0x80 || b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+' | b'%')
+}
+
+/// `text` with every whole-word occurrence of `word` (ASCII case ignored) replaced by
+/// `*`; `None` when there is none. Both ends of a match are ASCII bytes (or the ends
+/// of `text`), so valid UTF-8 stays valid.
+fn mask_word(text: &[u8], word: &[u8]) -> Option<Vec<u8>> {
+    let first = *word.first()?;
+    let last_start = text.len().checked_sub(word.len())?;
+    let mut out: Option<Vec<u8>> = None;
+    let (mut copied, mut i) = (0, 0);
+    while i <= last_start {
+        let Some(p) = memchr::memchr2(
+            first.to_ascii_lowercase(),
+            first.to_ascii_uppercase(),
+            &text[i..=last_start],
+        ) else {
+            break;
+        };
+        let (at, end) = (i + p, i + p + word.len());
+        let whole = (at == 0 || !is_word_char(text[at - 1])) && text.get(end).is_none_or(|b| !is_word_char(*b));
+        if whole && text[at..end].eq_ignore_ascii_case(word) {
+            let o = out.get_or_insert_with(|| Vec::with_capacity(text.len()));
+            o.extend_from_slice(&text[copied..at]);
+            o.push(b'*');
+            copied = end;
+            i = end;
+        } else {
+            i = at + 1;
+        }
     }
+    out.map(|mut o| {
+        o.extend_from_slice(&text[copied..]);
+        o
+    })
+}
+
+/// The local part of an address as a parser has it (`jane@x`, `<jane@x>`, `jane`).
+fn local_part(recipient: &str) -> &str {
+    let r = recipient.trim_matches(['<', '>']);
+    r.rsplit_once('@').map_or(r, |(l, _)| l).trim_matches('"')
+}
+
+/// A reply as stored: every address masked ([`redact_addresses_str`]), and the
+/// recipient's own local part wherever it stands as a word, since receivers also
+/// echo it bare (`550 5.1.1 No such user (jane)`, `... writing to /var/mail/jane`).
+pub fn redact_reply<'a>(reply: &'a str, recipient: &str) -> Cow<'a, str> {
+    let masked = redact_addresses_str(reply);
+    match mask_word(masked.as_bytes(), local_part(recipient).as_bytes()) {
+        // Whole words of ASCII ends were replaced by ASCII, so this cannot fail.
+        Some(v) => Cow::Owned(String::from_utf8(v).unwrap_or_default()),
+        None => masked,
+    }
+}
+
+/// Masks every address (see [`redact_addresses`]), the local part after every `to=`
+/// (also `orig_to=`), bracketed or bare, when it is cut off before its `@`
+/// (`to=<u83`), and those local parts wherever else they stand as a word (a reply
+/// that echoes one bare).
+pub fn redact_recipients(raw: &[u8]) -> Cow<'_, [u8]> {
+    if TO.find(raw).is_none() {
+        return redact_addresses(raw);
+    }
+    // The local parts named, before masking takes them away: a line has one or two.
+    let mut locals: Vec<&[u8]> = Vec::new();
+    let mut i = 0;
+    while let Some(at) = TO.find(&raw[i..]) {
+        let mut start = i + at + 3;
+        if raw.get(start) == Some(&b'<') {
+            start += 1;
+        }
+        let end = raw[start..]
+            .iter()
+            .position(|b| matches!(b, b'@' | b'>' | b',' | b' ' | b'\n' | b'\r'))
+            .map_or(raw.len(), |p| start + p);
+        if end > start && !locals.contains(&&raw[start..end]) {
+            locals.push(&raw[start..end]);
+        }
+        i = end.max(start);
+    }
+    let masked = redact_addresses(raw);
     let mut out = Vec::with_capacity(masked.len());
     let mut i = 0;
     while let Some(at) = TO.find(&masked[i..]) {
@@ -89,6 +165,11 @@ pub fn redact_recipients(raw: &[u8]) -> Cow<'_, [u8]> {
         i = end;
     }
     out.extend_from_slice(&masked[i..]);
+    for local in locals {
+        if let Some(v) = mask_word(&out, local) {
+            out = v;
+        }
+    }
     Cow::Owned(out)
 }
 
@@ -142,6 +223,37 @@ mod tests {
             "550 <*@x.com>: unknown, also *@y.org, and @ alone"
         );
         assert_eq!(r(b"Q: to=jane(x)@y, relay"), "Q: to=*@y, relay");
+    }
+
+    #[test]
+    fn a_local_part_echoed_bare_is_masked_too() {
+        for (reply, rcpt, want) in [
+            (
+                "550 5.1.1 No such user (pc.secret3)",
+                "pc.secret3@x.org",
+                "550 5.1.1 No such user (*)",
+            ),
+            ("452 rcpt=PG.Secret7 unknown", "<pg.secret7@x>", "452 rcpt=* unknown"),
+            (
+                "mailbox is full (MTA-imposed quota exceeded while writing to TESTSUITE/test-mail/c)",
+                "c@test.ex",
+                "mailbox is full (MTA-imposed quota exceeded while writing to TESTSUITE/test-mail/*)",
+            ),
+            // Inside a longer word it is not the local part.
+            (
+                "550 jane.doe2 unknown, not jane",
+                "jane@x",
+                "550 jane.doe2 unknown, not *",
+            ),
+            ("250 2.0.0 OK", "ok@x", "250 2.0.0 *"),
+            ("250 2.0.0 Ok: queued", "nobody@x", "250 2.0.0 Ok: queued"),
+        ] {
+            assert_eq!(redact_reply(reply, rcpt), want, "{reply} for {rcpt}");
+        }
+        assert_eq!(
+            r(b"Q: to=<pk.secret11@ex.example>, relay=x, status=bounced (User unknown: pk.secret11 at ex.example)"),
+            "Q: to=<*@ex.example>, relay=x, status=bounced (User unknown: * at ex.example)"
+        );
     }
 
     #[test]

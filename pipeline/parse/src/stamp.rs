@@ -1,9 +1,11 @@
 //! Syslog timestamps: BSD (`Nov  8 08:14:01`, no year, no zone) and RFC 3339.
 //!
 //! A BSD stamp gets its zone from configuration and its year from a reference time
-//! (the ingest time, or one given by the user): the year of the reference, unless that
-//! puts the line more than [`FUTURE_TOLERANCE_DAYS`] after the reference, in which case
-//! the line is from the year before (December lines read in January).
+//! (the ingest time, or one given by the user): the year after the reference's if that
+//! puts the line at most [`FUTURE_TOLERANCE_DAYS`] after it (January lines read on New
+//! Year's Eve), else the reference's year, unless that puts the line more than those
+//! days after the reference, in which case the year before (December lines read in
+//! January).
 
 use chrono::{Datelike, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -192,8 +194,16 @@ impl StampParser {
 
     fn bsd_hour_base(&self, month: u32, day: u32, hour: u32) -> Option<i64> {
         let year = self.reference.year();
-        let date = match NaiveDate::from_ymd_opt(year, month, day) {
-            Some(d) if (d - self.reference).num_days() <= FUTURE_TOLERANCE_DAYS => d,
+        let near = |d: NaiveDate| (d - self.reference).num_days() <= FUTURE_TOLERANCE_DAYS;
+        let date = match (
+            NaiveDate::from_ymd_opt(year + 1, month, day),
+            NaiveDate::from_ymd_opt(year, month, day),
+        ) {
+            // Just past New Year while the reference is still in December (a clock a
+            // little ahead, a zone east of the reference's): next year's, not the
+            // same day a year back.
+            (Some(d), _) if near(d) => d,
+            (_, Some(d)) if near(d) => d,
             // Either the line is from last year, or (Feb 29) only last year... or no year has it.
             _ => NaiveDate::from_ymd_opt(year - 1, month, day)?,
         };
@@ -418,6 +428,25 @@ mod tests {
         assert_eq!(
             p.parse(b"Jan  1 00:00:01 h").map(|x| x.0),
             Some(us("2027-01-01T00:00:01Z"))
+        );
+    }
+
+    #[test]
+    fn january_lines_read_on_new_years_eve_belong_to_next_year() {
+        let mut p = parser("UTC", "2026-12-31T23:59:00Z");
+        assert_eq!(
+            p.parse(b"Jan  1 00:00:02 h").map(|x| x.0),
+            Some(us("2027-01-01T00:00:02Z"))
+        );
+        assert_eq!(
+            p.parse(b"Dec 31 23:58:00 h").map(|x| x.0),
+            Some(us("2026-12-31T23:58:00Z"))
+        );
+        // Mid-January read in mid-January is this year's, not next year's.
+        let mut p = parser("UTC", "2027-01-20T00:00:00Z");
+        assert_eq!(
+            p.parse(b"Jan 15 10:00:00 h").map(|x| x.0),
+            Some(us("2027-01-15T10:00:00Z"))
         );
     }
 

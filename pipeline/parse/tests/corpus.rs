@@ -409,6 +409,83 @@ fn every_delivery_line_of_the_exim_corpus() {
 }
 
 #[test]
+fn exim_cutoffs_are_expiries_and_hosts_are_found_in_every_deferral_shape() {
+    let mut cfg = NormalizerConfig::new(us("2026-11-20T00:00:00Z"));
+    cfg.default_host = "exim-host".into();
+    let mut n = Normalizer::new(cfg);
+    let mut sink: Vec<OwnedSummary> = Vec::new();
+    let mut rejects = Rejects::default();
+    let lines = [
+        "2026-11-08 10:00:00 1ajLoq-0001wC-Pk == xa@outlook.com R=dnslookup T=remote_smtp defer (-44) H=outlook-com.olc.protection.outlook.com [52.101.2.2]:25 I=[198.51.100.9]:41236: SMTP error from remote mail server after RCPT TO:<xa@outlook.com>: 451 4.7.650 The mail server [198.51.100.9] has been temporarily rate limited due to IP reputation.",
+        "2026-11-12 10:00:00 1ajLoq-0001wC-Pk ** xa@outlook.com R=dnslookup T=remote_smtp: retry time not reached for any host after a long failure period",
+        "2026-11-08 11:00:02 1ajLoq-0001wD-Pk == x2@gmail.com R=dnslookup T=remote_smtp defer (110): Connection timed out H=gmail-smtp-in.l.google.com [142.250.1.28]:25 I=[198.51.100.7]:41236: SMTP timeout after initial connection",
+        "2026-11-12 11:00:02 1ajLoq-0001wD-Pk ** x2@gmail.com R=dnslookup T=remote_smtp: all hosts have been failing for a long time and were last tried after this message arrived",
+        "2026-11-08 12:00:00 1ajLoq-0001wE-Pk >> cut@example.org R=dnslookup T=remote_smtp H=mx.example.org [192.0.2.9] I=[198.51.100.8] C=\"250 OK id=1\"",
+        "2026-11-08 07:41:17 1R7DXr-0006vV-Pa == zz@host117.example.com R=dnslookup T=remote_smtp defer (-18): Remote host host117.enginereliable.com [205.204.86.119] closed connection in response to end of data",
+    ];
+    for (i, line) in lines.iter().enumerate() {
+        let origin = Origin::Line {
+            file: "exim",
+            line: i as u64 + 1,
+        };
+        n.process_line(line.as_bytes(), origin, &mut sink, &mut rejects);
+    }
+    assert!(rejects.0.is_empty(), "{:?}", rejects.0);
+    let got: Vec<_> = sink
+        .iter()
+        .map(|e| {
+            (
+                e.outcome,
+                e.class,
+                e.source_ip.as_deref(),
+                e.mx_host.as_deref(),
+                e.mx_group.as_str(),
+            )
+        })
+        .collect();
+    let outlook = Some("outlook-com.olc.protection.outlook.com");
+    let gmail = Some("gmail-smtp-in.l.google.com");
+    assert_eq!(
+        got,
+        [
+            (
+                Outcome::Deferred,
+                Class::Reputation,
+                Some("198.51.100.9"),
+                outlook,
+                "microsoft"
+            ),
+            // The cutoff passed for every host: the recipient's expiry, where it last went.
+            (
+                Outcome::Expired,
+                Class::Expired,
+                Some("198.51.100.9"),
+                outlook,
+                "microsoft"
+            ),
+            (Outcome::Deferred, Class::Network, Some("198.51.100.7"), gmail, "google"),
+            (Outcome::Expired, Class::Expired, Some("198.51.100.7"), gmail, "google"),
+            (
+                Outcome::Delivered,
+                Class::None,
+                Some("198.51.100.8"),
+                Some("mx.example.org"),
+                "example.org"
+            ),
+            (
+                Outcome::Deferred,
+                Class::Network,
+                None,
+                Some("host117.enginereliable.com"),
+                "enginereliable.com"
+            ),
+        ]
+    );
+    let st = n.stats();
+    assert_eq!((st.events, st.expiries), (6, 2));
+}
+
+#[test]
 fn exim_via_syslog_takes_the_host_from_the_frame_and_the_time_from_exim() {
     let mut n = normalizer();
     let mut sink: Vec<OwnedSummary> = Vec::new();
@@ -554,12 +631,12 @@ fn powermta_accounting_csv_is_read_by_its_header() {
     let g = Some("gmail-smtp-in.l.google.com");
     #[rustfmt::skip]
     let want: &[Want<'_>] = &[
-        ("guide:2", Delivered, C::None, None, None, "domain.com", Some("domain.com"), None, None, None),
-        ("guide:3", Delivered, C::None, None, None, "domain.com", Some("domain.com"), None, None, None),
-        ("guide:4", Bounced, C::Other, None, None, "domain.com", Some("domain.com"), None, None, None),
-        ("guide:5", Bounced, C::Other, None, None, "domain.com", Some("domain.com"), None, None, None),
-        ("acct:2", Deferred, C::RateLimit, g, Some("142.250.102.27"), "google", Some("gmail.com"), Some(421), Some("4.7.28"), None),
-        ("acct:3", Delivered, C::None, Some("mta5.am0.yahoodns.net"), Some("67.195.204.72"), "yahoo", Some("yahoo.com"), Some(250), Some("2.0.0"), None),
+        ("guide:2", Delivered, C::None, None, None, "domain.com", Some("domain.com"), None, None, Some(1)),
+        ("guide:3", Delivered, C::None, None, None, "domain.com", Some("domain.com"), None, None, Some(1)),
+        ("guide:4", Bounced, C::Other, None, None, "domain.com", Some("domain.com"), None, None, Some(1)),
+        ("guide:5", Bounced, C::Other, None, None, "domain.com", Some("domain.com"), None, None, Some(1)),
+        ("acct:2", Deferred, C::RateLimit, g, Some("142.250.102.27"), "google", Some("gmail.com"), Some(421), Some("4.7.28"), Some(1)),
+        ("acct:3", Delivered, C::None, Some("mta5.am0.yahoodns.net"), Some("67.195.204.72"), "yahoo", Some("yahoo.com"), Some(250), Some("2.0.0"), Some(1)),
         ("acct:4", Expired, C::Expired, None, None, "outlook.com", Some("outlook.com"), None, Some("4.4.7"), None),
         ("acct:5", Deferred, C::Network, Some("mx.example.org"), None, "example.org", None, None, Some("4.4.1"), None),
     ];
@@ -657,6 +734,51 @@ fn an_envelope_timestamp_does_not_stretch_how_far_ahead_a_stamp_may_be() {
     assert_eq!(reasons, ["bad_timestamp"]);
     assert_eq!(sink.len(), 1, "{sink:#?}");
     assert_eq!(sink[0].event_time_us, us("2026-12-01T11:00:00Z"));
+}
+
+#[test]
+fn powermta_attempts_are_numbered_and_an_expiry_goes_to_the_last_attempt() {
+    let mut n = Normalizer::new(NormalizerConfig::new(us("2026-11-20T00:00:00Z")));
+    let mut sink: Vec<OwnedSummary> = Vec::new();
+    let mut rejects = Rejects::default();
+    let lines = [
+        "type,timeLogged,timeQueued,orig,rcpt,vmta,dlvSourceIp,dsnAction,dsnStatus,dsnDiag,dsnMta,dlvDestinationIp,dlvSize,jobId",
+        r#"t,2026-11-08 10:00:00-0500,2026-11-08 09:59:00-0500,s@example.com,pa.secret@gmail.com,vmta1,198.51.100.50,delayed,4.7.28 (delivery not authorized),"smtp;421-4.7.28 [198.51.100.50] Our system has detected an unusual rate of 421-4.7.28 unsolicited mail - gsmtp",dns;gmail-smtp-in.l.google.com (142.250.1.27),142.250.1.27,1000,job1"#,
+        r#"t,2026-11-08 10:05:00-0500,2026-11-08 09:59:00-0500,s@example.com,pa.secret@gmail.com,vmta1,198.51.100.50,delayed,4.7.28 (delivery not authorized),"smtp;421-4.7.28 rate - gsmtp",dns;gmail-smtp-in.l.google.com (142.250.1.27),142.250.1.27,1000,job1"#,
+        r#"d,2026-11-08 10:01:00-0500,2026-11-08 09:59:00-0500,s@example.com,pb.secret@gmail.com,vmta1,198.51.100.50,relayed,2.0.0 (success),"smtp;250 2.0.0 OK - gsmtp",dns;gmail-smtp-in.l.google.com (142.250.1.27),142.250.1.27,1000,job1"#,
+        // Given up three days on; the record names no host.
+        r#"b,2026-11-11 10:00:00-0500,2026-11-08 09:59:00-0500,s@example.com,pa.secret@gmail.com,vmta1,,failed,4.4.7 (delivery time expired),"smtp;message expired",,,1000,job1"#,
+    ];
+    for (i, line) in lines.iter().enumerate() {
+        let origin = Origin::Line {
+            file: "pmta",
+            line: i as u64 + 1,
+        };
+        n.process_line(line.as_bytes(), origin, &mut sink, &mut rejects);
+    }
+    assert!(rejects.0.is_empty(), "{:?}", rejects.0);
+    let got: Vec<_> = sink
+        .iter()
+        .map(|e| {
+            (
+                e.outcome,
+                e.attempt,
+                e.source_ip.as_deref(),
+                e.mx_host.as_deref(),
+                e.mx_group.as_str(),
+            )
+        })
+        .collect();
+    let (ip, mx) = (Some("198.51.100.50"), Some("gmail-smtp-in.l.google.com"));
+    assert_eq!(
+        got,
+        [
+            (Outcome::Deferred, Some(1), ip, mx, "google"),
+            (Outcome::Deferred, Some(2), ip, mx, "google"),
+            (Outcome::Delivered, Some(1), ip, mx, "google"),
+            (Outcome::Expired, None, ip, mx, "google"),
+        ]
+    );
 }
 
 #[test]

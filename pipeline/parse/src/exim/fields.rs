@@ -103,7 +103,26 @@ pub fn parse(body: &str) -> Option<Delivery<'_>> {
                 }
             }
         }
+        // `... [ip]:25 I=[ip]:port: SMTP timeout ...`: the interface follows the host.
+        if let Some(i) = toks.next().and_then(|t| t.strip_prefix("I=")) {
+            d.interface = bracketed(i.trim_end_matches(':'));
+        }
         d.reason = Some(&r[..at]);
+    }
+    // `defer (-18): Remote host HOST [ip] closed connection ...`: the host it went to.
+    static REMOTE: Needle = Needle::new("Remote host ");
+    if d.host.is_none()
+        && d.host_ip.is_none()
+        && let Some(r) = d.reason
+        && let Some(at) = REMOTE.find(r)
+    {
+        let mut toks = Tokens {
+            s: &r[at + REMOTE.len()..],
+        };
+        if let (Some(h), Some(ip)) = (toks.next(), toks.next().and_then(bracketed)) {
+            d.host = Some(h);
+            d.host_ip = Some(ip);
+        }
     }
     Some(d)
 }
@@ -255,6 +274,31 @@ mod tests {
         .expect("deferral");
         assert_eq!((d.host, d.host_ip), (Some("127.0.0.1"), Some("127.0.0.1")));
         assert_eq!(d.reason, Some("Connection timed out"));
+        // With the outgoing interface after the host, as `deferral_log()` writes it.
+        let d = parse(
+            "x2@gmail.com R=dnslookup T=remote_smtp defer (110): Connection timed out \
+             H=gmail-smtp-in.l.google.com [142.250.1.28]:25 I=[198.51.100.9]:41236: SMTP timeout after initial connection",
+        )
+        .expect("deferral");
+        assert_eq!(
+            (d.host, d.host_ip, d.interface),
+            (
+                Some("gmail-smtp-in.l.google.com"),
+                Some("142.250.1.28"),
+                Some("198.51.100.9")
+            )
+        );
+        // `Remote host HOST [ip] closed connection`: no `H=` at all.
+        let d = parse(
+            "zz@host117.example.com R=dnslookup T=remote_smtp defer (-18): Remote host \
+             host117.enginereliable.com [205.204.86.119] closed connection in response to end of data",
+        )
+        .expect("deferral");
+        assert_eq!(
+            (d.host, d.host_ip),
+            (Some("host117.enginereliable.com"), Some("205.204.86.119"))
+        );
+        assert!(d.reason.is_some_and(|r| r.contains("closed connection")));
     }
 
     #[test]

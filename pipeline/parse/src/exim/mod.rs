@@ -1,11 +1,12 @@
 //! Exim main log: which lines are attempts, and what they mean for the counts.
 //!
-//! `=>` and `->` (further addresses of the same delivery) are deliveries, `==`
-//! deferrals, `**` bounces, and `**` with `retry timeout exceeded` the expiry of that
-//! recipient (not an attempt; attributed to its last attempt, as for Postfix). `<=`
+//! `=>`, `->` (further addresses of the same delivery) and `>>` (cutthrough) are
+//! deliveries, `==` deferrals, `**` bounces, and `**` past the retry cutoff (`retry
+//! timeout exceeded`, and its host-level forms) the expiry of that recipient (not an attempt; attributed to its last attempt, as for Postfix). `<=`
 //! (arrival) feeds correlation state with the sender, size and Message-ID;
-//! `Completed` drops it; a message-level `H=host [ip]: ...` error line is remembered
-//! as the host a following `==` without `H=` went to. A delivery with no `H=` (to a
+//! `Completed` drops it; a message-level `H=host [ip]: ...` (or `Remote host host
+//! [ip] closed connection ...`) error line is remembered as the host a following `==`
+//! without `H=` went to. A delivery with no `H=` (to a
 //! mailbox, a pipe, a file, `:blackhole:`) is local and skipped.
 //!
 //! The sending IP is `I=[ip]:port` when `+outgoing_interface` is logged, else the
@@ -17,7 +18,7 @@ mod fields;
 use crate::correlate::{Hop, LastAttempt};
 use crate::normalizer::{Normalizer, lower};
 use crate::recipient::split_recipient;
-use crate::redact::redact_addresses_str;
+use crate::redact::redact_reply;
 use crate::stats::{RejectReason, SkipKind};
 use crate::text::bounded;
 use deferlog_classify::split_reply;
@@ -33,6 +34,15 @@ pub fn is_message_id(s: &str) -> bool {
         23 => b[6] == b'-' && b[18] == b'-' && alnum(&b[..6]) && alnum(&b[7..18]) && alnum(&b[19..]),
         _ => false,
     }
+}
+
+/// A `**` whose reason is the retry cutoff passed for every host: Exim's words for
+/// `retry timeout exceeded` (an address), and the two for when no host was left to
+/// try once the cutoff had passed (smtp.c).
+fn is_expiry(reason: &str) -> bool {
+    reason.starts_with("retry timeout exceeded")
+        || reason.contains("after a long failure period")
+        || reason.contains("have been failing for a long time")
 }
 
 /// Skips `[pid] ` that `+pid` puts after the stamp.
@@ -65,7 +75,8 @@ impl Normalizer {
         let (flag, rest) = body.split_at(body.find(' ').unwrap_or(body.len()));
         let rest = rest.trim_start_matches(' ');
         let outcome = match flag {
-            "=>" | "->" => Outcome::Delivered,
+            // `>>`: a cutthrough delivery, made while the message was being received.
+            "=>" | "->" | ">>" => Outcome::Delivered,
             "==" => Outcome::Deferred,
             "**" => Outcome::Bounced,
             "<=" => return self.arrival(host, id, rest),
@@ -76,6 +87,11 @@ impl Normalizer {
             _ => {
                 if let Some(h) = flag.strip_prefix("H=") {
                     self.remember_hop(host, id, h, rest);
+                } else if flag == "Remote"
+                    && let Some((h, after)) = rest.strip_prefix("host ").and_then(|r| r.split_once(' '))
+                {
+                    // `Remote host HOST [ip] closed connection ...`: as an `H=` line.
+                    self.remember_hop(host, id, h, after);
                 }
                 return self.stats.skip(SkipKind::SmtpInfo);
             }
@@ -89,7 +105,7 @@ impl Normalizer {
             return self.stats.skip(SkipKind::LocalDelivery);
         }
         let reason = d.reason.unwrap_or("");
-        if outcome == Outcome::Bounced && reason.starts_with("retry timeout exceeded") {
+        if outcome == Outcome::Bounced && is_expiry(reason) {
             return self.exim_expiry(time_us, host, id, &d, origin, events);
         }
         self.exim_attempt(time_us, host, id, outcome, &d, origin, events);
@@ -172,7 +188,7 @@ impl Normalizer {
         let mx_group = group.as_deref().or(rcpt_domain).unwrap_or("unknown");
         let instance = d.transport;
         let source_ip = d.interface.or_else(|| self.egress.lookup(host, instance.unwrap_or("")));
-        let masked = redact_addresses_str(reply);
+        let masked = redact_reply(reply, d.address);
         let stored = bounded(&masked, self.response_max_bytes);
 
         let st = self.state.get_or_insert(host, id);

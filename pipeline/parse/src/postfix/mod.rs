@@ -11,7 +11,7 @@ mod reply;
 use crate::correlate::LastAttempt;
 use crate::normalizer::{Normalizer, lower};
 use crate::recipient::split_recipient;
-use crate::redact::redact_addresses_str;
+use crate::redact::redact_reply;
 use crate::stats::{RejectReason, SkipKind};
 use crate::syslog::SyslogLine;
 use crate::text::{self, Needle, find2};
@@ -140,7 +140,7 @@ impl Normalizer {
         let mx_group = group.as_deref().or(rcpt_domain).unwrap_or("unknown");
         let source_ip = self.egress.lookup(f.host, instance);
         // Mask before cutting: a cut inside an address would hide its `@` from the mask.
-        let masked = redact_addresses_str(response);
+        let masked = redact_reply(response, d.to);
         let stored_response = text::bounded(&masked, self.response_max_bytes);
 
         let st = self.state.get_or_insert(f.host, qid);
