@@ -15,8 +15,8 @@ pub struct Delivery<'a> {
     pub text: Option<&'a str>,
 }
 
-/// Parses the fields; `rest` starts with `to=`. Anything cut before a complete
-/// `status=WORD (TEXT)` is `Truncated`.
+/// Parses the fields; `rest` starts with `to=`. Anything cut before `status=WORD` is
+/// `Truncated`; a `(TEXT` cut before its `)` is kept as far as it goes.
 pub fn parse(rest: &str) -> Result<Delivery<'_>, RejectReason> {
     let mut d = Delivery::default();
     let mut s = rest;
@@ -32,8 +32,11 @@ pub fn parse(rest: &str) -> Result<Delivery<'_>, RejectReason> {
             }
             let tail = v[end..].trim();
             if !tail.is_empty() {
-                let inner = tail.strip_prefix('(').and_then(|t| t.strip_suffix(')'));
-                d.text = Some(inner.ok_or(RejectReason::Truncated)?);
+                // Without its `)`: a reply cut by syslog's line limit (long Gmail and
+                // Microsoft replies reach it). The try and its status are whole, and
+                // the reply's start (code, enhanced status) with them: still an attempt.
+                let inner = tail.strip_prefix('(').ok_or(RejectReason::Truncated)?;
+                d.text = Some(inner.strip_suffix(')').unwrap_or(inner));
             }
             return Ok(d);
         }
@@ -104,11 +107,23 @@ mod tests {
         for cut in [
             "to=<56597@con",
             "to=<a@b>, relay=gmail-smtp-in.l.goo",
-            "to=<a@b>, relay=x[1.1.1.1]:25, delay=1, dsn=4.0.0, status=deferred (host x said: 421",
             "to=<a@b>, relay=x[1.1.1.1]:25, delay=1",
         ] {
             assert_eq!(parse(cut), Err(RejectReason::Truncated), "{cut}");
         }
+    }
+
+    #[test]
+    fn a_reply_cut_short_still_makes_an_attempt() {
+        let d = parse(
+            "to=<a@b>, relay=x[1.1.1.1]:25, delay=1, dsn=4.7.28, status=deferred (host x[1.1.1.1] said: 421-4.7.28 Our system has detected an unus",
+        )
+        .expect("parses");
+        assert_eq!(d.status, "deferred");
+        assert_eq!(
+            d.text,
+            Some("host x[1.1.1.1] said: 421-4.7.28 Our system has detected an unus")
+        );
     }
 
     #[test]
