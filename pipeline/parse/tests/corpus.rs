@@ -782,6 +782,39 @@ fn powermta_attempts_are_numbered_and_an_expiry_goes_to_the_last_attempt() {
 }
 
 #[test]
+fn lines_forwarded_with_a_priority_or_as_rfc_5424_are_read_as_files_are() {
+    let mut n = Normalizer::new(NormalizerConfig::new(us("2026-11-20T00:00:00Z")));
+    let mut sink: Vec<OwnedSummary> = Vec::new();
+    let mut rejects = Rejects::default();
+    let tail = "3mfHGL1r9gzyQP: to=<a@example.net>, relay=example.com[127.0.0.1]:25, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok)";
+    let lines = [
+        format!("<22>Nov  8 08:14:01 mx1 postfix/smtp[1]: {tail}"),
+        format!("<22>1 2026-11-08T08:14:02.5Z mx1 postfix/smtp 1 - - {tail}"),
+        format!("<22>1 2026-11-08T08:14:03Z mx1 postfix/smtp 1 - [meta sequenceId=\"7\"] {tail}"),
+    ];
+    for (i, line) in lines.iter().enumerate() {
+        let origin = Origin::Line {
+            file: "forwarded",
+            line: i as u64 + 1,
+        };
+        n.process_line(line.as_bytes(), origin, &mut sink, &mut rejects);
+    }
+    assert!(rejects.0.is_empty(), "{:?}", rejects.0);
+    let got: Vec<_> = sink
+        .iter()
+        .map(|e| (e.mta_host.as_str(), e.event_time_us, e.outcome))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("mx1", us("2026-11-08T08:14:01Z"), Outcome::Delivered),
+            ("mx1", us("2026-11-08T08:14:02.5Z"), Outcome::Delivered),
+            ("mx1", us("2026-11-08T08:14:03Z"), Outcome::Delivered),
+        ]
+    );
+}
+
+#[test]
 fn shipper_envelopes_carry_lines_of_every_mta() {
     let mut cfg = NormalizerConfig::new(us("2026-12-31T12:00:00Z"));
     cfg.envelope.tenant = Some("customer".into());
