@@ -134,6 +134,8 @@ pub(crate) struct Scratch {
     pub sender: String,
     pub reply: String,
     pub spans: Vec<crate::pmta::Span>,
+    /// A correlation key built per record (PowerMTA's queue id and recipient).
+    pub key: String,
 }
 
 impl fmt::Debug for Normalizer {

@@ -6,8 +6,8 @@
 //! message expired), `t`/`tq` a deferral; `r`, `f`, `rb`, `rs` (received, feedback,
 //! remote bounce or status reported later) are not attempts. A record names its own
 //! sending IP (`dlvSourceIp`, else the egress map with `vmta` as the instance) and
-//! receiver (`dlvDestinationIp`, `dsnMta`); correlation state (by queue id and
-//! recipient, as for KumoMTA) numbers each recipient's attempts, which PowerMTA does
+//! receiver (`dlvDestinationIp`, `dsnMta`); correlation state (per queue id and
+//! recipient) numbers each recipient's attempts, which PowerMTA does
 //! not log, and attributes an expiry to the recipient's last attempt, since an expiry
 //! record names no host it tried.
 
@@ -284,16 +284,30 @@ impl Normalizer {
         let masked = redact_reply(reply, rcpt);
         let stored = bounded(&masked, self.response_max_bytes);
         // A `tq` record is a queue's deferral, no recipient's: nothing to number.
+        let mut key = mem::take(&mut self.scratch.key);
         let (attempt, last) = if rcpt.is_empty() {
             (None, None)
         } else {
+            // One state per recipient, not per queue id: the id is often a job's, shared
+            // by every message of a campaign. The recipient goes in as its hash (the
+            // state is checkpointed; no local part is written anywhere).
+            key.clear();
+            key.push_str(queue_id);
+            key.push('/');
+            // Hex by hand: `write!` costs more than the rest of the key.
+            let h = rcpt_hash.unwrap_or(0);
+            key.extend(
+                (0..16)
+                    .rev()
+                    .map(|i| char::from(b"0123456789abcdef"[((h >> (i * 4)) & 0xf) as usize])),
+            );
             let deferred_to =
                 (outcome == Outcome::Deferred).then(|| LastAttempt::new(source_ip, mx_host, mx_ip, mx_group));
             record_attempt(
                 &mut self.state,
                 &mut self.stats,
                 host,
-                queue_id,
+                &key,
                 outcome,
                 rcpt_hash,
                 rcpt_domain,
@@ -337,6 +351,7 @@ impl Normalizer {
         self.scratch.mx_host = mx_buf;
         self.scratch.domain = domain_buf;
         self.scratch.sender = sender_buf;
+        self.scratch.key = key;
     }
 
     /// `time_t` seconds, `YYYY-MM-DD HH:MM:SS±HHMM`, the same without an offset (the

@@ -86,6 +86,7 @@ fn mask_word(text: &[u8], word: &[u8]) -> Option<Vec<u8>> {
             break;
         };
         let (at, end) = (i + p, i + p + word.len());
+        // The ends first: most candidates are a letter inside some other word.
         let whole = (at == 0 || !is_word_char(text[at - 1])) && text.get(end).is_none_or(|b| !is_word_char(*b));
         if whole && text[at..end].eq_ignore_ascii_case(word) {
             let o = out.get_or_insert_with(|| Vec::with_capacity(text.len()));
@@ -105,8 +106,10 @@ fn mask_word(text: &[u8], word: &[u8]) -> Option<Vec<u8>> {
 
 /// The local part of an address as a parser has it (`jane@x`, `<jane@x>`, `jane`).
 fn local_part(recipient: &str) -> &str {
-    let r = recipient.trim_matches(['<', '>']);
-    r.rsplit_once('@').map_or(r, |(l, _)| l).trim_matches('"')
+    let r = recipient.strip_prefix('<').unwrap_or(recipient);
+    let r = r.strip_suffix('>').unwrap_or(r);
+    let l = r.rsplit_once('@').map_or(r, |(l, _)| l);
+    l.strip_prefix('"').and_then(|l| l.strip_suffix('"')).unwrap_or(l)
 }
 
 /// A reply as stored: every address masked ([`redact_addresses_str`]), and the
