@@ -134,46 +134,47 @@ pub fn redact_recipients(raw: &[u8]) -> Cow<'_, [u8]> {
     }
     // The local parts named, before masking takes them away: a line has one or two.
     let mut locals: Vec<&[u8]> = Vec::new();
-    let mut i = 0;
-    while let Some(at) = TO.find(&raw[i..]) {
-        let mut start = i + at + 3;
-        if raw.get(start) == Some(&b'<') {
-            start += 1;
-        }
-        let end = raw[start..]
-            .iter()
-            .position(|b| matches!(b, b'@' | b'>' | b',' | b' ' | b'\n' | b'\r'))
-            .map_or(raw.len(), |p| start + p);
+    for (start, end) in to_values(raw) {
         if end > start && !locals.contains(&&raw[start..end]) {
             locals.push(&raw[start..end]);
         }
-        i = end.max(start);
     }
     let masked = redact_addresses(raw);
     let mut out = Vec::with_capacity(masked.len());
-    let mut i = 0;
-    while let Some(at) = TO.find(&masked[i..]) {
-        let mut start = i + at + 3;
-        if masked.get(start) == Some(&b'<') {
-            start += 1;
-        }
-        let end = masked[start..]
-            .iter()
-            .position(|b| matches!(b, b'@' | b'>' | b',' | b' ' | b'\n' | b'\r'))
-            .map_or(masked.len(), |p| start + p);
-        out.extend_from_slice(&masked[i..start]);
+    let mut copied = 0;
+    for (start, end) in to_values(&masked) {
+        out.extend_from_slice(&masked[copied..start]);
         if end > start {
             out.push(b'*');
         }
-        i = end;
+        copied = end;
     }
-    out.extend_from_slice(&masked[i..]);
+    out.extend_from_slice(&masked[copied..]);
     for local in locals {
         if let Some(v) = mask_word(&out, local) {
             out = v;
         }
     }
     Cow::Owned(out)
+}
+
+/// Where each `to=` value's local part is: after `to=` (and its `<`) up to its `@`,
+/// `>`, `,`, space or line end, as (start, end).
+fn to_values(s: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let at = TO.find(&s[i..])?;
+        let mut start = i + at + 3;
+        if s.get(start) == Some(&b'<') {
+            start += 1;
+        }
+        let end = s[start..]
+            .iter()
+            .position(|b| matches!(b, b'@' | b'>' | b',' | b' ' | b'\n' | b'\r'))
+            .map_or(s.len(), |p| start + p);
+        i = end;
+        Some((start, end))
+    })
 }
 
 #[cfg(test)]

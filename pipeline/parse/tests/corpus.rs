@@ -26,6 +26,20 @@ impl RejectSink for Rejects {
     }
 }
 
+/// `lines` through `n` as the lines of a file named `file`: its events and rejects.
+fn normalize(n: &mut Normalizer, file: &'static str, lines: &[impl AsRef<str>]) -> (Vec<OwnedSummary>, Rejects) {
+    let mut sink: Vec<OwnedSummary> = Vec::new();
+    let mut rejects = Rejects::default();
+    for (i, line) in lines.iter().enumerate() {
+        let origin = Origin::Line {
+            file,
+            line: i as u64 + 1,
+        };
+        n.process_line(line.as_ref().as_bytes(), origin, &mut sink, &mut rejects);
+    }
+    (sink, rejects)
+}
+
 fn us(s: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(s)
         .expect("time")
@@ -413,8 +427,6 @@ fn exim_cutoffs_are_expiries_and_hosts_are_found_in_every_deferral_shape() {
     let mut cfg = NormalizerConfig::new(us("2026-11-20T00:00:00Z"));
     cfg.default_host = "exim-host".into();
     let mut n = Normalizer::new(cfg);
-    let mut sink: Vec<OwnedSummary> = Vec::new();
-    let mut rejects = Rejects::default();
     let lines = [
         "2026-11-08 10:00:00 1ajLoq-0001wC-Pk == xa@outlook.com R=dnslookup T=remote_smtp defer (-44) H=outlook-com.olc.protection.outlook.com [52.101.2.2]:25 I=[198.51.100.9]:41236: SMTP error from remote mail server after RCPT TO:<xa@outlook.com>: 451 4.7.650 The mail server [198.51.100.9] has been temporarily rate limited due to IP reputation.",
         "2026-11-12 10:00:00 1ajLoq-0001wC-Pk ** xa@outlook.com R=dnslookup T=remote_smtp: retry time not reached for any host after a long failure period",
@@ -423,13 +435,7 @@ fn exim_cutoffs_are_expiries_and_hosts_are_found_in_every_deferral_shape() {
         "2026-11-08 12:00:00 1ajLoq-0001wE-Pk >> cut@example.org R=dnslookup T=remote_smtp H=mx.example.org [192.0.2.9] I=[198.51.100.8] C=\"250 OK id=1\"",
         "2026-11-08 07:41:17 1R7DXr-0006vV-Pa == zz@host117.example.com R=dnslookup T=remote_smtp defer (-18): Remote host host117.enginereliable.com [205.204.86.119] closed connection in response to end of data",
     ];
-    for (i, line) in lines.iter().enumerate() {
-        let origin = Origin::Line {
-            file: "exim",
-            line: i as u64 + 1,
-        };
-        n.process_line(line.as_bytes(), origin, &mut sink, &mut rejects);
-    }
+    let (sink, rejects) = normalize(&mut n, "exim", &lines);
     assert!(rejects.0.is_empty(), "{:?}", rejects.0);
     let got: Vec<_> = sink
         .iter()
@@ -673,8 +679,6 @@ fn powermta_accounting_csv_is_read_by_its_header() {
 #[test]
 fn nested_type_and_id_keys_do_not_make_an_envelope_a_kumomta_record() {
     let mut n = Normalizer::new(NormalizerConfig::new(us("2026-12-31T12:00:00Z")));
-    let mut sink: Vec<OwnedSummary> = Vec::new();
-    let mut rejects = Rejects::default();
     let postfix = "Jan  6 08:39:06 mx1 postfix/smtp[1]: 3mfHGL1r9gzyQP: to=<a@example.net>, relay=example.com[127.0.0.1]:25, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok)";
     let records = [
         // Filebeat's shape: `agent` nests a `type` and an `id`.
@@ -682,13 +686,7 @@ fn nested_type_and_id_keys_do_not_make_an_envelope_a_kumomta_record() {
         // A KumoMTA record whose keys a shipper re-serialized in another order.
         r#"{"id":"ab12","recipient":"c@yahoo.com","type":"Bounce","timestamp":1794268800,"response":{"code":554,"enhanced_code":null,"content":"rejected"}}"#.to_owned(),
     ];
-    for (i, r) in records.iter().enumerate() {
-        let origin = Origin::Line {
-            file: "nested",
-            line: i as u64 + 1,
-        };
-        n.process_line(r.as_bytes(), origin, &mut sink, &mut rejects);
-    }
+    let (sink, rejects) = normalize(&mut n, "nested", &records);
     assert!(rejects.0.is_empty(), "{:?}", rejects.0);
     assert_eq!(sink.len(), 2, "{sink:#?}");
     assert_eq!(
@@ -704,8 +702,6 @@ fn an_envelope_timestamp_does_not_stretch_how_far_ahead_a_stamp_may_be() {
     // As `run` sets it: a day past the record's broker timestamp.
     cfg.max_ahead_us = Some(24 * 3_600_000_000);
     let mut n = Normalizer::new(cfg);
-    let mut sink: Vec<OwnedSummary> = Vec::new();
-    let mut rejects = Rejects::default();
     let line = |stamp: &str| {
         format!(
             "{stamp} mx1 postfix/smtp[1]: 3mfHGL1r9gzyQP: to=<a@example.net>, relay=example.com[127.0.0.1]:25, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok)"
@@ -723,13 +719,7 @@ fn an_envelope_timestamp_does_not_stretch_how_far_ahead_a_stamp_may_be() {
             line("2026-12-01T11:00:00Z")
         ),
     ];
-    for (i, r) in records.iter().enumerate() {
-        let origin = Origin::Line {
-            file: "ahead",
-            line: i as u64 + 1,
-        };
-        n.process_line(r.as_bytes(), origin, &mut sink, &mut rejects);
-    }
+    let (sink, rejects) = normalize(&mut n, "ahead", &records);
     let reasons: Vec<&str> = rejects.0.iter().map(|r| r.0.as_str()).collect();
     assert_eq!(reasons, ["bad_timestamp"]);
     assert_eq!(sink.len(), 1, "{sink:#?}");
@@ -739,8 +729,6 @@ fn an_envelope_timestamp_does_not_stretch_how_far_ahead_a_stamp_may_be() {
 #[test]
 fn powermta_attempts_are_numbered_and_an_expiry_goes_to_the_last_attempt() {
     let mut n = Normalizer::new(NormalizerConfig::new(us("2026-11-20T00:00:00Z")));
-    let mut sink: Vec<OwnedSummary> = Vec::new();
-    let mut rejects = Rejects::default();
     let lines = [
         "type,timeLogged,timeQueued,orig,rcpt,vmta,dlvSourceIp,dsnAction,dsnStatus,dsnDiag,dsnMta,dlvDestinationIp,dlvSize,jobId",
         r#"t,2026-11-08 10:00:00-0500,2026-11-08 09:59:00-0500,s@example.com,pa.secret@gmail.com,vmta1,198.51.100.50,delayed,4.7.28 (delivery not authorized),"smtp;421-4.7.28 [198.51.100.50] Our system has detected an unusual rate of 421-4.7.28 unsolicited mail - gsmtp",dns;gmail-smtp-in.l.google.com (142.250.1.27),142.250.1.27,1000,job1"#,
@@ -749,13 +737,7 @@ fn powermta_attempts_are_numbered_and_an_expiry_goes_to_the_last_attempt() {
         // Given up three days on; the record names no host.
         r#"b,2026-11-11 10:00:00-0500,2026-11-08 09:59:00-0500,s@example.com,pa.secret@gmail.com,vmta1,,failed,4.4.7 (delivery time expired),"smtp;message expired",,,1000,job1"#,
     ];
-    for (i, line) in lines.iter().enumerate() {
-        let origin = Origin::Line {
-            file: "pmta",
-            line: i as u64 + 1,
-        };
-        n.process_line(line.as_bytes(), origin, &mut sink, &mut rejects);
-    }
+    let (sink, rejects) = normalize(&mut n, "pmta", &lines);
     assert!(rejects.0.is_empty(), "{:?}", rejects.0);
     let got: Vec<_> = sink
         .iter()
@@ -784,21 +766,13 @@ fn powermta_attempts_are_numbered_and_an_expiry_goes_to_the_last_attempt() {
 #[test]
 fn lines_forwarded_with_a_priority_or_as_rfc_5424_are_read_as_files_are() {
     let mut n = Normalizer::new(NormalizerConfig::new(us("2026-11-20T00:00:00Z")));
-    let mut sink: Vec<OwnedSummary> = Vec::new();
-    let mut rejects = Rejects::default();
     let tail = "3mfHGL1r9gzyQP: to=<a@example.net>, relay=example.com[127.0.0.1]:25, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok)";
     let lines = [
         format!("<22>Nov  8 08:14:01 mx1 postfix/smtp[1]: {tail}"),
         format!("<22>1 2026-11-08T08:14:02.5Z mx1 postfix/smtp 1 - - {tail}"),
         format!("<22>1 2026-11-08T08:14:03Z mx1 postfix/smtp 1 - [meta sequenceId=\"7\"] {tail}"),
     ];
-    for (i, line) in lines.iter().enumerate() {
-        let origin = Origin::Line {
-            file: "forwarded",
-            line: i as u64 + 1,
-        };
-        n.process_line(line.as_bytes(), origin, &mut sink, &mut rejects);
-    }
+    let (sink, rejects) = normalize(&mut n, "forwarded", &lines);
     assert!(rejects.0.is_empty(), "{:?}", rejects.0);
     let got: Vec<_> = sink
         .iter()
