@@ -91,38 +91,45 @@ impl EpochSink for TopicSink {
                 self.producer.send(topic, Some(key), line).map_err(output_err)?;
             }
         }
-        for (topic, b) in self
-            .dead_letter_topic
-            .iter()
-            .flat_map(|t| dead.iter().map(move |b| (t, b)))
-        {
-            let text = |name: &str| {
-                b.column_by_name(name)
-                    .and_then(|c| arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8).ok())
-            };
-            let (Some(mta), Some(reason), Some(origin)) = (text("mta"), text("reason"), text("origin")) else {
-                return Err(StreamError::Output("dead letters without mta, reason or origin".into()));
-            };
-            let (mta, reason, origin) = (
-                mta.as_string::<i32>(),
-                reason.as_string::<i32>(),
-                origin.as_string::<i32>(),
-            );
-            let raw = b
-                .column_by_name("raw")
-                .and_then(|c| c.as_binary_opt::<i32>())
-                .ok_or_else(|| StreamError::Output("dead letters without raw bytes".into()))?;
-            for i in 0..b.num_rows() {
-                // A record that is no MTA's: labelled as its reject counter is.
-                let m = if mta.is_valid(i) { mta.value(i) } else { "unknown" };
-                let headers: [(&str, &[u8]); 2] = [("reason", reason.value(i).as_bytes()), ("mta", m.as_bytes())];
-                let value = if raw.is_valid(i) { raw.value(i) } else { &[] };
-                self.producer
-                    .send_with_headers(topic, Some(origin.value(i).as_bytes()), value, &headers)
-                    .map_err(output_err)?;
+        if let Some(topic) = &self.dead_letter_topic {
+            for b in dead {
+                self.send_dead_letters(topic, b)?;
             }
         }
         self.producer.flush(Duration::from_secs(30)).map_err(output_err)
+    }
+}
+
+impl TopicSink {
+    /// One batch of dead letters (the `rejects/` schema) to `topic`: raw bytes as the
+    /// value, the origin as the key, reason and MTA as headers.
+    fn send_dead_letters(&self, topic: &str, b: &RecordBatch) -> Result<(), StreamError> {
+        let text = |name: &str| {
+            b.column_by_name(name)
+                .and_then(|c| arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8).ok())
+        };
+        let (Some(mta), Some(reason), Some(origin)) = (text("mta"), text("reason"), text("origin")) else {
+            return Err(StreamError::Output("dead letters without mta, reason or origin".into()));
+        };
+        let (mta, reason, origin) = (
+            mta.as_string::<i32>(),
+            reason.as_string::<i32>(),
+            origin.as_string::<i32>(),
+        );
+        let raw = b
+            .column_by_name("raw")
+            .and_then(|c| c.as_binary_opt::<i32>())
+            .ok_or_else(|| StreamError::Output("dead letters without raw bytes".into()))?;
+        for i in 0..b.num_rows() {
+            // A record that is no MTA's: labelled as its reject counter is.
+            let m = if mta.is_valid(i) { mta.value(i) } else { "unknown" };
+            let headers: [(&str, &[u8]); 2] = [("reason", reason.value(i).as_bytes()), ("mta", m.as_bytes())];
+            let value = if raw.is_valid(i) { raw.value(i) } else { &[] };
+            self.producer
+                .send_with_headers(topic, Some(origin.value(i).as_bytes()), value, &headers)
+                .map_err(output_err)?;
+        }
+        Ok(())
     }
 }
 
