@@ -30,6 +30,10 @@ pub struct QueueState {
     /// where a following `==` without `H=` went.
     #[serde(default)]
     pub last_hop: Option<Hop>,
+    /// Exim: when the message's `<=` line was logged, for the time in queue of lines
+    /// without `QT=`.
+    #[serde(default)]
+    pub arrived_us: Option<i64>,
 }
 
 /// A receiving host: name and IP, either possibly unknown.
@@ -48,21 +52,92 @@ pub struct RcptState {
     pub pending: Option<LastAttempt>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Where a deferred recipient's last attempt went: source IP, MX host and IP, and the
+/// MX group. Kept until the recipient finishes, so one for every deferral in flight:
+/// the four strings share one allocation rather than four. Checkpoints store them as
+/// four fields ([`AttemptFields`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "AttemptFields", into = "AttemptFields")]
 pub struct LastAttempt {
-    pub source_ip: Option<Box<str>>,
-    pub mx_host: Option<Box<str>>,
-    pub mx_ip: Option<Box<str>>,
-    pub mx_group: Box<str>,
+    /// The four, one after another.
+    text: Box<str>,
+    /// Where the source IP, the MX host and the MX IP end in `text`; the group is the rest.
+    ends: [u32; 3],
+    /// Which of the first three are known (bit 0: the source IP), as an empty one may
+    /// be a known empty value.
+    known: u8,
 }
 
 impl LastAttempt {
     pub fn new(source_ip: Option<&str>, mx_host: Option<&str>, mx_ip: Option<&str>, mx_group: &str) -> Self {
+        let parts = [source_ip, mx_host, mx_ip];
+        let mut text = String::with_capacity(parts.iter().flatten().map(|p| p.len()).sum::<usize>() + mx_group.len());
+        let (mut ends, mut known) = ([0u32; 3], 0u8);
+        for (i, p) in parts.into_iter().enumerate() {
+            if let Some(p) = p {
+                text.push_str(p);
+                known |= 1 << i;
+            }
+            // Values come from one record, itself bounded far below 4 GiB.
+            ends[i] = u32::try_from(text.len()).unwrap_or(u32::MAX);
+        }
+        text.push_str(mx_group);
         LastAttempt {
-            source_ip: source_ip.map(Into::into),
-            mx_host: mx_host.map(Into::into),
-            mx_ip: mx_ip.map(Into::into),
-            mx_group: mx_group.into(),
+            text: text.into_boxed_str(),
+            ends,
+            known,
+        }
+    }
+
+    fn part(&self, i: usize) -> Option<&str> {
+        if self.known & (1 << i) == 0 {
+            return None;
+        }
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.text.get(start..self.ends[i] as usize)
+    }
+
+    pub fn source_ip(&self) -> Option<&str> {
+        self.part(0)
+    }
+    pub fn mx_host(&self) -> Option<&str> {
+        self.part(1)
+    }
+    pub fn mx_ip(&self) -> Option<&str> {
+        self.part(2)
+    }
+    pub fn mx_group(&self) -> &str {
+        self.text.get(self.ends[2] as usize..).unwrap_or_default()
+    }
+}
+
+/// A [`LastAttempt`] as checkpoints store it.
+#[derive(Serialize, Deserialize)]
+struct AttemptFields {
+    source_ip: Option<Box<str>>,
+    mx_host: Option<Box<str>>,
+    mx_ip: Option<Box<str>>,
+    mx_group: Box<str>,
+}
+
+impl From<AttemptFields> for LastAttempt {
+    fn from(f: AttemptFields) -> Self {
+        LastAttempt::new(
+            f.source_ip.as_deref(),
+            f.mx_host.as_deref(),
+            f.mx_ip.as_deref(),
+            &f.mx_group,
+        )
+    }
+}
+
+impl From<LastAttempt> for AttemptFields {
+    fn from(l: LastAttempt) -> Self {
+        AttemptFields {
+            source_ip: l.source_ip().map(Into::into),
+            mx_host: l.mx_host().map(Into::into),
+            mx_ip: l.mx_ip().map(Into::into),
+            mx_group: l.mx_group().into(),
         }
     }
 }
@@ -72,6 +147,13 @@ impl LastAttempt {
 pub const MAX_RCPTS_PER_QUEUE_ID: usize = 1024;
 
 impl QueueState {
+    /// Seconds from the message's arrival to `time_us`, if its arrival was seen
+    /// (`None` for a time before it: one clock or the other is off).
+    pub fn queued_for(&self, time_us: i64) -> Option<f64> {
+        let since = time_us.checked_sub(self.arrived_us?)?;
+        (since >= 0).then(|| since as f64 / 1e6)
+    }
+
     /// Counts an attempt for a recipient and, while it is deferred, where the attempt
     /// went (`deferred_to`: an expiry is attributed there). Returns its attempt number;
     /// `None` once the queue id holds the most recipients tracked.
@@ -236,7 +318,10 @@ impl Correlator {
     fn make_room(&mut self) {
         if self.young.len() >= self.generation {
             self.evictions += self.old.len() as u64;
-            self.old = mem::take(&mut self.young);
+            // The old table's allocation becomes the new young one: a fresh table
+            // would grow again by rehashing, on pages the kernel must zero first.
+            mem::swap(&mut self.old, &mut self.young);
+            self.young.clear();
         }
     }
 }
@@ -255,6 +340,7 @@ pub struct CorrelatorState {
 /// recipient leaves the message's state, and a message with none left is dropped;
 /// most messages are delivered at their first attempt, so a finished recipient of a
 /// message with no state is counted without creating (and at once dropping) any.
+/// The recipient's domain is not kept: an expiry record names its recipient.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn record_attempt(
     state: &mut Correlator,
@@ -263,7 +349,6 @@ pub(crate) fn record_attempt(
     id: &str,
     outcome: Outcome,
     rcpt_hash: Option<u64>,
-    rcpt_domain: Option<&str>,
     counted: Option<u32>,
     deferred_to: Option<LastAttempt>,
 ) -> (Option<u32>, Option<LastAttempt>) {
@@ -281,7 +366,7 @@ pub(crate) fn record_attempt(
     };
     let hash = rcpt_hash.unwrap_or(0);
     let (attempt, last) = if expired {
-        match st.rcpt_mut(hash, rcpt_domain) {
+        match st.rcpt_mut(hash, None) {
             Some(r) => (None, r.pending.take()),
             None => {
                 stats.untracked_recipients += 1;
@@ -289,7 +374,7 @@ pub(crate) fn record_attempt(
             }
         }
     } else {
-        let n = st.attempt(hash, rcpt_domain, deferred_to);
+        let n = st.attempt(hash, None, deferred_to);
         if n.is_none() {
             stats.untracked_recipients += 1;
         }
@@ -336,6 +421,26 @@ mod tests {
             assert_eq!(tracked, h < MAX_RCPTS_PER_QUEUE_ID as u64);
         }
         assert!(st.rcpt_mut(3, None).is_some(), "known recipients stay reachable");
+    }
+
+    #[test]
+    fn a_last_attempt_gives_back_its_parts_and_stores_them_as_four_fields() {
+        let l = LastAttempt::new(Some("198.51.100.7"), None, Some(""), "gmail");
+        assert_eq!(
+            (l.source_ip(), l.mx_host(), l.mx_ip(), l.mx_group()),
+            (Some("198.51.100.7"), None, Some(""), "gmail")
+        );
+        let json = serde_json::to_string(&l).expect("serialize");
+        assert_eq!(
+            json,
+            r#"{"source_ip":"198.51.100.7","mx_host":null,"mx_ip":"","mx_group":"gmail"}"#
+        );
+        assert_eq!(serde_json::from_str::<LastAttempt>(&json).expect("deserialize"), l);
+        let none = LastAttempt::new(None, Some("mx.example"), None, "");
+        assert_eq!(
+            (none.source_ip(), none.mx_host(), none.mx_ip(), none.mx_group()),
+            (None, Some("mx.example"), None, "")
+        );
     }
 
     #[test]

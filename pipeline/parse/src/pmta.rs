@@ -294,13 +294,14 @@ impl Normalizer {
             key.clear();
             key.push_str(queue_id);
             key.push('/');
-            // Hex by hand: `write!` costs more than the rest of the key.
+            // Hex by hand, as bytes: `write!`, or pushing chars, costs more than the
+            // rest of the key.
             let h = rcpt_hash.unwrap_or(0);
-            key.extend(
-                (0..16)
-                    .rev()
-                    .map(|i| char::from(b"0123456789abcdef"[((h >> (i * 4)) & 0xf) as usize])),
-            );
+            let mut hex = [0u8; 16];
+            for (i, d) in hex.iter_mut().enumerate() {
+                *d = b"0123456789abcdef"[((h >> ((15 - i) * 4)) & 0xf) as usize];
+            }
+            key.push_str(std::str::from_utf8(&hex).unwrap_or_default());
             let deferred_to =
                 (outcome == Outcome::Deferred).then(|| LastAttempt::new(source_ip, mx_host, mx_ip, mx_group));
             record_attempt(
@@ -310,7 +311,6 @@ impl Normalizer {
                 &key,
                 outcome,
                 rcpt_hash,
-                rcpt_domain,
                 None,
                 deferred_to,
             )
@@ -324,15 +324,15 @@ impl Normalizer {
             mta: Mta::PowerMta,
             mta_host: host,
             mta_instance: vmta,
-            source_ip: last.as_ref().map_or(source_ip, |l| l.source_ip.as_deref()),
+            source_ip: last.as_ref().map_or(source_ip, |l| l.source_ip()),
             queue_id,
             message_id,
             sender_domain,
             recipient_domain: rcpt_domain,
             recipient_hash: rcpt_hash,
-            mx_host: last.as_ref().map_or(mx_host, |l| l.mx_host.as_deref()),
-            mx_ip: last.as_ref().map_or(mx_ip, |l| l.mx_ip.as_deref()),
-            mx_group: last.as_ref().map_or(mx_group, |l| &l.mx_group),
+            mx_host: last.as_ref().map_or(mx_host, |l| l.mx_host()),
+            mx_ip: last.as_ref().map_or(mx_ip, |l| l.mx_ip()),
+            mx_group: last.as_ref().map_or(mx_group, |l| l.mx_group()),
             outcome,
             class,
             smtp_code: if expired { None } else { code },

@@ -428,6 +428,7 @@ fn exim_cutoffs_are_expiries_and_hosts_are_found_in_every_deferral_shape() {
     cfg.default_host = "exim-host".into();
     let mut n = Normalizer::new(cfg);
     let lines = [
+        "2026-11-08 09:30:00 1ajLoq-0001wC-Pk <= news@example.com H=app.example.com [192.0.2.1] P=esmtp S=2048 id=a1@example.com",
         "2026-11-08 10:00:00 1ajLoq-0001wC-Pk == xa@outlook.com R=dnslookup T=remote_smtp defer (-44) H=outlook-com.olc.protection.outlook.com [52.101.2.2]:25 I=[198.51.100.9]:41236: SMTP error from remote mail server after RCPT TO:<xa@outlook.com>: 451 4.7.650 The mail server [198.51.100.9] has been temporarily rate limited due to IP reputation.",
         "2026-11-12 10:00:00 1ajLoq-0001wC-Pk ** xa@outlook.com R=dnslookup T=remote_smtp: retry time not reached for any host after a long failure period",
         "2026-11-08 11:00:02 1ajLoq-0001wD-Pk == x2@gmail.com R=dnslookup T=remote_smtp defer (110): Connection timed out H=gmail-smtp-in.l.google.com [142.250.1.28]:25 I=[198.51.100.7]:41236: SMTP timeout after initial connection",
@@ -487,6 +488,11 @@ fn exim_cutoffs_are_expiries_and_hosts_are_found_in_every_deferral_shape() {
             ),
         ]
     );
+    // Without `QT=` (not in Exim's default log selector), the time in queue is
+    // counted from the message's `<=` line, when it was seen.
+    let delays: Vec<_> = sink.iter().map(|e| e.delay_seconds).collect();
+    let four_days = 4.0 * 86_400.0;
+    assert_eq!(delays, [Some(1800.0), Some(four_days + 1800.0), None, None, None, None]);
     let st = n.stats();
     assert_eq!((st.events, st.expiries), (6, 2));
 }

@@ -2,8 +2,10 @@
 //!
 //! `=>`, `->` (further addresses of the same delivery) and `>>` (cutthrough) are
 //! deliveries, `==` deferrals, `**` bounces, and `**` past the retry cutoff (`retry
-//! timeout exceeded`, and its host-level forms) the expiry of that recipient (not an attempt; attributed to its last attempt, as for Postfix). `<=`
-//! (arrival) feeds correlation state with the sender, size and Message-ID;
+//! timeout exceeded`, and its host-level forms) the expiry of that recipient (not an
+//! attempt; attributed to its last attempt, as for Postfix). `<=` (arrival) feeds
+//! correlation state with the sender, size, Message-ID and arrival time (the time in
+//! queue of lines without `QT=`, which Exim logs only with `+queue_time`);
 //! `Completed` drops it; a message-level `H=host [ip]: ...` (or `Remote host host
 //! [ip] closed connection ...`) error line is remembered as the host a following `==`
 //! without `H=` went to. A delivery with no `H=` (to a
@@ -79,7 +81,7 @@ impl Normalizer {
             "=>" | "->" | ">>" => Outcome::Delivered,
             "==" => Outcome::Deferred,
             "**" => Outcome::Bounced,
-            "<=" => return self.arrival(host, id, rest),
+            "<=" => return self.arrival(time_us, host, id, rest),
             "Completed" => {
                 self.state.remove(host, id);
                 return self.stats.skip(SkipKind::QueueManager);
@@ -111,8 +113,9 @@ impl Normalizer {
         self.exim_attempt(time_us, host, id, outcome, &d, origin, events);
     }
 
-    /// `<= sender ... S=size id=message-id`: what later lines of the message need.
-    fn arrival(&mut self, host: &str, id: &str, rest: &str) {
+    /// `<= sender ... S=size id=message-id`: what later lines of the message need,
+    /// and when it arrived (Exim logs `QT=` only with `+queue_time`, not by default).
+    fn arrival(&mut self, time_us: i64, host: &str, id: &str, rest: &str) {
         let sender = rest.split(' ').next().unwrap_or("");
         let mut size = None;
         let mut message_id = None;
@@ -129,6 +132,7 @@ impl Normalizer {
         st.sender_domain = domain.filter(|d| !d.is_empty()).map(Into::into);
         st.size = size;
         st.message_id = message_id.map(|m| bounded(m, crate::postfix::MESSAGE_ID_MAX).into());
+        st.arrived_us = Some(time_us);
         self.scratch.domain = buf;
         self.stats.skip(SkipKind::Submission)
     }
@@ -219,7 +223,7 @@ impl Normalizer {
             enhanced_status: enhanced,
             response: (!stored.is_empty()).then_some(stored),
             attempt,
-            delay_seconds: d.queue_time,
+            delay_seconds: d.queue_time.or_else(|| st.queued_for(time_us)),
             size_bytes: d.size.or(st.size),
             origin,
         });
@@ -256,22 +260,22 @@ impl Normalizer {
             mta: Mta::Exim,
             mta_host: host,
             mta_instance: d.transport,
-            source_ip: last.as_ref().map_or(fallback_ip, |l| l.source_ip.as_deref()),
+            source_ip: last.as_ref().map_or(fallback_ip, |l| l.source_ip()),
             queue_id: id,
             message_id: st.message_id.as_deref(),
             sender_domain: st.sender_domain.as_deref(),
             recipient_domain: rcpt_domain,
             recipient_hash: rcpt_hash,
-            mx_host: last.as_ref().and_then(|l| l.mx_host.as_deref()),
-            mx_ip: last.as_ref().and_then(|l| l.mx_ip.as_deref()),
-            mx_group: last.as_ref().map_or(rcpt_domain.unwrap_or("unknown"), |l| &l.mx_group),
+            mx_host: last.as_ref().and_then(|l| l.mx_host()),
+            mx_ip: last.as_ref().and_then(|l| l.mx_ip()),
+            mx_group: last.as_ref().map_or(rcpt_domain.unwrap_or("unknown"), |l| l.mx_group()),
             outcome: Outcome::Expired,
             class: Class::Expired,
             smtp_code: None,
             enhanced_status: None,
             response: None,
             attempt: None,
-            delay_seconds: d.queue_time,
+            delay_seconds: d.queue_time.or_else(|| st.queued_for(time_us)),
             size_bytes: st.size,
             origin,
         });

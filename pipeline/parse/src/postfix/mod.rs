@@ -258,14 +258,14 @@ impl Normalizer {
             for r in &st.rcpts {
                 let Some(last) = &r.pending else { continue };
                 events.push(&EventRow {
-                    source_ip: last.source_ip.as_deref(),
+                    source_ip: last.source_ip(),
                     message_id: st.message_id.as_deref(),
                     sender_domain: st.sender_domain.as_deref(),
                     recipient_domain: r.domain.as_deref(),
                     recipient_hash: Some(r.hash),
-                    mx_host: last.mx_host.as_deref(),
-                    mx_ip: last.mx_ip.as_deref(),
-                    mx_group: &last.mx_group,
+                    mx_host: last.mx_host(),
+                    mx_ip: last.mx_ip(),
+                    mx_group: last.mx_group(),
                     size_bytes: st.size,
                     ..no_recipient
                 });
