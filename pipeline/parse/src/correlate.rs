@@ -31,7 +31,8 @@ pub struct QueueState {
     #[serde(default)]
     pub last_hop: Option<Hop>,
     /// Exim: when the message's `<=` line was logged, for the time in queue of lines
-    /// without `QT=`.
+    /// without `QT=` (Exim logs it on deliveries, and only with `+queue_time`). It
+    /// counts from the end of reception, where `QT=` counts from its start.
     #[serde(default)]
     pub arrived_us: Option<i64>,
 }
@@ -322,6 +323,11 @@ impl Correlator {
             // would grow again by rehashing, on pages the kernel must zero first.
             mem::swap(&mut self.old, &mut self.young);
             self.young.clear();
+            // A table restored from a checkpoint of a larger limit would otherwise
+            // keep its size for good.
+            if self.young.capacity() > 2 * self.generation {
+                self.young = Table::default();
+            }
         }
     }
 }
@@ -440,6 +446,28 @@ mod tests {
         assert_eq!(
             (none.source_ip(), none.mx_host(), none.mx_ip(), none.mx_group()),
             (None, Some("mx.example"), None, "")
+        );
+    }
+
+    #[test]
+    fn tables_restored_from_a_larger_limit_shrink_to_this_limit() {
+        let mut big = Correlator::new(100_000);
+        for i in 0..60_000 {
+            big.get_or_insert("h", &format!("Q{i}"));
+        }
+        let mut c = Correlator::new(100);
+        c.restore(big.snapshot());
+        assert!(c.young.capacity() + c.old.capacity() > 60_000);
+        // Two generation changes pass both restored tables through `make_room`.
+        for i in 0..120 {
+            c.get_or_insert("h", &format!("N{i}"));
+        }
+        assert!(c.len() <= 100);
+        assert!(
+            c.young.capacity() + c.old.capacity() < 1000,
+            "{} + {}",
+            c.young.capacity(),
+            c.old.capacity()
         );
     }
 

@@ -428,7 +428,6 @@ fn exim_cutoffs_are_expiries_and_hosts_are_found_in_every_deferral_shape() {
     cfg.default_host = "exim-host".into();
     let mut n = Normalizer::new(cfg);
     let lines = [
-        "2026-11-08 09:30:00 1ajLoq-0001wC-Pk <= news@example.com H=app.example.com [192.0.2.1] P=esmtp S=2048 id=a1@example.com",
         "2026-11-08 10:00:00 1ajLoq-0001wC-Pk == xa@outlook.com R=dnslookup T=remote_smtp defer (-44) H=outlook-com.olc.protection.outlook.com [52.101.2.2]:25 I=[198.51.100.9]:41236: SMTP error from remote mail server after RCPT TO:<xa@outlook.com>: 451 4.7.650 The mail server [198.51.100.9] has been temporarily rate limited due to IP reputation.",
         "2026-11-12 10:00:00 1ajLoq-0001wC-Pk ** xa@outlook.com R=dnslookup T=remote_smtp: retry time not reached for any host after a long failure period",
         "2026-11-08 11:00:02 1ajLoq-0001wD-Pk == x2@gmail.com R=dnslookup T=remote_smtp defer (110): Connection timed out H=gmail-smtp-in.l.google.com [142.250.1.28]:25 I=[198.51.100.7]:41236: SMTP timeout after initial connection",
@@ -488,13 +487,49 @@ fn exim_cutoffs_are_expiries_and_hosts_are_found_in_every_deferral_shape() {
             ),
         ]
     );
-    // Without `QT=` (not in Exim's default log selector), the time in queue is
-    // counted from the message's `<=` line, when it was seen.
-    let delays: Vec<_> = sink.iter().map(|e| e.delay_seconds).collect();
-    let four_days = 4.0 * 86_400.0;
-    assert_eq!(delays, [Some(1800.0), Some(four_days + 1800.0), None, None, None, None]);
     let st = n.stats();
     assert_eq!((st.events, st.expiries), (6, 2));
+}
+
+#[test]
+fn exim_time_in_queue_counts_from_arrival_without_qt() {
+    let mut cfg = NormalizerConfig::new(us("2026-11-20T00:00:00Z"));
+    cfg.default_host = "exim-host".into();
+    let mut n = Normalizer::new(cfg);
+    let defer = |at: &str, id: &str| {
+        format!(
+            "{at} {id} == x@gmail.com R=dnslookup T=remote_smtp defer (-44) H=gmail-smtp-in.l.google.com [142.250.1.28]:25: \
+             SMTP error from remote mail server after RCPT TO:<x@gmail.com>: 451 4.7.28 try later"
+        )
+    };
+    let arrival =
+        |at: &str, id: &str| format!("{at} {id} <= news@example.com H=app.example.com [192.0.2.1] P=esmtp S=2048");
+    let lines = [
+        arrival("2026-11-08 09:30:00", "1ajLoq-0001wC-Pk"),
+        defer("2026-11-08 10:00:00", "1ajLoq-0001wC-Pk"),
+        "2026-11-12 10:00:00 1ajLoq-0001wC-Pk ** x@gmail.com R=dnslookup T=remote_smtp: retry timeout exceeded".into(),
+        // `QT=` (`+queue_time`) is Exim's own figure, and wins.
+        arrival("2026-11-08 11:00:00", "1ajLoq-0001wD-Pk"),
+        "2026-11-08 11:02:00 1ajLoq-0001wD-Pk => y@gmail.com R=dnslookup T=remote_smtp H=gmail-smtp-in.l.google.com [142.250.1.28] QT=2m5s C=\"250 2.0.0 OK\"".into(),
+        "2026-11-08 11:02:00 1ajLoq-0001wD-Pk Completed".into(),
+        // After `Completed`, and before its own `<=`: no arrival to count from.
+        defer("2026-11-08 12:00:00", "1ajLoq-0001wD-Pk"),
+        arrival("2026-11-08 13:00:00", "1ajLoq-0001wE-Pk"),
+        defer("2026-11-08 12:59:00", "1ajLoq-0001wE-Pk"),
+    ];
+    let (sink, rejects) = normalize(&mut n, "exim", &lines);
+    assert!(rejects.0.is_empty(), "{:?}", rejects.0);
+    let got: Vec<_> = sink.iter().map(|e| (e.outcome, e.delay_seconds)).collect();
+    assert_eq!(
+        got,
+        [
+            (Outcome::Deferred, Some(1800.0)),
+            (Outcome::Expired, Some(4.0 * 86_400.0 + 1800.0)),
+            (Outcome::Delivered, Some(125.0)),
+            (Outcome::Deferred, None),
+            (Outcome::Deferred, None),
+        ]
+    );
 }
 
 #[test]

@@ -198,7 +198,8 @@ impl Normalizer {
         let st = self.state.get_or_insert(host, id);
         st.last_hop = None;
         let deferred_to = (outcome == Outcome::Deferred).then(|| LastAttempt::new(source_ip, mx_host, mx_ip, mx_group));
-        let attempt = st.attempt(rcpt_hash.unwrap_or(0), rcpt_domain, deferred_to);
+        // No domain kept: Exim's `**` names its recipient.
+        let attempt = st.attempt(rcpt_hash.unwrap_or(0), None, deferred_to);
         if attempt.is_none() {
             self.stats.untracked_recipients += 1;
         }
