@@ -142,7 +142,8 @@ pub struct HourlyArgs {
     /// Up to this date or RFC 3339 time (exclusive).
     #[arg(long)]
     pub to: Option<String>,
-    /// Only rows of this sending IP (IPv4 or IPv6, any spelling).
+    /// Only rows of this sending IP (IPv4 or IPv6, any spelling), or `unknown`: rows
+    /// whose sending IP was neither logged nor in the egress map.
     #[arg(long)]
     pub source_ip: Option<String>,
     /// Only rows of this MX group (`google`, `microsoft`, ..., or a domain), any case.

@@ -13,8 +13,17 @@ use deferlog_event::{HOUR_US, col as c};
 pub struct EventFilter {
     pub from_us: Option<i64>,
     pub to_us: Option<i64>,
-    pub source_ip: Option<String>,
+    pub source_ip: Option<SourceIp>,
     pub mx_group: Option<String>,
+}
+
+/// The sending IP rows must have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceIp {
+    /// This address, in its canonical form (as stored).
+    Addr(String),
+    /// None known: the MTA did not log one and the egress map names none.
+    Unknown,
 }
 
 fn ts(us: i64) -> Expr {
@@ -56,8 +65,10 @@ impl EventFilter {
         if let Some(t) = to {
             out.push(col(time).lt(ts(t)));
         }
-        if let Some(ip) = &self.source_ip {
-            out.push(text(c::SOURCE_IP, ip));
+        match &self.source_ip {
+            Some(SourceIp::Addr(ip)) => out.push(text(c::SOURCE_IP, ip)),
+            Some(SourceIp::Unknown) => out.push(col(c::SOURCE_IP).is_null()),
+            None => {}
         }
         if let Some(g) = &self.mx_group {
             out.push(text(c::MX_GROUP, g));

@@ -13,7 +13,7 @@ pub mod schema;
 
 pub use engine::{Engine, EventSource, TARGET_PARTITIONS, Table};
 pub use error::QueryError;
-pub use filter::EventFilter;
+pub use filter::{EventFilter, SourceIp};
 pub use queries::{ALL_QUERIES, Query};
 
 /// Re-exported so callers format and inspect results with the arrow DataFusion uses.

@@ -6,7 +6,7 @@ use datafusion::arrow::array::{BooleanArray, Int64Array, StringArray, TimestampM
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use deferlog_event::{Class, EventBuilder, EventRow, Mta, Outcome};
 use deferlog_query::schema::{conform, hourly_schema, partial_schema};
-use deferlog_query::{ALL_QUERIES, Engine, EventFilter, EventSource, Query, Table};
+use deferlog_query::{ALL_QUERIES, Engine, EventFilter, EventSource, Query, SourceIp, Table};
 use std::sync::Arc;
 
 /// `2026-11-08T07:15:00Z` → µs, without pulling chrono into this crate's tests.
@@ -207,12 +207,20 @@ async fn hourly_counts_each_outcome_per_hour_ip_and_mx() {
 async fn hourly_filters_narrow_the_input() {
     let src = || EventSource::Batches(vec![batch(&sample())]);
     let only_ip = EventFilter {
-        source_ip: Some("198.51.100.12".into()),
+        source_ip: Some(SourceIp::Addr("198.51.100.12".into())),
         ..Default::default()
     };
     assert_eq!(
         hourly(src(), &only_ip).await,
         "2026-11-08T07:00:00Z,198.51.100.12,mta5.am0.yahoodns.net,yahoo,1,1,0,0,0\n"
+    );
+    let no_ip = EventFilter {
+        source_ip: Some(SourceIp::Unknown),
+        ..Default::default()
+    };
+    assert_eq!(
+        hourly(src(), &no_ip).await,
+        "2026-11-08T07:00:00Z,,mta5.am0.yahoodns.net,yahoo,1,0,1,0,0\n"
     );
     let only_group_8h = EventFilter {
         from_us: Some(ts("2026-11-08T08:00:00Z")),
@@ -439,13 +447,21 @@ async fn report_keeps_the_latest_revision_per_scope_and_sums_scopes() {
     let mid_hours = EventFilter {
         from_us: Some(ts("2026-11-08T07:30:00Z")),
         to_us: Some(ts("2026-11-08T08:10:00Z")),
-        source_ip: Some("198.51.100.11".into()),
+        source_ip: Some(SourceIp::Addr("198.51.100.11".into())),
         ..Default::default()
     };
     assert_eq!(
         report(&mid_hours).await,
         "2026-11-08T07:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,8,5,2,1,0,true\n\
          2026-11-08T08:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,2,1,1,0,0,false\n"
+    );
+    let no_ip = EventFilter {
+        source_ip: Some(SourceIp::Unknown),
+        ..Default::default()
+    };
+    assert_eq!(
+        report(&no_ip).await,
+        "2026-11-08T07:00:00Z,,gmail-smtp-in.l.google.com,google,2,2,0,0,0,true\n"
     );
 }
 

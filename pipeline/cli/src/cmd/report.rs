@@ -8,7 +8,7 @@ use crate::output::{self, Format};
 use anyhow::{Context, Result, bail};
 use deferlog_app::say;
 use deferlog_archive::{EVENTS_DIR, HOURLY_DIR, REJECTS_DIR};
-use deferlog_query::{EventFilter, EventSource, Query};
+use deferlog_query::{EventFilter, EventSource, Query, SourceIp};
 use deferlog_stream::STATE_DIR;
 
 pub fn run(r: ReportCommand) -> Result<()> {
@@ -23,14 +23,7 @@ fn hourly(a: HourlyArgs) -> Result<()> {
         from_us: a.from.as_deref().map(parse_time).transpose().context("--from")?,
         to_us: a.to.as_deref().map(parse_time).transpose().context("--to")?,
         // As stored: an IP in its canonical form, a group in lower case.
-        source_ip: a
-            .source_ip
-            .map(|s| {
-                s.parse::<std::net::IpAddr>()
-                    .map(|ip| ip.to_string())
-                    .map_err(|_| anyhow::anyhow!("--source-ip: {s:?} is not an IP address"))
-            })
-            .transpose()?,
+        source_ip: a.source_ip.as_deref().map(source_ip).transpose()?,
         mx_group: a.mx_group.map(|g| g.to_ascii_lowercase()),
     };
     if let (Some(from), Some(to)) = (&a.from, &a.to)
@@ -78,4 +71,14 @@ fn hourly(a: HourlyArgs) -> Result<()> {
     let batches = run_query(Query::HOURLY_REPORT, source, &filter)
         .with_context(|| format!("hourly report over {}", a.data.display()))?;
     output::write(format, &batches, &mut std::io::stdout().lock())
+}
+
+/// `--source-ip`: an address in any spelling, or `unknown` for rows with none.
+fn source_ip(s: &str) -> Result<SourceIp> {
+    if s.eq_ignore_ascii_case("unknown") {
+        return Ok(SourceIp::Unknown);
+    }
+    s.parse::<std::net::IpAddr>()
+        .map(|ip| SourceIp::Addr(ip.to_string()))
+        .map_err(|_| anyhow::anyhow!("--source-ip: {s:?} is neither an IP address nor `unknown`"))
 }

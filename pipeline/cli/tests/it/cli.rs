@@ -472,7 +472,7 @@ fn a_replay_with_no_events_suggests_the_format() {
 fn bad_flag_values_are_named_as_flags() {
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("archive");
-    let cases: [&[&str]; 10] = [
+    let cases: [&[&str]; 11] = [
         &["replay", "--format", "sendmail", "-"],
         &["replay", "--reference-time", "2026-13-01", "-"],
         &["gen", "--messages-per-hour", "0"],
@@ -480,6 +480,7 @@ fn bad_flag_values_are_named_as_flags() {
         &["gen", "--start", "9999-12-31T23:00:00Z"],
         &["report", "--from", "2026-11-09", "--to", "2026-11-08"],
         &["report", "--to", "2026-11-08", "--from", "2026-11-08"],
+        &["report", "--source-ip", "198.51.100"],
         &["demo", "--speed=-1"],
         &["demo", "--speed", "NaN"],
         &["demo", "--speed", "1e-300"],
