@@ -129,17 +129,39 @@ impl Server {
     }
 }
 
-/// Every PromQL expression of every panel of a dashboard, variables as `.*`.
+/// Every PromQL expression of every panel of a dashboard, its query variables as
+/// `.*` (their "All"); a variable the dashboard does not declare is an error.
 fn panel_queries(dashboard: &Path) -> Vec<(String, String)> {
     let d: Value = serde_json::from_str(&std::fs::read_to_string(dashboard).expect("dashboard")).expect("json");
+    let vars: Vec<&str> = d["templating"]["list"]
+        .as_array()
+        .expect("variables")
+        .iter()
+        .filter(|v| v["type"] == "query")
+        .map(|v| v["name"].as_str().expect("variable name"))
+        .collect();
+    assert!(vars.len() >= 4, "{vars:?}");
     let mut out = Vec::new();
     for p in d["panels"].as_array().expect("panels") {
         for t in p["targets"].as_array().into_iter().flatten() {
-            let expr = t["expr"].as_str().expect("expr");
-            let expr = ["$tenant", "$source_ip", "$mx_group"]
-                .iter()
-                .fold(expr.to_owned(), |e, v| e.replace(v, ".*"));
-            out.push((p["title"].as_str().unwrap_or_default().to_owned(), expr));
+            let (mut all, mut rest) = (String::new(), t["expr"].as_str().expect("expr"));
+            while let Some(at) = rest.find('$') {
+                all.push_str(&rest[..at]);
+                let after = &rest[at + 1..];
+                let len = after
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(after.len());
+                let name = &after[..len];
+                assert!(
+                    vars.contains(&name),
+                    "{}: ${name} is not a variable of the dashboard",
+                    p["title"]
+                );
+                all.push_str(".*");
+                rest = &after[len..];
+            }
+            all.push_str(rest);
+            out.push((p["title"].as_str().unwrap_or_default().to_owned(), all));
         }
     }
     out
