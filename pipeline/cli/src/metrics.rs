@@ -8,7 +8,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType};
 use deferlog_metrics::{Exporter, HourRow};
-use deferlog_query::{EventFilter, EventSource, Query};
+use deferlog_query::{EventFilter, EventSource, LocalEngine, Query};
 use deferlog_stream::{EpochSink, StreamError};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -88,9 +88,14 @@ impl Drop for Served {
 /// them; none while no hour is final. Left as they were if the query fails.
 pub fn set_hour_gauges(exporter: &Exporter, hourly: EventSource) -> Result<()> {
     let out = run_query(Query::HOURLY_GAUGES, hourly, &EventFilter::default())?;
+    publish_hour_gauges(exporter, &out)
+}
+
+/// The hour gauges from the rows `hourly_gauges.sql` gave.
+fn publish_hour_gauges(exporter: &Exporter, out: &[RecordBatch]) -> Result<()> {
     let mut hour = None;
     let mut rows = Vec::new();
-    for b in &out {
+    for b in out {
         let hours = cast(
             b.column(0),
             &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
@@ -141,6 +146,9 @@ pub fn set_hour_gauges(exporter: &Exporter, hourly: EventSource) -> Result<()> {
 #[derive(Debug)]
 pub struct HourGauges {
     exporter: Arc<Exporter>,
+    /// Runs `hourly_gauges.sql` on the thread that refreshes (a worker's, at its
+    /// checkpoint), planned once.
+    engine: LocalEngine,
     /// By scope: the group member holding it, and its rows from its own last final
     /// hour on.
     rows: BTreeMap<String, (usize, Vec<RecordBatch>)>,
@@ -157,11 +165,12 @@ fn max_final_hour(b: &RecordBatch) -> Option<i64> {
 }
 
 impl HourGauges {
-    pub fn new(exporter: Arc<Exporter>) -> Self {
-        HourGauges {
+    pub fn new(exporter: Arc<Exporter>) -> Result<Self> {
+        Ok(HourGauges {
             exporter,
+            engine: LocalEngine::new()?,
             rows: BTreeMap::new(),
-        }
+        })
     }
 
     /// Refreshes the gauges over `rows`, which replace the held ones only if the
@@ -171,7 +180,8 @@ impl HourGauges {
         if all.iter().all(|b| b.num_rows() == 0) {
             self.exporter.clear_last_hour();
         } else {
-            set_hour_gauges(&self.exporter, EventSource::Batches(all))?;
+            let out = self.engine.run(Query::HOURLY_GAUGES, all)?;
+            publish_hour_gauges(&self.exporter, &out)?;
         }
         // Each scope keeps its own last final hour on: if the scope that brought the
         // newest hour goes, the others' still show theirs.
@@ -314,7 +324,7 @@ mod tests {
             })
             .expect("exporter"),
         );
-        (e.clone(), HourGauges::new(e))
+        (e.clone(), HourGauges::new(e).expect("gauges"))
     }
 
     /// `(hour start in s, attempts summed over the series)`, or `None` when absent.

@@ -518,7 +518,7 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
     let served = Served::start(&settings.metrics)?;
     let shared = Arc::new(Shared {
         exporter: served.exporter.clone(),
-        hour_gauges: Arc::new(Mutex::new(HourGauges::new(served.exporter.clone()))),
+        hour_gauges: Arc::new(Mutex::new(HourGauges::new(served.exporter.clone())?)),
         watermarks: Mutex::new(vec![None; slots]),
         board: Board::new(slots, settings.status_interval),
         on_checkpoint: Mutex::new(hooks.on_checkpoint),

@@ -76,7 +76,7 @@ impl Default for Engine {
     }
 }
 
-fn df_err(query: &'static str) -> impl Fn(datafusion::error::DataFusionError) -> QueryError {
+pub(crate) fn df_err(query: &'static str) -> impl Fn(datafusion::error::DataFusionError) -> QueryError {
     move |cause| QueryError::DataFusion { query, cause }
 }
 
@@ -143,18 +143,7 @@ impl Engine {
     async fn collect(&self, name: &'static str, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
         let df = self.ctx.sql(sql).await.map_err(df_err(name))?;
         let schema = Arc::new(df.schema().as_arrow().clone());
-        let batches: Vec<RecordBatch> = df
-            .collect()
-            .await
-            .map_err(df_err(name))?
-            .into_iter()
-            .filter(|b| b.num_rows() > 0)
-            .collect();
-        Ok(if batches.is_empty() {
-            vec![RecordBatch::new_empty(schema)]
-        } else {
-            batches
-        })
+        Ok(nonempty(df.collect().await.map_err(df_err(name))?, schema))
     }
 
     /// Plans a query file without running it (tests plan every file).
@@ -162,6 +151,17 @@ impl Engine {
         let df = self.ctx.sql(q.sql).await.map_err(df_err(q.name))?;
         let plan = df.into_optimized_plan().map_err(df_err(q.name))?;
         Ok(plan.display_indent().to_string())
+    }
+}
+
+/// A query's batches without the empty ones; one empty batch when that leaves none,
+/// so callers always have the schema.
+pub(crate) fn nonempty(batches: Vec<RecordBatch>, schema: SchemaRef) -> Vec<RecordBatch> {
+    let batches: Vec<RecordBatch> = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
+    if batches.is_empty() {
+        vec![RecordBatch::new_empty(schema)]
+    } else {
+        batches
     }
 }
 

@@ -10,6 +10,8 @@ pub enum QueryError {
     },
     #[error("nothing under {0}: fill the archive with `deferlog replay`, `run` or `demo` first")]
     EmptyArchive(String),
+    #[error("starting the SQL runtime: {0}")]
+    Runtime(std::io::Error),
     #[error("archive path {path}: {cause}")]
     Path {
         path: String,

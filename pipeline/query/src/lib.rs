@@ -8,12 +8,14 @@
 mod engine;
 mod error;
 mod filter;
+mod local;
 mod queries;
 pub mod schema;
 
 pub use engine::{Engine, EventSource, TARGET_PARTITIONS, Table};
 pub use error::QueryError;
 pub use filter::{EventFilter, SourceIp};
+pub use local::LocalEngine;
 pub use queries::{ALL_QUERIES, Query};
 
 /// Re-exported so callers format and inspect results with the arrow DataFusion uses.

@@ -6,7 +6,7 @@ use datafusion::arrow::array::{BooleanArray, Int64Array, StringArray, TimestampM
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use deferlog_event::{Class, EventBuilder, EventRow, Mta, Outcome};
 use deferlog_query::schema::{conform, hourly_schema, partial_schema};
-use deferlog_query::{ALL_QUERIES, Engine, EventFilter, EventSource, Query, SourceIp, Table};
+use deferlog_query::{ALL_QUERIES, Engine, EventFilter, EventSource, LocalEngine, Query, SourceIp, Table};
 use std::sync::Arc;
 
 /// `2026-11-08T07:15:00Z` → µs, without pulling chrono into this crate's tests.
@@ -293,6 +293,45 @@ fn hourly_rows(rows: &[Row]) -> RecordBatch {
     cols.push(Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.6))));
     cols.push(Arc::new(BooleanArray::from_iter(rows.iter().map(|r| Some(r.7)))));
     RecordBatch::try_new(hourly_schema(), cols).expect("hourly batch")
+}
+
+/// The stream's session plans a query on its first run and keeps the plan: each
+/// later run must read the rows it is given, not the first run's.
+#[test]
+fn the_local_engine_reads_the_rows_of_each_run() {
+    let mut local = LocalEngine::new().expect("engine");
+    let hourly = |local: &mut LocalEngine, evs: &[Ev]| csv(&local.run(Query::HOURLY, vec![batch(evs)]).expect("run"));
+    let events = sample();
+    let (first, second) = events.split_at(4);
+    // [`sample`]'s first four events, then the other four, by hand.
+    assert_eq!(
+        hourly(&mut local, first),
+        "\
+2026-11-08T07:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,3,1,2,0,0
+2026-11-08T08:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,1,0,0,1,0
+"
+    );
+    assert_eq!(
+        hourly(&mut local, second),
+        "\
+2026-11-08T07:00:00Z,,mta5.am0.yahoodns.net,yahoo,1,0,1,0,0
+2026-11-08T07:00:00Z,198.51.100.11,,unknown,0,0,0,0,1
+2026-11-08T07:00:00Z,198.51.100.12,mta5.am0.yahoodns.net,yahoo,1,1,0,0,0
+2026-11-08T08:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,0,0,0,0,1
+"
+    );
+    assert_eq!(hourly(&mut local, &events), SAMPLE_HOURLY);
+    // Every file runs on it; over no rows, the result is one empty batch.
+    for q in ALL_QUERIES {
+        let out = local.run(*q, Vec::new()).unwrap_or_else(|e| panic!("{}: {e}", q.name));
+        assert_eq!((out.len(), out[0].num_rows()), (1, 0), "{}", q.name);
+    }
+    // Rows of another table are refused, not read by the wrong columns.
+    let err = local
+        .run(Query::HOURLY_MERGE, vec![batch(first)])
+        .expect_err("events as partials");
+    assert!(err.to_string().contains("table partials"), "{err}");
+    assert_eq!(hourly(&mut local, second).lines().count(), 4, "the engine still runs");
 }
 
 #[tokio::test]

@@ -28,8 +28,6 @@ pub enum StreamError {
     Arrow(arrow::error::ArrowError),
     #[error("output: {0}")]
     Output(Box<dyn std::error::Error + Send + Sync>),
-    #[error("starting the SQL runtime: {0}")]
-    Runtime(std::io::Error),
     #[error("starting the events writer: {0}")]
     WriterThread(std::io::Error),
     #[error("the events writer stopped (it panicked)")]

@@ -6,57 +6,31 @@ use arrow::compute::concat_batches;
 use arrow::record_batch::RecordBatch;
 use deferlog_metrics::Counts;
 use deferlog_query::schema::partial_schema;
-use deferlog_query::{Engine, EventFilter, EventSource, Query};
+use deferlog_query::{LocalEngine, Query};
 
-/// One DataFusion session, reused for every batch, on a private current-thread runtime
-/// (the stream's caller is a plain thread).
+/// One DataFusion session, reused for every batch (see [`LocalEngine`]: the query
+/// files are planned once).
+#[derive(Debug)]
 pub struct Sql {
-    rt: tokio::runtime::Runtime,
-    engine: Engine,
-}
-
-impl std::fmt::Debug for Sql {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sql").finish_non_exhaustive()
-    }
+    engine: LocalEngine,
 }
 
 impl Sql {
     pub fn new() -> Result<Self, StreamError> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(StreamError::Runtime)?;
         Ok(Sql {
-            rt,
-            engine: Engine::new(),
+            engine: LocalEngine::new()?,
         })
     }
 
     fn run(&mut self, q: Query, input: Vec<RecordBatch>) -> Result<RecordBatch, StreamError> {
-        let out = self.rt.block_on(async {
-            self.engine
-                .register(q.input, EventSource::Batches(input), &EventFilter::default())
-                .await?;
-            self.engine.run(q).await
-        })?;
+        let out = self.engine.run(q, input)?;
         let out = out.iter().map(conform_partial).collect::<Result<Vec<_>, _>>()?;
         Ok(concat_batches(&partial_schema(), &out)?)
     }
 
     /// `counters.sql` over batches of events, added to a scope's counts.
     pub fn count(&mut self, events: Vec<RecordBatch>, counts: &mut Counts, limit: usize) -> Result<(), StreamError> {
-        let out = self.rt.block_on(async {
-            self.engine
-                .register(
-                    Query::COUNTERS.input,
-                    EventSource::Batches(events),
-                    &EventFilter::default(),
-                )
-                .await?;
-            self.engine.run(Query::COUNTERS).await
-        })?;
-        for b in &out {
+        for b in &self.engine.run(Query::COUNTERS, events)? {
             crate::counting::add_counter_rows(b, counts, limit)?;
         }
         Ok(())
