@@ -250,10 +250,10 @@ impl Normalizer {
         let (code, enhanced) = split_reply(reply);
         let enhanced = enhanced.or((!status.is_empty()).then_some(status));
         let expired = outcome == Outcome::Bounced
-            && (enhanced.is_some_and(|e| e.get(1..) == Some(".4.7")) || {
-                let d = diag.to_ascii_lowercase();
-                d.contains("expired") || d.contains("too long in queue") || d.contains("queue lifetime")
-            });
+            && (enhanced.is_some_and(|e| e.get(1..) == Some(".4.7"))
+                || ["expired", "too long in queue", "queue lifetime"]
+                    .iter()
+                    .any(|w| contains_ignoring_case(diag, w)));
         let outcome = if expired { Outcome::Expired } else { outcome };
         let class = match outcome {
             Outcome::Delivered => Class::None,
@@ -375,6 +375,14 @@ impl Normalizer {
     }
 }
 
+/// Whether `hay` contains `needle` (lower-case ASCII) in any case, without the
+/// lower-cased copy of `hay` a bounce would otherwise cost.
+fn contains_ignoring_case(hay: &str, needle: &str) -> bool {
+    hay.as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,6 +391,14 @@ mod tests {
         let mut v = Vec::new();
         split_csv(line, &mut v)?;
         Some(v.into_iter().map(|s| s.of(line).into_owned()).collect())
+    }
+
+    #[test]
+    fn an_expiry_is_found_in_the_diagnostic_in_any_case() {
+        assert!(contains_ignoring_case("smtp;550 Message EXPIRED", "expired"));
+        assert!(contains_ignoring_case("Too Long In Queue", "too long in queue"));
+        assert!(!contains_ignoring_case("smtp;550 5.1.1 user unknown", "expired"));
+        assert!(!contains_ignoring_case("expire", "expired"), "shorter than the word");
     }
 
     #[test]
