@@ -43,6 +43,43 @@ const TOOL_VARS: &[&str] = &[
 /// Every `DEFERLOG_BENCH_*` variable is the benches' (`benches/stream.rs`).
 const TOOL_PREFIX: &str = "DEFERLOG_BENCH_";
 
+/// The problems of a configuration, gathered so that a refused start (and `check`)
+/// names every one of them, not just the first.
+#[derive(Debug, Default)]
+pub struct Problems(Vec<String>);
+
+impl Problems {
+    pub fn note(&mut self, problem: String) {
+        self.0.push(problem);
+    }
+
+    /// How many so far.
+    pub fn count(&self) -> usize {
+        self.0.len()
+    }
+
+    /// `r`'s value; `None` with its error noted.
+    pub fn take<T>(&mut self, r: Result<T>) -> Option<T> {
+        r.map_err(|e| self.0.push(format!("{e:#}"))).ok()
+    }
+
+    /// One error with every problem, a line each; `Ok` when there is none.
+    pub fn finish(self) -> Result<()> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            bail!("{}", self.0.join("\n"))
+        }
+    }
+
+    /// The error of every problem so far and `last`, after which nothing more can
+    /// be checked.
+    pub fn fail(mut self, last: String) -> anyhow::Error {
+        self.0.push(last);
+        anyhow::anyhow!("{}", self.0.join("\n"))
+    }
+}
+
 /// The configuration overrides among environment variables.
 fn overrides(vars: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
     vars.filter(|(k, _)| {
@@ -201,11 +238,12 @@ impl Config {
     /// Checks `[metrics]`; the ledger goes under `state_dir` when given.
     pub fn resolve_metrics(&self, origin: &str, state_dir: Option<PathBuf>) -> Result<MetricsRun> {
         let m = &self.metrics;
+        let mut p = Problems::default();
         let listen = match m.listen.trim() {
             "" => None,
-            l => Some(l.parse::<std::net::SocketAddr>().with_context(|| {
+            l => p.take(l.parse::<std::net::SocketAddr>().with_context(|| {
                 format!("{origin}: key `metrics.listen`: {l:?} is not an address like 127.0.0.1:9898")
-            })?),
+            })),
         };
         for (name, v) in [
             ("metrics.mx_host_top_k", m.mx_host_top_k),
@@ -213,11 +251,14 @@ impl Config {
             ("metrics.scope_series_limit", m.scope_series_limit),
         ] {
             if v == 0 {
-                bail!("{origin}: key `{name}` must be at least 1");
+                p.note(format!("{origin}: key `{name}` must be at least 1"));
             }
         }
+        if m.instance.as_ref().is_some_and(|i| i.trim().is_empty()) {
+            p.note(format!("{origin}: key `metrics.instance` must not be empty"));
+        }
+        p.finish()?;
         let instance = match &m.instance {
-            Some(i) if i.trim().is_empty() => bail!("{origin}: key `metrics.instance` must not be empty"),
             Some(i) => i.clone(),
             None => match listen.map_or(0, |a| a.port()) {
                 0 => format!("{}:pid{}", hostname(), std::process::id()),
@@ -542,32 +583,45 @@ impl Config {
 
     /// Checks every value and resolves it into what the normalizer runs with.
     pub fn resolve(&self, origin: &str, now_us: i64) -> Result<NormalizerConfig> {
-        let zone: Zone = self
-            .timezone
-            .parse()
-            .with_context(|| format!("{origin}: key `timezone`"))?;
+        let mut p = Problems::default();
+        let zone: Zone = p
+            .take(
+                self.timezone
+                    .parse()
+                    .with_context(|| format!("{origin}: key `timezone`")),
+            )
+            .unwrap_or_default();
         let reference_time_us = match &self.reference_time {
-            Some(s) => parse_time(s).with_context(|| format!("{origin}: key `reference_time`"))?,
+            Some(s) => p
+                .take(parse_time(s).with_context(|| format!("{origin}: key `reference_time`")))
+                .unwrap_or(now_us),
             None => now_us,
         };
         let mut egress = Vec::with_capacity(self.egress.len());
         let mut seen = std::collections::HashMap::new();
         for (i, e) in self.egress.iter().enumerate() {
             let Ok(ip) = e.ip.parse::<std::net::IpAddr>() else {
-                bail!("{origin}: key `egress[{i}].ip`: {:?} is not an IP address", e.ip);
+                p.note(format!(
+                    "{origin}: key `egress[{i}].ip`: {:?} is not an IP address",
+                    e.ip
+                ));
+                continue;
             };
             // The egress map reads a missing host or instance as "" (any).
             let (host, instance) = (e.host.as_deref().unwrap_or(""), e.instance.as_deref().unwrap_or(""));
             if host.is_empty() && instance.is_empty() {
-                bail!("{origin}: key `egress[{i}]`: give a `host`, an `instance`, or both");
+                p.note(format!(
+                    "{origin}: key `egress[{i}]`: give a `host`, an `instance`, or both"
+                ));
+                continue;
             }
             // Two IPs for one sender would leave one silently unused.
             if let Some((j, other)) = seen.insert((host, instance), (i, ip))
                 && other != ip
             {
-                bail!(
+                p.note(format!(
                     "{origin}: key `egress[{i}]`: the same host and instance as egress[{j}], whose ip is {other}, not {ip}"
-                );
+                ));
             }
             egress.push(Egress {
                 host: e.host.clone(),
@@ -577,44 +631,69 @@ impl Config {
             });
         }
         let hash_key = match &self.privacy.hash_key {
-            Some(hex) => parse_hash_key(hex).with_context(|| format!("{origin}: key `privacy.hash_key`"))?,
+            Some(hex) => p
+                .take(parse_hash_key(hex).with_context(|| format!("{origin}: key `privacy.hash_key`")))
+                .unwrap_or_default(),
             None => random_hash_key(),
         };
         let mut classifier = Classifier::builtin();
-        for p in self.classify.rules.iter().map(|p| self.beside(p)) {
-            let src = std::fs::read_to_string(&p)
-                .with_context(|| format!("{origin}: key `classify.rules`: reading {}", p.display()))?;
-            classifier = classifier.with_user_rules(&src, &p.display().to_string())?;
+        for f in self.classify.rules.iter().map(|f| self.beside(f)) {
+            let src = std::fs::read_to_string(&f)
+                .with_context(|| format!("{origin}: key `classify.rules`: reading {}", f.display()));
+            if let Some(src) = p.take(src)
+                && let Some(c) = p.take(
+                    classifier
+                        .clone()
+                        .with_user_rules(&src, &f.display().to_string())
+                        .map_err(anyhow::Error::from),
+                )
+            {
+                classifier = c;
+            }
         }
         let mut mx_groups = MxGroups::builtin();
-        for p in self.classify.mx_groups.iter().map(|p| self.beside(p)) {
-            let src = std::fs::read_to_string(&p)
-                .with_context(|| format!("{origin}: key `classify.mx_groups`: reading {}", p.display()))?;
-            mx_groups = mx_groups.with_user_groups(&src, &p.display().to_string())?;
+        for f in self.classify.mx_groups.iter().map(|f| self.beside(f)) {
+            let src = std::fs::read_to_string(&f)
+                .with_context(|| format!("{origin}: key `classify.mx_groups`: reading {}", f.display()));
+            if let Some(src) = p.take(src)
+                && let Some(g) = p.take(
+                    mx_groups
+                        .clone()
+                        .with_user_groups(&src, &f.display().to_string())
+                        .map_err(anyhow::Error::from),
+                )
+            {
+                mx_groups = g;
+            }
         }
         if self.limits.max_queue_ids < 2 {
-            bail!("{origin}: key `limits.max_queue_ids` must be at least 2");
+            p.note(format!("{origin}: key `limits.max_queue_ids` must be at least 2"));
         }
         if self.limits.parser_threads == Some(0) {
-            bail!("{origin}: key `limits.parser_threads` must be at least 1");
+            p.note(format!("{origin}: key `limits.parser_threads` must be at least 1"));
         }
         // Each thread holds its own buffers and correlation state: thousands are a typo.
         if self.limits.parser_threads.is_some_and(|n| n > MAX_PARSER_THREADS) {
-            bail!("{origin}: key `limits.parser_threads` must be at most {MAX_PARSER_THREADS}");
+            p.note(format!(
+                "{origin}: key `limits.parser_threads` must be at most {MAX_PARSER_THREADS}"
+            ));
         }
         if self.limits.batch_rows == 0 {
-            bail!("{origin}: key `limits.batch_rows` must be at least 1");
+            p.note(format!("{origin}: key `limits.batch_rows` must be at least 1"));
         }
         if self.tenant.is_empty() {
-            bail!("{origin}: key `tenant` must not be empty");
+            p.note(format!("{origin}: key `tenant` must not be empty"));
         }
         if self.default_host.trim().is_empty() {
-            bail!("{origin}: key `default_host` must not be empty");
+            p.note(format!("{origin}: key `default_host` must not be empty"));
         }
-        let format = self
-            .format
-            .parse()
-            .map_err(|e| anyhow::anyhow!("{origin}: key `format`: {e}"))?;
+        let format = p
+            .take(
+                self.format
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("{origin}: key `format`: {e}")),
+            )
+            .unwrap_or_default();
         let e = &self.envelope;
         for (key, v) in [
             ("envelope.message", &e.message),
@@ -622,9 +701,10 @@ impl Config {
             ("envelope.timestamp", &e.timestamp),
         ] {
             if v.is_empty() {
-                bail!("{origin}: key `{key}` must name a field");
+                p.note(format!("{origin}: key `{key}` must name a field"));
             }
         }
+        p.finish()?;
         Ok(NormalizerConfig {
             tenant: self.tenant.clone(),
             format,
@@ -672,48 +752,66 @@ impl Config {
     pub fn resolve_run(&self, origin: &str, now_us: i64) -> Result<RunSettings> {
         use deferlog_stream::{StreamConfig, TenantFrom, TopicConfig};
         use std::time::Duration;
-        let normalizer = self.resolve(origin, now_us)?;
+        let mut p = Problems::default();
+        let normalizer = p.take(self.resolve(origin, now_us));
         let Some(k) = &self.kafka else {
-            bail!("{origin}: no [kafka] section: `run` needs `kafka.brokers` and `kafka.topics`");
+            return Err(p.fail(format!(
+                "{origin}: no [kafka] section: `run` needs `kafka.brokers` and `kafka.topics`"
+            )));
         };
+        let before_kafka = p.count();
         if k.brokers.trim().is_empty() {
-            bail!("{origin}: key `kafka.brokers` must name at least one broker (host:port)");
-        }
-        if let Some(b) = k.brokers.split(',').map(str::trim).find(|b| !plausible_broker(b)) {
-            bail!("{origin}: key `kafka.brokers`: {b:?} is not host:port (brokers are separated by commas)");
+            p.note(format!(
+                "{origin}: key `kafka.brokers` must name at least one broker (host:port)"
+            ));
+        } else if let Some(b) = k.brokers.split(',').map(str::trim).find(|b| !plausible_broker(b)) {
+            p.note(format!(
+                "{origin}: key `kafka.brokers`: {b:?} is not host:port (brokers are separated by commas)"
+            ));
         }
         if k.group_id.trim().is_empty() {
-            bail!("{origin}: key `kafka.group_id` must not be empty");
+            p.note(format!("{origin}: key `kafka.group_id` must not be empty"));
         }
         if k.topics.is_empty() {
-            bail!("{origin}: key `kafka.topics` must list at least one topic");
+            p.note(format!("{origin}: key `kafka.topics` must list at least one topic"));
         }
         let mut topics = Vec::with_capacity(k.topics.len());
         for (i, t) in k.topics.iter().enumerate() {
             if t.name.trim().is_empty() {
-                bail!("{origin}: key `kafka.topics[{i}].name` must not be empty");
+                p.note(format!("{origin}: key `kafka.topics[{i}].name` must not be empty"));
             }
-            let format = t
-                .format
-                .parse()
-                .map_err(|e| anyhow::anyhow!("{origin}: key `kafka.topics[{i}].format`: {e}"))?;
+            let format = p
+                .take(
+                    t.format
+                        .parse()
+                        .map_err(|e| anyhow::anyhow!("{origin}: key `kafka.topics[{i}].format`: {e}")),
+                )
+                .unwrap_or_default();
             let te = &t.tenant;
             let tenant = match te.from.as_deref() {
                 None | Some("fixed") => TenantFrom::Fixed(te.value.clone().unwrap_or_else(|| self.tenant.clone())),
                 Some("key") => TenantFrom::Key,
                 Some("header") => match &te.name {
                     Some(n) if !n.is_empty() => TenantFrom::Header(n.clone()),
-                    _ => bail!("{origin}: key `kafka.topics[{i}].tenant.name` is needed with from = \"header\""),
+                    _ => {
+                        p.note(format!(
+                            "{origin}: key `kafka.topics[{i}].tenant.name` is needed with from = \"header\""
+                        ));
+                        continue;
+                    }
                 },
                 Some(other) => {
-                    bail!("{origin}: key `kafka.topics[{i}].tenant.from`: {other:?} is not fixed, key or header")
+                    p.note(format!(
+                        "{origin}: key `kafka.topics[{i}].tenant.from`: {other:?} is not fixed, key or header"
+                    ));
+                    continue;
                 }
             };
             if k.topics[..i].iter().any(|o| o.name == t.name) {
-                bail!(
+                p.note(format!(
                     "{origin}: key `kafka.topics[{i}].name`: topic {:?} is listed twice",
                     t.name
-                );
+                ));
             }
             topics.push(TopicConfig {
                 name: t.name.clone(),
@@ -729,18 +827,18 @@ impl Config {
         ];
         for (key, topic) in outputs {
             if let Some(t) = topic.as_deref().filter(|t| k.topics.iter().any(|i| i.name == **t)) {
-                bail!(
+                p.note(format!(
                     "{origin}: key `{key}`: {t:?} is also an input topic (kafka.topics): its records would be read back"
-                );
+                ));
             }
         }
         if let (Some(h), Some(d)) = (&k.hourly_topic, &k.dead_letter_topic)
             && !h.is_empty()
             && h == d
         {
-            bail!(
+            p.note(format!(
                 "{origin}: keys `kafka.hourly_topic` and `kafka.dead_letter_topic` name one topic, {h:?}: give each its own"
-            );
+            ));
         }
         let mut client = deferlog_kafka::ClientSettings::new(&k.brokers);
         for (key, v) in &k.properties {
@@ -749,21 +847,39 @@ impl Config {
                 toml::Value::Integer(n) => n.to_string(),
                 toml::Value::Float(f) => f.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
-                _ => bail!("{origin}: key `kafka.properties.{key}` must be a string, number or boolean"),
+                _ => {
+                    p.note(format!(
+                        "{origin}: key `kafka.properties.{key}` must be a string, number or boolean"
+                    ));
+                    continue;
+                }
             };
             client = client.with(key, &v);
         }
-        client
-            .check()
-            .map_err(|(key, e)| anyhow::anyhow!("{origin}: key `kafka.properties.{key}`: {e}"))?;
-        deferlog_kafka::check_consumer(&client, &k.group_id)
-            .map_err(|e| anyhow::anyhow!("{origin}: key `kafka.properties`: {e}"))?;
-        if [&k.hourly_topic, &k.dead_letter_topic]
-            .iter()
-            .any(|t| t.as_deref().is_some_and(|t| !t.is_empty()))
-        {
-            deferlog_kafka::check_producer(&client)
-                .map_err(|e| anyhow::anyhow!("{origin}: key `kafka.properties` (for the output topics): {e}"))?;
+        // librdkafka is asked once the keys above are right, and about the whole
+        // client once each property passes on its own: an empty group id or one bad
+        // property is one problem, not three.
+        let known = p.count() == before_kafka
+            && p.take(
+                client
+                    .check()
+                    .map_err(|(key, e)| anyhow::anyhow!("{origin}: key `kafka.properties.{key}`: {e}")),
+            )
+            .is_some();
+        if known {
+            p.take(
+                deferlog_kafka::check_consumer(&client, &k.group_id)
+                    .map_err(|e| anyhow::anyhow!("{origin}: key `kafka.properties`: {e}")),
+            );
+            if [&k.hourly_topic, &k.dead_letter_topic]
+                .iter()
+                .any(|t| t.as_deref().is_some_and(|t| !t.is_empty()))
+            {
+                p.take(
+                    deferlog_kafka::check_producer(&client)
+                        .map_err(|e| anyhow::anyhow!("{origin}: key `kafka.properties` (for the output topics): {e}")),
+                );
+            }
         }
         let st = &self.stream;
         for (name, v) in [
@@ -776,23 +892,30 @@ impl Config {
             ("stream.workers", st.workers.map_or(1, |c| c as u64)),
         ] {
             if v == 0 {
-                bail!("{origin}: key `{name}` must be at least 1");
+                p.note(format!("{origin}: key `{name}` must be at least 1"));
             }
         }
         // Threads each: far more than any machine has cores for.
         for (name, v) in [("stream.consumers", st.consumers), ("stream.workers", st.workers)] {
             if v.is_some_and(|v| v > MAX_PARSER_THREADS) {
-                bail!("{origin}: key `{name}` must be at most {MAX_PARSER_THREADS}");
+                p.note(format!("{origin}: key `{name}` must be at most {MAX_PARSER_THREADS}"));
             }
         }
         if st.out.as_os_str().is_empty() {
-            bail!("{origin}: key `stream.out` must name a directory");
+            p.note(format!("{origin}: key `stream.out` must name a directory"));
         }
         if st.keep_closed_hours < 0 {
-            bail!(
+            p.note(format!(
                 "{origin}: key `stream.keep_closed_hours` must not be negative (0: closed hours are never forgotten)"
-            );
+            ));
         }
+        let metrics =
+            p.take(self.resolve_metrics(origin, Some(st.out.join(deferlog_stream::STATE_DIR).join("metrics"))));
+        p.finish()?;
+        // `take` notes every error it turns into `None`, so `finish` has failed above.
+        let (Some(normalizer), Some(metrics)) = (normalizer, metrics) else {
+            bail!("{origin}: the configuration did not resolve");
+        };
         Ok(RunSettings {
             stream: StreamConfig {
                 out: st.out.clone(),
@@ -807,7 +930,7 @@ impl Config {
                 keep_closed_hours: st.keep_closed_hours,
                 series_limit: self.metrics.scope_series_limit,
             },
-            metrics: self.resolve_metrics(origin, Some(st.out.join(deferlog_stream::STATE_DIR).join("metrics")))?,
+            metrics,
             client,
             group: k.group_id.clone(),
             checkpoint_interval: Duration::from_millis(st.checkpoint_interval_ms),

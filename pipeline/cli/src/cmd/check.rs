@@ -2,7 +2,7 @@
 //! connecting to anything.
 
 use crate::cli::ConfigArg;
-use crate::config::Config;
+use crate::config::{Config, Problems};
 use anyhow::{Context, Result};
 use std::io::Write;
 
@@ -12,13 +12,21 @@ use std::io::Write;
 pub fn run(a: ConfigArg) -> Result<()> {
     let cfg = Config::load(a.config.as_deref())?;
     let origin = cfg.origin(a.config.as_deref());
-    let n = cfg.resolve(&origin, super::now_us())?;
-    let m = cfg.resolve_metrics(&origin, None)?;
-    let r = cfg
-        .kafka
-        .is_some()
-        .then(|| cfg.resolve_run(&origin, super::now_us()))
-        .transpose()?;
+    // `run`'s settings hold the others; without [kafka], both are resolved and every
+    // problem of either is reported.
+    let (n, m, r) = if cfg.kafka.is_some() {
+        let r = cfg.resolve_run(&origin, super::now_us())?;
+        (r.stream.normalizer.clone(), r.metrics.clone(), Some(r))
+    } else {
+        let mut p = Problems::default();
+        let n = p.take(cfg.resolve(&origin, super::now_us()));
+        let m = p.take(cfg.resolve_metrics(&origin, None));
+        p.finish()?;
+        let (Some(n), Some(m)) = (n, m) else {
+            anyhow::bail!("{origin}: the configuration did not resolve");
+        };
+        (n, m, None)
+    };
     let mut out = String::new();
     out.push_str(&format!(
         "{origin}: ok (timezone {}, tenant {}, {} egress entries, {} classification rules)\n",

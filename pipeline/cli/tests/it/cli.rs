@@ -101,6 +101,34 @@ fn check_names_the_file_and_key_of_a_bad_config() {
 }
 
 #[test]
+fn check_names_every_problem_of_a_config_not_just_the_first() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let problems = [
+        ("timezone = \"Nowhere/City\"\n", "`timezone`"),
+        ("[limits]\nmax_queue_ids = 1\n", "`limits.max_queue_ids`"),
+        ("[[egress]]\nip = \"192.0.2.1\"\n", "`egress[0]`"),
+        (
+            "[metrics]\nlisten = \"localhost\"\nmx_host_top_k = 0\n",
+            "`metrics.listen`",
+        ),
+        ("", "`metrics.mx_host_top_k`"),
+        (
+            "[kafka]\nbrokers = \"\"\ngroup_id = \"\"\n[[kafka.topics]]\nname = \"mail\"\nformat = \"sendmail\"\n",
+            "`kafka.brokers`",
+        ),
+        ("", "`kafka.group_id`"),
+        ("", "`kafka.topics[0].format`"),
+        ("[stream]\nworkers = 0\n", "`stream.workers`"),
+    ];
+    let text: String = problems.iter().map(|(toml, _)| *toml).collect();
+    let err = check_fails(dir.path(), &text);
+    for (_, key) in problems {
+        assert!(err.contains(key), "{key} not named in:\n{err}");
+    }
+    assert_eq!(err.matches("bad.toml").count(), problems.len(), "one line each:\n{err}");
+}
+
+#[test]
 fn the_shipped_config_validates_and_maps_the_generated_fleet() {
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/config/deferlog.toml");
     let out = run(&["check", "--config", shipped]);
