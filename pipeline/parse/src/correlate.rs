@@ -56,9 +56,9 @@ pub struct RcptState {
 /// Where a deferred recipient's last attempt went: source IP, MX host and IP, and the
 /// MX group. Kept until the recipient finishes, so one for every deferral in flight:
 /// the four strings share one allocation rather than four. Checkpoints store them as
-/// four fields ([`AttemptFields`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "AttemptFields", into = "AttemptFields")]
+/// four fields ([`AttemptFields`]), written from borrowed slices of `text`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "AttemptFields<Box<str>>")]
 pub struct LastAttempt {
     /// The four, one after another.
     text: Box<str>,
@@ -114,32 +114,35 @@ impl LastAttempt {
 
 /// A [`LastAttempt`] as checkpoints store it.
 #[derive(Serialize, Deserialize)]
-struct AttemptFields {
-    source_ip: Option<Box<str>>,
-    mx_host: Option<Box<str>>,
-    mx_ip: Option<Box<str>>,
-    mx_group: Box<str>,
+struct AttemptFields<S> {
+    source_ip: Option<S>,
+    mx_host: Option<S>,
+    mx_ip: Option<S>,
+    mx_group: S,
 }
 
-impl From<AttemptFields> for LastAttempt {
-    fn from(f: AttemptFields) -> Self {
+/// Written from `text` in place: a checkpoint stores every pending recipient's last
+/// attempt, and a copy of each would be four allocations apiece.
+impl Serialize for LastAttempt {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        AttemptFields {
+            source_ip: self.source_ip(),
+            mx_host: self.mx_host(),
+            mx_ip: self.mx_ip(),
+            mx_group: self.mx_group(),
+        }
+        .serialize(s)
+    }
+}
+
+impl From<AttemptFields<Box<str>>> for LastAttempt {
+    fn from(f: AttemptFields<Box<str>>) -> Self {
         LastAttempt::new(
             f.source_ip.as_deref(),
             f.mx_host.as_deref(),
             f.mx_ip.as_deref(),
             &f.mx_group,
         )
-    }
-}
-
-impl From<LastAttempt> for AttemptFields {
-    fn from(l: LastAttempt) -> Self {
-        AttemptFields {
-            source_ip: l.source_ip().map(Into::into),
-            mx_host: l.mx_host().map(Into::into),
-            mx_ip: l.mx_ip().map(Into::into),
-            mx_group: l.mx_group().into(),
-        }
     }
 }
 
