@@ -58,27 +58,54 @@ impl Problems {
         self.0.len()
     }
 
-    /// `r`'s value; `None` with its error noted.
+    /// `r`'s value; `None` with its error noted (each problem of a section's own
+    /// list).
     pub fn take<T>(&mut self, r: Result<T>) -> Option<T> {
-        r.map_err(|e| self.0.push(format!("{e:#}"))).ok()
+        r.map_err(|e| match e.downcast::<ProblemList>() {
+            Ok(list) => self.0.extend(list.0),
+            Err(e) => self.0.push(format!("{e:#}")),
+        })
+        .ok()
     }
 
     /// One error with every problem, a line each; `Ok` when there is none.
     pub fn finish(self) -> Result<()> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            bail!("{}", self.0.join("\n"))
-        }
+        if self.0.is_empty() { Ok(()) } else { Err(self.error()) }
+    }
+
+    /// `value` when there is no problem; otherwise [`Problems::finish`]'s error.
+    pub fn finish_with<T>(self, value: Option<T>) -> Result<T> {
+        self.finish()?;
+        // `take` notes every error it turns into `None`: with no problem, a value.
+        value.context("the configuration did not resolve")
     }
 
     /// The error of every problem so far and `last`, after which nothing more can
     /// be checked.
     pub fn fail(mut self, last: String) -> anyhow::Error {
         self.0.push(last);
-        anyhow::anyhow!("{}", self.0.join("\n"))
+        self.error()
+    }
+
+    fn error(self) -> anyhow::Error {
+        ProblemList(self.0).into()
     }
 }
+
+/// The error [`Problems`] gives: its problems, a line each.
+#[derive(Debug)]
+pub struct ProblemList(Vec<String>);
+
+impl std::fmt::Display for ProblemList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_slice() {
+            [one] => f.write_str(one),
+            all => write!(f, "{} problems:\n  {}", all.len(), all.join("\n  ")),
+        }
+    }
+}
+
+impl std::error::Error for ProblemList {}
 
 /// The configuration overrides among environment variables.
 fn overrides(vars: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
@@ -779,6 +806,7 @@ impl Config {
         for (i, t) in k.topics.iter().enumerate() {
             if t.name.trim().is_empty() {
                 p.note(format!("{origin}: key `kafka.topics[{i}].name` must not be empty"));
+                continue;
             }
             let format = p
                 .take(
@@ -826,7 +854,10 @@ impl Config {
             ("kafka.dead_letter_topic", &k.dead_letter_topic),
         ];
         for (key, topic) in outputs {
-            if let Some(t) = topic.as_deref().filter(|t| k.topics.iter().any(|i| i.name == **t)) {
+            if let Some(t) = topic
+                .as_deref()
+                .filter(|t| !t.is_empty() && k.topics.iter().any(|i| i.name == **t))
+            {
                 p.note(format!(
                     "{origin}: key `{key}`: {t:?} is also an input topic (kafka.topics): its records would be read back"
                 ));
@@ -911,11 +942,7 @@ impl Config {
         }
         let metrics =
             p.take(self.resolve_metrics(origin, Some(st.out.join(deferlog_stream::STATE_DIR).join("metrics"))));
-        p.finish()?;
-        // `take` notes every error it turns into `None`, so `finish` has failed above.
-        let (Some(normalizer), Some(metrics)) = (normalizer, metrics) else {
-            bail!("{origin}: the configuration did not resolve");
-        };
+        let (normalizer, metrics) = p.finish_with(normalizer.zip(metrics))?;
         Ok(RunSettings {
             stream: StreamConfig {
                 out: st.out.clone(),

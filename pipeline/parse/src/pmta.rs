@@ -378,9 +378,11 @@ impl Normalizer {
 /// Whether `hay` contains `needle` (lower-case ASCII) in any case, without the
 /// lower-cased copy of `hay` a bounce would otherwise cost.
 fn contains_ignoring_case(hay: &str, needle: &str) -> bool {
-    hay.as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    needle.is_empty()
+        || hay
+            .as_bytes()
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 #[cfg(test)]

@@ -7,9 +7,10 @@
 //! stream, against 2–15 ms for the query itself over a batch. Here each input table is registered once
 //! and its rows replaced before a run, and each query's optimized logical plan is
 //! made on its first run and kept. Only the physical plan is made per run, because
-//! that is where the table's current rows are taken. None of the query files calls a
-//! function the optimizer would fold to a constant of its first run (`now()`); a test
-//! runs `hourly.sql` over different rows in turn.
+//! that is where the table's current rows are taken; a test runs `hourly.sql` over
+//! different rows in turn. The session's start time is the engine's, so `now()` and
+//! its kin would read the same time in every run: no query file calls them, and a
+//! test keeps it so.
 //!
 //! Plans are split into one partition: the runtime has one thread, so a second
 //! partition could only add repartitioning.
@@ -29,7 +30,8 @@ use std::sync::Arc;
 pub struct LocalEngine {
     rt: tokio::runtime::Runtime,
     state: SessionState,
-    /// The input tables, registered in `state`'s catalog, in [`TABLES`]' order.
+    /// The input tables, registered in `state`'s catalog, in [`TABLES`]' order (the
+    /// slots `run` picks).
     tables: [Arc<MemTable>; 3],
     /// Optimized logical plans by query name.
     plans: HashMap<&'static str, LogicalPlan>,
@@ -80,7 +82,11 @@ impl LocalEngine {
     /// as [`crate::Engine::run`] gives it.
     pub fn run(&mut self, q: Query, input: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, QueryError> {
         let err = df_err(q.name);
-        let slot = TABLES.iter().position(|t| *t == q.input).unwrap_or_default();
+        let slot = match q.input {
+            Table::Events => 0,
+            Table::Partials => 1,
+            Table::Hourly => 2,
+        };
         // As `MemTable::try_new` checks: a plan indexes columns by the table's schema.
         let schema = self.tables[slot].schema();
         if input.iter().any(|b| !schema.contains(&b.schema())) {

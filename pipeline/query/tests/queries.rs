@@ -295,6 +295,18 @@ fn hourly_rows(rows: &[Row]) -> RecordBatch {
     RecordBatch::try_new(hourly_schema(), cols).expect("hourly batch")
 }
 
+/// The stream runs the query files on a session made once (`LocalEngine`): a
+/// function of the session's start time would read the same time in every run.
+#[test]
+fn no_query_file_reads_the_clock() {
+    for q in ALL_QUERIES {
+        let sql = q.sql.to_ascii_lowercase();
+        for f in ["now(", "current_date", "current_time", "today("] {
+            assert!(!sql.contains(f), "{} calls {f}", q.name);
+        }
+    }
+}
+
 /// The stream's session plans a query on its first run and keeps the plan: each
 /// later run must read the rows it is given, not the first run's.
 #[test]

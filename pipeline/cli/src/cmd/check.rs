@@ -21,10 +21,7 @@ pub fn run(a: ConfigArg) -> Result<()> {
         let mut p = Problems::default();
         let n = p.take(cfg.resolve(&origin, super::now_us()));
         let m = p.take(cfg.resolve_metrics(&origin, None));
-        p.finish()?;
-        let (Some(n), Some(m)) = (n, m) else {
-            anyhow::bail!("{origin}: the configuration did not resolve");
-        };
+        let (n, m) = p.finish_with(n.zip(m))?;
         (n, m, None)
     };
     let mut out = String::new();

@@ -4,7 +4,7 @@
 //! output.
 
 use crate::cli::ReplayArgs;
-use crate::config::Config;
+use crate::config::{Config, Problems};
 use crate::engine::{self, EngineOptions, LineSource, Summary};
 use crate::input::{self, ByteCounter};
 use crate::metrics::{Served, set_hour_gauges};
@@ -32,9 +32,12 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     }
     let origin = cfg.origin(a.config.config.as_deref());
     let now = super::now_us();
-    let norm = cfg.resolve(&origin, now)?;
-    let served = if a.serve {
-        let m = cfg.resolve_metrics(&origin, None)?;
+    // Every problem of both sections at once, as `check` reports them.
+    let mut p = Problems::default();
+    let norm = p.take(cfg.resolve(&origin, now));
+    let metrics = a.serve.then(|| p.take(cfg.resolve_metrics(&origin, None))).flatten();
+    let norm = p.finish_with(norm)?;
+    let served = if let Some(m) = metrics {
         if m.listen.is_none() {
             anyhow::bail!("{origin}: `replay --serve` needs key `metrics.listen` (an address, not \"\")");
         }

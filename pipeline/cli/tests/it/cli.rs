@@ -112,12 +112,15 @@ fn check_names_every_problem_of_a_config_not_just_the_first() {
             "`metrics.listen`",
         ),
         ("", "`metrics.mx_host_top_k`"),
+        // `hourly_topic = ""` is off: not a second problem with the nameless topic.
         (
-            "[kafka]\nbrokers = \"\"\ngroup_id = \"\"\n[[kafka.topics]]\nname = \"mail\"\nformat = \"sendmail\"\n",
+            "[kafka]\nbrokers = \"\"\ngroup_id = \"\"\nhourly_topic = \"\"\n\
+             [[kafka.topics]]\nname = \"mail\"\nformat = \"sendmail\"\n[[kafka.topics]]\nname = \"\"\n",
             "`kafka.brokers`",
         ),
         ("", "`kafka.group_id`"),
         ("", "`kafka.topics[0].format`"),
+        ("", "`kafka.topics[1].name`"),
         ("[stream]\nworkers = 0\n", "`stream.workers`"),
     ];
     let text: String = problems.iter().map(|(toml, _)| *toml).collect();
@@ -126,6 +129,7 @@ fn check_names_every_problem_of_a_config_not_just_the_first() {
         assert!(err.contains(key), "{key} not named in:\n{err}");
     }
     assert_eq!(err.matches("bad.toml").count(), problems.len(), "one line each:\n{err}");
+    assert!(err.contains(&format!("{} problems:", problems.len())), "{err}");
 }
 
 #[test]
