@@ -608,6 +608,30 @@ impl Config {
         }
     }
 
+    /// `base` extended by each of `files` (key `key`, paths beside the config) in
+    /// turn; a file that cannot be read or taken is a problem, and the others still
+    /// apply.
+    fn with_files<T: Clone, E: Into<anyhow::Error>>(
+        &self,
+        p: &mut Problems,
+        origin: &str,
+        key: &str,
+        files: &[PathBuf],
+        mut base: T,
+        extend: impl Fn(T, &str, &str) -> std::result::Result<T, E>,
+    ) -> T {
+        for f in files.iter().map(|f| self.beside(f)) {
+            let src =
+                std::fs::read_to_string(&f).with_context(|| format!("{origin}: key `{key}`: reading {}", f.display()));
+            if let Some(src) = p.take(src)
+                && let Some(t) = p.take(extend(base.clone(), &src, &f.display().to_string()).map_err(Into::into))
+            {
+                base = t;
+            }
+        }
+        base
+    }
+
     /// Checks every value and resolves it into what the normalizer runs with.
     pub fn resolve(&self, origin: &str, now_us: i64) -> Result<NormalizerConfig> {
         let mut p = Problems::default();
@@ -663,36 +687,22 @@ impl Config {
                 .unwrap_or_default(),
             None => random_hash_key(),
         };
-        let mut classifier = Classifier::builtin();
-        for f in self.classify.rules.iter().map(|f| self.beside(f)) {
-            let src = std::fs::read_to_string(&f)
-                .with_context(|| format!("{origin}: key `classify.rules`: reading {}", f.display()));
-            if let Some(src) = p.take(src)
-                && let Some(c) = p.take(
-                    classifier
-                        .clone()
-                        .with_user_rules(&src, &f.display().to_string())
-                        .map_err(anyhow::Error::from),
-                )
-            {
-                classifier = c;
-            }
-        }
-        let mut mx_groups = MxGroups::builtin();
-        for f in self.classify.mx_groups.iter().map(|f| self.beside(f)) {
-            let src = std::fs::read_to_string(&f)
-                .with_context(|| format!("{origin}: key `classify.mx_groups`: reading {}", f.display()));
-            if let Some(src) = p.take(src)
-                && let Some(g) = p.take(
-                    mx_groups
-                        .clone()
-                        .with_user_groups(&src, &f.display().to_string())
-                        .map_err(anyhow::Error::from),
-                )
-            {
-                mx_groups = g;
-            }
-        }
+        let classifier = self.with_files(
+            &mut p,
+            origin,
+            "classify.rules",
+            &self.classify.rules,
+            Classifier::builtin(),
+            Classifier::with_user_rules,
+        );
+        let mx_groups = self.with_files(
+            &mut p,
+            origin,
+            "classify.mx_groups",
+            &self.classify.mx_groups,
+            MxGroups::builtin(),
+            MxGroups::with_user_groups,
+        );
         if self.limits.max_queue_ids < 2 {
             p.note(format!("{origin}: key `limits.max_queue_ids` must be at least 2"));
         }
