@@ -29,7 +29,7 @@ fn tool(name: &str) -> PathBuf {
 }
 
 /// `GET path` over HTTP/1.0 (no chunking): (status code, body).
-fn get(addr: &str, path: &str) -> (u16, String) {
+pub fn get(addr: &str, path: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
     write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("request");

@@ -116,6 +116,8 @@ pub fn start_run_with(config: &Path, log: &Path, env: &[(&str, &str)]) -> Child 
         .arg("run")
         .arg("--config")
         .arg(config)
+        // Not the harness's: a `run` left behind by a failed test would hold it open.
+        .stdout(Stdio::null())
         .stderr(Stdio::from(
             std::fs::OpenOptions::new()
                 .create(true)
@@ -286,6 +288,43 @@ fn two_instances_share_the_partitions_and_survive_one_being_killed() {
     );
     assert_same_rows(&report_csv_without_final(&c.archive), &c.truth, "report");
     assert_duckdb_agrees(&c.archive, &c.g.truth);
+}
+
+/// A member stopped for longer than its session timeout finds its partitions gone
+/// when it wakes: it says so, answers `/readyz` with 503 until the group assigns
+/// them again, and the run still counts every record once.
+#[test]
+fn a_member_out_of_the_group_too_long_is_not_ready_until_assigned_again() {
+    let c = Case::new(20_000, 31);
+    let config = c.config("lost", 1, "");
+    let log = c.dir.path().join("run.log");
+    let addr = format!("127.0.0.1:{}", crate::broker::free_port());
+    let mut run = start_run_with(&config, &log, &[("DEFERLOG_METRICS__LISTEN", &addr)]);
+    let n = produce(&c.broker, &c.g.log);
+    let ready = || std::net::TcpStream::connect(&addr).is_ok() && crate::prometheus::get(&addr, "/readyz").0 == 200;
+    wait_for("ready", Duration::from_secs(60), ready);
+    wait_for("some progress", Duration::from_secs(240), || {
+        checkpointed(&c.archive) > 0
+    });
+    let signal = |sig: &str| {
+        let s = std::process::Command::new("kill")
+            .args([sig, &run.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(s.success(), "kill {sig}");
+    };
+    // Twice the session timeout (6 s): the broker drops the member meanwhile.
+    signal("-STOP");
+    std::thread::sleep(Duration::from_secs(12));
+    signal("-CONT");
+    wait_for("not ready once the loss is seen", Duration::from_secs(30), || {
+        crate::prometheus::get(&addr, "/readyz").0 == 503
+    });
+    wait_for("ready again", Duration::from_secs(60), ready);
+    assert!(c.finish(&mut run, n).success());
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(text.contains("deferlog run: lost "), "{text}");
+    assert_same_rows(&report_csv_without_final(&c.archive), &c.truth, "report");
 }
 
 #[test]
