@@ -724,13 +724,7 @@ impl Config {
         if self.default_host.trim().is_empty() {
             p.note(format!("{origin}: key `default_host` must not be empty"));
         }
-        let format = p
-            .take(
-                self.format
-                    .parse()
-                    .map_err(|e| anyhow::anyhow!("{origin}: key `format`: {e}")),
-            )
-            .unwrap_or_default();
+        let format = format_of(&mut p, origin, "format", &self.format);
         let e = &self.envelope;
         for (key, v) in [
             ("envelope.message", &e.message),
@@ -818,13 +812,7 @@ impl Config {
                 p.note(format!("{origin}: key `kafka.topics[{i}].name` must not be empty"));
                 continue;
             }
-            let format = p
-                .take(
-                    t.format
-                        .parse()
-                        .map_err(|e| anyhow::anyhow!("{origin}: key `kafka.topics[{i}].format`: {e}")),
-                )
-                .unwrap_or_default();
+            let format = format_of(&mut p, origin, &format!("kafka.topics[{i}].format"), &t.format);
             let te = &t.tenant;
             let tenant = match te.from.as_deref() {
                 None | Some("fixed") => TenantFrom::Fixed(te.value.clone().unwrap_or_else(|| self.tenant.clone())),
@@ -981,6 +969,13 @@ impl Config {
             hash_key_given: self.privacy.hash_key.is_some(),
         })
     }
+}
+
+/// The log format key `key` names; a problem noted (and the default kept) when it
+/// names none.
+fn format_of(p: &mut Problems, origin: &str, key: &str, value: &str) -> deferlog_parse::Format {
+    p.take(value.parse().map_err(|e| anyhow::anyhow!("{origin}: key `{key}`: {e}")))
+        .unwrap_or_default()
 }
 
 /// One entry of a broker list as librdkafka takes it: `host:port`, `host` (port 9092)

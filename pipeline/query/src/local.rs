@@ -100,19 +100,15 @@ impl LocalEngine {
         self.rt.block_on(async {
             *rows.write().await = input;
             let out = async {
-                let plan = match plans.get(q.name) {
-                    Some(p) => p.clone(),
-                    None => {
-                        let p = state.create_logical_plan(q.sql).await.map_err(&err)?;
-                        let p = state.optimize(&p).map_err(&err)?;
-                        plans.insert(q.name, p.clone());
-                        p
-                    }
-                };
+                if !plans.contains_key(q.name) {
+                    let p = state.create_logical_plan(q.sql).await.map_err(&err)?;
+                    plans.insert(q.name, state.optimize(&p).map_err(&err)?);
+                }
+                let plan = &plans[q.name];
                 let schema = Arc::new(plan.schema().as_arrow().clone());
                 let physical = state
                     .query_planner()
-                    .create_physical_plan(&plan, state)
+                    .create_physical_plan(plan, state)
                     .await
                     .map_err(&err)?;
                 let batches = datafusion::physical_plan::collect(physical, state.task_ctx())
