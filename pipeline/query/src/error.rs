@@ -1,20 +1,43 @@
 //! What can go wrong running `queries/` over batches or the archive: each variant names
 //! the query or the path.
 
+use datafusion::error::DataFusionError;
+use std::fmt;
+
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
-    #[error("query {query}: {cause}")]
+    #[error("query {query}: {}", Tidy(cause))]
     DataFusion {
         query: &'static str,
-        cause: datafusion::error::DataFusionError,
+        cause: DataFusionError,
     },
     #[error("nothing under {0}: fill the archive with `deferlog replay`, `run` or `demo` first")]
     EmptyArchive(String),
     #[error("starting the SQL runtime: {0}")]
     Runtime(std::io::Error),
-    #[error("archive path {path}: {cause}")]
-    Path {
-        path: String,
-        cause: datafusion::error::DataFusionError,
-    },
+    #[error("archive path {path}: {}", Tidy(cause))]
+    Path { path: String, cause: DataFusionError },
+}
+
+/// DataFusion's message with a prefix said once where it is repeated: a Parquet error
+/// reaches the user wrapped twice, at each level of its context ("Parquet error: Parquet
+/// error: Failed to fetch metadata for file ...: Parquet error: Parquet error: ...").
+struct Tidy<'a>(&'a DataFusionError);
+
+impl fmt::Display for Tidy<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.0.to_string();
+        let mut last = None;
+        for part in text.split(": ") {
+            if last == Some(part) {
+                continue;
+            }
+            if last.is_some() {
+                f.write_str(": ")?;
+            }
+            f.write_str(part)?;
+            last = Some(part);
+        }
+        Ok(())
+    }
 }

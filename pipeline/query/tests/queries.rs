@@ -268,6 +268,51 @@ async fn a_missing_archive_says_what_to_do() {
     assert!(err.to_string().contains("deferlog replay"), "{err}");
 }
 
+/// A file cut short (a disk that filled, a copy interrupted) is named in the error, and
+/// DataFusion's wrapping of Parquet's error is not said twice.
+#[tokio::test]
+async fn a_truncated_archive_file_is_named_once_in_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut archive = deferlog_archive::EventArchive::new(dir.path(), "t");
+    archive
+        .write(&deferlog_event::HourBatch {
+            hour_us: deferlog_event::hour_of(ts(sample()[0].t)),
+            batch: batch(&sample()[..1]),
+        })
+        .expect("write");
+    archive.finish().expect("finish");
+    let events = dir.path().join("events");
+    let file = walk(&events).pop().expect("one file");
+    let bytes = std::fs::read(&file).expect("read");
+    std::fs::write(&file, &bytes[..bytes.len() / 2]).expect("cut");
+    let e = Engine::new();
+    let err = match e
+        .register_events(EventSource::Dir(events), &EventFilter::default())
+        .await
+    {
+        Err(err) => err,
+        Ok(()) => e.run(Query::HOURLY).await.expect_err("a truncated file"),
+    }
+    .to_string();
+    let name = file.file_name().and_then(|n| n.to_str()).expect("name");
+    assert!(err.contains(name), "{err}");
+    assert!(err.contains("Corrupt footer"), "{err}");
+    assert!(!err.contains("Parquet error: Parquet error"), "{err}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("dir").flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// A stored hourly row, written out by hand: (hour, ip, mx, group, counts, scope, revision, final).
 type Row = (
     &'static str,
