@@ -419,15 +419,27 @@ fn looks_like_delivery(line: &str) -> bool {
     line.contains(" to=") && (line.contains("status=") || line.contains("relay="))
 }
 
-/// Lower-cases `s` (into `buf` only when it is not already lower-case) and strips a
-/// trailing root dot.
+/// Lower-cases `s` (into `buf` only when it may not be lower-case already) and strips
+/// a trailing root dot.
 pub(crate) fn lower<'a>(s: &'a str, buf: &'a mut String) -> &'a str {
     let s = s.strip_suffix('.').unwrap_or(s);
-    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+    if s.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
         buf.clear();
-        buf.extend(s.chars().map(|c| c.to_ascii_lowercase()));
+        push_lowercase(buf, s);
         buf.as_str()
     } else {
         s
+    }
+}
+
+/// Appends `s` lower-cased: ASCII in place, other letters by Unicode's rules, as an
+/// SMTPUTF8 domain (`BÜCHER.example`) is one name whatever its case.
+pub(crate) fn push_lowercase(buf: &mut String, s: &str) {
+    if s.is_ascii() {
+        let at = buf.len();
+        buf.push_str(s);
+        buf[at..].make_ascii_lowercase();
+    } else {
+        buf.extend(s.chars().flat_map(char::to_lowercase));
     }
 }

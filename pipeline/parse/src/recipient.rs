@@ -21,7 +21,7 @@ pub fn split_recipient<'b>(
         Some(at) if at + 1 < address.len() => {
             let (local, domain) = (&address[..at], &address[at + 1..]);
             domain_buf.clear();
-            domain_buf.extend(domain.chars().map(|c| c.to_ascii_lowercase()));
+            crate::normalizer::push_lowercase(domain_buf, domain);
             let domain = domain_buf.trim_end_matches('.');
             h.write(local.as_bytes());
             h.write_u8(b'@');
@@ -55,6 +55,26 @@ mod tests {
         assert_eq!(Some(h1), h2);
         let (h3, _) = split_recipient(&key(), "bob@gmail.com", &mut buf2);
         assert_ne!(Some(h1), h3);
+    }
+
+    #[test]
+    fn a_non_ascii_domain_is_lower_cased_by_unicode_rules() {
+        let mut buf = String::new();
+        let (h1, d) = split_recipient(&key(), "jan@BÜCHER.Example.", &mut buf);
+        assert_eq!(d, Some("bücher.example"));
+        let mut buf2 = String::new();
+        let (h2, _) = split_recipient(&key(), "jan@bücher.example", &mut buf2);
+        assert_eq!(h1, h2, "case variants of one mailbox hash alike");
+    }
+
+    #[test]
+    fn hosts_are_lower_cased_by_unicode_rules_without_their_root_dot() {
+        use crate::normalizer::lower;
+        let mut buf = String::new();
+        assert_eq!(lower("MX.BÜCHER.example.", &mut buf), "mx.bücher.example");
+        assert_eq!(lower("mx1.Example.NET", &mut buf), "mx1.example.net");
+        assert_eq!(lower("mx.bücher.example", &mut buf), "mx.bücher.example");
+        assert_eq!(lower("mx.example.", &mut buf), "mx.example");
     }
 
     #[test]
