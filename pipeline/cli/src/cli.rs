@@ -109,7 +109,10 @@ pub struct ReplayArgs {
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
     /// One row per (hour, source_ip, mx_host): attempts, delivered, deferred, bounced, expired.
-    Hourly(HourlyArgs),
+    Hourly(ReportArgs),
+    /// One row per (hour, source_ip, mx_group, class) of deferrals: how many, how many
+    /// were tried again, and how soon (median and longest wait, seconds).
+    Deferrals(ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -129,7 +132,7 @@ pub struct SqlArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct HourlyArgs {
+pub struct ReportArgs {
     /// Archive root (as given to `replay --out`).
     #[arg(long, default_value = "archive")]
     pub data: PathBuf,

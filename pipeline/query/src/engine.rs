@@ -134,6 +134,20 @@ impl Engine {
         self.collect(q.name, q.sql).await
     }
 
+    /// Runs a query file and keeps the rows `filter` selects by their `hour`,
+    /// `source_ip` and `mx_group` columns, as it narrows stored hourly rows: for a
+    /// query whose rows depend on events the filter would drop from its input (a
+    /// deferral's next attempt comes later, maybe from another IP).
+    pub async fn run_narrowed(&self, q: Query, filter: &EventFilter) -> Result<Vec<RecordBatch>, QueryError> {
+        let err = df_err(q.name);
+        let mut df = self.ctx.sql(q.sql).await.map_err(&err)?;
+        for e in filter.exprs_for(Table::Hourly) {
+            df = df.filter(e).map_err(&err)?;
+        }
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        Ok(nonempty(df.collect().await.map_err(&err)?, schema))
+    }
+
     /// Runs SQL a user wrote (`deferlog sql`) over the registered tables, as
     /// [`Engine::run`] runs a query file.
     pub async fn run_sql(&self, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {

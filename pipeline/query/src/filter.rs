@@ -46,6 +46,16 @@ impl CastUtf8 for Expr {
 }
 
 impl EventFilter {
+    /// The hours from `from` on, and nothing else: what may narrow the input of a
+    /// query whose rows are narrowed instead ([`crate::Engine::run_narrowed`]), since
+    /// such a query looks forward from an event, never back.
+    pub fn from_hour_of_start(&self) -> EventFilter {
+        EventFilter {
+            from_us: self.from_us.map(|f| f.div_euclid(HOUR_US) * HOUR_US),
+            ..EventFilter::default()
+        }
+    }
+
     /// The conditions on `table`. Events are cut at `from`/`to` exactly; tables of
     /// hourly rows keep every hour that overlaps `[from, to)`.
     pub fn exprs_for(&self, table: Table) -> Vec<Expr> {

@@ -33,6 +33,14 @@ impl Query {
         sql: include_str!("../../../queries/counters.sql"),
         input: crate::Table::Events,
     };
+    /// Events → deferrals per (hour, source_ip, mx_group, class), and how soon each
+    /// deferred recipient was tried again. Narrowed by its result's rows
+    /// ([`crate::Engine::run_narrowed`]), not by its input.
+    pub const DEFERRALS: Query = Query {
+        name: "deferrals",
+        sql: include_str!("../../../queries/deferrals.sql"),
+        input: crate::Table::Events,
+    };
     /// Stored hourly rows → the last final hour per source_ip × mx_group (gauges).
     pub const HOURLY_GAUGES: Query = Query {
         name: "hourly_gauges",
@@ -48,4 +56,5 @@ pub const ALL_QUERIES: &[Query] = &[
     Query::HOURLY_REPORT,
     Query::COUNTERS,
     Query::HOURLY_GAUGES,
+    Query::DEFERRALS,
 ];

@@ -268,6 +268,240 @@ async fn a_missing_archive_says_what_to_do() {
     assert!(err.to_string().contains("deferlog replay"), "{err}");
 }
 
+/// One delivery try (or expiry) of one recipient, for `deferrals.sql`: host, queue
+/// id and recipient hash say whose it is.
+struct Try {
+    t: &'static str,
+    host: &'static str,
+    queue: &'static str,
+    rcpt: Option<u64>,
+    ip: &'static str,
+    group: &'static str,
+    outcome: Outcome,
+    class: Class,
+    attempt: u32,
+}
+
+fn tries_batch(tries: &[Try]) -> RecordBatch {
+    let mut b = EventBuilder::default();
+    for t in tries {
+        b.append(&EventRow {
+            event_time_us: ts(t.t),
+            tenant: "default",
+            mta: Mta::Postfix,
+            mta_host: t.host,
+            mta_instance: None,
+            source_ip: Some(t.ip),
+            queue_id: t.queue,
+            message_id: None,
+            sender_domain: None,
+            recipient_domain: Some("example.com"),
+            recipient_hash: t.rcpt,
+            mx_host: None,
+            mx_ip: None,
+            mx_group: t.group,
+            outcome: t.outcome,
+            class: t.class,
+            smtp_code: None,
+            enhanced_status: None,
+            response: None,
+            attempt: Some(t.attempt),
+            delay_seconds: None,
+            size_bytes: None,
+            origin: "test:1".into(),
+        });
+    }
+    b.finish().expect("batch")
+}
+
+fn retries() -> Vec<Try> {
+    use Outcome::*;
+    let (a, b, c) = ("198.51.100.11", "198.51.100.12", "198.51.100.13");
+    let t = |t, host, queue, rcpt, ip, group, outcome, class, attempt| Try {
+        t,
+        host,
+        queue,
+        rcpt,
+        ip,
+        group,
+        outcome,
+        class,
+        attempt,
+    };
+    vec![
+        // Deferred twice, then delivered: waits of 30 and 40 minutes.
+        t(
+            "2026-11-08T07:10:00Z",
+            "out1",
+            "Q1",
+            Some(11),
+            a,
+            "yahoo",
+            Deferred,
+            Class::RateLimit,
+            1,
+        ),
+        t(
+            "2026-11-08T07:40:00Z",
+            "out1",
+            "Q1",
+            Some(11),
+            a,
+            "yahoo",
+            Deferred,
+            Class::RateLimit,
+            2,
+        ),
+        t(
+            "2026-11-08T08:20:00Z",
+            "out1",
+            "Q1",
+            Some(11),
+            a,
+            "yahoo",
+            Delivered,
+            Class::None,
+            3,
+        ),
+        // Greylisted, delivered 10 minutes later from another IP.
+        t(
+            "2026-11-08T07:15:00Z",
+            "out1",
+            "Q1",
+            Some(12),
+            a,
+            "yahoo",
+            Deferred,
+            Class::Greylist,
+            1,
+        ),
+        t(
+            "2026-11-08T07:25:00Z",
+            "out1",
+            "Q1",
+            Some(12),
+            b,
+            "yahoo",
+            Delivered,
+            Class::None,
+            2,
+        ),
+        // The same recipient hash in another message: deferred, then expired (no try).
+        t(
+            "2026-11-08T07:50:00Z",
+            "out1",
+            "Q2",
+            Some(11),
+            a,
+            "yahoo",
+            Deferred,
+            Class::RateLimit,
+            1,
+        ),
+        t(
+            "2026-11-08T12:00:00Z",
+            "out1",
+            "Q2",
+            Some(11),
+            a,
+            "yahoo",
+            Expired,
+            Class::Expired,
+            1,
+        ),
+        // The same queue id and hash on another host: a recipient of its own.
+        t(
+            "2026-11-08T07:20:00Z",
+            "out2",
+            "Q1",
+            Some(11),
+            c,
+            "yahoo",
+            Deferred,
+            Class::RateLimit,
+            1,
+        ),
+        // No recipient known: counted, never followed.
+        t(
+            "2026-11-08T07:05:00Z",
+            "out1",
+            "Q3",
+            None,
+            b,
+            "google",
+            Deferred,
+            Class::ConnectionLimit,
+            1,
+        ),
+        t(
+            "2026-11-08T07:06:00Z",
+            "out1",
+            "Q3",
+            None,
+            b,
+            "google",
+            Deferred,
+            Class::ConnectionLimit,
+            1,
+        ),
+    ]
+}
+
+async fn deferrals(filter: &EventFilter) -> String {
+    let e = Engine::new();
+    e.register_events(
+        EventSource::Batches(vec![tries_batch(&retries())]),
+        &filter.from_hour_of_start(),
+    )
+    .await
+    .expect("register");
+    csv(&e.run_narrowed(Query::DEFERRALS, filter).await.expect("run"))
+}
+
+/// `deferrals.sql` over [`retries`], worked out by hand: (hour, ip, group, class,
+/// deferrals, retried, median and longest wait in seconds).
+const RETRIES_07_A: &str = "\
+2026-11-08T07:00:00Z,198.51.100.11,yahoo,greylist,1,1,600.0,600.0
+2026-11-08T07:00:00Z,198.51.100.11,yahoo,rate_limit,3,2,2100.0,2400.0
+";
+const RETRIES_07_BC: &str = "\
+2026-11-08T07:00:00Z,198.51.100.12,google,connection_limit,2,0,,
+2026-11-08T07:00:00Z,198.51.100.13,yahoo,rate_limit,1,0,,
+";
+
+#[tokio::test]
+async fn deferrals_count_each_cause_and_how_soon_each_recipient_was_tried_again() {
+    let all = deferrals(&EventFilter::default()).await;
+    assert_eq!(all, format!("{RETRIES_07_A}{RETRIES_07_BC}"));
+}
+
+#[tokio::test]
+async fn deferrals_narrowed_still_find_next_attempts_outside_the_filter() {
+    // The greylisted recipient's next try left from another IP, and the rate-limited
+    // one's last came after `--to`: both are still found.
+    let a = EventFilter {
+        source_ip: Some(SourceIp::Addr("198.51.100.11".into())),
+        to_us: Some(ts("2026-11-08T07:45:00Z")),
+        ..EventFilter::default()
+    };
+    assert_eq!(deferrals(&a).await, RETRIES_07_A);
+    // A start inside the hour keeps the hour whole, as `report hourly` does.
+    let from = EventFilter {
+        from_us: Some(ts("2026-11-08T07:30:00Z")),
+        mx_group: Some("google".into()),
+        ..EventFilter::default()
+    };
+    assert_eq!(
+        deferrals(&from).await,
+        RETRIES_07_BC.lines().next().map(|l| format!("{l}\n")).expect("row")
+    );
+    let later = EventFilter {
+        from_us: Some(ts("2026-11-08T08:00:00Z")),
+        ..EventFilter::default()
+    };
+    assert_eq!(deferrals(&later).await, "", "no deferral from 08:00 on");
+}
+
 /// A file cut short (a disk that filled, a copy interrupted) is named in the error, and
 /// DataFusion's wrapping of Parquet's error is not said twice.
 #[tokio::test]

@@ -155,7 +155,10 @@ pub fn run(a: DemoArgs) -> Result<()> {
         summary.records,
         summary.elapsed.as_secs_f64()
     );
-    say!("next: deferlog report hourly --data {}", a.out.display());
+    say!(
+        "next: deferlog report hourly --data {0}\n      deferlog report deferrals --data {0}",
+        a.out.display()
+    );
     drop(broker);
     Ok(())
 }

@@ -1,9 +1,9 @@
-//! `deferlog report hourly`: the hourly rows over an archive, filtered, as a table,
+//! `deferlog report hourly|deferrals`: a report over an archive, filtered, as a table,
 //! CSV or JSON. Reads only; refuses a directory that is not an archive.
 
-use crate::cli::{HourlyArgs, ReportCommand};
+use crate::cli::{ReportArgs, ReportCommand};
 use crate::config::parse_time;
-use crate::engine::run_query;
+use crate::engine::{run_narrowed, run_query};
 use crate::output::{self, Format};
 use anyhow::{Context, Result, bail};
 use deferlog_app::say;
@@ -13,11 +13,47 @@ use deferlog_stream::STATE_DIR;
 
 pub fn run(r: ReportCommand) -> Result<()> {
     match r {
-        ReportCommand::Hourly(a) => hourly(a),
+        ReportCommand::Hourly(a) => report(a, Report::Hourly),
+        ReportCommand::Deferrals(a) => report(a, Report::Deferrals),
     }
 }
 
-fn hourly(a: HourlyArgs) -> Result<()> {
+#[derive(Debug, Clone, Copy)]
+enum Report {
+    /// `hourly_report.sql` over the stored hourly rows.
+    Hourly,
+    /// `deferrals.sql` over the events.
+    Deferrals,
+}
+
+impl Report {
+    fn name(self) -> &'static str {
+        match self {
+            Report::Hourly => "hourly",
+            Report::Deferrals => "deferrals",
+        }
+    }
+
+    /// The archive directory it reads.
+    fn dir(self) -> &'static str {
+        match self {
+            Report::Hourly => HOURLY_DIR,
+            Report::Deferrals => EVENTS_DIR,
+        }
+    }
+
+    /// Why an archive has nothing in [`Report::dir`] yet, when it has something else.
+    fn none_yet(self) -> &'static str {
+        match self {
+            Report::Hourly => {
+                "no hours written yet (what was replayed or run into it had no delivery events, or no hour has closed)"
+            }
+            Report::Deferrals => "no events written yet (what was replayed or run into it had no delivery events)",
+        }
+    }
+}
+
+fn report(a: ReportArgs, what: Report) -> Result<()> {
     let format: Format = a.format.parse().context("--format")?;
     let filter = EventFilter {
         from_us: a.from.as_deref().map(parse_time).transpose().context("--from")?,
@@ -42,14 +78,14 @@ fn hourly(a: HourlyArgs) -> Result<()> {
             a.data.display()
         );
     }
-    let hourly = a.data.join(HOURLY_DIR);
-    let source = if hourly.exists() {
-        EventSource::Dir(hourly)
+    let dir = a.data.join(what.dir());
+    let source = if dir.exists() {
+        EventSource::Dir(dir)
     } else {
-        // A replay that found no events writes no hourly rows, and a run writes them
+        // A replay that found no events writes none, and a run writes hourly rows
         // once an hour closes or it stops: an empty report, not an error. A directory
         // holding something else is not an archive.
-        let written = [EVENTS_DIR, REJECTS_DIR, STATE_DIR]
+        let written = [EVENTS_DIR, HOURLY_DIR, REJECTS_DIR, STATE_DIR]
             .iter()
             .any(|d| a.data.join(d).exists());
         let empty = std::fs::read_dir(&a.data).is_ok_and(|mut d| d.next().is_none());
@@ -61,15 +97,20 @@ fn hourly(a: HourlyArgs) -> Result<()> {
             );
         }
         let why = if written {
-            "no hours written yet (what was replayed or run into it had no delivery events, or no hour has closed)"
+            what.none_yet()
         } else {
             "nothing has been replayed or run into it yet"
         };
-        say!("deferlog report: no {HOURLY_DIR}/ under {}: {why}", a.data.display());
+        say!("deferlog report: no {}/ under {}: {why}", what.dir(), a.data.display());
         EventSource::Batches(Vec::new())
     };
-    let batches = run_query(Query::HOURLY_REPORT, source, &filter)
-        .with_context(|| format!("hourly report over {}", a.data.display()))?;
+    let batches = match what {
+        Report::Hourly => run_query(Query::HOURLY_REPORT, source, &filter),
+        // Its rows are narrowed, not its input: a deferral's next attempt may come
+        // after `--to`, or from another IP.
+        Report::Deferrals => run_narrowed(Query::DEFERRALS, source, &filter),
+    }
+    .with_context(|| format!("{} report over {}", what.name(), a.data.display()))?;
     output::write(format, &batches, &mut std::io::stdout().lock())
 }
 

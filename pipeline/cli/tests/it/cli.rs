@@ -178,6 +178,18 @@ fn report_on_a_missing_archive_says_what_to_do() {
     let o = report(empty.path());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success() && err.contains("no hours written yet"), "{err}");
+    // The deferrals report reads events, and says so.
+    let o = deferlog()
+        .args(["report", "deferrals", "--data"])
+        .arg(empty.path())
+        .output()
+        .expect("report");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success() && err.contains("no events/") && err.contains("no events written yet"),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("median_retry_seconds"));
     // A directory that holds something else (say, an archive's events/ itself).
     let other = tempfile::tempdir().expect("tmp");
     std::fs::create_dir(other.path().join("date=2026-11-01")).expect("mkdir");

@@ -1,6 +1,7 @@
 //! The hourly report equals the generator's truth, row for row.
 
 use crate::support::{generate, generate_as, replay, report_csv};
+use std::collections::BTreeMap;
 use std::io::Write;
 
 #[test]
@@ -52,6 +53,56 @@ fn report_hourly_equals_the_truth_of_a_multi_host_multi_day_log() {
             .sum::<i64>()
     };
     assert_eq!((n, attempts, expired), (rows.len(), col_sum(4), col_sum(8)));
+}
+
+/// `report deferrals` against the generator: its deferrals add up to the truth's per
+/// hour, sending IP and MX group, and each wait before a retry is one of the
+/// generator's Postfix backoffs (300 s doubling to 4000 s, plus up to a fifth and 30 s
+/// of scheduling noise, plus the rest of the round's sessions).
+#[test]
+fn report_deferrals_add_up_to_the_truth_and_wait_as_the_generator_backs_off() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let g = generate(dir.path(), 60_000, 17);
+    let out = dir.path().join("archive");
+    replay(&g.config, &out, &[&g.log]);
+    let mut truth: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+    for row in std::fs::read_to_string(&g.truth).expect("truth").lines().skip(1) {
+        let f: Vec<&str> = row.split(',').collect();
+        let deferred: u64 = f[6].parse().expect("deferred");
+        if deferred > 0 {
+            *truth.entry((f[0].into(), f[1].into(), f[3].into())).or_default() += deferred;
+        }
+    }
+    let report = crate::support::run(&[
+        "report",
+        "deferrals",
+        "--format",
+        "csv",
+        "--data",
+        &out.to_string_lossy(),
+    ]);
+    let mut lines = report.lines();
+    assert_eq!(
+        lines.next(),
+        Some("hour,source_ip,mx_group,class,deferrals,retried,median_retry_seconds,max_retry_seconds")
+    );
+    let (mut got, mut retried_rows) = (BTreeMap::new(), 0);
+    for row in lines {
+        let f: Vec<&str> = row.split(',').collect();
+        let (deferrals, retried): (u64, u64) = (f[4].parse().expect("deferrals"), f[5].parse().expect("retried"));
+        *got.entry((f[0].to_string(), f[1].to_string(), f[2].to_string()))
+            .or_default() += deferrals;
+        assert!(retried <= deferrals, "{row}");
+        if retried > 0 {
+            retried_rows += 1;
+            let (median, max): (f64, f64) = (f[6].parse().expect("median"), f[7].parse().expect("max"));
+            assert!(median >= 300.0 && median <= max && max <= 5400.0, "{row}");
+        } else {
+            assert_eq!((f[6], f[7]), ("", ""), "{row}");
+        }
+    }
+    assert_eq!(got, truth);
+    assert!(retried_rows > 10, "{report}");
 }
 
 #[test]
@@ -183,7 +234,7 @@ fn the_count_does_not_depend_on_the_number_of_parser_threads() {
 
 /// Sums truth CSVs row by row, in the report's order (an empty field sorts first).
 fn merged_truth(csvs: &[String]) -> String {
-    let mut rows: std::collections::BTreeMap<Vec<String>, [i64; 5]> = std::collections::BTreeMap::new();
+    let mut rows: BTreeMap<Vec<String>, [i64; 5]> = BTreeMap::new();
     for csv in csvs {
         for line in csv.lines().skip(1) {
             let f: Vec<&str> = line.split(',').collect();
