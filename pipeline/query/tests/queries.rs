@@ -23,6 +23,53 @@ fn ts(s: &str) -> i64 {
     ((days * 24 + h) * 3600 + mi * 60 + se) * 1_000_000
 }
 
+/// One delivery try (or expiry) of one recipient, for `deferrals.sql`: host, queue
+/// id and recipient hash say whose it is.
+struct Try {
+    t: &'static str,
+    host: &'static str,
+    queue: &'static str,
+    rcpt: Option<u64>,
+    ip: Option<&'static str>,
+    mx: Option<&'static str>,
+    group: &'static str,
+    outcome: Outcome,
+    class: Class,
+    attempt: u32,
+}
+
+fn tries_batch(tries: &[Try]) -> RecordBatch {
+    let mut b = EventBuilder::default();
+    for t in tries {
+        b.append(&EventRow {
+            event_time_us: ts(t.t),
+            tenant: "default",
+            mta: Mta::Postfix,
+            mta_host: t.host,
+            mta_instance: None,
+            source_ip: t.ip,
+            queue_id: t.queue,
+            message_id: None,
+            sender_domain: None,
+            recipient_domain: Some("example.com"),
+            recipient_hash: t.rcpt,
+            mx_host: t.mx,
+            mx_ip: None,
+            mx_group: t.group,
+            outcome: t.outcome,
+            class: t.class,
+            smtp_code: None,
+            enhanced_status: None,
+            response: None,
+            attempt: Some(t.attempt),
+            delay_seconds: None,
+            size_bytes: None,
+            origin: "test:1".into(),
+        });
+    }
+    b.finish().expect("batch")
+}
+
 struct Ev {
     t: &'static str,
     ip: Option<&'static str>,
@@ -32,39 +79,26 @@ struct Ev {
 }
 
 fn batch(evs: &[Ev]) -> RecordBatch {
-    let mut b = EventBuilder::default();
-    for e in evs {
-        b.append(&EventRow {
-            event_time_us: ts(e.t),
-            tenant: "default",
-            mta: Mta::Postfix,
-            mta_host: "mta-out1",
-            mta_instance: Some("postfix-ip1"),
-            source_ip: e.ip,
-            queue_id: "ABCDEF1234",
-            message_id: None,
-            sender_domain: Some("news.example"),
-            recipient_domain: Some("gmail.com"),
-            recipient_hash: Some(1),
-            mx_host: e.mx,
-            mx_ip: None,
-            mx_group: e.group,
+    let tries: Vec<Try> = evs
+        .iter()
+        .map(|e| Try {
+            t: e.t,
+            host: "mta-out1",
+            queue: "ABCDEF1234",
+            rcpt: Some(1),
+            ip: e.ip,
+            mx: e.mx,
+            group: e.group,
             outcome: e.outcome,
             class: match e.outcome {
                 Outcome::Delivered => Class::None,
                 Outcome::Expired => Class::Expired,
                 _ => Class::RateLimit,
             },
-            smtp_code: None,
-            enhanced_status: None,
-            response: None,
-            attempt: Some(1),
-            delay_seconds: None,
-            size_bytes: None,
-            origin: "test:1".into(),
-        });
-    }
-    b.finish().expect("batch")
+            attempt: 1,
+        })
+        .collect();
+    tries_batch(&tries)
 }
 
 fn sample() -> Vec<Ev> {
@@ -268,183 +302,43 @@ async fn a_missing_archive_says_what_to_do() {
     assert!(err.to_string().contains("deferlog replay"), "{err}");
 }
 
-/// One delivery try (or expiry) of one recipient, for `deferrals.sql`: host, queue
-/// id and recipient hash say whose it is.
-struct Try {
-    t: &'static str,
-    host: &'static str,
-    queue: &'static str,
-    rcpt: Option<u64>,
-    ip: &'static str,
-    group: &'static str,
-    outcome: Outcome,
-    class: Class,
-    attempt: u32,
-}
-
-fn tries_batch(tries: &[Try]) -> RecordBatch {
-    let mut b = EventBuilder::default();
-    for t in tries {
-        b.append(&EventRow {
-            event_time_us: ts(t.t),
-            tenant: "default",
-            mta: Mta::Postfix,
-            mta_host: t.host,
-            mta_instance: None,
-            source_ip: Some(t.ip),
-            queue_id: t.queue,
-            message_id: None,
-            sender_domain: None,
-            recipient_domain: Some("example.com"),
-            recipient_hash: t.rcpt,
-            mx_host: None,
-            mx_ip: None,
-            mx_group: t.group,
-            outcome: t.outcome,
-            class: t.class,
-            smtp_code: None,
-            enhanced_status: None,
-            response: None,
-            attempt: Some(t.attempt),
-            delay_seconds: None,
-            size_bytes: None,
-            origin: "test:1".into(),
-        });
-    }
-    b.finish().expect("batch")
-}
-
 fn retries() -> Vec<Try> {
     use Outcome::*;
-    let (a, b, c) = ("198.51.100.11", "198.51.100.12", "198.51.100.13");
-    let t = |t, host, queue, rcpt, ip, group, outcome, class, attempt| Try {
-        t,
-        host,
-        queue,
-        rcpt,
-        ip,
-        group,
-        outcome,
-        class,
-        attempt,
-    };
-    vec![
+    let (a, b, c) = (Some("198.51.100.11"), Some("198.51.100.12"), Some("198.51.100.13"));
+    let (rate, grey, conn, none) = (Class::RateLimit, Class::Greylist, Class::ConnectionLimit, Class::None);
+    // (time, host, queue id, recipient hash, sending IP, MX group, outcome, class, attempt)
+    #[rustfmt::skip]
+    let rows = [
         // Deferred twice, then delivered: waits of 30 and 40 minutes.
-        t(
-            "2026-11-08T07:10:00Z",
-            "out1",
-            "Q1",
-            Some(11),
-            a,
-            "yahoo",
-            Deferred,
-            Class::RateLimit,
-            1,
-        ),
-        t(
-            "2026-11-08T07:40:00Z",
-            "out1",
-            "Q1",
-            Some(11),
-            a,
-            "yahoo",
-            Deferred,
-            Class::RateLimit,
-            2,
-        ),
-        t(
-            "2026-11-08T08:20:00Z",
-            "out1",
-            "Q1",
-            Some(11),
-            a,
-            "yahoo",
-            Delivered,
-            Class::None,
-            3,
-        ),
+        ("2026-11-08T07:10:00Z", "out1", "Q1", Some(11), a, "yahoo", Deferred, rate, 1),
+        ("2026-11-08T07:40:00Z", "out1", "Q1", Some(11), a, "yahoo", Deferred, rate, 2),
+        ("2026-11-08T08:20:00Z", "out1", "Q1", Some(11), a, "yahoo", Delivered, none, 3),
         // Greylisted, delivered 10 minutes later from another IP.
-        t(
-            "2026-11-08T07:15:00Z",
-            "out1",
-            "Q1",
-            Some(12),
-            a,
-            "yahoo",
-            Deferred,
-            Class::Greylist,
-            1,
-        ),
-        t(
-            "2026-11-08T07:25:00Z",
-            "out1",
-            "Q1",
-            Some(12),
-            b,
-            "yahoo",
-            Delivered,
-            Class::None,
-            2,
-        ),
+        ("2026-11-08T07:15:00Z", "out1", "Q1", Some(12), a, "yahoo", Deferred, grey, 1),
+        ("2026-11-08T07:25:00Z", "out1", "Q1", Some(12), b, "yahoo", Delivered, none, 2),
         // The same recipient hash in another message: deferred, then expired (no try).
-        t(
-            "2026-11-08T07:50:00Z",
-            "out1",
-            "Q2",
-            Some(11),
-            a,
-            "yahoo",
-            Deferred,
-            Class::RateLimit,
-            1,
-        ),
-        t(
-            "2026-11-08T12:00:00Z",
-            "out1",
-            "Q2",
-            Some(11),
-            a,
-            "yahoo",
-            Expired,
-            Class::Expired,
-            1,
-        ),
+        ("2026-11-08T07:50:00Z", "out1", "Q2", Some(11), a, "yahoo", Deferred, rate, 1),
+        ("2026-11-08T12:00:00Z", "out1", "Q2", Some(11), a, "yahoo", Expired, Class::Expired, 1),
         // The same queue id and hash on another host: a recipient of its own.
-        t(
-            "2026-11-08T07:20:00Z",
-            "out2",
-            "Q1",
-            Some(11),
-            c,
-            "yahoo",
-            Deferred,
-            Class::RateLimit,
-            1,
-        ),
+        ("2026-11-08T07:20:00Z", "out2", "Q1", Some(11), c, "yahoo", Deferred, rate, 1),
         // No recipient known: counted, never followed.
-        t(
-            "2026-11-08T07:05:00Z",
-            "out1",
-            "Q3",
-            None,
-            b,
-            "google",
-            Deferred,
-            Class::ConnectionLimit,
-            1,
-        ),
-        t(
-            "2026-11-08T07:06:00Z",
-            "out1",
-            "Q3",
-            None,
-            b,
-            "google",
-            Deferred,
-            Class::ConnectionLimit,
-            1,
-        ),
-    ]
+        ("2026-11-08T07:05:00Z", "out1", "Q3", None, b, "google", Deferred, conn, 1),
+        ("2026-11-08T07:06:00Z", "out1", "Q3", None, b, "google", Deferred, conn, 1),
+    ];
+    rows.into_iter()
+        .map(|(t, host, queue, rcpt, ip, group, outcome, class, attempt)| Try {
+            t,
+            host,
+            queue,
+            rcpt,
+            ip,
+            mx: None,
+            group,
+            outcome,
+            class,
+            attempt,
+        })
+        .collect()
 }
 
 async fn deferrals(filter: &EventFilter) -> String {
@@ -514,9 +408,8 @@ async fn a_truncated_archive_file_is_named_once_in_a_clear_error() {
             batch: batch(&sample()[..1]),
         })
         .expect("write");
-    archive.finish().expect("finish");
+    let (_, file) = archive.finish().expect("finish").pop().expect("one file");
     let events = dir.path().join("events");
-    let file = walk(&events).pop().expect("one file");
     let bytes = std::fs::read(&file).expect("read");
     std::fs::write(&file, &bytes[..bytes.len() / 2]).expect("cut");
     let e = Engine::new();
@@ -532,19 +425,6 @@ async fn a_truncated_archive_file_is_named_once_in_a_clear_error() {
     assert!(err.contains(name), "{err}");
     assert!(err.contains("Corrupt footer"), "{err}");
     assert!(!err.contains("Parquet error: Parquet error"), "{err}");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("dir").flatten() {
-        let p = entry.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 /// A stored hourly row, written out by hand: (hour, ip, mx, group, counts, scope, revision, final).
