@@ -2,36 +2,40 @@
 -- recipient was tried again (DESIGN.md: "deferrals (by cause) ... and how fast they
 -- retry").
 --
--- Input: the table `events` (DeliveryEvent v1), not narrowed by IP or MX group: a
--- deferral's next attempt may leave from another IP or reach another MX group, and it
--- is found wherever it is. Callers narrow this query's rows instead (hour, source_ip,
--- mx_group); only a time range's start may narrow the input, since no deferral looks
--- back to an earlier event.
+-- Input: the table `events` (DeliveryEvent v1), not narrowed by IP, MX group or end
+-- time: a deferral's next try may leave from another IP, reach another MX group or
+-- come after the range, and it is found wherever it is. Callers narrow this query's
+-- rows instead (hour, source_ip, mx_group); only a range's start may narrow the input
+-- (to its hour), since nothing here looks back to an earlier event.
 --
--- A recipient is (mta_host, queue_id, recipient_hash): one recipient of one message
--- on one host. Its next attempt is its next delivery try, whatever the outcome; an
--- expiry is not an attempt and ends the retries. A deferral without a recipient (a
--- PowerMTA `tq` record) counts, but has no next attempt.
+-- A recipient is one recipient of one message on one host: (mta_host, queue_id,
+-- recipient_hash), and for PowerMTA, whose queue id is often a campaign's job id,
+-- also the record's Message-ID. Its next try is its next delivery attempt to the
+-- receiver, whatever the outcome; the MTA's own holds (class `local`: `retry time not
+-- reached`, `delivery temporarily suspended`) are skipped, as they try nothing. An
+-- expiry ends the recipient: a try after it is another message reusing the queue id.
+-- A deferral without a recipient (a PowerMTA `tq` record) counts, but is never
+-- retried.
 --
--- deferrals: deferred attempts; retried: those the archive holds a next attempt
--- for; median_retry_seconds / max_retry_seconds: from each of those deferrals to
--- its next attempt. A deferral the archive ends before retrying, or whose recipient
--- expired, is not retried.
-WITH tries AS (
+-- deferrals: deferred attempts; retried: those the events hold a next try for;
+-- median_retry_seconds / max_retry_seconds: from each of those deferrals to its next
+-- try (empty when none was retried).
+WITH ahead AS (
     SELECT
         event_time,
         source_ip,
         mx_group,
         outcome,
         class,
-        CASE WHEN recipient_hash IS NOT NULL THEN
-            lead(event_time) OVER (
-                PARTITION BY mta_host, queue_id, recipient_hash
-                ORDER BY event_time, attempt
-            )
-        END AS next_try
+        recipient_hash,
+        min(CASE WHEN outcome <> 'expired' AND class <> 'local' THEN event_time END) OVER later AS next_try,
+        min(CASE WHEN outcome = 'expired' THEN event_time END) OVER later                   AS next_expiry
     FROM events
-    WHERE outcome <> 'expired'
+    WINDOW later AS (
+        PARTITION BY mta_host, queue_id, recipient_hash, CASE WHEN mta = 'powermta' THEN message_id END
+        ORDER BY event_time, attempt, origin
+        ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING
+    )
 ),
 deferred AS (
     SELECT
@@ -39,8 +43,10 @@ deferred AS (
         source_ip,
         mx_group,
         class,
-        (CAST(CAST(next_try AS BIGINT) - CAST(event_time AS BIGINT) AS DOUBLE)) / 1000000.0 AS retry_seconds
-    FROM tries
+        CASE WHEN recipient_hash IS NOT NULL AND (next_expiry IS NULL OR next_try < next_expiry) THEN
+            CAST(CAST(next_try AS BIGINT) - CAST(event_time AS BIGINT) AS DOUBLE) / 1000000.0
+        END AS retry_seconds
+    FROM ahead
     WHERE outcome = 'deferred'
 )
 SELECT

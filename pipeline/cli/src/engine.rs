@@ -425,16 +425,9 @@ pub fn run_query(query: Query, source: EventSource, filter: &EventFilter) -> Res
 }
 
 /// Runs a query file whose rows depend on events `filter` would drop from its input
-/// (`deferrals.sql`): the input is narrowed to the hours from the filter's start only,
-/// the rows by the whole filter.
+/// (`deferrals.sql`), narrowing its rows instead (`Engine::run_narrowed`).
 pub fn run_narrowed(query: Query, source: EventSource, filter: &EventFilter) -> Result<Vec<RecordBatch>> {
-    query_runtime()?.block_on(async {
-        let engine = Engine::new();
-        engine
-            .register(query.input, source, &filter.from_hour_of_start())
-            .await?;
-        Ok(engine.run_narrowed(query, filter).await?)
-    })
+    query_runtime()?.block_on(async { Ok(Engine::new().run_narrowed(query, source, filter).await?) })
 }
 
 fn query_runtime() -> Result<tokio::runtime::Runtime> {

@@ -134,11 +134,18 @@ impl Engine {
         self.collect(q.name, q.sql).await
     }
 
-    /// Runs a query file and keeps the rows `filter` selects by their `hour`,
-    /// `source_ip` and `mx_group` columns, as it narrows stored hourly rows: for a
-    /// query whose rows depend on events the filter would drop from its input (a
-    /// deferral's next attempt comes later, maybe from another IP).
-    pub async fn run_narrowed(&self, q: Query, filter: &EventFilter) -> Result<Vec<RecordBatch>, QueryError> {
+    /// Registers `source` as the query's input and runs it, keeping the rows `filter`
+    /// selects by their `hour`, `source_ip` and `mx_group` columns, as it narrows
+    /// stored hourly rows. For a query whose rows depend on events the filter would
+    /// drop from its input (a deferral's next try comes later, maybe from another IP
+    /// or to another MX group): only the filter's start narrows the input, to its hour.
+    pub async fn run_narrowed(
+        &self,
+        q: Query,
+        source: EventSource,
+        filter: &EventFilter,
+    ) -> Result<Vec<RecordBatch>, QueryError> {
+        self.register(q.input, source, &filter.start_hour_only()).await?;
         let err = df_err(q.name);
         let mut df = self.ctx.sql(q.sql).await.map_err(&err)?;
         for e in filter.exprs_for(Table::Hourly) {

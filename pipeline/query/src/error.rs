@@ -19,9 +19,11 @@ pub enum QueryError {
     Path { path: String, cause: DataFusionError },
 }
 
-/// DataFusion's message with a prefix said once where it is repeated: a Parquet error
-/// reaches the user wrapped twice, at each level of its context ("Parquet error: Parquet
-/// error: Failed to fetch metadata for file ...: Parquet error: Parquet error: ...").
+/// DataFusion's message with a kind of error said once where it is repeated: a
+/// Parquet error reaches the user wrapped twice, at each level of its context
+/// ("Parquet error: Parquet error: Failed to fetch metadata for file ...: Parquet
+/// error: Parquet error: ..."). Only such kinds (`... error`) are collapsed, so text a
+/// message quotes is kept as it is.
 struct Tidy<'a>(&'a DataFusionError);
 
 impl fmt::Display for Tidy<'_> {
@@ -29,7 +31,7 @@ impl fmt::Display for Tidy<'_> {
         let text = self.0.to_string();
         let mut last = None;
         for part in text.split(": ") {
-            if last == Some(part) {
+            if last == Some(part) && part.ends_with(" error") {
                 continue;
             }
             if last.is_some() {
@@ -39,5 +41,16 @@ impl fmt::Display for Tidy<'_> {
             last = Some(part);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_kind_of_error_is_said_once_and_other_text_kept() {
+        let e = DataFusionError::Execution("Parquet error: Parquet error: bad: bad: file".into());
+        assert_eq!(Tidy(&e).to_string(), "Execution error: Parquet error: bad: bad: file");
     }
 }

@@ -49,7 +49,7 @@ impl EventFilter {
     /// The hours from `from` on, and nothing else: what may narrow the input of a
     /// query whose rows are narrowed instead ([`crate::Engine::run_narrowed`]), since
     /// such a query looks forward from an event, never back.
-    pub fn from_hour_of_start(&self) -> EventFilter {
+    pub(crate) fn start_hour_only(&self) -> EventFilter {
         EventFilter {
             from_us: self.from_us.map(|f| f.div_euclid(HOUR_US) * HOUR_US),
             ..EventFilter::default()

@@ -48,7 +48,9 @@ impl Report {
             Report::Hourly => {
                 "no hours written yet (what was replayed or run into it had no delivery events, or no hour has closed)"
             }
-            Report::Deferrals => "no events written yet (what was replayed or run into it had no delivery events)",
+            Report::Deferrals => {
+                "no events written yet (what was replayed or run into it had no delivery events, or no hour is over)"
+            }
         }
     }
 }
@@ -60,7 +62,7 @@ fn report(a: ReportArgs, what: Report) -> Result<()> {
         to_us: a.to.as_deref().map(parse_time).transpose().context("--to")?,
         // As stored: an IP in its canonical form, a group in lower case.
         source_ip: a.source_ip.as_deref().map(source_ip).transpose()?,
-        mx_group: a.mx_group.map(|g| g.to_ascii_lowercase()),
+        mx_group: a.mx_group.map(|g| g.to_lowercase()),
     };
     if let (Some(from), Some(to)) = (&a.from, &a.to)
         && filter.from_us >= filter.to_us
@@ -106,8 +108,8 @@ fn report(a: ReportArgs, what: Report) -> Result<()> {
     };
     let batches = match what {
         Report::Hourly => run_query(Query::HOURLY_REPORT, source, &filter),
-        // Its rows are narrowed, not its input: a deferral's next attempt may come
-        // after `--to`, or from another IP.
+        // Its rows are narrowed, not its input: a deferral's next try may come after
+        // `--to`, from another IP or to another MX group.
         Report::Deferrals => run_narrowed(Query::DEFERRALS, source, &filter),
     }
     .with_context(|| format!("{} report over {}", what.name(), a.data.display()))?;

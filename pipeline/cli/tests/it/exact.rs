@@ -56,9 +56,10 @@ fn report_hourly_equals_the_truth_of_a_multi_host_multi_day_log() {
 }
 
 /// `report deferrals` against the generator: its deferrals add up to the truth's per
-/// hour, sending IP and MX group, and each wait before a retry is one of the
-/// generator's Postfix backoffs (300 s doubling to 4000 s, plus up to a fifth and 30 s
-/// of scheduling noise, plus the rest of the round's sessions).
+/// hour, sending IP and MX group, and each wait before a retry is at least the
+/// generator's shortest Postfix backoff (300 s) and shorter than its queue lifetime
+/// (4 h): rounds in which the destination was only held (`delivery temporarily
+/// suspended`) are not tries, so one wait may span several backoffs.
 #[test]
 fn report_deferrals_add_up_to_the_truth_and_wait_as_the_generator_backs_off() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -96,7 +97,7 @@ fn report_deferrals_add_up_to_the_truth_and_wait_as_the_generator_backs_off() {
         if retried > 0 {
             retried_rows += 1;
             let (median, max): (f64, f64) = (f[6].parse().expect("median"), f[7].parse().expect("max"));
-            assert!(median >= 300.0 && median <= max && max <= 5400.0, "{row}");
+            assert!(median >= 300.0 && median <= max && max < 4.0 * 3600.0, "{row}");
         } else {
             assert_eq!((f[6], f[7]), ("", ""), "{row}");
         }
