@@ -35,7 +35,6 @@ WITH marked AS (
         queue_id,
         CASE WHEN mta = 'powermta' THEN message_id END                               AS message,
         attempt,
-        origin,
         CASE WHEN outcome <> 'expired' AND class <> 'local' THEN event_time END     AS try_time,
         CASE WHEN outcome = 'expired' THEN event_time END                           AS expiry_time
     FROM events
@@ -53,7 +52,9 @@ ahead AS (
     FROM marked
     WINDOW later AS (
         PARTITION BY mta_host, queue_id, recipient_hash, message
-        ORDER BY event_time, attempt, origin
+        -- Two tries of one recipient in one microsecond, neither numbered, may come in
+        -- either order; a unique column as the last key would make the sort carry it.
+        ORDER BY event_time, attempt
         ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING
     )
 ),
