@@ -41,12 +41,7 @@ WITH marked AS (
 ),
 ahead AS (
     SELECT
-        event_time,
-        source_ip,
-        mx_group,
-        outcome,
-        class,
-        recipient_hash,
+        marked.*,
         min(try_time) OVER later    AS next_try,
         min(expiry_time) OVER later AS next_expiry
     FROM marked

@@ -341,22 +341,20 @@ fn retries() -> Vec<Try> {
         ("2026-11-08T07:01:00Z", "out1", "Q5", Some(14), None, "google", Deferred, conn, 1),
         ("2026-11-08T07:11:00Z", "out1", "Q5", Some(14), None, "google", Delivered, none, 2),
     ];
-    let postfix = rows
-        .into_iter()
-        .map(|(t, host, queue, rcpt, ip, group, outcome, class, attempt)| Try {
-            t,
-            mta: Mta::Postfix,
-            host,
-            message_id: None,
-            queue,
-            rcpt,
-            ip,
-            mx: None,
-            group,
-            outcome,
-            class,
-            attempt,
-        });
+    let postfix = |(t, host, queue, rcpt, ip, group, outcome, class, attempt)| Try {
+        t,
+        mta: Mta::Postfix,
+        host,
+        message_id: None,
+        queue,
+        rcpt,
+        ip,
+        mx: None,
+        group,
+        outcome,
+        class,
+        attempt,
+    };
     // PowerMTA: two messages of one job to one recipient. The first is deferred and
     // delivered an hour later; the second, delivered in between, is not its retry.
     #[rustfmt::skip]
@@ -365,22 +363,12 @@ fn retries() -> Vec<Try> {
         ("2026-11-08T07:32:00Z", "<m2@news.example>", Delivered, none, 1),
         ("2026-11-08T08:30:00Z", "<m1@news.example>", Delivered, none, 2),
     ]
-    .into_iter()
     .map(|(t, message_id, outcome, class, attempt)| Try {
-        t,
         mta: Mta::PowerMta,
-        host: "pmta1",
         message_id: Some(message_id),
-        queue: "JOB-7",
-        rcpt: Some(21),
-        ip: Some("198.51.100.14"),
-        mx: None,
-        group: "gmx",
-        outcome,
-        class,
-        attempt,
+        ..postfix((t, "pmta1", "JOB-7", Some(21), Some("198.51.100.14"), "gmx", outcome, class, attempt))
     });
-    postfix.chain(pmta).collect()
+    rows.into_iter().map(postfix).chain(pmta).collect()
 }
 
 async fn deferrals(filter: &EventFilter) -> String {
