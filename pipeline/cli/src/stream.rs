@@ -37,6 +37,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use deferlog_kafka::{Partitions, Producer, Source, TopicPartition};
 use deferlog_metrics::Exporter;
 use deferlog_stream::{EpochSink, PartitionStatus, Processor, Record, StreamError, TenantFrom};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -449,6 +450,8 @@ struct Shared {
     watermarks: Mutex<Vec<Option<i64>>>,
     /// The status line.
     board: Board,
+    /// Hosts and instances already logged as sending events without a source IP.
+    no_ip_told: Mutex<HashSet<(String, String)>>,
 }
 
 impl Shared {
@@ -461,6 +464,7 @@ impl Shared {
     }
 
     fn checkpointed(&self, slot: usize, status: Vec<PartitionStatus>, watermark_us: i64) {
+        self.tell_no_source_ip(&status);
         let open = status.iter().any(|p| p.open_hours > 0);
         let held = worker_watermark(watermark_us, !status.is_empty(), open);
         let mut all: Vec<PartitionStatus> = {
@@ -488,6 +492,24 @@ impl Shared {
             .as_mut()
         {
             cb(&all);
+        }
+    }
+
+    /// Logs, once per process, each (host, instance) whose events go out without a
+    /// sending IP: the `[[egress]]` entry the configuration lacks.
+    fn tell_no_source_ip(&self, status: &[PartitionStatus]) {
+        let mut told = self.no_ip_told.lock().unwrap_or_else(PoisonError::into_inner);
+        for p in status {
+            for s in &p.stats.no_source_ip.sources {
+                if told.insert((s.host.clone(), s.instance.clone())) {
+                    say!(
+                        "deferlog run: {}/{}: events of {s} get no source_ip: the records name none and no \
+                         [[egress]] entry matches",
+                        p.topic,
+                        p.partition
+                    );
+                }
+            }
         }
     }
 }
@@ -521,6 +543,7 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
         hour_gauges: Arc::new(Mutex::new(HourGauges::new(served.exporter.clone())?)),
         watermarks: Mutex::new(vec![None; slots]),
         board: Board::new(slots, settings.status_interval),
+        no_ip_told: Mutex::default(),
         on_checkpoint: Mutex::new(hooks.on_checkpoint),
         statuses: Mutex::new(vec![Vec::new(); slots]),
         sink: hooks.sink.map(|s| Arc::new(Mutex::new(s))),

@@ -29,5 +29,5 @@ pub use envelope::{EnvelopeFields, valid_tenant};
 pub use normalizer::{Format, Normalizer, NormalizerConfig, NormalizerState, SyslogFields};
 pub use redact::redact_recipients;
 pub use stamp::{Zone, ZoneError};
-pub use stats::{RejectReason, SkipKind, Stats};
+pub use stats::{HostInstance, NoSourceIp, RejectReason, SkipKind, Stats};
 pub use syslog::route_key;

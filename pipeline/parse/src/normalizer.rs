@@ -5,10 +5,10 @@ use crate::HashMap;
 use crate::correlate::Correlator;
 use crate::egress::{Egress, EgressMap};
 use crate::stamp::{StampParser, Zone};
-use crate::stats::{RejectReason, SkipKind, Stats};
+use crate::stats::{NoSourceIp, RejectReason, SkipKind, Stats};
 use crate::syslog::{self, FrameError, SyslogLine};
 use deferlog_classify::{Classifier, Memo, MxGroups};
-use deferlog_event::{Class, EventSink, Mta, Origin, RejectRow, RejectSink};
+use deferlog_event::{Class, EventRow, EventSink, Mta, Origin, RejectRow, RejectSink};
 use siphasher::sip::SipHasher13;
 use std::fmt;
 use std::mem;
@@ -247,7 +247,9 @@ impl Normalizer {
         };
         let line = line.strip_suffix('\n').unwrap_or(&line);
         let line = line.strip_suffix('\r').unwrap_or(line);
-        self.text(line, raw, origin, events, rejects);
+        let mut events = self.tally(events);
+        self.text(line, raw, origin, &mut events, rejects);
+        self.stats.no_source_ip = events.no_source_ip;
     }
 
     /// A line its reader cut at its length limit (`raw`: what was kept of it): one
@@ -335,7 +337,19 @@ impl Normalizer {
             program: frame.program,
             message: frame.message,
         };
-        self.dispatch(&frame, raw, origin, events, rejects);
+        let mut events = self.tally(events);
+        self.dispatch(&frame, raw, origin, &mut events, rejects);
+        self.stats.no_source_ip = events.no_source_ip;
+    }
+
+    /// The caller's sink, counting on the way the events without a sending IP: the
+    /// one place every event of every format passes. The counts travel with it while
+    /// the line is parsed (`self` is borrowed whole then) and are put back after.
+    fn tally<'a>(&mut self, events: &'a mut dyn EventSink) -> Tally<'a> {
+        Tally {
+            events,
+            no_source_ip: mem::take(&mut self.stats.no_source_ip),
+        }
     }
 
     fn dispatch(
@@ -421,6 +435,20 @@ fn looks_like_delivery(line: &str) -> bool {
 
 /// Lower-cases `s` (into `buf` only when it may not be lower-case already) and strips
 /// a trailing root dot.
+struct Tally<'a> {
+    events: &'a mut dyn EventSink,
+    no_source_ip: NoSourceIp,
+}
+
+impl EventSink for Tally<'_> {
+    fn push(&mut self, row: &EventRow<'_>) {
+        if row.source_ip.is_none() {
+            self.no_source_ip.count(row.mta_host, row.mta_instance.unwrap_or(""));
+        }
+        self.events.push(row);
+    }
+}
+
 pub(crate) fn lower<'a>(s: &'a str, buf: &'a mut String) -> &'a str {
     let s = s.strip_suffix('.').unwrap_or(s);
     if s.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {

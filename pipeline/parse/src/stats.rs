@@ -88,6 +88,11 @@ pub struct Stats {
     pub state_size: u64,
     /// Attempts to recipients past the per-queue-id limit (no attempt number kept).
     pub untracked_recipients: u64,
+    /// Events that went out without a sending IP, by host and instance, since this
+    /// normalizer was made: not checkpointed, so after a restart that added the
+    /// missing `[[egress]]` entry a host is not named again for its earlier events.
+    #[serde(skip)]
+    pub no_source_ip: NoSourceIp,
 }
 
 /// The row of `Stats::rejects` for `mta`.
@@ -117,6 +122,74 @@ fn pad<T: Copy, E: serde::de::Error, const N: usize>(v: Vec<T>, zero: T) -> Resu
     let mut a = [zero; N];
     a[..v.len()].copy_from_slice(&v);
     Ok(a)
+}
+
+/// Hosts and instances remembered by name; events of any others are only counted, so
+/// a stream of made-up host names cannot grow the list.
+const MAX_NAMED_SOURCES: usize = 32;
+
+/// Events without a sending IP (the record names none and no `[[egress]]` entry
+/// matches its host and instance), by host and instance: what the egress map lacks,
+/// named so a user can add it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NoSourceIp {
+    /// In the order first seen.
+    pub sources: Vec<HostInstance>,
+    /// Events of hosts and instances past the first `MAX_NAMED_SOURCES`.
+    pub others: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostInstance {
+    pub host: String,
+    /// `""` when the record names no instance.
+    pub instance: String,
+    pub events: u64,
+}
+
+/// As a user finds it in the configuration: `host mta-out3, instance postfix`.
+impl std::fmt::Display for HostInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.instance.as_str() {
+            "" => write!(f, "host {}, no instance", self.host),
+            i => write!(f, "host {}, instance {i}", self.host),
+        }
+    }
+}
+
+impl NoSourceIp {
+    pub fn count(&mut self, host: &str, instance: &str) {
+        self.add(host, instance, 1);
+    }
+
+    fn add(&mut self, host: &str, instance: &str, events: u64) {
+        if let Some(s) = self
+            .sources
+            .iter_mut()
+            .find(|s| s.host == host && s.instance == instance)
+        {
+            s.events += events;
+        } else if self.sources.len() < MAX_NAMED_SOURCES {
+            self.sources.push(HostInstance {
+                host: host.into(),
+                instance: instance.into(),
+                events,
+            });
+        } else {
+            self.others += events;
+        }
+    }
+
+    pub fn merge(&mut self, other: &NoSourceIp) {
+        for s in &other.sources {
+            self.add(&s.host, &s.instance, s.events);
+        }
+        self.others += other.others;
+    }
+
+    pub fn events(&self) -> u64 {
+        self.sources.iter().map(|s| s.events).sum::<u64>() + self.others
+    }
 }
 
 impl Stats {
@@ -192,12 +265,39 @@ impl Stats {
         }
         self.evictions += other.evictions;
         self.state_size += other.state_size;
+        self.no_source_ip.merge(&other.no_source_ip);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sources_without_an_ip_are_named_up_to_a_bound_and_merge_by_name() {
+        let mut a = NoSourceIp::default();
+        for i in 0..MAX_NAMED_SOURCES + 3 {
+            a.count(&format!("mta{i}"), "postfix");
+        }
+        a.count("mta0", "postfix");
+        assert_eq!(a.sources.len(), MAX_NAMED_SOURCES);
+        assert_eq!((a.sources[0].events, a.others), (2, 3));
+        let mut b = NoSourceIp::default();
+        b.count("elsewhere", "");
+        b.count("mta0", "postfix");
+        b.merge(&a);
+        assert_eq!(
+            b.sources.len(),
+            MAX_NAMED_SOURCES,
+            "the first ones seen keep their names"
+        );
+        assert_eq!(b.sources[0].to_string(), "host elsewhere, no instance");
+        assert_eq!(
+            (b.sources[1].to_string().as_str(), b.sources[1].events),
+            ("host mta0, instance postfix", 3)
+        );
+        assert_eq!(b.events(), a.events() + 2);
+    }
 
     #[test]
     fn counts_stored_by_a_build_with_fewer_kinds_read_back_padded() {

@@ -292,6 +292,48 @@ fn an_expiry_goes_to_the_mx_and_ip_of_each_pending_recipients_last_attempt() {
 }
 
 #[test]
+fn events_without_a_sending_ip_are_counted_by_host_and_instance() {
+    // The map knows postfix-ip1 and postfix-ip2 on mta-out1, nothing else.
+    let mut n = Normalizer::new(two_ip_config());
+    let mut lines: Vec<&str> = EXPIRY_LOG.lines().collect();
+    lines.extend([
+        "Nov  8 13:00:00 mta-out1 postfix-ip9/smtp[4]: FFFFF11111: to=<d@gmail.com>, relay=alt1.gmail-smtp-in.l.google.com[142.250.2.27]:25, delay=1, delays=0/0/0/1, dsn=4.7.28, status=deferred (host alt1.gmail-smtp-in.l.google.com[142.250.2.27] said: 421-4.7.28 rate limited (in reply to end of DATA command))",
+        "Nov  8 14:00:00 mta-out1 postfix-ip9/smtp[4]: FFFFF11111: to=<d@gmail.com>, relay=alt1.gmail-smtp-in.l.google.com[142.250.2.27]:25, delay=1, delays=0/0/0/1, dsn=4.7.28, status=deferred (host alt1.gmail-smtp-in.l.google.com[142.250.2.27] said: 421-4.7.28 rate limited (in reply to end of DATA command))",
+        // Its expiry goes to the last attempt's (missing) IP.
+        "Nov  8 18:00:00 mta-out1 postfix-ip9/qmgr[1]: FFFFF11111: from=<b@news.example.com>, status=expired, returned to sender",
+        "Nov  8 13:00:00 mta-out7 postfix/smtp[9]: AAAAA22222: to=<e@yahoo.com>, relay=mta5.am0.yahoodns.net[67.195.204.72]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok dirdel)",
+        // An expiry of a queue id with no recipient seen: one event, the map's IP.
+        "Nov  8 18:00:00 mta-out7 postfix/qmgr[1]: BBBBB33333: from=<b@news.example.com>, status=expired, returned to sender",
+        // KumoMTA names its egress source; without source_address the map decides.
+        r#"{"type":"Delivery","id":"2e98076abbbc11ed940250ebf67f93bd","sender":"news@sender.example","recipient":"b@outlook.com","queue":"outlook.com","site":"","size":900,"response":{"code":250,"enhanced_code":{"class":2,"subject":6,"detail":0},"content":"Queued mail for delivery","command":"."},"peer_address":{"name":"outlook-com.olc.protection.outlook.com.","addr":"52.101.0.1"},"timestamp":1794268805,"created":1794268800,"num_attempts":0,"egress_source":"ip-2"}"#,
+    ]);
+    let (sink, _) = normalize(&mut n, "t", &lines);
+    let got = n.stats().no_source_ip;
+    let named: Vec<_> = got
+        .sources
+        .iter()
+        .map(|s| (s.host.as_str(), s.instance.as_str(), s.events))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            ("mta-out1", "postfix-ip9", 3),
+            ("mta-out7", "postfix", 2),
+            ("unknown", "ip-2", 1)
+        ]
+    );
+    assert_eq!(got.others, 0);
+    // The same as the events themselves say.
+    let without: Vec<_> = sink.iter().filter(|e| e.source_ip.is_none()).collect();
+    assert_eq!(without.len() as u64, got.events());
+    assert_eq!(
+        sink.iter().filter(|e| e.source_ip.is_some()).count(),
+        6,
+        "EXPIRY_LOG's events"
+    );
+}
+
+#[test]
 fn a_restored_snapshot_continues_exactly_where_the_state_was() {
     let lines: Vec<&str> = EXPIRY_LOG.lines().collect();
     let run = |n: &mut Normalizer, lines: &[&str], sink: &mut Vec<OwnedSummary>| {

@@ -146,6 +146,16 @@ pub fn print_summary(s: &Summary, out: &str) {
     if st.evictions > 0 {
         say!("state evictions {:>11}", st.evictions);
     }
+    let no_ip = st.no_source_ip.events();
+    if no_ip > 0 {
+        say!("no sending IP  {no_ip:>12}  (the records name none and no [[egress]] entry matches)");
+        for s in &st.no_source_ip.sources {
+            say!("  {:<36}{:>10}", s.to_string(), s.events);
+        }
+        if st.no_source_ip.others > 0 {
+            say!("  {:<36}{:>10}", "other hosts and instances", st.no_source_ip.others);
+        }
+    }
     say!("elapsed        {:>11.3}s", secs);
     say!("lines/s        {:>12.0}", st.lines as f64 / secs);
     say!(

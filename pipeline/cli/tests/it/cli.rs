@@ -293,6 +293,48 @@ fn walkdir(p: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 #[test]
+fn replay_names_the_hosts_and_instances_whose_events_got_no_sending_ip() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // The generated fleet's config leaves out one instance on purpose: mta-out3's
+    // default `postfix`.
+    let g = generate(dir.path(), 5000, 7);
+    let nulls = |out: &std::path::Path| {
+        ok(deferlog()
+            .args(["sql", "--format", "csv", "--data"])
+            .arg(out)
+            .arg("SELECT mta_host, mta_instance, count(*) AS n FROM events WHERE source_ip IS NULL GROUP BY 1, 2")
+            .output()
+            .expect("sql"))
+    };
+    let out = dir.path().join("archive");
+    let summary = crate::support::replay(&g.config, &out, &[&g.log]);
+    let mut lines = summary.lines().skip_while(|l| !l.starts_with("no sending IP"));
+    let head: Vec<&str> = lines.next().expect("a no-sending-IP line").split_whitespace().collect();
+    let n = head[3];
+    assert_eq!(
+        lines.next().map(|l| l.split_whitespace().collect::<Vec<_>>()),
+        Some(vec!["host", "mta-out3,", "instance", "postfix", n]),
+        "{summary}"
+    );
+    assert!(
+        lines.next().is_some_and(|l| !l.starts_with("  ")),
+        "one host and instance: {summary}"
+    );
+    // What the archive holds without a source_ip.
+    assert_eq!(nulls(&out), format!("mta_host,mta_instance,n\nmta-out3,postfix,{n}\n"));
+
+    // With the entry added, every event has its IP and the summary names nothing.
+    let mut config = std::fs::read_to_string(&g.config).expect("config");
+    config.push_str("\n[[egress]]\nhost = \"mta-out3\"\ninstance = \"postfix\"\nip = \"203.0.113.30\"\n");
+    let mapped = dir.path().join("mapped.toml");
+    std::fs::write(&mapped, config).expect("write");
+    let out = dir.path().join("mapped");
+    let summary = crate::support::replay(&mapped, &out, &[&g.log]);
+    assert!(!summary.contains("no sending IP"), "{summary}");
+    assert_eq!(nulls(&out), "mta_host,mta_instance,n\n");
+}
+
+#[test]
 fn sql_runs_the_query_files_and_the_users_own_over_the_archive() {
     let dir = tempfile::tempdir().expect("tmp");
     let g = generate(dir.path(), 5000, 7);

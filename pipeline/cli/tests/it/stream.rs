@@ -197,6 +197,13 @@ fn run_counts_a_topic_exactly_stops_on_sigterm_and_agrees_with_replay() {
         stderr.contains("deferlog run: moved mail/"),
         "a partition moved: {stderr}"
     );
+    // The fleet's config leaves mta-out3's default instance out: named once, alone.
+    let no_ip: Vec<&str> = stderr.lines().filter(|l| l.contains("get no source_ip")).collect();
+    assert_eq!(no_ip.len(), 1, "{stderr}");
+    assert!(
+        no_ip[0].contains("events of host mta-out3, instance postfix get"),
+        "{stderr}"
+    );
 
     // Everything consumed is in the report, the last hours not final yet.
     let with_final = report_csv_with_final(&c.archive, &[]);
