@@ -112,7 +112,18 @@ pub enum ReportCommand {
     Hourly(ReportArgs),
     /// One row per (hour, source_ip, mx_group, class) of deferrals: how many, how many
     /// were tried again, and how soon (median and longest wait, seconds).
-    Deferrals(ReportArgs),
+    Deferrals(DeferralsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DeferralsArgs {
+    #[command(flatten)]
+    pub report: ReportArgs,
+    /// Only deferrals of this cause: connection_limit, rate_limit, reputation,
+    /// blocklist, auth, greylist, content, recipient, policy, network, tls, local or
+    /// other.
+    #[arg(long)]
+    pub class: Option<String>,
 }
 
 #[derive(Debug, Args)]

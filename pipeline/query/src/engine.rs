@@ -135,8 +135,8 @@ impl Engine {
     }
 
     /// Registers `source` as the query's input and runs it, keeping the rows `filter`
-    /// selects by their `hour`, `source_ip` and `mx_group` columns, as it narrows
-    /// stored hourly rows. For a query whose rows depend on events the filter would
+    /// selects by their `hour`, `source_ip`, `mx_group` and `class` columns, as it
+    /// narrows stored hourly rows. For a query whose rows depend on events the filter would
     /// drop from its input (a deferral's next try comes later, maybe from another IP
     /// or to another MX group): only the filter's start narrows the input, to its hour.
     pub async fn run_narrowed(
@@ -148,7 +148,7 @@ impl Engine {
         self.register(q.input, source, &filter.start_hour_only()).await?;
         let err = df_err(q.name);
         let mut df = self.ctx.sql(q.sql).await.map_err(&err)?;
-        for e in filter.exprs_for(Table::Hourly) {
+        for e in filter.row_exprs() {
             df = df.filter(e).map_err(&err)?;
         }
         let schema = Arc::new(df.schema().as_arrow().clone());

@@ -1,11 +1,11 @@
-//! Narrowing an input table: time range, sending IP, MX group.
+//! Narrowing an input table: time range, sending IP, MX group, class.
 
 use crate::Table;
 use crate::schema::col as h;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::scalar::ScalarValue;
-use deferlog_event::{HOUR_US, col as c};
+use deferlog_event::{Class, HOUR_US, col as c};
 
 /// Conditions on events, ANDed; all optional. Times are µs since the epoch, UTC;
 /// `from` is inclusive, `to` exclusive.
@@ -15,6 +15,9 @@ pub struct EventFilter {
     pub to_us: Option<i64>,
     pub source_ip: Option<SourceIp>,
     pub mx_group: Option<String>,
+    /// Of rows that have a class (events, `deferrals.sql`'s rows); hourly rows have
+    /// none, so none of them is of this one.
+    pub class: Option<Class>,
 }
 
 /// The sending IP rows must have.
@@ -82,6 +85,26 @@ impl EventFilter {
         }
         if let Some(g) = &self.mx_group {
             out.push(text(c::MX_GROUP, g));
+        }
+        if let Some(class) = self.class {
+            out.push(match table {
+                Table::Events => text(c::CLASS, class.as_str()),
+                Table::Partials | Table::Hourly => lit(false),
+            });
+        }
+        out
+    }
+
+    /// The conditions on the rows of a query narrowed by its rows
+    /// ([`crate::Engine::run_narrowed`]): rows by hour, sending IP, MX group and class.
+    pub(crate) fn row_exprs(&self) -> Vec<Expr> {
+        let mut out = EventFilter {
+            class: None,
+            ..self.clone()
+        }
+        .exprs_for(Table::Hourly);
+        if let Some(class) = self.class {
+            out.push(text(c::CLASS, class.as_str()));
         }
         out
     }

@@ -276,6 +276,15 @@ async fn hourly_filters_narrow_the_input() {
         ..Default::default()
     };
     assert_eq!(hourly(src(), &nothing).await, "");
+    let expiries = EventFilter {
+        class: Some(Class::Expired),
+        ..Default::default()
+    };
+    assert_eq!(
+        hourly(src(), &expiries).await,
+        "2026-11-08T07:00:00Z,198.51.100.11,,unknown,0,0,0,0,1\n\
+         2026-11-08T08:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,0,0,0,0,1\n"
+    );
 }
 
 #[tokio::test]
@@ -430,6 +439,18 @@ async fn deferrals_narrowed_still_find_next_tries_outside_the_filter() {
         ..EventFilter::default()
     };
     assert_eq!(deferrals(&later).await, retries_rows(&[6, 7]));
+    // A cause narrows the rows too: the next tries of other classes still count.
+    let rate_limit = EventFilter {
+        class: Some(Class::RateLimit),
+        ..EventFilter::default()
+    };
+    assert_eq!(deferrals(&rate_limit).await, retries_rows(&[2, 4, 5, 7]));
+    let google_limits = EventFilter {
+        mx_group: Some("google".into()),
+        class: Some(Class::ConnectionLimit),
+        ..EventFilter::default()
+    };
+    assert_eq!(deferrals(&google_limits).await, retries_rows(&[0, 3]));
 }
 
 /// A file cut short (a disk that filled, a copy interrupted) is named in the error, and
@@ -709,6 +730,12 @@ async fn report_keeps_the_latest_revision_per_scope_and_sums_scopes() {
         report(&no_ip).await,
         "2026-11-08T07:00:00Z,,gmail-smtp-in.l.google.com,google,2,2,0,0,0,true\n"
     );
+    // Hourly rows have no class: none is of any one.
+    let a_class = EventFilter {
+        class: Some(Class::RateLimit),
+        ..Default::default()
+    };
+    assert_eq!(report(&a_class).await, "");
 }
 
 #[tokio::test]

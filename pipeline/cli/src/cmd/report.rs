@@ -8,13 +8,32 @@ use crate::output::{self, Format};
 use anyhow::{Context, Result, bail};
 use deferlog_app::say;
 use deferlog_archive::{EVENTS_DIR, HOURLY_DIR, REJECTS_DIR};
+use deferlog_event::Class;
 use deferlog_query::{EventFilter, EventSource, Query, SourceIp};
 use deferlog_stream::STATE_DIR;
 
 pub fn run(r: ReportCommand) -> Result<()> {
     match r {
-        ReportCommand::Hourly(a) => report(a, Report::Hourly),
-        ReportCommand::Deferrals(a) => report(a, Report::Deferrals),
+        ReportCommand::Hourly(a) => report(a, Report::Hourly, None),
+        ReportCommand::Deferrals(a) => {
+            let class = a.class.as_deref().map(deferral_class).transpose()?;
+            report(a.report, Report::Deferrals, class)
+        }
+    }
+}
+
+/// `--class`: a cause a deferral can have (not `none` or `expired`), any case.
+fn deferral_class(s: &str) -> Result<Class> {
+    match s.to_ascii_lowercase().parse() {
+        Ok(Class::None | Class::Expired) | Err(_) => {
+            let causes: Vec<&str> = Class::ALL
+                .iter()
+                .filter(|c| !matches!(c, Class::None | Class::Expired))
+                .map(|c| c.as_str())
+                .collect();
+            bail!("--class {s:?} is no cause of a deferral; one of: {}", causes.join(", "))
+        }
+        Ok(class) => Ok(class),
     }
 }
 
@@ -55,7 +74,7 @@ impl Report {
     }
 }
 
-fn report(a: ReportArgs, what: Report) -> Result<()> {
+fn report(a: ReportArgs, what: Report, class: Option<Class>) -> Result<()> {
     let format: Format = a.format.parse().context("--format")?;
     let filter = EventFilter {
         from_us: a.from.as_deref().map(parse_time).transpose().context("--from")?,
@@ -63,6 +82,7 @@ fn report(a: ReportArgs, what: Report) -> Result<()> {
         // As stored: an IP in its canonical form, a group in lower case.
         source_ip: a.source_ip.as_deref().map(source_ip).transpose()?,
         mx_group: a.mx_group.map(|g| g.to_lowercase()),
+        class,
     };
     if let (Some(from), Some(to)) = (&a.from, &a.to)
         && filter.from_us >= filter.to_us

@@ -104,6 +104,42 @@ fn report_deferrals_add_up_to_the_truth_and_wait_as_the_generator_backs_off() {
     }
     assert_eq!(got, truth);
     assert!(retried_rows > 10, "{report}");
+
+    // `--class` (any case) keeps exactly that cause's rows of the whole report.
+    let only = |class: &str| {
+        crate::support::run(&[
+            "report",
+            "deferrals",
+            "--format",
+            "csv",
+            "--class",
+            class,
+            "--data",
+            &out.to_string_lossy(),
+        ])
+    };
+    let whole: Vec<&str> = report.lines().skip(1).collect();
+    for class in ["rate_limit", "CONNECTION_LIMIT"] {
+        let want: Vec<&str> = whole
+            .iter()
+            .copied()
+            .filter(|r| r.split(',').nth(3) == Some(&*class.to_lowercase()))
+            .collect();
+        assert!(!want.is_empty(), "the generator defers with {class}");
+        let got = only(class);
+        assert_eq!(got.lines().skip(1).collect::<Vec<_>>(), want, "--class {class}");
+    }
+    let o = crate::support::deferlog()
+        .args(["report", "deferrals", "--class", "expired", "--data"])
+        .arg(&out)
+        .output()
+        .expect("report");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("--class \"expired\" is no cause of a deferral") && err.contains("rate_limit"),
+        "{err}"
+    );
 }
 
 #[test]
