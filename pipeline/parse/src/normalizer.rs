@@ -433,8 +433,7 @@ fn looks_like_delivery(line: &str) -> bool {
     line.contains(" to=") && (line.contains("status=") || line.contains("relay="))
 }
 
-/// Lower-cases `s` (into `buf` only when it may not be lower-case already) and strips
-/// a trailing root dot.
+/// See [`Normalizer::tally`].
 struct Tally<'a> {
     events: &'a mut dyn EventSink,
     no_source_ip: NoSourceIp,
@@ -449,6 +448,8 @@ impl EventSink for Tally<'_> {
     }
 }
 
+/// Lower-cases `s` (into `buf` only when it may not be lower-case already) and strips
+/// a trailing root dot.
 pub(crate) fn lower<'a>(s: &'a str, buf: &'a mut String) -> &'a str {
     let s = s.strip_suffix('.').unwrap_or(s);
     if s.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
