@@ -1,6 +1,8 @@
 //! Command-line surface.
 
+use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand};
+use deferlog_event::Class;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -119,11 +121,19 @@ pub enum ReportCommand {
 pub struct DeferralsArgs {
     #[command(flatten)]
     pub report: ReportArgs,
-    /// Only deferrals of this cause: connection_limit, rate_limit, reputation,
-    /// blocklist, auth, greylist, content, recipient, policy, network, tls, local or
-    /// other.
-    #[arg(long)]
+    /// Only deferrals of this cause (any case).
+    #[arg(long, ignore_case = true, value_parser = deferral_causes())]
     pub class: Option<String>,
+}
+
+/// What a deferral's class can be: every class but `none` (deliveries) and `expired`.
+fn deferral_causes() -> PossibleValuesParser {
+    PossibleValuesParser::new(
+        Class::ALL
+            .iter()
+            .filter(|c| !matches!(c, Class::None | Class::Expired))
+            .map(|c| c.as_str()),
+    )
 }
 
 #[derive(Debug, Args)]

@@ -37,7 +37,6 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use deferlog_kafka::{Partitions, Producer, Source, TopicPartition};
 use deferlog_metrics::Exporter;
 use deferlog_stream::{EpochSink, PartitionStatus, Processor, Record, StreamError, TenantFrom};
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -450,8 +449,9 @@ struct Shared {
     watermarks: Mutex<Vec<Option<i64>>>,
     /// The status line.
     board: Board,
-    /// Hosts and instances already logged as sending events without a source IP.
-    no_ip_told: Mutex<HashSet<(String, String)>>,
+    /// Hosts and instances already logged as making attempts without a source IP, and
+    /// whether the ones past those a normalizer names were.
+    no_ip_told: Mutex<(Vec<(String, String)>, bool)>,
 }
 
 impl Shared {
@@ -495,20 +495,31 @@ impl Shared {
         }
     }
 
-    /// Logs, once per process, each (host, instance) whose events go out without a
+    /// Logs, once per process, each (host, instance) whose attempts go out without a
     /// sending IP: the `[[egress]]` entry the configuration lacks.
     fn tell_no_source_ip(&self, status: &[PartitionStatus]) {
-        let mut told = self.no_ip_told.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut guard = self.no_ip_told.lock().unwrap_or_else(PoisonError::into_inner);
+        let (told, others_told) = &mut *guard;
         for p in status {
-            for s in &p.stats.no_source_ip.sources {
-                if told.insert((s.host.clone(), s.instance.clone())) {
+            let no_ip = &p.stats.no_source_ip;
+            for s in &no_ip.sources {
+                if !told.iter().any(|(h, i)| *h == s.host && *i == s.instance) {
+                    told.push((s.host.clone(), s.instance.clone()));
                     say!(
-                        "deferlog run: {}/{}: events of {s} get no source_ip: the records name none and no \
+                        "deferlog run: {}/{}: attempts of {s} get no source_ip: the records name none and no \
                          [[egress]] entry matches",
                         p.topic,
                         p.partition
                     );
                 }
+            }
+            if no_ip.others > 0 && !*others_told {
+                *others_told = true;
+                say!(
+                    "deferlog run: {}/{}: attempts of more hosts and instances than are named get no source_ip",
+                    p.topic,
+                    p.partition
+                );
             }
         }
     }

@@ -247,9 +247,7 @@ impl Normalizer {
         };
         let line = line.strip_suffix('\n').unwrap_or(&line);
         let line = line.strip_suffix('\r').unwrap_or(line);
-        let mut events = self.tally(events);
-        self.text(line, raw, origin, &mut events, rejects);
-        self.stats.no_source_ip = events.no_source_ip;
+        self.tallied(events, |n, events| n.text(line, raw, origin, events, rejects));
     }
 
     /// A line its reader cut at its length limit (`raw`: what was kept of it): one
@@ -337,19 +335,19 @@ impl Normalizer {
             program: frame.program,
             message: frame.message,
         };
-        let mut events = self.tally(events);
-        self.dispatch(&frame, raw, origin, &mut events, rejects);
-        self.stats.no_source_ip = events.no_source_ip;
+        self.tallied(events, |n, events| n.dispatch(&frame, raw, origin, events, rejects));
     }
 
-    /// The caller's sink, counting on the way the events without a sending IP: the
-    /// one place every event of every format passes. The counts travel with it while
-    /// the line is parsed (`self` is borrowed whole then) and are put back after.
-    fn tally<'a>(&mut self, events: &'a mut dyn EventSink) -> Tally<'a> {
-        Tally {
+    /// Runs `parse` with the caller's sink wrapped to count the attempts without a
+    /// sending IP: the one place every event of every format passes. The counts travel
+    /// with the wrapper while `parse` has `self` whole, and are put back after.
+    fn tallied(&mut self, events: &mut dyn EventSink, parse: impl FnOnce(&mut Self, &mut dyn EventSink)) {
+        let mut tally = Tally {
             events,
             no_source_ip: mem::take(&mut self.stats.no_source_ip),
-        }
+        };
+        parse(self, &mut tally);
+        self.stats.no_source_ip = tally.no_source_ip;
     }
 
     fn dispatch(
@@ -433,7 +431,7 @@ fn looks_like_delivery(line: &str) -> bool {
     line.contains(" to=") && (line.contains("status=") || line.contains("relay="))
 }
 
-/// See [`Normalizer::tally`].
+/// See [`Normalizer::tallied`].
 struct Tally<'a> {
     events: &'a mut dyn EventSink,
     no_source_ip: NoSourceIp,
@@ -441,7 +439,11 @@ struct Tally<'a> {
 
 impl EventSink for Tally<'_> {
     fn push(&mut self, row: &EventRow<'_>) {
-        if row.source_ip.is_none() {
+        // Only attempts: an expiry takes its IP from the recipient's last attempt,
+        // which may predate an `[[egress]]` entry added since (it is in correlation
+        // state), and names the host and instance of the expiring line, not the
+        // sending one.
+        if row.source_ip.is_none() && row.outcome.is_attempt() {
             self.no_source_ip.count(row.mta_host, row.mta_instance.unwrap_or(""));
         }
         self.events.push(row);

@@ -61,7 +61,7 @@ kinds!(
     }
 );
 
-/// Running counts; cheap to copy out for a summary or a metrics scrape.
+/// Running counts, copied out for a summary, a checkpoint or a metrics scrape.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Stats {
     pub lines: u64,
@@ -88,9 +88,9 @@ pub struct Stats {
     pub state_size: u64,
     /// Attempts to recipients past the per-queue-id limit (no attempt number kept).
     pub untracked_recipients: u64,
-    /// Events that went out without a sending IP, by host and instance, since this
+    /// Attempts that went out without a sending IP, by host and instance, since this
     /// normalizer was made: not checkpointed, so after a restart that added the
-    /// missing `[[egress]]` entry a host is not named again for its earlier events.
+    /// missing `[[egress]]` entry a host is not named again for its earlier attempts.
     #[serde(skip)]
     pub no_source_ip: NoSourceIp,
 }
@@ -124,27 +124,28 @@ fn pad<T: Copy, E: serde::de::Error, const N: usize>(v: Vec<T>, zero: T) -> Resu
     Ok(a)
 }
 
-/// Hosts and instances remembered by name; events of any others are only counted, so
-/// a stream of made-up host names cannot grow the list.
+/// Hosts and instances remembered by name; attempts of any others are only counted,
+/// so a stream of made-up host names cannot grow the list.
 const MAX_NAMED_SOURCES: usize = 32;
 
-/// Events without a sending IP (the record names none and no `[[egress]]` entry
+/// Attempts without a sending IP (the record names none and no `[[egress]]` entry
 /// matches its host and instance), by host and instance: what the egress map lacks,
 /// named so a user can add it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NoSourceIp {
-    /// In the order first seen.
+    /// In the order first seen (merged lists: in the order merged).
     pub sources: Vec<HostInstance>,
-    /// Events of hosts and instances past the first `MAX_NAMED_SOURCES`.
+    /// Attempts of hosts and instances past the first `MAX_NAMED_SOURCES`.
     pub others: u64,
 }
 
+/// One host and instance, and its attempts without a sending IP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostInstance {
     pub host: String,
     /// `""` when the record names no instance.
     pub instance: String,
-    pub events: u64,
+    pub attempts: u64,
 }
 
 /// As a user finds it in the configuration: `host mta-out3, instance postfix`.
@@ -162,33 +163,33 @@ impl NoSourceIp {
         self.add(host, instance, 1);
     }
 
-    fn add(&mut self, host: &str, instance: &str, events: u64) {
+    fn add(&mut self, host: &str, instance: &str, attempts: u64) {
         if let Some(s) = self
             .sources
             .iter_mut()
             .find(|s| s.host == host && s.instance == instance)
         {
-            s.events += events;
+            s.attempts += attempts;
         } else if self.sources.len() < MAX_NAMED_SOURCES {
             self.sources.push(HostInstance {
                 host: host.into(),
                 instance: instance.into(),
-                events,
+                attempts,
             });
         } else {
-            self.others += events;
+            self.others += attempts;
         }
     }
 
     pub fn merge(&mut self, other: &NoSourceIp) {
         for s in &other.sources {
-            self.add(&s.host, &s.instance, s.events);
+            self.add(&s.host, &s.instance, s.attempts);
         }
         self.others += other.others;
     }
 
-    pub fn events(&self) -> u64 {
-        self.sources.iter().map(|s| s.events).sum::<u64>() + self.others
+    pub fn attempts(&self) -> u64 {
+        self.sources.iter().map(|s| s.attempts).sum::<u64>() + self.others
     }
 }
 
@@ -281,7 +282,7 @@ mod tests {
         }
         a.count("mta0", "postfix");
         assert_eq!(a.sources.len(), MAX_NAMED_SOURCES);
-        assert_eq!((a.sources[0].events, a.others), (2, 3));
+        assert_eq!((a.sources[0].attempts, a.others), (2, 3));
         let mut b = NoSourceIp::default();
         b.count("elsewhere", "");
         b.count("mta0", "postfix");
@@ -293,10 +294,10 @@ mod tests {
         );
         assert_eq!(b.sources[0].to_string(), "host elsewhere, no instance");
         assert_eq!(
-            (b.sources[1].to_string().as_str(), b.sources[1].events),
+            (b.sources[1].to_string().as_str(), b.sources[1].attempts),
             ("host mta0, instance postfix", 3)
         );
-        assert_eq!(b.events(), a.events() + 2);
+        assert_eq!(b.attempts(), a.attempts() + 2);
     }
 
     #[test]

@@ -135,10 +135,11 @@ impl Engine {
     }
 
     /// Registers `source` as the query's input and runs it, keeping the rows `filter`
-    /// selects by their `hour`, `source_ip`, `mx_group` and `class` columns, as it
-    /// narrows stored hourly rows. For a query whose rows depend on events the filter would
-    /// drop from its input (a deferral's next try comes later, maybe from another IP
-    /// or to another MX group): only the filter's start narrows the input, to its hour.
+    /// selects by their `hour`, `source_ip`, `mx_group` and `class` columns (hours that
+    /// overlap the range, as for stored hourly rows). For a query whose rows depend on
+    /// events the filter would drop from its input (a deferral's next try comes later,
+    /// maybe from another IP, to another MX group or with another class): only the
+    /// filter's start narrows the input, to its hour.
     pub async fn run_narrowed(
         &self,
         q: Query,

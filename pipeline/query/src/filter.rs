@@ -62,7 +62,29 @@ impl EventFilter {
     /// The conditions on `table`. Events are cut at `from`/`to` exactly; tables of
     /// hourly rows keep every hour that overlaps `[from, to)`.
     pub fn exprs_for(&self, table: Table) -> Vec<Expr> {
-        let mut out = Vec::new();
+        let mut out = self.time_exprs(table);
+        out.extend(self.sender_exprs());
+        if let Some(class) = self.class {
+            out.push(match table {
+                Table::Events => text(c::CLASS, class.as_str()),
+                // Hourly rows have no class: none is of this one.
+                Table::Partials | Table::Hourly => lit(false),
+            });
+        }
+        out
+    }
+
+    /// The conditions on the rows of a query narrowed by its rows
+    /// ([`crate::Engine::run_narrowed`]): by hour as hourly rows are, and by sending IP,
+    /// MX group and class.
+    pub(crate) fn row_exprs(&self) -> Vec<Expr> {
+        let mut out = self.time_exprs(Table::Hourly);
+        out.extend(self.sender_exprs());
+        out.extend(self.class.map(|class| text(c::CLASS, class.as_str())));
+        out
+    }
+
+    fn time_exprs(&self, table: Table) -> Vec<Expr> {
         let (time, from, to) = match table {
             Table::Events => (c::EVENT_TIME, self.from_us, self.to_us),
             Table::Partials | Table::Hourly => (
@@ -72,40 +94,18 @@ impl EventFilter {
                     .map(|t| t.saturating_add(HOUR_US - 1).div_euclid(HOUR_US) * HOUR_US),
             ),
         };
-        if let Some(f) = from {
-            out.push(col(time).gt_eq(ts(f)));
-        }
-        if let Some(t) = to {
-            out.push(col(time).lt(ts(t)));
-        }
-        match &self.source_ip {
-            Some(SourceIp::Addr(ip)) => out.push(text(c::SOURCE_IP, ip)),
-            Some(SourceIp::Unknown) => out.push(col(c::SOURCE_IP).is_null()),
-            None => {}
-        }
-        if let Some(g) = &self.mx_group {
-            out.push(text(c::MX_GROUP, g));
-        }
-        if let Some(class) = self.class {
-            out.push(match table {
-                Table::Events => text(c::CLASS, class.as_str()),
-                Table::Partials | Table::Hourly => lit(false),
-            });
-        }
-        out
+        let from = from.map(|f| col(time).gt_eq(ts(f)));
+        let to = to.map(|t| col(time).lt(ts(t)));
+        from.into_iter().chain(to).collect()
     }
 
-    /// The conditions on the rows of a query narrowed by its rows
-    /// ([`crate::Engine::run_narrowed`]): rows by hour, sending IP, MX group and class.
-    pub(crate) fn row_exprs(&self) -> Vec<Expr> {
-        let mut out = EventFilter {
-            class: None,
-            ..self.clone()
-        }
-        .exprs_for(Table::Hourly);
-        if let Some(class) = self.class {
-            out.push(text(c::CLASS, class.as_str()));
-        }
-        out
+    /// By sending IP and MX group, columns every table has.
+    fn sender_exprs(&self) -> impl Iterator<Item = Expr> + '_ {
+        let ip = self.source_ip.as_ref().map(|ip| match ip {
+            SourceIp::Addr(ip) => text(c::SOURCE_IP, ip),
+            SourceIp::Unknown => col(c::SOURCE_IP).is_null(),
+        });
+        let group = self.mx_group.as_ref().map(|g| text(c::MX_GROUP, g));
+        ip.into_iter().chain(group)
     }
 }

@@ -445,12 +445,12 @@ async fn deferrals_narrowed_still_find_next_tries_outside_the_filter() {
         ..EventFilter::default()
     };
     assert_eq!(deferrals(&rate_limit).await, retries_rows(&[2, 4, 5, 7]));
-    let google_limits = EventFilter {
-        mx_group: Some("google".into()),
-        class: Some(Class::ConnectionLimit),
+    let yahoo_rate_limit = EventFilter {
+        mx_group: Some("yahoo".into()),
+        class: Some(Class::RateLimit),
         ..EventFilter::default()
     };
-    assert_eq!(deferrals(&google_limits).await, retries_rows(&[0, 3]));
+    assert_eq!(deferrals(&yahoo_rate_limit).await, retries_rows(&[2, 4, 7]));
 }
 
 /// A file cut short (a disk that filled, a copy interrupted) is named in the error, and

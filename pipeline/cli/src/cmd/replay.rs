@@ -146,11 +146,11 @@ pub fn print_summary(s: &Summary, out: &str) {
     if st.evictions > 0 {
         say!("state evictions {:>11}", st.evictions);
     }
-    let no_ip = st.no_source_ip.events();
+    let no_ip = st.no_source_ip.attempts();
     if no_ip > 0 {
-        say!("no sending IP  {no_ip:>12}  (the records name none and no [[egress]] entry matches)");
+        say!("no sending IP  {no_ip:>12}  attempts (the records name none and no [[egress]] entry matches)");
         for s in &st.no_source_ip.sources {
-            say!("  {:<36}{:>10}", s.to_string(), s.events);
+            say!("  {:<36}{:>10}", s.to_string(), s.attempts);
         }
         if st.no_source_ip.others > 0 {
             say!("  {:<36}{:>10}", "other hosts and instances", st.no_source_ip.others);

@@ -16,24 +16,10 @@ pub fn run(r: ReportCommand) -> Result<()> {
     match r {
         ReportCommand::Hourly(a) => report(a, Report::Hourly, None),
         ReportCommand::Deferrals(a) => {
-            let class = a.class.as_deref().map(deferral_class).transpose()?;
+            // clap has checked it is one of the causes, in any case.
+            let class = a.class.map(|c| c.to_ascii_lowercase().parse::<Class>()).transpose()?;
             report(a.report, Report::Deferrals, class)
         }
-    }
-}
-
-/// `--class`: a cause a deferral can have (not `none` or `expired`), any case.
-fn deferral_class(s: &str) -> Result<Class> {
-    match s.to_ascii_lowercase().parse() {
-        Ok(Class::None | Class::Expired) | Err(_) => {
-            let causes: Vec<&str> = Class::ALL
-                .iter()
-                .filter(|c| !matches!(c, Class::None | Class::Expired))
-                .map(|c| c.as_str())
-                .collect();
-            bail!("--class {s:?} is no cause of a deferral; one of: {}", causes.join(", "))
-        }
-        Ok(class) => Ok(class),
     }
 }
 
@@ -129,7 +115,7 @@ fn report(a: ReportArgs, what: Report, class: Option<Class>) -> Result<()> {
     let batches = match what {
         Report::Hourly => run_query(Query::HOURLY_REPORT, source, &filter),
         // Its rows are narrowed, not its input: a deferral's next try may come after
-        // `--to`, from another IP or to another MX group.
+        // `--to`, from another IP, to another MX group or with another class.
         Report::Deferrals => run_narrowed(Query::DEFERRALS, source, &filter),
     }
     .with_context(|| format!("{} report over {}", what.name(), a.data.display()))?;

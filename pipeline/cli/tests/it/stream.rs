@@ -201,7 +201,7 @@ fn run_counts_a_topic_exactly_stops_on_sigterm_and_agrees_with_replay() {
     let no_ip: Vec<&str> = stderr.lines().filter(|l| l.contains("get no source_ip")).collect();
     assert_eq!(no_ip.len(), 1, "{stderr}");
     assert!(
-        no_ip[0].contains("events of host mta-out3, instance postfix get"),
+        no_ip[0].contains("attempts of host mta-out3, instance postfix get"),
         "{stderr}"
     );
 

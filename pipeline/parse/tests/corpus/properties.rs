@@ -117,6 +117,14 @@ fn mutated_records_of_every_format_never_panic_and_accepted_ones_round_trip() {
     let st = n.stats();
     assert_eq!(st.lines, rounds);
     assert_eq!(st.lines, st.accounted_lines());
+    // No egress map: every attempt without an IP of its own is counted, once.
+    let no_ip = sink
+        .rows
+        .iter()
+        .filter(|r| r.source_ip.is_none() && r.outcome.is_attempt())
+        .count();
+    assert!(no_ip > 0);
+    assert_eq!(st.no_source_ip.attempts(), no_ip as u64);
     assert!(st.events > 1000 && st.total_rejected() > 100, "{st:?}");
 
     // Every accepted record is a valid row of the schema, with its values intact.
