@@ -9,6 +9,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::logical_expr::Expr;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use deferlog_event::event_schema;
 use std::path::{Path, PathBuf};
@@ -131,7 +132,7 @@ impl Engine {
     /// Runs a query file over the registered tables and collects the result; an empty
     /// result is one empty batch, so callers always have the schema.
     pub async fn run(&self, q: Query) -> Result<Vec<RecordBatch>, QueryError> {
-        self.collect(q.name, q.sql).await
+        self.collect(q.name, q.sql, Vec::new()).await
     }
 
     /// Registers `source` as the query's input and runs it, keeping the rows `filter`
@@ -147,25 +148,24 @@ impl Engine {
         filter: &EventFilter,
     ) -> Result<Vec<RecordBatch>, QueryError> {
         self.register(q.input, source, &filter.start_hour_only()).await?;
-        let err = df_err(q.name);
-        let mut df = self.ctx.sql(q.sql).await.map_err(&err)?;
-        for e in filter.row_exprs() {
-            df = df.filter(e).map_err(&err)?;
-        }
-        let schema = Arc::new(df.schema().as_arrow().clone());
-        Ok(nonempty(df.collect().await.map_err(&err)?, schema))
+        self.collect(q.name, q.sql, filter.row_exprs()).await
     }
 
     /// Runs SQL a user wrote (`deferlog sql`) over the registered tables, as
     /// [`Engine::run`] runs a query file.
     pub async fn run_sql(&self, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
-        self.collect("given to `deferlog sql`", sql).await
+        self.collect("given to `deferlog sql`", sql, Vec::new()).await
     }
 
-    async fn collect(&self, name: &'static str, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
-        let df = self.ctx.sql(sql).await.map_err(df_err(name))?;
+    /// Runs `sql`, keeping the result rows every one of `keep` holds for.
+    async fn collect(&self, name: &'static str, sql: &str, keep: Vec<Expr>) -> Result<Vec<RecordBatch>, QueryError> {
+        let err = df_err(name);
+        let mut df = self.ctx.sql(sql).await.map_err(&err)?;
+        for e in keep {
+            df = df.filter(e).map_err(&err)?;
+        }
         let schema = Arc::new(df.schema().as_arrow().clone());
-        Ok(nonempty(df.collect().await.map_err(df_err(name))?, schema))
+        Ok(nonempty(df.collect().await.map_err(&err)?, schema))
     }
 
     /// Plans a query file without running it (tests plan every file).

@@ -5,7 +5,7 @@ use crate::schema::col as h;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::scalar::ScalarValue;
-use deferlog_event::{Class, HOUR_US, col as c};
+use deferlog_event::{Class, HOUR_US, col as c, hour_of};
 
 /// Conditions on events, ANDed; all optional. Times are µs since the epoch, UTC;
 /// `from` is inclusive, `to` exclusive.
@@ -54,7 +54,7 @@ impl EventFilter {
     /// such a query looks forward from an event, never back.
     pub(crate) fn start_hour_only(&self) -> EventFilter {
         EventFilter {
-            from_us: self.from_us.map(|f| f.div_euclid(HOUR_US) * HOUR_US),
+            from_us: self.from_us.map(hour_of),
             ..EventFilter::default()
         }
     }
@@ -89,9 +89,8 @@ impl EventFilter {
             Table::Events => (c::EVENT_TIME, self.from_us, self.to_us),
             Table::Partials | Table::Hourly => (
                 h::HOUR,
-                self.from_us.map(|f| f.div_euclid(HOUR_US) * HOUR_US),
-                self.to_us
-                    .map(|t| t.saturating_add(HOUR_US - 1).div_euclid(HOUR_US) * HOUR_US),
+                self.from_us.map(hour_of),
+                self.to_us.map(|t| hour_of(t.saturating_add(HOUR_US - 1))),
             ),
         };
         let from = from.map(|f| col(time).gt_eq(ts(f)));
