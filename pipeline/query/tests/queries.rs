@@ -64,7 +64,8 @@ fn tries_batch(tries: &[Try]) -> RecordBatch {
             smtp_code: None,
             enhanced_status: None,
             response: None,
-            attempt: Some(t.attempt),
+            // As the parsers leave it: an expiry is no attempt.
+            attempt: (t.outcome != Outcome::Expired).then_some(t.attempt),
             delay_seconds: None,
             size_bytes: None,
             origin: "test:1".into(),
@@ -339,13 +340,18 @@ fn retries() -> Vec<Try> {
         // The same recipient hash in another message: deferred, then expired. The
         // queue id comes back hours later for another message: not a retry.
         ("2026-11-08T07:50:00Z", "out1", "Q2", Some(11), a, "yahoo", Deferred, rate, 1),
-        ("2026-11-08T12:00:00Z", "out1", "Q2", Some(11), a, "yahoo", Expired, expired, 1),
+        ("2026-11-08T12:00:00Z", "out1", "Q2", Some(11), a, "yahoo", Expired, expired, 0),
         ("2026-11-08T13:00:00Z", "out1", "Q2", Some(11), a, "yahoo", Deferred, rate, 1),
         // The same queue id and hash on another host: a recipient of its own.
         ("2026-11-08T07:20:00Z", "out2", "Q1", Some(11), c, "yahoo", Deferred, rate, 1),
         // No recipient known: counted, never followed.
         ("2026-11-08T07:05:00Z", "out1", "Q3", None, b, "google", Deferred, conn, 1),
         ("2026-11-08T07:06:00Z", "out1", "Q3", None, b, "google", Deferred, conn, 1),
+        // Deferred, tried again an hour later and deferred, then expired in that try's
+        // second, as Postfix logs it: the first deferral was retried, the last was not.
+        ("2026-11-08T09:00:00Z", "out1", "Q6", Some(15), a, "yahoo", Deferred, rate, 1),
+        ("2026-11-08T10:00:00Z", "out1", "Q6", Some(15), a, "yahoo", Deferred, rate, 2),
+        ("2026-11-08T10:00:00Z", "out1", "Q6", Some(15), a, "yahoo", Expired, expired, 0),
         // No sending IP known: deferred, delivered 10 minutes later.
         ("2026-11-08T07:01:00Z", "out1", "Q5", Some(14), None, "google", Deferred, conn, 1),
         ("2026-11-08T07:11:00Z", "out1", "Q5", Some(14), None, "google", Delivered, none, 2),
@@ -388,7 +394,7 @@ async fn deferrals(filter: &EventFilter) -> String {
 
 /// `deferrals.sql` over [`retries`], worked out by hand: (hour, ip, group, class,
 /// deferrals, retried, median and longest wait in seconds), a row a line.
-const RETRIES: [&str; 8] = [
+const RETRIES: [&str; 10] = [
     "2026-11-08T07:00:00Z,,google,connection_limit,1,1,600.0,600.0",
     "2026-11-08T07:00:00Z,198.51.100.11,yahoo,greylist,1,1,600.0,600.0",
     "2026-11-08T07:00:00Z,198.51.100.11,yahoo,rate_limit,4,3,1800.0,2400.0",
@@ -396,6 +402,8 @@ const RETRIES: [&str; 8] = [
     "2026-11-08T07:00:00Z,198.51.100.13,yahoo,rate_limit,1,0,,",
     "2026-11-08T07:00:00Z,198.51.100.14,gmx,rate_limit,1,1,3600.0,3600.0",
     "2026-11-08T08:00:00Z,198.51.100.11,yahoo,local,1,1,1200.0,1200.0",
+    "2026-11-08T09:00:00Z,198.51.100.11,yahoo,rate_limit,1,1,3600.0,3600.0",
+    "2026-11-08T10:00:00Z,198.51.100.11,yahoo,rate_limit,1,0,,",
     "2026-11-08T13:00:00Z,198.51.100.11,yahoo,rate_limit,1,0,,",
 ];
 
@@ -407,7 +415,7 @@ fn retries_rows(rows: &[usize]) -> String {
 async fn deferrals_count_each_cause_and_how_soon_each_recipient_was_tried_again() {
     assert_eq!(
         deferrals(&EventFilter::default()).await,
-        retries_rows(&[0, 1, 2, 3, 4, 5, 6, 7])
+        retries_rows(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
     );
 }
 
@@ -438,19 +446,57 @@ async fn deferrals_narrowed_still_find_next_tries_outside_the_filter() {
         from_us: Some(ts("2026-11-08T08:00:00Z")),
         ..EventFilter::default()
     };
-    assert_eq!(deferrals(&later).await, retries_rows(&[6, 7]));
+    assert_eq!(deferrals(&later).await, retries_rows(&[6, 7, 8, 9]));
     // A cause narrows the rows too: the next tries of other classes still count.
     let rate_limit = EventFilter {
         class: Some(Class::RateLimit),
         ..EventFilter::default()
     };
-    assert_eq!(deferrals(&rate_limit).await, retries_rows(&[2, 4, 5, 7]));
+    assert_eq!(deferrals(&rate_limit).await, retries_rows(&[2, 4, 5, 7, 8, 9]));
     let yahoo_rate_limit = EventFilter {
         mx_group: Some("yahoo".into()),
         class: Some(Class::RateLimit),
         ..EventFilter::default()
     };
-    assert_eq!(deferrals(&yahoo_rate_limit).await, retries_rows(&[2, 4, 7]));
+    assert_eq!(deferrals(&yahoo_rate_limit).await, retries_rows(&[2, 4, 7, 8, 9]));
+}
+
+/// `deferrals.sql` tells recipients apart by numbering them along one walk; between a
+/// recipient with a next try and one without lie a thousand with none (a suspended
+/// destination's holds), far more than the numbers' gap a 64-bit wait could span.
+#[tokio::test]
+async fn deferrals_after_a_thousand_recipients_that_were_never_tried_again_are_counted() {
+    use Outcome::*;
+    let a = Some("198.51.100.11");
+    let at = |t, queue: String, rcpt, outcome, class| Try {
+        t,
+        mta: Mta::Postfix,
+        host: "out1",
+        message_id: None,
+        queue: Box::leak(queue.into_boxed_str()),
+        rcpt: Some(rcpt),
+        ip: a,
+        mx: None,
+        group: "yahoo",
+        outcome,
+        class,
+        attempt: 1,
+    };
+    let mut tries = vec![
+        at("2026-11-08T07:00:00Z", "Z1".into(), 1, Deferred, Class::RateLimit),
+        at("2026-11-08T07:10:00Z", "Z1".into(), 1, Delivered, Class::None),
+        at("2026-11-08T07:20:00Z", "A1".into(), 2, Deferred, Class::RateLimit),
+    ];
+    tries.extend((0..1000).map(|i| at("2026-11-08T07:30:00Z", format!("M{i:04}"), 3, Deferred, Class::Local)));
+    let source = EventSource::Batches(vec![tries_batch(&tries)]);
+    let rows = Engine::new()
+        .run_narrowed(Query::DEFERRALS, source, &EventFilter::default())
+        .await;
+    assert_eq!(
+        csv(&rows.expect("run")),
+        "2026-11-08T07:00:00Z,198.51.100.11,yahoo,local,1000,0,,\n\
+         2026-11-08T07:00:00Z,198.51.100.11,yahoo,rate_limit,2,1,600.0,600.0\n"
+    );
 }
 
 /// A file cut short (a disk that filled, a copy interrupted) is named in the error, and
