@@ -35,8 +35,8 @@ WITH marked AS (
         attempt,
         -- What can end a deferral's wait, as one number: a try (an attempt, not a hold)
         -- at 2 × its µs, an expiry at 2 × its µs + 1. An expiry is unnumbered, so it
-        -- sorts after the tries of its µs (a Postfix or Exim expiry is logged in the
-        -- second of the last try): the try before that one waited for it.
+        -- sorts after the tries of its µs (Postfix logs an expiry in the second of the
+        -- last try): the try before that one waited for it.
         CASE WHEN recipient_hash IS NOT NULL AND (outcome = 'expired' OR class <> 'local') THEN
             CAST(event_time AS BIGINT) * 2 + CASE WHEN outcome = 'expired' THEN 1 ELSE 0 END
         END AS stop
