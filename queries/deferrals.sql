@@ -33,20 +33,24 @@ WITH marked AS (
         queue_id,
         CASE WHEN mta = 'powermta' THEN message_id END AS message,
         attempt,
-        -- What can end a deferral's wait, as one number: a try (an attempt, not a hold)
-        -- at 2 × its µs, an expiry at 2 × its µs + 1. An expiry is unnumbered, so it
-        -- sorts after the tries of its µs (Postfix logs an expiry in the second of the
-        -- last try): the try before that one waited for it.
+        origin,
+        -- What can end a deferral's wait, as one number in [0, 10^17) (1970 to the year
+        -- 3554; the parsers take 1970-2200): a try (an attempt, not a hold) at 2 × its
+        -- µs, an expiry at 2 × its µs + 1. So in one µs a try is the earlier stop:
+        -- Postfix logs an expiry in the second of the last try, and that try still
+        -- retried the deferral before it. Only a recipient's rows are stops.
         CASE WHEN recipient_hash IS NOT NULL AND (outcome = 'expired' OR class <> 'local') THEN
             CAST(event_time AS BIGINT) * 2 + CASE WHEN outcome = 'expired' THEN 1 ELSE 0 END
         END AS stop
     FROM events
 ),
--- Every window below walks the rows in one order, each recipient's rows together and
+-- Every window below walks the rows in one order: each recipient's rows together,
 -- latest first, so one sort serves them all and each streams. A window per recipient
--- (PARTITION BY) would read more simply, but DataFusion 55 pays for each of millions of
--- tiny partitions: over a 5M-line archive's events, 2.5× the time and 4× the memory.
--- (Two tries of one recipient in one µs, neither numbered, may come in either order.)
+-- (PARTITION BY) reads more simply, but DataFusion 55 pays for each of millions of
+-- tiny partitions (benches/README.md, "Reports"). An expiry has no attempt: NULLS
+-- FIRST walks it before the tries of its µs, so a deferral in that µs waited for it.
+-- The plan merges the walk again between windows, so the order must be total:
+-- `origin` (a record's topic/partition/offset or file:line) breaks the last ties.
 walked AS (
     SELECT
         marked.*,
@@ -56,27 +60,35 @@ walked AS (
               OR (message IS DISTINCT FROM (lag(message) OVER w))
             THEN 1 ELSE 0 END AS first
     FROM marked
-    WINDOW w AS (ORDER BY mta_host DESC, queue_id DESC, recipient_hash DESC, message DESC, event_time DESC, attempt DESC)
+    WINDOW w AS (ORDER BY mta_host DESC, queue_id DESC, recipient_hash DESC, message DESC, event_time DESC,
+                 attempt DESC NULLS FIRST, origin DESC)
 ),
--- The n-th recipient of the walk has its stops shifted down by n × 10^16, below those
--- of every recipient walked before it (a stop is under 10^16 until the year 2128). So
--- the least shifted stop among the rows walked before a row is its recipient's next
--- stop when it has one, and some other recipient's otherwise.
--- (The window's order is spelled out each time: DataFusion 55 drops a named window's
--- ORDER BY when a frame is added to it.)
+-- The n-th recipient of the walk has its stops shifted down by n × 10^17, below those
+-- of every recipient walked before it. So the least shifted stop among the rows walked
+-- before a row (the later ones), shifted back, is its recipient's next stop (under
+-- 10^17) when it has one, and another recipient's (10^17 or more) otherwise. DECIMAL:
+-- n × 10^17 leaves BIGINT from the 93rd recipient.
+-- (The order is written out each time: DataFusion 55 ignores a window's name inside
+-- `OVER (...)` and resolves only a bare `OVER w`.)
 shifted AS (
     SELECT
         walked.*,
-        CAST(sum(first) OVER (ORDER BY mta_host DESC, queue_id DESC, recipient_hash DESC, message DESC, event_time DESC, attempt DESC ROWS UNBOUNDED PRECEDING) AS DECIMAL(38, 0)) * 10000000000000000 AS shift
+        CAST(sum(first) OVER (ORDER BY mta_host DESC, queue_id DESC, recipient_hash DESC, message DESC, event_time DESC,
+                 attempt DESC NULLS FIRST, origin DESC
+                 ROWS UNBOUNDED PRECEDING) AS DECIMAL(38, 0)) * 100000000000000000 AS shift
     FROM walked
 ),
+-- The window's input as a plain column: DataFusion 55 runs a window over an expression
+-- argument much slower than over a column.
 keyed AS (
     SELECT shifted.*, stop - shift AS key FROM shifted
 ),
 ahead AS (
     SELECT
         keyed.*,
-        min(key) OVER (ORDER BY mta_host DESC, queue_id DESC, recipient_hash DESC, message DESC, event_time DESC, attempt DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) + shift AS shifted_back
+        min(key) OVER (ORDER BY mta_host DESC, queue_id DESC, recipient_hash DESC, message DESC, event_time DESC,
+                 attempt DESC NULLS FIRST, origin DESC
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) + shift AS shifted_back
     FROM keyed
 ),
 deferred AS (
@@ -85,9 +97,8 @@ deferred AS (
         source_ip,
         mx_group,
         class,
-        CASE WHEN recipient_hash IS NOT NULL AND shifted_back < 10000000000000000 THEN
-            CAST(shifted_back AS BIGINT)
-        END AS next_stop
+        CAST(CASE WHEN recipient_hash IS NOT NULL AND shifted_back < 100000000000000000 THEN shifted_back END AS BIGINT)
+            AS next_stop
     FROM ahead
     WHERE outcome = 'deferred'
 ),
