@@ -2,6 +2,7 @@
 
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand};
+use deferlog_app::size::{Size, parse_size};
 use deferlog_event::Class;
 use std::path::PathBuf;
 
@@ -150,6 +151,17 @@ pub struct SqlArgs {
     /// The SQL text.
     #[arg(required_unless_present = "file")]
     pub query: Option<String>,
+    #[command(flatten)]
+    pub memory: MemoryArg,
+}
+
+#[derive(Debug, Args)]
+pub struct MemoryArg {
+    /// At most this much memory for the query (e.g. 512M, 4G; K, M, G and T are powers
+    /// of 1024). Past it, sorts and grouping spill to the temp directory ($TMPDIR);
+    /// what cannot spill stops the query with an error. Default: no limit.
+    #[arg(long, value_parser = parse_size)]
+    pub memory_limit: Option<Size>,
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +185,8 @@ pub struct ReportArgs {
     /// Only rows of this MX group (`google`, `microsoft`, ..., or a domain), any case.
     #[arg(long)]
     pub mx_group: Option<String>,
+    #[command(flatten)]
+    pub memory: MemoryArg,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@
 //! removes them; then `hourly.sql` runs over exactly those files.
 
 use crate::input::Input;
+use crate::size::Size;
 use anyhow::{Context, Result, anyhow};
 use arrow::record_batch::RecordBatch;
 use deferlog_archive::{EVENTS_DIR, EventArchive, HOURLY_DIR, ParquetFile, REJECTS_DIR, write_parquet};
@@ -22,7 +23,7 @@ use deferlog_event::Origin;
 use deferlog_event::{HourBatch, HourBatcher, RejectBuilder, hour_of, reject_schema};
 use deferlog_parse::{Normalizer, NormalizerConfig, Stats};
 use deferlog_query::schema::{hourly_schema, to_hourly};
-use deferlog_query::{Engine, EventFilter, EventSource, Query, Table};
+use deferlog_query::{Engine, EventFilter, EventSource, Query, QueryError, Table};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
@@ -202,6 +203,7 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
             Query::HOURLY,
             EventSource::Files(event_files.clone()),
             &EventFilter::default(),
+            None,
         )?;
         // A finished replay is its own scope, written once: revision 0, every hour final.
         let rows = batches
@@ -416,18 +418,49 @@ fn write_loop(out: &Path, run_id: &str, workers: usize, rx: Receiver<ToWriter>) 
 /// Runs a query file over `source` (as the query's input table) on a private
 /// runtime with a worker per partition of the session (`Engine::new`): after a
 /// replay this query is all that runs, and one thread would leave a core idle.
-pub fn run_query(query: Query, source: EventSource, filter: &EventFilter) -> Result<Vec<RecordBatch>> {
-    query_runtime()?.block_on(async {
-        let engine = Engine::new();
+pub fn run_query(
+    query: Query,
+    source: EventSource,
+    filter: &EventFilter,
+    memory: Option<&Size>,
+) -> Result<Vec<RecordBatch>> {
+    query_runtime()?.block_on(within(memory, |engine| async move {
         engine.register(query.input, source, filter).await?;
-        Ok(engine.run(query).await?)
-    })
+        engine.run(query).await
+    }))
 }
 
 /// Runs a query file whose rows depend on events `filter` would drop from its input
 /// (`deferrals.sql`), narrowing its rows instead (`Engine::run_narrowed`).
-pub fn run_narrowed(query: Query, source: EventSource, filter: &EventFilter) -> Result<Vec<RecordBatch>> {
-    query_runtime()?.block_on(async { Ok(Engine::new().run_narrowed(query, source, filter).await?) })
+pub fn run_narrowed(
+    query: Query,
+    source: EventSource,
+    filter: &EventFilter,
+    memory: Option<&Size>,
+) -> Result<Vec<RecordBatch>> {
+    query_runtime()?.block_on(within(memory, |engine| async move {
+        engine.run_narrowed(query, source, filter).await
+    }))
+}
+
+/// Runs `work` on an engine held to `memory` (`--memory-limit`), if given; a query
+/// that needed more than that says which flag to raise.
+async fn within<F, Fut>(memory: Option<&Size>, work: F) -> Result<Vec<RecordBatch>>
+where
+    F: FnOnce(Engine) -> Fut,
+    Fut: Future<Output = Result<Vec<RecordBatch>, QueryError>>,
+{
+    let engine = match memory {
+        Some(m) => Engine::bounded(m.bytes)?,
+        None => Engine::new(),
+    };
+    work(engine).await.map_err(|e| match memory {
+        Some(m) if e.is_out_of_memory() => anyhow::Error::new(e).context(format!(
+            "the query needs more memory than --memory-limit {m} allows: raise it (sorts and grouping \
+             spill to the temp directory; `median`'s values and a join's build side cannot)"
+        )),
+        _ => e.into(),
+    })
 }
 
 fn query_runtime() -> Result<tokio::runtime::Runtime> {
@@ -440,7 +473,7 @@ fn query_runtime() -> Result<tokio::runtime::Runtime> {
 
 /// SQL a user wrote, over an archive's tables: `events` (its `events/`) and `hourly`
 /// (its `hourly/`), each registered when the archive has it.
-pub fn run_sql(archive: &Path, sql: &str) -> Result<Vec<RecordBatch>> {
+pub fn run_sql(archive: &Path, sql: &str, memory: Option<&Size>) -> Result<Vec<RecordBatch>> {
     let tables: Vec<(Table, PathBuf)> = [(Table::Events, EVENTS_DIR), (Table::Hourly, HOURLY_DIR)]
         .into_iter()
         .map(|(t, d)| (t, archive.join(d)))
@@ -452,15 +485,14 @@ pub fn run_sql(archive: &Path, sql: &str) -> Result<Vec<RecordBatch>> {
             archive.display()
         );
     }
-    query_runtime()?.block_on(async {
-        let engine = Engine::new();
+    query_runtime()?.block_on(within(memory, |engine| async move {
         for (table, dir) in tables {
             engine
                 .register(table, EventSource::Dir(dir), &EventFilter::default())
                 .await?;
         }
-        Ok(engine.run_sql(sql).await?)
-    })
+        engine.run_sql(sql).await
+    }))
 }
 
 #[cfg(test)]

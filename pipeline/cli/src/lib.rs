@@ -19,5 +19,6 @@ pub mod input;
 pub mod metrics;
 pub mod output;
 mod route;
+pub mod size;
 mod status;
 pub mod stream;

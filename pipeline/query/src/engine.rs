@@ -9,9 +9,12 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::Expr;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use deferlog_event::event_schema;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -82,16 +85,36 @@ pub(crate) fn df_err(query: &'static str) -> impl Fn(datafusion::error::DataFusi
 }
 
 impl Engine {
+    /// An engine whose queries take what memory they need.
     pub fn new() -> Self {
-        // Table-level statistics would make the planner read every file's footer before
-        // the scan reads it again; row groups are still pruned by their own statistics
-        // at scan time.
-        let config = SessionConfig::new()
-            .with_target_partitions(TARGET_PARTITIONS)
-            .with_information_schema(false)
-            .with_collect_statistics(false);
+        Self::on(config(), Arc::new(RuntimeEnv::default()))
+    }
+
+    /// An engine whose queries hold at most `bytes` at once: sorts and grouping spill
+    /// to the OS temp directory (`TMPDIR`) past it, and what cannot spill (DataFusion
+    /// 55: `median`'s values, a hash join's build side) fails with an error for which
+    /// [`QueryError::is_out_of_memory`] holds. Long archives sort every event they
+    /// read in `deferrals.sql`.
+    pub fn bounded(bytes: usize) -> Result<Self, QueryError> {
+        // The error names the biggest holders, so a user sees what needed the memory.
+        let holders = NonZeroUsize::MIN.saturating_add(2);
+        let pool = TrackConsumersPool::new(FairSpillPool::new(bytes), holders);
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(pool))
+            .build_arc()
+            .map_err(df_err("start the SQL engine"))?;
+        let mut config = config();
+        // Each sort sets this much aside up front to merge what it spills (10 MiB by
+        // default); an eighth of the limit over the sorts of a plan's partitions leaves
+        // a small limit room for the rows themselves.
+        let merge = &mut config.options_mut().execution.sort_spill_reservation_bytes;
+        *merge = (*merge).min(bytes / (8 * TARGET_PARTITIONS));
+        Ok(Self::on(config, runtime))
+    }
+
+    fn on(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> Self {
         Engine {
-            ctx: SessionContext::new_with_config(config),
+            ctx: SessionContext::new_with_config_rt(config, runtime),
         }
     }
 
@@ -174,6 +197,16 @@ impl Engine {
         let plan = df.into_optimized_plan().map_err(df_err(q.name))?;
         Ok(plan.display_indent().to_string())
     }
+}
+
+fn config() -> SessionConfig {
+    // Table-level statistics would make the planner read every file's footer before
+    // the scan reads it again; row groups are still pruned by their own statistics at
+    // scan time.
+    SessionConfig::new()
+        .with_target_partitions(TARGET_PARTITIONS)
+        .with_information_schema(false)
+        .with_collect_statistics(false)
 }
 
 /// A query's batches without the empty ones; one empty batch when that leaves none,

@@ -19,6 +19,19 @@ pub enum QueryError {
     Path { path: String, cause: DataFusionError },
 }
 
+impl QueryError {
+    /// The query needed more memory than [`crate::Engine::bounded`] allows and could
+    /// not spill it.
+    pub fn is_out_of_memory(&self) -> bool {
+        match self {
+            QueryError::DataFusion { cause, .. } => {
+                matches!(cause.find_root(), DataFusionError::ResourcesExhausted(_))
+            }
+            _ => false,
+        }
+    }
+}
+
 /// DataFusion's message with a kind of error said once where it is repeated: a
 /// Parquet error reaches the user wrapped twice, at each level of its context
 /// ("Parquet error: Parquet error: Failed to fetch metadata for file ...: Parquet

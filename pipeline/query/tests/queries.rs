@@ -464,6 +464,25 @@ async fn deferrals_narrowed_still_find_next_tries_outside_the_filter() {
     assert_eq!(deferrals(&yahoo_rate_limit).await, retries_rows(&[2, 4, 7, 8, 9]));
 }
 
+/// A bounded engine's query that cannot fit says so as such, not as any other failure.
+#[tokio::test]
+async fn a_query_over_its_memory_bound_fails_as_out_of_memory() {
+    let source = || EventSource::Batches(vec![tries_batch(&retries())]);
+    let filter = EventFilter::default();
+    let tiny = Engine::bounded(1024).expect("engine");
+    let err = tiny
+        .run_narrowed(Query::DEFERRALS, source(), &filter)
+        .await
+        .expect_err("1 KiB holds no sort");
+    assert!(err.is_out_of_memory(), "{err}");
+    let roomy = Engine::bounded(256 << 20).expect("engine");
+    let rows = roomy.run_narrowed(Query::DEFERRALS, source(), &filter).await;
+    assert_eq!(csv(&rows.expect("run")), retries_rows(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
+    let bad = EventSource::Dir("/nonexistent/archive".into());
+    let err = roomy.register_events(bad, &filter).await.expect_err("no archive");
+    assert!(!err.is_out_of_memory(), "{err}");
+}
+
 /// `deferrals.sql` numbers recipients along one walk and shifts each one's stops by
 /// n × 10^17, which passes a BIGINT's range from the 93rd recipient. Between a
 /// recipient with a next try and one without lie a thousand with none (a suspended

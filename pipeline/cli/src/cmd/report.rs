@@ -112,11 +112,12 @@ fn report(a: ReportArgs, what: Report, class: Option<Class>) -> Result<()> {
         say!("deferlog report: no {}/ under {}: {why}", what.dir(), a.data.display());
         EventSource::Batches(Vec::new())
     };
+    let memory = a.memory.memory_limit.as_ref();
     let batches = match what {
-        Report::Hourly => run_query(Query::HOURLY_REPORT, source, &filter),
+        Report::Hourly => run_query(Query::HOURLY_REPORT, source, &filter, memory),
         // Its rows are narrowed, not its input: a deferral's next try may come after
         // `--to`, from another IP, to another MX group or with another class.
-        Report::Deferrals => run_narrowed(Query::DEFERRALS, source, &filter),
+        Report::Deferrals => run_narrowed(Query::DEFERRALS, source, &filter, memory),
     }
     .with_context(|| format!("{} report over {}", what.name(), a.data.display()))?;
     output::write(format, &batches, &mut std::io::stdout().lock())

@@ -387,6 +387,55 @@ fn sql_runs_the_query_files_and_the_users_own_over_the_archive() {
     assert!(!o.status.success() && err.contains("SELEC"), "{err}");
 }
 
+/// `--memory-limit` holds a report under a bound: `deferrals.sql`'s sort spills to the
+/// temp directory and the rows stay the same. A bound too small even for that stops the
+/// report with an error that names the flag.
+#[test]
+fn a_memory_limit_spills_the_deferrals_report_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let g = generate(dir.path(), 300_000, 7);
+    let out = dir.path().join("archive");
+    crate::support::replay(&g.config, &out, &[&g.log]);
+    let report = |extra: &[&str]| {
+        deferlog()
+            .args(["report", "deferrals", "--format", "csv", "--data"])
+            .arg(&out)
+            .args(extra)
+            .output()
+            .expect("report")
+    };
+    let whole = ok(report(&[]));
+    assert!(whole.lines().count() > 100, "{whole}");
+    assert_eq!(ok(report(&["--memory-limit", "64M"])), whole);
+    // It spilled: the sort's own count, from the plan run under the same bound (what a
+    // user does to see where a query's memory goes).
+    let explain = dir.path().join("explain.sql");
+    let query = include_str!("../../../../queries/deferrals.sql");
+    std::fs::write(&explain, format!("EXPLAIN ANALYZE {query}")).expect("write");
+    let plan = ok(deferlog()
+        .args(["sql", "--format", "csv", "--memory-limit", "64M", "--file"])
+        .arg(&explain)
+        .arg("--data")
+        .arg(&out)
+        .output()
+        .expect("sql"));
+    let spills: u64 = plan
+        .split("spill_count=")
+        .skip(1)
+        .map(|rest| {
+            let n = rest.split(|c: char| !c.is_ascii_digit()).next().unwrap_or_default();
+            n.parse::<u64>().expect("a count")
+        })
+        .sum();
+    assert!(spills > 0, "{plan}");
+    let o = report(&["--memory-limit", "1M"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.code() == Some(2) && err.contains("needs more memory than --memory-limit 1M allows: raise it"),
+        "{err}"
+    );
+}
+
 #[test]
 fn replay_refuses_stdin_named_twice() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -561,7 +610,7 @@ fn a_replay_with_no_events_suggests_the_format() {
 fn bad_flag_values_are_named_as_flags() {
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("archive");
-    let cases: [&[&str]; 11] = [
+    let cases: [&[&str]; 13] = [
         &["replay", "--format", "sendmail", "-"],
         &["replay", "--reference-time", "2026-13-01", "-"],
         &["gen", "--messages-per-hour", "0"],
@@ -570,6 +619,8 @@ fn bad_flag_values_are_named_as_flags() {
         &["report", "--from", "2026-11-09", "--to", "2026-11-08"],
         &["report", "--to", "2026-11-08", "--from", "2026-11-08"],
         &["report", "--source-ip", "198.51.100"],
+        &["report", "--memory-limit", "0"],
+        &["report", "--memory-limit", "12X"],
         &["demo", "--speed=-1"],
         &["demo", "--speed", "NaN"],
         &["demo", "--speed", "1e-300"],
