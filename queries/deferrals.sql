@@ -2,12 +2,13 @@
 -- recipient was tried again (DESIGN.md: "deferrals (by cause) ... and how fast they
 -- retry").
 --
--- Input: the table `events` (DeliveryEvent v1), not narrowed by IP, MX group, class or
--- end time: a deferral's next try may leave from another IP, reach another MX group,
--- have another class or come after the range, and it is found wherever it is. Callers
--- narrow this query's rows instead (hour, source_ip, mx_group, class); only a range's
--- start may narrow the input (to its hour), since nothing here looks back to an
--- earlier event.
+-- Input: the table `events` (DeliveryEvent v1), not narrowed by IP, MX group or class,
+-- nor at the range's end: a deferral's next try may leave from another IP, reach
+-- another MX group, have another class or come after the range, and it is found
+-- wherever it is. Callers narrow this query's rows instead (hour, source_ip, mx_group,
+-- class). The input may start at the range's first hour, since nothing here looks back
+-- to an earlier event, and end a horizon past its last hour (`report deferrals
+-- --retry-horizon`): a try later than that is not looked for.
 --
 -- A recipient is one recipient of one message on one host: (mta_host, queue_id,
 -- recipient_hash), and for PowerMTA, whose queue id is often a campaign's job id,

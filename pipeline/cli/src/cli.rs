@@ -125,6 +125,34 @@ pub struct DeferralsArgs {
     /// Only deferrals of this cause (any case).
     #[arg(long, ignore_case = true, value_parser = deferral_causes())]
     pub class: Option<String>,
+    /// How long after --to's hour a deferral's next try is looked for: 7d outlasts the
+    /// MTAs' default queue lifetimes (Postfix 5d, Exim and PowerMTA 4d, KumoMTA 7d);
+    /// `none` reads the archive to its end. Also 36h, 90m.
+    #[arg(long, default_value = "7d", value_parser = horizon)]
+    pub retry_horizon: Horizon,
+}
+
+/// How far past a range a query looks for what follows its rows; `None`: no bound.
+#[derive(Debug, Clone, Copy)]
+pub struct Horizon(pub Option<std::time::Duration>);
+
+/// `7d`, `36h`, `90m`, or `none`.
+fn horizon(s: &str) -> Result<Horizon, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(Horizon(None));
+    }
+    let bad = || format!("{s:?} is not a horizon: a whole number of days, hours or minutes (7d, 36h, 90m), or none");
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+    let secs = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        _ => return Err(bad()),
+    };
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    n.checked_mul(secs)
+        .map(|s| Horizon(Some(std::time::Duration::from_secs(s))))
+        .ok_or_else(bad)
 }
 
 /// What a deferral's class can be: every class but `none` (deliveries) and `expired`.
@@ -157,9 +185,10 @@ pub struct SqlArgs {
 
 #[derive(Debug, Args)]
 pub struct MemoryArg {
-    /// At most this much memory for the query (e.g. 512M, 4G; K, M, G and T are powers
-    /// of 1024). Past it, sorts and grouping spill to the temp directory ($TMPDIR);
-    /// what cannot spill stops the query with an error. Default: no limit.
+    /// Caps what the query's sorts and grouping reserve (e.g. 512M, 4G; K, M, G and T
+    /// are powers of 1024). Past it they spill to $TMPDIR, uncompressed (point it at a
+    /// disk, not tmpfs); what cannot spill stops the query with an error. The process
+    /// holds more besides (reading Parquet): leave headroom. Default: no limit.
     #[arg(long, value_parser = parse_size)]
     pub memory_limit: Option<Size>,
 }

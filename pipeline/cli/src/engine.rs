@@ -13,6 +13,9 @@
 //! once all parsers joined without error the engine sends Commit; the writer drains
 //! the channel, closes (renames) every file and returns the list — or, with no Commit,
 //! removes them; then `hourly.sql` runs over exactly those files.
+//!
+//! Also the private runtimes every command runs query files and SQL on, held to
+//! `--memory-limit` for `report` and `sql`.
 
 use crate::input::Input;
 use crate::size::Size;
@@ -28,6 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::time::{Duration, Instant};
+use tokio::signal::unix::{SignalKind, signal};
 
 /// A source of lines: a file, stdin, or the generator.
 pub trait LineSource {
@@ -203,7 +207,6 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
             Query::HOURLY,
             EventSource::Files(event_files.clone()),
             &EventFilter::default(),
-            None,
         )?;
         // A finished replay is its own scope, written once: revision 0, every hour final.
         let rows = batches
@@ -418,7 +421,12 @@ fn write_loop(out: &Path, run_id: &str, workers: usize, rx: Receiver<ToWriter>) 
 /// Runs a query file over `source` (as the query's input table) on a private
 /// runtime with a worker per partition of the session (`Engine::new`): after a
 /// replay this query is all that runs, and one thread would leave a core idle.
-pub fn run_query(
+pub fn run_query(query: Query, source: EventSource, filter: &EventFilter) -> Result<Vec<RecordBatch>> {
+    run_query_within(query, source, filter, None)
+}
+
+/// [`run_query`] held to `memory` (`--memory-limit`), if given.
+pub fn run_query_within(
     query: Query,
     source: EventSource,
     filter: &EventFilter,
@@ -431,7 +439,8 @@ pub fn run_query(
 }
 
 /// Runs a query file whose rows depend on events `filter` would drop from its input
-/// (`deferrals.sql`), narrowing its rows instead (`Engine::run_narrowed`).
+/// (`deferrals.sql`), narrowing its rows instead (`Engine::run_narrowed`), held to
+/// `memory` (`--memory-limit`), if given.
 pub fn run_narrowed(
     query: Query,
     source: EventSource,
@@ -443,23 +452,30 @@ pub fn run_narrowed(
     }))
 }
 
-/// Runs `work` on an engine held to `memory` (`--memory-limit`), if given; a query
-/// that needed more than that says which flag to raise.
+/// Runs `work` on an engine held to `memory`, if given. A query that needed more says
+/// which flag to raise. SIGTERM or Ctrl-C stops it with an error rather than killing
+/// the process, so that what it spilled is removed as the engine drops.
 async fn within<F, Fut>(memory: Option<&Size>, work: F) -> Result<Vec<RecordBatch>>
 where
     F: FnOnce(Engine) -> Fut,
     Fut: Future<Output = Result<Vec<RecordBatch>, QueryError>>,
 {
-    let engine = match memory {
-        Some(m) => Engine::bounded(m.bytes)?,
-        None => Engine::new(),
+    let Some(m) = memory else {
+        return Ok(work(Engine::new()).await?);
     };
-    work(engine).await.map_err(|e| match memory {
-        Some(m) if e.is_out_of_memory() => anyhow::Error::new(e).context(format!(
-            "the query needs more memory than --memory-limit {m} allows: raise it (sorts and grouping \
-             spill to the temp directory; `median`'s values and a join's build side cannot)"
-        )),
-        _ => e.into(),
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let result = tokio::select! {
+        r = work(Engine::bounded(m.bytes)?) => r,
+        _ = term.recv() => anyhow::bail!("stopped by SIGTERM; its spill files are removed"),
+        _ = int.recv() => anyhow::bail!("stopped by Ctrl-C; its spill files are removed"),
+    };
+    result.map_err(|e| match e.out_of_memory() {
+        Some(short) => anyhow!(
+            "the query needs more memory than --memory-limit {m} lets its sorts and grouping reserve: raise \
+             it, or read less (report: --from, --to): {short}"
+        ),
+        None => e.into(),
     })
 }
 

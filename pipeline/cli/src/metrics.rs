@@ -87,7 +87,7 @@ impl Drop for Served {
 /// The `deferlog_hour_*` gauges from stored hourly rows: `hourly_gauges.sql` over
 /// them; none while no hour is final. Left as they were if the query fails.
 pub fn set_hour_gauges(exporter: &Exporter, hourly: EventSource) -> Result<()> {
-    let out = run_query(Query::HOURLY_GAUGES, hourly, &EventFilter::default(), None)?;
+    let out = run_query(Query::HOURLY_GAUGES, hourly, &EventFilter::default())?;
     publish_hour_gauges(exporter, &out)
 }
 

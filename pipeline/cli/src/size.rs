@@ -18,9 +18,13 @@ pub fn parse_size(s: &str) -> Result<Size, String> {
     let t = s.trim();
     let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (n, unit) = t.split_at(digits);
-    let n: usize = n
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size: a whole number, then K, M, G or T (e.g. 512M)"))?;
+    if n.is_empty() {
+        return Err(format!(
+            "{s:?} is not a size: a whole number, then K, M, G or T (e.g. 512M)"
+        ));
+    }
+    let too_big = || format!("{s:?} is more bytes than this machine can count");
+    let n: usize = n.parse().map_err(|_| too_big())?;
     let shift = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 0,
         "k" | "kb" | "kib" => 10,
@@ -33,9 +37,10 @@ pub fn parse_size(s: &str) -> Result<Size, String> {
             ));
         }
     };
-    let bytes = n
-        .checked_mul(1usize << shift)
-        .ok_or_else(|| format!("{s:?} is more bytes than this machine can count"))?;
+    let bytes = 1usize
+        .checked_shl(shift)
+        .and_then(|unit| n.checked_mul(unit))
+        .ok_or_else(too_big)?;
     if bytes == 0 {
         return Err("0 leaves the query nothing: leave the flag out for no limit".into());
     }
@@ -68,5 +73,10 @@ mod tests {
         assert!(err("M").contains("not a size"), "{}", err("M"));
         assert!(err("-1G").contains("not a size"), "{}", err("-1G"));
         assert!(err("99999999999T").contains("more bytes"), "{}", err("99999999999T"));
+        assert!(
+            err("99999999999999999999").contains("more bytes"),
+            "{}",
+            err("99999999999999999999")
+        );
     }
 }

@@ -58,6 +58,10 @@ pub enum EventSource {
     Batches(Vec<RecordBatch>),
 }
 
+/// How many of the biggest memory holders an out-of-memory error names, so a user
+/// sees what needed it.
+const NAMED_HOLDERS: NonZeroUsize = NonZeroUsize::new(3).expect("3 is not 0");
+
 /// Partitions every plan is split into. Two cores here: more than that only adds
 /// repartition overhead.
 pub const TARGET_PARTITIONS: usize = 2;
@@ -90,25 +94,25 @@ impl Engine {
         Self::on(config(), Arc::new(RuntimeEnv::default()))
     }
 
-    /// An engine whose queries hold at most `bytes` at once: sorts and grouping spill
-    /// to the OS temp directory (`TMPDIR`) past it, and what cannot spill (DataFusion
-    /// 55: `median`'s values, a hash join's build side) fails with an error for which
-    /// [`QueryError::is_out_of_memory`] holds. Long archives sort every event they
-    /// read in `deferrals.sql`.
+    /// An engine whose operators reserve at most `bytes` at once: sorts and grouping
+    /// spill past their share (uncompressed Arrow IPC, in a `datafusion-*` directory
+    /// under the OS temp directory, `TMPDIR`, removed when the engine is dropped), and
+    /// what cannot spill fails with an error whose [`QueryError::out_of_memory`]
+    /// says what ran short. What the process holds besides (Parquet's reads, the allocator's slack)
+    /// is not counted. `deferrals.sql` sorts every event it reads.
     pub fn bounded(bytes: usize) -> Result<Self, QueryError> {
-        // The error names the biggest holders, so a user sees what needed the memory.
-        let holders = NonZeroUsize::MIN.saturating_add(2);
-        let pool = TrackConsumersPool::new(FairSpillPool::new(bytes), holders);
+        let pool = TrackConsumersPool::new(FairSpillPool::new(bytes), NAMED_HOLDERS);
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(pool))
+            .with_temp_file_path(std::env::temp_dir())
             .build_arc()
-            .map_err(df_err("start the SQL engine"))?;
-        let mut config = config();
-        // Each sort sets this much aside up front to merge what it spills (10 MiB by
-        // default); an eighth of the limit over the sorts of a plan's partitions leaves
+            .map_err(QueryError::Setup)?;
+        // Each sort, per partition, sets this much aside up front to merge what it
+        // spills (10 MiB by default); an eighth of the limit over the partitions leaves
         // a small limit room for the rows themselves.
-        let merge = &mut config.options_mut().execution.sort_spill_reservation_bytes;
-        *merge = (*merge).min(bytes / (8 * TARGET_PARTITIONS));
+        let config = config();
+        let merge = config.options().execution.sort_spill_reservation_bytes;
+        let config = config.with_sort_spill_reservation_bytes(merge.min(bytes / (8 * TARGET_PARTITIONS)));
         Ok(Self::on(config, runtime))
     }
 
@@ -163,14 +167,15 @@ impl Engine {
     /// overlap the range, as for stored hourly rows). For a query whose rows depend on
     /// events the filter would drop from its input (a deferral's next try comes later,
     /// maybe from another IP, to another MX group or with another class): only the
-    /// filter's start narrows the input, to its hour.
+    /// filter's start narrows the input, to its hour, and its end only as far as its
+    /// `lookahead_us` lets it.
     pub async fn run_narrowed(
         &self,
         q: Query,
         source: EventSource,
         filter: &EventFilter,
     ) -> Result<Vec<RecordBatch>, QueryError> {
-        self.register(q.input, source, &filter.start_hour_only()).await?;
+        self.register(q.input, source, &filter.narrowed_input()).await?;
         self.collect(q.name, q.sql, filter.row_exprs()).await
     }
 

@@ -15,19 +15,22 @@ pub enum QueryError {
     EmptyArchive(String),
     #[error("starting the SQL runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("setting up the SQL engine: {}", Tidy(.0))]
+    Setup(DataFusionError),
     #[error("archive path {path}: {}", Tidy(cause))]
     Path { path: String, cause: DataFusionError },
 }
 
 impl QueryError {
-    /// The query needed more memory than [`crate::Engine::bounded`] allows and could
-    /// not spill it.
-    pub fn is_out_of_memory(&self) -> bool {
+    /// What ran short, when the query needed more memory than [`crate::Engine::bounded`]
+    /// allows and could not spill it: the pool's own error, naming the biggest holders,
+    /// without the advice DataFusion wraps it in (settings deferlog does not expose).
+    pub fn out_of_memory(&self) -> Option<&DataFusionError> {
         match self {
             QueryError::DataFusion { cause, .. } => {
-                matches!(cause.find_root(), DataFusionError::ResourcesExhausted(_))
+                Some(cause.find_root()).filter(|root| matches!(root, DataFusionError::ResourcesExhausted(_)))
             }
-            _ => false,
+            _ => None,
         }
     }
 }
@@ -60,6 +63,24 @@ impl fmt::Display for Tidy<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn running_out_of_memory_is_found_under_the_wrappings_datafusion_adds() {
+        use datafusion::arrow::error::ArrowError;
+        use std::sync::Arc;
+        let oom = DataFusionError::ResourcesExhausted("Failed to allocate".into());
+        let wrapped = DataFusionError::Context(
+            "Not enough memory to continue external sort".into(),
+            Box::new(DataFusionError::Shared(Arc::new(DataFusionError::ArrowError(
+                Box::new(ArrowError::ExternalError(Box::new(oom))),
+                None,
+            )))),
+        );
+        let query = |cause| QueryError::DataFusion { query: "q", cause };
+        assert!(query(wrapped).out_of_memory().is_some());
+        let said = DataFusionError::Execution("Resources exhausted: as text only".into());
+        assert!(query(said).out_of_memory().is_none());
+    }
 
     #[test]
     fn a_repeated_kind_of_error_is_said_once_and_other_text_kept() {

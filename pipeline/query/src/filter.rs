@@ -18,6 +18,10 @@ pub struct EventFilter {
     /// Of rows that have a class (events, `deferrals.sql`'s rows); hourly rows have
     /// none, so none of them is of this one.
     pub class: Option<Class>,
+    /// For a query narrowed by its rows ([`crate::Engine::run_narrowed`]): how far past
+    /// the end of `to`'s hour it reads what follows a row (a deferral's next try). None:
+    /// to the end of the input.
+    pub lookahead_us: Option<i64>,
 }
 
 /// The sending IP rows must have.
@@ -49,12 +53,17 @@ impl CastUtf8 for Expr {
 }
 
 impl EventFilter {
-    /// The hours from `from` on, and nothing else: what may narrow the input of a
-    /// query whose rows are narrowed instead ([`crate::Engine::run_narrowed`]), since
-    /// such a query looks forward from an event, never back.
-    pub(crate) fn start_hour_only(&self) -> EventFilter {
+    /// The hours from `from` to `lookahead_us` past `to`'s, and nothing else: what may
+    /// narrow the input of a query whose rows are narrowed instead
+    /// ([`crate::Engine::run_narrowed`]), since such a query looks forward from an
+    /// event, never back.
+    pub(crate) fn narrowed_input(&self) -> EventFilter {
         EventFilter {
             from_us: self.from_us.map(hour_of),
+            to_us: self
+                .to_us
+                .zip(self.lookahead_us)
+                .map(|(to, ahead)| hour_of(to.saturating_add(HOUR_US - 1)).saturating_add(ahead)),
             ..EventFilter::default()
         }
     }

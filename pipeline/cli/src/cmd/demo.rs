@@ -242,7 +242,6 @@ fn print_hour(hour_us: i64, partials: Vec<RecordBatch>, rows: usize) -> Result<(
         Query::HOURLY_MERGE,
         EventSource::Batches(partials),
         &EventFilter::default(),
-        None,
     )?;
     let Some(first) = batches.first() else {
         return Ok(());

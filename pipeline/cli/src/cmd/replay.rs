@@ -107,7 +107,7 @@ fn publish(exporter: &Exporter, s: &Summary, run_id: &str, limit: usize) -> Resu
     let mut counts = Counts::default();
     if !s.event_files.is_empty() {
         let source = EventSource::Files(s.event_files.clone());
-        for b in engine::run_query(Query::COUNTERS, source, &EventFilter::default(), None)? {
+        for b in engine::run_query(Query::COUNTERS, source, &EventFilter::default())? {
             add_counter_rows(&b, &mut counts, limit)?;
         }
     }

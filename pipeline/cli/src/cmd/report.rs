@@ -3,7 +3,7 @@
 
 use crate::cli::{ReportArgs, ReportCommand};
 use crate::config::parse_time;
-use crate::engine::{run_narrowed, run_query};
+use crate::engine::{run_narrowed, run_query_within};
 use crate::output::{self, Format};
 use anyhow::{Context, Result, bail};
 use deferlog_app::say;
@@ -14,11 +14,13 @@ use deferlog_stream::STATE_DIR;
 
 pub fn run(r: ReportCommand) -> Result<()> {
     match r {
-        ReportCommand::Hourly(a) => report(a, Report::Hourly, None),
+        ReportCommand::Hourly(a) => report(a, Report::Hourly, None, None),
         ReportCommand::Deferrals(a) => {
             // clap has checked it is one of the causes, in any case.
             let class = a.class.map(|c| c.to_ascii_lowercase().parse::<Class>()).transpose()?;
-            report(a.report, Report::Deferrals, class)
+            // Past an i64 of µs (292 000 years) is as good as none.
+            let lookahead = a.retry_horizon.0.and_then(|d| i64::try_from(d.as_micros()).ok());
+            report(a.report, Report::Deferrals, class, lookahead)
         }
     }
 }
@@ -60,7 +62,7 @@ impl Report {
     }
 }
 
-fn report(a: ReportArgs, what: Report, class: Option<Class>) -> Result<()> {
+fn report(a: ReportArgs, what: Report, class: Option<Class>, lookahead_us: Option<i64>) -> Result<()> {
     let format: Format = a.format.parse().context("--format")?;
     let filter = EventFilter {
         from_us: a.from.as_deref().map(parse_time).transpose().context("--from")?,
@@ -69,6 +71,7 @@ fn report(a: ReportArgs, what: Report, class: Option<Class>) -> Result<()> {
         source_ip: a.source_ip.as_deref().map(source_ip).transpose()?,
         mx_group: a.mx_group.map(|g| g.to_lowercase()),
         class,
+        lookahead_us,
     };
     if let (Some(from), Some(to)) = (&a.from, &a.to)
         && filter.from_us >= filter.to_us
@@ -114,9 +117,10 @@ fn report(a: ReportArgs, what: Report, class: Option<Class>) -> Result<()> {
     };
     let memory = a.memory.memory_limit.as_ref();
     let batches = match what {
-        Report::Hourly => run_query(Query::HOURLY_REPORT, source, &filter, memory),
+        Report::Hourly => run_query_within(Query::HOURLY_REPORT, source, &filter, memory),
         // Its rows are narrowed, not its input: a deferral's next try may come after
-        // `--to`, from another IP, to another MX group or with another class.
+        // `--to` (up to `--retry-horizon`), from another IP, to another MX group or
+        // with another class.
         Report::Deferrals => run_narrowed(Query::DEFERRALS, source, &filter, memory),
     }
     .with_context(|| format!("{} report over {}", what.name(), a.data.display()))?;

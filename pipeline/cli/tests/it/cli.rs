@@ -387,55 +387,6 @@ fn sql_runs_the_query_files_and_the_users_own_over_the_archive() {
     assert!(!o.status.success() && err.contains("SELEC"), "{err}");
 }
 
-/// `--memory-limit` holds a report under a bound: `deferrals.sql`'s sort spills to the
-/// temp directory and the rows stay the same. A bound too small even for that stops the
-/// report with an error that names the flag.
-#[test]
-fn a_memory_limit_spills_the_deferrals_report_and_keeps_its_rows() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let g = generate(dir.path(), 300_000, 7);
-    let out = dir.path().join("archive");
-    crate::support::replay(&g.config, &out, &[&g.log]);
-    let report = |extra: &[&str]| {
-        deferlog()
-            .args(["report", "deferrals", "--format", "csv", "--data"])
-            .arg(&out)
-            .args(extra)
-            .output()
-            .expect("report")
-    };
-    let whole = ok(report(&[]));
-    assert!(whole.lines().count() > 100, "{whole}");
-    assert_eq!(ok(report(&["--memory-limit", "64M"])), whole);
-    // It spilled: the sort's own count, from the plan run under the same bound (what a
-    // user does to see where a query's memory goes).
-    let explain = dir.path().join("explain.sql");
-    let query = include_str!("../../../../queries/deferrals.sql");
-    std::fs::write(&explain, format!("EXPLAIN ANALYZE {query}")).expect("write");
-    let plan = ok(deferlog()
-        .args(["sql", "--format", "csv", "--memory-limit", "64M", "--file"])
-        .arg(&explain)
-        .arg("--data")
-        .arg(&out)
-        .output()
-        .expect("sql"));
-    let spills: u64 = plan
-        .split("spill_count=")
-        .skip(1)
-        .map(|rest| {
-            let n = rest.split(|c: char| !c.is_ascii_digit()).next().unwrap_or_default();
-            n.parse::<u64>().expect("a count")
-        })
-        .sum();
-    assert!(spills > 0, "{plan}");
-    let o = report(&["--memory-limit", "1M"]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        o.status.code() == Some(2) && err.contains("needs more memory than --memory-limit 1M allows: raise it"),
-        "{err}"
-    );
-}
-
 #[test]
 fn replay_refuses_stdin_named_twice() {
     let dir = tempfile::tempdir().expect("tmp");

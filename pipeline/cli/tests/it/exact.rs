@@ -141,6 +141,75 @@ fn report_deferrals_add_up_to_the_truth_and_wait_as_the_generator_backs_off() {
         err.contains("invalid value 'expired' for '--class") && err.contains("rate_limit"),
         "{err}"
     );
+
+    // `--retry-horizon`: the default (7 days) finds every retry the generator makes (its
+    // queue lifetime is 4 hours), as reading to the end does; none past `--to`'s hour
+    // finds fewer, of the same deferrals.
+    let until = |horizon: &str| {
+        crate::support::run(&[
+            "report",
+            "deferrals",
+            "--format",
+            "csv",
+            "--to",
+            "2026-11-01T12:00:00Z",
+            "--retry-horizon",
+            horizon,
+            "--data",
+            &out.to_string_lossy(),
+        ])
+    };
+    let sums = |report: &str| {
+        report.lines().skip(1).fold((0u64, 0u64), |(d, r), row| {
+            let f: Vec<&str> = row.split(',').collect();
+            (
+                d + f[4].parse::<u64>().expect("deferrals"),
+                r + f[5].parse::<u64>().expect("retried"),
+            )
+        })
+    };
+    let to_the_end = until("none");
+    assert_eq!(until("7d"), to_the_end);
+    let ((all, retried), (all_now, retried_now)) = (sums(&to_the_end), sums(&until("0h")));
+    assert!(all > 0 && all_now == all && retried_now < retried, "{to_the_end}");
+    // `--memory-limit`: a roomy bound changes no row (the query crate's tests show the
+    // sort spilling under a tight one); one too small for a batch stops the report,
+    // naming the flag and what ran short.
+    let bounded = |limit: &str| {
+        crate::support::deferlog()
+            .args([
+                "report",
+                "deferrals",
+                "--format",
+                "csv",
+                "--memory-limit",
+                limit,
+                "--data",
+            ])
+            .arg(&out)
+            .output()
+            .expect("report")
+    };
+    assert_eq!(crate::support::ok(bounded("1G")), report);
+    let o = bounded("1M");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("needs more memory than --memory-limit 1M lets its sorts and grouping reserve")
+            && err.contains("Resources exhausted")
+            && !err.contains("datafusion.runtime.memory_limit"),
+        "{err}"
+    );
+    let o = crate::support::deferlog()
+        .args(["report", "deferrals", "--retry-horizon", "7x", "--data"])
+        .arg(&out)
+        .output()
+        .expect("report");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.code() == Some(2) && err.contains("\"7x\" is not a horizon"),
+        "{err}"
+    );
 }
 
 #[test]
