@@ -499,15 +499,10 @@ async fn a_query_over_its_memory_bound_fails_as_out_of_memory() {
     assert!(err.out_of_memory().is_none(), "{err}");
 }
 
-/// Under a bound far below what its sort holds, `deferrals.sql` spills and its rows
-/// are those of an unbounded engine.
-#[tokio::test]
-async fn deferrals_under_a_tight_memory_bound_spill_and_keep_their_rows() {
-    use Outcome::*;
-    let queues: Vec<&'static str> = (0..SPILL_RECIPIENTS)
-        .map(|i| &*Box::leak(format!("Q{i:06}").into_boxed_str()))
-        .collect();
-    let at = |t, queue, outcome, class, attempt| Try {
+/// A Postfix try (or expiry) of the one recipient of `queue` on `out1`, from
+/// 198.51.100.11 to yahoo.
+fn try_of(t: &'static str, queue: &'static str, outcome: Outcome, class: Class, attempt: u32) -> Try {
+    Try {
         t,
         mta: Mta::Postfix,
         host: "out1",
@@ -520,40 +515,59 @@ async fn deferrals_under_a_tight_memory_bound_spill_and_keep_their_rows() {
         outcome,
         class,
         attempt,
-    };
-    let tries: Vec<Try> = queues
+    }
+}
+
+/// `n` queue ids (`Q000000`, ...), for tests of many recipients. Leaked: [`Try`]
+/// holds static strings, and a test process is short.
+fn queue_ids(n: usize) -> Vec<&'static str> {
+    (0..n)
+        .map(|i| &*Box::leak(format!("Q{i:06}").into_boxed_str()))
+        .collect()
+}
+
+/// Each of `queues` deferred at `deferred` and delivered at `delivered`.
+fn retried(queues: &[&'static str], deferred: &'static str, delivered: &'static str) -> Vec<Try> {
+    queues
         .iter()
-        .enumerate()
-        .flat_map(|(i, &q)| {
-            let (deferred, next) = if i % 2 == 0 {
-                ("2026-11-08T07:00:00Z", "2026-11-08T07:01:00Z")
-            } else {
-                ("2026-11-08T07:30:00Z", "2026-11-08T08:30:00Z")
-            };
+        .flat_map(|&q| {
             [
-                at(deferred, q, Deferred, Class::RateLimit, 1),
-                at(next, q, Delivered, Class::None, 2),
+                try_of(deferred, q, Outcome::Deferred, Class::RateLimit, 1),
+                try_of(delivered, q, Outcome::Delivered, Class::None, 2),
             ]
         })
-        .collect();
+        .collect()
+}
+
+async fn deferrals_of(batches: Vec<RecordBatch>) -> String {
+    let rows = Engine::new()
+        .run_narrowed(Query::DEFERRALS, EventSource::Batches(batches), &EventFilter::default())
+        .await;
+    csv(&rows.expect("run"))
+}
+
+/// Under a bound far below what its sort holds, `deferrals.sql` spills and its rows
+/// are those of an unbounded engine.
+#[tokio::test]
+async fn deferrals_under_a_tight_memory_bound_spill_and_keep_their_rows() {
+    let queues = queue_ids(SPILL_RECIPIENTS);
+    let (soon, late) = queues.split_at(SPILL_RECIPIENTS / 2);
+    let mut tries = retried(soon, "2026-11-08T07:00:00Z", "2026-11-08T07:01:00Z");
+    tries.extend(retried(late, "2026-11-08T07:30:00Z", "2026-11-08T08:30:00Z"));
     // Many small batches, as files are read: the sort can spill between them.
     let batches: Vec<RecordBatch> = tries.chunks(1000).map(tries_batch).collect();
-    let filter = EventFilter::default();
-    let free = Engine::new()
-        .run_narrowed(Query::DEFERRALS, EventSource::Batches(batches.clone()), &filter)
-        .await
-        .expect("unbounded");
-    let tight = Engine::bounded(SPILL_BOUND).expect("engine");
-    let bounded = tight
-        .run_narrowed(Query::DEFERRALS, EventSource::Batches(batches.clone()), &filter)
-        .await
-        .expect("bounded");
     // Half wait a minute, half an hour: the median falls between the two.
     let want = format!(
         "2026-11-08T07:00:00Z,198.51.100.11,yahoo,rate_limit,{n},{n},1830.0,3600.0\n",
         n = SPILL_RECIPIENTS
     );
-    assert_eq!(csv(&free), want);
+    assert_eq!(deferrals_of(batches.clone()).await, want);
+    let filter = EventFilter::default();
+    let tight = Engine::bounded(SPILL_BOUND).expect("engine");
+    let bounded = tight
+        .run_narrowed(Query::DEFERRALS, EventSource::Batches(batches.clone()), &filter)
+        .await
+        .expect("bounded");
     assert_eq!(csv(&bounded), want);
     // The sort's own count, from the plan run under the same bound.
     tight
@@ -590,33 +604,16 @@ const SPILL_BOUND: usize = 64 << 20;
 #[tokio::test]
 async fn a_deferral_never_retried_does_not_borrow_a_try_a_thousand_recipients_away() {
     use Outcome::*;
-    let a = Some("198.51.100.11");
-    let at = |t, queue: String, rcpt, outcome, class| Try {
-        t,
-        mta: Mta::Postfix,
-        host: "out1",
-        message_id: None,
-        queue: Box::leak(queue.into_boxed_str()),
-        rcpt: Some(rcpt),
-        ip: a,
-        mx: None,
-        group: "yahoo",
-        outcome,
-        class,
-        attempt: 1,
-    };
     let mut tries = vec![
-        at("2026-11-08T07:00:00Z", "Z1".into(), 1, Deferred, Class::RateLimit),
-        at("2026-11-08T07:10:00Z", "Z1".into(), 1, Delivered, Class::None),
-        at("2026-11-08T07:20:00Z", "A1".into(), 2, Deferred, Class::RateLimit),
+        try_of("2026-11-08T07:00:00Z", "Z1", Deferred, Class::RateLimit, 1),
+        try_of("2026-11-08T07:10:00Z", "Z1", Delivered, Class::None, 2),
+        try_of("2026-11-08T07:20:00Z", "A1", Deferred, Class::RateLimit, 1),
     ];
-    tries.extend((0..1000).map(|i| at("2026-11-08T07:30:00Z", format!("M{i:04}"), 3, Deferred, Class::Local)));
-    let source = EventSource::Batches(vec![tries_batch(&tries)]);
-    let rows = Engine::new()
-        .run_narrowed(Query::DEFERRALS, source, &EventFilter::default())
-        .await;
+    // Walked between Z1 and A1 (queue ids descending).
+    let held = queue_ids(1000).into_iter();
+    tries.extend(held.map(|q| try_of("2026-11-08T07:30:00Z", q, Deferred, Class::Local, 1)));
     assert_eq!(
-        csv(&rows.expect("run")),
+        deferrals_of(vec![tries_batch(&tries)]).await,
         "2026-11-08T07:00:00Z,198.51.100.11,yahoo,local,1000,0,,\n\
          2026-11-08T07:00:00Z,198.51.100.11,yahoo,rate_limit,2,1,600.0,600.0\n"
     );
@@ -626,31 +623,9 @@ async fn a_deferral_never_retried_does_not_borrow_a_try_a_thousand_recipients_aw
 /// still found.
 #[tokio::test]
 async fn deferrals_late_in_the_accepted_time_range_are_still_followed() {
-    use Outcome::*;
-    let at = |t, outcome, class, attempt| Try {
-        t,
-        mta: Mta::Postfix,
-        host: "out1",
-        message_id: None,
-        queue: "Q1",
-        rcpt: Some(1),
-        ip: Some("198.51.100.11"),
-        mx: None,
-        group: "yahoo",
-        outcome,
-        class,
-        attempt,
-    };
-    let tries = [
-        at("2199-12-31T22:00:00Z", Deferred, Class::RateLimit, 1),
-        at("2199-12-31T22:10:00Z", Delivered, Class::None, 2),
-    ];
-    let source = EventSource::Batches(vec![tries_batch(&tries)]);
-    let rows = Engine::new()
-        .run_narrowed(Query::DEFERRALS, source, &EventFilter::default())
-        .await;
+    let tries = retried(&["Q1"], "2199-12-31T22:00:00Z", "2199-12-31T22:10:00Z");
     assert_eq!(
-        csv(&rows.expect("run")),
+        deferrals_of(vec![tries_batch(&tries)]).await,
         "2199-12-31T22:00:00Z,198.51.100.11,yahoo,rate_limit,1,1,600.0,600.0\n"
     );
 }
@@ -660,39 +635,9 @@ async fn deferrals_late_in_the_accepted_time_range_are_still_followed() {
 /// minute later is retried after exactly 60 s.
 #[tokio::test]
 async fn deferrals_over_many_batches_follow_every_recipient() {
-    use Outcome::*;
-    let queues: Vec<&'static str> = (0..6000)
-        .map(|i| &*Box::leak(format!("Q{i:05}").into_boxed_str()))
-        .collect();
-    let at = |t, queue, outcome, class, attempt| Try {
-        t,
-        mta: Mta::Postfix,
-        host: "out1",
-        message_id: None,
-        queue,
-        rcpt: Some(1),
-        ip: Some("198.51.100.11"),
-        mx: None,
-        group: "yahoo",
-        outcome,
-        class,
-        attempt,
-    };
-    let tries: Vec<Try> = queues
-        .iter()
-        .flat_map(|&q| {
-            [
-                at("2026-11-08T07:00:00Z", q, Deferred, Class::RateLimit, 1),
-                at("2026-11-08T07:01:00Z", q, Delivered, Class::None, 2),
-            ]
-        })
-        .collect();
-    let source = EventSource::Batches(vec![tries_batch(&tries)]);
-    let rows = Engine::new()
-        .run_narrowed(Query::DEFERRALS, source, &EventFilter::default())
-        .await;
+    let tries = retried(&queue_ids(6000), "2026-11-08T07:00:00Z", "2026-11-08T07:01:00Z");
     assert_eq!(
-        csv(&rows.expect("run")),
+        deferrals_of(vec![tries_batch(&tries)]).await,
         "2026-11-08T07:00:00Z,198.51.100.11,yahoo,rate_limit,6000,6000,60.0,60.0\n"
     );
 }
