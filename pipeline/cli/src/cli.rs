@@ -132,9 +132,10 @@ pub struct DeferralsArgs {
     pub retry_horizon: Horizon,
 }
 
-/// How far past a range a query looks for what follows its rows; `None`: no bound.
+/// How far past a range a query looks for what follows its rows, in µs; `None`: no
+/// bound.
 #[derive(Debug, Clone, Copy)]
-pub struct Horizon(pub Option<std::time::Duration>);
+pub struct Horizon(pub Option<i64>);
 
 /// `7d`, `36h`, `90m`, or `none`.
 fn horizon(s: &str) -> Result<Horizon, String> {
@@ -143,16 +144,14 @@ fn horizon(s: &str) -> Result<Horizon, String> {
     }
     let bad = || format!("{s:?} is not a horizon: a whole number of days, hours or minutes (7d, 36h, 90m), or none");
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
-    let secs = match unit {
-        "d" => 86_400,
-        "h" => 3_600,
-        "m" => 60,
+    let unit_us: i64 = match unit {
+        "d" => 86_400_000_000,
+        "h" => 3_600_000_000,
+        "m" => 60_000_000,
         _ => return Err(bad()),
     };
-    let n: u64 = n.parse().map_err(|_| bad())?;
-    n.checked_mul(secs)
-        .map(|s| Horizon(Some(std::time::Duration::from_secs(s))))
-        .ok_or_else(bad)
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    n.checked_mul(unit_us).map(|us| Horizon(Some(us))).ok_or_else(bad)
 }
 
 /// What a deferral's class can be: every class but `none` (deliveries) and `expired`.

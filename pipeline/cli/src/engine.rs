@@ -463,10 +463,11 @@ where
     let Some(m) = memory else {
         return Ok(work(Engine::new()).await?);
     };
+    let engine = Engine::bounded(m.bytes)?;
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let result = tokio::select! {
-        r = work(Engine::bounded(m.bytes)?) => r,
+        r = work(engine) => r,
         _ = term.recv() => anyhow::bail!("stopped by SIGTERM; its spill files are removed"),
         _ = int.recv() => anyhow::bail!("stopped by Ctrl-C; its spill files are removed"),
     };

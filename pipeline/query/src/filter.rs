@@ -52,6 +52,12 @@ impl CastUtf8 for Expr {
     }
 }
 
+/// The end of the hour `to_us` (exclusive) falls in: where rows of hours that overlap
+/// a range ending there end.
+fn end_hour(to_us: i64) -> i64 {
+    hour_of(to_us.saturating_add(HOUR_US - 1))
+}
+
 impl EventFilter {
     /// The hours from `from` to `lookahead_us` past `to`'s, and nothing else: what may
     /// narrow the input of a query whose rows are narrowed instead
@@ -63,7 +69,7 @@ impl EventFilter {
             to_us: self
                 .to_us
                 .zip(self.lookahead_us)
-                .map(|(to, ahead)| hour_of(to.saturating_add(HOUR_US - 1)).saturating_add(ahead)),
+                .map(|(to, ahead)| end_hour(to).saturating_add(ahead)),
             ..EventFilter::default()
         }
     }
@@ -96,11 +102,7 @@ impl EventFilter {
     fn time_exprs(&self, table: Table) -> Vec<Expr> {
         let (time, from, to) = match table {
             Table::Events => (c::EVENT_TIME, self.from_us, self.to_us),
-            Table::Partials | Table::Hourly => (
-                h::HOUR,
-                self.from_us.map(hour_of),
-                self.to_us.map(|t| hour_of(t.saturating_add(HOUR_US - 1))),
-            ),
+            Table::Partials | Table::Hourly => (h::HOUR, self.from_us.map(hour_of), self.to_us.map(end_hour)),
         };
         let from = from.map(|f| col(time).gt_eq(ts(f)));
         let to = to.map(|t| col(time).lt(ts(t)));

@@ -18,9 +18,7 @@ pub fn run(r: ReportCommand) -> Result<()> {
         ReportCommand::Deferrals(a) => {
             // clap has checked it is one of the causes, in any case.
             let class = a.class.map(|c| c.to_ascii_lowercase().parse::<Class>()).transpose()?;
-            // Past an i64 of µs (292 000 years) is as good as none.
-            let lookahead = a.retry_horizon.0.and_then(|d| i64::try_from(d.as_micros()).ok());
-            report(a.report, Report::Deferrals, class, lookahead)
+            report(a.report, Report::Deferrals, class, a.retry_horizon.0)
         }
     }
 }
