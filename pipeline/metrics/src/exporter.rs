@@ -83,6 +83,22 @@ impl std::fmt::Debug for Exporter {
     }
 }
 
+/// The `source_ip` shown for attempts with no sending IP known (NULL in the archive),
+/// the word `report --source-ip` takes for them. Stored counts keep the empty value;
+/// exported empty, the label would vanish (Prometheus reads `source_ip=""` as no
+/// label), so Grafana's variable could not select those series and alerts would name
+/// no IP.
+pub const UNKNOWN_SOURCE_IP: &str = "unknown";
+
+/// A stored label value as Prometheus is shown it.
+fn shown<'a>(label: &str, value: &'a str) -> &'a str {
+    if label == "source_ip" && value.is_empty() {
+        UNKNOWN_SOURCE_IP
+    } else {
+        value
+    }
+}
+
 /// A file name for an instance name.
 fn file_safe(s: &str) -> String {
     s.chars()
@@ -170,7 +186,12 @@ impl Exporter {
             series_over_budget,
         } = render(&mut s.ledger, self.cfg.top_k, self.cfg.tenant_series_budget);
         for (k, v) in series {
-            let Some((family, labels)) = split(&k) else { continue };
+            let Some((family, mut labels)) = split(&k) else {
+                continue;
+            };
+            for (v, name) in labels.iter_mut().zip(family.labels()) {
+                *v = shown(name, v);
+            }
             let before = s.exported.get(&k).copied().unwrap_or(0);
             if let Some(c) = self.counters.get(&family) {
                 // First sight creates the series even at 0, so dashboards see it.
@@ -233,7 +254,7 @@ impl Exporter {
         self.clear_last_hour();
         g.hour_start.with_label_values::<&str>(&[]).set(hour_start_s);
         for r in rows {
-            let l = [r.source_ip.as_str(), r.mx_group.as_str()];
+            let l = [shown("source_ip", &r.source_ip), r.mx_group.as_str()];
             g.hour_attempts.with_label_values(&l).set(r.attempts);
             g.hour_deferrals.with_label_values(&l).set(r.deferred);
             g.hour_expiries.with_label_values(&l).set(r.expired);
@@ -526,6 +547,48 @@ mod tests {
         let text = e.render().expect("render");
         assert!(!text.contains("deferlog_hour_start_timestamp_seconds "), "{text}");
         assert!(!text.contains("deferlog_watermark_timestamp_seconds "), "{text}");
+    }
+
+    #[test]
+    fn attempts_without_a_sending_ip_are_exported_as_unknown() {
+        let e = in_memory();
+        let mut c = Counts::default();
+        c.add_delivery(
+            &DeliveryRow {
+                tenant: "t",
+                mta: "postfix",
+                source_ip: "",
+                mx_group: "google",
+                mx_host: "gmail-smtp-in.l.google.com",
+                outcome: "deferred",
+                class: "rate_limit",
+                events: 3,
+            },
+            usize::MAX,
+        );
+        e.commit(&[("s", &c)]).expect("commit");
+        e.set_last_hour(
+            3600.0,
+            &[HourRow {
+                source_ip: String::new(),
+                mx_group: "google".into(),
+                attempts: 3,
+                deferred: 3,
+                expired: 0,
+                deferral_ratio: 1.0,
+            }],
+        );
+        let text = e.render().expect("render");
+        for series in [
+            r#"deferlog_attempts_total{mx_group="google",mx_host="gmail-smtp-in.l.google.com",outcome="deferred",source_ip="unknown",tenant="t"}"#,
+            r#"deferlog_deferrals_total{class="rate_limit",mx_group="google",source_ip="unknown",tenant="t"}"#,
+            r#"deferlog_hour_attempts{mx_group="google",source_ip="unknown"}"#,
+        ] {
+            assert_eq!(sample(&text, series), Some(3.0), "{series} in\n{text}");
+        }
+        assert!(!text.contains(r#"source_ip="""#), "{text}");
+        // The stored key keeps the empty value, as the archive keeps NULL.
+        assert_eq!(e.totals(), c);
     }
 
     #[test]

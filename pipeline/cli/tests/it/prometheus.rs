@@ -179,6 +179,17 @@ fn truth_sums(truth: &str) -> [f64; 5] {
     s
 }
 
+/// A truth CSV's attempts per source_ip, an empty one named `unknown`, in label order.
+fn truth_by_source_ip(truth: &str) -> Vec<(String, f64)> {
+    let mut by = std::collections::BTreeMap::<String, f64>::new();
+    for line in truth.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let ip = if f[1].is_empty() { "unknown" } else { f[1] };
+        *by.entry(ip.to_owned()).or_default() += f[4].parse::<f64>().expect("attempts");
+    }
+    by.into_iter().collect()
+}
+
 #[test]
 fn prometheus_scrapes_the_exporter_and_every_dashboard_query_and_rule_works() {
     let c = Case::new(30_000, 41);
@@ -209,6 +220,15 @@ fn prometheus_scrapes_the_exporter_and_every_dashboard_query_and_rule_works() {
     ];
     assert_eq!(attempts, want, "attempts by outcome vs gen --truth");
     assert_eq!(scraped("sum(deferlog_attempts_total)"), Some(truth[0]));
+    // Attempts with no sending IP known (the generated fleet's `mta-out3` has no
+    // egress entry) are labelled `unknown`, not left without the label.
+    let per_ip = truth_by_source_ip(&c.truth);
+    assert!(per_ip.iter().any(|(ip, _)| ip == "unknown"), "{per_ip:?}");
+    assert_eq!(
+        prom.by("sum by (source_ip) (deferlog_attempts_total)", "source_ip"),
+        per_ip,
+        "attempts by source_ip vs gen --truth"
+    );
     assert_eq!(scraped("sum(deferlog_deferrals_total)"), Some(truth[2]));
     assert_eq!(scraped("sum(deferlog_expiries_total)"), Some(truth[4]));
 
