@@ -869,6 +869,7 @@ impl Config {
                 "{origin}: keys `kafka.hourly_topic` and `kafka.dead_letter_topic` name one topic, {h:?}: give each its own"
             ));
         }
+        let keys_right = p.count() == before_kafka;
         let mut client = deferlog_kafka::ClientSettings::new(&k.brokers);
         for (key, v) in &k.properties {
             let v = match v {
@@ -885,17 +886,19 @@ impl Config {
             };
             client = client.with(key, &v);
         }
-        // librdkafka is asked once the keys above are right, and about the whole
+        // librdkafka is asked once the keys above are right (a property of the wrong
+        // type is left out, so the others are still judged), and about the whole
         // client once each property passes on its own: an empty group id or one bad
         // property is one problem, not three.
-        let known = p.count() == before_kafka
+        let typed = p.count() == before_kafka;
+        let known = keys_right
             && p.take(
                 client
                     .check()
                     .map_err(|(key, e)| anyhow::anyhow!("{origin}: key `kafka.properties.{key}`: {e}")),
             )
             .is_some();
-        if known {
+        if known && typed {
             p.take(
                 deferlog_kafka::check_consumer(&client, &k.group_id)
                     .map_err(|e| anyhow::anyhow!("{origin}: key `kafka.properties`: {e}")),
@@ -1262,6 +1265,14 @@ mod tests {
             "{base}[[kafka.topics]]\nname = \"m\"\n[kafka.properties]\n\"session.timeout.ms\" = \"abc\""
         ));
         assert!(e.contains("kafka.properties.session.timeout.ms"), "{e}");
+        // A property of the wrong type does not hide a misspelt one.
+        let e = err(&format!(
+            "{base}[[kafka.topics]]\nname = \"m\"\n[kafka.properties]\n\"client.id\" = [1]\n\"sesion.timeout.ms\" = 6000"
+        ));
+        assert!(
+            e.contains("kafka.properties.client.id") && e.contains("kafka.properties.sesion.timeout.ms"),
+            "{e}"
+        );
         // Each fine on its own, together not (librdkafka's rule, found before `run`).
         let e = err(&format!(
             "{base}[[kafka.topics]]\nname = \"m\"\n[kafka.properties]\n\"fetch.max.bytes\" = 65536"
