@@ -104,6 +104,11 @@ pub struct ReplayArgs {
     /// input is read (`/readyz` says when).
     #[arg(long)]
     pub serve: bool,
+    /// Add inputs that this archive already took from an earlier replay (known by
+    /// their first lines, under any name, plain or gzip): they are refused otherwise,
+    /// as their lines would be counted twice.
+    #[arg(long)]
+    pub again: bool,
     /// Log files, plain or gzip; `-` reads stdin.
     #[arg(required = true)]
     pub inputs: Vec<String>,

@@ -18,6 +18,7 @@ mod feed;
 pub mod input;
 pub mod metrics;
 pub mod output;
+pub mod replayed;
 mod route;
 pub mod size;
 mod status;

@@ -47,8 +47,10 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     };
     let run_id = run_id(now);
 
+    let inputs = input::oldest_first(&a.inputs)?;
+    let prints = deferlog_app::replayed::check(&a.out, &inputs, a.again)?;
     let counter = ByteCounter::default();
-    let sources = input::oldest_first(&a.inputs)?
+    let sources = inputs
         .iter()
         .map(|p| input::open(p, &counter).map(|i| Box::new(i) as Box<dyn LineSource>))
         .collect::<Result<Vec<_>>>()?;
@@ -83,6 +85,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    deferlog_app::replayed::record(&a.out, &run_id, prints)?;
     print_summary(&summary, &a.out.display().to_string());
     if summary.stats.events == 0 && summary.stats.lines > 0 {
         say!(

@@ -282,6 +282,52 @@ fn a_replay_whose_input_breaks_off_leaves_nothing_behind() {
     assert_same_rows(&report_csv(&out, &[]), &truth, "the replay after the failed one");
 }
 
+#[test]
+fn a_log_the_archive_already_took_is_refused_under_any_name_unless_again() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let g = generate(dir.path(), 5000, 7);
+    let out = dir.path().join("archive");
+    crate::support::replay(&g.config, &out, &[&g.log]);
+    let truth = std::fs::read_to_string(&g.truth).expect("truth");
+    assert_same_rows(&report_csv(&out, &[]), &truth, "the first replay");
+    // The same log as logrotate leaves it: renamed and compressed.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&std::fs::read(&g.log).expect("log")).expect("gzip");
+    let rotated = dir.path().join("mail.log.1.gz");
+    std::fs::write(&rotated, gz.finish().expect("gzip")).expect("write");
+    let again = |extra: &[&str]| {
+        replay_cmd(&g.config, &out, &rotated)
+            .args(["--reference-time", "2026-11-10T00:00:00Z"])
+            .args(extra)
+            .output()
+            .expect("replay")
+    };
+    let o = again(&[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("mail.log.1.gz") && err.contains("sample.log") && err.contains("--again"),
+        "{err}"
+    );
+    assert_same_rows(&report_csv(&out, &[]), &truth, "after the refused replay");
+    // With --again it is added: every count twice.
+    ok(again(&["--again"]));
+    let doubled: String = truth
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let f: Vec<String> = l.split(',').map(str::to_owned).collect();
+            let counts = f[4..].iter().map(|n| match i {
+                0 => n.clone(),
+                _ => (2 * n.parse::<u64>().expect("count")).to_string(),
+            });
+            let row: Vec<String> = f[..4].iter().cloned().chain(counts).collect();
+            row.join(",") + "\n"
+        })
+        .collect();
+    assert_same_rows(&report_csv(&out, &[]), &doubled, "after --again");
+}
+
 /// Every file and directory under `p` (none if it is not there).
 fn walkdir(p: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
