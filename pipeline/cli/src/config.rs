@@ -163,21 +163,28 @@ pub struct Config {
     pub dir: Option<PathBuf>,
 }
 
-/// Field names of shippers' JSON envelopes (rsyslog, Vector, Fluent Bit).
+/// Field names of shippers' JSON envelopes (rsyslog, Vector, Fluent Bit, journald);
+/// dotted names reach into nested objects (`host.hostname`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvelopeSettings {
-    /// The field holding the log line.
+    /// The field holding the log line (or, from shippers that parse syslog, its content).
     #[serde(default = "default_message_field")]
     pub message: String,
-    /// The host, for lines that name none (Exim's own log, KumoMTA, PowerMTA).
+    /// The host, for lines that name none (Exim's own log, KumoMTA, PowerMTA, content
+    /// without its syslog frame).
     #[serde(default = "default_host_field")]
     pub host: String,
-    /// The ingest time (RFC 3339 or unix seconds): the year of BSD stamps.
+    /// The ingest time (RFC 3339, or unix seconds, milliseconds or microseconds): the
+    /// year of BSD stamps, and the time of content without its syslog frame.
     #[serde(default = "default_timestamp_field")]
     pub timestamp: String,
     /// The tenant, when envelopes carry it.
     pub tenant: Option<String>,
+    /// The syslog program, when the message holds only the content after it.
+    pub program: Option<String>,
+    /// The process id that goes with `program`.
+    pub pid: Option<String>,
 }
 
 fn default_message_field() -> String {
@@ -197,6 +204,8 @@ impl Default for EnvelopeSettings {
             host: default_host_field(),
             timestamp: default_timestamp_field(),
             tenant: None,
+            program: None,
+            pid: None,
         }
     }
 }
@@ -745,6 +754,8 @@ impl Config {
                 host: e.host.clone(),
                 timestamp: e.timestamp.clone(),
                 tenant: e.tenant.clone().filter(|t| !t.is_empty()),
+                program: e.program.clone().filter(|t| !t.is_empty()),
+                pid: e.pid.clone().filter(|t| !t.is_empty()),
             },
             zone,
             reference_time_us,

@@ -27,9 +27,17 @@ pub(crate) fn plausible(us: i64) -> Option<i64> {
     (0..LATEST_US).contains(&us).then_some(us)
 }
 
-/// Unix seconds, or milliseconds when that large (shippers write either), as µs.
+/// Unix seconds, or milliseconds or microseconds when that large (shippers write any
+/// of them; seconds past 10^11 are after the year 5000, milliseconds past 10^14 after
+/// 5138), as µs.
 pub(crate) fn epoch_micros(n: f64) -> Option<i64> {
-    let s = if n > 1e11 { n / 1e3 } else { n };
+    let s = if n > 1e14 {
+        n / 1e6
+    } else if n > 1e11 {
+        n / 1e3
+    } else {
+        n
+    };
     // `as` saturates; `plausible` then refuses what saturated.
     s.is_finite().then(|| (s * 1e6).round() as i64).and_then(plausible)
 }
@@ -501,6 +509,7 @@ mod tests {
         let t = us("2026-11-08T07:15:00.5Z");
         assert_eq!(epoch_micros(1_794_122_100.5), Some(t));
         assert_eq!(epoch_micros(1_794_122_100_500.0), Some(t));
+        assert_eq!(epoch_micros(1_794_122_100_500_000.0), Some(t));
         assert_eq!(epoch_micros(1e300), None);
         assert_eq!(epoch_micros(f64::NAN), None);
         assert_eq!(epoch_micros(-5.0), None);

@@ -950,3 +950,133 @@ fn shipper_envelopes_carry_lines_of_every_mta() {
     assert_eq!(st.lines, 7);
     assert_eq!(st.lines, st.accounted_lines());
 }
+
+/// Shippers that parse syslog send a line's content without its frame (stamp, host,
+/// tag), which they keep in fields of their own. The Postfix corpora's lines sent so,
+/// in three shippers' shapes, give the events the whole lines give.
+#[test]
+fn syslog_content_without_its_frame_reads_as_the_whole_line() {
+    use serde_json::json;
+    /// A line as a syslog parser splits it: (whole line, time, host, program, pid, content).
+    type Parts = (
+        String,
+        chrono::DateTime<chrono::Utc>,
+        String,
+        String,
+        Option<String>,
+        String,
+    );
+    fn split(l: &str) -> Option<Parts> {
+        let (stamp, rest) = (l.get(..15)?, l.get(16..)?);
+        let (host, rest) = rest.split_once(' ')?;
+        let (tag, content) = rest.split_once(": ")?;
+        let (program, pid) = match tag.split_once('[') {
+            Some((p, pid)) => (p, Some(pid.strip_suffix(']')?.to_owned())),
+            None => (tag, None),
+        };
+        // The normalizer's reference time (the end of 2026) puts every stamp in 2026.
+        let t = chrono::NaiveDateTime::parse_from_str(&format!("2026 {stamp}"), "%Y %b %e %H:%M:%S").ok()?;
+        Some((
+            l.to_owned(),
+            t.and_utc(),
+            host.into(),
+            program.into(),
+            pid,
+            content.into(),
+        ))
+    }
+    let text = String::from_utf8(corpus("postfix.log")).expect("utf-8");
+    let mut lines: Vec<String> = text.lines().filter(|l| split(l).is_some()).map(Into::into).collect();
+    assert!(lines.len() + 2 >= text.lines().count(), "nearly every line splits");
+    // The sources of these dropped the frame; put one back (program as in the test of
+    // this file above).
+    let msgonly = String::from_utf8(corpus("postfix_msgonly.log")).expect("utf-8");
+    for (i, msg) in msgonly.lines().enumerate() {
+        let program = if msg.contains(" to=") || msg.contains(": to=") {
+            "postfix/smtp"
+        } else {
+            "postfix/qmgr"
+        };
+        lines.push(format!(
+            "Nov  8 08:{:02}:{:02} mx {program}[4242]: {msg}",
+            i / 60,
+            i % 60
+        ));
+    }
+    let parts: Vec<Parts> = lines.iter().map(|l| split(l).expect("splits")).collect();
+    let (want, want_rejects) = normalize(&mut normalizer(), "corpus", &lines);
+    assert!(want.len() >= 15, "{want:#?}");
+
+    let fields = |message: &str, host: &str, timestamp: &str, program: Option<&str>, pid: Option<&str>| {
+        let mut cfg = NormalizerConfig::new(us("2026-12-31T12:00:00Z"));
+        cfg.envelope = deferlog_parse::EnvelopeFields {
+            message: message.into(),
+            host: host.into(),
+            timestamp: timestamp.into(),
+            tenant: None,
+            program: program.map(Into::into),
+            pid: pid.map(Into::into),
+        };
+        Normalizer::new(cfg)
+    };
+    let shapes: [(&str, Normalizer, Vec<String>); 3] = [
+        (
+            "journald (journalctl -o json)",
+            fields(
+                "MESSAGE",
+                "_HOSTNAME",
+                "__REALTIME_TIMESTAMP",
+                Some("SYSLOG_IDENTIFIER"),
+                Some("_PID"),
+            ),
+            parts
+                .iter()
+                .map(|(_, t, host, program, pid, content)| {
+                    json!({"MESSAGE": content, "_HOSTNAME": host, "SYSLOG_IDENTIFIER": program, "_PID": pid,
+                           "__REALTIME_TIMESTAMP": t.timestamp_micros().to_string(), "PRIORITY": "6"})
+                    .to_string()
+                })
+                .collect(),
+        ),
+        (
+            "Vector's syslog source",
+            fields("message", "hostname", "timestamp", Some("appname"), Some("procid")),
+            parts
+                .iter()
+                .map(|(_, t, host, program, pid, content)| {
+                    let pid: Option<u64> = pid.as_ref().map(|p| p.parse().expect("pid"));
+                    json!({"message": content, "hostname": host, "appname": program, "procid": pid,
+                           "timestamp": t.to_rfc3339(), "source_type": "syslog"})
+                    .to_string()
+                })
+                .collect(),
+        ),
+        (
+            "the tag left in the message, the host nested (Filebeat)",
+            fields("message", "host.hostname", "@timestamp", None, None),
+            parts
+                .iter()
+                .map(|(l, t, host, ..)| {
+                    let with_tag = &l[16 + host.len() + 1..];
+                    json!({"message": with_tag, "host": {"hostname": host}, "@timestamp": t.to_rfc3339()}).to_string()
+                })
+                .collect(),
+        ),
+    ];
+    let reasons = |r: &Rejects| r.0.iter().map(|r| (r.0.clone(), r.2.clone())).collect::<Vec<_>>();
+    for (shape, mut n, records) in shapes {
+        let (got, rejects) = normalize(&mut n, "corpus", &records);
+        assert_eq!(got, want, "{shape}");
+        assert_eq!(reasons(&rejects), reasons(&want_rejects), "{shape}");
+        let st = n.stats();
+        assert_eq!(st.lines, st.accounted_lines(), "{shape}");
+    }
+
+    // Without a timestamp the line has no time: a reject, not a guess.
+    let (_, _, host, _, _, content) = parts.iter().find(|p| p.5.contains("status=sent")).expect("a delivery");
+    let mut n = fields("message", "hostname", "timestamp", Some("appname"), None);
+    let record = json!({"message": content, "hostname": host, "appname": "postfix/smtp"}).to_string();
+    let (got, rejects) = normalize(&mut n, "x", &[record]);
+    assert!(got.is_empty(), "{got:#?}");
+    assert_eq!(reasons(&rejects), [("bad_timestamp".to_owned(), "x:1".to_owned())]);
+}

@@ -328,6 +328,81 @@ fn a_log_the_archive_already_took_is_refused_under_any_name_unless_again() {
     assert_same_rows(&report_csv(&out, &[]), &doubled, "after --again");
 }
 
+#[test]
+fn a_journald_export_replays_as_the_log_it_came_from() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let g = generate(dir.path(), 6000, 7);
+    let text = String::from_utf8_lossy(&std::fs::read(&g.log).expect("log")).into_owned();
+    // `STAMP HOST PROGRAM[PID]: CONTENT`, as journald keeps it (the generated junk
+    // lines, which do not split so, are left out of both). The fleet writes RFC 3339
+    // stamps and BSD ones (UTC, in the replay's year).
+    fn stamp(l: &str) -> Option<(i64, &str)> {
+        let (first, rest) = l.split_once(' ')?;
+        match chrono::DateTime::parse_from_rfc3339(first) {
+            Ok(t) => Some((t.timestamp_micros(), rest)),
+            Err(_) => {
+                let bsd = format!("2026 {}", l.get(..15)?);
+                let t = chrono::NaiveDateTime::parse_from_str(&bsd, "%Y %b %e %H:%M:%S").ok()?;
+                Some((t.and_utc().timestamp_micros(), l.get(16..)?))
+            }
+        }
+    }
+    let (mut plain, mut journal) = (String::new(), String::new());
+    for l in text.lines() {
+        let Some((t, rest)) = stamp(l) else { continue };
+        let Some((host, rest)) = rest.split_once(' ') else {
+            continue;
+        };
+        let Some((tag, content)) = rest.split_once(": ") else {
+            continue;
+        };
+        let Some((program, pid)) = tag.strip_suffix(']').and_then(|t| t.split_once('[')) else {
+            continue;
+        };
+        plain.push_str(l);
+        plain.push('\n');
+        let record = serde_json::json!({
+            "MESSAGE": content, "_HOSTNAME": host, "SYSLOG_IDENTIFIER": program, "_PID": pid,
+            "__REALTIME_TIMESTAMP": t.to_string(), "_TRANSPORT": "syslog",
+        });
+        journal.push_str(&record.to_string());
+        journal.push('\n');
+    }
+    let journal_lines = journal.lines().count();
+    assert!(journal_lines > 5000, "{journal_lines} of 6000 lines split");
+    let (plain_log, journal_log) = (dir.path().join("plain.log"), dir.path().join("journal.json"));
+    std::fs::write(&plain_log, plain).expect("write");
+    std::fs::write(&journal_log, journal).expect("write");
+    let config = dir.path().join("journald.toml");
+    let fleet = std::fs::read_to_string(&g.config).expect("config");
+    std::fs::write(
+        &config,
+        format!(
+            "{fleet}\n[envelope]\nmessage = \"MESSAGE\"\nhost = \"_HOSTNAME\"\ntimestamp = \"__REALTIME_TIMESTAMP\"\n\
+             program = \"SYSLOG_IDENTIFIER\"\npid = \"_PID\"\n"
+        ),
+    )
+    .expect("write");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let plain_summary = crate::support::replay(&g.config, &a, &[&plain_log]);
+    let summary = crate::support::replay(&config, &b, &[&journal_log]);
+    let want = report_csv(&a, &[]);
+    assert!(want.lines().count() > 20, "{want}");
+    assert_same_rows(&report_csv(&b, &[]), &want, "the journald export");
+    // Every record read as a line, and the same lines skipped and rejected (the
+    // generator's cut-off lines), by kind and reason.
+    let counts = |s: &str| -> Vec<String> {
+        s.lines()
+            .skip_while(|l| !l.starts_with("lines read"))
+            .take_while(|l| !l.starts_with("elapsed"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let counted = counts(&summary);
+    assert_eq!(counted, counts(&plain_summary), "{summary}");
+    assert!(counted[0].ends_with(&format!(" {journal_lines}")), "{summary}");
+}
+
 /// Every file and directory under `p` (none if it is not there).
 fn walkdir(p: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
