@@ -21,7 +21,7 @@
 --
 -- deferrals: deferred attempts; retried: those the events hold a next try for;
 -- median_retry_seconds / max_retry_seconds: from each of those deferrals to its next
--- try (empty when none was retried).
+-- try, to a tenth of a second (empty when none was retried).
 WITH marked AS (
     SELECT
         event_time,
@@ -122,8 +122,9 @@ SELECT
     CAST(class AS VARCHAR)                  AS class,
     CAST(count(*) AS BIGINT)                AS deferrals,
     CAST(count(retry_seconds) AS BIGINT)    AS retried,
-    median(retry_seconds)                   AS median_retry_seconds,
-    max(retry_seconds)                      AS max_retry_seconds
+    -- Seconds to a tenth: stamps may carry µs, a retry cadence needs no more.
+    round(median(retry_seconds), 1)         AS median_retry_seconds,
+    round(max(retry_seconds), 1)            AS max_retry_seconds
 FROM waits
 GROUP BY 1, 2, 3, 4
 ORDER BY hour, source_ip NULLS FIRST, mx_group, class

@@ -45,8 +45,11 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct TailArgs {
+    /// Brokers, `host:port[,host:port]`.
     #[arg(long, default_value = "127.0.0.1:9092")]
     pub brokers: String,
+    /// The topic to read from its start, e.g. `run`'s `kafka.hourly_topic` or
+    /// `kafka.dead_letter_topic`.
     #[arg(long)]
     pub topic: String,
     /// Stop after this long without a record.
@@ -62,6 +65,7 @@ pub struct ProduceArgs {
     /// Brokers, `host:port[,host:port]`.
     #[arg(long, default_value = "127.0.0.1:9092")]
     pub brokers: String,
+    /// The topic to write (records keyed by each line's MTA host).
     #[arg(long, default_value = "mail")]
     pub topic: String,
     /// Create the topic first with this many partitions (an existing topic is kept).
@@ -130,7 +134,7 @@ pub struct DeferralsArgs {
     /// Only deferrals of this cause (any case).
     #[arg(long, ignore_case = true, value_parser = deferral_causes())]
     pub class: Option<String>,
-    /// How long after --to's hour a deferral's next try is looked for: 7d outlasts the
+    /// With --to: how long after its hour a deferral's next try is looked for: 7d outlasts the
     /// MTAs' default queue lifetimes (Postfix 5d, Exim and PowerMTA 4d, KumoMTA 7d);
     /// `none` reads the archive to its end. Also 36h, 90m.
     #[arg(long, default_value = "7d", value_parser = horizon)]
@@ -205,10 +209,12 @@ pub struct ReportArgs {
     /// table, csv or json (JSON lines).
     #[arg(long, default_value = "table")]
     pub format: String,
-    /// From this date or RFC 3339 time (inclusive).
+    /// From the hour that holds this date or RFC 3339 time (2026-11-08, or
+    /// 2026-11-08T05:30:00Z, which keeps the 05:00 hour).
     #[arg(long)]
     pub from: Option<String>,
-    /// Up to this date or RFC 3339 time (exclusive).
+    /// Up to this date or RFC 3339 time: hours that start before it (2026-11-09 ends
+    /// with the 23:00 hour of the 8th; 06:30 keeps the 06:00 hour).
     #[arg(long)]
     pub to: Option<String>,
     /// Only rows of this sending IP (IPv4 or IPv6, any spelling), or `unknown`: rows
@@ -235,17 +241,19 @@ pub struct ClassifyArgs {
 
 #[derive(Debug, Args)]
 pub struct GenArgs {
-    /// Log format to write.
+    /// Log format to write: postfix, exim, kumomta or powermta.
     #[arg(long, default_value = "postfix")]
     pub format: String,
     /// About this many lines (messages in flight are finished).
     #[arg(long, default_value_t = 100_000)]
     pub lines: u64,
+    /// The same seed writes the same log, byte for byte.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
     /// First message time (date or RFC 3339); default: yesterday 00:00 UTC.
     #[arg(long)]
     pub start: Option<String>,
+    /// Messages the fleet sends per hour of log time (each to one to a few recipients).
     #[arg(long, default_value_t = 6000, value_parser = clap::value_parser!(u32).range(1..))]
     pub messages_per_hour: u32,
     /// Also write the exact expected `report hourly` rows (CSV) here.
@@ -264,6 +272,7 @@ pub struct DemoArgs {
     /// Lines of generated traffic.
     #[arg(long, default_value_t = 300_000)]
     pub lines: u64,
+    /// Seed of the generated traffic (as `gen --seed`).
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
     /// Simulated seconds per real second (0: as fast as possible).

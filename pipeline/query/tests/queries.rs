@@ -20,7 +20,12 @@ fn ts(s: &str) -> i64 {
     let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    ((days * 24 + h) * 3600 + mi * 60 + se) * 1_000_000
+    // A fraction of a second (`...:SS.ffffff`), if any, to the µs.
+    let frac = s[19..].strip_prefix('.').map_or(0, |f| {
+        let digits: String = f.chars().take_while(char::is_ascii_digit).collect();
+        format!("{digits:0<6}")[..6].parse::<i64>().expect("digits")
+    });
+    ((days * 24 + h) * 3600 + mi * 60 + se) * 1_000_000 + frac
 }
 
 /// One delivery try (or expiry) of one recipient, for `deferrals.sql`: host, queue
@@ -544,6 +549,23 @@ async fn deferrals_of(batches: Vec<RecordBatch>) -> String {
         .run_narrowed(Query::DEFERRALS, EventSource::Batches(batches), &EventFilter::default())
         .await;
     csv(&rows.expect("run"))
+}
+
+/// Stamps carry µs; waits are reported to a tenth of a second.
+#[tokio::test]
+async fn retry_waits_are_reported_to_a_tenth_of_a_second() {
+    use Outcome::*;
+    let tries = vec![
+        try_of("2026-11-08T07:00:00Z", "B1", Deferred, Class::RateLimit, 1),
+        try_of("2026-11-08T07:06:11.546805Z", "B1", Delivered, Class::None, 2),
+        try_of("2026-11-08T07:00:00.25Z", "B2", Deferred, Class::RateLimit, 1),
+        try_of("2026-11-08T07:06:40.25Z", "B2", Delivered, Class::None, 2),
+    ];
+    // Waits of 371.546805 and 400 s: the median 385.7734025, the longest 400.
+    assert_eq!(
+        deferrals_of(vec![tries_batch(&tries)]).await,
+        "2026-11-08T07:00:00Z,198.51.100.11,yahoo,rate_limit,2,2,385.8,400.0\n"
+    );
 }
 
 /// Under a bound far below what its sort holds, `deferrals.sql` spills and its rows

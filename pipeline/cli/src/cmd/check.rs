@@ -26,11 +26,11 @@ pub fn run(a: ConfigArg) -> Result<()> {
     };
     let mut out = String::new();
     out.push_str(&format!(
-        "{origin}: ok (timezone {}, tenant {}, {} egress entries, {} classification rules)\n",
+        "{origin}: ok (timezone {}, tenant {}, {}, {})\n",
         cfg.timezone,
         n.tenant,
-        n.egress.len(),
-        n.classifier.len()
+        count(n.egress.len(), "egress entry", "egress entries"),
+        count(n.classifier.len(), "classification rule", "classification rules"),
     ));
     out.push_str(&format!(
         "{origin}: metrics ok ({}, instance {}, top {} MX hosts per group, {} series per tenant)\n",
@@ -59,4 +59,9 @@ pub fn run(a: ConfigArg) -> Result<()> {
         .lock()
         .write_all(out.as_bytes())
         .context("writing to stdout")
+}
+
+/// `1 egress entry`, `2 egress entries`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
