@@ -170,13 +170,24 @@ pub(crate) fn newest_per_partition<T>(items: &mut Vec<T>, key: impl Fn(&T) -> (&
     });
 }
 
-/// One partition's entry: offset, lag, open hours, and what reaches no hourly row.
-fn part_text(p: &PartitionStatus, lag: Option<i64>) -> String {
+/// One partition's entry: offset, lag, open hours, whether it holds the watermark
+/// back, and what reaches no hourly row.
+fn part_text(p: &PartitionStatus, lag: Option<i64>, now: Instant) -> String {
     let lag = lag.map_or("?".to_owned(), |l| l.to_string());
     let mut s = format!(
         "{}/{} @{} lag {lag} open {}h",
         p.topic, p.partition, p.next_offset, p.open_hours
     );
+    // Why the watermark says none while hours are open: a partition whose records
+    // hold no delivery event (a quiet or inbound-only host).
+    if let Some(left) = p.holds_watermark_until.map(|t| t.saturating_duration_since(now))
+        && !left.is_zero()
+    {
+        s.push_str(&format!(
+            " (no event yet: holds the watermark back for up to {}s more, idle_timeout_secs)",
+            left.as_secs_f64().ceil()
+        ));
+    }
     if p.counters.redelivered > 0 {
         s.push_str(&format!(
             " ({} records below the checkpoint skipped)",
@@ -254,7 +265,7 @@ impl Status {
                 topic: p.topic.clone(),
                 partition: p.partition,
                 next_offset: p.next_offset,
-                text: part_text(p, lag),
+                text: part_text(p, lag, now),
             })
             .collect();
         let post = Post {
@@ -288,6 +299,30 @@ mod tests {
             batches,
             total: Duration::from_millis(total_ms),
             max: Duration::from_millis(max_ms),
+        }
+    }
+
+    #[test]
+    fn a_partition_without_events_says_how_long_it_holds_the_watermark_back() {
+        let now = Instant::now();
+        let status = |until: Option<Instant>| PartitionStatus {
+            topic: "mail".into(),
+            partition: 3,
+            next_offset: 120,
+            max_event_us: None,
+            holds_watermark_until: until,
+            open_hours: 0,
+            closed_before: i64::MIN,
+            stats: Default::default(),
+            counters: Default::default(),
+        };
+        let text = part_text(&status(Some(now + Duration::from_millis(39_200))), Some(0), now);
+        assert_eq!(
+            text,
+            "mail/3 @120 lag 0 open 0h (no event yet: holds the watermark back for up to 40s more, idle_timeout_secs)"
+        );
+        for until in [None, Some(now)] {
+            assert_eq!(part_text(&status(until), Some(0), now), "mail/3 @120 lag 0 open 0h");
         }
     }
 

@@ -459,6 +459,17 @@ impl Partition {
 
     /// Whether this partition has read no event for the idle timeout (since its
     /// assignment, if it has read none): it no longer holds the watermark back.
+    /// While it has delivered no event: when it stops holding the watermark back
+    /// (see [`crate::Processor`]'s watermark), unless an event comes first.
+    pub fn holds_watermark_until(&self) -> Option<Instant> {
+        if self.max_event_us.is_some() {
+            return None;
+        }
+        self.last_event
+            .unwrap_or(self.assigned_at)
+            .checked_add(self.idle_timeout)
+    }
+
     pub fn is_idle(&self, now: Instant) -> bool {
         now.duration_since(self.last_event.unwrap_or(self.assigned_at)) >= self.idle_timeout
     }

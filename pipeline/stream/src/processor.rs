@@ -70,6 +70,8 @@ pub struct PartitionStatus {
     pub partition: i32,
     pub next_offset: i64,
     pub max_event_us: Option<i64>,
+    /// No event yet: until when it holds the watermark back, unless one comes.
+    pub holds_watermark_until: Option<Instant>,
     pub open_hours: usize,
     pub closed_before: i64,
     pub stats: Stats,
@@ -467,6 +469,7 @@ impl Processor {
                 partition: p.partition,
                 next_offset: p.next_offset,
                 max_event_us: p.max_event_us,
+                holds_watermark_until: p.holds_watermark_until(),
                 open_hours: p.windows.open_hours(),
                 closed_before: p.windows.closed_before(),
                 stats: p.stats(),

@@ -439,6 +439,31 @@ fn a_partition_that_reads_records_but_no_events_does_not_hold_hours_open() {
 }
 
 #[test]
+fn a_partition_without_events_says_until_when_it_holds_the_watermark_back() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let before = Instant::now();
+    let mut proc = holding(dir.path(), 2, |c| c.idle_timeout = Duration::from_secs(60));
+    let after = Instant::now();
+    let mut feed = Feed::new(2, INGEST_MS);
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:10:00", "a"), after);
+    let inbound = "Nov  1 07:10:01 mx-in1 postfix/smtpd[7]: connect from unknown[192.0.2.1]";
+    feed.send(&mut proc, 1, inbound, after);
+    let s = proc.status();
+    assert_eq!(s[0].holds_watermark_until, None, "it has an event");
+    let until = s[1].holds_watermark_until.expect("no event yet");
+    let idle = Duration::from_secs(60);
+    assert!(
+        until >= before + idle && until <= after + idle,
+        "its assignment plus idle_timeout"
+    );
+    proc.checkpoint(false, after).expect("checkpoint");
+    assert_eq!(proc.watermark_us(), i64::MIN, "held back");
+    // Past that time it is idle and holds nothing back.
+    proc.checkpoint(false, until).expect("checkpoint");
+    assert_eq!(proc.watermark_us(), nov1(7, 10));
+}
+
+#[test]
 fn a_record_that_is_no_log_line_is_one_dead_letter_and_not_also_a_skip() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut proc = holding(dir.path(), 1, |_| {});
