@@ -902,14 +902,11 @@ impl Config {
         // client once each property passes on its own: an empty group id or one bad
         // property is one problem, not three.
         let typed = p.count() == before_kafka;
-        let known = keys_right
-            && p.take(
-                client
-                    .check()
-                    .map_err(|(key, e)| anyhow::anyhow!("{origin}: key `kafka.properties.{key}`: {e}")),
-            )
-            .is_some();
-        if known && typed {
+        let refused = if keys_right { client.check() } else { Vec::new() };
+        for (key, e) in &refused {
+            p.note(format!("{origin}: key `kafka.properties.{key}`: {e}"));
+        }
+        if keys_right && typed && refused.is_empty() {
             p.take(
                 deferlog_kafka::check_consumer(&client, &k.group_id)
                     .map_err(|e| anyhow::anyhow!("{origin}: key `kafka.properties`: {e}")),
@@ -1276,14 +1273,15 @@ mod tests {
             "{base}[[kafka.topics]]\nname = \"m\"\n[kafka.properties]\n\"session.timeout.ms\" = \"abc\""
         ));
         assert!(e.contains("kafka.properties.session.timeout.ms"), "{e}");
-        // A property of the wrong type does not hide a misspelt one.
+        // A property of the wrong type does not hide a misspelt one, nor one misspelt
+        // property another.
         let e = err(&format!(
-            "{base}[[kafka.topics]]\nname = \"m\"\n[kafka.properties]\n\"client.id\" = [1]\n\"sesion.timeout.ms\" = 6000"
+            "{base}[[kafka.topics]]\nname = \"m\"\n[kafka.properties]\n\"client.id\" = [1]\n\"sesion.timeout.ms\" = 6000\n\
+             \"fetch.wait.max.ms\" = \"soon\""
         ));
-        assert!(
-            e.contains("kafka.properties.client.id") && e.contains("kafka.properties.sesion.timeout.ms"),
-            "{e}"
-        );
+        for key in ["client.id", "sesion.timeout.ms", "fetch.wait.max.ms"] {
+            assert!(e.contains(&format!("kafka.properties.{key}")), "{key}: {e}");
+        }
         // Each fine on its own, together not (librdkafka's rule, found before `run`).
         let e = err(&format!(
             "{base}[[kafka.topics]]\nname = \"m\"\n[kafka.properties]\n\"fetch.max.bytes\" = 65536"

@@ -52,17 +52,17 @@ impl ClientSettings {
         self
     }
 
-    /// Whether librdkafka takes every property (see [`check_property`]); else the
-    /// first key it refuses and why. Not judged when plugins are named: librdkafka
-    /// judges their properties when the client is made.
-    pub fn check(&self) -> Result<(), (&str, String)> {
+    /// Every property librdkafka refuses (see [`check_property`]), and why; none
+    /// when it takes them all. Not judged when plugins are named: librdkafka judges
+    /// their properties when the client is made.
+    pub fn check(&self) -> Vec<(&str, String)> {
         if self.properties.iter().any(|(k, _)| k == PLUGINS) {
-            return Ok(());
+            return Vec::new();
         }
-        for (k, v) in &self.properties {
-            check_property(k, v).map_err(|e| (k.as_str(), e.to_string()))?;
-        }
-        Ok(())
+        self.properties
+            .iter()
+            .filter_map(|(k, v)| check_property(k, v).err().map(|e| (k.as_str(), e.to_string())))
+            .collect()
     }
 
     /// Makes a client of kind `T` from these settings (`defaults` and `extra` as
@@ -125,10 +125,11 @@ mod tests {
     #[test]
     fn settings_are_judged_whole_unless_they_name_plugins() {
         let typo = ClientSettings::new("b:9092")
+            .with("made.up.by.a.plugin", "1")
             .with("session.timeout.ms", "6000")
-            .with("made.up.by.a.plugin", "1");
-        let (key, _) = typo.check().expect_err("unknown property");
-        assert_eq!(key, "made.up.by.a.plugin");
-        assert!(typo.with(PLUGINS, "/opt/plugin.so").check().is_ok());
+            .with("fetch.wait.max.ms", "soon");
+        let keys: Vec<&str> = typo.check().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["made.up.by.a.plugin", "fetch.wait.max.ms"], "every one refused");
+        assert!(typo.with(PLUGINS, "/opt/plugin.so").check().is_empty());
     }
 }

@@ -17,9 +17,14 @@ pub fn client_settings(brokers: &str, properties: &[String]) -> Result<ClientSet
         };
         settings = settings.with(k, v);
     }
-    settings
+    let refused: Vec<String> = settings
         .check()
-        .map_err(|(k, e)| anyhow::anyhow!("--property {k}: {e}"))?;
+        .into_iter()
+        .map(|(k, e)| format!("--property {k}: {e}"))
+        .collect();
+    if !refused.is_empty() {
+        bail!("{}", refused.join("\n"));
+    }
     Ok(settings)
 }
 
