@@ -31,3 +31,15 @@ pub enum KafkaError {
     #[error("creating topic {topic}: {message}")]
     Admin { topic: String, message: String },
 }
+
+impl KafkaError {
+    /// A consumer was told a topic it reads does not exist (librdkafka keeps asking;
+    /// a one-shot reader should say so and stop).
+    pub fn is_unknown_topic(&self) -> bool {
+        use rdkafka::types::RDKafkaErrorCode::{UnknownTopic, UnknownTopicOrPartition};
+        matches!(
+            self,
+            KafkaError::Consume(e) if matches!(e.rdkafka_error_code(), Some(UnknownTopicOrPartition | UnknownTopic))
+        )
+    }
+}

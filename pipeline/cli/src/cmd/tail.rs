@@ -2,7 +2,7 @@
 //! value}` (text where UTF-8, else base16), from the beginning, until it goes quiet.
 
 use crate::cli::TailArgs;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use deferlog_kafka::{Partitions, Source, TopicPartition};
 use std::io::Write;
 use std::sync::Arc;
@@ -60,7 +60,16 @@ pub fn run(a: TailArgs) -> Result<()> {
         let Some(m) = source.poll(Duration::from_millis(100)) else {
             continue;
         };
-        let m = m?;
+        let m = match m {
+            Ok(m) => m,
+            Err(e) if e.is_unknown_topic() => anyhow::bail!(
+                "brokers {} have no topic {}: `run` writes its hourly rows and dead letters to topics \
+                 only once kafka.hourly_topic and kafka.dead_letter_topic name them",
+                a.brokers,
+                a.topic
+            ),
+            Err(e) => return Err(e).with_context(|| format!("reading {} from brokers {}", a.topic, a.brokers)),
+        };
         let headers: serde_json::Map<String, serde_json::Value> = m
             .headers()
             .into_iter()

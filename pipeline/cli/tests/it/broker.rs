@@ -116,6 +116,24 @@ fn the_local_broker_script_feeds_a_topic_and_refuses_a_port_in_use() {
         .expect("tail");
     assert!(tail.status.success(), "{}", String::from_utf8_lossy(&tail.stderr));
     assert_eq!(String::from_utf8_lossy(&tail.stdout).lines().count(), produced);
+    // A topic the broker does not have (`run`'s hourly topic before it is set): said
+    // at once, not waited on.
+    let none = crate::support::deferlog()
+        .args([
+            "tail",
+            "--brokers",
+            &format!("127.0.0.1:{port}"),
+            "--topic",
+            "deferlog-hourly",
+        ])
+        .output()
+        .expect("tail");
+    let err = String::from_utf8_lossy(&none.stderr);
+    assert_eq!(none.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("no topic deferlog-hourly") && err.contains("kafka.hourly_topic"),
+        "{err}"
+    );
 
     // A second script on the same port: the first one's broker answers there, and
     // gets no generated traffic from it.
