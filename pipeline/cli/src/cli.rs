@@ -174,6 +174,7 @@ fn deferral_causes() -> PossibleValuesParser {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("sql").required(true).args(["file", "query"])))]
 pub struct SqlArgs {
     /// Archive root (as given to `replay --out`).
     #[arg(long, default_value = "archive")]
@@ -182,10 +183,9 @@ pub struct SqlArgs {
     #[arg(long, default_value = "table")]
     pub format: String,
     /// Read the SQL from this file (one of `queries/`, say) instead of QUERY.
-    #[arg(long, conflicts_with = "query")]
+    #[arg(long)]
     pub file: Option<PathBuf>,
     /// The SQL text.
-    #[arg(required_unless_present = "file")]
     pub query: Option<String>,
     #[command(flatten)]
     pub memory: MemoryArg,

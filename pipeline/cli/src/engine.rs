@@ -488,6 +488,22 @@ fn query_runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting tokio")
 }
 
+/// `--data`, if it is a directory; else what it is instead.
+pub fn archive_dir(data: &Path) -> Result<()> {
+    if data.is_dir() {
+        return Ok(());
+    }
+    let why = if data.exists() {
+        "not a directory"
+    } else {
+        "no such directory"
+    };
+    anyhow::bail!(
+        "--data {}: {why}; an archive is what `deferlog replay`, `run` or `demo` write",
+        data.display()
+    )
+}
+
 /// SQL a user wrote, over an archive's tables: `events` (its `events/`) and `hourly`
 /// (its `hourly/`), each registered when the archive has it.
 pub fn run_sql(archive: &Path, sql: &str, memory: Option<&Size>) -> Result<Vec<RecordBatch>> {
@@ -496,6 +512,7 @@ pub fn run_sql(archive: &Path, sql: &str, memory: Option<&Size>) -> Result<Vec<R
         .map(|(t, d)| (t, archive.join(d)))
         .filter(|(_, d)| d.is_dir())
         .collect();
+    archive_dir(archive)?;
     if tables.is_empty() {
         anyhow::bail!(
             "--data {}: no {EVENTS_DIR}/ or {HOURLY_DIR}/ in it; an archive is what `deferlog replay`, `run` or `demo` write",

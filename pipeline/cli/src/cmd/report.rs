@@ -76,17 +76,7 @@ fn report(a: ReportArgs, what: Report, class: Option<Class>, lookahead_us: Optio
     {
         bail!("--from {from} is not before --to {to}: no hour lies between them");
     }
-    if !a.data.is_dir() {
-        let why = if a.data.exists() {
-            "not a directory"
-        } else {
-            "no such directory"
-        };
-        bail!(
-            "--data {}: {why}; an archive is what `deferlog replay`, `run` or `demo` write",
-            a.data.display()
-        );
-    }
+    crate::engine::archive_dir(&a.data)?;
     let dir = a.data.join(what.dir());
     let source = if dir.exists() {
         EventSource::Dir(dir)
