@@ -183,8 +183,6 @@ pub struct EnvelopeSettings {
     pub tenant: Option<String>,
     /// The syslog program, when the message holds only the content after it.
     pub program: Option<String>,
-    /// The process id that goes with `program`.
-    pub pid: Option<String>,
 }
 
 fn default_message_field() -> String {
@@ -205,7 +203,6 @@ impl Default for EnvelopeSettings {
             timestamp: default_timestamp_field(),
             tenant: None,
             program: None,
-            pid: None,
         }
     }
 }
@@ -755,7 +752,6 @@ impl Config {
                 timestamp: e.timestamp.clone(),
                 tenant: e.tenant.clone().filter(|t| !t.is_empty()),
                 program: e.program.clone().filter(|t| !t.is_empty()),
-                pid: e.pid.clone().filter(|t| !t.is_empty()),
             },
             zone,
             reference_time_us,

@@ -1,12 +1,16 @@
 //! Which inputs an archive has already taken from `replay`, so that the same log
 //! replayed again (under any name, plain or gzip) is refused instead of counted twice.
 //!
-//! An input is known by the first lines of its content (at least [`PREFIX`] bytes
-//! once decompressed): a rotated `mail.log` → `mail.log.1.gz` keeps them, and so does
-//! a log that has grown since it was replayed — whose first lines would be counted
-//! twice just the same. Each successful replay stores its inputs' fingerprints in
-//! `OUT/_state/replayed/RUN.json`; a failed one stores nothing (its files are removed
-//! too). stdin is not fingerprinted: it cannot be read twice to check.
+//! An input is known by its first whole lines (at least [`PREFIX`] bytes once
+//! decompressed, or all of a shorter file): a rotated `mail.log` → `mail.log.1.gz`
+//! keeps them, and so does a log that has grown since it was replayed, whose first
+//! lines would be counted twice just the same. A new input matches a recorded one when
+//! it begins with the same lines: its hash at the recorded length equals the recorded
+//! hash. Each successful replay that found events records its inputs in
+//! `OUT/_state/replayed/RUN.json`: written before the run (so a directory that cannot
+//! take it fails before anything is added) and named into place after it; a failed
+//! run records nothing (its files are removed too). Only regular files are known:
+//! stdin, pipes and devices cannot be read twice to check.
 //!
 //! Owns only those manifest files; it never reads or writes the archive's data.
 
@@ -18,15 +22,19 @@ use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 
 /// How much of an input names it: a few hundred log lines.
-const PREFIX: usize = 64 * 1024;
+const PREFIX: u64 = 64 * 1024;
+
+/// Shorter inputs are not known at all: a PowerMTA file of a quiet hour (its header
+/// alone) is the same as the next one, and neither holds anything to count twice.
+const MIN_BYTES: u64 = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Fingerprint {
-    /// SipHash-1-3 (128 bits, zero key) of the first whole lines.
-    pub hash: String,
+struct Fingerprint {
+    /// SipHash-1-3 (128 bits, zero key) of the first whole lines, hex.
+    hash: String,
     /// How many bytes of content it covers.
-    pub bytes: u64,
+    bytes: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -43,31 +51,54 @@ struct Manifest {
     inputs: Vec<Entry>,
 }
 
-fn dir(out: &Path) -> PathBuf {
-    out.join("_state").join("replayed")
+/// An input's first lines: its hash at each line end up to [`PREFIX`].
+#[derive(Debug)]
+struct Prefix {
+    ends: Vec<(u64, String)>,
 }
 
-/// The fingerprint of a file's content; `None` for stdin and for an empty input.
-pub fn fingerprint(path: &str) -> Result<Option<Fingerprint>> {
-    if path == "-" {
+impl Prefix {
+    /// The fingerprint recorded for it: the hash at its last line end read.
+    fn fingerprint(&self) -> Option<Fingerprint> {
+        let (bytes, hash) = self.ends.last()?;
+        Some(Fingerprint {
+            hash: hash.clone(),
+            bytes: *bytes,
+        })
+    }
+
+    /// Whether it begins with the lines `f` was taken of.
+    fn begins_as(&self, f: &Fingerprint) -> bool {
+        self.ends
+            .binary_search_by_key(&f.bytes, |(b, _)| *b)
+            .is_ok_and(|i| self.ends[i].1 == f.hash)
+    }
+}
+
+/// The first lines of a regular file; `None` for anything else (stdin, a pipe) and
+/// for a file shorter than [`MIN_BYTES`].
+fn prefix(path: &str) -> Result<Option<Prefix>> {
+    if path == "-" || !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
         return Ok(None);
     }
     let mut input = input::open(path, &ByteCounter::default())?;
     let mut h = SipHasher13::new_with_keys(0, 0);
-    let mut bytes = 0;
+    let (mut bytes, mut ends) = (0u64, Vec::new());
     while bytes < PREFIX
         && let Some(line) = input.next_line().with_context(|| format!("reading input {path}"))?
     {
         h.write(line);
-        bytes += line.len();
+        bytes += line.len() as u64;
+        ends.push((bytes, format!("{:032x}", h.finish128().as_u128())));
     }
-    Ok((bytes > 0).then(|| Fingerprint {
-        hash: format!("{:032x}", h.finish128().as_u128()),
-        bytes: bytes as u64,
-    }))
+    Ok((bytes >= MIN_BYTES).then_some(Prefix { ends }))
 }
 
-/// The inputs that `out` already holds, by fingerprint: (run, the input's name then).
+fn dir(out: &Path) -> PathBuf {
+    out.join("_state").join("replayed")
+}
+
+/// What `out` has recorded: (fingerprint, run, the input's name then).
 fn known(out: &Path) -> Result<Vec<(Fingerprint, String, String)>> {
     let d = dir(out);
     let entries = match std::fs::read_dir(&d) {
@@ -89,51 +120,101 @@ fn known(out: &Path) -> Result<Vec<(Fingerprint, String, String)>> {
     Ok(out)
 }
 
-/// The inputs' fingerprints, after refusing any that `out` already holds (unless
-/// `again`).
-pub fn check(out: &Path, inputs: &[String], again: bool) -> Result<Vec<(String, Fingerprint)>> {
-    let mut prints = Vec::new();
-    for p in inputs {
-        if let Some(f) = fingerprint(p)? {
-            prints.push((p.clone(), f));
+/// A run's inputs, to be recorded once it has succeeded: the manifest is written
+/// under a temporary name now and dropped unless [`Pending::commit`] names it.
+#[derive(Debug)]
+pub struct Pending {
+    tmp: Option<PathBuf>,
+    path: PathBuf,
+}
+
+impl Pending {
+    /// The run succeeded with `events` events: its inputs are recorded, unless it
+    /// found none (a wrong `--format`, say: the same files must be welcome again).
+    pub fn commit(mut self, events: u64) -> Result<()> {
+        let Some(tmp) = self.tmp.take() else {
+            return Ok(());
+        };
+        if events == 0 {
+            discard(&tmp);
+            return Ok(());
+        }
+        std::fs::rename(&tmp, &self.path).with_context(|| format!("writing {}", self.path.display()))
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            discard(&tmp);
         }
     }
-    if again {
-        return Ok(prints);
+}
+
+/// Removes an unused manifest, and the directories made for it if they hold nothing
+/// else: a failed run leaves nothing behind.
+fn discard(tmp: &Path) {
+    let _ = std::fs::remove_file(tmp);
+    for d in tmp.ancestors().skip(1).take(2) {
+        if std::fs::remove_dir(d).is_err() {
+            break;
+        }
     }
-    let known = known(out)?;
-    for (p, f) in &prints {
-        if let Some((_, run, then)) = known.iter().find(|(k, _, _)| k == f) {
+}
+
+/// Refuses inputs that `out` already took, or that begin as another input of this
+/// run does (unless `again`); returns the run's record, not yet in place.
+pub fn check(out: &Path, run: &str, inputs: &[String], again: bool) -> Result<Pending> {
+    let mut prefixes = Vec::new();
+    for p in inputs {
+        if let Some(prefix) = prefix(p)? {
+            prefixes.push((p, prefix));
+        }
+    }
+    if !again {
+        let known = known(out)?;
+        let mut refused = Vec::new();
+        for (i, (p, prefix)) in prefixes.iter().enumerate() {
+            if let Some((_, run, then)) = known.iter().find(|(f, _, _)| prefix.begins_as(f)) {
+                refused.push(format!("{p} begins as {then} did, which replay {run} added"));
+            } else if let Some((q, _)) = prefixes[..i].iter().find(|(_, other)| {
+                other.fingerprint().is_some_and(|f| prefix.begins_as(&f))
+                    || prefix.fingerprint().is_some_and(|f| other.begins_as(&f))
+            }) {
+                refused.push(format!("{p} begins as {q} does"));
+            }
+        }
+        if !refused.is_empty() {
             anyhow::bail!(
-                "input {p} begins as {then} did, which replay {run} already added to {}: its lines would be \
-                 counted twice. Replay only the logs not read yet (rotated ones keep their first lines), use \
-                 another --out, or give --again to add it anyway",
+                "{}: their lines would be counted twice in {}. Replay only the logs not read yet (rotated ones \
+                 keep their first lines), use another --out, or give --again to add them anyway",
+                refused.join("; "),
                 out.display()
             );
         }
     }
-    Ok(prints)
-}
-
-/// Records that run `run` added these inputs to `out` (written whole, then renamed).
-pub fn record(out: &Path, run: &str, prints: Vec<(String, Fingerprint)>) -> Result<()> {
-    if prints.is_empty() {
-        return Ok(());
-    }
     let d = dir(out);
-    std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+    let path = d.join(format!("{run}.json"));
+    if prefixes.is_empty() {
+        return Ok(Pending { tmp: None, path });
+    }
     let m = Manifest {
         run: run.to_owned(),
-        inputs: prints
-            .into_iter()
-            .map(|(input, fingerprint)| Entry { input, fingerprint })
+        inputs: prefixes
+            .iter()
+            .filter_map(|(p, prefix)| {
+                prefix.fingerprint().map(|fingerprint| Entry {
+                    input: (*p).clone(),
+                    fingerprint,
+                })
+            })
             .collect(),
     };
-    let path = d.join(format!("{run}.json"));
+    std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
     let tmp = path.with_extension("json.tmp");
     let text = serde_json::to_string_pretty(&m).context("encoding the replay manifest")?;
     std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+    Ok(Pending { tmp: Some(tmp), path })
 }
 
 #[cfg(test)]
@@ -145,10 +226,16 @@ mod tests {
         std::fs::write(p, text).expect("write");
     }
 
+    fn name(p: &Path) -> String {
+        p.to_str().expect("utf-8").to_owned()
+    }
+
+    const LINE: &str = "Nov  8 10:00:00 mta postfix/smtp[1]: ABC: to=<a@b.c>, status=sent\n";
+
     #[test]
-    fn one_content_has_one_fingerprint_plain_or_gzip_and_another_differs() {
+    fn one_content_is_known_plain_or_gzip_grown_or_not_and_another_is_not() {
         let d = tempfile::tempdir().expect("tmp");
-        let log = "Nov  8 10:00:00 mta postfix/smtp[1]: ABC: to=<a@b.c>, status=sent\n".repeat(2000);
+        let log = LINE.repeat(2000);
         let plain = d.path().join("mail.log");
         write(&plain, &log);
         let gz = d.path().join("mail.log.1.gz");
@@ -163,38 +250,75 @@ mod tests {
         );
         let other = d.path().join("other.log");
         write(&other, &log.replacen("ABC", "ABD", 1));
-        let f = |p: &Path| fingerprint(p.to_str().expect("utf-8")).expect("fingerprint");
-        let first = f(&plain).expect("some");
+        let p = |p: &Path| prefix(&name(p)).expect("read").expect("long enough");
+        let first = p(&plain).fingerprint().expect("some");
         assert!(
-            first.bytes >= PREFIX as u64 && first.bytes < PREFIX as u64 + 100,
+            first.bytes >= PREFIX && first.bytes < PREFIX + LINE.len() as u64,
             "{first:?}"
         );
-        assert_eq!(f(&gz), Some(first.clone()));
-        assert_eq!(f(&grown), Some(first.clone()), "the first lines are what was counted");
-        assert_ne!(f(&other), Some(first));
-        let empty = d.path().join("empty.log");
-        write(&empty, "");
-        assert_eq!(f(&empty), None);
-        assert_eq!(fingerprint("-").expect("stdin"), None);
+        assert_eq!(p(&gz).fingerprint(), Some(first.clone()));
+        assert!(p(&grown).begins_as(&first), "the first lines are what was counted");
+        assert!(!p(&other).begins_as(&first));
+        // A log first replayed short, then grown: known by the short one's length.
+        let short = d.path().join("short.log");
+        write(&short, &LINE.repeat(20));
+        let short = p(&short).fingerprint().expect("some");
+        assert!(short.bytes < PREFIX);
+        assert!(p(&plain).begins_as(&short));
+        // Too short to know, stdin and pipes: not known at all.
+        let tiny = d.path().join("acct-header.csv");
+        write(&tiny, "type,timeLogged,orig,rcpt\n");
+        assert!(prefix(&name(&tiny)).expect("read").is_none());
+        assert!(prefix("-").expect("stdin").is_none());
+        assert!(prefix("/dev/null").expect("device").is_none());
     }
 
     #[test]
-    fn a_recorded_input_is_refused_unless_again() {
+    fn a_recorded_input_is_refused_unless_again_and_a_run_without_events_records_nothing() {
         let d = tempfile::tempdir().expect("tmp");
         let out = d.path().join("archive");
-        let log = d.path().join("a.log");
-        write(&log, "one line\n");
-        let other = d.path().join("b.log");
-        write(&other, "another line\n");
-        let inputs = |p: &Path| vec![p.to_str().expect("utf-8").to_owned()];
-        let prints = check(&out, &inputs(&log), false).expect("nothing recorded yet");
-        record(&out, "run-1", prints).expect("record");
-        let e = format!("{:#}", check(&out, &inputs(&log), false).unwrap_err());
+        let (a, b, copy) = (
+            d.path().join("a.log"),
+            d.path().join("b.log"),
+            d.path().join("copy.log"),
+        );
+        write(&a, &LINE.repeat(40));
+        write(&b, &LINE.replace("ABC", "XYZ").repeat(40));
+        write(&copy, &LINE.repeat(40));
+        // Nothing recorded while the run goes, nor after one that found no events.
+        let pending = check(&out, "run-0", &[name(&a)], false).expect("nothing recorded yet");
+        assert!(known(&out).expect("known").is_empty());
+        pending.commit(0).expect("commit");
+        assert!(known(&out).expect("known").is_empty());
+        // A failed run (dropped, never committed) records nothing either.
+        drop(check(&out, "run-f", &[name(&a)], false).expect("check"));
+        assert!(known(&out).expect("known").is_empty());
+        check(&out, "run-1", &[name(&a)], false)
+            .expect("check")
+            .commit(5)
+            .expect("commit");
+        let e = format!(
+            "{:#}",
+            check(&out, "run-2", &[name(&b), name(&copy)], false).unwrap_err()
+        );
         assert!(
-            e.contains("run-1") && e.contains("a.log") && e.contains("--again"),
+            e.contains("copy.log begins as") && e.contains("a.log") && e.contains("run-1") && e.contains("--again"),
             "{e}"
         );
-        assert_eq!(check(&out, &inputs(&log), true).expect("again").len(), 1);
-        assert_eq!(check(&out, &inputs(&other), false).expect("another log").len(), 1);
+        assert!(!e.contains("b.log"), "{e}");
+        check(&out, "run-3", &[name(&copy)], true)
+            .expect("again")
+            .commit(5)
+            .expect("commit");
+        check(&out, "run-4", &[name(&b)], false)
+            .expect("another log")
+            .commit(5)
+            .expect("commit");
+        // Two inputs of one run that begin alike.
+        let e = format!(
+            "{:#}",
+            check(&d.path().join("fresh"), "run-5", &[name(&a), name(&copy)], false).unwrap_err()
+        );
+        assert!(e.contains("copy.log begins as") && e.contains("a.log does"), "{e}");
     }
 }

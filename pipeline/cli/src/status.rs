@@ -171,8 +171,9 @@ pub(crate) fn newest_per_partition<T>(items: &mut Vec<T>, key: impl Fn(&T) -> (&
 }
 
 /// One partition's entry: offset, lag, open hours, whether it holds the watermark
-/// back, and what reaches no hourly row.
-fn part_text(p: &PartitionStatus, lag: Option<i64>, now: Instant) -> String {
+/// back (`now`, when its worker's watermark has a say: see [`worker_watermark`]), and
+/// what reaches no hourly row.
+fn part_text(p: &PartitionStatus, lag: Option<i64>, now: Option<Instant>) -> String {
     let lag = lag.map_or("?".to_owned(), |l| l.to_string());
     let mut s = format!(
         "{}/{} @{} lag {lag} open {}h",
@@ -180,7 +181,8 @@ fn part_text(p: &PartitionStatus, lag: Option<i64>, now: Instant) -> String {
     );
     // Why the watermark says none while hours are open: a partition whose records
     // hold no delivery event (a quiet or inbound-only host).
-    if let Some(left) = p.holds_watermark_until.map(|t| t.saturating_duration_since(now))
+    if let Some((until, now)) = p.holds_watermark_until.zip(now)
+        && let left = until.saturating_duration_since(now)
         && !left.is_zero()
     {
         s.push_str(&format!(
@@ -258,6 +260,9 @@ impl Status {
         }
         let held = proc.status();
         let lags = self.publish_lag(&source.log_ends(), &held);
+        let open_hours = held.iter().any(|p| p.open_hours > 0);
+        let watermark_us = proc.watermark_us();
+        let says = worker_watermark(watermark_us, true, open_hours).map(|_| now);
         let parts = held
             .iter()
             .zip(lags)
@@ -265,13 +270,13 @@ impl Status {
                 topic: p.topic.clone(),
                 partition: p.partition,
                 next_offset: p.next_offset,
-                text: part_text(p, lag, now),
+                text: part_text(p, lag, says),
             })
             .collect();
         let post = Post {
             stray: proc.stray_records(),
-            watermark_us: proc.watermark_us(),
-            open_hours: held.iter().any(|p| p.open_hours > 0),
+            watermark_us,
+            open_hours,
             latency: proc.take_batch_latency(),
             parts,
         };
@@ -316,13 +321,18 @@ mod tests {
             stats: Default::default(),
             counters: Default::default(),
         };
-        let text = part_text(&status(Some(now + Duration::from_millis(39_200))), Some(0), now);
+        let holding = status(Some(now + Duration::from_millis(39_200)));
         assert_eq!(
-            text,
+            part_text(&holding, Some(0), Some(now)),
             "mail/3 @120 lag 0 open 0h (no event yet: holds the watermark back for up to 40s more, idle_timeout_secs)"
         );
+        // Not when its worker's watermark has no say (no watermark, no hour open).
+        assert_eq!(part_text(&holding, Some(0), None), "mail/3 @120 lag 0 open 0h");
         for until in [None, Some(now)] {
-            assert_eq!(part_text(&status(until), Some(0), now), "mail/3 @120 lag 0 open 0h");
+            assert_eq!(
+                part_text(&status(until), Some(0), Some(now)),
+                "mail/3 @120 lag 0 open 0h"
+            );
         }
     }
 

@@ -6,16 +6,17 @@
 //! time BSD stamps take their year from.
 //!
 //! Shippers that parse syslog themselves send only the line's content: with its tag
-//! (`postfix/smtp[12]: 4XYZ: to=...`), or without it and the program and pid in fields
-//! of their own (`[envelope] program`, `pid`). Such a line is given back the frame it
-//! lost — the envelope's timestamp (then the line's own time), its host (else the
-//! record's) and the tag — and read as the syslog line it was. Field names may be
-//! dotted paths into nested objects (Filebeat's `host.hostname`).
+//! (`postfix/smtp[12]: 4XYZ: to=...`), or without it and the program in a field of
+//! its own (`[envelope] program`). A message with no shape of its own (no stamp, no
+//! JSON, no CSV record) is then read as that program's message, at the envelope's
+//! timestamp, from the envelope's host (else the record's). Field names may be dotted
+//! paths into nested objects (Filebeat's `host.hostname`).
 
 use crate::json::Reader;
 use crate::normalizer::Normalizer;
 use crate::stamp::{epoch_micros, plausible};
-use crate::stats::RejectReason;
+use crate::stats::{RejectReason, SkipKind};
+use crate::syslog::SyslogLine;
 use deferlog_event::{EventSink, Origin, RejectSink};
 use serde_json::Value;
 use std::mem;
@@ -30,8 +31,6 @@ pub struct EnvelopeFields {
     pub tenant: Option<String>,
     /// The syslog program (tag) of a line whose content alone is in `message`.
     pub program: Option<String>,
-    /// Its process id, written into the tag when present.
-    pub pid: Option<String>,
 }
 
 impl Default for EnvelopeFields {
@@ -42,7 +41,6 @@ impl Default for EnvelopeFields {
             timestamp: "timestamp".into(),
             tenant: None,
             program: None,
-            pid: None,
         }
     }
 }
@@ -85,7 +83,12 @@ pub fn valid_tenant(t: &str) -> bool {
 fn micros(v: &Value) -> Option<i64> {
     match v {
         Value::Number(n) => epoch_micros(n.as_f64()?),
-        Value::String(t) if !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit() || c == b'.') => {
+        // Ten digits or more: a count since the epoch (2001 on), not a date written
+        // without separators (`20261108`).
+        Value::String(t)
+            if t.bytes().take_while(u8::is_ascii_digit).count() >= 10
+                && t.bytes().all(|c| c.is_ascii_digit() || c == b'.') =>
+        {
             epoch_micros(t.parse().ok()?)
         }
         Value::String(t) => chrono::DateTime::parse_from_rfc3339(t)
@@ -107,19 +110,20 @@ fn field<'a>(obj: &'a serde_json::Map<String, Value>, name: &str) -> Option<&'a 
     })
 }
 
-/// A field's text: a string, or a number (pids) as written.
-fn text_of(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
-    match v {
-        Value::String(s) if !s.is_empty() => Some(s.as_str().into()),
-        Value::Number(n) => Some(n.to_string().into()),
-        _ => None,
-    }
+/// journald writes a message that is not valid UTF-8 (or holds control characters)
+/// as an array of its bytes.
+fn journald_bytes(v: &Value) -> Option<String> {
+    let bytes = v
+        .as_array()?
+        .iter()
+        .map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+        .collect::<Option<Vec<u8>>>()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// The length of a syslog tag (`postfix/smtp[123]` or `postfix`) at the start of a
-/// line, when `": "` follows it. A whole syslog line never starts so: a BSD stamp's
-/// month is followed by a space, an RFC 3339 stamp's hour by a colon and a digit.
-fn tag_len(line: &str) -> Option<usize> {
+/// The syslog tag at the start of a message (`postfix/smtp[123]: ` or `postfix: `):
+/// its program, and the message after it.
+fn tag(line: &str) -> Option<(&str, &str)> {
     let b = line.as_bytes();
     let ident = b
         .iter()
@@ -133,24 +137,29 @@ fn tag_len(line: &str) -> Option<usize> {
         }
         end += digits + 2;
     }
-    (ident > 0 && b[end..].starts_with(b": ")).then_some(end)
+    // All ASCII up to `end`: both are char boundaries.
+    (ident > 0 && b[end..].starts_with(b": ")).then(|| (&line[..ident], &line[end + 2..]))
 }
 
-/// A line's content given back its syslog frame: `STAMP HOST [TAG: ]CONTENT`.
-fn framed(time_us: i64, host: &str, tag: Option<(&str, Option<&str>)>, content: &str) -> Option<String> {
-    use std::fmt::Write;
-    let t = chrono::DateTime::from_timestamp_micros(time_us)?;
-    let mut s = String::with_capacity(content.len() + host.len() + 64);
-    let _ = write!(s, "{} {host} ", t.format("%Y-%m-%dT%H:%M:%S%.6fZ"));
-    if let Some((program, pid)) = tag {
-        s.push_str(program);
-        if let Some(pid) = pid {
-            let _ = write!(s, "[{pid}]");
-        }
-        s.push_str(": ");
+/// A program whose lines deferlog reads: Postfix's (`instance/service`) or Exim's.
+/// A queue id before a colon (`4XYZ: to=<...>`) is none, so a Postfix message is
+/// never taken for a tag and its content.
+fn mta_program(p: &str) -> bool {
+    p.contains('/') || p == "exim" || p == "exim4"
+}
+
+/// The program and message of `line` when it is a syslog line's content without its
+/// frame; `None` when it is a line to read whole. `program`: the envelope's field.
+fn content_of<'a>(line: &'a str, program: Option<&'a str>) -> Option<(&'a str, &'a str)> {
+    let tagged = tag(line);
+    match program {
+        // The tag may be left at the start too (rsyslog's `%syslogtag%%msg%`).
+        Some(p) => Some(match tagged {
+            Some((ident, rest)) if ident == p => (p, rest),
+            _ => (p, line),
+        }),
+        None => tagged.filter(|(ident, _)| mta_program(ident)),
     }
-    s.push_str(content);
-    Some(s)
 }
 
 impl Normalizer {
@@ -168,11 +177,17 @@ impl Normalizer {
             Err(_) => return self.reject(None, RejectReason::BadJson, raw, origin, rejects),
         };
         let fields = &self.envelope_fields;
-        let line = match field(&obj, &fields.message) {
-            // One level only: an envelope in an envelope is not a shipper's record.
-            Some(Value::String(line)) if !line.starts_with('{') || is_kumo(line) => line.as_str(),
+        let message = field(&obj, &fields.message);
+        let from_bytes = message.and_then(journald_bytes);
+        let line = match (message, &from_bytes) {
+            (_, Some(text)) => text.as_str(),
+            (Some(Value::String(line)), None) => line.as_str(),
             _ => return self.reject(None, RejectReason::BadRecord, raw, origin, rejects),
         };
+        // One level only: an envelope in an envelope is not a shipper's record.
+        if line.starts_with('{') && !is_kumo(line) {
+            return self.reject(None, RejectReason::BadRecord, raw, origin, rejects);
+        }
         let host = field(&obj, &fields.host)
             .and_then(Value::as_str)
             .filter(|h| !h.is_empty());
@@ -186,42 +201,48 @@ impl Normalizer {
             return self.reject(None, RejectReason::BadTenant, raw, origin, rejects);
         }
         let ingest = field(&obj, &fields.timestamp).and_then(micros);
-        // A line's content without its frame: the tag in a field of its own, or at the
-        // start of the content.
-        let of = |name: &Option<String>| name.as_deref().and_then(|f| field(&obj, f)).and_then(text_of);
-        let (program, pid) = (of(&fields.program), of(&fields.pid));
+        let program = fields
+            .program
+            .as_deref()
+            .and_then(|f| field(&obj, f))
+            .and_then(Value::as_str)
+            .filter(|p| !p.is_empty());
         // A trailing newline inside the field is part of the shipping, not the line.
         let line = line.trim_end_matches(['\n', '\r']);
-        let frame = match program.as_deref() {
-            Some(p) if !line.starts_with(p) || tag_len(line).is_none() => Some(Some((p, pid.as_deref()))),
-            _ => tag_len(line).map(|_| None),
+        let content = if self.has_shape(line) {
+            None
+        } else {
+            content_of(line, program)
         };
-        let framed_line;
-        let line = match frame {
-            None => line,
-            Some(tag) => {
-                let host = host.unwrap_or(&self.host);
-                match ingest.and_then(|t| framed(t, host, tag, line)) {
-                    Some(l) => {
-                        framed_line = l;
-                        framed_line.as_str()
-                    }
-                    // Its time was in the frame the shipper took away.
-                    None => return self.reject(None, RejectReason::BadTimestamp, raw, origin, rejects),
-                }
-            }
-        };
+        // The envelope's time is nearer the line than the record's, but is only
+        // taken within the record's own reach: a shipper clock in 2190 would
+        // otherwise let a stamp in 2190 through `max_ahead`.
+        let ingest = ingest.and_then(|t| self.stamps.in_reach(t));
 
         let saved_host = host.map(|h| mem::replace(&mut self.host, h.to_owned()));
         let saved_tenant = tenant.map(|t| mem::replace(&mut self.tenant, t.to_owned()));
         let saved_reference = self.stamps.reference_us();
-        // The envelope's time is nearer the line than the record's, but is only
-        // taken within the record's own reach: a shipper clock in 2190 would
-        // otherwise let a stamp in 2190 through `max_ahead`.
-        if let Some(t) = ingest.and_then(|t| self.stamps.in_reach(t)) {
+        if let Some(t) = ingest {
             self.stamps.set_reference(t);
         }
-        self.text(line, raw, origin, events, rejects);
+        match content {
+            None => self.text(line, raw, origin, events, rejects),
+            Some((program, message)) => match ingest {
+                Some(time_us) => {
+                    let host = self.host.clone();
+                    let frame = SyslogLine {
+                        time_us,
+                        host: &host,
+                        program,
+                        message,
+                    };
+                    self.dispatch(&frame, raw, origin, events, rejects);
+                }
+                // Its time went with the frame the shipper took away.
+                None if mta_program(program) => self.reject(None, RejectReason::BadTimestamp, raw, origin, rejects),
+                None => self.stats.skip(SkipKind::OtherProgram),
+            },
+        }
         if let Some(h) = saved_host {
             self.host = h;
         }
@@ -229,5 +250,18 @@ impl Normalizer {
             self.tenant = t;
         }
         self.stamps.set_reference(saved_reference);
+    }
+}
+
+impl Normalizer {
+    /// Whether a message is a record of its own (a JSON record or envelope, a
+    /// PowerMTA CSV line, a line that starts with a stamp or a `<PRI>`), never a
+    /// syslog line's bare content.
+    fn has_shape(&mut self, line: &str) -> bool {
+        let b = line.as_bytes();
+        matches!(b.first(), Some(b'{' | b'<'))
+            || crate::pmta::looks_like_pmta(b)
+            || self.stamps.parse(b).is_some()
+            || self.stamps.parse_local(b).is_some()
     }
 }

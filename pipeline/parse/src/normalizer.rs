@@ -350,7 +350,7 @@ impl Normalizer {
         self.stats.no_source_ip = tally.no_source_ip;
     }
 
-    fn dispatch(
+    pub(crate) fn dispatch(
         &mut self,
         frame: &SyslogLine<'_>,
         raw: &[u8],

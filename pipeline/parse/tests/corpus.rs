@@ -1007,7 +1007,7 @@ fn syslog_content_without_its_frame_reads_as_the_whole_line() {
     let (want, want_rejects) = normalize(&mut normalizer(), "corpus", &lines);
     assert!(want.len() >= 15, "{want:#?}");
 
-    let fields = |message: &str, host: &str, timestamp: &str, program: Option<&str>, pid: Option<&str>| {
+    let fields = |message: &str, host: &str, timestamp: &str, program: Option<&str>| {
         let mut cfg = NormalizerConfig::new(us("2026-12-31T12:00:00Z"));
         cfg.envelope = deferlog_parse::EnvelopeFields {
             message: message.into(),
@@ -1015,7 +1015,6 @@ fn syslog_content_without_its_frame_reads_as_the_whole_line() {
             timestamp: timestamp.into(),
             tenant: None,
             program: program.map(Into::into),
-            pid: pid.map(Into::into),
         };
         Normalizer::new(cfg)
     };
@@ -1027,7 +1026,6 @@ fn syslog_content_without_its_frame_reads_as_the_whole_line() {
                 "_HOSTNAME",
                 "__REALTIME_TIMESTAMP",
                 Some("SYSLOG_IDENTIFIER"),
-                Some("_PID"),
             ),
             parts
                 .iter()
@@ -1040,7 +1038,7 @@ fn syslog_content_without_its_frame_reads_as_the_whole_line() {
         ),
         (
             "Vector's syslog source",
-            fields("message", "hostname", "timestamp", Some("appname"), Some("procid")),
+            fields("message", "hostname", "timestamp", Some("appname")),
             parts
                 .iter()
                 .map(|(_, t, host, program, pid, content)| {
@@ -1053,7 +1051,7 @@ fn syslog_content_without_its_frame_reads_as_the_whole_line() {
         ),
         (
             "the tag left in the message, the host nested (Filebeat)",
-            fields("message", "host.hostname", "@timestamp", None, None),
+            fields("message", "host.hostname", "@timestamp", None),
             parts
                 .iter()
                 .map(|(l, t, host, ..)| {
@@ -1072,11 +1070,49 @@ fn syslog_content_without_its_frame_reads_as_the_whole_line() {
         assert_eq!(st.lines, st.accounted_lines(), "{shape}");
     }
 
-    // Without a timestamp the line has no time: a reject, not a guess.
+    // A whole line in the message is read whole, even beside a program field
+    // (journald's `MESSAGE` of a container that logs to stdout), and journald's
+    // array of bytes is the message's text.
+    let (l, t, host, program, _, _) = parts.iter().find(|p| p.5.contains("status=sent")).expect("a delivery");
+    let mut n = fields(
+        "MESSAGE",
+        "_HOSTNAME",
+        "__REALTIME_TIMESTAMP",
+        Some("SYSLOG_IDENTIFIER"),
+    );
+    let at = t.timestamp_micros().to_string();
+    let records = [
+        json!({"MESSAGE": l, "SYSLOG_IDENTIFIER": program, "_HOSTNAME": host, "__REALTIME_TIMESTAMP": at}),
+        json!({"MESSAGE": l.as_bytes(), "SYSLOG_IDENTIFIER": "dockerd", "__REALTIME_TIMESTAMP": at}),
+    ]
+    .map(|r| r.to_string());
+    let (got, rejects) = normalize(&mut n, "whole", &records);
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert!(rejects.0.is_empty());
+
+    // Without a timestamp an MTA's content has no time: a reject, not a guess; another
+    // program's is skipped, as with its time. A date without separators is no time.
+    // Without a program field, a Postfix message (a queue id before its colon) is no
+    // tag and its content: the line, without its stamp, is a reject too.
     let (_, _, host, _, _, content) = parts.iter().find(|p| p.5.contains("status=sent")).expect("a delivery");
-    let mut n = fields("message", "hostname", "timestamp", Some("appname"), None);
-    let record = json!({"message": content, "hostname": host, "appname": "postfix/smtp"}).to_string();
-    let (got, rejects) = normalize(&mut n, "x", &[record]);
+    let mut n = fields("message", "hostname", "timestamp", Some("appname"));
+    let records = [
+        json!({"message": content, "hostname": host, "appname": "postfix/smtp"}),
+        json!({"message": "Accepted publickey for root", "hostname": host, "appname": "sshd"}),
+        json!({"message": content, "hostname": host, "appname": "postfix/smtp", "timestamp": "20261108"}),
+    ]
+    .map(|r| r.to_string());
+    let (got, rejects) = normalize(&mut n, "x", &records);
     assert!(got.is_empty(), "{got:#?}");
-    assert_eq!(reasons(&rejects), [("bad_timestamp".to_owned(), "x:1".to_owned())]);
+    assert_eq!(
+        reasons(&rejects),
+        [("bad_timestamp", "x:1"), ("bad_timestamp", "x:3")].map(|(r, o)| (r.to_owned(), o.to_owned()))
+    );
+    assert_eq!(n.stats().skipped(SkipKind::OtherProgram), 1, "sshd");
+    let mut n = fields("message", "host", "timestamp", None);
+    let record = json!({"message": content, "host": host, "timestamp": t.to_rfc3339()}).to_string();
+    let (got, rejects) = normalize(&mut n, "y", &[record]);
+    assert!(got.is_empty(), "{got:#?}");
+    assert_eq!(reasons(&rejects), [("bad_timestamp".to_owned(), "y:1".to_owned())]);
+    assert_eq!(n.stats().skipped(SkipKind::OtherProgram), 0);
 }

@@ -457,8 +457,6 @@ impl Partition {
         format!("{}-{:010}-{:03}.parquet", self.scope, self.epoch, self.staged_seq)
     }
 
-    /// Whether this partition has read no event for the idle timeout (since its
-    /// assignment, if it has read none): it no longer holds the watermark back.
     /// While it has delivered no event: when it stops holding the watermark back
     /// (see [`crate::Processor`]'s watermark), unless an event comes first.
     pub fn holds_watermark_until(&self) -> Option<Instant> {
@@ -470,6 +468,8 @@ impl Partition {
             .checked_add(self.idle_timeout)
     }
 
+    /// Whether this partition has read no event for the idle timeout (since its
+    /// assignment, if it has read none): it no longer holds the watermark back.
     pub fn is_idle(&self, now: Instant) -> bool {
         now.duration_since(self.last_event.unwrap_or(self.assigned_at)) >= self.idle_timeout
     }

@@ -48,7 +48,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     let run_id = run_id(now);
 
     let inputs = input::oldest_first(&a.inputs)?;
-    let prints = deferlog_app::replayed::check(&a.out, &inputs, a.again)?;
+    let pending = deferlog_app::replayed::check(&a.out, &run_id, &inputs, a.again)?;
     let counter = ByteCounter::default();
     let sources = inputs
         .iter()
@@ -85,7 +85,13 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    deferlog_app::replayed::record(&a.out, &run_id, prints)?;
+    if let Err(e) = pending.commit(summary.stats.events) {
+        say!(
+            "deferlog replay: the inputs were added to {}, but could not be recorded as taken ({e:#}): \
+             replaying them again would count them twice",
+            a.out.display()
+        );
+    }
     print_summary(&summary, &a.out.display().to_string());
     if summary.stats.events == 0 && summary.stats.lines > 0 {
         say!(

@@ -12,6 +12,7 @@ pub fn run(a: SqlArgs) -> Result<()> {
         (None, Some(q)) => q,
         (None, None) => anyhow::bail!("give the SQL, or --file"),
     };
+    crate::engine::archive_dir(&a.data)?;
     let batches = run_sql(&a.data, &sql, a.memory.memory_limit.as_ref())
         .with_context(|| format!("sql over {}", a.data.display()))?;
     output::write(format, &batches, &mut std::io::stdout().lock())

@@ -63,8 +63,8 @@ pub fn run(a: TailArgs) -> Result<()> {
         let m = match m {
             Ok(m) => m,
             Err(e) if e.is_unknown_topic() => anyhow::bail!(
-                "brokers {} have no topic {}: `run` writes its hourly rows and dead letters to topics \
-                 only once kafka.hourly_topic and kafka.dead_letter_topic name them",
+                "brokers {} have no topic {} (is the name right? `run` writes its hourly rows and dead letters \
+                 to topics only once kafka.hourly_topic and kafka.dead_letter_topic name them)",
                 a.brokers,
                 a.topic
             ),

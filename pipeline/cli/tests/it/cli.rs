@@ -379,7 +379,7 @@ fn a_journald_export_replays_as_the_log_it_came_from() {
         &config,
         format!(
             "{fleet}\n[envelope]\nmessage = \"MESSAGE\"\nhost = \"_HOSTNAME\"\ntimestamp = \"__REALTIME_TIMESTAMP\"\n\
-             program = \"SYSLOG_IDENTIFIER\"\npid = \"_PID\"\n"
+             program = \"SYSLOG_IDENTIFIER\"\n"
         ),
     )
     .expect("write");

@@ -77,6 +77,12 @@ fn no_recipient_local_part_appears_in_any_output_file() {
     );
     let mut checked = 0;
     for f in all {
+        // The replay's record of its inputs: names and hashes.
+        if f.parent().is_some_and(|d| d.ends_with("_state/replayed")) {
+            let text = std::fs::read_to_string(&f).expect("manifest");
+            assert!(parts.iter().all(|p| !text.contains(&format!("{p}@"))), "{text}");
+            continue;
+        }
         assert!(
             f.extension().is_some_and(|e| e == "parquet"),
             "unexpected output file {}",
