@@ -191,34 +191,13 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
             return Err(failures.swap_remove(first));
         }
     };
-    // Every event the parsers produced must be in the archive; anything else is a bug
-    // in this engine, and the run's output should not be trusted.
-    if events_written != stats.events {
-        anyhow::bail!(
-            "internal error: {} events parsed but {events_written} written",
-            stats.events
-        );
-    }
-
-    let hourly_file = if event_files.is_empty() {
-        None
-    } else {
-        let batches = run_query(
-            Query::HOURLY,
-            EventSource::Files(event_files.clone()),
-            &EventFilter::default(),
-        )?;
-        // A finished replay is its own scope, written once: revision 0, every hour final.
-        let rows = batches
-            .iter()
-            .map(|b| to_hourly(b, &opts.run_id, 0, true))
-            .collect::<Result<Vec<_>, _>>()?;
-        let path = opts
-            .out
-            .join(HOURLY_DIR)
-            .join(format!("hourly-{}.parquet", opts.run_id));
-        Some(write_parquet(path, hourly_schema(), &rows)?)
-    };
+    // Past the writer's commit, a failure takes its files back too: a failed run adds
+    // nothing, so running it again counts nothing twice.
+    let hourly_file = finish(&opts, &stats, events_written, &event_files).inspect_err(|_| {
+        for f in event_files.iter().chain(&rejects_file) {
+            let _ = std::fs::remove_file(f);
+        }
+    })?;
     Ok(Summary {
         stats,
         elapsed: started.elapsed(),
@@ -227,6 +206,41 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
         rejects_file,
         events_written,
     })
+}
+
+/// The run's hourly rows, from its committed event files.
+fn finish(
+    opts: &EngineOptions,
+    stats: &Stats,
+    events_written: u64,
+    event_files: &[PathBuf],
+) -> Result<Option<PathBuf>> {
+    // Every event the parsers produced must be in the archive; anything else is a bug
+    // in this engine, and the run's output should not be trusted.
+    if events_written != stats.events {
+        anyhow::bail!(
+            "internal error: {} events parsed but {events_written} written",
+            stats.events
+        );
+    }
+    if event_files.is_empty() {
+        return Ok(None);
+    }
+    let batches = run_query(
+        Query::HOURLY,
+        EventSource::Files(event_files.to_vec()),
+        &EventFilter::default(),
+    )?;
+    // A finished replay is its own scope, written once: revision 0, every hour final.
+    let rows = batches
+        .iter()
+        .map(|b| to_hourly(b, &opts.run_id, 0, true))
+        .collect::<Result<Vec<_>, _>>()?;
+    let path = opts
+        .out
+        .join(HOURLY_DIR)
+        .join(format!("hourly-{}.parquet", opts.run_id));
+    Ok(Some(write_parquet(path, hourly_schema(), &rows)?))
 }
 
 /// The parser thread a line goes to: by its syslog host (Exim's own log: message id),

@@ -24,8 +24,9 @@ use std::path::{Path, PathBuf};
 /// How much of an input names it: a few hundred log lines.
 const PREFIX: u64 = 64 * 1024;
 
-/// Shorter inputs are not known at all: a PowerMTA file of a quiet hour (its header
-/// alone) is the same as the next one, and neither holds anything to count twice.
+/// Shorter inputs, and inputs of one line, are not known at all: a PowerMTA file of a
+/// quiet hour (its header alone, however long) is the same as the next one, and
+/// neither holds anything to count twice.
 const MIN_BYTES: u64 = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,9 +90,14 @@ fn prefix(path: &str) -> Result<Option<Prefix>> {
     {
         h.write(line);
         bytes += line.len() as u64;
-        ends.push((bytes, format!("{:032x}", h.finish128().as_u128())));
+        // A last line without its end may still be being written: the file is known
+        // by the lines before it, which a later, longer copy begins with too.
+        if line.ends_with(b"\n") {
+            ends.push((bytes, format!("{:032x}", h.finish128().as_u128())));
+        }
     }
-    Ok((bytes >= MIN_BYTES).then_some(Prefix { ends }))
+    let known = ends.len() >= 2 && ends.last().is_some_and(|(b, _)| *b >= MIN_BYTES);
+    Ok(known.then_some(Prefix { ends }))
 }
 
 fn dir(out: &Path) -> PathBuf {
@@ -131,6 +137,8 @@ pub struct Pending {
 impl Pending {
     /// The run succeeded with `events` events: its inputs are recorded, unless it
     /// found none (a wrong `--format`, say: the same files must be welcome again).
+    /// On an error the manifest is left where it was written, under a name that says
+    /// where it belongs.
     pub fn commit(mut self, events: u64) -> Result<()> {
         let Some(tmp) = self.tmp.take() else {
             return Ok(());
@@ -139,7 +147,8 @@ impl Pending {
             discard(&tmp);
             return Ok(());
         }
-        std::fs::rename(&tmp, &self.path).with_context(|| format!("writing {}", self.path.display()))
+        std::fs::rename(&tmp, &self.path)
+            .with_context(|| format!("renaming {} to {}", tmp.display(), self.path.display()))
     }
 }
 
@@ -213,7 +222,15 @@ pub fn check(out: &Path, run: &str, inputs: &[String], again: bool) -> Result<Pe
     std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
     let tmp = path.with_extension("json.tmp");
     let text = serde_json::to_string_pretty(&m).context("encoding the replay manifest")?;
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    // Synced before it is named into place: a crash must not leave an empty record
+    // that every later replay would stop at.
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()
+    };
+    write().with_context(|| format!("writing {}", tmp.display()))?;
     Ok(Pending { tmp: Some(tmp), path })
 }
 
@@ -265,10 +282,20 @@ mod tests {
         let short = p(&short).fingerprint().expect("some");
         assert!(short.bytes < PREFIX);
         assert!(p(&plain).begins_as(&short));
-        // Too short to know, stdin and pipes: not known at all.
+        // A last line still being written: known by the lines before it.
+        let live = d.path().join("live.log");
+        write(
+            &live,
+            &format!("{}Nov  8 10:00:00 mta postfix/smtp[1]: ABC: to=<a@b", LINE.repeat(20)),
+        );
+        assert!(p(&plain).begins_as(&p(&live).fingerprint().expect("some")));
+        // Too short to know, one line however long, stdin and pipes: not known at all.
         let tiny = d.path().join("acct-header.csv");
         write(&tiny, "type,timeLogged,orig,rcpt\n");
         assert!(prefix(&name(&tiny)).expect("read").is_none());
+        let header = d.path().join("acct-long-header.csv");
+        write(&header, &format!("type,timeLogged{}\n", ",header_x".repeat(200)));
+        assert!(prefix(&name(&header)).expect("read").is_none());
         assert!(prefix("-").expect("stdin").is_none());
         assert!(prefix("/dev/null").expect("device").is_none());
     }

@@ -7,17 +7,18 @@
 //!
 //! Shippers that parse syslog themselves send only the line's content: with its tag
 //! (`postfix/smtp[12]: 4XYZ: to=...`), or without it and the program in a field of
-//! its own (`[envelope] program`). A message with no shape of its own (no stamp, no
-//! JSON, no CSV record) is then read as that program's message, at the envelope's
-//! timestamp, from the envelope's host (else the record's). Field names may be dotted
-//! paths into nested objects (Filebeat's `host.hostname`).
+//! its own (`[envelope] program`). A message with no shape of its own (no stamp of any
+//! time, no `<PRI>`, JSON or CSV record) is then read as that program's message, at
+//! the envelope's timestamp, from the envelope's host (else `default_host` or the
+//! record key's). Field names may be dotted paths into nested objects (Filebeat's
+//! `host.hostname`).
 
 use crate::json::Reader;
 use crate::normalizer::Normalizer;
 use crate::stamp::{epoch_micros, plausible};
 use crate::stats::{RejectReason, SkipKind};
 use crate::syslog::SyslogLine;
-use deferlog_event::{EventSink, Origin, RejectSink};
+use deferlog_event::{EventSink, Mta, Origin, RejectSink};
 use serde_json::Value;
 use std::mem;
 
@@ -82,7 +83,8 @@ pub fn valid_tenant(t: &str) -> bool {
 /// as a string) or RFC 3339, as µs.
 fn micros(v: &Value) -> Option<i64> {
     match v {
-        Value::Number(n) => epoch_micros(n.as_f64()?),
+        // From 10^9 (2001) on: a smaller number is a date written as one (`20261108`).
+        Value::Number(n) => epoch_micros(n.as_f64().filter(|n| *n >= 1e9)?),
         // Ten digits or more: a count since the epoch (2001 on), not a date written
         // without separators (`20261108`).
         Value::String(t)
@@ -142,10 +144,28 @@ fn tag(line: &str) -> Option<(&str, &str)> {
 }
 
 /// A program whose lines deferlog reads: Postfix's (`instance/service`) or Exim's.
-/// A queue id before a colon (`4XYZ: to=<...>`) is none, so a Postfix message is
-/// never taken for a tag and its content.
 fn mta_program(p: &str) -> bool {
     p.contains('/') || p == "exim" || p == "exim4"
+}
+
+/// The MTA whose program it is.
+fn mta_of(p: &str) -> Option<Mta> {
+    match p {
+        "exim" | "exim4" => Some(Mta::Exim),
+        p if p.contains('/') => Some(Mta::Postfix),
+        _ => None,
+    }
+}
+
+/// Whether a word before a colon may be a Postfix queue id (`15F9E37AAAF: to=<...>`)
+/// rather than a program: short ids are upper-case hex, long ones (`4XYZbcdf...`)
+/// letters and digits without vowels.
+fn queue_id_like(w: &str) -> bool {
+    let b = w.as_bytes();
+    b.len() >= 5
+        && b.iter().all(u8::is_ascii_alphanumeric)
+        && (b.iter().all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(c))
+            || (b.len() >= 10 && !b.iter().any(|c| b"aeiouAEIOU".contains(c))))
 }
 
 /// The program and message of `line` when it is a syslog line's content without its
@@ -153,12 +173,22 @@ fn mta_program(p: &str) -> bool {
 fn content_of<'a>(line: &'a str, program: Option<&'a str>) -> Option<(&'a str, &'a str)> {
     let tagged = tag(line);
     match program {
-        // The tag may be left at the start too (rsyslog's `%syslogtag%%msg%`).
+        // The tag may be left at the start too (rsyslog's `%syslogtag%%msg%`), and be
+        // the fuller name: rsyslog's `programname` stops at the `/`.
         Some(p) => Some(match tagged {
-            Some((ident, rest)) if ident == p => (p, rest),
-            _ => (p, line),
+            Some((ident, rest))
+                if ident == p || (mta_program(ident) && ident.strip_prefix(p).is_some_and(|r| r.starts_with('/'))) =>
+            {
+                (ident, rest)
+            }
+            // rsyslog's `%msg%` keeps the space after the tag's colon.
+            _ => (p, line.strip_prefix(' ').unwrap_or(line)),
         }),
-        None => tagged.filter(|(ident, _)| mta_program(ident)),
+        // A tag with a pid, or a word no queue id is; a Postfix message without its
+        // tag starts with its queue id and a colon.
+        None => tagged.filter(|(ident, _)| {
+            mta_program(ident) || line.as_bytes().get(ident.len()) == Some(&b'[') || !queue_id_like(ident)
+        }),
     }
 }
 
@@ -229,7 +259,7 @@ impl Normalizer {
             None => self.text(line, raw, origin, events, rejects),
             Some((program, message)) => match ingest {
                 Some(time_us) => {
-                    let host = self.host.clone();
+                    let host = mem::take(&mut self.host);
                     let frame = SyslogLine {
                         time_us,
                         host: &host,
@@ -237,10 +267,13 @@ impl Normalizer {
                         message,
                     };
                     self.dispatch(&frame, raw, origin, events, rejects);
+                    self.host = host;
                 }
                 // Its time went with the frame the shipper took away.
-                None if mta_program(program) => self.reject(None, RejectReason::BadTimestamp, raw, origin, rejects),
-                None => self.stats.skip(SkipKind::OtherProgram),
+                None => match mta_of(program) {
+                    Some(mta) => self.reject(mta, RejectReason::BadTimestamp, raw, origin, rejects),
+                    None => self.stats.skip(SkipKind::OtherProgram),
+                },
             },
         }
         if let Some(h) = saved_host {
@@ -259,9 +292,6 @@ impl Normalizer {
     /// syslog line's bare content.
     fn has_shape(&mut self, line: &str) -> bool {
         let b = line.as_bytes();
-        matches!(b.first(), Some(b'{' | b'<'))
-            || crate::pmta::looks_like_pmta(b)
-            || self.stamps.parse(b).is_some()
-            || self.stamps.parse_local(b).is_some()
+        matches!(b.first(), Some(b'{' | b'<')) || crate::pmta::looks_like_pmta(b) || self.stamps.has_stamp(b)
     }
 }

@@ -171,6 +171,17 @@ impl StampParser {
         Some((self.in_reach(us)?, n))
     }
 
+    /// Whether `b` starts with a stamp of a form this parser reads (BSD, RFC 3339,
+    /// Exim's), whatever time it says and whether that time is in reach: what tells a
+    /// whole line from a line's bare content.
+    pub fn has_stamp(&mut self, b: &[u8]) -> bool {
+        if b.first().is_some_and(u8::is_ascii_digit) {
+            self.parse_rfc3339(b).is_some() || self.parse_local_any(b).is_some()
+        } else {
+            bsd_shape(b).is_some()
+        }
+    }
+
     fn parse_bsd(&mut self, b: &[u8]) -> Option<(i64, usize)> {
         let month = month_of(b.get(..3)?)?;
         if b.get(3) != Some(&b' ') {
@@ -261,6 +272,25 @@ impl StampParser {
         let secs = i64::from(h * 3600 + m * 60 + s) - offset_s;
         Some((days_us + secs * US + frac_us, i))
     }
+}
+
+/// `Mmm dd HH:MM:SS` (or `Mmm  d`), the date not looked up.
+fn bsd_shape(b: &[u8]) -> Option<()> {
+    month_of(b.get(..3)?)?;
+    if b.get(3) != Some(&b' ') {
+        return None;
+    }
+    let mut i = 4;
+    if b.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let (_, n) = digits(b.get(i..)?, 2)?;
+    i += n;
+    if b.get(i) != Some(&b' ') {
+        return None;
+    }
+    hms(b.get(i + 1..i + 9)?)?;
+    Some(())
 }
 
 impl StampParser {

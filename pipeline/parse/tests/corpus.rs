@@ -1072,8 +1072,12 @@ fn syslog_content_without_its_frame_reads_as_the_whole_line() {
 
     // A whole line in the message is read whole, even beside a program field
     // (journald's `MESSAGE` of a container that logs to stdout), and journald's
-    // array of bytes is the message's text.
-    let (l, t, host, program, _, _) = parts.iter().find(|p| p.5.contains("status=sent")).expect("a delivery");
+    // array of bytes is the message's text. A stamp out of reach is still a stamp:
+    // the line is rejected as it is alone, not read as some program's content.
+    let (l, t, host, program, _, content) = parts.iter().find(|p| p.5.contains("status=sent")).expect("a delivery");
+    let far = format!("2201-11-08T08:14:02Z {host} {program}[12]: {content}");
+    let (want, want_rejects) = normalize(&mut normalizer(), "whole", &[l.as_str(), l.as_str(), far.as_str()]);
+    assert_eq!((want.len(), reasons(&want_rejects).len()), (2, 1));
     let mut n = fields(
         "MESSAGE",
         "_HOSTNAME",
@@ -1084,35 +1088,63 @@ fn syslog_content_without_its_frame_reads_as_the_whole_line() {
     let records = [
         json!({"MESSAGE": l, "SYSLOG_IDENTIFIER": program, "_HOSTNAME": host, "__REALTIME_TIMESTAMP": at}),
         json!({"MESSAGE": l.as_bytes(), "SYSLOG_IDENTIFIER": "dockerd", "__REALTIME_TIMESTAMP": at}),
+        json!({"MESSAGE": far, "SYSLOG_IDENTIFIER": program, "__REALTIME_TIMESTAMP": at}),
     ]
     .map(|r| r.to_string());
     let (got, rejects) = normalize(&mut n, "whole", &records);
-    assert_eq!(got.len(), 2, "{got:#?}");
-    assert!(rejects.0.is_empty());
+    assert_eq!(got, want);
+    assert_eq!(reasons(&rejects), reasons(&want_rejects));
 
-    // Without a timestamp an MTA's content has no time: a reject, not a guess; another
-    // program's is skipped, as with its time. A date without separators is no time.
-    // Without a program field, a Postfix message (a queue id before its colon) is no
-    // tag and its content: the line, without its stamp, is a reject too.
-    let (_, _, host, _, _, content) = parts.iter().find(|p| p.5.contains("status=sent")).expect("a delivery");
+    // rsyslog: `programname` stops at the `/`, so the tag left in the message names
+    // the program; `%msg%` keeps the space after the tag's colon.
+    let mut n = fields("message", "hostname", "timestamp", Some("programname"));
+    let records = [
+        json!({"message": format!("{program}[12]: {content}"), "programname": "postfix", "hostname": host,
+               "timestamp": t.to_rfc3339()}),
+        json!({"message": format!(" {content}"), "programname": program, "hostname": host, "timestamp": t.to_rfc3339()}),
+    ]
+    .map(|r| r.to_string());
+    let (got, rejects) = normalize(&mut n, "whole", &records);
+    assert_eq!(got, want);
+    assert!(rejects.0.is_empty(), "{:?}", reasons(&rejects));
+
+    // Without a program field, another program's tagged content is skipped as that
+    // program's (as its whole line would be), not unrecognized; a Postfix message
+    // (a queue id before its colon) is no tag and its content: without its stamp,
+    // it is rejected.
+    let mut n = fields("message", "host", "timestamp", None);
+    let records = [
+        json!({"message": "sshd[12]: Accepted publickey for root", "host": host, "timestamp": t.to_rfc3339()}),
+        json!({"message": "CRON: pam_unix(cron:session): session opened", "host": host, "timestamp": t.to_rfc3339()}),
+        json!({"message": content, "host": host, "timestamp": t.to_rfc3339()}),
+    ]
+    .map(|r| r.to_string());
+    let (got, rejects) = normalize(&mut n, "y", &records);
+    assert!(got.is_empty(), "{got:#?}");
+    assert_eq!(reasons(&rejects), [("bad_timestamp".to_owned(), "y:3".to_owned())]);
+    let st = n.stats();
+    assert_eq!(st.skipped(SkipKind::OtherProgram), 2);
+    assert_eq!(st.skipped(SkipKind::Unrecognized), 0);
+
+    // Without a timestamp an MTA's content has no time: a reject (the MTA's), not a
+    // guess; another program's is skipped, as with its time. A date without
+    // separators is no time, as a string or as a number.
     let mut n = fields("message", "hostname", "timestamp", Some("appname"));
     let records = [
         json!({"message": content, "hostname": host, "appname": "postfix/smtp"}),
         json!({"message": "Accepted publickey for root", "hostname": host, "appname": "sshd"}),
         json!({"message": content, "hostname": host, "appname": "postfix/smtp", "timestamp": "20261108"}),
+        json!({"message": content, "hostname": host, "appname": "postfix/smtp", "timestamp": 20261108}),
     ]
     .map(|r| r.to_string());
     let (got, rejects) = normalize(&mut n, "x", &records);
     assert!(got.is_empty(), "{got:#?}");
+    let want: Vec<(String, String)> = [1, 3, 4].map(|i| ("bad_timestamp".to_owned(), format!("x:{i}"))).into();
+    assert_eq!(reasons(&rejects), want);
+    let st = n.stats();
+    assert_eq!(st.skipped(SkipKind::OtherProgram), 1, "sshd");
     assert_eq!(
-        reasons(&rejects),
-        [("bad_timestamp", "x:1"), ("bad_timestamp", "x:3")].map(|(r, o)| (r.to_owned(), o.to_owned()))
+        st.rejected_by(Some(deferlog_event::Mta::Postfix), RejectReason::BadTimestamp),
+        3
     );
-    assert_eq!(n.stats().skipped(SkipKind::OtherProgram), 1, "sshd");
-    let mut n = fields("message", "host", "timestamp", None);
-    let record = json!({"message": content, "host": host, "timestamp": t.to_rfc3339()}).to_string();
-    let (got, rejects) = normalize(&mut n, "y", &[record]);
-    assert!(got.is_empty(), "{got:#?}");
-    assert_eq!(reasons(&rejects), [("bad_timestamp".to_owned(), "y:1".to_owned())]);
-    assert_eq!(n.stats().skipped(SkipKind::OtherProgram), 0);
 }

@@ -87,8 +87,8 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     }
     if let Err(e) = pending.commit(summary.stats.events) {
         say!(
-            "deferlog replay: the inputs were added to {}, but could not be recorded as taken ({e:#}): \
-             replaying them again would count them twice",
+            "deferlog replay: the inputs were added to {}, but could not be recorded as taken ({e:#}); \
+             until that file is named into place, replaying them again would count them twice",
             a.out.display()
         );
     }

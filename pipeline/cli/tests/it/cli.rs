@@ -403,6 +403,26 @@ fn a_journald_export_replays_as_the_log_it_came_from() {
     assert!(counted[0].ends_with(&format!(" {journal_lines}")), "{summary}");
 }
 
+#[test]
+fn a_replay_that_fails_after_its_events_are_written_takes_them_back() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let g = generate(dir.path(), 5000, 7);
+    let out = dir.path().join("archive");
+    // The hourly rows cannot be written: their directory's name is a file's.
+    std::fs::create_dir_all(&out).expect("mkdir");
+    std::fs::write(out.join("hourly"), "").expect("write");
+    let o = replay_cmd(&g.config, &out, &g.log).output().expect("replay");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let left: Vec<_> = walkdir(&out).into_iter().filter(|p| p.is_file()).collect();
+    assert_eq!(left, [out.join("hourly")], "only what was there before");
+    // Once the directory can be made, the same log counts once, and is not refused.
+    std::fs::remove_file(out.join("hourly")).expect("rm");
+    crate::support::replay(&g.config, &out, &[&g.log]);
+    let truth = std::fs::read_to_string(&g.truth).expect("truth");
+    assert_same_rows(&report_csv(&out, &[]), &truth, "the replay after the failed one");
+}
+
 /// Every file and directory under `p` (none if it is not there).
 fn walkdir(p: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
