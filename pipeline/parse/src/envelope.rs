@@ -143,12 +143,8 @@ fn tag(line: &str) -> Option<(&str, &str)> {
     (ident > 0 && b[end..].starts_with(b": ")).then(|| (&line[..ident], &line[end + 2..]))
 }
 
-/// A program whose lines deferlog reads: Postfix's (`instance/service`) or Exim's.
-fn mta_program(p: &str) -> bool {
-    p.contains('/') || p == "exim" || p == "exim4"
-}
-
-/// The MTA whose program it is.
+/// The MTA whose program it is: Postfix's (`instance/service`) or Exim's; `None` for
+/// programs deferlog does not read.
 fn mta_of(p: &str) -> Option<Mta> {
     match p {
         "exim" | "exim4" => Some(Mta::Exim),
@@ -177,7 +173,8 @@ fn content_of<'a>(line: &'a str, program: Option<&'a str>) -> Option<(&'a str, &
         // the fuller name: rsyslog's `programname` stops at the `/`.
         Some(p) => Some(match tagged {
             Some((ident, rest))
-                if ident == p || (mta_program(ident) && ident.strip_prefix(p).is_some_and(|r| r.starts_with('/'))) =>
+                if ident == p
+                    || (mta_of(ident).is_some() && ident.strip_prefix(p).is_some_and(|r| r.starts_with('/'))) =>
             {
                 (ident, rest)
             }
@@ -187,7 +184,7 @@ fn content_of<'a>(line: &'a str, program: Option<&'a str>) -> Option<(&'a str, &
         // A tag with a pid, or a word no queue id is; a Postfix message without its
         // tag starts with its queue id and a colon.
         None => tagged.filter(|(ident, _)| {
-            mta_program(ident) || line.as_bytes().get(ident.len()) == Some(&b'[') || !queue_id_like(ident)
+            mta_of(ident).is_some() || line.as_bytes().get(ident.len()) == Some(&b'[') || !queue_id_like(ident)
         }),
     }
 }
@@ -218,25 +215,19 @@ impl Normalizer {
         if line.starts_with('{') && !is_kumo(line) {
             return self.reject(None, RejectReason::BadRecord, raw, origin, rejects);
         }
-        let host = field(&obj, &fields.host)
-            .and_then(Value::as_str)
-            .filter(|h| !h.is_empty());
-        let tenant = fields
-            .tenant
-            .as_deref()
-            .and_then(|t| field(&obj, t))
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty());
+        // A named field's text, when it has some.
+        let text = |name: Option<&str>| {
+            name.and_then(|f| field(&obj, f))
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+        };
+        let host = text(Some(&fields.host));
+        let tenant = text(fields.tenant.as_deref());
         if tenant.is_some_and(|t| !valid_tenant(t)) {
             return self.reject(None, RejectReason::BadTenant, raw, origin, rejects);
         }
         let ingest = field(&obj, &fields.timestamp).and_then(micros);
-        let program = fields
-            .program
-            .as_deref()
-            .and_then(|f| field(&obj, f))
-            .and_then(Value::as_str)
-            .filter(|p| !p.is_empty());
+        let program = text(fields.program.as_deref());
         // A trailing newline inside the field is part of the shipping, not the line.
         let line = line.trim_end_matches(['\n', '\r']);
         let content = if self.has_shape(line) {
