@@ -338,11 +338,18 @@ fn other_schema() -> ParquetError {
 
 /// Writes `batches` to one file at `path` (even when empty, so readers see the schema).
 pub fn write_parquet(path: PathBuf, schema: SchemaRef, batches: &[RecordBatch]) -> Result<PathBuf, ArchiveError> {
+    let tmp = path.with_extension("parquet.tmp");
     let mut f = ParquetFile::create(path, schema)?;
     for b in batches {
-        f.write(b)?;
+        if let Err(e) = f.write(b) {
+            f.abort();
+            return Err(e);
+        }
     }
-    f.close()
+    // A file that cannot be finished leaves nothing behind.
+    f.close().inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
+    })
 }
 
 #[cfg(test)]

@@ -195,7 +195,7 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
     // nothing, so running it again counts nothing twice.
     let hourly_file = finish(&opts, &stats, events_written, &event_files).inspect_err(|_| {
         for f in event_files.iter().chain(&rejects_file) {
-            let _ = std::fs::remove_file(f);
+            remove_with_empty_dirs(f, &opts.out);
         }
     })?;
     Ok(Summary {
@@ -206,6 +206,16 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
         rejects_file,
         events_written,
     })
+}
+
+/// Removes `f`, and the directories between it and `out` that it leaves empty.
+fn remove_with_empty_dirs(f: &Path, out: &Path) {
+    let _ = std::fs::remove_file(f);
+    for d in f.ancestors().skip(1).take_while(|d| *d != out && d.starts_with(out)) {
+        if std::fs::remove_dir(d).is_err() {
+            break;
+        }
+    }
 }
 
 /// The run's hourly rows, from its committed event files.

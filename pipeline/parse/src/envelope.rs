@@ -153,6 +153,10 @@ fn mta_of(p: &str) -> Option<Mta> {
     }
 }
 
+/// Words Postfix starts a message with, before a colon (`NOQUEUE: reject: ...`,
+/// `warning: ...`): without a tag, such a message is no other program's.
+const POSTFIX_WORDS: [&str; 6] = ["NOQUEUE", "warning", "error", "fatal", "panic", "statistics"];
+
 /// Whether a word before a colon may be a Postfix queue id (`15F9E37AAAF: to=<...>`)
 /// rather than a program: short ids are upper-case hex, long ones (`4XYZbcdf...`)
 /// letters and digits without vowels.
@@ -181,10 +185,12 @@ fn content_of<'a>(line: &'a str, program: Option<&'a str>) -> Option<(&'a str, &
             // rsyslog's `%msg%` keeps the space after the tag's colon.
             _ => (p, line.strip_prefix(' ').unwrap_or(line)),
         }),
-        // A tag with a pid, or a word no queue id is; a Postfix message without its
-        // tag starts with its queue id and a colon.
+        // A tag with a pid, or a word neither a queue id nor one Postfix starts its
+        // own messages with: a Postfix message without its tag starts so.
         None => tagged.filter(|(ident, _)| {
-            mta_of(ident).is_some() || line.as_bytes().get(ident.len()) == Some(&b'[') || !queue_id_like(ident)
+            mta_of(ident).is_some()
+                || line.as_bytes().get(ident.len()) == Some(&b'[')
+                || !(queue_id_like(ident) || POSTFIX_WORDS.contains(ident))
         }),
     }
 }

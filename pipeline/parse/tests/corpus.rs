@@ -1096,7 +1096,8 @@ fn syslog_content_without_its_frame_reads_as_the_whole_line() {
     assert_eq!(reasons(&rejects), reasons(&want_rejects));
 
     // rsyslog: `programname` stops at the `/`, so the tag left in the message names
-    // the program; `%msg%` keeps the space after the tag's colon.
+    // the program; with `parser.permitSlashInProgramName` it is whole, and `%msg%`
+    // keeps the space after the tag's colon.
     let mut n = fields("message", "hostname", "timestamp", Some("programname"));
     let records = [
         json!({"message": format!("{program}[12]: {content}"), "programname": "postfix", "hostname": host,
@@ -1110,13 +1111,15 @@ fn syslog_content_without_its_frame_reads_as_the_whole_line() {
 
     // Without a program field, another program's tagged content is skipped as that
     // program's (as its whole line would be), not unrecognized; a Postfix message
-    // (a queue id before its colon) is no tag and its content: without its stamp,
-    // it is rejected.
+    // (a queue id, or a word Postfix starts its own with, before a colon) is no tag
+    // and its content: without its stamp it is rejected, or not recognized.
     let mut n = fields("message", "host", "timestamp", None);
     let records = [
         json!({"message": "sshd[12]: Accepted publickey for root", "host": host, "timestamp": t.to_rfc3339()}),
         json!({"message": "CRON: pam_unix(cron:session): session opened", "host": host, "timestamp": t.to_rfc3339()}),
         json!({"message": content, "host": host, "timestamp": t.to_rfc3339()}),
+        json!({"message": "NOQUEUE: reject: RCPT from unknown[192.0.2.9]: 554 5.7.1 Relay access denied",
+               "host": host, "timestamp": t.to_rfc3339()}),
     ]
     .map(|r| r.to_string());
     let (got, rejects) = normalize(&mut n, "y", &records);
@@ -1124,7 +1127,7 @@ fn syslog_content_without_its_frame_reads_as_the_whole_line() {
     assert_eq!(reasons(&rejects), [("bad_timestamp".to_owned(), "y:3".to_owned())]);
     let st = n.stats();
     assert_eq!(st.skipped(SkipKind::OtherProgram), 2);
-    assert_eq!(st.skipped(SkipKind::Unrecognized), 0);
+    assert_eq!(st.skipped(SkipKind::Unrecognized), 1, "NOQUEUE");
 
     // Without a timestamp an MTA's content has no time: a reject (the MTA's), not a
     // guess; another program's is skipped, as with its time. A date without
