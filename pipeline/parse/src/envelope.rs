@@ -143,12 +143,12 @@ fn tag(line: &str) -> Option<(&str, &str)> {
     (ident > 0 && b[end..].starts_with(b": ")).then(|| (&line[..ident], &line[end + 2..]))
 }
 
-/// The MTA whose program it is: Postfix's (`instance/service`) or Exim's; `None` for
-/// programs deferlog does not read.
+/// The MTA whose program it is: Postfix's (`instance/service`, or `postfix...` without
+/// its service) or Exim's; `None` for programs deferlog does not read.
 fn mta_of(p: &str) -> Option<Mta> {
     match p {
         "exim" | "exim4" => Some(Mta::Exim),
-        p if p.contains('/') => Some(Mta::Postfix),
+        p if p.contains('/') || p.starts_with("postfix") => Some(Mta::Postfix),
         _ => None,
     }
 }

@@ -367,11 +367,17 @@ impl Normalizer {
             };
             return self.exim(time_us, frame.host, msg, raw, origin, events, rejects);
         }
+        let postfix = matches!(self.format, Format::Auto | Format::Postfix);
         match frame.program.rsplit_once('/') {
-            Some((instance, service)) if matches!(self.format, Format::Auto | Format::Postfix) => {
+            Some((instance, service)) if postfix => {
                 self.postfix(frame, instance, service, raw, origin, events, rejects)
             }
             Some(_) => self.stats.skip(SkipKind::OtherService),
+            // Postfix's program without its service (rsyslog cuts it at the `/`).
+            None if postfix && frame.program.starts_with("postfix") => {
+                let service = crate::postfix::service_of(frame.message);
+                self.postfix(frame, frame.program, service, raw, origin, events, rejects)
+            }
             None => self.stats.skip(SkipKind::OtherProgram),
         }
     }

@@ -1151,3 +1151,66 @@ fn syslog_content_without_its_frame_reads_as_the_whole_line() {
         3
     );
 }
+
+/// rsyslog's `programname` (and the APP of its RFC 5424 templates) stops at the `/`:
+/// `postfix/smtp` arrives as `postfix`. The service is then told by the message, and
+/// every Postfix corpus line gives the events and rejects its whole line gives.
+#[test]
+fn postfix_lines_without_their_service_give_the_same_events() {
+    let text = String::from_utf8(corpus("postfix.log")).expect("utf-8");
+    let mut whole: Vec<String> = text.lines().map(Into::into).collect();
+    let msgonly = String::from_utf8(corpus("postfix_msgonly.log")).expect("utf-8");
+    for (i, msg) in msgonly.lines().enumerate() {
+        let program = if msg.contains(" to=") || msg.contains(": to=") {
+            "postfix/smtp"
+        } else {
+            "postfix/qmgr"
+        };
+        whole.push(format!(
+            "Nov  8 08:{:02}:{:02} mx {program}[4242]: {msg}",
+            i / 60,
+            i % 60
+        ));
+    }
+    // `postfix/smtp[1]:` → `postfix[1]:`, also in RFC 5424 form (`<22>1 ... postfix 1 - - ...`).
+    let cut = |l: &str| -> String {
+        let Some(slash) = l.find("postfix/") else {
+            return l.to_owned();
+        };
+        let end = l[slash..].find(['[', ':']).map_or(l.len(), |e| slash + e);
+        format!("{}postfix{}", &l[..slash], &l[end..])
+    };
+    let cut_lines: Vec<String> = whole.iter().map(|l| cut(l)).collect();
+    assert!(cut_lines.iter().filter(|l| l.contains(" postfix[")).count() > 50);
+    let (want, want_rejects) = normalize(&mut normalizer(), "corpus", &whole);
+    let (got, rejects) = normalize(&mut normalizer(), "corpus", &cut_lines);
+    assert!(want.len() >= 15);
+    // The instance is what rsyslog leaves of the program: `postfix/relay/smtp` → `postfix`.
+    let want: Vec<OwnedSummary> = want
+        .into_iter()
+        .map(|mut e| {
+            e.mta_instance = e
+                .mta_instance
+                .map(|i| i.split('/').next().unwrap_or_default().to_owned());
+            e
+        })
+        .collect();
+    assert_eq!(got, want);
+    let reasons = |r: &Rejects| r.0.iter().map(|r| (r.0.clone(), r.2.clone())).collect::<Vec<_>>();
+    assert_eq!(reasons(&rejects), reasons(&want_rejects));
+    // As rsyslog's RFC 5424 templates forward it (APP from `programname`); a local
+    // delivery is no attempt, with its service or without.
+    let rfc5424 = "<22>1 2026-11-08T09:00:00+00:00 mx postfix 7 - - 4XYZ12345: to=<u@gmail.com>, \
+                   relay=gmail-smtp-in.l.google.com[142.250.1.27]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, \
+                   status=sent (250 2.0.0 OK)";
+    let local = "Nov  8 09:00:00 mx postfix[7]: 4XYZ12346: to=<u@example.com>, relay=local, delay=0.1, \
+                 delays=0/0/0/0.1, dsn=2.0.0, status=sent (delivered to mailbox)";
+    let mut n = normalizer();
+    let (got, _) = normalize(&mut n, "short", &[rfc5424, local]);
+    let got: Vec<_> = got
+        .iter()
+        .map(|e| (e.origin.as_str(), e.outcome, e.mx_group.as_str()))
+        .collect();
+    assert_eq!(got, [("short:1", Outcome::Delivered, "google")]);
+    assert_eq!(n.stats().skipped(SkipKind::LocalDelivery), 1);
+}

@@ -39,6 +39,35 @@ fn is_diagnostic(msg: &str) -> bool {
         .any(|p| msg.starts_with(p))
 }
 
+/// The service of a Postfix message whose program lost it (`postfix`, as rsyslog's
+/// `programname` and its RFC 5424 APP give `postfix/smtp`), from what the message
+/// says: deliveries to a host (`relay=host[ip]`, `none`, an LMTP socket) are the
+/// `smtp` client's, other deliveries (`relay=local`, a pipe's transport) local ones.
+pub(crate) fn service_of(message: &str) -> &'static str {
+    let Some((_, rest)) = split_queue_id(message) else {
+        return "postfix";
+    };
+    if rest.starts_with("to=") {
+        let relay = rest.split(", ").find_map(|kv| kv.strip_prefix("relay="));
+        return match relay {
+            Some(r) if r != "none" && !r.contains(['[', '/']) => "local",
+            _ => "smtp",
+        };
+    }
+    if rest.starts_with("from=") || rest == "removed" {
+        "qmgr"
+    } else if rest.starts_with("message-id=") {
+        "cleanup"
+    } else if rest.starts_with("client=") || rest.starts_with("uid=") {
+        "smtpd"
+    } else if rest.contains(" notification: ") {
+        "bounce"
+    } else {
+        // `host ... said`, `lost connection ...`: the client's, not an attempt.
+        "smtp"
+    }
+}
+
 impl Normalizer {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn postfix(
