@@ -1205,12 +1205,45 @@ fn postfix_lines_without_their_service_give_the_same_events() {
                    status=sent (250 2.0.0 OK)";
     let local = "Nov  8 09:00:00 mx postfix[7]: 4XYZ12346: to=<u@example.com>, relay=local, delay=0.1, \
                  delays=0/0/0/0.1, dsn=2.0.0, status=sent (delivered to mailbox)";
-    let mut n = normalizer();
-    let (got, _) = normalize(&mut n, "short", &[rfc5424, local]);
-    let got: Vec<_> = got
+    // What the discard agent and the queue manager log is no attempt either; broken
+    // delivery lines are rejected as with their service.
+    let other = [
+        "Nov  8 09:00:01 mx postfix[7]: 4XYZ12347: to=<u@gmail.com>, relay=none, delay=0.1, \
+         delays=0.1/0/0/0, dsn=2.0.0, status=sent (discarded)",
+        "Nov  8 09:00:02 mx postfix[7]: 4XYZ12348: to=<u@gmail.com>, relay=none, delay=0.1, \
+         delays=0.1/0/0/0, dsn=4.3.0, status=deferred (mail transport unavailable)",
+        "Nov  8 09:00:03 mx postfix[7]: 4-XYZ1234: to=<u@gmail.com>, relay=x[192.0.2.1]:25, delay=1, \
+         delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)",
+        "Nov  8 09:00:04 mx postfix[7]: 4XYZ12349: to=<u@gmail.com>, relay=gmail-smtp-in.l.goo",
+    ];
+    let services = ["discard", "qmgr", "smtp", "smtp"];
+    let whole: Vec<String> = other
         .iter()
-        .map(|e| (e.origin.as_str(), e.outcome, e.mx_group.as_str()))
+        .zip(services)
+        .map(|(l, service)| l.replacen("postfix[7]", &format!("postfix/{service}[7]"), 1))
         .collect();
-    assert_eq!(got, [("short:1", Outcome::Delivered, "google")]);
+    let mut cut = vec![rfc5424, local];
+    cut.extend(other);
+    let mut full = vec![
+        rfc5424.replacen("postfix 7", "postfix/smtp 7", 1),
+        local.replacen("postfix[7]", "postfix/local[7]", 1),
+    ];
+    full.extend(whole);
+    let mut n = normalizer();
+    let (got, got_rejects) = normalize(&mut n, "short", &cut);
+    let (want, want_rejects) = normalize(&mut normalizer(), "short", &full);
+    let brief = |events: &[OwnedSummary]| -> Vec<(String, Outcome, String)> {
+        events
+            .iter()
+            .map(|e| (e.origin.clone(), e.outcome, e.mx_group.clone()))
+            .collect()
+    };
+    assert_eq!(
+        brief(&got),
+        [("short:1".to_owned(), Outcome::Delivered, "google".to_owned())]
+    );
+    assert_eq!(brief(&got), brief(&want));
     assert_eq!(n.stats().skipped(SkipKind::LocalDelivery), 1);
+    assert_eq!(reasons(&got_rejects), reasons(&want_rejects));
+    assert_eq!(reasons(&got_rejects).len(), 2, "the broken queue id and the cut line");
 }

@@ -45,12 +45,25 @@ fn is_diagnostic(msg: &str) -> bool {
 /// `smtp` client's, other deliveries (`relay=local`, a pipe's transport) local ones.
 pub(crate) fn service_of(message: &str) -> &'static str {
     let Some((_, rest)) = split_queue_id(message) else {
-        return "postfix";
+        // A delivery line with a broken queue id is the client's, rejected as such.
+        return if TO.find(message).is_some() { "smtp" } else { "postfix" };
     };
     if rest.starts_with("to=") {
-        let relay = rest.split(", ").find_map(|kv| kv.strip_prefix("relay="));
-        return match relay {
-            Some(r) if r != "none" && !r.contains(['[', '/']) => "local",
+        // A line that does not parse is the client's too, rejected for what is wrong.
+        let Ok(d) = delivery::parse(rest) else {
+            return "smtp";
+        };
+        let text = d.text.unwrap_or("");
+        return match (d.relay, d.status) {
+            // The queue manager's own deferrals, before any transport ran.
+            (Some("none"), "deferred")
+                if text.contains("mail transport unavailable") || text.contains("unknown mail transport error") =>
+            {
+                "qmgr"
+            }
+            // Only the discard agent reports a delivery to no relay.
+            (Some("none"), "sent") => "discard",
+            (Some(r), _) if r != "none" && !r.contains(['[', '/']) => "local",
             _ => "smtp",
         };
     }
