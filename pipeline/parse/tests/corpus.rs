@@ -951,6 +951,24 @@ fn shipper_envelopes_carry_lines_of_every_mta() {
     assert_eq!(st.lines, st.accounted_lines());
 }
 
+/// The message-only corpus with a frame put back (its sources dropped it): delivery
+/// lines from smtp, status lines about the queue from qmgr, as in the test of it above.
+fn msgonly_framed() -> Vec<String> {
+    let msgonly = String::from_utf8(corpus("postfix_msgonly.log")).expect("utf-8");
+    msgonly
+        .lines()
+        .enumerate()
+        .map(|(i, msg)| {
+            let program = if msg.contains(" to=") || msg.contains(": to=") {
+                "postfix/smtp"
+            } else {
+                "postfix/qmgr"
+            };
+            format!("Nov  8 08:{:02}:{:02} mx {program}[4242]: {msg}", i / 60, i % 60)
+        })
+        .collect()
+}
+
 /// Shippers that parse syslog send a line's content without its frame (stamp, host,
 /// tag), which they keep in fields of their own. The Postfix corpora's lines sent so,
 /// in three shippers' shapes, give the events the whole lines give.
@@ -988,21 +1006,7 @@ fn syslog_content_without_its_frame_reads_as_the_whole_line() {
     let text = String::from_utf8(corpus("postfix.log")).expect("utf-8");
     let mut lines: Vec<String> = text.lines().filter(|l| split(l).is_some()).map(Into::into).collect();
     assert!(lines.len() + 2 >= text.lines().count(), "nearly every line splits");
-    // The sources of these dropped the frame; put one back (program as in the test of
-    // this file above).
-    let msgonly = String::from_utf8(corpus("postfix_msgonly.log")).expect("utf-8");
-    for (i, msg) in msgonly.lines().enumerate() {
-        let program = if msg.contains(" to=") || msg.contains(": to=") {
-            "postfix/smtp"
-        } else {
-            "postfix/qmgr"
-        };
-        lines.push(format!(
-            "Nov  8 08:{:02}:{:02} mx {program}[4242]: {msg}",
-            i / 60,
-            i % 60
-        ));
-    }
+    lines.extend(msgonly_framed());
     let parts: Vec<Parts> = lines.iter().map(|l| split(l).expect("splits")).collect();
     let (want, want_rejects) = normalize(&mut normalizer(), "corpus", &lines);
     assert!(want.len() >= 15, "{want:#?}");
@@ -1159,19 +1163,7 @@ fn syslog_content_without_its_frame_reads_as_the_whole_line() {
 fn postfix_lines_without_their_service_give_the_same_events() {
     let text = String::from_utf8(corpus("postfix.log")).expect("utf-8");
     let mut whole: Vec<String> = text.lines().map(Into::into).collect();
-    let msgonly = String::from_utf8(corpus("postfix_msgonly.log")).expect("utf-8");
-    for (i, msg) in msgonly.lines().enumerate() {
-        let program = if msg.contains(" to=") || msg.contains(": to=") {
-            "postfix/smtp"
-        } else {
-            "postfix/qmgr"
-        };
-        whole.push(format!(
-            "Nov  8 08:{:02}:{:02} mx {program}[4242]: {msg}",
-            i / 60,
-            i % 60
-        ));
-    }
+    whole.extend(msgonly_framed());
     // `postfix/smtp[1]:` → `postfix[1]:`, also in RFC 5424 form (`<22>1 ... postfix 1 - - ...`).
     let cut = |l: &str| -> String {
         let Some(slash) = l.find("postfix/") else {
