@@ -134,6 +134,10 @@ pub struct Config {
     /// The host of lines that name none (Exim's own main log, not via syslog).
     #[serde(default = "default_host")]
     pub default_host: String,
+    /// Receiving addresses (IPs or CIDR ranges) on the sending side: a content
+    /// filter, a signing proxy. Deliveries to them are not attempts.
+    #[serde(default = "default_handoff_addresses")]
+    pub handoff_addresses: Vec<String>,
     /// Year context for BSD stamps in `replay` (date or RFC 3339); default: now.
     /// `run` takes each record's broker timestamp instead.
     pub reference_time: Option<String>,
@@ -361,6 +365,10 @@ fn default_format() -> String {
 
 fn default_host() -> String {
     "unknown".into()
+}
+
+fn default_handoff_addresses() -> Vec<String> {
+    deferlog_parse::LOOPBACK.map(String::from).to_vec()
 }
 
 /// Where a topic's tenant comes from: `{ from = "fixed", value = "acme" }`,
@@ -687,6 +695,13 @@ impl Config {
                 ip: ip.to_string(),
             });
         }
+        let mut handoffs = Vec::with_capacity(self.handoff_addresses.len());
+        for (i, a) in self.handoff_addresses.iter().enumerate() {
+            match a.parse::<deferlog_parse::IpRange>() {
+                Ok(r) => handoffs.push(r),
+                Err(e) => p.note(format!("{origin}: key `handoff_addresses[{i}]`: {e}")),
+            }
+        }
         let hash_key = match &self.privacy.hash_key {
             Some(hex) => p
                 .take(parse_hash_key(hex).with_context(|| format!("{origin}: key `privacy.hash_key`")))
@@ -763,6 +778,7 @@ impl Config {
             response_max_bytes: self.limits.response_max_bytes,
             classifier,
             mx_groups,
+            handoffs: deferlog_parse::Handoffs::new(handoffs),
         })
     }
 }
@@ -1227,6 +1243,34 @@ mod tests {
         let cfg: Config = toml::from_str("[privacy]\nhash_key = \"abc\"").expect("parses");
         let err = format!("{:#}", cfg.resolve("x.toml", 0).unwrap_err());
         assert!(err.contains("privacy.hash_key"), "{err}");
+    }
+
+    #[test]
+    fn handoff_addresses_default_to_loopback_and_name_a_bad_entry() {
+        let lo = "127.0.0.1".to_owned();
+        let cfg: Config = toml::from_str("").expect("parses");
+        assert!(cfg.resolve("x.toml", 0).expect("valid").handoffs.contains(&lo));
+        let cfg: Config = toml::from_str("handoff_addresses = []").expect("parses");
+        assert!(!cfg.resolve("x.toml", 0).expect("valid").handoffs.contains(&lo));
+        let env = [(
+            "DEFERLOG_HANDOFF_ADDRESSES".to_owned(),
+            r#"["10.20.0.0/16"]"#.to_owned(),
+        )];
+        let n = Config::load_with_env(None, &env)
+            .expect("loads")
+            .resolve("x.toml", 0)
+            .expect("valid");
+        assert!(n.handoffs.contains("10.20.3.4") && !n.handoffs.contains(&lo));
+        let cfg: Config = toml::from_str(r#"handoff_addresses = ["::1", "10.1.2.3/8", "amavis"]"#).expect("parses");
+        let err = format!("{:#}", cfg.resolve("x.toml", 0).unwrap_err());
+        assert!(
+            err.contains("x.toml: key `handoff_addresses[1]`") && err.contains("10.0.0.0/8"),
+            "{err}"
+        );
+        assert!(
+            err.contains("key `handoff_addresses[2]`: \"amavis\" is not an IP address"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -331,14 +331,17 @@ impl Normalizer {
             _ => self.classify(code, enhanced, reply),
         };
 
+        let peer = rec.peer_address.as_ref();
+        let mx_ip = peer.and_then(|p| p.addr.as_deref()).filter(|a| !a.is_empty());
+        if outcome != Outcome::Expired && self.handoff(mx_ip) {
+            return;
+        }
         let mut mx_buf = mem::take(&mut self.scratch.mx_host);
         let mut domain_buf = mem::take(&mut self.scratch.domain);
-        let peer = rec.peer_address.as_ref();
         let mx_host = peer
             .and_then(|p| p.name.as_deref())
             .filter(|n| !n.is_empty())
             .map(|n| lower(n, &mut mx_buf));
-        let mx_ip = peer.and_then(|p| p.addr.as_deref()).filter(|a| !a.is_empty());
         let group = mx_host.and_then(|h| self.group_of_host(h));
         let (rcpt_hash, rcpt_domain) = split_recipient(&self.hasher, rcpt, &mut domain_buf);
         let mx_group = group.as_deref().or(rcpt_domain).unwrap_or("unknown");

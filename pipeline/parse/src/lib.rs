@@ -8,6 +8,7 @@ mod correlate;
 mod egress;
 mod envelope;
 mod exim;
+mod handoff;
 mod json;
 mod kumo;
 mod normalizer;
@@ -26,6 +27,7 @@ type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState
 
 pub use egress::{Egress, EgressMap};
 pub use envelope::{EnvelopeFields, valid_tenant};
+pub use handoff::{Handoffs, IpRange, IpRangeError, LOOPBACK};
 pub use normalizer::{Format, Normalizer, NormalizerConfig, NormalizerState, SyslogFields};
 pub use redact::redact_recipients;
 pub use stamp::{Zone, ZoneError};

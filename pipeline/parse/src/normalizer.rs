@@ -4,6 +4,7 @@
 use crate::HashMap;
 use crate::correlate::Correlator;
 use crate::egress::{Egress, EgressMap};
+use crate::handoff::Handoffs;
 use crate::stamp::{StampParser, Zone};
 use crate::stats::{NoSourceIp, RejectReason, SkipKind, Stats};
 use crate::syslog::{self, FrameError, SyslogLine};
@@ -71,6 +72,9 @@ pub struct NormalizerConfig {
     pub response_max_bytes: usize,
     pub classifier: Classifier,
     pub mx_groups: MxGroups,
+    /// Receiving addresses that are the sending side's own (a content filter), whose
+    /// deliveries are not attempts.
+    pub handoffs: Handoffs,
 }
 
 impl NormalizerConfig {
@@ -89,6 +93,7 @@ impl NormalizerConfig {
             response_max_bytes: 512,
             classifier: Classifier::builtin(),
             mx_groups: MxGroups::builtin(),
+            handoffs: Handoffs::loopback(),
         }
     }
 }
@@ -122,6 +127,7 @@ pub struct Normalizer {
     pub(crate) response_max_bytes: usize,
     classifier: Memo,
     mx_groups: MxGroups,
+    handoffs: Handoffs,
     group_cache: HashMap<Box<str>, Option<Arc<str>>>,
     pub(crate) scratch: Scratch,
 }
@@ -165,6 +171,7 @@ impl Normalizer {
             response_max_bytes: cfg.response_max_bytes,
             classifier: Memo::new(cfg.classifier),
             mx_groups: cfg.mx_groups,
+            handoffs: cfg.handoffs,
             group_cache: HashMap::default(),
             scratch: Scratch::default(),
         }
@@ -403,6 +410,16 @@ impl Normalizer {
 
     pub(crate) fn classify(&mut self, code: Option<u16>, enhanced: Option<&str>, reply: &str) -> Class {
         self.classifier.class(code, enhanced, reply)
+    }
+
+    /// Whether an attempt to `mx_ip` is a hand-off rather than an attempt, counted as
+    /// a skip when it is.
+    pub(crate) fn handoff(&mut self, mx_ip: Option<&str>) -> bool {
+        let handoff = mx_ip.is_some_and(|ip| self.handoffs.contains(ip));
+        if handoff {
+            self.stats.skip(SkipKind::Handoff);
+        }
+        handoff
     }
 
     /// The provider group or registrable domain of an MX host; `None` when the host

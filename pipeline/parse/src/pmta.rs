@@ -260,6 +260,10 @@ impl Normalizer {
             Outcome::Expired => Class::Expired,
             _ => self.classify(code, enhanced, reply),
         };
+        let mx_ip = Some(get(F::DestinationIp)).filter(|s| !s.is_empty());
+        if outcome != Outcome::Expired && self.handoff(mx_ip) {
+            return;
+        }
         let mut mx_buf = mem::take(&mut self.scratch.mx_host);
         let mut domain_buf = mem::take(&mut self.scratch.domain);
         // `dns;mx.example.com (192.0.2.1)` or `mx.example.com`.
@@ -267,7 +271,6 @@ impl Normalizer {
         let mta = mta.split_once(';').map_or(mta, |(_, m)| m);
         let mx_name = mta.split([' ', '(']).next().unwrap_or("").trim();
         let mx_host = (!mx_name.is_empty()).then(|| lower(mx_name, &mut mx_buf));
-        let mx_ip = Some(get(F::DestinationIp)).filter(|s| !s.is_empty());
         let group = mx_host.and_then(|h| self.group_of_host(h));
         let (rcpt_hash, rcpt_domain) = split_recipient(&self.hasher, rcpt, &mut domain_buf);
         let mx_group = group.as_deref().or(rcpt_domain).unwrap_or("unknown");

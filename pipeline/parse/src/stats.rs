@@ -38,6 +38,8 @@ kinds!(
         NotAttempt => "not_attempt",
         // A CSV header line (PowerMTA accounting): read for its column names.
         Header => "header",
+        // A delivery to the sending side's own filter or proxy (see `handoff`).
+        Handoff => "handoff",
     }
 );
 

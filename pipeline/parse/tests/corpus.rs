@@ -2,7 +2,7 @@
 //! Expected values are read off the lines by hand (see shared/corpus/SOURCES.md).
 
 use deferlog_event::{Class, Origin, Outcome, OwnedSummary, RejectRow, RejectSink};
-use deferlog_parse::{Normalizer, NormalizerConfig, RejectReason, SkipKind, SyslogFields};
+use deferlog_parse::{Handoffs, Normalizer, NormalizerConfig, RejectReason, SkipKind, SyslogFields};
 use std::path::PathBuf;
 
 #[path = "corpus/properties.rs"]
@@ -46,8 +46,17 @@ fn us(s: &str) -> i64 {
         .timestamp_micros()
 }
 
+/// The corpora's configuration: their test suites' receivers listen on loopback,
+/// standing in for remote ones, so no address is a hand-off here (the default,
+/// loopback, has tests of its own).
+fn config(reference_us: i64) -> NormalizerConfig {
+    let mut cfg = NormalizerConfig::new(reference_us);
+    cfg.handoffs = Handoffs::new(Vec::new());
+    cfg
+}
+
 fn normalizer() -> Normalizer {
-    Normalizer::new(NormalizerConfig::new(us("2026-12-31T12:00:00Z")))
+    Normalizer::new(config(us("2026-12-31T12:00:00Z")))
 }
 
 /// (origin, outcome, class, mx_host, mx_ip, mx_group, recipient_domain, code, enhanced, attempt)
@@ -198,7 +207,6 @@ fn every_delivery_line_of_the_message_only_corpus() {
         ("msgonly:23", Expired, C::Expired, None, None, "unknown", None, None, None, None),
         ("msgonly:25", Delivered, C::None, Some("127.0.0.1"), Some("127.0.0.1"), "example.com", Some("example.com"), Some(250), Some("2.0.0"), Some(1)),
         ("msgonly:26", Delivered, C::None, Some("mail1.example.net"), Some("10.74.103.11"), "example.net", Some("example.com"), Some(250), Some("2.0.0"), Some(1)),
-        ("msgonly:34", Delivered, C::None, Some("sub1.example.com"), None, "example.com", Some("example.com"), Some(250), Some("2.0.0"), Some(1)),
         ("msgonly:35", Bounced, C::Content, Some("gmail-smtp-in.l.google.com"), Some("2607:f8b0:400e:c04::1b"), "google", Some("gmail.com"), Some(550), Some("5.7.1"), Some(1)),
         ("msgonly:43", Deferred, C::Greylist, Some("open.example.nl"), Some("10.49.140.10"), "example.nl", Some("lists.example.org"), Some(450), Some("4.2.0"), Some(1)),
         ("msgonly:54", Delivered, C::None, Some("mpafm.example.org"), Some("24.100.200.21"), "example.org", Some("example.org"), Some(250), Some("2.0.0"), Some(1)),
@@ -209,8 +217,10 @@ fn every_delivery_line_of_the_message_only_corpus() {
         ("msgonly:73", Delivered, C::None, Some("localhost"), Some("127.0.0.1"), "example.com", Some("example.com"), Some(250), Some("2.0.0"), Some(1)),
     ];
     check(&sink, want);
-    // Line 18 is an address verification probe, not an attempt.
+    // Line 18 is an address verification probe, not an attempt; line 34 LMTP into a
+    // mailbox server's socket, a local delivery.
     assert_eq!(n.stats().skipped(SkipKind::AddressVerification), 1);
+    assert_eq!(n.stats().skipped(SkipKind::LocalDelivery), 1);
     assert!(
         rejects.0.is_empty(),
         "{:?}",
@@ -229,7 +239,7 @@ Nov  8 12:00:00 mta-out1 postfix-ip1/qmgr[1]: ABCDE12345: removed
 ";
 
 fn two_ip_config() -> NormalizerConfig {
-    let mut cfg = NormalizerConfig::new(us("2026-11-28T00:00:00Z"));
+    let mut cfg = config(us("2026-11-28T00:00:00Z"));
     cfg.egress = vec![
         deferlog_parse::Egress {
             host: Some("mta-out1".into()),
@@ -418,7 +428,7 @@ fn hostile_input_never_panics_and_every_line_is_accounted_for() {
 #[test]
 fn every_delivery_line_of_the_exim_corpus() {
     let raw = corpus("exim_mainlog.log");
-    let mut cfg = NormalizerConfig::new(us("2026-12-31T12:00:00Z"));
+    let mut cfg = config(us("2026-12-31T12:00:00Z"));
     cfg.default_host = "exim-host".into();
     let mut n = Normalizer::new(cfg);
     let mut sink: Vec<OwnedSummary> = Vec::new();
@@ -491,7 +501,7 @@ fn every_delivery_line_of_the_exim_corpus() {
 
 #[test]
 fn exim_cutoffs_are_expiries_and_hosts_are_found_in_every_deferral_shape() {
-    let mut cfg = NormalizerConfig::new(us("2026-11-20T00:00:00Z"));
+    let mut cfg = config(us("2026-11-20T00:00:00Z"));
     cfg.default_host = "exim-host".into();
     let mut n = Normalizer::new(cfg);
     let lines = [
@@ -560,7 +570,7 @@ fn exim_cutoffs_are_expiries_and_hosts_are_found_in_every_deferral_shape() {
 
 #[test]
 fn exim_time_in_queue_counts_from_arrival_without_qt() {
-    let mut cfg = NormalizerConfig::new(us("2026-11-20T00:00:00Z"));
+    let mut cfg = config(us("2026-11-20T00:00:00Z"));
     cfg.default_host = "exim-host".into();
     let mut n = Normalizer::new(cfg);
     let defer = |at: &str, id: &str| {
@@ -631,7 +641,7 @@ fn exim_via_syslog_takes_the_host_from_the_frame_and_the_time_from_exim() {
 
 #[test]
 fn kumomta_records_reception_is_skipped_attempts_and_expiries_are_counted() {
-    let mut cfg = NormalizerConfig::new(us("2026-12-31T12:00:00Z"));
+    let mut cfg = config(us("2026-12-31T12:00:00Z"));
     cfg.default_host = "kumo-1".into();
     cfg.egress = vec![deferlog_parse::Egress {
         host: Some("kumo-1".into()),
@@ -702,7 +712,7 @@ fn kumomta_records_reception_is_skipped_attempts_and_expiries_are_counted() {
 
 #[test]
 fn powermta_accounting_csv_is_read_by_its_header() {
-    let mut cfg = NormalizerConfig::new(us("2026-12-31T12:00:00Z"));
+    let mut cfg = config(us("2026-12-31T12:00:00Z"));
     cfg.default_host = "pmta-1".into();
     let mut n = Normalizer::new(cfg);
     let mut sink: Vec<OwnedSummary> = Vec::new();
@@ -786,7 +796,7 @@ fn powermta_accounting_csv_is_read_by_its_header() {
 
 #[test]
 fn nested_type_and_id_keys_do_not_make_an_envelope_a_kumomta_record() {
-    let mut n = Normalizer::new(NormalizerConfig::new(us("2026-12-31T12:00:00Z")));
+    let mut n = Normalizer::new(config(us("2026-12-31T12:00:00Z")));
     let postfix = "Jan  6 08:39:06 mx1 postfix/smtp[1]: 3mfHGL1r9gzyQP: to=<a@example.net>, relay=example.com[127.0.0.1]:25, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok)";
     let records = [
         // Filebeat's shape: `agent` nests a `type` and an `id`.
@@ -806,7 +816,7 @@ fn nested_type_and_id_keys_do_not_make_an_envelope_a_kumomta_record() {
 
 #[test]
 fn an_envelope_timestamp_does_not_stretch_how_far_ahead_a_stamp_may_be() {
-    let mut cfg = NormalizerConfig::new(us("2026-12-01T12:00:00Z"));
+    let mut cfg = config(us("2026-12-01T12:00:00Z"));
     // As `run` sets it: a day past the record's broker timestamp.
     cfg.max_ahead_us = Some(24 * 3_600_000_000);
     let mut n = Normalizer::new(cfg);
@@ -836,7 +846,7 @@ fn an_envelope_timestamp_does_not_stretch_how_far_ahead_a_stamp_may_be() {
 
 #[test]
 fn powermta_attempts_are_numbered_and_an_expiry_goes_to_the_last_attempt() {
-    let mut n = Normalizer::new(NormalizerConfig::new(us("2026-11-20T00:00:00Z")));
+    let mut n = Normalizer::new(config(us("2026-11-20T00:00:00Z")));
     let lines = [
         "type,timeLogged,timeQueued,orig,rcpt,vmta,dlvSourceIp,dsnAction,dsnStatus,dsnDiag,dsnMta,dlvDestinationIp,dlvSize,jobId",
         r#"t,2026-11-08 10:00:00-0500,2026-11-08 09:59:00-0500,s@example.com,pa.secret@gmail.com,vmta1,198.51.100.50,delayed,4.7.28 (delivery not authorized),"smtp;421-4.7.28 [198.51.100.50] Our system has detected an unusual rate of 421-4.7.28 unsolicited mail - gsmtp",dns;gmail-smtp-in.l.google.com (142.250.1.27),142.250.1.27,1000,job1"#,
@@ -873,7 +883,7 @@ fn powermta_attempts_are_numbered_and_an_expiry_goes_to_the_last_attempt() {
 
 #[test]
 fn lines_forwarded_with_a_priority_or_as_rfc_5424_are_read_as_files_are() {
-    let mut n = Normalizer::new(NormalizerConfig::new(us("2026-11-20T00:00:00Z")));
+    let mut n = Normalizer::new(config(us("2026-11-20T00:00:00Z")));
     let tail = "3mfHGL1r9gzyQP: to=<a@example.net>, relay=example.com[127.0.0.1]:25, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok)";
     let lines = [
         format!("<22>Nov  8 08:14:01 mx1 postfix/smtp[1]: {tail}"),
@@ -898,7 +908,7 @@ fn lines_forwarded_with_a_priority_or_as_rfc_5424_are_read_as_files_are() {
 
 #[test]
 fn shipper_envelopes_carry_lines_of_every_mta() {
-    let mut cfg = NormalizerConfig::new(us("2026-12-31T12:00:00Z"));
+    let mut cfg = config(us("2026-12-31T12:00:00Z"));
     cfg.envelope.tenant = Some("customer".into());
     let mut n = Normalizer::new(cfg);
     let mut sink: Vec<OwnedSummary> = Vec::new();
@@ -1012,7 +1022,7 @@ fn syslog_content_without_its_frame_reads_as_the_whole_line() {
     assert!(want.len() >= 15, "{want:#?}");
 
     let fields = |message: &str, host: &str, timestamp: &str, program: Option<&str>| {
-        let mut cfg = NormalizerConfig::new(us("2026-12-31T12:00:00Z"));
+        let mut cfg = config(us("2026-12-31T12:00:00Z"));
         cfg.envelope = deferlog_parse::EnvelopeFields {
             message: message.into(),
             host: host.into(),
@@ -1238,4 +1248,161 @@ fn postfix_lines_without_their_service_give_the_same_events() {
     assert_eq!(n.stats().skipped(SkipKind::LocalDelivery), 1);
     assert_eq!(reasons(&got_rejects), reasons(&want_rejects));
     assert_eq!(reasons(&got_rejects).len(), 2, "the broken queue id and the cut line");
+}
+
+/// Under the default configuration, the corpora's deliveries to loopback (the test
+/// suites' stand-ins for receivers; in production, a content filter's hop) are
+/// hand-offs: each is skipped and counted as one, and nothing else changes.
+#[test]
+fn deliveries_to_loopback_are_handoffs_by_default() {
+    let exim = String::from_utf8(corpus("exim_mainlog.log")).expect("utf-8");
+    let postfix = String::from_utf8(corpus("postfix.log")).expect("utf-8");
+    let inputs: [(&'static str, Vec<String>); 3] = [
+        ("postfix.log", postfix.lines().map(str::to_owned).collect()),
+        ("msgonly", msgonly_framed()),
+        ("exim", exim.lines().map(str::to_owned).collect()),
+    ];
+    let run = |cfg: fn(i64) -> NormalizerConfig| {
+        let mut cfg = cfg(us("2026-12-31T12:00:00Z"));
+        cfg.default_host = "exim-host".into();
+        let mut n = Normalizer::new(cfg);
+        let mut events = Vec::new();
+        for (file, lines) in &inputs {
+            events.extend(normalize(&mut n, file, lines).0);
+        }
+        (events, n.stats())
+    };
+    let (counted, counted_stats) = run(config);
+    let (default, stats) = run(NormalizerConfig::new);
+    // Read off the corpora: every `relay=` / `H=` whose IP is in 127.0.0.0/8.
+    let handoffs = [
+        "postfix.log:18",
+        "postfix.log:32",
+        "msgonly:25",
+        "msgonly:73",
+        "exim:4",
+        "exim:6",
+        "exim:12",
+        "exim:15",
+        "exim:21",
+        "exim:24",
+        "exim:33",
+        "exim:34",
+    ];
+    let origins = |events: &[OwnedSummary]| events.iter().map(|e| e.origin.clone()).collect::<Vec<_>>();
+    let mut want = origins(&counted);
+    want.retain(|o| !handoffs.contains(&o.as_str()));
+    assert_eq!(origins(&default), want);
+    assert_eq!(stats.skipped(SkipKind::Handoff), handoffs.len() as u64);
+    assert_eq!(counted_stats.skipped(SkipKind::Handoff), 0);
+    assert_eq!(stats.lines, stats.accounted_lines());
+    // Exim's cutoff after two hand-offs still counts, with no receiver to go to.
+    let cutoff = default.iter().find(|e| e.origin == "exim:25").expect("exim:25");
+    assert_eq!((cutoff.outcome, cutoff.mx_ip.as_deref()), (Outcome::Expired, None));
+}
+
+/// A message through Postfix's `content_filter` (amavis on 127.0.0.1:10024, back in
+/// on :10025 under a new queue id): the receiver's attempts are counted, once each,
+/// from the sending IP; the hops to the filter, delivered or not, are hand-offs.
+#[test]
+fn a_message_through_a_content_filter_is_counted_once_per_receiver_attempt() {
+    let lines = [
+        "Nov  8 08:00:00 mta-out1 postfix-ip1/qmgr[1]: 1A2B3C4D5E: from=<news@sender.example>, size=2048, nrcpt=1 (queue active)",
+        "Nov  8 08:00:00 mta-out1 postfix-ip1/smtp[2]: 1A2B3C4D5E: to=<a@gmail.com>, relay=none, delay=0.1, delays=0/0/0.1/0, dsn=4.4.1, status=deferred (connect to 127.0.0.1[127.0.0.1]:10024: Connection refused)",
+        "Nov  8 08:05:00 mta-out1 postfix-ip1/smtp[2]: 1A2B3C4D5E: to=<a@gmail.com>, relay=127.0.0.1[127.0.0.1]:10024, delay=300, delays=300/0/0/0.4, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as 6F7E8D9C0B)",
+        "Nov  8 08:05:00 mta-out1 postfix-ip1/cleanup[3]: 6F7E8D9C0B: message-id=<campaign-1@sender.example>",
+        "Nov  8 08:05:00 mta-out1 postfix-ip1/qmgr[1]: 6F7E8D9C0B: from=<news@sender.example>, size=2400, nrcpt=1 (queue active)",
+        "Nov  8 08:05:01 mta-out1 postfix-ip1/smtp[4]: 6F7E8D9C0B: to=<a@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.1.27]:25, delay=1, delays=0/0/0.5/0.5, dsn=4.7.28, status=deferred (host gmail-smtp-in.l.google.com[142.250.1.27] said: 421-4.7.28 rate limited (in reply to end of DATA command))",
+        "Nov  8 08:15:01 mta-out1 postfix-ip1/smtp[4]: 6F7E8D9C0B: to=<a@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.1.27]:25, delay=601, delays=600/0/0.5/0.5, dsn=2.0.0, status=sent (250 2.0.0 OK gsmtp)",
+        "Nov  8 08:15:01 mta-out1 postfix-ip1/lmtp[5]: 7A8B9C0D1E: to=<b@sender.example>, relay=mail.sender.example[private/dovecot-lmtp], delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 <b@sender.example> Saved)",
+    ];
+    let mut cfg = NormalizerConfig::new(us("2026-11-28T00:00:00Z"));
+    cfg.egress = vec![deferlog_parse::Egress {
+        host: Some("mta-out1".into()),
+        instance: Some("postfix-ip1".into()),
+        ip: "198.51.100.11".into(),
+    }];
+    let mut n = Normalizer::new(cfg);
+    let (events, rejects) = normalize(&mut n, "filter", &lines);
+    let got: Vec<_> = events
+        .iter()
+        .map(|e| {
+            (
+                e.origin.as_str(),
+                e.queue_id.as_str(),
+                e.outcome,
+                e.mx_group.as_str(),
+                e.source_ip.as_deref(),
+                e.attempt,
+                e.message_id.as_deref(),
+                e.size_bytes,
+            )
+        })
+        .collect();
+    let ip = Some("198.51.100.11");
+    let id = Some("campaign-1@sender.example");
+    assert_eq!(
+        got,
+        [
+            (
+                "filter:6",
+                "6F7E8D9C0B",
+                Outcome::Deferred,
+                "google",
+                ip,
+                Some(1),
+                id,
+                Some(2400)
+            ),
+            (
+                "filter:7",
+                "6F7E8D9C0B",
+                Outcome::Delivered,
+                "google",
+                ip,
+                Some(2),
+                id,
+                Some(2400)
+            ),
+        ]
+    );
+    assert!(rejects.0.is_empty());
+    let st = n.stats();
+    assert_eq!(st.skipped(SkipKind::Handoff), 2);
+    assert_eq!(st.skipped(SkipKind::LocalDelivery), 1);
+    assert_eq!(st.lines, st.accounted_lines());
+}
+
+/// Configured ranges apply to every MTA's receiving address, and only to attempts: an
+/// expiry still counts.
+#[test]
+fn configured_handoff_ranges_apply_to_every_mta() {
+    let mut cfg = NormalizerConfig::new(us("2026-11-28T00:00:00Z"));
+    cfg.default_host = "edge".into();
+    cfg.handoffs = Handoffs::new(vec!["10.20.0.0/16".parse().expect("range")]);
+    let mut n = Normalizer::new(cfg);
+    let lines = [
+        // Exim to a signing proxy in the range, then to a receiver.
+        "2026-11-08 10:00:00 1ajLoq-0001wC-Pk => xa@outlook.com R=dnslookup T=remote_smtp H=dkim-proxy.internal [10.20.1.5]:10027 C=\"250 OK\"",
+        "2026-11-08 10:00:01 1ajLoq-0001wC-Pk => xb@outlook.com R=dnslookup T=remote_smtp H=outlook-com.olc.protection.outlook.com [52.101.2.2]:25 C=\"250 2.6.0 Queued\"",
+        // KumoMTA: a hand-off's deferral, a receiver's, and an expiry.
+        r#"{"type":"TransientFailure","id":"1d98","sender":"n@sender.example","recipient":"a@gmail.com","queue":"gmail.com","site":"","size":10,"response":{"code":421,"enhanced_code":null,"content":"try later","command":"."},"peer_address":{"name":"filter.internal.","addr":"10.20.0.9"},"timestamp":1794268800,"num_attempts":1}"#,
+        r#"{"type":"TransientFailure","id":"1d99","sender":"n@sender.example","recipient":"b@gmail.com","queue":"gmail.com","site":"","size":10,"response":{"code":421,"enhanced_code":null,"content":"try later","command":"."},"peer_address":{"name":"gmail-smtp-in.l.google.com.","addr":"142.250.102.27"},"timestamp":1794268800,"num_attempts":1}"#,
+        r#"{"type":"Expiration","id":"1d98","sender":"n@sender.example","recipient":"a@gmail.com","queue":"gmail.com","site":"","size":10,"response":{"code":551,"enhanced_code":null,"content":"expired","command":null},"peer_address":{"name":"filter.internal.","addr":"10.20.0.9"},"timestamp":1794283200,"num_attempts":3}"#,
+        // Loopback is no longer in the list: a receiver like any other.
+        "Nov  8 08:00:01 mta-out1 postfix/smtp[2]: ABCDE12345: to=<b@yahoo.com>, relay=127.0.0.1[127.0.0.1]:2525, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)",
+    ];
+    let (events, rejects) = normalize(&mut n, "mixed", &lines);
+    let got: Vec<_> = events.iter().map(|e| (e.origin.as_str(), e.outcome)).collect();
+    assert_eq!(
+        got,
+        [
+            ("mixed:2", Outcome::Delivered),
+            ("mixed:4", Outcome::Deferred),
+            ("mixed:5", Outcome::Expired),
+            ("mixed:6", Outcome::Delivered),
+        ]
+    );
+    assert!(rejects.0.is_empty(), "{:?}", rejects.0);
+    assert_eq!(n.stats().skipped(SkipKind::Handoff), 2);
 }

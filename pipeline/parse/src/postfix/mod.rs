@@ -3,7 +3,8 @@
 //! Attempts come from the delivery agents `smtp`, `lmtp` and `error` (`retry` is the
 //! same program under another name); expiries from `qmgr`; `cleanup` and `qmgr`
 //! lines feed correlation state; `removed` drops it. Local delivery agents (`local`,
-//! `virtual`, `pipe`) are not outbound attempts and are skipped.
+//! `virtual`, `pipe`, LMTP into a socket) are not outbound attempts and are skipped,
+//! as are hand-offs to a content filter (see `handoff`).
 
 mod delivery;
 mod reply;
@@ -154,6 +155,11 @@ impl Normalizer {
             }
             _ => return self.reject(Mta::Postfix, RejectReason::BadStatus, raw, origin, rejects),
         };
+        // LMTP into a mailbox server's socket (`relay=host[private/dovecot-lmtp]`) is
+        // final delivery on this host, as `local` and `virtual` are.
+        if d.relay.is_some_and(|r| r.contains('/')) {
+            return self.stats.skip(SkipKind::LocalDelivery);
+        }
         let text = d.text.unwrap_or("");
         let hop = match d.relay {
             Some("none") => reply::host_in_text(text),
@@ -165,6 +171,9 @@ impl Normalizer {
             },
             None => return self.reject(Mta::Postfix, RejectReason::BadRelay, raw, origin, rejects),
         };
+        if self.handoff(hop.and_then(|(_, ip)| ip)) {
+            return;
+        }
         let response = reply::reply_of(text);
         let (code, enhanced) = split_reply(response);
         let enhanced = enhanced.or(d.dsn);
