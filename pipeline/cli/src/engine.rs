@@ -27,6 +27,7 @@ use deferlog_event::{HourBatch, HourBatcher, RejectBuilder, hour_of, reject_sche
 use deferlog_parse::{Normalizer, NormalizerConfig, Stats};
 use deferlog_query::schema::{hourly_schema, to_hourly};
 use deferlog_query::{Engine, EventFilter, EventSource, Query, QueryError, Table};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
@@ -89,6 +90,22 @@ pub struct Summary {
     pub hourly_file: Option<PathBuf>,
     pub rejects_file: Option<PathBuf>,
     pub events_written: u64,
+    /// Per input (by its name): lines read and events found.
+    pub by_input: HashMap<String, InputCounts>,
+}
+
+/// What one input gave.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InputCounts {
+    pub lines: u64,
+    pub events: u64,
+}
+
+impl Summary {
+    /// Whether `input` gave any event (inputs read no line of count as none).
+    pub fn found_events_in(&self, input: &str) -> bool {
+        self.by_input.get(input).is_some_and(|c| c.events > 0)
+    }
 }
 
 enum ToWriter {
@@ -161,6 +178,7 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
     let read = read_all(sources, &to_workers, &recycle_rx, opts.on_tick.as_mut());
     drop(to_workers);
     let mut stats = Stats::default();
+    let mut by_input: HashMap<String, InputCounts> = HashMap::new();
     let mut failures = Vec::new();
     for h in handles {
         match h
@@ -168,7 +186,14 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
             .map_err(|_| anyhow!("a parser thread panicked"))
             .and_then(|r| r)
         {
-            Ok(s) => stats.merge(&s),
+            Ok((s, inputs)) => {
+                stats.merge(&s);
+                for (name, c) in inputs {
+                    let total = by_input.entry(name.to_string()).or_default();
+                    total.lines += c.lines;
+                    total.events += c.events;
+                }
+            }
             Err(e) => failures.push(e),
         }
     }
@@ -205,6 +230,7 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
         hourly_file,
         rejects_file,
         events_written,
+        by_input,
     })
 }
 
@@ -336,13 +362,15 @@ fn parse_chunks(
     tx: &SyncSender<ToWriter>,
     batch_rows: usize,
     lateness_us: i64,
-) -> Result<Stats> {
+) -> Result<(Stats, ByInput)> {
     let send = |m: ToWriter| tx.send(m).map_err(|_| anyhow::Error::new(Stopped("archive writer")));
     let mut norm = Normalizer::new(cfg);
     let mut batcher = HourBatcher::new(batch_rows);
     let mut rejects = RejectBuilder::default();
     let mut closed_before = i64::MIN;
+    let mut by_input = ByInput::new();
     for chunk in chunks {
+        let events_before = norm.stats_ref().events;
         let mut start = 0;
         for &(end, line) in &chunk.lines {
             let origin = Origin::Line {
@@ -359,6 +387,16 @@ fn parse_chunks(
                 send(ToWriter::Events { worker, batch: batch? })?;
             }
         }
+        let i = match by_input.iter().position(|(f, _)| *f == chunk.file) {
+            Some(i) => i,
+            None => {
+                by_input.push((chunk.file.clone(), InputCounts::default()));
+                by_input.len() - 1
+            }
+        };
+        let counts = &mut by_input[i].1;
+        counts.lines += chunk.lines.len() as u64;
+        counts.events += norm.stats_ref().events - events_before;
         let _ = recycle.send(chunk);
         if rejects.is_full() {
             send(ToWriter::Rejects(rejects.finish()?))?;
@@ -387,8 +425,11 @@ fn parse_chunks(
         send(ToWriter::Rejects(rejects.finish()?))?;
     }
     send(ToWriter::CloseBefore { worker, hour: i64::MAX })?;
-    Ok(norm.stats())
+    Ok((norm.stats(), by_input))
 }
+
+/// A parser thread's counts per input: a handful of inputs, so a list found by name.
+type ByInput = Vec<(Arc<str>, InputCounts)>;
 
 type Written = (Vec<PathBuf>, Option<PathBuf>, u64);
 

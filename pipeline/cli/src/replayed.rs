@@ -6,7 +6,7 @@
 //! keeps them, and so does a log that has grown since it was replayed, whose first
 //! lines would be counted twice just the same. A new input matches a recorded one when
 //! it begins with the same lines: its hash at the recorded length equals the recorded
-//! hash. Each successful replay that found events records its inputs in
+//! hash. Each successful replay records the inputs in which it found events in
 //! `OUT/_state/replayed/RUN.json`: written before the run (so a directory that cannot
 //! take it fails before anything is added) and named into place after it; a failed
 //! run records nothing (its files are removed too). Only regular files are known:
@@ -132,24 +132,43 @@ fn known(out: &Path) -> Result<Vec<(Fingerprint, String, String)>> {
 pub struct Pending {
     tmp: Option<PathBuf>,
     path: PathBuf,
+    manifest: Manifest,
 }
 
 impl Pending {
-    /// The run succeeded with `events` events: its inputs are recorded, unless it
-    /// found none (a wrong `--format`, say: the same files must be welcome again).
-    /// On an error the manifest is left where it was written, under a name that says
-    /// where it belongs.
-    pub fn commit(mut self, events: u64) -> Result<()> {
+    /// The run succeeded: the inputs in which it found events are recorded, not the
+    /// others (read with a wrong `--format`, say: they must be welcome again). On an
+    /// error the manifest is left where it was written, under a name that says where
+    /// it belongs.
+    pub fn commit(mut self, found_events_in: impl Fn(&str) -> bool) -> Result<()> {
         let Some(tmp) = self.tmp.take() else {
             return Ok(());
         };
-        if events == 0 {
+        let all = self.manifest.inputs.len();
+        self.manifest.inputs.retain(|e| found_events_in(&e.input));
+        if self.manifest.inputs.is_empty() {
             discard(&tmp);
             return Ok(());
+        }
+        if self.manifest.inputs.len() < all {
+            write_synced(&tmp, &self.manifest)?;
         }
         std::fs::rename(&tmp, &self.path)
             .with_context(|| format!("renaming {} to {}", tmp.display(), self.path.display()))
     }
+}
+
+/// Writes `m` to `path` and syncs it: a crash must not leave an empty record, named
+/// into place later, that every later replay would stop at.
+fn write_synced(path: &Path, m: &Manifest) -> Result<()> {
+    let text = serde_json::to_string_pretty(m).context("encoding the replay manifest")?;
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(path)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()
+    };
+    write().with_context(|| format!("writing {}", path.display()))
 }
 
 impl Drop for Pending {
@@ -204,9 +223,6 @@ pub fn check(out: &Path, run: &str, inputs: &[String], again: bool) -> Result<Pe
     }
     let d = dir(out);
     let path = d.join(format!("{run}.json"));
-    if prefixes.is_empty() {
-        return Ok(Pending { tmp: None, path });
-    }
     let m = Manifest {
         run: run.to_owned(),
         inputs: prefixes
@@ -219,19 +235,21 @@ pub fn check(out: &Path, run: &str, inputs: &[String], again: bool) -> Result<Pe
             })
             .collect(),
     };
+    if m.inputs.is_empty() {
+        return Ok(Pending {
+            tmp: None,
+            path,
+            manifest: m,
+        });
+    }
     std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
     let tmp = path.with_extension("json.tmp");
-    let text = serde_json::to_string_pretty(&m).context("encoding the replay manifest")?;
-    // Synced before it is named into place: a crash must not leave an empty record
-    // that every later replay would stop at.
-    let write = || -> std::io::Result<()> {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()
-    };
-    write().with_context(|| format!("writing {}", tmp.display()))?;
-    Ok(Pending { tmp: Some(tmp), path })
+    write_synced(&tmp, &m)?;
+    Ok(Pending {
+        tmp: Some(tmp),
+        path,
+        manifest: m,
+    })
 }
 
 #[cfg(test)]
@@ -315,14 +333,14 @@ mod tests {
         // Nothing recorded while the run goes, nor after one that found no events.
         let pending = check(&out, "run-0", &[name(&a)], false).expect("nothing recorded yet");
         assert!(known(&out).expect("known").is_empty());
-        pending.commit(0).expect("commit");
+        pending.commit(|_| false).expect("commit");
         assert!(known(&out).expect("known").is_empty());
         // A failed run (dropped, never committed) records nothing either.
         drop(check(&out, "run-f", &[name(&a)], false).expect("check"));
         assert!(known(&out).expect("known").is_empty());
         check(&out, "run-1", &[name(&a)], false)
             .expect("check")
-            .commit(5)
+            .commit(|_| true)
             .expect("commit");
         let e = format!(
             "{:#}",
@@ -335,12 +353,23 @@ mod tests {
         assert!(!e.contains("b.log"), "{e}");
         check(&out, "run-3", &[name(&copy)], true)
             .expect("again")
-            .commit(5)
+            .commit(|_| true)
             .expect("commit");
         check(&out, "run-4", &[name(&b)], false)
             .expect("another log")
-            .commit(5)
+            .commit(|_| true)
             .expect("commit");
+        // Of a run's inputs, only those that gave events are recorded.
+        let (c, e) = (d.path().join("c.log"), d.path().join("e.log"));
+        write(&c, &LINE.replace("ABC", "CCC").repeat(40));
+        write(&e, &LINE.replace("ABC", "EEE").repeat(40));
+        let (cn, en) = (name(&c), name(&e));
+        check(&out, "run-6", &[cn.clone(), en.clone()], false)
+            .expect("new logs")
+            .commit(|input| input == cn)
+            .expect("commit");
+        assert!(check(&out, "run-7", std::slice::from_ref(&cn), false).is_err());
+        drop(check(&out, "run-8", &[en], false).expect("not recorded"));
         // Two inputs of one run that begin alike.
         let e = format!(
             "{:#}",

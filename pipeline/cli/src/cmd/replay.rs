@@ -85,7 +85,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    if let Err(e) = pending.commit(summary.stats.events) {
+    if let Err(e) = pending.commit(|input| summary.found_events_in(input)) {
         say!(
             "deferlog replay: the inputs were added to {}, but could not be recorded as taken ({e:#}); \
              until that file is named into place, replaying them again would count them twice",
@@ -100,6 +100,22 @@ pub fn run(a: ReplayArgs) -> Result<()> {
             summary.stats.lines,
             cfg.format
         );
+    } else {
+        // Beside inputs that gave events, one that gave none is easily missed in the
+        // totals; it is not recorded as taken, so it can be replayed again.
+        for input in &inputs {
+            if let Some(c) = summary.by_input.get(input.as_str())
+                && c.lines > 0
+                && c.events == 0
+            {
+                say!(
+                    "deferlog replay: no delivery events in {input} ({} lines read as format `{}`); if it is \
+                     another MTA's log, replay it again with --format",
+                    c.lines,
+                    cfg.format
+                );
+            }
+        }
     }
     if let Some(served) = served {
         publish(&served.exporter, &summary, &run_id, cfg.metrics.scope_series_limit)?;

@@ -1,6 +1,6 @@
 //! The commands as a user runs them: classify, check, gen, report errors.
 
-use crate::support::{assert_same_rows, corpus, deferlog, generate, ok, report_csv, run};
+use crate::support::{assert_same_rows, corpus, deferlog, generate, generate_as, ok, report_csv, run};
 use std::io::Write;
 use std::process::Stdio;
 
@@ -326,6 +326,38 @@ fn a_log_the_archive_already_took_is_refused_under_any_name_unless_again() {
         })
         .collect();
     assert_same_rows(&report_csv(&out, &[]), &doubled, "after --again");
+}
+
+/// Two logs in one replay, one read with the wrong format: that one is named, and
+/// only the other is recorded as taken, so the first can be replayed with its own.
+#[test]
+fn a_log_that_gave_no_events_beside_others_is_named_and_not_recorded() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let g = generate(dir.path(), 5000, 7);
+    let exim = generate_as(dir.path(), 5000, 8, "exim");
+    let out = dir.path().join("archive");
+    let replay = |log: &std::path::Path, extra: &[&std::path::Path], format: &str| {
+        replay_cmd(&g.config, &out, log)
+            .args(extra)
+            .args(["--format", format, "--reference-time", "2026-11-10T00:00:00Z"])
+            .output()
+            .expect("replay")
+    };
+    let o = replay(&g.log, &[&exim.log], "postfix");
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    let named = format!("no delivery events in {} (", exim.log.display());
+    assert!(err.contains(&named) && !err.contains("sample.log ("), "{err}");
+    let truth = std::fs::read_to_string(&g.truth).expect("truth");
+    assert_same_rows(&report_csv(&out, &[]), &truth, "the Postfix log alone");
+    // The Exim log with its own format is taken; the Postfix log was recorded.
+    ok(replay(&exim.log, &[], "exim"));
+    let o = replay(&g.log, &[], "postfix");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.code() == Some(2) && err.contains("sample.log begins as"),
+        "{err}"
+    );
 }
 
 #[test]
