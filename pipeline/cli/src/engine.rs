@@ -99,6 +99,8 @@ pub struct Summary {
 pub struct InputCounts {
     pub lines: u64,
     pub events: u64,
+    /// Lines not read as records (`Stats::unread_lines`).
+    pub unread: u64,
 }
 
 impl Summary {
@@ -192,6 +194,7 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
                     let total = by_input.entry(name.to_string()).or_default();
                     total.lines += c.lines;
                     total.events += c.events;
+                    total.unread += c.unread;
                 }
             }
             Err(e) => failures.push(e),
@@ -370,7 +373,7 @@ fn parse_chunks(
     let mut closed_before = i64::MIN;
     let mut by_input = ByInput::new();
     for chunk in chunks {
-        let events_before = norm.stats_ref().events;
+        let (events_before, unread_before) = (norm.stats_ref().events, norm.stats_ref().unread_lines());
         let mut start = 0;
         for &(end, line) in &chunk.lines {
             let origin = Origin::Line {
@@ -397,6 +400,7 @@ fn parse_chunks(
         let counts = &mut by_input[i].1;
         counts.lines += chunk.lines.len() as u64;
         counts.events += norm.stats_ref().events - events_before;
+        counts.unread += norm.stats_ref().unread_lines() - unread_before;
         let _ = recycle.send(chunk);
         if rejects.is_full() {
             send(ToWriter::Rejects(rejects.finish()?))?;

@@ -164,12 +164,12 @@ pub fn open(path: &str, counter: &ByteCounter) -> Result<Input> {
     } else {
         Box::new(buffered)
     };
-    let name = if path == "-" {
-        "stdin".to_owned()
-    } else {
-        path.to_owned()
-    };
-    Ok(Input::new(name, reader))
+    Ok(Input::new(name_of(path).to_owned(), reader))
+}
+
+/// An input's name in origins and summaries: its path as given, `stdin` for `-`.
+pub fn name_of(path: &str) -> &str {
+    if path == "-" { "stdin" } else { path }
 }
 
 /// The inputs in the order to read them: files by modification time, oldest first

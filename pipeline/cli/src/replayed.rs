@@ -150,11 +150,23 @@ impl Pending {
             discard(&tmp);
             return Ok(());
         }
-        if self.manifest.inputs.len() < all {
-            write_synced(&tmp, &self.manifest)?;
-        }
-        std::fs::rename(&tmp, &self.path)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), self.path.display()))
+        // The fewer inputs go to a file of their own: a subset that cannot be written
+        // leaves the whole record, and refusing an input later (there is --again) is
+        // better than counting one twice.
+        let from = if self.manifest.inputs.len() < all {
+            let subset = self.path.with_extension("json.subset.tmp");
+            if write_synced(&subset, &self.manifest).is_ok() {
+                let _ = std::fs::remove_file(&tmp);
+                subset
+            } else {
+                let _ = std::fs::remove_file(&subset);
+                tmp
+            }
+        } else {
+            tmp
+        };
+        std::fs::rename(&from, &self.path)
+            .with_context(|| format!("renaming {} to {}", from.display(), self.path.display()))
     }
 }
 

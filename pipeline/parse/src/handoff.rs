@@ -63,6 +63,15 @@ impl FromStr for IpRange {
         if prefix > width {
             return Err(IpRangeError::Prefix(s.to_owned()));
         }
+        // Addresses are compared in their canonical form (IPv4-mapped as IPv4): so is
+        // a range written as mapped (`::ffff:10.0.0.0/104`).
+        let (base, width, prefix) = match base {
+            IpAddr::V6(a) if prefix >= 96 => match a.to_ipv4_mapped() {
+                Some(v4) => (IpAddr::V4(v4), 32, prefix - 96),
+                None => (base, width, prefix),
+            },
+            _ => (base, width, prefix),
+        };
         let bits = match base {
             IpAddr::V4(a) => u32::from(a).into(),
             IpAddr::V6(a) => u128::from(a),
@@ -140,6 +149,9 @@ mod tests {
         // Families never match each other, except an IPv4-mapped IPv6 address.
         assert!(!range("0.0.0.0/0").contains("::1".parse().expect("ip")));
         assert!(range("127.0.0.0/8").contains("::ffff:127.0.0.1".parse().expect("ip")));
+        assert!(range("::ffff:10.0.0.0/104").contains("10.9.8.7".parse().expect("ip")));
+        assert!(range("::ffff:10.1.2.3").contains("::ffff:10.1.2.3".parse().expect("ip")));
+        assert!(!range("::ffff:10.0.0.0/104").contains("11.0.0.1".parse().expect("ip")));
     }
 
     #[test]

@@ -298,6 +298,16 @@ impl Normalizer {
         let Some(time_us) = self.stamps.in_reach(time_us) else {
             return self.reject(Mta::KumoMta, RejectReason::BadTimestamp, raw, origin, rejects);
         };
+        // An expiry whose record names a hand-off address has no receiver: the message
+        // never got past the filter.
+        let mut peer = rec.peer_address.as_ref();
+        let mut mx_ip = peer.and_then(|p| p.addr.as_deref()).filter(|a| !a.is_empty());
+        if self.is_handoff(mx_ip) {
+            if outcome != Outcome::Expired {
+                return self.stats.skip(SkipKind::Handoff);
+            }
+            (peer, mx_ip) = (None, None);
+        }
         let response = rec.response.as_ref();
         let code = response.and_then(|r| r.code);
         let content = response.and_then(|r| r.content.as_deref()).unwrap_or("");
@@ -331,11 +341,6 @@ impl Normalizer {
             _ => self.classify(code, enhanced, reply),
         };
 
-        let peer = rec.peer_address.as_ref();
-        let mx_ip = peer.and_then(|p| p.addr.as_deref()).filter(|a| !a.is_empty());
-        if outcome != Outcome::Expired && self.handoff(mx_ip) {
-            return;
-        }
         let mut mx_buf = mem::take(&mut self.scratch.mx_host);
         let mut domain_buf = mem::take(&mut self.scratch.domain);
         let mx_host = peer

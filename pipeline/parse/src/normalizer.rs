@@ -412,14 +412,10 @@ impl Normalizer {
         self.classifier.class(code, enhanced, reply)
     }
 
-    /// Whether an attempt to `mx_ip` is a hand-off rather than an attempt, counted as
-    /// a skip when it is.
-    pub(crate) fn handoff(&mut self, mx_ip: Option<&str>) -> bool {
-        let handoff = mx_ip.is_some_and(|ip| self.handoffs.contains(ip));
-        if handoff {
-            self.stats.skip(SkipKind::Handoff);
-        }
-        handoff
+    /// Whether `mx_ip` is a hand-off address (see `handoff`): a delivery there is no
+    /// attempt, and an expiry that names it has no receiver.
+    pub(crate) fn is_handoff(&self, mx_ip: Option<&str>) -> bool {
+        mx_ip.is_some_and(|ip| self.handoffs.contains(ip))
     }
 
     /// The provider group or registrable domain of an MX host; `None` when the host

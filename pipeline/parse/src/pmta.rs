@@ -255,19 +255,24 @@ impl Normalizer {
                     .iter()
                     .any(|w| contains_ignoring_case(diag, w)));
         let outcome = if expired { Outcome::Expired } else { outcome };
+        // An expiry whose record names a hand-off address has no receiver: the message
+        // never got past the filter.
+        let mut mx_ip = Some(get(F::DestinationIp)).filter(|s| !s.is_empty());
+        let mut mta = get(F::DsnMta);
+        if self.is_handoff(mx_ip) {
+            if outcome != Outcome::Expired {
+                return self.stats.skip(SkipKind::Handoff);
+            }
+            (mx_ip, mta) = (None, "");
+        }
         let class = match outcome {
             Outcome::Delivered => Class::None,
             Outcome::Expired => Class::Expired,
             _ => self.classify(code, enhanced, reply),
         };
-        let mx_ip = Some(get(F::DestinationIp)).filter(|s| !s.is_empty());
-        if outcome != Outcome::Expired && self.handoff(mx_ip) {
-            return;
-        }
         let mut mx_buf = mem::take(&mut self.scratch.mx_host);
         let mut domain_buf = mem::take(&mut self.scratch.domain);
         // `dns;mx.example.com (192.0.2.1)` or `mx.example.com`.
-        let mta = get(F::DsnMta);
         let mta = mta.split_once(';').map_or(mta, |(_, m)| m);
         let mx_name = mta.split([' ', '(']).next().unwrap_or("").trim();
         let mx_host = (!mx_name.is_empty()).then(|| lower(mx_name, &mut mx_buf));

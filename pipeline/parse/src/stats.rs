@@ -243,6 +243,12 @@ impl Stats {
         self.rejected.iter().sum()
     }
 
+    /// Lines not read as any record deferlog counts from: unrecognized, another
+    /// program's, or rejected. Most of a log being so says it is not in the format read.
+    pub fn unread_lines(&self) -> u64 {
+        self.skipped(SkipKind::Unrecognized) + self.skipped(SkipKind::OtherProgram) + self.total_rejected()
+    }
+
     /// Every line is exactly one of these; a test asserts it.
     pub fn accounted_lines(&self) -> u64 {
         (self.events - self.expiries) + self.expiry_lines + self.total_skipped() + self.total_rejected()

@@ -1289,16 +1289,20 @@ fn deliveries_to_loopback_are_handoffs_by_default() {
         "exim:33",
         "exim:34",
     ];
-    let origins = |events: &[OwnedSummary]| events.iter().map(|e| e.origin.clone()).collect::<Vec<_>>();
-    let mut want = origins(&counted);
-    want.retain(|o| !handoffs.contains(&o.as_str()));
-    assert_eq!(origins(&default), want);
+    // Every other event is the same, field for field, but Exim's cutoff after the two
+    // hand-offs of its recipient: it still counts, with no receiver to go to.
+    let (cutoff, others): (Vec<_>, Vec<_>) = default.into_iter().partition(|e| e.origin == "exim:25");
+    let mut want = counted;
+    want.retain(|e| !handoffs.contains(&e.origin.as_str()) && e.origin != "exim:25");
+    assert_eq!(others, want);
+    let cutoff: Vec<_> = cutoff
+        .iter()
+        .map(|e| (e.outcome, e.mx_ip.as_deref(), e.mx_group.as_str()))
+        .collect();
+    assert_eq!(cutoff, [(Outcome::Expired, None, "x.y")]);
     assert_eq!(stats.skipped(SkipKind::Handoff), handoffs.len() as u64);
     assert_eq!(counted_stats.skipped(SkipKind::Handoff), 0);
     assert_eq!(stats.lines, stats.accounted_lines());
-    // Exim's cutoff after two hand-offs still counts, with no receiver to go to.
-    let cutoff = default.iter().find(|e| e.origin == "exim:25").expect("exim:25");
-    assert_eq!((cutoff.outcome, cutoff.mx_ip.as_deref()), (Outcome::Expired, None));
 }
 
 /// A message through Postfix's `content_filter` (amavis on 127.0.0.1:10024, back in
@@ -1314,6 +1318,8 @@ fn a_message_through_a_content_filter_is_counted_once_per_receiver_attempt() {
         "Nov  8 08:05:00 mta-out1 postfix-ip1/qmgr[1]: 6F7E8D9C0B: from=<news@sender.example>, size=2400, nrcpt=1 (queue active)",
         "Nov  8 08:05:01 mta-out1 postfix-ip1/smtp[4]: 6F7E8D9C0B: to=<a@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.1.27]:25, delay=1, delays=0/0/0.5/0.5, dsn=4.7.28, status=deferred (host gmail-smtp-in.l.google.com[142.250.1.27] said: 421-4.7.28 rate limited (in reply to end of DATA command))",
         "Nov  8 08:15:01 mta-out1 postfix-ip1/smtp[4]: 6F7E8D9C0B: to=<a@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.1.27]:25, delay=601, delays=600/0/0.5/0.5, dsn=2.0.0, status=sent (250 2.0.0 OK gsmtp)",
+        // LMTP into a mailbox server's socket, down and then delivered: local delivery.
+        "Nov  8 08:15:00 mta-out1 postfix-ip1/lmtp[5]: 7A8B9C0D1E: to=<b@sender.example>, relay=none, delay=0.1, delays=0/0/0.1/0, dsn=4.4.1, status=deferred (connect to mail.sender.example[private/dovecot-lmtp]: No such file or directory)",
         "Nov  8 08:15:01 mta-out1 postfix-ip1/lmtp[5]: 7A8B9C0D1E: to=<b@sender.example>, relay=mail.sender.example[private/dovecot-lmtp], delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 <b@sender.example> Saved)",
     ];
     let mut cfg = NormalizerConfig::new(us("2026-11-28T00:00:00Z"));
@@ -1369,8 +1375,53 @@ fn a_message_through_a_content_filter_is_counted_once_per_receiver_attempt() {
     assert!(rejects.0.is_empty());
     let st = n.stats();
     assert_eq!(st.skipped(SkipKind::Handoff), 2);
-    assert_eq!(st.skipped(SkipKind::LocalDelivery), 1);
+    assert_eq!(st.skipped(SkipKind::LocalDelivery), 2);
     assert_eq!(st.lines, st.accounted_lines());
+}
+
+/// A filter that stays down: the message expires before it, and each recipient still
+/// deferred there is given up, as many expiries as with the hops counted; one the
+/// filter took in the end is not.
+#[test]
+fn recipients_held_at_a_down_filter_each_expire() {
+    let lines = [
+        "Nov  8 08:00:00 mta-out1 postfix-ip1/qmgr[1]: 1A2B3C4D5E: from=<news@sender.example>, size=2048, nrcpt=3 (queue active)",
+        "Nov  8 08:00:00 mta-out1 postfix-ip1/smtp[2]: 1A2B3C4D5E: to=<a@gmail.com>, relay=none, delay=0.1, delays=0/0/0.1/0, dsn=4.4.1, status=deferred (connect to 127.0.0.1[127.0.0.1]:10024: Connection refused)",
+        "Nov  8 08:00:00 mta-out1 postfix-ip1/smtp[2]: 1A2B3C4D5E: to=<b@yahoo.com>, relay=none, delay=0.1, delays=0/0/0.1/0, dsn=4.4.1, status=deferred (connect to 127.0.0.1[127.0.0.1]:10024: Connection refused)",
+        "Nov  8 08:00:00 mta-out1 postfix-ip1/smtp[2]: 1A2B3C4D5E: to=<c@outlook.com>, relay=none, delay=0.1, delays=0/0/0.1/0, dsn=4.4.1, status=deferred (connect to 127.0.0.1[127.0.0.1]:10024: Connection refused)",
+        "Nov  8 09:00:00 mta-out1 postfix-ip1/smtp[2]: 1A2B3C4D5E: to=<c@outlook.com>, relay=127.0.0.1[127.0.0.1]:10024, delay=3600, delays=3600/0/0/0.4, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as 6F7E8D9C0B)",
+        "Nov 13 08:00:00 mta-out1 postfix-ip1/qmgr[1]: 1A2B3C4D5E: from=<news@sender.example>, status=expired, returned to sender",
+    ];
+    let mut cfg = NormalizerConfig::new(us("2026-11-28T00:00:00Z"));
+    cfg.egress = vec![deferlog_parse::Egress {
+        host: Some("mta-out1".into()),
+        instance: Some("postfix-ip1".into()),
+        ip: "198.51.100.11".into(),
+    }];
+    let mut n = Normalizer::new(cfg);
+    let (events, rejects) = normalize(&mut n, "down", &lines);
+    let got: Vec<_> = events
+        .iter()
+        .map(|e| {
+            (
+                e.outcome,
+                e.recipient_domain.as_deref(),
+                e.mx_host.as_deref(),
+                e.mx_group.as_str(),
+                e.source_ip.as_deref(),
+            )
+        })
+        .collect();
+    let ip = Some("198.51.100.11");
+    assert_eq!(
+        got,
+        [
+            (Outcome::Expired, Some("gmail.com"), None, "gmail.com", ip),
+            (Outcome::Expired, Some("yahoo.com"), None, "yahoo.com", ip),
+        ]
+    );
+    assert!(rejects.0.is_empty());
+    assert_eq!(n.stats().skipped(SkipKind::Handoff), 4);
 }
 
 /// Configured ranges apply to every MTA's receiving address, and only to attempts: an
@@ -1391,18 +1442,27 @@ fn configured_handoff_ranges_apply_to_every_mta() {
         r#"{"type":"Expiration","id":"1d98","sender":"n@sender.example","recipient":"a@gmail.com","queue":"gmail.com","site":"","size":10,"response":{"code":551,"enhanced_code":null,"content":"expired","command":null},"peer_address":{"name":"filter.internal.","addr":"10.20.0.9"},"timestamp":1794283200,"num_attempts":3}"#,
         // Loopback is no longer in the list: a receiver like any other.
         "Nov  8 08:00:01 mta-out1 postfix/smtp[2]: ABCDE12345: to=<b@yahoo.com>, relay=127.0.0.1[127.0.0.1]:2525, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)",
+        // PowerMTA: a hand-off's deferral, then its expiry.
+        "type,timeLogged,timeQueued,orig,rcpt,vmta,dlvSourceIp,dsnAction,dsnStatus,dsnDiag,dsnMta,dlvDestinationIp,dlvSize,jobId",
+        r#"t,2026-11-08 10:00:00-0500,2026-11-08 09:59:00-0500,s@example.com,pa@gmail.com,vmta1,198.51.100.50,delayed,4.0.0 (pending),"smtp;451 try later",dns;filter.internal (10.20.0.7),10.20.0.7,1000,job1"#,
+        r#"b,2026-11-11 10:00:00-0500,2026-11-08 09:59:00-0500,s@example.com,pa@gmail.com,vmta1,198.51.100.50,failed,4.4.7 (delivery time expired),"smtp;message expired",dns;filter.internal (10.20.0.7),10.20.0.7,1000,job1"#,
     ];
     let (events, rejects) = normalize(&mut n, "mixed", &lines);
-    let got: Vec<_> = events.iter().map(|e| (e.origin.as_str(), e.outcome)).collect();
+    let got: Vec<_> = events
+        .iter()
+        .map(|e| (e.origin.as_str(), e.outcome, e.mx_ip.as_deref(), e.mx_group.as_str()))
+        .collect();
     assert_eq!(
         got,
         [
-            ("mixed:2", Outcome::Delivered),
-            ("mixed:4", Outcome::Deferred),
-            ("mixed:5", Outcome::Expired),
-            ("mixed:6", Outcome::Delivered),
+            ("mixed:2", Outcome::Delivered, Some("52.101.2.2"), "microsoft"),
+            ("mixed:4", Outcome::Deferred, Some("142.250.102.27"), "google"),
+            // Expiries count, but never at the filter their record names.
+            ("mixed:5", Outcome::Expired, None, "gmail.com"),
+            ("mixed:6", Outcome::Delivered, Some("127.0.0.1"), "yahoo.com"),
+            ("mixed:9", Outcome::Expired, None, "gmail.com"),
         ]
     );
     assert!(rejects.0.is_empty(), "{:?}", rejects.0);
-    assert_eq!(n.stats().skipped(SkipKind::Handoff), 2);
+    assert_eq!(n.stats().skipped(SkipKind::Handoff), 3);
 }

@@ -101,16 +101,18 @@ pub fn run(a: ReplayArgs) -> Result<()> {
             cfg.format
         );
     } else {
-        // Beside inputs that gave events, one that gave none is easily missed in the
-        // totals; it is not recorded as taken, so it can be replayed again.
-        for input in &inputs {
-            if let Some(c) = summary.by_input.get(input.as_str())
-                && c.lines > 0
+        // Beside inputs that gave events, one in another format is easily missed in the
+        // totals. A quiet one (a PowerMTA file that is its header, a host whose mail
+        // all went to local delivery) is not named.
+        for name in inputs.iter().map(|i| input::name_of(i)) {
+            if let Some(c) = summary.by_input.get(name)
                 && c.events == 0
+                && c.unread * 2 > c.lines
             {
                 say!(
-                    "deferlog replay: no delivery events in {input} ({} lines read as format `{}`); if it is \
-                     another MTA's log, replay it again with --format",
+                    "deferlog replay: no delivery events in {name}: {} of its {} lines are not records of format \
+                     `{}`. If it is another MTA's log, replay it again with --format; it was not recorded as taken",
+                    c.unread,
                     c.lines,
                     cfg.format
                 );

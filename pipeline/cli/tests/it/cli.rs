@@ -346,8 +346,8 @@ fn a_log_that_gave_no_events_beside_others_is_named_and_not_recorded() {
     let o = replay(&g.log, &[&exim.log], "postfix");
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(o.status.success(), "{err}");
-    let named = format!("no delivery events in {} (", exim.log.display());
-    assert!(err.contains(&named) && !err.contains("sample.log ("), "{err}");
+    let named = format!("no delivery events in {}: ", exim.log.display());
+    assert!(err.contains(&named) && !err.contains("sample.log:"), "{err}");
     let truth = std::fs::read_to_string(&g.truth).expect("truth");
     assert_same_rows(&report_csv(&out, &[]), &truth, "the Postfix log alone");
     // The Exim log with its own format is taken; the Postfix log was recorded.
@@ -356,6 +356,17 @@ fn a_log_that_gave_no_events_beside_others_is_named_and_not_recorded() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         o.status.code() == Some(2) && err.contains("sample.log begins as"),
+        "{err}"
+    );
+    // Given on stdin, it is named as its lines' origins name it.
+    let o = replay_cmd(&g.config, &dir.path().join("other"), &g.log)
+        .args(["-", "--format", "postfix", "--reference-time", "2026-11-10T00:00:00Z"])
+        .stdin(std::fs::File::open(&exim.log).expect("exim log"))
+        .output()
+        .expect("replay");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success() && err.contains("no delivery events in stdin: "),
         "{err}"
     );
 }

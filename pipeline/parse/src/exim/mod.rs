@@ -187,10 +187,10 @@ impl Normalizer {
             Some(hop) => (hop.host.as_deref(), hop.ip.as_deref()),
             None => (d.host.map(|h| lower(h, &mut mx_buf)), d.host_ip),
         };
-        if self.handoff(mx_ip) {
+        if self.is_handoff(mx_ip) {
             self.scratch.mx_host = mx_buf;
             self.scratch.domain = domain_buf;
-            return;
+            return self.stats.skip(SkipKind::Handoff);
         }
         let group = mx_host.and_then(|h| self.group_of_host(h));
         let (rcpt_hash, rcpt_domain) = split_recipient(&self.hasher, d.address, &mut domain_buf);

@@ -155,24 +155,26 @@ impl Normalizer {
             }
             _ => return self.reject(Mta::Postfix, RejectReason::BadStatus, raw, origin, rejects),
         };
-        // LMTP into a mailbox server's socket (`relay=host[private/dovecot-lmtp]`) is
-        // final delivery on this host, as `local` and `virtual` are.
-        if d.relay.is_some_and(|r| r.contains('/')) {
-            return self.stats.skip(SkipKind::LocalDelivery);
-        }
         let text = d.text.unwrap_or("");
-        let hop = match d.relay {
-            Some("none") => reply::host_in_text(text),
-            Some(relay) => match reply::split_relay(relay) {
-                Some(hop) => Some(hop),
-                None => {
-                    return self.reject(Mta::Postfix, RejectReason::BadRelay, raw, origin, rejects);
-                }
-            },
+        let relay = match d.relay {
+            // The hop a `relay=none` text names: `connect to HOST[IP]:25: ...`.
+            Some("none") => reply::hop_in_text(text),
+            Some(relay) => Some(relay),
             None => return self.reject(Mta::Postfix, RejectReason::BadRelay, raw, origin, rejects),
         };
-        if self.handoff(hop.and_then(|(_, ip)| ip)) {
-            return;
+        // LMTP into a mailbox server's socket (`HOST[private/dovecot-lmtp]`), delivered
+        // or not, is final delivery on this host, as `local` and `virtual` are.
+        if relay.is_some_and(|r| r.contains('/')) {
+            return self.stats.skip(SkipKind::LocalDelivery);
+        }
+        let hop = match relay.map(reply::split_relay) {
+            Some(Some(hop)) => Some(hop),
+            Some(None) => return self.reject(Mta::Postfix, RejectReason::BadRelay, raw, origin, rejects),
+            None => None,
+        };
+        if self.is_handoff(hop.and_then(|(_, ip)| ip)) {
+            self.held_at_handoff(f, instance, qid, d.to, outcome);
+            return self.stats.skip(SkipKind::Handoff);
         }
         let response = reply::reply_of(text);
         let (code, enhanced) = split_reply(response);
@@ -227,6 +229,27 @@ impl Normalizer {
         });
         self.stats.events += 1;
         self.scratch.mx_host = mx_buf;
+        self.scratch.domain = domain_buf;
+    }
+
+    /// A hand-off is no attempt, but a recipient deferred at the filter is still one
+    /// the queue id may expire: it is kept pending with no receiver (the fallback of an
+    /// expiry with no attempt seen: the instance's IP, the recipient's domain), and
+    /// one the filter took or refused is done.
+    fn held_at_handoff(&mut self, f: &SyslogLine<'_>, instance: &str, qid: &str, to: &str, outcome: Outcome) {
+        let mut domain_buf = mem::take(&mut self.scratch.domain);
+        let (hash, domain) = split_recipient(&self.hasher, to, &mut domain_buf);
+        let pending = (outcome == Outcome::Deferred).then(|| {
+            let source_ip = self.egress.lookup(f.host, instance);
+            LastAttempt::new(source_ip, None, None, domain.unwrap_or("unknown"))
+        });
+        if let Some(r) = self
+            .state
+            .get_or_insert(f.host, qid)
+            .rcpt_mut(hash.unwrap_or(0), domain)
+        {
+            r.pending = pending;
+        }
         self.scratch.domain = domain_buf;
     }
 

@@ -31,10 +31,11 @@ static HOST_MARKERS: [Needle; 4] = [
 static REPLY_MARKERS: [Needle; 2] = [Needle::new("said: "), Needle::new("refused to talk to me: ")];
 static IN_REPLY_TO: Needle = Needle::new(" (in reply to ");
 
-/// The `HOST[IP]` Postfix names in a status text, for `relay=none` lines:
+/// The `HOST[IP]` (or `HOST[socket]`) Postfix names in a status text, as `relay=`
+/// would give it, for `relay=none` lines:
 /// `connect to mx.example.com[192.0.2.1]:25: Connection refused`,
 /// `delivery temporarily suspended: lost connection with HOST[IP] while ...`.
-pub fn host_in_text(text: &str) -> Option<(&str, Option<&str>)> {
+pub fn hop_in_text(text: &str) -> Option<&str> {
     HOST_MARKERS
         .iter()
         .filter_map(|m| m.find(text).map(|at| at + m.len()))
@@ -45,10 +46,11 @@ pub fn host_in_text(text: &str) -> Option<(&str, Option<&str>)> {
             if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == ':') {
                 return None;
             }
-            Some((start, split_relay(rest.get(..rest[b..].find(']')? + b + 1)?)?))
+            let hop = rest.get(..rest[b..].find(']')? + b + 1)?;
+            split_relay(hop).map(|_| (start, hop))
         })
         .min_by_key(|(start, _)| *start)
-        .map(|(_, hit)| hit)
+        .map(|(_, hop)| hop)
 }
 
 /// The receiver's reply inside a status text: after `said: ` or `refused to talk to
@@ -90,12 +92,14 @@ mod tests {
     #[test]
     fn the_host_named_in_a_relay_none_text() {
         let t = "connect to dc-452452f6.bar.com[63.200.300.49]:25: Connection timed out";
-        assert_eq!(host_in_text(t), Some(("dc-452452f6.bar.com", Some("63.200.300.49"))));
+        assert_eq!(hop_in_text(t), Some("dc-452452f6.bar.com[63.200.300.49]"));
         let t = "delivery temporarily suspended: lost connection with mta7.am0.yahoodns.net[98.136.216.22] while sending RCPT TO";
-        assert_eq!(host_in_text(t), Some(("mta7.am0.yahoodns.net", Some("98.136.216.22"))));
+        assert_eq!(hop_in_text(t), Some("mta7.am0.yahoodns.net[98.136.216.22]"));
         let t = "conversation with mx00.gmx.com[74.208.5.4] timed out while receiving the initial server greeting";
-        assert_eq!(host_in_text(t), Some(("mx00.gmx.com", Some("74.208.5.4"))));
-        assert_eq!(host_in_text("Host or domain name not found. Name service error"), None);
+        assert_eq!(hop_in_text(t), Some("mx00.gmx.com[74.208.5.4]"));
+        let t = "connect to mail.example.com[private/dovecot-lmtp]: No such file or directory";
+        assert_eq!(hop_in_text(t), Some("mail.example.com[private/dovecot-lmtp]"));
+        assert_eq!(hop_in_text("Host or domain name not found. Name service error"), None);
     }
 
     #[test]
