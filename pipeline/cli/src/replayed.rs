@@ -138,8 +138,8 @@ pub struct Pending {
 impl Pending {
     /// The run succeeded: the inputs in which it found events are recorded, not the
     /// others (read with a wrong `--format`, say: they must be welcome again). On an
-    /// error the manifest is left where it was written, under a name that says where
-    /// it belongs.
+    /// error the manifest is left beside where it belongs, under the `.tmp` name the
+    /// error gives.
     pub fn commit(mut self, found_events_in: impl Fn(&str) -> bool) -> Result<()> {
         let Some(tmp) = self.tmp.take() else {
             return Ok(());
@@ -152,21 +152,21 @@ impl Pending {
         }
         // The fewer inputs go to a file of their own: a subset that cannot be written
         // leaves the whole record, and refusing an input later (there is --again) is
-        // better than counting one twice.
-        let from = if self.manifest.inputs.len() < all {
-            let subset = self.path.with_extension("json.subset.tmp");
-            if write_synced(&subset, &self.manifest).is_ok() {
-                let _ = std::fs::remove_file(&tmp);
-                subset
-            } else {
-                let _ = std::fs::remove_file(&subset);
-                tmp
-            }
+        // better than counting one twice. The whole one goes only once the subset is
+        // in place.
+        let subset = self.path.with_extension("json.subset.tmp");
+        let from = if self.manifest.inputs.len() < all && write_synced(&subset, &self.manifest).is_ok() {
+            &subset
         } else {
-            tmp
+            let _ = std::fs::remove_file(&subset);
+            &tmp
         };
-        std::fs::rename(&from, &self.path)
-            .with_context(|| format!("renaming {} to {}", from.display(), self.path.display()))
+        std::fs::rename(from, &self.path)
+            .with_context(|| format!("renaming {} to {}", from.display(), self.path.display()))?;
+        if *from != tmp {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        Ok(())
     }
 }
 

@@ -233,22 +233,26 @@ impl Normalizer {
     }
 
     /// A hand-off is no attempt, but a recipient deferred at the filter is still one
-    /// the queue id may expire: it is kept pending with no receiver (the fallback of an
-    /// expiry with no attempt seen: the instance's IP, the recipient's domain), and
-    /// one the filter took or refused is done.
+    /// the queue id may expire: pending where its last attempt went, or, with none
+    /// seen, with no receiver (the fallback of an expiry with no attempt seen: the
+    /// instance's IP, the recipient's domain). One the filter took or refused is done.
     fn held_at_handoff(&mut self, f: &SyslogLine<'_>, instance: &str, qid: &str, to: &str, outcome: Outcome) {
         let mut domain_buf = mem::take(&mut self.scratch.domain);
         let (hash, domain) = split_recipient(&self.hasher, to, &mut domain_buf);
-        let pending = (outcome == Outcome::Deferred).then(|| {
+        let hash = hash.unwrap_or(0);
+        if outcome == Outcome::Deferred {
             let source_ip = self.egress.lookup(f.host, instance);
-            LastAttempt::new(source_ip, None, None, domain.unwrap_or("unknown"))
-        });
-        if let Some(r) = self
-            .state
-            .get_or_insert(f.host, qid)
-            .rcpt_mut(hash.unwrap_or(0), domain)
+            let pending = LastAttempt::new(source_ip, None, None, domain.unwrap_or("unknown"));
+            match self.state.get_or_insert(f.host, qid).rcpt_mut(hash, domain) {
+                Some(r) => {
+                    r.pending.get_or_insert(pending);
+                }
+                None => self.stats.untracked_recipients += 1,
+            }
+        } else if let Some(st) = self.state.get(f.host, qid)
+            && let Some(r) = st.rcpts.iter_mut().find(|r| r.hash == hash)
         {
-            r.pending = pending;
+            r.pending = None;
         }
         self.scratch.domain = domain_buf;
     }
