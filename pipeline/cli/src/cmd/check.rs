@@ -25,8 +25,12 @@ pub fn run(a: ConfigArg) -> Result<()> {
         (n, m, None)
     };
     let mut out = String::new();
+    let handoffs = match cfg.handoff_addresses.as_slice() {
+        [] => "none".to_owned(),
+        all => all.join(" "),
+    };
     out.push_str(&format!(
-        "{origin}: ok (timezone {}, tenant {}, {}, {})\n",
+        "{origin}: ok (timezone {}, tenant {}, {}, {}, hand-off addresses {handoffs})\n",
         cfg.timezone,
         n.tenant,
         count(n.egress.len(), "egress entry", "egress entries"),

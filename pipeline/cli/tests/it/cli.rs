@@ -136,7 +136,10 @@ fn check_names_every_problem_of_a_config_not_just_the_first() {
 fn the_shipped_config_validates_and_maps_the_generated_fleet() {
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/config/deferlog.toml");
     let out = run(&["check", "--config", shipped]);
-    assert!(out.contains("ok"), "{out}");
+    assert!(
+        out.contains("ok") && out.contains("hand-off addresses 127.0.0.0/8 ::1"),
+        "{out}"
+    );
     let fleet = run(&["gen", "--print-config"]);
     let text = std::fs::read_to_string(shipped).expect("shipped config");
     for line in fleet
