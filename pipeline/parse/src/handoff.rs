@@ -4,8 +4,8 @@
 //! through a filter would be two attempts from its sending IP, one of them to a
 //! "destination" that is the host itself.
 //!
-//! This module owns which receiving addresses are hand-offs; the parsers ask it once
-//! per attempt, before any correlation state changes.
+//! This module owns which receiving addresses are hand-offs; each parser asks it once
+//! per delivery record and decides what a hand-off leaves in its correlation state.
 
 use std::net::IpAddr;
 use std::str::FromStr;
