@@ -5,11 +5,14 @@
 //! [[group]]
 //! name = "google"                           # kebab-case; a metric label value
 //! suffixes = ["google.com", "googlemail.com"]
+//! domains = ["gmail.com", "googlemail.com"] # mailbox domains it receives for
 //! ```
 //!
 //! A host belongs to a group when it equals one of its suffixes or ends with `.` and
-//! the suffix; the longest matching suffix wins. A user file adds groups, adds
-//! suffixes to a group of the same name, and takes over a suffix another group had.
+//! the suffix; the longest matching suffix wins. A row with no MX host to go by (an
+//! MTA's own hold, a DNS failure, an expiry before any attempt) takes the group whose
+//! `domains` hold its recipient domain. A user file adds groups, adds suffixes and
+//! domains to a group of the same name, and takes over one another group had.
 
 use crate::RulesError;
 use crate::entries::Entry;
@@ -18,7 +21,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 const BUILTIN: &str = include_str!("../../../schemas/mx_groups.toml");
-const KEYS: &[&str] = &["name", "suffixes"];
+const KEYS: &[&str] = &["name", "suffixes", "domains"];
 
 /// Longest DNS name (RFC 1035); longer hosts are not lower-cased for lookup.
 const MAX_HOST: usize = 253;
@@ -28,6 +31,8 @@ pub struct MxGroups {
     names: Vec<String>,
     /// Suffix (lower-case, no dot at either end) → index into `names`.
     by_suffix: HashMap<String, usize>,
+    /// Mailbox domain (lower-case) → index into `names`.
+    by_domain: HashMap<String, usize>,
 }
 
 /// The top level of a groups file: only `[[group]]` entries.
@@ -41,6 +46,7 @@ struct GroupsFile {
 struct Group {
     name: String,
     suffixes: Vec<String>,
+    domains: Vec<String>,
 }
 
 impl MxGroups {
@@ -54,6 +60,7 @@ impl MxGroups {
         let empty = MxGroups {
             names: Vec::new(),
             by_suffix: HashMap::new(),
+            by_domain: HashMap::new(),
         };
         empty.with_user_groups(src, origin)
     }
@@ -70,6 +77,9 @@ impl MxGroups {
             };
             for suffix in group.suffixes {
                 self.by_suffix.insert(suffix, index);
+            }
+            for domain in group.domains {
+                self.by_domain.insert(domain, index);
             }
         }
         Ok(self)
@@ -92,6 +102,12 @@ impl MxGroups {
         self.lookup(host)
     }
 
+    /// The group whose mailboxes a recipient domain (lower-case) is: `gmail.com` →
+    /// `google`. Exact: a company's domain on a provider's MX is known only by its MX.
+    pub fn mailbox_provider(&self, domain: &str) -> Option<&str> {
+        self.by_domain.get(domain).map(|&i| self.names[i].as_str())
+    }
+
     fn lookup(&self, host: &str) -> Option<&str> {
         let mut rest = host;
         loop {
@@ -103,9 +119,10 @@ impl MxGroups {
     }
 
     /// The `mx_group` column of DESIGN.md: the provider of the MX, else the MX's
-    /// registrable domain (public suffix list), else the recipient domain, else
-    /// `unknown`. An MX given as an IP literal, or without a registrable domain
-    /// (`localhost`), falls through to the recipient domain.
+    /// registrable domain (public suffix list), else the provider whose mailboxes the
+    /// recipient domain is, else the recipient domain, else `unknown`. An MX given as
+    /// an IP literal, or without a registrable domain (`localhost`), falls through to
+    /// the recipient domain.
     pub fn mx_group<'a>(&'a self, mx_host: Option<&'a str>, recipient_domain: Option<&'a str>) -> &'a str {
         let host = mx_host
             .map(|h| h.strip_suffix('.').unwrap_or(h))
@@ -124,7 +141,10 @@ impl MxGroups {
                 return domain;
             }
         }
-        recipient_domain.filter(|d| !d.is_empty()).unwrap_or("unknown")
+        match recipient_domain.filter(|d| !d.is_empty()) {
+            Some(d) => self.mailbox_provider(d).unwrap_or(d),
+            None => "unknown",
+        }
     }
 }
 
@@ -141,6 +161,7 @@ fn parse_file(src: &str, origin: &str) -> Result<Vec<Group>, RulesError> {
     })?;
     let mut first_of: HashMap<String, usize> = HashMap::new();
     let mut owner: HashMap<String, String> = HashMap::new();
+    let mut domain_owner: HashMap<String, String> = HashMap::new();
     let mut groups = Vec::with_capacity(file.group.len());
     for (position, table) in file.group.into_iter().enumerate() {
         let mut e = Entry::new(origin, "group", position, table, KEYS)?;
@@ -159,6 +180,17 @@ fn parse_file(src: &str, origin: &str) -> Result<Vec<Group>, RulesError> {
         if raw.is_empty() {
             return Err(e.bad("suffixes", "no suffixes; list at least one domain"));
         }
+        let mut domains = Vec::new();
+        for d in e.str_list("domains", false)? {
+            let domain = d.trim_matches('.').to_ascii_lowercase();
+            if !valid_suffix(&domain) {
+                return Err(e.bad("domains", format!("{d:?} is not a domain name")));
+            }
+            if let Some(other) = domain_owner.insert(domain.clone(), name.clone()) {
+                return Err(e.bad("domains", format!("{domain:?} is already in group {other:?}")));
+            }
+            domains.push(domain);
+        }
         let mut suffixes = Vec::with_capacity(raw.len());
         for s in raw {
             let suffix = s.trim_matches('.').to_ascii_lowercase();
@@ -176,7 +208,11 @@ fn parse_file(src: &str, origin: &str) -> Result<Vec<Group>, RulesError> {
             }
             suffixes.push(suffix);
         }
-        groups.push(Group { name, suffixes });
+        groups.push(Group {
+            name,
+            suffixes,
+            domains,
+        });
     }
     Ok(groups)
 }
@@ -201,10 +237,12 @@ mod tests {
         [[group]]
         name = "google"
         suffixes = ["google.com", "googlemail.com"]
+        domains = ["gmail.com", "googlemail.com"]
 
         [[group]]
         name = "microsoft"
         suffixes = ["outlook.com", "olc.protection.outlook.com"]
+        domains = ["Outlook.com."]
 
         [[group]]
         name = "m365"
@@ -253,6 +291,14 @@ mod tests {
         "#;
         let g = groups().with_user_groups(user, "user.toml").expect("user groups load");
         assert_eq!(g.provider("aspmx.l.google.com"), Some("gmail"));
+        assert_eq!(g.mailbox_provider("gmail.com"), Some("google"));
+        let g = g
+            .with_user_groups(
+                "[[group]]\nname = \"gmail\"\nsuffixes = [\"gmail.com\"]\ndomains = [\"gmail.com\"]\n",
+                "more.toml",
+            )
+            .expect("loads");
+        assert_eq!(g.mailbox_provider("gmail.com"), Some("gmail"));
         assert_eq!(g.provider("x.googlemail.com"), Some("google"));
         assert_eq!(g.provider("example-com.mail.protection.outlook.com"), Some("microsoft"));
     }
@@ -280,6 +326,15 @@ mod tests {
             "example.org"
         );
         assert_eq!(g.mx_group(None, Some("example.org")), "example.org");
+        // With no MX to go by, a provider's own mailbox domain is the provider's; a
+        // company's domain is its own, whoever runs its MX.
+        assert_eq!(g.mx_group(None, Some("gmail.com")), "google");
+        assert_eq!(g.mx_group(Some("10.2.2.85"), Some("outlook.com")), "microsoft");
+        assert_eq!(g.mx_group(None, Some("mail.gmail.com")), "mail.gmail.com");
+        assert_eq!(
+            g.mx_group(Some("mx1.example.co.uk"), Some("gmail.com")),
+            "example.co.uk"
+        );
         assert_eq!(g.mx_group(Some(""), None), "unknown");
         assert_eq!(g.mx_group(None, None), "unknown");
         assert_eq!(g.mx_group(Some("10.2.2.85"), None), "unknown");
@@ -310,6 +365,14 @@ mod tests {
                 "group #2 (a): key `name`: already used by group #1",
             ),
             ("[[groups]]\nname = \"a\"\n", "unknown field `groups`"),
+            (
+                "[[group]]\nname = \"a\"\nsuffixes = [\"a.com\"]\ndomains = [\"a com\"]\n",
+                "group #1 (a): key `domains`: \"a com\" is not a domain name",
+            ),
+            (
+                "[[group]]\nname = \"a\"\nsuffixes = [\"a.com\"]\ndomains = [\"a.com\"]\n[[group]]\nname = \"b\"\nsuffixes = [\"b.com\"]\ndomains = [\"A.com\"]\n",
+                "group #2 (b): key `domains`: \"a.com\" is already in group \"a\"",
+            ),
         ];
         for (src, want) in cases {
             let err = MxGroups::from_toml(src, "my/groups.toml").expect_err(src).to_string();

@@ -71,6 +71,22 @@ fn builtin_mx_groups_load_with_the_fixed_names() {
     );
     assert_eq!(g.mx_group(None, Some("example.org")), "example.org");
     assert_eq!(g.mx_group(None, None), "unknown");
+    // Providers' own mailbox domains, when no MX host says.
+    for (domain, group) in [
+        ("gmail.com", "google"),
+        ("hotmail.com", "microsoft"),
+        ("aol.com", "yahoo"),
+        ("me.com", "apple"),
+        ("web.de", "gmx"),
+        ("163.com", "netease"),
+    ] {
+        assert_eq!(g.mx_group(None, Some(domain)), group, "{domain}");
+    }
+    assert_eq!(
+        g.mx_group(None, Some("google.com")),
+        "google.com",
+        "no mailbox domain of Google's"
+    );
 }
 
 #[test]

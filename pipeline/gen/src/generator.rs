@@ -11,7 +11,7 @@ use crate::message::{AttemptResult, StepKind};
 use crate::noise::{self, NOISE_PER_MESSAGE};
 use crate::plan::Planner;
 use crate::postfix::Writer;
-use crate::providers::DOMAINS;
+use crate::providers::{DOMAINS, group_of_domain};
 use crate::rng::Rng;
 use crate::schedule::{Event, Schedule};
 use crate::stamp::{US_PER_HOUR, US_PER_SEC, hour_of};
@@ -179,11 +179,11 @@ impl Generator {
                 | AttemptResult::Suspended(_)
                 | AttemptResult::Lost => Outcome::Deferred,
             };
-            // Exim and KumoMTA holds for a dead destination name no host: DESIGN's fallback,
-            // the recipient's domain, is its group.
+            // Exim and KumoMTA holds for a dead destination name no host: the recipient
+            // domain's group (its provider's, for a provider's own mailboxes) is theirs.
             let (host, group) = match (self.cfg.format, a.result) {
                 (LogFormat::Exim | LogFormat::KumoMta | LogFormat::PowerMta, AttemptResult::Suspended(_)) => {
-                    ("", DOMAINS[msg.rcpts[a.rcpt].domain].name)
+                    ("", group_of_domain(&DOMAINS[msg.rcpts[a.rcpt].domain]))
                 }
                 _ => (a.mx.host, a.mx.group),
             };

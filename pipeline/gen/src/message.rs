@@ -17,7 +17,7 @@ pub(crate) struct Rcpt {
     pub done: bool,
     /// (MX host, MX group) of the latest attempt written, as the log names them: an
     /// expiry is attributed there. Exim's holds name no host (empty; group = the
-    /// recipient's domain).
+    /// recipient domain's, see `providers::group_of_domain`).
     pub last_written: Option<(&'static str, &'static str)>,
     /// Attempts written so far (KumoMTA logs the count).
     pub written_attempts: u32,

@@ -349,7 +349,8 @@ impl Normalizer {
             .map(|n| lower(n, &mut mx_buf));
         let group = mx_host.and_then(|h| self.group_of_host(h));
         let (rcpt_hash, rcpt_domain) = split_recipient(&self.hasher, rcpt, &mut domain_buf);
-        let mx_group = group.as_deref().or(rcpt_domain).unwrap_or("unknown");
+        let group = group.unwrap_or_else(|| self.group_of_recipient(rcpt_domain));
+        let mx_group: &str = &group;
         let instance = rec.egress_source.as_deref();
         let source_ip = rec
             .source_address

@@ -418,6 +418,16 @@ impl Normalizer {
         mx_ip.is_some_and(|ip| self.handoffs.contains(ip))
     }
 
+    /// The group of a row whose MX host says nothing: the provider whose mailboxes the
+    /// recipient domain is (`gmail.com` → `google`), else the domain, else `unknown`.
+    /// Rare rows (holds, DNS failures, expiries before any attempt): no cache.
+    pub(crate) fn group_of_recipient(&self, domain: Option<&str>) -> Arc<str> {
+        match domain {
+            Some(d) => Arc::from(self.mx_groups.mailbox_provider(d).unwrap_or(d)),
+            None => Arc::from("unknown"),
+        }
+    }
+
     /// The provider group or registrable domain of an MX host; `None` when the host
     /// says nothing (an IP literal), so the caller falls back to the recipient domain.
     pub(crate) fn group_of_host(&mut self, mx_host: &str) -> Option<Arc<str>> {

@@ -97,3 +97,18 @@ fn csv_has_the_agreed_header() {
     assert!(first.starts_with("2026-11-01T20:00:00Z,"), "{first}");
     assert_eq!(s.lines().count(), truth.len() + 1);
 }
+
+/// Holds name no MX, so their group is the recipient domain's: the generator's own
+/// spelling of it agrees with the shipped `schemas/mx_groups.toml` for every domain it
+/// writes, and an MX it names is in the group the file gives that host.
+#[test]
+fn the_generators_groups_are_the_shipped_files() {
+    let groups = deferlog_classify::MxGroups::builtin();
+    for d in crate::providers::DOMAINS {
+        let want = groups.mx_group(None, Some(d.name));
+        assert_eq!(crate::providers::group_of_domain(d), want, "{}", d.name);
+        for mx in d.mxs {
+            assert_eq!(groups.mx_group(Some(mx.host), Some(d.name)), mx.group, "{}", mx.host);
+        }
+    }
+}

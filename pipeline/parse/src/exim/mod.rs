@@ -194,7 +194,8 @@ impl Normalizer {
         }
         let group = mx_host.and_then(|h| self.group_of_host(h));
         let (rcpt_hash, rcpt_domain) = split_recipient(&self.hasher, d.address, &mut domain_buf);
-        let mx_group = group.as_deref().or(rcpt_domain).unwrap_or("unknown");
+        let group = group.unwrap_or_else(|| self.group_of_recipient(rcpt_domain));
+        let mx_group: &str = &group;
         let instance = d.transport;
         let source_ip = d.interface.or_else(|| self.egress.lookup(host, instance.unwrap_or("")));
         let masked = redact_reply(reply, d.address);
@@ -254,6 +255,7 @@ impl Normalizer {
         let fallback_ip = d
             .interface
             .or_else(|| self.egress.lookup(host, d.transport.unwrap_or("")));
+        let fallback_group = self.group_of_recipient(rcpt_domain);
         let st = self.state.get_or_insert(host, id);
         let last = st
             .rcpts
@@ -274,7 +276,7 @@ impl Normalizer {
             recipient_hash: rcpt_hash,
             mx_host: last.as_ref().and_then(|l| l.mx_host()),
             mx_ip: last.as_ref().and_then(|l| l.mx_ip()),
-            mx_group: last.as_ref().map_or(rcpt_domain.unwrap_or("unknown"), |l| l.mx_group()),
+            mx_group: last.as_ref().map_or(&*fallback_group, |l| l.mx_group()),
             outcome: Outcome::Expired,
             class: Class::Expired,
             smtp_code: None,

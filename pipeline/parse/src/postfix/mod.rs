@@ -190,7 +190,8 @@ impl Normalizer {
         let mx_ip = hop.and_then(|(_, ip)| ip);
         let group = mx_host.and_then(|h| self.group_of_host(h));
         let (rcpt_hash, rcpt_domain) = split_recipient(&self.hasher, d.to, &mut domain_buf);
-        let mx_group = group.as_deref().or(rcpt_domain).unwrap_or("unknown");
+        let group = group.unwrap_or_else(|| self.group_of_recipient(rcpt_domain));
+        let mx_group: &str = &group;
         let source_ip = self.egress.lookup(f.host, instance);
         // Mask before cutting: a cut inside an address would hide its `@` from the mask.
         let masked = redact_reply(response, d.to);
@@ -235,14 +236,15 @@ impl Normalizer {
     /// A hand-off is no attempt, but a recipient deferred at the filter is still one
     /// the queue id may expire: pending where its last attempt went, or, with none
     /// seen, with no receiver (the fallback of an expiry with no attempt seen: the
-    /// instance's IP, the recipient's domain). One the filter took or refused is done.
+    /// instance's IP, the recipient domain's group). One the filter took or refused is
+    /// done.
     fn held_at_handoff(&mut self, f: &SyslogLine<'_>, instance: &str, qid: &str, to: &str, outcome: Outcome) {
         let mut domain_buf = mem::take(&mut self.scratch.domain);
         let (hash, domain) = split_recipient(&self.hasher, to, &mut domain_buf);
         let hash = hash.unwrap_or(0);
         if outcome == Outcome::Deferred {
             let source_ip = self.egress.lookup(f.host, instance);
-            let pending = LastAttempt::new(source_ip, None, None, domain.unwrap_or("unknown"));
+            let pending = LastAttempt::new(source_ip, None, None, &self.group_of_recipient(domain));
             match self.state.get_or_insert(f.host, qid).rcpt_mut(hash, domain) {
                 Some(r) => {
                     r.pending.get_or_insert(pending);
