@@ -12,7 +12,9 @@
 //! the suffix; the longest matching suffix wins. A row with no MX host to go by (an
 //! MTA's own hold, a DNS failure, an expiry before any attempt) takes the group whose
 //! `domains` hold its recipient domain. A user file adds groups, adds suffixes and
-//! domains to a group of the same name, and takes over one another group had.
+//! domains to a group of the same name, and takes over one another group had: a group
+//! that takes over a provider's MX suffixes takes its `domains` too only if it lists
+//! them.
 
 use crate::RulesError;
 use crate::entries::Entry;
@@ -119,10 +121,11 @@ impl MxGroups {
     }
 
     /// The `mx_group` column of DESIGN.md: the provider of the MX, else the MX's
-    /// registrable domain (public suffix list), else the provider whose mailboxes the
-    /// recipient domain is, else the recipient domain, else `unknown`. An MX given as
-    /// an IP literal, or without a registrable domain (`localhost`), falls through to
-    /// the recipient domain.
+    /// registrable domain (public suffix list), else the recipient domain, else
+    /// `unknown`. An MX given as an IP literal, or without a registrable domain
+    /// (`localhost`), falls through to the recipient domain: a hop was seen (a
+    /// smarthost, say), and its pushback is not the provider's. With no MX at all, a
+    /// provider's own mailbox domain gives the provider.
     pub fn mx_group<'a>(&'a self, mx_host: Option<&'a str>, recipient_domain: Option<&'a str>) -> &'a str {
         let host = mx_host
             .map(|h| h.strip_suffix('.').unwrap_or(h))
@@ -140,6 +143,7 @@ impl MxGroups {
             {
                 return domain;
             }
+            return recipient_domain.filter(|d| !d.is_empty()).unwrap_or("unknown");
         }
         match recipient_domain.filter(|d| !d.is_empty()) {
             Some(d) => self.mailbox_provider(d).unwrap_or(d),
@@ -177,11 +181,12 @@ fn parse_file(src: &str, origin: &str) -> Result<Vec<Group>, RulesError> {
         }
         first_of.insert(name.clone(), e.index());
         let raw = e.str_list("suffixes", false)?;
-        if raw.is_empty() {
-            return Err(e.bad("suffixes", "no suffixes; list at least one domain"));
+        let raw_domains = e.str_list("domains", false)?;
+        if raw.is_empty() && raw_domains.is_empty() {
+            return Err(e.bad("suffixes", "no suffixes or domains; list at least one"));
         }
         let mut domains = Vec::new();
-        for d in e.str_list("domains", false)? {
+        for d in raw_domains {
             let domain = d.trim_matches('.').to_ascii_lowercase();
             if !valid_suffix(&domain) {
                 return Err(e.bad("domains", format!("{d:?} is not a domain name")));
@@ -299,6 +304,11 @@ mod tests {
             )
             .expect("loads");
         assert_eq!(g.mailbox_provider("gmail.com"), Some("gmail"));
+        // Domains alone extend a group.
+        let g = g
+            .with_user_groups("[[group]]\nname = \"google\"\ndomains = [\"gmail.co.uk\"]\n", "uk.toml")
+            .expect("loads");
+        assert_eq!(g.mailbox_provider("gmail.co.uk"), Some("google"));
         assert_eq!(g.provider("x.googlemail.com"), Some("google"));
         assert_eq!(g.provider("example-com.mail.protection.outlook.com"), Some("microsoft"));
     }
@@ -329,7 +339,9 @@ mod tests {
         // With no MX to go by, a provider's own mailbox domain is the provider's; a
         // company's domain is its own, whoever runs its MX.
         assert_eq!(g.mx_group(None, Some("gmail.com")), "google");
-        assert_eq!(g.mx_group(Some("10.2.2.85"), Some("outlook.com")), "microsoft");
+        assert_eq!(g.mx_group(Some(""), Some("outlook.com")), "microsoft");
+        // A hop that says nothing (a smarthost by IP) is not the provider's.
+        assert_eq!(g.mx_group(Some("10.2.2.85"), Some("outlook.com")), "outlook.com");
         assert_eq!(g.mx_group(None, Some("mail.gmail.com")), "mail.gmail.com");
         assert_eq!(
             g.mx_group(Some("mx1.example.co.uk"), Some("gmail.com")),
@@ -347,7 +359,10 @@ mod tests {
                 "[[group]]\nname = \"a\"\nsuffix = [\"a.com\"]\n",
                 "group #1 (a): unknown key `suffix`",
             ),
-            ("[[group]]\nname = \"a\"\n", "group #1 (a): key `suffixes`: no suffixes"),
+            (
+                "[[group]]\nname = \"a\"\n",
+                "group #1 (a): key `suffixes`: no suffixes or domains",
+            ),
             (
                 "[[group]]\nname = \"a\"\nsuffixes = [\"a..com\"]\n",
                 "group #1 (a): key `suffixes`: \"a..com\"",

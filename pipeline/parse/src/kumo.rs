@@ -347,10 +347,12 @@ impl Normalizer {
             .and_then(|p| p.name.as_deref())
             .filter(|n| !n.is_empty())
             .map(|n| lower(n, &mut mx_buf));
-        let group = mx_host.and_then(|h| self.group_of_host(h));
         let (rcpt_hash, rcpt_domain) = split_recipient(&self.hasher, rcpt, &mut domain_buf);
-        let group = group.unwrap_or_else(|| self.group_of_recipient(rcpt_domain));
-        let mx_group: &str = &group;
+        let group = match mx_host {
+            Some(h) => self.group_of_host(h),
+            None => self.mailbox_group(rcpt_domain),
+        };
+        let mx_group = group.as_deref().or(rcpt_domain).unwrap_or("unknown");
         let instance = rec.egress_source.as_deref();
         let source_ip = rec
             .source_address

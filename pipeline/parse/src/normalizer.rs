@@ -418,14 +418,12 @@ impl Normalizer {
         mx_ip.is_some_and(|ip| self.handoffs.contains(ip))
     }
 
-    /// The group of a row whose MX host says nothing: the provider whose mailboxes the
-    /// recipient domain is (`gmail.com` → `google`), else the domain, else `unknown`.
-    /// Rare rows (holds, DNS failures, expiries before any attempt): no cache.
-    pub(crate) fn group_of_recipient(&self, domain: Option<&str>) -> Arc<str> {
-        match domain {
-            Some(d) => Arc::from(self.mx_groups.mailbox_provider(d).unwrap_or(d)),
-            None => Arc::from("unknown"),
-        }
+    /// The group of a row that names no MX host: the provider whose own mailbox domain
+    /// the recipient's is (`gmail.com` → `google`); `None` for any other domain, which
+    /// is then its own group. Rare rows (holds, DNS failures, expiries before any
+    /// attempt): no cache.
+    pub(crate) fn mailbox_group(&self, domain: Option<&str>) -> Option<Arc<str>> {
+        domain.and_then(|d| self.mx_groups.mailbox_provider(d)).map(Arc::from)
     }
 
     /// The provider group or registrable domain of an MX host; `None` when the host

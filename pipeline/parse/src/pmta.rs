@@ -276,10 +276,12 @@ impl Normalizer {
         let mta = mta.split_once(';').map_or(mta, |(_, m)| m);
         let mx_name = mta.split([' ', '(']).next().unwrap_or("").trim();
         let mx_host = (!mx_name.is_empty()).then(|| lower(mx_name, &mut mx_buf));
-        let group = mx_host.and_then(|h| self.group_of_host(h));
         let (rcpt_hash, rcpt_domain) = split_recipient(&self.hasher, rcpt, &mut domain_buf);
-        let group = group.unwrap_or_else(|| self.group_of_recipient(rcpt_domain));
-        let mx_group: &str = &group;
+        let group = match mx_host {
+            Some(h) => self.group_of_host(h),
+            None => self.mailbox_group(rcpt_domain),
+        };
+        let mx_group = group.as_deref().or(rcpt_domain).unwrap_or("unknown");
         let vmta = Some(get(F::Vmta)).filter(|s| !s.is_empty());
         let source_ip = Some(get(F::SourceIp))
             .filter(|s| !s.is_empty())

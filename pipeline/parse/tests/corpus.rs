@@ -1471,7 +1471,8 @@ fn configured_handoff_ranges_apply_to_every_mta() {
             ("mixed:4", Outcome::Deferred, Some("142.250.102.27"), "google"),
             // Expiries count, but never at the filter their record names.
             ("mixed:5", Outcome::Expired, None, "google"),
-            ("mixed:7", Outcome::Delivered, Some("127.0.0.1"), "yahoo"),
+            // A hop seen by its IP alone is the recipient domain's, not its provider's.
+            ("mixed:7", Outcome::Delivered, Some("127.0.0.1"), "yahoo.com"),
             ("mixed:10", Outcome::Expired, None, "google"),
         ]
     );

@@ -192,10 +192,12 @@ impl Normalizer {
             self.scratch.domain = domain_buf;
             return self.stats.skip(SkipKind::Handoff);
         }
-        let group = mx_host.and_then(|h| self.group_of_host(h));
         let (rcpt_hash, rcpt_domain) = split_recipient(&self.hasher, d.address, &mut domain_buf);
-        let group = group.unwrap_or_else(|| self.group_of_recipient(rcpt_domain));
-        let mx_group: &str = &group;
+        let group = match mx_host {
+            Some(h) => self.group_of_host(h),
+            None => self.mailbox_group(rcpt_domain),
+        };
+        let mx_group = group.as_deref().or(rcpt_domain).unwrap_or("unknown");
         let instance = d.transport;
         let source_ip = d.interface.or_else(|| self.egress.lookup(host, instance.unwrap_or("")));
         let masked = redact_reply(reply, d.address);
@@ -255,7 +257,7 @@ impl Normalizer {
         let fallback_ip = d
             .interface
             .or_else(|| self.egress.lookup(host, d.transport.unwrap_or("")));
-        let fallback_group = self.group_of_recipient(rcpt_domain);
+        let mailbox_group = self.mailbox_group(rcpt_domain);
         let st = self.state.get_or_insert(host, id);
         let last = st
             .rcpts
@@ -276,7 +278,11 @@ impl Normalizer {
             recipient_hash: rcpt_hash,
             mx_host: last.as_ref().and_then(|l| l.mx_host()),
             mx_ip: last.as_ref().and_then(|l| l.mx_ip()),
-            mx_group: last.as_ref().map_or(&*fallback_group, |l| l.mx_group()),
+            mx_group: last
+                .as_ref()
+                .map_or(mailbox_group.as_deref().or(rcpt_domain).unwrap_or("unknown"), |l| {
+                    l.mx_group()
+                }),
             outcome: Outcome::Expired,
             class: Class::Expired,
             smtp_code: None,

@@ -188,10 +188,12 @@ impl Normalizer {
         let mut domain_buf = mem::take(&mut self.scratch.domain);
         let mx_host = hop.map(|(h, _)| lower(h, &mut mx_buf));
         let mx_ip = hop.and_then(|(_, ip)| ip);
-        let group = mx_host.and_then(|h| self.group_of_host(h));
         let (rcpt_hash, rcpt_domain) = split_recipient(&self.hasher, d.to, &mut domain_buf);
-        let group = group.unwrap_or_else(|| self.group_of_recipient(rcpt_domain));
-        let mx_group: &str = &group;
+        let group = match mx_host {
+            Some(h) => self.group_of_host(h),
+            None => self.mailbox_group(rcpt_domain),
+        };
+        let mx_group = group.as_deref().or(rcpt_domain).unwrap_or("unknown");
         let source_ip = self.egress.lookup(f.host, instance);
         // Mask before cutting: a cut inside an address would hide its `@` from the mask.
         let masked = redact_reply(response, d.to);
@@ -244,7 +246,9 @@ impl Normalizer {
         let hash = hash.unwrap_or(0);
         if outcome == Outcome::Deferred {
             let source_ip = self.egress.lookup(f.host, instance);
-            let pending = LastAttempt::new(source_ip, None, None, &self.group_of_recipient(domain));
+            let group = self.mailbox_group(domain);
+            let group = group.as_deref().or(domain).unwrap_or("unknown");
+            let pending = LastAttempt::new(source_ip, None, None, group);
             match self.state.get_or_insert(f.host, qid).rcpt_mut(hash, domain) {
                 Some(r) => {
                     r.pending.get_or_insert(pending);
