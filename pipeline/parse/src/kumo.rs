@@ -348,9 +348,11 @@ impl Normalizer {
             .filter(|n| !n.is_empty())
             .map(|n| lower(n, &mut mx_buf));
         let (rcpt_hash, rcpt_domain) = split_recipient(&self.hasher, rcpt, &mut domain_buf);
-        let group = match mx_host {
-            Some(h) => self.group_of_host(h),
-            None => self.mailbox_group(rcpt_domain),
+        let group = match (mx_host, mx_ip) {
+            (Some(h), _) => self.group_of_host(h),
+            (None, None) => self.mailbox_group(rcpt_domain),
+            // A hop seen by its IP alone is not the provider's (`MxGroups::mx_group`).
+            (None, Some(_)) => None,
         };
         let mx_group = group.as_deref().or(rcpt_domain).unwrap_or("unknown");
         let instance = rec.egress_source.as_deref();

@@ -277,9 +277,11 @@ impl Normalizer {
         let mx_name = mta.split([' ', '(']).next().unwrap_or("").trim();
         let mx_host = (!mx_name.is_empty()).then(|| lower(mx_name, &mut mx_buf));
         let (rcpt_hash, rcpt_domain) = split_recipient(&self.hasher, rcpt, &mut domain_buf);
-        let group = match mx_host {
-            Some(h) => self.group_of_host(h),
-            None => self.mailbox_group(rcpt_domain),
+        let group = match (mx_host, mx_ip) {
+            (Some(h), _) => self.group_of_host(h),
+            (None, None) => self.mailbox_group(rcpt_domain),
+            // A hop seen by its IP alone is not the provider's (`MxGroups::mx_group`).
+            (None, Some(_)) => None,
         };
         let mx_group = group.as_deref().or(rcpt_domain).unwrap_or("unknown");
         let vmta = Some(get(F::Vmta)).filter(|s| !s.is_empty());

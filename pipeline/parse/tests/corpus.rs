@@ -1479,3 +1479,36 @@ fn configured_handoff_ranges_apply_to_every_mta() {
     assert!(rejects.0.is_empty(), "{:?}", rejects.0);
     assert_eq!(n.stats().skipped(SkipKind::Handoff), 4);
 }
+
+/// A row with no MX host at all takes its recipient domain's provider; one whose hop
+/// is named by its IP alone keeps the recipient domain, as the hop may be anyone's.
+#[test]
+fn only_rows_with_no_hop_take_a_mailbox_domains_provider() {
+    let mut n = Normalizer::new(config(us("2026-11-28T00:00:00Z")));
+    let kumo = |peer: &str| {
+        format!(
+            r#"{{"type":"TransientFailure","id":"1d98","sender":"n@sender.example","recipient":"a@gmail.com","queue":"gmail.com","site":"","size":10,"response":{{"code":421,"enhanced_code":null,"content":"try later","command":"."}},"peer_address":{peer},"timestamp":1794268800,"num_attempts":1}}"#
+        )
+    };
+    let lines = [
+        kumo("null"),
+        kumo(r#"{"name":"","addr":"192.0.2.9"}"#),
+        "2026-11-08 10:00:00 1ajLoq-0001wC-Pk == xa@hotmail.com R=dnslookup T=remote_smtp defer (-53): retry time not reached for any host for 'hotmail.com'".to_owned(),
+        "Nov  8 08:00:03 mta-out1 postfix/smtp[2]: ABCDE12345: to=<c@yahoo.com>, relay=none, delay=1, delays=0/0/0/1, dsn=4.4.3, status=deferred (Host or domain name not found. Name service error for name=yahoo.com type=MX: Host not found, try again)".to_owned(),
+    ];
+    let (events, rejects) = normalize(&mut n, "hops", &lines);
+    assert!(rejects.0.is_empty(), "{:?}", rejects.0);
+    let got: Vec<_> = events
+        .iter()
+        .map(|e| (e.origin.as_str(), e.mx_group.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("hops:1", "google"),
+            ("hops:2", "gmail.com"),
+            ("hops:3", "microsoft"),
+            ("hops:4", "yahoo"),
+        ]
+    );
+}

@@ -193,9 +193,11 @@ impl Normalizer {
             return self.stats.skip(SkipKind::Handoff);
         }
         let (rcpt_hash, rcpt_domain) = split_recipient(&self.hasher, d.address, &mut domain_buf);
-        let group = match mx_host {
-            Some(h) => self.group_of_host(h),
-            None => self.mailbox_group(rcpt_domain),
+        let group = match (mx_host, mx_ip) {
+            (Some(h), _) => self.group_of_host(h),
+            (None, None) => self.mailbox_group(rcpt_domain),
+            // A hop seen by its IP alone is not the provider's (`MxGroups::mx_group`).
+            (None, Some(_)) => None,
         };
         let mx_group = group.as_deref().or(rcpt_domain).unwrap_or("unknown");
         let instance = d.transport;

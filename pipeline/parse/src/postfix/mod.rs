@@ -189,9 +189,11 @@ impl Normalizer {
         let mx_host = hop.map(|(h, _)| lower(h, &mut mx_buf));
         let mx_ip = hop.and_then(|(_, ip)| ip);
         let (rcpt_hash, rcpt_domain) = split_recipient(&self.hasher, d.to, &mut domain_buf);
-        let group = match mx_host {
-            Some(h) => self.group_of_host(h),
-            None => self.mailbox_group(rcpt_domain),
+        let group = match (mx_host, mx_ip) {
+            (Some(h), _) => self.group_of_host(h),
+            (None, None) => self.mailbox_group(rcpt_domain),
+            // A hop seen by its IP alone is not the provider's (`MxGroups::mx_group`).
+            (None, Some(_)) => None,
         };
         let mx_group = group.as_deref().or(rcpt_domain).unwrap_or("unknown");
         let source_ip = self.egress.lookup(f.host, instance);
