@@ -49,7 +49,20 @@ struct Entry {
 #[serde(deny_unknown_fields)]
 struct Manifest {
     run: String,
+    /// The `--format` (or config `format`) the run read its inputs as; absent in
+    /// records written before 2026-12-07.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    format: Option<String>,
     inputs: Vec<Entry>,
+}
+
+/// One input an earlier replay took.
+struct Taken {
+    fingerprint: Fingerprint,
+    run: String,
+    /// Its name then.
+    input: String,
+    format: Option<String>,
 }
 
 /// An input's first lines: its hash at each line end up to [`PREFIX`].
@@ -104,8 +117,8 @@ fn dir(out: &Path) -> PathBuf {
     out.join("_state").join("replayed")
 }
 
-/// What `out` has recorded: (fingerprint, run, the input's name then).
-fn known(out: &Path) -> Result<Vec<(Fingerprint, String, String)>> {
+/// What `out` has recorded.
+fn known(out: &Path) -> Result<Vec<Taken>> {
     let d = dir(out);
     let entries = match std::fs::read_dir(&d) {
         Ok(e) => e,
@@ -121,7 +134,12 @@ fn known(out: &Path) -> Result<Vec<(Fingerprint, String, String)>> {
         let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
         let m: Manifest =
             serde_json::from_str(&text).with_context(|| format!("{}: not a replay manifest", p.display()))?;
-        out.extend(m.inputs.into_iter().map(|i| (i.fingerprint, m.run.clone(), i.input)));
+        out.extend(m.inputs.into_iter().map(|i| Taken {
+            fingerprint: i.fingerprint,
+            run: m.run.clone(),
+            input: i.input,
+            format: m.format.clone(),
+        }));
     }
     Ok(out)
 }
@@ -203,8 +221,9 @@ fn discard(tmp: &Path) {
 }
 
 /// Refuses inputs that `out` already took, or that begin as another input of this
-/// run does (unless `again`); returns the run's record, not yet in place.
-pub fn check(out: &Path, run: &str, inputs: &[String], again: bool) -> Result<Pending> {
+/// run does (unless `again`); returns the run's record (inputs read as `format`), not
+/// yet in place.
+pub fn check(out: &Path, run: &str, inputs: &[String], format: &str, again: bool) -> Result<Pending> {
     let mut prefixes = Vec::new();
     for p in inputs {
         if let Some(prefix) = prefix(p)? {
@@ -214,9 +233,16 @@ pub fn check(out: &Path, run: &str, inputs: &[String], again: bool) -> Result<Pe
     if !again {
         let known = known(out)?;
         let mut refused = Vec::new();
+        let mut other_format = false;
         for (i, (p, prefix)) in prefixes.iter().enumerate() {
-            if let Some((_, run, then)) = known.iter().find(|(f, _, _)| prefix.begins_as(f)) {
-                refused.push(format!("{p} begins as {then} did, which replay {run} added"));
+            if let Some(t) = known.iter().find(|t| prefix.begins_as(&t.fingerprint)) {
+                let mut why = format!("{p} begins as {} did, which replay {} added", t.input, t.run);
+                // A log of several MTAs may have been read for one of them before.
+                if let Some(then) = t.format.as_deref().filter(|f| *f != format) {
+                    why.push_str(&format!(" reading it as format `{then}`"));
+                    other_format = true;
+                }
+                refused.push(why);
             } else if let Some((q, _)) = prefixes[..i].iter().find(|(_, other)| {
                 other.fingerprint().is_some_and(|f| prefix.begins_as(&f))
                     || prefix.fingerprint().is_some_and(|f| other.begins_as(&f))
@@ -227,9 +253,15 @@ pub fn check(out: &Path, run: &str, inputs: &[String], again: bool) -> Result<Pe
         if !refused.is_empty() {
             anyhow::bail!(
                 "{}: their lines would be counted twice in {}. Replay only the logs not read yet (rotated ones \
-                 keep their first lines), use another --out, or give --again to add them anyway",
+                 keep their first lines), use another --out, or give --again to add them anyway{}",
                 refused.join("; "),
-                out.display()
+                out.display(),
+                if other_format {
+                    " (a log read before as another format: --again adds what this format reads, and counts \
+                     twice only the lines both formats read)"
+                } else {
+                    ""
+                }
             );
         }
     }
@@ -237,6 +269,7 @@ pub fn check(out: &Path, run: &str, inputs: &[String], again: bool) -> Result<Pe
     let path = d.join(format!("{run}.json"));
     let m = Manifest {
         run: run.to_owned(),
+        format: Some(format.to_owned()),
         inputs: prefixes
             .iter()
             .filter_map(|(p, prefix)| {
@@ -343,31 +376,31 @@ mod tests {
         write(&b, &LINE.replace("ABC", "XYZ").repeat(40));
         write(&copy, &LINE.repeat(40));
         // Nothing recorded while the run goes, nor after one that found no events.
-        let pending = check(&out, "run-0", &[name(&a)], false).expect("nothing recorded yet");
+        let pending = check(&out, "run-0", &[name(&a)], "auto", false).expect("nothing recorded yet");
         assert!(known(&out).expect("known").is_empty());
         pending.commit(|_| false).expect("commit");
         assert!(known(&out).expect("known").is_empty());
         // A failed run (dropped, never committed) records nothing either.
-        drop(check(&out, "run-f", &[name(&a)], false).expect("check"));
+        drop(check(&out, "run-f", &[name(&a)], "auto", false).expect("check"));
         assert!(known(&out).expect("known").is_empty());
-        check(&out, "run-1", &[name(&a)], false)
+        check(&out, "run-1", &[name(&a)], "auto", false)
             .expect("check")
             .commit(|_| true)
             .expect("commit");
         let e = format!(
             "{:#}",
-            check(&out, "run-2", &[name(&b), name(&copy)], false).unwrap_err()
+            check(&out, "run-2", &[name(&b), name(&copy)], "auto", false).unwrap_err()
         );
         assert!(
             e.contains("copy.log begins as") && e.contains("a.log") && e.contains("run-1") && e.contains("--again"),
             "{e}"
         );
         assert!(!e.contains("b.log"), "{e}");
-        check(&out, "run-3", &[name(&copy)], true)
+        check(&out, "run-3", &[name(&copy)], "auto", true)
             .expect("again")
             .commit(|_| true)
             .expect("commit");
-        check(&out, "run-4", &[name(&b)], false)
+        check(&out, "run-4", &[name(&b)], "auto", false)
             .expect("another log")
             .commit(|_| true)
             .expect("commit");
@@ -376,16 +409,37 @@ mod tests {
         write(&c, &LINE.replace("ABC", "CCC").repeat(40));
         write(&e, &LINE.replace("ABC", "EEE").repeat(40));
         let (cn, en) = (name(&c), name(&e));
-        check(&out, "run-6", &[cn.clone(), en.clone()], false)
+        check(&out, "run-6", &[cn.clone(), en.clone()], "auto", false)
             .expect("new logs")
             .commit(|input| input == cn)
             .expect("commit");
-        assert!(check(&out, "run-7", std::slice::from_ref(&cn), false).is_err());
-        drop(check(&out, "run-8", &[en], false).expect("not recorded"));
+        let same = format!(
+            "{:#}",
+            check(&out, "run-7", std::slice::from_ref(&cn), "auto", false).unwrap_err()
+        );
+        assert!(!same.contains("reading it as format"), "{same}");
+        // Read before as another format: the refusal says which, and what --again does.
+        let other = format!(
+            "{:#}",
+            check(&out, "run-7", std::slice::from_ref(&cn), "exim", false).unwrap_err()
+        );
+        assert!(
+            other.contains("c.log did, which replay run-6 added reading it as format `auto`")
+                && other.contains("--again adds what this format reads"),
+            "{other}"
+        );
+        drop(check(&out, "run-8", &[en], "auto", false).expect("not recorded"));
         // Two inputs of one run that begin alike.
         let e = format!(
             "{:#}",
-            check(&d.path().join("fresh"), "run-5", &[name(&a), name(&copy)], false).unwrap_err()
+            check(
+                &d.path().join("fresh"),
+                "run-5",
+                &[name(&a), name(&copy)],
+                "auto",
+                false
+            )
+            .unwrap_err()
         );
         assert!(e.contains("copy.log begins as") && e.contains("a.log does"), "{e}");
     }

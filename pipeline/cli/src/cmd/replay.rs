@@ -48,7 +48,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     let run_id = run_id(now);
 
     let inputs = input::oldest_first(&a.inputs)?;
-    let pending = deferlog_app::replayed::check(&a.out, &run_id, &inputs, a.again)?;
+    let pending = deferlog_app::replayed::check(&a.out, &run_id, &inputs, &cfg.format, a.again)?;
     let counter = ByteCounter::default();
     let sources = inputs
         .iter()
