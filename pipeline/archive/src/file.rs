@@ -264,11 +264,15 @@ impl ParquetFile {
         Ok(())
     }
 
-    /// Writes the footer, syncs and renames into place; returns the final path.
+    /// Writes the footer, syncs and renames into place; returns the final path. A file
+    /// that cannot be finished leaves nothing behind.
     pub fn close(self) -> Result<PathBuf, ArchiveError> {
-        let staged = self.seal()?;
-        staged.publish()?;
-        Ok(staged.path)
+        let tmp = self.tmp.clone();
+        self.seal()
+            .and_then(|staged| staged.publish().map(|()| staged.path))
+            .inspect_err(|_| {
+                let _ = fs::remove_file(&tmp);
+            })
     }
 
     /// Writes the footer and syncs, leaving the file at its temporary name: durable,
@@ -338,7 +342,6 @@ fn other_schema() -> ParquetError {
 
 /// Writes `batches` to one file at `path` (even when empty, so readers see the schema).
 pub fn write_parquet(path: PathBuf, schema: SchemaRef, batches: &[RecordBatch]) -> Result<PathBuf, ArchiveError> {
-    let tmp = path.with_extension("parquet.tmp");
     let mut f = ParquetFile::create(path, schema)?;
     for b in batches {
         if let Err(e) = f.write(b) {
@@ -346,10 +349,7 @@ pub fn write_parquet(path: PathBuf, schema: SchemaRef, batches: &[RecordBatch]) 
             return Err(e);
         }
     }
-    // A file that cannot be finished leaves nothing behind.
-    f.close().inspect_err(|_| {
-        let _ = fs::remove_file(&tmp);
-    })
+    f.close()
 }
 
 #[cfg(test)]

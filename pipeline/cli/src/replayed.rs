@@ -14,6 +14,7 @@
 //!
 //! Owns only those manifest files; it never reads or writes the archive's data.
 
+use crate::engine::remove_with_empty_dirs;
 use crate::input::{self, ByteCounter};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -151,6 +152,8 @@ pub struct Pending {
     tmp: Option<PathBuf>,
     path: PathBuf,
     manifest: Manifest,
+    /// The archive: directories made for the record up to it go with an unused one.
+    out: PathBuf,
 }
 
 impl Pending {
@@ -165,26 +168,27 @@ impl Pending {
         let all = self.manifest.inputs.len();
         self.manifest.inputs.retain(|e| found_events_in(&e.input));
         if self.manifest.inputs.is_empty() {
-            discard(&tmp);
+            remove_with_empty_dirs(&tmp, &self.out);
             return Ok(());
         }
-        // The fewer inputs go to a file of their own: a subset that cannot be written
-        // leaves the whole record, and refusing an input later (there is --again) is
-        // better than counting one twice. The whole one goes only once the subset is
-        // in place.
-        let subset = self.path.with_extension("json.subset.tmp");
-        let from = if self.manifest.inputs.len() < all && write_synced(&subset, &self.manifest).is_ok() {
-            &subset
-        } else {
-            let _ = std::fs::remove_file(&subset);
-            &tmp
+        let rename = |from: &Path| {
+            std::fs::rename(from, &self.path)
+                .with_context(|| format!("renaming {} to {}", from.display(), self.path.display()))
         };
-        std::fs::rename(from, &self.path)
-            .with_context(|| format!("renaming {} to {}", from.display(), self.path.display()))?;
-        if *from != tmp {
-            let _ = std::fs::remove_file(&tmp);
+        // The fewer inputs go to a file of their own, and the whole record goes only
+        // once they are in place. A subset that cannot be written leaves the whole
+        // record: refusing an input later (there is --again) is better than counting
+        // one twice.
+        if self.manifest.inputs.len() < all {
+            let subset = self.path.with_extension("json.subset.tmp");
+            if write_synced(&subset, &self.manifest).is_ok() {
+                rename(&subset)?;
+                let _ = std::fs::remove_file(&tmp);
+                return Ok(());
+            }
+            let _ = std::fs::remove_file(&subset);
         }
-        Ok(())
+        rename(&tmp)
     }
 }
 
@@ -201,21 +205,11 @@ fn write_synced(path: &Path, m: &Manifest) -> Result<()> {
     write().with_context(|| format!("writing {}", path.display()))
 }
 
+/// A failed run records nothing: its manifest goes, with the directories made for it.
 impl Drop for Pending {
     fn drop(&mut self) {
         if let Some(tmp) = self.tmp.take() {
-            discard(&tmp);
-        }
-    }
-}
-
-/// Removes an unused manifest, and the directories made for it if they hold nothing
-/// else: a failed run leaves nothing behind.
-fn discard(tmp: &Path) {
-    let _ = std::fs::remove_file(tmp);
-    for d in tmp.ancestors().skip(1).take(2) {
-        if std::fs::remove_dir(d).is_err() {
-            break;
+            remove_with_empty_dirs(&tmp, &self.out);
         }
     }
 }
@@ -285,6 +279,7 @@ pub fn check(out: &Path, run: &str, inputs: &[String], format: &str, again: bool
             tmp: None,
             path,
             manifest: m,
+            out: out.to_path_buf(),
         });
     }
     std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
@@ -294,6 +289,7 @@ pub fn check(out: &Path, run: &str, inputs: &[String], format: &str, again: bool
         tmp: Some(tmp),
         path,
         manifest: m,
+        out: out.to_path_buf(),
     })
 }
 

@@ -178,27 +178,17 @@ impl StampParser {
         if b.first().is_some_and(u8::is_ascii_digit) {
             self.parse_rfc3339(b).is_some() || self.parse_local_any(b).is_some()
         } else {
-            bsd_shape(b).is_some()
+            bsd_fields(b).is_some()
         }
     }
 
     fn parse_bsd(&mut self, b: &[u8]) -> Option<(i64, usize)> {
-        let month = month_of(b.get(..3)?)?;
-        if b.get(3) != Some(&b' ') {
-            return None;
-        }
-        let mut i = 4;
-        if b.get(i) == Some(&b' ') {
-            i += 1;
-        }
-        let (day, n) = digits(&b[i..], 2)?;
-        i += n;
-        if b.get(i) != Some(&b' ') {
-            return None;
-        }
-        i += 1;
-        let (h, m, s) = hms(b.get(i..i + 8)?)?;
-        i += 8;
+        let Bsd {
+            month,
+            day,
+            time: (h, m, s),
+            len: i,
+        } = bsd_fields(b)?;
         let key = month * 10_000 + day * 100 + h;
         let base = match self.bsd_cache {
             Some((k, base)) if k == key => base,
@@ -274,9 +264,18 @@ impl StampParser {
     }
 }
 
-/// `Mmm dd HH:MM:SS` (or `Mmm  d`), the date not looked up.
-fn bsd_shape(b: &[u8]) -> Option<()> {
-    month_of(b.get(..3)?)?;
+/// The fields of a BSD stamp, the date not looked up.
+struct Bsd {
+    month: u32,
+    day: u32,
+    time: (u32, u32, u32),
+    /// Bytes it takes.
+    len: usize,
+}
+
+/// `Mmm dd HH:MM:SS` (or `Mmm  d`).
+fn bsd_fields(b: &[u8]) -> Option<Bsd> {
+    let month = month_of(b.get(..3)?)?;
     if b.get(3) != Some(&b' ') {
         return None;
     }
@@ -284,13 +283,18 @@ fn bsd_shape(b: &[u8]) -> Option<()> {
     if b.get(i) == Some(&b' ') {
         i += 1;
     }
-    let (_, n) = digits(b.get(i..)?, 2)?;
+    let (day, n) = digits(b.get(i..)?, 2)?;
     i += n;
     if b.get(i) != Some(&b' ') {
         return None;
     }
-    hms(b.get(i + 1..i + 9)?)?;
-    Some(())
+    let time = hms(b.get(i + 1..i + 9)?)?;
+    Some(Bsd {
+        month,
+        day,
+        time,
+        len: i + 9,
+    })
 }
 
 impl StampParser {

@@ -1308,6 +1308,14 @@ fn deliveries_to_loopback_are_handoffs_by_default() {
     assert_eq!(stats.lines, stats.accounted_lines());
 }
 
+/// The corpora's egress map with the default hand-offs: a host whose filter listens on
+/// loopback.
+fn filtered_host() -> Normalizer {
+    let mut cfg = two_ip_config();
+    cfg.handoffs = Handoffs::loopback();
+    Normalizer::new(cfg)
+}
+
 /// A message through Postfix's `content_filter` (amavis on 127.0.0.1:10024, back in
 /// on :10025 under a new queue id): the receiver's attempts are counted, once each,
 /// from the sending IP; the hops to the filter, delivered or not, are hand-offs.
@@ -1325,10 +1333,7 @@ fn a_message_through_a_content_filter_is_counted_once_per_receiver_attempt() {
         "Nov  8 08:15:00 mta-out1 postfix-ip1/lmtp[5]: 7A8B9C0D1E: to=<b@sender.example>, relay=none, delay=0.1, delays=0/0/0.1/0, dsn=4.4.1, status=deferred (connect to mail.sender.example[private/dovecot-lmtp]: No such file or directory)",
         "Nov  8 08:15:01 mta-out1 postfix-ip1/lmtp[5]: 7A8B9C0D1E: to=<b@sender.example>, relay=mail.sender.example[private/dovecot-lmtp], delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 <b@sender.example> Saved)",
     ];
-    // The default hand-offs, with the corpora's egress map.
-    let mut cfg = two_ip_config();
-    cfg.handoffs = Handoffs::loopback();
-    let mut n = Normalizer::new(cfg);
+    let mut n = filtered_host();
     let (events, rejects) = normalize(&mut n, "filter", &lines);
     let got: Vec<_> = events
         .iter()
@@ -1397,10 +1402,7 @@ fn recipients_held_at_a_down_filter_each_expire() {
         "Nov  8 10:00:00 mta-out1 postfix-ip1/smtp[2]: 1A2B3C4D5E: to=<d@gmail.com>, relay=none, delay=0.1, delays=0/0/0.1/0, dsn=4.4.1, status=deferred (connect to 127.0.0.1[127.0.0.1]:10024: Connection refused)",
         "Nov 13 08:00:00 mta-out1 postfix-ip1/qmgr[1]: 1A2B3C4D5E: from=<news@sender.example>, status=expired, returned to sender",
     ];
-    // The default hand-offs, with the corpora's egress map.
-    let mut cfg = two_ip_config();
-    cfg.handoffs = Handoffs::loopback();
-    let mut n = Normalizer::new(cfg);
+    let mut n = filtered_host();
     let (events, rejects) = normalize(&mut n, "down", &lines);
     let got: Vec<_> = events
         .iter()
