@@ -14,12 +14,9 @@ macro_rules! say {
 
 pub mod config;
 pub mod engine;
-mod feed;
 pub mod input;
 pub mod metrics;
 pub mod output;
 pub mod replayed;
-mod route;
 pub mod size;
-mod status;
 pub mod stream;
