@@ -47,6 +47,13 @@ impl Query {
         sql: include_str!("../../../queries/hourly_gauges.sql"),
         input: crate::Table::Hourly,
     };
+    /// Events → the MX groups in them, busiest first (`report`'s hint for an
+    /// `--mx-group` that matched nothing).
+    pub const MX_GROUPS: Query = Query {
+        name: "mx_groups",
+        sql: include_str!("../../../queries/mx_groups.sql"),
+        input: crate::Table::Events,
+    };
 }
 
 /// Every file in `queries/`; a test checks this list against the directory.
@@ -57,4 +64,5 @@ pub const ALL_QUERIES: &[Query] = &[
     Query::COUNTERS,
     Query::HOURLY_GAUGES,
     Query::DEFERRALS,
+    Query::MX_GROUPS,
 ];

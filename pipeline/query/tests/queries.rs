@@ -1066,3 +1066,34 @@ async fn hourly_gauges_show_the_latest_final_hour_per_ip_and_group() {
 ";
     assert_eq!(csv(&e.run(Query::HOURLY_GAUGES).await.expect("run")), want);
 }
+
+#[tokio::test]
+async fn mx_groups_lists_the_groups_of_the_filtered_events_busiest_first() {
+    let groups = |filter: EventFilter| async move {
+        let e = Engine::new();
+        e.register_events(EventSource::Batches(vec![batch(&sample())]), &filter)
+            .await
+            .expect("register");
+        csv(&e.run(Query::MX_GROUPS).await.expect("run"))
+    };
+    // [`sample`] by hand: google 5 events, yahoo 2, unknown 1.
+    assert_eq!(groups(EventFilter::default()).await, "google,5\nyahoo,2\nunknown,1\n");
+    // The other filters narrow what it lists: from 198.51.100.12, one yahoo event.
+    let from_12 = EventFilter {
+        source_ip: Some(SourceIp::Addr("198.51.100.12".into())),
+        ..EventFilter::default()
+    };
+    assert_eq!(groups(from_12).await, "yahoo,1\n");
+    // From 08:00: google's bounce and expiry.
+    let eight = EventFilter {
+        from_us: Some(ts("2026-11-08T08:00:00Z")),
+        ..EventFilter::default()
+    };
+    assert_eq!(groups(eight).await, "google,2\n");
+    // Ties by name: one expiry each for google and unknown.
+    let expired = EventFilter {
+        class: Some(Class::Expired),
+        ..EventFilter::default()
+    };
+    assert_eq!(groups(expired).await, "google,1\nunknown,1\n");
+}

@@ -6,11 +6,15 @@ use crate::config::parse_time;
 use crate::engine::{run_narrowed, run_query_within};
 use crate::output::{self, Format};
 use anyhow::{Context, Result, bail};
+use arrow::array::AsArray;
+use arrow::datatypes::{DataType, Int64Type};
 use deferlog_app::say;
+use deferlog_app::size::Size;
 use deferlog_archive::{EVENTS_DIR, HOURLY_DIR, REJECTS_DIR};
 use deferlog_event::Class;
 use deferlog_query::{EventFilter, EventSource, Query, SourceIp};
 use deferlog_stream::STATE_DIR;
+use std::path::Path;
 
 pub fn run(r: ReportCommand) -> Result<()> {
     match r {
@@ -112,7 +116,73 @@ fn report(a: ReportArgs, what: Report, class: Option<Class>, lookahead_us: Optio
         Report::Deferrals => run_narrowed(Query::DEFERRALS, source, &filter, memory),
     }
     .with_context(|| format!("{} report over {}", what.name(), a.data.display()))?;
+    if let Some(group) = &filter.mx_group
+        && batches.iter().all(|b| b.num_rows() == 0)
+    {
+        name_the_groups(&a.data, &filter, group, memory);
+    }
     output::write(format, &batches, &mut std::io::stdout().lock())
+}
+
+/// How many of the archive's groups [`name_the_groups`] names.
+const GROUPS_NAMED: usize = 8;
+
+/// After `--mx-group` matched no row: the groups the archive's events do have under
+/// the other filters, busiest first, unless `group` is one of them (then the other
+/// filters left nothing). A misspelt group, or a provider under a name of its own
+/// `mx_groups` file, shows at once instead of as an empty report.
+fn name_the_groups(data: &Path, filter: &EventFilter, group: &str, memory: Option<&Size>) {
+    let events = data.join(EVENTS_DIR);
+    if !events.is_dir() {
+        return;
+    }
+    let others = EventFilter {
+        mx_group: None,
+        lookahead_us: None,
+        ..filter.clone()
+    };
+    let batches = match run_query_within(Query::MX_GROUPS, EventSource::Dir(events), &others, memory) {
+        Ok(b) => b,
+        Err(e) => return say!("deferlog report: the archive's MX groups could not be listed: {e:#}"),
+    };
+    let mut groups = Vec::new();
+    for b in &batches {
+        // VARCHAR may come as either string layout.
+        let names = arrow::compute::cast(b.column(0), &DataType::Utf8);
+        let (Ok(names), Some(events)) = (names, b.column(1).as_primitive_opt::<Int64Type>()) else {
+            return;
+        };
+        let names = names.as_string::<i32>();
+        groups.extend((0..b.num_rows()).map(|i| (names.value(i).to_owned(), events.value(i))));
+    }
+    if groups.is_empty() || groups.iter().any(|(g, _)| g == group) {
+        return;
+    }
+    let named: Vec<String> = groups
+        .iter()
+        .take(GROUPS_NAMED)
+        .enumerate()
+        .map(|(i, (g, n))| {
+            if i == 0 {
+                format!("{g} ({n} events)")
+            } else {
+                format!("{g} ({n})")
+            }
+        })
+        .collect();
+    let more = match groups.len().saturating_sub(GROUPS_NAMED) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    say!(
+        "deferlog report: no event has mx_group {group:?}; the archive's events{} are in {}{more}",
+        if others == EventFilter::default() {
+            ""
+        } else {
+            " under the other filters"
+        },
+        named.join(", ")
+    );
 }
 
 /// `--source-ip`: an address in any spelling, or `unknown` for rows with none.

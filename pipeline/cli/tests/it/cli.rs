@@ -150,6 +150,64 @@ fn the_shipped_config_validates_and_maps_the_generated_fleet() {
     }
 }
 
+/// Three deliveries to gmail.com and a deferral by outlook.com, each its MX's group:
+/// `google` and `microsoft` (README, MX groups).
+const FOUR_ATTEMPTS: &str = "\
+2026-11-28T10:00:01.000000+00:00 mta1 postfix/smtp[2101]: 4A1B2C3D4E: to=<ann@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=1.2, delays=0.1/0/0.5/0.6, dsn=2.0.0, status=sent (250 2.0.0 OK  1764324001 a1si123 - gsmtp)
+2026-11-28T10:00:02.000000+00:00 mta1 postfix/smtp[2101]: 5B2C3D4E5F: to=<bob@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=1.1, delays=0.1/0/0.5/0.5, dsn=2.0.0, status=sent (250 2.0.0 OK  1764324002 b2si456 - gsmtp)
+2026-11-28T10:00:03.000000+00:00 mta1 postfix/smtp[2102]: 6C3D4E5F6A: to=<cy@outlook.com>, relay=outlook-com.olc.protection.outlook.com[52.101.0.1]:25, delay=2, delays=0.1/0/1/0.9, dsn=4.7.650, status=deferred (host outlook-com.olc.protection.outlook.com[52.101.0.1] said: 451 4.7.650 The mail server [198.51.100.11] has been temporarily rate limited due to IP reputation. (in reply to MAIL FROM command))
+2026-11-28T10:00:04.000000+00:00 mta1 postfix/smtp[2101]: 7D4E5F6A7B: to=<dee@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=1, delays=0.1/0/0.5/0.4, dsn=2.0.0, status=sent (250 2.0.0 OK  1764324004 c3si789 - gsmtp)
+";
+
+#[test]
+fn a_report_for_an_mx_group_with_no_events_names_the_groups_there_are() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("mail.log");
+    std::fs::write(&log, FOUR_ATTEMPTS).expect("write");
+    let out = dir.path().join("archive");
+    ok(deferlog()
+        .arg("replay")
+        .arg("--out")
+        .arg(&out)
+        .arg(&log)
+        .output()
+        .expect("replay"));
+    let report = |kind: &str, filters: &[&str]| {
+        let o = deferlog()
+            .args(["report", kind, "--data"])
+            .arg(&out)
+            .args(filters)
+            .output()
+            .expect("report");
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        (ok(o), err)
+    };
+    // The mailbox domain, not the MX's group: both reports empty, and the groups the
+    // archive has named, busiest first.
+    for kind in ["hourly", "deferrals"] {
+        let (rows, err) = report(kind, &["--mx-group", "gmail"]);
+        assert!(rows.trim_end().ends_with("(no rows)"), "{rows}");
+        assert_eq!(
+            err,
+            "deferlog report: no event has mx_group \"gmail\"; the archive's events are in google (3 events), \
+             microsoft (1)\n",
+            "{kind}"
+        );
+    }
+    // Under the other filters: only what they keep.
+    let (_, err) = report("hourly", &["--mx-group", "gmail", "--source-ip", "unknown"]);
+    assert!(
+        err.contains("events under the other filters are in google (3 events), microsoft (1)\n"),
+        "{err}"
+    );
+    // The group is there and the other filters leave nothing: no hint.
+    let (rows, err) = report("hourly", &["--mx-group", "google", "--source-ip", "192.0.2.1"]);
+    assert!(rows.trim_end().ends_with("(no rows)") && err.is_empty(), "{rows}{err}");
+    // A group with rows: no hint either.
+    let (rows, err) = report("hourly", &["--mx-group", "MICROSOFT"]);
+    assert!(rows.contains("microsoft") && err.is_empty(), "{rows}{err}");
+}
+
 #[test]
 fn report_on_a_missing_archive_says_what_to_do() {
     let o = deferlog()
