@@ -5,7 +5,10 @@
 //! puts the line at most [`FUTURE_TOLERANCE_DAYS`] after it (January lines read on New
 //! Year's Eve), else the reference's year, unless that puts the line more than those
 //! days after the reference, in which case the year before (December lines read in
-//! January).
+//! January). With a reach set (the stream: the reference is the record's arrival, and
+//! a line is not logged days after it arrived), "those days" is the reach, rounded up
+//! to whole days: last December's lines produced to Kafka in early December are last
+//! year's, not stamps weeks ahead.
 
 use chrono::{Datelike, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -15,6 +18,7 @@ use std::str::FromStr;
 pub const FUTURE_TOLERANCE_DAYS: i64 = 31;
 
 const US: i64 = 1_000_000;
+const DAY_US: i64 = 86_400 * US;
 
 /// 2200-01-01T00:00:00Z in µs. Event times are kept as nanoseconds by DataFusion's
 /// time functions, which end in 2262; a stamp past this is a broken clock or a
@@ -127,6 +131,8 @@ impl StampParser {
 
     pub fn set_max_ahead(&mut self, max_ahead_us: Option<i64>) {
         self.max_ahead_us = max_ahead_us;
+        // The reach decides the year of BSD stamps.
+        self.bsd_cache = None;
     }
 
     /// `us` if it can be an event's time: plausible at all, and not further past the
@@ -141,7 +147,7 @@ impl StampParser {
     pub fn set_reference(&mut self, reference_us: i64) {
         self.reference_us = reference_us;
         // Called per record by the stream: only a new day can change anything.
-        let day = reference_us.div_euclid(86_400_000_000);
+        let day = reference_us.div_euclid(DAY_US);
         if day == self.reference_day {
             return;
         }
@@ -203,7 +209,10 @@ impl StampParser {
 
     fn bsd_hour_base(&self, month: u32, day: u32, hour: u32) -> Option<i64> {
         let year = self.reference.year();
-        let near = |d: NaiveDate| (d - self.reference).num_days() <= FUTURE_TOLERANCE_DAYS;
+        let days_ahead = self
+            .max_ahead_us
+            .map_or(FUTURE_TOLERANCE_DAYS, |m| m.max(0).saturating_add(DAY_US - 1) / DAY_US);
+        let near = |d: NaiveDate| (d - self.reference).num_days() <= days_ahead;
         let date = match (
             NaiveDate::from_ymd_opt(year + 1, month, day),
             NaiveDate::from_ymd_opt(year, month, day),
@@ -533,8 +542,14 @@ mod tests {
         assert!(p.parse(b"2026-11-29T09:59:59Z host").is_some());
         assert_eq!(p.parse(b"2026-11-29T10:00:01Z host"), None);
         assert_eq!(p.parse_local(b"2026-12-01 07:15:00 1ajLoq"), None);
-        // A BSD stamp a week ahead would read as this year: too far all the same.
-        assert_eq!(p.parse(b"Dec  5 10:00:00 host"), None);
+        // A BSD stamp more than the reach's day ahead is last year's (a backfill of last
+        // December's log produced in late November), not a stamp a week ahead.
+        assert_eq!(p.parse(b"Dec  5 10:00:00 host"), Some((us("2025-12-05T10:00:00Z"), 15)));
+        assert_eq!(p.parse(b"Dec 29 08:00:00 host"), Some((us("2025-12-29T08:00:00Z"), 15)));
+        assert_eq!(p.parse(b"Jan  6 08:00:00 host"), Some((us("2026-01-06T08:00:00Z"), 15)));
+        // Within the reach's day: this year, and still held to the reach itself.
+        assert_eq!(p.parse(b"Nov 29 09:00:00 host"), Some((us("2026-11-29T09:00:00Z"), 15)));
+        assert_eq!(p.parse(b"Nov 29 11:00:00 host"), None);
         assert!(p.parse(b"Nov 28 12:00:00 host").is_some());
     }
 

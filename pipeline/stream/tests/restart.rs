@@ -513,6 +513,26 @@ fn an_event_from_a_clock_ahead_does_not_close_the_hours_of_now() {
 }
 
 #[test]
+fn last_decembers_log_produced_in_december_is_last_years_not_weeks_ahead() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut proc = holding(dir.path(), 1, |_| {});
+    // A backfill: last December's lines reach the broker on 2026-12-07 at 09:30.
+    let dec7 = nov1(9, 30) + 36 * 24 * 3_600_000_000;
+    let mut feed = Feed::new(1, dec7 / 1000);
+    feed.send(&mut proc, 0, &delivery("Dec 29 08:00:00", "a"), Instant::now());
+    feed.send(&mut proc, 0, &delivery("Dec  9 08:00:00", "b"), Instant::now());
+    // Within a day of arrival: this year's (a clock a little ahead).
+    feed.send(&mut proc, 0, &delivery("Dec  7 10:00:00", "c"), Instant::now());
+    proc.checkpoint(true, Instant::now()).expect("stop");
+    let stats = &proc.status()[0].stats;
+    assert_eq!(stats.rejected(RejectReason::BadTimestamp), 0);
+    let rows = query_rows(&dir.path().join("hourly"));
+    for hour in ["2025-12-29T08", "2025-12-09T08", "2026-12-07T10"] {
+        assert!(rows.iter().any(|r| r.starts_with(hour)), "{hour}: {rows:?}");
+    }
+}
+
+#[test]
 fn a_backlog_behind_the_watermark_is_revised_into_its_hours_not_dropped() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut proc = holding(dir.path(), 2, |c| {
