@@ -194,7 +194,9 @@ impl Exporter {
             }
             let before = s.exported.get(&k).copied().unwrap_or(0);
             if let Some(c) = self.counters.get(&family) {
-                // First sight creates the series even at 0, so dashboards see it.
+                // First sight creates the series at its count: no scrape sees a 0
+                // before it, which is why the rules and panels count a series born
+                // in their window whole (README, Metrics).
                 c.with_label_values(&labels).inc_by(v.saturating_sub(before));
             }
             s.exported.insert(k, v.max(before));
