@@ -58,7 +58,26 @@ impl Config {
             }
             let format = format_of(&mut p, origin, &format!("kafka.topics[{i}].format"), &t.format);
             let te = &t.tenant;
+            // A key that does not go with `from` is a mistake, not something to drop.
+            let from = te.from.as_deref().unwrap_or("fixed");
+            for (key, set, applies) in [
+                ("value", te.value.is_some(), from == "fixed"),
+                ("name", te.name.is_some(), from == "header"),
+            ] {
+                if set && !applies && ["fixed", "key", "header"].contains(&from) {
+                    p.note(format!(
+                        "{origin}: key `kafka.topics[{i}].tenant.{key}` does not go with from = {from:?}"
+                    ));
+                }
+            }
             let tenant = match te.from.as_deref() {
+                Some("fixed") if te.value.as_deref().is_none_or(|v| v.trim().is_empty()) => {
+                    p.note(format!(
+                        "{origin}: key `kafka.topics[{i}].tenant.value` is needed with from = \"fixed\" (without \
+                         `tenant`, a topic's records get the top-level `tenant`)"
+                    ));
+                    continue;
+                }
                 None | Some("fixed") => TenantFrom::Fixed(te.value.clone().unwrap_or_else(|| self.tenant.clone())),
                 Some("key") => TenantFrom::Key,
                 Some("header") => match &te.name {

@@ -196,6 +196,31 @@ fn run_settings_name_the_key_that_is_wrong() {
         "{base}[[kafka.topics]]\nname = \"mail\"\ntenant = {{ from = \"header\" }}"
     ));
     assert!(e.contains("kafka.topics[0].tenant.name"), "{e}");
+    // A fixed tenant needs its value, and a key that does not go with `from` is named
+    // rather than dropped.
+    for (tenant, key) in [
+        ("{ from = \"fixed\" }", "tenant.value` is needed"),
+        ("{ from = \"fixed\", value = \" \" }", "tenant.value` is needed"),
+        (
+            "{ from = \"key\", value = \"acme\" }",
+            "tenant.value` does not go with from = \"key\"",
+        ),
+        (
+            "{ from = \"key\", name = \"t\" }",
+            "tenant.name` does not go with from = \"key\"",
+        ),
+        (
+            "{ value = \"acme\", name = \"t\" }",
+            "tenant.name` does not go with from = \"fixed\"",
+        ),
+        (
+            "{ from = \"header\", name = \"t\", value = \"a\" }",
+            "tenant.value` does not go with from = \"header\"",
+        ),
+    ] {
+        let e = err(&format!("{base}[[kafka.topics]]\nname = \"mail\"\ntenant = {tenant}"));
+        assert!(e.contains(&format!("kafka.topics[0].{key}")), "{tenant}: {e}");
+    }
     let e = err(&format!(
         "{base}[[kafka.topics]]\nname = \"m\"\n[stream]\nbatch_rows = 0"
     ));
