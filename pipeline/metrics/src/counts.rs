@@ -18,6 +18,7 @@ pub enum Family {
     Rejects,
     Skipped,
     LateEvents,
+    LateUnmerged,
     CorrelationEvictions,
     StateFolded,
 }
@@ -32,6 +33,7 @@ impl Family {
         Family::Rejects,
         Family::Skipped,
         Family::LateEvents,
+        Family::LateUnmerged,
         Family::CorrelationEvictions,
         Family::StateFolded,
     ];
@@ -47,6 +49,7 @@ impl Family {
             Family::Rejects => "rejects",
             Family::Skipped => "skipped",
             Family::LateEvents => "late_events",
+            Family::LateUnmerged => "late_unmerged",
             Family::CorrelationEvictions => "correlation_evictions",
             Family::StateFolded => "state_folded",
         }
@@ -66,6 +69,7 @@ impl Family {
             Family::Rejects => "deferlog_rejects_total",
             Family::Skipped => "deferlog_skipped_lines_total",
             Family::LateEvents => "deferlog_late_events_total",
+            Family::LateUnmerged => "deferlog_late_events_unmerged_total",
             Family::CorrelationEvictions => "deferlog_correlation_evictions_total",
             Family::StateFolded => "deferlog_state_folded_events_total",
         }
@@ -81,6 +85,10 @@ impl Family {
             Family::Rejects => "Input kept in the dead-letter output, by MTA and reason.",
             Family::Skipped => "Log lines that are not delivery events, by kind.",
             Family::LateEvents => "Events whose hour had already been written; the hour is written again.",
+            Family::LateUnmerged => {
+                "Late events whose hour was closed longer ago than keep_closed_hours: in the event archive, not in \
+                 the hourly rows."
+            }
             Family::CorrelationEvictions => "Queue ids dropped from full correlation state.",
             Family::StateFolded => {
                 "Events counted under `other` label values because a scope's series limit was reached."
@@ -93,7 +101,11 @@ impl Family {
             Family::Attempts => &["tenant", "source_ip", "mx_group", "mx_host", "outcome"],
             Family::Deferrals => &["tenant", "source_ip", "mx_group", "class"],
             Family::Expiries => &["tenant", "source_ip", "mx_group"],
-            Family::Records | Family::LateEvents | Family::CorrelationEvictions | Family::StateFolded => &[],
+            Family::Records
+            | Family::LateEvents
+            | Family::LateUnmerged
+            | Family::CorrelationEvictions
+            | Family::StateFolded => &[],
             Family::Events => &["mta"],
             Family::Rejects => &["mta", "reason"],
             Family::Skipped => &["kind"],

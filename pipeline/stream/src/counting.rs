@@ -46,6 +46,7 @@ fn mta_label(mta: Option<Mta>) -> &'static str {
 pub fn count_health(c: &mut Counts, counters: &Counters, stats: &Stats) {
     c.set(key(Family::Records, &[]), counters.records);
     c.set(key(Family::LateEvents, &[]), counters.late_events);
+    c.set(key(Family::LateUnmerged, &[]), counters.late_forgotten);
     c.set(key(Family::CorrelationEvictions, &[]), stats.evictions);
     // Counted where rows fold (`Counts::add_delivery`); shown at 0 until then, so an
     // alert on its rate has data from the start.
@@ -100,5 +101,18 @@ mod tests {
         assert_eq!(c.total(Family::Rejects), 10);
         let folded = key(Family::StateFolded, &[]);
         assert!(c.iter().any(|(k, n)| k == folded && n == 0), "exported at 0");
+    }
+
+    #[test]
+    fn late_events_too_late_for_their_hour_row_are_counted_apart() {
+        let counters = Counters {
+            late_events: 5,
+            late_forgotten: 2,
+            ..Counters::default()
+        };
+        let mut c = Counts::default();
+        count_health(&mut c, &counters, &Stats::default());
+        assert_eq!(c.get(&key(Family::LateEvents, &[])), 5);
+        assert_eq!(c.get(&key(Family::LateUnmerged, &[])), 2);
     }
 }
