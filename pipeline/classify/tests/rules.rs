@@ -167,6 +167,9 @@ fn mta_own_messages_classify_without_a_code() {
 fn replies_classify_by_their_own_code_and_status() {
     let c = Classifier::builtin();
     let cases = [
+        // The receiving Postfix could not write its queue file: its trouble, not a
+        // hold of the sender's (`local`).
+        ("451 4.3.0 Error: queue file write error", Class::Other),
         (
             "421-4.7.28 [203.0.113.42] Our system has detected an unusual rate of 421-4.7.28 unsolicited mail",
             Class::RateLimit,
