@@ -5,15 +5,18 @@
 //!   first); the rest are summed into `mx_host="other"`. Admission is for good: a host
 //!   admitted later keeps what it had counted under `other` there (its base), so no
 //!   series ever goes down.
-//! - Tenant budget: at most `budget` delivery series per tenant; a series first seen
-//!   when the tenant is full is counted under `source_ip`, `mx_group` and `mx_host`
-//!   `other` instead, for good.
+//! - Tenant budget: about `budget` delivery series per tenant, admitted a sending IP ×
+//!   MX group pair at a time: a pair first seen while the tenant has room gets its
+//!   attempts, deferrals and expiries series (the evidence for one destination is only
+//!   useful whole, and a pair has a few dozen series at most: `top_k` hosts + 1 per
+//!   outcome, a class each); one first seen when the tenant is full is counted under
+//!   `source_ip`, `mx_group` and `mx_host` `other` instead, for good.
 //!
 //! Both decisions live in the [`Ledger`], so a restart renders the same series.
 
 use crate::counts::{Family, key, split};
 use crate::ledger::Ledger;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 pub const OTHER: &str = "other";
 
@@ -83,9 +86,13 @@ pub fn render(ledger: &mut Ledger, top_k: usize, budget: usize) -> Rendered {
     admit(ledger, top_k);
     let mut out = Rendered::default();
     let mut per_tenant: HashMap<String, usize> = HashMap::new();
+    // Pairs admitted: every delivery family's first labels are tenant, source_ip and
+    // mx_group, and host folding keeps them.
+    let mut pairs: HashSet<[String; 3]> = HashSet::new();
     for k in &ledger.budgeted {
         if let Some((_, l)) = split(k) {
             *per_tenant.entry(l[0].to_owned()).or_default() += 1;
+            pairs.insert(pair_of(&l));
         }
     }
     let mut folded_hosts: BTreeSet<(&str, &str)> = BTreeSet::new();
@@ -123,13 +130,14 @@ pub fn render(ledger: &mut Ledger, top_k: usize, budget: usize) -> Rendered {
         for (rk, rv) in parts {
             let placed = ledger.budgeted.contains(&rk) || to_budget.contains(&rk) || {
                 let n = per_tenant.entry(l[0].to_owned()).or_default();
-                if *n < budget {
+                let pair = pair_of(&l);
+                let admit = pairs.contains(&pair) || *n < budget;
+                if admit {
                     *n += 1;
+                    pairs.insert(pair);
                     to_budget.insert(rk.clone());
-                    true
-                } else {
-                    false
                 }
+                admit
             };
             let rk = if placed {
                 rk
@@ -150,6 +158,11 @@ pub fn render(ledger: &mut Ledger, top_k: usize, budget: usize) -> Rendered {
     out
 }
 
+/// The (tenant, source_ip, mx_group) of a delivery series' labels.
+fn pair_of(l: &[&str]) -> [String; 3] {
+    [l[0], l[1], l[2]].map(str::to_owned)
+}
+
 /// The tenant's overflow series of a family: every label but tenant and the
 /// outcome/class is `other`.
 fn overflow_key(family: Family, raw: &[&str], rendered: &str) -> String {
@@ -167,15 +180,23 @@ mod tests {
     use crate::counts::{Counts, DeliveryRow};
 
     fn attempts(c: &mut Counts, tenant: &str, host: &str, n: u64) {
+        attempts_from(c, tenant, "192.0.2.1", host, n);
+    }
+
+    fn attempts_from(c: &mut Counts, tenant: &str, source_ip: &str, host: &str, n: u64) {
+        delivery(c, tenant, source_ip, host, ("delivered", "none"), n);
+    }
+
+    fn delivery(c: &mut Counts, tenant: &str, source_ip: &str, host: &str, (outcome, class): (&str, &str), n: u64) {
         c.add_delivery(
             &DeliveryRow {
                 tenant,
                 mta: "postfix",
-                source_ip: "192.0.2.1",
+                source_ip,
                 mx_group: "microsoft",
                 mx_host: host,
-                outcome: "delivered",
-                class: "none",
+                outcome,
+                class,
                 events: n,
             },
             usize::MAX,
@@ -247,8 +268,8 @@ mod tests {
     fn a_tenant_over_its_budget_counts_new_series_in_its_overflow() {
         let mut l = Ledger::new();
         let mut c = Counts::default();
-        attempts(&mut c, "small", "a", 1);
-        attempts(&mut c, "small", "b", 2);
+        attempts_from(&mut c, "small", "192.0.2.1", "a", 1);
+        attempts_from(&mut c, "small", "192.0.2.2", "a", 2);
         attempts(&mut c, "big", "a", 3);
         l.commit("s", &c);
         let r = render(&mut l, 10, 1);
@@ -270,5 +291,52 @@ mod tests {
         assert_eq!(total, 6);
         // The decision holds on the next render.
         assert_eq!(render(&mut l, 10, 1).series, r.series);
+    }
+
+    #[test]
+    fn the_budget_admits_a_sending_ip_and_mx_group_whole() {
+        let mut l = Ledger::new();
+        let mut c = Counts::default();
+        // Room for two series: 192.0.2.1's first attempts take it, and its deferrals
+        // (keys after every attempts key) and another host's attempts come with it.
+        delivery(&mut c, "t", "192.0.2.1", "a", ("delivered", "none"), 5);
+        delivery(&mut c, "t", "192.0.2.1", "a", ("deferred", "connection_limit"), 3);
+        delivery(&mut c, "t", "192.0.2.1", "b", ("delivered", "none"), 1);
+        delivery(&mut c, "t", "192.0.2.2", "a", ("deferred", "connection_limit"), 4);
+        l.commit("s", &c);
+        let r = render(&mut l, 10, 2);
+        let deferrals = series_of(&r, Family::Deferrals);
+        let d = |ip: &str| {
+            vec![
+                "t".to_owned(),
+                ip.to_owned(),
+                "microsoft".to_owned(),
+                "connection_limit".to_owned(),
+            ]
+        };
+        assert_eq!(deferrals.get(&d("192.0.2.1")), Some(&3));
+        assert_eq!(deferrals.get(&d("other")), None);
+        // 192.0.2.2 came when the tenant was full: all of it in the overflow.
+        let overflow = vec![
+            "t".to_owned(),
+            "other".to_owned(),
+            "other".to_owned(),
+            "connection_limit".to_owned(),
+        ];
+        assert_eq!(deferrals.get(&overflow), Some(&4));
+        let attempts = series_of(&r, Family::Attempts);
+        assert_eq!(attempts.len(), 4, "{attempts:?}");
+        assert_eq!(attempts.values().sum::<u64>(), 13);
+        // A new cause for the admitted pair later is its own series too.
+        delivery(&mut c, "t", "192.0.2.1", "a", ("deferred", "rate_limit"), 2);
+        l.commit("s", &c);
+        let r = render(&mut l, 10, 2);
+        let rate = vec![
+            "t".to_owned(),
+            "192.0.2.1".to_owned(),
+            "microsoft".to_owned(),
+            "rate_limit".to_owned(),
+        ];
+        assert_eq!(series_of(&r, Family::Deferrals).get(&rate), Some(&2));
     }
 }

@@ -64,8 +64,8 @@ pub struct MetricsSettings {
     /// `mx_host` series per MX group; other hosts are counted as `mx_host="other"`.
     #[serde(default = "default_top_k")]
     pub mx_host_top_k: usize,
-    /// Delivery series per tenant; past it, new series count in the tenant's
-    /// `other` series.
+    /// Delivery series per tenant, admitted a sending IP × MX group pair at a time;
+    /// past it, new pairs count in the tenant's `other` series.
     #[serde(default = "default_tenant_series_budget")]
     pub tenant_series_budget: usize,
     /// Delivery label sets one partition keeps in its checkpoint before folding new
