@@ -175,10 +175,12 @@ pub(crate) fn newest_per_partition<T>(items: &mut Vec<T>, key: impl Fn(&T) -> (&
 /// what reaches no hourly row.
 fn part_text(p: &PartitionStatus, lag: Option<i64>, now: Option<Instant>) -> String {
     let lag = lag.map_or("?".to_owned(), |l| l.to_string());
-    let mut s = format!(
-        "{}/{} @{} lag {lag} open {}h",
-        p.topic, p.partition, p.next_offset, p.open_hours
-    );
+    // A partition held but never read has no position yet (its offset is -1).
+    let at = match p.next_offset {
+        o if o < 0 => "nothing read yet".to_owned(),
+        o => format!("@{o}"),
+    };
+    let mut s = format!("{}/{} {at} lag {lag} open {}h", p.topic, p.partition, p.open_hours);
     // Why the watermark says none while hours are open: a partition whose records
     // hold no delivery event (a quiet or inbound-only host).
     if let Some((until, now)) = p.holds_watermark_until.zip(now)
@@ -334,6 +336,12 @@ mod tests {
                 "mail/3 @120 lag 0 open 0h"
             );
         }
+        // Held but never read: no offset to show.
+        let unread = PartitionStatus {
+            next_offset: -1,
+            ..status(None)
+        };
+        assert_eq!(part_text(&unread, None, None), "mail/3 nothing read yet lag ? open 0h");
     }
 
     #[test]
