@@ -183,7 +183,7 @@ fn run_counts_a_topic_exactly_stops_on_sigterm_and_agrees_with_replay() {
             std::fs::read_to_string(&log).is_ok_and(|t| {
                 t.lines().any(|l| {
                     l.starts_with(&every_record)
-                        && (0..6).all(|p| l.contains(&format!("mail/{p} @")))
+                        && (0..6).all(|p| l.contains(&format!("mail/{p} ")))
                         && l.contains(" lag ")
                 })
             })
