@@ -24,8 +24,9 @@ pub enum Command {
     /// Reports over the archive.
     #[command(subcommand)]
     Report(ReportCommand),
-    /// Any SQL over the archive: tables `events` (DeliveryEvent rows) and `hourly`
-    /// (stored hourly rows, with scope, revision and final), as `queries/` reads them.
+    /// Any SQL over the archive: tables `events` (DeliveryEvent rows), `hourly`
+    /// (stored hourly rows, with scope, revision and final), as `queries/` reads them,
+    /// and `rejects` (dead letters: mta, reason, origin, raw bytes).
     Sql(SqlArgs),
     /// Classify an SMTP reply (or one reply per stdin line).
     Classify(ClassifyArgs),

@@ -577,11 +577,15 @@ pub fn archive_dir(data: &Path) -> Result<()> {
 /// SQL a user wrote, over an archive's tables: `events` (its `events/`) and `hourly`
 /// (its `hourly/`), each registered when the archive has it.
 pub fn run_sql(archive: &Path, sql: &str, memory: Option<&Size>) -> Result<Vec<RecordBatch>> {
-    let tables: Vec<(Table, PathBuf)> = [(Table::Events, EVENTS_DIR), (Table::Hourly, HOURLY_DIR)]
-        .into_iter()
-        .map(|(t, d)| (t, archive.join(d)))
-        .filter(|(_, d)| d.is_dir())
-        .collect();
+    let tables: Vec<(Table, PathBuf)> = [
+        (Table::Events, EVENTS_DIR),
+        (Table::Hourly, HOURLY_DIR),
+        (Table::Rejects, REJECTS_DIR),
+    ]
+    .into_iter()
+    .map(|(t, d)| (t, archive.join(d)))
+    .filter(|(_, d)| d.is_dir())
+    .collect();
     archive_dir(archive)?;
     if tables.is_empty() {
         anyhow::bail!(

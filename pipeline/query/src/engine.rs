@@ -27,6 +27,9 @@ pub enum Table {
     Partials,
     /// Stored hourly rows with scope, revision and final.
     Hourly,
+    /// Dead letters (`rejects/`): MTA, reason, origin and raw bytes; no time, no
+    /// sender, so a filter on those keeps none of them.
+    Rejects,
 }
 
 impl Table {
@@ -35,6 +38,7 @@ impl Table {
             Table::Events => "events",
             Table::Partials => "partials",
             Table::Hourly => "hourly",
+            Table::Rejects => "rejects",
         }
     }
 
@@ -43,6 +47,7 @@ impl Table {
             Table::Events => event_schema(),
             Table::Partials => partial_schema(),
             Table::Hourly => hourly_schema(),
+            Table::Rejects => deferlog_event::reject_schema(),
         }
     }
 }

@@ -77,13 +77,21 @@ impl EventFilter {
     /// The conditions on `table`. Events are cut at `from`/`to` exactly; tables of
     /// hourly rows keep every hour that overlaps `[from, to)`.
     pub fn exprs_for(&self, table: Table) -> Vec<Expr> {
+        if table == Table::Rejects {
+            // Dead letters have none of the columns a filter selects on.
+            return if *self == EventFilter::default() {
+                Vec::new()
+            } else {
+                vec![lit(false)]
+            };
+        }
         let mut out = self.time_exprs(table);
         out.extend(self.sender_exprs());
         if let Some(class) = self.class {
             out.push(match table {
                 Table::Events => text(c::CLASS, class.as_str()),
                 // Hourly rows have no class: none is of this one.
-                Table::Partials | Table::Hourly => lit(false),
+                Table::Partials | Table::Hourly | Table::Rejects => lit(false),
             });
         }
         out
@@ -102,7 +110,9 @@ impl EventFilter {
     fn time_exprs(&self, table: Table) -> Vec<Expr> {
         let (time, from, to) = match table {
             Table::Events => (c::EVENT_TIME, self.from_us, self.to_us),
-            Table::Partials | Table::Hourly => (h::HOUR, self.from_us.map(hour_of), self.to_us.map(end_hour)),
+            Table::Partials | Table::Hourly | Table::Rejects => {
+                (h::HOUR, self.from_us.map(hour_of), self.to_us.map(end_hour))
+            }
         };
         let from = from.map(|f| col(time).gt_eq(ts(f)));
         let to = to.map(|t| col(time).lt(ts(t)));

@@ -32,12 +32,12 @@ pub struct LocalEngine {
     state: SessionState,
     /// The input tables, registered in `state`'s catalog, in [`TABLES`]' order (the
     /// slots `run` picks).
-    tables: [Arc<MemTable>; 3],
+    tables: [Arc<MemTable>; 4],
     /// Optimized logical plans by query name.
     plans: HashMap<&'static str, LogicalPlan>,
 }
 
-const TABLES: [Table; 3] = [Table::Events, Table::Partials, Table::Hourly];
+const TABLES: [Table; 4] = [Table::Events, Table::Partials, Table::Hourly, Table::Rejects];
 
 impl std::fmt::Debug for LocalEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -65,7 +65,12 @@ impl LocalEngine {
                 .map(Arc::new)
                 .map_err(df_err("register input"))
         };
-        let tables = [table(TABLES[0])?, table(TABLES[1])?, table(TABLES[2])?];
+        let tables = [
+            table(TABLES[0])?,
+            table(TABLES[1])?,
+            table(TABLES[2])?,
+            table(TABLES[3])?,
+        ];
         for (t, provider) in TABLES.iter().zip(&tables) {
             ctx.register_table(t.name(), provider.clone())
                 .map_err(df_err("register input"))?;
@@ -86,6 +91,7 @@ impl LocalEngine {
             Table::Events => 0,
             Table::Partials => 1,
             Table::Hourly => 2,
+            Table::Rejects => 3,
         };
         // As `MemTable::try_new` checks: a plan indexes columns by the table's schema.
         let schema = self.tables[slot].schema();

@@ -612,6 +612,17 @@ fn sql_runs_the_query_files_and_the_users_own_over_the_archive() {
         })
         .sum();
     assert_eq!(sql(&["SELECT count(*) AS n FROM events"]), format!("n\n{want}\n"));
+    // The dead letters too, as the Parquet reader reads their files.
+    let mut by_reason = std::collections::BTreeMap::<String, u64>::new();
+    for r in crate::support::reject_reasons(&out.join("rejects")) {
+        *by_reason.entry(r).or_default() += 1;
+    }
+    assert!(!by_reason.is_empty(), "the generated log has junk lines");
+    let want: String = by_reason.iter().map(|(r, n)| format!("{r},{n}\n")).collect();
+    assert_eq!(
+        sql(&["SELECT reason, count(*) AS n FROM rejects GROUP BY 1 ORDER BY 1"]),
+        format!("reason,n\n{want}")
+    );
     // A directory that is not an archive, and SQL that does not parse, are errors.
     let o = deferlog()
         .args(["sql", "--data"])
