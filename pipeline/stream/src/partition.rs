@@ -477,7 +477,7 @@ impl Partition {
     /// The time now by the records: the newest ingest time read plus the time since
     /// the last record. Not the host's clock, so that a partition read behind (a
     /// backlog) is in the hours it reads.
-    pub(crate) fn clock_us(&self, now: Instant) -> Option<i64> {
+    fn clock_us(&self, now: Instant) -> Option<i64> {
         let since = now.duration_since(self.last_record?).as_micros();
         Some(self.ingest_us.saturating_add(i64::try_from(since).unwrap_or(i64::MAX)))
     }

@@ -354,11 +354,7 @@ impl Processor {
     /// is active from its assignment until it has read no event for the idle timeout
     /// (records that are not events, such as a host's inbound lines, do not count);
     /// an active partition that has not delivered an event yet holds the watermark
-    /// where it is (it may be about to deliver old hours). With every partition idle
-    /// (a topic gone quiet), the min over them of their clocks (the newest broker
-    /// timestamp and the time since) − allowed lateness: the last hours close once
-    /// they are over by the records' time, instead of waiting for traffic that may
-    /// not come. Never goes back.
+    /// where it is (it may be about to deliver old hours). Never goes back.
     fn advance_watermark(&mut self, now: Instant) -> i64 {
         let mut mark: Option<i64> = None;
         for p in self.parts.iter() {
@@ -371,16 +367,11 @@ impl Processor {
             let m = m.saturating_sub(self.cfg.lateness_us);
             mark = Some(mark.map_or(m, |x| x.min(m)));
         }
-        // Every partition idle: their clocks, or their newest events where those are
-        // ahead (a host's clock a little fast). A partition that has read nothing has
-        // no say.
+        // Every partition idle: the min over all of them.
         let mark = mark.or_else(|| {
             self.parts
                 .iter()
-                .filter_map(|p| match (p.clock_us(now), p.max_event_us) {
-                    (Some(c), m) => Some(m.map_or(c, |m| m.max(c))),
-                    (None, m) => m,
-                })
+                .filter_map(|p| p.max_event_us)
                 .map(|m| m.saturating_sub(self.cfg.lateness_us))
                 .min()
         });

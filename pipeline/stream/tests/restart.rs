@@ -513,37 +513,6 @@ fn an_event_from_a_clock_ahead_does_not_close_the_hours_of_now() {
 }
 
 #[test]
-fn a_topic_gone_quiet_closes_its_last_hours_by_the_records_clock() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let mut proc = holding(dir.path(), 2, |c| {
-        c.lateness_us = 10 * 60 * 1_000_000;
-        c.idle_timeout = Duration::from_secs(60);
-    });
-    let start = Instant::now();
-    // Both partitions read events of 07:00 and 08:00 as they happen, then nothing.
-    let mut feed = Feed::new(2, nov1(8, 20) / 1000);
-    feed.send(&mut proc, 0, &delivery("Nov  1 07:50:00", "a"), start);
-    feed.send(&mut proc, 1, &delivery("Nov  1 08:15:00", "b"), start);
-    feed.send(&mut proc, 0, &delivery("Nov  1 08:19:00", "c"), start);
-    // Still within the idle timeout: 07:00 is over by the events (08:15 − 10 min),
-    // 08:00 open.
-    proc.checkpoint(false, start + Duration::from_secs(30))
-        .expect("checkpoint");
-    assert!(wrote_row(dir.path(), "2026-11-01T07:00:00Z", true));
-    assert!(!wrote_row(dir.path(), "2026-11-01T08:00:00Z", true));
-    // 08:20 + 45 min by the records' clock: 09:05, less the 10 minutes allowed late,
-    // is not past 09:00 yet.
-    proc.checkpoint(false, start + Duration::from_secs(45 * 60))
-        .expect("checkpoint");
-    assert!(!wrote_row(dir.path(), "2026-11-01T08:00:00Z", true));
-    // At 09:11 by that clock, 08:00 is over and final, with no record since.
-    proc.checkpoint(false, start + Duration::from_secs(51 * 60))
-        .expect("checkpoint");
-    assert!(wrote_row(dir.path(), "2026-11-01T08:00:00Z", true));
-    assert_eq!(proc.watermark_us(), nov1(9, 1));
-}
-
-#[test]
 fn last_decembers_log_produced_in_december_is_last_years_not_weeks_ahead() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut proc = holding(dir.path(), 1, |_| {});
