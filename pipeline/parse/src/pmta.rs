@@ -2,8 +2,8 @@
 //!
 //! Columns are whatever the file's header line (`type,timeLogged,...`) names; until
 //! one is seen, PowerMTA's documented default order is assumed. `d` is a delivery,
-//! `b` a bounce (an expiry when its status is `x.4.7` or its diagnostic says the
-//! message expired), `t`/`tq` a deferral; `r`, `f`, `rb`, `rs` (received, feedback,
+//! `b` a bounce (an expiry when its own status is `x.4.7` or temporary (`4.x.x`), its
+//! `bounceCat` is `message-expired`, or its diagnostic says the message expired), `t`/`tq` a deferral; `r`, `f`, `rb`, `rs` (received, feedback,
 //! remote bounce or status reported later) are not attempts. A record names its own
 //! sending IP (`dlvSourceIp`, else the egress map with `vmta` as the instance) and
 //! receiver (`dlvDestinationIp`, `dsnMta`); correlation state (per queue id and
@@ -33,6 +33,7 @@ enum F {
     DsnStatus,
     DsnDiag,
     DsnMta,
+    BounceCat,
     SourceIp,
     DestinationIp,
     Size,
@@ -42,7 +43,7 @@ enum F {
     MessageId,
 }
 
-const FIELDS: usize = 15;
+const FIELDS: usize = 16;
 
 fn field_of(name: &str) -> Option<F> {
     Some(match name {
@@ -54,6 +55,7 @@ fn field_of(name: &str) -> Option<F> {
         "dsnStatus" => F::DsnStatus,
         "dsnDiag" => F::DsnDiag,
         "dsnMta" => F::DsnMta,
+        "bounceCat" => F::BounceCat,
         "dlvSourceIp" => F::SourceIp,
         // Spelled both ways in published field lists.
         "dlvDestinationIp" | "dlvDesintationIp" => F::DestinationIp,
@@ -248,12 +250,19 @@ impl Normalizer {
         let reply = diag.split_once(';').map_or(diag, |(_, r)| r).trim();
         let status = get(F::DsnStatus).split(' ').next().unwrap_or("");
         let (code, enhanced) = split_reply(reply);
-        let enhanced = enhanced.or((!status.is_empty()).then_some(status));
+        // A bounce PowerMTA gives up on after temporary failures (`bounce-after`) keeps
+        // the last reply in its diagnostic (`421 4.7.0 [TSS04] ...`), so the record's
+        // own status (4.4.7, or 4.x.x: nothing permanent was said) and category tell
+        // the expiry, not the reply.
         let expired = outcome == Outcome::Bounced
-            && (enhanced.is_some_and(|e| e.get(1..) == Some(".4.7"))
+            && (status.starts_with('4')
+                || status.get(1..) == Some(".4.7")
+                || get(F::BounceCat) == "message-expired"
+                || enhanced.is_some_and(|e| e.get(1..) == Some(".4.7"))
                 || ["expired", "too long in queue", "queue lifetime"]
                     .iter()
                     .any(|w| contains_ignoring_case(diag, w)));
+        let enhanced = enhanced.or((!status.is_empty()).then_some(status));
         let outcome = if expired { Outcome::Expired } else { outcome };
         // An expiry whose record names a hand-off address has no receiver: the message
         // never got past the filter.

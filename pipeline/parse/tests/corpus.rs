@@ -882,6 +882,72 @@ fn powermta_attempts_are_numbered_and_an_expiry_goes_to_the_last_attempt() {
 }
 
 #[test]
+fn powermta_expiries_are_told_by_the_records_own_status_not_the_last_reply() {
+    let mut n = Normalizer::new(config(us("2026-11-20T00:00:00Z")));
+    let head = "type,timeLogged,timeQueued,orig,rcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,bounceCat,dlvSourceIp,dlvDestinationIp";
+    let b = |rcpt: &str, status: &str, diag: &str, cat: &str| {
+        format!(
+            r#"b,2026-11-11 10:00:00-0500,2026-11-08 09:59:00-0500,s@example.com,{rcpt},failed,{status},"{diag}",dns;mx.example (192.0.2.1),{cat},198.51.100.50,192.0.2.1"#
+        )
+    };
+    let lines = [
+        head.to_owned(),
+        // Given up after bounce-after: the diagnostic is the last temporary reply.
+        b(
+            "a@yahoo.com",
+            "4.4.7 (delivery time expired)",
+            "smtp;421 4.7.0 [TSS04] Messages from 198.51.100.50 temporarily deferred",
+            "message-expired",
+        ),
+        b(
+            "b@outlook.com",
+            "5.4.7 (delivery time expired)",
+            "smtp;451 4.7.650 The mail server has been temporarily rate limited",
+            "message-expired",
+        ),
+        b(
+            "c@example.org",
+            "4.4.1 (no answer from host)",
+            "smtp;connect timed out",
+            "message-expired",
+        ),
+        b(
+            "d@example.org",
+            "4.4.1 (no answer from host)",
+            "smtp;connect timed out",
+            "",
+        ),
+        // Permanent replies are bounces.
+        b(
+            "e@example.org",
+            "5.1.1 (bad destination mailbox address)",
+            "smtp;550 5.1.1 user unknown",
+            "bad-mailbox",
+        ),
+        b(
+            "f@example.org",
+            "5.7.1 (delivery not authorized, message refused)",
+            "smtp;550 5.7.1 policy",
+            "policy-related",
+        ),
+    ];
+    let (sink, rejects) = normalize(&mut n, "pmta-expiries", &lines);
+    assert!(rejects.0.is_empty(), "{:?}", rejects.0);
+    let got: Vec<_> = sink.iter().map(|e| (e.outcome, e.class)).collect();
+    assert_eq!(
+        got,
+        [
+            (Outcome::Expired, Class::Expired),
+            (Outcome::Expired, Class::Expired),
+            (Outcome::Expired, Class::Expired),
+            (Outcome::Expired, Class::Expired),
+            (Outcome::Bounced, Class::Recipient),
+            (Outcome::Bounced, Class::Policy),
+        ]
+    );
+}
+
+#[test]
 fn lines_forwarded_with_a_priority_or_as_rfc_5424_are_read_as_files_are() {
     let mut n = Normalizer::new(config(us("2026-11-20T00:00:00Z")));
     let tail = "3mfHGL1r9gzyQP: to=<a@example.net>, relay=example.com[127.0.0.1]:25, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok)";
