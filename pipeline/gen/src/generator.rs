@@ -188,7 +188,12 @@ impl Generator {
                 _ => (a.mx.host, a.mx.group),
             };
             self.truth.record(hour, source, host, group, outcome);
-            msg.rcpts[a.rcpt].last_written = Some((host, group));
+            // A deferral naming no receiver (a hold, a DNS failure): an expiry after it
+            // goes where the recipient was last refused, if anywhere.
+            let last = &mut msg.rcpts[a.rcpt].last_written;
+            if !host.is_empty() || !last.is_some_and(|(h, _)| !h.is_empty()) {
+                *last = Some((host, group));
+            }
             msg.rcpts[a.rcpt].written_attempts += 1;
             msg.rcpts[a.rcpt].last_ip = Some(a.ip);
         }

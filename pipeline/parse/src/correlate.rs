@@ -107,6 +107,10 @@ impl LastAttempt {
     pub fn mx_ip(&self) -> Option<&str> {
         self.part(2)
     }
+    /// Whether the attempt named the host or address it went to.
+    pub fn has_receiver(&self) -> bool {
+        self.mx_host().is_some() || self.mx_ip().is_some()
+    }
     pub fn mx_group(&self) -> &str {
         self.text.get(self.ends[2] as usize..).unwrap_or_default()
     }
@@ -159,12 +163,18 @@ impl QueueState {
     }
 
     /// Counts an attempt for a recipient and, while it is deferred, where the attempt
-    /// went (`deferred_to`: an expiry is attributed there). Returns its attempt number;
-    /// `None` once the queue id holds the most recipients tracked.
+    /// went (`deferred_to`: an expiry is attributed there). A deferral that names no
+    /// receiver (the MTA's own hold, `retry time not reached`; a DNS failure) keeps the
+    /// receiver tried before, if any: that is where the recipient was last refused.
+    /// Returns its attempt number; `None` once the queue id holds the most recipients
+    /// tracked.
     pub fn attempt(&mut self, hash: u64, domain: Option<&str>, deferred_to: Option<LastAttempt>) -> Option<u32> {
         let r = self.rcpt_mut(hash, domain)?;
         r.attempts += 1;
-        r.pending = deferred_to;
+        r.pending = match (deferred_to, r.pending.take()) {
+            (Some(now), Some(before)) if !now.has_receiver() && before.has_receiver() => Some(before),
+            (now, _) => now,
+        };
         Some(r.attempts)
     }
 

@@ -500,6 +500,48 @@ fn every_delivery_line_of_the_exim_corpus() {
 }
 
 #[test]
+fn an_exim_expiry_after_its_own_holds_goes_where_the_last_real_try_went() {
+    let mut cfg = config(us("2026-11-20T00:00:00Z"));
+    cfg.default_host = "exim-host".into();
+    let mut n = Normalizer::new(cfg);
+    let lines = [
+        "2026-11-08 10:00:00 1ajLoq-0001wC-Pk == b1@yahoo.com R=dnslookup T=remote_smtp defer (-44) H=mta5.am0.yahoodns.net [67.195.204.72] I=[198.51.100.12]:40002: SMTP error from remote mail server after RCPT TO:<b1@yahoo.com>: 421 4.7.0 [TSS04] Messages from 198.51.100.12 temporarily deferred due to unexpected volume or user complaints",
+        "2026-11-08 10:30:00 1ajLoq-0001wC-Pk == b1@yahoo.com routing defer (-51): retry time not reached",
+        "2026-11-08 11:00:00 1ajLoq-0001wC-Pk == b1@yahoo.com R=dnslookup T=remote_smtp defer (-53): retry time not reached for any host",
+        "2026-11-12 10:00:00 1ajLoq-0001wC-Pk ** b1@yahoo.com: retry timeout exceeded",
+        // Held from the start, never tried: the expiry has no MX.
+        "2026-11-08 10:00:00 1ajLoq-0001wD-Pk == c1@yahoo.com routing defer (-51): retry time not reached",
+        "2026-11-12 10:00:00 1ajLoq-0001wD-Pk ** c1@yahoo.com: retry timeout exceeded",
+    ];
+    let (sink, rejects) = normalize(&mut n, "exim-holds", &lines);
+    assert!(rejects.0.is_empty(), "{:?}", rejects.0);
+    let got: Vec<_> = sink
+        .iter()
+        .map(|e| {
+            (
+                e.outcome,
+                e.class,
+                e.source_ip.as_deref(),
+                e.mx_host.as_deref(),
+                e.attempt,
+            )
+        })
+        .collect();
+    let (ip, yahoo) = (Some("198.51.100.12"), Some("mta5.am0.yahoodns.net"));
+    assert_eq!(
+        got,
+        [
+            (Outcome::Deferred, Class::Reputation, ip, yahoo, Some(1)),
+            (Outcome::Deferred, Class::Local, None, None, Some(2)),
+            (Outcome::Deferred, Class::Local, None, None, Some(3)),
+            (Outcome::Expired, Class::Expired, ip, yahoo, None),
+            (Outcome::Deferred, Class::Local, None, None, Some(1)),
+            (Outcome::Expired, Class::Expired, None, None, None),
+        ]
+    );
+}
+
+#[test]
 fn exim_cutoffs_are_expiries_and_hosts_are_found_in_every_deferral_shape() {
     let mut cfg = config(us("2026-11-20T00:00:00Z"));
     cfg.default_host = "exim-host".into();
