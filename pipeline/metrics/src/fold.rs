@@ -5,12 +5,13 @@
 //!   first); the rest are summed into `mx_host="other"`. Admission is for good: a host
 //!   admitted later keeps what it had counted under `other` there (its base), so no
 //!   series ever goes down.
-//! - Tenant budget: about `budget` delivery series per tenant, admitted a sending IP ×
-//!   MX group pair at a time: a pair first seen while the tenant has room gets its
+//! - Tenant budget: `budget` delivery series per tenant, admitted a sending IP × MX
+//!   group pair at a time: a pair first seen while the tenant has room gets its
 //!   attempts, deferrals and expiries series (the evidence for one destination is only
-//!   useful whole, and a pair has a few dozen series at most: `top_k` hosts + 1 per
-//!   outcome, a class each); one first seen when the tenant is full is counted under
-//!   `source_ip`, `mx_group` and `mx_host` `other` instead, for good.
+//!   useful whole); one first seen when the tenant is full is counted under
+//!   `source_ip`, `mx_group` and `mx_host` `other` instead, for good. An admitted
+//!   pair's later series (a new cause, host or outcome) still get their own while the
+//!   tenant is under twice its budget, so the overshoot is bounded.
 //!
 //! Both decisions live in the [`Ledger`], so a restart renders the same series.
 
@@ -131,7 +132,12 @@ pub fn render(ledger: &mut Ledger, top_k: usize, budget: usize) -> Rendered {
             let placed = ledger.budgeted.contains(&rk) || to_budget.contains(&rk) || {
                 let n = per_tenant.entry(l[0].to_owned()).or_default();
                 let pair = pair_of(&l);
-                let admit = pairs.contains(&pair) || *n < budget;
+                let room = if pairs.contains(&pair) {
+                    budget.saturating_mul(2)
+                } else {
+                    budget
+                };
+                let admit = *n < room;
                 if admit {
                     *n += 1;
                     pairs.insert(pair);
@@ -297,14 +303,14 @@ mod tests {
     fn the_budget_admits_a_sending_ip_and_mx_group_whole() {
         let mut l = Ledger::new();
         let mut c = Counts::default();
-        // Room for two series: 192.0.2.1's first attempts take it, and its deferrals
-        // (keys after every attempts key) and another host's attempts come with it.
+        // Room for three series: 192.0.2.1's attempts take it, and its deferrals (keys
+        // after every attempts key) come with it, up to twice the budget.
         delivery(&mut c, "t", "192.0.2.1", "a", ("delivered", "none"), 5);
         delivery(&mut c, "t", "192.0.2.1", "a", ("deferred", "connection_limit"), 3);
         delivery(&mut c, "t", "192.0.2.1", "b", ("delivered", "none"), 1);
         delivery(&mut c, "t", "192.0.2.2", "a", ("deferred", "connection_limit"), 4);
         l.commit("s", &c);
-        let r = render(&mut l, 10, 2);
+        let r = render(&mut l, 10, 3);
         let deferrals = series_of(&r, Family::Deferrals);
         let d = |ip: &str| {
             vec![
@@ -327,16 +333,24 @@ mod tests {
         let attempts = series_of(&r, Family::Attempts);
         assert_eq!(attempts.len(), 4, "{attempts:?}");
         assert_eq!(attempts.values().sum::<u64>(), 13);
-        // A new cause for the admitted pair later is its own series too.
+        // A new cause for the admitted pair later is its own series too (5 of 6)...
         delivery(&mut c, "t", "192.0.2.1", "a", ("deferred", "rate_limit"), 2);
         l.commit("s", &c);
-        let r = render(&mut l, 10, 2);
-        let rate = vec![
-            "t".to_owned(),
-            "192.0.2.1".to_owned(),
-            "microsoft".to_owned(),
-            "rate_limit".to_owned(),
-        ];
-        assert_eq!(series_of(&r, Family::Deferrals).get(&rate), Some(&2));
+        let r = render(&mut l, 10, 3);
+        let of = |ip: &str, class: &str| vec!["t".to_owned(), ip.to_owned(), "microsoft".to_owned(), class.to_owned()];
+        assert_eq!(
+            series_of(&r, Family::Deferrals).get(&of("192.0.2.1", "rate_limit")),
+            Some(&2)
+        );
+        // ... up to twice the budget; past it, into the overflow.
+        delivery(&mut c, "t", "192.0.2.1", "a", ("deferred", "greylist"), 1);
+        delivery(&mut c, "t", "192.0.2.1", "a", ("deferred", "tls"), 1);
+        l.commit("s", &c);
+        let r = render(&mut l, 10, 3);
+        let deferrals = series_of(&r, Family::Deferrals);
+        assert_eq!(deferrals.get(&of("192.0.2.1", "greylist")), Some(&1), "the 6th series");
+        assert_eq!(deferrals.get(&of("192.0.2.1", "tls")), None);
+        let overflow = |class: &str| vec!["t".to_owned(), "other".to_owned(), "other".to_owned(), class.to_owned()];
+        assert_eq!(deferrals.get(&overflow("tls")), Some(&1), "past twice the budget");
     }
 }
