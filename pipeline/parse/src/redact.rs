@@ -35,10 +35,16 @@ pub fn redact_addresses(text: &[u8]) -> Cow<'_, [u8]> {
                 .iter()
                 .rposition(|c| c.is_ascii_whitespace() || matches!(c, b'<' | b','))
                 .map_or(copied, |p| copied + p + 1),
-            _ => before
-                .iter()
-                .rposition(|b| !is_local_char(*b))
-                .map_or(copied, |p| copied + p + 1),
+            _ => {
+                let from = before
+                    .iter()
+                    .rposition(|b| !is_local_char(*b))
+                    .map_or(copied, |p| copied + p + 1);
+                // A quote that opens no quoted local part (this one ends in no quote)
+                // opens the string around the address (`"sender":"jane@x"` in a JSON
+                // record): kept, so the record stays what it was.
+                from + text[from..at].iter().take_while(|b| **b == b'"').count()
+            }
         };
         // `to=jane@x` in a log line: the key is not part of the address.
         if let Some(p) = TO.rfind(&text[start..at]) {
@@ -194,6 +200,18 @@ mod tests {
         assert_eq!(
             r(b"Q: to=56597@continuity.delivery, relay"),
             "Q: to=*@continuity.delivery, relay"
+        );
+    }
+
+    #[test]
+    fn quotes_around_an_address_are_kept() {
+        assert_eq!(
+            r(br#"{"sender":"user@shop.example","recipient": "bob.x@y.org","n":1}"#),
+            r#"{"sender":"*@shop.example","recipient": "*@y.org","n":1}"#
+        );
+        assert_eq!(
+            redact_addresses_str(r#"say "jane@x.com" twice"#),
+            r#"say "*@x.com" twice"#
         );
     }
 
