@@ -102,6 +102,20 @@ fn mta_own_messages_classify_without_a_code() {
             Class::Local,
         ),
         ("retry time not reached", Class::Local),
+        // KumoMTA's own: its configuration refused to try, or the network failed.
+        (
+            "KumoMTA internal: failed to connect to any candidate hosts: All failures are related to having an unplumbed source address",
+            Class::Local,
+        ),
+        (
+            "451 4.4.4 KumoMTA internal: MX consisted solely of hosts on the skip_hosts list",
+            Class::Local,
+        ),
+        (
+            "KumoMTA internal: failed to resolve MX for example.com: no such domain",
+            Class::Network,
+        ),
+        ("KumoMTA internal: Timed Out waiting 60s to write Data", Class::Network),
         ("Retry time not yet reached", Class::Local),
         (
             "connect to intern.nl[194.109.6.98]:25: Connection timed out",
@@ -170,6 +184,13 @@ fn replies_classify_by_their_own_code_and_status() {
         // The receiving Postfix could not write its queue file: its trouble, not a
         // hold of the sender's (`local`).
         ("451 4.3.0 Error: queue file write error", Class::Other),
+        // Gmail refusing the session at EHLO ("usually ... a Denial of Service ... at the
+        // HELO stage", Google's SMTP error list): too many connections, or too fast.
+        (
+            "421 4.7.0 Try again later, closing connection. (EHLO) - gsmtp",
+            Class::ConnectionLimit,
+        ),
+        ("451 Zu viele Verbindungen von Ihrer IP", Class::ConnectionLimit),
         (
             "421-4.7.28 [203.0.113.42] Our system has detected an unusual rate of 421-4.7.28 unsolicited mail",
             Class::RateLimit,
@@ -285,10 +306,6 @@ fn replies_classify_by_their_own_code_and_status() {
         (
             "550 5.7.23 The message was rejected because of Sender Policy Framework violation",
             Class::Auth,
-        ),
-        (
-            "421 4.7.0 Try again later, closing connection. (EHLO) - gsmtp",
-            Class::Other,
         ),
         ("452 4.3.1 Insufficient system storage", Class::Other),
     ];
