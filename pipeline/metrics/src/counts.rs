@@ -84,7 +84,10 @@ impl Family {
             Family::Events => "DeliveryEvents produced, by MTA.",
             Family::Rejects => "Input kept in the dead-letter output, by MTA and reason.",
             Family::Skipped => "Log lines that are not delivery events, by kind.",
-            Family::LateEvents => "Events whose hour had already been written; the hour is written again.",
+            Family::LateEvents => {
+                "Events whose hour had already been written; the hour is written again (unless it closed more \
+                 than keep_closed_hours ago: see deferlog_late_events_unmerged_total)."
+            }
             Family::LateUnmerged => {
                 "Late events whose hour was closed longer ago than keep_closed_hours: in the event archive, not in \
                  the hourly rows."

@@ -174,13 +174,13 @@ fn name_the_groups(data: &Path, filter: &EventFilter, group: &str, memory: Optio
         0 => String::new(),
         n => format!(" and {n} more"),
     };
+    let (which, there) = if others == EventFilter::default() {
+        ("", "")
+    } else {
+        (" under the other filters", " there")
+    };
     say!(
-        "deferlog report: no event has mx_group {group:?}; the archive's events{} are in {}{more}",
-        if others == EventFilter::default() {
-            ""
-        } else {
-            " under the other filters"
-        },
+        "deferlog report: no event{which} has mx_group {group:?}; the archive's events{there} are in {}{more}",
         named.join(", ")
     );
 }

@@ -245,8 +245,11 @@ impl Config {
         if self.limits.batch_rows == 0 {
             p.note(format!("{origin}: key `limits.batch_rows` must be at least 1"));
         }
-        if self.tenant.is_empty() {
-            p.note(format!("{origin}: key `tenant` must not be empty"));
+        if !deferlog_parse::valid_tenant(self.tenant.trim()) || self.tenant.trim() != self.tenant {
+            p.note(format!(
+                "{origin}: key `tenant`: {:?} is not a tenant (a name of 1 to 128 printable characters, no spaces around it)",
+                self.tenant
+            ));
         }
         if self.default_host.trim().is_empty() {
             p.note(format!("{origin}: key `default_host` must not be empty"));

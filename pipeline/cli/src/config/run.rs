@@ -71,10 +71,23 @@ impl Config {
                 }
             }
             let tenant = match te.from.as_deref() {
-                Some("fixed") if te.value.as_deref().is_none_or(|v| v.trim().is_empty()) => {
+                Some("fixed") if te.value.is_none() => {
                     p.note(format!(
                         "{origin}: key `kafka.topics[{i}].tenant.value` is needed with from = \"fixed\" (without \
                          `tenant`, a topic's records get the top-level `tenant`)"
+                    ));
+                    continue;
+                }
+                None | Some("fixed")
+                    if te
+                        .value
+                        .as_deref()
+                        .is_some_and(|v| !deferlog_parse::valid_tenant(v) || v.trim() != v) =>
+                {
+                    p.note(format!(
+                        "{origin}: key `kafka.topics[{i}].tenant.value`: {:?} is not a tenant (a name of 1 to 128 \
+                         printable characters, no spaces around it)",
+                        te.value.as_deref().unwrap_or_default()
                     ));
                     continue;
                 }

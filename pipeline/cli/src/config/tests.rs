@@ -186,6 +186,13 @@ fn run_settings_name_the_key_that_is_wrong() {
     };
     assert!(err("tenant = \"a\"").contains("no [kafka] section"));
     let base = "[kafka]\nbrokers = \"127.0.0.1:9092\"\n";
+    for top in ["tenant = \" \"\n", "tenant = \"\"\n", "tenant = \" acme\"\n"] {
+        let e = err(&format!("{top}{base}[[kafka.topics]]\nname = \"mail\""));
+        assert!(
+            e.contains("key `tenant`") && e.contains("is not a tenant"),
+            "{top}: {e}"
+        );
+    }
     let e = err(&format!("{base}topics = []"));
     assert!(e.contains("d.toml") && e.contains("kafka.topics"), "{e}");
     let e = err(&format!(
@@ -200,7 +207,15 @@ fn run_settings_name_the_key_that_is_wrong() {
     // rather than dropped.
     for (tenant, key) in [
         ("{ from = \"fixed\" }", "tenant.value` is needed"),
-        ("{ from = \"fixed\", value = \" \" }", "tenant.value` is needed"),
+        (
+            "{ from = \"fixed\", value = \" \" }",
+            "tenant.value`: \" \" is not a tenant",
+        ),
+        ("{ value = \"\" }", "tenant.value`: \"\" is not a tenant"),
+        (
+            "{ value = \"a\\u0001b\" }",
+            "tenant.value`: \"a\\u{1}b\" is not a tenant",
+        ),
         (
             "{ from = \"key\", value = \"acme\" }",
             "tenant.value` does not go with from = \"key\"",
