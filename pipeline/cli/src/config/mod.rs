@@ -33,7 +33,7 @@ const MAX_PARSER_THREADS: usize = 1024;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Zone of syslog stamps that carry none.
+    /// Zone of stamps that carry none: BSD syslog, Exim's own, PowerMTA's local times.
     #[serde(default = "sections::default_timezone")]
     pub timezone: String,
     #[serde(default = "sections::default_tenant")]
