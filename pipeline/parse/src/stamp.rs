@@ -79,6 +79,15 @@ impl Default for Zone {
 }
 
 impl Zone {
+    /// The local date at UTC microseconds `us`.
+    fn local_date(self, us: i64) -> Option<NaiveDate> {
+        let t = chrono::DateTime::from_timestamp_micros(us)?;
+        Some(match self {
+            Zone::Fixed(z) => t.with_timezone(&z).date_naive(),
+            Zone::Named(z) => t.with_timezone(&z).date_naive(),
+        })
+    }
+
     /// UTC microseconds of a local wall-clock time. In a DST gap the time is read with
     /// the offset in force just before the gap; in a DST overlap the earlier instant wins.
     fn to_utc_us(self, local: NaiveDateTime) -> Option<i64> {
@@ -102,8 +111,10 @@ impl Zone {
 #[derive(Debug, Clone)]
 pub struct StampParser {
     zone: Zone,
+    /// The reference's date in `zone`: BSD stamps' dates are compared with it.
     reference: NaiveDate,
-    reference_day: i64,
+    /// The quarter hour `reference` was taken in.
+    reference_quarter: i64,
     reference_us: i64,
     bsd_cache: Option<(u32, i64)>,
     date_cache: Option<([u8; 10], i64)>,
@@ -118,7 +129,7 @@ impl StampParser {
         let mut p = StampParser {
             zone,
             reference: NaiveDate::default(),
-            reference_day: i64::MIN,
+            reference_quarter: i64::MIN,
             reference_us,
             bsd_cache: None,
             date_cache: None,
@@ -146,15 +157,14 @@ impl StampParser {
 
     pub fn set_reference(&mut self, reference_us: i64) {
         self.reference_us = reference_us;
-        // Called per record by the stream: only a new day can change anything.
-        let day = reference_us.div_euclid(DAY_US);
-        if day == self.reference_day {
+        // Called per record by the stream: a local date can only change at a quarter
+        // hour (zone offsets are whole quarters).
+        let quarter = reference_us.div_euclid(DAY_US / 96);
+        if quarter == self.reference_quarter {
             return;
         }
-        self.reference_day = day;
-        let reference = chrono::DateTime::from_timestamp_micros(reference_us)
-            .map(|t| t.naive_utc().date())
-            .unwrap_or_default();
+        self.reference_quarter = quarter;
+        let reference = self.zone.local_date(reference_us).unwrap_or_default();
         if reference != self.reference {
             self.reference = reference;
             // The cached BSD stamp was resolved against the old reference year.
@@ -551,6 +561,11 @@ mod tests {
         assert_eq!(p.parse(b"Nov 29 09:00:00 host"), Some((us("2026-11-29T09:00:00Z"), 15)));
         assert_eq!(p.parse(b"Nov 29 11:00:00 host"), None);
         assert!(p.parse(b"Nov 28 12:00:00 host").is_some());
+        // Dates are compared in the stamps' zone: 02:00 on Dec 9 in Tokyo is 21 hours
+        // past a reference of 05:00 on Dec 8 there (20:00 UTC on Dec 7), within reach.
+        let mut p = parser("Asia/Tokyo", "2026-12-07T20:00:00Z");
+        p.set_max_ahead(Some(24 * 3600 * US));
+        assert_eq!(p.parse(b"Dec  9 02:00:00 host"), Some((us("2026-12-08T17:00:00Z"), 15)));
     }
 
     #[test]
