@@ -425,12 +425,17 @@ fn hostile_input_never_panics_and_every_line_is_accounted_for() {
     assert!(st.rejected(RejectReason::Truncated) >= 2);
 }
 
+/// Exim's own log names no host: its lines are `exim-host`'s.
+fn exim_normalizer(reference_us: i64) -> Normalizer {
+    let mut cfg = config(reference_us);
+    cfg.default_host = "exim-host".into();
+    Normalizer::new(cfg)
+}
+
 #[test]
 fn every_delivery_line_of_the_exim_corpus() {
     let raw = corpus("exim_mainlog.log");
-    let mut cfg = config(us("2026-12-31T12:00:00Z"));
-    cfg.default_host = "exim-host".into();
-    let mut n = Normalizer::new(cfg);
+    let mut n = exim_normalizer(us("2026-12-31T12:00:00Z"));
     let mut sink: Vec<OwnedSummary> = Vec::new();
     let mut rejects = Rejects::default();
     for (i, line) in raw.split_inclusive(|b| *b == b'\n').enumerate() {
@@ -501,9 +506,7 @@ fn every_delivery_line_of_the_exim_corpus() {
 
 #[test]
 fn an_exim_expiry_after_its_own_holds_goes_where_the_last_real_try_went() {
-    let mut cfg = config(us("2026-11-20T00:00:00Z"));
-    cfg.default_host = "exim-host".into();
-    let mut n = Normalizer::new(cfg);
+    let mut n = exim_normalizer(us("2026-11-20T00:00:00Z"));
     let lines = [
         "2026-11-08 10:00:00 1ajLoq-0001wC-Pk == b1@yahoo.com R=dnslookup T=remote_smtp defer (-44) H=mta5.am0.yahoodns.net [67.195.204.72] I=[198.51.100.12]:40002: SMTP error from remote mail server after RCPT TO:<b1@yahoo.com>: 421 4.7.0 [TSS04] Messages from 198.51.100.12 temporarily deferred due to unexpected volume or user complaints",
         "2026-11-08 10:30:00 1ajLoq-0001wC-Pk == b1@yahoo.com routing defer (-51): retry time not reached",
@@ -543,9 +546,7 @@ fn an_exim_expiry_after_its_own_holds_goes_where_the_last_real_try_went() {
 
 #[test]
 fn exim_cutoffs_are_expiries_and_hosts_are_found_in_every_deferral_shape() {
-    let mut cfg = config(us("2026-11-20T00:00:00Z"));
-    cfg.default_host = "exim-host".into();
-    let mut n = Normalizer::new(cfg);
+    let mut n = exim_normalizer(us("2026-11-20T00:00:00Z"));
     let lines = [
         "2026-11-08 10:00:00 1ajLoq-0001wC-Pk == xa@outlook.com R=dnslookup T=remote_smtp defer (-44) H=outlook-com.olc.protection.outlook.com [52.101.2.2]:25 I=[198.51.100.9]:41236: SMTP error from remote mail server after RCPT TO:<xa@outlook.com>: 451 4.7.650 The mail server [198.51.100.9] has been temporarily rate limited due to IP reputation.",
         "2026-11-12 10:00:00 1ajLoq-0001wC-Pk ** xa@outlook.com R=dnslookup T=remote_smtp: retry time not reached for any host after a long failure period",
@@ -612,9 +613,7 @@ fn exim_cutoffs_are_expiries_and_hosts_are_found_in_every_deferral_shape() {
 
 #[test]
 fn exim_time_in_queue_counts_from_arrival_without_qt() {
-    let mut cfg = config(us("2026-11-20T00:00:00Z"));
-    cfg.default_host = "exim-host".into();
-    let mut n = Normalizer::new(cfg);
+    let mut n = exim_normalizer(us("2026-11-20T00:00:00Z"));
     let defer = |at: &str, id: &str| {
         format!(
             "{at} {id} == x@gmail.com R=dnslookup T=remote_smtp defer (-44) H=gmail-smtp-in.l.google.com [142.250.1.28]:25: \
