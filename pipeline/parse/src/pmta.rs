@@ -3,8 +3,9 @@
 //! Columns are whatever the file's header line (`type,timeLogged,...`) names; until
 //! one is seen, PowerMTA's documented default order is assumed. `d` is a delivery,
 //! `b` a bounce (an expiry when its own status is `x.4.7` or temporary (`4.x.x`), its
-//! `bounceCat` is `message-expired`, or its diagnostic says the message expired), `t`/`tq` a deferral; `r`, `f`, `rb`, `rs` (received, feedback,
-//! remote bounce or status reported later) are not attempts. A record names its own
+//! `bounceCat` is `message-expired`, or its diagnostic says the message expired),
+//! `t`/`tq` a deferral; `r`, `f`, `rb`, `rs` (received, feedback, remote bounce or
+//! status reported later) are not attempts. A record names its own
 //! sending IP (`dlvSourceIp`, else the egress map with `vmta` as the instance) and
 //! receiver (`dlvDestinationIp`, `dsnMta`); correlation state (per queue id and
 //! recipient) numbers each recipient's attempts, which PowerMTA does
