@@ -27,7 +27,9 @@ pub struct Delivery<'a> {
 
 /// Splits `ADDR [<orig>] [(parent)] [fields] [: reason]`. `None` when there is no address.
 pub fn parse(body: &str) -> Option<Delivery<'_>> {
-    let end = body.find(' ').unwrap_or(body.len());
+    // A quoted local part (`"john doe"@example.com`) may hold spaces.
+    let from = body.strip_prefix('"').and_then(|r| r.find('"')).map_or(0, |q| q + 2);
+    let end = body[from..].find(' ').map_or(body.len(), |e| from + e);
     let mut address = &body[..end];
     let mut rest = &body[end..];
     // `** addr: retry timeout exceeded`: the reason follows the address at once.
@@ -55,7 +57,8 @@ pub fn parse(body: &str) -> Option<Delivery<'_>> {
                 None => {
                     d.host = Some(v);
                     while let Some(next) = toks.peek() {
-                        if next.starts_with('(') {
+                        // `(helo)` on arrivals; `DS` for a host found by DNSSEC.
+                        if next.starts_with('(') || next == "DS" {
                             toks.next();
                             continue;
                         }
@@ -249,6 +252,20 @@ mod tests {
             Some("250 2.0.0 OK 1458889573 vy4si17489309pab.124 - gsmtp")
         );
         assert_eq!(d.reason, None);
+    }
+
+    #[test]
+    fn a_quoted_local_part_and_a_dnssec_host_are_read_whole() {
+        let d = parse(
+            "\"john doe\"@example.com R=dnslookup T=remote_smtp H=mx.dnssec.example DS [192.0.2.44]:25* \
+             I=[198.51.100.11] C=\"250 OK\"",
+        )
+        .expect("delivery");
+        assert_eq!(d.address, "\"john doe\"@example.com");
+        assert_eq!((d.host, d.host_ip), (Some("mx.dnssec.example"), Some("192.0.2.44")));
+        assert_eq!(d.interface, Some("198.51.100.11"));
+        // An opening quote without its close is no quoted local part.
+        assert_eq!(parse("\"x@y R=r").expect("cut").address, "\"x@y");
     }
 
     #[test]
