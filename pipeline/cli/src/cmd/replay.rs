@@ -93,7 +93,9 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         );
     }
     print_summary(&summary, &a.out.display().to_string());
-    if summary.stats.events == 0 && summary.stats.lines > 0 {
+    // Lines of the format that are no delivery (a PowerMTA header, KumoMTA receptions,
+    // inbound lines) are no sign of the wrong format: the hint is for unread lines.
+    if summary.stats.events == 0 && summary.stats.unread_lines() * 2 > summary.stats.lines {
         say!(
             "deferlog replay: no delivery events in {} lines read as format `{}`: if they are another MTA's, \
              give --format (postfix, exim, kumomta, powermta or auto)",
@@ -185,11 +187,11 @@ pub fn print_summary(s: &Summary, out: &str) {
     }
     say!("elapsed        {:>11.3}s", secs);
     say!("lines/s        {:>12.0}", st.lines as f64 / secs);
-    say!(
-        "archive        {out} ({} event files, {} rows)",
-        s.event_files.len(),
-        s.events_written
-    );
+    match (s.event_files.len(), &s.rejects_file) {
+        // Nothing to report over: say so rather than name a directory not written.
+        (0, None) => say!("archive        {out}: nothing written (no delivery events, no rejects)"),
+        (files, _) => say!("archive        {out} ({files} event files, {} rows)", s.events_written),
+    }
     if let Some(r) = &s.rejects_file {
         say!("rejects file   {}", r.display());
     }

@@ -434,6 +434,34 @@ fn a_log_that_gave_no_events_beside_others_is_named_and_not_recorded() {
 }
 
 #[test]
+fn a_replay_without_events_says_so_and_hints_at_the_format_only_for_unread_lines() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let replay = |log: &std::path::Path, format: &str| {
+        let o = deferlog()
+            .args(["replay", "--format", format, "--out"])
+            .arg(dir.path().join(format!("archive-{format}")))
+            .arg(log)
+            .output()
+            .expect("replay");
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{err}");
+        err
+    };
+    // A PowerMTA file that is its header: right format, no hint, and no archive named.
+    let header = dir.path().join("acct.csv");
+    std::fs::write(&header, "type,timeLogged,timeQueued,orig,rcpt,dsnStatus,dsnDiag\n").expect("write");
+    let err = replay(&header, "powermta");
+    assert!(
+        err.contains("nothing written (no delivery events, no rejects)"),
+        "{err}"
+    );
+    assert!(!err.contains("give --format"), "{err}");
+    // KumoMTA records read as Postfix: the hint.
+    let err = replay(&corpus("kumomta.jsonl"), "postfix");
+    assert!(err.contains("give --format"), "{err}");
+}
+
+#[test]
 fn a_journald_export_replays_as_the_log_it_came_from() {
     let dir = tempfile::tempdir().expect("tmp");
     let g = generate(dir.path(), 6000, 7);
