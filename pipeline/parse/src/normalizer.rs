@@ -379,7 +379,9 @@ impl Normalizer {
             Some((instance, service)) if postfix => {
                 self.postfix(frame, instance, service, raw, origin, events, rejects)
             }
-            Some(_) => self.stats.skip(SkipKind::OtherService),
+            // `postfix/smtp` while another format is read: a program this run does
+            // not read, as cron's lines are (and a sign of the wrong `--format`).
+            Some(_) => self.stats.skip(SkipKind::OtherProgram),
             // Postfix's program without its service (rsyslog cuts it at the `/`).
             None if postfix && frame.program.starts_with("postfix") => {
                 let service = crate::postfix::service_of(frame.message);

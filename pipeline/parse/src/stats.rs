@@ -24,7 +24,8 @@ kinds!(
     SkipKind {
         Empty => "empty",
         Unrecognized => "unrecognized",
-        // A syslog line of a program that is no MTA deferlog reads (cron, sshd).
+        // A syslog line of a program that is no MTA deferlog reads (cron, sshd), or of
+        // an MTA another `--format` reads.
         OtherProgram => "other_program",
         Submission => "submission",
         QueueManager => "queue_manager",
