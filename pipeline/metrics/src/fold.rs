@@ -89,7 +89,7 @@ pub fn render(ledger: &mut Ledger, top_k: usize, budget: usize) -> Rendered {
     let mut per_tenant: HashMap<String, usize> = HashMap::new();
     // Pairs admitted: every delivery family's first labels are tenant, source_ip and
     // mx_group, and host folding keeps them.
-    let mut pairs: HashSet<[String; 3]> = HashSet::new();
+    let mut pairs: HashSet<[&str; 3]> = HashSet::new();
     for k in &ledger.budgeted {
         if let Some((_, l)) = split(k) {
             *per_tenant.entry(l[0].to_owned()).or_default() += 1;
@@ -165,8 +165,8 @@ pub fn render(ledger: &mut Ledger, top_k: usize, budget: usize) -> Rendered {
 }
 
 /// The (tenant, source_ip, mx_group) of a delivery series' labels.
-fn pair_of(l: &[&str]) -> [String; 3] {
-    [l[0], l[1], l[2]].map(str::to_owned)
+fn pair_of<'a>(l: &[&'a str]) -> [&'a str; 3] {
+    [l[0], l[1], l[2]]
 }
 
 /// The tenant's overflow series of a family: every label but tenant and the

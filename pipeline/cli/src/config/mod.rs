@@ -245,11 +245,8 @@ impl Config {
         if self.limits.batch_rows == 0 {
             p.note(format!("{origin}: key `limits.batch_rows` must be at least 1"));
         }
-        if !deferlog_parse::valid_tenant(self.tenant.trim()) || self.tenant.trim() != self.tenant {
-            p.note(format!(
-                "{origin}: key `tenant`: {:?} is not a tenant (a name of 1 to 128 printable characters, no spaces around it)",
-                self.tenant
-            ));
+        if let Some(problem) = tenant_problem(origin, "tenant", &self.tenant) {
+            p.note(problem);
         }
         if self.default_host.trim().is_empty() {
             p.note(format!("{origin}: key `default_host` must not be empty"));
@@ -324,6 +321,16 @@ pub fn random_hash_key() -> [u8; 16] {
         chunk.copy_from_slice(&h.finish().to_le_bytes());
     }
     key
+}
+
+/// Why `value`, given as key `key`, is no tenant name, if it is not one.
+fn tenant_problem(origin: &str, key: &str, value: &str) -> Option<String> {
+    (!deferlog_parse::valid_tenant(value) || value.trim() != value).then(|| {
+        format!(
+            "{origin}: key `{key}`: {value:?} is not a tenant (a name of 1 to 128 printable characters, no spaces \
+             around it)"
+        )
+    })
 }
 
 /// The log format key `key` names; a problem noted (and the default kept) when it

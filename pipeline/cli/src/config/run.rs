@@ -1,7 +1,7 @@
 //! What `run` runs with: `[kafka]` and `[stream]` checked into the stream core's
 //! settings and the Kafka client's.
 
-use super::{Config, MAX_PARSER_THREADS, MetricsRun, Problems, format_of};
+use super::{Config, MAX_PARSER_THREADS, MetricsRun, Problems, format_of, tenant_problem};
 use anyhow::Result;
 
 /// What `run` runs with: the stream core's settings and the Kafka client's.
@@ -70,24 +70,20 @@ impl Config {
                     ));
                 }
             }
+            if from == "fixed"
+                && let Some(problem) = te
+                    .value
+                    .as_deref()
+                    .and_then(|v| tenant_problem(origin, &format!("kafka.topics[{i}].tenant.value"), v))
+            {
+                p.note(problem);
+                continue;
+            }
             let tenant = match te.from.as_deref() {
                 Some("fixed") if te.value.is_none() => {
                     p.note(format!(
                         "{origin}: key `kafka.topics[{i}].tenant.value` is needed with from = \"fixed\" (without \
                          `tenant`, a topic's records get the top-level `tenant`)"
-                    ));
-                    continue;
-                }
-                None | Some("fixed")
-                    if te
-                        .value
-                        .as_deref()
-                        .is_some_and(|v| !deferlog_parse::valid_tenant(v) || v.trim() != v) =>
-                {
-                    p.note(format!(
-                        "{origin}: key `kafka.topics[{i}].tenant.value`: {:?} is not a tenant (a name of 1 to 128 \
-                         printable characters, no spaces around it)",
-                        te.value.as_deref().unwrap_or_default()
                     ));
                     continue;
                 }
