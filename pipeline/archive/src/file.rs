@@ -141,6 +141,27 @@ impl ParquetFile {
         theirs.fields().iter().map(|f| f.data_type()).eq(ours)
     }
 
+    /// `batch` as this file takes it: as it is, or, for a piece staged by a build
+    /// before this file's last nullable columns were added, with those columns null.
+    fn widened(&self, batch: RecordBatch) -> Option<RecordBatch> {
+        if self.takes(&batch) {
+            return Some(batch);
+        }
+        let (have, ours) = (batch.num_columns(), self.schema.fields());
+        let added = ours.get(have..)?;
+        if added.is_empty() || added.iter().any(|f| !f.is_nullable()) {
+            return None;
+        }
+        let mut columns = batch.columns().to_vec();
+        columns.extend(
+            added
+                .iter()
+                .map(|f| arrow::array::new_null_array(f.data_type(), batch.num_rows())),
+        );
+        let widened = RecordBatch::try_new(self.schema.clone(), columns).ok()?;
+        self.takes(&widened).then_some(widened)
+    }
+
     /// Encodes into the open row group, closing it at `ROW_GROUP_ROWS`. The caller
     /// has checked that the file [`takes`](ParquetFile::takes) the batch.
     fn encode(&mut self, batch: &RecordBatch) -> Result<(), ParquetError> {
@@ -228,9 +249,9 @@ impl ParquetFile {
                 .map_err(read)?;
             for batch in reader {
                 let batch = batch.map_err(|e| read(e.into()))?;
-                if !self.takes(&batch) {
+                let Some(batch) = self.widened(batch) else {
                     return Err(read(other_schema()));
-                }
+                };
                 self.encode(&batch).map_err(self.parquet_err())?;
             }
         }
@@ -449,6 +470,29 @@ mod tests {
         let expected = arrow::compute::concat_batches(&schema(), &[rows(-4, 4), small, big, tail]).expect("concat");
         assert_eq!(read, expected);
         assert!(read.column(2).null_count() > 0);
+    }
+
+    #[test]
+    fn a_piece_staged_before_a_nullable_column_was_added_gets_it_null() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let full = rows(0, 6);
+        let older = Arc::new(full.schema().project(&[0, 1]).expect("project"));
+        let old_rows = full.project(&[0, 1]).expect("project");
+        let mut f = ParquetFile::create(dir.path().join("old.parquet"), older).expect("create");
+        f.write(&old_rows).expect("write");
+        let old = f.close().expect("close");
+        let mut out = ParquetFile::create(dir.path().join("hour.parquet"), schema()).expect("create");
+        out.append_file(&old).expect("an older piece is taken");
+        let path = out.close().expect("close");
+        let read = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).expect("open"))
+            .expect("reader")
+            .build()
+            .expect("build")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("rows");
+        let read = arrow::compute::concat_batches(&schema(), &read).expect("concat");
+        assert_eq!(read.project(&[0, 1]).expect("project"), old_rows);
+        assert_eq!(read.column(2).null_count(), 6, "the added column is null");
     }
 
     #[test]

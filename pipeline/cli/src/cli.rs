@@ -26,7 +26,7 @@ pub enum Command {
     Report(ReportCommand),
     /// Any SQL over the archive: tables `events` (DeliveryEvent rows), `hourly`
     /// (stored hourly rows, with scope, revision and final), as `queries/` reads them,
-    /// and `rejects` (dead letters: mta, reason, origin, raw bytes).
+    /// and `rejects` (dead letters: mta, reason, origin, raw bytes, refused key or tenant).
     Sql(SqlArgs),
     /// Classify an SMTP reply (or one reply per stdin line).
     Classify(ClassifyArgs),

@@ -18,6 +18,9 @@ pub struct RejectRow<'a> {
     pub reason: &'static str,
     pub raw: &'a [u8],
     pub origin: Origin<'a>,
+    /// What `run` refused besides the value: the record's key (`bad_key`) or the
+    /// tenant it names (`bad_tenant`), so that the dead letter keeps the whole record.
+    pub refused: Option<&'a [u8]>,
 }
 
 /// Receives rejects as parsers produce them.
@@ -36,6 +39,8 @@ pub fn reject_schema() -> SchemaRef {
                 Field::new("reason", dict, false),
                 Field::new("origin", DataType::Utf8, false),
                 Field::new("raw", DataType::Binary, false),
+                // Last, and nullable: files written before it read with it null.
+                Field::new("refused", DataType::Binary, true),
             ]))
         })
         .clone()
@@ -53,6 +58,7 @@ pub struct RejectBuilder {
     reason: StringDictionaryBuilder<Int32Type>,
     origin: StringBuilder,
     raw: BinaryBuilder,
+    refused: BinaryBuilder,
     len: usize,
 }
 
@@ -71,6 +77,7 @@ impl Default for RejectBuilder {
             reason: StringDictionaryBuilder::new(),
             origin: StringBuilder::new(),
             raw: BinaryBuilder::new(),
+            refused: BinaryBuilder::new(),
             len: 0,
         }
     }
@@ -101,6 +108,7 @@ impl RejectBuilder {
         let _ = r.origin.write_origin(&mut self.origin as &mut dyn Write);
         self.origin.append_value("");
         self.raw.append_value(r.raw);
+        self.refused.append_option(r.refused);
         self.len += 1;
     }
 
@@ -110,6 +118,7 @@ impl RejectBuilder {
             Arc::new(self.reason.finish()),
             Arc::new(self.origin.finish()),
             Arc::new(self.raw.finish()),
+            Arc::new(self.refused.finish()),
         ];
         self.len = 0;
         RecordBatch::try_new(reject_schema(), columns)
@@ -136,6 +145,7 @@ mod tests {
             reason: "truncated",
             raw,
             origin: Origin::Line { file: "f", line: 3 },
+            refused: None,
         });
         let batch = b.finish().expect("batch");
         assert_eq!(batch.column(3).as_binary::<i32>().value(0), raw);

@@ -407,6 +407,7 @@ impl Normalizer {
             reason: reason.as_str(),
             raw: &raw,
             origin,
+            refused: None,
         });
     }
 

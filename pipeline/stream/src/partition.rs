@@ -242,9 +242,10 @@ impl Partition {
         self.rows_in_batch
     }
 
-    fn dead_letter(&mut self, reason: &'static str, raw: &[u8], offset: i64) {
+    fn dead_letter(&mut self, reason: &'static str, raw: &[u8], offset: i64, refused: Option<&[u8]>) {
         *self.counters.dead_letters.entry(reason.to_owned()).or_default() += 1;
         let raw = redact_recipients(raw);
+        let refused = refused.map(redact_recipients);
         self.rejects.append(&RejectRow {
             mta: None,
             reason,
@@ -254,6 +255,7 @@ impl Partition {
                 partition: self.partition,
                 offset,
             },
+            refused: refused.as_deref(),
         });
         self.finish_full_rejects();
     }
@@ -290,18 +292,18 @@ impl Partition {
         // Producers key records by MTA host (ARCHITECTURE.md): a key that is not text
         // was not written by a producer that follows the convention.
         // Host names are ASCII: the full UTF-8 check only for a key that is not.
-        if key.is_some_and(|k| !k.is_ascii() && std::str::from_utf8(k).is_err()) {
-            return self.dead_letter("bad_key", value, offset);
+        if let Some(k) = key.filter(|k| !k.is_ascii() && std::str::from_utf8(k).is_err()) {
+            return self.dead_letter("bad_key", value, offset, Some(k));
         }
         let tenant = match tenant {
             Tenant::Default(t) => t,
-            Tenant::Given(t) => match std::str::from_utf8(t) {
+            Tenant::Given(given) => match std::str::from_utf8(given) {
                 Ok(t) if deferlog_parse::valid_tenant(t) => t,
-                _ => return self.dead_letter("bad_tenant", value, offset),
+                _ => return self.dead_letter("bad_tenant", value, offset, Some(given)),
             },
         };
         if value.iter().all(u8::is_ascii_whitespace) {
-            return self.dead_letter("empty_value", value, offset);
+            return self.dead_letter("empty_value", value, offset, None);
         }
         self.norm.set_tenant(tenant);
         self.norm.set_reference_time(reference_us);
@@ -319,7 +321,7 @@ impl Partition {
         // some other service: keep it, counted as a reject only.
         if self.norm.stats_ref().skipped(SkipKind::Unrecognized) > unrecognized {
             self.norm.unskip(SkipKind::Unrecognized);
-            self.dead_letter("unrecognized_record", value, offset);
+            self.dead_letter("unrecognized_record", value, offset, None);
         }
         // Progress, per record: an event is held to its own record's broker time.
         if let Some(m) = self.batcher.take_newest() {

@@ -484,6 +484,45 @@ fn a_record_that_is_no_log_line_is_one_dead_letter_and_not_also_a_skip() {
 }
 
 #[test]
+fn a_refused_key_or_tenant_is_kept_in_the_dead_letter_with_the_value() {
+    use arrow::array::AsArray;
+    let dir = tempfile::tempdir().expect("tmp");
+    // The key names the tenant here: one is no UTF-8, one is no tenant name.
+    let mut proc = holding(dir.path(), 1, |_| {});
+    let value = delivery("Nov  1 07:10:00", "a");
+    let keys: [&[u8]; 2] = [b"\xffacme", b"acme\ncorp"];
+    for (offset, key) in keys.into_iter().enumerate() {
+        let mut r = record(0, offset, value.as_bytes());
+        r.key = Some(key);
+        proc.process(&r, Instant::now()).expect("process");
+    }
+    proc.checkpoint(true, Instant::now()).expect("stop");
+    let mut kept = Vec::new();
+    for f in walk(&dir.path().join("rejects")) {
+        let file = std::fs::File::open(f).expect("open");
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        for b in reader {
+            let b = b.expect("batch");
+            let col = |name: &str| b.column_by_name(name).expect(name).as_binary::<i32>().clone();
+            let (raw, refused) = (col("raw"), col("refused"));
+            kept.extend((0..b.num_rows()).map(|i| (refused.value(i).to_vec(), raw.value(i).to_vec())));
+        }
+    }
+    kept.sort();
+    // The value's local part is masked, as in every dead letter.
+    let masked = deferlog_parse::redact_recipients(value.as_bytes()).into_owned();
+    assert_ne!(masked, value.as_bytes());
+    let want: Vec<(Vec<u8>, Vec<u8>)> = vec![(b"acme\ncorp".to_vec(), masked.clone()), (b"\xffacme".to_vec(), masked)];
+    assert_eq!(kept, want);
+    let s = &proc.status()[0];
+    assert_eq!(s.counters.dead_letters.get("bad_key"), Some(&1));
+    assert_eq!(s.counters.dead_letters.get("bad_tenant"), Some(&1));
+}
+
+#[test]
 fn an_event_from_a_clock_ahead_does_not_close_the_hours_of_now() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut proc = holding(dir.path(), 1, |_| {});

@@ -115,7 +115,7 @@ pub struct KafkaConfig {
     /// hour; readers keep the highest `revision` per scope and hour).
     pub hourly_topic: Option<String>,
     /// Also write dead letters to this topic: the raw bytes (recipient local parts
-    /// masked), key = origin, headers `reason` and `mta`.
+    /// masked), key = origin, headers `reason` and `mta` (and `refused`: a refused key or tenant).
     pub dead_letter_topic: Option<String>,
 }
 

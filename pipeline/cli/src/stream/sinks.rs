@@ -46,7 +46,8 @@ impl EpochSink for TopicSink {
 
 impl TopicSink {
     /// One batch of dead letters (the `rejects/` schema) to `topic`: raw bytes as the
-    /// value, the origin as the key, reason and MTA as headers.
+    /// value, the origin as the key, reason and MTA as headers, and what else was
+    /// refused (a key, a tenant) as header `refused`.
     fn send_dead_letters(&self, topic: &str, b: &RecordBatch) -> Result<(), StreamError> {
         let text = |name: &str| {
             b.column_by_name(name)
@@ -64,10 +65,14 @@ impl TopicSink {
             .column_by_name("raw")
             .and_then(|c| c.as_binary_opt::<i32>())
             .ok_or_else(|| StreamError::Output("dead letters without raw bytes".into()))?;
+        let refused = b.column_by_name("refused").and_then(|c| c.as_binary_opt::<i32>());
         for i in 0..b.num_rows() {
             // A record that is no MTA's: labelled as its reject counter is.
             let m = if mta.is_valid(i) { mta.value(i) } else { "unknown" };
-            let headers: [(&str, &[u8]); 2] = [("reason", reason.value(i).as_bytes()), ("mta", m.as_bytes())];
+            let mut headers: Vec<(&str, &[u8])> = vec![("reason", reason.value(i).as_bytes()), ("mta", m.as_bytes())];
+            if let Some(r) = refused.filter(|r| r.is_valid(i)) {
+                headers.push(("refused", r.value(i)));
+            }
             let value = if raw.is_valid(i) { raw.value(i) } else { &[] };
             self.producer
                 .send_with_headers(topic, Some(origin.value(i).as_bytes()), value, &headers)

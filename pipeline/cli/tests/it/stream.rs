@@ -381,6 +381,11 @@ fn bad_keys_and_values_go_to_the_dead_letter_output_and_the_stream_goes_on() {
     let bad_key: Vec<_> = dlq.iter().filter(|r| r["headers"]["reason"] == "bad_key").collect();
     assert_eq!(bad_key.len(), 1, "{dlq:?}");
     assert_eq!(bad_key[0]["headers"]["mta"], "unknown", "a bad key is no MTA's record");
+    assert_eq!(
+        bad_key[0]["headers"]["refused"],
+        b"\xff\xfehost".iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        "the refused key, kept (as hex: it is no UTF-8)"
+    );
     assert!(
         bad_key[0]["key"].as_str().is_some_and(|k| k.starts_with("mail/")),
         "origin as key"
