@@ -1,7 +1,7 @@
 //! Writing query results for people (aligned table) and tools (CSV, JSON lines).
 //!
-//! Timestamps print as `YYYY-MM-DDTHH:MM:SSZ`; a null prints as an empty field (CSV,
-//! table) or `null` (JSON).
+//! Timestamps print in UTC as `YYYY-MM-DDTHH:MM:SS[.ffffff]Z` (the fraction only
+//! when there is one); a null prints as an empty field (CSV, table) or `null` (JSON).
 
 use anyhow::{Result, bail};
 use arrow::array::{Array, RecordBatch};
@@ -31,8 +31,19 @@ impl FromStr for Format {
 
 const OPTIONS: FormatOptions<'static> = FormatOptions::new()
     .with_null("")
-    .with_timestamp_tz_format(Some("%Y-%m-%dT%H:%M:%SZ"))
-    .with_timestamp_format(Some("%Y-%m-%dT%H:%M:%SZ"));
+    .with_timestamp_tz_format(Some("%Y-%m-%dT%H:%M:%S%.fZ"))
+    .with_timestamp_format(Some("%Y-%m-%dT%H:%M:%S%.fZ"));
+
+/// A timestamp of another zone as the same instant in UTC: the format's `Z` says so.
+fn in_utc(c: &arrow::array::ArrayRef) -> Result<arrow::array::ArrayRef> {
+    use arrow::datatypes::DataType;
+    Ok(match c.data_type() {
+        DataType::Timestamp(unit, Some(tz)) if !matches!(tz.as_ref(), "UTC" | "+00:00" | "Z") => {
+            arrow::compute::cast(c, &DataType::Timestamp(*unit, Some("UTC".into())))?
+        }
+        _ => c.clone(),
+    })
+}
 
 /// Results as text: column names, which columns are numeric, and every cell (None for null).
 struct Cells {
@@ -59,14 +70,14 @@ fn cells(batches: &[RecordBatch]) -> Result<Cells> {
         .collect();
     let mut rows = Vec::new();
     for b in batches {
-        let fmts = b
-            .columns()
+        let columns = b.columns().iter().map(in_utc).collect::<Result<Vec<_>>>()?;
+        let fmts = columns
             .iter()
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &OPTIONS))
             .collect::<Result<Vec<_>, _>>()?;
         for i in 0..b.num_rows() {
             rows.push(
-                b.columns()
+                columns
                     .iter()
                     .zip(&fmts)
                     .map(|(c, f)| c.is_valid(i).then(|| f.value(i).to_string()))
@@ -102,26 +113,32 @@ pub fn write(format: Format, batches: &[RecordBatch], w: &mut dyn Write) -> Resu
             }
         }
         Format::Table => {
-            let mut width: Vec<usize> = names.iter().map(String::len).collect();
+            // Widths in characters, not bytes; padded by hand, as `format!`'s width
+            // stops at 65 535 and a dead letter's hex is longer.
+            let chars = |c: &str| c.chars().count();
+            let mut width: Vec<usize> = names.iter().map(|n| chars(n)).collect();
             for r in &rows {
                 for (wd, c) in width.iter_mut().zip(r) {
-                    *wd = (*wd).max(c.as_deref().map_or(0, str::len));
+                    *wd = (*wd).max(c.as_deref().map_or(0, chars));
                 }
             }
             let line = |cells: Vec<&str>| -> String {
-                cells
-                    .iter()
-                    .zip(&width)
-                    .zip(&numeric)
-                    .map(
-                        |((c, wd), num)| {
-                            if *num { format!("{c:>wd$}") } else { format!("{c:<wd$}") }
-                        },
-                    )
-                    .collect::<Vec<_>>()
-                    .join("  ")
-                    .trim_end()
-                    .to_owned()
+                let mut out = String::new();
+                for (i, ((c, wd), num)) in cells.iter().zip(&width).zip(&numeric).enumerate() {
+                    if i > 0 {
+                        out.push_str("  ");
+                    }
+                    let fill = " ".repeat(wd.saturating_sub(chars(c)));
+                    if *num {
+                        out.push_str(&fill);
+                        out.push_str(c);
+                    } else {
+                        out.push_str(c);
+                        out.push_str(&fill);
+                    }
+                }
+                out.truncate(out.trim_end().len());
+                out
             };
             writeln!(w, "{}", line(names.iter().map(String::as_str).collect()))?;
             for r in &rows {
@@ -203,6 +220,38 @@ mod tests {
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 3);
         assert_eq!(lines[1].find("198.51"), lines[0].find("source_ip"));
+    }
+
+    #[test]
+    fn a_cell_wider_than_format_widths_and_wide_characters_align() {
+        let long = "ab".repeat(40_000);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("raw", DataType::Utf8, false),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        let b = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(vec![long.as_str(), "ünï", "x"])),
+                Arc::new(Int64Array::from(vec![1, 22, 333])),
+            ],
+        )
+        .expect("batch");
+        let mut out = Vec::new();
+        write(Format::Table, &[b], &mut out).expect("no panic");
+        let out = String::from_utf8(out).expect("utf8");
+        let widths: Vec<usize> = out.lines().map(|l| l.chars().count()).collect();
+        assert_eq!(widths, vec![80_005; 4], "every line as wide, counted in characters");
+    }
+
+    #[test]
+    fn timestamps_keep_their_fraction_and_another_zone_prints_as_the_same_instant_in_utc() {
+        let stamp = TimestampMicrosecondArray::from(vec![3_600_620_858]).with_timezone("+05:00");
+        let schema = Arc::new(Schema::new(vec![Field::new("t", stamp.data_type().clone(), false)]));
+        let b = RecordBatch::try_new(schema, vec![Arc::new(stamp)]).expect("batch");
+        let mut out = Vec::new();
+        write(Format::Csv, &[b], &mut out).expect("write");
+        assert_eq!(String::from_utf8(out).expect("utf8"), "t\n1970-01-01T01:00:00.620858Z\n");
     }
 
     #[test]
