@@ -584,20 +584,23 @@ pub fn run_sql(archive: &Path, sql: &str, memory: Option<&Size>) -> Result<Vec<R
     ]
     .into_iter()
     .map(|(t, d)| (t, archive.join(d)))
-    .filter(|(_, d)| d.is_dir())
     .collect();
     archive_dir(archive)?;
-    if tables.is_empty() {
+    if tables.iter().all(|(_, d)| !d.is_dir()) {
         anyhow::bail!(
             "--data {}: no {EVENTS_DIR}/ or {HOURLY_DIR}/ in it; an archive is what `deferlog replay`, `run` or `demo` write",
             archive.display()
         );
     }
     query_runtime()?.block_on(within(memory, |engine| async move {
+        // A table the archive has no files of yet (no dead letters) is there, empty.
         for (table, dir) in tables {
-            engine
-                .register(table, EventSource::Dir(dir), &EventFilter::default())
-                .await?;
+            let source = if dir.is_dir() {
+                EventSource::Dir(dir)
+            } else {
+                EventSource::Batches(Vec::new())
+            };
+            engine.register(table, source, &EventFilter::default()).await?;
         }
         engine.run_sql(sql).await
     }))

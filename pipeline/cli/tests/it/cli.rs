@@ -652,6 +652,12 @@ fn sql_runs_the_query_files_and_the_users_own_over_the_archive() {
         sql(&["SELECT reason, count(*) AS n FROM rejects GROUP BY 1 ORDER BY 1"]),
         format!("reason,n\n{want}")
     );
+    // An archive without dead letters still has the table, empty.
+    std::fs::remove_dir_all(out.join("rejects")).expect("remove rejects/");
+    assert_eq!(
+        sql(&["SELECT reason, count(*) AS n FROM rejects GROUP BY 1"]),
+        "reason,n\n"
+    );
     // A directory that is not an archive, and SQL that does not parse, are errors.
     let o = deferlog()
         .args(["sql", "--data"])
