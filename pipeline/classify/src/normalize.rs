@@ -7,7 +7,8 @@
 //!   so is a code followed by an enhanced status (`421 4.7.28 `) and a bare repeat of
 //!   the leading code, as receivers print them again before the last line;
 //! - IPv4 and IPv6 literals, also bracketed (`[1.2.3.4]`, `[IPv6:2001:db8::1]`) and
-//!   with a port (`1.2.3.4:25`, `[2001:db8::1]:25`), become `<ip>`;
+//!   with a port (`1.2.3.4:25`, `[2001:db8::1]:25`), become `<ip>`, and a host name
+//!   right before a bracketed one (the MTA's `mx.example.com[1.2.3.4]`) `<host>`;
 //! - per-message ids become `<id>`: a run of 12 or more ASCII letters and digits with
 //!   at least three digits (`bv15si15610322wjb`, `08DEADB0994CCD76`), or of 8 or more
 //!   mixing upper case, lower case and a digit (base62 ids such as `SbFXaNg2`); a
@@ -78,6 +79,9 @@ pub(crate) fn normalize_into(text: &str, into: &mut String) {
         if (c == b'[' || word_start)
             && let Some(end) = ip_literal(text, i)
         {
+            if c == b'[' && !out.space {
+                out.host_before_ip();
+            }
             out.push_str("<ip>");
             i = end;
             continue;
@@ -168,6 +172,24 @@ impl Out<'_> {
     fn push_str(&mut self, t: &str) {
         self.sep();
         self.s.push_str(t);
+    }
+
+    /// The MTA names the host it tried as `host[ip]` (`connect to mx.manitu.net[...]`,
+    /// `conversation with mx01.anti-spam.de[...] timed out`): the name just written
+    /// becomes `<host>`, so that a verdict never comes from it (a block list's or
+    /// `spam` in an MX's name).
+    fn host_before_ip(&mut self) {
+        let written = &self.s[self.start..];
+        let name = written
+            .bytes()
+            .rev()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b'<' | b'>'))
+            .count();
+        let at = self.s.len() - name;
+        if self.s[at..].contains('.') {
+            self.s.truncate(at);
+            self.s.push_str("<host>");
+        }
     }
 
     fn push_lower(&mut self, ascii: &str) {
@@ -349,8 +371,19 @@ mod tests {
         assert_eq!(normalize("client [1.2.3.4] blocked"), "client <ip> blocked");
         assert_eq!(
             normalize("connect to mx.example[192.0.2.1]:25: refused"),
-            "connect to mx.example<ip>: refused"
+            "connect to <host><ip>: refused"
         );
+        // The name of the host the MTA tried decides nothing; a name in the reply's
+        // own words is kept, and so is a word before a bracket with a space or no dot.
+        assert_eq!(
+            normalize("lost connection with mx.manitu.net[217.11.48.1] while x"),
+            "lost connection with <host><ip> while x"
+        );
+        assert_eq!(
+            normalize("blocked using zen.spamhaus.org; host [1.2.3.4]"),
+            "blocked using zen.spamhaus.org; host <ip>"
+        );
+        assert_eq!(normalize("client[1.2.3.4] x"), "client<ip> x");
         assert_eq!(normalize("from 198.51.100.7."), "from <ip>.");
         assert_eq!(normalize("host 198.51.100.7:2525 x"), "host <ip> x");
         assert_eq!(normalize("via 2607:f8b0:400e:c04::1b now"), "via <ip> now");

@@ -170,6 +170,38 @@ fn mta_own_messages_classify_without_a_code() {
         ),
         ("User unknown in virtual alias table", Class::Recipient),
         ("Unrouteable address", Class::Recipient),
+        // The name of the host tried is no verdict: a block list's or an anti-spam
+        // vendor's MX that did not answer is the network's.
+        (
+            "connect to bigcorp-example.in.tmes.trendmicro.eu[52.1.2.3]:25: Connection timed out",
+            Class::Network,
+        ),
+        (
+            "lost connection with mx.manitu.net[217.11.48.1] while receiving the initial server greeting",
+            Class::Network,
+        ),
+        (
+            "conversation with mx01.anti-spam.de[192.0.2.9] timed out while receiving the initial server greeting",
+            Class::Network,
+        ),
+        (
+            "connect to mx1.spamcop.net[192.0.2.10]:25: Connection refused",
+            Class::Network,
+        ),
+        // KumoMTA holding messages it did not try.
+        (
+            "KumoMTA internal: all possible sources for outlook.com are suspended",
+            Class::Local,
+        ),
+        (
+            "451 4.4.1 KumoMTA internal: scheduled queue is suspended: too many rate limit replies",
+            Class::Local,
+        ),
+        (
+            "451 4.4.1 KumoMTA internal: returning message to scheduled queue",
+            Class::Local,
+        ),
+        ("451 4.4.1 No answer from any hosts listed in MX", Class::Local),
     ];
     for (text, class) in cases {
         let v = c.classify(None, None, text);
@@ -191,6 +223,21 @@ fn replies_classify_by_their_own_code_and_status() {
             Class::ConnectionLimit,
         ),
         ("451 Zu viele Verbindungen von Ihrer IP", Class::ConnectionLimit),
+        // Microsoft's S3115 shares 4.7.652 with its reputation rate limits.
+        (
+            "451 4.7.652 The mail server [203.0.113.9] has exceeded the maximum number of connections. (S3115)",
+            Class::ConnectionLimit,
+        ),
+        (
+            "451 Internal resource temporarily unavailable - https://community.mimecast.com/docs/DOC-1369#451",
+            Class::Greylist,
+        ),
+        ("450 4.2.1 Mailbox busy, try again later", Class::Recipient),
+        (
+            "554 5.7.1 Message rejected because of unacceptable content",
+            Class::Content,
+        ),
+        ("550 5.7.1 TLS certificate expired", Class::Tls),
         (
             "421-4.7.28 [203.0.113.42] Our system has detected an unusual rate of 421-4.7.28 unsolicited mail",
             Class::RateLimit,

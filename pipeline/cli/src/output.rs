@@ -251,7 +251,10 @@ mod tests {
         let b = RecordBatch::try_new(schema, vec![Arc::new(stamp)]).expect("batch");
         let mut out = Vec::new();
         write(Format::Csv, &[b], &mut out).expect("write");
-        assert_eq!(String::from_utf8(out).expect("utf8"), "t\n1970-01-01T01:00:00.620858Z\n");
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            "t\n1970-01-01T01:00:00.620858Z\n"
+        );
     }
 
     #[test]

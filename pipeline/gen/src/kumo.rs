@@ -184,7 +184,8 @@ pub(crate) fn step(w: &mut Writer, out: &mut Vec<u8>, msg: &Msg, step: &Step) {
                 out.extend_from_slice(a.ip.as_bytes());
                 out.extend_from_slice(b"\"}");
             }
-            tail(out, msg, step.t, r.written_attempts, "\"ESMTP\"");
+            // Logged before KumoMTA counts it: 0 at the first.
+            tail(out, msg, step.t, r.written_attempts.saturating_sub(1), "\"ESMTP\"");
         }
         StepKind::Expired => {
             for (i, r) in msg

@@ -374,6 +374,8 @@ impl Normalizer {
 
         let expired = outcome == Outcome::Expired;
         let deferred_to = (outcome == Outcome::Deferred).then(|| LastAttempt::new(source_ip, mx_host, mx_ip, mx_group));
+        // KumoMTA logs an attempt before it counts it (`num_attempts` is 0 at the
+        // first); this is the n-th.
         let (attempt, last) = record_attempt(
             &mut self.state,
             &mut self.stats,
@@ -381,7 +383,7 @@ impl Normalizer {
             id,
             outcome,
             rcpt_hash,
-            rec.num_attempts,
+            rec.num_attempts.map(|n| n.saturating_add(1)),
             deferred_to,
         );
         let row = EventRow {

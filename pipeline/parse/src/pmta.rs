@@ -3,7 +3,8 @@
 //! Columns are whatever the file's header line (`type,timeLogged,...`) names; until
 //! one is seen, PowerMTA's documented default order is assumed. `d` is a delivery,
 //! `b` a bounce (an expiry when its own status is `x.4.7` or temporary (`4.x.x`), its
-//! `bounceCat` is `message-expired`, or its diagnostic says the message expired),
+//! `bounceCat` is `message-expired`, or, with no status, its diagnostic says the
+//! message expired),
 //! `t`/`tq` a deferral; `r`, `f`, `rb`, `rs` (received, feedback, remote bounce or
 //! status reported later) are not attempts. A record names its own
 //! sending IP (`dlvSourceIp`, else the egress map with `vmta` as the instance) and
@@ -73,9 +74,9 @@ fn field_of(name: &str) -> Option<F> {
 const DEFAULT_HEADER: &str = "type,timeLogged,timeQueued,orig,rcpt,orcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,bounceCat,\
 srcType,srcMta,dlvType,dlvSourceIp,dlvDestinationIp,dlvEsmtpAvailable,dlvSize,vmta,jobId,envId,queue,vmtaPool";
 
-/// Column index of each field, from a header line.
+/// Column index of each field, from a header line, and how many columns it names.
 #[derive(Debug, Clone)]
-pub(crate) struct Columns([Option<usize>; FIELDS]);
+pub(crate) struct Columns([Option<usize>; FIELDS], usize);
 
 impl Default for Columns {
     fn default() -> Self {
@@ -86,12 +87,14 @@ impl Default for Columns {
 impl Columns {
     pub(crate) fn from_header(line: &str) -> Columns {
         let mut idx = [None; FIELDS];
+        let mut len = 0;
         for (i, name) in line.split(',').enumerate() {
             if let Some(f) = field_of(name.trim().trim_matches('"')) {
                 idx[f as usize].get_or_insert(i);
             }
+            len = i + 1;
         }
-        Columns(idx)
+        Columns(idx, len)
     }
 }
 
@@ -220,14 +223,17 @@ impl Normalizer {
         }
         let mut spans = mem::take(&mut self.scratch.spans);
         let split = split_csv(line, &mut spans);
-        let cols = self.pmta_columns.0;
+        let Columns(cols, width) = self.pmta_columns;
         let fields: [Cow<'_, str>; FIELDS] = std::array::from_fn(|f| {
             cols[f]
                 .and_then(|i| spans.get(i))
                 .map_or(Cow::Borrowed(""), |s| s.of(line))
         });
+        // PowerMTA writes every column of the header in every record: fewer is a record
+        // cut short, whose missing fields would read as empty (a `d` with no receiver).
+        let short = spans.len() < width;
         self.scratch.spans = spans;
-        if split.is_none() {
+        if split.is_none() || short {
             return self.reject(Mta::PowerMta, RejectReason::Truncated, raw, origin, rejects);
         }
         let get = |f: F| -> &str { fields[f as usize].trim() };
@@ -255,14 +261,23 @@ impl Normalizer {
         // the last reply in its diagnostic (`421 4.7.0 [TSS04] ...`), so the record's
         // own status (4.4.7, or 4.x.x: nothing permanent was said) and category tell
         // the expiry, not the reply.
+        // The diagnostic's words only when the record has no status of its own: a
+        // permanent reply may say "expired" of something else ("account expired",
+        // "certificate expired").
         let expired = outcome == Outcome::Bounced
             && (status.starts_with('4')
                 || status.get(1..) == Some(".4.7")
                 || get(F::BounceCat) == "message-expired"
                 || enhanced.is_some_and(|e| e.get(1..) == Some(".4.7"))
-                || ["expired", "too long in queue", "queue lifetime"]
+                || (status.is_empty()
+                    && [
+                        "message expired",
+                        "delivery time expired",
+                        "too long in queue",
+                        "queue lifetime",
+                    ]
                     .iter()
-                    .any(|w| contains_ignoring_case(diag, w)));
+                    .any(|w| contains_ignoring_case(diag, w))));
         let enhanced = enhanced.or((!status.is_empty()).then_some(status));
         let outcome = if expired { Outcome::Expired } else { outcome };
         // An expiry whose record names a hand-off address has no receiver: the message
@@ -316,6 +331,10 @@ impl Normalizer {
             // state is checkpointed; no local part is written anywhere).
             key.clear();
             key.push_str(queue_id);
+            // Without a message id the ids may be a whole campaign's: the time the
+            // message was queued tells two messages to one recipient apart.
+            key.push('/');
+            key.push_str(get(F::TimeQueued));
             key.push('/');
             // Hex by hand, as bytes: `write!`, or pushing chars, costs more than the
             // rest of the key.

@@ -699,7 +699,8 @@ fn kumomta_records_reception_is_skipped_attempts_and_expiries_are_counted() {
     assert!(sink.is_empty());
     assert_eq!(n.stats().skipped(SkipKind::NotAttempt), 2);
     // Records in the shape docs/reference/log_record.md documents (KumoMTA's own
-    // docs); the values are ours.
+    // docs); the values are ours. KumoMTA logs an attempt before counting it, so
+    // `num_attempts` 1 is the second try, 0 the first.
     let records = [
         r#"{"type":"TransientFailure","id":"1d98076abbbc11ed940250ebf67f93bd","sender":"news@sender.example","recipient":"a@gmail.com","queue":"gmail.com","site":"ip-1->(alt1|alt2)?.gmail-smtp-in.l.google.com.","size":1047,"response":{"code":421,"enhanced_code":{"class":4,"subject":7,"detail":28},"content":"Our system has detected an unusual rate of unsolicited mail","command":"."},"peer_address":{"name":"gmail-smtp-in.l.google.com.","addr":"142.250.102.27"},"timestamp":1794268800,"created":1794268740,"num_attempts":1,"egress_pool":"pool-1","egress_source":"ip-1","source_address":{"address":"192.0.2.1:40000","protocol":"tcp"}}"#,
         r#"{"type":"Expiration","id":"1d98076abbbc11ed940250ebf67f93bd","sender":"news@sender.example","recipient":"a@gmail.com","queue":"gmail.com","site":"","size":1047,"response":{"code":551,"enhanced_code":{"class":5,"subject":4,"detail":7},"content":"Next delivery time would be at ... which exceeds the expiry time","command":null},"peer_address":null,"timestamp":1794283200,"created":1794268740,"num_attempts":3,"egress_pool":"pool-1","egress_source":"ip-1"}"#,
@@ -721,10 +722,10 @@ fn kumomta_records_reception_is_skipped_attempts_and_expiries_are_counted() {
     let g = Some("gmail-smtp-in.l.google.com");
     #[rustfmt::skip]
     let want: &[Want<'_>] = &[
-        ("kumo:1", Deferred, C::RateLimit, g, Some("142.250.102.27"), "google", Some("gmail.com"), Some(421), Some("4.7.28"), Some(1)),
+        ("kumo:1", Deferred, C::RateLimit, g, Some("142.250.102.27"), "google", Some("gmail.com"), Some(421), Some("4.7.28"), Some(2)),
         ("kumo:2", Expired, C::Expired, g, Some("142.250.102.27"), "google", Some("gmail.com"), None, None, None),
-        ("kumo:3", Delivered, C::None, Some("outlook-com.olc.protection.outlook.com"), Some("52.101.0.1"), "microsoft", Some("outlook.com"), Some(250), Some("2.6.0"), Some(0)),
-        ("kumo:4", Bounced, C::Policy, Some("mta5.am0.yahoodns.net"), Some("67.195.204.72"), "yahoo", Some("yahoo.com"), Some(554), Some("5.7.9"), Some(0)),
+        ("kumo:3", Delivered, C::None, Some("outlook-com.olc.protection.outlook.com"), Some("52.101.0.1"), "microsoft", Some("outlook.com"), Some(250), Some("2.6.0"), Some(1)),
+        ("kumo:4", Bounced, C::Policy, Some("mta5.am0.yahoodns.net"), Some("67.195.204.72"), "yahoo", Some("yahoo.com"), Some(554), Some("5.7.9"), Some(1)),
         ("kumo:5", Bounced, C::Local, None, None, "example.org", Some("example.org"), None, None, Some(1)),
     ];
     check(&sink, want);
@@ -928,7 +929,7 @@ fn powermta_expiries_are_told_by_the_records_own_status_not_the_last_reply() {
     let head = "type,timeLogged,timeQueued,orig,rcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,bounceCat,dlvSourceIp,dlvDestinationIp";
     let b = |rcpt: &str, status: &str, diag: &str, cat: &str| {
         format!(
-            r#"b,2026-11-11 10:00:00-0500,2026-11-08 09:59:00-0500,s@example.com,{rcpt},failed,{status},"{diag}",dns;mx.example (192.0.2.1),{cat},198.51.100.50,192.0.2.1"#
+            r#"b,2026-11-11 10:00:00-0500,2026-11-08 09:59:00-0500,s@example.com,{rcpt},failed,"{status}","{diag}",dns;mx.example (192.0.2.1),{cat},198.51.100.50,192.0.2.1"#
         )
     };
     let lines = [
@@ -971,6 +972,19 @@ fn powermta_expiries_are_told_by_the_records_own_status_not_the_last_reply() {
             "smtp;550 5.7.1 policy",
             "policy-related",
         ),
+        // ...also when the reply says "expired" of something else.
+        b(
+            "g@example.org",
+            "5.1.1 (bad destination mailbox address)",
+            "smtp;550 5.1.1 Recipient address rejected: account expired",
+            "bad-mailbox",
+        ),
+        b(
+            "h@example.org",
+            "5.7.1 (delivery not authorized, message refused)",
+            "smtp;550 5.7.1 TLS certificate expired",
+            "other",
+        ),
     ];
     let (sink, rejects) = normalize(&mut n, "pmta-expiries", &lines);
     assert!(rejects.0.is_empty(), "{:?}", rejects.0);
@@ -984,8 +998,63 @@ fn powermta_expiries_are_told_by_the_records_own_status_not_the_last_reply() {
             (Outcome::Expired, Class::Expired),
             (Outcome::Bounced, Class::Recipient),
             (Outcome::Bounced, Class::Policy),
+            (Outcome::Bounced, Class::Recipient),
+            (Outcome::Bounced, Class::Tls),
         ]
     );
+}
+
+#[test]
+fn a_postfix_hold_quoting_the_sites_earlier_reply_is_local() {
+    let mut n = normalizer();
+    let lines = [
+        "Nov 12 09:40:01 mta-out1 postfix-out/error[31]: 4TA000005: to=<u@yahoo.com>, relay=none, delay=3600, delays=3600/0/0/0, dsn=4.7.0, status=deferred (delivery temporarily suspended: host mta7.am0.yahoodns.net[98.136.216.22] refused to talk to me: 421 4.7.0 [TSS04] Messages from 198.51.100.7 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes)",
+    ];
+    let (sink, _) = normalize(&mut n, "hold", &lines);
+    let got: Vec<_> = sink
+        .iter()
+        .map(|e| (e.outcome, e.class, e.mx_host.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [(Outcome::Deferred, Class::Local, Some("mta7.am0.yahoodns.net"))],
+        "a hold, not Yahoo's reputation verdict again"
+    );
+}
+
+#[test]
+fn powermta_messages_of_one_job_to_one_recipient_are_numbered_apart_and_a_cut_record_is_rejected() {
+    let mut n = Normalizer::new(config(us("2026-11-20T00:00:00Z")));
+    let head =
+        "type,timeLogged,timeQueued,orig,rcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,jobId,dlvSourceIp,dlvDestinationIp";
+    let rec = |kind: &str, logged: &str, queued: &str, diag: &str| {
+        format!(
+            "{kind},2026-11-11 {logged}-0500,2026-11-11 {queued}-0500,s@example.com,a@example.org,x,,{diag},dns;mx.example.org (192.0.2.1),spring-sale,198.51.100.50,192.0.2.1"
+        )
+    };
+    let whole = rec("d", "10:05:00", "10:01:00", "smtp;250 ok");
+    let lines = [
+        head.to_owned(),
+        // Message 1, queued 10:00: deferred. Message 2, queued 10:01: delivered at its
+        // first try. One job, one recipient, no message id.
+        rec("t", "10:00:30", "10:00:00", "smtp;421 4.7.0 try again later"),
+        rec("d", "10:01:30", "10:01:00", "smtp;250 ok"),
+        rec("d", "10:20:00", "10:00:00", "smtp;250 ok"),
+        // A record cut short: fewer columns than the header names.
+        whole[..whole.rfind(',').expect("comma")].to_owned(),
+    ];
+    let (sink, rejects) = normalize(&mut n, "pmta-job", &lines);
+    let got: Vec<_> = sink.iter().map(|e| (e.outcome, e.attempt)).collect();
+    assert_eq!(
+        got,
+        [
+            (Outcome::Deferred, Some(1)),
+            (Outcome::Delivered, Some(1)),
+            (Outcome::Delivered, Some(2)),
+        ]
+    );
+    let reasons: Vec<&str> = rejects.0.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(reasons, ["truncated"]);
 }
 
 #[test]

@@ -181,6 +181,10 @@ impl Normalizer {
         let enhanced = enhanced.or(d.dsn);
         let class = match outcome {
             Outcome::Delivered => Class::None,
+            // Postfix's own hold, which may quote what the site said before
+            // (`delivery temporarily suspended: host X refused to talk to me: 421 ...`):
+            // classified as the hold it is, not as that earlier reply.
+            _ if text.starts_with(reply::HOLD) => self.classify(code, enhanced, text),
             _ => self.classify(code, enhanced, response),
         };
 

@@ -27,6 +27,9 @@ static HOST_MARKERS: [Needle; 4] = [
     Needle::new("connection with "),
     Needle::new("host "),
 ];
+/// How Postfix's status text starts when it did not try the site: it holds the
+/// recipient after an earlier failure there.
+pub const HOLD: &str = "delivery temporarily suspended";
 /// What comes before the receiver's reply in a status text.
 static REPLY_MARKERS: [Needle; 2] = [Needle::new("said: "), Needle::new("refused to talk to me: ")];
 static IN_REPLY_TO: Needle = Needle::new(" (in reply to ");
