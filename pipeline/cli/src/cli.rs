@@ -121,7 +121,7 @@ pub struct ReplayArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
-    /// One row per (hour, source_ip, mx_host): attempts, delivered, deferred, bounced, expired.
+    /// One row per (hour, source_ip, mx_host, mx_group): attempts, delivered, deferred, bounced, expired, and whether the hour is final (every scope that counted in it has closed it).
     Hourly(ReportArgs),
     /// One row per (hour, source_ip, mx_group, class) of deferrals: how many, how many
     /// were tried again, and how soon (median and longest wait, seconds).

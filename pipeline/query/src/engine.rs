@@ -181,7 +181,7 @@ impl Engine {
         filter: &EventFilter,
     ) -> Result<Vec<RecordBatch>, QueryError> {
         self.register(q.input, source, &filter.narrowed_input()).await?;
-        self.collect(q.name, q.sql, filter.row_exprs()).await
+        self.collect(q.name, q.sql, filter.row_exprs(q.input)).await
     }
 
     /// Runs SQL a user wrote (`deferlog sql`) over the registered tables, as

@@ -99,11 +99,14 @@ impl EventFilter {
 
     /// The conditions on the rows of a query narrowed by its rows
     /// ([`crate::Engine::run_narrowed`]): by hour as hourly rows are, and by sending IP,
-    /// MX group and class.
-    pub(crate) fn row_exprs(&self) -> Vec<Expr> {
+    /// MX group and class (rows made of hourly rows have none: none is of this one).
+    pub(crate) fn row_exprs(&self, input: Table) -> Vec<Expr> {
         let mut out = self.time_exprs(Table::Hourly);
         out.extend(self.sender_exprs());
-        out.extend(self.class.map(|class| text(c::CLASS, class.as_str())));
+        out.extend(self.class.map(|class| match input {
+            Table::Events => text(c::CLASS, class.as_str()),
+            Table::Partials | Table::Hourly | Table::Rejects => lit(false),
+        }));
         out
     }
 

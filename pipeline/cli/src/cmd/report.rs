@@ -18,7 +18,9 @@ use std::path::Path;
 
 pub fn run(r: ReportCommand) -> Result<()> {
     match r {
-        ReportCommand::Hourly(a) => report(a, Report::Hourly, None, None),
+        // Its rows are narrowed too, reading whole hours: an hour's `final` is every
+        // scope's, whatever IP or MX group the rows asked for have.
+        ReportCommand::Hourly(a) => report(a, Report::Hourly, None, Some(0)),
         ReportCommand::Deferrals(a) => {
             // clap has checked it is one of the causes, in any case.
             let class = a.class.map(|c| c.to_ascii_lowercase().parse::<Class>()).transpose()?;
@@ -109,7 +111,7 @@ fn report(a: ReportArgs, what: Report, class: Option<Class>, lookahead_us: Optio
     };
     let memory = a.memory.memory_limit.as_ref();
     let batches = match what {
-        Report::Hourly => run_query_within(Query::HOURLY_REPORT, source, &filter, memory),
+        Report::Hourly => run_narrowed(Query::HOURLY_REPORT, source, &filter, memory),
         // Its rows are narrowed, not its input: a deferral's next try may come after
         // `--to` (up to `--retry-horizon`), from another IP, to another MX group or
         // with another class.
