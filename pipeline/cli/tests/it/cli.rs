@@ -652,6 +652,14 @@ fn sql_runs_the_query_files_and_the_users_own_over_the_archive() {
         sql(&["SELECT reason, count(*) AS n FROM rejects GROUP BY 1 ORDER BY 1"]),
         format!("reason,n\n{want}")
     );
+    // The functions people write ad-hoc SQL with.
+    assert_eq!(
+        sql(&[
+            "SELECT substr('google', 1, 3) AS s, round(2.26, 1) AS r, regexp_like('mta5.am0', '^mta[0-9]') AS m, \
+             encode('ab', 'hex') AS h"
+        ]),
+        "s,r,m,h\ngoo,2.3,true,6162\n"
+    );
     // An archive without dead letters still has the table, empty.
     std::fs::remove_dir_all(out.join("rejects")).expect("remove rejects/");
     assert_eq!(
