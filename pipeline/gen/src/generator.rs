@@ -44,6 +44,11 @@ pub struct Generator {
     /// Junk lines among `emitted`; they come on top of the budget, so the
     /// junk rate never changes the traffic underneath.
     junk_emitted: u64,
+    /// Messages' steps written so far, and the lines they made: a KumoMTA or
+    /// PowerMTA step may make none (a queue manager's line), so `planned` steps are
+    /// fewer lines by this ratio.
+    steps_done: u64,
+    step_lines: u64,
     last_t: i64,
     curve_mean: f64,
     header_written: bool,
@@ -65,6 +70,8 @@ impl Generator {
             planned: 0,
             emitted: 0,
             junk_emitted: 0,
+            steps_done: 0,
+            step_lines: 0,
             last_t: start,
             curve_mean: DAILY_CURVE.iter().sum::<f64>() / 24.0,
             header_written: false,
@@ -109,7 +116,7 @@ impl Generator {
                     if !self.open {
                         continue;
                     }
-                    if self.emitted - self.junk_emitted + self.planned >= self.cfg.lines {
+                    if self.emitted - self.junk_emitted + self.planned_lines() >= self.cfg.lines {
                         self.open = false;
                         continue;
                     }
@@ -137,13 +144,29 @@ impl Generator {
                     if self.junk_first(out, entry) {
                         return true;
                     }
+                    // `out` may hold lines before this one (`write_log`).
+                    let before = out.len();
                     self.message_line(out, slot);
+                    self.steps_done += 1;
+                    if out.len() == before {
+                        continue;
+                    }
+                    self.step_lines += 1;
                     self.emitted += 1;
                     self.last_t = t;
                     return true;
                 }
             }
         }
+    }
+
+    /// The lines the steps still planned will make, at the rate steps so far made
+    /// them (all of them, before any).
+    fn planned_lines(&self) -> u64 {
+        if self.steps_done == 0 {
+            return self.planned;
+        }
+        (self.planned as f64 * self.step_lines as f64 / self.steps_done as f64).round() as u64
     }
 
     /// Maybe writes a junk line in front of `entry`, which is put back to
