@@ -56,6 +56,7 @@ fn bench(c: &mut Criterion) {
                         batch_rows: 65_536,
                         lateness_us: 600_000_000,
                         workers: 2,
+                        carried: Vec::new(),
                         on_tick: None,
                     },
                 )

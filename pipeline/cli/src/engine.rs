@@ -24,7 +24,7 @@ use arrow::record_batch::RecordBatch;
 use deferlog_archive::{EVENTS_DIR, EventArchive, HOURLY_DIR, ParquetFile, REJECTS_DIR, write_parquet};
 use deferlog_event::Origin;
 use deferlog_event::{HourBatch, HourBatcher, RejectBuilder, hour_of, reject_schema};
-use deferlog_parse::{Normalizer, NormalizerConfig, Stats};
+use deferlog_parse::{Normalizer, NormalizerConfig, NormalizerState, Stats};
 use deferlog_query::schema::{hourly_schema, to_hourly};
 use deferlog_query::{Engine, EventFilter, EventSource, Query, QueryError, Table};
 use std::collections::HashMap;
@@ -79,6 +79,9 @@ pub struct EngineOptions {
     pub lateness_us: i64,
     /// Parser threads; lines are split between them by MTA host.
     pub workers: usize,
+    /// Each parser thread's correlation state to start from, in thread order (an
+    /// earlier replay's, `carried`); empty: from none.
+    pub carried: Vec<NormalizerState>,
     pub on_tick: Option<OnTick>,
 }
 
@@ -92,6 +95,8 @@ pub struct Summary {
     pub events_written: u64,
     /// Per input (by its name): lines read and events found.
     pub by_input: HashMap<String, InputCounts>,
+    /// Each parser thread's state at the end, in thread order.
+    pub parsers: Vec<NormalizerState>,
 }
 
 /// What one input gave.
@@ -164,13 +169,21 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
     let (recycle_tx, recycle_rx) = channel::<Chunk>();
     let mut to_workers = Vec::with_capacity(workers);
     let mut handles = Vec::with_capacity(workers);
+    let mut carried = std::mem::take(&mut opts.carried).into_iter();
     for worker in 0..workers {
         let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(4);
         let (cfg, tx, recycle) = (cfg.clone(), tx.clone(), recycle_tx.clone());
         let (batch_rows, lateness_us) = (opts.batch_rows, opts.lateness_us);
+        let from = carried.next();
         let handle = std::thread::Builder::new()
             .name(format!("deferlog-parse-{worker}"))
-            .spawn(move || parse_chunks(cfg, worker, chunk_rx, recycle, &tx, batch_rows, lateness_us))
+            .spawn(move || {
+                let mut norm = Normalizer::new(cfg);
+                if let Some(state) = from {
+                    norm.restore(state);
+                }
+                parse_chunks(norm, worker, chunk_rx, recycle, &tx, batch_rows, lateness_us)
+            })
             .context("starting a parser thread")?;
         to_workers.push(chunk_tx);
         handles.push(handle);
@@ -181,6 +194,7 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
     drop(to_workers);
     let mut stats = Stats::default();
     let mut by_input: HashMap<String, InputCounts> = HashMap::new();
+    let mut parsers = Vec::with_capacity(workers);
     let mut failures = Vec::new();
     for h in handles {
         match h
@@ -188,8 +202,9 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
             .map_err(|_| anyhow!("a parser thread panicked"))
             .and_then(|r| r)
         {
-            Ok((s, inputs)) => {
-                stats.merge(&s);
+            Ok((state, inputs)) => {
+                stats.merge(&state.stats);
+                parsers.push(state);
                 for (name, c) in inputs {
                     let total = by_input.entry(name.to_string()).or_default();
                     total.lines += c.lines;
@@ -234,6 +249,7 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
         rejects_file,
         events_written,
         by_input,
+        parsers,
     })
 }
 
@@ -359,16 +375,15 @@ fn read_all(
 }
 
 fn parse_chunks(
-    cfg: NormalizerConfig,
+    mut norm: Normalizer,
     worker: usize,
     chunks: Receiver<Chunk>,
     recycle: Sender<Chunk>,
     tx: &SyncSender<ToWriter>,
     batch_rows: usize,
     lateness_us: i64,
-) -> Result<(Stats, ByInput)> {
+) -> Result<(NormalizerState, ByInput)> {
     let send = |m: ToWriter| tx.send(m).map_err(|_| anyhow::Error::new(Stopped("archive writer")));
-    let mut norm = Normalizer::new(cfg);
     let mut batcher = HourBatcher::new(batch_rows);
     let mut rejects = RejectBuilder::default();
     let mut closed_before = i64::MIN;
@@ -430,7 +445,9 @@ fn parse_chunks(
         send(ToWriter::Rejects(rejects.finish()?))?;
     }
     send(ToWriter::CloseBefore { worker, hour: i64::MAX })?;
-    Ok((norm.stats(), by_input))
+    let mut state = norm.snapshot();
+    state.stats = norm.stats();
+    Ok((state, by_input))
 }
 
 /// A parser thread's counts per input: a handful of inputs, so a list found by name.

@@ -12,6 +12,7 @@ macro_rules! say {
     }};
 }
 
+pub mod carried;
 pub mod config;
 pub mod engine;
 pub mod input;

@@ -353,6 +353,12 @@ pub struct CorrelatorState {
     evictions: u64,
 }
 
+impl CorrelatorState {
+    pub(crate) fn forget_evictions(&mut self) {
+        self.evictions = 0;
+    }
+}
+
 /// For MTAs that log each recipient's try as a record of its own (KumoMTA,
 /// PowerMTA): the attempt's number (`counted`, the MTA's own count, else ours) and,
 /// for an expiry, the recipient's last attempt to attribute it to. A finished

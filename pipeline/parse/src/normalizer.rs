@@ -112,6 +112,16 @@ pub struct NormalizerState {
     pub pmta_header: Option<String>,
 }
 
+impl NormalizerState {
+    /// The state without its counts, for a later run that reports its own (`replay`
+    /// carrying correlation from one run to the next).
+    pub fn without_counts(mut self) -> NormalizerState {
+        self.stats = Stats::default();
+        self.correlation.forget_evictions();
+        self
+    }
+}
+
 pub struct Normalizer {
     pub(crate) tenant: String,
     format: Format,

@@ -4,12 +4,12 @@
 //! output.
 
 use crate::cli::ReplayArgs;
-use crate::config::{Config, Problems};
+use crate::config::{self, Config, Problems};
 use crate::engine::{self, EngineOptions, LineSource, Summary};
 use crate::input::{self, ByteCounter};
 use crate::metrics::{Served, set_hour_gauges};
 use anyhow::{Context, Result};
-use deferlog_app::say;
+use deferlog_app::{carried, say};
 use deferlog_archive::run_id;
 use deferlog_metrics::{Counts, Exporter};
 use deferlog_parse::{RejectReason, SkipKind};
@@ -22,7 +22,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     let mut cfg = Config::load(a.config.config.as_deref())?;
     // Flags are judged as flags, before they stand in for the config's keys.
     if let Some(t) = &a.reference_time {
-        crate::config::parse_time(t).context("--reference-time")?;
+        config::parse_time(t).context("--reference-time")?;
         cfg.reference_time = Some(t.clone());
     }
     if let Some(f) = &a.format {
@@ -36,7 +36,22 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     let mut p = Problems::default();
     let norm = p.take(cfg.resolve(&origin, now));
     let metrics = a.serve.then(|| p.take(cfg.resolve_metrics(&origin, None))).flatten();
-    let norm = p.finish_with(norm)?;
+    let mut norm = p.finish_with(norm)?;
+    // Without a key of the user's, the archive's own: the recipients of earlier
+    // replays (and of `run`) hash the same, so their deferrals meet their next tries
+    // and the correlation carried from the last replay finds them. A new archive's is
+    // kept once the run has succeeded.
+    let new_key = if cfg.privacy.hash_key.is_none() {
+        match config::archive_hash_key(&a.out)? {
+            Some(k) => {
+                norm.hash_key = k;
+                None
+            }
+            None => Some(norm.hash_key),
+        }
+    } else {
+        None
+    };
     let served = if let Some(m) = metrics {
         if m.listen.is_none() {
             anyhow::bail!("{origin}: `replay --serve` needs key `metrics.listen` (an address, not \"\")");
@@ -64,7 +79,15 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     });
     let tick_bar = bar.clone();
     let tick_counter = counter.clone();
-    let summary = engine::run(
+    // Where the last replay into this archive left its recipients, with as many
+    // parser threads as held them (`carried`).
+    let carried = carried::load(&a.out).map(|c| c.parsers).unwrap_or_default();
+    let workers = if carried.is_empty() {
+        cfg.limits.parser_threads()
+    } else {
+        carried.len()
+    };
+    let mut summary = engine::run(
         norm,
         sources,
         EngineOptions {
@@ -74,7 +97,8 @@ pub fn run(a: ReplayArgs) -> Result<()> {
             lateness_us: i64::try_from(cfg.limits.allowed_lateness_secs)
                 .unwrap_or(i64::MAX)
                 .saturating_mul(1_000_000),
-            workers: cfg.limits.parser_threads(),
+            workers,
+            carried,
             on_tick: Some(Box::new(move || {
                 if let Some(b) = &tick_bar {
                     b.set_position(tick_counter.get());
@@ -89,6 +113,25 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         say!(
             "deferlog replay: the inputs were added to {}, but could not be recorded as taken ({e:#}); \
              until that file is named into place, replaying them again would count them twice",
+            a.out.display()
+        );
+    }
+    if let Some(key) = new_key {
+        match config::keep_hash_key(&a.out, key) {
+            Ok(kept) if kept == key => {}
+            Ok(_) => say!(
+                "deferlog replay: another writer gave {} its recipient-hash key first: this run's recipient_hash                  values do not match the archive's other runs",
+                a.out.display()
+            ),
+            Err(e) => say!(
+                "deferlog replay: the recipient-hash key could not be kept in {} ({e:#}); the next replay                  hashes recipients with another",
+                a.out.display()
+            ),
+        }
+    }
+    if let Err(e) = carried::store(&a.out, std::mem::take(&mut summary.parsers)) {
+        say!(
+            "deferlog replay: the inputs were added to {}, but where their recipients stand could not be kept              for the next replay ({e:#}); the next one starts without it",
             a.out.display()
         );
     }

@@ -1,12 +1,10 @@
 //! `deferlog run`: the stream, until SIGTERM or Ctrl-C.
 
 use crate::cli::ConfigArg;
-use crate::config::Config;
+use crate::config::{self, Config};
 use anyhow::{Context, Result};
 use deferlog_app::say;
 use deferlog_app::stream;
-use deferlog_stream::STATE_DIR;
-use std::path::Path;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -18,7 +16,11 @@ pub fn run(a: ConfigArg) -> Result<()> {
     let origin = cfg.origin(a.config.as_deref());
     let mut settings = cfg.resolve_run(&origin, super::now_us())?;
     if !settings.hash_key_given {
-        settings.stream.normalizer.hash_key = stable_hash_key(&settings.stream.out)?;
+        let out = &settings.stream.out;
+        settings.stream.normalizer.hash_key = match config::archive_hash_key(out)? {
+            Some(k) => k,
+            None => config::keep_hash_key(out, config::random_hash_key())?,
+        };
     }
     let cancel = CancellationToken::new();
     let worker_cancel = cancel.clone();
@@ -56,53 +58,4 @@ pub fn run(a: ConfigArg) -> Result<()> {
         .join()
         .map_err(|_| anyhow::anyhow!("the stream thread panicked"))??;
     Ok(())
-}
-
-/// A recipient-hash key kept in the archive's state, so hashes and the correlation
-/// state keyed by them stay the same across restarts of `run` and across the instances
-/// sharing the archive. Created once: the first instance to link its key in place wins,
-/// and every instance then reads the one key there.
-fn stable_hash_key(out: &Path) -> Result<[u8; 16]> {
-    let dir = out.join(STATE_DIR);
-    let path = dir.join("hash_key");
-    if !path.exists() {
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let hex: String = crate::config::random_hash_key()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let tmp = dir.join(format!("hash_key.{hex}.tmp"));
-        std::fs::write(&tmp, hex).with_context(|| format!("writing {}", tmp.display()))?;
-        let linked = std::fs::hard_link(&tmp, &path);
-        let _ = std::fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e).with_context(|| format!("writing {}", path.display())),
-        }
-    }
-    let hex = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    crate::config::parse_hash_key(&hex).with_context(|| format!("{} is corrupt", path.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::stable_hash_key;
-
-    #[test]
-    fn instances_starting_together_agree_on_one_hash_key() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let keys: Vec<[u8; 16]> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..8)
-                .map(|_| s.spawn(|| stable_hash_key(dir.path()).expect("key")))
-                .collect();
-            handles.into_iter().map(|h| h.join().expect("thread")).collect()
-        });
-        assert!(keys.windows(2).all(|w| w[0] == w[1]), "{keys:?}");
-        assert_eq!(
-            stable_hash_key(dir.path()).expect("again"),
-            keys[0],
-            "a restart reads it back"
-        );
-    }
 }

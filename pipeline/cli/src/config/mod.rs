@@ -312,6 +312,46 @@ pub fn parse_hash_key(hex: &str) -> Result<[u8; 16]> {
     Ok(key)
 }
 
+/// Where an archive keeps its recipient-hash key, when `privacy.hash_key` is not set:
+/// hashes, and the correlation state keyed by them, then stay the same across restarts
+/// of `run`, the instances sharing the archive, and the replays added to it.
+fn hash_key_path(out: &Path) -> PathBuf {
+    out.join(deferlog_stream::STATE_DIR).join("hash_key")
+}
+
+/// The archive's recipient-hash key, if it has one.
+pub fn archive_hash_key(out: &Path) -> Result<Option<[u8; 16]>> {
+    let path = hash_key_path(out);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let hex = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    parse_hash_key(&hex)
+        .with_context(|| format!("{} is corrupt", path.display()))
+        .map(Some)
+}
+
+/// Makes `key` the archive's recipient-hash key unless it has one, and returns the one
+/// it has then. The first to link its key in place wins; every other writer reads it.
+pub fn keep_hash_key(out: &Path, key: [u8; 16]) -> Result<[u8; 16]> {
+    let path = hash_key_path(out);
+    if !path.exists() {
+        let dir = path.parent().unwrap_or(out);
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        let tmp = dir.join(format!("hash_key.{hex}.tmp"));
+        std::fs::write(&tmp, hex).with_context(|| format!("writing {}", tmp.display()))?;
+        let linked = std::fs::hard_link(&tmp, &path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e).with_context(|| format!("writing {}", path.display())),
+        }
+    }
+    archive_hash_key(out)?.with_context(|| format!("{} vanished", path.display()))
+}
+
 pub fn random_hash_key() -> [u8; 16] {
     use std::hash::{BuildHasher, Hasher};
     let mut key = [0u8; 16];

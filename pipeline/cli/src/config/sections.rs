@@ -257,8 +257,8 @@ pub struct ClassifyConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrivacyConfig {
-    /// 32 hex digits keying recipient hashes. Unset: a random key per `replay`; `run`
-    /// keeps one in OUT/_state/hash_key.
+    /// 32 hex digits keying recipient hashes. Unset: the archive's own, made once in
+    /// OUT/_state/hash_key by the first `run` or `replay` into it.
     pub hash_key: Option<String>,
 }
 

@@ -347,3 +347,21 @@ fn times_are_dates_or_rfc3339() {
     assert_eq!(parse_time("1970-01-01T01:00:00+01:00").expect("rfc3339"), 0);
     assert!(parse_time("yesterday").is_err());
 }
+
+#[test]
+fn writers_starting_together_agree_on_one_archive_hash_key() {
+    let dir = tempfile::tempdir().expect("tmp");
+    assert_eq!(archive_hash_key(dir.path()).expect("read"), None);
+    let keys: Vec<[u8; 16]> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| keep_hash_key(dir.path(), random_hash_key()).expect("key")))
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("thread")).collect()
+    });
+    assert!(keys.windows(2).all(|w| w[0] == w[1]), "{keys:?}");
+    assert_eq!(
+        archive_hash_key(dir.path()).expect("again"),
+        Some(keys[0]),
+        "a restart reads it back"
+    );
+}

@@ -339,6 +339,61 @@ fn the_count_does_not_depend_on_the_number_of_parser_threads() {
     }
 }
 
+/// Rotated logs replayed as they rotate, one run each, read as one log: a recipient
+/// deferred in one file and expired in a later one keeps the MX and IP of its last
+/// try, attempts are numbered on, and deferrals meet their next tries.
+#[test]
+fn logs_replayed_one_run_each_read_as_one_log() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for format in ["postfix", "kumomta"] {
+        let g = generate_as(dir.path(), 30_000, 12, format);
+        let truth = std::fs::read_to_string(&g.truth).expect("truth");
+        let log = std::fs::read(&g.log).expect("log");
+        let cut = |at: usize| log[at..].iter().position(|b| *b == b'\n').expect("newline") + at + 1;
+        let (a, b) = (cut(log.len() / 3), cut(2 * log.len() / 3));
+        let parts: Vec<_> = [&log[..a], &log[a..b], &log[b..]]
+            .iter()
+            .enumerate()
+            .map(|(i, bytes)| {
+                let p = dir.path().join(format!("{format}.{i}.log"));
+                std::fs::write(&p, bytes).expect("write");
+                p
+            })
+            .collect();
+        let out = dir.path().join(format!("{format}-by-day"));
+        for (i, part) in parts.iter().enumerate() {
+            // The middle run asks for another thread count: the carried state's wins,
+            // as lines must meet the state of the thread they are routed to.
+            let threads = if i == 1 { "1" } else { "3" };
+            let o = crate::support::deferlog()
+                .env("DEFERLOG_LIMITS__PARSER_THREADS", threads)
+                .arg("replay")
+                .arg("--config")
+                .arg(&g.config)
+                .arg("--out")
+                .arg(&out)
+                .args(["--reference-time", "2026-11-10", "--quiet"])
+                .arg(part)
+                .output()
+                .expect("replay");
+            crate::support::ok(o);
+        }
+        assert_eq!(report_csv(&out, &[]), truth, "{format}");
+        let whole = dir.path().join(format!("{format}-whole"));
+        replay(&g.config, &whole, &[&g.log]);
+        let deferrals = |data: &std::path::Path| {
+            crate::support::ok(
+                crate::support::deferlog()
+                    .args(["report", "deferrals", "--format", "csv", "--data"])
+                    .arg(data)
+                    .output()
+                    .expect("report"),
+            )
+        };
+        assert_eq!(deferrals(&out), deferrals(&whole), "{format}: retry cadence");
+    }
+}
+
 /// Sums truth CSVs row by row, in the report's order (an empty field sorts first).
 fn merged_truth(csvs: &[String]) -> String {
     let mut rows: BTreeMap<Vec<String>, [i64; 5]> = BTreeMap::new();
