@@ -12,7 +12,9 @@
 --
 -- A recipient is one recipient of one message on one host: (mta_host, queue_id,
 -- recipient_hash), and for PowerMTA, whose queue id is often a campaign's job id,
--- also the record's Message-ID. Its next try is its next delivery attempt to the
+-- also the record's Message-ID and the time the message was queued (event_time less
+-- delay_seconds, whole seconds as PowerMTA logs them): the default accounting fields
+-- have no Message-ID. Its next try is its next delivery attempt to the
 -- receiver, whatever the outcome; the MTA's own holds (class `local`: `retry time not
 -- reached`, `delivery temporarily suspended`) are skipped, as they try nothing. An
 -- expiry ends the recipient: a try after it is another message reusing the queue id.
@@ -32,7 +34,9 @@ WITH marked AS (
         recipient_hash,
         mta_host,
         queue_id,
-        CASE WHEN mta = 'powermta' THEN message_id END AS message,
+        CASE WHEN mta = 'powermta' THEN
+            concat(message_id, '/', CAST(CAST(event_time AS BIGINT) - CAST(round(delay_seconds * 1000000) AS BIGINT) AS VARCHAR))
+        END AS message,
         attempt,
         origin,
         -- What can end a deferral's wait, as one number in [0, 10^17) (1970 to the year

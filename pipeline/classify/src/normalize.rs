@@ -79,7 +79,7 @@ pub(crate) fn normalize_into(text: &str, into: &mut String) {
         if (c == b'[' || word_start)
             && let Some(end) = ip_literal(text, i)
         {
-            if c == b'[' && !out.space {
+            if c == b'[' {
                 out.host_before_ip();
             }
             out.push_str("<ip>");
@@ -174,19 +174,25 @@ impl Out<'_> {
         self.s.push_str(t);
     }
 
-    /// The MTA names the host it tried as `host[ip]` (`connect to mx.manitu.net[...]`,
-    /// `conversation with mx01.anti-spam.de[...] timed out`): the name just written
-    /// becomes `<host>`, so that a verdict never comes from it (a block list's or
-    /// `spam` in an MX's name).
+    /// An MTA names the host it tried before its bracketed IP: Postfix as `host[ip]`
+    /// (`connect to mx.manitu.net[...]`), Exim as `host [ip]` (`Remote host
+    /// mx01.anti-spam.de [...] closed connection`). The host name just written becomes
+    /// `<host>`, so that a verdict never comes from it (a block list's name, or `spam`,
+    /// in an MX's). Only a dotted name of two or more labels: a sentence's last word
+    /// (`rejected.[1.2.3.4]`) stays.
     fn host_before_ip(&mut self) {
         let written = &self.s[self.start..];
-        let name = written
+        let len = written
             .bytes()
             .rev()
-            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b'<' | b'>'))
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_'))
             .count();
-        let at = self.s.len() - name;
-        if self.s[at..].contains('.') {
+        let name = &written[written.len() - len..];
+        let labels_ok = name
+            .split('.')
+            .all(|l| l.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric()));
+        if name.contains('.') && labels_ok {
+            let at = self.s.len() - len;
             self.s.truncate(at);
             self.s.push_str("<host>");
         }
@@ -384,6 +390,12 @@ mod tests {
             "blocked using zen.spamhaus.org; host <ip>"
         );
         assert_eq!(normalize("client[1.2.3.4] x"), "client<ip> x");
+        assert_eq!(
+            normalize("Remote host mx01.anti-spam.de [192.0.2.9] closed connection"),
+            "remote host <host> <ip> closed connection"
+        );
+        assert_eq!(normalize("Message rejected.[1.2.3.4]"), "message rejected.<ip>");
+        assert_eq!(normalize("see <x>.[1.2.3.4]"), "see <x>.<ip>");
         assert_eq!(normalize("from 198.51.100.7."), "from <ip>.");
         assert_eq!(normalize("host 198.51.100.7:2525 x"), "host <ip> x");
         assert_eq!(normalize("via 2607:f8b0:400e:c04::1b now"), "via <ip> now");

@@ -188,6 +188,11 @@ fn mta_own_messages_classify_without_a_code() {
             "connect to mx1.spamcop.net[192.0.2.10]:25: Connection refused",
             Class::Network,
         ),
+        // Exim's: the host, a space, its IP.
+        (
+            "Remote host mx01.anti-spam.de [192.0.2.9] closed connection in response to end of data",
+            Class::Network,
+        ),
         // KumoMTA holding messages it did not try.
         (
             "KumoMTA internal: all possible sources for outlook.com are suspended",

@@ -6,59 +6,93 @@
 //! `OUT/_state/replay-correlation.json` holds each parser thread's state, in thread
 //! order. Lines go to a thread by their route key, so a thread's state is only right
 //! for the thread that routes the same way: the next replay runs as many parser
-//! threads as wrote it, whatever `limits.parser_threads` says. Counts are
-//! kept out (each replay reports its own). Written, synced and named into place after
-//! the run and its record; a run that fails leaves the file as it was. A file that
-//! cannot be read is said and set aside, not a stop: the state only attributes.
+//! threads as wrote it, whatever `limits.parser_threads` says. Counts are kept out
+//! (each replay reports its own). Recipients are in it by hash, so it also names the
+//! key they were hashed with (a hash of a constant under it): under another key the
+//! same recipient would be a second one, pending twice, and a Postfix expiry counts
+//! one per pending recipient. A state of another key is set aside, not used.
 //!
-//! Owns only that file; it never reads or writes the archive's data.
+//! Written, synced and named into place after the run and its record; a run that
+//! fails leaves the file as it was, and a state that cannot be stored takes the old
+//! one away, so that the next run never starts from a state older than the last run.
+//! A file that cannot be read is moved aside with a note, not a stop. Replays into
+//! one archive take turns (`_state/replay.lock`): two at once would each start from
+//! the same state and the last to store would drop the other's.
+//!
+//! Owns only those files; it never reads or writes the archive's data.
 
-use anyhow::{Context, Result};
+use crate::engine::remove_with_empty_dirs;
+use anyhow::{Context, Result, bail};
 use deferlog_parse::NormalizerState;
 use serde::{Deserialize, Serialize};
+use siphasher::sip128::{Hasher128, SipHasher13};
+use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Carried {
+    /// Which recipient-hash key the states' hashes are of ([`key_check`]).
+    key_check: String,
     /// One per parser thread, in order.
     pub parsers: Vec<NormalizerState>,
 }
 
-fn path(out: &Path) -> PathBuf {
-    out.join("_state").join("replay-correlation.json")
+fn state_dir(out: &Path) -> PathBuf {
+    out.join("_state")
 }
 
-/// What the last replay into `out` left, if anything. An unreadable file is renamed
-/// aside (`.unreadable`) with a note, and the run starts without it.
-pub fn load(out: &Path) -> Option<Carried> {
+fn path(out: &Path) -> PathBuf {
+    state_dir(out).join("replay-correlation.json")
+}
+
+/// Names a key without giving it away: SipHash-1-3 of a constant under it.
+fn key_check(key: &[u8; 16]) -> String {
+    let mut h = SipHasher13::new_with_key(key);
+    h.write(b"deferlog replay correlation");
+    format!("{:032x}", h.finish128().as_u128())
+}
+
+/// What the last replay into `out` left, if it is of `key`. A file that cannot be
+/// read, or is of another key, is renamed aside (`.unreadable`, `.other-key`) with a
+/// note, and the run starts without it.
+pub fn load(out: &Path, key: &[u8; 16]) -> Option<Carried> {
     let p = path(out);
     let bytes = std::fs::read(&p).ok()?;
-    match serde_json::from_slice::<Carried>(&bytes) {
-        Ok(c) if !c.parsers.is_empty() => Some(c),
-        Ok(_) => None,
-        Err(e) => {
-            let aside = p.with_extension("json.unreadable");
-            let _ = std::fs::rename(&p, &aside);
-            crate::say!(
-                "deferlog replay: {} could not be read ({e}); moved to {}. This run starts without the \
-                 earlier replays' correlation: expiries of recipients tried before it have no MX or IP",
-                p.display(),
-                aside.display()
-            );
-            None
-        }
-    }
+    let (aside, why) = match serde_json::from_slice::<Carried>(&bytes) {
+        Ok(c) if c.key_check == key_check(key) => return Some(c).filter(|c| !c.parsers.is_empty()),
+        Ok(_) => (
+            p.with_extension("json.other-key"),
+            "its recipients were hashed with another key than this run's (privacy.hash_key changed?)".to_owned(),
+        ),
+        Err(e) => (
+            p.with_extension("json.unreadable"),
+            format!("it could not be read ({e})"),
+        ),
+    };
+    let _ = std::fs::rename(&p, &aside);
+    crate::say!(
+        "deferlog replay: {} set aside as {}: {why}. This run starts without the earlier replays' \
+         correlation: expiries of recipients tried before it have no MX or IP",
+        p.display(),
+        aside.display()
+    );
+    None
 }
 
-/// Stores the parsers' states for the next replay into `out`, counts left out.
-pub fn store(out: &Path, parsers: Vec<NormalizerState>) -> Result<()> {
-    let parsers = parsers.into_iter().map(NormalizerState::without_counts).collect();
+/// Stores the parsers' states, of recipients hashed with `key`, for the next replay
+/// into `out`, counts left out. On failure the old state goes too.
+pub fn store(out: &Path, key: &[u8; 16], run: &str, parsers: Vec<NormalizerState>) -> Result<()> {
     let p = path(out);
-    let tmp = p.with_extension("json.tmp");
+    let tmp = p.with_extension(format!("json.{run}.tmp"));
     let write = || -> Result<()> {
         use std::io::Write;
-        let text = serde_json::to_vec(&Carried { parsers }).context("encoding the correlation state")?;
+        std::fs::create_dir_all(state_dir(out))?;
+        let carried = Carried {
+            key_check: key_check(key),
+            parsers: parsers.into_iter().map(NormalizerState::without_counts).collect(),
+        };
+        let text = serde_json::to_vec(&carried).context("encoding the correlation state")?;
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&text)?;
         f.sync_all()?;
@@ -69,5 +103,88 @@ pub fn store(out: &Path, parsers: Vec<NormalizerState>) -> Result<()> {
         .with_context(|| format!("writing {}", p.display()))
         .inspect_err(|_| {
             let _ = std::fs::remove_file(&tmp);
+            forget(out);
         })
+}
+
+/// Takes the state away: the next replay starts without it rather than from one
+/// older than the last run.
+pub fn forget(out: &Path) {
+    let _ = std::fs::remove_file(path(out));
+}
+
+/// Held while a replay reads and stores the state (and records its inputs): one
+/// replay into an archive at a time.
+#[derive(Debug)]
+pub struct Turn {
+    file: std::fs::File,
+    path: PathBuf,
+    out: PathBuf,
+}
+
+/// Takes this archive's turn, or says that another replay has it.
+pub fn take_turn(out: &Path) -> Result<Turn> {
+    let dir = state_dir(out);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("replay.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Turn {
+            file,
+            path,
+            out: out.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another replay into {} is running: replays into one archive take turns (each starts from where the \
+             last left its recipients)",
+            out.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", path.display())),
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        // Removed while still held, so that a failed first replay leaves nothing. A
+        // replay that opened the file just before could then lock the removed file
+        // beside one that makes a new one: a window of microseconds, accepted.
+        remove_with_empty_dirs(&self.path, &self.out);
+        let _ = self.file.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_is_read_back_only_under_the_key_its_recipients_were_hashed_with() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (k1, k2) = ([1u8; 16], [2u8; 16]);
+        store(dir.path(), &k1, "run-1", vec![NormalizerState::default(); 3]).expect("store");
+        assert_eq!(load(dir.path(), &k1).expect("same key").parsers.len(), 3);
+        assert!(load(dir.path(), &k2).is_none(), "another key");
+        assert!(!path(dir.path()).exists(), "set aside");
+        assert!(path(dir.path()).with_extension("json.other-key").exists());
+        assert!(load(dir.path(), &k1).is_none(), "gone for good");
+    }
+
+    #[test]
+    fn replays_into_one_archive_take_turns() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let out = dir.path().join("archive");
+        let first = take_turn(&out).expect("first");
+        let err = take_turn(&out).expect_err("second").to_string();
+        assert!(err.contains("another replay"), "{err}");
+        drop(first);
+        let again = take_turn(&out).expect("after the first");
+        drop(again);
+        let left: Vec<_> = std::fs::read_dir(&out).expect("archive").collect();
+        assert!(left.is_empty(), "a turn leaves nothing behind: {left:?}");
+    }
 }

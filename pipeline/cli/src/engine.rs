@@ -591,8 +591,8 @@ pub fn archive_dir(data: &Path) -> Result<()> {
     )
 }
 
-/// SQL a user wrote, over an archive's tables: `events` (its `events/`) and `hourly`
-/// (its `hourly/`), each registered when the archive has it.
+/// SQL a user wrote, over an archive's tables: `events`, `hourly` and `rejects` (its
+/// `events/`, `hourly/` and `rejects/`), each empty while the archive has none.
 pub fn run_sql(archive: &Path, sql: &str, memory: Option<&Size>) -> Result<Vec<RecordBatch>> {
     let tables: Vec<(Table, PathBuf)> = [
         (Table::Events, EVENTS_DIR),
@@ -605,7 +605,8 @@ pub fn run_sql(archive: &Path, sql: &str, memory: Option<&Size>) -> Result<Vec<R
     archive_dir(archive)?;
     if tables.iter().all(|(_, d)| !d.is_dir()) {
         anyhow::bail!(
-            "--data {}: no {EVENTS_DIR}/ or {HOURLY_DIR}/ in it; an archive is what `deferlog replay`, `run` or `demo` write",
+            "--data {}: no {EVENTS_DIR}/, {HOURLY_DIR}/ or {REJECTS_DIR}/ in it; an archive is what `deferlog replay`, \
+             `run` or `demo` write",
             archive.display()
         );
     }

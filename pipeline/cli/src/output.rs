@@ -113,8 +113,9 @@ pub fn write(format: Format, batches: &[RecordBatch], w: &mut dyn Write) -> Resu
             }
         }
         Format::Table => {
-            // Widths in characters, not bytes; padded by hand, as `format!`'s width
-            // stops at 65 535 and a dead letter's hex is longer.
+            // Widths in characters, not bytes (a wide character, CJK or emoji, still
+            // counts one); padded by hand, as `format!`'s width stops at 65 535 and a
+            // dead letter's hex is longer.
             let chars = |c: &str| c.chars().count();
             let mut width: Vec<usize> = names.iter().map(|n| chars(n)).collect();
             for r in &rows {
@@ -223,7 +224,7 @@ mod tests {
     }
 
     #[test]
-    fn a_cell_wider_than_format_widths_and_wide_characters_align() {
+    fn a_cell_wider_than_format_widths_and_non_ascii_cells_align_by_characters() {
         let long = "ab".repeat(40_000);
         let schema = Arc::new(Schema::new(vec![
             Field::new("raw", DataType::Utf8, false),

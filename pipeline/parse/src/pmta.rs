@@ -74,9 +74,9 @@ fn field_of(name: &str) -> Option<F> {
 const DEFAULT_HEADER: &str = "type,timeLogged,timeQueued,orig,rcpt,orcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,bounceCat,\
 srcType,srcMta,dlvType,dlvSourceIp,dlvDestinationIp,dlvEsmtpAvailable,dlvSize,vmta,jobId,envId,queue,vmtaPool";
 
-/// Column index of each field, from a header line, and how many columns it names.
+/// Column index of each field, from a header line.
 #[derive(Debug, Clone)]
-pub(crate) struct Columns([Option<usize>; FIELDS], usize);
+pub(crate) struct Columns([Option<usize>; FIELDS]);
 
 impl Default for Columns {
     fn default() -> Self {
@@ -87,14 +87,12 @@ impl Default for Columns {
 impl Columns {
     pub(crate) fn from_header(line: &str) -> Columns {
         let mut idx = [None; FIELDS];
-        let mut len = 0;
         for (i, name) in line.split(',').enumerate() {
             if let Some(f) = field_of(name.trim().trim_matches('"')) {
                 idx[f as usize].get_or_insert(i);
             }
-            len = i + 1;
         }
-        Columns(idx, len)
+        Columns(idx)
     }
 }
 
@@ -223,17 +221,19 @@ impl Normalizer {
         }
         let mut spans = mem::take(&mut self.scratch.spans);
         let split = split_csv(line, &mut spans);
-        let Columns(cols, width) = self.pmta_columns;
+        let cols = self.pmta_columns.0;
         let fields: [Cow<'_, str>; FIELDS] = std::array::from_fn(|f| {
             cols[f]
                 .and_then(|i| spans.get(i))
                 .map_or(Cow::Borrowed(""), |s| s.of(line))
         });
-        // PowerMTA writes every column of the header in every record: fewer is a record
-        // cut short, whose missing fields would read as empty (a `d` with no receiver).
-        let short = spans.len() < width;
+        // PowerMTA writes every column of its header in every record: an attempt
+        // without a column read here is a record cut short, whose missing fields would
+        // read as empty (a `d` with no receiver). Without a header, the default order
+        // is a guess, and a shorter record may be another layout's.
+        let short = self.pmta_header.is_some() && cols.iter().flatten().any(|&i| i >= spans.len());
         self.scratch.spans = spans;
-        if split.is_none() || short {
+        if split.is_none() {
             return self.reject(Mta::PowerMta, RejectReason::Truncated, raw, origin, rejects);
         }
         let get = |f: F| -> &str { fields[f as usize].trim() };
@@ -245,6 +245,9 @@ impl Normalizer {
             _ if deferred => Outcome::Deferred,
             _ => return self.stats.skip(SkipKind::NotAttempt),
         };
+        if short {
+            return self.reject(Mta::PowerMta, RejectReason::Truncated, raw, origin, rejects);
+        }
         let Some(time_us) = self.pmta_time(get(F::TimeLogged)) else {
             return self.reject(Mta::PowerMta, RejectReason::BadTimestamp, raw, origin, rejects);
         };

@@ -44,6 +44,8 @@ struct Try {
     outcome: Outcome,
     class: Class,
     attempt: u32,
+    /// When its message was queued (PowerMTA's `timeQueued`): `delay_seconds`.
+    queued: Option<&'static str>,
 }
 
 fn tries_batch(tries: &[Try]) -> RecordBatch {
@@ -71,7 +73,7 @@ fn tries_batch(tries: &[Try]) -> RecordBatch {
             response: None,
             // As the parsers leave it: an expiry is no attempt.
             attempt: (t.outcome != Outcome::Expired).then_some(t.attempt),
-            delay_seconds: None,
+            delay_seconds: t.queued.map(|q| (ts(t.t) - ts(q)) as f64 / 1e6),
             size_bytes: None,
             origin: "test:1".into(),
         });
@@ -106,6 +108,7 @@ fn batch(evs: &[Ev]) -> RecordBatch {
                 Outcome::Expired => Class::Expired,
                 _ => Class::RateLimit,
             },
+            queued: None,
             attempt: 1,
         })
         .collect();
@@ -377,6 +380,7 @@ fn retries() -> Vec<Try> {
         outcome,
         class,
         attempt,
+        queued: None,
     };
     // PowerMTA: two messages of one job to one recipient. The first is deferred and
     // delivered an hour later; the second, delivered in between, is not its retry.
@@ -417,6 +421,44 @@ const RETRIES: [&str; 10] = [
 
 fn retries_rows(rows: &[usize]) -> String {
     rows.iter().map(|&i| format!("{}\n", RETRIES[i])).collect()
+}
+
+/// PowerMTA's default fields have no Message-ID: two messages of one job to one
+/// recipient are told apart by when each was queued.
+#[tokio::test]
+async fn powermta_messages_without_a_message_id_are_told_apart_by_when_they_were_queued() {
+    let rate = Class::RateLimit;
+    #[rustfmt::skip]
+    let tries = [
+        ("2026-11-08T07:30:00Z", "2026-11-08T07:00:00Z", Outcome::Deferred, rate, 1),
+        ("2026-11-08T07:32:00Z", "2026-11-08T07:31:00Z", Outcome::Delivered, Class::None, 1),
+        ("2026-11-08T08:30:00Z", "2026-11-08T07:00:00Z", Outcome::Delivered, Class::None, 2),
+    ]
+    .map(|(t, queued, outcome, class, attempt)| Try {
+        t,
+        mta: Mta::PowerMta,
+        host: "pmta1",
+        message_id: None,
+        queue: "JOB-7",
+        rcpt: Some(21),
+        ip: Some("198.51.100.14"),
+        mx: None,
+        group: "gmx",
+        outcome,
+        class,
+        attempt,
+        queued: Some(queued),
+    });
+    let source = EventSource::Batches(vec![tries_batch(&tries)]);
+    let rows = Engine::new()
+        .run_narrowed(Query::DEFERRALS, source, &EventFilter::default())
+        .await
+        .expect("run");
+    assert_eq!(
+        csv(&rows),
+        "2026-11-08T07:00:00Z,198.51.100.14,gmx,rate_limit,1,1,3600.0,3600.0\n",
+        "retried by its own message's try, not the other's two minutes later"
+    );
 }
 
 #[tokio::test]
@@ -520,6 +562,7 @@ fn try_of(t: &'static str, queue: &'static str, outcome: Outcome, class: Class, 
         outcome,
         class,
         attempt,
+        queued: None,
     }
 }
 

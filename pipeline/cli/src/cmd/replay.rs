@@ -37,6 +37,21 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     let norm = p.take(cfg.resolve(&origin, now));
     let metrics = a.serve.then(|| p.take(cfg.resolve_metrics(&origin, None))).flatten();
     let mut norm = p.finish_with(norm)?;
+    let served = if let Some(m) = metrics {
+        if m.listen.is_none() {
+            anyhow::bail!("{origin}: `replay --serve` needs key `metrics.listen` (an address, not \"\")");
+        }
+        Some(Served::start(&m)?)
+    } else {
+        None
+    };
+    let run_id = run_id(now);
+
+    let inputs = input::oldest_first(&a.inputs)?;
+    // From here to its end, the archive's record of inputs, its key and the state
+    // carried between replays are this run's alone.
+    let turn = carried::take_turn(&a.out)?;
+    let pending = deferlog_app::replayed::check(&a.out, &run_id, &inputs, &cfg.format, a.again)?;
     // Without a key of the user's, the archive's own: the recipients of earlier
     // replays (and of `run`) hash the same, so their deferrals meet their next tries
     // and the correlation carried from the last replay finds them. A new archive's is
@@ -52,18 +67,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     } else {
         None
     };
-    let served = if let Some(m) = metrics {
-        if m.listen.is_none() {
-            anyhow::bail!("{origin}: `replay --serve` needs key `metrics.listen` (an address, not \"\")");
-        }
-        Some(Served::start(&m)?)
-    } else {
-        None
-    };
-    let run_id = run_id(now);
-
-    let inputs = input::oldest_first(&a.inputs)?;
-    let pending = deferlog_app::replayed::check(&a.out, &run_id, &inputs, &cfg.format, a.again)?;
+    let key = norm.hash_key;
     let counter = ByteCounter::default();
     let sources = inputs
         .iter()
@@ -81,11 +85,20 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     let tick_counter = counter.clone();
     // Where the last replay into this archive left its recipients, with as many
     // parser threads as held them (`carried`).
-    let carried = carried::load(&a.out).map(|c| c.parsers).unwrap_or_default();
-    let workers = if carried.is_empty() {
-        cfg.limits.parser_threads()
-    } else {
-        carried.len()
+    let carried = carried::load(&a.out, &key).map(|c| c.parsers).unwrap_or_default();
+    let workers = match carried.len() {
+        0 => cfg.limits.parser_threads(),
+        n => {
+            if n != cfg.limits.parser_threads() {
+                say!(
+                    "deferlog replay: {n} parser threads, as many as hold the recipients the last replay into {} \
+                     left (not limits.parser_threads = {})",
+                    a.out.display(),
+                    cfg.limits.parser_threads()
+                );
+            }
+            n
+        }
     };
     let mut summary = engine::run(
         norm,
@@ -116,25 +129,38 @@ pub fn run(a: ReplayArgs) -> Result<()> {
             a.out.display()
         );
     }
-    if let Some(key) = new_key {
-        match config::keep_hash_key(&a.out, key) {
-            Ok(kept) if kept == key => {}
-            Ok(_) => say!(
-                "deferlog replay: another writer gave {} its recipient-hash key first: this run's recipient_hash                  values do not match the archive's other runs",
+    // The state is of recipients hashed with this run's key: without that key kept
+    // as the archive's, the next run would hash them anew and find each twice.
+    let key_kept = match new_key.map(|k| config::keep_hash_key(&a.out, k)) {
+        None => true,
+        Some(Ok(kept)) if kept == key => true,
+        Some(Ok(_)) => {
+            say!(
+                "deferlog replay: `run` gave {} its recipient-hash key while this replay ran: this run's \
+                 recipient_hash values do not match the archive's other runs",
                 a.out.display()
-            ),
-            Err(e) => say!(
-                "deferlog replay: the recipient-hash key could not be kept in {} ({e:#}); the next replay                  hashes recipients with another",
-                a.out.display()
-            ),
+            );
+            false
         }
-    }
-    if let Err(e) = carried::store(&a.out, std::mem::take(&mut summary.parsers)) {
+        Some(Err(e)) => {
+            say!(
+                "deferlog replay: the recipient-hash key could not be kept in {} ({e:#}); the next replay hashes \
+                 recipients with another",
+                a.out.display()
+            );
+            false
+        }
+    };
+    if !key_kept {
+        carried::forget(&a.out);
+    } else if let Err(e) = carried::store(&a.out, &key, &run_id, std::mem::take(&mut summary.parsers)) {
         say!(
-            "deferlog replay: the inputs were added to {}, but where their recipients stand could not be kept              for the next replay ({e:#}); the next one starts without it",
+            "deferlog replay: the inputs were added to {}, but where their recipients stand could not be kept for \
+             the next replay ({e:#}); the next one starts without it",
             a.out.display()
         );
     }
+    drop(turn);
     print_summary(&summary, &a.out.display().to_string());
     // Lines of the format that are no delivery (a PowerMTA header, KumoMTA receptions,
     // inbound lines) are no sign of the wrong format: the hint is for unread lines.

@@ -674,7 +674,10 @@ fn sql_runs_the_query_files_and_the_users_own_over_the_archive() {
         .output()
         .expect("sql");
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("no events/ or hourly/"), "{err}");
+    assert!(
+        !o.status.success() && err.contains("no events/, hourly/ or rejects/"),
+        "{err}"
+    );
     let o = deferlog()
         .args(["sql", "--data"])
         .arg(&out)
