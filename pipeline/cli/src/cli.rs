@@ -121,8 +121,14 @@ pub struct ReplayArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
-    /// One row per (hour, source_ip, mx_host, mx_group): attempts, delivered, deferred, bounced, expired, and whether the hour is final (every scope that counted in it has closed it).
+    /// One row per (hour, source_ip, mx_host, mx_group): attempts, delivered, deferred,
+    /// bounced, expired, and whether the hour is final (every scope that counted in it
+    /// has closed it).
     Hourly(ReportArgs),
+    /// One row per (hour, source_ip, mx_group): attempts, deferred, the MTA's own holds
+    /// apart, bounced, expired, the receivers' deferral ratio beside the same hour a
+    /// day before, and deferrals by cause: what throttling a destination needs.
+    Destinations(ReportArgs),
     /// One row per (hour, source_ip, mx_group, class) of deferrals: how many, how many
     /// were tried again, and how soon (median and longest wait, seconds).
     Deferrals(DeferralsArgs),

@@ -22,6 +22,10 @@ pub struct EventFilter {
     /// the end of `to`'s hour it reads what follows a row (a deferral's next try). None:
     /// to the end of the input.
     pub lookahead_us: Option<i64>,
+    /// For a query narrowed by its rows: how far before the start of `from`'s hour it
+    /// reads what a row looks back to (`destinations.sql`: the same hour a day before).
+    /// None: nothing before that hour.
+    pub lookback_us: Option<i64>,
 }
 
 /// The sending IP rows must have.
@@ -59,13 +63,15 @@ fn end_hour(to_us: i64) -> i64 {
 }
 
 impl EventFilter {
-    /// The hours from `from` to `lookahead_us` past `to`'s, and nothing else: what may
-    /// narrow the input of a query whose rows are narrowed instead
-    /// ([`crate::Engine::run_narrowed`]), since such a query looks forward from an
-    /// event, never back.
+    /// The hours from `lookback_us` before `from`'s to `lookahead_us` past `to`'s, and
+    /// nothing else: what may narrow the input of a query whose rows are narrowed
+    /// instead ([`crate::Engine::run_narrowed`]), as far as its rows look forward
+    /// (a deferral's next try) or back (the hour a day before).
     pub(crate) fn narrowed_input(&self) -> EventFilter {
         EventFilter {
-            from_us: self.from_us.map(hour_of),
+            from_us: self
+                .from_us
+                .map(|f| hour_of(f).saturating_sub(self.lookback_us.unwrap_or(0))),
             to_us: self
                 .to_us
                 .zip(self.lookahead_us)

@@ -41,6 +41,14 @@ impl Query {
         sql: include_str!("../../../queries/deferrals.sql"),
         input: crate::Table::Events,
     };
+    /// Events → per (hour, source_ip, mx_group): attempts, holds, the receivers'
+    /// deferral ratio beside the same hour a day before, deferrals by cause. Narrowed
+    /// by its rows, its input reaching a day back ([`crate::EventFilter::lookback_us`]).
+    pub const DESTINATIONS: Query = Query {
+        name: "destinations",
+        sql: include_str!("../../../queries/destinations.sql"),
+        input: crate::Table::Events,
+    };
     /// Stored hourly rows → the last final hour per source_ip × mx_group (gauges).
     pub const HOURLY_GAUGES: Query = Query {
         name: "hourly_gauges",
@@ -64,5 +72,6 @@ pub const ALL_QUERIES: &[Query] = &[
     Query::COUNTERS,
     Query::HOURLY_GAUGES,
     Query::DEFERRALS,
+    Query::DESTINATIONS,
     Query::MX_GROUPS,
 ];

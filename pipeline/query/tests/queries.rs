@@ -461,6 +461,60 @@ async fn powermta_messages_without_a_message_id_are_told_apart_by_when_they_were
     );
 }
 
+/// `destinations.sql`: a destination's hour beside the same hour a day before, holds
+/// apart from the receivers' pushback. Worked out by hand in the comments.
+#[tokio::test]
+async fn destinations_put_the_receivers_deferral_ratio_beside_the_day_before() {
+    use Outcome::*;
+    let (rate, conn, local) = (Class::RateLimit, Class::ConnectionLimit, Class::Local);
+    #[rustfmt::skip]
+    let tries = [
+        // Nov 8, 07:00, .11 to yahoo: 4 attempts, one a hold; 1 of the other 3 deferred.
+        ("2026-11-08T07:01:00Z", Some("198.51.100.11"), Delivered, Class::None),
+        ("2026-11-08T07:02:00Z", Some("198.51.100.11"), Delivered, Class::None),
+        ("2026-11-08T07:03:00Z", Some("198.51.100.11"), Deferred, rate),
+        ("2026-11-08T07:04:00Z", Some("198.51.100.11"), Deferred, local),
+        // Nov 9, 07:00: 3 of 4 deferred, too many connections; an expiry is no attempt.
+        ("2026-11-09T07:01:00Z", Some("198.51.100.11"), Delivered, Class::None),
+        ("2026-11-09T07:02:00Z", Some("198.51.100.11"), Deferred, conn),
+        ("2026-11-09T07:03:00Z", Some("198.51.100.11"), Deferred, conn),
+        ("2026-11-09T07:04:00Z", Some("198.51.100.11"), Deferred, conn),
+        ("2026-11-09T07:05:00Z", Some("198.51.100.11"), Expired, Class::Expired),
+        // No sending IP known, holds only: nothing was tried, no ratio.
+        ("2026-11-09T07:06:00Z", None, Deferred, local),
+    ]
+    .map(|(t, ip, outcome, class)| Try {
+        ip,
+        ..try_of(t, "Q1", outcome, class, 1)
+    });
+    let report = async |filter: EventFilter| {
+        let source = EventSource::Batches(vec![tries_batch(&tries)]);
+        let filter = EventFilter {
+            lookahead_us: Some(0),
+            lookback_us: Some(24 * 3_600_000_000),
+            ..filter
+        };
+        csv(&Engine::new()
+            .run_narrowed(Query::DESTINATIONS, source, &filter)
+            .await
+            .expect("run"))
+    };
+    // hour, ip, group, attempts, delivered, deferred, held, bounced, expired, ratio,
+    // ratio a day before, then deferrals by cause (connection_limit, rate_limit, ...).
+    let nov8 = "2026-11-08T07:00:00Z,198.51.100.11,yahoo,4,2,2,1,0,0,0.333,,0,1,0,0,0,0,0,0,0,0,0,0\n";
+    let nov9 = "\
+2026-11-09T07:00:00Z,,yahoo,1,0,1,1,0,0,,,0,0,0,0,0,0,0,0,0,0,0,0
+2026-11-09T07:00:00Z,198.51.100.11,yahoo,4,1,3,0,0,1,0.75,0.333,3,0,0,0,0,0,0,0,0,0,0,0
+";
+    assert_eq!(report(EventFilter::default()).await, format!("{nov8}{nov9}"));
+    // From Nov 9 only: the day before is still read, for its ratio.
+    let nov9_only = EventFilter {
+        from_us: Some(ts("2026-11-09T00:00:00Z")),
+        ..Default::default()
+    };
+    assert_eq!(report(nov9_only).await, nov9);
+}
+
 #[tokio::test]
 async fn deferrals_count_each_cause_and_how_soon_each_recipient_was_tried_again() {
     assert_eq!(

@@ -21,6 +21,8 @@ pub fn run(r: ReportCommand) -> Result<()> {
         // Its rows are narrowed too, reading whole hours: an hour's `final` is every
         // scope's, whatever IP or MX group the rows asked for have.
         ReportCommand::Hourly(a) => report(a, Report::Hourly, None, Some(0)),
+        // Narrowed by its rows too; each looks back a day.
+        ReportCommand::Destinations(a) => report(a, Report::Destinations, None, Some(0)),
         ReportCommand::Deferrals(a) => {
             // clap has checked it is one of the causes, in any case.
             let class = a.class.map(|c| c.to_ascii_lowercase().parse::<Class>()).transpose()?;
@@ -35,6 +37,8 @@ enum Report {
     Hourly,
     /// `deferrals.sql` over the events.
     Deferrals,
+    /// `destinations.sql` over the events.
+    Destinations,
 }
 
 impl Report {
@@ -42,6 +46,7 @@ impl Report {
         match self {
             Report::Hourly => "hourly",
             Report::Deferrals => "deferrals",
+            Report::Destinations => "destinations",
         }
     }
 
@@ -49,7 +54,7 @@ impl Report {
     fn dir(self) -> &'static str {
         match self {
             Report::Hourly => HOURLY_DIR,
-            Report::Deferrals => EVENTS_DIR,
+            Report::Deferrals | Report::Destinations => EVENTS_DIR,
         }
     }
 
@@ -59,12 +64,15 @@ impl Report {
             Report::Hourly => {
                 "no hours written yet (what was replayed or run into it had no delivery events, or no hour has closed)"
             }
-            Report::Deferrals => {
+            Report::Deferrals | Report::Destinations => {
                 "no events written yet (what was replayed or run into it had no delivery events, or no hour is over)"
             }
         }
     }
 }
+
+/// The look back of `report destinations`: the same hour a day before.
+const DAY_US: i64 = 24 * 3_600_000_000;
 
 fn report(a: ReportArgs, what: Report, class: Option<Class>, lookahead_us: Option<i64>) -> Result<()> {
     let format: Format = a.format.parse().context("--format")?;
@@ -76,6 +84,7 @@ fn report(a: ReportArgs, what: Report, class: Option<Class>, lookahead_us: Optio
         mx_group: a.mx_group.map(|g| g.to_lowercase()),
         class,
         lookahead_us,
+        lookback_us: matches!(what, Report::Destinations).then_some(DAY_US),
     };
     if let (Some(from), Some(to)) = (&a.from, &a.to)
         && filter.from_us >= filter.to_us
@@ -116,6 +125,7 @@ fn report(a: ReportArgs, what: Report, class: Option<Class>, lookahead_us: Optio
         // `--to` (up to `--retry-horizon`), from another IP, to another MX group or
         // with another class.
         Report::Deferrals => run_narrowed(Query::DEFERRALS, source, &filter, memory),
+        Report::Destinations => run_narrowed(Query::DESTINATIONS, source, &filter, memory),
     }
     .with_context(|| format!("{} report over {}", what.name(), a.data.display()))?;
     if let Some(group) = &filter.mx_group
@@ -141,6 +151,7 @@ fn name_the_groups(data: &Path, filter: &EventFilter, group: &str, memory: Optio
     let others = EventFilter {
         mx_group: None,
         lookahead_us: None,
+        lookback_us: None,
         ..filter.clone()
     };
     let batches = match run_query_within(Query::MX_GROUPS, EventSource::Dir(events), &others, memory) {

@@ -339,6 +339,39 @@ fn the_count_does_not_depend_on_the_number_of_parser_threads() {
     }
 }
 
+/// `report destinations` counts as the truth does, summed over each group's MX hosts.
+#[test]
+fn destinations_count_what_the_truth_counts_per_ip_and_group() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let g = generate(dir.path(), 30_000, 14);
+    let out = dir.path().join("archive");
+    replay(&g.config, &out, &[&g.log]);
+    let truth = std::fs::read_to_string(&g.truth).expect("truth");
+    let mut want: BTreeMap<(String, String, String), [i64; 5]> = BTreeMap::new();
+    for l in truth.lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        let sums = want.entry((f[0].into(), f[1].into(), f[3].into())).or_default();
+        for (s, v) in sums.iter_mut().zip(&f[4..9]) {
+            *s += v.parse::<i64>().expect("count");
+        }
+    }
+    let o = crate::support::deferlog()
+        .args(["report", "destinations", "--format", "csv", "--data"])
+        .arg(&out)
+        .output()
+        .expect("report");
+    let text = crate::support::ok(o);
+    let mut got: BTreeMap<(String, String, String), [i64; 5]> = BTreeMap::new();
+    for l in text.lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        // attempts, delivered, deferred, (held), bounced, expired
+        let n = |i: usize| f[i].parse::<i64>().expect("count");
+        got.insert((f[0].into(), f[1].into(), f[2].into()), [n(3), n(4), n(5), n(7), n(8)]);
+    }
+    assert_eq!(got.len(), want.len());
+    assert_eq!(got, want);
+}
+
 /// Rotated logs replayed as they rotate, one run each, read as one log: a recipient
 /// deferred in one file and expired in a later one keeps the MX and IP of its last
 /// try, attempts are numbered on, and deferrals meet their next tries.
