@@ -13,8 +13,9 @@
 //!   at least three digits (`bv15si15610322wjb`, `08DEADB0994CCD76`), or of 8 or more
 //!   mixing upper case, lower case and a digit (base62 ids such as `SbFXaNg2`); a
 //!   `.NNN` right after an id is part of it (Gmail's `bv15si15610322wjb.142`);
-//! - the local part of a mail address becomes `<user>` (`<user>@mail.ru`): receivers
-//!   quote the recipient, and a verdict must not depend on who it was;
+//! - a mail address becomes `<addr>`: receivers quote the recipient, and a verdict
+//!   must depend neither on who it was nor on the words of its domain
+//!   (`<u@trendmicro.com>: user unknown` is no block list's);
 //! - everything is lower-cased and runs of whitespace become one space, trimmed.
 //!
 //! `schemas/classify.toml` repeats this at its top for rule authors.
@@ -91,8 +92,8 @@ pub(crate) fn normalize_into(text: &str, into: &mut String) {
             && c.is_ascii_alphanumeric()
             && let Some(at) = local_part(b, i)
         {
-            out.push_str("<user>");
-            i = at;
+            out.push_str("<addr>");
+            i = domain_end(b, at + 1);
             continue;
         }
         if word_start {
@@ -313,6 +314,20 @@ fn local_part(b: &[u8], i: usize) -> Option<usize> {
     (b.get(at) == Some(&b'@') && b.get(at + 1).is_some_and(u8::is_ascii_alphanumeric)).then_some(at)
 }
 
+/// The end of the domain of an address whose `@` is just before `i`; a sentence's
+/// full stop after it is not the domain's.
+fn domain_end(b: &[u8], i: usize) -> usize {
+    let n = b[i..]
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-'))
+        .count();
+    let mut end = i + n;
+    while end > i && b[end - 1] == b'.' {
+        end -= 1;
+    }
+    end
+}
+
 /// Past a `.NNN` that follows an id at `end`, or `end`.
 fn id_suffix_end(b: &[u8], end: usize) -> usize {
     if b.get(end) != Some(&b'.') {
@@ -464,7 +479,7 @@ mod tests {
         assert_eq!(normalize("bv15si15610322wjb.12345 x"), "<id>.12345 x");
         assert_eq!(
             normalize("550 5.1.1 <First.Last+x@Example.org>: Recipient address rejected (u1@mail.ru) a@ @b"),
-            "<<user>@example.org>: recipient address rejected (<user>@mail.ru) a@ @b"
+            "<<addr>>: recipient address rejected (<addr>) a@ @b"
         );
         assert_eq!(normalize("[MxId=11BD5B61254CB1FC]"), "[mxid=<id>]");
         assert_eq!(normalize("  Über\t\n GROSS \u{a0} Mail  "), "über gross mail");
@@ -481,7 +496,7 @@ mod tests {
         // The same words run on into an address, an IP or an id.
         assert_eq!(
             normalize("later.Me@x.org from dead:beef::1 ab:cd, Mailbox.name@x SbFXaNg2"),
-            "<user>@x.org from <ip> ab:cd, <user>@x <id>"
+            "<addr> from <ip> ab:cd, <addr> <id>"
         );
     }
 }

@@ -378,7 +378,7 @@ fn explain_shows_the_normalized_text_and_the_rules_tried() {
     assert_eq!(e.class, Class::Greylist);
     assert_eq!(
         e.normalized,
-        "<<user>@example.com>: recipient address rejected: greylisted for 20 minutes"
+        "<<addr>>: recipient address rejected: greylisted for 20 minutes"
     );
     let (last, matched) = e.tried.last().expect("a rule fired");
     assert_eq!((last.as_str(), *matched), (e.rule.as_str(), true));

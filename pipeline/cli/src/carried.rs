@@ -19,10 +19,17 @@
 //! one archive take turns (`_state/replay.lock`): two at once would each start from
 //! the same state and the last to store would drop the other's.
 //!
-//! Owns only those files; it never reads or writes the archive's data.
+//! A replay marks itself running (`_state/replay-running/RUN`) until its inputs are
+//! recorded; the next replay takes back the files of a run whose mark is left (a
+//! signal, `kill -9`): no record covers them, so the same inputs would be welcome
+//! again and their rows counted twice.
+//!
+//! Owns those files, and removes the files of stopped runs; it never reads the
+//! archive's data.
 
 use crate::engine::remove_with_empty_dirs;
 use anyhow::{Context, Result, bail};
+use deferlog_archive::{EVENTS_DIR, HOURLY_DIR, REJECTS_DIR};
 use deferlog_parse::NormalizerState;
 use serde::{Deserialize, Serialize};
 use siphasher::sip128::{Hasher128, SipHasher13};
@@ -63,7 +70,9 @@ pub fn load(out: &Path, key: &[u8; 16]) -> Option<Carried> {
         Ok(c) if c.key_check == key_check(key) => return Some(c).filter(|c| !c.parsers.is_empty()),
         Ok(_) => (
             p.with_extension("json.other-key"),
-            "its recipients were hashed with another key than this run's (privacy.hash_key changed?)".to_owned(),
+            "its recipients were hashed with another key than this run's (privacy.hash_key changed, or \
+             _state/hash_key lost?)"
+                .to_owned(),
         ),
         Err(e) => (
             p.with_extension("json.unreadable"),
@@ -72,8 +81,9 @@ pub fn load(out: &Path, key: &[u8; 16]) -> Option<Carried> {
     };
     let _ = std::fs::rename(&p, &aside);
     crate::say!(
-        "deferlog replay: {} set aside as {}: {why}. This run starts without the earlier replays' \
-         correlation: expiries of recipients tried before it have no MX or IP",
+        "deferlog replay: {} set aside as {}: {why}. Recipients tried before this run are new to it: \
+         their attempts number from 1, their expiries count with no MX, and `report deferrals` does not pair \
+         their tries across the two runs",
         p.display(),
         aside.display()
     );
@@ -111,6 +121,78 @@ pub fn store(out: &Path, key: &[u8; 16], run: &str, parsers: Vec<NormalizerState
 /// older than the last run.
 pub fn forget(out: &Path) {
     let _ = std::fs::remove_file(path(out));
+}
+
+/// Where a replay marks that it is adding to the archive, until it has recorded its
+/// inputs: a mark left there is a run stopped before that (a signal, `kill -9`, a
+/// crash), whose files in the archive no record covers.
+fn running_dir(out: &Path) -> PathBuf {
+    state_dir(out).join("replay-running")
+}
+
+/// Marks `run` as adding to `out` ([`finished`] takes the mark away).
+pub fn starting(out: &Path, run: &str) -> Result<()> {
+    let dir = running_dir(out);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mark = dir.join(run);
+    std::fs::File::create(&mark)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("writing {}", mark.display()))
+}
+
+/// `run` added what it adds and recorded it, or failed and took its files back.
+pub fn finished(out: &Path, run: &str) {
+    remove_with_empty_dirs(&running_dir(out).join(run), out);
+}
+
+/// Takes back what replays stopped midway added (every file named after their run:
+/// events, dead letters, hourly rows, the unrecorded record of inputs). Their inputs
+/// were never recorded, so replaying them again would count those files' rows twice.
+/// Returns the runs and how many files each left.
+pub fn undo_stopped(out: &Path) -> Result<Vec<(String, usize)>> {
+    let dir = running_dir(out);
+    let Ok(marks) = std::fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let mut undone = Vec::new();
+    for mark in marks {
+        let mark = mark.with_context(|| format!("reading {}", dir.display()))?;
+        let run = mark.file_name().to_string_lossy().into_owned();
+        let prefixes = [
+            format!("part-{run}-"),
+            format!("rejects-{run}."),
+            format!("hourly-{run}."),
+            format!("{run}.json"),
+        ];
+        let mut files = Vec::new();
+        for sub in [EVENTS_DIR, REJECTS_DIR, HOURLY_DIR, "_state/replayed"] {
+            files_named(&out.join(sub), &prefixes, &mut files);
+        }
+        for f in &files {
+            remove_with_empty_dirs(f, out);
+        }
+        remove_with_empty_dirs(&mark.path(), out);
+        undone.push((run, files.len()));
+    }
+    Ok(undone)
+}
+
+/// Every file under `dir` whose name starts with one of `prefixes`.
+fn files_named(dir: &Path, prefixes: &[String], into: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files_named(&p, prefixes, into);
+        } else if prefixes
+            .iter()
+            .any(|x| e.file_name().to_string_lossy().starts_with(x.as_str()))
+        {
+            into.push(p);
+        }
+    }
 }
 
 /// Held while a replay reads and stores the state (and records its inputs): one
@@ -172,6 +254,46 @@ mod tests {
         assert!(!path(dir.path()).exists(), "set aside");
         assert!(path(dir.path()).with_extension("json.other-key").exists());
         assert!(load(dir.path(), &k1).is_none(), "gone for good");
+    }
+
+    #[test]
+    fn a_stopped_runs_files_are_taken_back_and_no_others() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let out = dir.path();
+        let touch = |rel: &str| {
+            let p = out.join(rel);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("dir");
+            std::fs::write(&p, b"x").expect("write");
+        };
+        let stopped = [
+            "events/date=2026-11-08/hour=07/part-R1-00001.parquet",
+            "events/date=2026-11-08/hour=08/part-R1-00002.parquet.tmp",
+            "rejects/rejects-R1.parquet.tmp",
+            "_state/replayed/R1.json.tmp",
+        ];
+        let kept = [
+            "events/date=2026-11-08/hour=07/part-R0-00001.parquet",
+            "hourly/hourly-R0.parquet",
+            "_state/replayed/R0.json",
+        ];
+        for f in stopped.iter().chain(&kept) {
+            touch(f);
+        }
+        starting(out, "R1").expect("mark");
+        starting(out, "R2").expect("mark");
+        finished(out, "R2");
+        assert_eq!(undo_stopped(out).expect("undo"), vec![("R1".to_owned(), 4)]);
+        for f in stopped {
+            assert!(!out.join(f).exists(), "{f}");
+        }
+        for f in kept {
+            assert!(out.join(f).exists(), "{f}");
+        }
+        assert!(
+            !out.join("events/date=2026-11-08/hour=08").exists(),
+            "emptied directories go"
+        );
+        assert!(undo_stopped(out).expect("again").is_empty(), "once");
     }
 
     #[test]

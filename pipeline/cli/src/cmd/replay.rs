@@ -51,6 +51,13 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     // From here to its end, the archive's record of inputs, its key and the state
     // carried between replays are this run's alone.
     let turn = carried::take_turn(&a.out)?;
+    for (run, files) in carried::undo_stopped(&a.out)? {
+        say!(
+            "deferlog replay: replay {run} into {} was stopped before it recorded its inputs; its {files} \
+             file(s) were taken out of the archive: replay those inputs again",
+            a.out.display()
+        );
+    }
     let pending = deferlog_app::replayed::check(&a.out, &run_id, &inputs, &cfg.format, a.again)?;
     // Without a key of the user's, the archive's own: the recipients of earlier
     // replays (and of `run`) hash the same, so their deferrals meet their next tries
@@ -91,8 +98,9 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         n => {
             if n != cfg.limits.parser_threads() {
                 say!(
-                    "deferlog replay: {n} parser threads, as many as hold the recipients the last replay into {} \
+                    "deferlog replay: {n} parser thread{}, as many as hold the recipients the last replay into {} \
                      left (not limits.parser_threads = {})",
+                    if n == 1 { "" } else { "s" },
                     a.out.display(),
                     cfg.limits.parser_threads()
                 );
@@ -100,7 +108,8 @@ pub fn run(a: ReplayArgs) -> Result<()> {
             n
         }
     };
-    let mut summary = engine::run(
+    carried::starting(&a.out, &run_id)?;
+    let summary = engine::run(
         norm,
         sources,
         EngineOptions {
@@ -118,7 +127,9 @@ pub fn run(a: ReplayArgs) -> Result<()> {
                 }
             })),
         },
-    )?;
+    );
+    // A failed run has taken its files back.
+    let mut summary = summary.inspect_err(|_| carried::finished(&a.out, &run_id))?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -160,6 +171,9 @@ pub fn run(a: ReplayArgs) -> Result<()> {
             a.out.display()
         );
     }
+    // Only now is the run whole: stopped before here, the next replay takes all of it
+    // back (files, record), as the state it would have left is not stored.
+    carried::finished(&a.out, &run_id);
     drop(turn);
     print_summary(&summary, &a.out.display().to_string());
     // Lines of the format that are no delivery (a PowerMTA header, KumoMTA receptions,

@@ -339,6 +339,79 @@ fn the_count_does_not_depend_on_the_number_of_parser_threads() {
     }
 }
 
+/// A replay killed midway (`kill -9`: no handler runs) leaves hours it had closed in
+/// the archive and records nothing. The next replay takes those files back, so
+/// replaying the same log again counts every row once.
+#[test]
+fn a_replay_killed_midway_is_taken_back_by_the_next() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let g = generate(dir.path(), 60_000, 16);
+    let truth = std::fs::read_to_string(&g.truth).expect("truth");
+    let out = dir.path().join("archive");
+    let log = std::fs::read(&g.log).expect("log");
+    // Half the log through a pipe left open: the run cannot finish before the kill.
+    let mut child = crate::support::deferlog()
+        .arg("replay")
+        .arg("--config")
+        .arg(&g.config)
+        .arg("--out")
+        .arg(&out)
+        .args(["--reference-time", "2026-11-10", "--quiet", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("replay");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(&log[..log.len() / 2]).expect("feed");
+    let closed_hours = || {
+        let mut n = 0;
+        let mut dirs = vec![out.join("events")];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "parquet") {
+                    n += 1;
+                }
+            }
+        }
+        n
+    };
+    let started = std::time::Instant::now();
+    while closed_hours() == 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "no hour closed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().expect("kill -9");
+    child.wait().expect("wait");
+    drop(stdin);
+    assert!(closed_hours() > 0, "the killed run left hours in the archive");
+
+    replay(&g.config, &out, &[&g.log]);
+    assert_eq!(report_csv(&out, &[]), truth);
+    let events = crate::support::ok(
+        crate::support::deferlog()
+            .args(["sql", "--format", "csv", "--data"])
+            .arg(&out)
+            .arg("SELECT count(*) AS n FROM events")
+            .output()
+            .expect("sql"),
+    );
+    let want: u64 = truth
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            f[4].parse::<u64>().expect("attempts") + f[8].parse::<u64>().expect("expired")
+        })
+        .sum();
+    assert_eq!(events, format!("n\n{want}\n"), "every event once");
+}
+
 /// `report destinations` counts as the truth does, summed over each group's MX hosts.
 #[test]
 fn destinations_count_what_the_truth_counts_per_ip_and_group() {
