@@ -1023,6 +1023,31 @@ fn a_postfix_hold_quoting_the_sites_earlier_reply_is_local() {
 }
 
 #[test]
+fn a_reused_postfix_queue_id_starts_a_new_message_at_its_cleanup_line() {
+    let mut n = normalizer();
+    let lines = [
+        // A message deferred, then gone without a `removed` line (a lost line).
+        "Nov 12 09:00:01 mta-out1 postfix/cleanup[30]: AAA111BBB2: message-id=<1@a.example>",
+        "Nov 12 09:00:02 mta-out1 postfix/smtp[31]: AAA111BBB2: to=<u@yahoo.com>, relay=mta7.am0.yahoodns.net[98.136.216.22]:25, delay=1, delays=0/0/0/1, dsn=4.7.0, status=deferred (host mta7.am0.yahoodns.net[98.136.216.22] said: 421 4.7.0 [TSS04] try later (in reply to MAIL FROM command))",
+        // Days later the short id is another message's: one recipient, expired.
+        "Nov 30 10:00:01 mta-out1 postfix/cleanup[40]: AAA111BBB2: message-id=<2@a.example>",
+        "Nov 30 10:00:02 mta-out1 postfix/smtp[41]: AAA111BBB2: to=<v@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.1.27]:25, delay=1, delays=0/0/0/1, dsn=4.7.28, status=deferred (host gmail-smtp-in.l.google.com[142.250.1.27] said: 421-4.7.28 rate limited (in reply to end of DATA command))",
+        "Dec  5 10:00:01 mta-out1 postfix/qmgr[42]: AAA111BBB2: from=<b@a.example>, status=expired, returned to sender",
+    ];
+    let (sink, _) = normalize(&mut n, "reuse", &lines);
+    let expiries: Vec<_> = sink
+        .iter()
+        .filter(|e| e.outcome == Outcome::Expired)
+        .map(|e| e.recipient_domain.as_deref())
+        .collect();
+    assert_eq!(
+        expiries,
+        [Some("gmail.com")],
+        "the earlier message's recipient does not expire again"
+    );
+}
+
+#[test]
 fn powermta_messages_of_one_job_to_one_recipient_are_numbered_apart_and_a_cut_record_is_rejected() {
     let mut n = Normalizer::new(config(us("2026-11-20T00:00:00Z")));
     let head =

@@ -9,7 +9,7 @@
 mod delivery;
 mod reply;
 
-use crate::correlate::LastAttempt;
+use crate::correlate::{LastAttempt, QueueState};
 use crate::normalizer::{Normalizer, lower};
 use crate::recipient::split_recipient;
 use crate::redact::redact_reply;
@@ -105,7 +105,13 @@ impl Normalizer {
                     && let Some(id) = rest.strip_prefix("message-id=")
                 {
                     let id = id.trim_start_matches('<').trim_end_matches('>');
-                    self.state.get_or_insert(f.host, qid).message_id = Some(text::bounded(id, MESSAGE_ID_MAX).into());
+                    // A message begins: whatever its queue id held is an earlier
+                    // message's that left no `removed` line (short ids are reused), and
+                    // its recipients must not expire with this one.
+                    *self.state.get_or_insert(f.host, qid) = QueueState {
+                        message_id: Some(text::bounded(id, MESSAGE_ID_MAX).into()),
+                        ..QueueState::default()
+                    };
                 }
                 self.stats.skip(SkipKind::Submission)
             }
