@@ -207,6 +207,27 @@ fn mta_own_messages_classify_without_a_code() {
             Class::Local,
         ),
         ("451 4.4.1 No answer from any hosts listed in MX", Class::Local),
+        // The sender's own content filter or proxies.
+        (
+            "connect to localhost[127.0.0.1]:10024: Connection refused",
+            Class::Local,
+        ),
+        (
+            "connect to 127.0.0.1[127.0.0.1]:10025: Connection refused",
+            Class::Local,
+        ),
+        (
+            "400 KumoMTA internal: failed to connect to any candidate hosts: All failures are related to proxy connection issues",
+            Class::Local,
+        ),
+        (
+            "H=mx.example.org [192.0.2.7]: a TLS session is required, but an attempt to start TLS failed",
+            Class::Tls,
+        ),
+        (
+            "unable to look up host mx.example.org: Name or service not known",
+            Class::Network,
+        ),
     ];
     for (text, class) in cases {
         let v = c.classify(None, None, text);
@@ -243,6 +264,104 @@ fn replies_classify_by_their_own_code_and_status() {
             Class::Content,
         ),
         ("550 5.7.1 TLS certificate expired", Class::Tls),
+        // The sender's address or domain, not the recipient's (Exim, sendmail, GMX).
+        (
+            "550-Verification failed for <bounce@news.example> 550-No Such User Here 550 Sender verify failed",
+            Class::Policy,
+        ),
+        (
+            "553 5.1.8 <b@x.example>... Domain of sender address b@x.example does not exist",
+            Class::Policy,
+        ),
+        (
+            "550-Requested action not taken: mailbox unavailable 550 invalid DNS MX or A/AAAA resource record",
+            Class::Policy,
+        ),
+        (
+            "451 4.1.8 Domain of sender address b@x.example does not resolve",
+            Class::Policy,
+        ),
+        // NetEase MI:DMC is too many messages on one connection.
+        (
+            "450 MI:DMC 163 smtp14,EsCowAD3 1700000000 http://mail.163.com/help/help_spam_16.htm?ip=1.2.3.4",
+            Class::RateLimit,
+        ),
+        (
+            "550-5.7.1 [203.0.113.9] Our system has detected that this message is not RFC 5322 compliant: 'From' header is missing. To reduce the amount of spam sent to Gmail, this message has been blocked.",
+            Class::Policy,
+        ),
+        (
+            "421 4.4.2 Message submission rate for this client has exceeded the configured limit",
+            Class::RateLimit,
+        ),
+        (
+            "550 5.2.121 Recipient's per hour message receive limit from specific sender exceeded.",
+            Class::RateLimit,
+        ),
+        (
+            "550 5.7.133 RESOLVER.RST.SenderNotAuthenticatedForGroup; authentication required; Delivery restriction check failed as sender not authenticated",
+            Class::Policy,
+        ),
+        (
+            "550 5.7.1 <x@y.example>... Relaying denied. Proper authentication required.",
+            Class::Policy,
+        ),
+        (
+            "421 4.7.0 mx.example Error: too much mail from 203.0.113.9",
+            Class::RateLimit,
+        ),
+        (
+            "421 4.7.0 mx.example Error: too many new TLS sessions from 203.0.113.9",
+            Class::ConnectionLimit,
+        ),
+        ("421 4.3.2 Connection rate limit exceeded.", Class::ConnectionLimit),
+        (
+            "421 4.7.0 Your IP address 198.51.100.7 has been temporarily blocked",
+            Class::Reputation,
+        ),
+        (
+            "421-mx.gmx.net Reject due to policy restrictions. 421 For explanation visit https://postmaster.gmx.net/en/case?c=r0101",
+            Class::Reputation,
+        ),
+        (
+            "421 Too many spams from your IP (198.51.100.7), please visit http://postmaster.free.fr/",
+            Class::Reputation,
+        ),
+        ("450 4.7.1 You have exceeded your messaging limits", Class::RateLimit),
+        (
+            "550 Domain x.example has exceeded the max emails per hour (500/500 (100%)) allowed",
+            Class::RateLimit,
+        ),
+        ("550 #5.1.0 Address rejected someone@x.example", Class::Recipient),
+        ("550 Rejected by header based Anti-Spoofing policy", Class::Policy),
+        (
+            "552 5.7.0 Our system detected an illegal attachment on your message",
+            Class::Content,
+        ),
+        (
+            "421 4.7.0 [198.51.100.7] Too many connections - see https://ipcheck.proofpoint.com/?ip=198.51.100.7",
+            Class::ConnectionLimit,
+        ),
+        (
+            "421 4.7.0 Temporarily rejected: your IP is on a temporary block due to spam complaints",
+            Class::Reputation,
+        ),
+        ("450 4.7.3 Organization queue quota exceeded.", Class::RateLimit),
+        (
+            "421 4.7.1 : (DYN:T1) https://postmaster.aol.com/error-codes#421dynt1",
+            Class::Reputation,
+        ),
+        (
+            "554 5.7.1 : (RTR:BL) https://postmaster.aol.com/error-codes#554rtrbl",
+            Class::Blocklist,
+        ),
+        ("550 5.7.1 You are blocked by the recipient", Class::Policy),
+        ("Deferred: Connection refused by spam.example.edu.", Class::Network),
+        // A quoted address decides nothing, whatever its domain says.
+        (
+            "550 5.1.1 <john@trendmicro.com>: Recipient address rejected: User unknown",
+            Class::Recipient,
+        ),
         (
             "421-4.7.28 [203.0.113.42] Our system has detected an unusual rate of 421-4.7.28 unsolicited mail",
             Class::RateLimit,

@@ -174,6 +174,16 @@ fn prepare_out(out: &Path) -> Result<()> {
                 out.display()
             );
         }
+        // A replay added to it since: not the demo's to throw away.
+        let replayed = out.join("_state").join("replayed");
+        if std::fs::read_dir(&replayed).is_ok_and(|mut d| d.next().is_some()) {
+            bail!(
+                "{} is a previous demo's archive, but `replay` has added to it since ({}): not cleared; give \
+                 another --out",
+                out.display(),
+                replayed.display()
+            );
+        }
         std::fs::remove_dir_all(out).with_context(|| format!("clearing {}", out.display()))?;
     }
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -283,4 +293,26 @@ fn busiest(b: &RecordBatch, column: &str, n: usize) -> Result<RecordBatch> {
         Some(n),
     )?;
     Ok(take_record_batch(b, &idx)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MARKER, prepare_out};
+
+    #[test]
+    fn a_previous_demos_archive_is_cleared_unless_a_replay_added_to_it() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let out = dir.path().join("demo");
+        prepare_out(&out).expect("new");
+        std::fs::write(out.join("events.parquet"), "x").expect("write");
+        prepare_out(&out).expect("a demo's again");
+        assert!(!out.join("events.parquet").exists(), "cleared");
+        assert!(out.join(MARKER).exists());
+        let record = out.join("_state/replayed/R.json");
+        std::fs::create_dir_all(record.parent().expect("dir")).expect("dir");
+        std::fs::write(&record, "{}").expect("write");
+        let err = prepare_out(&out).expect_err("replayed into").to_string();
+        assert!(err.contains("replay"), "{err}");
+        assert!(record.exists(), "kept");
+    }
 }

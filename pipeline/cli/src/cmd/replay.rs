@@ -176,6 +176,17 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     carried::finished(&a.out, &run_id);
     drop(turn);
     print_summary(&summary, &a.out.display().to_string());
+    // Only files are known again (`replayed`): say so where it matters, for a pipe
+    // that gave events.
+    for name in inputs.iter().filter(|i| !std::fs::metadata(i).is_ok_and(|m| m.is_file())) {
+        if summary.found_events_in(input::name_of(name)) {
+            say!(
+                "deferlog replay: {} is no file, so it is not recorded as taken: giving the same lines again \
+                 counts them again",
+                input::name_of(name)
+            );
+        }
+    }
     // Lines of the format that are no delivery (a PowerMTA header, KumoMTA receptions,
     // inbound lines) are no sign of the wrong format: the hint is for unread lines.
     if summary.stats.events == 0 && summary.stats.unread_lines() * 2 > summary.stats.lines {
