@@ -11,9 +11,10 @@
 -- `deferred` includes the MTA's own holds, which `held` counts apart (class `local`:
 -- nothing was tried). deferral_ratio is the receivers' pushback: deferrals that are
 -- no hold over attempts that are no hold, to a thousandth; empty without such
--- attempts. deferral_ratio_day_before is the same for the hour 24 hours earlier (empty
--- when that hour had none). The last columns split the deferrals that are no hold by
--- cause.
+-- attempts. attempts_day_before and deferral_ratio_day_before are the same for the
+-- hour 24 hours earlier (empty when it had no row; the ratio also when it had holds
+-- only), so that a ratio can be read against how many attempts made it. The last
+-- columns split the deferrals that are no hold by cause.
 WITH tried AS (
     SELECT
         date_bin(INTERVAL '1 hour', event_time) AS hour,
@@ -53,6 +54,9 @@ counted AS (
 rated AS (
     SELECT
         counted.*,
+        -- A join key for "no sending IP known" too: equality keys hash, where
+        -- IS NOT DISTINCT FROM next to them would be a filter over every pair of IPs.
+        coalesce(source_ip, '') AS ip_key,
         CASE WHEN attempts > held THEN
             round(CAST(deferred - held AS DOUBLE) / CAST(attempts - held AS DOUBLE), 3)
         END AS deferral_ratio
@@ -69,6 +73,7 @@ SELECT
     c.bounced,
     c.expired,
     c.deferral_ratio,
+    d.attempts       AS attempts_day_before,
     d.deferral_ratio AS deferral_ratio_day_before,
     c.connection_limit,
     c.rate_limit,
@@ -85,6 +90,6 @@ SELECT
 FROM rated c
 LEFT JOIN rated d
     ON (d.hour = c.hour - INTERVAL '1' DAY)
-    AND (d.source_ip IS NOT DISTINCT FROM c.source_ip)
+    AND (d.ip_key = c.ip_key)
     AND (d.mx_group = c.mx_group)
 ORDER BY c.hour, c.source_ip NULLS FIRST, c.mx_group

@@ -40,7 +40,7 @@ impl EventArchive {
             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::btree_map::Entry::Vacant(e) => {
                 self.seq += 1;
-                let name = format!("part-{}-{:05}.parquet", self.run, self.seq);
+                let name = crate::events_file_name(&self.run, self.seq);
                 let path = self.root.join(hour_partition(hb.hour_us)).join(name);
                 e.insert(ParquetFile::create(path, event_schema())?)
             }

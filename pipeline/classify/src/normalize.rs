@@ -7,9 +7,9 @@
 //!   so is a code followed by an enhanced status (`421 4.7.28 `) and a bare repeat of
 //!   the leading code, as receivers print them again before the last line;
 //! - IPv4 and IPv6 literals, also bracketed (`[1.2.3.4]`, `[IPv6:2001:db8::1]`) and
-//!   with a port (`1.2.3.4:25`, `[2001:db8::1]:25`), become `<ip>` (`<loopback>` for
-//!   the sending host's own), and a host name right before a bracketed one (the MTA's
-//!   `mx.example.com[1.2.3.4]`) `<host>`;
+//!   with a port (`1.2.3.4:25`, `[2001:db8::1]:25`), become `<ip>` (`<loopback>` for a
+//!   loopback one with a port other than 25: the sending host's own filter), and a host
+//!   name right before a bracketed one (the MTA's `mx.example.com[1.2.3.4]`) `<host>`;
 //! - per-message ids become `<id>`: a run of 12 or more ASCII letters and digits with
 //!   at least three digits (`bv15si15610322wjb`, `08DEADB0994CCD76`), or of 8 or more
 //!   mixing upper case, lower case and a digit (base62 ids such as `SbFXaNg2`); a
@@ -276,23 +276,24 @@ fn ip_literal(text: &str, i: usize) -> Option<usize> {
 }
 
 /// Whether an IP literal ([`ip_literal`]'s text: bracketed or not, maybe with a port)
-/// is a loopback address: the sending host's own filter or proxy, not a receiver.
+/// is a loopback address with a port other than 25: the sending host's own filter or
+/// proxy, not a receiver (an MX of `localhost` is tried on 25).
 fn is_loopback(literal: &str) -> bool {
-    let inner = match literal.strip_prefix('[') {
-        Some(rest) => rest.split(']').next().unwrap_or(rest),
-        None => literal,
+    let (addr, port) = match literal.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((inner, after)) => (inner, after.strip_prefix(':')),
+            None => (rest, None),
+        },
+        None => match literal.parse::<IpAddr>() {
+            Ok(_) => (literal, None),
+            Err(_) => literal.rsplit_once(':').map_or((literal, None), |(h, p)| (h, Some(p))),
+        },
     };
-    let inner = inner
+    let addr = addr
         .get(..5)
         .filter(|p| p.eq_ignore_ascii_case("ipv6:"))
-        .map_or(inner, |_| &inner[5..]);
-    match inner.parse::<IpAddr>() {
-        Ok(ip) => ip.is_loopback(),
-        Err(_) => inner
-            .rsplit_once(':')
-            .and_then(|(host, _)| host.parse::<Ipv4Addr>().ok())
-            .is_some_and(|ip| ip.is_loopback()),
-    }
+        .map_or(addr, |_| &addr[5..]);
+    port.is_some_and(|p| p != "25") && addr.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The end of a run of hex digits, dots and colons holding a digit and a dot or colon.
@@ -440,7 +441,19 @@ mod tests {
             normalize("connect to localhost[127.0.0.1]:10024: Connection refused"),
             "connect to localhost<loopback>: connection refused"
         );
-        assert_eq!(normalize("from ::1 and 127.0.0.1:25"), "from <loopback> and <loopback>");
+        assert_eq!(
+            normalize("from ::1 and 127.0.0.1:25"),
+            "from <ip> and <ip>",
+            "no port, or 25"
+        );
+        assert_eq!(
+            normalize("[::1]:10024 and 127.0.0.1:10025"),
+            "<loopback> and <loopback>"
+        );
+        assert_eq!(
+            normalize("connect to localhost[127.0.0.1]:25: Connection refused"),
+            "connect to localhost<ip>: connection refused"
+        );
         assert_eq!(normalize("from 198.51.100.7."), "from <ip>.");
         assert_eq!(normalize("host 198.51.100.7:2525 x"), "host <ip> x");
         assert_eq!(normalize("via 2607:f8b0:400e:c04::1b now"), "via <ip> now");

@@ -98,6 +98,14 @@ impl Rule {
         if text.as_deref().is_some_and(str::is_empty) {
             return Err(e.bad("text", "empty pattern; leave the key out instead"));
         }
+        // Normalization masked only an address's local part before 2026-12-07: a rule
+        // written then would silently never match.
+        if text.as_deref().is_some_and(|t| t.contains("<user>")) {
+            return Err(e.bad(
+                "text",
+                "`<user>` no longer appears in the normalized text: a mail address is `<addr>` as a whole",
+            ));
+        }
         if codes.is_empty() && enhanced.is_empty() && text.is_none() {
             return Err(RulesError::NoCondition {
                 origin: e.origin().to_owned(),

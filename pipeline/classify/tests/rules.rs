@@ -217,6 +217,16 @@ fn mta_own_messages_classify_without_a_code() {
             Class::Local,
         ),
         (
+            "connect to localhost.localdomain[127.0.0.1]:10024: Connection refused",
+            Class::Local,
+        ),
+        // A domain whose MX is localhost: port 25, the recipient domain's fault.
+        ("connect to localhost[127.0.0.1]:25: Connection refused", Class::Network),
+        (
+            "Remote host localhost [127.0.0.1] closed connection in response to end of data",
+            Class::Network,
+        ),
+        (
             "400 KumoMTA internal: failed to connect to any candidate hosts: All failures are related to proxy connection issues",
             Class::Local,
         ),
@@ -329,9 +339,11 @@ fn replies_classify_by_their_own_code_and_status() {
         ),
         ("450 4.7.1 You have exceeded your messaging limits", Class::RateLimit),
         (
-            "550 Domain x.example has exceeded the max emails per hour (500/500 (100%)) allowed",
-            Class::RateLimit,
+            "Domain x.example has exceeded the max emails per hour (500/500 (100%)) allowed. Message will be reattempted later",
+            Class::Local,
         ),
+        ("552 5.2.2 user has exceeded the mail quota", Class::Recipient),
+        ("550 5.7.1 Sender blocked by recipient", Class::Policy),
         ("550 #5.1.0 Address rejected someone@x.example", Class::Recipient),
         ("550 Rejected by header based Anti-Spoofing policy", Class::Policy),
         (
@@ -587,6 +599,10 @@ fn bad_rule_files_name_origin_rule_and_key() {
         (
             "[[rule]]\nname = \"empty\"\nclass = \"other\"\n".to_owned(),
             "rule #1 (empty): no condition",
+        ),
+        (
+            "[[rule]]\nname = \"old\"\nclass = \"reputation\"\ntext = '<user>@rx\\.t-online'\n".to_owned(),
+            "rule #1 (old): key `text`: `<user>` no longer appears",
         ),
         (
             "[[rule]]\nname = \"c\"\nclass = \"other\"\ncode = [\"4x\"]\n".to_owned(),

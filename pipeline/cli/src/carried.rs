@@ -15,21 +15,13 @@
 //! Written, synced and named into place after the run and its record; a run that
 //! fails leaves the file as it was, and a state that cannot be stored takes the old
 //! one away, so that the next run never starts from a state older than the last run.
-//! A file that cannot be read is moved aside with a note, not a stop. Replays into
-//! one archive take turns (`_state/replay.lock`): two at once would each start from
-//! the same state and the last to store would drop the other's.
+//! A file that cannot be read is moved aside with a note, not a stop. It names the
+//! run that stored it, so that a run stopped after storing it is known to have
+//! finished (`runs`). Replays into one archive take turns (`runs::take_turn`).
 //!
-//! A replay marks itself running (`_state/replay-running/RUN`) until its inputs are
-//! recorded; the next replay takes back the files of a run whose mark is left (a
-//! signal, `kill -9`): no record covers them, so the same inputs would be welcome
-//! again and their rows counted twice.
-//!
-//! Owns those files, and removes the files of stopped runs; it never reads the
-//! archive's data.
+//! Owns that file only; it never reads or writes the archive's data.
 
-use crate::engine::remove_with_empty_dirs;
-use anyhow::{Context, Result, bail};
-use deferlog_archive::{EVENTS_DIR, HOURLY_DIR, REJECTS_DIR};
+use anyhow::{Context, Result};
 use deferlog_parse::NormalizerState;
 use serde::{Deserialize, Serialize};
 use siphasher::sip128::{Hasher128, SipHasher13};
@@ -39,6 +31,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Carried {
+    /// The replay that stored it.
+    pub run: String,
     /// Which recipient-hash key the states' hashes are of ([`key_check`]).
     key_check: String,
     /// One per parser thread, in order.
@@ -49,7 +43,7 @@ fn state_dir(out: &Path) -> PathBuf {
     out.join("_state")
 }
 
-fn path(out: &Path) -> PathBuf {
+pub(crate) fn path(out: &Path) -> PathBuf {
     state_dir(out).join("replay-correlation.json")
 }
 
@@ -94,11 +88,12 @@ pub fn load(out: &Path, key: &[u8; 16]) -> Option<Carried> {
 /// into `out`, counts left out. On failure the old state goes too.
 pub fn store(out: &Path, key: &[u8; 16], run: &str, parsers: Vec<NormalizerState>) -> Result<()> {
     let p = path(out);
-    let tmp = p.with_extension(format!("json.{run}.tmp"));
+    let tmp = tmp_path(out, run);
     let write = || -> Result<()> {
         use std::io::Write;
         std::fs::create_dir_all(state_dir(out))?;
         let carried = Carried {
+            run: run.to_owned(),
             key_check: key_check(key),
             parsers: parsers.into_iter().map(NormalizerState::without_counts).collect(),
         };
@@ -117,127 +112,25 @@ pub fn store(out: &Path, key: &[u8; 16], run: &str, parsers: Vec<NormalizerState
         })
 }
 
+/// Where `run` writes the state before naming it into place.
+pub(crate) fn tmp_path(out: &Path, run: &str) -> PathBuf {
+    path(out).with_extension(format!("json.{run}.tmp"))
+}
+
+/// The run that stored the state, if there is one to read.
+pub(crate) fn stored_by(out: &Path) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Run {
+        run: String,
+    }
+    let bytes = std::fs::read(path(out)).ok()?;
+    serde_json::from_slice::<Run>(&bytes).ok().map(|r| r.run)
+}
+
 /// Takes the state away: the next replay starts without it rather than from one
 /// older than the last run.
 pub fn forget(out: &Path) {
     let _ = std::fs::remove_file(path(out));
-}
-
-/// Where a replay marks that it is adding to the archive, until it has recorded its
-/// inputs: a mark left there is a run stopped before that (a signal, `kill -9`, a
-/// crash), whose files in the archive no record covers.
-fn running_dir(out: &Path) -> PathBuf {
-    state_dir(out).join("replay-running")
-}
-
-/// Marks `run` as adding to `out` ([`finished`] takes the mark away).
-pub fn starting(out: &Path, run: &str) -> Result<()> {
-    let dir = running_dir(out);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mark = dir.join(run);
-    std::fs::File::create(&mark)
-        .and_then(|f| f.sync_all())
-        .with_context(|| format!("writing {}", mark.display()))
-}
-
-/// `run` added what it adds and recorded it, or failed and took its files back.
-pub fn finished(out: &Path, run: &str) {
-    remove_with_empty_dirs(&running_dir(out).join(run), out);
-}
-
-/// Takes back what replays stopped midway added (every file named after their run:
-/// events, dead letters, hourly rows, the unrecorded record of inputs). Their inputs
-/// were never recorded, so replaying them again would count those files' rows twice.
-/// Returns the runs and how many files each left.
-pub fn undo_stopped(out: &Path) -> Result<Vec<(String, usize)>> {
-    let dir = running_dir(out);
-    let Ok(marks) = std::fs::read_dir(&dir) else {
-        return Ok(Vec::new());
-    };
-    let mut undone = Vec::new();
-    for mark in marks {
-        let mark = mark.with_context(|| format!("reading {}", dir.display()))?;
-        let run = mark.file_name().to_string_lossy().into_owned();
-        let prefixes = [
-            format!("part-{run}-"),
-            format!("rejects-{run}."),
-            format!("hourly-{run}."),
-            format!("{run}.json"),
-        ];
-        let mut files = Vec::new();
-        for sub in [EVENTS_DIR, REJECTS_DIR, HOURLY_DIR, "_state/replayed"] {
-            files_named(&out.join(sub), &prefixes, &mut files);
-        }
-        for f in &files {
-            remove_with_empty_dirs(f, out);
-        }
-        remove_with_empty_dirs(&mark.path(), out);
-        undone.push((run, files.len()));
-    }
-    Ok(undone)
-}
-
-/// Every file under `dir` whose name starts with one of `prefixes`.
-fn files_named(dir: &Path, prefixes: &[String], into: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            files_named(&p, prefixes, into);
-        } else if prefixes
-            .iter()
-            .any(|x| e.file_name().to_string_lossy().starts_with(x.as_str()))
-        {
-            into.push(p);
-        }
-    }
-}
-
-/// Held while a replay reads and stores the state (and records its inputs): one
-/// replay into an archive at a time.
-#[derive(Debug)]
-pub struct Turn {
-    file: std::fs::File,
-    path: PathBuf,
-    out: PathBuf,
-}
-
-/// Takes this archive's turn, or says that another replay has it.
-pub fn take_turn(out: &Path) -> Result<Turn> {
-    let dir = state_dir(out);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join("replay.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(Turn {
-            file,
-            path,
-            out: out.to_path_buf(),
-        }),
-        Err(std::fs::TryLockError::WouldBlock) => bail!(
-            "another replay into {} is running: replays into one archive take turns (each starts from where the \
-             last left its recipients)",
-            out.display()
-        ),
-        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", path.display())),
-    }
-}
-
-impl Drop for Turn {
-    fn drop(&mut self) {
-        // Removed while still held, so that a failed first replay leaves nothing. A
-        // replay that opened the file just before could then lock the removed file
-        // beside one that makes a new one: a window of microseconds, accepted.
-        remove_with_empty_dirs(&self.path, &self.out);
-        let _ = self.file.unlock();
-    }
 }
 
 #[cfg(test)]
@@ -254,59 +147,5 @@ mod tests {
         assert!(!path(dir.path()).exists(), "set aside");
         assert!(path(dir.path()).with_extension("json.other-key").exists());
         assert!(load(dir.path(), &k1).is_none(), "gone for good");
-    }
-
-    #[test]
-    fn a_stopped_runs_files_are_taken_back_and_no_others() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let out = dir.path();
-        let touch = |rel: &str| {
-            let p = out.join(rel);
-            std::fs::create_dir_all(p.parent().expect("parent")).expect("dir");
-            std::fs::write(&p, b"x").expect("write");
-        };
-        let stopped = [
-            "events/date=2026-11-08/hour=07/part-R1-00001.parquet",
-            "events/date=2026-11-08/hour=08/part-R1-00002.parquet.tmp",
-            "rejects/rejects-R1.parquet.tmp",
-            "_state/replayed/R1.json.tmp",
-        ];
-        let kept = [
-            "events/date=2026-11-08/hour=07/part-R0-00001.parquet",
-            "hourly/hourly-R0.parquet",
-            "_state/replayed/R0.json",
-        ];
-        for f in stopped.iter().chain(&kept) {
-            touch(f);
-        }
-        starting(out, "R1").expect("mark");
-        starting(out, "R2").expect("mark");
-        finished(out, "R2");
-        assert_eq!(undo_stopped(out).expect("undo"), vec![("R1".to_owned(), 4)]);
-        for f in stopped {
-            assert!(!out.join(f).exists(), "{f}");
-        }
-        for f in kept {
-            assert!(out.join(f).exists(), "{f}");
-        }
-        assert!(
-            !out.join("events/date=2026-11-08/hour=08").exists(),
-            "emptied directories go"
-        );
-        assert!(undo_stopped(out).expect("again").is_empty(), "once");
-    }
-
-    #[test]
-    fn replays_into_one_archive_take_turns() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let out = dir.path().join("archive");
-        let first = take_turn(&out).expect("first");
-        let err = take_turn(&out).expect_err("second").to_string();
-        assert!(err.contains("another replay"), "{err}");
-        drop(first);
-        let again = take_turn(&out).expect("after the first");
-        drop(again);
-        let left: Vec<_> = std::fs::read_dir(&out).expect("archive").collect();
-        assert!(left.is_empty(), "a turn leaves nothing behind: {left:?}");
     }
 }

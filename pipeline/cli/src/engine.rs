@@ -295,7 +295,7 @@ fn finish(
     let path = opts
         .out
         .join(HOURLY_DIR)
-        .join(format!("hourly-{}.parquet", opts.run_id));
+        .join(deferlog_archive::hourly_file_name(&opts.run_id));
     Ok(Some(write_parquet(path, hourly_schema(), &rows)?))
 }
 
@@ -473,7 +473,7 @@ fn write_loop(out: &Path, run_id: &str, workers: usize, rx: Receiver<ToWriter>) 
                     let file = match rejects.as_mut() {
                         Some(f) => f,
                         None => {
-                            let path = out.join(REJECTS_DIR).join(format!("rejects-{run_id}.parquet"));
+                            let path = out.join(REJECTS_DIR).join(deferlog_archive::rejects_file_name(run_id));
                             rejects.insert(ParquetFile::create(path, reject_schema())?)
                         }
                     };

@@ -19,5 +19,6 @@ pub mod input;
 pub mod metrics;
 pub mod output;
 pub mod replayed;
+pub mod runs;
 pub mod size;
 pub mod stream;

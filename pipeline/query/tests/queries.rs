@@ -480,7 +480,10 @@ async fn destinations_put_the_receivers_deferral_ratio_beside_the_day_before() {
         ("2026-11-09T07:03:00Z", Some("198.51.100.11"), Deferred, conn),
         ("2026-11-09T07:04:00Z", Some("198.51.100.11"), Deferred, conn),
         ("2026-11-09T07:05:00Z", Some("198.51.100.11"), Expired, Class::Expired),
-        // No sending IP known, holds only: nothing was tried, no ratio.
+        // No sending IP known: the day before 1 of 2 deferred, now holds only (nothing
+        // tried, no ratio).
+        ("2026-11-08T07:05:00Z", None, Delivered, Class::None),
+        ("2026-11-08T07:06:00Z", None, Deferred, rate),
         ("2026-11-09T07:06:00Z", None, Deferred, local),
     ]
     .map(|(t, ip, outcome, class)| Try {
@@ -500,11 +503,15 @@ async fn destinations_put_the_receivers_deferral_ratio_beside_the_day_before() {
             .expect("run"))
     };
     // hour, ip, group, attempts, delivered, deferred, held, bounced, expired, ratio,
-    // ratio a day before, then deferrals by cause (connection_limit, rate_limit, ...).
-    let nov8 = "2026-11-08T07:00:00Z,198.51.100.11,yahoo,4,2,2,1,0,0,0.333,,0,1,0,0,0,0,0,0,0,0,0,0\n";
+    // attempts and ratio a day before, then deferrals by cause (connection_limit,
+    // rate_limit, ...).
+    let nov8 = "\
+2026-11-08T07:00:00Z,,yahoo,2,1,1,0,0,0,0.5,,,0,1,0,0,0,0,0,0,0,0,0,0
+2026-11-08T07:00:00Z,198.51.100.11,yahoo,4,2,2,1,0,0,0.333,,,0,1,0,0,0,0,0,0,0,0,0,0
+";
     let nov9 = "\
-2026-11-09T07:00:00Z,,yahoo,1,0,1,1,0,0,,,0,0,0,0,0,0,0,0,0,0,0,0
-2026-11-09T07:00:00Z,198.51.100.11,yahoo,4,1,3,0,0,1,0.75,0.333,3,0,0,0,0,0,0,0,0,0,0,0
+2026-11-09T07:00:00Z,,yahoo,1,0,1,1,0,0,,2,0.5,0,0,0,0,0,0,0,0,0,0,0,0
+2026-11-09T07:00:00Z,198.51.100.11,yahoo,4,1,3,0,0,1,0.75,4,0.333,3,0,0,0,0,0,0,0,0,0,0,0
 ";
     assert_eq!(report(EventFilter::default()).await, format!("{nov8}{nov9}"));
     // From Nov 9 only: the day before is still read, for its ratio.

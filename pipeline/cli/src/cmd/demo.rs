@@ -174,14 +174,19 @@ fn prepare_out(out: &Path) -> Result<()> {
                 out.display()
             );
         }
-        // A replay added to it since: not the demo's to throw away.
-        let replayed = out.join("_state").join("replayed");
-        if std::fs::read_dir(&replayed).is_ok_and(|mut d| d.next().is_some()) {
+        // A replay added to it since (a record of its inputs, or, from stdin, only
+        // the correlation it left): not the demo's to throw away.
+        let state = out.join("_state");
+        let replayed = state.join("replayed");
+        let sign = [state.join("replay-correlation.json"), replayed.clone()]
+            .into_iter()
+            .find(|p| p.is_file() || std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_some()));
+        if let Some(sign) = sign {
             bail!(
                 "{} is a previous demo's archive, but `replay` has added to it since ({}): not cleared; give \
                  another --out",
                 out.display(),
-                replayed.display()
+                sign.display()
             );
         }
         std::fs::remove_dir_all(out).with_context(|| format!("clearing {}", out.display()))?;
@@ -314,5 +319,9 @@ mod tests {
         let err = prepare_out(&out).expect_err("replayed into").to_string();
         assert!(err.contains("replay"), "{err}");
         assert!(record.exists(), "kept");
+        // From stdin a replay leaves no record, but its correlation.
+        std::fs::remove_dir_all(out.join("_state/replayed")).expect("rm");
+        std::fs::write(out.join("_state/replay-correlation.json"), "{}").expect("write");
+        assert!(prepare_out(&out).is_err(), "a replay from stdin");
     }
 }

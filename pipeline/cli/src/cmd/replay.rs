@@ -9,7 +9,7 @@ use crate::engine::{self, EngineOptions, LineSource, Summary};
 use crate::input::{self, ByteCounter};
 use crate::metrics::{Served, set_hour_gauges};
 use anyhow::{Context, Result};
-use deferlog_app::{carried, say};
+use deferlog_app::{carried, runs, say};
 use deferlog_archive::run_id;
 use deferlog_metrics::{Counts, Exporter};
 use deferlog_parse::{RejectReason, SkipKind};
@@ -50,8 +50,8 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     let inputs = input::oldest_first(&a.inputs)?;
     // From here to its end, the archive's record of inputs, its key and the state
     // carried between replays are this run's alone.
-    let turn = carried::take_turn(&a.out)?;
-    for (run, files) in carried::undo_stopped(&a.out)? {
+    let turn = runs::take_turn(&a.out)?;
+    for (run, files) in runs::undo_stopped(&a.out)? {
         say!(
             "deferlog replay: replay {run} into {} was stopped before it recorded its inputs; its {files} \
              file(s) were taken out of the archive: replay those inputs again",
@@ -108,7 +108,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
             n
         }
     };
-    carried::starting(&a.out, &run_id)?;
+    let running = runs::starting(&a.out, &run_id)?;
     let summary = engine::run(
         norm,
         sources,
@@ -128,8 +128,14 @@ pub fn run(a: ReplayArgs) -> Result<()> {
             })),
         },
     );
-    // A failed run has taken its files back.
-    let mut summary = summary.inspect_err(|_| carried::finished(&a.out, &run_id))?;
+    let mut summary = match summary {
+        Ok(s) => s,
+        Err(e) => {
+            // It took its files back, but for any it could not (a full disk).
+            running.failed();
+            return Err(e);
+        }
+    };
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -173,12 +179,15 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     }
     // Only now is the run whole: stopped before here, the next replay takes all of it
     // back (files, record), as the state it would have left is not stored.
-    carried::finished(&a.out, &run_id);
+    running.finished();
     drop(turn);
     print_summary(&summary, &a.out.display().to_string());
     // Only files are known again (`replayed`): say so where it matters, for a pipe
     // that gave events.
-    for name in inputs.iter().filter(|i| !std::fs::metadata(i).is_ok_and(|m| m.is_file())) {
+    for name in inputs
+        .iter()
+        .filter(|i| !std::fs::metadata(i).is_ok_and(|m| m.is_file()))
+    {
         if summary.found_events_in(input::name_of(name)) {
             say!(
                 "deferlog replay: {} is no file, so it is not recorded as taken: giving the same lines again \
