@@ -632,14 +632,7 @@ fn sql_runs_the_query_files_and_the_users_own_over_the_archive() {
     );
     // Every event row is an attempt or an expiry, as the truth counts them.
     let truth = std::fs::read_to_string(&g.truth).expect("truth");
-    let want: u64 = truth
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            f[4].parse::<u64>().expect("attempts") + f[8].parse::<u64>().expect("expired")
-        })
-        .sum();
+    let want = crate::support::truth_events(&truth);
     assert_eq!(sql(&["SELECT count(*) AS n FROM events"]), format!("n\n{want}\n"));
     // The dead letters too, as the Parquet reader reads their files.
     let mut by_reason = std::collections::BTreeMap::<String, u64>::new();

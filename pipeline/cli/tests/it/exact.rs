@@ -323,18 +323,7 @@ fn the_count_does_not_depend_on_the_number_of_parser_threads() {
     let truth = std::fs::read_to_string(&g.truth).expect("truth");
     for threads in ["1", "3"] {
         let out = dir.path().join(format!("archive-{threads}"));
-        let o = crate::support::deferlog()
-            .env("DEFERLOG_LIMITS__PARSER_THREADS", threads)
-            .arg("replay")
-            .arg("--config")
-            .arg(&g.config)
-            .arg("--out")
-            .arg(&out)
-            .args(["--reference-time", "2026-11-10", "--quiet"])
-            .arg(&g.log)
-            .output()
-            .expect("replay");
-        crate::support::ok(o);
+        crate::support::replay_with_threads(&g.config, &out, &[&g.log], Some(threads));
         assert_eq!(report_csv(&out, &[]), truth, "{threads} parser threads");
     }
 }
@@ -401,14 +390,7 @@ fn a_replay_killed_midway_is_taken_back_by_the_next() {
             .output()
             .expect("sql"),
     );
-    let want: u64 = truth
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            f[4].parse::<u64>().expect("attempts") + f[8].parse::<u64>().expect("expired")
-        })
-        .sum();
+    let want = crate::support::truth_events(&truth);
     assert_eq!(events, format!("n\n{want}\n"), "every event once");
 }
 
@@ -471,18 +453,7 @@ fn logs_replayed_one_run_each_read_as_one_log() {
             // The middle run asks for another thread count: the carried state's wins,
             // as lines must meet the state of the thread they are routed to.
             let threads = if i == 1 { "1" } else { "3" };
-            let o = crate::support::deferlog()
-                .env("DEFERLOG_LIMITS__PARSER_THREADS", threads)
-                .arg("replay")
-                .arg("--config")
-                .arg(&g.config)
-                .arg("--out")
-                .arg(&out)
-                .args(["--reference-time", "2026-11-10", "--quiet"])
-                .arg(part)
-                .output()
-                .expect("replay");
-            crate::support::ok(o);
+            crate::support::replay_with_threads(&g.config, &out, &[part], Some(threads));
         }
         assert_eq!(report_csv(&out, &[]), truth, "{format}");
         let whole = dir.path().join(format!("{format}-whole"));

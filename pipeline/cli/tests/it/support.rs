@@ -83,7 +83,16 @@ pub fn generate_as(dir: &Path, lines: u64, seed: u64, format: &str) -> Generated
 
 /// Replays `inputs` into `out` with the generated fleet's config; returns stderr (the summary).
 pub fn replay(config: &Path, out: &Path, inputs: &[&Path]) -> String {
-    let o = deferlog()
+    replay_with_threads(config, out, inputs, None)
+}
+
+/// [`replay`] with `limits.parser_threads` set, if given.
+pub fn replay_with_threads(config: &Path, out: &Path, inputs: &[&Path], threads: Option<&str>) -> String {
+    let mut c = deferlog();
+    if let Some(n) = threads {
+        c.env("DEFERLOG_LIMITS__PARSER_THREADS", n);
+    }
+    let o = c
         .arg("replay")
         .arg("--config")
         .arg(config)
@@ -96,6 +105,18 @@ pub fn replay(config: &Path, out: &Path, inputs: &[&Path]) -> String {
     let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
     ok(o);
     stderr
+}
+
+/// The event rows a truth CSV stands for: its attempts and its expiries.
+pub fn truth_events(truth: &str) -> u64 {
+    truth
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            f[4].parse::<u64>().expect("attempts") + f[8].parse::<u64>().expect("expired")
+        })
+        .sum()
 }
 
 /// `report hourly --format csv` as printed, with the trailing `final` column.
