@@ -37,6 +37,10 @@ pub struct Carried {
     key_check: String,
     /// One per parser thread, in order.
     pub parsers: Vec<NormalizerState>,
+    /// The latest hour the replays into the archive have reached (µs): one that reads
+    /// lines before it reads them after newer ones.
+    #[serde(default)]
+    pub newest_hour_us: Option<i64>,
 }
 
 fn state_dir(out: &Path) -> PathBuf {
@@ -86,7 +90,13 @@ pub fn load(out: &Path, key: &[u8; 16]) -> Option<Carried> {
 
 /// Stores the parsers' states, of recipients hashed with `key`, for the next replay
 /// into `out`, counts left out. On failure the old state goes too.
-pub fn store(out: &Path, key: &[u8; 16], run: &str, parsers: Vec<NormalizerState>) -> Result<()> {
+pub fn store(
+    out: &Path,
+    key: &[u8; 16],
+    run: &str,
+    parsers: Vec<NormalizerState>,
+    newest_hour_us: Option<i64>,
+) -> Result<()> {
     let p = path(out);
     let tmp = tmp_path(out, run);
     let write = || -> Result<()> {
@@ -96,6 +106,7 @@ pub fn store(out: &Path, key: &[u8; 16], run: &str, parsers: Vec<NormalizerState
             run: run.to_owned(),
             key_check: key_check(key),
             parsers: parsers.into_iter().map(NormalizerState::without_counts).collect(),
+            newest_hour_us,
         };
         let text = serde_json::to_vec(&carried).context("encoding the correlation state")?;
         let mut f = std::fs::File::create(&tmp)?;
@@ -141,7 +152,7 @@ mod tests {
     fn a_state_is_read_back_only_under_the_key_its_recipients_were_hashed_with() {
         let dir = tempfile::tempdir().expect("tmp");
         let (k1, k2) = ([1u8; 16], [2u8; 16]);
-        store(dir.path(), &k1, "run-1", vec![NormalizerState::default(); 3]).expect("store");
+        store(dir.path(), &k1, "run-1", vec![NormalizerState::default(); 3], None).expect("store");
         assert_eq!(load(dir.path(), &k1).expect("same key").parsers.len(), 3);
         assert!(load(dir.path(), &k2).is_none(), "another key");
         assert!(!path(dir.path()).exists(), "set aside");

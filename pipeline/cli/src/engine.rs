@@ -20,6 +20,8 @@
 use crate::input::Input;
 use crate::size::Size;
 use anyhow::{Context, Result, anyhow};
+use arrow::array::AsArray;
+use arrow::datatypes::TimestampMicrosecondType;
 use arrow::record_batch::RecordBatch;
 use deferlog_archive::{EVENTS_DIR, EventArchive, HOURLY_DIR, ParquetFile, REJECTS_DIR, write_parquet};
 use deferlog_event::Origin;
@@ -91,6 +93,8 @@ pub struct Summary {
     pub elapsed: Duration,
     pub event_files: Vec<PathBuf>,
     pub hourly_file: Option<PathBuf>,
+    /// The first and last hour of its events (µs), if it had any.
+    pub hours: Option<HourSpan>,
     pub rejects_file: Option<PathBuf>,
     pub events_written: u64,
     /// Per input (by its name): lines read and events found.
@@ -98,6 +102,9 @@ pub struct Summary {
     /// Each parser thread's state at the end, in thread order.
     pub parsers: Vec<NormalizerState>,
 }
+
+/// The first and last hour (µs) of a run's events.
+pub type HourSpan = (i64, i64);
 
 /// What one input gave.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -236,7 +243,7 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
     };
     // Past the writer's commit, a failure takes its files back too: a failed run adds
     // nothing, so running it again counts nothing twice.
-    let hourly_file = finish(&opts, &stats, events_written, &event_files).inspect_err(|_| {
+    let (hourly_file, hours) = finish(&opts, &stats, events_written, &event_files).inspect_err(|_| {
         for f in event_files.iter().chain(&rejects_file) {
             remove_with_empty_dirs(f, &opts.out);
         }
@@ -246,6 +253,7 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
         elapsed: started.elapsed(),
         event_files,
         hourly_file,
+        hours,
         rejects_file,
         events_written,
         by_input,
@@ -270,7 +278,7 @@ fn finish(
     stats: &Stats,
     events_written: u64,
     event_files: &[PathBuf],
-) -> Result<Option<PathBuf>> {
+) -> Result<(Option<PathBuf>, Option<HourSpan>)> {
     // Every event the parsers produced must be in the archive; anything else is a bug
     // in this engine, and the run's output should not be trusted.
     if events_written != stats.events {
@@ -280,7 +288,7 @@ fn finish(
         );
     }
     if event_files.is_empty() {
-        return Ok(None);
+        return Ok((None, None));
     }
     let batches = run_query(
         Query::HOURLY,
@@ -296,7 +304,14 @@ fn finish(
         .out
         .join(HOURLY_DIR)
         .join(deferlog_archive::hourly_file_name(&opts.run_id));
-    Ok(Some(write_parquet(path, hourly_schema(), &rows)?))
+    let hours = rows
+        .iter()
+        .filter_map(|b| b.column(0).as_primitive_opt::<TimestampMicrosecondType>())
+        .flat_map(|hours| hours.iter().flatten())
+        .fold(None, |span: Option<HourSpan>, h| {
+            Some(span.map_or((h, h), |(lo, hi)| (lo.min(h), hi.max(h))))
+        });
+    Ok((Some(write_parquet(path, hourly_schema(), &rows)?), hours))
 }
 
 /// The parser thread a line goes to: by its syslog host (Exim's own log: message id),

@@ -92,7 +92,8 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     let tick_counter = counter.clone();
     // Where the last replay into this archive left its recipients, with as many
     // parser threads as held them (`carried`).
-    let carried = carried::load(&a.out, &key).map(|c| c.parsers).unwrap_or_default();
+    let (carried, newest_before) =
+        carried::load(&a.out, &key).map_or((Vec::new(), None), |c| (c.parsers, c.newest_hour_us));
     let workers = match carried.len() {
         0 => cfg.limits.parser_threads(),
         n => {
@@ -170,7 +171,13 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     };
     if !key_kept {
         carried::forget(&a.out);
-    } else if let Err(e) = carried::store(&a.out, &key, &run_id, std::mem::take(&mut summary.parsers)) {
+    } else if let Err(e) = carried::store(
+        &a.out,
+        &key,
+        &run_id,
+        std::mem::take(&mut summary.parsers),
+        newest_before.max(summary.hours.map(|(_, last)| last)),
+    ) {
         say!(
             "deferlog replay: the inputs were added to {}, but where their recipients stand could not be kept for \
              the next replay ({e:#}); the next one starts without it",
@@ -182,6 +189,21 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     running.finished();
     drop(turn);
     print_summary(&summary, &a.out.display().to_string());
+    // Correlation reads lines in the order given to it: older lines after newer ones
+    // (a file copied without its modification time, a forgotten one) are numbered and
+    // attributed from the newer state. An hour of slack for a log cut mid-hour.
+    if let (Some(newest), Some((first, _))) = (newest_before, summary.hours)
+        && first.saturating_add(deferlog_event::HOUR_US) < newest
+    {
+        say!(
+            "deferlog replay: these inputs begin at {}, before {} that earlier replays into {} reached: read \
+             after newer lines, their attempt numbers and expiry attribution may be off. Replay \
+             older logs first; files are read oldest first by modification time",
+            hour_text(first),
+            hour_text(newest),
+            a.out.display()
+        );
+    }
     // Only files are known again (`replayed`): say so where it matters, for a pipe
     // that gave events.
     for name in inputs
@@ -298,4 +320,10 @@ pub fn print_summary(s: &Summary, out: &str) {
     if let Some(r) = &s.rejects_file {
         say!("rejects file   {}", r.display());
     }
+}
+
+/// An hour (µs) as `YYYY-MM-DDTHH:00Z`.
+fn hour_text(us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(us)
+        .map_or_else(|| us.to_string(), |t| t.format("%Y-%m-%dT%H:00Z").to_string())
 }

@@ -453,7 +453,8 @@ fn logs_replayed_one_run_each_read_as_one_log() {
             // The middle run asks for another thread count: the carried state's wins,
             // as lines must meet the state of the thread they are routed to.
             let threads = if i == 1 { "1" } else { "3" };
-            crate::support::replay_with_threads(&g.config, &out, &[part], Some(threads));
+            let said = crate::support::replay_with_threads(&g.config, &out, &[part], Some(threads));
+            assert!(!said.contains("earlier replays"), "in order: {said}");
         }
         assert_eq!(report_csv(&out, &[]), truth, "{format}");
         let whole = dir.path().join(format!("{format}-whole"));
@@ -468,6 +469,11 @@ fn logs_replayed_one_run_each_read_as_one_log() {
             )
         };
         assert_eq!(deferrals(&out), deferrals(&whole), "{format}: retry cadence");
+        // The last part first, then the first: said.
+        let backwards = dir.path().join(format!("{format}-backwards"));
+        replay(&g.config, &backwards, &[&parts[2]]);
+        let said = replay(&g.config, &backwards, &[&parts[0]]);
+        assert!(said.contains("before") && said.contains("earlier replays"), "{said}");
     }
 }
 
