@@ -9,12 +9,14 @@
 --
 -- attempts, delivered, deferred, bounced, expired count as hourly.sql does (DESIGN.md):
 -- `deferred` includes the MTA's own holds, which `held` counts apart (class `local`:
--- nothing was tried). deferral_ratio is the receivers' pushback: deferrals that are
--- no hold over attempts that are no hold, to a thousandth; empty without such
--- attempts. attempts_day_before and deferral_ratio_day_before are the same for the
--- hour 24 hours earlier (empty when it had no row; the ratio also when it had holds
--- only), so that a ratio can be read against how many attempts made it. The last
--- columns split the deferrals that are no hold by cause.
+-- nothing was tried). deferral_ratio: deferrals that are no hold over attempts that
+-- are no hold (what went to the receivers), to a thousandth; empty without such
+-- attempts. It counts every cause; the last columns split those deferrals by cause,
+-- so that what throttling answers (connection_limit, rate_limit, reputation,
+-- blocklist) is read beside what it does not (greylist, network, recipient, ...).
+-- tried_day_before (attempts that were no hold: the ratio's denominator) and
+-- deferral_ratio_day_before are the same for the hour 24 hours earlier, empty when
+-- it had no row (the ratio also when it had holds only).
 WITH tried AS (
     SELECT
         date_bin(INTERVAL '1 hour', event_time) AS hour,
@@ -73,7 +75,7 @@ SELECT
     c.bounced,
     c.expired,
     c.deferral_ratio,
-    d.attempts       AS attempts_day_before,
+    d.attempts - d.held AS tried_day_before,
     d.deferral_ratio AS deferral_ratio_day_before,
     c.connection_limit,
     c.rate_limit,

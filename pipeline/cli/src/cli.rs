@@ -126,7 +126,7 @@ pub enum ReportCommand {
     /// has closed it).
     Hourly(ReportArgs),
     /// One row per (hour, source_ip, mx_group): attempts, deferred, the MTA's own holds
-    /// apart, bounced, expired, the receivers' deferral ratio beside the same hour a
+    /// apart, bounced, expired, the deferral ratio with holds left out beside the same hour a
     /// day before, and deferrals by cause: what throttling a destination needs.
     Destinations(ReportArgs),
     /// One row per (hour, source_ip, mx_group, class) of deferrals: how many, how many

@@ -503,15 +503,15 @@ async fn destinations_put_the_receivers_deferral_ratio_beside_the_day_before() {
             .expect("run"))
     };
     // hour, ip, group, attempts, delivered, deferred, held, bounced, expired, ratio,
-    // attempts and ratio a day before, then deferrals by cause (connection_limit,
-    // rate_limit, ...).
+    // attempts that were no hold and ratio a day before, then deferrals by cause
+    // (connection_limit, rate_limit, ...).
     let nov8 = "\
 2026-11-08T07:00:00Z,,yahoo,2,1,1,0,0,0,0.5,,,0,1,0,0,0,0,0,0,0,0,0,0
 2026-11-08T07:00:00Z,198.51.100.11,yahoo,4,2,2,1,0,0,0.333,,,0,1,0,0,0,0,0,0,0,0,0,0
 ";
     let nov9 = "\
 2026-11-09T07:00:00Z,,yahoo,1,0,1,1,0,0,,2,0.5,0,0,0,0,0,0,0,0,0,0,0,0
-2026-11-09T07:00:00Z,198.51.100.11,yahoo,4,1,3,0,0,1,0.75,4,0.333,3,0,0,0,0,0,0,0,0,0,0,0
+2026-11-09T07:00:00Z,198.51.100.11,yahoo,4,1,3,0,0,1,0.75,3,0.333,3,0,0,0,0,0,0,0,0,0,0,0
 ";
     assert_eq!(report(EventFilter::default()).await, format!("{nov8}{nov9}"));
     // From Nov 9 only: the day before is still read, for its ratio.
