@@ -156,7 +156,8 @@ pub fn run(a: DemoArgs) -> Result<()> {
         summary.elapsed.as_secs_f64()
     );
     say!(
-        "next: deferlog report hourly --data {0}\n      deferlog report deferrals --data {0}",
+        "next: deferlog report hourly --data {0}\n      deferlog report destinations --data {0}\n      \
+         deferlog report deferrals --data {0}",
         a.out.display()
     );
     drop(broker);
