@@ -79,16 +79,12 @@ pub(crate) fn normalize_into(text: &str, into: &mut String) {
         }
         // Brackets count wherever they are: Postfix writes `host[1.2.3.4]:25`.
         if (c == b'[' || word_start)
-            && let Some(end) = ip_literal(text, i)
+            && let Some((end, placeholder)) = ip_literal(text, i)
         {
             if c == b'[' {
                 out.host_before_ip();
             }
-            out.push_str(if is_loopback(&text[i..end]) {
-                "<loopback>"
-            } else {
-                "<ip>"
-            });
+            out.push_str(placeholder);
             i = end;
             continue;
         }
@@ -240,8 +236,18 @@ fn reply_marker(b: &[u8], i: usize, lead: Option<&[u8]>) -> Option<usize> {
     }
 }
 
-/// An IP literal starting at `i`, bracketed or not, with an optional port.
-fn ip_literal(text: &str, i: usize) -> Option<usize> {
+/// An IP literal starting at `i`, bracketed or not, with an optional port: its end,
+/// and its placeholder: `<loopback>` for a loopback address with a port other than 25
+/// (the sending host's own filter or proxy, not a receiver: an MX of `localhost` is
+/// tried on 25), `<ip>` for any other.
+fn ip_literal(text: &str, i: usize) -> Option<(usize, &'static str)> {
+    let placeholder = |ip: IpAddr, port: Option<&str>| {
+        if ip.is_loopback() && port.is_some_and(|p| p != "25") {
+            "<loopback>"
+        } else {
+            "<ip>"
+        }
+    };
     let b = text.as_bytes();
     if b[i] == b'[' {
         let close = i + 1 + b[i + 1..].iter().take(64).position(|&c| c == b']')?;
@@ -250,8 +256,9 @@ fn ip_literal(text: &str, i: usize) -> Option<usize> {
             Some(p) if p.eq_ignore_ascii_case("ipv6:") => &inner[5..],
             _ => inner,
         };
-        inner.parse::<IpAddr>().ok()?;
-        return Some(port_end(b, close + 1));
+        let ip = inner.parse::<IpAddr>().ok()?;
+        let end = port_end(b, close + 1);
+        return Some((end, placeholder(ip, text.get(close + 2..end))));
     }
     let is_ip_byte = |c: &u8| c.is_ascii_hexdigit() || *c == b'.' || *c == b':';
     let run_end = i + b[i..].iter().take_while(|c| is_ip_byte(c)).count();
@@ -267,33 +274,13 @@ fn ip_literal(text: &str, i: usize) -> Option<usize> {
     if !cand.bytes().any(|c| c.is_ascii_digit()) || !cand.contains(['.', ':']) {
         return None;
     }
-    if cand.parse::<IpAddr>().is_ok() {
-        return Some(end);
+    if let Ok(ip) = cand.parse::<IpAddr>() {
+        return Some((end, placeholder(ip, None)));
     }
     let (host, port) = cand.rsplit_once(':')?;
     let port_ok = (1..=5).contains(&port.len()) && port.bytes().all(|c| c.is_ascii_digit());
-    (port_ok && host.parse::<Ipv4Addr>().is_ok()).then_some(end)
-}
-
-/// Whether an IP literal ([`ip_literal`]'s text: bracketed or not, maybe with a port)
-/// is a loopback address with a port other than 25: the sending host's own filter or
-/// proxy, not a receiver (an MX of `localhost` is tried on 25).
-fn is_loopback(literal: &str) -> bool {
-    let (addr, port) = match literal.strip_prefix('[') {
-        Some(rest) => match rest.split_once(']') {
-            Some((inner, after)) => (inner, after.strip_prefix(':')),
-            None => (rest, None),
-        },
-        None => match literal.parse::<IpAddr>() {
-            Ok(_) => (literal, None),
-            Err(_) => literal.rsplit_once(':').map_or((literal, None), |(h, p)| (h, Some(p))),
-        },
-    };
-    let addr = addr
-        .get(..5)
-        .filter(|p| p.eq_ignore_ascii_case("ipv6:"))
-        .map_or(addr, |_| &addr[5..]);
-    port.is_some_and(|p| p != "25") && addr.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    let ip = host.parse::<Ipv4Addr>().ok().filter(|_| port_ok)?;
+    Some((end, placeholder(IpAddr::V4(ip), Some(port))))
 }
 
 /// The end of a run of hex digits, dots and colons holding a digit and a dot or colon.

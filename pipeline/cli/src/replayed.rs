@@ -118,6 +118,23 @@ fn dir(out: &Path) -> PathBuf {
     out.join("_state").join("replayed")
 }
 
+fn record_path(out: &Path, run: &str) -> PathBuf {
+    dir(out).join(format!("{run}.json"))
+}
+
+/// `run`'s record wherever it is: in place, or still under a temporary name.
+pub(crate) fn record_files(out: &Path, run: &str) -> Vec<PathBuf> {
+    let path = record_path(out, run);
+    [
+        path.with_extension("json.tmp"),
+        path.with_extension("json.subset.tmp"),
+        path,
+    ]
+    .into_iter()
+    .filter(|p| p.exists())
+    .collect()
+}
+
 /// What `out` has recorded.
 fn known(out: &Path) -> Result<Vec<Taken>> {
     let d = dir(out);
@@ -260,7 +277,7 @@ pub fn check(out: &Path, run: &str, inputs: &[String], format: &str, again: bool
         }
     }
     let d = dir(out);
-    let path = d.join(format!("{run}.json"));
+    let path = record_path(out, run);
     let m = Manifest {
         run: run.to_owned(),
         format: Some(format.to_owned()),

@@ -151,7 +151,7 @@ fn undo_run(out: &Path, run: &str) -> usize {
     for sub in [EVENTS_DIR, REJECTS_DIR, HOURLY_DIR] {
         files_named(&out.join(sub), &prefixes, &mut files);
     }
-    files_named(&state_dir(out).join("replayed"), &[format!("{run}.json")], &mut files);
+    files.extend(crate::replayed::record_files(out, run));
     let state_tmp = crate::carried::tmp_path(out, run);
     files.extend(state_tmp.exists().then_some(state_tmp));
     for f in &files {

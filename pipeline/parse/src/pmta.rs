@@ -74,9 +74,10 @@ fn field_of(name: &str) -> Option<F> {
 const DEFAULT_HEADER: &str = "type,timeLogged,timeQueued,orig,rcpt,orcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,bounceCat,\
 srcType,srcMta,dlvType,dlvSourceIp,dlvDestinationIp,dlvEsmtpAvailable,dlvSize,vmta,jobId,envId,queue,vmtaPool";
 
-/// Column index of each field, from a header line.
+/// Column index of each field, from a header line, and how many columns a record
+/// needs to hold every field read.
 #[derive(Debug, Clone)]
-pub(crate) struct Columns([Option<usize>; FIELDS]);
+pub(crate) struct Columns([Option<usize>; FIELDS], usize);
 
 impl Default for Columns {
     fn default() -> Self {
@@ -92,7 +93,8 @@ impl Columns {
                 idx[f as usize].get_or_insert(i);
             }
         }
-        Columns(idx)
+        let needed = idx.iter().flatten().max().map_or(0, |i| i + 1);
+        Columns(idx, needed)
     }
 }
 
@@ -221,7 +223,7 @@ impl Normalizer {
         }
         let mut spans = mem::take(&mut self.scratch.spans);
         let split = split_csv(line, &mut spans);
-        let cols = self.pmta_columns.0;
+        let Columns(cols, needed) = self.pmta_columns;
         let fields: [Cow<'_, str>; FIELDS] = std::array::from_fn(|f| {
             cols[f]
                 .and_then(|i| spans.get(i))
@@ -231,7 +233,7 @@ impl Normalizer {
         // without a column read here is a record cut short, whose missing fields would
         // read as empty (a `d` with no receiver). Without a header, the default order
         // is a guess, and a shorter record may be another layout's.
-        let short = self.pmta_header.is_some() && cols.iter().flatten().any(|&i| i >= spans.len());
+        let short = self.pmta_header.is_some() && spans.len() < needed;
         self.scratch.spans = spans;
         if split.is_none() {
             return self.reject(Mta::PowerMta, RejectReason::Truncated, raw, origin, rejects);
