@@ -17,7 +17,8 @@
 //! - a mail address becomes `<addr>`: receivers quote the recipient, and a verdict
 //!   must depend neither on who it was nor on the words of its domain
 //!   (`<u@trendmicro.com>: user unknown` is no block list's);
-//! - everything is lower-cased and runs of whitespace become one space, trimmed.
+//! - everything is lower-cased and runs of whitespace (Exim's escaped `\n` too)
+//!   become one space, trimmed.
 //!
 //! `schemas/classify.toml` repeats this at its top for rule authors.
 
@@ -58,9 +59,14 @@ pub(crate) fn normalize_into(text: &str, into: &mut String) {
             i += 1;
             continue;
         }
+        if escaped_space_at(b, i) {
+            out.space = true;
+            i += 2;
+            continue;
+        }
         let prev = i.checked_sub(1).map(|p| b[p]);
-        let after_space = prev.is_none_or(|p| p.is_ascii_whitespace());
-        let word_start = prev.is_none_or(|p| !p.is_ascii_alphanumeric());
+        let after_space = prev.is_none_or(|p| p.is_ascii_whitespace()) || escaped_space_before(b, i);
+        let word_start = prev.is_none_or(|p| !p.is_ascii_alphanumeric()) || escaped_space_before(b, i);
         // Most of a reply is plain words. Letters alone, ended by a space or by
         // punctuation that joins no address, id or IP, can be nothing but a word: each
         // test below needs a digit, a `[`, or a byte such as `@ . : _` after the run.
@@ -137,6 +143,16 @@ pub(crate) fn normalize_into(text: &str, into: &mut String) {
         }
         i += ch.len_utf8();
     }
+}
+
+/// Exim logs a multi-line reply with its line breaks escaped (`...at a rate
+/// that\n450-4.2.1 prevents ...`): `\n`, `\r` and `\t` are whitespace here.
+fn escaped_space_at(b: &[u8], i: usize) -> bool {
+    b[i] == b'\\' && matches!(b.get(i + 1), Some(b'n' | b'r' | b't'))
+}
+
+fn escaped_space_before(b: &[u8], i: usize) -> bool {
+    i >= 2 && escaped_space_at(b, i - 2)
 }
 
 /// Whether `n` (then `next`) after a run of letters leaves it a plain word.
@@ -383,6 +399,11 @@ mod tests {
             "smtp2.example.net your access to this mail system"
         );
         assert_eq!(normalize("smtp;421 4.7.0 [TSS04] Messages"), "[tss04] messages");
+        // Exim's escaped line breaks are breaks: the marker after one goes too.
+        assert_eq!(
+            normalize("450-4.2.1 receiving mail at a rate that\\n450-4.2.1 prevents additional\\r\\nmessages"),
+            "receiving mail at a rate that prevents additional messages"
+        );
         assert_eq!(
             normalize("4.7.0 [TS02] Temporarily deferred"),
             "[ts02] temporarily deferred"

@@ -491,6 +491,20 @@ fn replies_classify_by_their_own_code_and_status() {
             Class::Auth,
         ),
         ("452 4.3.1 Insufficient system storage", Class::Other),
+        // Exim's log escapes a multi-line reply's breaks; they are breaks.
+        (
+            "450-4.2.1 The user you are trying to contact is receiving mail at a rate that\\n450-4.2.1 prevents additional messages from being delivered. Please resend your\\n450-4.2.1 message at a later time. - gsmtp",
+            Class::RateLimit,
+        ),
+        // A cap on messages per session, or per hour: fewer, or slower.
+        (
+            "421 Max message per connection reached, closing transmission channel",
+            Class::RateLimit,
+        ),
+        (
+            "421 RP-001 (BAY004-MC1F21) Unfortunately, some messages from 198.51.100.7 weren't sent. Please try again. We have limits for how many messages can be sent per hour and per day.",
+            Class::RateLimit,
+        ),
     ];
     for (text, class) in cases {
         let v = c.classify(None, None, text);

@@ -42,6 +42,10 @@ pub struct QueueState {
 pub struct Hop {
     pub host: Option<Box<str>>,
     pub ip: Option<Box<str>>,
+    /// Exim: the reason of the first `==` that went there; the other addresses of that
+    /// delivery repeat it.
+    #[serde(default)]
+    pub reason: Option<Box<str>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,6 +55,10 @@ pub struct RcptState {
     pub attempts: u32,
     /// Where the last attempt went, while the recipient is deferred.
     pub pending: Option<LastAttempt>,
+    /// Exim: delivered by a local transport (a mailbox on this host), so neither its
+    /// deferrals nor its expiry are outbound ones.
+    #[serde(default)]
+    pub local: bool,
 }
 
 /// Where a deferred recipient's last attempt went: source IP, MX host and IP, and the
@@ -189,6 +197,7 @@ impl QueueState {
                     domain: domain.map(Into::into),
                     attempts: 0,
                     pending: None,
+                    local: false,
                 });
                 self.rcpts.len() - 1
             }

@@ -460,15 +460,11 @@ fn every_delivery_line_of_the_exim_corpus() {
         ("exim:25", Expired, C::Expired, lo, lo, "x.y", Some("x.y"), None, None, None),
         ("exim:33", Delivered, C::None, lo, lo, "remote", Some("remote"), Some(250), None, Some(1)),
         ("exim:34", Delivered, C::None, lo, lo, "remote", Some("remote"), Some(250), None, Some(1)),
-        ("exim:39", Deferred, C::Recipient, None, None, "test.ex", Some("test.ex"), None, None, Some(1)),
-        ("exim:40", Deferred, C::Recipient, None, None, "test.ex", Some("test.ex"), None, None, Some(1)),
         ("exim:42", Deferred, C::Network, Some("v4net.0.0.1"), Some("V4NET.0.0.1"), "unknown.ex", Some("unknown.ex"), None, None, Some(1)),
         ("exim:44", Deferred, C::Network, Some("v4net.0.0.0"), Some("V4NET.0.0.0"), "known.ex", Some("known.ex"), None, None, Some(1)),
         ("exim:45", Expired, C::Expired, Some("v4net.0.0.0"), Some("V4NET.0.0.0"), "known.ex", Some("known.ex"), None, None, None),
-        ("exim:46", Expired, C::Expired, None, None, "test.ex", Some("test.ex"), None, None, None),
         ("exim:52", Delivered, C::None, Some("gmail-smtp-in.l.google.com"), Some("74.125.200.27"), "google", Some("gmail.com"), Some(250), Some("2.0.0"), Some(1)),
         ("exim:54", Deferred, C::Local, None, None, "yahoo", Some("yahoo.com"), None, None, Some(1)),
-        ("exim:55", Deferred, C::Local, None, None, "108", Some("108"), None, None, Some(1)),
         ("exim:56", Bounced, C::Recipient, None, None, "108", Some("108"), None, None, Some(1)),
     ];
     check(&sink, want);
@@ -487,7 +483,9 @@ fn every_delivery_line_of_the_exim_corpus() {
         (first.queue_id.as_str(), first.event_time_us),
         ("10HmaX-000000005vi-0000", us("1999-03-02T09:44:33Z"))
     );
-    let gmail = &sink[15];
+    // Lines 39, 40 and 55 are a local transport's (a mailbox on this host), and 46 the
+    // expiry of 39's recipient: none of them outbound.
+    let gmail = &sink[12];
     assert_eq!(gmail.queue_id, "1ajLoq-0001wC-Pk");
     assert_eq!(
         gmail.response.as_deref(),
@@ -499,9 +497,51 @@ fn every_delivery_line_of_the_exim_corpus() {
     assert!(rejects.0.is_empty(), "{:?}", rejects.0);
     let st = n.stats();
     assert_eq!(st.lines, 58);
-    assert_eq!((st.events, st.expiries), (19, 3));
-    assert_eq!(st.skipped(SkipKind::LocalDelivery), 2);
+    assert_eq!((st.events, st.expiries), (15, 2));
+    assert_eq!(st.skipped(SkipKind::LocalDelivery), 6);
     assert_eq!(st.lines, st.accounted_lines());
+}
+
+#[test]
+fn an_exim_failed_connection_goes_to_every_address_it_failed_and_local_transports_are_skipped() {
+    let mut n = exim_normalizer(us("2026-11-20T00:00:00Z"));
+    let defer = |rcpt: &str, rest: &str| {
+        format!("2026-11-08 10:00:00 1ajLoq-0001wC-Pk == {rcpt} R=dnslookup T=remote_smtp {rest}")
+    };
+    let lines = [
+        "2026-11-08 10:00:00 1ajLoq-0001wC-Pk H=mx.example.com [192.0.2.50] Connection refused".to_owned(),
+        // One `==` per address of that delivery, each repeating the reason.
+        defer("x@example.com", "defer (111): Connection refused"),
+        defer("y@example.com", "defer (111): Connection refused"),
+        defer("z@example.com", "defer (111): Connection refused"),
+        // The next delivery failed otherwise: not at that host.
+        defer("w@unknown.example", "defer (-32): host lookup did not complete"),
+        defer("v@example.com", "defer (111): Connection refused"),
+        // A mailbox on this host, then its recipient's expiry: nothing outbound.
+        "2026-11-08 10:00:02 1ajLoq-0001wD-Pk == c@test.ex R=localuser T=local_delivery defer (-22): mailbox is full (MTA-imposed quota exceeded while writing to /var/mail/c)".to_owned(),
+        "2026-11-08 10:30:02 1ajLoq-0001wD-Pk == c@test.ex R=localuser T=local_delivery defer (-52): Retry time not yet reached".to_owned(),
+        "2026-11-12 10:00:02 1ajLoq-0001wD-Pk ** c@test.ex: retry timeout exceeded".to_owned(),
+    ];
+    let (sink, rejects) = normalize(&mut n, "exim-batch", &lines);
+    assert!(rejects.0.is_empty(), "{:?}", rejects.0);
+    let got: Vec<_> = sink
+        .iter()
+        .map(|e| (e.recipient_domain.as_deref(), e.mx_host.as_deref(), e.mx_ip.as_deref()))
+        .collect();
+    let mx = (Some("mx.example.com"), Some("192.0.2.50"));
+    assert_eq!(
+        got,
+        [
+            (Some("example.com"), mx.0, mx.1),
+            (Some("example.com"), mx.0, mx.1),
+            (Some("example.com"), mx.0, mx.1),
+            (Some("unknown.example"), None, None),
+            (Some("example.com"), None, None),
+        ]
+    );
+    let st = n.stats();
+    assert_eq!((st.events, st.expiries), (5, 0));
+    assert_eq!(st.skipped(SkipKind::LocalDelivery), 3);
 }
 
 #[test]
@@ -1019,6 +1059,51 @@ fn a_postfix_hold_quoting_the_sites_earlier_reply_is_local() {
         got,
         [(Outcome::Deferred, Class::Local, Some("mta7.am0.yahoodns.net"))],
         "a hold, not Yahoo's reputation verdict again"
+    );
+    // Nothing was said in this try: no code of the earlier reply to count again, and
+    // the stored text says it was a hold.
+    let e = &sink[0];
+    assert_eq!(e.smtp_code, None);
+    assert_eq!(e.enhanced_status.as_deref(), Some("4.7.0"), "Postfix's own dsn=");
+    assert!(
+        e.response
+            .as_deref()
+            .is_some_and(|r| r.starts_with("delivery temporarily suspended: host mta7.am0.yahoodns.net")),
+        "{:?}",
+        e.response
+    );
+}
+
+#[test]
+fn a_postfix_soft_bounce_is_a_deferral_classed_by_the_receivers_reply() {
+    let mut n = normalizer();
+    // Real lines of `soft_bounce = yes` (public Postfix logs, names as published).
+    let lines = [
+        "Oct 14 07:34:03 custhost1 postfix/smtp[10837]: 4B6D11E01729: to=<viviane@techs.com.br>, relay=mail.techs.com.br[186.232.248.4]:25, delay=39993, delays=35133/4859/0.58/0.71, dsn=4.7.1, status=SOFTBOUNCE (host mail.techs.com.br[186.232.248.4] said: 501 5.7.1 <kmcgrath@upperuwchlan-pa.gov>... Sender refused by the DNSBL b.barracudacentral.org (in reply to RCPT TO command))",
+        "Mar 18 20:49:43 server1 postfix/smtp[10076]: 4BAF83CC22D: to=<ebenezer.b@ideefixe.com>, relay=smtp-gate.ebiuniverse.com[212.154.28.211]:25, delay=10869, delays=10832/36/0.78/0.12, dsn=4.0.0, status=SOFTBOUNCE (host smtp-gate.ebiuniverse.com[212.154.28.211] said: 553 sorry, this recipient is not in my validrcptto list (#5.7.1) (in reply to RCPT TO command))",
+    ];
+    let (sink, rejects) = normalize(&mut n, "softbounce", &lines);
+    assert!(rejects.0.is_empty(), "{:?}", rejects.0);
+    let got: Vec<_> = sink
+        .iter()
+        .map(|e| (e.outcome, e.class, e.smtp_code, e.mx_host.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                Outcome::Deferred,
+                Class::Blocklist,
+                Some(501),
+                Some("mail.techs.com.br")
+            ),
+            (
+                Outcome::Deferred,
+                Class::Recipient,
+                Some(553),
+                Some("smtp-gate.ebiuniverse.com")
+            ),
+        ]
     );
 }
 

@@ -8,8 +8,10 @@
 //! queue of lines without `QT=`, which Exim logs only with `+queue_time`);
 //! `Completed` drops it; a message-level `H=host [ip]: ...` (or `Remote host host
 //! [ip] closed connection ...`) error line is remembered as the host a following `==`
-//! without `H=` went to. A delivery with no `H=` (to a
-//! mailbox, a pipe, a file, `:blackhole:`) is local and skipped.
+//! without `H=` went to (and every further `==` of that delivery, which repeats its
+//! reason). A delivery with no `H=` (to a mailbox, a pipe, a file, `:blackhole:`) is
+//! local and skipped, and so are a local transport's deferrals and failures, and the
+//! expiry of their recipient.
 //!
 //! The sending IP is `I=[ip]:port` when `+outgoing_interface` is logged, else the
 //! `[[egress]]` map with the transport (`T=`) as the instance: multi-IP Exim setups
@@ -45,6 +47,14 @@ fn is_expiry(reason: &str) -> bool {
     reason.starts_with("retry timeout exceeded")
         || reason.contains("after a long failure period")
         || reason.contains("have been failing for a long time")
+}
+
+/// A local transport's failure, to a mailbox on this host rather than a receiver:
+/// the retry hold of a local delivery (remote holds say `retry time not reached`), and
+/// appendfile's quota (`mailbox is full (MTA-imposed quota exceeded while writing to
+/// ...)`). Only for lines that name no host: a receiver may quote the same words.
+fn is_local_failure(reason: &str) -> bool {
+    reason.starts_with("Retry time not yet reached") || reason.contains("quota exceeded while writing to ")
 }
 
 /// Skips `[pid] ` that `+pid` puts after the stamp.
@@ -101,12 +111,21 @@ impl Normalizer {
         let Some(d) = fields::parse(rest) else {
             return self.reject(Mta::Exim, RejectReason::BadRecipient, raw, origin, rejects);
         };
-        if d.address.starts_with([':', '|', '/'])
-            || (outcome == Outcome::Delivered && d.host.is_none() && d.host_ip.is_none())
-        {
+        let no_host = d.host.is_none() && d.host_ip.is_none();
+        let reason = d.reason.unwrap_or("");
+        if d.address.starts_with([':', '|', '/']) || (outcome == Outcome::Delivered && no_host) {
             return self.stats.skip(SkipKind::LocalDelivery);
         }
-        let reason = d.reason.unwrap_or("");
+        if no_host && is_local_failure(reason) {
+            // Remembered, so that the recipient's expiry is not counted either.
+            let mut buf = mem::take(&mut self.scratch.domain);
+            let (hash, _) = split_recipient(&self.hasher, d.address, &mut buf);
+            self.scratch.domain = buf;
+            if let Some(r) = self.state.get_or_insert(host, id).rcpt_mut(hash.unwrap_or(0), None) {
+                r.local = true;
+            }
+            return self.stats.skip(SkipKind::LocalDelivery);
+        }
         if outcome == Outcome::Bounced && is_expiry(reason) {
             return self.exim_expiry(time_us, host, id, &d, origin, events);
         }
@@ -150,6 +169,7 @@ impl Normalizer {
         st.last_hop = Some(Hop {
             host: name.map(Into::into),
             ip: ip.map(Into::into),
+            reason: None,
         });
         self.scratch.mx_host = buf;
     }
@@ -177,10 +197,24 @@ impl Normalizer {
         };
         let mut mx_buf = mem::take(&mut self.scratch.mx_host);
         let mut domain_buf = mem::take(&mut self.scratch.domain);
-        // Without `H=`, the host of the message's error line just before (used once);
-        // not for Exim's own holds (`retry time not reached`), which tried no host.
+        // Without `H=`, the host of the message's error line just before. Exim logs
+        // every address of that delivery after it with the same reason, so the host
+        // goes to the lines that repeat the first one's reason. Not for Exim's own
+        // holds (`retry time not reached`), which tried no host.
+        let reason = d.reason.unwrap_or("");
         let remembered = match (d.host, d.host_ip) {
-            (None, None) if class != Class::Local => self.state.get(host, id).and_then(|st| st.last_hop.take()),
+            (None, None) if class != Class::Local => self
+                .state
+                .get(host, id)
+                .and_then(|st| st.last_hop.as_mut())
+                .and_then(|hop| match &hop.reason {
+                    Some(first) if **first != *reason => None,
+                    Some(_) => Some(hop.clone()),
+                    None => {
+                        hop.reason = Some(reason.into());
+                        Some(hop.clone())
+                    }
+                }),
             _ => None,
         };
         let (mx_host, mx_ip) = match &remembered {
@@ -206,7 +240,9 @@ impl Normalizer {
         let stored = bounded(&masked, self.response_max_bytes);
 
         let st = self.state.get_or_insert(host, id);
-        st.last_hop = None;
+        if remembered.is_none() {
+            st.last_hop = None;
+        }
         let deferred_to = (outcome == Outcome::Deferred).then(|| LastAttempt::new(source_ip, mx_host, mx_ip, mx_group));
         // No domain kept: Exim's `**` names its recipient.
         let attempt = st.attempt(rcpt_hash.unwrap_or(0), None, deferred_to);
@@ -261,11 +297,12 @@ impl Normalizer {
             .or_else(|| self.egress.lookup(host, d.transport.unwrap_or("")));
         let mailbox_group = self.mailbox_group(rcpt_domain);
         let st = self.state.get_or_insert(host, id);
-        let last = st
-            .rcpts
-            .iter_mut()
-            .find(|r| Some(r.hash) == rcpt_hash)
-            .and_then(|r| r.pending.take());
+        let rcpt = st.rcpts.iter_mut().find(|r| Some(r.hash) == rcpt_hash);
+        if rcpt.as_ref().is_some_and(|r| r.local) {
+            self.scratch.domain = domain_buf;
+            return self.stats.skip(SkipKind::LocalDelivery);
+        }
+        let last = rcpt.and_then(|r| r.pending.take());
         events.push(&EventRow {
             event_time_us: time_us,
             tenant: &self.tenant,

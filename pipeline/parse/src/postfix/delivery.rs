@@ -27,7 +27,8 @@ pub fn parse(rest: &str) -> Result<Delivery<'_>, RejectReason> {
         if key == "status" {
             let end = text::byte(v, b' ').unwrap_or(v.len());
             d.status = &v[..end];
-            if d.status.is_empty() || !d.status.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
+            // Lower case, but for `SOFTBOUNCE`: a bounce `soft_bounce = yes` kept queued.
+            if d.status.is_empty() || !d.status.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-') {
                 return Err(RejectReason::BadStatus);
             }
             let tail = v[end..].trim();

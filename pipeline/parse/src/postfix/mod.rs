@@ -154,7 +154,8 @@ impl Normalizer {
         };
         let outcome = match d.status {
             "sent" => Outcome::Delivered,
-            "deferred" => Outcome::Deferred,
+            // `soft_bounce = yes`: the receiver refused for good, Postfix will try again.
+            "deferred" | "SOFTBOUNCE" => Outcome::Deferred,
             "bounced" => Outcome::Bounced,
             "deliverable" | "undeliverable" | "undeliverable-but-not-cached" => {
                 return self.stats.skip(SkipKind::AddressVerification);
@@ -182,15 +183,19 @@ impl Normalizer {
             self.held_at_handoff(f, instance, qid, d.to, outcome);
             return self.stats.skip(SkipKind::Handoff);
         }
-        let response = reply::reply_of(text);
-        let (code, enhanced) = split_reply(response);
+        // Postfix's own hold, which may quote what the site said before (`delivery
+        // temporarily suspended: host X refused to talk to me: 421 ...`): nothing was
+        // said in this try, so its reply is the whole text, with no code, classified as
+        // the hold it is rather than as that earlier reply.
+        let (response, (code, enhanced)) = if text.starts_with(reply::HOLD) {
+            (text, (None, None))
+        } else {
+            let response = reply::reply_of(text);
+            (response, split_reply(response))
+        };
         let enhanced = enhanced.or(d.dsn);
         let class = match outcome {
             Outcome::Delivered => Class::None,
-            // Postfix's own hold, which may quote what the site said before
-            // (`delivery temporarily suspended: host X refused to talk to me: 421 ...`):
-            // classified as the hold it is, not as that earlier reply.
-            _ if text.starts_with(reply::HOLD) => self.classify(code, enhanced, text),
             _ => self.classify(code, enhanced, response),
         };
 
