@@ -94,7 +94,9 @@ pub struct ReplayArgs {
     /// Archive root.
     #[arg(long, default_value = "archive")]
     pub out: PathBuf,
-    /// Year context for stamps without a year (date or RFC 3339); default: now.
+    /// Year context for stamps without a year (date or RFC 3339): a stamp up to 31
+    /// days past it is its year's. Default: now, and a stamp over a day ahead is last
+    /// year's.
     #[arg(long)]
     pub reference_time: Option<String>,
     /// No progress bar even on a terminal.

@@ -58,6 +58,9 @@ pub struct NormalizerConfig {
     pub zone: Zone,
     /// Stamps without a year take it from here (UTC microseconds): the ingest time.
     pub reference_time_us: i64,
+    /// The reference is the time of reading (replay's default), not a date the user
+    /// gave: a BSD stamp more than a day past it is last year's.
+    pub reference_is_now: bool,
     /// Events stamped further than this past the reference are rejected as
     /// `bad_timestamp`. The stream sets it (its reference is each record's arrival, and
     /// a line is not a day newer than its arrival); `None` for replay, whose reference
@@ -86,6 +89,7 @@ impl NormalizerConfig {
             envelope: crate::EnvelopeFields::default(),
             zone: Zone::default(),
             reference_time_us,
+            reference_is_now: false,
             max_ahead_us: None,
             egress: Vec::new(),
             hash_key: [0; 16],
@@ -165,6 +169,9 @@ impl fmt::Debug for Normalizer {
 impl Normalizer {
     pub fn new(cfg: NormalizerConfig) -> Self {
         let mut stamps = StampParser::new(cfg.zone, cfg.reference_time_us);
+        if cfg.reference_is_now {
+            stamps.set_days_ahead(crate::stamp::READ_NOW_DAYS_AHEAD);
+        }
         stamps.set_max_ahead(cfg.max_ahead_us);
         Normalizer {
             tenant: cfg.tenant,

@@ -8,7 +8,8 @@
 //! January). With a reach set (the stream: the reference is the record's arrival, and
 //! a line is not logged days after it arrived), "those days" is the reach, rounded up
 //! to whole days: last December's lines produced to Kafka in early December are last
-//! year's, not stamps weeks ahead.
+//! year's, not stamps weeks ahead. A replay whose reference is the time of reading
+//! takes one day ([`READ_NOW_DAYS_AHEAD`]) for the same reason.
 
 use chrono::{Datelike, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -16,6 +17,10 @@ use std::str::FromStr;
 
 /// How far past the reference a BSD stamp may lie and still be this year.
 pub const FUTURE_TOLERANCE_DAYS: i64 = 31;
+
+/// The same when the reference is the time of reading (replay's default): a log read
+/// now holds no line from later than now, give or take clock skew and zones.
+pub const READ_NOW_DAYS_AHEAD: i64 = 1;
 
 const US: i64 = 1_000_000;
 const DAY_US: i64 = 86_400 * US;
@@ -122,6 +127,8 @@ pub struct StampParser {
     local_cache: Option<([u8; 13], i64)>,
     /// How far past the reference a stamp may be (see `NormalizerConfig::max_ahead_us`).
     max_ahead_us: Option<i64>,
+    /// How many days past the reference a BSD stamp may lie and still be this year.
+    days_ahead: i64,
 }
 
 impl StampParser {
@@ -135,6 +142,7 @@ impl StampParser {
             date_cache: None,
             local_cache: None,
             max_ahead_us: None,
+            days_ahead: FUTURE_TOLERANCE_DAYS,
         };
         p.set_reference(reference_us);
         p
@@ -143,6 +151,15 @@ impl StampParser {
     pub fn set_max_ahead(&mut self, max_ahead_us: Option<i64>) {
         self.max_ahead_us = max_ahead_us;
         // The reach decides the year of BSD stamps.
+        if let Some(m) = max_ahead_us {
+            self.set_days_ahead(m.max(0).saturating_add(DAY_US - 1) / DAY_US);
+        }
+    }
+
+    /// How many days past the reference a BSD stamp may lie and still be this year
+    /// (default [`FUTURE_TOLERANCE_DAYS`]; a reach set by `set_max_ahead` decides it).
+    pub fn set_days_ahead(&mut self, days: i64) {
+        self.days_ahead = days;
         self.bsd_cache = None;
     }
 
@@ -219,10 +236,7 @@ impl StampParser {
 
     fn bsd_hour_base(&self, month: u32, day: u32, hour: u32) -> Option<i64> {
         let year = self.reference.year();
-        let days_ahead = self
-            .max_ahead_us
-            .map_or(FUTURE_TOLERANCE_DAYS, |m| m.max(0).saturating_add(DAY_US - 1) / DAY_US);
-        let near = |d: NaiveDate| (d - self.reference).num_days() <= days_ahead;
+        let near = |d: NaiveDate| (d - self.reference).num_days() <= self.days_ahead;
         let date = match (
             NaiveDate::from_ymd_opt(year + 1, month, day),
             NaiveDate::from_ymd_opt(year, month, day),
@@ -566,6 +580,35 @@ mod tests {
         let mut p = parser("Asia/Tokyo", "2026-12-07T20:00:00Z");
         p.set_max_ahead(Some(24 * 3600 * US));
         assert_eq!(p.parse(b"Dec  9 02:00:00 host"), Some((us("2026-12-08T17:00:00Z"), 15)));
+    }
+
+    #[test]
+    fn a_log_read_now_has_no_line_weeks_ahead_but_one_read_against_a_given_date_may() {
+        // A date the user gave may come before the log's lines.
+        let mut p = parser("UTC", "2026-12-07T16:00:00Z");
+        assert_eq!(
+            p.parse(b"Dec 29 02:54:12 h").map(|x| x.0),
+            Some(us("2026-12-29T02:54:12Z"))
+        );
+        // Read now, last December's and last January's lines are last year's...
+        p.set_days_ahead(READ_NOW_DAYS_AHEAD);
+        assert_eq!(
+            p.parse(b"Dec 29 02:54:12 h").map(|x| x.0),
+            Some(us("2025-12-29T02:54:12Z"))
+        );
+        assert_eq!(
+            p.parse(b"Jan  3 10:00:00 h").map(|x| x.0),
+            Some(us("2026-01-03T10:00:00Z"))
+        );
+        // ...and a clock or zone a little ahead still this year's.
+        assert_eq!(
+            p.parse(b"Dec  8 09:00:00 h").map(|x| x.0),
+            Some(us("2026-12-08T09:00:00Z"))
+        );
+        assert_eq!(
+            p.parse(b"Dec  7 15:00:00 h").map(|x| x.0),
+            Some(us("2026-12-07T15:00:00Z"))
+        );
     }
 
     #[test]

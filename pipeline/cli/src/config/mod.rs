@@ -162,11 +162,13 @@ impl Config {
                     .with_context(|| format!("{origin}: key `timezone`")),
             )
             .unwrap_or_default();
-        let reference_time_us = match &self.reference_time {
-            Some(s) => p
-                .take(parse_time(s).with_context(|| format!("{origin}: key `reference_time`")))
-                .unwrap_or(now_us),
-            None => now_us,
+        let (reference_time_us, reference_is_now) = match &self.reference_time {
+            Some(s) => (
+                p.take(parse_time(s).with_context(|| format!("{origin}: key `reference_time`")))
+                    .unwrap_or(now_us),
+                false,
+            ),
+            None => (now_us, true),
         };
         let mut egress = Vec::with_capacity(self.egress.len());
         let mut seen = std::collections::HashMap::new();
@@ -276,6 +278,7 @@ impl Config {
             },
             zone,
             reference_time_us,
+            reference_is_now,
             // The stream sets its own (see `deferlog_stream`); replay has none.
             max_ahead_us: None,
             egress,

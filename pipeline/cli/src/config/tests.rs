@@ -179,6 +179,20 @@ fn handoff_addresses_default_to_loopback_and_name_a_bad_entry() {
 }
 
 #[test]
+fn without_a_reference_time_stamps_are_read_as_of_now() {
+    let now = 1_796_000_000_000_000;
+    let cfg: Config = toml::from_str("").expect("parses");
+    let n = cfg.resolve("x.toml", now).expect("valid");
+    assert_eq!((n.reference_time_us, n.reference_is_now), (now, true));
+    let cfg: Config = toml::from_str(r#"reference_time = "2026-11-28""#).expect("parses");
+    let n = cfg.resolve("x.toml", now).expect("valid");
+    assert_eq!(
+        (n.reference_time_us, n.reference_is_now),
+        (1_795_824_000_000_000, false)
+    );
+}
+
+#[test]
 fn run_settings_name_the_key_that_is_wrong() {
     let err = |text: &str| {
         let cfg: Config = toml::from_str(text).expect("parses");
