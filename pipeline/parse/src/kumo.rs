@@ -29,6 +29,8 @@ struct Record<'a> {
     size: Option<u64>,
     response: Option<Response<'a>>,
     peer_address: Option<Peer<'a>>,
+    /// The MX site (`source->(alt1|alt2)?.gmail-smtp-in.l.google.com.`).
+    site: Option<Cow<'a, str>>,
     /// µs; `None` when absent or neither unix seconds nor RFC 3339.
     timestamp: Option<i64>,
     created: Option<i64>,
@@ -180,12 +182,31 @@ enum Field {
     Size,
     Response,
     PeerAddress,
+    Site,
     Timestamp,
     Created,
     NumAttempts,
     EgressSource,
     SourceAddress,
     Skip,
+}
+
+/// The MX host of a `site`, for a record with no peer (the connection failed): the
+/// common suffix of `source->(alt1|alt2)?.gmail-smtp-in.l.google.com.`, the first of
+/// `(mx1.a.example|mx2.b.example)`, or the one host named.
+fn site_host(site: &str) -> Option<&str> {
+    let s = site.rsplit_once("->").map_or(site, |(_, s)| s).trim_end_matches('.');
+    let host = match s.strip_prefix('(') {
+        Some(inner) => {
+            let (alts, rest) = inner.split_once(')')?;
+            match rest.trim_start_matches('?').strip_prefix('.') {
+                Some(suffix) if !suffix.is_empty() => suffix,
+                _ => alts.split('|').next()?,
+            }
+        }
+        None => s,
+    };
+    (host.contains('.') && !host.contains(['(', ')', '|', ' ', '*'])).then_some(host)
 }
 
 /// KumoMTA's keys in the order it writes them (`JsonLogRecord` in kumo-log-types).
@@ -195,7 +216,7 @@ const FIELDS: &[(&[u8], Field)] = &[
     (b"sender", Field::Sender),
     (b"recipient", Field::Recipient),
     (b"queue", Field::Skip),
-    (b"site", Field::Skip),
+    (b"site", Field::Site),
     (b"size", Field::Size),
     (b"response", Field::Response),
     (b"peer_address", Field::PeerAddress),
@@ -236,6 +257,7 @@ fn read(json: &str) -> Result<Record<'_>, Bad> {
         Some(Field::Id) => r.string().map(|v| rec.id = Some(v)),
         Some(Field::Sender) => opt_string(r).map(|v| rec.sender = v),
         Some(Field::Recipient) => opt_string(r).map(|v| rec.recipient = v),
+        Some(Field::Site) => opt_string(r).map(|v| rec.site = v),
         Some(Field::Size) => opt_number(r).map(|v| rec.size = v.and_then(whole)),
         Some(Field::Timestamp) => stamp(r).map(|v| rec.timestamp = v),
         Some(Field::Created) => stamp(r).map(|v| rec.created = v),
@@ -350,7 +372,13 @@ impl Normalizer {
         let (rcpt_hash, rcpt_domain) = split_recipient(&self.hasher, rcpt, &mut domain_buf);
         let group = match (mx_host, mx_ip) {
             (Some(h), _) => self.group_of_host(h),
-            (None, None) => self.mailbox_group(rcpt_domain),
+            // No connection (`peer_address` null): the site it was for, else the
+            // recipient domain's provider.
+            (None, None) => match rec.site.as_deref().and_then(site_host) {
+                Some(h) if h.bytes().any(|b| b.is_ascii_uppercase()) => self.group_of_host(&h.to_ascii_lowercase()),
+                Some(h) => self.group_of_host(h),
+                None => self.mailbox_group(rcpt_domain),
+            },
             // A hop seen by its IP alone is not the provider's (`MxGroups::mx_group`).
             (None, Some(_)) => None,
         };
@@ -427,6 +455,25 @@ impl Normalizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_site_names_the_mx_host_its_alternatives_share() {
+        let cases = [
+            (
+                "source2->(alt1|alt2|alt3|alt4)?.gmail-smtp-in.l.google.com.",
+                Some("gmail-smtp-in.l.google.com"),
+            ),
+            ("(mta5|mta6|mta7).am0.yahoodns.net", Some("am0.yahoodns.net")),
+            ("ip-1->(mx1.a.example|mx2.b.example)", Some("mx1.a.example")),
+            ("mx.example.com.", Some("mx.example.com")),
+            ("", None),
+            ("localhost", None),
+            ("(broken", None),
+        ];
+        for (site, host) in cases {
+            assert_eq!(site_host(site), host, "{site}");
+        }
+    }
 
     #[test]
     fn source_addresses_lose_their_port() {
