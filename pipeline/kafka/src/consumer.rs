@@ -10,6 +10,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Timestamp};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -208,6 +209,9 @@ impl std::fmt::Debug for Message<'_> {
 
 pub struct Source {
     consumer: BaseConsumer<Ctx>,
+    topics: Vec<String>,
+    /// Set by [`Source::ask_rejoin`], from any thread; acted on by the polling one.
+    rejoin: AtomicBool,
 }
 
 const CONSUMER_DEFAULTS: [(&str, &str); 6] = [
@@ -259,7 +263,36 @@ impl Source {
             topics: topics.join(","),
             cause,
         })?;
-        Ok(Source { consumer })
+        Ok(Source {
+            consumer,
+            topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+            rejoin: AtomicBool::new(false),
+        })
+    }
+
+    /// Asks the polling thread to leave the group and join it again, at its next
+    /// [`Source::rejoin_if_asked`]: for a member that found a partition it still
+    /// processed taken over by another, whatever the group now thinks it holds.
+    pub fn ask_rejoin(&self) {
+        self.rejoin.store(true, Ordering::Relaxed);
+    }
+
+    /// Leaves the group and joins it again if asked to: the handler hears every
+    /// partition revoked (and checkpoints them), then the group assigns afresh, and
+    /// each partition starts from its checkpoint. Returns whether it did.
+    pub fn rejoin_if_asked(&self) -> Result<bool, KafkaError> {
+        if !self.rejoin.swap(false, Ordering::Relaxed) {
+            return Ok(false);
+        }
+        self.consumer.unsubscribe();
+        let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
+        self.consumer
+            .subscribe(&topics)
+            .map_err(|cause| KafkaError::Subscribe {
+                topics: topics.join(","),
+                cause,
+            })?;
+        Ok(true)
     }
 
     /// The next record, or `None` after `timeout`. Rebalances run inside this call.

@@ -9,6 +9,12 @@ pub enum MetricsError {
     Io { path: PathBuf, cause: std::io::Error },
     #[error("metrics ledger {}: {cause}", path.display())]
     Ledger { path: PathBuf, cause: serde_json::Error },
+    #[error(
+        "metrics.instance {instance:?} is in use by another running process ({} is locked): each instance of a \
+         group needs its own name, or their counters add up twice",
+        path.display()
+    )]
+    InstanceInUse { instance: String, path: PathBuf },
     #[error(transparent)]
     Prometheus(#[from] prometheus::Error),
 }

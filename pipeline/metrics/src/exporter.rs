@@ -66,6 +66,8 @@ struct State {
 
 pub struct Exporter {
     cfg: ExporterConfig,
+    /// Held while the exporter lives: one process per ledger (see [`lock_ledger`]).
+    _ledger_lock: Option<std::fs::File>,
     registry: Registry,
     counters: HashMap<Family, IntCounterVec>,
     gauges: Gauges,
@@ -127,12 +129,15 @@ impl Exporter {
             counters.insert(*f, c);
         }
         let gauges = Gauges::register(&registry)?;
-        let ledger = match cfg.state_dir.as_deref().map(|d| ledger_path(d, &cfg.instance)) {
+        let path = cfg.state_dir.as_deref().map(|d| ledger_path(d, &cfg.instance));
+        let ledger_lock = path.as_deref().map(|p| lock_ledger(p, &cfg.instance)).transpose()?;
+        let ledger = match path {
             Some(p) if p.exists() => load(&p)?,
             _ => Ledger::new(),
         };
         let exporter = Exporter {
             cfg,
+            _ledger_lock: ledger_lock,
             registry,
             counters,
             gauges,
@@ -408,6 +413,33 @@ fn ledger_path(dir: &Path, instance: &str) -> PathBuf {
     dir.join(format!("{}.json", file_safe(instance)))
 }
 
+/// An exclusive lock beside the ledger: two processes with one `instance` would
+/// each add their partitions' counts to the other's ledger, and both export the sum.
+fn lock_ledger(ledger: &Path, instance: &str) -> Result<std::fs::File, MetricsError> {
+    let path = ledger.with_extension("lock");
+    let io = |cause| MetricsError::Io {
+        path: path.clone(),
+        cause,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(MetricsError::InstanceInUse {
+            instance: instance.to_owned(),
+            path,
+        }),
+        Err(std::fs::TryLockError::Error(cause)) => Err(io(cause)),
+    }
+}
+
 fn load(path: &Path) -> Result<Ledger, MetricsError> {
     let text = std::fs::read(path).map_err(|cause| MetricsError::Io {
         path: path.to_path_buf(),
@@ -505,6 +537,25 @@ mod tests {
         e.commit(&[("p0", &c)]).expect("commit");
         assert_eq!(sample(&e.render().expect("render"), attempts), Some(42.0));
         assert_eq!(e.totals().get(&key(Family::Events, &["postfix"])), 42);
+    }
+
+    #[test]
+    fn two_live_exporters_cannot_share_one_instance_ledger() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let first = Exporter::new(cfg(dir.path())).expect("exporter");
+        let err = Exporter::new(cfg(dir.path()))
+            .err()
+            .expect("refused while the first lives");
+        assert!(matches!(err, MetricsError::InstanceInUse { .. }), "{err}");
+        assert!(err.to_string().contains("\"host:9898\" is in use"), "{err}");
+        // Another name is another ledger; the same one again once the first is gone.
+        let other = Exporter::new(ExporterConfig {
+            instance: "host:9899".into(),
+            ..cfg(dir.path())
+        });
+        assert!(other.is_ok());
+        drop(first);
+        assert!(Exporter::new(cfg(dir.path())).is_ok());
     }
 
     #[test]

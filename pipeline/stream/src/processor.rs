@@ -157,6 +157,9 @@ pub struct Processor {
     released: crate::Timings,
     /// Records of partitions not held, skipped (see `process`).
     stray_records: u64,
+    /// Partitions dropped because another member had taken them over, not yet
+    /// reported (see [`Processor::take_fenced`]).
+    fenced: Vec<(String, i32)>,
     /// The wall clock, read at each tick rather than per record: it only bounds
     /// broker timestamps (`ingest_us`), an hour wide.
     wall_us: i64,
@@ -183,6 +186,7 @@ impl Processor {
             sink: None,
             released: crate::Timings::default(),
             stray_records: 0,
+            fenced: Vec::new(),
             wall_us: now_us(),
         })
     }
@@ -267,11 +271,25 @@ impl Processor {
                 Ok(Some(off))
             }
             Ok(None) => Ok(None),
+            Err(StreamError::TakenOver { .. }) => {
+                self.fenced.push((p.topic.to_string(), p.partition));
+                p.abort();
+                Ok(None)
+            }
             Err(e) => {
                 p.abort();
                 Err(e)
             }
         }
+    }
+
+    /// Partitions this member found another member of the group had taken over (it
+    /// was out of the group longer than its session timeout, and the group's callback
+    /// saying so had not come yet) since the last call: each was dropped unwritten at
+    /// its checkpoint, as [`Processor::lose`] drops one, and its new owner resumes from
+    /// its own checkpoint. The member goes on with the partitions it still holds.
+    pub fn take_fenced(&mut self) -> Vec<(String, i32)> {
+        std::mem::take(&mut self.fenced)
     }
 
     /// Drops a partition this member lost (another member may be writing it now):
@@ -424,11 +442,17 @@ impl Processor {
         let close = self.close_before();
         let mut commits = Vec::new();
         let mut stored = Vec::new();
+        let mut fenced = Vec::new();
         for (i, p) in self.parts.iter_mut().enumerate() {
             let sink = self.sink.as_deref_mut();
-            if let Some(off) = p.checkpoint(close, stopping, now, &mut self.sql, &self.writer, sink)? {
-                commits.push((p.topic.to_string(), p.partition, off));
-                stored.push(i);
+            match p.checkpoint(close, stopping, now, &mut self.sql, &self.writer, sink) {
+                Ok(Some(off)) => {
+                    commits.push((p.topic.to_string(), p.partition, off));
+                    stored.push(i);
+                }
+                Ok(None) => {}
+                Err(StreamError::TakenOver { .. }) => fenced.push(i),
+                Err(e) => return Err(e),
             }
         }
         // After the checkpoints: what Prometheus sees is never ahead of what a
@@ -446,6 +470,12 @@ impl Processor {
             && !stored.is_empty()
         {
             sink.checkpointed()?;
+        }
+        for i in fenced.into_iter().rev() {
+            let p = self.parts.remove(i);
+            self.fenced.push((p.topic.to_string(), p.partition));
+            self.released.add(&p.timings);
+            p.abort();
         }
         Ok(commits)
     }

@@ -665,7 +665,7 @@ fn a_sink_hears_once_after_the_epochs_of_a_checkpoint_and_after_a_revoke() {
 }
 
 #[test]
-fn a_member_that_lost_its_partition_to_another_stops_before_writing_over_it() {
+fn a_member_that_lost_its_partition_to_another_drops_it_before_writing_over_it() {
     let dir = tempfile::tempdir().expect("tmp");
     let sent = Arc::new(std::sync::Mutex::new(0));
     let mut old = holding(dir.path(), 1, |_| {}).with_sink(Box::new(Epochs(sent.clone())));
@@ -677,8 +677,12 @@ fn a_member_that_lost_its_partition_to_another_stops_before_writing_over_it() {
     let mut new = holding(dir.path(), 0, |_| {});
     assert_eq!(new.assign(TOPIC, 0).expect("assign"), Some(1), "resumes after offset 0");
     feed.send(&mut old, 0, &delivery("Nov  1 07:20:00", "b"), Instant::now());
-    let err = old.checkpoint(false, Instant::now()).expect_err("fenced");
-    assert!(matches!(err, StreamError::TakenOver { .. }), "{err}");
+    // The stalled member finds out at its next checkpoint: it drops the partition
+    // unwritten, commits nothing for it, and goes on.
+    let commits = old.checkpoint(false, Instant::now()).expect("checkpoint");
+    assert!(commits.is_empty(), "{commits:?}");
+    assert_eq!(old.take_fenced(), [(TOPIC.to_owned(), 0)]);
+    assert!(old.status().is_empty(), "no longer held");
     assert_eq!(*sent.lock().expect("lock"), 1, "nothing more went out");
     // The new owner goes on from the checkpoint it took over.
     let mut feed = Feed::new(1, INGEST_MS);
@@ -690,6 +694,15 @@ fn a_member_that_lost_its_partition_to_another_stops_before_writing_over_it() {
         report.contains("2026-11-01T07:00:00Z,198.51.100.11,gmail-smtp-in.l.google.com,google,2,2,0,0,0,false"),
         "{report}"
     );
+
+    // A revoke finds out the same way.
+    let mut stale = holding(dir.path(), 1, |_| {});
+    let _other = holding(dir.path(), 1, |_| {});
+    let mut feed = Feed::new(1, INGEST_MS);
+    feed.offsets[0] = 10;
+    feed.send(&mut stale, 0, &delivery("Nov  1 07:30:00", "c"), Instant::now());
+    assert_eq!(stale.revoke(TOPIC, 0).expect("revoke"), None, "nothing to commit");
+    assert_eq!(stale.take_fenced(), [(TOPIC.to_owned(), 0)]);
 }
 
 #[test]

@@ -171,11 +171,13 @@ impl Partitions for Handler {
             let Some(w) = self.routes_mut().remove(t, *n) else {
                 continue;
             };
-            match self.workers[w].proc().revoke(t, *n) {
+            let mut p = self.workers[w].proc();
+            match p.revoke(t, *n) {
                 Ok(Some(o)) => commits.push((t.clone(), *n, o)),
                 Ok(None) => {}
                 Err(e) => self.fail(e),
             }
+            super::process::say_fenced(&mut p);
         }
         if !parts.is_empty() {
             say!("deferlog run: released {}", names(parts));

@@ -282,12 +282,29 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
     let leaving = Instant::now();
     drop(source);
     let leaving = leaving.elapsed();
-    if let Some(e) = handler.failed.lock().unwrap_or_else(PoisonError::into_inner).take() {
-        return Err(anyhow!(e).context("while leaving the consumer group"));
-    }
-    let polled = polled?;
-    let processed = processed.into_iter().collect::<Result<Vec<_>>>()?;
-    stop?;
+    let left = handler
+        .failed
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+        .map(|e| anyhow!(e).context("while leaving the consumer group"));
+    // A worker's failure first: the others (the poller stopping, a revoke failing
+    // on the same full disk) follow from it.
+    let ended = processed
+        .into_iter()
+        .collect::<Result<Vec<_>>>()
+        .and_then(|processed| Ok((polled?, processed)))
+        .and_then(|done| stop.map(|()| done));
+    let (polled, processed) = match (ended, left) {
+        (Ok(done), None) => done,
+        (Ok(_), Some(left)) => return Err(left),
+        (Err(e), left) => {
+            if let Some(left) = left {
+                say!("deferlog run: {left:#}");
+            }
+            return Err(e);
+        }
+    };
     let elapsed = started.elapsed();
     // Per member: how evenly the group's partitions spread the work.
     let seconds = |ds: &mut dyn Iterator<Item = Duration>| {

@@ -67,6 +67,7 @@ pub(super) fn poll(
             if cancel.is_cancelled() {
                 break;
             }
+            rejoin_if_asked(source)?;
             check_in = CANCEL_EVERY;
         }
         check_in -= 1;
@@ -79,6 +80,7 @@ pub(super) fn poll(
             if cancel.is_cancelled() {
                 break;
             }
+            rejoin_if_asked(source)?;
             // Nothing prefetched: what is copied so far goes now, not when a chunk fills.
             if !handler.workers.iter().all(|w| w.feeder.flush()) {
                 break;
@@ -152,4 +154,13 @@ pub(super) fn poll(
     }
     p.idle_tail = stalled.map(|since| since.elapsed());
     Ok(p)
+}
+
+/// Leaves the group and joins it again when a worker asked for it (see
+/// [`super::process::say_fenced`]).
+fn rejoin_if_asked(source: &Source) -> Result<()> {
+    if source.rejoin_if_asked()? {
+        say!("deferlog run: leaving the group and joining it again, for a fresh assignment");
+    }
+    Ok(())
 }

@@ -40,6 +40,19 @@ pub(super) struct Job<'a> {
     pub(super) shared: &'a Shared,
 }
 
+/// Logs the partitions the last checkpoint or revoke found another member had taken
+/// over (see [`deferlog_stream::Processor::take_fenced`]); whether there were any.
+pub(super) fn say_fenced(p: &mut deferlog_stream::Processor) -> bool {
+    let fenced = p.take_fenced();
+    for (t, n) in &fenced {
+        say!(
+            "deferlog run: {t}/{n} was taken over by another member of the group (this one was out of the group \
+             longer than its session timeout): dropped unwritten; its new owner resumes from its checkpoint"
+        );
+    }
+    !fenced.is_empty()
+}
+
 /// Processes the polling thread's chunks until it ends; closes batches on time,
 /// checkpoints and commits on the checkpoint interval, and logs the status line.
 pub(super) fn process(feed: Fed, job: &Job<'_>) -> Result<Processed> {
@@ -80,7 +93,9 @@ pub(super) fn process(feed: Fed, job: &Job<'_>) -> Result<Processed> {
             Ok(Feed::End { finish }) => {
                 done.ended = Some(now);
                 if finish {
-                    done.commits = worker.proc().checkpoint(true, now)?;
+                    let mut p = worker.proc();
+                    done.commits = p.checkpoint(true, now)?;
+                    say_fenced(&mut p);
                     done.final_checkpoint = now.elapsed();
                 }
                 return Ok(done);
@@ -102,6 +117,12 @@ pub(super) fn process(feed: Fed, job: &Job<'_>) -> Result<Processed> {
                 // Asynchronous: a lost commit only means a restart re-reads from the
                 // checkpoint's own offsets, which it does anyway.
                 source.commit(&commits, false)?;
+                if say_fenced(&mut p) {
+                    // Usually the group's own word that they are lost is on its way;
+                    // if another member got one by a race while the group still
+                    // counts it this member's, only a new assignment restarts it.
+                    source.ask_rejoin();
+                }
                 last_checkpoint = now;
                 shared.checkpointed(slot, p.status(), p.watermark_us());
             }
