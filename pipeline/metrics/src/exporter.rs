@@ -43,6 +43,7 @@ pub struct HourRow {
 }
 
 struct Gauges {
+    ready: IntGauge,
     folded: IntGaugeVec,
     lag: IntGaugeVec,
     correlation_entries: IntGauge,
@@ -282,6 +283,7 @@ impl Exporter {
     /// `/readyz` answers 200 once this is set (partitions assigned, or input open).
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Relaxed);
+        self.gauges.ready.set(i64::from(ready));
     }
 
     pub fn is_ready(&self) -> bool {
@@ -313,6 +315,14 @@ impl Gauges {
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         reg(r, build)?;
         Ok(Gauges {
+            ready: reg(
+                r,
+                IntGauge::new(
+                    "deferlog_ready",
+                    "1 while the member holds an assignment from its group (what /readyz says); 0 before it joins \
+                     and while it is out of the group.",
+                )?,
+            )?,
             folded: reg(
                 r,
                 IntGaugeVec::new(

@@ -324,10 +324,18 @@ fn a_member_out_of_the_group_too_long_is_not_ready_until_assigned_again() {
     signal("-STOP");
     std::thread::sleep(Duration::from_secs(12));
     signal("-CONT");
+    // `/readyz` and the gauge an alert watches say the same.
+    let gauge = || {
+        let (_, text) = crate::prometheus::get(&addr, "/metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix("deferlog_ready "))
+            .map(str::to_owned)
+    };
     wait_for("not ready once the loss is seen", Duration::from_secs(30), || {
-        crate::prometheus::get(&addr, "/readyz").0 == 503
+        crate::prometheus::get(&addr, "/readyz").0 == 503 && gauge().as_deref() == Some("0")
     });
     wait_for("ready again", Duration::from_secs(60), ready);
+    assert_eq!(gauge().as_deref(), Some("1"));
     assert!(c.finish(&mut run, n).success());
     let text = std::fs::read_to_string(&log).expect("log");
     assert!(text.contains("deferlog run: lost "), "{text}");
