@@ -553,9 +553,9 @@ mod tests {
     fn two_live_exporters_cannot_share_one_instance_ledger() {
         let dir = tempfile::tempdir().expect("tempdir");
         let first = Exporter::new(cfg(dir.path())).expect("exporter");
-        let err = Exporter::new(cfg(dir.path()))
-            .err()
-            .expect("refused while the first lives");
+        let Err(err) = Exporter::new(cfg(dir.path())) else {
+            panic!("refused while the first lives")
+        };
         assert!(matches!(err, MetricsError::InstanceInUse { .. }), "{err}");
         assert!(err.to_string().contains("\"host:9898\" is in use"), "{err}");
         // Another name is another ledger; the same one again once the first is gone.
