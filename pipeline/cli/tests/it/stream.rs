@@ -342,6 +342,45 @@ fn a_member_out_of_the_group_too_long_is_not_ready_until_assigned_again() {
     assert_same_rows(&report_csv_without_final(&c.archive), &c.truth, "report");
 }
 
+/// A member that finds at a checkpoint that another member stored the partition's
+/// checkpoint since (it was out of the group, and the group's word had not reached
+/// it) drops the partition unwritten and goes on; it leaves the group and joins again,
+/// and the new assignment resumes from the checkpoint on disk: every record once.
+#[test]
+fn a_member_that_finds_its_partitions_taken_over_rejoins_and_counts_every_record_once() {
+    let c = Case::new(20_000, 37);
+    let config = c.config("fenced", 1, "");
+    let log = c.dir.path().join("run.log");
+    // Bytes: the generated log has junk lines that are not UTF-8.
+    let raw = std::fs::read(&c.g.log).expect("log");
+    let lines: Vec<&[u8]> = raw.split_inclusive(|b| *b == b'\n').collect();
+    let (a, b) = lines.split_at(lines.len() / 2);
+    let half = |name: &str, lines: &[&[u8]]| {
+        let path = c.dir.path().join(name);
+        std::fs::write(&path, lines.concat()).expect("write");
+        path
+    };
+    let (first, second) = (half("first.log", a), half("second.log", b));
+    let mut run = start_run_with(&config, &log, &[]);
+    let n1 = produce(&c.broker, &first);
+    wait_for("the first half checkpointed", Duration::from_secs(240), || {
+        checkpointed(&c.archive) == n1
+    });
+    // Another member's store, as this one sees it: the checkpoint file is another file.
+    let dir = c.archive.join("_state/checkpoints");
+    for e in std::fs::read_dir(&dir).expect("checkpoints").flatten() {
+        let copy = dir.join("copy.tmp");
+        std::fs::copy(e.path(), &copy).expect("copy");
+        std::fs::rename(&copy, e.path()).expect("rename");
+    }
+    let n2 = produce(&c.broker, &second);
+    assert!(c.finish(&mut run, n1 + n2).success());
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(text.contains("was taken over by another member of the group"), "{text}");
+    assert!(text.contains("leaving the group and joining it again"), "{text}");
+    assert_same_rows(&report_csv_without_final(&c.archive), &c.truth, "report");
+}
+
 #[test]
 fn bad_keys_and_values_go_to_the_dead_letter_output_and_the_stream_goes_on() {
     let c = Case::new(10_000, 31);
