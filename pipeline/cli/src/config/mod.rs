@@ -79,6 +79,30 @@ pub struct Config {
     pub dir: Option<PathBuf>,
 }
 
+/// The whole key path of what is wrong in a config text that does not deserialize:
+/// `toml`'s parse error gives the line and the bare field, its error for the same
+/// text read as a table first gives the path (`in \`limits.max_queue_ids\``) and, for
+/// an unknown key, the table it is in.
+fn key_of_error(text: &str) -> Option<String> {
+    let table: toml::Table = toml::from_str(text).ok()?;
+    let msg = toml::Table::try_into::<Config>(table).err()?.to_string();
+    let msg = msg.trim_end();
+    let (head, path) = match msg.rsplit_once("\nin `") {
+        Some((head, tail)) => (head, tail.strip_suffix('`').unwrap_or(tail)),
+        None => (msg, ""),
+    };
+    let unknown = head
+        .strip_prefix("unknown field `")
+        .and_then(|r| r.split_once('`'))
+        .map(|(field, _)| field);
+    match (path, unknown) {
+        ("", None) => None,
+        ("", Some(field)) => Some(field.to_owned()),
+        (path, Some(field)) => Some(format!("{path}.{field}")),
+        (path, None) => Some(path.to_owned()),
+    }
+}
+
 impl Config {
     /// Reads `path` (if any) and applies the environment's overrides.
     pub fn load(path: Option<&Path>) -> Result<Config> {
@@ -94,7 +118,10 @@ impl Config {
             None => (String::new(), "(no config file)".to_owned()),
         };
         // Parse the file alone first, so its errors point at its own lines and keys.
-        let mut file_cfg: Config = toml::from_str(&text).with_context(|| format!("config file {origin}"))?;
+        let mut file_cfg: Config = toml::from_str(&text).with_context(|| match key_of_error(&text) {
+            Some(key) => format!("config file {origin}: key `{key}`"),
+            None => format!("config file {origin}"),
+        })?;
         let dir = path.and_then(Path::parent).map(Path::to_path_buf);
         if env.is_empty() {
             file_cfg.dir = dir;

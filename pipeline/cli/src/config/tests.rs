@@ -12,6 +12,17 @@ fn an_unknown_key_is_named_with_the_file() {
     let err = format!("{:#}", Config::load_with_env(Some(f.path()), &[]).unwrap_err());
     assert!(err.contains("max_queue_idz"), "{err}");
     assert!(err.contains(&f.path().display().to_string()), "{err}");
+    // The whole path, as an override's error gives it, besides the line.
+    assert!(err.contains("key `limits.max_queue_idz`"), "{err}");
+    let f = write("[stream]\nbatch_rows = 10\n[limits]\nmax_queue_ids = \"lots\"\n");
+    let err = format!("{:#}", Config::load_with_env(Some(f.path()), &[]).unwrap_err());
+    assert!(
+        err.contains("key `limits.max_queue_ids`") && err.contains("line 4"),
+        "{err}"
+    );
+    let f = write("timezon = \"UTC\"\n");
+    let err = format!("{:#}", Config::load_with_env(Some(f.path()), &[]).unwrap_err());
+    assert!(err.contains("key `timezon`"), "{err}");
 }
 
 #[test]
