@@ -12,7 +12,7 @@ use rdkafka::{ClientContext, Timestamp};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub type TopicPartition = (String, i32);
 
@@ -211,8 +211,14 @@ pub struct Source {
     consumer: BaseConsumer<Ctx>,
     topics: Vec<String>,
     /// Set by [`Source::ask_rejoin`], from any thread; acted on by the polling one.
-    rejoin: AtomicBool,
+    rejoin_asked: AtomicBool,
+    /// When it was first asked, and for which partitions.
+    rejoin: Mutex<Option<(Instant, Vec<(String, i32)>)>>,
 }
+
+/// How long a rejoin asked for waits for the group's own word that the partitions
+/// are lost (it comes within a heartbeat or two of a stalled member waking up).
+const REJOIN_GRACE: Duration = Duration::from_secs(10);
 
 const CONSUMER_DEFAULTS: [(&str, &str); 6] = [
     ("enable.auto.commit", "false"),
@@ -266,22 +272,44 @@ impl Source {
         Ok(Source {
             consumer,
             topics: topics.iter().map(|t| (*t).to_owned()).collect(),
-            rejoin: AtomicBool::new(false),
+            rejoin_asked: AtomicBool::new(false),
+            rejoin: Mutex::new(None),
         })
     }
 
-    /// Asks the polling thread to leave the group and join it again, at its next
-    /// [`Source::rejoin_if_asked`]: for a member that found a partition it still
-    /// processed taken over by another, whatever the group now thinks it holds.
-    pub fn ask_rejoin(&self) {
-        self.rejoin.store(true, Ordering::Relaxed);
+    /// Asks the polling thread to leave the group and join it again (see
+    /// [`Source::rejoin_if_asked`]) if `fenced`, partitions this member found another
+    /// had taken over, are still assigned to it once the group has had time to say
+    /// they are lost.
+    pub fn ask_rejoin(&self, fenced: &[(String, i32)]) {
+        let mut r = self.rejoin.lock().unwrap_or_else(PoisonError::into_inner);
+        r.get_or_insert_with(|| (Instant::now(), Vec::new()))
+            .1
+            .extend_from_slice(fenced);
+        self.rejoin_asked.store(true, Ordering::Relaxed);
     }
 
-    /// Leaves the group and joins it again if asked to: the handler hears every
-    /// partition revoked (and checkpoints them), then the group assigns afresh, and
-    /// each partition starts from its checkpoint. Returns whether it did.
+    /// Leaves the group and joins it again if asked to, [`REJOIN_GRACE`] ago, and a
+    /// partition asked about is still in this consumer's assignment: the group's own
+    /// "lost" usually takes them away first, and then nothing is done. The handler
+    /// hears every partition revoked (and checkpoints them), then the group assigns
+    /// afresh, and each partition starts from its checkpoint. Returns whether it did.
     pub fn rejoin_if_asked(&self) -> Result<bool, KafkaError> {
-        if !self.rejoin.swap(false, Ordering::Relaxed) {
+        if !self.rejoin_asked.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        let fenced = {
+            let mut r = self.rejoin.lock().unwrap_or_else(PoisonError::into_inner);
+            match &*r {
+                Some((at, _)) if at.elapsed() >= REJOIN_GRACE => {
+                    self.rejoin_asked.store(false, Ordering::Relaxed);
+                    r.take().map(|(_, parts)| parts).unwrap_or_default()
+                }
+                _ => return Ok(false),
+            }
+        };
+        let assigned = self.consumer.assignment().map_err(KafkaError::Consume)?;
+        if !fenced.iter().any(|(t, p)| assigned.find_partition(t, *p).is_some()) {
             return Ok(false);
         }
         self.consumer.unsubscribe();

@@ -43,7 +43,8 @@ pub struct HourRow {
 }
 
 struct Gauges {
-    ready: IntGauge,
+    /// Without labels; a vector so that `replay`, which has no group, exports none.
+    ready: IntGaugeVec,
     folded: IntGaugeVec,
     lag: IntGaugeVec,
     correlation_entries: IntGauge,
@@ -74,6 +75,8 @@ pub struct Exporter {
     gauges: Gauges,
     state: Mutex<State>,
     ready: AtomicBool,
+    /// Each consumer-group member's `set_assigned`.
+    members: Mutex<HashMap<usize, bool>>,
     /// Which worker set each partition's lag gauge last.
     lag_owners: Mutex<HashMap<(String, i32), usize>>,
 }
@@ -131,7 +134,11 @@ impl Exporter {
         }
         let gauges = Gauges::register(&registry)?;
         let path = cfg.state_dir.as_deref().map(|d| ledger_path(d, &cfg.instance));
-        let ledger_lock = path.as_deref().map(|p| lock_ledger(p, &cfg.instance)).transpose()?;
+        let ledger_lock = path
+            .as_deref()
+            .map(|p| lock_ledger(p, &cfg.instance))
+            .transpose()?
+            .flatten();
         let ledger = match path {
             Some(p) if p.exists() => load(&p)?,
             _ => Ledger::new(),
@@ -147,6 +154,7 @@ impl Exporter {
                 exported: HashMap::new(),
             }),
             ready: AtomicBool::new(false),
+            members: Mutex::new(HashMap::new()),
             lag_owners: Mutex::new(HashMap::new()),
         };
         exporter.refresh(&mut exporter.lock());
@@ -280,10 +288,20 @@ impl Exporter {
         g.hour_start.reset();
     }
 
-    /// `/readyz` answers 200 once this is set (partitions assigned, or input open).
+    /// `/readyz` answers 200 once this is set (input open: `replay`).
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Relaxed);
-        self.gauges.ready.set(i64::from(ready));
+    }
+
+    /// Whether consumer-group `member` of this process holds an assignment. The
+    /// process is ready (`/readyz`, the `deferlog_ready` gauge) while every member
+    /// that has said so does: one out of the group is enough to stop consuming its share.
+    pub fn set_assigned(&self, member: usize, assigned: bool) {
+        let mut members = self.members.lock().unwrap_or_else(PoisonError::into_inner);
+        members.insert(member, assigned);
+        let all = members.values().all(|a| *a);
+        self.ready.store(all, Ordering::Relaxed);
+        self.gauges.ready.with_label_values(&[] as &[&str]).set(i64::from(all));
     }
 
     pub fn is_ready(&self) -> bool {
@@ -317,10 +335,13 @@ impl Gauges {
         Ok(Gauges {
             ready: reg(
                 r,
-                IntGauge::new(
-                    "deferlog_ready",
-                    "1 while the member holds an assignment from its group (what /readyz says); 0 before it joins \
-                     and while it is out of the group.",
+                IntGaugeVec::new(
+                    Opts::new(
+                        "deferlog_ready",
+                        "1 while every consumer-group member of the process holds an assignment (what /readyz \
+                         says); 0 before they join and while one is out of the group.",
+                    ),
+                    &[],
                 )?,
             )?,
             folded: reg(
@@ -425,7 +446,9 @@ fn ledger_path(dir: &Path, instance: &str) -> PathBuf {
 
 /// An exclusive lock beside the ledger: two processes with one `instance` would
 /// each add their partitions' counts to the other's ledger, and both export the sum.
-fn lock_ledger(ledger: &Path, instance: &str) -> Result<std::fs::File, MetricsError> {
+/// `None` on a filesystem without locks (some FUSE and SMB mounts), which worked
+/// before there was a lock and still does, unguarded.
+fn lock_ledger(ledger: &Path, instance: &str) -> Result<Option<std::fs::File>, MetricsError> {
     let path = ledger.with_extension("lock");
     let io = |cause| MetricsError::Io {
         path: path.clone(),
@@ -441,11 +464,12 @@ fn lock_ledger(ledger: &Path, instance: &str) -> Result<std::fs::File, MetricsEr
         .open(&path)
         .map_err(io)?;
     match file.try_lock() {
-        Ok(()) => Ok(file),
+        Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => Err(MetricsError::InstanceInUse {
             instance: instance.to_owned(),
             path,
         }),
+        Err(std::fs::TryLockError::Error(cause)) if cause.kind() == std::io::ErrorKind::Unsupported => Ok(None),
         Err(std::fs::TryLockError::Error(cause)) => Err(io(cause)),
     }
 }

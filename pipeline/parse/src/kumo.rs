@@ -372,13 +372,14 @@ impl Normalizer {
         let (rcpt_hash, rcpt_domain) = split_recipient(&self.hasher, rcpt, &mut domain_buf);
         let group = match (mx_host, mx_ip) {
             (Some(h), _) => self.group_of_host(h),
-            // No connection (`peer_address` null): the site it was for, else the
-            // recipient domain's provider.
+            // No connection (`peer_address` null): the provider of the site it was
+            // for, else the recipient domain's provider.
             (None, None) => match rec.site.as_deref().and_then(site_host) {
                 Some(h) if h.bytes().any(|b| b.is_ascii_uppercase()) => self.group_of_host(&h.to_ascii_lowercase()),
                 Some(h) => self.group_of_host(h),
-                None => self.mailbox_group(rcpt_domain),
-            },
+                None => None,
+            }
+            .or_else(|| self.mailbox_group(rcpt_domain)),
             // A hop seen by its IP alone is not the provider's (`MxGroups::mx_group`).
             (None, Some(_)) => None,
         };

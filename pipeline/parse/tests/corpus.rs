@@ -1081,6 +1081,27 @@ fn a_postfix_hold_quoting_the_sites_earlier_reply_is_local() {
 }
 
 #[test]
+fn a_log_read_as_of_now_has_last_decembers_lines_in_last_december() {
+    let line = "Dec 29 02:54:12 mta-out1 postfix/smtp[31]: 4TA000005: to=<u@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.1.27]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 OK)";
+    let year_of = |now: bool| {
+        let mut cfg = config(us("2026-12-07T16:00:00Z"));
+        cfg.reference_is_now = now;
+        let (sink, _) = normalize(&mut Normalizer::new(cfg), "now", &[line]);
+        sink[0].event_time_us
+    };
+    assert_eq!(
+        year_of(true),
+        us("2025-12-29T02:54:12Z"),
+        "read now: nothing weeks ahead"
+    );
+    assert_eq!(
+        year_of(false),
+        us("2026-12-29T02:54:12Z"),
+        "a date given may come before the log"
+    );
+}
+
+#[test]
 fn a_postfix_soft_bounce_is_a_deferral_classed_by_the_receivers_reply() {
     let mut n = normalizer();
     // Real lines of `soft_bounce = yes` (public Postfix logs, names as published).

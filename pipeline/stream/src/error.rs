@@ -13,7 +13,8 @@ pub enum StreamError {
     Checkpoint { path: PathBuf, cause: serde_json::Error },
     #[error(
         "checkpoint {path} was replaced by another member of the group: this one lost the partition (it was out \
-         of the group longer than session.timeout.ms / max.poll.interval.ms) and stops without writing"
+         of the group longer than session.timeout.ms / max.poll.interval.ms, or another deployment writes this \
+         archive) and writes nothing more of it"
     )]
     TakenOver { path: PathBuf },
     #[error("checkpoint {path} has version {found}; this build reads versions 1 to 3")]

@@ -157,7 +157,7 @@ impl Partitions for Handler {
             self.started.elapsed().as_secs_f64()
         );
         self.restore_hour_gauges(taken);
-        self.exporter.set_ready(true);
+        self.exporter.set_assigned(self.member, true);
         starts
     }
 
@@ -201,7 +201,7 @@ impl Partitions for Handler {
         self.forget_hour_gauges(parts);
         if !parts.is_empty() {
             // Out of the group: not ready until the next assignment.
-            self.exporter.set_ready(false);
+            self.exporter.set_assigned(self.member, false);
             say!(
                 "deferlog run: lost {} (out of the group longer than its session timeout): dropped unwritten; \
                  their new owner resumes from the last checkpoint",

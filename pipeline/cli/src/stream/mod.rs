@@ -92,6 +92,7 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
         watermarks: Mutex::new(vec![None; slots]),
         board: Board::new(slots, settings.status_interval),
         no_ip_told: Mutex::default(),
+        fenced: Mutex::default(),
         on_checkpoint: Mutex::new(hooks.on_checkpoint),
         statuses: Mutex::new(vec![Vec::new(); slots]),
         sink: hooks.sink.map(|s| Arc::new(Mutex::new(s))),
@@ -208,6 +209,8 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
         member: index,
         lost: AtomicU64::new(0),
     });
+    // Not ready until this member too holds an assignment.
+    shared.exporter.set_assigned(index, false);
     let source = Source::new(&settings.client, &settings.group, &topics, handler.clone())?;
 
     let (polled, processed, polled_at) = std::thread::scope(|s| {

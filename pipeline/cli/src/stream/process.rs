@@ -41,8 +41,8 @@ pub(super) struct Job<'a> {
 }
 
 /// Logs the partitions the last checkpoint or revoke found another member had taken
-/// over (see [`deferlog_stream::Processor::take_fenced`]); whether there were any.
-pub(super) fn say_fenced(p: &mut deferlog_stream::Processor) -> bool {
+/// over (see [`deferlog_stream::Processor::take_fenced`]), and returns them.
+pub(super) fn say_fenced(p: &mut deferlog_stream::Processor) -> Vec<(String, i32)> {
     let fenced = p.take_fenced();
     for (t, n) in &fenced {
         say!(
@@ -50,7 +50,7 @@ pub(super) fn say_fenced(p: &mut deferlog_stream::Processor) -> bool {
              longer than its session timeout): dropped unwritten; its new owner resumes from its checkpoint"
         );
     }
-    !fenced.is_empty()
+    fenced
 }
 
 /// Processes the polling thread's chunks until it ends; closes batches on time,
@@ -117,11 +117,13 @@ pub(super) fn process(feed: Fed, job: &Job<'_>) -> Result<Processed> {
                 // Asynchronous: a lost commit only means a restart re-reads from the
                 // checkpoint's own offsets, which it does anyway.
                 source.commit(&commits, false)?;
-                if say_fenced(&mut p) {
+                let fenced = say_fenced(&mut p);
+                if !fenced.is_empty() {
+                    shared.fenced_again(&fenced)?;
                     // Usually the group's own word that they are lost is on its way;
                     // if another member got one by a race while the group still
                     // counts it this member's, only a new assignment restarts it.
-                    source.ask_rejoin();
+                    source.ask_rejoin(&fenced);
                 }
                 last_checkpoint = now;
                 shared.checkpointed(slot, p.status(), p.watermark_us());

@@ -6,8 +6,10 @@ use super::status::{Board, newest_per_partition, process_watermark, worker_water
 use crate::metrics::HourGauges;
 use deferlog_metrics::Exporter;
 use deferlog_stream::{EpochSink, PartitionStatus};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// What the workers of one run share.
 pub(super) struct Shared {
@@ -28,9 +30,35 @@ pub(super) struct Shared {
     /// Hosts and instances already logged as making attempts without a source IP, and
     /// whether the ones past those a normalizer names were.
     pub(super) no_ip_told: Mutex<(Vec<(String, String)>, bool)>,
+    /// When each partition was last found taken over by another writer.
+    pub(super) fenced: Mutex<HashMap<(String, i32), Instant>>,
 }
 
+/// A partition taken over twice within this is no stalled member's misfortune but two
+/// writers of one archive that are not one group.
+const FENCED_AGAIN_WITHIN: Duration = Duration::from_secs(600);
+
 impl Shared {
+    /// Notes partitions found taken over; an error if one was already, lately: two
+    /// deployments (another `kafka.group_id`) writing one archive would otherwise
+    /// take it from each other for ever, each rejoining its group in turn.
+    pub(super) fn fenced_again(&self, parts: &[(String, i32)]) -> anyhow::Result<()> {
+        let mut seen = self.fenced.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        for (t, n) in parts {
+            if let Some(at) = seen.insert((t.clone(), *n), now)
+                && now.duration_since(at) < FENCED_AGAIN_WITHIN
+            {
+                anyhow::bail!(
+                    "{t}/{n} was taken over twice within {} minutes: is another deployment (another \
+                     kafka.group_id) writing this archive? Each group needs its own stream.out",
+                    FENCED_AGAIN_WITHIN.as_secs() / 60
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Adds `uncounted` (zeroing it) to the records consumed; whether `stop_after`
     /// is reached.
     pub(super) fn count_toward_stop(&self, uncounted: &mut u64) -> bool {

@@ -57,6 +57,10 @@ fn is_local_failure(reason: &str) -> bool {
     reason.starts_with("Retry time not yet reached") || reason.contains("quota exceeded while writing to ")
 }
 
+/// How much of the reason of a failed connection's first `==` is kept to match the
+/// other addresses of that delivery by.
+const HOP_REASON_MAX: usize = 200;
+
 /// Skips `[pid] ` that `+pid` puts after the stamp.
 fn skip_pid(s: &str) -> &str {
     match s.strip_prefix('[').and_then(|r| r.split_once("] ")) {
@@ -201,7 +205,8 @@ impl Normalizer {
         // every address of that delivery after it with the same reason, so the host
         // goes to the lines that repeat the first one's reason. Not for Exim's own
         // holds (`retry time not reached`), which tried no host.
-        let reason = d.reason.unwrap_or("");
+        // Bounded: it is kept in checkpointed state, and its start tells deliveries apart.
+        let reason = bounded(d.reason.unwrap_or(""), HOP_REASON_MAX);
         let remembered = match (d.host, d.host_ip) {
             (None, None) if class != Class::Local => self
                 .state
