@@ -213,7 +213,7 @@ pub struct Source {
     /// Set by [`Source::ask_rejoin`], from any thread; acted on by the polling one.
     rejoin_asked: AtomicBool,
     /// When it was first asked, and for which partitions.
-    rejoin: Mutex<Option<(Instant, Vec<(String, i32)>)>>,
+    rejoin: Mutex<Option<(Instant, Vec<TopicPartition>)>>,
 }
 
 /// How long a rejoin asked for waits for the group's own word that the partitions
@@ -281,7 +281,7 @@ impl Source {
     /// [`Source::rejoin_if_asked`]) if `fenced`, partitions this member found another
     /// had taken over, are still assigned to it once the group has had time to say
     /// they are lost.
-    pub fn ask_rejoin(&self, fenced: &[(String, i32)]) {
+    pub fn ask_rejoin(&self, fenced: &[TopicPartition]) {
         let mut r = self.rejoin.lock().unwrap_or_else(PoisonError::into_inner);
         r.get_or_insert_with(|| (Instant::now(), Vec::new()))
             .1
