@@ -521,6 +521,7 @@ fn an_exim_failed_connection_goes_to_every_address_it_failed_and_local_transport
         "2026-11-08 10:00:02 1ajLoq-0001wD-Pk == c@test.ex R=localuser T=local_delivery defer (-22): mailbox is full (MTA-imposed quota exceeded while writing to /var/mail/c)".to_owned(),
         "2026-11-08 10:30:02 1ajLoq-0001wD-Pk == c@test.ex R=localuser T=local_delivery defer (-52): Retry time not yet reached".to_owned(),
         "2026-11-12 10:00:02 1ajLoq-0001wD-Pk ** c@test.ex: retry timeout exceeded".to_owned(),
+        "2026-11-08 10:00:03 1ajLoq-0001wE-Pk == list@lists.test.ex R=mailman_router T=mailman_transport defer (-1): Child process of mailman_transport transport returned 75 (could mean temporary error) from command: /usr/lib/mailman/mail/mailman".to_owned(),
     ];
     let (sink, rejects) = normalize(&mut n, "exim-batch", &lines);
     assert!(rejects.0.is_empty(), "{:?}", rejects.0);
@@ -541,7 +542,7 @@ fn an_exim_failed_connection_goes_to_every_address_it_failed_and_local_transport
     );
     let st = n.stats();
     assert_eq!((st.events, st.expiries), (5, 0));
-    assert_eq!(st.skipped(SkipKind::LocalDelivery), 3);
+    assert_eq!(st.skipped(SkipKind::LocalDelivery), 4);
 }
 
 #[test]

@@ -50,11 +50,15 @@ fn is_expiry(reason: &str) -> bool {
 }
 
 /// A local transport's failure, to a mailbox on this host rather than a receiver:
-/// the retry hold of a local delivery (remote holds say `retry time not reached`), and
+/// the retry hold of a local delivery (remote holds say `retry time not reached`),
 /// appendfile's quota (`mailbox is full (MTA-imposed quota exceeded while writing to
-/// ...)`). Only for lines that name no host: a receiver may quote the same words.
+/// ...)`), and the pipe transport's program failing (`Child process of
+/// mailman_transport transport returned 75 ...`). Only for lines that name no host: a
+/// receiver may quote the same words.
 fn is_local_failure(reason: &str) -> bool {
-    reason.starts_with("Retry time not yet reached") || reason.contains("quota exceeded while writing to ")
+    reason.starts_with("Retry time not yet reached")
+        || reason.starts_with("Child process of ")
+        || reason.contains("quota exceeded while writing to ")
 }
 
 /// How much of the reason of a failed connection's first `==` is kept to match the
