@@ -57,6 +57,7 @@ fn bench(c: &mut Criterion) {
                         lateness_us: 600_000_000,
                         workers: 2,
                         carried: Vec::new(),
+                        open_hours: Vec::new(),
                         on_tick: None,
                     },
                 )

@@ -373,6 +373,26 @@ pub fn write_parquet(path: PathBuf, schema: SchemaRef, batches: &[RecordBatch]) 
     f.close()
 }
 
+/// Every row of the file at `path`; `None` when there is no file.
+pub fn read_parquet(path: &Path) -> Result<Option<Vec<RecordBatch>>, ArchiveError> {
+    let read = |cause| ArchiveError::Read {
+        path: path.to_path_buf(),
+        cause,
+    };
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(read(ParquetError::External(Box::new(e)))),
+    };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(read)?;
+    reader
+        .map(|b| b.map_err(|e| read(e.into())))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

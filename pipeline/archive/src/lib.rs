@@ -17,7 +17,7 @@ mod paths;
 
 pub use error::ArchiveError;
 pub use events::EventArchive;
-pub use file::{ParquetFile, Staged, write_parquet};
+pub use file::{ParquetFile, Staged, read_parquet, write_parquet};
 pub use paths::{
     EVENTS_DIR, HOURLY_DIR, REJECTS_DIR, events_file_name, hour_partition, hourly_file_name, rejects_file_name,
     run_file_prefixes, run_id,

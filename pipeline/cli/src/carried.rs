@@ -41,6 +41,20 @@ pub struct Carried {
     /// lines before it reads them after newer ones.
     #[serde(default)]
     pub newest_hour_us: Option<i64>,
+    /// Hours replays left open, for the next to close (`engine::finish`).
+    #[serde(default)]
+    pub open_hours: Vec<OpenHour>,
+}
+
+/// An hour a replay left open: its input ended less than the allowed lateness after
+/// the hour did (a log rotated mid-hour), so the next replay into the archive may add
+/// to it. The first later replay that reads past it writes its rows again, final.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenHour {
+    /// The replay run whose rows they are.
+    pub scope: String,
+    pub hour_us: i64,
 }
 
 fn state_dir(out: &Path) -> PathBuf {
@@ -96,6 +110,7 @@ pub fn store(
     run: &str,
     parsers: Vec<NormalizerState>,
     newest_hour_us: Option<i64>,
+    open_hours: Vec<OpenHour>,
 ) -> Result<()> {
     let p = path(out);
     let tmp = tmp_path(out, run);
@@ -107,6 +122,7 @@ pub fn store(
             key_check: key_check(key),
             parsers: parsers.into_iter().map(NormalizerState::without_counts).collect(),
             newest_hour_us,
+            open_hours,
         };
         let text = serde_json::to_vec(&carried).context("encoding the correlation state")?;
         let mut f = std::fs::File::create(&tmp)?;
@@ -152,8 +168,21 @@ mod tests {
     fn a_state_is_read_back_only_under_the_key_its_recipients_were_hashed_with() {
         let dir = tempfile::tempdir().expect("tmp");
         let (k1, k2) = ([1u8; 16], [2u8; 16]);
-        store(dir.path(), &k1, "run-1", vec![NormalizerState::default(); 3], None).expect("store");
-        assert_eq!(load(dir.path(), &k1).expect("same key").parsers.len(), 3);
+        let open = vec![OpenHour {
+            scope: "run-1".into(),
+            hour_us: 3_600_000_000,
+        }];
+        store(
+            dir.path(),
+            &k1,
+            "run-1",
+            vec![NormalizerState::default(); 3],
+            None,
+            open.clone(),
+        )
+        .expect("store");
+        let back = load(dir.path(), &k1).expect("same key");
+        assert_eq!((back.parsers.len(), back.open_hours), (3, open));
         assert!(load(dir.path(), &k2).is_none(), "another key");
         assert!(!path(dir.path()).exists(), "set aside");
         assert!(path(dir.path()).with_extension("json.other-key").exists());

@@ -17,6 +17,7 @@
 //! Also the private runtimes every command runs query files and SQL on, held to
 //! `--memory-limit` for `report` and `sql`.
 
+use crate::carried::OpenHour;
 use crate::input::Input;
 use crate::size::Size;
 use anyhow::{Context, Result, anyhow};
@@ -27,7 +28,7 @@ use deferlog_archive::{EVENTS_DIR, EventArchive, HOURLY_DIR, ParquetFile, REJECT
 use deferlog_event::Origin;
 use deferlog_event::{HourBatch, HourBatcher, RejectBuilder, hour_of, reject_schema};
 use deferlog_parse::{Normalizer, NormalizerConfig, NormalizerState, Stats};
-use deferlog_query::schema::{hourly_schema, to_hourly};
+use deferlog_query::schema::{hourly_schema, partial_schema, to_hourly};
 use deferlog_query::{Engine, EventFilter, EventSource, Query, QueryError, Table};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -84,6 +85,9 @@ pub struct EngineOptions {
     /// Each parser thread's correlation state to start from, in thread order (an
     /// earlier replay's, `carried`); empty: from none.
     pub carried: Vec<NormalizerState>,
+    /// Hours earlier replays into the archive left open (`carried`): this run writes
+    /// those it reads past again, final.
+    pub open_hours: Vec<OpenHour>,
     pub on_tick: Option<OnTick>,
 }
 
@@ -101,6 +105,10 @@ pub struct Summary {
     pub by_input: HashMap<String, InputCounts>,
     /// Each parser thread's state at the end, in thread order.
     pub parsers: Vec<NormalizerState>,
+    /// The hours left open for the next replay to close: this run's last ones (its
+    /// input ends less than the allowed lateness after them), and earlier runs' it
+    /// did not read past.
+    pub open_hours: Vec<OpenHour>,
 }
 
 /// The first and last hour (µs) of a run's events.
@@ -202,6 +210,7 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
     let mut stats = Stats::default();
     let mut by_input: HashMap<String, InputCounts> = HashMap::new();
     let mut parsers = Vec::with_capacity(workers);
+    let mut newest_us: Option<i64> = None;
     let mut failures = Vec::new();
     for h in handles {
         match h
@@ -209,7 +218,8 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
             .map_err(|_| anyhow!("a parser thread panicked"))
             .and_then(|r| r)
         {
-            Ok((state, inputs)) => {
+            Ok((state, inputs, newest)) => {
+                newest_us = newest_us.max(newest);
                 stats.merge(&state.stats);
                 parsers.push(state);
                 for (name, c) in inputs {
@@ -243,11 +253,12 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
     };
     // Past the writer's commit, a failure takes its files back too: a failed run adds
     // nothing, so running it again counts nothing twice.
-    let (hourly_file, hours) = finish(&opts, &stats, events_written, &event_files).inspect_err(|_| {
-        for f in event_files.iter().chain(&rejects_file) {
-            remove_with_empty_dirs(f, &opts.out);
-        }
-    })?;
+    let (hourly_file, hours, open_hours) =
+        finish(&opts, &stats, events_written, &event_files, newest_us).inspect_err(|_| {
+            for f in event_files.iter().chain(&rejects_file) {
+                remove_with_empty_dirs(f, &opts.out);
+            }
+        })?;
     Ok(Summary {
         stats,
         elapsed: started.elapsed(),
@@ -258,6 +269,7 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
         events_written,
         by_input,
         parsers,
+        open_hours,
     })
 }
 
@@ -272,13 +284,18 @@ pub(crate) fn remove_with_empty_dirs(f: &Path, out: &Path) {
     }
 }
 
-/// The run's hourly rows, from its committed event files.
+/// The run's hourly rows, from its committed event files; and earlier runs' open hours
+/// it read past, written final. An hour is final once the run's newest event is the
+/// allowed lateness past its end, as the stream's watermark has it: a log cut by
+/// logrotate mid-hour leaves that hour open, and the next replay into the archive
+/// (the next file) adds to it and closes it.
 fn finish(
     opts: &EngineOptions,
     stats: &Stats,
     events_written: u64,
     event_files: &[PathBuf],
-) -> Result<(Option<PathBuf>, Option<HourSpan>)> {
+    newest_us: Option<i64>,
+) -> Result<(Option<PathBuf>, Option<HourSpan>, Vec<OpenHour>)> {
     // Every event the parsers produced must be in the archive; anything else is a bug
     // in this engine, and the run's output should not be trusted.
     if events_written != stats.events {
@@ -288,30 +305,86 @@ fn finish(
         );
     }
     if event_files.is_empty() {
-        return Ok((None, None));
+        return Ok((None, None, opts.open_hours.clone()));
     }
     let batches = run_query(
         Query::HOURLY,
         EventSource::Files(event_files.to_vec()),
         &EventFilter::default(),
     )?;
-    // A finished replay is its own scope, written once: revision 0, every hour final.
-    let rows = batches
+    let final_before = newest_us.map_or(i64::MIN, |n| hour_of(n.saturating_sub(opts.lateness_us)));
+    // A replay is its own scope, written once: revision 0.
+    let mut rows = batches
         .iter()
-        .map(|b| to_hourly(b, &opts.run_id, 0, true))
+        .map(|b| to_hourly(b, &opts.run_id, 0, true).and_then(|r| final_before_hour(&r, final_before)))
         .collect::<Result<Vec<_>, _>>()?;
     let path = opts
         .out
         .join(HOURLY_DIR)
         .join(deferlog_archive::hourly_file_name(&opts.run_id));
-    let hours = rows
+    let own_hours: Vec<i64> = rows
         .iter()
         .filter_map(|b| b.column(0).as_primitive_opt::<TimestampMicrosecondType>())
         .flat_map(|hours| hours.iter().flatten())
-        .fold(None, |span: Option<HourSpan>, h| {
-            Some(span.map_or((h, h), |(lo, hi)| (lo.min(h), hi.max(h))))
-        });
-    Ok((Some(write_parquet(path, hourly_schema(), &rows)?), hours))
+        .collect();
+    let hours = own_hours.iter().fold(None, |span: Option<HourSpan>, &h| {
+        Some(span.map_or((h, h), |(lo, hi)| (lo.min(h), hi.max(h))))
+    });
+    let mut open = Vec::new();
+    for o in &opts.open_hours {
+        if o.hour_us < final_before {
+            rows.extend(closed_copy(&opts.out, o)?);
+        } else {
+            open.push(o.clone());
+        }
+    }
+    let mut own_open: Vec<i64> = own_hours.into_iter().filter(|h| *h >= final_before).collect();
+    own_open.sort_unstable();
+    own_open.dedup();
+    open.extend(own_open.into_iter().map(|hour_us| OpenHour {
+        scope: opts.run_id.clone(),
+        hour_us,
+    }));
+    Ok((Some(write_parquet(path, hourly_schema(), &rows)?), hours, open))
+}
+
+/// Hourly rows with `final` set for the hours before `final_before` only.
+fn final_before_hour(rows: &RecordBatch, final_before: i64) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let hours = rows.column(0).as_primitive::<TimestampMicrosecondType>();
+    let is_final: arrow::array::BooleanArray = hours
+        .iter()
+        .map(|h| Some(h.is_some_and(|h| h < final_before)))
+        .collect();
+    let mut cols = rows.columns().to_vec();
+    if let Some(last) = cols.last_mut() {
+        *last = Arc::new(is_final);
+    }
+    RecordBatch::try_new(rows.schema(), cols)
+}
+
+/// An earlier replay's rows of an hour it left open, as the next revision of its
+/// scope, final: the hour's latest rows then say it is closed. Nothing when its file is
+/// gone.
+fn closed_copy(out: &Path, open: &OpenHour) -> Result<Vec<RecordBatch>> {
+    let path = out
+        .join(HOURLY_DIR)
+        .join(deferlog_archive::hourly_file_name(&open.scope));
+    let Some(batches) = deferlog_archive::read_parquet(&path)? else {
+        return Ok(Vec::new());
+    };
+    let partial: Vec<usize> = (0..partial_schema().fields().len()).collect();
+    let mut copies = Vec::new();
+    for batch in batches {
+        let Some(hours) = batch.column(0).as_primitive_opt::<TimestampMicrosecondType>() else {
+            continue;
+        };
+        let of_hour: arrow::array::BooleanArray = hours.iter().map(|h| Some(h == Some(open.hour_us))).collect();
+        let rows = arrow::compute::filter_record_batch(&batch, &of_hour)?.project(&partial)?;
+        if rows.num_rows() > 0 {
+            copies.push(to_hourly(&rows, &open.scope, 1, true)?);
+        }
+    }
+    Ok(copies)
 }
 
 /// The parser thread a line goes to: by its syslog host (Exim's own log: message id),
@@ -397,7 +470,7 @@ fn parse_chunks(
     tx: &SyncSender<ToWriter>,
     batch_rows: usize,
     lateness_us: i64,
-) -> Result<(NormalizerState, ByInput)> {
+) -> Result<(NormalizerState, ByInput, Option<i64>)> {
     let send = |m: ToWriter| tx.send(m).map_err(|_| anyhow::Error::new(Stopped("archive writer")));
     let mut batcher = HourBatcher::new(batch_rows);
     let mut rejects = RejectBuilder::default();
@@ -452,6 +525,7 @@ fn parse_chunks(
             }
         }
     }
+    let newest_us = batcher.max_time_us();
     batcher.flush_all();
     for batch in batcher.take_ready() {
         send(ToWriter::Events { worker, batch: batch? })?;
@@ -462,7 +536,7 @@ fn parse_chunks(
     send(ToWriter::CloseBefore { worker, hour: i64::MAX })?;
     let mut state = norm.snapshot();
     state.stats = norm.stats();
-    Ok((state, by_input))
+    Ok((state, by_input, newest_us))
 }
 
 /// A parser thread's counts per input: a handful of inputs, so a list found by name.

@@ -259,7 +259,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let out = dir.path();
         touch(out, "events/date=2026-11-08/hour=07/part-R1-00001.parquet");
-        crate::carried::store(out, &[0; 16], "R1", Vec::new(), None).expect("store");
+        crate::carried::store(out, &[0; 16], "R1", Vec::new(), None, Vec::new()).expect("store");
         drop(starting(out, "R1").expect("mark"));
         assert!(undo_stopped(out).expect("undo").is_empty());
         assert!(

@@ -92,8 +92,10 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     let tick_counter = counter.clone();
     // Where the last replay into this archive left its recipients, with as many
     // parser threads as held them (`carried`).
-    let (carried, newest_before) =
-        carried::load(&a.out, &key).map_or((Vec::new(), None), |c| (c.parsers, c.newest_hour_us));
+    let (carried, newest_before, open_hours) = carried::load(&a.out, &key)
+        .map_or((Vec::new(), None, Vec::new()), |c| {
+            (c.parsers, c.newest_hour_us, c.open_hours)
+        });
     let workers = match carried.len() {
         0 => cfg.limits.parser_threads(),
         n => {
@@ -122,6 +124,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
                 .saturating_mul(1_000_000),
             workers,
             carried,
+            open_hours,
             on_tick: Some(Box::new(move || {
                 if let Some(b) = &tick_bar {
                     b.set_position(tick_counter.get());
@@ -177,6 +180,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         &run_id,
         std::mem::take(&mut summary.parsers),
         newest_before.max(summary.hours.map(|(_, last)| last)),
+        summary.open_hours.clone(),
     ) {
         say!(
             "deferlog replay: the inputs were added to {}, but where their recipients stand could not be kept for \
@@ -189,6 +193,20 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     running.finished();
     drop(turn);
     print_summary(&summary, &a.out.display().to_string());
+    let left_open: Vec<String> = summary
+        .open_hours
+        .iter()
+        .filter(|o| o.scope == run_id)
+        .map(|o| hour_text(o.hour_us))
+        .collect();
+    if !left_open.is_empty() {
+        say!(
+            "deferlog replay: open (not final): {}, as the input ends within limits.allowed_lateness_secs of \
+             that; the next replay into {} that reads past it (the log's next file) adds to it and closes it",
+            left_open.join(", "),
+            a.out.display(),
+        );
+    }
     // Correlation reads lines in the order given to it: older lines after newer ones
     // (a file copied without its modification time, a forgotten one) are numbered and
     // attributed from the newer state. An hour of slack for a log cut mid-hour.

@@ -477,6 +477,58 @@ fn logs_replayed_one_run_each_read_as_one_log() {
     }
 }
 
+/// A log cut mid-hour (logrotate) leaves that hour open: not final until the replay
+/// of the next file, which adds to it, reads past it.
+#[test]
+fn a_replay_leaves_the_hour_its_input_ends_in_open_until_the_next_reads_past_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, "").expect("config");
+    let sent = |at: &str, qid: &str| {
+        format!(
+            "Nov 10 {at} mta-out1 postfix/smtp[31]: {qid}: to=<u@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.1.27]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 OK)\n"
+        )
+    };
+    let write = |name: &str, lines: &[String]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, lines.concat()).expect("write");
+        p
+    };
+    // Allowed lateness is 10 minutes: a log ending at 11:55 has not closed 11:00.
+    let monday = write(
+        "mail.log.1",
+        &[
+            sent("10:05:00", "AAAAA1"),
+            sent("10:30:00", "AAAAA2"),
+            sent("11:55:00", "AAAAA3"),
+        ],
+    );
+    let tuesday = write("mail.log", &[sent("11:58:00", "AAAAA4"), sent("12:20:00", "AAAAA5")]);
+    let out = dir.path().join("archive");
+    let hours = || -> Vec<(String, String, String)> {
+        crate::support::report_csv_with_final(&out, &[])
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f[0].to_owned(), f[4].to_owned(), f[9].to_owned())
+            })
+            .collect()
+    };
+    let row =
+        |h: &str, attempts: &str, fin: &str| (format!("2026-11-10T{h}:00:00Z"), attempts.to_owned(), fin.to_owned());
+    let said = replay(&config, &out, &[&monday]);
+    assert!(said.contains("open (not final): 2026-11-10T11:00Z"), "{said}");
+    assert_eq!(hours(), [row("10", "2", "true"), row("11", "1", "false")]);
+    let said = replay(&config, &out, &[&tuesday]);
+    assert!(said.contains("open (not final): 2026-11-10T12:00Z"), "{said}");
+    assert_eq!(
+        hours(),
+        [row("10", "2", "true"), row("11", "2", "true"), row("12", "1", "false")],
+        "11:00 has Tuesday's attempt too, and is closed"
+    );
+}
+
 /// Sums truth CSVs row by row, in the report's order (an empty field sorts first).
 fn merged_truth(csvs: &[String]) -> String {
     let mut rows: BTreeMap<Vec<String>, [i64; 5]> = BTreeMap::new();
