@@ -31,23 +31,25 @@ pub(super) struct Shared {
     /// whether the ones past those a normalizer names were.
     pub(super) no_ip_told: Mutex<(Vec<(String, String)>, bool)>,
     /// When each partition was last found taken over by another writer.
-    pub(super) fenced: Mutex<HashMap<(String, i32), Instant>>,
+    pub(super) fenced: Mutex<Fences>,
 }
 
 /// A partition taken over twice within this is no stalled member's misfortune but two
 /// writers of one archive that are not one group.
 const FENCED_AGAIN_WITHIN: Duration = Duration::from_secs(600);
 
-impl Shared {
-    /// Notes partitions found taken over; an error if one was already, lately: two
-    /// deployments (another `kafka.group_id`) writing one archive would otherwise
-    /// take it from each other for ever, each rejoining its group in turn.
-    pub(super) fn fenced_again(&self, parts: &[(String, i32)]) -> anyhow::Result<()> {
-        let mut seen = self.fenced.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = Instant::now();
+/// When each partition was last found taken over by another writer.
+#[derive(Debug, Default)]
+pub(super) struct Fences(HashMap<(String, i32), Instant>);
+
+impl Fences {
+    /// Notes partitions found taken over at `now`; an error if one was already,
+    /// lately: two deployments (another `kafka.group_id`) writing one archive would
+    /// otherwise take it from each other for ever, each rejoining its group in turn.
+    pub(super) fn note(&mut self, parts: &[(String, i32)], now: Instant) -> anyhow::Result<()> {
         for (t, n) in parts {
-            if let Some(at) = seen.insert((t.clone(), *n), now)
-                && now.duration_since(at) < FENCED_AGAIN_WITHIN
+            if let Some(at) = self.0.insert((t.clone(), *n), now)
+                && now.saturating_duration_since(at) < FENCED_AGAIN_WITHIN
             {
                 anyhow::bail!(
                     "{t}/{n} was taken over twice within {} minutes: is another deployment (another \
@@ -57,6 +59,16 @@ impl Shared {
             }
         }
         Ok(())
+    }
+}
+
+impl Shared {
+    /// See [`Fences::note`].
+    pub(super) fn fenced_again(&self, parts: &[(String, i32)]) -> anyhow::Result<()> {
+        self.fenced
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .note(parts, Instant::now())
     }
 
     /// Adds `uncounted` (zeroing it) to the records consumed; whether `stop_after`
@@ -126,5 +138,24 @@ impl Shared {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_taken_over_twice_within_ten_minutes_stops_the_run() {
+        let mut f = Fences::default();
+        let t0 = Instant::now();
+        let p = |n| vec![("mail".to_owned(), n)];
+        assert!(f.note(&p(3), t0).is_ok(), "a stalled member, once");
+        assert!(f.note(&p(4), t0 + Duration::from_secs(60)).is_ok(), "another partition");
+        assert!(f.note(&p(3), t0 + Duration::from_secs(601)).is_ok(), "long after");
+        let err = f
+            .note(&p(3), t0 + Duration::from_secs(900))
+            .expect_err("twice in 10 minutes");
+        assert!(err.to_string().contains("mail/3 was taken over twice"), "{err}");
     }
 }
