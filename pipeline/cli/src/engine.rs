@@ -332,10 +332,16 @@ fn finish(
     });
     let mut open = Vec::new();
     for o in &opts.open_hours {
-        if o.hour_us < final_before {
-            rows.extend(closed_copy(&opts.out, o)?);
-        } else {
-            open.push(o.clone());
+        match (o.hour_us < final_before).then(|| closed_copy(&opts.out, o)) {
+            Some(Ok(copies)) => rows.extend(copies),
+            Some(Err(e)) => {
+                // The earlier run's rows stay as they are, open: the new logs still go in.
+                let hour = chrono::DateTime::from_timestamp_micros(o.hour_us)
+                    .map_or_else(|| o.hour_us.to_string(), |t| t.format("%Y-%m-%dT%H:00Z").to_string());
+                crate::say!("deferlog replay: {hour} stays open: {e:#}");
+                open.push(o.clone());
+            }
+            None => open.push(o.clone()),
         }
     }
     let mut own_open: Vec<i64> = own_hours.into_iter().filter(|h| *h >= final_before).collect();
@@ -364,27 +370,32 @@ fn final_before_hour(rows: &RecordBatch, final_before: i64) -> Result<RecordBatc
 
 /// An earlier replay's rows of an hour it left open, as the next revision of its
 /// scope, final: the hour's latest rows then say it is closed. Nothing when its file is
-/// gone.
+/// gone (nothing left to close); an error when it cannot be read as hourly rows.
 fn closed_copy(out: &Path, open: &OpenHour) -> Result<Vec<RecordBatch>> {
     let path = out
         .join(HOURLY_DIR)
         .join(deferlog_archive::hourly_file_name(&open.scope));
-    let Some(batches) = deferlog_archive::read_parquet(&path)? else {
-        return Ok(Vec::new());
-    };
-    let partial: Vec<usize> = (0..partial_schema().fields().len()).collect();
-    let mut copies = Vec::new();
-    for batch in batches {
-        let Some(hours) = batch.column(0).as_primitive_opt::<TimestampMicrosecondType>() else {
-            continue;
+    let copy = || -> Result<Vec<RecordBatch>> {
+        let Some(batches) = deferlog_archive::read_parquet(&path)? else {
+            return Ok(Vec::new());
         };
-        let of_hour: arrow::array::BooleanArray = hours.iter().map(|h| Some(h == Some(open.hour_us))).collect();
-        let rows = arrow::compute::filter_record_batch(&batch, &of_hour)?.project(&partial)?;
-        if rows.num_rows() > 0 {
-            copies.push(to_hourly(&rows, &open.scope, 1, true)?);
+        let partial: Vec<usize> = (0..partial_schema().fields().len()).collect();
+        let mut copies = Vec::new();
+        for batch in batches {
+            anyhow::ensure!(batch.num_columns() == hourly_schema().fields().len(), "not hourly rows");
+            let hours = batch
+                .column(0)
+                .as_primitive_opt::<TimestampMicrosecondType>()
+                .context("not hourly rows")?;
+            let of_hour: arrow::array::BooleanArray = hours.iter().map(|h| Some(h == Some(open.hour_us))).collect();
+            let rows = arrow::compute::filter_record_batch(&batch, &of_hour)?.project(&partial)?;
+            if rows.num_rows() > 0 {
+                copies.push(to_hourly(&rows, &open.scope, 1, true)?);
+            }
         }
-    }
-    Ok(copies)
+        Ok(copies)
+    };
+    copy().with_context(|| format!("{} (the run that left it open)", path.display()))
 }
 
 /// The parser thread a line goes to: by its syslog host (Exim's own log: message id),

@@ -193,16 +193,14 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     running.finished();
     drop(turn);
     print_summary(&summary, &a.out.display().to_string());
-    let left_open: Vec<String> = summary
-        .open_hours
-        .iter()
-        .filter(|o| o.scope == run_id)
-        .map(|o| hour_text(o.hour_us))
-        .collect();
+    let mut left_open: Vec<i64> = summary.open_hours.iter().map(|o| o.hour_us).collect();
+    left_open.sort_unstable();
+    left_open.dedup();
+    let left_open: Vec<String> = left_open.into_iter().map(hour_text).collect();
     if !left_open.is_empty() {
         say!(
-            "deferlog replay: open (not final): {}, as the input ends within limits.allowed_lateness_secs of \
-             that; the next replay into {} that reads past it (the log's next file) adds to it and closes it",
+            "deferlog replay: open (not final): {}, as the inputs so far end within limits.allowed_lateness_secs \
+             of that; the next replay into {} that reads past it (the log's next file) adds to it and closes it",
             left_open.join(", "),
             a.out.display(),
         );
@@ -292,7 +290,7 @@ fn publish(exporter: &Exporter, s: &Summary, run_id: &str, limit: usize) -> Resu
     if let Some(f) = &s.hourly_file {
         set_hour_gauges(exporter, EventSource::Files(vec![f.clone()]))?;
     }
-    exporter.set_state(s.stats.state_size, 0, None);
+    exporter.set_state(s.stats.state_size, s.open_hours.len() as u64, None);
     Ok(())
 }
 

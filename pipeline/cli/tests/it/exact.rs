@@ -527,6 +527,21 @@ fn a_replay_leaves_the_hour_its_input_ends_in_open_until_the_next_reads_past_it(
         [row("10", "2", "true"), row("11", "2", "true"), row("12", "1", "false")],
         "11:00 has Tuesday's attempt too, and is closed"
     );
+    // Monday's hourly file damaged: Tuesday still goes in, and 11:00 stays open.
+    let broken = dir.path().join("broken");
+    replay(&config, &broken, &[&monday]);
+    let hourly = std::fs::read_dir(broken.join("hourly"))
+        .expect("hourly")
+        .flatten()
+        .next()
+        .expect("a file");
+    std::fs::write(hourly.path(), b"not parquet").expect("damage");
+    let said = replay(&config, &broken, &[&tuesday]);
+    assert!(said.contains("2026-11-10T11:00Z stays open"), "{said}");
+    assert!(
+        said.contains("open (not final): 2026-11-10T11:00Z, 2026-11-10T12:00Z"),
+        "{said}"
+    );
 }
 
 /// Sums truth CSVs row by row, in the report's order (an empty field sorts first).
