@@ -12,7 +12,10 @@
 //! parser flushes every open hour and its rejects and reports "done with all hours";
 //! once all parsers joined without error the engine sends Commit; the writer drains
 //! the channel, closes (renames) every file and returns the list — or, with no Commit,
-//! removes them; then `hourly.sql` runs over exactly those files.
+//! removes them; then `hourly.sql` runs over exactly those files. The hourly rows are
+//! final up to the run's newest event minus the allowed lateness; rows of hours an
+//! earlier replay left open that this run read past are read from that run's hourly
+//! file (the only earlier data a run reads) and written again, final, beside them.
 //!
 //! Also the private runtimes every command runs query files and SQL on, held to
 //! `--memory-limit` for `report` and `sql`.
