@@ -65,8 +65,9 @@ pub(crate) fn normalize_into(text: &str, into: &mut String) {
             continue;
         }
         let prev = i.checked_sub(1).map(|p| b[p]);
-        let after_space = prev.is_none_or(|p| p.is_ascii_whitespace()) || escaped_space_before(b, i);
-        let word_start = prev.is_none_or(|p| !p.is_ascii_alphanumeric()) || escaped_space_before(b, i);
+        let after_escape = escaped_space_before(b, i);
+        let after_space = after_escape || prev.is_none_or(|p| p.is_ascii_whitespace());
+        let word_start = after_escape || prev.is_none_or(|p| !p.is_ascii_alphanumeric());
         // Most of a reply is plain words. Letters alone, ended by a space or by
         // punctuation that joins no address, id or IP, can be nothing but a word: each
         // test below needs a digit, a `[`, or a byte such as `@ . : _` after the run.

@@ -370,16 +370,17 @@ impl Normalizer {
             .filter(|n| !n.is_empty())
             .map(|n| lower(n, &mut mx_buf));
         let (rcpt_hash, rcpt_domain) = split_recipient(&self.hasher, rcpt, &mut domain_buf);
+        let mut sender_buf = mem::take(&mut self.scratch.sender);
         let group = match (mx_host, mx_ip) {
             (Some(h), _) => self.group_of_host(h),
             // No connection (`peer_address` null): the provider of the site it was
             // for, else the recipient domain's provider.
-            (None, None) => match rec.site.as_deref().and_then(site_host) {
-                Some(h) if h.bytes().any(|b| b.is_ascii_uppercase()) => self.group_of_host(&h.to_ascii_lowercase()),
-                Some(h) => self.group_of_host(h),
-                None => None,
-            }
-            .or_else(|| self.mailbox_group(rcpt_domain)),
+            (None, None) => rec
+                .site
+                .as_deref()
+                .and_then(site_host)
+                .and_then(|h| self.group_of_host(lower(h, &mut sender_buf)))
+                .or_else(|| self.mailbox_group(rcpt_domain)),
             // A hop seen by its IP alone is not the provider's (`MxGroups::mx_group`).
             (None, Some(_)) => None,
         };
@@ -391,7 +392,6 @@ impl Normalizer {
             .map(|a| ip_of(a))
             .filter(|ip| !ip.is_empty())
             .or_else(|| self.egress.lookup(host, instance.unwrap_or("")));
-        let mut sender_buf = mem::take(&mut self.scratch.sender);
         let sender_domain = rec
             .sender
             .as_deref()

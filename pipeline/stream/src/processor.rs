@@ -297,10 +297,17 @@ impl Processor {
     /// resumes from the last checkpoint, which covers everything committed.
     pub fn lose(&mut self, topic: &str, partition: i32) {
         if let Some(i) = self.find(topic, partition) {
-            let p = self.parts.remove(i);
-            self.released.add(&p.timings);
-            p.abort();
+            self.drop_unwritten(i);
         }
+    }
+
+    /// Takes the partition at `i` out, writing nothing of it (see [`Processor::lose`]).
+    fn drop_unwritten(&mut self, i: usize) -> (String, i32) {
+        let p = self.parts.remove(i);
+        self.released.add(&p.timings);
+        let name = (p.topic.to_string(), p.partition);
+        p.abort();
+        name
     }
 
     /// Lets a partition go to another Processor of this process, whole: its open
@@ -472,10 +479,8 @@ impl Processor {
             sink.checkpointed()?;
         }
         for i in fenced.into_iter().rev() {
-            let p = self.parts.remove(i);
-            self.fenced.push((p.topic.to_string(), p.partition));
-            self.released.add(&p.timings);
-            p.abort();
+            let name = self.drop_unwritten(i);
+            self.fenced.push(name);
         }
         Ok(commits)
     }

@@ -7,7 +7,7 @@ use super::shared::Shared;
 use super::status::Status;
 use crate::config::RunSettings;
 use anyhow::Result;
-use deferlog_kafka::Source;
+use deferlog_kafka::{Source, TopicPartition};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
@@ -42,7 +42,7 @@ pub(super) struct Job<'a> {
 
 /// Logs the partitions the last checkpoint or revoke found another member had taken
 /// over (see [`deferlog_stream::Processor::take_fenced`]), and returns them.
-pub(super) fn say_fenced(p: &mut deferlog_stream::Processor) -> Vec<(String, i32)> {
+pub(super) fn say_fenced(p: &mut deferlog_stream::Processor) -> Vec<TopicPartition> {
     let fenced = p.take_fenced();
     for (t, n) in &fenced {
         say!(

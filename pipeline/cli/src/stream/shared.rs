@@ -4,6 +4,7 @@
 use super::OnCheckpoint;
 use super::status::{Board, newest_per_partition, process_watermark, worker_watermark};
 use crate::metrics::HourGauges;
+use deferlog_kafka::TopicPartition;
 use deferlog_metrics::Exporter;
 use deferlog_stream::{EpochSink, PartitionStatus};
 use std::collections::HashMap;
@@ -40,13 +41,13 @@ const FENCED_AGAIN_WITHIN: Duration = Duration::from_secs(600);
 
 /// When each partition was last found taken over by another writer.
 #[derive(Debug, Default)]
-pub(super) struct Fences(HashMap<(String, i32), Instant>);
+pub(super) struct Fences(HashMap<TopicPartition, Instant>);
 
 impl Fences {
     /// Notes partitions found taken over at `now`; an error if one was already,
     /// lately: two deployments (another `kafka.group_id`) writing one archive would
     /// otherwise take it from each other for ever, each rejoining its group in turn.
-    pub(super) fn note(&mut self, parts: &[(String, i32)], now: Instant) -> anyhow::Result<()> {
+    pub(super) fn note(&mut self, parts: &[TopicPartition], now: Instant) -> anyhow::Result<()> {
         for (t, n) in parts {
             if let Some(at) = self.0.insert((t.clone(), *n), now)
                 && now.saturating_duration_since(at) < FENCED_AGAIN_WITHIN
@@ -64,7 +65,7 @@ impl Fences {
 
 impl Shared {
     /// See [`Fences::note`].
-    pub(super) fn fenced_again(&self, parts: &[(String, i32)]) -> anyhow::Result<()> {
+    pub(super) fn fenced_again(&self, parts: &[TopicPartition]) -> anyhow::Result<()> {
         self.fenced
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
