@@ -19,7 +19,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Normalize log files (plain or .gz, `-` for stdin) into the Parquet archive.
+    /// Normalize log files (plain, .gz or .zst; `-` for stdin) into the Parquet archive.
     Replay(ReplayArgs),
     /// Reports over the archive.
     #[command(subcommand)]
@@ -75,7 +75,7 @@ pub struct ProduceArgs {
     /// Extra librdkafka properties, `key=value`.
     #[arg(long = "property", short = 'X')]
     pub properties: Vec<String>,
-    /// Log files, plain or gzip; `-` reads stdin.
+    /// Log files, plain, gzip or zstd; `-` reads stdin.
     #[arg(required = true)]
     pub inputs: Vec<String>,
 }
@@ -112,11 +112,11 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub serve: bool,
     /// Add inputs that this archive already took from an earlier replay (known by
-    /// their first lines, under any name, plain or gzip): they are refused otherwise,
+    /// their first lines, under any name, plain or compressed): they are refused otherwise,
     /// as their lines would be counted twice.
     #[arg(long)]
     pub again: bool,
-    /// Log files, plain or gzip; `-` reads stdin.
+    /// Log files, plain, gzip or zstd; `-` reads stdin.
     #[arg(required = true)]
     pub inputs: Vec<String>,
 }

@@ -1,5 +1,5 @@
-//! Opening replay inputs: files (plain or gzip, detected by magic bytes) or `-` for
-//! stdin, each read through a counter of raw bytes for the progress bar.
+//! Opening replay inputs: files (plain, gzip or zstd, detected by magic bytes) or `-`
+//! for stdin, each read through a counter of raw bytes for the progress bar.
 
 use anyhow::{Context, Result};
 use flate2::read::MultiGzDecoder;
@@ -55,6 +55,9 @@ pub struct Input {
     cut: bool,
     /// The rest of a cut line is being read past.
     skipping: bool,
+    /// Lines handed out so far (for errors).
+    lines: u64,
+    compression: Option<Compression>,
 }
 
 const BUF: usize = 1 << 20;
@@ -75,6 +78,8 @@ impl Input {
             eof: false,
             cut: false,
             skipping: false,
+            lines: 0,
+            compression: None,
         }
     }
 
@@ -82,6 +87,24 @@ impl Input {
     /// `MAX_LINE` bytes of a longer one (the rest is skipped, and its `\n`).
     pub fn cut(&self) -> bool {
         self.cut
+    }
+
+    /// A failed read, named with the input and how far it got; a compressed input's
+    /// failure is damaged or cut-short data, and the way to add what precedes it.
+    fn read_error(&self, e: &io::Error) -> io::Error {
+        let at = format!("{} after line {}", self.name, self.lines);
+        let msg = match self.compression {
+            Some(c) => format!(
+                "reading {at}: its {} data is damaged, cut short or followed by other data ({e}); \
+                 nothing of this replay was added. To add the lines before the damage: \
+                 `{} {} | deferlog replay ... -`",
+                c.name(),
+                c.tool(),
+                self.name
+            ),
+            None => format!("reading {at}: {e}"),
+        };
+        io::Error::new(e.kind(), msg)
     }
 
     /// The next line with its `\n` (the last line of the input may lack one).
@@ -102,6 +125,7 @@ impl Input {
             {
                 let line = self.start..self.start + nl + 1;
                 self.start = line.end;
+                self.lines += 1;
                 return Ok(Some(&self.buf[line]));
             }
             if self.eof {
@@ -110,6 +134,7 @@ impl Input {
                 }
                 let line = self.start..self.end;
                 self.start = self.end;
+                self.lines += 1;
                 return Ok(Some(&self.buf[line]));
             }
             // Keep the partial line, make room, read more; a line longer than the
@@ -122,13 +147,14 @@ impl Input {
                     self.cut = true;
                     self.skipping = true;
                     self.start = self.end;
+                    self.lines += 1;
                     return Ok(Some(&self.buf[..self.end]));
                 }
                 self.buf.resize(self.buf.len() * 2, 0);
             }
             let n = match self.reader.read(&mut self.buf[self.end..]) {
                 Ok(n) => n,
-                Err(e) => return Err(io::Error::new(e.kind(), format!("reading {}: {e}", self.name))),
+                Err(e) => return Err(self.read_error(&e)),
             };
             if n == 0 {
                 self.eof = true;
@@ -155,16 +181,68 @@ pub fn open(path: &str, counter: &ByteCounter) -> Result<Input> {
             counter: counter.clone(),
         },
     );
-    let gz = buffered
-        .fill_buf()
-        .with_context(|| format!("reading input {path}"))?
-        .starts_with(&[0x1f, 0x8b]);
-    let reader: Box<dyn Read + Send> = if gz {
-        Box::new(MultiGzDecoder::new(buffered))
-    } else {
-        Box::new(buffered)
+    let head = buffered.fill_buf().with_context(|| format!("reading input {path}"))?;
+    let compression = Compression::of(head);
+    let reader: Box<dyn Read + Send> = match compression {
+        None => Box::new(buffered),
+        Some(Compression::Gzip) => Box::new(MultiGzDecoder::new(buffered)),
+        // KumoMTA's log segments; every frame in turn, as `zstdcat` reads them.
+        Some(Compression::Zstd) => Box::new(
+            zstd::stream::read::Decoder::with_buffer(buffered).with_context(|| format!("reading input {path}"))?,
+        ),
+        Some(c @ (Compression::Bzip2 | Compression::Xz)) => anyhow::bail!(
+            "input {path} is {} data, which replay does not read: give it as `{} {path} | deferlog replay ... -`",
+            c.name(),
+            c.tool()
+        ),
     };
-    Ok(Input::new(name_of(path).to_owned(), reader))
+    let mut input = Input::new(name_of(path).to_owned(), reader);
+    input.compression = compression;
+    Ok(input)
+}
+
+/// What an input's first bytes say it is compressed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Gzip,
+    Zstd,
+    Bzip2,
+    Xz,
+}
+
+impl Compression {
+    fn of(head: &[u8]) -> Option<Compression> {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Some(Compression::Gzip)
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Some(Compression::Zstd)
+        } else if head.starts_with(b"BZh") && head.get(3).is_some_and(|d| (b'1'..=b'9').contains(d)) {
+            Some(Compression::Bzip2)
+        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+            Some(Compression::Xz)
+        } else {
+            None
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::Bzip2 => "bzip2",
+            Compression::Xz => "xz",
+        }
+    }
+
+    /// The command that writes it out as plain text.
+    fn tool(self) -> &'static str {
+        match self {
+            Compression::Gzip => "zcat",
+            Compression::Zstd => "zstdcat",
+            Compression::Bzip2 => "bzcat",
+            Compression::Xz => "xzcat",
+        }
+    }
 }
 
 /// An input's name in origins and summaries: its path as given, `stdin` for `-`.
@@ -275,6 +353,59 @@ mod tests {
             counter.get(),
             total_bytes(&[plain.display().to_string(), gz.display().to_string()])
         );
+    }
+
+    fn lines_of(input: &mut Input) -> io::Result<Vec<String>> {
+        let mut lines = Vec::new();
+        while let Some(l) = input.next_line()? {
+            lines.push(String::from_utf8_lossy(l).into_owned());
+        }
+        Ok(lines)
+    }
+
+    #[test]
+    fn zstd_is_read_frame_after_frame_and_other_compressions_are_named() {
+        let dir = tempfile::tempdir().expect("tmp");
+        // Two frames, as concatenated segments are.
+        let mut data = zstd::stream::encode_all(&b"one\ntwo\n"[..], 1).expect("zstd");
+        data.extend(zstd::stream::encode_all(&b"three\n"[..], 1).expect("zstd"));
+        let zst = dir.path().join("20261108-seg");
+        std::fs::write(&zst, data).expect("write");
+        let mut input = open(&zst.display().to_string(), &ByteCounter::default()).expect("open");
+        assert_eq!(lines_of(&mut input).expect("read"), ["one\n", "two\n", "three\n"]);
+        for (head, name, tool) in [
+            (&b"BZh91AY&SY"[..], "bzip2", "bzcat"),
+            (b"\xfd7zXZ\0\0\x04", "xz", "xzcat"),
+        ] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, head).expect("write");
+            let err = open(&p.display().to_string(), &ByteCounter::default()).expect_err(name);
+            let msg = err.to_string();
+            assert!(msg.contains(&format!("is {name} data")) && msg.contains(tool), "{msg}");
+        }
+    }
+
+    #[test]
+    fn a_cut_gzip_names_the_line_it_reached_and_how_to_add_what_precedes_it() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let text: String = (0..20_000)
+            .map(|i| format!("line {i} of a log that is long enough\n"))
+            .collect();
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(text.as_bytes()).expect("gz");
+        let gz = enc.finish().expect("finish");
+        let cut = dir.path().join("mail.log.2.gz");
+        std::fs::write(&cut, &gz[..gz.len() / 2]).expect("write");
+        let name = cut.display().to_string();
+        let mut input = open(&name, &ByteCounter::default()).expect("open");
+        let err = lines_of(&mut input).expect_err("cut short").to_string();
+        let read = input.lines;
+        assert!(read > 0 && read < 20_000, "{read}");
+        assert!(
+            err.starts_with(&format!("reading {name} after line {read}: its gzip data is damaged")),
+            "{err}"
+        );
+        assert!(err.contains(&format!("`zcat {name} | deferlog replay ... -`")), "{err}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Which inputs an archive has already taken from `replay`, so that the same log
-//! replayed again (under any name, plain or gzip) is refused instead of counted twice.
+//! replayed again (under any name, plain or compressed) is refused instead of counted twice.
 //!
 //! An input is known by its first whole lines (at least [`PREFIX`] bytes once
 //! decompressed, or all of a shorter file): a rotated `mail.log` → `mail.log.1.gz`
@@ -100,7 +100,8 @@ fn prefix(path: &str) -> Result<Option<Prefix>> {
     let mut h = SipHasher13::new_with_keys(0, 0);
     let (mut bytes, mut ends) = (0u64, Vec::new());
     while bytes < PREFIX
-        && let Some(line) = input.next_line().with_context(|| format!("reading input {path}"))?
+        // The error names the input and the line.
+        && let Some(line) = input.next_line()?
     {
         h.write(line);
         bytes += line.len() as u64;

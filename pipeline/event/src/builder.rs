@@ -118,7 +118,10 @@ impl EventBuilder {
         self.enhanced_status.append_option(r.enhanced_status);
         self.response.append_option(r.response);
         self.attempt.append_option(r.attempt);
-        self.delay_seconds.append_option(r.delay_seconds);
+        // A time since queueing is a finite, non-negative number; a log's `delay=NaN` or
+        // `-5` (or a clock that stepped back) would poison every average over the column.
+        self.delay_seconds
+            .append_option(r.delay_seconds.filter(|d| d.is_finite() && *d >= 0.0));
         self.size_bytes.append_option(r.size_bytes);
         // The origin is formatted straight into the column's value buffer; a failing
         // writer is impossible for a StringBuilder, and an empty origin is still a row.
@@ -170,7 +173,7 @@ mod tests {
     use super::*;
     use crate::{Class, Mta, Outcome};
     use arrow::array::{Array, AsArray};
-    use arrow::datatypes::UInt64Type;
+    use arrow::datatypes::{Float64Type, UInt64Type};
 
     fn row<'a>(origin: &'a str, source_ip: Option<&'a str>) -> EventRow<'a> {
         EventRow {
@@ -217,6 +220,24 @@ mod tests {
         let hash = batch.column_by_name("recipient_hash").expect("hash");
         assert_eq!(hash.as_primitive::<UInt64Type>().value(1), 42);
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn a_delay_that_is_no_time_since_queueing_is_null() {
+        let mut b = EventBuilder::default();
+        for d in [0.0, 2.5, -5.0, f64::NAN, f64::INFINITY] {
+            b.append(&EventRow {
+                delay_seconds: Some(d),
+                ..row("x", None)
+            });
+        }
+        let batch = b.finish().expect("batch");
+        let delay = batch
+            .column_by_name("delay_seconds")
+            .expect("delay")
+            .as_primitive::<Float64Type>();
+        let kept: Vec<Option<f64>> = delay.iter().collect();
+        assert_eq!(kept, [Some(0.0), Some(2.5), None, None, None]);
     }
 
     #[test]

@@ -287,8 +287,7 @@ impl StampParser {
                 }
                 let om = digits(b.get(i + 4..i + 6)?, 2)?.0;
                 i += 6;
-                let off = i64::from(oh * 3600 + om * 60);
-                if *sign == b'-' { -off } else { off }
+                utc_offset(*sign, oh, om)?
             }
             _ => return None,
         };
@@ -352,8 +351,7 @@ impl StampParser {
                 let (oh, _) = digits(b.get(i + 2..i + 4)?, 2)?;
                 let (om, _) = digits(b.get(i + 4..i + 6)?, 2)?;
                 i += 6;
-                let off = i64::from(oh * 3600 + om * 60);
-                Some(if *sign == b'-' { -off } else { off })
+                Some(utc_offset(*sign, oh, om)?)
             }
             // PowerMTA's `+HHMM` right after the seconds (RFC 3339's `+HH:MM` is not this).
             (Some(sign @ (b'+' | b'-')), _)
@@ -362,9 +360,8 @@ impl StampParser {
             {
                 let (oh, _) = digits(b.get(i + 1..i + 3)?, 2)?;
                 let (om, _) = digits(b.get(i + 3..i + 5)?, 2)?;
-                let off = i64::from(oh * 3600 + om * 60);
                 i += 5;
-                Some(if *sign == b'-' { -off } else { off })
+                Some(utc_offset(*sign, oh, om)?)
             }
             _ => None,
         };
@@ -395,6 +392,16 @@ impl StampParser {
         };
         Some((hour_us + i64::from(m * 60 + s) * US + frac_us, i))
     }
+}
+
+/// A `±HH:MM` offset in seconds; none past ±23:59 exists (RFC 3339), so `+25:00` or
+/// `+99:99` is no time rather than a shift of days.
+fn utc_offset(sign: u8, hours: u32, minutes: u32) -> Option<i64> {
+    if hours > 23 || minutes > 59 {
+        return None;
+    }
+    let off = i64::from(hours * 3600 + minutes * 60);
+    Some(if sign == b'-' { -off } else { off })
 }
 
 /// An optional `.digits` at `*i`, as microseconds (digits past six are dropped).
@@ -542,6 +549,15 @@ mod tests {
         assert_eq!(p.parse(s).map(|x| x.0), Some(us("2026-03-03T08:45:29Z")));
         let s = b"2026-03-03T10:45:29.5Z x";
         assert_eq!(p.parse(s).map(|x| x.0), Some(us("2026-03-03T10:45:29.5Z")));
+        assert_eq!(
+            p.parse(b"2026-03-03T10:45:29+23:59 x").map(|x| x.0),
+            Some(us("2026-03-02T10:46:29Z"))
+        );
+        // No zone is a day or more off UTC: these would move the event by days.
+        assert_eq!(p.parse(b"2026-03-03T10:45:29+24:00 x"), None);
+        assert_eq!(p.parse(b"2026-03-03T10:45:29+25:00 x"), None);
+        assert_eq!(p.parse(b"2026-03-03T10:45:29-01:60 x"), None);
+        assert_eq!(p.parse(b"2026-03-03T10:45:29+99:99 x"), None);
     }
 
     #[test]
@@ -640,6 +656,8 @@ mod tests {
         assert!(p.parse_local(b"2026-11-08 07:15:00+00:00 host").is_none());
         let (t, n) = p.parse_local(b"2026-11-08 07:15:00-0100").expect("attached offset");
         assert_eq!((t, n), (us("2026-11-08T08:15:00Z"), 24));
+        assert!(p.parse_local(b"2026-11-08 07:15:00+9999").is_none());
+        assert!(p.parse_local(b"2026-11-08 07:15:00 +2500 1ajLoq").is_none());
     }
 
     #[test]

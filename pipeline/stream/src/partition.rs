@@ -30,6 +30,33 @@ pub(crate) const CLOCK_SKEW_US: i64 = HOUR_US;
 /// stay open until the watermark reached it.
 const MAX_AHEAD_US: i64 = 24 * HOUR_US;
 
+/// The log lines in one record's value: the value itself, unless a shipper batched
+/// several lines (or NDJSON documents) into it, joined by `\n`; read as one, every
+/// line after the first would vanish into the first one's reply text. A `\n` followed
+/// by whitespace, `}` or `]` continues a line (pretty-printed JSON), and a line end
+/// is left on its line for the normalizer to trim.
+fn lines_of(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = value;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut from = 0;
+        while let Some(nl) = memchr::memchr(b'\n', &rest[from..]).map(|i| from + i) {
+            match rest.get(nl + 1) {
+                Some(b' ' | b'\t' | b'\r' | b'\n' | b'}' | b']') => from = nl + 1,
+                Some(_) => {
+                    let (line, after) = rest.split_at(nl + 1);
+                    rest = after;
+                    return Some(line);
+                }
+                None => break,
+            }
+        }
+        Some(std::mem::take(&mut rest))
+    })
+}
+
 pub(crate) struct Partition {
     pub topic: Arc<str>,
     pub partition: i32,
@@ -307,21 +334,23 @@ impl Partition {
         }
         self.norm.set_tenant(tenant);
         self.norm.set_reference_time(reference_us);
-        let unrecognized = self.norm.stats_ref().skipped(SkipKind::Unrecognized);
         let events = self.norm.stats_ref().events;
-        let origin = Origin::Record {
-            topic: &self.topic,
-            partition: self.partition,
-            offset,
-        };
-        self.norm
-            .process_line(value, origin, &mut self.batcher, &mut self.rejects);
-        self.finish_full_rejects();
-        // A value that is not a log line at all is a malformed record, not a line of
-        // some other service: keep it, counted as a reject only.
-        if self.norm.stats_ref().skipped(SkipKind::Unrecognized) > unrecognized {
-            self.norm.unskip(SkipKind::Unrecognized);
-            self.dead_letter("unrecognized_record", value, offset, None);
+        for line in lines_of(value) {
+            let unrecognized = self.norm.stats_ref().skipped(SkipKind::Unrecognized);
+            let origin = Origin::Record {
+                topic: &self.topic,
+                partition: self.partition,
+                offset,
+            };
+            self.norm
+                .process_line(line, origin, &mut self.batcher, &mut self.rejects);
+            self.finish_full_rejects();
+            // A value that is not a log line at all is a malformed record, not a line
+            // of some other service: keep it, counted as a reject only.
+            if self.norm.stats_ref().skipped(SkipKind::Unrecognized) > unrecognized {
+                self.norm.unskip(SkipKind::Unrecognized);
+                self.dead_letter("unrecognized_record", line, offset, None);
+            }
         }
         // Progress, per record: an event is held to its own record's broker time.
         if let Some(m) = self.batcher.take_newest() {
@@ -687,5 +716,28 @@ impl Partition {
                 sealed.file.discard();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lines_of;
+
+    fn lines(value: &str) -> Vec<&str> {
+        lines_of(value.as_bytes())
+            .map(|l| std::str::from_utf8(l).expect("utf-8"))
+            .collect()
+    }
+
+    #[test]
+    fn a_value_of_several_lines_is_each_of_them_and_a_pretty_json_one_is_one() {
+        assert_eq!(lines("one"), ["one"]);
+        assert_eq!(lines("one\n"), ["one\n"]);
+        assert_eq!(lines("one\r\ntwo\nthree"), ["one\r\n", "two\n", "three"]);
+        assert_eq!(lines("{\"a\":1}\n{\"a\":2}\n"), ["{\"a\":1}\n", "{\"a\":2}\n"]);
+        let pretty = "{\n  \"type\": \"Delivery\",\n  \"x\": [\n    1\n  ]\n}\n";
+        assert_eq!(lines(pretty), [pretty]);
+        assert_eq!(lines("one\n\ntwo"), ["one\n\n", "two"]);
+        assert!(lines("").is_empty());
     }
 }

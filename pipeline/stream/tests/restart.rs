@@ -484,6 +484,24 @@ fn a_record_that_is_no_log_line_is_one_dead_letter_and_not_also_a_skip() {
 }
 
 #[test]
+fn a_record_of_several_lines_counts_every_line_and_keeps_the_one_that_is_no_log_line() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut proc = holding(dir.path(), 1, |_| {});
+    let mut feed = Feed::new(1, INGEST_MS);
+    // As a shipper that batches lines into one record sends them.
+    let value = format!(
+        "{}\n{}\r\n\u{1}\u{2} not a log line\n",
+        delivery("Nov  1 07:10:00", "a"),
+        delivery("Nov  1 07:10:01", "b")
+    );
+    feed.send(&mut proc, 0, &value, Instant::now());
+    let s = &proc.status()[0];
+    assert_eq!(s.counters.records, 1);
+    assert_eq!(s.stats.events, 2, "both deliveries");
+    assert_eq!(s.counters.dead_letters.get("unrecognized_record"), Some(&1));
+}
+
+#[test]
 fn a_refused_key_or_tenant_is_kept_in_the_dead_letter_with_the_value() {
     use arrow::array::AsArray;
     let dir = tempfile::tempdir().expect("tmp");

@@ -3,6 +3,7 @@
 
 use super::Config;
 use anyhow::{Context, Result, bail};
+use std::ffi::OsString;
 
 const ENV_PREFIX: &str = "DEFERLOG_";
 /// Keys the environment cannot override (README, Configuration).
@@ -30,15 +31,27 @@ const TOOL_VARS: &[&str] = &[
 /// Every `DEFERLOG_BENCH_*` variable is the benches' (`benches/stream.rs`).
 const TOOL_PREFIX: &str = "DEFERLOG_BENCH_";
 
-/// The configuration overrides among environment variables.
-pub(super) fn overrides(vars: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
-    vars.filter(|(k, _)| {
-        k.starts_with(ENV_PREFIX)
-            && k.len() > ENV_PREFIX.len()
-            && !TOOL_VARS.contains(&k.as_str())
-            && !k.starts_with(TOOL_PREFIX)
-    })
-    .collect()
+/// The configuration overrides among environment variables. Other programs'
+/// variables are not read at all, so one that is not UTF-8 (a Latin-1 path in a
+/// service's environment) cannot stop deferlog; one of deferlog's that is not is an
+/// error naming it.
+pub(super) fn overrides(vars: impl Iterator<Item = (OsString, OsString)>) -> Result<Vec<(String, String)>> {
+    let mut found = Vec::new();
+    for (k, v) in vars {
+        let Some(k) = k.to_str() else { continue };
+        if !k.starts_with(ENV_PREFIX)
+            || k.len() == ENV_PREFIX.len()
+            || TOOL_VARS.contains(&k)
+            || k.starts_with(TOOL_PREFIX)
+        {
+            continue;
+        }
+        match v.into_string() {
+            Ok(v) => found.push((k.to_owned(), v)),
+            Err(_) => bail!("environment variable {k}: its value is not UTF-8"),
+        }
+    }
+    Ok(found)
 }
 
 /// Sets each override's key in `table` (the config file's); the names applied, in

@@ -106,7 +106,7 @@ fn key_of_error(text: &str) -> Option<String> {
 impl Config {
     /// Reads `path` (if any) and applies the environment's overrides.
     pub fn load(path: Option<&Path>) -> Result<Config> {
-        Self::load_with_env(path, &env::overrides(std::env::vars()))
+        Self::load_with_env(path, &env::overrides(std::env::vars_os())?)
     }
 
     pub fn load_with_env(path: Option<&Path>, env: &[(String, String)]) -> Result<Config> {

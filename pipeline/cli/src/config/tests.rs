@@ -89,10 +89,31 @@ fn the_projects_own_tool_variables_are_not_overrides() {
         ("DEFERLOG", "x"),
         ("PATH", "/bin"),
     ]
-    .map(|(k, v)| (k.to_owned(), v.to_owned()));
+    .map(|(k, v)| (k.into(), v.into()));
     assert_eq!(
-        env::overrides(vars.into_iter()),
+        env::overrides(vars.into_iter()).expect("all UTF-8"),
         [("DEFERLOG_TIMEZONE".to_owned(), "UTC".to_owned())]
+    );
+}
+
+#[test]
+fn another_programs_variable_that_is_not_utf8_is_not_read_and_one_of_ours_is_named() {
+    use std::os::unix::ffi::OsStringExt;
+    let latin1 = || std::ffi::OsString::from_vec(b"caf\xe9".to_vec());
+    let vars = [
+        ("LESSCHARSET".into(), latin1()),
+        (std::ffi::OsString::from_vec(b"N\xe9".to_vec()), "x".into()),
+        ("DEFERLOG_TIMEZONE".into(), "UTC".into()),
+    ];
+    assert_eq!(
+        env::overrides(vars.into_iter()).expect("only others' variables are not UTF-8"),
+        [("DEFERLOG_TIMEZONE".to_owned(), "UTC".to_owned())]
+    );
+    let vars = [("DEFERLOG_TENANT".into(), latin1())];
+    let err = env::overrides(vars.into_iter()).expect_err("ours is not UTF-8");
+    assert_eq!(
+        err.to_string(),
+        "environment variable DEFERLOG_TENANT: its value is not UTF-8"
     );
 }
 
