@@ -320,6 +320,7 @@ mod tests {
                 instance: "test".into(),
                 top_k: 10,
                 tenant_series_budget: 1000,
+                hour_pairs_top_k: 1000,
                 state_dir: None,
             })
             .expect("exporter"),

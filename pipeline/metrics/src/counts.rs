@@ -217,6 +217,8 @@ impl Counts {
         const O: &str = "other";
         let full = self.series.len() >= limit;
         let mut k = String::with_capacity(96);
+        // Whether this row went (in any family) into an `other` series.
+        let mut folded = false;
         let mut count = |c: &mut Counts, family: Family, values: &[&str]| {
             k.clear();
             push_key(&mut k, family, values);
@@ -243,7 +245,7 @@ impl Counts {
                     Family::Deferrals => fold(&mut k, &[O, O, O, last]),
                     _ => fold(&mut k, &[O, O, O]),
                 }
-                c.add(&key(Family::StateFolded, &[]), r.events);
+                folded = true;
             }
             c.add(&k, r.events);
         };
@@ -260,6 +262,10 @@ impl Counts {
             }
         }
         count(self, Family::Events, &[r.mta]);
+        // Events, not series: a deferral folds its attempt and its cause.
+        if folded {
+            self.add(&key(Family::StateFolded, &[]), r.events);
+        }
     }
 
     /// For each series, how much `self` is above `base` (0 where it is not: series
@@ -326,6 +332,11 @@ mod tests {
         assert_eq!(c.get(&other), 4);
         assert_eq!(c.get(&key(Family::StateFolded, &[])), 4);
         assert_eq!(c.total(Family::Attempts), 6);
+        // A folded deferral is one event folded, though its attempt and its cause
+        // both went to `other` series.
+        c.add_delivery(&row("mx3", "deferred", "rate_limit", 5), 2);
+        assert_eq!(c.get(&key(Family::StateFolded, &[])), 9);
+        assert_eq!(c.total(Family::Deferrals), 5);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use crate::counts::{Counts, Family, split};
 use crate::error::MetricsError;
-use crate::fold::{Rendered, render};
+use crate::fold::{OTHER, Rendered, render};
 use crate::ledger::Ledger;
 use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -27,6 +27,8 @@ pub struct ExporterConfig {
     pub top_k: usize,
     /// Delivery series per tenant.
     pub tenant_series_budget: usize,
+    /// Sending IP × MX group pairs of the last final hour with their own hour gauges.
+    pub hour_pairs_top_k: usize,
     /// Where the ledger is stored; `None` keeps it in memory only (tests, replay).
     pub state_dir: Option<PathBuf>,
 }
@@ -103,6 +105,42 @@ fn shown<'a>(label: &str, value: &'a str) -> &'a str {
     } else {
         value
     }
+}
+
+/// The `k` pairs with the most attempts (then deferrals, then by name, so that a tie
+/// does not flap between hours), and the others summed into one `other` row; with
+/// how many pairs went into it.
+fn top_pairs(rows: &[HourRow], k: usize) -> (Vec<HourRow>, usize) {
+    if rows.len() <= k {
+        return (rows.to_vec(), 0);
+    }
+    let mut sorted: Vec<&HourRow> = rows.iter().collect();
+    sorted.sort_by(|a, b| {
+        (b.attempts, b.deferred)
+            .cmp(&(a.attempts, a.deferred))
+            .then_with(|| (&a.source_ip, &a.mx_group).cmp(&(&b.source_ip, &b.mx_group)))
+    });
+    let mut other = HourRow {
+        source_ip: OTHER.to_owned(),
+        mx_group: OTHER.to_owned(),
+        attempts: 0,
+        deferred: 0,
+        expired: 0,
+        deferral_ratio: 0.0,
+    };
+    for r in &sorted[k..] {
+        other.attempts += r.attempts;
+        other.deferred += r.deferred;
+        other.expired += r.expired;
+    }
+    // As hourly_gauges.sql computes it.
+    if other.attempts > 0 {
+        other.deferral_ratio = other.deferred as f64 / other.attempts as f64;
+    }
+    let folded = sorted.len() - k;
+    let mut kept: Vec<HourRow> = sorted[..k].iter().map(|r| (*r).clone()).collect();
+    kept.push(other);
+    (kept, folded)
 }
 
 /// A file name for an instance name.
@@ -264,12 +302,21 @@ impl Exporter {
         }
     }
 
-    /// The last final hour's rows replace the previous hour's.
+    /// The last final hour's rows replace the previous hour's. The busiest
+    /// `hour_pairs_top_k` pairs get their own gauges and the rest are summed under
+    /// `source_ip`, `mx_group` "other": rows come from the input (a B2B fleet meets
+    /// thousands of MX groups an hour), and four gauges a pair, renewed every hour,
+    /// would otherwise be as unbounded as the input.
     pub fn set_last_hour(&self, hour_start_s: f64, rows: &[HourRow]) {
         let g = &self.gauges;
         self.clear_last_hour();
         g.hour_start.with_label_values::<&str>(&[]).set(hour_start_s);
-        for r in rows {
+        let (rows, folded) = top_pairs(rows, self.cfg.hour_pairs_top_k);
+        self.gauges
+            .folded
+            .with_label_values(&["hour_pairs_top_k"])
+            .set(folded as i64);
+        for r in &rows {
             let l = [shown("source_ip", &r.source_ip), r.mx_group.as_str()];
             g.hour_attempts.with_label_values(&l).set(r.attempts);
             g.hour_deferrals.with_label_values(&l).set(r.deferred);
@@ -286,6 +333,7 @@ impl Exporter {
         g.hour_expiries.reset();
         g.hour_ratio.reset();
         g.hour_start.reset();
+        g.folded.with_label_values(&["hour_pairs_top_k"]).set(0);
     }
 
     /// `/readyz` answers 200 once this is set (input open: `replay`).
@@ -349,7 +397,9 @@ impl Gauges {
                 IntGaugeVec::new(
                     Opts::new(
                         "deferlog_folded_series",
-                        "Label sets exported under an `other` series: MX hosts past the top K of their group, delivery series past their tenant's budget.",
+                        "Label sets exported under an `other` series: MX hosts past the top K of their group, delivery \
+                         series past their tenant's budget, last-hour pairs past hour_pairs_top_k. A partition past \
+                         scope_series_limit folds before any of these: see deferlog_state_folded_events_total.",
                     ),
                     &["reason"],
                 )?,
@@ -516,6 +566,7 @@ mod tests {
             instance: "host:9898".into(),
             top_k: 10,
             tenant_series_budget: 1000,
+            hour_pairs_top_k: 1000,
             state_dir: Some(dir.to_path_buf()),
         }
     }
@@ -701,5 +752,58 @@ mod tests {
             Some(0.5)
         );
         assert_eq!(sample(&text, "deferlog_hour_start_timestamp_seconds"), Some(7200.0));
+    }
+
+    #[test]
+    fn past_hour_pairs_top_k_the_quietest_pairs_are_one_other_row() {
+        let e = Exporter::new(ExporterConfig {
+            state_dir: None,
+            hour_pairs_top_k: 2,
+            ..cfg(Path::new("/nonexistent"))
+        })
+        .expect("exporter");
+        let row = |ip: &str, group: &str, attempts: i64, deferred: i64| HourRow {
+            source_ip: ip.into(),
+            mx_group: group.into(),
+            attempts,
+            deferred,
+            expired: 1,
+            deferral_ratio: deferred as f64 / attempts as f64,
+        };
+        let rows = [
+            row("192.0.2.1", "google", 100, 10),
+            row("192.0.2.1", "yahoo", 5, 4),
+            row("192.0.2.2", "google", 40, 0),
+            row("192.0.2.2", "yahoo", 40, 20),
+            row("192.0.2.3", "example.com", 15, 0),
+        ];
+        e.set_last_hour(3600.0, &rows);
+        let text = e.render().expect("render");
+        let pairs = text.lines().filter(|l| l.starts_with("deferlog_hour_attempts{")).count();
+        assert_eq!(pairs, 3, "two pairs and other:\n{text}");
+        let at = |name: &str, ip: &str, group: &str| {
+            sample(&text, &format!(r#"{name}{{mx_group="{group}",source_ip="{ip}"}}"#))
+        };
+        assert_eq!(at("deferlog_hour_attempts", "192.0.2.1", "google"), Some(100.0));
+        // A tie on attempts goes to the pair with more deferrals.
+        assert_eq!(at("deferlog_hour_deferrals", "192.0.2.2", "yahoo"), Some(20.0));
+        assert_eq!(at("deferlog_hour_attempts", "192.0.2.2", "google"), None);
+        assert_eq!(at("deferlog_hour_attempts", "other", "other"), Some(60.0));
+        assert_eq!(at("deferlog_hour_deferrals", "other", "other"), Some(4.0));
+        assert_eq!(at("deferlog_hour_expiries", "other", "other"), Some(3.0));
+        let ratio = at("deferlog_hour_deferral_ratio", "other", "other").expect("ratio");
+        assert!((ratio - 4.0 / 60.0).abs() < 1e-12, "{ratio}");
+        assert_eq!(
+            sample(&text, r#"deferlog_folded_series{reason="hour_pairs_top_k"}"#),
+            Some(3.0)
+        );
+        // An hour within the limit has no `other` row.
+        e.set_last_hour(7200.0, &rows[..2]);
+        let text = e.render().expect("render");
+        assert!(!text.contains(r#"source_ip="other""#), "{text}");
+        assert_eq!(
+            sample(&text, r#"deferlog_folded_series{reason="hour_pairs_top_k"}"#),
+            Some(0.0)
+        );
     }
 }

@@ -109,6 +109,7 @@ mod tests {
                 instance: "t".into(),
                 top_k: 10,
                 tenant_series_budget: 10,
+                hour_pairs_top_k: 10,
                 state_dir: None,
             })
             .expect("exporter"),

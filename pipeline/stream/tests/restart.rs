@@ -145,6 +145,7 @@ fn exporter(out: &Path) -> Arc<Exporter> {
             instance: "test:9898".into(),
             top_k: 10,
             tenant_series_budget: 100_000,
+            hour_pairs_top_k: 1000,
             state_dir: Some(out.join("_state/metrics")),
         })
         .expect("exporter"),

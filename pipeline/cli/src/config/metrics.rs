@@ -26,6 +26,7 @@ impl Config {
         for (name, v) in [
             ("metrics.mx_host_top_k", m.mx_host_top_k),
             ("metrics.tenant_series_budget", m.tenant_series_budget),
+            ("metrics.hour_pairs_top_k", m.hour_pairs_top_k),
             ("metrics.scope_series_limit", m.scope_series_limit),
         ] {
             if v == 0 {
@@ -49,6 +50,7 @@ impl Config {
                 instance,
                 top_k: m.mx_host_top_k,
                 tenant_series_budget: m.tenant_series_budget,
+                hour_pairs_top_k: m.hour_pairs_top_k,
                 state_dir,
             },
         })

@@ -68,6 +68,10 @@ pub struct MetricsSettings {
     /// past it, new pairs count in the tenant's `other` series.
     #[serde(default = "default_tenant_series_budget")]
     pub tenant_series_budget: usize,
+    /// Sending IP × MX group pairs of the last final hour with their own
+    /// `deferlog_hour_*` gauges, busiest first; the rest are summed under `other`.
+    #[serde(default = "default_hour_pairs_top_k")]
+    pub hour_pairs_top_k: usize,
     /// Delivery label sets one partition keeps in its checkpoint before folding new
     /// ones into `other` series (bounds state whatever the input; `Counts::add_delivery`).
     #[serde(default = "default_scope_series_limit")]
@@ -83,6 +87,9 @@ fn default_top_k() -> usize {
 fn default_tenant_series_budget() -> usize {
     5000
 }
+fn default_hour_pairs_top_k() -> usize {
+    1000
+}
 fn default_scope_series_limit() -> usize {
     20_000
 }
@@ -94,6 +101,7 @@ impl Default for MetricsSettings {
             instance: None,
             mx_host_top_k: default_top_k(),
             tenant_series_budget: default_tenant_series_budget(),
+            hour_pairs_top_k: default_hour_pairs_top_k(),
             scope_series_limit: default_scope_series_limit(),
         }
     }
