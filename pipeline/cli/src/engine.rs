@@ -49,6 +49,11 @@ pub trait LineSource {
     fn cut(&self) -> bool {
         false
     }
+    /// Lines of the input before the first one it gives (a log continued where an
+    /// earlier replay stopped): origins number lines in the whole input.
+    fn lines_before(&self) -> u64 {
+        0
+    }
 }
 
 impl LineSource for Input {
@@ -63,6 +68,10 @@ impl LineSource for Input {
 
     fn cut(&self) -> bool {
         Input::cut(self)
+    }
+
+    fn lines_before(&self) -> u64 {
+        self.lines_before
     }
 }
 
@@ -121,6 +130,8 @@ pub type HourSpan = (i64, i64);
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct InputCounts {
     pub lines: u64,
+    /// Bytes of the lines read (decompressed).
+    pub bytes: u64,
     pub events: u64,
     /// Lines not read as records (`Stats::unread_lines`).
     pub unread: u64,
@@ -228,6 +239,7 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
                 for (name, c) in inputs {
                     let total = by_input.entry(name.to_string()).or_default();
                     total.lines += c.lines;
+                    total.bytes += c.bytes;
                     total.events += c.events;
                     total.unread += c.unread;
                 }
@@ -446,7 +458,7 @@ fn read_all(
     for mut src in sources {
         let file: Arc<str> = src.name().into();
         let mut pending: Vec<Chunk> = to_workers.iter().map(|_| fresh(&file)).collect();
-        let mut line = 0u64;
+        let mut line = src.lines_before();
         while let Some(raw) = src.next_line()? {
             line += 1;
             let w = worker_of(raw, to_workers.len());
@@ -517,6 +529,7 @@ fn parse_chunks(
         };
         let counts = &mut by_input[i].1;
         counts.lines += chunk.lines.len() as u64;
+        counts.bytes += chunk.data.len() as u64;
         counts.events += norm.stats_ref().events - events_before;
         counts.unread += norm.stats_ref().unread_lines() - unread_before;
         let _ = recycle.send(chunk);

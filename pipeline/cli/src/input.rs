@@ -55,8 +55,10 @@ pub struct Input {
     cut: bool,
     /// The rest of a cut line is being read past.
     skipping: bool,
-    /// Lines handed out so far (for errors).
+    /// Lines handed out so far, counting those skipped (for errors).
     lines: u64,
+    /// Lines skipped at the start ([`open_from`]).
+    pub lines_before: u64,
     compression: Option<Compression>,
 }
 
@@ -79,6 +81,7 @@ impl Input {
             cut: false,
             skipping: false,
             lines: 0,
+            lines_before: 0,
             compression: None,
         }
     }
@@ -105,6 +108,27 @@ impl Input {
             None => format!("reading {at}: {e}"),
         };
         io::Error::new(e.kind(), msg)
+    }
+
+    /// Reads past the lines before `to` (a compressed input's content cannot be
+    /// sought): an error if they end elsewhere, or the input before.
+    fn skip(&mut self, to: Position) -> Result<()> {
+        let mut bytes = 0u64;
+        while bytes < to.bytes {
+            match self.next_line()? {
+                Some(line) => bytes += line.len() as u64,
+                None => break,
+            }
+        }
+        if bytes != to.bytes {
+            anyhow::bail!(
+                "{}: its content has no line end at byte {} to read on from (it ends or a line crosses it)",
+                self.name,
+                to.bytes
+            );
+        }
+        (self.lines, self.lines_before) = (to.lines, to.lines);
+        Ok(())
     }
 
     /// The next line with its `\n` (the last line of the input may lack one).
@@ -164,12 +188,43 @@ impl Input {
     }
 }
 
-/// Opens `path` (or stdin for `-`), transparently decompressing gzip.
+/// Where to begin reading an input: past its first `bytes` (decompressed), which
+/// hold `lines` lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Position {
+    pub bytes: u64,
+    pub lines: u64,
+}
+
+/// Opens `path` (or stdin for `-`), transparently decompressing.
 pub fn open(path: &str, counter: &ByteCounter) -> Result<Input> {
+    open_from(path, counter, Position::default())
+}
+
+/// Opens `path` to read from `from` on: a plain file seeks there, a compressed one
+/// reads past it. `from` must be a line end of its content.
+pub fn open_from(path: &str, counter: &ByteCounter, from: Position) -> Result<Input> {
     let raw: Box<dyn Read + Send> = if path == "-" {
         Box::new(io::stdin())
     } else {
-        Box::new(File::open(path).with_context(|| format!("opening input {path}"))?)
+        let mut f = File::open(path).with_context(|| format!("opening input {path}"))?;
+        if from.bytes > 0 && plain(&mut f).with_context(|| format!("reading input {path}"))? {
+            use std::io::{Seek, SeekFrom};
+            f.seek(SeekFrom::Start(from.bytes))
+                .with_context(|| format!("reading input {path}"))?;
+            counter.0.fetch_add(from.bytes, Ordering::Relaxed);
+            let buffered = BufReader::with_capacity(
+                64 * 1024,
+                Counting {
+                    inner: f,
+                    counter: counter.clone(),
+                },
+            );
+            let mut input = Input::new(name_of(path).to_owned(), Box::new(buffered));
+            (input.lines, input.lines_before) = (from.lines, from.lines);
+            return Ok(input);
+        }
+        Box::new(f)
     };
     // Small next to `BUF`: `Input`'s reads are larger than it, so they bypass it and
     // land in `Input`'s buffer without a second copy; it only serves the gzip sniff
@@ -198,7 +253,32 @@ pub fn open(path: &str, counter: &ByteCounter) -> Result<Input> {
     };
     let mut input = Input::new(name_of(path).to_owned(), reader);
     input.compression = compression;
+    if from.bytes > 0 {
+        input.skip(from)?;
+    }
     Ok(input)
+}
+
+/// Whether `path` is a regular file whose content is as stored.
+pub fn is_plain_file(path: &str) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
+        && File::open(path).and_then(|mut f| plain(&mut f)).unwrap_or(false)
+}
+
+/// Whether a file's content is as stored (no compression its first bytes name); the
+/// file is read from its start again after.
+fn plain(f: &mut File) -> io::Result<bool> {
+    use std::io::{Seek, SeekFrom};
+    let mut head = [0u8; 6];
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    f.seek(SeekFrom::Start(0))?;
+    Ok(Compression::of(&head[..n]).is_none())
 }
 
 /// What an input's first bytes say it is compressed with.

@@ -12,18 +12,29 @@
 //! run records nothing (its files are removed too). Only regular files are known:
 //! stdin, pipes and devices cannot be read twice to check.
 //!
+//! A plain file is also recorded with how far it was read (bytes, lines, and its last
+//! lines' hash): a live log replayed again once it has grown, or its rotated copy,
+//! continues after that line instead of being refused, and one unchanged since is
+//! passed over. Only when every earlier replay of a file beginning so recorded that:
+//! one that read a compressed copy whole did not, and continuing after a shorter read
+//! would count its lines twice.
+//!
 //! Owns only those manifest files; it never reads or writes the archive's data.
 
-use crate::engine::remove_with_empty_dirs;
-use crate::input::{self, ByteCounter};
+use crate::engine::{InputCounts, remove_with_empty_dirs};
+use crate::input::{self, ByteCounter, Position};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use siphasher::sip128::{Hasher128, SipHasher13};
+use std::collections::HashMap;
 use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 
 /// How much of an input names it: a few hundred log lines.
 const PREFIX: u64 = 64 * 1024;
+
+/// How much of a file's last lines read names where it was read to.
+const TAIL: u64 = 64 * 1024;
 
 /// Shorter inputs, and inputs of one line, are not known at all: a PowerMTA file of a
 /// quiet hour (its header alone, however long) is the same as the next one, and
@@ -44,6 +55,21 @@ struct Fingerprint {
 struct Entry {
     input: String,
     fingerprint: Fingerprint,
+    /// How far it was read: plain files only (absent before 2026-12-07).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    read: Option<ReadTo>,
+}
+
+/// How far a replay read a plain file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadTo {
+    /// Bytes read, and the lines in them.
+    bytes: u64,
+    lines: u64,
+    /// The whole lines just before `bytes` (at most [`TAIL`] bytes of them): a file
+    /// continues what was read only if it holds the same there.
+    tail: Fingerprint,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -60,6 +86,7 @@ struct Manifest {
 /// One input an earlier replay took.
 struct Taken {
     fingerprint: Fingerprint,
+    read: Option<ReadTo>,
     run: String,
     /// Its name then.
     input: String,
@@ -155,6 +182,7 @@ fn known(out: &Path) -> Result<Vec<Taken>> {
             serde_json::from_str(&text).with_context(|| format!("{}: not a replay manifest", p.display()))?;
         out.extend(m.inputs.into_iter().map(|i| Taken {
             fingerprint: i.fingerprint,
+            read: i.read,
             run: m.run.clone(),
             input: i.input,
             format: m.format.clone(),
@@ -172,19 +200,33 @@ pub struct Pending {
     manifest: Manifest,
     /// The archive: directories made for the record up to it go with an unused one.
     out: PathBuf,
+    /// Inputs that continue what earlier replays read: where to read them from.
+    pub resume: HashMap<String, Position>,
+    /// Inputs earlier replays read to their end as they are now: not to be read.
+    pub unchanged: Vec<String>,
+    /// What the user is told of those two.
+    pub notes: Vec<String>,
 }
 
 impl Pending {
-    /// The run succeeded: the inputs in which it found events are recorded, not the
-    /// others (read with a wrong `--format`, say: they must be welcome again). On an
-    /// error the manifest is left beside where it belongs, under the `.tmp` name the
-    /// error gives.
-    pub fn commit(mut self, found_events_in: impl Fn(&str) -> bool) -> Result<()> {
+    /// The run succeeded, having read `read(input)` of each input: those in which it
+    /// found events are recorded, and those it continued, not the others (read with a
+    /// wrong `--format`, say: they must be welcome again); plain files with how far.
+    /// On an error the manifest is left beside where it belongs, under the `.tmp`
+    /// name the error gives.
+    pub fn commit(mut self, read: impl Fn(&str) -> InputCounts) -> Result<()> {
         let Some(tmp) = self.tmp.take() else {
             return Ok(());
         };
-        let all = self.manifest.inputs.len();
-        self.manifest.inputs.retain(|e| found_events_in(&e.input));
+        let resume = std::mem::take(&mut self.resume);
+        self.manifest.inputs.retain_mut(|e| {
+            let counts = read(&e.input);
+            let from = resume.get(&e.input);
+            let lines = from.map_or(0, |f| f.lines) + counts.lines;
+            let bytes = from.map_or(0, |f| f.bytes) + counts.bytes;
+            e.read = tail_of(&e.input, bytes).map(|tail| ReadTo { bytes, lines, tail });
+            counts.events > 0 || from.is_some()
+        });
         if self.manifest.inputs.is_empty() {
             remove_with_empty_dirs(&tmp, &self.out);
             return Ok(());
@@ -193,21 +235,87 @@ impl Pending {
             std::fs::rename(from, &self.path)
                 .with_context(|| format!("renaming {} to {}", from.display(), self.path.display()))
         };
-        // The fewer inputs go to a file of their own, and the whole record goes only
-        // once they are in place. A subset that cannot be written leaves the whole
-        // record: refusing an input later (there is --again) is better than counting
-        // one twice.
-        if self.manifest.inputs.len() < all {
-            let subset = self.path.with_extension("json.subset.tmp");
-            if write_synced(&subset, &self.manifest).is_ok() {
-                rename(&subset)?;
-                let _ = std::fs::remove_file(&tmp);
-                return Ok(());
-            }
-            let _ = std::fs::remove_file(&subset);
+        // The record as it now is goes to a file of its own, and the whole one
+        // written before the run goes only once it is in place. If it cannot be
+        // written, the one before the run stays: refusing an input later (there is
+        // --again) is better than counting one twice.
+        let last = self.path.with_extension("json.subset.tmp");
+        if write_synced(&last, &self.manifest).is_ok() {
+            rename(&last)?;
+            let _ = std::fs::remove_file(&tmp);
+            return Ok(());
         }
+        let _ = std::fs::remove_file(&last);
         rename(&tmp)
     }
+}
+
+/// The fingerprint of the whole lines just before byte `end` of `path`, if a plain
+/// file holding them (a compressed one cannot be sought in, nor grows).
+fn tail_of(path: &str, end: u64) -> Option<Fingerprint> {
+    use std::io::{Read, Seek, SeekFrom};
+    if end == 0 || path == "-" || !input::is_plain_file(path) {
+        return None;
+    }
+    let from = end.saturating_sub(TAIL);
+    let mut f = std::fs::File::open(path).ok()?;
+    f.seek(SeekFrom::Start(from)).ok()?;
+    let mut buf = vec![0; usize::try_from(end - from).ok()?];
+    f.read_exact(&mut buf).ok()?;
+    // Whole lines: from the first line start in the window.
+    let start = if from == 0 {
+        0
+    } else {
+        memchr::memchr(b'\n', &buf[..buf.len() - 1])? + 1
+    };
+    let tail = &buf[start..];
+    let mut h = SipHasher13::new_with_keys(0, 0);
+    h.write(tail);
+    Some(Fingerprint {
+        hash: format!("{:032x}", h.finish128().as_u128()),
+        bytes: tail.len() as u64,
+    })
+}
+
+/// What an input that begins as recorded ones did is to them.
+enum Continues<'a> {
+    /// It holds more after what `.0` read: read it from `.1`.
+    After(&'a Taken, Position),
+    /// `.0` read it to its end as it is now.
+    Unchanged(&'a Taken),
+}
+
+/// Whether `path` continues what the furthest of `taken` (every earlier replay of an
+/// input that began as it does) read of it; `None` if it may not (one of them did
+/// not record how far, or it differs there).
+fn continuation<'a>(path: &str, taken: &[&'a Taken]) -> Option<Continues<'a>> {
+    let reads: Option<Vec<(&Taken, &ReadTo)>> = taken.iter().map(|t| t.read.as_ref().map(|r| (*t, r))).collect();
+    let (t, r) = reads?.into_iter().max_by_key(|(_, r)| r.bytes)?;
+    let start = Position {
+        bytes: r.bytes.checked_sub(r.tail.bytes)?,
+        lines: 0,
+    };
+    let mut input = input::open_from(path, &ByteCounter::default(), start).ok()?;
+    let mut h = SipHasher13::new_with_keys(0, 0);
+    let mut bytes = 0;
+    while bytes < r.tail.bytes {
+        let line = input.next_line().ok()??;
+        h.write(line);
+        bytes += line.len() as u64;
+    }
+    if bytes != r.tail.bytes || format!("{:032x}", h.finish128().as_u128()) != r.tail.hash {
+        return None;
+    }
+    Some(match input.next_line().ok()? {
+        Some(_) => Continues::After(
+            t,
+            Position {
+                bytes: r.bytes,
+                lines: r.lines,
+            },
+        ),
+        None => Continues::Unchanged(t),
+    })
 }
 
 /// Writes `m` to `path` and syncs it: a crash must not leave an empty record, named
@@ -242,12 +350,34 @@ pub fn check(out: &Path, run: &str, inputs: &[String], format: &str, again: bool
             prefixes.push((p, prefix));
         }
     }
+    let (mut resume, mut unchanged, mut notes) = (HashMap::new(), Vec::new(), Vec::new());
     if !again {
         let known = known(out)?;
         let mut refused = Vec::new();
         let mut other_format = false;
         for (i, (p, prefix)) in prefixes.iter().enumerate() {
-            if let Some(t) = known.iter().find(|t| prefix.begins_as(&t.fingerprint)) {
+            let taken: Vec<&Taken> = known.iter().filter(|t| prefix.begins_as(&t.fingerprint)).collect();
+            match continuation(p, &taken) {
+                Some(Continues::After(t, from)) => {
+                    notes.push(format!(
+                        "{p}: continuing after line {}, where replay {} stopped reading {}",
+                        from.lines, t.run, t.input
+                    ));
+                    resume.insert((*p).clone(), from);
+                    continue;
+                }
+                Some(Continues::Unchanged(t)) => {
+                    let lines = t.read.as_ref().map_or(0, |r| r.lines);
+                    notes.push(format!(
+                        "{p}: nothing new: replay {} read {} to line {lines}, where it still ends",
+                        t.run, t.input
+                    ));
+                    unchanged.push((*p).clone());
+                    continue;
+                }
+                None => {}
+            }
+            if let Some(t) = taken.first() {
                 let mut why = format!("{p} begins as {} did, which replay {} added", t.input, t.run);
                 // A log of several MTAs may have been read for one of them before.
                 if let Some(then) = t.format.as_deref().filter(|f| *f != format) {
@@ -288,6 +418,7 @@ pub fn check(out: &Path, run: &str, inputs: &[String], format: &str, again: bool
                 prefix.fingerprint().map(|fingerprint| Entry {
                     input: (*p).clone(),
                     fingerprint,
+                    read: None,
                 })
             })
             .collect(),
@@ -298,6 +429,9 @@ pub fn check(out: &Path, run: &str, inputs: &[String], format: &str, again: bool
             path,
             manifest: m,
             out: out.to_path_buf(),
+            resume,
+            unchanged,
+            notes,
         });
     }
     std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
@@ -308,6 +442,9 @@ pub fn check(out: &Path, run: &str, inputs: &[String], format: &str, again: bool
         path,
         manifest: m,
         out: out.to_path_buf(),
+        resume,
+        unchanged,
+        notes,
     })
 }
 
@@ -322,6 +459,27 @@ mod tests {
 
     fn name(p: &Path) -> String {
         p.to_str().expect("utf-8").to_owned()
+    }
+
+    /// A run that read all of `input` and found events in it.
+    fn read_all(input: &str) -> InputCounts {
+        let text = std::fs::read(input).expect("read");
+        InputCounts {
+            lines: text.iter().filter(|b| **b == b'\n').count() as u64,
+            bytes: text.len() as u64,
+            events: 1,
+            unread: 0,
+        }
+    }
+
+    /// A run that found events in an input, recording no more of it (as for a
+    /// compressed input, or a record from before continuing): what begins as it
+    /// is refused.
+    fn events_only(_: &str) -> InputCounts {
+        InputCounts {
+            events: 1,
+            ..InputCounts::default()
+        }
     }
 
     const LINE: &str = "Nov  8 10:00:00 mta postfix/smtp[1]: ABC: to=<a@b.c>, status=sent\n";
@@ -392,14 +550,14 @@ mod tests {
         // Nothing recorded while the run goes, nor after one that found no events.
         let pending = check(&out, "run-0", &[name(&a)], "auto", false).expect("nothing recorded yet");
         assert!(known(&out).expect("known").is_empty());
-        pending.commit(|_| false).expect("commit");
+        pending.commit(|_| InputCounts::default()).expect("commit");
         assert!(known(&out).expect("known").is_empty());
         // A failed run (dropped, never committed) records nothing either.
         drop(check(&out, "run-f", &[name(&a)], "auto", false).expect("check"));
         assert!(known(&out).expect("known").is_empty());
         check(&out, "run-1", &[name(&a)], "auto", false)
             .expect("check")
-            .commit(|_| true)
+            .commit(events_only)
             .expect("commit");
         let e = format!(
             "{:#}",
@@ -412,11 +570,11 @@ mod tests {
         assert!(!e.contains("b.log"), "{e}");
         check(&out, "run-3", &[name(&copy)], "auto", true)
             .expect("again")
-            .commit(|_| true)
+            .commit(events_only)
             .expect("commit");
         check(&out, "run-4", &[name(&b)], "auto", false)
             .expect("another log")
-            .commit(|_| true)
+            .commit(events_only)
             .expect("commit");
         // Of a run's inputs, only those that gave events are recorded.
         let (c, e) = (d.path().join("c.log"), d.path().join("e.log"));
@@ -425,7 +583,13 @@ mod tests {
         let (cn, en) = (name(&c), name(&e));
         check(&out, "run-6", &[cn.clone(), en.clone()], "auto", false)
             .expect("new logs")
-            .commit(|input| input == cn)
+            .commit(|input| {
+                if input == cn {
+                    events_only(input)
+                } else {
+                    InputCounts::default()
+                }
+            })
             .expect("commit");
         let same = format!(
             "{:#}",
@@ -456,5 +620,84 @@ mod tests {
             .unwrap_err()
         );
         assert!(e.contains("copy.log begins as") && e.contains("a.log does"), "{e}");
+    }
+
+    #[test]
+    fn a_plain_log_that_grew_continues_where_it_was_read_to_and_one_unchanged_is_passed_over() {
+        let d = tempfile::tempdir().expect("tmp");
+        let out = d.path().join("archive");
+        let log = d.path().join("mail.log");
+        let n = name(&log);
+        // Longer than TAIL, so that the tail is a window of it.
+        write(&log, &LINE.repeat(1200));
+        let first = check(&out, "run-1", std::slice::from_ref(&n), "auto", false).expect("new");
+        assert!(first.resume.is_empty() && first.unchanged.is_empty());
+        first.commit(read_all).expect("commit");
+        let grown = format!("{}{}", LINE.repeat(1200), LINE.replace("ABC", "DEF").repeat(10));
+        write(&log, &grown);
+        let second = check(&out, "run-2", std::slice::from_ref(&n), "auto", false).expect("grown");
+        let at = Position {
+            bytes: (1200 * LINE.len()) as u64,
+            lines: 1200,
+        };
+        assert_eq!(second.resume.get(&n), Some(&at));
+        assert!(
+            second.notes[0].contains("continuing after line 1200, where replay run-1"),
+            "{:?}",
+            second.notes
+        );
+        second
+            .commit(|_| InputCounts {
+                lines: 10,
+                bytes: (10 * LINE.len()) as u64,
+                events: 1,
+                unread: 0,
+            })
+            .expect("commit");
+        // Read to its end: passed over, plain or gzipped (rotated).
+        let third = check(&out, "run-3", std::slice::from_ref(&n), "auto", false).expect("unchanged");
+        assert_eq!(third.unchanged, [n.as_str()]);
+        assert!(third.notes[0].contains("nothing new: replay run-2 read") && third.notes[0].contains("to line 1210"));
+        drop(third);
+        let gz = d.path().join("mail.log.1.gz");
+        let mut enc =
+            flate2::write::GzEncoder::new(std::fs::File::create(&gz).expect("gz"), flate2::Compression::fast());
+        enc.write_all(grown.as_bytes()).expect("gz");
+        enc.finish().expect("gz");
+        let rotated = check(&out, "run-4", &[name(&gz)], "auto", false).expect("rotated");
+        assert_eq!(rotated.unchanged, [name(&gz)]);
+        drop(rotated);
+        // Changed within what was read: refused, as any other taken log.
+        write(
+            &log,
+            &format!("{}{}", LINE.repeat(1205), LINE.replace("ABC", "XYZ").repeat(10)),
+        );
+        let e = format!(
+            "{:#}",
+            check(&out, "run-5", std::slice::from_ref(&n), "auto", false).unwrap_err()
+        );
+        assert!(e.contains("begins as") && e.contains("--again"), "{e}");
+        // A log of which a compressed copy was read whole (no record of how far) is
+        // refused too: continuing after the plain file's shorter read would count
+        // the lines between twice.
+        let other = d.path().join("other.log");
+        let other_log = LINE.replace("ABC", "OTH").repeat(100);
+        let other_gz = d.path().join("other.log.1.gz");
+        let mut enc = flate2::write::GzEncoder::new(
+            std::fs::File::create(&other_gz).expect("gz"),
+            flate2::Compression::fast(),
+        );
+        enc.write_all(other_log.as_bytes()).expect("gz");
+        enc.finish().expect("gz");
+        check(&out, "run-6", &[name(&other_gz)], "auto", false)
+            .expect("new")
+            .commit(events_only)
+            .expect("commit");
+        write(&other, &format!("{other_log}{LINE}"));
+        let e = format!(
+            "{:#}",
+            check(&out, "run-7", &[name(&other)], "auto", false).unwrap_err()
+        );
+        assert!(e.contains("other.log begins as"), "{e}");
     }
 }

@@ -779,7 +779,10 @@ mod tests {
         ];
         e.set_last_hour(3600.0, &rows);
         let text = e.render().expect("render");
-        let pairs = text.lines().filter(|l| l.starts_with("deferlog_hour_attempts{")).count();
+        let pairs = text
+            .lines()
+            .filter(|l| l.starts_with("deferlog_hour_attempts{"))
+            .count();
         assert_eq!(pairs, 3, "two pairs and other:\n{text}");
         let at = |name: &str, ip: &str, group: &str| {
             sample(&text, &format!(r#"{name}{{mx_group="{group}",source_ip="{ip}"}}"#))

@@ -59,6 +59,14 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         );
     }
     let pending = deferlog_app::replayed::check(&a.out, &run_id, &inputs, &cfg.format, a.again)?;
+    for note in &pending.notes {
+        say!("deferlog replay: {note}");
+    }
+    let inputs: Vec<String> = inputs.into_iter().filter(|p| !pending.unchanged.contains(p)).collect();
+    if inputs.is_empty() {
+        say!("deferlog replay: nothing new to add to {}", a.out.display());
+        return Ok(());
+    }
     // Without a key of the user's, the archive's own: the recipients of earlier
     // replays (and of `run`) hash the same, so their deferrals meet their next tries
     // and the correlation carried from the last replay finds them. A new archive's is
@@ -78,7 +86,10 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     let counter = ByteCounter::default();
     let sources = inputs
         .iter()
-        .map(|p| input::open(p, &counter).map(|i| Box::new(i) as Box<dyn LineSource>))
+        .map(|p| {
+            let from = pending.resume.get(p).copied().unwrap_or_default();
+            input::open_from(p, &counter, from).map(|i| Box::new(i) as Box<dyn LineSource>)
+        })
         .collect::<Result<Vec<_>>>()?;
     let bar = (!a.quiet && std::io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::new(input::total_bytes(&a.inputs));
@@ -143,7 +154,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    if let Err(e) = pending.commit(|input| summary.found_events_in(input)) {
+    if let Err(e) = pending.commit(|input| summary.by_input.get(input).copied().unwrap_or_default()) {
         say!(
             "deferlog replay: the inputs were added to {}, but could not be recorded as taken ({e:#}); \
              until that file is named into place, replaying them again would count them twice",

@@ -477,6 +477,71 @@ fn logs_replayed_one_run_each_read_as_one_log() {
     }
 }
 
+/// A live log replayed as it grows (cron), then its rotated copy gzipped: each run
+/// adds only what the log gained, and together they give the truth.
+#[test]
+fn a_log_replayed_as_it_grows_adds_only_its_new_lines_and_its_rotated_copy_nothing() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let g = generate(dir.path(), 20_000, 14);
+    let truth = std::fs::read_to_string(&g.truth).expect("truth");
+    let log = std::fs::read(&g.log).expect("log");
+    let cut = |at: usize| log[at..].iter().position(|b| *b == b'\n').expect("newline") + at + 1;
+    let (a, b) = (cut(log.len() / 3), cut(2 * log.len() / 3));
+    let live = dir.path().join("mail.log");
+    let out = dir.path().join("archive");
+    std::fs::write(&live, &log[..a]).expect("write");
+    replay(&g.config, &out, &[&live]);
+    let lines_before = |end: usize| log[..end].iter().filter(|b| **b == b'\n').count();
+    for end in [b, log.len()] {
+        std::fs::write(&live, &log[..end]).expect("grown");
+        let said = replay(&g.config, &out, &[&live]);
+        let from = if end == b { a } else { b };
+        assert!(
+            said.contains(&format!("continuing after line {}", lines_before(from))),
+            "{said}"
+        );
+    }
+    assert_eq!(report_csv(&out, &[]), truth, "the three runs are the whole log once");
+    // Origins number lines in the whole file, across runs: as one replay of it does.
+    let line_numbers = |data: &std::path::Path| {
+        crate::support::run(&[
+            "sql",
+            "--data",
+            data.to_str().expect("utf-8"),
+            "--format",
+            "csv",
+            "SELECT count(*), sum(CAST(split_part(origin, ':', 2) AS BIGINT)) FROM events",
+        ])
+    };
+    let whole = dir.path().join("whole");
+    replay(&g.config, &whole, &[&g.log]);
+    assert_eq!(line_numbers(&out), line_numbers(&whole));
+    // Unchanged, or rotated and compressed: nothing to add, and no error.
+    let said = replay(&g.config, &out, &[&live]);
+    assert!(said.contains("nothing new"), "{said}");
+    let gz = dir.path().join("mail.log.1.gz");
+    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).expect("gz"), flate2::Compression::fast());
+    enc.write_all(&log).expect("gz");
+    enc.finish().expect("gz");
+    let said = replay(&g.config, &out, &[&gz]);
+    assert!(said.contains("nothing new"), "{said}");
+    assert_eq!(report_csv(&out, &[]), truth);
+    // A log rewritten after its first lines is no continuation: refused as before.
+    let mut other = log[..b].to_vec();
+    other.extend_from_slice(&log[a..]);
+    std::fs::write(&live, &other).expect("rewritten");
+    let o = crate::support::deferlog()
+        .args(["replay", "--quiet", "--config"])
+        .arg(&g.config)
+        .arg("--out")
+        .arg(&out)
+        .arg(&live)
+        .output()
+        .expect("replay");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("--again"), "{err}");
+}
+
 /// A log cut mid-hour (logrotate) leaves that hour open: not final until the replay
 /// of the next file, which adds to it, reads past it.
 #[test]
