@@ -76,6 +76,8 @@ pub struct PartitionStatus {
     pub closed_before: i64,
     pub stats: Stats,
     pub counters: Counters,
+    /// Events counted under all-`other` labels: its label sets reached the series limit.
+    pub folded_events: u64,
 }
 
 /// Batch latencies (first event of a batch in, to its rows archived and windowed)
@@ -509,6 +511,9 @@ impl Processor {
                 closed_before: p.windows.closed_before(),
                 stats: p.stats(),
                 counters: p.counters.clone(),
+                folded_events: p
+                    .counts
+                    .get(&deferlog_metrics::key(deferlog_metrics::Family::StateFolded, &[])),
             })
             .collect()
     }

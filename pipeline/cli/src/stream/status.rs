@@ -204,6 +204,20 @@ fn part_text(p: &PartitionStatus, lag: Option<i64>, now: Option<Instant>) -> Str
             p.counters.late_forgotten
         ));
     }
+    // State limits (DESIGN: hitting one is counted and logged).
+    if p.stats.evictions > 0 {
+        s.push_str(&format!(
+            " ({} queue ids dropped from full correlation state, limits.max_queue_ids: their later lines lose \
+             their attempt numbers and expiry attribution)",
+            p.stats.evictions
+        ));
+    }
+    if p.folded_events > 0 {
+        s.push_str(&format!(
+            " ({} events counted under `other` labels in the metrics, metrics.scope_series_limit reached)",
+            p.folded_events
+        ));
+    }
     if p.counters.missing_pieces > 0 {
         s.push_str(&format!(
             " ({} held pieces of open hours missing from staging: their events are not archived)",
@@ -322,6 +336,7 @@ mod tests {
             closed_before: i64::MIN,
             stats: Default::default(),
             counters: Default::default(),
+            folded_events: 0,
         };
         let holding = status(Some(now + Duration::from_millis(39_200)));
         assert_eq!(
@@ -342,6 +357,18 @@ mod tests {
             ..status(None)
         };
         assert_eq!(part_text(&unread, None, None), "mail/3 nothing read yet lag ? open 0h");
+        // A state limit reached is said on every line from then on.
+        let mut full = PartitionStatus {
+            folded_events: 12,
+            ..status(None)
+        };
+        full.stats.evictions = 3;
+        let text = part_text(&full, Some(0), None);
+        assert!(
+            text.contains("(3 queue ids dropped from full correlation state, limits.max_queue_ids")
+                && text.contains("(12 events counted under `other` labels in the metrics, metrics.scope_series_limit"),
+            "{text}"
+        );
     }
 
     #[test]
