@@ -255,6 +255,9 @@ impl Normalizer {
     ) {
         self.stats.lines += 1;
         self.stats.bytes += raw.len() as u64;
+        // A byte-order mark (a file saved by a Windows tool, a shipper that keeps it)
+        // is no part of the line's first field.
+        let raw = raw.strip_prefix(b"\xef\xbb\xbf").unwrap_or(raw);
         if raw.iter().all(u8::is_ascii_whitespace) {
             self.stats.skip(SkipKind::Empty);
             return;

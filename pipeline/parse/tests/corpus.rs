@@ -15,7 +15,7 @@ fn corpus(name: &str) -> Vec<u8> {
     std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("corpus {name}: {e}"))
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Rejects(Vec<(String, Vec<u8>, String)>);
 
 impl RejectSink for Rejects {
@@ -881,6 +881,27 @@ fn powermta_accounting_csv_is_read_by_its_header() {
     assert_eq!(st.skipped(SkipKind::Header), 2);
     assert_eq!(st.skipped(SkipKind::NotAttempt), 1);
     assert_eq!(st.lines, st.accounted_lines());
+}
+
+#[test]
+fn a_byte_order_mark_before_a_files_first_line_is_no_part_of_it() {
+    let mut cfg = config(us("2026-12-31T12:00:00Z"));
+    cfg.default_host = "pmta-1".into();
+    let mut n = Normalizer::new(cfg);
+    // A PowerMTA file saved by a Windows tool: its header must still name the columns.
+    let csv = [
+        "\u{feff}type,timeLogged,orig,rcpt,dlvSourceIp",
+        "d,1178807903,orig@port25.com,user1@domain.com,10.0.0.9",
+    ];
+    let (events, rejects) = normalize(&mut n, "bom.csv", &csv);
+    assert_eq!(events.len(), 1, "{rejects:?}");
+    assert_eq!(events[0].source_ip.as_deref(), Some("10.0.0.9"));
+    assert_eq!(n.stats().skipped(SkipKind::Header), 1);
+    let mut n = normalizer();
+    let line = "\u{feff}Nov  8 10:00:00 mta-out1 postfix/smtp[1]: ABC123: to=<u@gmail.com>, \
+                relay=gmail-smtp-in.l.google.com[142.250.1.27]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)";
+    let (events, rejects) = normalize(&mut n, "bom.log", &[line]);
+    assert_eq!((events.len(), rejects.0.len()), (1, 0), "{rejects:?}");
 }
 
 #[test]
