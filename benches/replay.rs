@@ -52,6 +52,7 @@ fn bench(c: &mut Criterion) {
                     vec![Box::new(src) as Box<dyn LineSource>],
                     EngineOptions {
                         out: out.clone(),
+                        stage: None,
                         run_id: format!("bench{run}"),
                         batch_rows: 65_536,
                         lateness_us: 600_000_000,

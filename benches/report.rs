@@ -29,6 +29,7 @@ fn bench(c: &mut Criterion) {
         vec![Box::new(src) as Box<dyn LineSource>],
         EngineOptions {
             out: out.clone(),
+            stage: None,
             run_id: "bench".into(),
             batch_rows: 65_536,
             lateness_us: 600_000_000,

@@ -75,6 +75,12 @@ impl LineSource for Input {
     }
 }
 
+impl EngineOptions {
+    fn written_to(&self) -> &Path {
+        self.stage.as_deref().unwrap_or(&self.out)
+    }
+}
+
 impl std::fmt::Debug for EngineOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EngineOptions")
@@ -89,6 +95,10 @@ pub type OnTick = Box<dyn FnMut()>;
 
 pub struct EngineOptions {
     pub out: PathBuf,
+    /// Where the run writes its files (a directory laid out as `out`), when not into
+    /// `out` itself: [`publish`] moves them there once the run has succeeded, so that
+    /// readers of the archive never see a run that may yet be taken back.
+    pub stage: Option<PathBuf>,
     pub run_id: String,
     pub batch_rows: usize,
     pub lateness_us: i64,
@@ -189,7 +199,7 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
     let started = Instant::now();
     let workers = opts.workers.max(1);
     let (tx, rx) = sync_channel::<ToWriter>(8 * workers);
-    let (out, run_id) = (opts.out.clone(), opts.run_id.clone());
+    let (out, run_id) = (opts.written_to().to_path_buf(), opts.run_id.clone());
     let writer = std::thread::Builder::new()
         .name("deferlog-writer".into())
         .spawn(move || write_loop(&out, &run_id, workers, rx))
@@ -288,6 +298,33 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
     })
 }
 
+/// Moves a run's files from `stage` to the same places under `out`, durably, and
+/// names them so in `summary`; the stage's directories go as they empty.
+pub fn publish(summary: &mut Summary, stage: &Path, out: &Path) -> Result<()> {
+    let mut dirs = std::collections::BTreeSet::new();
+    let files = summary
+        .event_files
+        .iter_mut()
+        .chain(summary.hourly_file.as_mut())
+        .chain(summary.rejects_file.as_mut());
+    for f in files {
+        let Ok(rel) = f.strip_prefix(stage) else { continue };
+        let to = out.join(rel);
+        let dir = to.parent().unwrap_or(out);
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::rename(&*f, &to).with_context(|| format!("moving {} to {}", f.display(), to.display()))?;
+        remove_with_empty_dirs(f, out);
+        dirs.insert(dir.to_path_buf());
+        *f = to;
+    }
+    for d in dirs {
+        std::fs::File::open(&d)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("syncing {}", d.display()))?;
+    }
+    Ok(())
+}
+
 /// Removes `f`, and the directories between it and `out` that it leaves empty (a
 /// failed run's files, the replay record of one: nothing left behind).
 pub(crate) fn remove_with_empty_dirs(f: &Path, out: &Path) {
@@ -334,7 +371,7 @@ fn finish(
         .map(|b| to_hourly(b, &opts.run_id, 0, true).and_then(|r| final_before_hour(&r, final_before)))
         .collect::<Result<Vec<_>, _>>()?;
     let path = opts
-        .out
+        .written_to()
         .join(HOURLY_DIR)
         .join(deferlog_archive::hourly_file_name(&opts.run_id));
     let own_hours: Vec<i64> = rows

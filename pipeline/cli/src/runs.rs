@@ -10,7 +10,9 @@
 //! same inputs would be welcome again and their rows counted twice. The next replay
 //! takes all of them back (events, dead letters, hourly rows, the record), unless the
 //! carried state names that run: then it had finished but for taking its mark away.
-//! A run that fails takes its files back the same way, by name.
+//! A run that fails takes its files back the same way, by name. A run writes its
+//! files under `_state/replay-staging/RUN` (`run`'s staging is its own) and moves them into the archive once it has read
+//! everything, so readers see a stopped one's only if it stopped while moving them.
 //!
 //! Owns those files, and removes the files of runs that did not finish; it never reads
 //! the archive's data.
@@ -77,6 +79,12 @@ impl Drop for Turn {
         remove_with_empty_dirs(&self.path, &self.out);
         let _ = self.file.unlock();
     }
+}
+
+/// Where replay `run` writes its files until it publishes them into the archive
+/// (`engine::publish`): under `_state`, which readers of the archive pass over.
+pub fn stage_dir(out: &Path, run: &str) -> PathBuf {
+    state_dir(out).join("replay-staging").join(run)
 }
 
 fn running_dir(out: &Path) -> PathBuf {
@@ -148,14 +156,21 @@ impl Running {
 fn undo_run(out: &Path, run: &str) -> usize {
     let mut files = Vec::new();
     let prefixes = run_file_prefixes(run);
+    let stage = stage_dir(out, run);
     for sub in [EVENTS_DIR, REJECTS_DIR, HOURLY_DIR] {
         files_named(&out.join(sub), &prefixes, &mut files);
+        files_named(&stage.join(sub), &prefixes, &mut files);
     }
     files.extend(crate::replayed::record_files(out, run));
     let state_tmp = crate::carried::tmp_path(out, run);
     files.extend(state_tmp.exists().then_some(state_tmp));
     for f in &files {
         remove_with_empty_dirs(f, out);
+    }
+    // Directories its writers made and left empty.
+    let _ = std::fs::remove_dir_all(&stage);
+    if let Some(staging) = stage.parent() {
+        remove_with_empty_dirs(staging, out);
     }
     files.len()
 }
@@ -224,6 +239,9 @@ mod tests {
             "rejects/rejects-R1.parquet.tmp",
             "_state/replayed/R1.json.tmp",
             "_state/replay-correlation.json.R1.tmp",
+            // Written but not yet published into the archive.
+            "_state/replay-staging/R1/events/date=2026-11-08/hour=09/part-R1-00003.parquet",
+            "_state/replay-staging/R1/hourly/hourly-R1.parquet",
         ];
         let kept = [
             "events/date=2026-11-08/hour=07/part-R0-00001.parquet",
@@ -238,7 +256,7 @@ mod tests {
         drop(starting(out, "R1").expect("mark"));
         starting(out, "R2").expect("mark").finished();
         let r3 = starting(out, "R3").expect("mark");
-        assert_eq!(undo_stopped(out).expect("undo"), vec![("R1".to_owned(), 5)]);
+        assert_eq!(undo_stopped(out).expect("undo"), vec![("R1".to_owned(), 7)]);
         for f in stopped {
             assert!(!out.join(f).exists(), "{f}");
         }
@@ -249,6 +267,7 @@ mod tests {
             !out.join("events/date=2026-11-08/hour=08").exists(),
             "emptied directories go"
         );
+        assert!(!out.join("_state/replay-staging").exists(), "staging too");
         assert!(running_dir(out).join("R3").exists(), "a running replay's mark stays");
         r3.finished();
         assert!(undo_stopped(out).expect("again").is_empty(), "once");

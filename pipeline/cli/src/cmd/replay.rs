@@ -123,11 +123,13 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         }
     };
     let running = runs::starting(&a.out, &run_id)?;
+    let stage = runs::stage_dir(&a.out, &run_id);
     let summary = engine::run(
         norm,
         sources,
         EngineOptions {
             out: a.out.clone(),
+            stage: Some(stage.clone()),
             run_id: run_id.clone(),
             batch_rows: cfg.limits.batch_rows,
             lateness_us: i64::try_from(cfg.limits.allowed_lateness_secs)
@@ -143,6 +145,8 @@ pub fn run(a: ReplayArgs) -> Result<()> {
             })),
         },
     );
+    // Its files appear in the archive together, once it has read everything.
+    let summary = summary.and_then(|mut s| engine::publish(&mut s, &stage, &a.out).map(|()| s));
     let mut summary = match summary {
         Ok(s) => s,
         Err(e) => {

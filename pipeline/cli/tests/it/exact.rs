@@ -352,9 +352,10 @@ fn a_replay_killed_midway_is_taken_back_by_the_next() {
         .expect("replay");
     let mut stdin = child.stdin.take().expect("stdin");
     stdin.write_all(&log[..log.len() / 2]).expect("feed");
-    let closed_hours = || {
+    // Parquet files under `root`.
+    let files_under = |root: &std::path::Path| {
         let mut n = 0;
-        let mut dirs = vec![out.join("events")];
+        let mut dirs = vec![root.to_path_buf()];
         while let Some(d) = dirs.pop() {
             for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
                 let p = e.path();
@@ -367,8 +368,9 @@ fn a_replay_killed_midway_is_taken_back_by_the_next() {
         }
         n
     };
+    let staging = out.join("_state").join("replay-staging");
     let started = std::time::Instant::now();
-    while closed_hours() == 0 {
+    while files_under(&staging) == 0 {
         assert!(
             started.elapsed() < std::time::Duration::from_secs(120),
             "no hour closed"
@@ -378,7 +380,10 @@ fn a_replay_killed_midway_is_taken_back_by_the_next() {
     child.kill().expect("kill -9");
     child.wait().expect("wait");
     drop(stdin);
-    assert!(closed_hours() > 0, "the killed run left hours in the archive");
+    assert!(files_under(&staging) > 0, "the killed run had closed hours");
+    // A reader of the archive (an ingester listing new files) sees none of them.
+    assert_eq!(files_under(&out.join("events")), 0);
+    assert_eq!(files_under(&out.join("rejects")), 0);
 
     replay(&g.config, &out, &[&g.log]);
     assert_eq!(report_csv(&out, &[]), truth);
@@ -392,6 +397,7 @@ fn a_replay_killed_midway_is_taken_back_by_the_next() {
     );
     let want = crate::support::truth_events(&truth);
     assert_eq!(events, format!("n\n{want}\n"), "every event once");
+    assert!(!staging.exists(), "the killed run's staged files were taken back");
 }
 
 /// `report destinations` counts as the truth does, summed over each group's MX hosts.
