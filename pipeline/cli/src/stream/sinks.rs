@@ -27,12 +27,28 @@ impl EpochSink for TopicSink {
         {
             let mut json = Vec::new();
             output::write(Format::Json, hourly, &mut json).map_err(|e| StreamError::Output(e.into()))?;
+            // Scope and hour: the key whose latest revision's rows (all of them, one
+            // per sending IP x MX host) replace the earlier ones. An epoch holds every
+            // row of the revisions it writes: headers `row` and `rows` (1-based, of
+            // that key and revision) tell a reader when it has one whole.
+            let mut rows = Vec::new();
+            let mut of_revision: std::collections::HashMap<(String, i64), usize> = Default::default();
             for line in json.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                // Scope and hour: the key readers keep the latest revision of.
                 let row: serde_json::Value = serde_json::from_slice(line).map_err(output_err)?;
                 let key = format!("{scope}/{}", row["hour"].as_str().unwrap_or_default());
-                let key = key.as_bytes();
-                self.producer.send(topic, Some(key), line).map_err(output_err)?;
+                let n = of_revision
+                    .entry((key.clone(), row["revision"].as_i64().unwrap_or_default()))
+                    .or_default();
+                *n += 1;
+                rows.push((key, row["revision"].as_i64().unwrap_or_default(), *n, line));
+            }
+            for (key, revision, row, line) in rows {
+                let total = of_revision.get(&(key.clone(), revision)).copied().unwrap_or(row);
+                let (row, total) = (row.to_string(), total.to_string());
+                let headers: [(&str, &[u8]); 2] = [("row", row.as_bytes()), ("rows", total.as_bytes())];
+                self.producer
+                    .send_with_headers(topic, Some(key.as_bytes()), line, &headers)
+                    .map_err(output_err)?;
             }
         }
         if let Some(topic) = &self.dead_letter_topic {

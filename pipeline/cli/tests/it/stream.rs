@@ -582,6 +582,8 @@ fn a_checkpoint_that_cannot_be_read_stops_run_naming_it_and_leaves_it_alone() {
 fn hourly_topic_report(records: &[serde_json::Value], truth: &str) -> String {
     type Latest = std::collections::BTreeMap<(String, String), (i64, Vec<serde_json::Value>)>;
     let mut latest = Latest::new();
+    type Numbered = std::collections::BTreeMap<(String, String, i64), (usize, std::collections::BTreeSet<usize>)>;
+    let mut numbered = Numbered::new();
     for r in records {
         let row: serde_json::Value = serde_json::from_str(r["value"].as_str().expect("text")).expect("row json");
         let key = (
@@ -589,6 +591,20 @@ fn hourly_topic_report(records: &[serde_json::Value], truth: &str) -> String {
             row["hour"].as_str().expect("hour").to_owned(),
         );
         let rev = row["revision"].as_i64().expect("revision");
+        // Headers number the rows of a revision: a reader knows when it has all.
+        let header = |h: &str| -> usize {
+            r["headers"][h]
+                .as_str()
+                .and_then(|v| v.parse().ok())
+                .expect("row and rows headers")
+        };
+        let (n, of) = (header("row"), header("rows"));
+        assert!((1..=of).contains(&n), "{r}");
+        numbered
+            .entry((key.0.clone(), key.1.clone(), rev))
+            .or_insert_with(|| (of, std::collections::BTreeSet::new()))
+            .1
+            .insert(n);
         let e = latest.entry(key).or_insert((rev, Vec::new()));
         if rev > e.0 {
             *e = (rev, Vec::new());
@@ -596,6 +612,13 @@ fn hourly_topic_report(records: &[serde_json::Value], truth: &str) -> String {
         if rev == e.0 {
             e.1.push(row);
         }
+    }
+    for ((scope, hour, rev), (of, seen)) in &numbered {
+        assert_eq!(
+            seen.len(),
+            *of,
+            "{scope} {hour} revision {rev}: rows 1..={of}, got {seen:?}"
+        );
     }
     let mut sums: std::collections::BTreeMap<(String, String, String, String), [i64; 5]> = Default::default();
     for (_, rows) in latest.values() {
