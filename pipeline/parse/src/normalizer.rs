@@ -62,9 +62,10 @@ pub struct NormalizerConfig {
     /// gave: a BSD stamp more than a day past it is last year's.
     pub reference_is_now: bool,
     /// Events stamped further than this past the reference are rejected as
-    /// `bad_timestamp`. The stream sets it (its reference is each record's arrival, and
-    /// a line is not a day newer than its arrival); `None` for replay, whose reference
-    /// may be any date.
+    /// `bad_timestamp`, and with it those ten years before it (a host whose clock was
+    /// never set stamps 1970). The stream sets it (its reference is each record's
+    /// arrival, and a line is not a day newer than its arrival);
+    /// `None` for replay, whose reference may be any date.
     pub max_ahead_us: Option<i64>,
     pub egress: Vec<Egress>,
     /// Key of the recipient hash; the same key gives the same hashes across runs.

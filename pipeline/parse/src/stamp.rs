@@ -131,6 +131,12 @@ pub struct StampParser {
     days_ahead: i64,
 }
 
+/// With a reach set (the stream: the reference is the record's arrival), how far
+/// before it a stamp may lie: old logs produced today still count, a clock never set
+/// (1970, or an RTC's 2000) does not. Ten years, not one: the tests' logs are of
+/// fixed dates, produced at the time they run.
+const MAX_BEHIND_US: i64 = 3653 * DAY_US;
+
 impl StampParser {
     pub fn new(zone: Zone, reference_us: i64) -> Self {
         let mut p = StampParser {
@@ -163,13 +169,13 @@ impl StampParser {
         self.bsd_cache = None;
     }
 
-    /// `us` if it can be an event's time: plausible at all, and not further past the
-    /// reference than allowed.
+    /// `us` if it can be an event's time: plausible at all, and, with a reach set, not
+    /// further past the reference than allowed nor over [`MAX_BEHIND_US`] before it.
     pub(crate) fn in_reach(&self, us: i64) -> Option<i64> {
-        let ahead = self
-            .max_ahead_us
-            .is_some_and(|m| us > self.reference_us.saturating_add(m));
-        plausible(us).filter(|_| !ahead)
+        let out = self.max_ahead_us.is_some_and(|m| {
+            us > self.reference_us.saturating_add(m) || us < self.reference_us.saturating_sub(MAX_BEHIND_US)
+        });
+        plausible(us).filter(|_| !out)
     }
 
     pub fn set_reference(&mut self, reference_us: i64) {
@@ -596,6 +602,17 @@ mod tests {
         let mut p = parser("Asia/Tokyo", "2026-12-07T20:00:00Z");
         p.set_max_ahead(Some(24 * 3600 * US));
         assert_eq!(p.parse(b"Dec  9 02:00:00 host"), Some((us("2026-12-08T17:00:00Z"), 15)));
+    }
+
+    #[test]
+    fn with_a_reach_set_a_stamp_ten_years_before_the_reference_is_no_time() {
+        let mut p = parser("UTC", "2026-12-06T10:00:00Z");
+        assert!(p.parse(b"1971-01-01T00:00:00Z host").is_some(), "no reach: any date");
+        p.set_max_ahead(Some(24 * 3600 * US));
+        assert_eq!(p.parse(b"1971-01-01T00:00:00Z host"), None);
+        assert_eq!(p.parse(b"2000-01-01T00:00:00Z host"), None);
+        let old = p.parse(b"2020-03-01T00:00:00Z host").map(|x| x.0);
+        assert_eq!(old, Some(us("2020-03-01T00:00:00Z")), "old logs produced today");
     }
 
     #[test]
