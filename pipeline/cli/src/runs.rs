@@ -170,6 +170,7 @@ fn undo_run(out: &Path, run: &str) -> usize {
     // Directories its writers made and left empty.
     let _ = std::fs::remove_dir_all(&stage);
     if let Some(staging) = stage.parent() {
+        let _ = std::fs::remove_dir(staging);
         remove_with_empty_dirs(staging, out);
     }
     files.len()

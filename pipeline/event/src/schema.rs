@@ -3,7 +3,8 @@
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use std::sync::{Arc, OnceLock};
 
-/// Stored in the schema metadata of every archive file as `deferlog.schema_version`.
+/// Stored in the schema metadata of every events file as `deferlog.schema_version`
+/// (hourly and rejects files carry none: `schemas/outputs.md`).
 pub const SCHEMA_VERSION: &str = "1";
 
 /// Column names, so no other crate spells them by hand.
