@@ -21,7 +21,7 @@
 //! `--memory-limit` for `report` and `sql`.
 
 use crate::carried::OpenHour;
-use crate::input::Input;
+use crate::input::{Input, InputEnd};
 use crate::size::Size;
 use anyhow::{Context, Result, anyhow};
 use arrow::array::AsArray;
@@ -54,6 +54,10 @@ pub trait LineSource {
     fn lines_before(&self) -> u64 {
         0
     }
+    /// Where reading it ended (a file's: to record how far it was read).
+    fn end(&self) -> Option<InputEnd> {
+        None
+    }
 }
 
 impl LineSource for Input {
@@ -72,6 +76,10 @@ impl LineSource for Input {
 
     fn lines_before(&self) -> u64 {
         self.lines_before
+    }
+
+    fn end(&self) -> Option<InputEnd> {
+        Some(Input::end(self))
     }
 }
 
@@ -125,6 +133,8 @@ pub struct Summary {
     pub events_written: u64,
     /// Per input (by its name): lines read and events found.
     pub by_input: HashMap<String, InputCounts>,
+    /// Per input (by its name): where reading it ended.
+    pub ends: HashMap<String, InputEnd>,
     /// Each parser thread's state at the end, in thread order.
     pub parsers: Vec<NormalizerState>,
     /// The hours left open for the next replay to close: this run's last ones (its
@@ -140,8 +150,6 @@ pub type HourSpan = (i64, i64);
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct InputCounts {
     pub lines: u64,
-    /// Bytes of the lines read (decompressed).
-    pub bytes: u64,
     pub events: u64,
     /// Lines not read as records (`Stats::unread_lines`).
     pub unread: u64,
@@ -249,7 +257,6 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
                 for (name, c) in inputs {
                     let total = by_input.entry(name.to_string()).or_default();
                     total.lines += c.lines;
-                    total.bytes += c.bytes;
                     total.events += c.events;
                     total.unread += c.unread;
                 }
@@ -257,9 +264,13 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
             Err(e) => failures.push(e),
         }
     }
-    if let Err(e) = read {
-        failures.push(e);
-    }
+    let ends = match read {
+        Ok(ends) => ends,
+        Err(e) => {
+            failures.push(e);
+            HashMap::new()
+        }
+    };
     if failures.is_empty() {
         tx.send(ToWriter::Commit)
             .map_err(|_| anyhow::Error::new(Stopped("archive writer")))?;
@@ -293,6 +304,7 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
         rejects_file,
         events_written,
         by_input,
+        ends,
         parsers,
         open_hours,
     })
@@ -314,7 +326,12 @@ pub fn publish(summary: &mut Summary, stage: &Path, out: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         std::fs::rename(&*f, &to).with_context(|| format!("moving {} to {}", f.display(), to.display()))?;
         remove_with_empty_dirs(f, out);
-        dirs.insert(dir.to_path_buf());
+        // The directories made for it too, up to the archive's own.
+        dirs.extend(
+            dir.ancestors()
+                .take_while(|d| d.starts_with(out))
+                .map(Path::to_path_buf),
+        );
         *f = to;
     }
     for d in dirs {
@@ -470,7 +487,8 @@ fn read_all(
     to_workers: &[SyncSender<Chunk>],
     recycled: &Receiver<Chunk>,
     mut on_tick: Option<&mut OnTick>,
-) -> Result<()> {
+) -> Result<HashMap<String, InputEnd>> {
+    let mut ends = HashMap::new();
     let fresh = |file: &Arc<str>| match recycled.try_recv() {
         Ok(mut c) => {
             c.data.clear();
@@ -521,8 +539,11 @@ fn read_all(
                 send(w, c)?;
             }
         }
+        if let Some(end) = src.end() {
+            ends.insert(file.to_string(), end);
+        }
     }
-    Ok(())
+    Ok(ends)
 }
 
 fn parse_chunks(
@@ -566,7 +587,6 @@ fn parse_chunks(
         };
         let counts = &mut by_input[i].1;
         counts.lines += chunk.lines.len() as u64;
-        counts.bytes += chunk.data.len() as u64;
         counts.events += norm.stats_ref().events - events_before;
         counts.unread += norm.stats_ref().unread_lines() - unread_before;
         let _ = recycle.send(chunk);

@@ -59,7 +59,41 @@ pub struct Input {
     lines: u64,
     /// Lines skipped at the start ([`open_from`]).
     pub lines_before: u64,
+    /// Content bytes up to the end of the last line handed out, and where reading
+    /// began (past the skipped ones).
+    pos: u64,
+    began: u64,
     compression: Option<Compression>,
+    /// A plain regular file may still be being written: a last line without its end
+    /// is left for the next read of it rather than read in half.
+    hold_unterminated: bool,
+    /// The bytes of such a line left.
+    held: u64,
+    /// A line was cut at `MAX_LINE`, or one so long that the bytes before it were not
+    /// kept: where this input ends cannot be told by its last lines.
+    lost_track: bool,
+}
+
+/// How much of what was read before the current line the buffer keeps: the last
+/// lines, whose hash says where a later read of a grown file may go on.
+pub const TAIL: usize = 64 * 1024;
+
+/// Where an input's reading ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InputEnd {
+    /// After its last whole line.
+    pub at: Position,
+    /// The hash ([`content_hash`]) and length of its last whole lines (at most
+    /// [`TAIL`] bytes, beginning at a line start), if known.
+    pub tail: Option<(String, u64)>,
+    /// Bytes of a last line without its end, left unread.
+    pub held: u64,
+}
+
+/// The hash that names content: SipHash-1-3, 128 bits, zero key, as hex.
+pub fn content_hash(h: &siphasher::sip128::SipHasher13) -> String {
+    use siphasher::sip128::Hasher128;
+    format!("{:032x}", h.finish128().as_u128())
 }
 
 const BUF: usize = 1 << 20;
@@ -82,8 +116,50 @@ impl Input {
             skipping: false,
             lines: 0,
             lines_before: 0,
+            pos: 0,
+            began: 0,
             compression: None,
+            hold_unterminated: false,
+            held: 0,
+            lost_track: false,
         }
+    }
+
+    /// Counts the skipped start: reading goes on after `from`.
+    fn begin_at(&mut self, from: Position) {
+        (self.lines, self.lines_before) = (from.lines, from.lines);
+        (self.pos, self.began) = (from.bytes, from.bytes);
+    }
+
+    /// Where reading ended, once [`next_line`](Self::next_line) has given `None`.
+    pub fn end(&self) -> InputEnd {
+        InputEnd {
+            at: Position {
+                bytes: self.pos,
+                lines: self.lines,
+            },
+            tail: self.tail(),
+            held: self.held,
+        }
+    }
+
+    fn tail(&self) -> Option<(String, u64)> {
+        let read = usize::try_from(self.pos - self.began).ok()?;
+        let kept = &self.buf[..self.start];
+        let want = read.min(TAIL);
+        if self.lost_track || want == 0 || kept.len() < want {
+            return None;
+        }
+        let window = &kept[kept.len() - want..];
+        // From a line start: where this read began, or after a line end in the window.
+        let tail = if want == read {
+            window
+        } else {
+            &window[memchr::memchr(b'\n', &window[..window.len() - 1])? + 1..]
+        };
+        let mut h = siphasher::sip128::SipHasher13::new_with_keys(0, 0);
+        std::hash::Hasher::write(&mut h, tail);
+        Some((content_hash(&h), tail.len() as u64))
     }
 
     /// Whether the last line [`next_line`](Self::next_line) gave is only the first
@@ -127,7 +203,7 @@ impl Input {
                 to.bytes
             );
         }
-        (self.lines, self.lines_before) = (to.lines, to.lines);
+        self.begin_at(to);
         Ok(())
     }
 
@@ -150,26 +226,39 @@ impl Input {
                 let line = self.start..self.start + nl + 1;
                 self.start = line.end;
                 self.lines += 1;
+                self.pos += line.len() as u64;
                 return Ok(Some(&self.buf[line]));
             }
             if self.eof {
                 if self.start == self.end {
                     return Ok(None);
                 }
+                if self.hold_unterminated {
+                    self.held = (self.end - self.start) as u64;
+                    return Ok(None);
+                }
                 let line = self.start..self.end;
                 self.start = self.end;
                 self.lines += 1;
+                self.pos += line.len() as u64;
                 return Ok(Some(&self.buf[line]));
             }
-            // Keep the partial line, make room, read more; a line longer than the
-            // buffer grows it, up to `MAX_LINE`.
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
+            // Keep the partial line and up to `TAIL` bytes read before it (unless the
+            // line is long), make room, read more; a line longer than the buffer
+            // grows it, up to `MAX_LINE`.
+            let partial = self.end - self.start;
+            let keep = if partial + TAIL <= self.buf.len() / 2 {
+                self.start.min(TAIL)
+            } else {
+                0
+            };
+            self.buf.copy_within(self.start - keep..self.end, 0);
+            (self.start, self.end) = (keep, keep + partial);
             if self.end == self.buf.len() {
                 if self.buf.len() >= MAX_LINE {
                     self.cut = true;
                     self.skipping = true;
+                    self.lost_track = true;
                     self.start = self.end;
                     self.lines += 1;
                     return Ok(Some(&self.buf[..self.end]));
@@ -204,27 +293,19 @@ pub fn open(path: &str, counter: &ByteCounter) -> Result<Input> {
 /// Opens `path` to read from `from` on: a plain file seeks there, a compressed one
 /// reads past it. `from` must be a line end of its content.
 pub fn open_from(path: &str, counter: &ByteCounter, from: Position) -> Result<Input> {
-    let raw: Box<dyn Read + Send> = if path == "-" {
-        Box::new(io::stdin())
+    let context = || format!("reading input {path}");
+    let (raw, regular, sought): (Box<dyn Read + Send>, bool, bool) = if path == "-" {
+        (Box::new(io::stdin()), false, false)
     } else {
         let mut f = File::open(path).with_context(|| format!("opening input {path}"))?;
-        if from.bytes > 0 && plain(&mut f).with_context(|| format!("reading input {path}"))? {
+        let regular = f.metadata().is_ok_and(|m| m.is_file());
+        let seek = from.bytes > 0 && plain(&mut f).with_context(context)?;
+        if seek {
             use std::io::{Seek, SeekFrom};
-            f.seek(SeekFrom::Start(from.bytes))
-                .with_context(|| format!("reading input {path}"))?;
+            f.seek(SeekFrom::Start(from.bytes)).with_context(context)?;
             counter.0.fetch_add(from.bytes, Ordering::Relaxed);
-            let buffered = BufReader::with_capacity(
-                64 * 1024,
-                Counting {
-                    inner: f,
-                    counter: counter.clone(),
-                },
-            );
-            let mut input = Input::new(name_of(path).to_owned(), Box::new(buffered));
-            (input.lines, input.lines_before) = (from.lines, from.lines);
-            return Ok(input);
         }
-        Box::new(f)
+        (Box::new(f), regular, seek)
     };
     // Small next to `BUF`: `Input`'s reads are larger than it, so they bypass it and
     // land in `Input`'s buffer without a second copy; it only serves the gzip sniff
@@ -236,15 +317,16 @@ pub fn open_from(path: &str, counter: &ByteCounter, from: Position) -> Result<In
             counter: counter.clone(),
         },
     );
-    let head = buffered.fill_buf().with_context(|| format!("reading input {path}"))?;
-    let compression = Compression::of(head);
+    // A file sought into was found plain at its start.
+    let compression = match sought {
+        true => None,
+        false => Compression::of(buffered.fill_buf().with_context(context)?),
+    };
     let reader: Box<dyn Read + Send> = match compression {
         None => Box::new(buffered),
         Some(Compression::Gzip) => Box::new(MultiGzDecoder::new(buffered)),
         // KumoMTA's log segments; every frame in turn, as `zstdcat` reads them.
-        Some(Compression::Zstd) => Box::new(
-            zstd::stream::read::Decoder::with_buffer(buffered).with_context(|| format!("reading input {path}"))?,
-        ),
+        Some(Compression::Zstd) => Box::new(zstd::stream::read::Decoder::with_buffer(buffered).with_context(context)?),
         Some(c @ (Compression::Bzip2 | Compression::Xz)) => anyhow::bail!(
             "input {path} is {} data, which replay does not read: give it as `{} {path} | deferlog replay ... -`",
             c.name(),
@@ -253,16 +335,13 @@ pub fn open_from(path: &str, counter: &ByteCounter, from: Position) -> Result<In
     };
     let mut input = Input::new(name_of(path).to_owned(), reader);
     input.compression = compression;
-    if from.bytes > 0 {
+    input.hold_unterminated = regular && compression.is_none();
+    if sought {
+        input.begin_at(from);
+    } else if from.bytes > 0 {
         input.skip(from)?;
     }
     Ok(input)
-}
-
-/// Whether `path` is a regular file whose content is as stored.
-pub fn is_plain_file(path: &str) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.is_file())
-        && File::open(path).and_then(|mut f| plain(&mut f)).unwrap_or(false)
 }
 
 /// Whether a file's content is as stored (no compression its first bytes name); the
@@ -463,6 +542,46 @@ mod tests {
             let msg = err.to_string();
             assert!(msg.contains(&format!("is {name} data")) && msg.contains(tool), "{msg}");
         }
+    }
+
+    #[test]
+    fn a_files_end_is_after_its_last_whole_line_named_by_the_lines_before_it() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let lines: String = (0..50_000)
+            .map(|i| format!("line {i} of a log that is being written\n"))
+            .collect();
+        let log = dir.path().join("mail.log");
+        std::fs::write(&log, format!("{lines}line 50000 of a lo")).expect("write");
+        let name = log.display().to_string();
+        // Over a buffer's worth: the last lines are kept across refills.
+        assert!(lines.len() > BUF);
+        let mut input = open(&name, &ByteCounter::default()).expect("open");
+        assert_eq!(
+            lines_of(&mut input).expect("read").len(),
+            50_000,
+            "the half line is left"
+        );
+        let end = input.end();
+        assert_eq!((end.at.bytes, end.at.lines), (lines.len() as u64, 50_000));
+        assert_eq!(end.held, "line 50000 of a lo".len() as u64);
+        // The last whole lines within TAIL bytes, from a line start.
+        let window = &lines[lines.len() - TAIL..];
+        let tail = &window[window.find('\n').expect("a line end") + 1..];
+        let mut h = siphasher::sip128::SipHasher13::new_with_keys(0, 0);
+        std::hash::Hasher::write(&mut h, tail.as_bytes());
+        assert_eq!(end.tail, Some((content_hash(&h), tail.len() as u64)));
+        // Read on from there, once the line is whole: the same, as a continuation.
+        std::fs::write(&log, format!("{lines}line 50000 of a log being written\n")).expect("write");
+        let mut more = open_from(&name, &ByteCounter::default(), end.at).expect("open");
+        assert_eq!(more.lines_before, 50_000);
+        assert_eq!(
+            lines_of(&mut more).expect("read"),
+            ["line 50000 of a log being written\n"]
+        );
+        assert_eq!(more.end().at.lines, 50_001);
+        // Read from a pipe, the last line is read as it is: nothing more will come.
+        let mut piped = Input::new("stdin".into(), Box::new(io::Cursor::new(b"a\nb".to_vec())));
+        assert_eq!(lines_of(&mut piped).expect("read"), ["a\n", "b"]);
     }
 
     #[test]

@@ -22,10 +22,10 @@
 //! Owns only those manifest files; it never reads or writes the archive's data.
 
 use crate::engine::{InputCounts, remove_with_empty_dirs};
-use crate::input::{self, ByteCounter, Position};
+use crate::input::{self, ByteCounter, InputEnd, Position};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use siphasher::sip128::{Hasher128, SipHasher13};
+use siphasher::sip128::SipHasher13;
 use std::collections::HashMap;
 use std::hash::Hasher;
 use std::path::{Path, PathBuf};
@@ -33,12 +33,10 @@ use std::path::{Path, PathBuf};
 /// How much of an input names it: a few hundred log lines.
 const PREFIX: u64 = 64 * 1024;
 
-/// How much of a file's last lines read names where it was read to.
-const TAIL: u64 = 64 * 1024;
-
-/// Shorter inputs, and inputs of one line, are not known at all: a PowerMTA file of a
-/// quiet hour (its header alone, however long) is the same as the next one, and
-/// neither holds anything to count twice.
+/// Two inputs of one run that begin alike are refused only when they are longer, and
+/// of two lines or more: a PowerMTA file of a quiet hour (its header alone, however
+/// long) is the same as the next one, and neither holds anything to count twice. A
+/// shorter input that gave events is recorded all the same (a live log just rotated).
 const MIN_BYTES: u64 = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +95,8 @@ struct Taken {
 #[derive(Debug)]
 struct Prefix {
     ends: Vec<(u64, String)>,
+    /// Long enough to tell it from another input of the same run (see [`MIN_BYTES`]).
+    distinct: bool,
 }
 
 impl Prefix {
@@ -118,7 +118,7 @@ impl Prefix {
 }
 
 /// The first lines of a regular file; `None` for anything else (stdin, a pipe) and
-/// for a file shorter than [`MIN_BYTES`].
+/// for one without a whole line.
 fn prefix(path: &str) -> Result<Option<Prefix>> {
     if path == "-" || !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
         return Ok(None);
@@ -135,11 +135,11 @@ fn prefix(path: &str) -> Result<Option<Prefix>> {
         // A last line without its end may still be being written: the file is known
         // by the lines before it, which a later, longer copy begins with too.
         if line.ends_with(b"\n") {
-            ends.push((bytes, format!("{:032x}", h.finish128().as_u128())));
+            ends.push((bytes, input::content_hash(&h)));
         }
     }
-    let known = ends.len() >= 2 && ends.last().is_some_and(|(b, _)| *b >= MIN_BYTES);
-    Ok(known.then_some(Prefix { ends }))
+    let distinct = ends.len() >= 2 && ends.last().is_some_and(|(b, _)| *b >= MIN_BYTES);
+    Ok((!ends.is_empty()).then_some(Prefix { ends, distinct }))
 }
 
 fn dir(out: &Path) -> PathBuf {
@@ -209,23 +209,26 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// The run succeeded, having read `read(input)` of each input: those in which it
-    /// found events are recorded, and those it continued, not the others (read with a
-    /// wrong `--format`, say: they must be welcome again); plain files with how far.
-    /// On an error the manifest is left beside where it belongs, under the `.tmp`
-    /// name the error gives.
-    pub fn commit(mut self, read: impl Fn(&str) -> InputCounts) -> Result<()> {
+    /// The run succeeded, having read `read(input)` of each input (and where reading
+    /// it ended): those in which it found events are recorded, and those it
+    /// continued, not the others (read with a wrong `--format`, say: they must be
+    /// welcome again), each with how far it was read. On an error the manifest is
+    /// left beside where it belongs, under the `.tmp` name the error gives.
+    pub fn commit(mut self, read: impl Fn(&str) -> (InputCounts, Option<InputEnd>)) -> Result<()> {
         let Some(tmp) = self.tmp.take() else {
             return Ok(());
         };
         let resume = std::mem::take(&mut self.resume);
         self.manifest.inputs.retain_mut(|e| {
-            let counts = read(&e.input);
-            let from = resume.get(&e.input);
-            let lines = from.map_or(0, |f| f.lines) + counts.lines;
-            let bytes = from.map_or(0, |f| f.bytes) + counts.bytes;
-            e.read = tail_of(&e.input, bytes).map(|tail| ReadTo { bytes, lines, tail });
-            counts.events > 0 || from.is_some()
+            let (counts, end) = read(&e.input);
+            e.read = end.and_then(|end| {
+                end.tail.map(|(hash, bytes)| ReadTo {
+                    bytes: end.at.bytes,
+                    lines: end.at.lines,
+                    tail: Fingerprint { hash, bytes },
+                })
+            });
+            counts.events > 0 || resume.contains_key(&e.input)
         });
         if self.manifest.inputs.is_empty() {
             remove_with_empty_dirs(&tmp, &self.out);
@@ -250,71 +253,55 @@ impl Pending {
     }
 }
 
-/// The fingerprint of the whole lines just before byte `end` of `path`, if a plain
-/// file holding them (a compressed one cannot be sought in, nor grows).
-fn tail_of(path: &str, end: u64) -> Option<Fingerprint> {
-    use std::io::{Read, Seek, SeekFrom};
-    if end == 0 || path == "-" || !input::is_plain_file(path) {
-        return None;
-    }
-    let from = end.saturating_sub(TAIL);
-    let mut f = std::fs::File::open(path).ok()?;
-    f.seek(SeekFrom::Start(from)).ok()?;
-    let mut buf = vec![0; usize::try_from(end - from).ok()?];
-    f.read_exact(&mut buf).ok()?;
-    // Whole lines: from the first line start in the window.
-    let start = if from == 0 {
-        0
-    } else {
-        memchr::memchr(b'\n', &buf[..buf.len() - 1])? + 1
-    };
-    let tail = &buf[start..];
-    let mut h = SipHasher13::new_with_keys(0, 0);
-    h.write(tail);
-    Some(Fingerprint {
-        hash: format!("{:032x}", h.finish128().as_u128()),
-        bytes: tail.len() as u64,
-    })
-}
-
 /// What an input that begins as recorded ones did is to them.
 enum Continues<'a> {
     /// It holds more after what `.0` read: read it from `.1`.
     After(&'a Taken, Position),
     /// `.0` read it to its end as it is now.
     Unchanged(&'a Taken),
+    /// `.0` read it to line `.1`, and it holds other lines there: rewritten, or cut
+    /// (`copytruncate`) and written again past that length.
+    Differs(&'a Taken, u64),
+    /// One of them did not record how far it read (a record from before 2026-12-07).
+    Unrecorded(&'a Taken),
 }
 
-/// Whether `path` continues what the furthest of `taken` (every earlier replay of an
-/// input that began as it does) read of it; `None` if it may not (one of them did
-/// not record how far, or it differs there).
+/// What `path` is to the furthest read of `taken` (every earlier replay of an input
+/// that began as it does); `None` if none did.
 fn continuation<'a>(path: &str, taken: &[&'a Taken]) -> Option<Continues<'a>> {
+    let first = *taken.first()?;
     let reads: Option<Vec<(&Taken, &ReadTo)>> = taken.iter().map(|t| t.read.as_ref().map(|r| (*t, r))).collect();
-    let (t, r) = reads?.into_iter().max_by_key(|(_, r)| r.bytes)?;
-    let start = Position {
-        bytes: r.bytes.checked_sub(r.tail.bytes)?,
-        lines: 0,
+    let Some((t, r)) = reads.and_then(|reads| reads.into_iter().max_by_key(|(_, r)| r.bytes)) else {
+        return Some(Continues::Unrecorded(first));
     };
-    let mut input = input::open_from(path, &ByteCounter::default(), start).ok()?;
-    let mut h = SipHasher13::new_with_keys(0, 0);
-    let mut bytes = 0;
-    while bytes < r.tail.bytes {
-        let line = input.next_line().ok()??;
-        h.write(line);
-        bytes += line.len() as u64;
-    }
-    if bytes != r.tail.bytes || format!("{:032x}", h.finish128().as_u128()) != r.tail.hash {
-        return None;
-    }
-    Some(match input.next_line().ok()? {
-        Some(_) => Continues::After(
+    let holds_the_tail = || -> Option<bool> {
+        let start = Position {
+            bytes: r.bytes.checked_sub(r.tail.bytes)?,
+            lines: 0,
+        };
+        let mut input = input::open_from(path, &ByteCounter::default(), start).ok()?;
+        let mut h = SipHasher13::new_with_keys(0, 0);
+        let mut bytes = 0;
+        while bytes < r.tail.bytes {
+            let line = input.next_line().ok()??;
+            h.write(line);
+            bytes += line.len() as u64;
+        }
+        if bytes != r.tail.bytes || input::content_hash(&h) != r.tail.hash {
+            return None;
+        }
+        input.next_line().ok().map(|more| more.is_some())
+    };
+    Some(match holds_the_tail() {
+        Some(true) => Continues::After(
             t,
             Position {
                 bytes: r.bytes,
                 lines: r.lines,
             },
         ),
-        None => Continues::Unchanged(t),
+        Some(false) => Continues::Unchanged(t),
+        None => Continues::Differs(t, r.lines),
     })
 }
 
@@ -355,16 +342,31 @@ pub fn check(out: &Path, run: &str, inputs: &[String], format: &str, again: bool
         let known = known(out)?;
         let mut refused = Vec::new();
         let mut other_format = false;
+        // The earlier read each input goes on from: two inputs may not go on from one.
+        let mut continued: Vec<(&str, &str, &str)> = Vec::new();
         for (i, (p, prefix)) in prefixes.iter().enumerate() {
+            // Two inputs of this run that begin alike (a copy beside the log it was
+            // copied from): read both, the lines they share would count twice.
+            if prefix.distinct
+                && let Some((q, _)) = prefixes[..i].iter().find(|(_, other)| {
+                    other.distinct
+                        && (other.fingerprint().is_some_and(|f| prefix.begins_as(&f))
+                            || prefix.fingerprint().is_some_and(|f| other.begins_as(&f)))
+                })
+            {
+                refused.push(format!("{p} begins as {q} does"));
+                continue;
+            }
             let taken: Vec<&Taken> = known.iter().filter(|t| prefix.begins_as(&t.fingerprint)).collect();
-            match continuation(p, &taken) {
+            let (t, lines) = match continuation(p, &taken) {
+                None => continue,
                 Some(Continues::After(t, from)) => {
                     notes.push(format!(
                         "{p}: continuing after line {}, where replay {} stopped reading {}",
                         from.lines, t.run, t.input
                     ));
                     resume.insert((*p).clone(), from);
-                    continue;
+                    (t, from.lines)
                 }
                 Some(Continues::Unchanged(t)) => {
                     let lines = t.read.as_ref().map_or(0, |r| r.lines);
@@ -373,24 +375,40 @@ pub fn check(out: &Path, run: &str, inputs: &[String], format: &str, again: bool
                         t.run, t.input
                     ));
                     unchanged.push((*p).clone());
+                    (t, lines)
+                }
+                Some(Continues::Differs(t, lines)) => {
+                    refused.push(format!(
+                        "{p} begins as {} did, which replay {} read to line {lines}, but holds other lines \
+                         there (rewritten, or cut and written again): `tail -n +{} {p} | deferlog replay ... -` \
+                         adds what follows that line",
+                        t.input,
+                        t.run,
+                        lines + 1
+                    ));
                     continue;
                 }
-                None => {}
-            }
-            if let Some(t) = taken.first() {
-                let mut why = format!("{p} begins as {} did, which replay {} added", t.input, t.run);
-                // A log of several MTAs may have been read for one of them before.
-                if let Some(then) = t.format.as_deref().filter(|f| *f != format) {
-                    why.push_str(&format!(" reading it as format `{then}`"));
-                    other_format = true;
+                Some(Continues::Unrecorded(t)) => {
+                    let mut why = format!("{p} begins as {} did, which replay {} added", t.input, t.run);
+                    // A log of several MTAs may have been read for one of them before.
+                    if let Some(then) = t.format.as_deref().filter(|f| *f != format) {
+                        why.push_str(&format!(" reading it as format `{then}`"));
+                        other_format = true;
+                    }
+                    refused.push(why);
+                    continue;
                 }
-                refused.push(why);
-            } else if let Some((q, _)) = prefixes[..i].iter().find(|(_, other)| {
-                other.fingerprint().is_some_and(|f| prefix.begins_as(&f))
-                    || prefix.fingerprint().is_some_and(|f| other.begins_as(&f))
-            }) {
-                refused.push(format!("{p} begins as {q} does"));
+            };
+            if let Some((_, _, q)) = continued
+                .iter()
+                .find(|(run, input, _)| *run == t.run && *input == t.input)
+            {
+                refused.push(format!(
+                    "{p} and {q} both go on after line {lines} of what replay {} read",
+                    t.run
+                ));
             }
+            continued.push((&t.run, &t.input, p));
         }
         if !refused.is_empty() {
             anyhow::bail!(
@@ -461,25 +479,33 @@ mod tests {
         p.to_str().expect("utf-8").to_owned()
     }
 
-    /// A run that read all of `input` and found events in it.
-    fn read_all(input: &str) -> InputCounts {
-        let text = std::fs::read(input).expect("read");
-        InputCounts {
-            lines: text.iter().filter(|b| **b == b'\n').count() as u64,
-            bytes: text.len() as u64,
+    /// A run that read `input` as the engine does, from `from` on, and found events.
+    fn read_from(input: &str, from: Option<&Position>) -> (InputCounts, Option<InputEnd>) {
+        let mut i = input::open_from(input, &ByteCounter::default(), from.copied().unwrap_or_default()).expect("open");
+        let mut lines = 0;
+        while i.next_line().expect("read").is_some() {
+            lines += 1;
+        }
+        let counts = InputCounts {
+            lines,
             events: 1,
             unread: 0,
-        }
+        };
+        (counts, Some(i.end()))
     }
 
-    /// A run that found events in an input, recording no more of it (as for a
-    /// compressed input, or a record from before continuing): what begins as it
-    /// is refused.
-    fn events_only(_: &str) -> InputCounts {
-        InputCounts {
+    fn read_all(input: &str) -> (InputCounts, Option<InputEnd>) {
+        read_from(input, None)
+    }
+
+    /// A run that found events in an input, recording no more of it (as a record
+    /// from before 2026-12-07): what begins as it is refused.
+    fn events_only(_: &str) -> (InputCounts, Option<InputEnd>) {
+        let counts = InputCounts {
             events: 1,
             ..InputCounts::default()
-        }
+        };
+        (counts, None)
     }
 
     const LINE: &str = "Nov  8 10:00:00 mta postfix/smtp[1]: ABC: to=<a@b.c>, status=sent\n";
@@ -502,7 +528,7 @@ mod tests {
         );
         let other = d.path().join("other.log");
         write(&other, &log.replacen("ABC", "ABD", 1));
-        let p = |p: &Path| prefix(&name(p)).expect("read").expect("long enough");
+        let p = |p: &Path| prefix(&name(p)).expect("read").expect("a whole line");
         let first = p(&plain).fingerprint().expect("some");
         assert!(
             first.bytes >= PREFIX && first.bytes < PREFIX + LINE.len() as u64,
@@ -524,13 +550,14 @@ mod tests {
             &format!("{}Nov  8 10:00:00 mta postfix/smtp[1]: ABC: to=<a@b", LINE.repeat(20)),
         );
         assert!(p(&plain).begins_as(&p(&live).fingerprint().expect("some")));
-        // Too short to know, one line however long, stdin and pipes: not known at all.
+        // Too short to tell from another input of its run, or one line however long
+        // (quiet hours' PowerMTA files: their header); stdin and pipes not known at all.
         let tiny = d.path().join("acct-header.csv");
         write(&tiny, "type,timeLogged,orig,rcpt\n");
-        assert!(prefix(&name(&tiny)).expect("read").is_none());
+        assert!(!p(&tiny).distinct);
         let header = d.path().join("acct-long-header.csv");
         write(&header, &format!("type,timeLogged{}\n", ",header_x".repeat(200)));
-        assert!(prefix(&name(&header)).expect("read").is_none());
+        assert!(!p(&header).distinct && p(&plain).distinct);
         assert!(prefix("-").expect("stdin").is_none());
         assert!(prefix("/dev/null").expect("device").is_none());
     }
@@ -550,7 +577,7 @@ mod tests {
         // Nothing recorded while the run goes, nor after one that found no events.
         let pending = check(&out, "run-0", &[name(&a)], "auto", false).expect("nothing recorded yet");
         assert!(known(&out).expect("known").is_empty());
-        pending.commit(|_| InputCounts::default()).expect("commit");
+        pending.commit(|_| (InputCounts::default(), None)).expect("commit");
         assert!(known(&out).expect("known").is_empty());
         // A failed run (dropped, never committed) records nothing either.
         drop(check(&out, "run-f", &[name(&a)], "auto", false).expect("check"));
@@ -587,7 +614,7 @@ mod tests {
                 if input == cn {
                     events_only(input)
                 } else {
-                    InputCounts::default()
+                    (InputCounts::default(), None)
                 }
             })
             .expect("commit");
@@ -623,16 +650,23 @@ mod tests {
     }
 
     #[test]
-    fn a_plain_log_that_grew_continues_where_it_was_read_to_and_one_unchanged_is_passed_over() {
+    fn a_log_that_grew_continues_where_it_was_read_to_and_one_unchanged_is_passed_over() {
         let d = tempfile::tempdir().expect("tmp");
         let out = d.path().join("archive");
         let log = d.path().join("mail.log");
         let n = name(&log);
-        // Longer than TAIL, so that the tail is a window of it.
-        write(&log, &LINE.repeat(1200));
+        let commit = |p: Pending| {
+            let resume = p.resume.clone();
+            p.commit(|input| read_from(input, resume.get(input))).expect("commit");
+        };
+        // Longer than TAIL, so that the tail is a window of it; the last line is
+        // still being written.
+        let partial = "Nov  8 10:00:00 mta postfix/smtp[1]: DEF: to=<a@b.c>, sta";
+        write(&log, &format!("{}{partial}", LINE.repeat(1200)));
         let first = check(&out, "run-1", std::slice::from_ref(&n), "auto", false).expect("new");
         assert!(first.resume.is_empty() && first.unchanged.is_empty());
-        first.commit(read_all).expect("commit");
+        assert_eq!(read_all(&n).1.expect("end").held, partial.len() as u64);
+        commit(first);
         let grown = format!("{}{}", LINE.repeat(1200), LINE.replace("ABC", "DEF").repeat(10));
         write(&log, &grown);
         let second = check(&out, "run-2", std::slice::from_ref(&n), "auto", false).expect("grown");
@@ -640,20 +674,24 @@ mod tests {
             bytes: (1200 * LINE.len()) as u64,
             lines: 1200,
         };
-        assert_eq!(second.resume.get(&n), Some(&at));
+        assert_eq!(second.resume.get(&n), Some(&at), "after the last whole line");
         assert!(
             second.notes[0].contains("continuing after line 1200, where replay run-1"),
             "{:?}",
             second.notes
         );
-        second
-            .commit(|_| InputCounts {
-                lines: 10,
-                bytes: (10 * LINE.len()) as u64,
-                events: 1,
-                unread: 0,
-            })
-            .expect("commit");
+        // The same log twice in a run (a copy beside it): both would go on from there.
+        let copy = d.path().join("mail.log.copy");
+        write(&copy, &grown);
+        let e = format!(
+            "{:#}",
+            check(&out, "run-x", &[n.clone(), name(&copy)], "auto", false).unwrap_err()
+        );
+        assert!(
+            e.contains("mail.log.copy begins as") && e.contains("mail.log does"),
+            "{e}"
+        );
+        commit(second);
         // Read to its end: passed over, plain or gzipped (rotated).
         let third = check(&out, "run-3", std::slice::from_ref(&n), "auto", false).expect("unchanged");
         assert_eq!(third.unchanged, [n.as_str()]);
@@ -662,42 +700,59 @@ mod tests {
         let gz = d.path().join("mail.log.1.gz");
         let mut enc =
             flate2::write::GzEncoder::new(std::fs::File::create(&gz).expect("gz"), flate2::Compression::fast());
-        enc.write_all(grown.as_bytes()).expect("gz");
+        enc.write_all(format!("{grown}{}", LINE.replace("ABC", "GHI").repeat(5)).as_bytes())
+            .expect("gz");
         enc.finish().expect("gz");
+        // A compressed copy that goes on: read past what was read, and recorded
+        // with how far, so that it is nothing new the next time.
         let rotated = check(&out, "run-4", &[name(&gz)], "auto", false).expect("rotated");
-        assert_eq!(rotated.unchanged, [name(&gz)]);
-        drop(rotated);
-        // Changed within what was read: refused, as any other taken log.
+        assert_eq!(rotated.resume.get(&name(&gz)).map(|p| p.lines), Some(1210));
+        commit(rotated);
+        let again = check(&out, "run-5", &[name(&gz)], "auto", false).expect("rotated again");
+        assert_eq!(again.unchanged, [name(&gz)]);
+        drop(again);
+        // Other lines where it was read to (cut and written again): refused, with
+        // the way to add what follows.
         write(
             &log,
             &format!("{}{}", LINE.repeat(1205), LINE.replace("ABC", "XYZ").repeat(10)),
         );
         let e = format!(
             "{:#}",
-            check(&out, "run-5", std::slice::from_ref(&n), "auto", false).unwrap_err()
+            check(&out, "run-6", std::slice::from_ref(&n), "auto", false).unwrap_err()
         );
-        assert!(e.contains("begins as") && e.contains("--again"), "{e}");
-        // A log of which a compressed copy was read whole (no record of how far) is
-        // refused too: continuing after the plain file's shorter read would count
-        // the lines between twice.
+        assert!(
+            e.contains("read to line 1215, but holds other lines there") && e.contains("tail -n +1216"),
+            "{e}"
+        );
+        // A log one record says not how far it was read of (from before 2026-12-07):
+        // refused, as continuing after another's shorter read could count twice.
         let other = d.path().join("other.log");
         let other_log = LINE.replace("ABC", "OTH").repeat(100);
-        let other_gz = d.path().join("other.log.1.gz");
-        let mut enc = flate2::write::GzEncoder::new(
-            std::fs::File::create(&other_gz).expect("gz"),
-            flate2::Compression::fast(),
-        );
-        enc.write_all(other_log.as_bytes()).expect("gz");
-        enc.finish().expect("gz");
-        check(&out, "run-6", &[name(&other_gz)], "auto", false)
+        write(&other, &other_log);
+        check(&out, "run-7", &[name(&other)], "auto", false)
             .expect("new")
             .commit(events_only)
             .expect("commit");
         write(&other, &format!("{other_log}{LINE}"));
         let e = format!(
             "{:#}",
-            check(&out, "run-7", &[name(&other)], "auto", false).unwrap_err()
+            check(&out, "run-8", &[name(&other)], "auto", false).unwrap_err()
         );
-        assert!(e.contains("other.log begins as"), "{e}");
+        assert!(e.contains("other.log begins as") && e.contains("--again"), "{e}");
+    }
+
+    #[test]
+    fn a_log_too_short_to_tell_from_another_is_recorded_once_it_gave_events() {
+        let d = tempfile::tempdir().expect("tmp");
+        let out = d.path().join("archive");
+        let log = d.path().join("mail.log");
+        let n = name(&log);
+        write(&log, LINE);
+        let first = check(&out, "run-1", std::slice::from_ref(&n), "auto", false).expect("new");
+        first.commit(read_all).expect("commit");
+        write(&log, &LINE.repeat(3));
+        let second = check(&out, "run-2", std::slice::from_ref(&n), "auto", false).expect("grown");
+        assert_eq!(second.resume.get(&n).map(|p| p.lines), Some(1));
     }
 }

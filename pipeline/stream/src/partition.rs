@@ -34,7 +34,9 @@ const MAX_AHEAD_US: i64 = 24 * HOUR_US;
 /// several lines (or NDJSON documents) into it, joined by `\n`; read as one, every
 /// line after the first would vanish into the first one's reply text. A `\n` followed
 /// by whitespace, `}` or `]` continues a line (pretty-printed JSON), and a line end
-/// is left on its line for the normalizer to trim.
+/// is left on its line for the normalizer to trim. So JSON printed without indent,
+/// or an array of records, is split into pieces that are dead letters, and an
+/// indented syslog line is taken for the rest of the one before.
 fn lines_of(value: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = value;
     std::iter::from_fn(move || {

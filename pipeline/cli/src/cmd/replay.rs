@@ -54,7 +54,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     for (run, files) in runs::undo_stopped(&a.out)? {
         say!(
             "deferlog replay: replay {run} into {} was stopped before it recorded its inputs; its {files} \
-             file(s) were taken out of the archive: replay those inputs again",
+             file(s) were taken back: replay those inputs again",
             a.out.display()
         );
     }
@@ -158,7 +158,21 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    if let Err(e) = pending.commit(|input| summary.by_input.get(input).copied().unwrap_or_default()) {
+    for (name, end) in &summary.ends {
+        if end.held > 0 {
+            say!(
+                "deferlog replay: {name}: its last line has no end yet ({} bytes after line {}: still being \
+                 written?); it is left for the next replay of {name}",
+                end.held,
+                end.at.lines
+            );
+        }
+    }
+    let read = |input: &str| {
+        let counts = summary.by_input.get(input).copied().unwrap_or_default();
+        (counts, summary.ends.get(input).cloned())
+    };
+    if let Err(e) = pending.commit(read) {
         say!(
             "deferlog replay: the inputs were added to {}, but could not be recorded as taken ({e:#}); \
              until that file is named into place, replaying them again would count them twice",

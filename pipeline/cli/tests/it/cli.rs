@@ -355,16 +355,33 @@ fn a_log_the_archive_already_took_is_refused_under_any_name_unless_again() {
     gz.write_all(&std::fs::read(&g.log).expect("log")).expect("gzip");
     let rotated = dir.path().join("mail.log.1.gz");
     std::fs::write(&rotated, gz.finish().expect("gzip")).expect("write");
-    // Read whole as a plain file first, its rotated copy holds nothing new.
-    let plain_first = dir.path().join("plain-first");
-    crate::support::replay(&g.config, &plain_first, &[&g.log]);
-    let said = crate::support::replay(&g.config, &plain_first, &[&rotated]);
-    assert!(said.contains("mail.log.1.gz: nothing new"), "{said}");
-    assert_same_rows(&report_csv(&plain_first, &[]), &truth, "the rotated copy added nothing");
-    // Read compressed first (no record of how far: a compressed file is not sought
-    // in), the plain log under another name is refused.
+    // Read whole, under any name and compressed or not, it holds nothing new.
     crate::support::replay(&g.config, &out, &[&rotated]);
     assert_same_rows(&report_csv(&out, &[]), &truth, "the first replay");
+    let said = crate::support::replay(&g.config, &out, &[&g.log]);
+    assert!(said.contains("sample.log: nothing new"), "{said}");
+    assert_same_rows(&report_csv(&out, &[]), &truth, "the same log again");
+    // One that begins as it did but holds other lines where it was read to (here:
+    // cut short) is refused.
+    let log = std::fs::read(&g.log).expect("log");
+    let cut = log[..3 * log.len() / 4]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .expect("a line")
+        + 1;
+    let shorter = dir.path().join("mail.log");
+    std::fs::write(&shorter, &log[..cut]).expect("write");
+    let o = replay_cmd(&g.config, &out, &shorter)
+        .args(["--reference-time", "2026-11-10T00:00:00Z"])
+        .output()
+        .expect("replay");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("mail.log begins as") && err.contains("holds other lines there") && err.contains("--again"),
+        "{err}"
+    );
+    assert_same_rows(&report_csv(&out, &[]), &truth, "after the refused replay");
     let again = |extra: &[&str]| {
         replay_cmd(&g.config, &out, &g.log)
             .args(["--reference-time", "2026-11-10T00:00:00Z"])
@@ -372,14 +389,6 @@ fn a_log_the_archive_already_took_is_refused_under_any_name_unless_again() {
             .output()
             .expect("replay")
     };
-    let o = again(&[]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("mail.log.1.gz") && err.contains("sample.log") && err.contains("--again"),
-        "{err}"
-    );
-    assert_same_rows(&report_csv(&out, &[]), &truth, "after the refused replay");
     // With --again it is added: every count twice.
     ok(again(&["--again"]));
     let doubled: String = truth
