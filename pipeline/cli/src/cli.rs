@@ -116,6 +116,11 @@ pub struct ReplayArgs {
     /// as their lines would be counted twice.
     #[arg(long)]
     pub again: bool,
+    /// Read the one input from line N+1 on, its first N lines taken as added before
+    /// (the line a refusal names: a log rewritten after an earlier replay of it), and
+    /// record it as read from there, so that later replays of it go on after it.
+    #[arg(long, value_name = "N", conflicts_with = "again")]
+    pub from_line: Option<u64>,
     /// Log files, plain, gzip or zstd; `-` reads stdin.
     #[arg(required = true)]
     pub inputs: Vec<String>,

@@ -173,13 +173,16 @@ impl Input {
     fn read_error(&self, e: &io::Error) -> io::Error {
         let at = format!("{} after line {}", self.name, self.lines);
         let msg = match self.compression {
+            // Only the lines this run would have read: those before were added before.
             Some(c) => format!(
                 "reading {at}: its {} data is damaged, cut short or followed by other data ({e}); \
                  nothing of this replay was added. To add the lines before the damage: \
-                 `{} {} | deferlog replay ... -`",
+                 `{} {} | sed -n '{},{}p' | deferlog replay ... -`",
                 c.name(),
                 c.tool(),
-                self.name
+                self.name,
+                self.lines_before + 1,
+                self.lines
             ),
             None => format!("reading {at}: {e}"),
         };
@@ -342,6 +345,19 @@ pub fn open_from(path: &str, counter: &ByteCounter, from: Position) -> Result<In
         input.skip(from)?;
     }
     Ok(input)
+}
+
+/// Where line `lines` of `path` ends, to read on from there (`replay --from-line`).
+pub fn position_of_line(path: &str, lines: u64) -> Result<Position> {
+    let mut input = open(path, &ByteCounter::default())?;
+    let mut bytes = 0;
+    for n in 0..lines {
+        match input.next_line()? {
+            Some(line) => bytes += line.len() as u64,
+            None => anyhow::bail!("{}: it has {n} whole lines, not {lines}", input.name),
+        }
+    }
+    Ok(Position { bytes, lines })
 }
 
 /// Whether a file's content is as stored (no compression its first bytes name); the
@@ -604,7 +620,8 @@ mod tests {
             err.starts_with(&format!("reading {name} after line {read}: its gzip data is damaged")),
             "{err}"
         );
-        assert!(err.contains(&format!("`zcat {name} | deferlog replay ... -`")), "{err}");
+        let add = format!("`zcat {name} | sed -n '1,{read}p' | deferlog replay ... -`");
+        assert!(err.contains(&add), "{err}");
     }
 
     #[test]

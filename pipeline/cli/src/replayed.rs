@@ -12,12 +12,13 @@
 //! run records nothing (its files are removed too). Only regular files are known:
 //! stdin, pipes and devices cannot be read twice to check.
 //!
-//! A plain file is also recorded with how far it was read (bytes, lines, and its last
-//! lines' hash): a live log replayed again once it has grown, or its rotated copy,
-//! continues after that line instead of being refused, and one unchanged since is
-//! passed over. Only when every earlier replay of a file beginning so recorded that:
-//! one that read a compressed copy whole did not, and continuing after a shorter read
-//! would count its lines twice.
+//! Each input is also recorded with how far it was read (bytes, lines, and its last
+//! lines' hash, taken as it was read): a live log replayed again once it has grown,
+//! or its rotated copy, compressed or not, continues after that line instead of being
+//! refused, and one unchanged since is passed over. Only when every earlier replay of
+//! a file beginning so recorded that (records from before 2026-12-07 do not):
+//! continuing after a shorter read would count lines twice. One that holds other
+//! lines there is refused, naming the line for `replay --from-line`.
 //!
 //! Owns only those manifest files; it never reads or writes the archive's data.
 
@@ -32,12 +33,6 @@ use std::path::{Path, PathBuf};
 
 /// How much of an input names it: a few hundred log lines.
 const PREFIX: u64 = 64 * 1024;
-
-/// Two inputs of one run that begin alike are refused only when they are longer, and
-/// of two lines or more: a PowerMTA file of a quiet hour (its header alone, however
-/// long) is the same as the next one, and neither holds anything to count twice. A
-/// shorter input that gave events is recorded all the same (a live log just rotated).
-const MIN_BYTES: u64 = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,16 +53,18 @@ struct Entry {
     read: Option<ReadTo>,
 }
 
-/// How far a replay read a plain file.
+/// How far a replay read an input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReadTo {
     /// Bytes read, and the lines in them.
     bytes: u64,
     lines: u64,
-    /// The whole lines just before `bytes` (at most [`TAIL`] bytes of them): a file
-    /// continues what was read only if it holds the same there.
-    tail: Fingerprint,
+    /// The whole lines just before `bytes` (at most [`input::TAIL`] bytes of them): a
+    /// file continues what was read only if it holds the same there. None when they
+    /// could not be kept (a last line longer than that).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tail: Option<Fingerprint>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -95,7 +92,9 @@ struct Taken {
 #[derive(Debug)]
 struct Prefix {
     ends: Vec<(u64, String)>,
-    /// Long enough to tell it from another input of the same run (see [`MIN_BYTES`]).
+    /// Of two lines or more: two inputs of one run that begin alike are refused only
+    /// then, as a PowerMTA file of a quiet hour (its header alone) is the same as the
+    /// next one, and neither holds anything to count twice.
     distinct: bool,
 }
 
@@ -138,7 +137,7 @@ fn prefix(path: &str) -> Result<Option<Prefix>> {
             ends.push((bytes, input::content_hash(&h)));
         }
     }
-    let distinct = ends.len() >= 2 && ends.last().is_some_and(|(b, _)| *b >= MIN_BYTES);
+    let distinct = ends.len() >= 2;
     Ok((!ends.is_empty()).then_some(Prefix { ends, distinct }))
 }
 
@@ -221,12 +220,10 @@ impl Pending {
         let resume = std::mem::take(&mut self.resume);
         self.manifest.inputs.retain_mut(|e| {
             let (counts, end) = read(&e.input);
-            e.read = end.and_then(|end| {
-                end.tail.map(|(hash, bytes)| ReadTo {
-                    bytes: end.at.bytes,
-                    lines: end.at.lines,
-                    tail: Fingerprint { hash, bytes },
-                })
+            e.read = end.map(|end| ReadTo {
+                bytes: end.at.bytes,
+                lines: end.at.lines,
+                tail: end.tail.map(|(hash, bytes)| Fingerprint { hash, bytes }),
             });
             counts.events > 0 || resume.contains_key(&e.input)
         });
@@ -257,52 +254,67 @@ impl Pending {
 enum Continues<'a> {
     /// It holds more after what `.0` read: read it from `.1`.
     After(&'a Taken, Position),
-    /// `.0` read it to its end as it is now.
-    Unchanged(&'a Taken),
-    /// `.0` read it to line `.1`, and it holds other lines there: rewritten, or cut
-    /// (`copytruncate`) and written again past that length.
-    Differs(&'a Taken, u64),
-    /// One of them did not record how far it read (a record from before 2026-12-07).
-    Unrecorded(&'a Taken),
+    /// `.0` read it to its end as it is now; `.1` bytes of a last line without its
+    /// end follow.
+    Unchanged(&'a Taken, u64),
+    /// `.0` read it to line `.1`, and it holds other lines there (rewritten, or cut
+    /// by `copytruncate` and written past that length), or (`.2`) ends before.
+    Differs(&'a Taken, u64, bool),
+    /// `.0` did not record what its last lines were: to line `.1`, if it said how
+    /// far (a last line over `TAIL`; none: a record from before 2026-12-07).
+    Unrecorded(&'a Taken, Option<u64>),
 }
 
 /// What `path` is to the furthest read of `taken` (every earlier replay of an input
-/// that began as it does); `None` if none did.
-fn continuation<'a>(path: &str, taken: &[&'a Taken]) -> Option<Continues<'a>> {
-    let first = *taken.first()?;
+/// that began as it does); `None` if none did. A compressed `path` that cannot be
+/// read there is an error, as the run would be.
+fn continuation<'a>(path: &str, taken: &[&'a Taken]) -> Result<Option<Continues<'a>>> {
+    let Some(&first) = taken.first() else {
+        return Ok(None);
+    };
     let reads: Option<Vec<(&Taken, &ReadTo)>> = taken.iter().map(|t| t.read.as_ref().map(|r| (*t, r))).collect();
     let Some((t, r)) = reads.and_then(|reads| reads.into_iter().max_by_key(|(_, r)| r.bytes)) else {
-        return Some(Continues::Unrecorded(first));
+        return Ok(Some(Continues::Unrecorded(first, None)));
     };
-    let holds_the_tail = || -> Option<bool> {
-        let start = Position {
-            bytes: r.bytes.checked_sub(r.tail.bytes)?,
-            lines: 0,
+    let Some(tail) = &r.tail else {
+        return Ok(Some(Continues::Unrecorded(t, Some(r.lines))));
+    };
+    let (differs, shorter) = (
+        Continues::Differs(t, r.lines, false),
+        Continues::Differs(t, r.lines, true),
+    );
+    let start = Position {
+        bytes: r.bytes.saturating_sub(tail.bytes),
+        lines: 0,
+    };
+    let mut input = match input::open_from(path, &ByteCounter::default(), start) {
+        Ok(input) => input,
+        Err(e) if e.downcast_ref::<std::io::Error>().is_some() => return Err(e),
+        // Its content ends before, or a line crosses where the lines read ended.
+        Err(_) => return Ok(Some(shorter)),
+    };
+    let mut h = SipHasher13::new_with_keys(0, 0);
+    let mut bytes = 0;
+    while bytes < tail.bytes {
+        let Some(line) = input.next_line()? else {
+            return Ok(Some(shorter));
         };
-        let mut input = input::open_from(path, &ByteCounter::default(), start).ok()?;
-        let mut h = SipHasher13::new_with_keys(0, 0);
-        let mut bytes = 0;
-        while bytes < r.tail.bytes {
-            let line = input.next_line().ok()??;
-            h.write(line);
-            bytes += line.len() as u64;
-        }
-        if bytes != r.tail.bytes || input::content_hash(&h) != r.tail.hash {
-            return None;
-        }
-        input.next_line().ok().map(|more| more.is_some())
-    };
-    Some(match holds_the_tail() {
-        Some(true) => Continues::After(
+        h.write(line);
+        bytes += line.len() as u64;
+    }
+    if bytes != tail.bytes || input::content_hash(&h) != tail.hash {
+        return Ok(Some(differs));
+    }
+    Ok(Some(match input.next_line()? {
+        Some(_) => Continues::After(
             t,
             Position {
                 bytes: r.bytes,
                 lines: r.lines,
             },
         ),
-        Some(false) => Continues::Unchanged(t),
-        None => Continues::Differs(t, r.lines),
-    })
+        None => Continues::Unchanged(t, input.end().held),
+    }))
 }
 
 /// Writes `m` to `path` and syncs it: a crash must not leave an empty record, named
@@ -342,6 +354,8 @@ pub fn check(out: &Path, run: &str, inputs: &[String], format: &str, again: bool
         let known = known(out)?;
         let mut refused = Vec::new();
         let mut other_format = false;
+        // Whether --again is the way on: not where a refusal names the line to go on from.
+        let mut again_helps = false;
         // The earlier read each input goes on from: two inputs may not go on from one.
         let mut continued: Vec<(&str, &str, &str)> = Vec::new();
         for (i, (p, prefix)) in prefixes.iter().enumerate() {
@@ -355,10 +369,11 @@ pub fn check(out: &Path, run: &str, inputs: &[String], format: &str, again: bool
                 })
             {
                 refused.push(format!("{p} begins as {q} does"));
+                again_helps = true;
                 continue;
             }
             let taken: Vec<&Taken> = known.iter().filter(|t| prefix.begins_as(&t.fingerprint)).collect();
-            let (t, lines) = match continuation(p, &taken) {
+            let (t, lines) = match continuation(p, &taken)? {
                 None => continue,
                 Some(Continues::After(t, from)) => {
                     notes.push(format!(
@@ -368,27 +383,42 @@ pub fn check(out: &Path, run: &str, inputs: &[String], format: &str, again: bool
                     resume.insert((*p).clone(), from);
                     (t, from.lines)
                 }
-                Some(Continues::Unchanged(t)) => {
+                Some(Continues::Unchanged(t, held)) => {
                     let lines = t.read.as_ref().map_or(0, |r| r.lines);
+                    let rest = match held {
+                        0 => "where it still ends".to_owned(),
+                        n => format!("after which it has only a last line without its end ({n} bytes) yet"),
+                    };
                     notes.push(format!(
-                        "{p}: nothing new: replay {} read {} to line {lines}, where it still ends",
+                        "{p}: nothing new: replay {} read {} to line {lines}, {rest}",
                         t.run, t.input
                     ));
                     unchanged.push((*p).clone());
                     (t, lines)
                 }
-                Some(Continues::Differs(t, lines)) => {
+                Some(Continues::Differs(t, lines, shorter)) => {
+                    let how = match shorter {
+                        true => "ends before it (a copy taken before that read?)",
+                        false => "holds other lines there (rewritten, or cut and written again)",
+                    };
                     refused.push(format!(
-                        "{p} begins as {} did, which replay {} read to line {lines}, but holds other lines \
-                         there (rewritten, or cut and written again): `tail -n +{} {p} | deferlog replay ... -` \
-                         adds what follows that line",
-                        t.input,
-                        t.run,
-                        lines + 1
+                        "{p} begins as {} did, which replay {} read to line {lines}, but {how}: \
+                         `deferlog replay --from-line {lines} ... {p}` adds what follows that line and records it",
+                        t.input, t.run
                     ));
                     continue;
                 }
-                Some(Continues::Unrecorded(t)) => {
+                Some(Continues::Unrecorded(t, Some(lines))) => {
+                    refused.push(format!(
+                        "{p} begins as {} did, which replay {} read to line {lines} but could not tell by its \
+                         last lines (one over 64 KiB): `deferlog replay --from-line {lines} ... {p}` adds what \
+                         follows that line",
+                        t.input, t.run
+                    ));
+                    continue;
+                }
+                Some(Continues::Unrecorded(t, None)) => {
+                    again_helps = true;
                     let mut why = format!("{p} begins as {} did, which replay {} added", t.input, t.run);
                     // A log of several MTAs may have been read for one of them before.
                     if let Some(then) = t.format.as_deref().filter(|f| *f != format) {
@@ -407,13 +437,20 @@ pub fn check(out: &Path, run: &str, inputs: &[String], format: &str, again: bool
                     "{p} and {q} both go on after line {lines} of what replay {} read",
                     t.run
                 ));
+                again_helps = true;
             }
             continued.push((&t.run, &t.input, p));
         }
         if !refused.is_empty() {
+            let way_on = match again_helps {
+                true => {
+                    " Replay only the logs not read yet (rotated ones keep their first lines), use another \
+                     --out, or give --again to add them anyway"
+                }
+                false => "",
+            };
             anyhow::bail!(
-                "{}: their lines would be counted twice in {}. Replay only the logs not read yet (rotated ones \
-                 keep their first lines), use another --out, or give --again to add them anyway{}",
+                "{}: their lines would be counted twice in {}.{way_on}{}",
                 refused.join("; "),
                 out.display(),
                 if other_format {
@@ -722,7 +759,7 @@ mod tests {
             check(&out, "run-6", std::slice::from_ref(&n), "auto", false).unwrap_err()
         );
         assert!(
-            e.contains("read to line 1215, but holds other lines there") && e.contains("tail -n +1216"),
+            e.contains("read to line 1215, but holds other lines there") && e.contains("--from-line 1215"),
             "{e}"
         );
         // A log one record says not how far it was read of (from before 2026-12-07):
@@ -740,6 +777,30 @@ mod tests {
             check(&out, "run-8", &[name(&other)], "auto", false).unwrap_err()
         );
         assert!(e.contains("other.log begins as") && e.contains("--again"), "{e}");
+    }
+
+    #[test]
+    fn a_log_whose_last_line_is_too_long_to_know_it_by_is_refused_naming_the_line() {
+        let d = tempfile::tempdir().expect("tmp");
+        let out = d.path().join("archive");
+        let log = d.path().join("mail.log");
+        let n = name(&log);
+        let long = format!("{}\n", "x".repeat(input::TAIL + 10));
+        write(&log, &format!("{}{long}", LINE.repeat(20)));
+        assert_eq!(read_all(&n).1.expect("end").tail, None);
+        check(&out, "run-1", std::slice::from_ref(&n), "auto", false)
+            .expect("new")
+            .commit(read_all)
+            .expect("commit");
+        write(&log, &format!("{}{long}{LINE}", LINE.repeat(20)));
+        let e = format!(
+            "{:#}",
+            check(&out, "run-2", std::slice::from_ref(&n), "auto", false).unwrap_err()
+        );
+        assert!(
+            e.contains("read to line 21 but could not tell") && e.contains("--from-line 21") && !e.contains("--again"),
+            "{e}"
+        );
     }
 
     #[test]

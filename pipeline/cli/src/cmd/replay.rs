@@ -48,6 +48,11 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     let run_id = run_id(now);
 
     let inputs = input::oldest_first(&a.inputs)?;
+    let from_line = match (a.from_line, inputs.as_slice()) {
+        (None, _) => None,
+        (Some(n), [only]) if only != "-" => Some((only.clone(), input::position_of_line(only, n)?)),
+        (Some(_), _) => anyhow::bail!("--from-line reads one input file (not stdin): give only that one"),
+    };
     // From here to its end, the archive's record of inputs, its key and the state
     // carried between replays are this run's alone.
     let turn = runs::take_turn(&a.out)?;
@@ -58,7 +63,11 @@ pub fn run(a: ReplayArgs) -> Result<()> {
             a.out.display()
         );
     }
-    let pending = deferlog_app::replayed::check(&a.out, &run_id, &inputs, &cfg.format, a.again)?;
+    let mut pending =
+        deferlog_app::replayed::check(&a.out, &run_id, &inputs, &cfg.format, a.again || from_line.is_some())?;
+    if let Some((input, at)) = from_line {
+        pending.resume.insert(input, at);
+    }
     for note in &pending.notes {
         say!("deferlog replay: {note}");
     }
@@ -159,6 +168,14 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         b.finish_and_clear();
     }
     for (name, end) in &summary.ends {
+        if end.tail.is_none() && end.at.lines > 0 && name.as_str() != "stdin" {
+            say!(
+                "deferlog replay: {name}: read to line {}, whose last lines are too long to know it by (over {} \
+                 KiB): a later replay of it is refused, and names that line for --from-line",
+                end.at.lines,
+                input::TAIL / 1024
+            );
+        }
         if end.held > 0 {
             say!(
                 "deferlog replay: {name}: its last line has no end yet ({} bytes after line {}: still being \

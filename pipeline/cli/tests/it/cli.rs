@@ -361,8 +361,8 @@ fn a_log_the_archive_already_took_is_refused_under_any_name_unless_again() {
     let said = crate::support::replay(&g.config, &out, &[&g.log]);
     assert!(said.contains("sample.log: nothing new"), "{said}");
     assert_same_rows(&report_csv(&out, &[]), &truth, "the same log again");
-    // One that begins as it did but holds other lines where it was read to (here:
-    // cut short) is refused.
+    // One that begins as it did but ends before where it was read to (a copy taken
+    // earlier) is refused.
     let log = std::fs::read(&g.log).expect("log");
     let cut = log[..3 * log.len() / 4]
         .iter()
@@ -378,7 +378,7 @@ fn a_log_the_archive_already_took_is_refused_under_any_name_unless_again() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("mail.log begins as") && err.contains("holds other lines there") && err.contains("--again"),
+        err.contains("mail.log begins as") && err.contains("but ends before it") && err.contains("--from-line"),
         "{err}"
     );
     assert_same_rows(&report_csv(&out, &[]), &truth, "after the refused replay");

@@ -532,20 +532,41 @@ fn a_log_replayed_as_it_grows_adds_only_its_new_lines_and_its_rotated_copy_nothi
     let said = replay(&g.config, &out, &[&gz]);
     assert!(said.contains("nothing new"), "{said}");
     assert_eq!(report_csv(&out, &[]), truth);
-    // A log rewritten after its first lines is no continuation: refused as before.
+    // A log rewritten where it was read to is no continuation: refused, naming the
+    // line to go on from, which --from-line then does (and records).
     let mut other = log[..b].to_vec();
     other.extend_from_slice(&log[a..]);
     std::fs::write(&live, &other).expect("rewritten");
-    let o = crate::support::deferlog()
-        .args(["replay", "--quiet", "--config"])
-        .arg(&g.config)
-        .arg("--out")
-        .arg(&out)
-        .arg(&live)
-        .output()
-        .expect("replay");
+    let replay_live = |extra: &[&str]| {
+        crate::support::deferlog()
+            .args([
+                "replay",
+                "--quiet",
+                "--reference-time",
+                "2026-11-10T00:00:00Z",
+                "--config",
+            ])
+            .arg(&g.config)
+            .arg("--out")
+            .arg(&out)
+            .args(extra)
+            .arg(&live)
+            .output()
+            .expect("replay")
+    };
+    let o = replay_live(&[]);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("--again"), "{err}");
+    let whole = lines_before(log.len()).to_string();
+    assert!(
+        !o.status.success() && err.contains(&format!("--from-line {whole}")) && !err.contains("--again"),
+        "{err}"
+    );
+    let o = replay_live(&["--from-line", &whole]);
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{said}");
+    let o = replay_live(&[]);
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && said.contains("nothing new"), "{said}");
 }
 
 /// A log cut mid-hour (logrotate) leaves that hour open: not final until the replay
