@@ -69,8 +69,8 @@ pub struct Input {
     hold_unterminated: bool,
     /// The bytes of such a line left.
     held: u64,
-    /// A line was cut at `MAX_LINE`, or one so long that the bytes before it were not
-    /// kept: where this input ends cannot be told by its last lines.
+    /// A line was cut at `MAX_LINE`: the last lines kept may hold its skipped rest,
+    /// so where this input ends cannot be told by them.
     lost_track: bool,
 }
 
@@ -215,13 +215,15 @@ impl Input {
         self.cut = false;
         loop {
             if self.skipping {
-                match memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
+                let skipped = match memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
                     Some(nl) => {
-                        self.start += nl + 1;
                         self.skipping = false;
+                        nl + 1
                     }
-                    None => self.start = self.end,
-                }
+                    None => self.end - self.start,
+                };
+                self.start += skipped;
+                self.pos += skipped as u64;
             }
             if !self.skipping
                 && let Some(nl) = memchr::memchr(b'\n', &self.buf[self.start..self.end])
@@ -264,6 +266,7 @@ impl Input {
                     self.lost_track = true;
                     self.start = self.end;
                     self.lines += 1;
+                    self.pos += self.end as u64;
                     return Ok(Some(&self.buf[..self.end]));
                 }
                 self.buf.resize(self.buf.len() * 2, 0);
@@ -350,14 +353,15 @@ pub fn open_from(path: &str, counter: &ByteCounter, from: Position) -> Result<In
 /// Where line `lines` of `path` ends, to read on from there (`replay --from-line`).
 pub fn position_of_line(path: &str, lines: u64) -> Result<Position> {
     let mut input = open(path, &ByteCounter::default())?;
-    let mut bytes = 0;
     for n in 0..lines {
-        match input.next_line()? {
-            Some(line) => bytes += line.len() as u64,
-            None => anyhow::bail!("{}: it has {n} whole lines, not {lines}", input.name),
+        if input.next_line()?.is_none() {
+            anyhow::bail!("{}: it has {n} whole lines, not {lines}", input.name);
         }
     }
-    Ok(Position { bytes, lines })
+    Ok(Position {
+        bytes: input.pos,
+        lines,
+    })
 }
 
 /// Whether a file's content is as stored (no compression its first bytes name); the
@@ -488,6 +492,7 @@ mod tests {
         // A file of zeros, say: a line longer than any MTA writes, then more lines.
         let mut data = vec![0u8; MAX_LINE + 3 * BUF + 5];
         data.extend_from_slice(b"\nnext\nlast");
+        let len = data.len() as u64;
         let mut input = Input::new("zeros".into(), Box::new(io::Cursor::new(data)));
         let first = input.next_line().expect("read").map(<[u8]>::len);
         assert_eq!(first, Some(MAX_LINE));
@@ -496,6 +501,9 @@ mod tests {
         assert!(!input.cut());
         assert_eq!(input.next_line().expect("read"), Some(&b"last"[..]));
         assert_eq!(input.next_line().expect("read"), None);
+        // Where it ended counts the cut line's skipped rest; its last lines cannot tell.
+        assert_eq!((input.end().at.bytes, input.end().at.lines), (len, 3));
+        assert_eq!(input.end().tail, None);
         // Cut right at its end: the newline that ends it is skipped with it.
         let mut data = vec![b'y'; MAX_LINE];
         data.extend_from_slice(b"\nafter\n");
