@@ -402,8 +402,9 @@ pub fn check(out: &Path, run: &str, inputs: &[String], format: &str, again: bool
                         false => "holds other lines there (rewritten, or cut and written again)",
                     };
                     refused.push(format!(
-                        "{p} begins as {} did, which replay {} read to line {lines}, but {how}: \
-                         `deferlog replay --from-line {lines} ... {p}` adds what follows that line and records it",
+                        "{p} begins as {} did, which replay {} read to line {lines}, but {how} (if its lines \
+                         after that one are new, `deferlog replay --from-line {lines} ... {p}` adds them and \
+                         records it)",
                         t.input, t.run
                     ));
                     continue;
@@ -411,8 +412,8 @@ pub fn check(out: &Path, run: &str, inputs: &[String], format: &str, again: bool
                 Some(Continues::Unrecorded(t, Some(lines))) => {
                     refused.push(format!(
                         "{p} begins as {} did, which replay {} read to line {lines} but could not tell by its \
-                         last lines (one over 64 KiB): `deferlog replay --from-line {lines} ... {p}` adds what \
-                         follows that line",
+                         last lines (one over 64 KiB) (`deferlog replay --from-line {lines} ... {p}` adds what \
+                         follows that line)",
                         t.input, t.run
                     ));
                     continue;
@@ -450,7 +451,7 @@ pub fn check(out: &Path, run: &str, inputs: &[String], format: &str, again: bool
                 false => "",
             };
             anyhow::bail!(
-                "{}: their lines would be counted twice in {}.{way_on}{}",
+                "{}; read again, their lines would be counted twice in {}.{way_on}{}",
                 refused.join("; "),
                 out.display(),
                 if other_format {

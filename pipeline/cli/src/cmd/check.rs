@@ -37,11 +37,13 @@ pub fn run(a: ConfigArg) -> Result<()> {
         count(n.classifier.len(), "classification rule", "classification rules"),
     ));
     out.push_str(&format!(
-        "{origin}: metrics ok ({}, instance {}, top {} MX hosts per group, {} series per tenant)\n",
+        "{origin}: metrics ok ({}, instance {}, top {} MX hosts per group, {} series per tenant, top {} IP x group \
+         pairs in the hour gauges)\n",
         m.listen.map_or("endpoint off".to_owned(), |a| format!("on {a}")),
         m.exporter.instance,
         m.exporter.top_k,
-        m.exporter.tenant_series_budget
+        m.exporter.tenant_series_budget,
+        m.exporter.hour_pairs_top_k
     ));
     match r {
         None => out.push_str(&format!(
