@@ -228,7 +228,7 @@ pub struct ReportArgs {
     #[arg(long)]
     pub from: Option<String>,
     /// Up to this date or RFC 3339 time: hours that start before it (2026-11-09 ends
-    /// with the 23:00 hour of the 8th; 06:30 keeps the 06:00 hour).
+    /// with the 23:00 hour of the 8th; 2026-11-08T06:30:00Z keeps the 06:00 hour).
     #[arg(long)]
     pub to: Option<String>,
     /// Only rows of this sending IP (IPv4 or IPv6, any spelling), or `unknown`: rows

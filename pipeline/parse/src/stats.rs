@@ -87,6 +87,10 @@ pub struct Stats {
     pub rejects: [[u64; RejectReason::ALL.len()]; Mta::ALL.len() + 1],
     /// Queue ids dropped from correlation state because it was full.
     pub evictions: u64,
+    /// Events whose reply the line was cut within (syslog's line limit): classified
+    /// by what is left of it.
+    #[serde(default)]
+    pub cut_replies: u64,
     /// Queue ids currently held in correlation state.
     pub state_size: u64,
     /// Attempts to recipients past the per-queue-id limit (no attempt number kept).
@@ -274,6 +278,7 @@ impl Stats {
             *a += b;
         }
         self.evictions += other.evictions;
+        self.cut_replies += other.cut_replies;
         self.state_size += other.state_size;
         self.no_source_ip.merge(&other.no_source_ip);
     }

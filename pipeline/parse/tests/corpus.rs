@@ -884,6 +884,20 @@ fn powermta_accounting_csv_is_read_by_its_header() {
 }
 
 #[test]
+fn a_line_cut_within_its_reply_is_an_event_and_counted_as_cut() {
+    let mut n = normalizer();
+    let whole = "Nov  8 10:00:00 mta-out1 postfix/smtp[1]: ABC123: to=<u@gmail.com>, \
+                 relay=gmail-smtp-in.l.google.com[142.250.1.27]:25, delay=1, delays=0/0/0/1, dsn=4.7.28, \
+                 status=deferred (host gmail-smtp-in.l.google.com[142.250.1.27] said: 421-4.7.28 Our system has \
+                 detected an unusual rate of unsolicited mail)";
+    // Syslog's line limit, within the reply.
+    let cut = &whole[..whole.len() - 40];
+    let (events, _) = normalize(&mut n, "cut.log", &[whole, cut]);
+    assert_eq!(events.len(), 2);
+    assert_eq!(n.stats().cut_replies, 1);
+}
+
+#[test]
 fn a_byte_order_mark_before_a_files_first_line_is_no_part_of_it() {
     let mut cfg = config(us("2026-12-31T12:00:00Z"));
     cfg.default_host = "pmta-1".into();

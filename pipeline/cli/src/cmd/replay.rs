@@ -359,6 +359,12 @@ pub fn print_summary(s: &Summary, out: &str) {
             say!("  {:<24}{n:>10}", r.as_str());
         }
     }
+    if st.cut_replies > 0 {
+        say!(
+            "cut replies     {:>11}  (events whose line was cut within the reply: classified by what is left)",
+            st.cut_replies
+        );
+    }
     if st.evictions > 0 {
         say!("state evictions {:>11}", st.evictions);
     }

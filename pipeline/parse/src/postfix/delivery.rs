@@ -13,6 +13,8 @@ pub struct Delivery<'a> {
     pub status: &'a str,
     /// The text between the parentheses after the status, if any.
     pub text: Option<&'a str>,
+    /// The text lacks its `)`: the line was cut within it.
+    pub cut_reply: bool,
 }
 
 /// Parses the fields; `rest` starts with `to=`. Anything cut before `status=WORD` is
@@ -38,6 +40,7 @@ pub fn parse(rest: &str) -> Result<Delivery<'_>, RejectReason> {
                 // the reply's start (code, enhanced status) with them: still an attempt.
                 let inner = tail.strip_prefix('(').ok_or(RejectReason::Truncated)?;
                 d.text = Some(inner.strip_suffix(')').unwrap_or(inner));
+                d.cut_reply = !inner.ends_with(')');
             }
             return Ok(d);
         }
@@ -125,6 +128,9 @@ mod tests {
             d.text,
             Some("host x[1.1.1.1] said: 421-4.7.28 Our system has detected an unus")
         );
+        assert!(d.cut_reply, "said, so that it is counted");
+        let whole = parse("to=<a@b>, relay=x[1.1.1.1]:25, delay=1, dsn=2.0.0, status=sent (250 ok)").expect("parses");
+        assert!(!whole.cut_reply);
     }
 
     #[test]

@@ -183,6 +183,9 @@ impl Normalizer {
             self.held_at_handoff(f, instance, qid, d.to, outcome);
             return self.stats.skip(SkipKind::Handoff);
         }
+        // Counted, not refused: the try is whole, but its cause is read from what is
+        // left of the reply, which may lack the words that name it.
+        self.stats.cut_replies += u64::from(d.cut_reply);
         // Postfix's own hold, which may quote what the site said before (`delivery
         // temporarily suspended: host X refused to talk to me: 421 ...`): nothing was
         // said in this try, so its reply is the whole text, with no code, classified as
