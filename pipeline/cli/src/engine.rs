@@ -342,6 +342,12 @@ pub fn publish(summary: &mut Summary, stage: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// An hour (µs) as `YYYY-MM-DDTHH:00Z`.
+pub fn hour_text(us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(us)
+        .map_or_else(|| us.to_string(), |t| t.format("%Y-%m-%dT%H:00Z").to_string())
+}
+
 /// Removes `f`, and the directories between it and `out` that it leaves empty (a
 /// failed run's files, the replay record of one: nothing left behind).
 pub(crate) fn remove_with_empty_dirs(f: &Path, out: &Path) {
@@ -405,9 +411,7 @@ fn finish(
             Some(Ok(copies)) => rows.extend(copies),
             Some(Err(e)) => {
                 // The earlier run's rows stay as they are, open: the new logs still go in.
-                let hour = chrono::DateTime::from_timestamp_micros(o.hour_us)
-                    .map_or_else(|| o.hour_us.to_string(), |t| t.format("%Y-%m-%dT%H:00Z").to_string());
-                crate::say!("deferlog replay: {hour} stays open: {e:#}");
+                crate::say!("deferlog replay: {} stays open: {e:#}", hour_text(o.hour_us));
                 open.push(o.clone());
             }
             None => open.push(o.clone()),

@@ -603,6 +603,19 @@ mod tests {
             ["line 50000 of a log being written\n"]
         );
         assert_eq!(more.end().at.lines, 50_001);
+        // Read a little at a time (a pipe, a slow disk), the last lines are still the
+        // ones the buffer kept across its many refills.
+        struct Trickle(io::Cursor<Vec<u8>>);
+        impl Read for Trickle {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = buf.len().min(1000);
+                self.0.read(&mut buf[..n])
+            }
+        }
+        let trickle = Trickle(io::Cursor::new(lines.clone().into_bytes()));
+        let mut slow = Input::new("slow".into(), Box::new(trickle));
+        assert_eq!(lines_of(&mut slow).expect("read").len(), 50_000);
+        assert_eq!(slow.end().tail, end.tail);
         // Read from a pipe, the last line is read as it is: nothing more will come.
         let mut piped = Input::new("stdin".into(), Box::new(io::Cursor::new(b"a\nb".to_vec())));
         assert_eq!(lines_of(&mut piped).expect("read"), ["a\n", "b"]);

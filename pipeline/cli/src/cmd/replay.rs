@@ -5,7 +5,7 @@
 
 use crate::cli::ReplayArgs;
 use crate::config::{self, Config, Problems};
-use crate::engine::{self, EngineOptions, LineSource, Summary};
+use crate::engine::{self, EngineOptions, LineSource, Summary, hour_text};
 use crate::input::{self, ByteCounter};
 use crate::metrics::{Served, set_hour_gauges};
 use anyhow::{Context, Result};
@@ -388,10 +388,4 @@ pub fn print_summary(s: &Summary, out: &str) {
     if let Some(r) = &s.rejects_file {
         say!("rejects file   {}", r.display());
     }
-}
-
-/// An hour (µs) as `YYYY-MM-DDTHH:00Z`.
-fn hour_text(us: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(us)
-        .map_or_else(|| us.to_string(), |t| t.format("%Y-%m-%dT%H:00Z").to_string())
 }

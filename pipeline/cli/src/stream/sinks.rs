@@ -36,14 +36,13 @@ impl EpochSink for TopicSink {
             for line in json.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
                 let row: serde_json::Value = serde_json::from_slice(line).map_err(output_err)?;
                 let key = format!("{scope}/{}", row["hour"].as_str().unwrap_or_default());
-                let n = of_revision
-                    .entry((key.clone(), row["revision"].as_i64().unwrap_or_default()))
-                    .or_default();
+                let revision = row["revision"].as_i64().unwrap_or_default();
+                let n = of_revision.entry((key.clone(), revision)).or_default();
                 *n += 1;
-                rows.push((key, row["revision"].as_i64().unwrap_or_default(), *n, line));
+                rows.push((key, revision, *n, line));
             }
             for (key, revision, row, line) in rows {
-                let total = of_revision.get(&(key.clone(), revision)).copied().unwrap_or(row);
+                let total = of_revision[&(key.clone(), revision)];
                 let (row, total) = (row.to_string(), total.to_string());
                 let headers: [(&str, &[u8]); 2] = [("row", row.as_bytes()), ("rows", total.as_bytes())];
                 self.producer
