@@ -4,8 +4,9 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use deferlog_app::config::Config;
-use deferlog_app::engine::{self, EngineOptions, LineSource, run_narrowed, run_query};
+use deferlog_app::engine::{self, EngineOptions, LineSource};
 use deferlog_app::input::{self, ByteCounter};
+use deferlog_app::query::{run_narrowed, run_query};
 use deferlog_gen::{GenConfig, fleet_config_toml, write_log};
 use deferlog_query::{EventFilter, EventSource, Query};
 

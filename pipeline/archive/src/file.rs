@@ -342,6 +342,12 @@ impl Staged {
         fs::rename(&self.tmp, &self.path).map_err(err)
     }
 
+    /// Neither in staging nor in the archive: removed by hand, or lost with a disk.
+    /// Publishing it would fail forever; recovery counts it instead.
+    pub fn is_lost(&self) -> bool {
+        !self.tmp.exists() && !self.path.exists()
+    }
+
     /// Deletes the sealed file, never published.
     pub fn discard(self) {
         let _ = fs::remove_file(self.tmp);

@@ -77,8 +77,12 @@ fn key_check(key: &[u8; 16]) -> String {
 /// note, and the run starts without it.
 pub fn load(out: &Path, key: &[u8; 16]) -> Option<Carried> {
     let p = path(out);
-    let bytes = std::fs::read(&p).ok()?;
-    let (aside, why) = match serde_json::from_slice::<Carried>(&bytes) {
+    let bytes = match std::fs::read(&p) {
+        Ok(bytes) => Ok(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => Err(e.to_string()),
+    };
+    let (aside, why) = match bytes.and_then(|b| serde_json::from_slice::<Carried>(&b).map_err(|e| e.to_string())) {
         Ok(c) if c.key_check == key_check(key) => return Some(c).filter(|c| !c.parsers.is_empty()),
         Ok(_) => (
             p.with_extension("json.other-key"),
@@ -187,5 +191,15 @@ mod tests {
         assert!(!path(dir.path()).exists(), "set aside");
         assert!(path(dir.path()).with_extension("json.other-key").exists());
         assert!(load(dir.path(), &k1).is_none(), "gone for good");
+    }
+
+    #[test]
+    fn a_state_the_system_will_not_read_is_set_aside_too_not_dropped_in_silence() {
+        let dir = tempfile::tempdir().expect("tmp");
+        // A read that fails below the JSON (here EISDIR; EACCES or EIO as well).
+        std::fs::create_dir_all(path(dir.path())).expect("dir");
+        assert!(load(dir.path(), &[1u8; 16]).is_none());
+        assert!(!path(dir.path()).exists(), "set aside");
+        assert!(path(dir.path()).with_extension("json.unreadable").is_dir());
     }
 }

@@ -16,29 +16,25 @@
 //! final up to the run's newest event minus the allowed lateness; rows of hours an
 //! earlier replay left open that this run read past are read from that run's hourly
 //! file (the only earlier data a run reads) and written again, final, beside them.
-//!
-//! Also the private runtimes every command runs query files and SQL on, held to
-//! `--memory-limit` for `report` and `sql`.
 
 use crate::carried::OpenHour;
 use crate::input::{Input, InputEnd};
-use crate::size::Size;
+use crate::query::run_query;
 use anyhow::{Context, Result, anyhow};
 use arrow::array::AsArray;
 use arrow::datatypes::TimestampMicrosecondType;
 use arrow::record_batch::RecordBatch;
-use deferlog_archive::{EVENTS_DIR, EventArchive, HOURLY_DIR, ParquetFile, REJECTS_DIR, write_parquet};
+use deferlog_archive::{EventArchive, HOURLY_DIR, ParquetFile, REJECTS_DIR, write_parquet};
 use deferlog_event::Origin;
 use deferlog_event::{HourBatch, HourBatcher, RejectBuilder, hour_of, reject_schema};
 use deferlog_parse::{Normalizer, NormalizerConfig, NormalizerState, Stats};
 use deferlog_query::schema::{hourly_schema, partial_schema, to_hourly};
-use deferlog_query::{Engine, EventFilter, EventSource, Query, QueryError, Table};
+use deferlog_query::{EventFilter, EventSource, Query};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::time::{Duration, Instant};
-use tokio::signal::unix::{SignalKind, signal};
 
 /// A source of lines: a file, stdin, or the generator.
 pub trait LineSource {
@@ -680,125 +676,6 @@ fn write_loop(out: &Path, run_id: &str, workers: usize, rx: Receiver<ToWriter>) 
     let files = archive.finish()?.into_iter().map(|(_, p)| p).collect();
     let rejects_file = rejects.map(ParquetFile::close).transpose()?;
     Ok((files, rejects_file, rows))
-}
-
-/// Runs a query file over `source` (as the query's input table) on a private
-/// runtime with a worker per partition of the session (`Engine::new`): after a
-/// replay this query is all that runs, and one thread would leave a core idle.
-pub fn run_query(query: Query, source: EventSource, filter: &EventFilter) -> Result<Vec<RecordBatch>> {
-    run_query_within(query, source, filter, None)
-}
-
-/// [`run_query`] held to `memory` (`--memory-limit`), if given.
-pub fn run_query_within(
-    query: Query,
-    source: EventSource,
-    filter: &EventFilter,
-    memory: Option<&Size>,
-) -> Result<Vec<RecordBatch>> {
-    query_runtime()?.block_on(within(memory, |engine| async move {
-        engine.register(query.input, source, filter).await?;
-        engine.run(query).await
-    }))
-}
-
-/// Runs a query file whose rows depend on events `filter` would drop from its input
-/// (`deferrals.sql`), narrowing its rows instead (`Engine::run_narrowed`), held to
-/// `memory` (`--memory-limit`), if given.
-pub fn run_narrowed(
-    query: Query,
-    source: EventSource,
-    filter: &EventFilter,
-    memory: Option<&Size>,
-) -> Result<Vec<RecordBatch>> {
-    query_runtime()?.block_on(within(memory, |engine| async move {
-        engine.run_narrowed(query, source, filter).await
-    }))
-}
-
-/// Runs `work` on an engine held to `memory`, if given. A query that needed more says
-/// which flag to raise. SIGTERM or Ctrl-C stops it with an error rather than killing
-/// the process, so that what it spilled is removed as the engine drops.
-async fn within<F, Fut>(memory: Option<&Size>, work: F) -> Result<Vec<RecordBatch>>
-where
-    F: FnOnce(Engine) -> Fut,
-    Fut: Future<Output = Result<Vec<RecordBatch>, QueryError>>,
-{
-    let Some(m) = memory else {
-        return Ok(work(Engine::new()).await?);
-    };
-    let engine = Engine::bounded(m.bytes)?;
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let result = tokio::select! {
-        r = work(engine) => r,
-        _ = term.recv() => anyhow::bail!("stopped by SIGTERM; its spill files are removed"),
-        _ = int.recv() => anyhow::bail!("stopped by Ctrl-C; its spill files are removed"),
-    };
-    result.map_err(|e| match e.out_of_memory() {
-        Some(short) => anyhow!(
-            "the query needs more memory than --memory-limit {m} lets its sorts and grouping reserve: raise \
-             it, or read less (report: --from, --to): {short}"
-        ),
-        None => e.into(),
-    })
-}
-
-fn query_runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(deferlog_query::TARGET_PARTITIONS)
-        .enable_all()
-        .build()
-        .context("starting tokio")
-}
-
-/// `--data`, if it is a directory; else what it is instead.
-pub fn archive_dir(data: &Path) -> Result<()> {
-    if data.is_dir() {
-        return Ok(());
-    }
-    let why = if data.exists() {
-        "not a directory"
-    } else {
-        "no such directory"
-    };
-    anyhow::bail!(
-        "--data {}: {why}; an archive is what `deferlog replay`, `run` or `demo` write",
-        data.display()
-    )
-}
-
-/// SQL a user wrote, over an archive's tables: `events`, `hourly` and `rejects` (its
-/// `events/`, `hourly/` and `rejects/`), each empty while the archive has none.
-pub fn run_sql(archive: &Path, sql: &str, memory: Option<&Size>) -> Result<Vec<RecordBatch>> {
-    let tables: Vec<(Table, PathBuf)> = [
-        (Table::Events, EVENTS_DIR),
-        (Table::Hourly, HOURLY_DIR),
-        (Table::Rejects, REJECTS_DIR),
-    ]
-    .into_iter()
-    .map(|(t, d)| (t, archive.join(d)))
-    .collect();
-    archive_dir(archive)?;
-    if tables.iter().all(|(_, d)| !d.is_dir()) {
-        anyhow::bail!(
-            "--data {}: no {EVENTS_DIR}/, {HOURLY_DIR}/ or {REJECTS_DIR}/ in it; an archive is what `deferlog replay`, \
-             `run` or `demo` write",
-            archive.display()
-        );
-    }
-    query_runtime()?.block_on(within(memory, |engine| async move {
-        // A table the archive has no files of yet (no dead letters) is there, empty.
-        for (table, dir) in tables {
-            let source = if dir.is_dir() {
-                EventSource::Dir(dir)
-            } else {
-                EventSource::Batches(Vec::new())
-            };
-            engine.register(table, source, &EventFilter::default()).await?;
-        }
-        engine.run_sql(sql).await
-    }))
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The library half of the `deferlog` binary: configuration, inputs, the batch
-//! engine and result formatting, so benches and tests drive the same code as the CLI.
+//! engine, the query runners and result formatting, so benches and tests drive the same code as the CLI.
 
 /// `eprintln!` for log lines, except that a stderr which cannot be written (a closed
 /// pipe, a full disk) loses the line instead of panicking: a log line never stops the
@@ -18,7 +18,9 @@ pub mod engine;
 pub mod input;
 pub mod metrics;
 pub mod output;
+pub mod query;
 pub mod replayed;
 pub mod runs;
 pub mod size;
+pub mod stop;
 pub mod stream;

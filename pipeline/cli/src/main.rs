@@ -5,7 +5,7 @@ mod cli;
 mod cmd;
 
 use deferlog_app::say;
-use deferlog_app::{config, engine, input, metrics, output};
+use deferlog_app::{config, engine, input, metrics, output, query};
 
 use clap::Parser;
 

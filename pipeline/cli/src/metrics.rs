@@ -2,7 +2,7 @@
 //! the last-final-hour gauges computed by `queries/hourly_gauges.sql`.
 
 use crate::config::MetricsRun;
-use crate::engine::run_query;
+use crate::query::run_query;
 use anyhow::{Context, Result};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::cast;

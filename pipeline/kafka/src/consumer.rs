@@ -339,7 +339,14 @@ impl Source {
         let mode = if sync { CommitMode::Sync } else { CommitMode::Async };
         self.consumer
             .commit(&commit_list(offsets), mode)
-            .map_err(KafkaError::Commit)
+            .map_err(|cause| KafkaError::Commit {
+                offsets: offsets
+                    .iter()
+                    .map(|(t, p, o)| format!("{t}/{p}@{o}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                cause,
+            })
     }
 
     /// Each assigned partition's log ends, from the last statistics report.

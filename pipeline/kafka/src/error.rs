@@ -15,8 +15,12 @@ pub enum KafkaError {
     },
     #[error("consuming: {0}")]
     Consume(rdkafka::error::KafkaError),
-    #[error("committing offsets: {0}")]
-    Commit(rdkafka::error::KafkaError),
+    #[error("committing offsets {offsets}: {cause}")]
+    Commit {
+        /// `topic/partition@offset`, comma-separated.
+        offsets: String,
+        cause: rdkafka::error::KafkaError,
+    },
     #[error("producing to {topic}: {cause}")]
     Produce {
         topic: String,

@@ -8,12 +8,12 @@
 use crate::counts::{Counts, Family, split};
 use crate::error::MetricsError;
 use crate::fold::{OTHER, Rendered, render};
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, ledger_path, load, lock_ledger, store};
 use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -70,7 +70,7 @@ struct State {
 
 pub struct Exporter {
     cfg: ExporterConfig,
-    /// Held while the exporter lives: one process per ledger (see [`lock_ledger`]).
+    /// Held while the exporter lives: one process per ledger (see `ledger::lock_ledger`).
     _ledger_lock: Option<std::fs::File>,
     registry: Registry,
     counters: HashMap<Family, IntCounterVec>,
@@ -141,19 +141,6 @@ fn top_pairs(rows: &[HourRow], k: usize) -> (Vec<HourRow>, usize) {
     let mut kept: Vec<HourRow> = sorted[..k].iter().map(|r| (*r).clone()).collect();
     kept.push(other);
     (kept, folded)
-}
-
-/// A file name for an instance name.
-fn file_safe(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 impl Exporter {
@@ -490,76 +477,11 @@ impl Gauges {
     }
 }
 
-fn ledger_path(dir: &Path, instance: &str) -> PathBuf {
-    dir.join(format!("{}.json", file_safe(instance)))
-}
-
-/// An exclusive lock beside the ledger: two processes with one `instance` would
-/// each add their partitions' counts to the other's ledger, and both export the sum.
-/// `None` on a filesystem without locks (some FUSE and SMB mounts), which worked
-/// before there was a lock and still does, unguarded.
-fn lock_ledger(ledger: &Path, instance: &str) -> Result<Option<std::fs::File>, MetricsError> {
-    let path = ledger.with_extension("lock");
-    let io = |cause| MetricsError::Io {
-        path: path.clone(),
-        cause,
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io)?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
-        Err(std::fs::TryLockError::WouldBlock) => Err(MetricsError::InstanceInUse {
-            instance: instance.to_owned(),
-            path,
-        }),
-        Err(std::fs::TryLockError::Error(cause)) if cause.kind() == std::io::ErrorKind::Unsupported => Ok(None),
-        Err(std::fs::TryLockError::Error(cause)) => Err(io(cause)),
-    }
-}
-
-fn load(path: &Path) -> Result<Ledger, MetricsError> {
-    let text = std::fs::read(path).map_err(|cause| MetricsError::Io {
-        path: path.to_path_buf(),
-        cause,
-    })?;
-    serde_json::from_slice(&text).map_err(|cause| MetricsError::Ledger {
-        path: path.to_path_buf(),
-        cause,
-    })
-}
-
-/// Write, sync, rename: a crash leaves the old ledger or the new one.
-fn store(path: &Path, ledger: &Ledger) -> Result<(), MetricsError> {
-    use std::io::Write;
-    let io = |cause| MetricsError::Io {
-        path: path.to_path_buf(),
-        cause,
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let tmp = path.with_extension("json.tmp");
-    let json = serde_json::to_vec(ledger).map_err(|cause| MetricsError::Ledger {
-        path: path.to_path_buf(),
-        cause,
-    })?;
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(&json).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::counts::{DeliveryRow, key};
+    use std::path::Path;
 
     fn cfg(dir: &Path) -> ExporterConfig {
         ExporterConfig {

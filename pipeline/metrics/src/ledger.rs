@@ -1,4 +1,5 @@
-//! What one instance exports, and why it is exactly what it counted.
+//! What one instance exports, and why it is exactly what it counted; the ledger's
+//! file (one per `metrics.instance`, locked while a process holds it).
 //!
 //! Each scope (a Kafka partition, or a replay run) keeps cumulative counts in its own
 //! checkpoint. The instance's counters are the sum, over every scope it has held, of
@@ -12,8 +13,10 @@
 //! of the ledger: they must never be undone, or a counter would go backwards.
 
 use crate::counts::Counts;
+use crate::error::MetricsError;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 const VERSION: u32 = 1;
 
@@ -66,6 +69,93 @@ impl Ledger {
     }
 }
 
+/// A file name for an instance name.
+fn file_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+pub(crate) fn ledger_path(dir: &Path, instance: &str) -> PathBuf {
+    dir.join(format!("{}.json", file_safe(instance)))
+}
+
+/// An exclusive lock beside the ledger: two processes with one `instance` would
+/// each add their partitions' counts to the other's ledger, and both export the sum.
+/// `None` on a filesystem without locks (some FUSE and SMB mounts), which worked
+/// before there was a lock and still does, unguarded.
+pub(crate) fn lock_ledger(ledger: &Path, instance: &str) -> Result<Option<std::fs::File>, MetricsError> {
+    let path = ledger.with_extension("lock");
+    let io = |cause| MetricsError::Io {
+        path: path.clone(),
+        cause,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(MetricsError::InstanceInUse {
+            instance: instance.to_owned(),
+            path,
+        }),
+        Err(std::fs::TryLockError::Error(cause)) if cause.kind() == std::io::ErrorKind::Unsupported => Ok(None),
+        Err(std::fs::TryLockError::Error(cause)) => Err(io(cause)),
+    }
+}
+
+pub(crate) fn load(path: &Path) -> Result<Ledger, MetricsError> {
+    let text = std::fs::read(path).map_err(|cause| MetricsError::Io {
+        path: path.to_path_buf(),
+        cause,
+    })?;
+    let ledger: Ledger = serde_json::from_slice(&text).map_err(|cause| MetricsError::Ledger {
+        path: path.to_path_buf(),
+        cause,
+    })?;
+    if ledger.version != VERSION {
+        return Err(MetricsError::LedgerVersion {
+            path: path.to_path_buf(),
+            found: ledger.version,
+            known: VERSION,
+        });
+    }
+    Ok(ledger)
+}
+
+/// Write, sync, rename: a crash leaves the old ledger or the new one.
+pub(crate) fn store(path: &Path, ledger: &Ledger) -> Result<(), MetricsError> {
+    use std::io::Write;
+    let io = |cause| MetricsError::Io {
+        path: path.to_path_buf(),
+        cause,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    let json = serde_json::to_vec(ledger).map_err(|cause| MetricsError::Ledger {
+        path: path.to_path_buf(),
+        cause,
+    })?;
+    let mut f = std::fs::File::create(&tmp).map_err(io)?;
+    f.write_all(&json).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +164,21 @@ mod tests {
         let mut c = Counts::default();
         c.add("records", n);
         c
+    }
+
+    #[test]
+    fn a_ledger_reads_back_as_stored_and_one_of_another_version_is_refused_by_name() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = ledger_path(dir.path(), "a b");
+        let mut l = Ledger::new();
+        l.commit("p0", &counts(5));
+        store(&path, &l).expect("store");
+        assert_eq!(load(&path).expect("load"), l);
+        l.version = VERSION + 1;
+        store(&path, &l).expect("store");
+        let err = load(&path).expect_err("a newer build's ledger");
+        assert!(matches!(err, MetricsError::LedgerVersion { found, .. } if found == VERSION + 1));
+        assert!(err.to_string().contains("a_b.json"), "{err}");
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub fn redact_addresses(text: &[u8]) -> Cow<'_, [u8]> {
         }
         let before = &text[copied..at];
         let mut start = match before.last() {
+            // A quote that opens a string (`{"@timestamp":` in a shipper's JSON record)
+            // ends no quoted local part: the `@` starts the text, no address is before it.
+            Some(b'"') if at == 1 || matches!(text[at - 2], b'{' | b'[' | b',' | b':') => at,
             Some(b'"') => memchr::memrchr(b'"', &before[..before.len() - 1]).map_or(copied, |p| copied + p),
             // Ending in a byte no local part ends in (`a(b)@x`, a comment): masked back
             // to the start of the word, the safe side.
@@ -213,6 +216,18 @@ mod tests {
             redact_addresses_str(r#"say "jane@x.com" twice"#),
             r#"say "*@x.com" twice"#
         );
+    }
+
+    #[test]
+    fn a_json_key_or_value_that_starts_with_an_at_is_kept_whole() {
+        let rec = br#"{"@timestamp":1761830367.1,"log":"Q: to=<jane@x.org>","@version":"1","h":"@home"}"#;
+        assert_eq!(
+            r(rec),
+            r#"{"@timestamp":1761830367.1,"log":"Q: to=<*@x.org>","@version":"1","h":"@home"}"#
+        );
+        assert_eq!(r(br#""@timestamp""#), r#""@timestamp""#);
+        // A quoted local part still is one.
+        assert_eq!(r(br#"rcpt "jane doe"@x.org"#), r#"rcpt *@x.org"#);
     }
 
     #[test]

@@ -178,6 +178,7 @@ impl ScopeDirs {
             return Err(StreamError::CheckpointVersion {
                 path: self.checkpoint.clone(),
                 found: c.version,
+                newest: VERSION,
             });
         }
         Ok(Some(c))
@@ -237,11 +238,18 @@ impl ScopeDirs {
     }
 
     /// Publishes the checkpoint's pending files and removes every other staged file
-    /// but its held pieces.
-    pub fn recover(&self, c: Option<&Checkpoint>) -> Result<(), StreamError> {
+    /// but its held pieces. Returns how many pending files were lost (in neither
+    /// staging nor the archive): counted rather than refused, since refusing would stop
+    /// the scope at every start for good, as for a missing held piece.
+    pub fn recover(&self, c: Option<&Checkpoint>) -> Result<u64, StreamError> {
         let pending = c.map(|c| self.staged(&c.pending)).unwrap_or_default();
+        let mut lost = 0;
         for s in &pending {
-            s.publish()?;
+            if s.is_lost() {
+                lost += 1;
+            } else {
+                s.publish()?;
+            }
         }
         let held: std::collections::HashSet<PathBuf> = c
             .map(|c| {
@@ -261,9 +269,9 @@ impl ScopeDirs {
                     }
                     fs::remove_file(&p).map_err(|e| io(&p, e))?;
                 }
-                Ok(())
+                Ok(lost)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(lost),
             Err(e) => Err(io(&self.staging, e)),
         }
     }

@@ -1,12 +1,60 @@
-//! Turning what the stream counted into metric [`Counts`]: rows of `counters.sql`
-//! (delivery series) and the cumulative counters and parser statistics (health
-//! series). Shared with `replay`, so both export the same series.
+//! What the stream counted beyond the parsers ([`Counters`], checkpointed; [`Timings`])
+//! and turning it into metric [`Counts`]: rows of `counters.sql` (delivery series) and
+//! the cumulative counters and parser statistics (health series). Shared with
+//! `replay`, so both export the same series.
 
-use crate::{Counters, StreamError};
+use crate::StreamError;
 use arrow::record_batch::RecordBatch;
 use deferlog_event::Mta;
 use deferlog_metrics::{Counts, DeliveryRow, Family, key};
 use deferlog_parse::{RejectReason, SkipKind, Stats};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What the stream did with records beyond the normalizer's own counts; kept in the
+/// checkpoint so counts continue across restarts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub records: u64,
+    /// Records sent to the dead-letter output before or instead of parsing, by reason.
+    pub dead_letters: BTreeMap<String, u64>,
+    /// Events whose hour was already closed (its row is written again).
+    pub late_events: u64,
+    /// Late events whose hour was already forgotten (kept in the event archive, but
+    /// their hour row is not rewritten).
+    pub late_forgotten: u64,
+    /// Records delivered again below the partition's position, skipped.
+    #[serde(default)]
+    pub redelivered: u64,
+    /// Staged files the checkpoint listed but that were gone: held pieces of open hours
+    /// (see `checkpoint.rs`) missing when their hour's file gathered them, and pending
+    /// files in neither staging nor the archive at recovery. Removed by hand, or by a
+    /// second holder of the scope in the fence's window. What they held is not in the
+    /// archive; the hourly rows and metrics count their events.
+    #[serde(default)]
+    pub missing_pieces: u64,
+}
+
+/// Where the stream's own time went (the caller adds the time spent consuming).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timings {
+    /// `hourly.sql` over each batch and `hourly_merge.sql` into the windows.
+    pub sql: std::time::Duration,
+    /// Events files encoded and sealed, on the writer threads: not part of the
+    /// processing threads' time.
+    pub write: std::time::Duration,
+    /// Closing windows, writing hourly rows and dead letters, waiting for the
+    /// writer's files, storing checkpoints, publishing.
+    pub checkpoint: std::time::Duration,
+}
+
+impl Timings {
+    pub fn add(&mut self, o: &Timings) {
+        self.sql += o.sql;
+        self.write += o.write;
+        self.checkpoint += o.checkpoint;
+    }
+}
 
 /// Adds the rows of `counters.sql` to `counts`; a null label is exported empty.
 pub fn add_counter_rows(b: &RecordBatch, counts: &mut Counts, limit: usize) -> Result<(), StreamError> {
@@ -51,7 +99,7 @@ pub fn count_health(c: &mut Counts, counters: &Counters, stats: &Stats) {
     // Counted where rows fold (`Counts::add_delivery`); shown at 0 until then, so an
     // alert on its rate has data from the start.
     c.add(&key(Family::StateFolded, &[]), 0);
-    let mut rejects: std::collections::BTreeMap<(&str, &str), u64> = Default::default();
+    let mut rejects: BTreeMap<(&str, &str), u64> = Default::default();
     for m in [None].into_iter().chain(Mta::ALL.iter().map(|m| Some(*m))) {
         for r in RejectReason::ALL {
             *rejects.entry((mta_label(m), r.as_str())).or_default() += stats.rejected_by(m, *r);

@@ -17,8 +17,8 @@ pub enum StreamError {
          archive) and writes nothing more of it"
     )]
     TakenOver { path: PathBuf },
-    #[error("checkpoint {path} has version {found}; this build reads versions 1 to 3")]
-    CheckpointVersion { path: PathBuf, found: u32 },
+    #[error("checkpoint {path} has version {found}; this build reads versions 1 to {newest}")]
+    CheckpointVersion { path: PathBuf, found: u32, newest: u32 },
     #[error(transparent)]
     Archive(#[from] deferlog_archive::ArchiveError),
     #[error(transparent)]

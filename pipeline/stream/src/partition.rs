@@ -190,9 +190,9 @@ impl Partition {
         let root = cfg.out.as_path();
         let scope = scope_of(topic, partition);
         let dirs = ScopeDirs::new(root, &scope);
-        let (ckpt, stored) = claim(&dirs, &scope)?;
+        let (mut ckpt, stored) = claim(&dirs, &scope)?;
         let now = Instant::now();
-        dirs.recover(Some(&ckpt))?;
+        ckpt.counters.missing_pieces += dirs.recover(Some(&ckpt))?;
         let mut ncfg = cfg.normalizer.clone();
         if let Some(t) = cfg.topics.iter().find(|t| t.name == topic) {
             ncfg.format = t.format;

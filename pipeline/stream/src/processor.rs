@@ -1,53 +1,16 @@
-//! Every partition this instance holds, and the watermark over them.
+//! Every partition one worker holds, and that worker's watermark over them (the
+//! process's is the minimum over its workers).
 
+use crate::StreamError;
+use crate::config::{StreamConfig, TenantFrom};
 use crate::partition::{Partition, Tenant};
 use crate::sql::Sql;
+use crate::status::{BatchLatency, LatencyMeter, PartitionStatus};
 use crate::writer::Writer;
-use crate::{Counters, StreamError};
 use deferlog_event::hour_of;
 use deferlog_metrics::Exporter;
-use deferlog_parse::{NormalizerConfig, Stats};
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// Where a topic's records get their tenant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TenantFrom {
-    /// Every record of the topic: this tenant.
-    Fixed(String),
-    /// The record key.
-    Key,
-    /// A record header; records without it get the configured default tenant.
-    Header(String),
-}
-
-#[derive(Debug, Clone)]
-pub struct TopicConfig {
-    pub name: String,
-    pub tenant: TenantFrom,
-    /// Which MTAs' records the topic carries.
-    pub format: deferlog_parse::Format,
-}
-
-#[derive(Debug, Clone)]
-pub struct StreamConfig {
-    /// The archive root (events, hourly, rejects, `_state`).
-    pub out: PathBuf,
-    pub normalizer: NormalizerConfig,
-    pub topics: Vec<TopicConfig>,
-    /// A batch closes at this many events, or at `batch_interval`, whichever first.
-    pub batch_rows: usize,
-    pub batch_interval: Duration,
-    pub lateness_us: i64,
-    /// A partition with no event for this long stops holding the watermark back.
-    pub idle_timeout: Duration,
-    /// Closed hours kept in state for late events, counted from the watermark (or
-    /// from a partition's own progress, when that is behind it).
-    pub keep_closed_hours: i64,
-    /// Delivery label sets one scope counts before folding new MX hosts into `other`.
-    pub series_limit: usize,
-}
+use std::time::Instant;
 
 /// One record, as the broker delivered it.
 #[derive(Debug, Clone, Copy)]
@@ -61,79 +24,6 @@ pub struct Record<'a> {
     pub tenant_header: Option<&'a [u8]>,
     /// The broker's timestamp (ms), the ingest time BSD stamps take their year from.
     pub timestamp_ms: Option<i64>,
-}
-
-/// One partition's position and state, for logs and metrics.
-#[derive(Debug, Clone)]
-pub struct PartitionStatus {
-    pub topic: String,
-    pub partition: i32,
-    pub next_offset: i64,
-    pub max_event_us: Option<i64>,
-    /// No event yet: until when it holds the watermark back, unless one comes.
-    pub holds_watermark_until: Option<Instant>,
-    pub open_hours: usize,
-    pub closed_before: i64,
-    pub stats: Stats,
-    pub counters: Counters,
-    /// Events counted under all-`other` labels: its label sets reached the series limit.
-    pub folded_events: u64,
-}
-
-/// Batch latencies (first event of a batch in, to its rows archived and windowed)
-/// since they were last taken.
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
-pub struct BatchLatency {
-    pub batches: u64,
-    pub total: Duration,
-    pub max: Duration,
-}
-
-/// Batch latencies: summed for the status line, observed into the exporter's histogram.
-#[derive(Debug, Default)]
-struct LatencyMeter {
-    since_taken: BatchLatency,
-    metrics: Option<Arc<Exporter>>,
-}
-
-impl BatchLatency {
-    /// Adds another worker's (or another interval's) batches.
-    pub fn merge(&mut self, o: &BatchLatency) {
-        self.batches += o.batches;
-        self.total += o.total;
-        self.max = self.max.max(o.max);
-    }
-}
-
-impl LatencyMeter {
-    fn add(&mut self, d: Option<Duration>) {
-        if let Some(d) = d {
-            self.since_taken.merge(&BatchLatency {
-                batches: 1,
-                total: d,
-                max: d,
-            });
-            if let Some(m) = &self.metrics {
-                m.observe_batch_latency(d);
-            }
-        }
-    }
-}
-
-impl std::fmt::Display for BatchLatency {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.batches == 0 {
-            return f.write_str("no batches");
-        }
-        let avg = self.total / u32::try_from(self.batches).unwrap_or(u32::MAX);
-        write!(
-            f,
-            "avg {:.0} ms, max {:.0} ms over {} batches",
-            avg.as_secs_f64() * 1e3,
-            self.max.as_secs_f64() * 1e3,
-            self.batches
-        )
-    }
 }
 
 /// A partition between two Processors (see [`Processor::release`]).

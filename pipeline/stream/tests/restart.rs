@@ -1037,6 +1037,33 @@ fn a_held_piece_gone_from_staging_is_counted_and_its_hour_written_without_it() {
 }
 
 #[test]
+fn a_pending_file_gone_from_staging_and_archive_is_counted_and_the_scope_goes_on() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut proc = holding(dir.path(), 1, |_| {});
+    let mut feed = Feed::new(1, INGEST_MS);
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:10:00", "a"), Instant::now());
+    proc.checkpoint(true, Instant::now()).expect("stop");
+    drop(proc);
+    // As a crash between the checkpoint and its publishing leaves it, with the staged
+    // file then removed by hand.
+    let ckpt = walk(&dir.path().join("_state/checkpoints"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .expect("checkpoint");
+    let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&ckpt).expect("read")).expect("json");
+    json["pending"] = serde_json::json!([["_state/staging/gone.parquet", "events/gone.parquet"]]);
+    std::fs::write(&ckpt, serde_json::to_vec(&json).expect("json")).expect("write");
+    let mut proc = holding(dir.path(), 1, |_| {});
+    assert_eq!(proc.status()[0].counters.missing_pieces, 1);
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:20:00", "b"), Instant::now());
+    proc.checkpoint(true, Instant::now()).expect("the scope goes on");
+    assert_eq!(
+        rows_by_hour(&walk(&dir.path().join("events"))),
+        std::collections::BTreeMap::from([("2026-11-01T07".to_owned(), 2)])
+    );
+}
+
+#[test]
 fn a_quiet_partitions_held_hour_is_published_once_the_watermark_passes_it() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut proc = holding(dir.path(), 2, |c| c.batch_rows = 1);

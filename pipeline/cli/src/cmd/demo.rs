@@ -8,7 +8,7 @@ use crate::output::{self, Format};
 use anyhow::{Context, Result, bail};
 use arrow::array::{AsArray, RecordBatch};
 use arrow::compute::{SortOptions, concat_batches, sort_to_indices, take_record_batch};
-use deferlog_app::engine::run_query;
+use deferlog_app::query::run_query;
 use deferlog_app::say;
 use deferlog_app::stream::{self, Hooks};
 use deferlog_event::HOUR_US;

@@ -29,44 +29,7 @@ pub fn run(cmd: Command) -> Result<()> {
     }
 }
 
-/// SIGTERM and SIGINT (Ctrl-C), listened for from creation on: one that lands
-/// between two waits is kept for the next, where a fresh `ctrl_c()` per wait would
-/// miss it. Made inside a tokio runtime.
-pub struct StopSignals {
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-}
-
-impl StopSignals {
-    pub fn new() -> Result<Self> {
-        use anyhow::Context;
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(StopSignals {
-            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
-            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
-        })
-    }
-
-    pub async fn recv(&mut self) {
-        tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
-        }
-    }
-}
-
-/// Blocks until SIGTERM or Ctrl-C.
-pub fn wait_for_stop() -> Result<()> {
-    use anyhow::Context;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting tokio")?;
-    rt.block_on(async {
-        StopSignals::new()?.recv().await;
-        Ok(())
-    })
-}
+pub use deferlog_app::stop::{StopSignals, wait_for_stop};
 
 pub fn now_us() -> i64 {
     chrono::Utc::now().timestamp_micros()

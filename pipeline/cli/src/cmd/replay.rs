@@ -8,6 +8,7 @@ use crate::config::{self, Config, Problems};
 use crate::engine::{self, EngineOptions, LineSource, Summary, hour_text};
 use crate::input::{self, ByteCounter};
 use crate::metrics::{Served, set_hour_gauges};
+use crate::query;
 use anyhow::{Context, Result};
 use deferlog_app::{carried, runs, say};
 use deferlog_archive::run_id;
@@ -323,7 +324,7 @@ fn publish(exporter: &Exporter, s: &Summary, run_id: &str, limit: usize) -> Resu
     let mut counts = Counts::default();
     if !s.event_files.is_empty() {
         let source = EventSource::Files(s.event_files.clone());
-        for b in engine::run_query(Query::COUNTERS, source, &EventFilter::default())? {
+        for b in query::run_query(Query::COUNTERS, source, &EventFilter::default())? {
             add_counter_rows(&b, &mut counts, limit)?;
         }
     }

@@ -3,8 +3,8 @@
 
 use crate::cli::{ReportArgs, ReportCommand};
 use crate::config::parse_time;
-use crate::engine::{run_narrowed, run_query_within};
 use crate::output::{self, Format};
+use crate::query::{run_narrowed, run_query_within};
 use anyhow::{Context, Result, bail};
 use arrow::array::AsArray;
 use arrow::datatypes::{DataType, Int64Type};
@@ -91,7 +91,7 @@ fn report(a: ReportArgs, what: Report, class: Option<Class>, lookahead_us: Optio
     {
         bail!("--from {from} is not before --to {to}: no hour lies between them");
     }
-    crate::engine::archive_dir(&a.data)?;
+    crate::query::archive_dir(&a.data)?;
     let dir = a.data.join(what.dir());
     let source = if dir.exists() {
         EventSource::Dir(dir)

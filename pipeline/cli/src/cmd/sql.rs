@@ -1,8 +1,8 @@
 //! `deferlog sql`: the user's own SQL over the archive, on the engine `report` uses.
 
 use crate::cli::SqlArgs;
-use crate::engine::run_sql;
 use crate::output::{self, Format};
+use crate::query::run_sql;
 use anyhow::{Context, Result};
 
 pub fn run(a: SqlArgs) -> Result<()> {
@@ -12,7 +12,7 @@ pub fn run(a: SqlArgs) -> Result<()> {
         (None, Some(q)) => q,
         (None, None) => anyhow::bail!("give the SQL, or --file"),
     };
-    crate::engine::archive_dir(&a.data)?;
+    crate::query::archive_dir(&a.data)?;
     let batches = run_sql(&a.data, &sql, a.memory.memory_limit.as_ref())
         .with_context(|| format!("sql over {}", a.data.display()))?;
     output::write(format, &batches, &mut std::io::stdout().lock())

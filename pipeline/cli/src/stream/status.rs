@@ -220,7 +220,8 @@ fn part_text(p: &PartitionStatus, lag: Option<i64>, now: Option<Instant>) -> Str
     }
     if p.counters.missing_pieces > 0 {
         s.push_str(&format!(
-            " ({} held pieces of open hours missing from staging: their events are not archived)",
+            " ({} staged files the checkpoint listed were gone (removed from `_state/staging`?): what they held \
+             is not archived)",
             p.counters.missing_pieces
         ));
     }

@@ -3,7 +3,7 @@
 use deferlog_classify::{Class, Classifier, MxGroups, RulesError};
 use std::collections::HashSet;
 
-const RULES_TOML: &str = include_str!("../../../schemas/classify.toml");
+const RULES_TOML: &str = include_str!("../../../../schemas/classify.toml");
 
 #[test]
 fn builtin_rules_load_with_unique_names_and_rule_classes() {
