@@ -9,9 +9,8 @@
 //! (`postfix/smtp[12]: 4XYZ: to=...`), or without it and the program in a field of
 //! its own (`[envelope] program`). A message with no shape of its own (no stamp of any
 //! time, no `<PRI>`, JSON or CSV record) is then read as that program's message, at
-//! the envelope's timestamp, from the envelope's host (else `default_host` or the
-//! record key's). Field names may be dotted paths into nested objects (Filebeat's
-//! `host.hostname`).
+//! the envelope's timestamp, from the envelope's host (else `default_host`). Field
+//! names may be dotted paths into nested objects (Filebeat's `host.name`).
 
 use crate::json::Reader;
 use crate::normalizer::Normalizer;

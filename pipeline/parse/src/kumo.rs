@@ -4,8 +4,8 @@
 //! operator bounced the message) is a bounce of class `local`, like a sender-side
 //! hold; `Expiration` is the recipient's expiry, attributed to its last attempt;
 //! `Reception`, `OOB` and `Feedback` are not attempts and are skipped (counted as
-//! `not_attempt`). Records carry no host: the line's host (envelope, record key, or
-//! `default_host`) is used. The sending IP is `source_address`, else the egress map
+//! `not_attempt`). Records carry no host: the envelope's, else `default_host`, is
+//! used. The sending IP is `source_address`, else the egress map
 //! with `egress_source` as the instance.
 
 use crate::correlate::{LastAttempt, record_attempt};

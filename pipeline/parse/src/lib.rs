@@ -29,6 +29,7 @@ pub use egress::{Egress, EgressMap};
 pub use envelope::{EnvelopeFields, valid_tenant};
 pub use handoff::{Handoffs, IpRange, IpRangeError, LOOPBACK};
 pub use normalizer::{Format, Normalizer, NormalizerConfig, NormalizerState, SyslogFields};
+pub use pmta::fields_problem as pmta_fields_problem;
 pub use redact::redact_recipients;
 pub use stamp::{Zone, ZoneError};
 pub use stats::{HostInstance, NoSourceIp, RejectReason, SkipKind, Stats};

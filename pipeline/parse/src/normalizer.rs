@@ -54,6 +54,9 @@ pub struct NormalizerConfig {
     pub default_host: String,
     /// Field names of shippers' JSON envelopes.
     pub envelope: crate::EnvelopeFields,
+    /// PowerMTA's accounting columns (its header line's names), for records read
+    /// before or without their file's header: Kafka partitions the header never reached.
+    pub pmta_fields: Option<String>,
     /// Zone of stamps that carry none (BSD syslog).
     pub zone: Zone,
     /// Stamps without a year take it from here (UTC microseconds): the ingest time.
@@ -88,6 +91,7 @@ impl NormalizerConfig {
             format: Format::Auto,
             default_host: "unknown".into(),
             envelope: crate::EnvelopeFields::default(),
+            pmta_fields: None,
             zone: Zone::default(),
             reference_time_us,
             reference_is_now: false,
@@ -133,6 +137,8 @@ pub struct Normalizer {
     pub(crate) host: String,
     pub(crate) pmta_columns: crate::pmta::Columns,
     pub(crate) pmta_header: Option<String>,
+    /// `pmta_fields` was given: the columns are known without a header.
+    pub(crate) pmta_configured: bool,
     pub(crate) envelope_fields: crate::EnvelopeFields,
     pub(crate) stamps: StampParser,
     pub(crate) egress: EgressMap,
@@ -178,8 +184,13 @@ impl Normalizer {
             tenant: cfg.tenant,
             format: cfg.format,
             host: cfg.default_host,
-            pmta_columns: crate::pmta::Columns::default(),
+            pmta_columns: cfg
+                .pmta_fields
+                .as_deref()
+                .map(crate::pmta::Columns::from_header)
+                .unwrap_or_default(),
             pmta_header: None,
+            pmta_configured: cfg.pmta_fields.is_some(),
             envelope_fields: cfg.envelope,
             stamps,
             egress: EgressMap::new(&cfg.egress),

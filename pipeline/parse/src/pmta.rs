@@ -1,7 +1,8 @@
 //! PowerMTA accounting CSV (RFC 4180: quoted fields may hold commas, quotes, CRLF).
 //!
 //! Columns are whatever the file's header line (`type,timeLogged,...`) names; until
-//! one is seen, PowerMTA's documented default order is assumed. `d` is a delivery,
+//! one is seen, the configured `powermta_fields`, else PowerMTA's documented default
+//! order, which a record with fewer columns than it reads does not fit (`bad_columns`). `d` is a delivery,
 //! `b` a bounce (an expiry when its own status is `x.4.7` or temporary (`4.x.x`), its
 //! `bounceCat` is `message-expired`, or, with no status, its diagnostic says the
 //! message expired),
@@ -83,6 +84,22 @@ impl Default for Columns {
     fn default() -> Self {
         Columns::from_header(DEFAULT_HEADER)
     }
+}
+
+/// What is wrong with a configured field list (`powermta_fields`), if anything: it
+/// must name at least the fields without which no record is read.
+pub fn fields_problem(fields: &str) -> Option<String> {
+    let names: Vec<&str> = fields.split(',').map(|n| n.trim().trim_matches('"')).collect();
+    let missing: Vec<&str> = ["type", "timeLogged", "rcpt"]
+        .into_iter()
+        .filter(|f| !names.contains(f))
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "names no {} column: give PowerMTA's header line for the accounting file (`type,timeLogged,...`)",
+            missing.join(", ")
+        )
+    })
 }
 
 impl Columns {
@@ -231,9 +248,15 @@ impl Normalizer {
         });
         // PowerMTA writes every column of its header in every record: an attempt
         // without a column read here is a record cut short, whose missing fields would
-        // read as empty (a `d` with no receiver). Without a header, the default order
-        // is a guess, and a shorter record may be another layout's.
-        let short = self.pmta_header.is_some() && spans.len() < needed;
+        // read as empty (a `d` with no receiver). With no header seen and none
+        // configured, the default order is a guess, and a shorter record is most
+        // likely another layout's (a Kafka partition the file's header never reached):
+        // read in the default order, its fields would be wrong without a sign.
+        let short = (spans.len() < needed).then_some(if self.pmta_header.is_some() || self.pmta_configured {
+            RejectReason::Truncated
+        } else {
+            RejectReason::BadColumns
+        });
         self.scratch.spans = spans;
         if split.is_none() {
             return self.reject(Mta::PowerMta, RejectReason::Truncated, raw, origin, rejects);
@@ -247,8 +270,8 @@ impl Normalizer {
             _ if deferred => Outcome::Deferred,
             _ => return self.stats.skip(SkipKind::NotAttempt),
         };
-        if short {
-            return self.reject(Mta::PowerMta, RejectReason::Truncated, raw, origin, rejects);
+        if let Some(reason) = short {
+            return self.reject(Mta::PowerMta, reason, raw, origin, rejects);
         }
         let Some(time_us) = self.pmta_time(get(F::TimeLogged)) else {
             return self.reject(Mta::PowerMta, RejectReason::BadTimestamp, raw, origin, rejects);

@@ -61,6 +61,9 @@ kinds!(
         BadTenant => "bad_tenant",
         // Longer than any MTA writes a line (its reader cut it): no MTA's.
         TooLong => "too_long",
+        // A PowerMTA record with fewer columns than the default layout reads, and no
+        // header seen or layout configured (`powermta_fields`) to read it by.
+        BadColumns => "bad_columns",
     }
 );
 

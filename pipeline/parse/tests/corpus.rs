@@ -1006,6 +1006,48 @@ fn powermta_attempts_are_numbered_and_an_expiry_goes_to_the_last_attempt() {
 }
 
 #[test]
+fn powermta_records_without_their_header_are_refused_unless_their_columns_are_configured() {
+    // A custom `record-fields` layout, its header on another Kafka partition: what
+    // reaches this normalizer is records only.
+    let header = "type,timeLogged,orig,rcpt,dsnStatus,dsnDiag,dsnMta,bounceCat,dlvSourceIp,dlvDestinationIp,vmta,jobId";
+    let records = [
+        "b,2025-12-29 03:54:09+0100,news@sender.example,user2@yahoo.com,4.4.7 (delivery expired),smtp;message expired,,message-expired,198.51.100.11,,vmta1,job42",
+        "b,2025-12-29 03:55:09+0100,news@sender.example,user3@gmail.com,5.1.1 (bad destination mailbox address),smtp;550 5.1.1 The email account that you tried to reach does not exist,gmail-smtp-in.l.google.com (142.250.27.26),bad-mailbox,198.51.100.11,142.250.27.26,vmta1,job42",
+    ];
+    let mut cfg = config(us("2026-01-01T00:00:00Z"));
+    cfg.default_host = "pmta-1".into();
+    let mut n = Normalizer::new(cfg.clone());
+    let (sink, rejects) = normalize(&mut n, "pmta-headerless", &records);
+    assert!(sink.is_empty(), "read in the default order: {sink:#?}");
+    let reasons: Vec<&str> = rejects.0.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(reasons, ["bad_columns", "bad_columns"]);
+    cfg.pmta_fields = Some(header.into());
+    let mut n = Normalizer::new(cfg);
+    let (sink, rejects) = normalize(&mut n, "pmta-configured", &records);
+    assert!(rejects.0.is_empty(), "{:?}", rejects.0);
+    let got: Vec<_> = sink
+        .iter()
+        .map(|e| {
+            (
+                e.outcome,
+                e.class,
+                e.recipient_domain.as_deref(),
+                e.source_ip.as_deref(),
+            )
+        })
+        .collect();
+    let ip = Some("198.51.100.11");
+    assert_eq!(
+        got,
+        [
+            // The expiry's own `dlvSourceIp`: no attempt of it was seen to attribute it to.
+            (Outcome::Expired, Class::Expired, Some("yahoo.com"), ip),
+            (Outcome::Bounced, Class::Recipient, Some("gmail.com"), ip),
+        ]
+    );
+}
+
+#[test]
 fn powermta_expiries_are_told_by_the_records_own_status_not_the_last_reply() {
     let mut n = Normalizer::new(config(us("2026-11-20T00:00:00Z")));
     let head = "type,timeLogged,timeQueued,orig,rcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,bounceCat,dlvSourceIp,dlvDestinationIp";

@@ -26,6 +26,11 @@ pub struct Counters {
     /// Records delivered again below the partition's position, skipped.
     #[serde(default)]
     pub redelivered: u64,
+    /// Records without a key: producers that do not key by MTA host spread one
+    /// message's records over partitions, where each is correlated alone (attempts
+    /// numbered from 1 again, expiries without their last attempt).
+    #[serde(default)]
+    pub unkeyed: u64,
     /// Staged files the checkpoint listed but that were gone: held pieces of open hours
     /// (see `checkpoint.rs`) missing when their hour's file gathered them, and pending
     /// files in neither staging nor the archive at recovery. Removed by hand, or by a

@@ -318,6 +318,7 @@ impl Partition {
         self.last_record = Some(now);
         self.ingest_us = self.ingest_us.max(reference_us);
         let value = value.unwrap_or_default();
+        self.counters.unkeyed += u64::from(key.is_none());
         // Producers key records by MTA host (ARCHITECTURE.md): a key that is not text
         // was not written by a producer that follows the convention.
         // Host names are ASCII: the full UTF-8 check only for a key that is not.

@@ -371,6 +371,7 @@ struct Feed {
     offsets: Vec<i64>,
     /// The broker timestamp the records carry.
     timestamp_ms: i64,
+    key: Option<&'static [u8]>,
 }
 
 impl Feed {
@@ -378,6 +379,7 @@ impl Feed {
         Feed {
             offsets: vec![0; partitions],
             timestamp_ms,
+            key: Some(b"mta-out1"),
         }
     }
 
@@ -386,7 +388,7 @@ impl Feed {
             topic: TOPIC,
             partition: partition as i32,
             offset: self.offsets[partition],
-            key: Some(b"mta-out1"),
+            key: self.key,
             value: Some(text.as_bytes()),
             tenant_header: None,
             timestamp_ms: Some(self.timestamp_ms),
@@ -1061,6 +1063,24 @@ fn a_pending_file_gone_from_staging_and_archive_is_counted_and_the_scope_goes_on
         rows_by_hour(&walk(&dir.path().join("events"))),
         std::collections::BTreeMap::from([("2026-11-01T07".to_owned(), 2)])
     );
+}
+
+#[test]
+fn records_without_a_key_are_read_and_counted_across_restarts() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut proc = holding(dir.path(), 1, |_| {});
+    let mut feed = Feed::new(1, INGEST_MS);
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:10:00", "a"), Instant::now());
+    feed.key = None;
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:11:00", "b"), Instant::now());
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:12:00", "c"), Instant::now());
+    proc.checkpoint(true, Instant::now()).expect("stop");
+    drop(proc);
+    let mut proc = holding(dir.path(), 1, |_| {});
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:13:00", "d"), Instant::now());
+    let c = &proc.status()[0].counters;
+    assert_eq!((c.records, c.unkeyed), (4, 3));
+    assert_eq!(proc.status()[0].stats.events, 4, "read all the same");
 }
 
 #[test]

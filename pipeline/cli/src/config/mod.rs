@@ -46,6 +46,10 @@ pub struct Config {
     /// The host of lines that name none (Exim's own main log, not via syslog).
     #[serde(default = "sections::default_host")]
     pub default_host: String,
+    /// PowerMTA's accounting columns (the `record-fields` of its header line), for
+    /// records read without that line: on Kafka, every partition but the one the
+    /// file's header went to. Without it: PowerMTA's default order.
+    pub powermta_fields: Option<String>,
     /// Receiving addresses (IPs or CIDR ranges) on the sending side: a content
     /// filter, a signing proxy. Deliveries to them are not attempts.
     #[serde(default = "sections::default_handoff_addresses")]
@@ -280,6 +284,13 @@ impl Config {
         if self.default_host.trim().is_empty() {
             p.note(format!("{origin}: key `default_host` must not be empty"));
         }
+        if let Some(problem) = self
+            .powermta_fields
+            .as_deref()
+            .and_then(deferlog_parse::pmta_fields_problem)
+        {
+            p.note(format!("{origin}: key `powermta_fields` {problem}"));
+        }
         let format = format_of(&mut p, origin, "format", &self.format);
         let e = &self.envelope;
         for (key, v) in [
@@ -303,6 +314,7 @@ impl Config {
                 tenant: e.tenant.clone().filter(|t| !t.is_empty()),
                 program: e.program.clone().filter(|t| !t.is_empty()),
             },
+            pmta_fields: self.powermta_fields.clone(),
             zone,
             reference_time_us,
             reference_is_now,

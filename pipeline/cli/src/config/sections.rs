@@ -4,7 +4,7 @@ use serde::Deserialize;
 use std::path::PathBuf;
 
 /// Field names of shippers' JSON envelopes (rsyslog, Vector, Fluent Bit, journald);
-/// dotted names reach into nested objects (`host.hostname`).
+/// dotted names reach into nested objects (`host.name`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvelopeSettings {

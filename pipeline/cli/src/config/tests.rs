@@ -211,6 +211,19 @@ fn handoff_addresses_default_to_loopback_and_name_a_bad_entry() {
 }
 
 #[test]
+fn powermta_fields_must_name_the_columns_every_record_needs() {
+    let cfg: Config = toml::from_str(r#"powermta_fields = "type,timeLogged,orig,rcpt,dlvSourceIp""#).expect("parses");
+    let n = cfg.resolve("x.toml", 0).expect("valid");
+    assert_eq!(n.pmta_fields.as_deref(), Some("type,timeLogged,orig,rcpt,dlvSourceIp"));
+    let cfg: Config = toml::from_str(r#"powermta_fields = "d,timeLogged,orig""#).expect("parses");
+    let err = format!("{:#}", cfg.resolve("x.toml", 0).unwrap_err());
+    assert!(
+        err.contains("x.toml: key `powermta_fields` names no type, rcpt column"),
+        "{err}"
+    );
+}
+
+#[test]
 fn without_a_reference_time_stamps_are_read_as_of_now() {
     let now = 1_796_000_000_000_000;
     let cfg: Config = toml::from_str("").expect("parses");

@@ -192,6 +192,13 @@ fn part_text(p: &PartitionStatus, lag: Option<i64>, now: Option<Instant>) -> Str
             left.as_secs_f64().ceil()
         ));
     }
+    if p.counters.unkeyed > 0 {
+        s.push_str(&format!(
+            " ({} records without a key: a producer that does not key by MTA host spreads a message over \
+             partitions, and its attempts are numbered apart; see README, The stream)",
+            p.counters.unkeyed
+        ));
+    }
     if p.counters.redelivered > 0 {
         s.push_str(&format!(
             " ({} records below the checkpoint skipped)",
