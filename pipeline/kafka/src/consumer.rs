@@ -70,6 +70,10 @@ impl LogEnds {
 }
 
 impl ClientContext for Ctx {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        crate::settings::forward_log(level, fac, message);
+    }
+
     fn stats(&self, s: Statistics) {
         let mut ends = self.ends.lock().unwrap_or_else(PoisonError::into_inner);
         ends.clear();

@@ -15,7 +15,11 @@ struct Delivery {
     failed: AtomicU64,
 }
 
-impl ClientContext for Delivery {}
+impl ClientContext for Delivery {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        crate::settings::forward_log(level, fac, message);
+    }
+}
 
 impl ProducerContext for Delivery {
     type DeliveryOpaque = ();
@@ -38,10 +42,13 @@ impl std::fmt::Debug for Producer {
     }
 }
 
-const PRODUCER_DEFAULTS: [(&str, &str); 3] = [
+const PRODUCER_DEFAULTS: [(&str, &str); 4] = [
     ("linger.ms", "20"),
     ("batch.num.messages", "10000"),
     ("compression.type", "lz4"),
+    // A request that timed out against a stalled broker is sent again; without
+    // idempotence the broker may keep both, and every reader counts a line twice.
+    ("enable.idempotence", "true"),
 ];
 
 /// Whether librdkafka would make the producer of `run`'s outputs to topics from these

@@ -98,16 +98,45 @@ impl ClientSettings {
             c.set(k, v);
         }
         c.set("bootstrap.servers", &self.brokers);
-        // librdkafka logs to stderr through the `log` crate otherwise unseen; keep its
-        // own errors visible on stderr.
+        // Its warnings and errors say why nothing connects (a TLS handshake, a name
+        // that does not resolve): the contexts write them to stderr (`forward_log`).
         c.set_log_level(rdkafka::config::RDKafkaLogLevel::Warning);
         c
     }
 }
 
+/// librdkafka's own log line, on stderr: rdkafka would hand it to the `log` crate,
+/// which the binary does not set up. Called on librdkafka's threads, where a panic
+/// (a stderr that cannot be written) would abort the process: such a line is lost.
+pub(crate) fn forward_log(level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+    use std::io::Write as _;
+    if shown(fac, message) {
+        let _ = writeln!(std::io::stderr(), "deferlog: librdkafka {level:?} {fac}: {message}");
+    }
+}
+
+/// One `[kafka.properties]` table serves the consumer and the output producer: each
+/// ignores the other's properties, which is no news.
+fn shown(fac: &str, message: &str) -> bool {
+    !(fac == "CONFWARN" && message.contains("will be ignored by this"))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{ClientSettings, PLUGINS, check_property};
+    use super::{ClientSettings, PLUGINS, check_property, shown};
+
+    #[test]
+    fn librdkafkas_reasons_are_shown_but_not_the_shared_properties_each_client_ignores() {
+        assert!(shown(
+            "FAIL",
+            "127.0.0.1:1/bootstrap: Connect to ipv4#127.0.0.1:1 failed: Connection refused"
+        ));
+        assert!(!shown(
+            "CONFWARN",
+            "[thrd:app]: Configuration property session.timeout.ms is a consumer property and will be ignored by this producer instance"
+        ));
+        assert!(shown("CONFWARN", "Configuration property X is deprecated"));
+    }
 
     #[test]
     fn unknown_properties_and_values_of_the_wrong_kind_are_refused() {

@@ -76,6 +76,13 @@ pub(crate) struct Partition {
     /// The epoch being written: the last checkpoint's plus one.
     epoch: i64,
     pub next_offset: i64,
+    /// Where this holder began reading a partition whose checkpoint had no position
+    /// (None: it had one, or nothing is read yet): the group's committed offset, else
+    /// the log's start. A committed offset with no checkpoint here is not this
+    /// archive's, and what lies before it is in none of its outputs.
+    first_unresumed: Option<i64>,
+    /// The checkpoint had no position when this holder took the partition.
+    unresumed: bool,
     pub max_event_us: Option<i64>,
     pub counters: Counters,
     /// This epoch's events not yet handed to the writer, by hour.
@@ -220,6 +227,8 @@ impl Partition {
             windows: Windows::restore(ckpt.windows)?,
             epoch: ckpt.epoch + 1,
             next_offset: ckpt.next_offset,
+            first_unresumed: None,
+            unresumed: ckpt.next_offset < 0,
             max_event_us: ckpt.max_event_us,
             counters: ckpt.counters,
             unwritten: BTreeMap::new(),
@@ -249,6 +258,11 @@ impl Partition {
             owner: owner.map(str::to_owned),
             series_limit: cfg.series_limit,
         })
+    }
+
+    /// See `first_unresumed`: `Some(None)` while it has read nothing yet.
+    pub fn unresumed_start(&self) -> Option<Option<i64>> {
+        self.unresumed.then_some(self.first_unresumed)
     }
 
     pub fn stats(&self) -> deferlog_parse::Stats {
@@ -311,6 +325,9 @@ impl Partition {
         if self.next_offset >= 0 && offset < self.next_offset {
             self.counters.redelivered += 1;
             return;
+        }
+        if self.unresumed && self.first_unresumed.is_none() {
+            self.first_unresumed = Some(offset);
         }
         self.next_offset = offset + 1;
         self.counters.records += 1;

@@ -404,6 +404,7 @@ impl Processor {
                 folded_events: p
                     .counts
                     .get(&deferlog_metrics::key(deferlog_metrics::Family::StateFolded, &[])),
+                unresumed_start: p.unresumed_start(),
             })
             .collect()
     }

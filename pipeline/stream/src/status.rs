@@ -21,6 +21,9 @@ pub struct PartitionStatus {
     pub counters: Counters,
     /// Events counted under all-`other` labels: its label sets reached the series limit.
     pub folded_events: u64,
+    /// Taken with no checkpoint position: where reading began (`Some(None)`: nothing
+    /// read yet). `None` when the checkpoint gave the start.
+    pub unresumed_start: Option<Option<i64>>,
 }
 
 /// Batch latencies (first event of a batch in, to its rows archived and windowed)

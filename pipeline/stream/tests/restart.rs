@@ -1084,6 +1084,23 @@ fn records_without_a_key_are_read_and_counted_across_restarts() {
 }
 
 #[test]
+fn a_partition_taken_without_a_checkpoint_position_says_where_it_began_until_restarted() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut proc = holding(dir.path(), 1, |_| {});
+    assert_eq!(proc.status()[0].unresumed_start, Some(None), "nothing read yet");
+    let mut feed = Feed::new(1, INGEST_MS);
+    // As the group's committed offset of another consumer leaves it.
+    feed.offsets[0] = 500;
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:10:00", "a"), Instant::now());
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:11:00", "b"), Instant::now());
+    assert_eq!(proc.status()[0].unresumed_start, Some(Some(500)));
+    proc.checkpoint(true, Instant::now()).expect("stop");
+    drop(proc);
+    let proc = holding(dir.path(), 1, |_| {});
+    assert_eq!(proc.status()[0].unresumed_start, None, "resumed from its checkpoint");
+}
+
+#[test]
 fn a_quiet_partitions_held_hour_is_published_once_the_watermark_passes_it() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut proc = holding(dir.path(), 2, |c| c.batch_rows = 1);

@@ -283,7 +283,7 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
     // workers, their final checkpoints, the commit.
     let flushing = polled_at.elapsed();
     let leaving = Instant::now();
-    drop(source);
+    leave(source);
     let leaving = leaving.elapsed();
     let left = handler
         .failed
@@ -367,6 +367,31 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
 
 /// The clean stop of a member, once every worker has written its final checkpoint
 /// (open hours as not final): one synchronous commit of what they cover.
+/// How long leaving the group may take once everything is written and committed.
+const LEAVE_LIMIT: Duration = Duration::from_secs(10);
+
+/// Leaves the group (librdkafka's close), waiting at most [`LEAVE_LIMIT`]: a broker
+/// that hangs rather than refuses would hold the close, and so the exit, until an
+/// orchestrator's grace period kills the process. Nothing is lost by going without
+/// it: the group gives the partitions to another member after `session.timeout.ms`,
+/// and it resumes from their checkpoints.
+fn leave(source: Source) {
+    let (done, left) = std::sync::mpsc::channel();
+    let closing = std::thread::Builder::new()
+        .name("deferlog-leave".into())
+        .spawn(move || {
+            drop(source);
+            let _ = done.send(());
+        });
+    if closing.is_ok() && left.recv_timeout(LEAVE_LIMIT).is_err() {
+        say!(
+            "deferlog run: leaving the group: no answer from the brokers within {}s; going without it (the group \
+             reassigns the partitions after session.timeout.ms, from their checkpoints)",
+            LEAVE_LIMIT.as_secs()
+        );
+    }
+}
+
 fn stop(index: usize, handler: &Handler, source: &Source, shared: &Shared, done: &[&Processed]) -> Result<()> {
     let commits: Vec<_> = done.iter().flat_map(|p| p.commits.iter().cloned()).collect();
     source.commit(&commits, true)?;

@@ -173,8 +173,8 @@ pub(crate) fn newest_per_partition<T>(items: &mut Vec<T>, key: impl Fn(&T) -> (&
 /// One partition's entry: offset, lag, open hours, whether it holds the watermark
 /// back (`now`, when its worker's watermark has a say: see [`worker_watermark`]), and
 /// what reaches no hourly row.
-fn part_text(p: &PartitionStatus, lag: Option<i64>, now: Option<Instant>) -> String {
-    let lag = lag.map_or("?".to_owned(), |l| l.to_string());
+fn part_text(p: &PartitionStatus, ends: Option<&LogEnds>, now: Option<Instant>) -> String {
+    let lag = ends.map_or("?".to_owned(), |e| e.lag(p.next_offset).to_string());
     // A partition held but never read has no position yet (its offset is -1).
     let at = match p.next_offset {
         o if o < 0 => "nothing read yet".to_owned(),
@@ -191,6 +191,21 @@ fn part_text(p: &PartitionStatus, lag: Option<i64>, now: Option<Instant>) -> Str
             " (no event yet: holds the watermark back for up to {}s more, idle_timeout_secs)",
             left.as_secs_f64().ceil()
         ));
+    }
+    // Taken with no checkpoint here, reading from the group's committed offset past
+    // the log's start: those records reach no output of this archive (another
+    // consumer's group_id, or another archive's), and nothing else would say so.
+    if let (Some(first), Some(e)) = (p.unresumed_start, ends) {
+        let start = first.unwrap_or(e.committed);
+        if start > e.low {
+            s.push_str(&format!(
+                " (no checkpoint of it in this archive: read from the group's committed offset {start}, not the \
+                 log's start {}: the {} records before it are in no output here; is kafka.group_id another \
+                 consumer's, or was stream.out another directory?)",
+                e.low,
+                start - e.low
+            ));
+        }
     }
     if p.counters.unkeyed > 0 {
         s.push_str(&format!(
@@ -260,21 +275,22 @@ impl Status {
     /// Lag gauges for the partitions held (from their own positions, so a partition
     /// with nothing new since a restart shows 0, not nothing); a partition let go
     /// loses its gauge.
-    fn publish_lag(&mut self, ends: &BTreeMap<TopicPartition, LogEnds>, held: &[PartitionStatus]) -> Vec<Option<i64>> {
+    fn publish_lag(
+        &mut self,
+        ends: &BTreeMap<TopicPartition, LogEnds>,
+        held: &[PartitionStatus],
+    ) -> Vec<Option<LogEnds>> {
         let now: Vec<(String, i32)> = held.iter().map(|p| (p.topic.clone(), p.partition)).collect();
         for (t, p) in self.lagged.iter().filter(|k| !now.contains(k)) {
             self.exporter.set_lag(t, *p, None, self.slot);
         }
-        let lags: Vec<Option<i64>> = held
-            .iter()
-            .zip(&now)
-            .map(|(p, k)| ends.get(k).map(|e| e.lag(p.next_offset)))
-            .collect();
-        for (k, lag) in now.iter().zip(&lags) {
-            self.exporter.set_lag(&k.0, k.1, *lag, self.slot);
+        let of_held: Vec<Option<LogEnds>> = now.iter().map(|k| ends.get(k).copied()).collect();
+        for ((k, e), p) in now.iter().zip(&of_held).zip(held) {
+            self.exporter
+                .set_lag(&k.0, k.1, e.map(|e| e.lag(p.next_offset)), self.slot);
         }
         self.lagged = now;
-        lags
+        of_held
     }
 
     /// Posts this worker's partitions to the board when its half interval is up.
@@ -283,18 +299,18 @@ impl Status {
             return;
         }
         let held = proc.status();
-        let lags = self.publish_lag(&source.log_ends(), &held);
+        let ends = self.publish_lag(&source.log_ends(), &held);
         let open_hours = held.iter().any(|p| p.open_hours > 0);
         let watermark_us = proc.watermark_us();
         let says = worker_watermark(watermark_us, true, open_hours).map(|_| now);
         let parts = held
             .iter()
-            .zip(lags)
-            .map(|(p, lag)| Part {
+            .zip(ends)
+            .map(|(p, ends)| Part {
                 topic: p.topic.clone(),
                 partition: p.partition,
                 next_offset: p.next_offset,
-                text: part_text(p, lag, says),
+                text: part_text(p, ends.as_ref(), says),
             })
             .collect();
         let post = Post {
@@ -345,19 +361,24 @@ mod tests {
             stats: Default::default(),
             counters: Default::default(),
             folded_events: 0,
+            unresumed_start: None,
         };
+        // Read up to the log's end: lag 0.
+        let caught_up = LogEnds {
+            low: 0,
+            high: 120,
+            committed: 100,
+        };
+        let e = Some(&caught_up);
         let holding = status(Some(now + Duration::from_millis(39_200)));
         assert_eq!(
-            part_text(&holding, Some(0), Some(now)),
+            part_text(&holding, e, Some(now)),
             "mail/3 @120 lag 0 open 0h (no event yet: holds the watermark back for up to 40s more, idle_timeout_secs)"
         );
         // Not when its worker's watermark has no say (no watermark, no hour open).
-        assert_eq!(part_text(&holding, Some(0), None), "mail/3 @120 lag 0 open 0h");
+        assert_eq!(part_text(&holding, e, None), "mail/3 @120 lag 0 open 0h");
         for until in [None, Some(now)] {
-            assert_eq!(
-                part_text(&status(until), Some(0), Some(now)),
-                "mail/3 @120 lag 0 open 0h"
-            );
+            assert_eq!(part_text(&status(until), e, Some(now)), "mail/3 @120 lag 0 open 0h");
         }
         // Held but never read: no offset to show.
         let unread = PartitionStatus {
@@ -365,13 +386,36 @@ mod tests {
             ..status(None)
         };
         assert_eq!(part_text(&unread, None, None), "mail/3 nothing read yet lag ? open 0h");
+        // Taken with no checkpoint position, reading from past the log's start: said.
+        let foreign = |start: Option<i64>| PartitionStatus {
+            unresumed_start: Some(start),
+            ..status(None)
+        };
+        let committed = LogEnds {
+            low: 7,
+            high: 200,
+            committed: 150,
+        };
+        for start in [None, Some(150)] {
+            let text = part_text(&foreign(start), Some(&committed), None);
+            assert!(
+                text.contains("read from the group's committed offset 150, not the log's start 7: the 143 records"),
+                "{text}"
+            );
+        }
+        let from_start = part_text(&foreign(Some(7)), Some(&committed), None);
+        assert_eq!(from_start, "mail/3 @120 lag 80 open 0h");
+        assert_eq!(
+            part_text(&status(None), Some(&committed), None),
+            "mail/3 @120 lag 80 open 0h"
+        );
         // A state limit reached is said on every line from then on.
         let mut full = PartitionStatus {
             folded_events: 12,
             ..status(None)
         };
         full.stats.evictions = 3;
-        let text = part_text(&full, Some(0), None);
+        let text = part_text(&full, e, None);
         assert!(
             text.contains("(3 queue ids dropped from full correlation state, limits.max_queue_ids")
                 && text.contains("(12 events counted under `other` labels in the metrics, metrics.scope_series_limit"),

@@ -60,6 +60,18 @@ impl Broker {
     }
 }
 
+impl Broker {
+    /// Sends the broker `sig` (`-STOP`: it hangs, as a broker behind a dead network
+    /// does, rather than refusing connections; `-CONT`: it goes on).
+    pub fn signal(&self, sig: &str) {
+        let s = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(s.success(), "kill {sig}");
+    }
+}
+
 impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.child.kill();

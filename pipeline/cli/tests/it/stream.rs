@@ -342,6 +342,59 @@ fn a_member_out_of_the_group_too_long_is_not_ready_until_assigned_again() {
     assert_same_rows(&report_csv_without_final(&c.archive), &c.truth, "report");
 }
 
+/// SIGTERM while the broker hangs (it neither answers nor refuses: a dead network):
+/// what was read is already durable, so `run` stops in bounded time and exits 0
+/// without waiting on a group it cannot leave (an orchestrator's grace period would
+/// kill it first).
+#[test]
+fn a_stop_while_the_broker_hangs_ends_promptly_and_loses_nothing() {
+    let c = Case::new(5_000, 37);
+    let config = c.config("hung", 1, "");
+    let log = c.dir.path().join("run.log");
+    let mut run = start_run_with(&config, &log, &[]);
+    let n = produce(&c.broker, &c.g.log);
+    wait_for("every record checkpointed", Duration::from_secs(240), || {
+        checkpointed(&c.archive) == n
+    });
+    c.broker.signal("-STOP");
+    // Past the session timeout (6 s): the member's partitions are lost to it.
+    std::thread::sleep(Duration::from_secs(8));
+    let asked = std::time::Instant::now();
+    let status = sigterm(&mut run);
+    let took = asked.elapsed();
+    c.broker.signal("-CONT");
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(status.success(), "{status:?}: {text}");
+    assert!(took < Duration::from_secs(30), "{took:?}: {text}");
+    // The lost partitions' open hours are in their checkpoints: the next holder
+    // writes them.
+    let again = c.dir.path().join("again.log");
+    let mut run = start_run_with(&config, &again, &[]);
+    wait_for("assigned again", Duration::from_secs(60), || {
+        std::fs::read_to_string(&again).is_ok_and(|t| t.contains("deferlog run: assigned"))
+    });
+    assert!(sigterm(&mut run).success());
+    assert_same_rows(&report_csv_without_final(&c.archive), &c.truth, "report");
+}
+
+/// A broker address nothing listens on: the log says librdkafka's own reason, not
+/// only that all brokers are down.
+#[test]
+fn run_says_why_it_cannot_reach_the_brokers() {
+    let c = Case::new(100, 41);
+    let config = c.config("refused", 1, "");
+    let nobody = format!("127.0.0.1:{}", crate::broker::free_port());
+    let text = std::fs::read_to_string(&config).expect("config");
+    assert!(text.contains(&c.broker.addr), "{text}");
+    std::fs::write(&config, text.replace(&c.broker.addr, &nobody)).expect("config");
+    let log = c.dir.path().join("run.log");
+    let mut run = start_run_with(&config, &log, &[]);
+    wait_for("librdkafka's reason", Duration::from_secs(30), || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("Connection refused"))
+    });
+    assert!(sigterm(&mut run).success());
+}
+
 /// A member that finds at a checkpoint that another member stored the partition's
 /// checkpoint since (it was out of the group, and the group's word had not reached
 /// it) drops the partition unwritten and goes on; it leaves the group and joins again,
