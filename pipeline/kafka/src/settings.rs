@@ -13,6 +13,20 @@ const PLUGINS: &str = "plugin.library.paths";
 /// Properties that plugins add exist only once `plugin.library.paths` has loaded
 /// them: [`ClientSettings::check`] skips this when the settings name plugins.
 fn check_property(key: &str, value: &str) -> Result<(), KafkaError> {
+    // librdkafka reads a number's leading digits and takes the rest without a word:
+    // `"6s"` is 6 ms, a session timeout no member survives.
+    if key.ends_with(".ms")
+        && value
+            .trim()
+            .strip_prefix('-')
+            .unwrap_or(value.trim())
+            .parse::<u64>()
+            .is_err()
+    {
+        return Err(KafkaError::Property(format!(
+            "expects a whole number of milliseconds, not {value:?}"
+        )));
+    }
     let mut c = ClientConfig::new();
     c.set(key, value);
     c.create_native_config().map(drop).map_err(|e| {
@@ -124,6 +138,15 @@ fn shown(fac: &str, message: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::{ClientSettings, PLUGINS, check_property, shown};
+
+    #[test]
+    fn a_duration_in_milliseconds_must_be_a_whole_number() {
+        assert!(check_property("session.timeout.ms", "6000").is_ok());
+        for bad in ["6s", "6000.5", "", "1e4"] {
+            let err = check_property("session.timeout.ms", bad).expect_err(bad);
+            assert!(err.to_string().contains("whole number of milliseconds"), "{err}");
+        }
+    }
 
     #[test]
     fn librdkafkas_reasons_are_shown_but_not_the_shared_properties_each_client_ignores() {

@@ -138,8 +138,18 @@ pub(super) fn poll(
                 // The broker being away repeats the same error many times a second.
                 warnings += 1;
                 if warnings.is_power_of_two() {
+                    // The error names no topic: say which this member reads.
+                    let hint = if e.is_unknown_topic() {
+                        let topics: Vec<&str> = settings.stream.topics.iter().map(|t| t.name.as_str()).collect();
+                        format!(
+                            "; reading {}: a topic not on these brokers is waited for",
+                            topics.join(", ")
+                        )
+                    } else {
+                        String::new()
+                    };
                     say!(
-                        "deferlog run: kafka ({}): {e} (seen {warnings} times)",
+                        "deferlog run: kafka ({}): {e} (seen {warnings} times){hint}",
                         settings.client.brokers
                     );
                 }

@@ -395,6 +395,20 @@ fn run_says_why_it_cannot_reach_the_brokers() {
     assert!(sigterm(&mut run).success());
 }
 
+/// A topic the brokers do not have: the log names the topics read (the broker's
+/// error names none).
+#[test]
+fn run_names_the_topic_the_brokers_do_not_have() {
+    let c = Case::new(100, 43);
+    let config = c.config("no-topic", 1, "");
+    let log = c.dir.path().join("run.log");
+    let mut run = start_run_with(&config, &log, &[]);
+    wait_for("the topic named", Duration::from_secs(60), || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("reading mail: a topic not on these brokers"))
+    });
+    assert!(sigterm(&mut run).success());
+}
+
 /// A member that finds at a checkpoint that another member stored the partition's
 /// checkpoint since (it was out of the group, and the group's word had not reached
 /// it) drops the partition unwritten and goes on; it leaves the group and joins again,
