@@ -37,6 +37,19 @@ pub enum KafkaError {
 }
 
 impl KafkaError {
+    /// librdkafka's name of the error's code (`AllBrokersDown`), `other` when it has none.
+    pub fn code(&self) -> String {
+        let code = match self {
+            KafkaError::Create { cause, .. }
+            | KafkaError::Subscribe { cause, .. }
+            | KafkaError::Commit { cause, .. }
+            | KafkaError::Produce { cause, .. } => cause.rdkafka_error_code(),
+            KafkaError::Consume(e) | KafkaError::Unreachable(e) => e.rdkafka_error_code(),
+            _ => None,
+        };
+        code.map_or("other".to_owned(), |c| format!("{c:?}"))
+    }
+
     /// A consumer was told a topic it reads does not exist (librdkafka keeps asking;
     /// a one-shot reader should say so and stop).
     pub fn is_unknown_topic(&self) -> bool {

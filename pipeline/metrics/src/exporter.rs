@@ -10,7 +10,8 @@ use crate::error::MetricsError;
 use crate::fold::{OTHER, Rendered, render};
 use crate::ledger::{Ledger, ledger_path, load, lock_ledger, store};
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -55,6 +56,11 @@ struct Gauges {
     /// (a 0 would read as 1970 in `time() - watermark`).
     watermark: GaugeVec,
     batch_latency: Histogram,
+    /// This process's, from its start: a restart's zero is a counter reset to
+    /// Prometheus, which `rate` and `increase` allow for.
+    kafka_errors: IntCounterVec,
+    /// Exported at 0 from the start, so that `increase` sees the first loss.
+    partitions_lost: IntCounter,
     hour_start: GaugeVec,
     hour_attempts: IntGaugeVec,
     hour_deferrals: IntGaugeVec,
@@ -254,6 +260,17 @@ impl Exporter {
         self.gauges.batch_latency.observe(d.as_secs_f64());
     }
 
+    /// An error the consumer's poll returned (the broker away, a topic missing), by
+    /// librdkafka's code name.
+    pub fn count_kafka_error(&self, code: &str) {
+        self.gauges.kafka_errors.with_label_values(&[code]).inc();
+    }
+
+    /// Partitions this process lost: out of its group longer than the session timeout.
+    pub fn count_partitions_lost(&self, n: u64) {
+        self.gauges.partitions_lost.inc_by(n);
+    }
+
     /// Sets (or, with `None`, removes) a partition's lag for `owner`, the worker that
     /// holds it: a worker the partition has moved away from removes nothing that its
     /// new holder already set.
@@ -430,6 +447,23 @@ impl Gauges {
                         "From a batch's first event in to its rows archived and windowed.",
                     )
                     .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+                )?,
+            )?,
+            kafka_errors: reg(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "deferlog_kafka_errors_total",
+                        "Errors the consumer's poll returned, by librdkafka's code (brokers down, topic missing).",
+                    ),
+                    &["code"],
+                )?,
+            )?,
+            partitions_lost: reg(
+                r,
+                IntCounter::new(
+                    "deferlog_partitions_lost_total",
+                    "Partitions lost to the group: out of it longer than session.timeout.ms; reread from checkpoints.",
                 )?,
             )?,
             hour_start: reg(

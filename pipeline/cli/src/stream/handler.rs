@@ -188,6 +188,7 @@ impl Partitions for Handler {
 
     fn lost(&self, parts: &[TopicPartition]) {
         self.lost.fetch_add(parts.len() as u64, Ordering::Relaxed);
+        self.exporter.count_partitions_lost(parts.len() as u64);
         for w in &self.workers {
             w.feeder.barrier();
         }

@@ -135,6 +135,7 @@ pub(super) fn poll(
                 }
             }
             Some(Err(e)) => {
+                handler.exporter.count_kafka_error(&e.code());
                 // The broker being away repeats the same error many times a second.
                 warnings += 1;
                 if warnings.is_power_of_two() {

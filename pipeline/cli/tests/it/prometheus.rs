@@ -335,8 +335,8 @@ fn prometheus_scrapes_the_exporter_and_every_dashboard_query_and_rule_works() {
         .sum();
     // rules.yml: 26 recorded series (12 increases per target, 3 baseline gaps, 3 sets of
     // destinations those gaps leave out, 8 sums of the rest), 3 deliverability
-    // alerts, 4 pipeline alerts.
-    assert_eq!(loaded, 34, "{rules}");
+    // alerts, 6 pipeline alerts.
+    assert_eq!(loaded, 35, "{rules}");
     let dir = deploy("prometheus");
     for args in [["check", "rules", "rules.yml"], ["test", "rules", "rules_test.yml"]] {
         let out = Command::new(tool("promtool"))

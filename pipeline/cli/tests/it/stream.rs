@@ -336,6 +336,12 @@ fn a_member_out_of_the_group_too_long_is_not_ready_until_assigned_again() {
     });
     wait_for("ready again", Duration::from_secs(60), ready);
     assert_eq!(gauge().as_deref(), Some("1"));
+    let (_, text) = crate::prometheus::get(&addr, "/metrics");
+    let lost = text
+        .lines()
+        .find_map(|l| l.strip_prefix("deferlog_partitions_lost_total "))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(lost.is_some_and(|n| n >= 1), "{lost:?}");
     assert!(c.finish(&mut run, n).success());
     let text = std::fs::read_to_string(&log).expect("log");
     assert!(text.contains("deferlog run: lost "), "{text}");
@@ -388,9 +394,19 @@ fn run_says_why_it_cannot_reach_the_brokers() {
     assert!(text.contains(&c.broker.addr), "{text}");
     std::fs::write(&config, text.replace(&c.broker.addr, &nobody)).expect("config");
     let log = c.dir.path().join("run.log");
-    let mut run = start_run_with(&config, &log, &[]);
+    let addr = format!("127.0.0.1:{}", crate::broker::free_port());
+    let mut run = start_run_with(&config, &log, &[("DEFERLOG_METRICS__LISTEN", &addr)]);
     wait_for("librdkafka's reason", Duration::from_secs(30), || {
         std::fs::read_to_string(&log).is_ok_and(|t| t.contains("Connection refused"))
+    });
+    // And the errors are counted, by code, for an alert or a graph.
+    wait_for("the errors counted", Duration::from_secs(30), || {
+        let (_, text) = crate::prometheus::get(&addr, "/metrics");
+        text.lines().any(|l| {
+            l.strip_prefix("deferlog_kafka_errors_total{code=\"")
+                .and_then(|r| r.split_once("\"} "))
+                .is_some_and(|(code, n)| !code.is_empty() && n.parse::<u64>().is_ok_and(|n| n > 0))
+        })
     });
     assert!(sigterm(&mut run).success());
 }
