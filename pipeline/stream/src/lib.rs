@@ -10,6 +10,7 @@
 mod checkpoint;
 mod config;
 mod counting;
+mod dead_letters;
 mod error;
 mod partition;
 mod processor;

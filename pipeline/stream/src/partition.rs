@@ -3,14 +3,14 @@
 //! stores it, a restart or a rebalance restores it.
 
 use crate::checkpoint::{Checkpoint, FileId, ScopeDirs};
+use crate::dead_letters::{DeadLetters, Staging};
 use crate::sql::Sql;
 use crate::window::Windows;
-use crate::writer::{Pending, Writer, write_file};
+use crate::writer::{Pending, Writer};
 use crate::{Counters, StreamError};
-use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
-use deferlog_archive::{EVENTS_DIR, HOURLY_DIR, ParquetFile, REJECTS_DIR, hour_partition};
-use deferlog_event::{HOUR_US, HourBatch, HourBatcher, Origin, RejectBuilder, RejectRow, hour_of, reject_schema};
+use deferlog_archive::{EVENTS_DIR, HOURLY_DIR, ParquetFile, hour_partition};
+use deferlog_event::{HOUR_US, HourBatch, HourBatcher, Origin, RejectRow, hour_of};
 use deferlog_metrics::Counts;
 use deferlog_parse::{Normalizer, SkipKind, redact_recipients};
 use deferlog_query::schema::{hourly_schema, to_hourly};
@@ -68,10 +68,7 @@ pub(crate) struct Partition {
     stored: Option<FileId>,
     norm: Normalizer,
     batcher: HourBatcher,
-    rejects: RejectBuilder,
-    /// This epoch's dead letters finished early, each when `rejects` was full (a flood
-    /// of large records between two checkpoints must not overflow one batch).
-    full_rejects: Vec<Result<RecordBatch, ArrowError>>,
+    dead_letters: DeadLetters,
     pub windows: Windows,
     /// The epoch being written: the last checkpoint's plus one.
     epoch: i64,
@@ -93,9 +90,6 @@ pub(crate) struct Partition {
     /// Staged events of hours not yet written whole, as the last stored checkpoint
     /// lists them (see `checkpoint.rs`), by hour.
     held: BTreeMap<i64, Vec<PathBuf>>,
-    /// Staged dead letters, by the hour of the partition's clock they were staged in
-    /// (see `checkpoint.rs`).
-    held_rejects: BTreeMap<i64, Vec<PathBuf>>,
     /// Pieces this epoch's files gathered: deleted once those files are published.
     gathered: Vec<PathBuf>,
     /// This epoch's pieces of open hours handed to the writer.
@@ -222,8 +216,7 @@ impl Partition {
             stored,
             norm,
             batcher: HourBatcher::new(cfg.batch_rows),
-            rejects: RejectBuilder::default(),
-            full_rejects: Vec::new(),
+            dead_letters: DeadLetters::restore(by_hour(ckpt.held_rejects)),
             windows: Windows::restore(ckpt.windows)?,
             epoch: ckpt.epoch + 1,
             next_offset: ckpt.next_offset,
@@ -234,7 +227,6 @@ impl Partition {
             unwritten: BTreeMap::new(),
             handed: Vec::new(),
             held: by_hour(ckpt.held),
-            held_rejects: by_hour(ckpt.held_rejects),
             gathered: Vec::new(),
             holding: Vec::new(),
             staged_seq: 0,
@@ -289,7 +281,7 @@ impl Partition {
         *self.counters.dead_letters.entry(reason.to_owned()).or_default() += 1;
         let raw = redact_recipients(raw);
         let refused = refused.map(redact_recipients);
-        self.rejects.append(&RejectRow {
+        self.dead_letters.append(&RejectRow {
             mta: None,
             reason,
             raw: &raw,
@@ -300,13 +292,6 @@ impl Partition {
             },
             refused: refused.as_deref(),
         });
-        self.finish_full_rejects();
-    }
-
-    fn finish_full_rejects(&mut self) {
-        if self.rejects.is_full() {
-            self.full_rejects.push(self.rejects.finish());
-        }
     }
 
     /// Normalizes one record. Bad input is counted and dead-lettered, never an error.
@@ -363,8 +348,8 @@ impl Partition {
                 offset,
             };
             self.norm
-                .process_line(line, origin, &mut self.batcher, &mut self.rejects);
-            self.finish_full_rejects();
+                .process_line(line, origin, &mut self.batcher, self.dead_letters.sink());
+            self.dead_letters.settle();
             // A value that is not a log line at all is a malformed record, not a line
             // of some other service: keep it, counted as a reject only.
             if self.norm.stats_ref().skipped(SkipKind::Unrecognized) > unrecognized {
@@ -590,8 +575,7 @@ impl Partition {
         // Dead letters wait for their hour's file as well, by the partition's clock.
         let clock_hour = self.clock_us(now).map_or(i64::MIN, hour_of);
         let rejects_from = if stopping { i64::MAX } else { clock_hour };
-        let gather =
-            self.held.range(..open_from).next().is_some() || self.held_rejects.range(..rejects_from).next().is_some();
+        let gather = self.held.range(..open_from).next().is_some() || self.dead_letters.due_before(rejects_from);
         if !self.dirty && emits.is_empty() && !gather {
             return Ok(None);
         }
@@ -626,36 +610,18 @@ impl Partition {
             }
             others.push(f.seal()?);
         }
-        let mut dead_letters = std::mem::take(&mut self.full_rejects)
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()?;
-        if !self.rejects.is_empty() {
-            dead_letters.push(self.rejects.finish()?);
-        }
-        if !dead_letters.is_empty() && !stopping {
-            // Never published: its final path is its staged one.
-            let tmp = self.dirs.staged_tmp(&format!("held-rejects-{name}"));
-            let piece = write_file(reject_schema(), tmp.clone(), tmp, &[], &dead_letters)?;
-            self.held_rejects.entry(clock_hour).or_default().push(piece.file.tmp);
-        }
-        let later = self.held_rejects.split_off(&rejects_from);
-        let pieces: Vec<PathBuf> = std::mem::replace(&mut self.held_rejects, later)
-            .into_values()
-            .flatten()
-            .collect();
-        let unheld: &[RecordBatch] = if stopping { &dead_letters } else { &[] };
-        if !pieces.is_empty() || !unheld.is_empty() {
-            let sealed = write_file(
-                reject_schema(),
-                self.dirs.staged_tmp(&format!("rejects-{name}")),
-                self.dirs.root.join(REJECTS_DIR).join(&name),
-                &pieces,
-                unheld,
-            )?;
+        let Staging {
+            batches: dead_letters,
+            sealed,
+            gathered,
+        } = self
+            .dead_letters
+            .stage(&self.dirs, &name, clock_hour, rejects_from, stopping)?;
+        if let Some(sealed) = sealed {
             self.counters.missing_pieces += sealed.missing_pieces;
-            self.gathered.extend(pieces);
             others.push(sealed.file);
         }
+        self.gathered.extend(gathered);
         let mut staged = Vec::with_capacity(self.handed.len() + others.len());
         for p in std::mem::take(&mut self.handed) {
             let sealed = p.wait()?;
@@ -710,7 +676,7 @@ impl Partition {
             owner: self.owner.clone(),
             pending: staged.iter().map(|s| (rel(&s.tmp), rel(&s.path))).collect(),
             held: listed(&self.held),
-            held_rejects: listed(&self.held_rejects),
+            held_rejects: listed(self.dead_letters.held()),
             clock_us: self.clock_us(now),
         };
         self.stored = Some(self.dirs.store(&ckpt, self.stored)?);
