@@ -195,7 +195,9 @@ enum Field {
 /// common suffix of `source->(alt1|alt2)?.gmail-smtp-in.l.google.com.`, the first of
 /// `(mx1.a.example|mx2.b.example)`, or the one host named.
 fn site_host(site: &str) -> Option<&str> {
-    let s = site.rsplit_once("->").map_or(site, |(_, s)| s).trim_end_matches('.');
+    let s = site.rsplit_once("->").map_or(site, |(_, s)| s);
+    // The ready queue's protocol, as kumod names its queues (`...@smtp_client`).
+    let s = s.rsplit_once('@').map_or(s, |(s, _)| s).trim_end_matches('.');
     let host = match s.strip_prefix('(') {
         Some(inner) => {
             let (alts, rest) = inner.split_once(')')?;
@@ -323,7 +325,11 @@ impl Normalizer {
         // An expiry whose record names a hand-off address has no receiver: the message
         // never got past the filter.
         let mut peer = rec.peer_address.as_ref();
-        let mut mx_ip = peer.and_then(|p| p.addr.as_deref()).filter(|a| !a.is_empty());
+        // A socket address where a version writes one: the port is no part of the IP.
+        let mut mx_ip = peer
+            .and_then(|p| p.addr.as_deref())
+            .map(ip_of)
+            .filter(|a| !a.is_empty());
         if self.is_handoff(mx_ip) {
             if outcome != Outcome::Expired {
                 return self.stats.skip(SkipKind::Handoff);
@@ -467,6 +473,12 @@ mod tests {
             ("(mta5|mta6|mta7).am0.yahoodns.net", Some("am0.yahoodns.net")),
             ("ip-1->(mx1.a.example|mx2.b.example)", Some("mx1.a.example")),
             ("mx.example.com.", Some("mx.example.com")),
+            // Today's kumod names the ready queue, protocol and all.
+            (
+                "ip-2->(alt1|alt2|alt3|alt4)?.aspmx.l.google.com@smtp_client",
+                Some("aspmx.l.google.com"),
+            ),
+            ("ip-2->mx1.corp.example@smtp_client", Some("mx1.corp.example")),
             ("", None),
             ("localhost", None),
             ("(broken", None),

@@ -44,9 +44,10 @@ enum F {
     JobId,
     EnvId,
     MessageId,
+    Queue,
 }
 
-const FIELDS: usize = 16;
+const FIELDS: usize = 17;
 
 fn field_of(name: &str) -> Option<F> {
     Some(match name {
@@ -67,6 +68,7 @@ fn field_of(name: &str) -> Option<F> {
         "jobId" => F::JobId,
         "envId" => F::EnvId,
         "header_Message-Id" | "header_Message-ID" => F::MessageId,
+        "queue" => F::Queue,
         _ => return None,
     })
 }
@@ -74,6 +76,29 @@ fn field_of(name: &str) -> Option<F> {
 /// PowerMTA's default `d`/`b` record fields, for files without a header line.
 const DEFAULT_HEADER: &str = "type,timeLogged,timeQueued,orig,rcpt,orcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,bounceCat,\
 srcType,srcMta,dlvType,dlvSourceIp,dlvDestinationIp,dlvEsmtpAvailable,dlvSize,vmta,jobId,envId,queue,vmtaPool";
+
+/// The default of older versions (Mailrelay's column list, which SOURCES.md cites):
+/// `timeImprinted` fourth, no `queue` or `vmtaPool`.
+const OLDER_DEFAULT_HEADER: &str = "type,timeLogged,timeQueued,timeImprinted,orig,rcpt,orcpt,dsnAction,dsnStatus,dsnDiag,\
+dsnMta,bounceCat,srcType,srcMta,dlvType,dlvSourceIp,dlvDestinationIp,dlvEsmtpAvailable,dlvSize,vmta,jobId,envId";
+
+/// A header-less record's layout, told by its column count: one of the two default
+/// layouts, whose counts differ. A record of any other count is another layout, which
+/// read in a default order would give wrong fields with no sign.
+fn default_layout(columns: usize) -> Option<&'static Columns> {
+    static DEFAULT: std::sync::LazyLock<(usize, Columns)> =
+        std::sync::LazyLock::new(|| (DEFAULT_HEADER.split(',').count(), Columns::from_header(DEFAULT_HEADER)));
+    static OLDER: std::sync::LazyLock<(usize, Columns)> = std::sync::LazyLock::new(|| {
+        (
+            OLDER_DEFAULT_HEADER.split(',').count(),
+            Columns::from_header(OLDER_DEFAULT_HEADER),
+        )
+    });
+    [&*DEFAULT, &*OLDER]
+        .into_iter()
+        .find(|(n, _)| *n == columns)
+        .map(|(_, c)| c)
+}
 
 /// Column index of each field, from a header line, and how many columns a record
 /// needs to hold every field read.
@@ -240,7 +265,18 @@ impl Normalizer {
         }
         let mut spans = mem::take(&mut self.scratch.spans);
         let split = split_csv(line, &mut spans);
-        let Columns(cols, needed) = self.pmta_columns;
+        // With no header seen and none configured (a Kafka partition the file's header
+        // never reached), the layout is one of the defaults, told by the column count;
+        // a record of another count is refused rather than read in a guessed order.
+        let known = self.pmta_header.is_some() || self.pmta_configured;
+        let (columns, misfit) = match known {
+            true => (&self.pmta_columns, None),
+            false => match default_layout(spans.len()) {
+                Some(c) => (c, None),
+                None => (&self.pmta_columns, Some(RejectReason::BadColumns)),
+            },
+        };
+        let Columns(cols, needed) = *columns;
         let fields: [Cow<'_, str>; FIELDS] = std::array::from_fn(|f| {
             cols[f]
                 .and_then(|i| spans.get(i))
@@ -248,15 +284,8 @@ impl Normalizer {
         });
         // PowerMTA writes every column of its header in every record: an attempt
         // without a column read here is a record cut short, whose missing fields would
-        // read as empty (a `d` with no receiver). With no header seen and none
-        // configured, the default order is a guess, and a shorter record is most
-        // likely another layout's (a Kafka partition the file's header never reached):
-        // read in the default order, its fields would be wrong without a sign.
-        let short = (spans.len() < needed).then_some(if self.pmta_header.is_some() || self.pmta_configured {
-            RejectReason::Truncated
-        } else {
-            RejectReason::BadColumns
-        });
+        // read as empty (a `d` with no receiver).
+        let short = misfit.or((spans.len() < needed).then_some(RejectReason::Truncated));
         self.scratch.spans = spans;
         if split.is_none() {
             return self.reject(Mta::PowerMta, RejectReason::Truncated, raw, origin, rejects);
@@ -306,7 +335,9 @@ impl Normalizer {
                     ]
                     .iter()
                     .any(|w| contains_ignoring_case(diag, w))));
-        let enhanced = enhanced.or((!status.is_empty()).then_some(status));
+        let own = (!status.is_empty()).then_some(status);
+        // An expiry is PowerMTA's verdict, not the last reply its diagnostic quotes.
+        let enhanced = if expired { own.or(enhanced) } else { enhanced.or(own) };
         let outcome = if expired { Outcome::Expired } else { outcome };
         // An expiry whose record names a hand-off address has no receiver: the message
         // never got past the filter.
@@ -330,13 +361,21 @@ impl Normalizer {
         let mx_name = mta.split([' ', '(']).next().unwrap_or("").trim();
         let mx_host = (!mx_name.is_empty()).then(|| lower(mx_name, &mut mx_buf));
         let (rcpt_hash, rcpt_domain) = split_recipient(&self.hasher, rcpt, &mut domain_buf);
+        // A `tq` names no recipient; its queue (`domain/vmta`) names the domain. (No
+        // allocation unless one is read: `tq` records are few.)
+        let mut queue_buf = String::new();
+        let domain = rcpt_domain.or_else(|| {
+            Some(get(F::Queue).split('/').next().unwrap_or(""))
+                .filter(|d| d.contains('.'))
+                .map(|d| lower(d, &mut queue_buf))
+        });
         let group = match (mx_host, mx_ip) {
             (Some(h), _) => self.group_of_host(h),
-            (None, None) => self.mailbox_group(rcpt_domain),
+            (None, None) => self.mailbox_group(domain),
             // A hop seen by its IP alone is not the provider's (`MxGroups::mx_group`).
             (None, Some(_)) => None,
         };
-        let mx_group = group.as_deref().or(rcpt_domain).unwrap_or("unknown");
+        let mx_group = group.as_deref().or(domain).unwrap_or("unknown");
         let vmta = Some(get(F::Vmta)).filter(|s| !s.is_empty());
         let source_ip = Some(get(F::SourceIp))
             .filter(|s| !s.is_empty())

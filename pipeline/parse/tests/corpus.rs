@@ -1048,6 +1048,65 @@ fn powermta_records_without_their_header_are_refused_unless_their_columns_are_co
 }
 
 #[test]
+fn powermta_records_without_a_header_are_read_in_the_default_layout_their_column_count_names() {
+    let mut cfg = config(us("2026-12-31T12:00:00Z"));
+    cfg.default_host = "pmta-1".into();
+    let mut n = Normalizer::new(cfg);
+    let records = [
+        // A real record of the older default (a public example; `timeImprinted`
+        // fourth, no `queue` or `vmtaPool`: 22 columns).
+        r#"d,2014-08-24 16:00:14+0530,2014-07-10 16:00:02+0530,,Emailstatements.cards@hdfcbank.net,VJAYPRAKASH@YMAIL.COM,,relayed,2.0.0 (success),smtp;250 ok dirdel,mta7.am0.yahoodns.net (66.196.118.35),success,smtp,hbdpstmt3.hdfcbank.com (202.154.168.163),smtp,172.30.149.109,66.196.118.35,"PIPELINING,8BITMIME,SIZE,STARTTLS",155704,CAMPAIGN,,"#,
+        // Today's default (23 columns): a deferral series at Yahoo ending in expiry,
+        // whose record quotes the last reply.
+        r#"t,2026-11-08 09:00:10+0000,2026-11-08 09:00:00+0000,bounces@news.example.com,carol@yahoo.com,,delayed,"4.7.0 (delivery not authorized, message refused)",smtp;421 4.7.0 [TSS04] Messages from 198.51.100.21 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes,mta6.am0.yahoodns.net (67.195.204.72),policy-related,smtp,app01.news.example.com (10.0.0.5),smtp,198.51.100.21,67.195.204.72,"PIPELINING,8BITMIME,SIZE,STARTTLS,ENHANCEDSTATUSCODES",18320,vmta-yahoo,nov-newsletter,,yahoo.com/vmta-yahoo,pool1"#,
+        r#"b,2026-11-08 13:00:00+0000,2026-11-08 09:00:00+0000,bounces@news.example.com,carol@yahoo.com,,failed,4.4.7 (delivery time expired),smtp;421 4.7.0 [TSS04] Messages from 198.51.100.21 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes,,message-expired,smtp,app01.news.example.com (10.0.0.5),smtp,,,"PIPELINING,8BITMIME,SIZE,STARTTLS,ENHANCEDSTATUSCODES",18320,vmta-yahoo,nov-newsletter,,yahoo.com/vmta-yahoo,pool1"#,
+        // A queue's deferral: no recipient, no receiver; its queue names the domain.
+        r#"tq,2026-11-08 09:00:40+0000,,,,,,"4.4.1 (no answer from host)",No answer from host,,no-answer-from-host,,,,198.51.100.11,,,,vmta-1,,,yahoo.com/vmta-1,pool1"#,
+    ];
+    let (sink, rejects) = normalize(&mut n, "pmta-defaults", &records);
+    assert!(rejects.0.is_empty(), "{:?}", rejects.0);
+    let got: Vec<_> = sink
+        .iter()
+        .map(|e| {
+            (
+                e.outcome,
+                e.recipient_domain.as_deref(),
+                e.source_ip.as_deref(),
+                e.mx_host.as_deref(),
+                e.mx_group.as_str(),
+                e.enhanced_status.as_deref(),
+            )
+        })
+        .collect();
+    let yahoo = Some("mta6.am0.yahoodns.net");
+    let ip = Some("198.51.100.21");
+    assert_eq!(
+        got,
+        [
+            (
+                Outcome::Delivered,
+                Some("ymail.com"),
+                Some("172.30.149.109"),
+                Some("mta7.am0.yahoodns.net"),
+                "yahoo",
+                Some("2.0.0")
+            ),
+            (Outcome::Deferred, Some("yahoo.com"), ip, yahoo, "yahoo", Some("4.7.0")),
+            // PowerMTA's own verdict, not the quoted reply's 4.7.0.
+            (Outcome::Expired, Some("yahoo.com"), ip, yahoo, "yahoo", Some("4.4.7")),
+            (
+                Outcome::Deferred,
+                None,
+                Some("198.51.100.11"),
+                None,
+                "yahoo",
+                Some("4.4.1")
+            ),
+        ]
+    );
+}
+
+#[test]
 fn powermta_expiries_are_told_by_the_records_own_status_not_the_last_reply() {
     let mut n = Normalizer::new(config(us("2026-11-20T00:00:00Z")));
     let head = "type,timeLogged,timeQueued,orig,rcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,bounceCat,dlvSourceIp,dlvDestinationIp";
