@@ -32,6 +32,8 @@ pub enum KafkaError {
     Unreachable(rdkafka::error::KafkaError),
     #[error("librdkafka does not take it: {0}")]
     Property(String),
+    #[error("expects a number, not {0:?}: librdkafka would read only its leading digits")]
+    NotANumber(String),
     #[error("creating topic {topic}: {message}")]
     Admin { topic: String, message: String },
 }

@@ -42,25 +42,47 @@ impl std::fmt::Debug for Producer {
     }
 }
 
-const PRODUCER_DEFAULTS: [(&str, &str); 4] = [
+const PRODUCER_DEFAULTS: [(&str, &str); 3] = [
     ("linger.ms", "20"),
     ("batch.num.messages", "10000"),
     ("compression.type", "lz4"),
-    // A request that timed out against a stalled broker is sent again; without
-    // idempotence the broker may keep both, and every reader counts a line twice.
-    ("enable.idempotence", "true"),
 ];
+
+/// A request that timed out against a stalled broker is sent again; without
+/// idempotence the broker may keep both, and every reader counts a line twice. Not
+/// when the user sets what idempotence needs set its way (`acks=1`): theirs wins,
+/// as every property of theirs does, rather than librdkafka refusing the pair.
+const IDEMPOTENCE: (&str, &str) = ("enable.idempotence", "true");
+const IDEMPOTENCE_NEEDS: [&str; 5] = [
+    "enable.idempotence",
+    "acks",
+    "request.required.acks",
+    "max.in.flight",
+    "max.in.flight.requests.per.connection",
+];
+
+fn defaults(settings: &ClientSettings) -> Vec<(&'static str, &'static str)> {
+    let mut d = PRODUCER_DEFAULTS.to_vec();
+    if !settings
+        .properties
+        .iter()
+        .any(|(k, _)| IDEMPOTENCE_NEEDS.contains(&k.as_str()))
+    {
+        d.push(IDEMPOTENCE);
+    }
+    d
+}
 
 /// Whether librdkafka would make the producer of `run`'s outputs to topics from these
 /// settings (see [`ClientSettings::check_whole`]); nothing connects.
 pub fn check_producer(settings: &ClientSettings) -> Result<(), KafkaError> {
-    settings.check_whole::<BaseProducer>(&PRODUCER_DEFAULTS, &[], "producer")
+    settings.check_whole::<BaseProducer>(&defaults(settings), &[], "producer")
 }
 
 impl Producer {
     pub fn new(settings: &ClientSettings) -> Result<Self, KafkaError> {
         let inner = settings
-            .client_config(&PRODUCER_DEFAULTS)
+            .client_config(&defaults(settings))
             .create_with_context(Delivery::default())
             .map_err(|cause| KafkaError::Create {
                 what: "producer",
@@ -138,5 +160,21 @@ impl Producer {
             0 => Ok(()),
             n => Err(KafkaError::Undelivered(n)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ClientSettings, check_producer, defaults};
+
+    #[test]
+    fn producers_are_idempotent_unless_the_user_sets_what_that_needs_otherwise() {
+        let plain = ClientSettings::new("127.0.0.1:9092");
+        assert!(defaults(&plain).contains(&("enable.idempotence", "true")));
+        assert!(check_producer(&plain).is_ok());
+        // librdkafka refuses idempotence with acks=1: the user's setting wins.
+        let acks = ClientSettings::new("127.0.0.1:9092").with("acks", "1");
+        assert!(!defaults(&acks).iter().any(|(k, _)| *k == "enable.idempotence"));
+        check_producer(&acks).expect("acks=1 is the user's to choose");
     }
 }

@@ -14,18 +14,12 @@ const PLUGINS: &str = "plugin.library.paths";
 /// them: [`ClientSettings::check`] skips this when the settings name plugins.
 fn check_property(key: &str, value: &str) -> Result<(), KafkaError> {
     // librdkafka reads a number's leading digits and takes the rest without a word:
-    // `"6s"` is 6 ms, a session timeout no member survives.
-    if key.ends_with(".ms")
-        && value
-            .trim()
-            .strip_prefix('-')
-            .unwrap_or(value.trim())
-            .parse::<u64>()
-            .is_err()
-    {
-        return Err(KafkaError::Property(format!(
-            "expects a whole number of milliseconds, not {value:?}"
-        )));
+    // `"6s"` is 6 ms, a session timeout no member survives; `"64MB"` is 64 KiB.
+    let numeric = [".ms", ".bytes", ".kbytes", ".messages"]
+        .iter()
+        .any(|s| key.ends_with(s));
+    if numeric && !value.trim().parse::<f64>().is_ok_and(f64::is_finite) {
+        return Err(KafkaError::NotANumber(value.to_owned()));
     }
     let mut c = ClientConfig::new();
     c.set(key, value);
@@ -140,11 +134,17 @@ mod tests {
     use super::{ClientSettings, PLUGINS, check_property, shown};
 
     #[test]
-    fn a_duration_in_milliseconds_must_be_a_whole_number() {
+    fn a_number_with_a_unit_is_refused_where_librdkafka_would_read_its_digits() {
         assert!(check_property("session.timeout.ms", "6000").is_ok());
-        for bad in ["6s", "6000.5", "", "1e4"] {
-            let err = check_property("session.timeout.ms", bad).expect_err(bad);
-            assert!(err.to_string().contains("whole number of milliseconds"), "{err}");
+        // librdkafka's own fractions.
+        assert!(check_property("linger.ms", "0.5").is_ok());
+        for (key, bad) in [
+            ("session.timeout.ms", "6s"),
+            ("session.timeout.ms", ""),
+            ("queued.max.messages.kbytes", "64MB"),
+        ] {
+            let err = check_property(key, bad).expect_err(bad);
+            assert!(err.to_string().contains("expects a number"), "{err}");
         }
     }
 

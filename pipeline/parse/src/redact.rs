@@ -30,7 +30,7 @@ pub fn redact_addresses(text: &[u8]) -> Cow<'_, [u8]> {
         let mut start = match before.last() {
             // A quote that opens a string (`{"@timestamp":` in a shipper's JSON record)
             // ends no quoted local part: the `@` starts the text, no address is before it.
-            Some(b'"') if at == 1 || matches!(text[at - 2], b'{' | b'[' | b',' | b':') => at,
+            Some(b'"') if opens_string(text, at - 1) => at,
             Some(b'"') => memchr::memrchr(b'"', &before[..before.len() - 1]).map_or(copied, |p| copied + p),
             // Ending in a byte no local part ends in (`a(b)@x`, a comment): masked back
             // to the start of the word, the safe side.
@@ -61,6 +61,21 @@ pub fn redact_addresses(text: &[u8]) -> Cow<'_, [u8]> {
     }
     out.extend_from_slice(&text[copied..]);
     Cow::Owned(out)
+}
+
+/// Whether the quote at `q` opens a string rather than closing a quoted local part:
+/// JSON's place for a string to begin (the start, or after `{` `[` `,` `:` and
+/// spaces) and an even number of quotes before it. Both, since a local part may end in
+/// any of those bytes (`"jane,"@x`): masking too much is the safe side.
+fn opens_string(text: &[u8], q: usize) -> bool {
+    let before = text[..q].iter().rposition(|b| !b.is_ascii_whitespace());
+    let placed = before.is_none_or(|i| matches!(text[i], b'{' | b'[' | b',' | b':'));
+    let quotes = text[..q]
+        .iter()
+        .enumerate()
+        .filter(|&(i, b)| *b == b'"' && (i == 0 || text[i - 1] != b'\\'))
+        .count();
+    placed && quotes % 2 == 0
 }
 
 /// [`redact_addresses`] for text known to be UTF-8.
@@ -226,8 +241,15 @@ mod tests {
             r#"{"@timestamp":1761830367.1,"log":"Q: to=<*@x.org>","@version":"1","h":"@home"}"#
         );
         assert_eq!(r(br#""@timestamp""#), r#""@timestamp""#);
-        // A quoted local part still is one.
+        // With spaces as JSON allows them.
+        let spaced = br#"{"a": 1, "@timestamp": 2, "log": "to=<jane@x.org>"}"#;
+        assert_eq!(r(spaced), r#"{"a": 1, "@timestamp": 2, "log": "to=<*@x.org>"}"#);
+        // A quoted local part still is one, whatever it ends in.
         assert_eq!(r(br#"rcpt "jane doe"@x.org"#), r#"rcpt *@x.org"#);
+        for local in [r#""jane,""#, r#""jane:""#, r#""jane{""#, r#""a, b ""#] {
+            let line = format!("Q: to=<{local}@x.org>, status=bounced");
+            assert_eq!(r(line.as_bytes()), "Q: to=<*@x.org>, status=bounced", "{local}");
+        }
     }
 
     #[test]

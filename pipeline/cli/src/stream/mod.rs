@@ -270,21 +270,21 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
     // (A worker that failed stops the poller cleanly, so the others may have written
     // their final checkpoints: each covers just what its worker processed, like any
     // checkpoint, and a restart resumes from it whether committed or not.)
-    let committing = Instant::now();
-    let stop = match (
+    let commits = match (
         &polled,
         processed.iter().map(|p| p.as_ref().ok()).collect::<Option<Vec<_>>>(),
     ) {
-        (Ok(_), Some(done)) => stop(index, &handler, &source, shared, &done),
-        _ => Ok(()),
+        (Ok(_), Some(done)) => Some(stop(index, &handler, shared, &done)),
+        _ => None,
     };
-    let committing = committing.elapsed();
+    let Left {
+        committed: stop,
+        committing,
+        leaving,
+    } = commit_and_leave(source, commits);
     // What a stop waits for once reading ends: the records still queued for the
     // workers, their final checkpoints, the commit.
-    let flushing = polled_at.elapsed();
-    let leaving = Instant::now();
-    leave(source);
-    let leaving = leaving.elapsed();
+    let flushing = polled_at.elapsed().saturating_sub(leaving);
     let left = handler
         .failed
         .lock()
@@ -365,40 +365,84 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
     Ok(summary)
 }
 
-/// The clean stop of a member, once every worker has written its final checkpoint
-/// (open hours as not final): one synchronous commit of what they cover.
-/// How long leaving the group may take once everything is written and committed.
+/// How long the last commit and leaving the group may take together, once everything
+/// is written.
 const LEAVE_LIMIT: Duration = Duration::from_secs(10);
 
-/// Leaves the group (librdkafka's close), waiting at most [`LEAVE_LIMIT`]: a broker
-/// that hangs rather than refuses would hold the close, and so the exit, until an
-/// orchestrator's grace period kills the process. Nothing is lost by going without
-/// it: the group gives the partitions to another member after `session.timeout.ms`,
-/// and it resumes from their checkpoints.
-fn leave(source: Source) {
-    let (done, left) = std::sync::mpsc::channel();
+/// How the last commit and the leave went.
+struct Left {
+    committed: Result<()>,
+    committing: Duration,
+    leaving: Duration,
+}
+
+/// Commits what the final checkpoints cover (`None`: after a failure, nothing), then
+/// leaves the group (librdkafka's close: the revoke callbacks release the partitions,
+/// with nothing left to write), waiting at most [`LEAVE_LIMIT`] for both. A broker that
+/// hangs rather than refuses would hold the commit and the close, and so the exit,
+/// until an orchestrator's grace period kills the process. Nothing is lost by going
+/// without them: a partition resumes from its checkpoint, never from the commit, and
+/// the group reassigns the partitions after `session.timeout.ms`.
+fn commit_and_leave(source: Source, commits: Option<Vec<(String, i32, i64)>>) -> Left {
+    enum Step {
+        Committed(Result<()>, Duration),
+        Left,
+    }
+    let started = Instant::now();
+    let (tx, steps) = std::sync::mpsc::channel();
     let closing = std::thread::Builder::new()
         .name("deferlog-leave".into())
         .spawn(move || {
+            let committed = commits.map_or(Ok(()), |c| source.commit(&c, true).map_err(Into::into));
+            let _ = tx.send(Step::Committed(committed, started.elapsed()));
             drop(source);
-            let _ = done.send(());
+            let _ = tx.send(Step::Left);
         });
-    if closing.is_ok() && left.recv_timeout(LEAVE_LIMIT).is_err() {
+    if let Err(e) = closing {
+        return Left {
+            committed: Err(anyhow!(e).context("starting the thread that commits and leaves the group")),
+            committing: Duration::ZERO,
+            leaving: Duration::ZERO,
+        };
+    }
+    let deadline = started + LEAVE_LIMIT;
+    let next = || steps.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+    let (committed, committing) = match next() {
+        Ok(Step::Committed(r, took)) => (r, took),
+        _ => {
+            say!(
+                "deferlog run: committing: no answer from the brokers within {}s; going without it and without \
+                 leaving the group (everything read is in the checkpoints, which a restart resumes from)",
+                LEAVE_LIMIT.as_secs()
+            );
+            return Left {
+                committed: Ok(()),
+                committing: started.elapsed(),
+                leaving: Duration::ZERO,
+            };
+        }
+    };
+    if !matches!(next(), Ok(Step::Left)) {
         say!(
             "deferlog run: leaving the group: no answer from the brokers within {}s; going without it (the group \
              reassigns the partitions after session.timeout.ms, from their checkpoints)",
             LEAVE_LIMIT.as_secs()
         );
     }
+    Left {
+        committed,
+        committing,
+        leaving: started.elapsed().saturating_sub(committing),
+    }
 }
 
-fn stop(index: usize, handler: &Handler, source: &Source, shared: &Shared, done: &[&Processed]) -> Result<()> {
-    let commits: Vec<_> = done.iter().flat_map(|p| p.commits.iter().cloned()).collect();
-    source.commit(&commits, true)?;
+/// The clean stop of a member, once every worker has written its final checkpoint
+/// (open hours as not final): what to commit.
+fn stop(index: usize, handler: &Handler, shared: &Shared, done: &[&Processed]) -> Vec<(String, i32, i64)> {
     let w = handler.workers.len();
     for (i, worker) in handler.workers.iter().enumerate() {
         let p = worker.proc();
         shared.checkpointed(index * w + i, p.status(), p.watermark_us());
     }
-    Ok(())
+    done.iter().flat_map(|p| p.commits.iter().cloned()).collect()
 }

@@ -242,8 +242,8 @@ fn part_text(p: &PartitionStatus, ends: Option<&LogEnds>, now: Option<Instant>) 
     }
     if p.counters.missing_pieces > 0 {
         s.push_str(&format!(
-            " ({} staged files the checkpoint listed were gone (removed from `_state/staging`?): what they held \
-             is not archived)",
+            " ({} staged files the checkpoint listed were gone (removed by hand from `_state/staging` or the \
+             archive?): what they held is not archived)",
             p.counters.missing_pieces
         ));
     }

@@ -348,10 +348,10 @@ fn a_member_out_of_the_group_too_long_is_not_ready_until_assigned_again() {
     assert_same_rows(&report_csv_without_final(&c.archive), &c.truth, "report");
 }
 
-/// SIGTERM while the broker hangs (it neither answers nor refuses: a dead network):
-/// what was read is already durable, so `run` stops in bounded time and exits 0
-/// without waiting on a group it cannot leave (an orchestrator's grace period would
-/// kill it first).
+/// SIGTERM while the broker hangs (it neither answers nor refuses: a dead network)
+/// and the partitions are still held: everything read is in the final checkpoints, so
+/// `run` goes without the commit and the leave it cannot get an answer to, and exits
+/// 0 in bounded time (an orchestrator's grace period would kill it first).
 #[test]
 fn a_stop_while_the_broker_hangs_ends_promptly_and_loses_nothing() {
     let c = Case::new(5_000, 37);
@@ -363,8 +363,8 @@ fn a_stop_while_the_broker_hangs_ends_promptly_and_loses_nothing() {
         checkpointed(&c.archive) == n
     });
     c.broker.signal("-STOP");
-    // Past the session timeout (6 s): the member's partitions are lost to it.
-    std::thread::sleep(Duration::from_secs(8));
+    // Well within the session timeout (6 s): the partitions are still this member's.
+    std::thread::sleep(Duration::from_secs(1));
     let asked = std::time::Instant::now();
     let status = sigterm(&mut run);
     let took = asked.elapsed();
@@ -372,14 +372,7 @@ fn a_stop_while_the_broker_hangs_ends_promptly_and_loses_nothing() {
     let text = std::fs::read_to_string(&log).expect("log");
     assert!(status.success(), "{status:?}: {text}");
     assert!(took < Duration::from_secs(30), "{took:?}: {text}");
-    // The lost partitions' open hours are in their checkpoints: the next holder
-    // writes them.
-    let again = c.dir.path().join("again.log");
-    let mut run = start_run_with(&config, &again, &[]);
-    wait_for("assigned again", Duration::from_secs(60), || {
-        std::fs::read_to_string(&again).is_ok_and(|t| t.contains("deferlog run: assigned"))
-    });
-    assert!(sigterm(&mut run).success());
+    assert!(text.contains("committing: no answer from the brokers"), "{text}");
     assert_same_rows(&report_csv_without_final(&c.archive), &c.truth, "report");
 }
 
