@@ -135,6 +135,9 @@ pub struct Normalizer {
     pub(crate) tenant: String,
     format: Format,
     pub(crate) host: String,
+    /// `default_host` as configured: what `host` goes back to (see
+    /// [`Normalizer::set_record_host`]).
+    default_host: String,
     pub(crate) pmta_columns: crate::pmta::Columns,
     pub(crate) pmta_header: Option<String>,
     /// `pmta_fields` was given: the columns are known without a header.
@@ -183,7 +186,8 @@ impl Normalizer {
         Normalizer {
             tenant: cfg.tenant,
             format: cfg.format,
-            host: cfg.default_host,
+            host: cfg.default_host.clone(),
+            default_host: cfg.default_host,
             pmta_columns: cfg
                 .pmta_fields
                 .as_deref()
@@ -229,6 +233,15 @@ impl Normalizer {
     pub fn set_tenant(&mut self, tenant: &str) {
         if self.tenant != tenant {
             tenant.clone_into(&mut self.tenant);
+        }
+    }
+
+    /// The host of the lines that follow when they name none (`None`: `default_host`):
+    /// the stream takes it per record, from the record key where a topic says so.
+    pub fn set_record_host(&mut self, host: Option<&str>) {
+        let host = host.unwrap_or(&self.default_host);
+        if self.host != host {
+            host.clone_into(&mut self.host);
         }
     }
 

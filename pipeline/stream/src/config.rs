@@ -16,10 +16,24 @@ pub enum TenantFrom {
     Header(String),
 }
 
+/// Where a topic's records that name no host (KumoMTA, PowerMTA, Exim's own log) get
+/// one; records that name theirs keep it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum HostFrom {
+    /// The normalizer's `default_host`.
+    #[default]
+    Default,
+    /// Every such record of the topic: this host.
+    Fixed(String),
+    /// The record key (a record without one: `default_host`).
+    Key,
+}
+
 #[derive(Debug, Clone)]
 pub struct TopicConfig {
     pub name: String,
     pub tenant: TenantFrom,
+    pub host: HostFrom,
     /// Which MTAs' records the topic carries.
     pub format: deferlog_parse::Format,
 }

@@ -21,7 +21,7 @@ mod window;
 mod writer;
 
 pub use checkpoint::{Checkpoint, STATE_DIR, ScopeDirs};
-pub use config::{StreamConfig, TenantFrom, TopicConfig};
+pub use config::{HostFrom, StreamConfig, TenantFrom, TopicConfig};
 pub use counting::{Counters, Timings, add_counter_rows, count_health};
 pub use error::StreamError;
 pub use partition::scope_of;

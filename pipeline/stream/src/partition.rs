@@ -80,6 +80,8 @@ pub(crate) struct Partition {
     first_unresumed: Option<i64>,
     /// The checkpoint had no position when this holder took the partition.
     unresumed: bool,
+    /// Records that name no host take the record key's (`HostFrom::Key`).
+    host_from_key: bool,
     pub max_event_us: Option<i64>,
     pub counters: Counters,
     /// This epoch's events not yet handed to the writer, by hour.
@@ -195,8 +197,12 @@ impl Partition {
         let now = Instant::now();
         ckpt.counters.missing_pieces += dirs.recover(Some(&ckpt))?;
         let mut ncfg = cfg.normalizer.clone();
-        if let Some(t) = cfg.topics.iter().find(|t| t.name == topic) {
+        let topic_cfg = cfg.topics.iter().find(|t| t.name == topic);
+        if let Some(t) = topic_cfg {
             ncfg.format = t.format;
+            if let crate::HostFrom::Fixed(h) = &t.host {
+                ncfg.default_host.clone_from(h);
+            }
         }
         ncfg.max_ahead_us = Some(MAX_AHEAD_US);
         let mut norm = Normalizer::new(ncfg);
@@ -222,6 +228,7 @@ impl Partition {
             next_offset: ckpt.next_offset,
             first_unresumed: None,
             unresumed: ckpt.next_offset < 0,
+            host_from_key: topic_cfg.is_some_and(|t| t.host == crate::HostFrom::Key),
             max_event_us: ckpt.max_event_us,
             counters: ckpt.counters,
             unwritten: BTreeMap::new(),
@@ -338,6 +345,13 @@ impl Partition {
             return self.dead_letter("empty_value", value, offset, None);
         }
         self.norm.set_tenant(tenant);
+        if self.host_from_key {
+            // A key that is no plausible host name (a producer's hash, an id) is none.
+            let host = key
+                .and_then(|k| std::str::from_utf8(k).ok())
+                .filter(|h| !h.is_empty() && h.len() <= 255 && !h.bytes().any(|b| b <= b' ' || b == 0x7f));
+            self.norm.set_record_host(host);
+        }
         self.norm.set_reference_time(reference_us);
         let events = self.norm.stats_ref().events;
         for line in lines_of(value) {

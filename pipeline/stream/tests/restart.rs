@@ -11,7 +11,7 @@ use deferlog_gen::{GenConfig, Generator, fleet_egress};
 use deferlog_metrics::{Counts, Exporter, ExporterConfig, Family, split};
 use deferlog_parse::{Egress, NormalizerConfig, RejectReason};
 use deferlog_query::{Engine, EventFilter, EventSource, Query};
-use deferlog_stream::{Processor, Record, StreamConfig, StreamError, TenantFrom, TopicConfig};
+use deferlog_stream::{HostFrom, Processor, Record, StreamConfig, StreamError, TenantFrom, TopicConfig};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,6 +50,7 @@ fn config(out: &Path) -> StreamConfig {
         topics: vec![TopicConfig {
             name: TOPIC.into(),
             tenant: TenantFrom::Key,
+            host: HostFrom::Default,
             format: deferlog_parse::Format::Auto,
         }],
         batch_rows: 2_000,
@@ -755,9 +756,18 @@ fn a_lost_partition_is_dropped_unwritten() {
     );
 }
 
-/// The rows of a complete Parquet file (one with its footer written), by hour.
+/// The rows of complete Parquet files (ones with their footer written), by hour.
 fn rows_by_hour(files: &[std::path::PathBuf]) -> std::collections::BTreeMap<String, usize> {
-    let mut hours = std::collections::BTreeMap::new();
+    rows_by(files, "event_time", |v| v[..13].to_owned())
+}
+
+/// The rows of complete Parquet files by `key` of `column`'s value as text.
+fn rows_by(
+    files: &[std::path::PathBuf],
+    column: &str,
+    key: impl Fn(&str) -> String,
+) -> std::collections::BTreeMap<String, usize> {
+    let mut rows = std::collections::BTreeMap::new();
     for f in files {
         let file = std::fs::File::open(f).expect("open");
         let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
@@ -766,14 +776,48 @@ fn rows_by_hour(files: &[std::path::PathBuf]) -> std::collections::BTreeMap<Stri
             .expect("reader");
         for b in reader {
             let b = b.expect("batch");
-            let times = b.column_by_name("event_time").expect("event_time");
-            let f = ArrayFormatter::try_new(times.as_ref(), &FormatOptions::new()).expect("fmt");
+            let values = b.column_by_name(column).expect("column");
+            let f = ArrayFormatter::try_new(values.as_ref(), &FormatOptions::new()).expect("fmt");
             for i in 0..b.num_rows() {
-                *hours.entry(f.value(i).to_string()[..13].to_owned()).or_insert(0) += 1;
+                *rows.entry(key(&f.value(i).to_string())).or_insert(0) += 1;
             }
         }
     }
-    hours
+    rows
+}
+
+#[test]
+fn a_topic_can_take_the_host_of_records_that_name_none_from_the_record_key() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut proc = holding(dir.path(), 1, |c| c.topics[0].host = HostFrom::Key);
+    let mut feed = Feed::new(1, INGEST_MS);
+    // KumoMTA's records name no host.
+    let kumo = |id: &str| {
+        format!(
+            r#"{{"type":"Delivery","id":"{id}","sender":"s@a.example","recipient":"r@gmail.com","queue":"gmail.com","site":"","size":100,"response":{{"code":250,"enhanced_code":null,"content":"ok"}},"peer_address":{{"name":"gmail-smtp-in.l.google.com.","addr":"142.250.1.27"}},"timestamp":{},"created":{},"num_attempts":0}}"#,
+            nov1(7, 10) / 1_000_000,
+            nov1(7, 9) / 1_000_000
+        )
+    };
+    feed.key = Some(b"kumo-7");
+    feed.send(&mut proc, 0, &kumo("k1"), Instant::now());
+    // A syslog line names its own host, whatever the key.
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:11:00", "a"), Instant::now());
+    // No key, or a key that is no host name: `default_host`.
+    feed.key = None;
+    feed.send(&mut proc, 0, &kumo("k2"), Instant::now());
+    feed.key = Some(b"not a host");
+    feed.send(&mut proc, 0, &kumo("k3"), Instant::now());
+    proc.checkpoint(true, Instant::now()).expect("stop");
+    let hosts = rows_by(&walk(&dir.path().join("events")), "mta_host", str::to_owned);
+    assert_eq!(
+        hosts,
+        std::collections::BTreeMap::from([
+            ("kumo-7".to_owned(), 1),
+            ("mta-out1".to_owned(), 1),
+            ("unknown".to_owned(), 2)
+        ])
+    );
 }
 
 #[test]

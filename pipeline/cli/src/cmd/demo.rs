@@ -46,6 +46,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
             name: TOPIC.into(),
             format: "postfix".into(),
             tenant: TenantEntry::default(),
+            host: Default::default(),
         }],
         properties: BTreeMap::new(),
         hourly_topic: None,

@@ -25,7 +25,7 @@ pub struct RunSettings {
 impl Config {
     /// Checks the `[kafka]` and `[stream]` sections too, for `run`.
     pub fn resolve_run(&self, origin: &str, now_us: i64) -> Result<RunSettings> {
-        use deferlog_stream::{StreamConfig, TenantFrom, TopicConfig};
+        use deferlog_stream::{HostFrom, StreamConfig, TenantFrom, TopicConfig};
         use std::time::Duration;
         let mut p = Problems::default();
         let normalizer = p.take(self.resolve(origin, now_us));
@@ -105,6 +105,30 @@ impl Config {
                     continue;
                 }
             };
+            let he = &t.host;
+            let host = match (he.from.as_deref(), &he.value) {
+                (None, None) => HostFrom::Default,
+                (Some("key"), None) => HostFrom::Key,
+                (None | Some("fixed"), Some(v)) if !v.trim().is_empty() => HostFrom::Fixed(v.clone()),
+                (None | Some("fixed"), _) => {
+                    p.note(format!(
+                        "{origin}: key `kafka.topics[{i}].host.value` must name a host with from = \"fixed\""
+                    ));
+                    continue;
+                }
+                (Some("key"), Some(_)) => {
+                    p.note(format!(
+                        "{origin}: key `kafka.topics[{i}].host.value` does not go with from = \"key\""
+                    ));
+                    continue;
+                }
+                (Some(other), _) => {
+                    p.note(format!(
+                        "{origin}: key `kafka.topics[{i}].host.from`: {other:?} is not fixed or key"
+                    ));
+                    continue;
+                }
+            };
             if k.topics[..i].iter().any(|o| o.name == t.name) {
                 p.note(format!(
                     "{origin}: key `kafka.topics[{i}].name`: topic {:?} is listed twice",
@@ -114,6 +138,7 @@ impl Config {
             topics.push(TopicConfig {
                 name: t.name.clone(),
                 tenant,
+                host,
                 format,
             });
         }

@@ -141,6 +141,19 @@ pub struct TopicEntry {
     pub format: String,
     #[serde(default)]
     pub tenant: TenantEntry,
+    /// The host of records that name none (KumoMTA, PowerMTA, Exim's own log): the
+    /// top-level `default_host` unless set.
+    #[serde(default)]
+    pub host: HostEntry,
+}
+
+/// `{ from = "key" }` (the record key, as producers that key by MTA host set it) or
+/// `{ from = "fixed", value = "pmta-1" }`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostEntry {
+    pub from: Option<String>,
+    pub value: Option<String>,
 }
 
 pub(super) fn default_format() -> String {

@@ -424,3 +424,37 @@ fn writers_starting_together_agree_on_one_archive_hash_key() {
         "a restart reads it back"
     );
 }
+
+#[test]
+fn a_topic_names_where_hostless_records_get_their_host() {
+    let base = "[kafka]\nbrokers = \"127.0.0.1:9092\"\n[[kafka.topics]]\nname = \"m\"\n";
+    let resolve = |host: &str| {
+        let cfg: Config = toml::from_str(&format!("{base}{host}")).expect("parses");
+        cfg.resolve_run("d.toml", 0)
+    };
+    let host = |t: &str| resolve(t).expect("valid").stream.topics[0].host.clone();
+    use deferlog_stream::HostFrom;
+    assert_eq!(host(""), HostFrom::Default);
+    assert_eq!(host("host = { from = \"key\" }\n"), HostFrom::Key);
+    assert_eq!(
+        host("host = { value = \"pmta-1\" }\n"),
+        HostFrom::Fixed("pmta-1".into())
+    );
+    for (bad, says) in [
+        (
+            "host = { from = \"fixed\" }\n",
+            "kafka.topics[0].host.value` must name a host",
+        ),
+        (
+            "host = { from = \"key\", value = \"x\" }\n",
+            "host.value` does not go with",
+        ),
+        (
+            "host = { from = \"header\" }\n",
+            "host.from`: \"header\" is not fixed or key",
+        ),
+    ] {
+        let e = format!("{:#}", resolve(bad).unwrap_err());
+        assert!(e.contains("d.toml: key `") && e.contains(says), "{bad}: {e}");
+    }
+}
