@@ -53,12 +53,14 @@ const PRODUCER_DEFAULTS: [(&str, &str); 3] = [
 /// when the user sets what idempotence needs set its way (`acks=1`): theirs wins,
 /// as every property of theirs does, rather than librdkafka refusing the pair.
 const IDEMPOTENCE: (&str, &str) = ("enable.idempotence", "true");
-const IDEMPOTENCE_NEEDS: [&str; 5] = [
+const IDEMPOTENCE_NEEDS: [&str; 7] = [
     "enable.idempotence",
     "acks",
     "request.required.acks",
     "max.in.flight",
     "max.in.flight.requests.per.connection",
+    "retries",
+    "message.send.max.retries",
 ];
 
 fn defaults(settings: &ClientSettings) -> Vec<(&'static str, &'static str)> {
@@ -176,5 +178,7 @@ mod tests {
         let acks = ClientSettings::new("127.0.0.1:9092").with("acks", "1");
         assert!(!defaults(&acks).iter().any(|(k, _)| *k == "enable.idempotence"));
         check_producer(&acks).expect("acks=1 is the user's to choose");
+        let retries = ClientSettings::new("127.0.0.1:9092").with("retries", "0");
+        check_producer(&retries).expect("retries=0 is the user's to choose");
     }
 }

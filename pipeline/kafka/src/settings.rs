@@ -18,7 +18,14 @@ fn check_property(key: &str, value: &str) -> Result<(), KafkaError> {
     let numeric = [".ms", ".bytes", ".kbytes", ".messages"]
         .iter()
         .any(|s| key.ends_with(s));
-    if numeric && !value.trim().parse::<f64>().is_ok_and(f64::is_finite) {
+    let v = value.trim();
+    // Whole numbers, but for librdkafka's one fraction; `6e3` is 6 to librdkafka too.
+    let number = if matches!(key, "linger.ms" | "queue.buffering.max.ms") {
+        !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'.') && v.parse::<f64>().is_ok()
+    } else {
+        v.strip_prefix('-').unwrap_or(v).parse::<u64>().is_ok()
+    };
+    if numeric && !number {
         return Err(KafkaError::NotANumber(value.to_owned()));
     }
     let mut c = ClientConfig::new();
@@ -142,6 +149,9 @@ mod tests {
             ("session.timeout.ms", "6s"),
             ("session.timeout.ms", ""),
             ("queued.max.messages.kbytes", "64MB"),
+            ("session.timeout.ms", "6e3"),
+            ("session.timeout.ms", "6000.5"),
+            ("linger.ms", "5e1"),
         ] {
             let err = check_property(key, bad).expect_err(bad);
             assert!(err.to_string().contains("expects a number"), "{err}");

@@ -142,6 +142,8 @@ pub struct Normalizer {
     pub(crate) pmta_header: Option<String>,
     /// `pmta_fields` was given: the columns are known without a header.
     pub(crate) pmta_configured: bool,
+    /// The Exim line being read is the first piece of several (see `exim::syslog_piece`).
+    pub(crate) cut_piece: bool,
     pub(crate) envelope_fields: crate::EnvelopeFields,
     pub(crate) stamps: StampParser,
     pub(crate) egress: EgressMap,
@@ -195,6 +197,7 @@ impl Normalizer {
                 .unwrap_or_default(),
             pmta_header: None,
             pmta_configured: cfg.pmta_fields.is_some(),
+            cut_piece: false,
             envelope_fields: cfg.envelope,
             stamps,
             egress: EgressMap::new(&cfg.egress),
@@ -411,13 +414,26 @@ impl Normalizer {
         rejects: &mut dyn RejectSink,
     ) {
         if matches!(frame.program, "exim" | "exim4") && matches!(self.format, Format::Auto | Format::Exim) {
+            // Exim cuts a line over 870 bytes into numbered pieces (`[1/2] ...`): the
+            // first holds the id, flag, address, `R=` `T=` `H=` `I=` and the reply's
+            // start, and is read as a line cut within its reply; the rest are skipped.
+            let message = match crate::exim::syslog_piece(frame.message) {
+                Some((1, pieces, first)) => {
+                    self.cut_piece = pieces > 1;
+                    first
+                }
+                Some(_) => return self.stats.skip(SkipKind::Continuation),
+                None => frame.message,
+            };
             // With `syslog_timestamp` (the default) Exim's own stamp, which has the
             // year, starts the message.
-            let (time_us, msg) = match self.stamps.parse_local(frame.message.as_bytes()) {
+            let (time_us, msg) = match self.stamps.parse_local(message.as_bytes()) {
                 Some((t, n)) => (t, frame.message[n..].trim_start_matches(' ')),
-                None => (frame.time_us, frame.message),
+                None => (frame.time_us, message),
             };
-            return self.exim(time_us, frame.host, msg, raw, origin, events, rejects);
+            self.exim(time_us, frame.host, msg, raw, origin, events, rejects);
+            self.cut_piece = false;
+            return;
         }
         let postfix = matches!(self.format, Format::Auto | Format::Postfix);
         match frame.program.rsplit_once('/') {

@@ -22,6 +22,7 @@ pub fn redact_addresses(text: &[u8]) -> Cow<'_, [u8]> {
     }
     let mut out = Vec::with_capacity(text.len());
     let mut copied = 0;
+    let mut quotes = Quotes::default();
     for at in memchr::memchr_iter(b'@', text) {
         if at < copied {
             continue;
@@ -30,7 +31,11 @@ pub fn redact_addresses(text: &[u8]) -> Cow<'_, [u8]> {
         let mut start = match before.last() {
             // A quote that opens a string (`{"@timestamp":` in a shipper's JSON record)
             // ends no quoted local part: the `@` starts the text, no address is before it.
-            Some(b'"') if opens_string(text, at - 1) => at,
+            Some(b'"') if opens_string(text, at - 1, &mut quotes) => at,
+            // CSV doubles a quote inside a quoted field: `""jane""@x` opens at `""`.
+            Some(b'"') if before.ends_with(b"\"\"") => {
+                memchr::memmem::rfind(&before[..before.len() - 2], b"\"\"").map_or(copied, |p| copied + p)
+            }
             Some(b'"') => memchr::memrchr(b'"', &before[..before.len() - 1]).map_or(copied, |p| copied + p),
             // Ending in a byte no local part ends in (`a(b)@x`, a comment): masked back
             // to the start of the word, the safe side.
@@ -63,19 +68,39 @@ pub fn redact_addresses(text: &[u8]) -> Cow<'_, [u8]> {
     Cow::Owned(out)
 }
 
-/// Whether the quote at `q` opens a string rather than closing a quoted local part:
-/// JSON's place for a string to begin (the start, or after `{` `[` `,` `:` and
-/// spaces) and an even number of quotes before it. Both, since a local part may end in
-/// any of those bytes (`"jane,"@x`): masking too much is the safe side.
-fn opens_string(text: &[u8], q: usize) -> bool {
+/// Unescaped quotes counted so far, from the start of the text: the `@`s of one text
+/// are visited in order, so each byte is counted once however many there are.
+#[derive(Default)]
+struct Quotes {
+    upto: usize,
+    n: usize,
+}
+
+impl Quotes {
+    fn before(&mut self, text: &[u8], q: usize) -> usize {
+        for i in self.upto..q {
+            if text[i] == b'"' && (i == 0 || text[i - 1] != b'\\') {
+                self.n += 1;
+            }
+        }
+        self.upto = self.upto.max(q);
+        self.n
+    }
+}
+
+/// Whether the quote at `q` (an `@` after it) opens a string rather than closing a
+/// quoted local part: JSON's place for a string to begin (the start, or after `{` `[`
+/// `,` `:` and spaces), an even number of quotes before it, and no domain after the
+/// `@` (`"@timestamp"`, not `"jane,"@x.org`). All three, since a local part may end in
+/// any of those bytes and a stray quote upsets the count: masking too much is the safe
+/// side.
+fn opens_string(text: &[u8], q: usize, quotes: &mut Quotes) -> bool {
     let before = text[..q].iter().rposition(|b| !b.is_ascii_whitespace());
     let placed = before.is_none_or(|i| matches!(text[i], b'{' | b'[' | b',' | b':'));
-    let quotes = text[..q]
-        .iter()
-        .enumerate()
-        .filter(|&(i, b)| *b == b'"' && (i == 0 || text[i - 1] != b'\\'))
-        .count();
-    placed && quotes % 2 == 0
+    let name = text.get(q + 2..).unwrap_or_default();
+    let name = &name[..name.len().min(256)];
+    let no_domain = !name.iter().take_while(|b| **b != b'"').any(|b| *b == b'.');
+    placed && no_domain && quotes.before(text, q).is_multiple_of(2)
 }
 
 /// [`redact_addresses`] for text known to be UTF-8.
@@ -249,7 +274,15 @@ mod tests {
         for local in [r#""jane,""#, r#""jane:""#, r#""jane{""#, r#""a, b ""#] {
             let line = format!("Q: to=<{local}@x.org>, status=bounced");
             assert_eq!(r(line.as_bytes()), "Q: to=<*@x.org>, status=bounced", "{local}");
+            // A stray quote before it does not change that.
+            let stray = format!("say \" x, <{local}@x.org>");
+            assert_eq!(redact_addresses_str(&stray), "say \" x, <*@x.org>", "{local}");
         }
+        // A quoted local part in a CSV field, its quotes doubled.
+        assert_eq!(
+            redact_addresses_str(r#"b,"rcpt <""jane""@x.org> unknown",x"#),
+            r#"b,"rcpt <*@x.org> unknown",x"#
+        );
     }
 
     #[test]

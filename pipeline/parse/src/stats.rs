@@ -41,6 +41,9 @@ kinds!(
         Header => "header",
         // A delivery to the sending side's own filter or proxy (see `handoff`).
         Handoff => "handoff",
+        // A later piece of a line Exim's syslog writer cut (`[2/3] ...`): the first
+        // piece is read as a line cut within its reply.
+        Continuation => "continuation",
     }
 );
 

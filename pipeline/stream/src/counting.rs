@@ -26,7 +26,7 @@ pub struct Counters {
     /// Records delivered again below the partition's position, skipped.
     #[serde(default)]
     pub redelivered: u64,
-    /// Records without a key: producers that do not key by MTA host spread one
+    /// Records without a key that gave events: producers that do not key by MTA host spread one
     /// message's records over partitions, where each is correlated alone (attempts
     /// numbered from 1 again, expiries without their last attempt).
     #[serde(default)]

@@ -327,7 +327,6 @@ impl Partition {
         self.last_record = Some(now);
         self.ingest_us = self.ingest_us.max(reference_us);
         let value = value.unwrap_or_default();
-        self.counters.unkeyed += u64::from(key.is_none());
         // Producers key records by MTA host (ARCHITECTURE.md): a key that is not text
         // was not written by a producer that follows the convention.
         // Host names are ASCII: the full UTF-8 check only for a key that is not.
@@ -377,6 +376,8 @@ impl Partition {
             self.max_event_us = Some(self.max_event_us.map_or(m, |x| x.max(m)));
         }
         let added = (self.norm.stats_ref().events - events) as usize;
+        // Only records that gave events: lines no MTA's need no partition of their own.
+        self.counters.unkeyed += u64::from(added > 0 && key.is_none());
         if added > 0 {
             self.rows_in_batch += added;
             self.batch_started.get_or_insert(now);

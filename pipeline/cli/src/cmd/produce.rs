@@ -68,13 +68,8 @@ pub fn send_files(settings: &ClientSettings, topic: &str, inputs: &[String]) -> 
             if line.is_empty() {
                 continue;
             }
-            // A line no MTA's (junk) still gets a key: `run` counts unkeyed records as
-            // a producer's mistake, and these need no order anyway.
-            let host = match deferlog_parse::route_key(line) {
-                b"" => b"unrouted".as_slice(),
-                key => key,
-            };
-            producer.send(topic, Some(host), line)?;
+            let host = deferlog_parse::route_key(line);
+            producer.send(topic, (!host.is_empty()).then_some(host), line)?;
             sent += 1;
             if sent.is_multiple_of(1024) {
                 producer.poll();

@@ -154,9 +154,11 @@ pub fn run(settings: RunSettings, cancel: CancellationToken, hooks: Hooks) -> Re
              last checkpoint)"
         ),
     };
-    say!(
-        "deferlog run: stopped; everything consumed from the partitions it held is written and committed{lost}. {total}"
-    );
+    let committed = match total.uncommitted {
+        0 => "written and committed",
+        _ => "written (the last commit got no answer: a restart resumes from the checkpoints)",
+    };
+    say!("deferlog run: stopped; everything consumed from the partitions it held is {committed}{lost}. {total}");
     Ok(total)
 }
 
@@ -279,6 +281,7 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
     };
     let Left {
         committed: stop,
+        answered,
         committing,
         leaving,
     } = commit_and_leave(source, commits);
@@ -354,6 +357,7 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
         idle_tail: polled.idle_tail,
         leaving: Some(leaving),
         lost_partitions: handler.lost.load(Ordering::Relaxed),
+        uncommitted: u64::from(!answered),
         ..RunSummary::default()
     };
     for (p, w) in processed.iter().zip(&handler.workers) {
@@ -372,6 +376,8 @@ const LEAVE_LIMIT: Duration = Duration::from_secs(10);
 /// How the last commit and the leave went.
 struct Left {
     committed: Result<()>,
+    /// The commit came back in time (`committed` says how).
+    answered: bool,
     committing: Duration,
     leaving: Duration,
 }
@@ -401,6 +407,7 @@ fn commit_and_leave(source: Source, commits: Option<Vec<(String, i32, i64)>>) ->
     if let Err(e) = closing {
         return Left {
             committed: Err(anyhow!(e).context("starting the thread that commits and leaves the group")),
+            answered: false,
             committing: Duration::ZERO,
             leaving: Duration::ZERO,
         };
@@ -417,6 +424,7 @@ fn commit_and_leave(source: Source, commits: Option<Vec<(String, i32, i64)>>) ->
             );
             return Left {
                 committed: Ok(()),
+                answered: false,
                 committing: started.elapsed(),
                 leaving: Duration::ZERO,
             };
@@ -424,13 +432,14 @@ fn commit_and_leave(source: Source, commits: Option<Vec<(String, i32, i64)>>) ->
     };
     if !matches!(next(), Ok(Step::Left)) {
         say!(
-            "deferlog run: leaving the group: no answer from the brokers within {}s; going without it (the group \
-             reassigns the partitions after session.timeout.ms, from their checkpoints)",
+            "deferlog run: leaving the group: no answer from the brokers within {}s of the last commit's start; \
+             going without it (the group reassigns the partitions after session.timeout.ms, from their checkpoints)",
             LEAVE_LIMIT.as_secs()
         );
     }
     Left {
         committed,
+        answered: true,
         committing,
         leaving: started.elapsed().saturating_sub(committing),
     }

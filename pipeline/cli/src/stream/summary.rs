@@ -24,6 +24,8 @@ pub struct RunSummary {
     pub timings: deferlog_stream::Timings,
     /// Partitions lost during the run (out of the group too long): dropped unwritten.
     pub lost_partitions: u64,
+    /// Members whose last commit got no answer in time (see `commit_and_leave`).
+    pub uncommitted: u64,
 }
 
 impl RunSummary {
@@ -36,6 +38,7 @@ impl RunSummary {
         self.consume += o.consume;
         self.timings.add(&o.timings);
         self.lost_partitions += o.lost_partitions;
+        self.uncommitted += o.uncommitted;
     }
 }
 
@@ -105,6 +108,7 @@ mod tests {
                 ..Default::default()
             },
             lost_partitions: 0,
+            uncommitted: 0,
         };
         assert_eq!(
             s.to_string(),

@@ -373,6 +373,7 @@ fn a_stop_while_the_broker_hangs_ends_promptly_and_loses_nothing() {
     assert!(status.success(), "{status:?}: {text}");
     assert!(took < Duration::from_secs(30), "{took:?}: {text}");
     assert!(text.contains("committing: no answer from the brokers"), "{text}");
+    assert!(text.contains("the last commit got no answer"), "{text}");
     assert_same_rows(&report_csv_without_final(&c.archive), &c.truth, "report");
 }
 

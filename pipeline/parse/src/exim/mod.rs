@@ -65,6 +65,15 @@ fn is_local_failure(reason: &str) -> bool {
 /// other addresses of that delivery by.
 const HOP_REASON_MAX: usize = 200;
 
+/// A piece of a line Exim's syslog writer cut (over 870 bytes, `[1/2] ...`, or
+/// `[1\\2]` where it cut at a newline): which piece of how many, and its text.
+pub(crate) fn syslog_piece(message: &str) -> Option<(u32, u32, &str)> {
+    let (tag, rest) = message.strip_prefix('[')?.split_once("] ")?;
+    let (i, n) = tag.split_once(['/', '\\'])?;
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse().ok()).flatten();
+    Some((digits(i)?, digits(n)?, rest))
+}
+
 /// Skips `[pid] ` that `+pid` puts after the stamp.
 fn skip_pid(s: &str) -> &str {
     match s.strip_prefix('[').and_then(|r| r.split_once("] ")) {
