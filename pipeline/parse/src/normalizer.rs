@@ -428,7 +428,7 @@ impl Normalizer {
             // With `syslog_timestamp` (the default) Exim's own stamp, which has the
             // year, starts the message.
             let (time_us, msg) = match self.stamps.parse_local(message.as_bytes()) {
-                Some((t, n)) => (t, frame.message[n..].trim_start_matches(' ')),
+                Some((t, n)) => (t, message[n..].trim_start_matches(' ')),
                 None => (frame.time_us, message),
             };
             self.exim(time_us, frame.host, msg, raw, origin, events, rejects);

@@ -1048,6 +1048,40 @@ fn powermta_records_without_their_header_are_refused_unless_their_columns_are_co
 }
 
 #[test]
+fn an_exim_line_syslog_got_in_pieces_is_read_from_its_first() {
+    // Exim's syslog writer cuts a line over 870 bytes (`MAX_SYSLOG_LEN` in its
+    // log.c) into numbered pieces; this 1069-byte `==` of a Gmail throttle is two.
+    let pieces = [
+        r#"Nov 20 10:05:00 exim-out1 exim[4242]: [1/2] 2026-11-20 10:05:00 1wQQQQ-0001wC-Qq == yolanda@gmail.com R=dnslookup T=remote_smtp defer (-46) H=gmail-smtp-in.l.google.com [142.250.102.27]:25 I=[198.51.100.50]:48124 X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=yes DN="/CN=mx.google.com" F=<bounces+SRS=k3Jd8=XY=campaign-2026-11-20-newsletter-eu-west.example=1234567-abcdef0123456789-yolanda=gmail.com@mailer.sender.example> QT=2h3m DT=1.2s: SMTP error from remote mail server after pipelined MAIL FROM:<bounces+SRS=k3Jd8=XY=campaign-2026-11-20-newsletter-eu-west.example=1234567-abcdef0123456789-yolanda=gmail.com@mailer.sender.example> SIZE=48213: 421-4.7.28 [198.51.100.50      15] Our system has detected an unusual rate of\n421-4.7.28 unsolicited mail originating from your IP address. To protect our\n421-4.7.28 users from spam, mail sent from your IP address has been temporarily\n421-4.7.28 rate limited. For more i"#,
+        r#"Nov 20 10:05:00 exim-out1 exim[4242]: [2/2] nformation, go to\n421-4.7.28  https://support.google.com/mail/?p=UnsolicitedRateLimitError to\n421 4.7.28 review our Bulk Email Senders Guidelines. d9443c01a7336-2295d2fc1a1si123456785ad.182 - gsmtp"#,
+    ];
+    let mut n = Normalizer::new(config(us("2026-12-01T00:00:00Z")));
+    let (sink, rejects) = normalize(&mut n, "exim-pieces", &pieces);
+    assert!(rejects.0.is_empty(), "{:?}", rejects.0);
+    assert_eq!(sink.len(), 1, "{sink:#?}");
+    let e = &sink[0];
+    assert_eq!(
+        (
+            e.outcome,
+            e.class,
+            e.mx_host.as_deref(),
+            e.mx_ip.as_deref(),
+            e.source_ip.as_deref()
+        ),
+        (
+            Outcome::Deferred,
+            Class::RateLimit,
+            Some("gmail-smtp-in.l.google.com"),
+            Some("142.250.102.27"),
+            Some("198.51.100.50")
+        )
+    );
+    assert_eq!(e.event_time_us, us("2026-11-20T10:05:00Z"));
+    assert_eq!(n.stats().cut_replies, 1);
+    assert_eq!(n.stats().skipped(SkipKind::Continuation), 1);
+}
+
+#[test]
 fn powermta_records_without_a_header_are_read_in_the_default_layout_their_column_count_names() {
     let mut cfg = config(us("2026-12-31T12:00:00Z"));
     cfg.default_host = "pmta-1".into();

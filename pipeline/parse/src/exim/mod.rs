@@ -128,6 +128,8 @@ impl Normalizer {
         let Some(d) = fields::parse(rest) else {
             return self.reject(Mta::Exim, RejectReason::BadRecipient, raw, origin, rejects);
         };
+        // The first piece of a line syslog got in pieces: whole but for its reply's end.
+        self.stats.cut_replies += u64::from(self.cut_piece);
         let no_host = d.host.is_none() && d.host_ip.is_none();
         let reason = d.reason.unwrap_or("");
         if d.address.starts_with([':', '|', '/']) || (outcome == Outcome::Delivered && no_host) {
