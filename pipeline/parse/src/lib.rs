@@ -25,6 +25,7 @@ mod text;
 /// faster than SipHash on short keys and still seeded per process.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
+pub use correlate::MAX_RCPTS_PER_QUEUE_ID;
 pub use egress::{Egress, EgressMap};
 pub use envelope::{EnvelopeFields, valid_tenant};
 pub use handoff::{Handoffs, IpRange, IpRangeError, LOOPBACK};

@@ -369,6 +369,14 @@ pub fn print_summary(s: &Summary, out: &str) {
     if st.evictions > 0 {
         say!("state evictions {:>11}", st.evictions);
     }
+    if st.untracked_recipients > 0 {
+        say!(
+            "untracked rcpts {:>11}  (attempts to recipients past {} of one queue id: no attempt number, and no \
+             expiry of their own)",
+            st.untracked_recipients,
+            deferlog_parse::MAX_RCPTS_PER_QUEUE_ID
+        );
+    }
     let no_ip = st.no_source_ip.attempts();
     if no_ip > 0 {
         say!("no sending IP  {no_ip:>12}  attempts (the records name none and no [[egress]] entry matches)");

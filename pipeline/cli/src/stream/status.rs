@@ -234,6 +234,13 @@ fn part_text(p: &PartitionStatus, ends: Option<&LogEnds>, now: Option<Instant>) 
             p.stats.evictions
         ));
     }
+    if p.stats.untracked_recipients > 0 {
+        s.push_str(&format!(
+            " ({} attempts to recipients past {} of one queue id: no attempt number, and no expiry of their own)",
+            p.stats.untracked_recipients,
+            deferlog_parse::MAX_RCPTS_PER_QUEUE_ID
+        ));
+    }
     if p.folded_events > 0 {
         s.push_str(&format!(
             " ({} events counted under `other` labels in the metrics, metrics.scope_series_limit reached)",
@@ -415,10 +422,12 @@ mod tests {
             ..status(None)
         };
         full.stats.evictions = 3;
+        full.stats.untracked_recipients = 5;
         let text = part_text(&full, e, None);
         assert!(
             text.contains("(3 queue ids dropped from full correlation state, limits.max_queue_ids")
-                && text.contains("(12 events counted under `other` labels in the metrics, metrics.scope_series_limit"),
+                && text.contains("(12 events counted under `other` labels in the metrics, metrics.scope_series_limit")
+                && text.contains("(5 attempts to recipients past 1024 of one queue id"),
             "{text}"
         );
     }
