@@ -1048,6 +1048,36 @@ fn powermta_records_without_their_header_are_refused_unless_their_columns_are_co
 }
 
 #[test]
+fn older_exim_names_the_host_inside_the_smtp_error() {
+    // A real 2012 line (a public Exim log-search test): no `H=`, the host in the reason.
+    let lines = [
+        "2012-02-13 14:39:22 1RookS-000Pg8-VO == udbbwscdnbegrmloghuf@london.com R=dnslookup T=remote_smtp defer (-44): SMTP error from remote mail server after RCPT TO:<udbbwscdnbegrmloghuf@london.com>: host mx0.gmx.com [74.208.5.90]: 450 4.3.2 Too many mails (mail bomb), try again in 1 hour(s) 25 minute(s) and see ( http://portal.gmx.net/serverrules ) {mx-us011}",
+    ];
+    let mut n = exim_normalizer(us("2012-03-01T00:00:00Z"));
+    let (sink, rejects) = normalize(&mut n, "exim-2012", &lines);
+    assert!(rejects.0.is_empty(), "{:?}", rejects.0);
+    let e = &sink[0];
+    assert_eq!(
+        (
+            e.outcome,
+            e.mx_host.as_deref(),
+            e.mx_ip.as_deref(),
+            e.mx_group.as_str(),
+            e.smtp_code,
+            e.enhanced_status.as_deref()
+        ),
+        (
+            Outcome::Deferred,
+            Some("mx0.gmx.com"),
+            Some("74.208.5.90"),
+            "gmx",
+            Some(450),
+            Some("4.3.2")
+        )
+    );
+}
+
+#[test]
 fn an_exim_line_syslog_got_in_pieces_is_read_from_its_first() {
     // Exim's syslog writer cuts a line over 870 bytes (`MAX_SYSLOG_LEN` in its
     // log.c) into numbered pieces; this 1069-byte `==` of a Gmail throttle is two.

@@ -238,6 +238,8 @@ fn mta_own_messages_classify_without_a_code() {
             "unable to look up host mx.example.org: Name or service not known",
             Class::Network,
         ),
+        // Exim's smtp transport when every host's address lookup deferred.
+        ("all host address lookups failed temporarily", Class::Network),
     ];
     for (text, class) in cases {
         let v = c.classify(None, None, text);

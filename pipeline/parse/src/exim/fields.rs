@@ -127,7 +127,25 @@ pub fn parse(body: &str) -> Option<Delivery<'_>> {
             d.host_ip = Some(ip);
         }
     }
+    // Older releases name the host inside the SMTP error: `SMTP error from remote mail
+    // server after RCPT TO:<a@b>: host mx0.gmx.com [74.208.5.90]: 450 4.3.2 ...`.
+    if d.host.is_none()
+        && d.host_ip.is_none()
+        && let Some((h, ip, _)) = d.reason.and_then(|r| host_before_reply(smtp_error_tail(r)))
+    {
+        d.host = Some(h);
+        d.host_ip = Some(ip);
+    }
     Some(d)
+}
+
+/// `host NAME [IP]: REPLY` as older releases write it after `SMTP error from remote
+/// mail server after ...: `: the host, its IP and the reply.
+fn host_before_reply(s: &str) -> Option<(&str, &str, &str)> {
+    let (name, r) = s.strip_prefix("host ")?.split_once(" [")?;
+    let (ip, reply) = r.split_once("]: ")?;
+    let plausible = !name.is_empty() && !name.contains(' ') && !ip.is_empty() && !ip.contains(' ');
+    plausible.then_some((name, ip, reply))
 }
 
 /// Fields, then the reason after the first `: ` outside quotes.
@@ -218,6 +236,12 @@ fn duration(v: &str) -> Option<f64> {
 /// COMMAND: `; other reasons (`Connection timed out`, `retry time not reached`) are
 /// the text themselves.
 pub fn reply_of(reason: &str) -> &str {
+    let tail = smtp_error_tail(reason);
+    host_before_reply(tail).map_or(tail, |(_, _, reply)| reply)
+}
+
+/// What follows `SMTP error from remote mail server after COMMAND: `, else the reason.
+fn smtp_error_tail(reason: &str) -> &str {
     static MARK: Needle = Needle::new("SMTP error from remote mail server after ");
     static COLON: Needle = Needle::new(": ");
     match MARK.find(reason) {

@@ -21,11 +21,13 @@ fn is_ip(s: &str) -> bool {
 }
 
 /// Phrases after which Postfix names the host it talked to as `HOST[IP]`.
-static HOST_MARKERS: [Needle; 4] = [
+static HOST_MARKERS: [Needle; 5] = [
     Needle::new("connect to "),
     Needle::new("conversation with "),
     Needle::new("connection with "),
     Needle::new("host "),
+    // A relay's SASL refusal: `SASL authentication failed; server X[ip] said: ...`.
+    Needle::new("server "),
 ];
 /// How Postfix's status text starts when it did not try the site: it holds the
 /// recipient after an earlier failure there.
@@ -103,6 +105,12 @@ mod tests {
         let t = "connect to mail.example.com[private/dovecot-lmtp]: No such file or directory";
         assert_eq!(hop_in_text(t), Some("mail.example.com[private/dovecot-lmtp]"));
         assert_eq!(hop_in_text("Host or domain name not found. Name service error"), None);
+        let t = "delivery temporarily suspended: SASL authentication failed; server smtp.sendgrid.net[167.89.115.54] \
+                 said: 451 Authentication failed: Maximum credits exceeded";
+        assert_eq!(hop_in_text(t), Some("smtp.sendgrid.net[167.89.115.54]"));
+        let t = "host mta5.am0.yahoodns.net[67.195.204.72] said: 421 4.7.0 [TSS04] Messages from 198.51.100.21 \
+                 temporarily deferred by the server [x]";
+        assert_eq!(hop_in_text(t), Some("mta5.am0.yahoodns.net[67.195.204.72]"));
     }
 
     #[test]
