@@ -15,9 +15,10 @@ const PLUGINS: &str = "plugin.library.paths";
 fn check_property(key: &str, value: &str) -> Result<(), KafkaError> {
     // librdkafka reads a number's leading digits and takes the rest without a word:
     // `"6s"` is 6 ms, a session timeout no member survives; `"64MB"` is 64 KiB.
-    let numeric = [".ms", ".bytes", ".kbytes", ".messages"]
+    let numeric = [".ms", ".bytes", ".kbytes", ".messages", ".size", ".retries"]
         .iter()
-        .any(|s| key.ends_with(s));
+        .any(|s| key.ends_with(s))
+        || key == "retries";
     let v = value.trim();
     // Whole numbers, but for librdkafka's one fraction; `6e3` is 6 to librdkafka too.
     let number = if matches!(key, "linger.ms" | "queue.buffering.max.ms") {
@@ -152,6 +153,8 @@ mod tests {
             ("session.timeout.ms", "6e3"),
             ("session.timeout.ms", "6000.5"),
             ("linger.ms", "5e1"),
+            ("batch.size", "1MB"),
+            ("retries", "1e3"),
         ] {
             let err = check_property(key, bad).expect_err(bad);
             assert!(err.to_string().contains("expects a number"), "{err}");

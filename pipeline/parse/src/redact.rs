@@ -90,17 +90,23 @@ impl Quotes {
 
 /// Whether the quote at `q` (an `@` after it) opens a string rather than closing a
 /// quoted local part: JSON's place for a string to begin (the start, or after `{` `[`
-/// `,` `:` and spaces), an even number of quotes before it, and no domain after the
-/// `@` (`"@timestamp"`, not `"jane,"@x.org`). All three, since a local part may end in
-/// any of those bytes and a stray quote upsets the count: masking too much is the safe
-/// side.
+/// `,` `:` and spaces), an even number of quotes before it, and a key's name after the
+/// `@`, closed by a quote (`"@timestamp"`, not `"jane,"@x.org`). All three, since a
+/// local part may end in any of those bytes and a stray quote upsets the count:
+/// masking too much is the safe side.
 fn opens_string(text: &[u8], q: usize, quotes: &mut Quotes) -> bool {
     let before = text[..q].iter().rposition(|b| !b.is_ascii_whitespace());
     let placed = before.is_none_or(|i| matches!(text[i], b'{' | b'[' | b',' | b':'));
-    let name = text.get(q + 2..).unwrap_or_default();
-    let name = &name[..name.len().min(256)];
-    let no_domain = !name.iter().take_while(|b| **b != b'"').any(|b| *b == b'.');
-    placed && no_domain && quotes.before(text, q).is_multiple_of(2)
+    // A key's name after the `@`, closed by its quote: no domain (`"jane,"@x.org`,
+    // `@mailhost>`, `@[IPv6:...]`).
+    let after = text.get(q + 2..).unwrap_or_default();
+    let name = after
+        .iter()
+        .take(256)
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+        .count();
+    let named = after.get(name) == Some(&b'"');
+    placed && named && quotes.before(text, q).is_multiple_of(2)
 }
 
 /// [`redact_addresses`] for text known to be UTF-8.
@@ -277,6 +283,14 @@ mod tests {
             // A stray quote before it does not change that.
             let stray = format!("say \" x, <{local}@x.org>");
             assert_eq!(redact_addresses_str(&stray), "say \" x, <*@x.org>", "{local}");
+            for domain in ["mailhost", "[IPv6:2001:db8::1]"] {
+                let stray = format!("say \" x, <{local}@{domain}>");
+                assert_eq!(
+                    redact_addresses_str(&stray),
+                    format!("say \" x, <*@{domain}>"),
+                    "{local}"
+                );
+            }
         }
         // A quoted local part in a CSV field, its quotes doubled.
         assert_eq!(

@@ -1052,10 +1052,21 @@ fn older_exim_names_the_host_inside_the_smtp_error() {
     // A real 2012 line (a public Exim log-search test): no `H=`, the host in the reason.
     let lines = [
         "2012-02-13 14:39:22 1RookS-000Pg8-VO == udbbwscdnbegrmloghuf@london.com R=dnslookup T=remote_smtp defer (-44): SMTP error from remote mail server after RCPT TO:<udbbwscdnbegrmloghuf@london.com>: host mx0.gmx.com [74.208.5.90]: 450 4.3.2 Too many mails (mail bomb), try again in 1 hour(s) 25 minute(s) and see ( http://portal.gmx.net/serverrules ) {mx-us011}",
+        // Exim 3's wording, with the port.
+        "2012-02-13 14:40:22 1RookT-000Pg8-VO == b@london.com R=dnslookup T=remote_smtp defer (-44): SMTP error from remote mailer after RCPT TO:<b@london.com>: host mx0.gmx.com [74.208.5.90]:25: 450 4.3.2 Too many mails",
     ];
     let mut n = exim_normalizer(us("2012-03-01T00:00:00Z"));
     let (sink, rejects) = normalize(&mut n, "exim-2012", &lines);
     assert!(rejects.0.is_empty(), "{:?}", rejects.0);
+    assert_eq!(sink.len(), 2);
+    assert_eq!(
+        (
+            sink[1].mx_host.as_deref(),
+            sink[1].smtp_code,
+            sink[1].response.as_deref()
+        ),
+        (Some("mx0.gmx.com"), Some(450), Some("450 4.3.2 Too many mails"))
+    );
     let e = &sink[0];
     assert_eq!(
         (
@@ -1109,6 +1120,12 @@ fn an_exim_line_syslog_got_in_pieces_is_read_from_its_first() {
     assert_eq!(e.event_time_us, us("2026-11-20T10:05:00Z"));
     assert_eq!(n.stats().cut_replies, 1);
     assert_eq!(n.stats().skipped(SkipKind::Continuation), 1);
+    // Cut before its reply began, the last field is cut too: refused, not read.
+    let cut = "Nov 20 10:06:00 exim-out1 exim[4243]: [1/2] 2026-11-20 10:06:00 1wQQQR-0001wC-Qq == z@gmail.com R=dnslookup T=remote_smtp defer (-46) H=gmail-smtp-in.l.go";
+    let (sink, rejects) = normalize(&mut n, "exim-pieces", &[cut]);
+    assert!(sink.is_empty(), "{sink:#?}");
+    let reasons: Vec<&str> = rejects.0.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(reasons, ["truncated"]);
 }
 
 #[test]

@@ -209,7 +209,7 @@ fn part_text(p: &PartitionStatus, ends: Option<&LogEnds>, now: Option<Instant>) 
     }
     if p.counters.unkeyed > 0 {
         s.push_str(&format!(
-            " ({} records without a key: a producer that does not key by MTA host spreads a message over \
+            " ({} records with events but without a key: a producer that does not key by MTA host spreads a message over \
              partitions, and its attempts are numbered apart; see README, The stream)",
             p.counters.unkeyed
         ));

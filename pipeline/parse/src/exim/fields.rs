@@ -143,7 +143,17 @@ pub fn parse(body: &str) -> Option<Delivery<'_>> {
 /// mail server after ...: `: the host, its IP and the reply.
 fn host_before_reply(s: &str) -> Option<(&str, &str, &str)> {
     let (name, r) = s.strip_prefix("host ")?.split_once(" [")?;
-    let (ip, reply) = r.split_once("]: ")?;
+    let (ip, r) = r.split_once(']')?;
+    // `[ip]: 450 ...`, or with the port, `[ip]:25: 450 ...`.
+    let r = r.strip_prefix(':')?;
+    let reply = match r.strip_prefix(' ') {
+        Some(reply) => reply,
+        None => {
+            r.split_once(": ")
+                .filter(|(port, _)| port.bytes().all(|b| b.is_ascii_digit()))?
+                .1
+        }
+    };
     let plausible = !name.is_empty() && !name.contains(' ') && !ip.is_empty() && !ip.contains(' ');
     plausible.then_some((name, ip, reply))
 }
@@ -240,13 +250,17 @@ pub fn reply_of(reason: &str) -> &str {
     host_before_reply(tail).map_or(tail, |(_, _, reply)| reply)
 }
 
-/// What follows `SMTP error from remote mail server after COMMAND: `, else the reason.
+/// What follows `SMTP error from remote mail server after COMMAND: ` (`remote mailer`
+/// in older releases), else the reason.
 fn smtp_error_tail(reason: &str) -> &str {
-    static MARK: Needle = Needle::new("SMTP error from remote mail server after ");
+    static MARKS: [Needle; 2] = [
+        Needle::new("SMTP error from remote mail server after "),
+        Needle::new("SMTP error from remote mailer after "),
+    ];
     static COLON: Needle = Needle::new(": ");
-    match MARK.find(reason) {
-        Some(at) => {
-            let after = &reason[at + MARK.len()..];
+    match MARKS.iter().find_map(|m| m.find(reason).map(|at| at + m.len())) {
+        Some(end) => {
+            let after = &reason[end..];
             match COLON.find(after) {
                 Some(c) => &after[c + 2..],
                 None => after,

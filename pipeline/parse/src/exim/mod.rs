@@ -128,8 +128,11 @@ impl Normalizer {
         let Some(d) = fields::parse(rest) else {
             return self.reject(Mta::Exim, RejectReason::BadRecipient, raw, origin, rejects);
         };
-        // The first piece of a line syslog got in pieces: whole but for its reply's end.
-        self.stats.cut_replies += u64::from(self.cut_piece);
+        // The first piece of a line syslog got in pieces is whole but for its reply's
+        // end, unless the cut fell before the reply: then its last field is cut too.
+        if self.cut_piece && d.reason.is_none() {
+            return self.reject(Mta::Exim, RejectReason::Truncated, raw, origin, rejects);
+        }
         let no_host = d.host.is_none() && d.host_ip.is_none();
         let reason = d.reason.unwrap_or("");
         if d.address.starts_with([':', '|', '/']) || (outcome == Outcome::Delivered && no_host) {
@@ -145,6 +148,7 @@ impl Normalizer {
             }
             return self.stats.skip(SkipKind::LocalDelivery);
         }
+        self.stats.cut_replies += u64::from(self.cut_piece);
         if outcome == Outcome::Bounced && is_expiry(reason) {
             return self.exim_expiry(time_us, host, id, &d, origin, events);
         }
