@@ -1,8 +1,9 @@
 //! PowerMTA accounting CSV (RFC 4180: quoted fields may hold commas, quotes, CRLF).
 //!
 //! Columns are whatever the file's header line (`type,timeLogged,...`) names; until
-//! one is seen, the configured `powermta_fields`, else PowerMTA's documented default
-//! order, which a record with fewer columns than it reads does not fit (`bad_columns`). `d` is a delivery,
+//! one is seen, the configured `powermta_fields`, else the one of PowerMTA's two
+//! default orders the record's column count names (any other count: `bad_columns`).
+//! `d` is a delivery,
 //! `b` a bounce (an expiry when its own status is `x.4.7` or temporary (`4.x.x`), its
 //! `bounceCat` is `message-expired`, or, with no status, its diagnostic says the
 //! message expired),
@@ -86,18 +87,10 @@ dsnMta,bounceCat,srcType,srcMta,dlvType,dlvSourceIp,dlvDestinationIp,dlvEsmtpAva
 /// layouts, whose counts differ. A record of any other count is another layout, which
 /// read in a default order would give wrong fields with no sign.
 fn default_layout(columns: usize) -> Option<&'static Columns> {
-    static DEFAULT: std::sync::LazyLock<(usize, Columns)> =
-        std::sync::LazyLock::new(|| (DEFAULT_HEADER.split(',').count(), Columns::from_header(DEFAULT_HEADER)));
-    static OLDER: std::sync::LazyLock<(usize, Columns)> = std::sync::LazyLock::new(|| {
-        (
-            OLDER_DEFAULT_HEADER.split(',').count(),
-            Columns::from_header(OLDER_DEFAULT_HEADER),
-        )
+    static LAYOUTS: std::sync::LazyLock<[(usize, Columns); 2]> = std::sync::LazyLock::new(|| {
+        [DEFAULT_HEADER, OLDER_DEFAULT_HEADER].map(|h| (h.split(',').count(), Columns::from_header(h)))
     });
-    [&*DEFAULT, &*OLDER]
-        .into_iter()
-        .find(|(n, _)| *n == columns)
-        .map(|(_, c)| c)
+    LAYOUTS.iter().find(|(n, _)| *n == columns).map(|(_, c)| c)
 }
 
 /// Column index of each field, from a header line, and how many columns a record

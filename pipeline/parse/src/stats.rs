@@ -64,7 +64,7 @@ kinds!(
         BadTenant => "bad_tenant",
         // Longer than any MTA writes a line (its reader cut it): no MTA's.
         TooLong => "too_long",
-        // A PowerMTA record with fewer columns than the default layout reads, and no
+        // A PowerMTA record whose column count is neither default layout's, and no
         // header seen or layout configured (`powermta_fields`) to read it by.
         BadColumns => "bad_columns",
     }

@@ -73,13 +73,11 @@ pub(crate) struct Partition {
     /// The epoch being written: the last checkpoint's plus one.
     epoch: i64,
     pub next_offset: i64,
-    /// Where this holder began reading a partition whose checkpoint had no position
-    /// (None: it had one, or nothing is read yet): the group's committed offset, else
-    /// the log's start. A committed offset with no checkpoint here is not this
-    /// archive's, and what lies before it is in none of its outputs.
-    first_unresumed: Option<i64>,
-    /// The checkpoint had no position when this holder took the partition.
-    unresumed: bool,
+    /// Taken with no position in its checkpoint: where this holder began reading
+    /// (`Some(None)` until a record comes), the group's committed offset, else the
+    /// log's start. A committed offset with no checkpoint here is not this archive's,
+    /// and what lies before it is in none of its outputs. `None`: the checkpoint said.
+    unresumed_start: Option<Option<i64>>,
     /// Records that name no host take the record key's (`HostFrom::Key`).
     host_from_key: bool,
     pub max_event_us: Option<i64>,
@@ -226,8 +224,7 @@ impl Partition {
             windows: Windows::restore(ckpt.windows)?,
             epoch: ckpt.epoch + 1,
             next_offset: ckpt.next_offset,
-            first_unresumed: None,
-            unresumed: ckpt.next_offset < 0,
+            unresumed_start: (ckpt.next_offset < 0).then_some(None),
             host_from_key: topic_cfg.is_some_and(|t| t.host == crate::HostFrom::Key),
             max_event_us: ckpt.max_event_us,
             counters: ckpt.counters,
@@ -259,9 +256,8 @@ impl Partition {
         })
     }
 
-    /// See `first_unresumed`: `Some(None)` while it has read nothing yet.
     pub fn unresumed_start(&self) -> Option<Option<i64>> {
-        self.unresumed.then_some(self.first_unresumed)
+        self.unresumed_start
     }
 
     pub fn stats(&self) -> deferlog_parse::Stats {
@@ -318,8 +314,8 @@ impl Partition {
             self.counters.redelivered += 1;
             return;
         }
-        if self.unresumed && self.first_unresumed.is_none() {
-            self.first_unresumed = Some(offset);
+        if let Some(start @ None) = &mut self.unresumed_start {
+            *start = Some(offset);
         }
         self.next_offset = offset + 1;
         self.counters.records += 1;
