@@ -19,12 +19,14 @@ fn check_property(key: &str, value: &str) -> Result<(), KafkaError> {
         .iter()
         .any(|s| key.ends_with(s))
         || key == "retries";
+    // A sign is a number's: librdkafka names the allowed range of one out of it.
     let v = value.trim();
+    let v = v.strip_prefix('-').unwrap_or(v);
     // Whole numbers, but for librdkafka's one fraction; `6e3` is 6 to librdkafka too.
     let number = if matches!(key, "linger.ms" | "queue.buffering.max.ms") {
         !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'.') && v.parse::<f64>().is_ok()
     } else {
-        v.strip_prefix('-').unwrap_or(v).parse::<u64>().is_ok()
+        v.parse::<u64>().is_ok()
     };
     if numeric && !number {
         return Err(KafkaError::NotANumber(value.to_owned()));
@@ -158,6 +160,11 @@ mod tests {
         ] {
             let err = check_property(key, bad).expect_err(bad);
             assert!(err.to_string().contains("expects a number"), "{err}");
+        }
+        // A negative number is one: librdkafka says what range it takes.
+        for key in ["linger.ms", "session.timeout.ms"] {
+            let err = check_property(key, "-1").expect_err(key).to_string();
+            assert!(err.contains("outside allowed range"), "{err}");
         }
     }
 

@@ -4,6 +4,8 @@
 use crate::cli::ConfigArg;
 use crate::config::{Config, Problems};
 use anyhow::{Context, Result};
+use deferlog_parse::NormalizerConfig;
+use deferlog_stream::{HostFrom, TenantFrom, TopicConfig};
 use std::io::Write;
 
 /// Loads and resolves the configuration exactly as `replay` (and, with a `[kafka]`
@@ -51,20 +53,38 @@ pub fn run(a: ConfigArg) -> Result<()> {
              ([stream] is checked with [kafka])\n"
         )),
         Some(r) => {
-            let topics: Vec<&str> = r.stream.topics.iter().map(|t| t.name.as_str()).collect();
             out.push_str(&format!(
-                "{origin}: kafka ok (brokers {}, group {}, topics {}, out {}; not contacted)\n",
+                "{origin}: kafka ok (brokers {}, group {}, out {}; not contacted)\n",
                 r.client.brokers,
                 r.group,
-                topics.join(","),
                 r.stream.out.display()
             ));
+            for t in &r.stream.topics {
+                out.push_str(&format!("{origin}: {}\n", topic(t, &n)));
+            }
         }
     }
     std::io::stdout()
         .lock()
         .write_all(out.as_bytes())
         .context("writing to stdout")
+}
+
+/// What `run` takes from a topic's records, where the configuration decides it.
+fn topic(t: &TopicConfig, n: &NormalizerConfig) -> String {
+    let tenant = match &t.tenant {
+        TenantFrom::Fixed(v) => format!("tenant {v}"),
+        TenantFrom::Key => "tenant from the record key".to_owned(),
+        TenantFrom::Header(h) => format!("tenant from header {h}, else {}", n.tenant),
+    };
+    // Syslog lines always name their host: this is for the records that do not.
+    let host = match &t.host {
+        HostFrom::Default => format!("host {}", n.default_host),
+        HostFrom::Fixed(v) => format!("host {v}"),
+        HostFrom::Key => format!("host from the record key, else {}", n.default_host),
+    };
+    let format = format!("{:?}", t.format).to_lowercase();
+    format!("topic {} ({format} records; {tenant}; where a record names no host, {host})", t.name)
 }
 
 /// `1 egress entry`, `2 egress entries`.

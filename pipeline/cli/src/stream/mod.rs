@@ -286,8 +286,10 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
         leaving,
     } = commit_and_leave(source, commits);
     // What a stop waits for once reading ends: the records still queued for the
-    // workers, their final checkpoints, the commit.
-    let flushing = polled_at.elapsed().saturating_sub(leaving);
+    // workers, their final checkpoints, the commit (answered or not).
+    let flushing = polled_at
+        .elapsed()
+        .saturating_sub(if answered { leaving } else { Duration::ZERO });
     let left = handler
         .failed
         .lock()
@@ -336,7 +338,7 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
             "deferlog run: consumer {index}: {} records, the first {:.2}s after the member started; polling waited \
              {:.2}s for records{longest} and {} for full workers; workers waited {} for the poller; writing and \
              committing once reading stopped took {:.2}s (the workers' queues emptied after {drained}, their final \
-             checkpoints took {last_checkpoints}, the commit {:.2}s)",
+             checkpoints took {last_checkpoints}, the commit {:.2}s{})",
             polled.records,
             d.as_secs_f64(),
             polled.waiting.as_secs_f64(),
@@ -344,6 +346,7 @@ fn consume(index: usize, settings: &RunSettings, cancel: &CancellationToken, sha
             waits,
             flushing.as_secs_f64(),
             committing.as_secs_f64(),
+            if answered { "" } else { " without an answer" },
         ),
         None => say!(
             "deferlog run: consumer {index}: no records in {:.2}s",
@@ -422,11 +425,13 @@ fn commit_and_leave(source: Source, commits: Option<Vec<(String, i32, i64)>>) ->
                  leaving the group (everything read is in the checkpoints, which a restart resumes from)",
                 LEAVE_LIMIT.as_secs()
             );
+            // The wait is the stop's, not reading's: the summary takes it out of the
+            // working time as it does a leave's.
             return Left {
                 committed: Ok(()),
                 answered: false,
                 committing: started.elapsed(),
-                leaving: Duration::ZERO,
+                leaving: started.elapsed(),
             };
         }
     };

@@ -60,15 +60,21 @@ impl std::fmt::Display for RunSummary {
             Some(startup) => {
                 let (idle, leaving) = (self.idle_tail.unwrap_or_default(), self.leaving.unwrap_or_default());
                 let working = self.elapsed.saturating_sub(startup + idle + leaving);
+                let leave = match self.uncommitted {
+                    0 => format!("{:.2}s leaving the group", s(leaving)),
+                    _ => format!(
+                        "{:.2}s waiting for the brokers to answer the last commit (no answer: the group was not left)",
+                        s(leaving)
+                    ),
+                };
                 format!(
                     "{} records in {:.2}s, the first {:.2}s after start ({:.0}/s), then {:.2}s without records until \
-                     stopped and {:.2}s leaving the group",
+                     stopped and {leave}",
                     self.records,
                     s(working),
                     s(startup),
                     self.records as f64 / s(working).max(1e-9),
                     s(idle),
-                    s(leaving),
                 )
             }
             None => return write!(f, "no records in {:.2}s", s(self.elapsed)),
@@ -116,6 +122,22 @@ mod tests {
              1.00s leaving the group; \
              processing threads: waiting for records 1.00s, parse+batch 3.00s, SQL 0.00s, checkpoint 0.00s; \
              writer threads: events files 2.00s"
+        );
+        // A commit the brokers never answered: the wait is the stop's, and the line
+        // says the group was not left rather than how long leaving took.
+        let unanswered = RunSummary {
+            leaving: Some(Duration::from_secs(10)),
+            elapsed: Duration::from_secs(19),
+            uncommitted: 1,
+            ..s
+        };
+        assert!(
+            unanswered.to_string().starts_with(
+                "1000 records in 2.00s, the first 3.00s after start (500/s), then 4.00s without records until \
+                 stopped and 10.00s waiting for the brokers to answer the last commit (no answer: the group was not \
+                 left); "
+            ),
+            "{unanswered}"
         );
         // Nothing read: no rates or waits to speak of.
         let idle = RunSummary {

@@ -133,6 +133,28 @@ fn check_names_every_problem_of_a_config_not_just_the_first() {
 }
 
 #[test]
+fn check_says_where_each_topics_tenant_and_host_come_from() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = dir.path().join("topics.toml");
+    std::fs::write(
+        &cfg,
+        "tenant = \"acme\"\ndefault_host = \"nohost\"\n[kafka]\nbrokers = \"127.0.0.1:9\"\ngroup_id = \"g\"\n\
+         [[kafka.topics]]\nname = \"pmta\"\nformat = \"powermta\"\ntenant = { from = \"header\", name = \"t\" }\n\
+         host = { from = \"key\" }\n\
+         [[kafka.topics]]\nname = \"mail\"\nhost = { value = \"mx-out-9\" }\ntenant = { value = \"beta\" }\n",
+    )
+    .expect("write");
+    let out = run(&["check", "--config", cfg.to_str().expect("utf-8 path")]);
+    for line in [
+        "topic pmta (powermta records; tenant from header t, else acme; where a record names no host, host from the \
+         record key, else nohost)",
+        "topic mail (auto records; tenant beta; where a record names no host, host mx-out-9)",
+    ] {
+        assert!(out.lines().any(|l| l.ends_with(line)), "{line:?} not in:\n{out}");
+    }
+}
+
+#[test]
 fn the_shipped_config_validates_and_maps_the_generated_fleet() {
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/config/deferlog.toml");
     let out = run(&["check", "--config", shipped]);
