@@ -93,11 +93,14 @@ impl Zone {
         })
     }
 
-    /// UTC microseconds of a local wall-clock time. In a DST gap the time is read with
-    /// the offset in force just before the gap; in a DST overlap the earlier instant wins.
-    fn to_utc_us(self, local: NaiveDateTime) -> Option<i64> {
+    /// The UTC instants of a local wall-clock hour's start. In a DST gap the time is read
+    /// with the offset in force just before the gap; in a DST overlap (the hour a
+    /// fall-back repeats) there are two, which [`StampParser`] tells apart by the lines
+    /// before.
+    fn to_utc_us(self, local: NaiveDateTime) -> Option<HourBase> {
         let resolve = |r: LocalResult<i64>| match r {
-            LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t),
+            LocalResult::Single(t) => Some(HourBase { early: t, late: t }),
+            LocalResult::Ambiguous(early, late) => Some(HourBase { early, late }),
             LocalResult::None => None,
         };
         let at = |l: NaiveDateTime| match self {
@@ -105,11 +108,29 @@ impl Zone {
             Zone::Named(z) => resolve(z.from_local_datetime(&l).map(|t| t.timestamp_micros())),
         };
         at(local).or_else(|| {
-            let hour = chrono::Duration::hours(1);
-            at(local - hour).map(|t| t + hour.num_microseconds().unwrap_or(0))
+            let hour = HOUR_US;
+            at(local - chrono::Duration::hours(1)).map(|b| HourBase {
+                early: b.early + hour,
+                late: b.late + hour,
+            })
         })
     }
 }
+
+const HOUR_US: i64 = 3600 * US;
+
+/// A local hour's start in UTC µs: `early` and `late` differ (by the clock's step back)
+/// only for the hour a DST fall-back repeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HourBase {
+    early: i64,
+    late: i64,
+}
+
+/// How far a line may run behind the one before it and still be read as the first
+/// pass of a repeated hour: the lines of one log (processes writing at once, a host's
+/// shipper a little behind another's in one partition) are in order only roughly.
+const STRAY_US: i64 = 600 * US;
 
 /// Parses stamps at the start of a line, caching the per-hour arithmetic since
 /// consecutive lines almost always share their hour.
@@ -121,10 +142,12 @@ pub struct StampParser {
     /// The quarter hour `reference` was taken in.
     reference_quarter: i64,
     reference_us: i64,
-    bsd_cache: Option<(u32, i64)>,
+    bsd_cache: Option<(u32, HourBase)>,
     date_cache: Option<([u8; 10], i64)>,
     /// `YYYY-MM-DD HH` of a local stamp and the UTC µs of that local hour.
-    local_cache: Option<([u8; 13], i64)>,
+    local_cache: Option<([u8; 13], HourBase)>,
+    /// The last time a stamp gave (µs), to place a repeated hour's readings.
+    last_us: i64,
     /// How far past the reference a stamp may be (see `NormalizerConfig::max_ahead_us`).
     max_ahead_us: Option<i64>,
     /// How many days past the reference a BSD stamp may lie and still be this year.
@@ -147,6 +170,7 @@ impl StampParser {
             bsd_cache: None,
             date_cache: None,
             local_cache: None,
+            last_us: i64::MIN,
             max_ahead_us: None,
             days_ahead: FUTURE_TOLERANCE_DAYS,
         };
@@ -207,7 +231,26 @@ impl StampParser {
         } else {
             self.parse_bsd(b)?
         };
-        Some((self.in_reach(us)?, n))
+        Some((self.taken(us)?, n))
+    }
+
+    /// `us` if in reach, remembered as the last time given.
+    fn taken(&mut self, us: i64) -> Option<i64> {
+        let us = self.in_reach(us)?;
+        self.last_us = us;
+        Some(us)
+    }
+
+    /// The instant of a local reading `within` µs into its hour. In a repeated hour
+    /// the clock reads each time twice, an hour apart: a reading the lines have
+    /// already passed (by more than [`STRAY_US`]) is its second pass, unless they are
+    /// hours past it (a clock far ahead gave the last line). Everywhere else one.
+    fn place(&self, base: HourBase, within: i64) -> i64 {
+        let early = base.early + within;
+        let second = base.late != base.early
+            && early.saturating_add(STRAY_US) < self.last_us
+            && self.last_us < base.late.saturating_add(2 * HOUR_US);
+        if second { base.late + within } else { early }
     }
 
     /// Whether `b` starts with a stamp of a form this parser reads (BSD, RFC 3339,
@@ -237,10 +280,10 @@ impl StampParser {
                 base
             }
         };
-        Some((base + i64::from(m * 60 + s) * US, i))
+        Some((self.place(base, i64::from(m * 60 + s) * US), i))
     }
 
-    fn bsd_hour_base(&self, month: u32, day: u32, hour: u32) -> Option<i64> {
+    fn bsd_hour_base(&self, month: u32, day: u32, hour: u32) -> Option<HourBase> {
         let year = self.reference.year();
         let near = |d: NaiveDate| (d - self.reference).num_days() <= self.days_ahead;
         let date = match (
@@ -340,7 +383,7 @@ impl StampParser {
     /// zone, unless `log_timezone` wrote the offset. Returns UTC µs and bytes consumed.
     pub fn parse_local(&mut self, b: &[u8]) -> Option<(i64, usize)> {
         let (us, n) = self.parse_local_any(b)?;
-        Some((self.in_reach(us)?, n))
+        Some((self.taken(us)?, n))
     }
 
     fn parse_local_any(&mut self, b: &[u8]) -> Option<(i64, usize)> {
@@ -385,18 +428,22 @@ impl StampParser {
             }
             NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, mo, d)?.and_hms_opt(h, 0, 0)
         };
-        let hour_us = match offset_s {
-            Some(off) => date()?.and_utc().timestamp_micros() - off * US,
-            None => match self.local_cache {
-                Some((k, us)) if k == key => us,
-                _ => {
-                    let us = self.zone.to_utc_us(date()?)?;
-                    self.local_cache = Some((key, us));
-                    us
-                }
-            },
+        let within = i64::from(m * 60 + s) * US + frac_us;
+        let us = match offset_s {
+            Some(off) => date()?.and_utc().timestamp_micros() - off * US + within,
+            None => {
+                let base = match self.local_cache {
+                    Some((k, base)) if k == key => base,
+                    _ => {
+                        let base = self.zone.to_utc_us(date()?)?;
+                        self.local_cache = Some((key, base));
+                        base
+                    }
+                };
+                self.place(base, within)
+            }
         };
-        Some((hour_us + i64::from(m * 60 + s) * US + frac_us, i))
+        Some((us, i))
     }
 }
 
@@ -544,6 +591,39 @@ mod tests {
         let a = p.parse(b"Nov  8 08:59:59").map(|x| x.0);
         let b = p.parse(b"Nov  8 09:00:00").map(|x| x.0);
         assert_eq!(b.zip(a).map(|(b, a)| b - a), Some(US));
+    }
+
+    #[test]
+    fn a_fall_backs_repeated_hour_is_read_twice_in_order() {
+        // New York, 2026-11-01: 02:00 EDT (UTC-4) steps back to 01:00 EST (UTC-5), so a
+        // local 01:xx happens twice.
+        let mut p = parser("America/New_York", "2026-11-02T00:00:00Z");
+        let mut at = |line: &[u8]| p.parse(line).map(|x| x.0);
+        for (line, utc) in [
+            (&b"Nov  1 00:59:00 h"[..], "2026-11-01T04:59:00Z"),
+            (b"Nov  1 01:30:00 h", "2026-11-01T05:30:00Z"),
+            // A line a little behind the one before it is still the first pass.
+            (b"Nov  1 01:25:00 h", "2026-11-01T05:25:00Z"),
+            (b"Nov  1 01:59:30 h", "2026-11-01T05:59:30Z"),
+            // The clock stepped back: the same readings again, an hour later.
+            (b"Nov  1 01:00:10 h", "2026-11-01T06:00:10Z"),
+            (b"Nov  1 01:30:00 h", "2026-11-01T06:30:00Z"),
+            (b"Nov  1 01:59:59 h", "2026-11-01T06:59:59Z"),
+            (b"Nov  1 02:00:00 h", "2026-11-01T07:00:00Z"),
+        ] {
+            assert_eq!(at(line), Some(us(utc)), "{}", String::from_utf8_lossy(line));
+        }
+        // Exim's local stamps the same way.
+        let mut p = parser("America/New_York", "2026-11-02T00:00:00Z");
+        let mut at = |line: &[u8]| p.parse_local(line).map(|x| x.0);
+        assert_eq!(at(b"2026-11-01 01:50:00 x"), Some(us("2026-11-01T05:50:00Z")));
+        assert_eq!(at(b"2026-11-01 01:05:00 x"), Some(us("2026-11-01T06:05:00Z")));
+        // With nothing before it, or after a line from days ahead (a clock far off),
+        // a repeated reading is the first pass, as it always was.
+        let mut p = parser("America/New_York", "2026-11-02T00:00:00Z");
+        assert_eq!(p.parse(b"Nov  1 01:30:00 h").map(|x| x.0), Some(us("2026-11-01T05:30:00Z")));
+        assert!(p.parse(b"Nov  3 12:00:00 h").is_some());
+        assert_eq!(p.parse(b"Nov  1 01:30:00 h").map(|x| x.0), Some(us("2026-11-01T05:30:00Z")));
     }
 
     #[test]
