@@ -141,8 +141,11 @@ fn mask_word(text: &[u8], word: &[u8]) -> Option<Vec<u8>> {
             break;
         };
         let (at, end) = (i + p, i + p + word.len());
-        // The ends first: most candidates are a letter inside some other word.
-        let whole = (at == 0 || !is_word_char(text[at - 1])) && text.get(end).is_none_or(|b| !is_word_char(*b));
+        // The ends first: most candidates are a letter inside some other word. Dots
+        // after it end a sentence (`No such user: jane.`, sendmail's `jane... User
+        // unknown`) unless a word goes on after them (`jane.doe` is another).
+        let after = text[end..].iter().position(|b| *b != b'.').map(|n| end + n);
+        let whole = (at == 0 || !is_word_char(text[at - 1])) && after.is_none_or(|j| !is_word_char(text[j]));
         if whole && text[at..end].eq_ignore_ascii_case(word) {
             let o = out.get_or_insert_with(|| Vec::with_capacity(text.len()));
             o.extend_from_slice(&text[copied..at]);
@@ -351,6 +354,21 @@ mod tests {
                 "jane@x",
                 "550 jane.doe2 unknown, not *",
             ),
+            // Dots after it end a sentence, or sendmail's `name... User unknown`.
+            (
+                "550 5.1.1 zz44... User unknown",
+                "zz44@x",
+                "550 5.1.1 *... User unknown",
+            ),
+            ("550 No such user here: zz46.", "zz46@x", "550 No such user here: *."),
+            (
+                "452 4.2.2 over quota: zz47. Please direct",
+                "zz47@x",
+                "452 4.2.2 over quota: *. Please direct",
+            ),
+            ("550 user zz48.doe... unknown", "zz48.doe@x", "550 user *... unknown"),
+            // A word going on after the dot is another one.
+            ("550 zz49.doe unknown", "zz49@x", "550 zz49.doe unknown"),
             ("250 2.0.0 OK", "ok@x", "250 2.0.0 *"),
             ("250 2.0.0 Ok: queued", "nobody@x", "250 2.0.0 Ok: queued"),
         ] {
