@@ -32,7 +32,8 @@ pub enum Command {
     Classify(ClassifyArgs),
     /// Write a realistic seeded MTA log (and optionally the exact expected hourly rows).
     Gen(GenArgs),
-    /// Generated traffic through the whole pipeline; no external service needed.
+    /// Generated traffic through the whole pipeline, its metrics served; no external
+    /// service needed.
     Demo(DemoArgs),
     /// Consume MTA log records from Kafka into the archive, with hourly windows (see [kafka]).
     Run(ConfigArg),
@@ -295,6 +296,10 @@ pub struct DemoArgs {
     /// Rows shown per closed hour (busiest first).
     #[arg(long, default_value_t = 12)]
     pub rows_per_hour: usize,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served while it runs. Default
+    /// 127.0.0.1:9898, or a free port (printed) when that one is taken.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// A pace in simulated seconds per second: 0 (as fast as it goes), or from 0.001 (a

@@ -63,11 +63,17 @@ pub fn run(a: DemoArgs) -> Result<()> {
         ..StreamSettings::default()
     };
     let mut settings = cfg.resolve_run("(demo)", now)?;
-    // The demo runs anywhere: with the metrics port taken, it serves on a free one.
-    if let Some(addr) = settings.metrics.listen
-        && std::net::TcpListener::bind(addr).is_err()
-    {
-        settings.metrics.listen = Some(std::net::SocketAddr::new(addr.ip(), 0));
+    match a.listen {
+        // Asked for: a port taken is the error `run` gives.
+        Some(addr) => settings.metrics.listen = Some(addr),
+        // The demo runs anywhere: with the default port taken, it serves on a free one.
+        None => {
+            if let Some(addr) = settings.metrics.listen
+                && std::net::TcpListener::bind(addr).is_err()
+            {
+                settings.metrics.listen = Some(std::net::SocketAddr::new(addr.ip(), 0));
+            }
+        }
     }
 
     // Start far enough back that new traffic and its retries (up to the queue

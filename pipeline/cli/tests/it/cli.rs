@@ -809,9 +809,10 @@ fn demo_stops_on_sigterm_writing_what_it_consumed() {
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("demo");
     let log = dir.path().join("demo.log");
-    // Paced, so it is still streaming when the signal comes.
+    // Paced, so it is still streaming when the signal comes; its metrics where told.
+    let addr = format!("127.0.0.1:{}", crate::broker::free_port());
     let mut demo = deferlog()
-        .args(["demo", "--lines", "300000", "--out"])
+        .args(["demo", "--lines", "300000", "--listen", &addr, "--out"])
         .arg(&out)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).expect("log"))
@@ -821,6 +822,8 @@ fn demo_stops_on_sigterm_writing_what_it_consumed() {
         std::fs::read_to_string(&log).is_ok_and(|t| t.contains("assigned"))
     });
     std::thread::sleep(std::time::Duration::from_secs(3));
+    let (code, metrics) = crate::prometheus::get(&addr, "/metrics");
+    assert!(code == 200 && metrics.contains("deferlog_build_info"), "{code}: {metrics}");
     let status = crate::stream::sigterm(&mut demo);
     let said = std::fs::read_to_string(&log).expect("log");
     assert!(status.success(), "{status:?}\n{said}");
