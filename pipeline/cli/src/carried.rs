@@ -106,17 +106,18 @@ pub fn load(out: &Path, key: &[u8; 16]) -> Option<Carried> {
     None
 }
 
-/// Stores the parsers' states, of recipients hashed with `key`, for the next replay
-/// into `out`, counts left out. On failure the old state goes too.
-pub fn store(
+/// Writes the parsers' states, of recipients hashed with `key`, for the next replay
+/// into `out`, counts left out, beside where they belong: before the run's files are
+/// published, so that a disk too full for them fails the run instead of leaving its
+/// successor without them (the file left on an error is the run's to take back).
+pub fn prepare(
     out: &Path,
     key: &[u8; 16],
     run: &str,
     parsers: Vec<NormalizerState>,
     newest_hour_us: Option<i64>,
     open_hours: Vec<OpenHour>,
-) -> Result<()> {
-    let p = path(out);
+) -> Result<Written> {
     let tmp = tmp_path(out, run);
     let write = || -> Result<()> {
         use std::io::Write;
@@ -132,15 +133,52 @@ pub fn store(
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&text)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, &p)?;
         Ok(())
     };
-    write()
-        .with_context(|| format!("writing {}", p.display()))
-        .inspect_err(|_| {
-            let _ = std::fs::remove_file(&tmp);
-            forget(out);
-        })
+    write().with_context(|| format!("writing {}", tmp.display()))?;
+    Ok(Written {
+        tmp,
+        out: out.to_owned(),
+    })
+}
+
+/// A state written by [`prepare`], to be named into place once the run's files are.
+#[derive(Debug)]
+pub struct Written {
+    tmp: PathBuf,
+    out: PathBuf,
+}
+
+impl Written {
+    /// Takes the state away, the old one too: the next replay starts without it.
+    pub fn discard(self) {
+        let _ = std::fs::remove_file(&self.tmp);
+        forget(&self.out);
+    }
+
+    /// Stores the state: the run is whole from here. On failure the old state goes too.
+    pub fn commit(self) -> Result<()> {
+        let p = path(&self.out);
+        std::fs::rename(&self.tmp, &p)
+            .with_context(|| format!("renaming {} to {}", self.tmp.display(), p.display()))
+            .inspect_err(|_| {
+                let _ = std::fs::remove_file(&self.tmp);
+                forget(&self.out);
+            })
+    }
+}
+
+/// [`prepare`], then [`Written::commit`].
+#[cfg(test)]
+pub fn store(
+    out: &Path,
+    key: &[u8; 16],
+    run: &str,
+    parsers: Vec<NormalizerState>,
+    newest_hour_us: Option<i64>,
+    open_hours: Vec<OpenHour>,
+) -> Result<()> {
+    prepare(out, key, run, parsers, newest_hour_us, open_hours)?.commit()
 }
 
 /// Where `run` writes the state before naming it into place.

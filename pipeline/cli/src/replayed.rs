@@ -208,14 +208,16 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// The run succeeded, having read `read(input)` of each input (and where reading
-    /// it ended): those in which it found events are recorded, and those it
-    /// continued, not the others (read with a wrong `--format`, say: they must be
-    /// welcome again), each with how far it was read. On an error the manifest is
-    /// left beside where it belongs, under the `.tmp` name the error gives.
-    pub fn commit(mut self, read: impl Fn(&str) -> (InputCounts, Option<InputEnd>)) -> Result<()> {
+    /// The run read `read(input)` of each input (and where reading it ended): writes
+    /// the record of those in which it found events and of those it continued, not
+    /// the others (read with a wrong `--format`, say: they must be welcome again),
+    /// each with how far it was read, beside where it belongs. Before the run's files
+    /// are published: a disk too full for the record fails the run with nothing of
+    /// it in the archive, rather than leaving a record that cannot say where a grown
+    /// log goes on (the file left on an error is the run's to take back).
+    pub fn prepare(mut self, read: impl Fn(&str) -> (InputCounts, Option<InputEnd>)) -> Result<Prepared> {
         let Some(tmp) = self.tmp.take() else {
-            return Ok(());
+            return Ok(Prepared::default());
         };
         let resume = std::mem::take(&mut self.resume);
         self.manifest.inputs.retain_mut(|e| {
@@ -227,26 +229,50 @@ impl Pending {
             });
             counts.events > 0 || resume.contains_key(&e.input)
         });
+        let out = std::mem::take(&mut self.out);
         if self.manifest.inputs.is_empty() {
-            remove_with_empty_dirs(&tmp, &self.out);
-            return Ok(());
+            return Ok(Prepared {
+                rename: None,
+                remove: Some(tmp),
+                out,
+            });
         }
-        let rename = |from: &Path| {
-            std::fs::rename(from, &self.path)
-                .with_context(|| format!("renaming {} to {}", from.display(), self.path.display()))
-        };
-        // The record as it now is goes to a file of its own, and the whole one
-        // written before the run goes only once it is in place. If it cannot be
-        // written, the one before the run stays: refusing an input later (there is
-        // --again) is better than counting one twice.
+        // The record as it now is goes to a file of its own; the one written before
+        // the run (without how far each input was read) goes once it is in place.
         let last = self.path.with_extension("json.subset.tmp");
-        if write_synced(&last, &self.manifest).is_ok() {
-            rename(&last)?;
-            let _ = std::fs::remove_file(&tmp);
-            return Ok(());
+        write_synced(&last, &self.manifest)?;
+        Ok(Prepared {
+            rename: Some((last, std::mem::take(&mut self.path))),
+            remove: Some(tmp),
+            out,
+        })
+    }
+
+    /// [`Pending::prepare`], then [`Prepared::commit`]: a run with nothing to publish.
+    pub fn commit(self, read: impl Fn(&str) -> (InputCounts, Option<InputEnd>)) -> Result<()> {
+        self.prepare(read)?.commit()
+    }
+}
+
+/// A run's record written, to be named into place once its files are published.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    rename: Option<(PathBuf, PathBuf)>,
+    remove: Option<PathBuf>,
+    out: PathBuf,
+}
+
+impl Prepared {
+    /// Names the record into place. On an error it is left beside where it belongs,
+    /// under the `.tmp` name the error gives.
+    pub fn commit(self) -> Result<()> {
+        if let Some((from, to)) = &self.rename {
+            std::fs::rename(from, to).with_context(|| format!("renaming {} to {}", from.display(), to.display()))?;
         }
-        let _ = std::fs::remove_file(&last);
-        rename(&tmp)
+        if let Some(tmp) = &self.remove {
+            remove_with_empty_dirs(tmp, &self.out);
+        }
+        Ok(())
     }
 }
 
@@ -598,6 +624,22 @@ mod tests {
         assert!(!p(&header).distinct && p(&plain).distinct);
         assert!(prefix("-").expect("stdin").is_none());
         assert!(prefix("/dev/null").expect("device").is_none());
+    }
+
+    #[test]
+    fn a_record_that_cannot_be_written_fails_the_run_instead_of_recording_it_without_how_far() {
+        let d = tempfile::tempdir().expect("tmp");
+        let out = d.path().join("archive");
+        let a = d.path().join("a.log");
+        write(&a, &LINE.repeat(40));
+        let pending = check(&out, "run-1", &[name(&a)], "auto", false).expect("check");
+        // Where the record goes first is taken (as a full disk would refuse it).
+        let blocked = record_path(&out, "run-1").with_extension("json.subset.tmp");
+        std::fs::create_dir_all(&blocked).expect("dir");
+        let e = format!("{:#}", pending.prepare(events_only).unwrap_err());
+        assert!(e.contains("run-1.json.subset.tmp"), "{e}");
+        // Nothing was named into place: the run, taken back, is no record.
+        assert!(!record_path(&out, "run-1").exists());
     }
 
     #[test]

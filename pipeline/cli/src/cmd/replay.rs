@@ -10,6 +10,7 @@ use crate::input::{self, ByteCounter};
 use crate::metrics::{Served, set_hour_gauges};
 use crate::query;
 use anyhow::{Context, Result};
+use deferlog_app::replayed::{Pending, Prepared};
 use deferlog_app::{carried, runs, say};
 use deferlog_archive::run_id;
 use deferlog_metrics::{Counts, Exporter};
@@ -18,6 +19,7 @@ use deferlog_query::{EventFilter, EventSource, Query};
 use deferlog_stream::{Counters, add_counter_rows, count_health};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
+use std::path::Path;
 
 pub fn run(a: ReplayArgs) -> Result<()> {
     let mut cfg = Config::load(a.config.config.as_deref())?;
@@ -155,10 +157,20 @@ pub fn run(a: ReplayArgs) -> Result<()> {
             })),
         },
     );
-    // Its files appear in the archive together, once it has read everything.
-    let summary = summary.and_then(|mut s| engine::publish(&mut s, &stage, &a.out).map(|()| s));
-    let mut summary = match summary {
-        Ok(s) => s,
+    let summary = match summary.and_then(|mut s| {
+        // What makes the run whole (the record of its inputs, the state its successor
+        // starts from) is written before its files are published: a disk too full for
+        // either fails the run, taking everything back, rather than leaving a run its
+        // successor cannot continue.
+        let whole = finish(&a.out, pending, &mut s, key, &run_id, newest_before)?;
+        // Its files appear in the archive together, once it has read everything.
+        engine::publish(&mut s, &stage, &a.out)?;
+        Ok((s, whole))
+    }) {
+        Ok((s, whole)) => {
+            whole.commit(&a.out, new_key, key);
+            s
+        }
         Err(e) => {
             // It took its files back, but for any it could not (a full disk).
             running.failed();
@@ -185,55 +197,6 @@ pub fn run(a: ReplayArgs) -> Result<()> {
                 end.at.lines
             );
         }
-    }
-    let read = |input: &str| {
-        let counts = summary.by_input.get(input).copied().unwrap_or_default();
-        (counts, summary.ends.get(input).cloned())
-    };
-    if let Err(e) = pending.commit(read) {
-        say!(
-            "deferlog replay: the inputs were added to {}, but could not be recorded as taken ({e:#}); \
-             until that file is named into place, replaying them again would count them twice",
-            a.out.display()
-        );
-    }
-    // The state is of recipients hashed with this run's key: without that key kept
-    // as the archive's, the next run would hash them anew and find each twice.
-    let key_kept = match new_key.map(|k| config::keep_hash_key(&a.out, k)) {
-        None => true,
-        Some(Ok(kept)) if kept == key => true,
-        Some(Ok(_)) => {
-            say!(
-                "deferlog replay: `run` gave {} its recipient-hash key while this replay ran: this run's \
-                 recipient_hash values do not match the archive's other runs",
-                a.out.display()
-            );
-            false
-        }
-        Some(Err(e)) => {
-            say!(
-                "deferlog replay: the recipient-hash key could not be kept in {} ({e:#}); the next replay hashes \
-                 recipients with another",
-                a.out.display()
-            );
-            false
-        }
-    };
-    if !key_kept {
-        carried::forget(&a.out);
-    } else if let Err(e) = carried::store(
-        &a.out,
-        &key,
-        &run_id,
-        std::mem::take(&mut summary.parsers),
-        newest_before.max(summary.hours.map(|(_, last)| last)),
-        summary.open_hours.clone(),
-    ) {
-        say!(
-            "deferlog replay: the inputs were added to {}, but where their recipients stand could not be kept for \
-             the next replay ({e:#}); the next one starts without it",
-            a.out.display()
-        );
     }
     // Only now is the run whole: stopped before here, the next replay takes all of it
     // back (files, record), as the state it would have left is not stored.
@@ -320,6 +283,87 @@ pub fn run(a: ReplayArgs) -> Result<()> {
 
 /// A finished replay as one committed scope: `counters.sql` over its event files, its
 /// statistics, and the hour gauges over its hourly rows.
+/// What a run leaves besides its files, written and waiting to be named into place.
+struct Whole {
+    record: Prepared,
+    state: carried::Written,
+}
+
+/// Writes the run's record of its inputs and the state carried to the next replay
+/// without naming them into place.
+fn finish(
+    out: &Path,
+    pending: Pending,
+    summary: &mut Summary,
+    key: [u8; 16],
+    run_id: &str,
+    newest_before: Option<i64>,
+) -> Result<Whole> {
+    let record = pending.prepare(|input: &str| {
+        let counts = summary.by_input.get(input).copied().unwrap_or_default();
+        (counts, summary.ends.get(input).cloned())
+    })?;
+    let state = carried::prepare(
+        out,
+        &key,
+        run_id,
+        std::mem::take(&mut summary.parsers),
+        newest_before.max(summary.hours.map(|(_, last)| last)),
+        summary.open_hours.clone(),
+    )?;
+    Ok(Whole { record, state })
+}
+
+impl Whole {
+    /// Names the record and the state into place, once the run's files are published,
+    /// and keeps a new archive's hash key (`new_key`, which hashed this run's
+    /// recipients as `key`).
+    fn commit(self, out: &Path, new_key: Option<[u8; 16]>, key: [u8; 16]) {
+        if let Err(e) = self.record.commit() {
+            say!(
+                "deferlog replay: the inputs were added to {}, but could not be recorded as taken ({e:#}); \
+                 until that file is named into place, replaying them again would count them twice",
+                out.display()
+            );
+        }
+        // The state is of recipients hashed with this run's key: without that key kept
+        // as the archive's, the next run would hash them anew and find each twice.
+        let key_kept = match new_key.map(|k| config::keep_hash_key(out, k)) {
+            None => true,
+            Some(Ok(kept)) if kept == key => true,
+            Some(Ok(_)) => {
+                say!(
+                    "deferlog replay: `run` gave {} its recipient-hash key while this replay ran: this run's \
+                     recipient_hash values do not match the archive's other runs",
+                    out.display()
+                );
+                false
+            }
+            Some(Err(e)) => {
+                say!(
+                    "deferlog replay: the recipient-hash key could not be kept in {} ({e:#}); the next replay \
+                     hashes recipients with another",
+                    out.display()
+                );
+                false
+            }
+        };
+        let stored = if key_kept {
+            self.state.commit()
+        } else {
+            self.state.discard();
+            Ok(())
+        };
+        if let Err(e) = stored {
+            say!(
+                "deferlog replay: the inputs were added to {}, but where their recipients stand could not be kept \
+                 for the next replay ({e:#}); the next one starts without it",
+                out.display()
+            );
+        }
+    }
+}
+
 fn publish(exporter: &Exporter, s: &Summary, run_id: &str, limit: usize) -> Result<()> {
     let mut counts = Counts::default();
     if !s.event_files.is_empty() {
