@@ -17,7 +17,14 @@ fn is_local_char(b: u8) -> bool {
 /// back to its opening quote. A replaced span starts after an ASCII byte (or at the
 /// start) and ends at `@`, so valid UTF-8 stays valid.
 pub fn redact_addresses(text: &[u8]) -> Cow<'_, [u8]> {
-    if memchr::memchr(b'@', text).is_none() {
+    mask_addresses(text, None)
+}
+
+/// [`redact_addresses`], with the local parts it masked added to `locals` (as
+/// ranges of `text`).
+fn mask_addresses<'a>(text: &'a [u8], mut locals: Option<&mut Vec<(usize, usize)>>) -> Cow<'a, [u8]> {
+    let cut = cut_tail(text);
+    if memchr::memchr(b'@', text).is_none() && cut.is_none() {
         return Cow::Borrowed(text);
     }
     let mut out = Vec::with_capacity(text.len());
@@ -28,44 +35,132 @@ pub fn redact_addresses(text: &[u8]) -> Cow<'_, [u8]> {
             continue;
         }
         let before = &text[copied..at];
-        let mut start = match before.last() {
+        let quoted = match before.last() {
             // A quote that opens a string (`{"@timestamp":` in a shipper's JSON record)
             // ends no quoted local part: the `@` starts the text, no address is before it.
-            Some(b'"') if opens_string(text, at - 1, &mut quotes) => at,
+            Some(b'"') if opens_string(text, at - 1, &mut quotes) => Some(before.len()),
             // CSV doubles a quote inside a quoted field: `""jane""@x` opens at `""`.
-            Some(b'"') if before.ends_with(b"\"\"") => {
-                memchr::memmem::rfind(&before[..before.len() - 2], b"\"\"").map_or(copied, |p| copied + p)
-            }
-            Some(b'"') => memchr::memrchr(b'"', &before[..before.len() - 1]).map_or(copied, |p| copied + p),
+            Some(b'"') if before.ends_with(b"\"\"") => open_quote(before, b"\"\""),
+            Some(b'"') => open_quote(before, b"\""),
+            _ => None,
+        };
+        let mut start = match (quoted, before.last()) {
+            (Some(p), _) => copied + p,
             // Ending in a byte no local part ends in (`a(b)@x`, a comment): masked back
             // to the start of the word, the safe side.
-            Some(&b) if !is_local_char(b) && !b.is_ascii_whitespace() => before
+            (None, Some(&b)) if !is_local_char(b) && !b.is_ascii_whitespace() => before
                 .iter()
                 .rposition(|c| c.is_ascii_whitespace() || matches!(c, b'<' | b','))
                 .map_or(copied, |p| copied + p + 1),
+            // A quote that opens nothing (`"@x.org"`, `jane"@x`) is the word's own.
             _ => {
-                let from = before
-                    .iter()
-                    .rposition(|b| !is_local_char(*b))
-                    .map_or(copied, |p| copied + p + 1);
+                let from = copied + word_start(before);
                 // A quote that opens no quoted local part (this one ends in no quote)
                 // opens the string around the address (`"sender":"jane@x"` in a JSON
                 // record): kept, so the record stays what it was.
                 from + text[from..at].iter().take_while(|b| **b == b'"').count()
             }
         };
-        // `to=jane@x` in a log line: the key is not part of the address.
-        if let Some(p) = TO.rfind(&text[start..at]) {
+        // `to=jane@x` (`orig_to=`) in a log line: the key is not part of the address;
+        // in `photo=jane@x` the whole is.
+        if let Some(p) = TO.rfind(&text[start..at])
+            && matches!(&text[start..start + p], b"" | b"orig_")
+        {
             start += p + 3;
         }
         if start < at {
             out.extend_from_slice(&text[copied..start]);
             out.push(b'*');
+            if let Some(l) = locals.as_deref_mut() {
+                l.push((start, at));
+            }
             copied = at;
         }
     }
+    match cut {
+        Some(start) if start >= copied => {
+            out.extend_from_slice(&text[copied..start]);
+            out.push(b'*');
+            if let Some(l) = locals.as_deref_mut() {
+                l.push((start, tail_end(text)));
+            }
+            copied = tail_end(text);
+        }
+        _ => {}
+    }
     out.extend_from_slice(&text[copied..]);
     Cow::Owned(out)
+}
+
+/// Where the word before an `@` starts in `before`: back over local-part bytes, and
+/// over JSON's `\uXXXX` escapes of non-ASCII ones (`"j\u00f6rg@x"` as a shipper
+/// writes it).
+fn word_start(before: &[u8]) -> usize {
+    let mut end = before.len();
+    loop {
+        match before[..end].iter().rposition(|b| !is_local_char(*b)) {
+            Some(p)
+                if before[p] == b'\\'
+                    && before.get(p + 1) == Some(&b'u')
+                    && before.get(p + 2..p + 6).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
+            {
+                end = p;
+            }
+            Some(p) => return p + 1,
+            None => return 0,
+        }
+    }
+}
+
+/// Where the quote (`"`, or CSV's doubled `""`) that opens a quoted local part
+/// closed by the `unit` that ends `before` is: the nearest one escaped as the closing
+/// one is (`"a\"b"`: the quoted-pair's quote has a backslash more; inside a JSON
+/// string every quote has one more again). `None`: no quote opens it.
+fn open_quote(before: &[u8], unit: &[u8]) -> Option<usize> {
+    let escapes = |end: usize| before[..end].iter().rev().take_while(|b| **b == b'\\').count();
+    let close = before.len() - unit.len();
+    let k = escapes(close);
+    let mut end = close - k;
+    while let Some(p) = memchr::memmem::rfind(&before[..end], unit) {
+        if escapes(p) == k {
+            return Some(p - k);
+        }
+        end = p + unit.len() - 1;
+    }
+    None
+}
+
+/// The end of `text` without its line break.
+fn tail_end(text: &[u8]) -> usize {
+    text.len() - text.iter().rev().take_while(|b| matches!(b, b'\n' | b'\r')).count()
+}
+
+/// Where a local part cut off with the text begins, if the text ends in one: after
+/// `<` (a reply or line cut inside `<jane`), after a JSON `"recipient":"` (a KumoMTA
+/// record cut short), or as a CSV field after an address's field (PowerMTA's `rcpt`
+/// after `orig`). Postfix's `to=<jane` is [`redact_recipients`]'s.
+fn cut_tail(text: &[u8]) -> Option<usize> {
+    let end = tail_end(text);
+    let run = text[..end]
+        .iter()
+        .rev()
+        .take_while(|b| is_local_char(**b) && !matches!(b, b'"' | b'\\'))
+        .count();
+    if run == 0 {
+        return None;
+    }
+    let start = end - run;
+    let head = &text[..start];
+    let key = {
+        let n = head.iter().rev().take_while(|b| matches!(b, b'"' | b'\\' | b':' | b' ')).count();
+        &head[..head.len() - n]
+    };
+    let after_address_field = head.strip_suffix(b",").is_some_and(|h| {
+        let field = &h[h.iter().rposition(|b| *b == b',').map_or(0, |p| p + 1)..];
+        memchr::memchr(b'@', field).is_some() && !field.iter().any(u8::is_ascii_whitespace)
+    });
+    let opened = head.ends_with(b"<") || (key.len() < head.len() && key.ends_with(b"recipient")) || after_address_field;
+    opened.then_some(start)
 }
 
 /// Unescaped quotes counted so far, from the start of the text: the `@`s of one text
@@ -167,37 +262,67 @@ fn local_part(recipient: &str) -> &str {
     let r = recipient.strip_prefix('<').unwrap_or(recipient);
     let r = r.strip_suffix('>').unwrap_or(r);
     let l = r.rsplit_once('@').map_or(r, |(l, _)| l);
-    l.strip_prefix('"').and_then(|l| l.strip_suffix('"')).unwrap_or(l)
+    // Each quote on its own: Exim names an address cut at its space `"jane`.
+    l.trim_matches('"')
 }
 
 /// A reply as stored: every address masked ([`redact_addresses_str`]), and the
 /// recipient's own local part wherever it stands as a word, since receivers also
-/// echo it bare (`550 5.1.1 No such user (jane)`, `... writing to /var/mail/jane`).
+/// echo it bare (`550 5.1.1 No such user (jane)`, `... writing to /var/mail/jane`),
+/// also the mailbox of a tagged one (`jane` of `jane+news`).
 pub fn redact_reply<'a>(reply: &'a str, recipient: &str) -> Cow<'a, str> {
     let masked = redact_addresses_str(reply);
-    match mask_word(masked.as_bytes(), local_part(recipient).as_bytes()) {
+    let mut out: Option<Vec<u8>> = None;
+    for word in forms(local_part(recipient).as_bytes()) {
+        if let Some(v) = mask_word(out.as_deref().unwrap_or(masked.as_bytes()), word) {
+            out = Some(v);
+        }
+    }
+    match out {
         // Whole words of ASCII ends were replaced by ASCII, so this cannot fail.
         Some(v) => Cow::Owned(String::from_utf8(v).unwrap_or_default()),
         None => masked,
     }
 }
 
+/// The words a local part is echoed as: itself, and the mailbox in it: before a `+`
+/// tag (Postfix's `recipient_delimiter`, Exim's `local_part_suffix`, Gmail's), after
+/// a bang path's last `!`, before a percent hack's `%`.
+fn forms(local: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let after_bang = memchr::memrchr(b'!', local).map_or(local, |p| &local[p + 1..]);
+    let mailbox = &after_bang[..memchr::memchr2(b'+', b'%', after_bang).unwrap_or(after_bang.len())];
+    let mailbox = (!mailbox.is_empty() && mailbox.len() < local.len()).then_some(mailbox);
+    std::iter::once(local).chain(mailbox)
+}
+
 /// Masks every address (see [`redact_addresses`]), the local part after every `to=`
 /// (also `orig_to=`), bracketed or bare, when it is cut off before its `@`
-/// (`to=<u83`), and those local parts wherever else they stand as a word (a reply
-/// that echoes one bare).
+/// (`to=<u83`), and the recipients' local parts wherever else they stand as a word (a
+/// reply that echoes one bare), in any MTA's record. Of a record that did not parse,
+/// every address not named as a sender's is taken for a recipient's.
 pub fn redact_recipients(raw: &[u8]) -> Cow<'_, [u8]> {
-    if TO.find(raw).is_none() {
-        return redact_addresses(raw);
-    }
-    // The local parts named, before masking takes them away: a line has one or two.
+    // The local parts named, before masking takes them away.
+    let mut spans = Vec::new();
+    let masked = mask_addresses(raw, Some(&mut spans));
+    spans.retain(|(start, _)| !senders(raw, *start));
+    spans.extend(to_values(raw));
     let mut locals: Vec<&[u8]> = Vec::new();
-    for (start, end) in to_values(raw) {
-        if end > start && !locals.contains(&&raw[start..end]) {
-            locals.push(&raw[start..end]);
+    for (start, end) in spans {
+        let local = &raw[start..end];
+        // A quoted one is echoed without its quotes.
+        let local = local
+            .strip_prefix(b"\"")
+            .and_then(|l| l.strip_suffix(b"\""))
+            .unwrap_or(local);
+        for word in forms(local) {
+            if !word.is_empty() && !locals.contains(&word) {
+                locals.push(word);
+            }
         }
     }
-    let masked = redact_addresses(raw);
+    if locals.is_empty() {
+        return masked;
+    }
     let mut out = Vec::with_capacity(masked.len());
     let mut copied = 0;
     for (start, end) in to_values(&masked) {
@@ -216,8 +341,32 @@ pub fn redact_recipients(raw: &[u8]) -> Cow<'_, [u8]> {
     Cow::Owned(out)
 }
 
+/// Whether the local part at `start` is named as a sender's: Postfix's `from=`,
+/// Exim's `<=` `F=` `P=`, a JSON `"sender"`, a CSV field before another address's
+/// (PowerMTA's `orig` before `rcpt`). Its words stay: a sender such as `bounce@`
+/// would otherwise mask KumoMTA's `"type":"Bounce"` in the record kept for replay.
+fn senders(raw: &[u8], start: usize) -> bool {
+    let head = &raw[..start];
+    let key = &head[..head.len() - head.iter().rev().take_while(|b| matches!(b, b'"' | b'\\' | b'<' | b':' | b' ')).count()];
+    if key.ends_with(b"recipient") {
+        return false;
+    }
+    if [&b"sender"[..], b"from=", b"F=", b"P="].iter().any(|k| key.ends_with(k)) || head.ends_with(b"<= ") {
+        return true;
+    }
+    let csv_field = key.len() == head.len() && head.last().is_none_or(|b| *b == b',')
+        || head.ends_with(b",\"");
+    csv_field && {
+        let rest = &raw[start..];
+        let next = memchr::memchr(b',', rest).map(|p| &rest[p + 1..]).unwrap_or_default();
+        let next = &next[..memchr::memchr(b',', next).unwrap_or(next.len())];
+        memchr::memchr(b'@', next).is_some()
+    }
+}
+
 /// Where each `to=` value's local part is: after `to=` (and its `<`) up to its `@`,
-/// `>`, `,`, space or line end, as (start, end).
+/// `>`, `,`, space or line end (a quoted one to its closing quote, or the line end
+/// when it is cut before), as (start, end).
 fn to_values(s: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
     let mut i = 0;
     std::iter::from_fn(move || {
@@ -226,11 +375,31 @@ fn to_values(s: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
         if s.get(start) == Some(&b'<') {
             start += 1;
         }
-        let end = s[start..]
-            .iter()
-            .position(|b| matches!(b, b'@' | b'>' | b',' | b' ' | b'\n' | b'\r'))
-            .map_or(s.len(), |p| start + p);
-        i = end;
+        let line_end = |from: usize| {
+            s[from..]
+                .iter()
+                .position(|b| matches!(b, b'\n' | b'\r'))
+                .map_or(s.len(), |p| from + p)
+        };
+        let end = if s.get(start) == Some(&b'"') {
+            let mut j = start + 1;
+            loop {
+                match s[j..line_end(j)].iter().position(|b| matches!(b, b'"' | b'\\')) {
+                    Some(p) if s[j + p] == b'\\' => j += p + 2,
+                    Some(p) => break j + p + 1,
+                    None => break line_end(j),
+                }
+                if j >= line_end(start) {
+                    break line_end(start);
+                }
+            }
+        } else {
+            s[start..]
+                .iter()
+                .position(|b| matches!(b, b'@' | b'>' | b',' | b' ' | b'\n' | b'\r'))
+                .map_or(s.len(), |p| start + p)
+        };
+        i = end.max(start);
         Some((start, end))
     })
 }
@@ -378,6 +547,70 @@ mod tests {
             r(b"Q: to=<pk.secret11@ex.example>, relay=x, status=bounced (User unknown: pk.secret11 at ex.example)"),
             "Q: to=<*@ex.example>, relay=x, status=bounced (User unknown: * at ex.example)"
         );
+    }
+
+    #[test]
+    fn a_quoted_local_part_with_an_escaped_quote_is_masked_whole() {
+        let s = |t: &str| redact_addresses_str(t).into_owned();
+        assert_eq!(s(r#"550 5.1.1 <"zz03\"b"@example.com>: rejected"#), "550 5.1.1 <*@example.com>: rejected");
+        // Inside a JSON string, every quote has a backslash more.
+        assert_eq!(s(r#""recipient": "\"zz81\\\"q\"@example.com""#), r#""recipient": "*@example.com""#);
+        // In a CSV field, quotes doubled.
+        assert_eq!(s(r#"b,x,"""zz81\""b""@example.com",ip1,y"#), r#"b,x,"*@example.com",ip1,y"#);
+        // A JSON escape of a non-ASCII byte is part of the local part.
+        assert_eq!(s(r#""recipient": "zz80\u00fc@example.com""#), r#""recipient": "*@example.com""#);
+        // A quote that opens nothing masks no text before it (the provider's reason).
+        let t = r#"553 5.1.3 domain-only address "@news.example.net" not allowed"#;
+        assert_eq!(s(t), t);
+        // `to=` is a key only where it starts the word.
+        assert_eq!(s("photo=jane@x.org"), "*@x.org");
+    }
+
+    #[test]
+    fn dead_letters_of_every_mta_mask_the_recipients_words_not_the_senders() {
+        assert_eq!(
+            r(br#"{"type":"Bounce","id":"k82","sender":"bounce@x.example","recipient":"zz82@example.com","response":{"content":"mailbox zz82 unknown"}}"#),
+            r#"{"type":"Bounce","id":"k82","sender":"*@x.example","recipient":"*@example.com","response":{"content":"mailbox * unknown"}}"#
+        );
+        assert_eq!(
+            r(b"b,notatime,1796637000,bounce@news.example.net,zz88+t@example.com,ip1,failed,\"smtp;550 user zz88 unknown\""),
+            "b,notatime,1796637000,*@news.example.net,*@example.com,ip1,failed,\"smtp;550 user * unknown\""
+        );
+        assert_eq!(
+            r(b"2026-12-07 10:03:20 E0-0-AB ** zz62@example.com F=<bounce@x.org> R=d: 550 bounce: user zz62 unknown"),
+            "2026-12-07 10:03:20 E0-0-AB ** *@example.com F=<*@x.org> R=d: 550 bounce: user * unknown"
+        );
+    }
+
+    #[test]
+    fn a_record_cut_before_the_recipients_at_keeps_none_of_it() {
+        assert_eq!(
+            r(b"{\"type\":\"Bounce\",\"id\":\"k73\",\"sender\":\"s@x.example\",\"recipient\":\"zz73\n"),
+            "{\"type\":\"Bounce\",\"id\":\"k73\",\"sender\":\"*@x.example\",\"recipient\":\"*\n"
+        );
+        assert_eq!(
+            r(b"b,2026-12-07 10:11:00+0000,1796637000,bounce@news.example.net,zz83\n"),
+            "b,2026-12-07 10:11:00+0000,1796637000,*@news.example.net,*\n"
+        );
+        assert_eq!(r(br#"Q: to=<"john zz120"#), "Q: to=<*");
+        assert_eq!(redact_reply("550 5.1.1 <zz27lo", "zz27longname@x"), "550 5.1.1 <*");
+    }
+
+    #[test]
+    fn the_mailbox_of_a_tagged_bang_or_quoted_recipient_is_masked_too() {
+        for (reply, rcpt, want) in [
+            ("550 5.1.1 user zz04 unknown", "zz04+news@example.com", "550 5.1.1 user * unknown"),
+            (
+                "550 relay!zz08... User unknown; zz08... User unknown",
+                "relay!zz08@x",
+                "550 *... User unknown; *... User unknown",
+            ),
+            ("550 no zz09 here", "zz09%example.org@relay.example.com", "550 no * here"),
+            // Exim names an address with a space cut at it.
+            ("452 mailbox zz70 full", "\"zz70", "452 mailbox * full"),
+        ] {
+            assert_eq!(redact_reply(reply, rcpt), want, "{reply} for {rcpt}");
+        }
     }
 
     #[test]
