@@ -107,3 +107,78 @@ fn no_recipient_local_part_appears_in_any_output_file() {
     }
     assert!(checked > 1000);
 }
+
+/// Hostile forms of recipients in each MTA's records, accepted and dead-lettered:
+/// every local part is `zz` and a number, none may reach any output.
+const HOSTILE: [(&str, &str); 4] = [
+    (
+        "postfix.log",
+        r#"Dec  7 10:02:01 mta-out1 postfix/smtp[4000]: C0044: to=<zz44@example.com>, relay=mx.example.com[192.0.2.25]:25, delay=1, delays=0.1/0/0.4/0.5, dsn=5.1.1, status=bounced (host mx.example.com[192.0.2.25] said: 550 5.1.1 zz44... User unknown (in reply to RCPT TO command))
+Dec  7 10:02:02 mta-out1 postfix/smtp[4000]: C0046: to=<zz46@example.com>, relay=mx.example.com[192.0.2.25]:25, delay=1, delays=0.1/0/0.4/0.5, dsn=5.1.1, status=bounced (host mx.example.com[192.0.2.25] said: 550 5.1.1 No such user here: zz46. (in reply to RCPT TO command))
+Dec  7 10:02:03 mta-out1 postfix/smtp[4000]: A0003: to=<"zz03\"b"@example.com>, relay=mx.example.com[192.0.2.25]:25, delay=1, delays=0.1/0/0.4/0.5, dsn=5.1.1, status=bounced (host mx.example.com[192.0.2.25] said: 550 5.1.1 <"zz03\"b"@example.com>: Recipient address rejected (in reply to RCPT TO command))
+Dec  7 10:02:04 mta-out1 postfix/smtp[4000]: A0004: to=<zz04+news@example.com>, relay=mx.example.com[192.0.2.25]:25, delay=1, delays=0.1/0/0.4/0.5, dsn=5.1.1, status=bounced (host mx.example.com[192.0.2.25] said: 550 5.1.1 user zz04 unknown (in reply to RCPT TO command))
+Dec  7 10:02:05 mta-out1 postfix/smtp[4000]: A0027: to=<zz27longname@example.com>, relay=mx.example.com[192.0.2.25]:25, delay=1, delays=0.1/0/0.4/0.5, dsn=5.1.1, status=bounced (host mx.example.com[192.0.2.25] said: 550 5.1.1 <zz27lo
+Dec  7 10:02:06 mta-out1 postfix/smtp[4000]: G0001: to=<"john zz120
+"#,
+    ),
+    (
+        "exim.log",
+        r#"2026-12-07 10:03:01 E00051-000001-AB ** "zz51\"b"@example.com R=dnslookup T=remote_smtp H=mx.example.com [192.0.2.25]: SMTP error from remote mail server after RCPT TO:<"zz51\"b"@example.com>: 550 5.1.1 <"zz51\"b"@example.com>: Recipient address rejected
+2026-12-07 10:03:02 E00063-000001-AB == zz63+tag@example.com R=dnslookup T=remote_smtp defer (-44) H=mx.example.com [192.0.2.25]: SMTP error from remote mail server after RCPT TO:<zz63+tag@example.com>: 452 4.2.2 mailbox zz63 is full
+2026-12-07 10:03:03 E00064-000001-AB ** 
+2026-12-07 10:03:04 E00065-000001-AB == zz65@exam
+"#,
+    ),
+    (
+        "kumomta.jsonl",
+        r#"{"type": "Bounce", "id": "k71", "sender": "bounce@news.example.net", "recipient": "\"zz71\\\"b\"@example.com", "queue": "example.com", "site": "", "size": 100, "response": {"code": 550, "enhanced_code": {"class": 5, "subject": 1, "detail": 1}, "content": "<\"zz71\\\"b\"@example.com>: unknown", "command": "RCPT TO"}, "peer_address": {"name": "mx.example.com.", "addr": "192.0.2.25"}, "timestamp": 1796637671, "created": 1796637600, "num_attempts": 0}
+{"type": "Bounce", "id": "k77", "sender": "bounce@news.example.net", "recipient": "zz77+x@example.com", "queue": "example.com", "site": "", "size": 100, "response": {"code": 550, "enhanced_code": {"class": 5, "subject": 1, "detail": 1}, "content": "user zz77 unknown", "command": "RCPT TO"}, "peer_address": {"name": "mx.example.com.", "addr": "192.0.2.25"}, "timestamp": 1796637677, "created": 1796637600, "num_attempts": 0}
+{"tipe": "Bounce", "id": "k80", "sender": "bounce@news.example.net", "recipient": "zz80\u00fc@example.com", "response": {"code": 550, "content": "user zz80\u00fc unknown"}, "timestamp": 1796637600}
+{"tipe": "Bounce", "id": "k81", "sender": "bounce@news.example.net", "recipient": "\"zz81\\\"q\"@example.com", "timestamp": 1796637600}
+{"type":"Bounce","id":"k73","sender":"bounce@x.example","recipient":"zz73
+{"type":"Bounce","id":"k82","sender":"bounce@x.example","recipient":"zz82@example.com","response":{"code":550,"content":"mailbox zz82 unknown"},"timestamp":"notatime"}
+"#,
+    ),
+    (
+        "powermta.csv",
+        r#"type,timeLogged,timeQueued,orig,rcpt,vmta,dlvSourceIp,dsnAction,dsnStatus,dsnDiag,dsnMta,dlvDestinationIp,dlvSize,jobId
+b,2026-12-07 10:10:21+0000,1796637000,bounce@news.example.net,"""zz81\""b""@example.com",ip1,198.51.100.11,failed,5.1.1,"smtp;550 5.1.1 <""zz81\""b""@example.com>: unknown",dns;mx.example.com (192.0.2.25),192.0.2.25,1000,job-81
+t,2026-12-07 10:10:24+0000,1796637000,bounce@news.example.net,zz84+tag@example.com,ip1,198.51.100.11,delayed,4.2.2,"smtp;452 4.2.2 mailbox zz84 full",dns;mx.example.com (192.0.2.25),192.0.2.25,1000,job-84
+b,2026-12-07 10:11:00+0000,1796637000,bounce@news.example.net,zz83
+b,2026-12-07 10:11:01+0000,1796637000,bounce@news.example.net,zz87@example.com,ip1,198.51.100.11,failed,5.1.1,"smtp;550 user zz87 unknown"
+b,notatime,1796637000,bounce@news.example.net,zz88@example.com,ip1,198.51.100.11,failed,5.1.1,"smtp;550 5.1.1 user zz88 unknown",dns;mx.example.com (192.0.2.25),192.0.2.25,1000,job-88
+"#,
+    ),
+];
+
+#[test]
+fn hostile_recipients_of_every_mta_reach_no_output_accepted_or_dead_lettered() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = dir.path().join("utc.toml");
+    std::fs::write(&config, "timezone = \"UTC\"\n").expect("config");
+    let marked = |v: &[u8]| {
+        v.windows(3)
+            .any(|w| w[..2].eq_ignore_ascii_case(b"zz") && w[2].is_ascii_digit())
+    };
+    for (name, text) in HOSTILE {
+        let log = dir.path().join(name);
+        std::fs::write(&log, text).expect("log");
+        let out = dir.path().join(format!("{name}.archive"));
+        replay(&config, &out, &[&log]);
+        let (mut events, mut rejects) = (0, 0);
+        for f in files(&out) {
+            let path = f.to_string_lossy().into_owned();
+            let values = if path.ends_with(".parquet") {
+                events += usize::from(path.contains("/events/"));
+                rejects += usize::from(path.contains("/rejects/"));
+                parquet_values(&f)
+            } else {
+                vec![std::fs::read(&f).expect("file")]
+            };
+            for v in values {
+                assert!(!marked(&v), "{name}: {path}: {}", String::from_utf8_lossy(&v));
+            }
+        }
+        assert!(events > 0 && rejects > 0, "{name}: both accepted and dead-lettered records");
+    }
+}
