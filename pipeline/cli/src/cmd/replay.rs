@@ -158,6 +158,12 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         },
     );
     let summary = match summary.and_then(|mut s| {
+        // No delivery in lines mostly not of the format read: the wrong `--format`, or
+        // no mail log. Its dead letters would be every JSON line of it, copied (a
+        // KumoMTA log read as Postfix, an application's log): not kept.
+        if foreign(&s.stats) {
+            let _ = s.rejects_file.take().map(std::fs::remove_file);
+        }
         // What makes the run whole (the record of its inputs, the state its successor
         // starts from) is written before its files are published: a disk too full for
         // either fails the run, taking everything back, rather than leaving a run its
@@ -244,15 +250,25 @@ pub fn run(a: ReplayArgs) -> Result<()> {
             );
         }
     }
-    // Lines of the format that are no delivery (a PowerMTA header, KumoMTA receptions,
-    // inbound lines) are no sign of the wrong format: the hint is for unread lines.
-    if summary.stats.events == 0 && summary.stats.unread_lines() * 2 > summary.stats.lines {
-        say!(
-            "deferlog replay: no delivery events in {} lines read as format `{}`: if they are another MTA's, \
-             give --format (postfix, exim, kumomta, powermta or auto)",
-            summary.stats.lines,
-            cfg.format
-        );
+    if foreign(&summary.stats) {
+        let kept = match summary.stats.total_rejected() {
+            0 => String::new(),
+            n => format!(" (its {n} dead letters were not kept)"),
+        };
+        if cfg.format == "auto" {
+            say!(
+                "deferlog replay: no delivery events in {} lines: they are no Postfix, Exim, KumoMTA or PowerMTA \
+                 records (as syslog lines, Exim's own log, PowerMTA's CSV or a shipper's JSON envelope){kept}",
+                summary.stats.lines,
+            );
+        } else {
+            say!(
+                "deferlog replay: no delivery events in {} lines read as format `{}`{kept}: if they are another \
+                 MTA's, give --format (postfix, exim, kumomta, powermta or auto)",
+                summary.stats.lines,
+                cfg.format
+            );
+        }
     } else {
         // Beside inputs that gave events, one in another format is easily missed in the
         // totals. A quiet one (a PowerMTA file that is its header, a host whose mail
@@ -281,8 +297,13 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     Ok(())
 }
 
-/// A finished replay as one committed scope: `counters.sql` over its event files, its
-/// statistics, and the hour gauges over its hourly rows.
+/// A run that found no delivery in lines mostly not records of the format read.
+/// Lines of the format that are no delivery (a PowerMTA header, KumoMTA receptions,
+/// inbound lines) are no sign of the wrong format: this is about unread lines.
+fn foreign(st: &deferlog_parse::Stats) -> bool {
+    st.events == 0 && st.unread_lines() * 2 > st.lines
+}
+
 /// What a run leaves besides its files, written and waiting to be named into place.
 struct Whole {
     record: Prepared,
@@ -364,6 +385,8 @@ impl Whole {
     }
 }
 
+/// A finished replay as one committed scope: `counters.sql` over its event files, its
+/// statistics, and the hour gauges over its hourly rows.
 fn publish(exporter: &Exporter, s: &Summary, run_id: &str, limit: usize) -> Result<()> {
     let mut counts = Counts::default();
     if !s.event_files.is_empty() {

@@ -891,6 +891,35 @@ fn a_replay_with_no_events_suggests_the_format() {
 }
 
 #[test]
+fn a_log_of_another_format_or_no_mail_log_leaves_no_dead_letters() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let kumo = generate_as(dir.path(), 300, 3, "kumomta");
+    let app = dir.path().join("app.json.log");
+    let lines: String = (0..50)
+        .map(|i| format!("{{\"level\":\"info\",\"msg\":\"request {i} served\",\"user\":\"u{i}@example.com\"}}\n"))
+        .collect();
+    std::fs::write(&app, lines).expect("app log");
+    for (input, format, hint) in [
+        (&kumo.log, "postfix", "--format"),
+        (&app, "auto", "no Postfix, Exim, KumoMTA or PowerMTA records"),
+    ] {
+        let out = dir.path().join(format!("archive-{format}"));
+        let o = deferlog()
+            .args(["replay", "--quiet", "--format", format, "--out"])
+            .arg(&out)
+            .arg(input)
+            .output()
+            .expect("replay");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        assert!(err.contains("dead letters were not kept") && err.contains(hint), "{err}");
+        // `auto` reads every format already: no flag to point at.
+        assert_eq!(format != "auto", err.contains("give --format"), "{err}");
+        assert!(!out.join("rejects").exists(), "every line copied into rejects/");
+    }
+}
+
+#[test]
 fn bad_flag_values_are_named_as_flags() {
     let dir = tempfile::tempdir().expect("tmp");
     let out = dir.path().join("archive");
