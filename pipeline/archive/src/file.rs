@@ -9,7 +9,7 @@ use parquet::arrow::arrow_writer::{ArrowColumnWriter, ArrowRowGroupWriterFactory
 use parquet::basic::Compression;
 use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::ParquetError;
-use parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataReader, RowGroupMetaData};
+use parquet::file::metadata::{KeyValue, PageIndexPolicy, ParquetMetaDataReader, RowGroupMetaData};
 use parquet::file::page_index::column_index::ColumnIndexMetaData;
 use parquet::file::page_index::offset_index::OffsetIndexMetaData;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -61,10 +61,19 @@ const UNIQUE_COLUMNS: [&str; 6] = ["queue_id", "message_id", "recipient_hash", "
 /// Snappy compresses in 64 KiB blocks anyway: smaller pages lose nothing.
 const UNIQUE_PAGE_BYTES: usize = 64 * 1024;
 
-fn props() -> WriterProperties {
+/// The writer's settings; the schema's metadata (the events' schema version) also as
+/// the file's own key-value metadata, which readers that do not decode the embedded
+/// Arrow schema (DuckDB's `parquet_kv_metadata`, Spark, parquet-tools) show.
+fn props(schema: &SchemaRef) -> WriterProperties {
+    let kv = schema
+        .metadata()
+        .iter()
+        .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+        .collect::<Vec<_>>();
     let mut b = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_key_value_metadata((!kv.is_empty()).then_some(kv));
     for c in UNIQUE_COLUMNS {
         let path = ColumnPath::from(c);
         b = b
@@ -95,7 +104,7 @@ impl ParquetFile {
         // `ArrowWriter` sets the file up (the Arrow schema in its metadata) and hands
         // over the writers beneath it before anything is written.
         let (file, factory) =
-            ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), schema.clone(), Some(props()))
+            ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), schema.clone(), Some(props(&schema)))
                 .and_then(ArrowWriter::into_serialized_writer)
                 .map_err(|cause| ArchiveError::Parquet {
                     path: path.clone(),

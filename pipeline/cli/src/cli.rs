@@ -293,7 +293,7 @@ pub struct DemoArgs {
     /// Simulated seconds per real second (0: as fast as possible).
     #[arg(long, default_value_t = 1800.0, value_parser = speed)]
     pub speed: f64,
-    /// Rows shown per closed hour (busiest first).
+    /// Rows shown per closed hour (the most deferred first).
     #[arg(long, default_value_t = 12)]
     pub rows_per_hour: usize,
     /// Where `/metrics`, `/healthz` and `/readyz` are served while it runs. Default

@@ -276,7 +276,7 @@ fn print_hour(hour_us: i64, partials: Vec<RecordBatch>, rows: usize) -> Result<(
     };
     let when = chrono::DateTime::from_timestamp_micros(hour_us).unwrap_or_default();
     println!(
-        "── {} ── attempts {}  delivered {}  deferred {}  bounced {}  expired {}  ({} rows)",
+        "── {} ── attempts {}  delivered {}  deferred {}  bounced {}  expired {}  ({} rows, the most deferred first)",
         when.format("%Y-%m-%dT%H:00Z"),
         total("attempts")?,
         total("delivered")?,
@@ -287,7 +287,7 @@ fn print_hour(hour_us: i64, partials: Vec<RecordBatch>, rows: usize) -> Result<(
     );
     output::write(
         Format::Table,
-        &[busiest(&all, "deferred", rows)?],
+        &[largest(&all, "deferred", rows)?],
         &mut std::io::stdout().lock(),
     )?;
     println!();
@@ -295,7 +295,7 @@ fn print_hour(hour_us: i64, partials: Vec<RecordBatch>, rows: usize) -> Result<(
 }
 
 /// The `n` rows with the largest `column`.
-fn busiest(b: &RecordBatch, column: &str, n: usize) -> Result<RecordBatch> {
+fn largest(b: &RecordBatch, column: &str, n: usize) -> Result<RecordBatch> {
     let c = b.column_by_name(column).context("sort column")?;
     let idx = sort_to_indices(
         c,

@@ -30,11 +30,18 @@ for h, ip, mx, g, a, d, f, b, e, misplaced in rows:
 want = set(open(truth_path).read().splitlines()[1:])
 missing, extra = sorted(want - got), sorted(got - want)
 assert not missing and not extra, f"missing {missing[:5]} extra {extra[:5]}"
+files = con.execute(f"SELECT count(*) FROM glob('{root}/events/*/*/*.parquet')").fetchone()[0]
+versioned = con.execute(f"""
+    SELECT count(DISTINCT file_name) FROM parquet_kv_metadata('{root}/events/*/*/*.parquet')
+    WHERE decode(key) = 'deferlog.schema_version' AND decode(value) = '1'
+""").fetchone()[0]
+assert files > 0 and versioned == files, f"{versioned} of {files} events files name their schema version"
 print(f"duckdb agrees on {len(got)} rows")
 "#;
 
 /// DuckDB's hourly counts over `archive/events` are the truth's rows exactly: no event
-/// missing, none twice, each in its own `date=`/`hour=` partition.
+/// missing, none twice, each in its own `date=`/`hour=` partition; every file names
+/// its schema version in its key-value metadata.
 pub fn assert_duckdb_agrees(archive: &Path, truth: &Path) {
     let o = Command::new("python3")
         .args(["-c", SCRIPT])
