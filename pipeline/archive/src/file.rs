@@ -103,13 +103,16 @@ impl ParquetFile {
         let file = File::create(&tmp).map_err(create)?;
         // `ArrowWriter` sets the file up (the Arrow schema in its metadata) and hands
         // over the writers beneath it before anything is written.
-        let (file, factory) =
-            ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), schema.clone(), Some(props(&schema)))
-                .and_then(ArrowWriter::into_serialized_writer)
-                .map_err(|cause| ArchiveError::Parquet {
-                    path: path.clone(),
-                    cause,
-                })?;
+        let (file, factory) = ArrowWriter::try_new(
+            BufWriter::with_capacity(1 << 20, file),
+            schema.clone(),
+            Some(props(&schema)),
+        )
+        .and_then(ArrowWriter::into_serialized_writer)
+        .map_err(|cause| ArchiveError::Parquet {
+            path: path.clone(),
+            cause,
+        })?;
         Ok(ParquetFile {
             path,
             tmp,

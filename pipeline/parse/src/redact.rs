@@ -102,7 +102,9 @@ fn word_start(before: &[u8]) -> usize {
             Some(p)
                 if before[p] == b'\\'
                     && before.get(p + 1) == Some(&b'u')
-                    && before.get(p + 2..p + 6).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
+                    && before
+                        .get(p + 2..p + 6)
+                        .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
             {
                 end = p;
             }
@@ -152,7 +154,11 @@ fn cut_tail(text: &[u8]) -> Option<usize> {
     let start = end - run;
     let head = &text[..start];
     let key = {
-        let n = head.iter().rev().take_while(|b| matches!(b, b'"' | b'\\' | b':' | b' ')).count();
+        let n = head
+            .iter()
+            .rev()
+            .take_while(|b| matches!(b, b'"' | b'\\' | b':' | b' '))
+            .count();
         &head[..head.len() - n]
     };
     let after_address_field = head.strip_suffix(b",").is_some_and(|h| {
@@ -347,15 +353,23 @@ pub fn redact_recipients(raw: &[u8]) -> Cow<'_, [u8]> {
 /// would otherwise mask KumoMTA's `"type":"Bounce"` in the record kept for replay.
 fn senders(raw: &[u8], start: usize) -> bool {
     let head = &raw[..start];
-    let key = &head[..head.len() - head.iter().rev().take_while(|b| matches!(b, b'"' | b'\\' | b'<' | b':' | b' ')).count()];
+    let key = &head[..head.len()
+        - head
+            .iter()
+            .rev()
+            .take_while(|b| matches!(b, b'"' | b'\\' | b'<' | b':' | b' '))
+            .count()];
     if key.ends_with(b"recipient") {
         return false;
     }
-    if [&b"sender"[..], b"from=", b"F=", b"P="].iter().any(|k| key.ends_with(k)) || head.ends_with(b"<= ") {
+    if [&b"sender"[..], b"from=", b"F=", b"P="]
+        .iter()
+        .any(|k| key.ends_with(k))
+        || head.ends_with(b"<= ")
+    {
         return true;
     }
-    let csv_field = key.len() == head.len() && head.last().is_none_or(|b| *b == b',')
-        || head.ends_with(b",\"");
+    let csv_field = key.len() == head.len() && head.last().is_none_or(|b| *b == b',') || head.ends_with(b",\"");
     csv_field && {
         let rest = &raw[start..];
         let next = memchr::memchr(b',', rest).map(|p| &rest[p + 1..]).unwrap_or_default();
@@ -552,13 +566,25 @@ mod tests {
     #[test]
     fn a_quoted_local_part_with_an_escaped_quote_is_masked_whole() {
         let s = |t: &str| redact_addresses_str(t).into_owned();
-        assert_eq!(s(r#"550 5.1.1 <"zz03\"b"@example.com>: rejected"#), "550 5.1.1 <*@example.com>: rejected");
+        assert_eq!(
+            s(r#"550 5.1.1 <"zz03\"b"@example.com>: rejected"#),
+            "550 5.1.1 <*@example.com>: rejected"
+        );
         // Inside a JSON string, every quote has a backslash more.
-        assert_eq!(s(r#""recipient": "\"zz81\\\"q\"@example.com""#), r#""recipient": "*@example.com""#);
+        assert_eq!(
+            s(r#""recipient": "\"zz81\\\"q\"@example.com""#),
+            r#""recipient": "*@example.com""#
+        );
         // In a CSV field, quotes doubled.
-        assert_eq!(s(r#"b,x,"""zz81\""b""@example.com",ip1,y"#), r#"b,x,"*@example.com",ip1,y"#);
+        assert_eq!(
+            s(r#"b,x,"""zz81\""b""@example.com",ip1,y"#),
+            r#"b,x,"*@example.com",ip1,y"#
+        );
         // A JSON escape of a non-ASCII byte is part of the local part.
-        assert_eq!(s(r#""recipient": "zz80\u00fc@example.com""#), r#""recipient": "*@example.com""#);
+        assert_eq!(
+            s(r#""recipient": "zz80\u00fc@example.com""#),
+            r#""recipient": "*@example.com""#
+        );
         // A quote that opens nothing masks no text before it (the provider's reason).
         let t = r#"553 5.1.3 domain-only address "@news.example.net" not allowed"#;
         assert_eq!(s(t), t);
@@ -599,13 +625,21 @@ mod tests {
     #[test]
     fn the_mailbox_of_a_tagged_bang_or_quoted_recipient_is_masked_too() {
         for (reply, rcpt, want) in [
-            ("550 5.1.1 user zz04 unknown", "zz04+news@example.com", "550 5.1.1 user * unknown"),
+            (
+                "550 5.1.1 user zz04 unknown",
+                "zz04+news@example.com",
+                "550 5.1.1 user * unknown",
+            ),
             (
                 "550 relay!zz08... User unknown; zz08... User unknown",
                 "relay!zz08@x",
                 "550 *... User unknown; *... User unknown",
             ),
-            ("550 no zz09 here", "zz09%example.org@relay.example.com", "550 no * here"),
+            (
+                "550 no zz09 here",
+                "zz09%example.org@relay.example.com",
+                "550 no * here",
+            ),
             // Exim names an address with a space cut at it.
             ("452 mailbox zz70 full", "\"zz70", "452 mailbox * full"),
         ] {

@@ -621,9 +621,15 @@ mod tests {
         // With nothing before it, or after a line from days ahead (a clock far off),
         // a repeated reading is the first pass, as it always was.
         let mut p = parser("America/New_York", "2026-11-02T00:00:00Z");
-        assert_eq!(p.parse(b"Nov  1 01:30:00 h").map(|x| x.0), Some(us("2026-11-01T05:30:00Z")));
+        assert_eq!(
+            p.parse(b"Nov  1 01:30:00 h").map(|x| x.0),
+            Some(us("2026-11-01T05:30:00Z"))
+        );
         assert!(p.parse(b"Nov  3 12:00:00 h").is_some());
-        assert_eq!(p.parse(b"Nov  1 01:30:00 h").map(|x| x.0), Some(us("2026-11-01T05:30:00Z")));
+        assert_eq!(
+            p.parse(b"Nov  1 01:30:00 h").map(|x| x.0),
+            Some(us("2026-11-01T05:30:00Z"))
+        );
     }
 
     #[test]

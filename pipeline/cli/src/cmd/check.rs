@@ -47,6 +47,15 @@ pub fn run(a: ConfigArg) -> Result<()> {
         m.exporter.tenant_series_budget,
         m.exporter.hour_pairs_top_k
     ));
+    // Not a problem of the file's, but the first a `run` would meet.
+    if let Some(addr) = m.listen
+        && let Err(e) = std::net::TcpListener::bind(addr)
+    {
+        out.push_str(&format!(
+            "{origin}: note: metrics.listen {addr} cannot be listened on now ({e}): `run` would stop there, unless it \
+             is this configuration's own running deferlog\n"
+        ));
+    }
     match r {
         None => out.push_str(&format!(
             "{origin}: no [kafka] section: `replay` and `report` need none, `run` would refuse to start \
@@ -84,7 +93,10 @@ fn topic(t: &TopicConfig, n: &NormalizerConfig) -> String {
         HostFrom::Key => format!("host from the record key, else {}", n.default_host),
     };
     let format = format!("{:?}", t.format).to_lowercase();
-    format!("topic {} ({format} records; {tenant}; where a record names no host, {host})", t.name)
+    format!(
+        "topic {} ({format} records; {tenant}; where a record names no host, {host})",
+        t.name
+    )
 }
 
 /// `1 egress entry`, `2 egress entries`.

@@ -15,6 +15,9 @@ pub fn run(a: ConfigArg) -> Result<()> {
     let cfg = Config::load(a.config.as_deref())?;
     let origin = cfg.origin(a.config.as_deref());
     let mut settings = cfg.resolve_run(&origin, super::now_us())?;
+    let state = settings.stream.out.join(deferlog_stream::STATE_DIR);
+    std::fs::create_dir_all(&state)
+        .with_context(|| format!("{origin}: key `stream.out`: creating {}", state.display()))?;
     if !settings.hash_key_given {
         let out = &settings.stream.out;
         settings.stream.normalizer.hash_key = match config::archive_hash_key(out)? {

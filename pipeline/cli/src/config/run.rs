@@ -227,8 +227,16 @@ impl Config {
                 p.note(format!("{origin}: key `{name}` must be at most {MAX_PARSER_THREADS}"));
             }
         }
-        if st.out.as_os_str().is_empty() {
-            p.note(format!("{origin}: key `stream.out` must name a directory"));
+        // What exists of the path must be directories (nothing is created here).
+        let existing = st.out.ancestors().find(|a| a.exists());
+        if st.out.as_os_str().is_empty() || existing.is_some_and(|a| !a.is_dir()) {
+            p.note(format!(
+                "{origin}: key `stream.out` must name a directory{}",
+                existing
+                    .filter(|a| !a.as_os_str().is_empty())
+                    .map(|a| format!(": {} is a file", a.display()))
+                    .unwrap_or_default()
+            ));
         }
         if st.keep_closed_hours < 0 {
             p.note(format!(

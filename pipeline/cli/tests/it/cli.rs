@@ -155,6 +155,52 @@ fn check_says_where_each_topics_tenant_and_host_come_from() {
 }
 
 #[test]
+fn check_and_run_name_an_archive_path_that_cannot_be_a_directory() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").expect("file");
+    let kafka = "[kafka]\nbrokers = \"127.0.0.1:9\"\ngroup_id = \"g\"\n[[kafka.topics]]\nname = \"mail\"\n";
+    let err = check_fails(
+        dir.path(),
+        &format!("{kafka}[stream]\nout = {:?}\n", file.join("archive")),
+    );
+    assert!(
+        err.contains("bad.toml") && err.contains("stream.out") && err.contains("a-file is a file"),
+        "{err}"
+    );
+    // One `check` cannot see: a directory the system refuses to make.
+    let cfg = dir.path().join("proc.toml");
+    std::fs::write(
+        &cfg,
+        format!("{kafka}[stream]\nout = \"/proc/deferlog-test/archive\"\n"),
+    )
+    .expect("write");
+    let o = deferlog().arg("run").arg("--config").arg(&cfg).output().expect("run");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("proc.toml") && err.contains("key `stream.out`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_notes_a_metrics_port_taken_now() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr");
+    let cfg = dir.path().join("port.toml");
+    std::fs::write(&cfg, format!("[metrics]\nlisten = \"{addr}\"\n")).expect("write");
+    let out = run(&["check", "--config", cfg.to_str().expect("utf-8 path")]);
+    assert!(
+        out.contains(&format!("note: metrics.listen {addr} cannot be listened on now")),
+        "{out}"
+    );
+    drop(taken);
+    let out = run(&["check", "--config", cfg.to_str().expect("utf-8 path")]);
+    assert!(!out.contains("note:"), "{out}");
+}
+
+#[test]
 fn the_shipped_config_validates_and_maps_the_generated_fleet() {
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/config/deferlog.toml");
     let out = run(&["check", "--config", shipped]);
@@ -823,7 +869,10 @@ fn demo_stops_on_sigterm_writing_what_it_consumed() {
     });
     std::thread::sleep(std::time::Duration::from_secs(3));
     let (code, metrics) = crate::prometheus::get(&addr, "/metrics");
-    assert!(code == 200 && metrics.contains("deferlog_build_info"), "{code}: {metrics}");
+    assert!(
+        code == 200 && metrics.contains("deferlog_build_info"),
+        "{code}: {metrics}"
+    );
     let status = crate::stream::sigterm(&mut demo);
     let said = std::fs::read_to_string(&log).expect("log");
     assert!(status.success(), "{status:?}\n{said}");
@@ -912,7 +961,10 @@ fn a_log_of_another_format_or_no_mail_log_leaves_no_dead_letters() {
             .expect("replay");
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "{err}");
-        assert!(err.contains("dead letters were not kept") && err.contains(hint), "{err}");
+        assert!(
+            err.contains("dead letters were not kept") && err.contains(hint),
+            "{err}"
+        );
         // `auto` reads every format already: no flag to point at.
         assert_eq!(format != "auto", err.contains("give --format"), "{err}");
         assert!(!out.join("rejects").exists(), "every line copied into rejects/");

@@ -179,6 +179,9 @@ fn hostile_recipients_of_every_mta_reach_no_output_accepted_or_dead_lettered() {
                 assert!(!marked(&v), "{name}: {path}: {}", String::from_utf8_lossy(&v));
             }
         }
-        assert!(events > 0 && rejects > 0, "{name}: both accepted and dead-lettered records");
+        assert!(
+            events > 0 && rejects > 0,
+            "{name}: both accepted and dead-lettered records"
+        );
     }
 }
