@@ -185,14 +185,14 @@ impl ScopeDirs {
     }
 
     /// `Err(TakenOver)` unless the checkpoint on disk is still `held` (the one this
-    /// holder loaded or stored last).
+    /// holder loaded or stored last); `Err(Vanished)` if it is gone: a new holder
+    /// stores one, it never removes one, so the archive was moved or deleted.
     pub fn check(&self, held: Option<FileId>) -> Result<(), StreamError> {
-        if self.current()? == held {
-            Ok(())
-        } else {
-            Err(StreamError::TakenOver {
-                path: self.checkpoint.clone(),
-            })
+        let path = || self.checkpoint.clone();
+        match (self.current()?, held) {
+            (now, held) if now == held => Ok(()),
+            (None, Some(_)) => Err(StreamError::Vanished { path: path() }),
+            _ => Err(StreamError::TakenOver { path: path() }),
         }
     }
 

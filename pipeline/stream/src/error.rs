@@ -17,6 +17,11 @@ pub enum StreamError {
          archive) and writes nothing more of it"
     )]
     TakenOver { path: PathBuf },
+    #[error(
+        "checkpoint {path} is gone: was the archive moved or deleted while this process wrote it? Stopping rather \
+         than starting a second archive there with part of the records; put it back and start again"
+    )]
+    Vanished { path: PathBuf },
     #[error("checkpoint {path} has version {found}; this build reads versions 1 to {newest}")]
     CheckpointVersion { path: PathBuf, found: u32, newest: u32 },
     #[error(transparent)]

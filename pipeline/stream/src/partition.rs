@@ -571,6 +571,9 @@ impl Partition {
         writer: &Writer,
         sink: Option<&mut (dyn crate::EpochSink + 'static)>,
     ) -> Result<Option<i64>, StreamError> {
+        // A holder that lost the scope, or whose archive is gone, stages nothing more
+        // (a moved archive would get a directory of this epoch's pieces in its place).
+        self.dirs.check(self.stored)?;
         let emits = self.windows.take_emits(close_before, stopping, sql)?;
         // Hours from here on are open: their rows are held, not published. An hour
         // the partition's events have passed, or a quiet one, is written whole. The

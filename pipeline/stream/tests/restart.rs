@@ -687,6 +687,23 @@ fn a_sink_hears_once_after_the_epochs_of_a_checkpoint_and_after_a_revoke() {
 }
 
 #[test]
+fn an_archive_moved_away_while_held_stops_the_member_instead_of_starting_another() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("archive");
+    let mut proc = holding(&out, 1, |_| {});
+    let mut feed = Feed::new(1, INGEST_MS);
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:10:00", "a"), Instant::now());
+    proc.checkpoint(false, Instant::now()).expect("checkpoint");
+    std::fs::rename(&out, dir.path().join("moved")).expect("move");
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:20:00", "b"), Instant::now());
+    let err = proc.checkpoint(false, Instant::now()).expect_err("no archive to write").to_string();
+    assert!(err.contains("is gone") && err.contains("moved or deleted"), "{err}");
+    assert!(proc.take_fenced().is_empty(), "not taken for another member's doing");
+    let made: Vec<_> = walk(&out);
+    assert!(made.is_empty(), "{made:?}");
+}
+
+#[test]
 fn a_member_that_lost_its_partition_to_another_drops_it_before_writing_over_it() {
     let dir = tempfile::tempdir().expect("tmp");
     let sent = Arc::new(std::sync::Mutex::new(0));
