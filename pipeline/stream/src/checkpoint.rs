@@ -237,6 +237,28 @@ impl ScopeDirs {
             .collect()
     }
 
+    /// Moves every file in staging to `_state/set-aside/SCOPE/`; returns how many. For
+    /// a scope without a checkpoint: a holder stores one before it stages anything, so
+    /// these are a lost checkpoint's (held pieces keep their staging names).
+    pub fn set_aside(&self) -> Result<u64, StreamError> {
+        let entries = match fs::read_dir(&self.staging) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(io(&self.staging, e)),
+        };
+        let scope = self.staging.file_name().unwrap_or_default();
+        let to = self.root.join(STATE_DIR).join("set-aside").join(scope);
+        let mut n = 0;
+        for e in entries.flatten() {
+            let p = e.path();
+            fs::create_dir_all(&to).map_err(|e| io(&to, e))?;
+            let dest = to.join(e.file_name());
+            fs::rename(&p, &dest).map_err(|e| io(&dest, e))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Publishes the checkpoint's pending files and removes every other staged file
     /// but its held pieces. Returns how many pending files were lost (in neither
     /// staging nor the archive): counted rather than refused, since refusing would stop

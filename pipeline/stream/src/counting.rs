@@ -38,6 +38,11 @@ pub struct Counters {
     /// archive; the hourly rows and metrics count their events.
     #[serde(default)]
     pub missing_pieces: u64,
+    /// Pieces of open hours staged for a scope that had no checkpoint (its
+    /// checkpoint removed by hand, after it could not be read): moved to
+    /// `_state/set-aside/`, not deleted. Their events were read and are in no output.
+    #[serde(default)]
+    pub set_aside_pieces: u64,
 }
 
 /// Where the stream's own time went (the caller adds the time spent consuming).

@@ -9,7 +9,11 @@ use std::path::PathBuf;
 pub enum StreamError {
     #[error("{path}: {cause}")]
     Io { path: PathBuf, cause: std::io::Error },
-    #[error("checkpoint {path}: {cause}")]
+    #[error(
+        "checkpoint {path} cannot be read ({cause}): stopping rather than guess where its partition stands. \
+         Restore it from a backup; else move it aside, and its partition resumes from the group's committed offset \
+         with the pieces of its open hours set aside in _state/set-aside/ (their events in no output)"
+    )]
     Checkpoint { path: PathBuf, cause: serde_json::Error },
     #[error(
         "checkpoint {path} was replaced by another member of the group: this one lost the partition (it was out \

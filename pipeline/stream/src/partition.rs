@@ -165,11 +165,20 @@ pub fn scope_of(topic: &str, partition: i32) -> String {
 /// (see `checkpoint.rs`), and anything it did write has an older epoch (file names,
 /// revisions) than what this holder writes. Retried if that member stores between
 /// the load and the claim.
+/// A scope without a checkpoint first sets aside what its staging still holds: pieces
+/// of open hours of a checkpoint that is gone are events read before, not leftovers.
 fn claim(dirs: &ScopeDirs, scope: &str) -> Result<(Checkpoint, Option<FileId>), StreamError> {
     let mut tries = 0;
     loop {
         let on_disk = dirs.current()?;
-        let mut ckpt = dirs.load()?.unwrap_or_else(|| Checkpoint::new(scope));
+        let mut ckpt = match dirs.load()? {
+            Some(c) => c,
+            None => {
+                let mut c = Checkpoint::new(scope);
+                c.counters.set_aside_pieces = dirs.set_aside()?;
+                c
+            }
+        };
         ckpt.epoch += 1;
         match dirs.store(&ckpt, on_disk) {
             Ok(held) => return Ok((ckpt, Some(held))),

@@ -1100,6 +1100,37 @@ fn a_held_piece_gone_from_staging_is_counted_and_its_hour_written_without_it() {
 }
 
 #[test]
+fn a_damaged_checkpoint_says_what_to_do_and_its_removal_sets_its_open_hours_aside() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut proc = holding(dir.path(), 1, |c| c.batch_rows = 1);
+    let mut feed = Feed::new(1, INGEST_MS);
+    feed.send(&mut proc, 0, &delivery("Nov  1 07:10:00", "a"), Instant::now());
+    proc.checkpoint(false, Instant::now()).expect("checkpoint");
+    drop(proc);
+    let staged = walk(&dir.path().join("_state/staging"));
+    assert_eq!(staged.len(), 1, "the open hour's piece: {staged:?}");
+    let ckpt = walk(&dir.path().join("_state/checkpoints"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .expect("checkpoint");
+    std::fs::write(&ckpt, b"{\"version\": 3, \"scope\"").expect("damage");
+    let mut cfg = config(dir.path());
+    cfg.lateness_us = 0;
+    let mut stopped = Processor::new(cfg).expect("processor");
+    let err = stopped.assign(TOPIC, 0).expect_err("damaged").to_string();
+    assert!(err.contains("cannot be read") && err.contains("Restore it from a backup"), "{err}");
+    // Moved aside, as the message says: the piece is kept, not deleted as a leftover.
+    std::fs::rename(&ckpt, ckpt.with_extension("damaged")).expect("move aside");
+    let proc = holding(dir.path(), 1, |_| {});
+    assert_eq!(proc.status()[0].counters.set_aside_pieces, 1);
+    let aside = walk(&dir.path().join("_state/set-aside/mail-0"));
+    assert_eq!(
+        aside.iter().map(|p| p.file_name()).collect::<Vec<_>>(),
+        staged.iter().map(|p| p.file_name()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
 fn a_pending_file_gone_from_staging_and_archive_is_counted_and_the_scope_goes_on() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut proc = holding(dir.path(), 1, |_| {});
