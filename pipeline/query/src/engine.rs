@@ -73,6 +73,9 @@ pub const TARGET_PARTITIONS: usize = 2;
 
 pub struct Engine {
     ctx: SessionContext,
+    /// The archive directories and files registered: where to look for a damaged
+    /// file when reading them fails.
+    read: std::sync::Mutex<Vec<PathBuf>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -124,6 +127,7 @@ impl Engine {
     fn on(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> Self {
         Engine {
             ctx: SessionContext::new_with_config_rt(config, runtime),
+            read: std::sync::Mutex::default(),
         }
     }
 
@@ -145,10 +149,15 @@ impl Engine {
                 if !dir.exists() {
                     return Err(QueryError::EmptyArchive(dir.display().to_string()));
                 }
+                let files = parquet_files(&dir);
+                no_empty_file(&files)?;
+                self.reading(files);
                 Arc::new(listing(vec![url_of_dir(&dir)?], schema)?)
             }
             EventSource::Files(files) => {
+                no_empty_file(&files)?;
                 let urls = files.iter().map(|f| url_of_file(f)).collect::<Result<Vec<_>, _>>()?;
+                self.reading(files);
                 Arc::new(listing(urls, schema)?)
             }
         };
@@ -198,7 +207,41 @@ impl Engine {
             df = df.filter(e).map_err(&err)?;
         }
         let schema = Arc::new(df.schema().as_arrow().clone());
-        Ok(nonempty(df.collect().await.map_err(&err)?, schema))
+        match df.collect().await {
+            Ok(batches) => Ok(nonempty(batches, schema)),
+            Err(e) => Err(self.damaged(&e).unwrap_or_else(|| err(e))),
+        }
+    }
+
+    fn reading(&self, files: Vec<PathBuf>) {
+        self.read
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(files);
+    }
+
+    /// After reading the archive failed with `e`: the first registered file that
+    /// cannot be read whole, if `e` is of reading files (DataFusion does not say
+    /// which file a bad page is in). Reads every file, but only on this failure.
+    fn damaged(&self, e: &datafusion::error::DataFusionError) -> Option<QueryError> {
+        use datafusion::error::DataFusionError as E;
+        if !matches!(
+            e.find_root(),
+            E::ParquetError(_) | E::ArrowError(..) | E::External(_) | E::IoError(_)
+        ) {
+            return None;
+        }
+        let files = self
+            .read
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        files.into_iter().find_map(|path| {
+            unreadable(&path).map(|reason| QueryError::Damaged {
+                path,
+                reason: reason.to_string(),
+            })
+        })
     }
 
     /// Plans a query file without running it (tests plan every file).
@@ -236,6 +279,51 @@ fn listing(urls: Vec<ListingTableUrl>, schema: SchemaRef) -> Result<ListingTable
         .with_listing_options(options)
         .with_schema(schema);
     ListingTable::try_new(config).map_err(df_err("register events"))
+}
+
+/// Every `.parquet` file under `dir` (links not followed).
+fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let Ok(kind) = e.file_type() else { continue };
+        let p = e.path();
+        if kind.is_dir() {
+            out.extend(parquet_files(&p));
+        } else if p.extension().is_some_and(|x| x == "parquet") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// A file of 0 bytes is no table of no rows: deferlog publishes a file only sealed
+/// and synced, so it is what an interrupted copy or restore leaves, and reading it as
+/// empty would drop its rows from every report in silence.
+fn no_empty_file(files: &[PathBuf]) -> Result<(), QueryError> {
+    match files.iter().find(|f| std::fs::metadata(f).is_ok_and(|m| m.len() == 0)) {
+        Some(f) => Err(QueryError::Damaged {
+            path: f.clone(),
+            reason: "0 bytes".to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Why the Parquet file at `path` cannot be read to its end, if it cannot.
+fn unreadable(path: &Path) -> Option<datafusion::parquet::errors::ParquetError> {
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => return Some(e.into()),
+    };
+    let reader = match ParquetRecordBatchReaderBuilder::try_new(file).and_then(|b| b.build()) {
+        Ok(r) => r,
+        Err(e) => return Some(e),
+    };
+    reader.into_iter().find_map(|b| b.err().map(|e| e.into()))
 }
 
 fn url_of_dir(dir: &Path) -> Result<ListingTableUrl, QueryError> {

@@ -3,6 +3,7 @@
 
 use datafusion::error::DataFusionError;
 use std::fmt;
+use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
@@ -19,6 +20,8 @@ pub enum QueryError {
     Setup(DataFusionError),
     #[error("archive path {path}: {}", Tidy(cause))]
     Path { path: String, cause: DataFusionError },
+    #[error("archive file {path} is damaged ({reason}): move it away, or restore it from a backup")]
+    Damaged { path: PathBuf, reason: String },
 }
 
 impl QueryError {

@@ -696,7 +696,10 @@ fn an_archive_moved_away_while_held_stops_the_member_instead_of_starting_another
     proc.checkpoint(false, Instant::now()).expect("checkpoint");
     std::fs::rename(&out, dir.path().join("moved")).expect("move");
     feed.send(&mut proc, 0, &delivery("Nov  1 07:20:00", "b"), Instant::now());
-    let err = proc.checkpoint(false, Instant::now()).expect_err("no archive to write").to_string();
+    let err = proc
+        .checkpoint(false, Instant::now())
+        .expect_err("no archive to write")
+        .to_string();
     assert!(err.contains("is gone") && err.contains("moved or deleted"), "{err}");
     assert!(proc.take_fenced().is_empty(), "not taken for another member's doing");
     let made: Vec<_> = walk(&out);
@@ -1118,7 +1121,10 @@ fn a_damaged_checkpoint_says_what_to_do_and_its_removal_sets_its_open_hours_asid
     cfg.lateness_us = 0;
     let mut stopped = Processor::new(cfg).expect("processor");
     let err = stopped.assign(TOPIC, 0).expect_err("damaged").to_string();
-    assert!(err.contains("cannot be read") && err.contains("Restore it from a backup"), "{err}");
+    assert!(
+        err.contains("cannot be read") && err.contains("Restore it from a backup"),
+        "{err}"
+    );
     // Moved aside, as the message says: the piece is kept, not deleted as a leftover.
     std::fs::rename(&ckpt, ckpt.with_extension("damaged")).expect("move aside");
     let proc = holding(dir.path(), 1, |_| {});

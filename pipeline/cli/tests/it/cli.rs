@@ -1,6 +1,6 @@
 //! The commands as a user runs them: classify, check, gen, report errors.
 
-use crate::support::{assert_same_rows, corpus, deferlog, generate, generate_as, ok, report_csv, run};
+use crate::support::{assert_same_rows, corpus, deferlog, generate, generate_as, ok, replay, report_csv, run};
 use std::io::Write;
 use std::process::Stdio;
 
@@ -969,6 +969,55 @@ fn a_log_of_another_format_or_no_mail_log_leaves_no_dead_letters() {
         assert_eq!(format != "auto", err.contains("give --format"), "{err}");
         assert!(!out.join("rejects").exists(), "every line copied into rejects/");
     }
+}
+
+#[test]
+fn a_damaged_archive_file_is_named_not_read_as_empty() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let g = generate(dir.path(), 3000, 5);
+    let out = dir.path().join("archive");
+    replay(&g.config, &out, &[&g.log]);
+    let mut events: Vec<_> = std::fs::read_dir(out.join("events"))
+        .expect("events")
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).expect("date").flatten())
+        .flat_map(|h| std::fs::read_dir(h.path()).expect("hour").flatten())
+        .map(|f| f.path())
+        .collect();
+    events.sort();
+    let count = |what: &str| {
+        let o = deferlog()
+            .args(["sql", "--data"])
+            .arg(&out)
+            .arg(format!("SELECT count(DISTINCT origin) FROM {what}"))
+            .output()
+            .expect("sql");
+        (o.status.success(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    assert!(count("events").0);
+    // Its pages overwritten, the footer kept: the error names the file, not only the
+    // decoder's complaint.
+    let mut bytes = std::fs::read(&events[0]).expect("read");
+    let n = bytes.len();
+    let footer = u32::from_le_bytes(bytes[n - 8..n - 4].try_into().expect("4 bytes")) as usize;
+    for b in &mut bytes[4..n - 8 - footer] {
+        *b = 0x5a;
+    }
+    std::fs::write(&events[0], bytes).expect("damage");
+    let (ok, err) = count("events");
+    assert!(
+        !ok && err.contains(&events[0].display().to_string()) && err.contains("damaged"),
+        "{err}"
+    );
+    std::fs::remove_file(&events[0]).expect("move away");
+    assert!(count("events").0, "the rest reads");
+    // A file of 0 bytes (an interrupted copy) is not a table of no rows.
+    std::fs::write(&events[1], b"").expect("empty");
+    let (ok, err) = count("events");
+    assert!(
+        !ok && err.contains(&events[1].display().to_string()) && err.contains("0 bytes"),
+        "{err}"
+    );
 }
 
 #[test]
