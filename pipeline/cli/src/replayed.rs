@@ -353,7 +353,12 @@ fn write_synced(path: &Path, m: &Manifest) -> Result<()> {
         f.write_all(text.as_bytes())?;
         f.sync_all()
     };
-    write().with_context(|| format!("writing {}", path.display()))
+    // A file begun on a full disk is no record: nothing else would remove it.
+    write()
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(path);
+        })
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// A failed run records nothing: its manifest goes, with the directories made for it.
