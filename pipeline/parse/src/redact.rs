@@ -81,7 +81,7 @@ fn mask_addresses<'a>(text: &'a [u8], mut locals: Option<&mut Vec<(usize, usize)
         Some(start) if start >= copied => {
             out.extend_from_slice(&text[copied..start]);
             out.push(b'*');
-            if let Some(l) = locals.as_deref_mut() {
+            if let Some(l) = locals {
                 l.push((start, tail_end(text)));
             }
             copied = tail_end(text);

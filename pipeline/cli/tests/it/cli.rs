@@ -407,7 +407,7 @@ fn a_replay_whose_input_breaks_off_leaves_nothing_behind() {
     assert!(left.is_empty(), "left behind: {left:?}");
     // Run again with the whole input, every line counts once.
     std::fs::write(&cut, &gz).expect("write");
-    crate::support::replay(&g.config, &out, &[&cut]);
+    replay(&g.config, &out, &[&cut]);
     let truth = std::fs::read_to_string(&g.truth).expect("truth");
     assert_same_rows(&report_csv(&out, &[]), &truth, "the replay after the failed one");
 }
@@ -424,9 +424,9 @@ fn a_log_the_archive_already_took_is_refused_under_any_name_unless_again() {
     let rotated = dir.path().join("mail.log.1.gz");
     std::fs::write(&rotated, gz.finish().expect("gzip")).expect("write");
     // Read whole, under any name and compressed or not, it holds nothing new.
-    crate::support::replay(&g.config, &out, &[&rotated]);
+    replay(&g.config, &out, &[&rotated]);
     assert_same_rows(&report_csv(&out, &[]), &truth, "the first replay");
-    let said = crate::support::replay(&g.config, &out, &[&g.log]);
+    let said = replay(&g.config, &out, &[&g.log]);
     assert!(said.contains("sample.log: nothing new"), "{said}");
     assert_same_rows(&report_csv(&out, &[]), &truth, "the same log again");
     // One that begins as it did but ends before where it was read to (a copy taken
@@ -599,8 +599,8 @@ fn a_journald_export_replays_as_the_log_it_came_from() {
     )
     .expect("write");
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    let plain_summary = crate::support::replay(&g.config, &a, &[&plain_log]);
-    let summary = crate::support::replay(&config, &b, &[&journal_log]);
+    let plain_summary = replay(&g.config, &a, &[&plain_log]);
+    let summary = replay(&config, &b, &[&journal_log]);
     let want = report_csv(&a, &[]);
     assert!(want.lines().count() > 20, "{want}");
     assert_same_rows(&report_csv(&b, &[]), &want, "the journald export");
@@ -632,7 +632,7 @@ fn a_replay_that_fails_after_its_events_are_written_takes_them_back() {
     assert_eq!(walkdir(&out), [out.join("hourly")], "only what was there before");
     // Once the directory can be made, the same log counts once, and is not refused.
     std::fs::remove_file(out.join("hourly")).expect("rm");
-    crate::support::replay(&g.config, &out, &[&g.log]);
+    replay(&g.config, &out, &[&g.log]);
     let truth = std::fs::read_to_string(&g.truth).expect("truth");
     assert_same_rows(&report_csv(&out, &[]), &truth, "the replay after the failed one");
 }
@@ -665,7 +665,7 @@ fn replay_names_the_hosts_and_instances_whose_attempts_got_no_sending_ip() {
             .expect("sql"))
     };
     let out = dir.path().join("archive");
-    let summary = crate::support::replay(&g.config, &out, &[&g.log]);
+    let summary = replay(&g.config, &out, &[&g.log]);
     let mut lines = summary.lines().skip_while(|l| !l.starts_with("no sending IP"));
     let head: Vec<&str> = lines.next().expect("a no-sending-IP line").split_whitespace().collect();
     let n = head[3];
@@ -687,7 +687,7 @@ fn replay_names_the_hosts_and_instances_whose_attempts_got_no_sending_ip() {
     let mapped = dir.path().join("mapped.toml");
     std::fs::write(&mapped, config).expect("write");
     let out = dir.path().join("mapped");
-    let summary = crate::support::replay(&mapped, &out, &[&g.log]);
+    let summary = replay(&mapped, &out, &[&g.log]);
     assert!(!summary.contains("no sending IP"), "{summary}");
     assert_eq!(nulls(&out), "mta_host,mta_instance,n\n");
 }
@@ -697,7 +697,7 @@ fn sql_runs_the_query_files_and_the_users_own_over_the_archive() {
     let dir = tempfile::tempdir().expect("tmp");
     let g = generate(dir.path(), 5000, 7);
     let out = dir.path().join("archive");
-    crate::support::replay(&g.config, &out, &[&g.log]);
+    replay(&g.config, &out, &[&g.log]);
     let sql = |args: &[&str]| {
         ok(deferlog()
             .args(["sql", "--format", "csv", "--data"])
