@@ -246,14 +246,10 @@ impl ScopeDirs {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
             Err(e) => return Err(io(&self.staging, e)),
         };
-        let scope = self.staging.file_name().unwrap_or_default();
-        let to = self.root.join(STATE_DIR).join("set-aside").join(scope);
         let mut n = 0;
         for e in entries.flatten() {
             let p = e.path();
-            fs::create_dir_all(&to).map_err(|e| io(&to, e))?;
-            let dest = to.join(e.file_name());
-            fs::rename(&p, &dest).map_err(|e| io(&dest, e))?;
+            set_aside(&p).map_err(|e| io(&p, e))?;
             n += 1;
         }
         Ok(n)
@@ -297,6 +293,18 @@ impl ScopeDirs {
             Err(e) => Err(io(&self.staging, e)),
         }
     }
+}
+
+/// Moves a file of `_state/staging/SCOPE/` to `_state/set-aside/SCOPE/`.
+pub(crate) fn set_aside(staged: &Path) -> std::io::Result<()> {
+    let not_staged = || std::io::Error::other("not a staged file");
+    let scope_dir = staged.parent().ok_or_else(not_staged)?;
+    let state = scope_dir.parent().and_then(Path::parent).ok_or_else(not_staged)?;
+    let to = state
+        .join("set-aside")
+        .join(scope_dir.file_name().ok_or_else(not_staged)?);
+    fs::create_dir_all(&to)?;
+    fs::rename(staged, to.join(staged.file_name().ok_or_else(not_staged)?))
 }
 
 fn io(path: &Path, cause: std::io::Error) -> StreamError {

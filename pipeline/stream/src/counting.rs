@@ -38,9 +38,10 @@ pub struct Counters {
     /// archive; the hourly rows and metrics count their events.
     #[serde(default)]
     pub missing_pieces: u64,
-    /// Pieces of open hours staged for a scope that had no checkpoint (its
-    /// checkpoint removed by hand, after it could not be read): moved to
-    /// `_state/set-aside/`, not deleted. Their events were read and are in no output.
+    /// Pieces of open hours that could not be used: damaged (unreadable when their
+    /// hour's file gathered them), or staged for a scope that had no checkpoint (its
+    /// checkpoint removed by hand, after it could not be read). Moved to
+    /// `_state/set-aside/`, not deleted; their events were read and are in no output.
     #[serde(default)]
     pub set_aside_pieces: u64,
 }

@@ -642,6 +642,7 @@ impl Partition {
             .stage(&self.dirs, &name, clock_hour, rejects_from, stopping)?;
         if let Some(sealed) = sealed {
             self.counters.missing_pieces += sealed.missing_pieces;
+            self.counters.set_aside_pieces += sealed.set_aside_pieces;
             others.push(sealed.file);
         }
         self.gathered.extend(gathered);
@@ -650,6 +651,7 @@ impl Partition {
             let sealed = p.wait()?;
             self.timings.write += sealed.took;
             self.counters.missing_pieces += sealed.missing_pieces;
+            self.counters.set_aside_pieces += sealed.set_aside_pieces;
             staged.push(sealed.file);
         }
         staged.extend(others);

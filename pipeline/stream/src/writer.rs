@@ -29,6 +29,8 @@ pub(crate) struct Sealed {
     pub took: Duration,
     /// Held pieces listed for the file but not in staging (see `Counters::missing_pieces`).
     pub missing_pieces: u64,
+    /// Held pieces that could not be read, set aside (see `Counters::set_aside_pieces`).
+    pub set_aside_pieces: u64,
 }
 
 enum Job {
@@ -139,20 +141,39 @@ pub(crate) fn write_file(
     batches: &[RecordBatch],
 ) -> Written {
     let started = Instant::now();
-    let mut file = ParquetFile::create_staged(tmp, path, schema)?;
-    // A piece the checkpoint lists but staging lacks cannot come back: stopping on it
-    // would stop the scope for good, so it is counted and the hour written without it.
-    let (present, missing): (Vec<_>, Vec<_>) = pieces.iter().partition(|p| p.exists());
-    let copied = present.into_iter().try_for_each(|p| file.append_file(p));
-    if let Err(e) = copied.and_then(|()| batches.iter().try_for_each(|b| file.write(b))) {
-        file.abort();
-        return Err(e);
+    // A piece the checkpoint lists but staging lacks cannot come back, and one that
+    // cannot be read will not read later: stopping on either would stop the scope for
+    // good (at every restart), so each is counted, a damaged one set aside, and the
+    // hour written without it.
+    let (mut present, missing): (Vec<_>, Vec<_>) = pieces.iter().partition(|p| p.exists());
+    let mut set_aside = 0;
+    loop {
+        let mut file = ParquetFile::create_staged(tmp.clone(), path.clone(), schema.clone())?;
+        let copied = present.iter().try_for_each(|p| file.append_file(p));
+        match copied.and_then(|()| batches.iter().try_for_each(|b| file.write(b))) {
+            Ok(()) => {
+                return Ok(Sealed {
+                    file: file.seal()?,
+                    took: started.elapsed(),
+                    missing_pieces: missing.len() as u64,
+                    set_aside_pieces: set_aside,
+                });
+            }
+            Err(ArchiveError::Read { path: bad, .. }) if present.contains(&&bad) => {
+                file.abort();
+                present.retain(|p| **p != bad);
+                crate::checkpoint::set_aside(&bad).map_err(|cause| ArchiveError::Rename {
+                    path: bad.clone(),
+                    cause,
+                })?;
+                set_aside += 1;
+            }
+            Err(e) => {
+                file.abort();
+                return Err(e);
+            }
+        }
     }
-    Ok(Sealed {
-        file: file.seal()?,
-        took: started.elapsed(),
-        missing_pieces: missing.len() as u64,
-    })
 }
 
 impl Drop for Writer {

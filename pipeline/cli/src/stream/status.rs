@@ -256,8 +256,8 @@ fn part_text(p: &PartitionStatus, ends: Option<&LogEnds>, now: Option<Instant>) 
     }
     if p.counters.set_aside_pieces > 0 {
         s.push_str(&format!(
-            " ({} staged pieces of open hours had no checkpoint naming them (was it removed?): set aside in \
-             `_state/set-aside/`, their events are in no output)",
+            " ({} staged pieces of open hours could not be used (damaged, or no checkpoint named them): set aside \
+             in `_state/set-aside/`, their events are in no output)",
             p.counters.set_aside_pieces
         ));
     }
