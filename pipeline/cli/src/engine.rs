@@ -147,8 +147,8 @@ pub type HourSpan = (i64, i64);
 pub struct InputCounts {
     pub lines: u64,
     pub events: u64,
-    /// Lines not read as records (`Stats::unread_lines`).
-    pub unread: u64,
+    /// Lines that are no record of any MTA read (`Stats::foreign_lines`).
+    pub foreign: u64,
 }
 
 impl Summary {
@@ -254,7 +254,7 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
                     let total = by_input.entry(name.to_string()).or_default();
                     total.lines += c.lines;
                     total.events += c.events;
-                    total.unread += c.unread;
+                    total.foreign += c.foreign;
                 }
             }
             Err(e) => failures.push(e),
@@ -561,7 +561,7 @@ fn parse_chunks(
     let mut closed_before = i64::MIN;
     let mut by_input = ByInput::new();
     for chunk in chunks {
-        let (events_before, unread_before) = (norm.stats_ref().events, norm.stats_ref().unread_lines());
+        let (events_before, foreign_before) = (norm.stats_ref().events, norm.stats_ref().foreign_lines());
         let mut start = 0;
         for &(end, line) in &chunk.lines {
             let origin = Origin::Line {
@@ -588,7 +588,7 @@ fn parse_chunks(
         let counts = &mut by_input[i].1;
         counts.lines += chunk.lines.len() as u64;
         counts.events += norm.stats_ref().events - events_before;
-        counts.unread += norm.stats_ref().unread_lines() - unread_before;
+        counts.foreign += norm.stats_ref().foreign_lines() - foreign_before;
         let _ = recycle.send(chunk);
         if rejects.is_full() {
             send(ToWriter::Rejects(rejects.finish()?))?;

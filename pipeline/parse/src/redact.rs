@@ -165,7 +165,13 @@ fn cut_tail(text: &[u8]) -> Option<usize> {
         let field = &h[h.iter().rposition(|b| *b == b',').map_or(0, |p| p + 1)..];
         memchr::memchr(b'@', field).is_some() && !field.iter().any(u8::is_ascii_whitespace)
     });
-    let opened = head.ends_with(b"<") || (key.len() < head.len() && key.ends_with(b"recipient")) || after_address_field;
+    // A JSON key: its quote, a colon and the value's quote (`"recipient": "`), not a
+    // reply's `recipient unknown`.
+    let json_key = key.ends_with(b"recipient") && {
+        let between = &head[key.len()..];
+        between.contains(&b':') && between.iter().filter(|b| **b == b'"').count() >= 2
+    };
+    let opened = head.ends_with(b"<") || json_key || after_address_field;
     opened.then_some(start)
 }
 
@@ -620,6 +626,10 @@ mod tests {
         );
         assert_eq!(r(br#"Q: to=<"john zz120"#), "Q: to=<*");
         assert_eq!(redact_reply("550 5.1.1 <zz27lo", "zz27longname@x"), "550 5.1.1 <*");
+        // A reply that ends in words is no cut record.
+        for reply in ["550 5.1.1 <*@x.org>: recipient unknown", "550 5.7.1 recipient rejected"] {
+            assert_eq!(redact_reply(reply, "jdoe@x.org"), reply);
+        }
     }
 
     #[test]

@@ -254,10 +254,14 @@ impl Stats {
         self.rejected.iter().sum()
     }
 
-    /// Lines not read as any record deferlog counts from: unrecognized, another
-    /// program's, or rejected. Most of a log being so says it is not in the format read.
-    pub fn unread_lines(&self) -> u64 {
-        self.skipped(SkipKind::Unrecognized) + self.skipped(SkipKind::OtherProgram) + self.total_rejected()
+    /// Lines that are no record of any MTA read: unrecognized, another program's, or
+    /// dead letters of no MTA (JSON that is no shipper's envelope of a log line). Most
+    /// of a log being so says it is not in the format read; an MTA parser's own
+    /// refusals (a Postfix line without its stamp) do not.
+    pub fn foreign_lines(&self) -> u64 {
+        self.skipped(SkipKind::Unrecognized)
+            + self.skipped(SkipKind::OtherProgram)
+            + self.rejects[0].iter().sum::<u64>()
     }
 
     /// Every line is exactly one of these; a test asserts it.

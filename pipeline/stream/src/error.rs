@@ -23,7 +23,9 @@ pub enum StreamError {
     TakenOver { path: PathBuf },
     #[error(
         "checkpoint {path} is gone: was the archive moved or deleted while this process wrote it? Stopping rather \
-         than starting a second archive there with part of the records; put it back and start again"
+         than starting a second archive there with part of the records. Put it back (first remove what is at its \
+         path now: directories and staged files of this process's last seconds, nothing of the archive) and start \
+         again"
     )]
     Vanished { path: PathBuf },
     #[error("checkpoint {path} has version {found}; this build reads versions 1 to {newest}")]

@@ -411,6 +411,11 @@ impl Partition {
     /// counts and the windows, and hands the hours it passed to the writer. Returns
     /// the batch's latency (first event in to windowed), if any.
     pub fn close_batch(&mut self, sql: &mut Sql, writer: &Writer) -> Result<Option<std::time::Duration>, StreamError> {
+        // An archive gone while held gets nothing more staged in its place; a scope
+        // taken over is the checkpoint's to find (it drops the partition).
+        if let Err(e @ StreamError::Vanished { .. }) = self.dirs.check(self.stored) {
+            return Err(e);
+        }
         let started = self.batch_started;
         self.batcher.flush_all();
         self.take_pieces()?;
@@ -580,8 +585,7 @@ impl Partition {
         writer: &Writer,
         sink: Option<&mut (dyn crate::EpochSink + 'static)>,
     ) -> Result<Option<i64>, StreamError> {
-        // A holder that lost the scope, or whose archive is gone, stages nothing more
-        // (a moved archive would get a directory of this epoch's pieces in its place).
+        // A holder that lost the scope stages nothing more of it.
         self.dirs.check(self.stored)?;
         let emits = self.windows.take_emits(close_before, stopping, sql)?;
         // Hours from here on are open: their rows are held, not published. An hour

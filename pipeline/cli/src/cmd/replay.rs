@@ -10,6 +10,8 @@ use crate::input::{self, ByteCounter};
 use crate::metrics::{Served, set_hour_gauges};
 use crate::query;
 use anyhow::{Context, Result};
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use arrow::compute::filter_record_batch;
 use deferlog_app::replayed::{Pending, Prepared};
 use deferlog_app::{carried, runs, say};
 use deferlog_archive::run_id;
@@ -18,6 +20,7 @@ use deferlog_parse::{RejectReason, SkipKind};
 use deferlog_query::{EventFilter, EventSource, Query};
 use deferlog_stream::{Counters, add_counter_rows, count_health};
 use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::Path;
 
@@ -157,12 +160,20 @@ pub fn run(a: ReplayArgs) -> Result<()> {
             })),
         },
     );
-    let summary = match summary.and_then(|mut s| {
-        // No delivery in lines mostly not of the format read: the wrong `--format`, or
-        // no mail log. Its dead letters would be every JSON line of it, copied (a
-        // KumoMTA log read as Postfix, an application's log): not kept.
-        if foreign(&s.stats) {
-            let _ = s.rejects_file.take().map(std::fs::remove_file);
+    let (summary, dropped) = match summary.and_then(|mut s| {
+        // An input with no delivery in lines mostly not of the format read is in the
+        // wrong `--format`, or no mail log: its dead letters of no MTA would be every
+        // JSON line of it, copied (a KumoMTA log read as Postfix, an application's
+        // log), and again beside its events once replayed right. Not kept.
+        let foreign: Vec<&str> = s
+            .by_input
+            .iter()
+            .filter(|(_, c)| c.events == 0 && c.foreign * 2 > c.lines)
+            .map(|(name, _)| name.as_str())
+            .collect();
+        let dropped = drop_dead_letters_of(s.rejects_file.as_deref(), &foreign)?;
+        if dropped.kept == 0 {
+            s.rejects_file = None;
         }
         // What makes the run whole (the record of its inputs, the state its successor
         // starts from) is written before its files are published: a disk too full for
@@ -171,11 +182,11 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         let whole = finish(&a.out, pending, &mut s, key, &run_id, newest_before)?;
         // Its files appear in the archive together, once it has read everything.
         engine::publish(&mut s, &stage, &a.out)?;
-        Ok((s, whole))
+        Ok((s, whole, dropped.by_input))
     }) {
-        Ok((s, whole)) => {
+        Ok((s, whole, dropped)) => {
             whole.commit(&a.out, new_key, key);
-            s
+            (s, dropped)
         }
         Err(e) => {
             // It took its files back, but for any it could not (a full disk).
@@ -250,16 +261,26 @@ pub fn run(a: ReplayArgs) -> Result<()> {
             );
         }
     }
+    let not_kept = |n: u64| match n {
+        0 => String::new(),
+        n => format!(" ({n} dead letters of it were not kept)"),
+    };
     if foreign(&summary.stats) {
-        let kept = match summary.stats.total_rejected() {
-            0 => String::new(),
-            n => format!(" (its {n} dead letters were not kept)"),
-        };
+        let kept = not_kept(dropped.values().sum());
         if cfg.format == "auto" {
+            let st = &summary.stats;
+            // A parser's refusals are records of its MTA (a Postfix line without its
+            // stamp, as a shipper that dropped the syslog header sends them).
+            let refused = match st.total_rejected() - st.rejects[0].iter().sum::<u64>() {
+                0 => String::new(),
+                n => format!("; {n} were refused as records of their MTA (the rejects above)"),
+            };
             say!(
-                "deferlog replay: no delivery events in {} lines: they are no Postfix, Exim, KumoMTA or PowerMTA \
-                 records (as syslog lines, Exim's own log, PowerMTA's CSV or a shipper's JSON envelope){kept}",
-                summary.stats.lines,
+                "deferlog replay: no delivery events in {} lines: {} of them are no Postfix, Exim, KumoMTA or \
+                 PowerMTA records (as syslog lines, Exim's own log, PowerMTA's CSV or a shipper's JSON \
+                 envelope){kept}{refused}",
+                st.lines,
+                st.foreign_lines(),
             );
         } else {
             say!(
@@ -276,14 +297,15 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         for name in inputs.iter().map(|i| input::name_of(i)) {
             if let Some(c) = summary.by_input.get(name)
                 && c.events == 0
-                && c.unread * 2 > c.lines
+                && c.foreign * 2 > c.lines
             {
                 say!(
                     "deferlog replay: no delivery events in {name}: {} of its {} lines are not records of format \
-                     `{}`. If it is another MTA's log, replay it again with --format; it was not recorded as taken",
-                    c.unread,
+                     `{}`{}. If it is another MTA's log, replay it again with --format; it was not recorded as taken",
+                    c.foreign,
                     c.lines,
-                    cfg.format
+                    cfg.format,
+                    not_kept(dropped.get(name).copied().unwrap_or(0)),
                 );
             }
         }
@@ -299,9 +321,63 @@ pub fn run(a: ReplayArgs) -> Result<()> {
 
 /// A run that found no delivery in lines mostly not records of the format read.
 /// Lines of the format that are no delivery (a PowerMTA header, KumoMTA receptions,
-/// inbound lines) are no sign of the wrong format: this is about unread lines.
+/// inbound lines) are no sign of the wrong format, nor are an MTA parser's refusals.
 fn foreign(st: &deferlog_parse::Stats) -> bool {
-    st.events == 0 && st.unread_lines() * 2 > st.lines
+    st.events == 0 && st.foreign_lines() * 2 > st.lines
+}
+
+/// What [`drop_dead_letters_of`] left of the rejects file.
+struct Dropped {
+    /// Rows kept.
+    kept: usize,
+    /// Rows dropped, by input.
+    by_input: HashMap<String, u64>,
+}
+
+/// Rewrites the staged rejects `file` without the dead letters of no MTA whose origin
+/// is a line of one of `inputs`, and removes it if none is left.
+fn drop_dead_letters_of(file: Option<&Path>, inputs: &[&str]) -> Result<Dropped> {
+    let mut by_input = HashMap::new();
+    let Some(file) = file else {
+        return Ok(Dropped { kept: 0, by_input });
+    };
+    let batches = deferlog_archive::read_parquet(file)?.unwrap_or_default();
+    if inputs.is_empty() {
+        let kept = batches.iter().map(RecordBatch::num_rows).sum();
+        return Ok(Dropped { kept, by_input });
+    }
+    let mut kept = Vec::with_capacity(batches.len());
+    for b in &batches {
+        let (mta, origin) = match (b.column_by_name("mta"), b.column_by_name("origin")) {
+            (Some(m), Some(o)) => (m, o.as_string::<i32>()),
+            _ => anyhow::bail!("{}: not a rejects file", file.display()),
+        };
+        let keep: BooleanArray = (0..b.num_rows())
+            .map(|i| {
+                let line_of = |input: &&&str| {
+                    origin
+                        .value(i)
+                        .strip_prefix(**input)
+                        .is_some_and(|rest| rest.starts_with(':'))
+                };
+                match inputs.iter().find(line_of) {
+                    Some(input) if mta.is_null(i) => {
+                        *by_input.entry((*input).to_owned()).or_insert(0) += 1;
+                        Some(false)
+                    }
+                    _ => Some(true),
+                }
+            })
+            .collect();
+        kept.push(filter_record_batch(b, &keep)?);
+    }
+    let rows = kept.iter().map(RecordBatch::num_rows).sum();
+    if rows == 0 {
+        std::fs::remove_file(file).with_context(|| format!("removing {}", file.display()))?;
+    } else if by_input.values().any(|n| *n > 0) {
+        deferlog_archive::write_parquet(file.to_path_buf(), deferlog_event::reject_schema(), &kept)?;
+    }
+    Ok(Dropped { kept: rows, by_input })
 }
 
 /// What a run leaves besides its files, written and waiting to be named into place.

@@ -962,13 +962,53 @@ fn a_log_of_another_format_or_no_mail_log_leaves_no_dead_letters() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "{err}");
         assert!(
-            err.contains("dead letters were not kept") && err.contains(hint),
+            err.contains("were not kept") && err.contains(hint),
             "{err}"
         );
         // `auto` reads every format already: no flag to point at.
         assert_eq!(format != "auto", err.contains("give --format"), "{err}");
         assert!(!out.join("rejects").exists(), "every line copied into rejects/");
     }
+    // Beside a log of the format read: that one's dead letters are kept, not the other's.
+    let postfix = generate(dir.path(), 3000, 4);
+    let out = dir.path().join("archive-both");
+    let o = deferlog()
+        .args(["replay", "--quiet", "--format", "postfix", "--out"])
+        .arg(&out)
+        .args([&kumo.log, &postfix.log])
+        .output()
+        .expect("replay");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success() && err.contains("dead letters of it were not kept"),
+        "{err}"
+    );
+    let origins = run(&[
+        "sql",
+        "--format",
+        "csv",
+        "--data",
+        out.to_str().expect("utf-8 path"),
+        "SELECT origin FROM rejects",
+    ]);
+    let name = kumo.log.display().to_string();
+    assert!(
+        origins.lines().count() > 1,
+        "the Postfix log's own dead letters: {origins}"
+    );
+    assert!(!origins.contains(&format!("{name}:")), "{origins}");
+    // A parser's refusals are kept, and said as what they are: Postfix lines whose
+    // syslog header a shipper dropped (no time).
+    let out = dir.path().join("archive-msgonly");
+    let o = deferlog()
+        .args(["replay", "--quiet", "--out"])
+        .arg(&out)
+        .arg(corpus("postfix_msgonly.log"))
+        .output()
+        .expect("replay");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(out.join("rejects").exists() && !err.contains("not kept"), "{err}");
 }
 
 #[test]
