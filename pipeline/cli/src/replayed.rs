@@ -558,7 +558,7 @@ mod tests {
         let counts = InputCounts {
             lines,
             events: 1,
-            unread: 0,
+            foreign: 0,
         };
         (counts, Some(i.end()))
     }
