@@ -376,7 +376,7 @@ impl ParquetFile {
 }
 
 fn other_schema() -> ParquetError {
-    ParquetError::General("rows of another schema".into())
+    ParquetError::General(crate::error::OTHER_SCHEMA.into())
 }
 
 /// Writes `batches` to one file at `path` (even when empty, so readers see the schema).

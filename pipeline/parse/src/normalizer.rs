@@ -119,6 +119,10 @@ pub struct NormalizerState {
     /// The last PowerMTA header line seen (its column names).
     #[serde(default)]
     pub pmta_header: Option<String>,
+    /// The last time a stamp gave (µs): a replay or holder that begins in the hour a
+    /// DST fall-back repeats places its readings after the lines before it.
+    #[serde(default)]
+    pub last_stamp_us: Option<i64>,
 }
 
 impl NormalizerState {
@@ -220,6 +224,7 @@ impl Normalizer {
             correlation: self.state.snapshot(),
             stats: self.stats.clone(),
             pmta_header: self.pmta_header.clone(),
+            last_stamp_us: self.stamps.last_us(),
         }
     }
 
@@ -230,6 +235,9 @@ impl Normalizer {
             self.pmta_columns = crate::pmta::Columns::from_header(h);
         }
         self.pmta_header = s.pmta_header;
+        if let Some(us) = s.last_stamp_us {
+            self.stamps.resume_after(us);
+        }
     }
 
     /// The tenant of the records that follow (the stream takes it per record).

@@ -235,6 +235,11 @@ fn is_word_char(b: u8) -> bool {
 /// `*`; `None` when there is none. Both ends of a match are ASCII bytes (or the ends
 /// of `text`), so valid UTF-8 stays valid.
 fn mask_word(text: &[u8], word: &[u8]) -> Option<Vec<u8>> {
+    mask_word_but(text, word, |_, _| false)
+}
+
+/// [`mask_word`], but for the matches (`at..end`) `keep` says to keep.
+fn mask_word_but(text: &[u8], word: &[u8], keep: impl Fn(usize, usize) -> bool) -> Option<Vec<u8>> {
     let first = *word.first()?;
     let last_start = text.len().checked_sub(word.len())?;
     let mut out: Option<Vec<u8>> = None;
@@ -253,7 +258,7 @@ fn mask_word(text: &[u8], word: &[u8]) -> Option<Vec<u8>> {
         // unknown`) unless a word goes on after them (`jane.doe` is another).
         let after = text[end..].iter().position(|b| *b != b'.').map(|n| end + n);
         let whole = (at == 0 || !is_word_char(text[at - 1])) && after.is_none_or(|j| !is_word_char(text[j]));
-        if whole && text[at..end].eq_ignore_ascii_case(word) {
+        if whole && text[at..end].eq_ignore_ascii_case(word) && !keep(at, end) {
             let o = out.get_or_insert_with(|| Vec::with_capacity(text.len()));
             o.extend_from_slice(&text[copied..at]);
             o.push(b'*');
@@ -346,7 +351,12 @@ pub fn redact_recipients(raw: &[u8]) -> Cow<'_, [u8]> {
     }
     out.extend_from_slice(&masked[copied..]);
     for local in locals {
-        if let Some(v) = mask_word(&out, local) {
+        // A whole JSON string is the record's own structure (`"type":"Bounce"` of a
+        // recipient `bounce@`), not an echo: masking it would leave no record to
+        // mend and replay.
+        let own = |t: &[u8], at: usize, end: usize| at > 0 && t[at - 1] == b'"' && t.get(end) == Some(&b'"');
+        let masked = mask_word_but(&out, local, |at, end| own(&out, at, end));
+        if let Some(v) = masked {
             out = v;
         }
     }
@@ -603,6 +613,11 @@ mod tests {
         assert_eq!(
             r(br#"{"type":"Bounce","id":"k82","sender":"bounce@x.example","recipient":"zz82@example.com","response":{"content":"mailbox zz82 unknown"}}"#),
             r#"{"type":"Bounce","id":"k82","sender":"*@x.example","recipient":"*@example.com","response":{"content":"mailbox * unknown"}}"#
+        );
+        // A recipient named as a key or value of the record keeps the record whole.
+        assert_eq!(
+            r(br#"{"type":"Delivery","recipient":"delivery@example.com","timestamp":"x"}"#),
+            r#"{"type":"Delivery","recipient":"*@example.com","timestamp":"x"}"#
         );
         assert_eq!(
             r(b"b,notatime,1796637000,bounce@news.example.net,zz88+t@example.com,ip1,failed,\"smtp;550 user zz88 unknown\""),

@@ -234,6 +234,16 @@ impl StampParser {
         Some((self.taken(us)?, n))
     }
 
+    /// The last time a stamp gave, if one did.
+    pub fn last_us(&self) -> Option<i64> {
+        (self.last_us != i64::MIN).then_some(self.last_us)
+    }
+
+    /// Goes on after lines that reached `us` (a carried state's last stamp).
+    pub fn resume_after(&mut self, us: i64) {
+        self.last_us = us;
+    }
+
     /// `us` if in reach, remembered as the last time given.
     fn taken(&mut self, us: i64) -> Option<i64> {
         let us = self.in_reach(us)?;

@@ -222,13 +222,17 @@ impl Engine {
 
     /// After reading the archive failed with `e`: the first registered file that
     /// cannot be read whole, if `e` is of reading files (DataFusion does not say
-    /// which file a bad page is in). Reads every file, but only on this failure.
+    /// which file a bad page is in). Reads every file, but only on this failure; not
+    /// on the Arrow errors of a query's own computing (a cast a user wrote).
     fn damaged(&self, e: &datafusion::error::DataFusionError) -> Option<QueryError> {
+        use datafusion::arrow::error::ArrowError;
         use datafusion::error::DataFusionError as E;
-        if !matches!(
-            e.find_root(),
-            E::ParquetError(_) | E::ArrowError(..) | E::External(_) | E::IoError(_)
-        ) {
+        let reading = match e.find_root() {
+            E::ParquetError(_) | E::External(_) | E::IoError(_) => true,
+            E::ArrowError(a, _) => matches!(**a, ArrowError::ParquetError(_) | ArrowError::IoError(..)),
+            _ => false,
+        };
+        if !reading {
             return None;
         }
         let files = self

@@ -159,7 +159,9 @@ pub(crate) fn write_file(
                     set_aside_pieces: set_aside,
                 });
             }
-            Err(ArchiveError::Read { path: bad, .. }) if present.contains(&&bad) => {
+            Err(ArchiveError::Read { path: bad, cause })
+                if present.contains(&&bad) && ArchiveError::is_damage(&cause) =>
+            {
                 file.abort();
                 present.retain(|p| **p != bad);
                 crate::checkpoint::set_aside(&bad).map_err(|cause| ArchiveError::Rename {

@@ -961,10 +961,7 @@ fn a_log_of_another_format_or_no_mail_log_leaves_no_dead_letters() {
             .expect("replay");
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "{err}");
-        assert!(
-            err.contains("were not kept") && err.contains(hint),
-            "{err}"
-        );
+        assert!(err.contains("were not kept") && err.contains(hint), "{err}");
         // `auto` reads every format already: no flag to point at.
         assert_eq!(format != "auto", err.contains("give --format"), "{err}");
         assert!(!out.join("rejects").exists(), "every line copied into rejects/");
@@ -1035,6 +1032,18 @@ fn a_damaged_archive_file_is_named_not_read_as_empty() {
         (o.status.success(), String::from_utf8_lossy(&o.stderr).into_owned())
     };
     assert!(count("events").0);
+    // A query's own error is not taken for a damaged file.
+    let o = deferlog()
+        .args(["sql", "--data"])
+        .arg(&out)
+        .arg("SELECT CAST(origin AS INT) FROM events")
+        .output()
+        .expect("sql");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("Cast") && !err.contains("damaged"),
+        "{err}"
+    );
     // Its pages overwritten, the footer kept: the error names the file, not only the
     // decoder's complaint.
     let mut bytes = std::fs::read(&events[0]).expect("read");
@@ -1057,6 +1066,56 @@ fn a_damaged_archive_file_is_named_not_read_as_empty() {
     assert!(
         !ok && err.contains(&events[1].display().to_string()) && err.contains("0 bytes"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_replay_that_begins_in_the_repeated_hour_of_a_fall_back_places_it_after_the_last() {
+    // New York, 2026-11-01: 01:xx happens twice, at 05:xxZ (EDT) and 06:xxZ (EST).
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = dir.path().join("ny.toml");
+    std::fs::write(&config, "timezone = \"America/New_York\"\n").expect("config");
+    let line = |t: &str, id: &str| {
+        let id = format!("4F2A{id}");
+        format!(
+            "Nov  1 {t} mta1 postfix/smtp[1]: {id}: to=<u{id}@x.org>, relay=mx.x.org[192.0.2.1]:25, delay=1, \
+             delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)\n"
+        )
+    };
+    let first = dir.path().join("first.log");
+    std::fs::write(&first, [line("01:30:00", "A1"), line("01:55:00", "A2")].concat()).expect("log");
+    let second = dir.path().join("second.log");
+    std::fs::write(&second, [line("01:10:00", "A3"), line("01:20:00", "A4")].concat()).expect("log");
+    let out = dir.path().join("archive");
+    for log in [&first, &second] {
+        let o = deferlog()
+            .args([
+                "replay",
+                "--quiet",
+                "--reference-time",
+                "2026-11-02T00:00:00Z",
+                "--config",
+            ])
+            .arg(&config)
+            .arg("--out")
+            .arg(&out)
+            .arg(log)
+            .output()
+            .expect("replay");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let report = report_csv(&out, &[]);
+    let attempts = |hour: &str| {
+        report
+            .lines()
+            .filter(|r| r.starts_with(hour))
+            .map(|r| r.split(',').nth(4).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0))
+            .sum::<u64>()
+    };
+    assert_eq!(
+        (attempts("2026-11-01T05"), attempts("2026-11-01T06")),
+        (2, 2),
+        "{report}"
     );
 }
 
