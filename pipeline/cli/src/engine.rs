@@ -346,7 +346,7 @@ pub fn hour_text(us: i64) -> String {
 
 /// Removes `f`, and the directories between it and `out` that it leaves empty (a
 /// failed run's files, the replay record of one: nothing left behind).
-pub(crate) fn remove_with_empty_dirs(f: &Path, out: &Path) {
+pub fn remove_with_empty_dirs(f: &Path, out: &Path) {
     let _ = std::fs::remove_file(f);
     for d in f.ancestors().skip(1).take_while(|d| *d != out && d.starts_with(out)) {
         if std::fs::remove_dir(d).is_err() {

@@ -153,14 +153,7 @@ fn cut_tail(text: &[u8]) -> Option<usize> {
     }
     let start = end - run;
     let head = &text[..start];
-    let key = {
-        let n = head
-            .iter()
-            .rev()
-            .take_while(|b| matches!(b, b'"' | b'\\' | b':' | b' '))
-            .count();
-        &head[..head.len() - n]
-    };
+    let key = key_before(head);
     let after_address_field = head.strip_suffix(b",").is_some_and(|h| {
         let field = &h[h.iter().rposition(|b| *b == b',').map_or(0, |p| p + 1)..];
         memchr::memchr(b'@', field).is_some() && !field.iter().any(u8::is_ascii_whitespace)
@@ -326,11 +319,9 @@ pub fn redact_recipients(raw: &[u8]) -> Cow<'_, [u8]> {
     let mut locals: Vec<&[u8]> = Vec::new();
     for (start, end) in spans {
         let local = &raw[start..end];
-        // A quoted one is echoed without its quotes.
-        let local = local
-            .strip_prefix(b"\"")
-            .and_then(|l| l.strip_suffix(b"\""))
-            .unwrap_or(local);
+        // A quoted one is echoed without its quotes (as in `local_part`).
+        let local = local.strip_prefix(b"\"").unwrap_or(local);
+        let local = local.strip_suffix(b"\"").unwrap_or(local);
         for word in forms(local) {
             if !word.is_empty() && !locals.contains(&word) {
                 locals.push(word);
@@ -363,18 +354,24 @@ pub fn redact_recipients(raw: &[u8]) -> Cow<'_, [u8]> {
     Cow::Owned(out)
 }
 
+/// `head` without what ends a key and opens its value (`":"`, `: "`, `=<`, JSON's
+/// escapes of those inside a string).
+fn key_before(head: &[u8]) -> &[u8] {
+    let n = head
+        .iter()
+        .rev()
+        .take_while(|b| matches!(b, b'"' | b'\\' | b'<' | b':' | b' '))
+        .count();
+    &head[..head.len() - n]
+}
+
 /// Whether the local part at `start` is named as a sender's: Postfix's `from=`,
 /// Exim's `<=` `F=` `P=`, a JSON `"sender"`, a CSV field before another address's
 /// (PowerMTA's `orig` before `rcpt`). Its words stay: a sender such as `bounce@`
 /// would otherwise mask KumoMTA's `"type":"Bounce"` in the record kept for replay.
 fn senders(raw: &[u8], start: usize) -> bool {
     let head = &raw[..start];
-    let key = &head[..head.len()
-        - head
-            .iter()
-            .rev()
-            .take_while(|b| matches!(b, b'"' | b'\\' | b'<' | b':' | b' '))
-            .count()];
+    let key = key_before(head);
     if key.ends_with(b"recipient") {
         return false;
     }

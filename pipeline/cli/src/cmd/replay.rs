@@ -171,7 +171,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
             .filter(|(_, c)| c.events == 0 && c.foreign * 2 > c.lines)
             .map(|(name, _)| name.as_str())
             .collect();
-        let dropped = drop_dead_letters_of(s.rejects_file.as_deref(), &foreign)?;
+        let dropped = drop_dead_letters_of(s.rejects_file.as_deref(), &foreign, &a.out)?;
         if dropped.kept == 0 {
             s.rejects_file = None;
         }
@@ -335,8 +335,9 @@ struct Dropped {
 }
 
 /// Rewrites the staged rejects `file` without the dead letters of no MTA whose origin
-/// is a line of one of `inputs`, and removes it if none is left.
-fn drop_dead_letters_of(file: Option<&Path>, inputs: &[&str]) -> Result<Dropped> {
+/// is a line of one of `inputs`, and removes it (and the directories made for it, up
+/// to the archive `out`) if none is left.
+fn drop_dead_letters_of(file: Option<&Path>, inputs: &[&str], out: &Path) -> Result<Dropped> {
     let mut by_input = HashMap::new();
     let Some(file) = file else {
         return Ok(Dropped { kept: 0, by_input });
@@ -374,6 +375,7 @@ fn drop_dead_letters_of(file: Option<&Path>, inputs: &[&str]) -> Result<Dropped>
     let rows = kept.iter().map(RecordBatch::num_rows).sum();
     if rows == 0 {
         std::fs::remove_file(file).with_context(|| format!("removing {}", file.display()))?;
+        engine::remove_with_empty_dirs(file, out);
     } else if by_input.values().any(|n| *n > 0) {
         deferlog_archive::write_parquet(file.to_path_buf(), deferlog_event::reject_schema(), &kept)?;
     }

@@ -965,6 +965,7 @@ fn a_log_of_another_format_or_no_mail_log_leaves_no_dead_letters() {
         // `auto` reads every format already: no flag to point at.
         assert_eq!(format != "auto", err.contains("give --format"), "{err}");
         assert!(!out.join("rejects").exists(), "every line copied into rejects/");
+        assert!(!out.join("_state/replay-staging").exists(), "staging left behind");
     }
     // Beside a log of the format read: that one's dead letters are kept, not the other's.
     let postfix = generate(dir.path(), 3000, 4);
