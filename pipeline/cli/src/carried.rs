@@ -168,19 +168,6 @@ impl Written {
     }
 }
 
-/// [`prepare`], then [`Written::commit`].
-#[cfg(test)]
-pub fn store(
-    out: &Path,
-    key: &[u8; 16],
-    run: &str,
-    parsers: Vec<NormalizerState>,
-    newest_hour_us: Option<i64>,
-    open_hours: Vec<OpenHour>,
-) -> Result<()> {
-    prepare(out, key, run, parsers, newest_hour_us, open_hours)?.commit()
-}
-
 /// Where `run` writes the state before naming it into place.
 pub(crate) fn tmp_path(out: &Path, run: &str) -> PathBuf {
     path(out).with_extension(format!("json.{run}.tmp"))
@@ -214,7 +201,7 @@ mod tests {
             scope: "run-1".into(),
             hour_us: 3_600_000_000,
         }];
-        store(
+        prepare(
             dir.path(),
             &k1,
             "run-1",
@@ -222,6 +209,7 @@ mod tests {
             None,
             open.clone(),
         )
+        .and_then(Written::commit)
         .expect("store");
         let back = load(dir.path(), &k1).expect("same key");
         assert_eq!((back.parsers.len(), back.open_hours), (3, open));

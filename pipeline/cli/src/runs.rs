@@ -279,7 +279,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let out = dir.path();
         touch(out, "events/date=2026-11-08/hour=07/part-R1-00001.parquet");
-        crate::carried::store(out, &[0; 16], "R1", Vec::new(), None, Vec::new()).expect("store");
+        crate::carried::prepare(out, &[0; 16], "R1", Vec::new(), None, Vec::new())
+            .and_then(crate::carried::Written::commit)
+            .expect("store");
         drop(starting(out, "R1").expect("mark"));
         assert!(undo_stopped(out).expect("undo").is_empty());
         assert!(
