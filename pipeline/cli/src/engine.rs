@@ -267,9 +267,10 @@ pub fn run(cfg: NormalizerConfig, sources: Vec<Box<dyn LineSource>>, mut opts: E
             HashMap::new()
         }
     };
-    if failures.is_empty() {
-        tx.send(ToWriter::Commit)
-            .map_err(|_| anyhow::Error::new(Stopped("archive writer")))?;
+    // A writer that failed after the last batch hangs up on the commit: its own error,
+    // joined below, says why.
+    if failures.is_empty() && tx.send(ToWriter::Commit).is_err() {
+        failures.push(anyhow::Error::new(Stopped("archive writer")));
     }
     drop(tx);
     let written = writer.join().map_err(|_| anyhow!("the writer thread panicked"))?;
