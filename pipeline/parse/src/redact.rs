@@ -342,16 +342,35 @@ pub fn redact_recipients(raw: &[u8]) -> Cow<'_, [u8]> {
     }
     out.extend_from_slice(&masked[copied..]);
     for local in locals {
-        // A whole JSON string is the record's own structure (`"type":"Bounce"` of a
-        // recipient `bounce@`), not an echo: masking it would leave no record to
-        // mend and replay.
-        let own = |t: &[u8], at: usize, end: usize| at > 0 && t[at - 1] == b'"' && t.get(end) == Some(&b'"');
-        let masked = mask_word_but(&out, local, |at, end| own(&out, at, end));
-        if let Some(v) = masked {
+        if let Some(v) = mask_word_but(&out, local, |at, end| structural(&out, at, end)) {
             out = v;
         }
     }
     Cow::Owned(out)
+}
+
+/// Whether the word at `at..end` is a JSON record's own structure, a key or the value
+/// of its `"type"` (`"type":"Bounce"` of a recipient `bounce@` or `type@`), also
+/// inside a JSON string (a shipper's envelope): masking it would leave no record to
+/// mend and replay. Any other string, a reply's text, is an echo.
+fn structural(t: &[u8], at: usize, end: usize) -> bool {
+    let opened = at.checked_sub(1).is_some_and(|i| t[i] == b'"');
+    let closed = match t.get(end..) {
+        Some([b'"', ..]) => Some(end + 1),
+        Some([b'\\', b'"', ..]) => Some(end + 2),
+        _ => None,
+    };
+    let Some(closed) = closed.filter(|_| opened) else {
+        return false;
+    };
+    if t[closed..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b':') {
+        return true;
+    }
+    let before = &t[..at - 1];
+    let before = before.strip_suffix(b"\\").unwrap_or(before).trim_ascii_end();
+    before
+        .strip_suffix(b":")
+        .is_some_and(|b| key_before(b).ends_with(b"\"type"))
 }
 
 /// `head` without what ends a key and opens its value (`":"`, `: "`, `=<`, JSON's
@@ -611,10 +630,23 @@ mod tests {
             r(br#"{"type":"Bounce","id":"k82","sender":"bounce@x.example","recipient":"zz82@example.com","response":{"content":"mailbox zz82 unknown"}}"#),
             r#"{"type":"Bounce","id":"k82","sender":"*@x.example","recipient":"*@example.com","response":{"content":"mailbox * unknown"}}"#
         );
-        // A recipient named as a key or value of the record keeps the record whole.
+        // A recipient named as a key or the record's type keeps the record whole, in
+        // a shipper's envelope too; a quoted echo in a reply is still an echo.
         assert_eq!(
             r(br#"{"type":"Delivery","recipient":"delivery@example.com","timestamp":"x"}"#),
             r#"{"type":"Delivery","recipient":"*@example.com","timestamp":"x"}"#
+        );
+        assert_eq!(
+            r(br#"{"message":"{\"type\": \"Bounce\", \"recipient\":\"type@x.org\"}"}"#),
+            r#"{"message":"{\"type\": \"Bounce\", \"recipient\":\"*@x.org\"}"}"#
+        );
+        assert_eq!(
+            r(br#"{"type":"Bounce","recipient":"zz203@x.org","response":{"content":"\"zz203\""}}"#),
+            r#"{"type":"Bounce","recipient":"*@x.org","response":{"content":"\"*\""}}"#
+        );
+        assert_eq!(
+            r(br#"postfix/smtp[1]: 4F2A: to=<zz201@x.org>, status=bounced (550 5.1.1 "zz201" mailbox unknown)"#),
+            r#"postfix/smtp[1]: 4F2A: to=<*@x.org>, status=bounced (550 5.1.1 "*" mailbox unknown)"#
         );
         assert_eq!(
             r(b"b,notatime,1796637000,bounce@news.example.net,zz88+t@example.com,ip1,failed,\"smtp;550 user zz88 unknown\""),
