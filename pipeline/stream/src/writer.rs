@@ -141,6 +141,16 @@ pub(crate) fn write_file(
     batches: &[RecordBatch],
 ) -> Written {
     let started = Instant::now();
+    // A scope's staging is made with its checkpoint and kept: gone, the archive was
+    // moved or deleted (see `ScopeDirs::check`), and nothing is to be made in its place.
+    if let Some(dir) = tmp.parent()
+        && !dir.is_dir()
+    {
+        return Err(ArchiveError::Create {
+            path: tmp.clone(),
+            cause: std::io::Error::new(std::io::ErrorKind::NotFound, "staging is gone: was the archive moved?"),
+        });
+    }
     // A piece the checkpoint lists but staging lacks cannot come back, and one that
     // cannot be read will not read later: stopping on either would stop the scope for
     // good (at every restart), so each is counted, a damaged one set aside, and the
