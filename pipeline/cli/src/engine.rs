@@ -151,6 +151,14 @@ pub struct InputCounts {
     pub foreign: u64,
 }
 
+impl InputCounts {
+    /// No delivery in lines mostly not records of the format read: the wrong
+    /// `--format`, or no mail log.
+    pub fn is_foreign(&self) -> bool {
+        self.events == 0 && self.foreign * 2 > self.lines
+    }
+}
+
 impl Summary {
     /// Whether `input` gave any event (inputs read no line of count as none).
     pub fn found_events_in(&self, input: &str) -> bool {

@@ -249,6 +249,7 @@ impl Pending {
     }
 
     /// [`Pending::prepare`], then [`Prepared::commit`]: a run with nothing to publish.
+    #[cfg(test)]
     pub fn commit(self, read: impl Fn(&str) -> (InputCounts, Option<InputEnd>)) -> Result<()> {
         self.prepare(read)?.commit()
     }

@@ -13,6 +13,7 @@
 
 use chrono::{Datelike, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
+use deferlog_event::HOUR_US;
 use std::str::FromStr;
 
 /// How far past the reference a BSD stamp may lie and still be this year.
@@ -108,16 +109,13 @@ impl Zone {
             Zone::Named(z) => resolve(z.from_local_datetime(&l).map(|t| t.timestamp_micros())),
         };
         at(local).or_else(|| {
-            let hour = HOUR_US;
             at(local - chrono::Duration::hours(1)).map(|b| HourBase {
-                early: b.early + hour,
-                late: b.late + hour,
+                early: b.early + HOUR_US,
+                late: b.late + HOUR_US,
             })
         })
     }
 }
-
-const HOUR_US: i64 = 3600 * US;
 
 /// A local hour's start in UTC µs: `early` and `late` differ (by the clock's step back)
 /// only for the hour a DST fall-back repeats.

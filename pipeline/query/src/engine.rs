@@ -73,9 +73,9 @@ pub const TARGET_PARTITIONS: usize = 2;
 
 pub struct Engine {
     ctx: SessionContext,
-    /// The archive directories and files registered: where to look for a damaged
+    /// The archive files each table registered reads: where to look for a damaged
     /// file when reading them fails.
-    read: std::sync::Mutex<Vec<PathBuf>>,
+    read: std::sync::Mutex<std::collections::HashMap<&'static str, Vec<PathBuf>>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -144,20 +144,23 @@ impl Engine {
         let _ = self.ctx.deregister_table(raw.as_str());
         let err = df_err("register input");
         let provider: Arc<dyn datafusion::catalog::TableProvider> = match source {
-            EventSource::Batches(batches) => Arc::new(MemTable::try_new(schema, vec![batches]).map_err(&err)?),
+            EventSource::Batches(batches) => {
+                self.reading(name, Vec::new());
+                Arc::new(MemTable::try_new(schema, vec![batches]).map_err(&err)?)
+            }
             EventSource::Dir(dir) => {
                 if !dir.exists() {
                     return Err(QueryError::EmptyArchive(dir.display().to_string()));
                 }
                 let files = parquet_files(&dir);
                 no_empty_file(&files)?;
-                self.reading(files);
+                self.reading(name, files);
                 Arc::new(listing(vec![url_of_dir(&dir)?], schema)?)
             }
             EventSource::Files(files) => {
                 no_empty_file(&files)?;
                 let urls = files.iter().map(|f| url_of_file(f)).collect::<Result<Vec<_>, _>>()?;
-                self.reading(files);
+                self.reading(name, files);
                 Arc::new(listing(urls, schema)?)
             }
         };
@@ -213,11 +216,12 @@ impl Engine {
         }
     }
 
-    fn reading(&self, files: Vec<PathBuf>) {
+    /// `table` reads `files` now (replacing what it read before).
+    fn reading(&self, table: &'static str, files: Vec<PathBuf>) {
         self.read
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend(files);
+            .insert(table, files);
     }
 
     /// After reading the archive failed with `e`: the first registered file that
@@ -235,11 +239,14 @@ impl Engine {
         if !reading {
             return None;
         }
-        let files = self
+        let files: Vec<PathBuf> = self
             .read
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+            .values()
+            .flatten()
+            .cloned()
+            .collect();
         files.into_iter().find_map(|path| {
             unreadable(&path).map(|reason| QueryError::Damaged {
                 path,

@@ -1082,24 +1082,32 @@ fn dead_letters_wait_in_staging_and_their_hour_is_published_as_one_file() {
     );
 }
 
-#[test]
-fn a_held_piece_gone_from_staging_is_counted_and_its_hour_written_without_it() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let mut proc = holding(dir.path(), 1, |c| c.batch_rows = 1);
+/// A partition holding one piece of hour 07 that `spoil` does something to, then
+/// reading on (07:20 and 09:00) and stopping; returns it, and asserts both hours'
+/// rows but the spoilt piece's are written.
+fn with_spoilt_piece(dir: &Path, spoil: impl FnOnce(&Path)) -> Processor {
+    let mut proc = holding(dir, 1, |c| c.batch_rows = 1);
     let mut feed = Feed::new(1, INGEST_MS);
     feed.send(&mut proc, 0, &delivery("Nov  1 07:10:00", "a"), Instant::now());
     proc.checkpoint(false, Instant::now()).expect("checkpoint");
-    let pieces = walk(&dir.path().join("_state/staging"));
+    let pieces = walk(&dir.join("_state/staging"));
     assert_eq!(pieces.len(), 1, "a's piece");
-    std::fs::remove_file(&pieces[0]).expect("remove");
+    spoil(&pieces[0]);
     feed.send(&mut proc, 0, &delivery("Nov  1 07:20:00", "b"), Instant::now());
     feed.send(&mut proc, 0, &delivery("Nov  1 09:00:00", "c"), Instant::now());
     proc.checkpoint(true, Instant::now()).expect("the scope goes on");
-    assert_eq!(proc.status()[0].counters.missing_pieces, 1);
     assert_eq!(
-        rows_by_hour(&walk(&dir.path().join("events"))),
+        rows_by_hour(&walk(&dir.join("events"))),
         std::collections::BTreeMap::from([("2026-11-01T07".to_owned(), 1), ("2026-11-01T09".to_owned(), 1)])
     );
+    proc
+}
+
+#[test]
+fn a_held_piece_gone_from_staging_is_counted_and_its_hour_written_without_it() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let proc = with_spoilt_piece(dir.path(), |p| std::fs::remove_file(p).expect("remove"));
+    assert_eq!(proc.status()[0].counters.missing_pieces, 1);
 }
 
 #[test]
@@ -1139,22 +1147,9 @@ fn a_damaged_checkpoint_says_what_to_do_and_its_removal_sets_its_open_hours_asid
 #[test]
 fn a_damaged_held_piece_is_set_aside_and_its_hour_written_without_it() {
     let dir = tempfile::tempdir().expect("tmp");
-    let mut proc = holding(dir.path(), 1, |c| c.batch_rows = 1);
-    let mut feed = Feed::new(1, INGEST_MS);
-    feed.send(&mut proc, 0, &delivery("Nov  1 07:10:00", "a"), Instant::now());
-    proc.checkpoint(false, Instant::now()).expect("checkpoint");
-    let pieces = walk(&dir.path().join("_state/staging"));
-    assert_eq!(pieces.len(), 1, "a's piece");
-    std::fs::write(&pieces[0], vec![0x5a; 20_000]).expect("damage");
-    feed.send(&mut proc, 0, &delivery("Nov  1 07:20:00", "b"), Instant::now());
-    feed.send(&mut proc, 0, &delivery("Nov  1 09:00:00", "c"), Instant::now());
-    proc.checkpoint(true, Instant::now()).expect("the scope goes on");
+    let proc = with_spoilt_piece(dir.path(), |p| std::fs::write(p, vec![0x5a; 20_000]).expect("damage"));
     assert_eq!(proc.status()[0].counters.set_aside_pieces, 1);
     assert_eq!(walk(&dir.path().join("_state/set-aside/mail-0")).len(), 1);
-    assert_eq!(
-        rows_by_hour(&walk(&dir.path().join("events"))),
-        std::collections::BTreeMap::from([("2026-11-01T07".to_owned(), 1), ("2026-11-01T09".to_owned(), 1)])
-    );
 }
 
 #[test]

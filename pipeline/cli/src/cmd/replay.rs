@@ -10,7 +10,7 @@ use crate::input::{self, ByteCounter};
 use crate::metrics::{Served, set_hour_gauges};
 use crate::query;
 use anyhow::{Context, Result};
-use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use arrow::array::{Array, AsArray, BooleanArray};
 use arrow::compute::filter_record_batch;
 use deferlog_app::replayed::{Pending, Prepared};
 use deferlog_app::{carried, runs, say};
@@ -168,11 +168,11 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         let foreign: Vec<&str> = s
             .by_input
             .iter()
-            .filter(|(_, c)| c.events == 0 && c.foreign * 2 > c.lines)
+            .filter(|(_, c)| c.is_foreign())
             .map(|(name, _)| name.as_str())
             .collect();
         let dropped = drop_dead_letters_of(s.rejects_file.as_deref(), &foreign, &a.out)?;
-        if dropped.kept == 0 {
+        if dropped.removed {
             s.rejects_file = None;
         }
         // What makes the run whole (the record of its inputs, the state its successor
@@ -296,8 +296,7 @@ pub fn run(a: ReplayArgs) -> Result<()> {
         // all went to local delivery) is not named.
         for name in inputs.iter().map(|i| input::name_of(i)) {
             if let Some(c) = summary.by_input.get(name)
-                && c.events == 0
-                && c.foreign * 2 > c.lines
+                && c.is_foreign()
             {
                 say!(
                     "deferlog replay: no delivery events in {name}: {} of its {} lines are not records of format \
@@ -326,10 +325,10 @@ fn foreign(st: &deferlog_parse::Stats) -> bool {
     st.events == 0 && st.foreign_lines() * 2 > st.lines
 }
 
-/// What [`drop_dead_letters_of`] left of the rejects file.
+/// What [`drop_dead_letters_of`] did to the rejects file.
 struct Dropped {
-    /// Rows kept.
-    kept: usize,
+    /// No row was left: the file is gone.
+    removed: bool,
     /// Rows dropped, by input.
     by_input: HashMap<String, u64>,
 }
@@ -339,14 +338,13 @@ struct Dropped {
 /// to the archive `out`) if none is left.
 fn drop_dead_letters_of(file: Option<&Path>, inputs: &[&str], out: &Path) -> Result<Dropped> {
     let mut by_input = HashMap::new();
-    let Some(file) = file else {
-        return Ok(Dropped { kept: 0, by_input });
+    let Some(file) = file.filter(|_| !inputs.is_empty()) else {
+        return Ok(Dropped {
+            removed: false,
+            by_input,
+        });
     };
     let batches = deferlog_archive::read_parquet(file)?.unwrap_or_default();
-    if inputs.is_empty() {
-        let kept = batches.iter().map(RecordBatch::num_rows).sum();
-        return Ok(Dropped { kept, by_input });
-    }
     let mut kept = Vec::with_capacity(batches.len());
     for b in &batches {
         let (mta, origin) = match (b.column_by_name("mta"), b.column_by_name("origin")) {
@@ -372,14 +370,13 @@ fn drop_dead_letters_of(file: Option<&Path>, inputs: &[&str], out: &Path) -> Res
             .collect();
         kept.push(filter_record_batch(b, &keep)?);
     }
-    let rows = kept.iter().map(RecordBatch::num_rows).sum();
-    if rows == 0 {
-        std::fs::remove_file(file).with_context(|| format!("removing {}", file.display()))?;
+    let removed = kept.iter().all(|b| b.num_rows() == 0);
+    if removed {
         engine::remove_with_empty_dirs(file, out);
-    } else if by_input.values().any(|n| *n > 0) {
+    } else if !by_input.is_empty() {
         deferlog_archive::write_parquet(file.to_path_buf(), deferlog_event::reject_schema(), &kept)?;
     }
-    Ok(Dropped { kept: rows, by_input })
+    Ok(Dropped { removed, by_input })
 }
 
 /// What a run leaves besides its files, written and waiting to be named into place.
